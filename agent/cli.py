@@ -1,0 +1,51 @@
+"""``homediag-agent``: exit 0 on success, non-zero with a one-line reason on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from shared.errors import HomediagError
+
+from .config import load_config
+
+COMMAND_MODULES = ("enroll", "bundle", "discover", "run", "diagnose")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="homediag-agent", description="homediag hub agent")
+    parser.add_argument(
+        "-c", "--config", type=Path, default=os.environ.get("HOMEDIAG_CONFIG"),
+        help="agent YAML configuration (default: $HOMEDIAG_CONFIG)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"agent.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(args.config)
+        return int(args.handler(args, config) or 0)
+    except HomediagError as exc:
+        print(f"homediag-agent: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

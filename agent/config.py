@@ -1,0 +1,170 @@
+"""The agent's configuration: one YAML file validated by pydantic.
+
+Every field is documented in docs/configuration.md with its default. Environment
+variables override the file: ``HOMEDIAG_<SECTION>__<FIELD>`` (e.g.
+``HOMEDIAG_COLLECTOR__URL``); values are parsed as YAML scalars/lists.
+
+Nothing is probed that the configuration does not name: the defaults name no
+interface, no gateway and no probe target.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+ENV_PREFIX = "HOMEDIAG_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CollectorConfig(_Section):
+    url: str = Field(default="http://127.0.0.1:8470", description="base URL of the collector")
+    timeout_s: float = Field(default=15.0, gt=0)
+
+
+class NetworkConfig(_Section):
+    interfaces: list[str] = Field(default_factory=list, description="interfaces the agent watches and may probe; empty = none")
+    gateway: str | None = Field(default=None, description="gateway IPv4 address probed by ICMP/ARP; none = not probed")
+    dns_resolver: str | None = Field(default=None, description="resolver address queried for DNS checks; none = not probed")
+    dns_names: list[str] = Field(default_factory=list, description="names resolved by the DNS check")
+    internet_targets: list[str] = Field(default_factory=list, description="'host:port' TCP targets (or bare IPs for ICMP) for the internet check")
+
+
+class ProbeConfig(_Section):
+    interval_s: float = Field(default=2.0, gt=0)
+    timeout_s: float = Field(default=1.0, gt=0)
+    failures_before_down: int = Field(default=2, ge=1)
+
+
+class BrokerConfig(_Section):
+    url: str | None = Field(default=None, description="home MQTT broker, e.g. mqtt://127.0.0.1:1883; none = MQTT discovery off")
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+
+class DiscoveryConfig(_Section):
+    mdns: bool = True
+    mdns_addresses: list[str] = Field(default_factory=list, description="IPv4 addresses zeroconf binds to; empty = the configured interfaces' addresses")
+    mdns_extra_types: list[str] = Field(default_factory=list)
+    arp: bool = True
+    homeassistant_prefix: str = "homeassistant"
+    zigbee2mqtt_base: str = "zigbee2mqtt"
+    tasmota_discovery_prefix: str = "tasmota/discovery"
+    max_devices: int = Field(default=5000, ge=1)
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+
+
+class CaptureConfig(_Section):
+    before_s: float = Field(default=600.0, ge=0, description="evidence kept before a fault starts")
+    after_s: float = Field(default=120.0, ge=0, description="evidence kept after a fault ends")
+    group_window_s: float = Field(default=3600.0, ge=0, description="the same fault signature within this window is grouped, not re-uploaded")
+
+
+class SpoolConfig(_Section):
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_files: int = Field(default=200, ge=1)
+
+
+class UploadConfig(_Section):
+    backoff_initial_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=300.0, gt=0)
+
+
+class RedactionConfig(_Section):
+    enabled: bool = True
+    extra_secret_keys: list[str] = Field(default_factory=list, description="more key names whose values are secrets")
+    keep_private_ips: bool = Field(default=False, description="leave RFC 1918 addresses unreplaced")
+
+
+class RecorderConfig(_Section):
+    max_events: int = Field(default=100_000, ge=100)
+    max_log_lines: int = Field(default=50_000, ge=100)
+    max_age_s: float = Field(default=7 * 86400.0, gt=0)
+
+
+class WebConfig(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8471, ge=0, le=65535)
+    language: Literal["auto", "en", "zh"] = "auto"
+
+
+class LiveConfig(_Section):
+    consent: Literal["off", "ask", "allowed"] = "off"
+    broker_url: str | None = Field(default=None, description="the support broker (MQTT v5); credentials come from enrolment")
+
+
+class AgentConfig(_Section):
+    state_dir: Path = Field(default=Path("/var/lib/homediag"), description="identity, spool, recorder and inventory live here")
+    collector: CollectorConfig = Field(default_factory=CollectorConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    probes: ProbeConfig = Field(default_factory=ProbeConfig)
+    broker: BrokerConfig = Field(default_factory=BrokerConfig)
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    spool: SpoolConfig = Field(default_factory=SpoolConfig)
+    upload: UploadConfig = Field(default_factory=UploadConfig)
+    redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    recorder: RecorderConfig = Field(default_factory=RecorderConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
+    firmware_profiles: Path | None = Field(default=None, description="profile directory; none = the profiles shipped with homediag")
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """``HOMEDIAG_A__B=v`` → ``{"a": {"b": v}}`` with v parsed as YAML."""
+    tree: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "HOMEDIAG_CONFIG":
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw) if raw else None
+    return tree
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: Path | None, environ: dict[str, str] | None = None) -> AgentConfig:
+    """Read, merge with the environment, validate. Raises ConfigError with one readable line."""
+    environ = dict(os.environ if environ is None else environ)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"configuration {path} must be a mapping")
+        data = loaded or {}
+    data = _merge(data, _env_overrides(environ))
+    try:
+        return AgentConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"configuration error at {where}: {first['msg']}") from exc

@@ -1,0 +1,142 @@
+"""A real Mosquitto broker on a free loopback port (or inside a lab namespace), killable and restartable."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float = 10.0, netns: str | None = None) -> None:
+    """Wait until something accepts TCP connections on host:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if netns is None:
+            try:
+                with socket.create_connection((host, port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        else:
+            probe = subprocess.run(
+                ["ip", "netns", "exec", netns, "python3", "-c",
+                 f"import socket; socket.create_connection(({host!r}, {port}), timeout=0.5)"],
+                capture_output=True,
+            )
+            if probe.returncode == 0:
+                return
+            time.sleep(0.1)
+    raise BrokerError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class Mosquitto:
+    """One broker process. ``start``/``stop``/``kill``/``restart`` on the same port.
+
+    ``extra_config`` lines are appended (listeners, ACLs); ``netns`` runs it inside a namespace.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        *,
+        extra_config: str = "",
+        netns: str | None = None,
+        workdir: Path | None = None,
+        allow_anonymous: bool = True,
+    ) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            raise BrokerError("mosquitto is not installed (scripts/setup.sh installs it)")
+        self.binary = binary
+        self.host = host
+        self.port = port or free_port(host if netns is None else "127.0.0.1")
+        self.netns = netns
+        self._own_dir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="homediag-mosquitto-"))
+        self.conf = self.workdir / "mosquitto.conf"
+        self.log = self.workdir / "mosquitto.log"
+        self.conf.write_text(
+            f"listener {self.port} {host}\n"
+            f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
+            "persistence false\n"
+            f"log_dest file {self.log}\n"
+            "log_type error\nlog_type warning\n"
+            + extra_config
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 10.0) -> None:
+        if self.running:
+            return
+        cmd = [self.binary, "-c", str(self.conf)]
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns, *cmd]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for_port(self.host, self.port, timeout, self.netns)
+        except BrokerError:
+            self.kill()
+            raise BrokerError(f"mosquitto did not start: {self._read_log()}") from None
+
+    def _read_log(self) -> str:
+        try:
+            return self.log.read_text()[-2000:]
+        except OSError:
+            return "(no log)"
+
+    def kill(self) -> None:
+        """SIGKILL: the broker crashes, its clients see a dead socket."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+            if self._proc.stderr:
+                self._proc.stderr.close()
+            self._proc = None
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Mosquitto:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""What the agent and the collector must agree on: models, the bundle format, signing, redaction."""

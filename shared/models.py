@@ -1,0 +1,212 @@
+"""Models that cross between the agent and the collector.
+
+The JSON Schemas in ``docs/schemas/`` are generated from these classes
+(``python -m shared.schemas``); a test fails when they are stale.
+Vocabularies (``RootCause``, ``EventKind``) are extended, never renamed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+FORMAT_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RootCause(StrEnum):
+    """The fixed root-cause vocabulary of diagnosis reports (extend, never rename)."""
+
+    ROUTER_REBOOT = "router_reboot"
+    ROUTER_SCHEDULED_REBOOT = "router_scheduled_reboot"
+    WAN_OUTAGE = "wan_outage"
+    DNS_FAILURE = "dns_failure"
+    HUB_LINK_DOWN = "hub_link_down"
+    WIFI_WEAK_SIGNAL = "wifi_weak_signal"
+    DEVICE_OFFLINE = "device_offline"
+    DEVICE_REBOOT = "device_reboot"
+    DEVICE_CRASH_LOOP = "device_crash_loop"
+    BROKER_DOWN = "broker_down"
+    HUB_REBOOT = "hub_reboot"
+    HUB_POWER_LOSS = "hub_power_loss"
+    FIRMWARE_KNOWN_ISSUE = "firmware_known_issue"
+    CLOCK_JUMP = "clock_jump"
+    HEALTHY = "healthy"
+
+
+class Priority(StrEnum):
+    """Support priority levels of the support process."""
+
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+
+
+class EventKind(StrEnum):
+    """Kinds of timeline events. ``state`` says which way a transition went."""
+
+    AGENT_START = "agent_start"  # the agent process started
+    AGENT_STOP = "agent_stop"
+    HUB_LINK = "hub_link"  # up / down
+    HUB_ADDRESS = "hub_address"  # the hub's addresses or DHCP lease changed
+    GATEWAY = "gateway"  # up / down
+    DNS = "dns"  # up / down
+    INTERNET = "internet"  # up / down
+    BROKER = "broker"  # up / down
+    ROUTER_BOOT_ID = "router_boot_id"  # SSDP BOOTID.UPNP.ORG changed
+    DEVICE_AVAILABILITY = "device_availability"  # online / offline
+    DEVICE_REBOOT = "device_reboot"
+    WIFI_RECONNECT = "wifi_reconnect"  # reconnected without rebooting
+    WIFI_SIGNAL = "wifi_signal"  # weak / ok
+    FIRMWARE_CHANGED = "firmware_changed"
+    DEVICE_JOINED = "device_joined"
+    DEVICE_LEFT = "device_left"
+    HUB_HEALTH = "hub_health"  # sampled figures, or ok / degraded
+    HUB_BOOT = "hub_boot"  # the hub itself (re)booted
+    CLOCK_JUMP = "clock_jump"
+    FAULT = "fault"  # opened / closed
+
+
+class TimelineEvent(_Frozen):
+    """One thing that happened, at one time, seen by one source."""
+
+    ts: AwareDatetime
+    kind: EventKind
+    state: str | None = None
+    source: str = Field(description="who said so, e.g. 'monitor.gateway' or 'tasmota'")
+    device_id: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Device(_Model):
+    """One physical device in the home's inventory, merged across discovery sources."""
+
+    id: str = Field(description="stable id, derived from the strongest identifier seen")
+    name: str | None = None
+    names: list[str] = Field(default_factory=list)
+    family: str | None = Field(default=None, description="e.g. tasmota, shelly_gen2, zigbee2mqtt, esphome, homekit")
+    manufacturer: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    hardware: str | None = None
+    identifiers: list[str] = Field(default_factory=list, description="namespaced ids, e.g. 'ieee:0x00124b…', 'ha:kitchen'")
+    macs: list[str] = Field(default_factory=list)
+    ips: list[str] = Field(default_factory=list)
+    services: list[str] = Field(default_factory=list, description="mDNS service types seen")
+    sources: list[str] = Field(default_factory=list)
+    parent_id: str | None = None
+    available: bool | None = None
+    first_seen: AwareDatetime
+    last_seen: AwareDatetime
+    uptime_s: float | None = None
+    restart_reason: str | None = None
+    rssi_dbm: float | None = None
+    link_quality: int | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class Inventory(_Model):
+    """What ``homediag-agent discover --json`` prints and bundles carry as inventory.json."""
+
+    generated_at: AwareDatetime
+    devices: list[Device] = Field(default_factory=list)
+
+
+class TriggerKind(StrEnum):
+    FAULT = "fault"
+    SELF_DIAGNOSIS = "self-diagnosis"
+    ENGINEER_REQUEST = "engineer-request"
+    MANUAL = "manual"
+
+
+class Trigger(_Frozen):
+    kind: TriggerKind
+    signature: str | None = Field(default=None, description="fault signature, e.g. 'router_reboot'")
+    urgent: bool = False
+    open_ticket: bool = Field(default=False, description="the customer consented to opening a ticket with this bundle")
+    priority: Priority | None = None
+    summary: str | None = None
+
+
+class CaptureWindow(_Frozen):
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: datetime, info: Any) -> datetime:
+        start = info.data.get("start")
+        if start is not None and end < start:
+            raise ValueError("capture window ends before it starts")
+        return end
+
+
+class ManifestFile(_Frozen):
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+
+class RedactionSummary(_Frozen):
+    """What redaction replaced, by kind. Never contains an original value."""
+
+    replaced: dict[str, int] = Field(default_factory=dict, description="pseudonymised values by kind: mac, ipv4, ipv6, ssid, hostname, email")
+    removed: dict[str, int] = Field(default_factory=dict, description="secrets removed by kind: password, token, url_credentials, psk, …")
+
+
+class BundleManifest(_Frozen):
+    format_version: Literal[1] = FORMAT_VERSION
+    bundle_id: uuid.UUID
+    agent_id: str
+    household: str
+    created_at: AwareDatetime
+    trigger: Trigger
+    window: CaptureWindow
+    files: list[ManifestFile]
+    redaction: RedactionSummary
+
+
+class Explanation(_Frozen):
+    """The four parts of a diagnosis in plain language."""
+
+    symptom: str
+    root_cause: str
+    solution: str
+    risk: str
+
+
+class Finding(_Model):
+    root_cause: RootCause
+    confidence: float = Field(ge=0.0, le=1.0)
+    title: str
+    explanation: Explanation
+    translations: dict[str, Explanation] = Field(default_factory=dict, description="the explanation in other languages, by language tag")
+    evidence: list[TimelineEvent] = Field(default_factory=list)
+    devices: list[str] = Field(default_factory=list)
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+    expected: bool = Field(default=False, description="normal behaviour, reported for context (e.g. a device reconnecting after a router reboot)")
+
+
+class DiagnosisReport(_Model):
+    generated_at: AwareDatetime
+    verdict: RootCause
+    priority: Priority
+    findings: list[Finding] = Field(default_factory=list)
+    window: CaptureWindow | None = None
+    checks: dict[str, Any] = Field(default_factory=dict, description="fresh check results when run live")

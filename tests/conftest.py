@@ -1,0 +1,51 @@
+"""The strict test harness: real brokers, real servers, and no leftovers.
+
+Every test fails if it leaves asyncio tasks or non-daemon threads running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lab.mosquitto import Mosquitto
+
+
+@pytest.fixture(autouse=True)
+def _no_lingering_threads() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:
+        leftover = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+        if not leftover or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not leftover, f"test left threads running: {leftover}"
+
+
+@pytest.fixture(autouse=True)
+async def _no_lingering_tasks() -> asyncio.AsyncIterator[None]:  # type: ignore[name-defined]
+    yield
+    current = asyncio.current_task()
+    for _ in range(20):
+        pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+        if not pending:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"test left asyncio tasks running: {pending}")
+
+
+@pytest.fixture
+def mosquitto() -> Iterator[Mosquitto]:
+    """A real Mosquitto on a free loopback port; ``kill()``/``start()`` it to simulate a crash."""
+    broker = Mosquitto()
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.close()
