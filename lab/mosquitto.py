@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -73,6 +75,9 @@ class Mosquitto:
             f"listener {self.port} {host}\n"
             f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
             "persistence false\n"
+            # As root, mosquitto would drop to the 'mosquitto' user and lose access to our private temp files.
+            + ("user root\n" if os.geteuid() == 0 else "")
+            + 
             f"log_dest file {self.log}\n"
             "log_type error\nlog_type warning\n"
             + extra_config
@@ -124,6 +129,12 @@ class Mosquitto:
             except subprocess.TimeoutExpired:
                 pass
         self.kill()
+
+    def reload(self) -> None:
+        """SIGHUP: the broker re-reads its password and ACL files."""
+        if self.running:
+            assert self._proc is not None
+            self._proc.send_signal(signal.SIGHUP)
 
     def restart(self) -> None:
         self.kill()

@@ -1,0 +1,208 @@
+"""The collector's side of the live channel: relays engineers' requests to agents and tracks presence.
+
+One MQTT v5 connection to the support broker under the collector's own user. Requests carry ResponseTopic
+(``homediag/agents/<id>/resp/<relay>``) and a fresh CorrelationData; answers are matched to waiting futures by
+correlation data. Presence comes from the agents' retained ``status`` topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import ValidationError
+
+from shared.live import (
+    MAX_RESPONSE_BYTES,
+    STATUS_ONLINE,
+    TOPIC_ROOT,
+    LiveErrorCode,
+    LiveRequest,
+    LiveResponse,
+    check_topic_word,
+    parse_agent_topic,
+    request_topic,
+    response_topic,
+)
+from shared.models import utcnow
+
+from .errors import CollectorError
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class LiveUnavailable(CollectorError):
+    status = 503
+    code = "live_unavailable"
+
+
+class LiveTimeout(CollectorError):
+    status = 504
+    code = "agent_timeout"
+
+
+@dataclass(frozen=True)
+class Presence:
+    online: bool
+    since: datetime
+
+
+class LiveRelay:
+    """An async context manager that owns the support-broker connection and its reconnect loop."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        username: str,
+        password: str,
+        *,
+        relay_name: str | None = None,
+        reconnect_min_s: float = 0.5,
+        reconnect_max_s: float = 15.0,
+    ) -> None:
+        url = urlsplit(broker_url)
+        if url.scheme not in ("mqtt", "tcp") or not url.hostname:
+            raise LiveUnavailable(f"support broker URL must look like mqtt://host:port, not {broker_url!r}")
+        self._host, self._port = url.hostname, url.port or 1883
+        self._username, self._password = username, password
+        self.relay_name = check_topic_word(relay_name or f"relay-{uuid.uuid4().hex[:12]}", "relay name")
+        self._reconnect = (reconnect_min_s, reconnect_max_s)
+        self._pending: dict[bytes, asyncio.Future[LiveResponse]] = {}
+        self._presence: dict[str, Presence] = {}
+        self._client: mqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def __aenter__(self) -> LiveRelay:
+        self._task = asyncio.create_task(self._run(), name="live-relay")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+
+    def presence(self, agent_id: str) -> Presence | None:
+        return self._presence.get(agent_id)
+
+    def all_presence(self) -> dict[str, Presence]:
+        return dict(self._presence)
+
+    async def request(
+        self, agent_id: str, method: str, params: dict[str, Any], *, timeout_s: float, requested_by: str | None = None
+    ) -> LiveResponse:
+        """Send one request and wait for its answer; LiveTimeout after ``timeout_s``."""
+        client = self._client
+        if client is None or not self.connected.is_set():
+            raise LiveUnavailable("the collector is not connected to the support broker")
+        request = LiveRequest(
+            method=method, params=params, deadline=utcnow() + timedelta(seconds=timeout_s), requested_by=requested_by
+        )
+        correlation = uuid.uuid4().bytes
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.ResponseTopic = response_topic(agent_id, self.relay_name)
+        properties.CorrelationData = correlation
+        future: asyncio.Future[LiveResponse] = asyncio.get_running_loop().create_future()
+        self._pending[correlation] = future
+        try:
+            client.publish(request_topic(agent_id, method), request.model_dump_json(), qos=1, properties=properties)
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            raise LiveTimeout(f"agent {agent_id} did not answer {method} within {timeout_s:g}s") from None
+        finally:
+            self._pending.pop(correlation, None)
+
+    async def _run(self) -> None:
+        delay = self._reconnect[0]
+        while True:
+            try:
+                await self._session()
+                delay = self._reconnect[0]
+            except LiveUnavailable as exc:
+                _LOGGER.warning("support broker session ended: %s; retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, self._reconnect[1])
+
+    async def _session(self) -> None:
+        loop = asyncio.get_running_loop()
+        lost: asyncio.Future[str] = loop.create_future()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"homediag-collector-{self.relay_name}", protocol=mqtt.MQTTv5)
+        client.username_pw_set(self._username, self._password)
+
+        def settle(reason: str) -> None:
+            self.connected.clear()
+            if not lost.done():
+                lost.set_result(reason)
+
+        def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+            if reason_code.is_failure:
+                loop.call_soon_threadsafe(settle, f"broker refused the collector: {reason_code}")
+                return
+            client.subscribe([(f"{TOPIC_ROOT}/+/status", 1), (f"{TOPIC_ROOT}/+/resp/{self.relay_name}", 1)])
+            loop.call_soon_threadsafe(self.connected.set)
+
+        def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+            loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
+
+        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+            correlation = getattr(message.properties, "CorrelationData", None)
+            loop.call_soon_threadsafe(self._on_message, message.topic, message.payload, correlation)
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_message = on_message
+        try:
+            await asyncio.to_thread(client.connect, self._host, self._port, 30, clean_start=True)
+        except OSError as exc:
+            raise LiveUnavailable(f"cannot reach support broker {self._host}:{self._port}: {exc}") from exc
+        client.loop_start()
+        self._client = client
+        try:
+            raise LiveUnavailable(await lost)
+        finally:
+            self._client = None
+            self.connected.clear()
+            client.disconnect()
+            await asyncio.to_thread(client.loop_stop)
+
+    def _on_message(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
+        parsed = parse_agent_topic(topic)
+        if parsed is None:
+            return
+        agent_id, kind, _rest = parsed
+        if kind == "status":
+            online = payload.decode(errors="replace") == STATUS_ONLINE
+            previous = self._presence.get(agent_id)
+            if previous is None or previous.online != online:
+                self._presence[agent_id] = Presence(online=online, since=utcnow())
+            return
+        if kind != "resp" or correlation is None:
+            return
+        future = self._pending.get(correlation)
+        if future is None or future.done():
+            return
+        future.set_result(_decode_response(payload))
+
+
+def _decode_response(payload: bytes) -> LiveResponse:
+    if len(payload) > MAX_RESPONSE_BYTES:
+        return LiveResponse.failure(LiveErrorCode.TOO_LARGE, "the agent's answer exceeded the size limit")
+    try:
+        return LiveResponse.model_validate_json(payload)
+    except ValidationError as exc:
+        return LiveResponse.failure(LiveErrorCode.BAD_REQUEST, f"the agent sent a malformed answer: {exc.errors()[0]['msg']}")

@@ -1,0 +1,48 @@
+"""A support broker configured by the project: password file + ACL from collector.live_broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from collector.live_broker import BrokerAccounts
+from lab.mosquitto import Mosquitto
+
+COLLECTOR_USER = "collector"
+
+
+@dataclass
+class SupportBroker:
+    broker: Mosquitto
+    accounts: BrokerAccounts
+    passwords: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.broker.url
+
+    def add_user(self, name: str) -> str:
+        password = f"pw-{name}"
+        self.accounts.set_password(name, password)
+        self.broker.reload()
+        self.passwords[name] = password
+        return password
+
+
+@pytest.fixture
+def support_broker(tmp_path: Path) -> Iterator[SupportBroker]:
+    accounts = BrokerAccounts(tmp_path / "broker", COLLECTOR_USER)
+    broker = Mosquitto(
+        allow_anonymous=False,
+        extra_config=f"password_file {accounts.password_file}\nacl_file {accounts.acl_file}\n",
+    )
+    support = SupportBroker(broker, accounts, {})
+    support.add_user(COLLECTOR_USER)
+    broker.start()
+    try:
+        yield support
+    finally:
+        broker.close()

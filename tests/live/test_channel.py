@@ -1,0 +1,77 @@
+"""Engineer → collector relay → support broker (ACL'd) → agent → answer, over real Mosquitto with MQTT v5."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from agent.live import Consent, LiveChannel, LiveCredentials
+from collector.live import LiveRelay, LiveTimeout
+
+from .conftest import COLLECTOR_USER, SupportBroker
+from .handlers import FakeHomeHandlers
+
+
+async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def relay(support_broker: SupportBroker) -> AsyncIterator[LiveRelay]:
+    async with LiveRelay(support_broker.url, COLLECTOR_USER, support_broker.passwords[COLLECTOR_USER]) as relay:
+        await asyncio.wait_for(relay.connected.wait(), 5)
+        yield relay
+
+
+def _channel(support_broker: SupportBroker, agent_id: str, handlers: FakeHomeHandlers, consent: list[Consent]) -> LiveChannel:
+    password = support_broker.add_user(agent_id)
+    return LiveChannel(
+        agent_id,
+        LiveCredentials(support_broker.url, agent_id, password),
+        handlers,
+        lambda: consent[0],
+        reconnect_min_s=0.1,
+        reconnect_max_s=0.5,
+    )
+
+
+async def test_device_state_round_trip_and_presence(support_broker: SupportBroker, relay: LiveRelay) -> None:
+    handlers = FakeHomeHandlers()
+    async with _channel(support_broker, "hub1", handlers, [Consent("allowed")]) as channel:
+        await asyncio.wait_for(channel.connected.wait(), 5)
+        await _until(lambda: (p := relay.presence("hub1")) is not None and p.online)
+        response = await relay.request("hub1", "device.state", {"device_id": "plug-1"}, timeout_s=5, requested_by="eng")
+        assert response.ok and response.result["rssi_dbm"] == -61
+        capture = await relay.request("hub1", "bundle.capture", {}, timeout_s=5, requested_by="eng")
+        assert capture.ok and handlers.captures == ["eng"]
+    await _until(lambda: not relay.presence("hub1").online)  # type: ignore[union-attr]
+
+
+async def test_consent_off_is_a_visible_refusal(support_broker: SupportBroker, relay: LiveRelay) -> None:
+    consent = [Consent("off")]
+    async with _channel(support_broker, "hub2", FakeHomeHandlers(), consent) as channel:
+        await asyncio.wait_for(channel.connected.wait(), 5)
+        refused = await relay.request("hub2", "inventory", {}, timeout_s=5)
+        assert refused.error is not None and refused.error.code == "consent_refused"
+        consent[0] = Consent("allowed")
+        assert (await relay.request("hub2", "inventory", {}, timeout_s=5)).ok
+
+
+async def test_offline_agent_times_out(relay: LiveRelay) -> None:
+    with pytest.raises(LiveTimeout):
+        await relay.request("nobody", "inventory", {}, timeout_s=0.3)
+
+
+async def test_agent_reconnects_after_broker_crash(support_broker: SupportBroker, relay: LiveRelay) -> None:
+    async with _channel(support_broker, "hub3", FakeHomeHandlers(), [Consent("allowed")]) as channel:
+        await asyncio.wait_for(channel.connected.wait(), 5)
+        support_broker.broker.kill()
+        await _until(lambda: not channel.connected.is_set())
+        support_broker.broker.start()
+        await asyncio.wait_for(channel.connected.wait(), 10)
+        await asyncio.wait_for(relay.connected.wait(), 10)
+        assert (await relay.request("hub3", "probe.run", {}, timeout_s=5)).ok
