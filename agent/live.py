@@ -11,11 +11,13 @@ is the thin MQTT edge around it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
@@ -71,6 +73,38 @@ class Consent:
         if self.mode == "allowed":
             return True
         return self.mode == "ask" and self.granted_until is not None and now < self.granted_until
+
+
+class ConsentStore:
+    """The customer's consent as last set on the hub, persisted in the state directory.
+
+    The configuration gives the starting mode; the local page (or ``homediag-agent consent``) may change the mode
+    or grant a temporary yes while in ``ask``. Reads are cheap, so every request sees the latest decision.
+    """
+
+    def __init__(self, state_dir: Path, configured: ConsentMode) -> None:
+        self.path = state_dir / "live-consent.json"
+        self.configured = configured
+
+    def current(self) -> Consent:
+        try:
+            saved = json.loads(self.path.read_text())
+            granted = saved.get("granted_until")
+            return Consent(saved.get("mode", self.configured), datetime.fromisoformat(granted) if granted else None)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return Consent(self.configured)
+
+    def set(self, consent: Consent) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        granted = consent.granted_until.isoformat() if consent.granted_until else None
+        tmp.write_text(json.dumps({"mode": consent.mode, "granted_until": granted}))
+        tmp.replace(self.path)
+
+    def grant(self, minutes: float, now: datetime) -> Consent:
+        consent = Consent("ask", now + timedelta(minutes=minutes))
+        self.set(consent)
+        return consent
 
 
 def _consent_refusal(consent: Consent) -> LiveResponse:

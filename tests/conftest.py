@@ -44,8 +44,8 @@ async def _no_lingering_tasks() -> asyncio.AsyncIterator[None]:  # type: ignore[
 def mosquitto() -> Iterator[Mosquitto]:
     """A real Mosquitto on a free loopback port; ``kill()``/``start()`` it to simulate a crash."""
     broker = Mosquitto()
-    broker.start()
     try:
+        broker.start()
         yield broker
     finally:
         broker.close()

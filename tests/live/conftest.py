@@ -40,9 +40,9 @@ def support_broker(tmp_path: Path) -> Iterator[SupportBroker]:
         extra_config=f"password_file {accounts.password_file}\nacl_file {accounts.acl_file}\n",
     )
     support = SupportBroker(broker, accounts, {})
-    support.add_user(COLLECTOR_USER)
-    broker.start()
     try:
+        support.add_user(COLLECTOR_USER)
+        broker.start()
         yield support
     finally:
         broker.close()

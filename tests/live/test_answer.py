@@ -73,3 +73,16 @@ def test_oversized_answers_become_errors() -> None:
 async def test_arbitrary_payloads_always_get_an_answer(payload: bytes) -> None:
     response = await answer(payload, Consent("allowed"), FakeHomeHandlers(), NOW)
     assert isinstance(response, LiveResponse)
+
+
+def test_consent_store_persists_the_customers_choice(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.live import ConsentStore
+
+    store = ConsentStore(tmp_path, "off")
+    assert store.current() == Consent("off")
+    granted = store.grant(30, NOW)
+    assert ConsentStore(tmp_path, "off").current() == granted and granted.allows(NOW + timedelta(minutes=29))
+    store.set(Consent("allowed"))
+    assert store.current().allows(NOW)
+    store.path.write_text("{garbage")
+    assert store.current() == Consent("off")
