@@ -47,3 +47,9 @@ class HashMismatch(BundleError):
     """A member's bytes do not match the sha256 or size in the manifest."""
 
     code = "hash_mismatch"
+
+
+class RedactionError(BundleError):
+    """A file could not be redacted safely (e.g. binary content of an unknown kind)."""
+
+    code = "redaction_failed"
