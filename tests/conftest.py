@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.mosquitto import Mosquitto
+from tests.lab_fixtures import lab_factory, lab_home  # noqa: F401  (fixtures for every test area)
 
 
 @pytest.fixture(autouse=True)
@@ -26,6 +27,18 @@ def _no_lingering_threads() -> Iterator[None]:
             break
         time.sleep(0.05)
     assert not leftover, f"test left threads running: {leftover}"
+
+
+@pytest.fixture(autouse=True)
+async def _shutdown_default_executor() -> asyncio.AsyncIterator[None]:  # type: ignore[name-defined]
+    """Join the test loop's default executor (``asyncio.to_thread``, aiohttp's resolver) before the thread check.
+
+    Set up after ``_no_lingering_threads``, so torn down before it: the loop's idle worker threads end here
+    instead of when pytest-asyncio closes the loop, after the check. A worker still blocked in a call makes
+    this wait, and the thread check then reports it.
+    """
+    yield
+    await asyncio.get_running_loop().shutdown_default_executor()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,296 @@
+"""Real fault injection in a :class:`lab.home.LabHome`: links really go down, processes really die.
+
+Every injection returns a :class:`Fault` handle at once, with ``started_at`` (UTC wall time of the injection)
+already set; timed faults restore themselves in a background thread owned by the lab and set ``ended_at`` when
+the home is whole again. ``fault.wait()`` blocks until then, ``await fault.wait_async()`` does the same without
+blocking the event loop. Leaving the lab ends every fault still running (restored at once).
+
+Injecting is a handful of ``ip`` calls (tens of ms); from async code call it through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Callable
+
+from .netns import LabError
+from .simulators.families import CRASH_REASON, POWER_ON_REASON
+
+if TYPE_CHECKING:
+    from .home import LabHome
+
+logger = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Fault:
+    """One injected fault. ``details`` says what exactly happened (e.g. the new BOOTID, restart times)."""
+
+    kind: str
+    params: dict[str, Any]
+    started_at: datetime = field(default_factory=_now)
+    ended_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    error: BaseException | None = None
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def active(self) -> bool:
+        return not self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> Fault:
+        """Block until the fault has ended (home restored); re-raise a restore failure."""
+        if not self._done.wait(timeout):
+            raise LabError(f"fault {self.kind} still active after {timeout}s")
+        if self._thread is not None:
+            self._thread.join()
+        if self.error is not None:
+            raise LabError(f"restoring after {self.kind} failed: {self.error}") from self.error
+        return self
+
+    async def wait_async(self, timeout: float | None = None) -> Fault:
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self.active:
+            if deadline is not None and loop.time() > deadline:
+                raise LabError(f"fault {self.kind} still active after {timeout}s")
+            await asyncio.sleep(0.05)
+        return self.wait()
+
+    def _finish(self) -> None:
+        if self.ended_at is None:
+            self.ended_at = _now()
+        self._done.set()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "params": self.params, "started_at": self.started_at.isoformat(),
+                "ended_at": self.ended_at.isoformat() if self.ended_at else None, "details": self.details}
+
+
+class Faults:
+    """The fault injectors of one lab; ``history`` keeps every fault injected, in order."""
+
+    def __init__(self, lab: LabHome) -> None:
+        self.lab = lab
+        self.history: list[Fault] = []
+        self._open: dict[tuple[str, str], Fault] = {}  # faults ended by a second call (broker, power)
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+    def _begin(self, kind: str, **params: Any) -> Fault:
+        fault = Fault(kind, params)
+        self.history.append(fault)
+        logger.info("lab %s: fault %s %s injected", self.lab.id, kind, params)
+        return fault
+
+    def _timed(self, fault: Fault, duration_s: float, restore: Callable[[Fault], None]) -> Fault:
+        """Restore after ``duration_s`` in a thread (earlier if the lab closes)."""
+
+        def run() -> None:
+            fault._cancel.wait(duration_s)
+            try:
+                restore(fault)
+            except BaseException as exc:  # reported by wait(); the thread must not die silently
+                fault.error = exc
+                logger.exception("lab %s: restoring after %s failed", self.lab.id, fault.kind)
+            finally:
+                fault._finish()
+                logger.info("lab %s: fault %s ended", self.lab.id, fault.kind)
+
+        fault._thread = threading.Thread(target=run, name=f"lab-fault-{fault.kind}", daemon=True)
+        fault._thread.start()
+        return fault
+
+    def stop_all(self) -> None:
+        """End every running timed fault now (restoring the home) and wait for the restorers."""
+        for fault in self.history:
+            fault._cancel.set()
+        for fault in self.history:
+            if fault._thread is not None:
+                fault._thread.join()
+
+    # -- the router ----------------------------------------------------------------------------------------------
+    def router_reboot(self, duration_s: float, *, scheduled: bool = False, bootid: bool = True) -> Fault:
+        """Every router link down and dnsmasq stopped; after ``duration_s`` links up, dnsmasq restarted, and
+        (``bootid`` and the lab runs UPnP) the SSDP announcer back with ``BOOTID.UPNP.ORG`` + 1.
+        ``scheduled``: a planned reboot, shut down gracefully (dnsmasq SIGTERM, ssdp:byebye sent first)."""
+        lab = self.lab
+        fault = self._begin("router_reboot", duration_s=duration_s, scheduled=scheduled, bootid=bootid)
+        if lab.upnp:
+            lab.stop_upnp(byebye=scheduled)
+        lab.stop_dnsmasq(crash=not scheduled)
+        fault.started_at = _now()
+        lab.router_links(False)
+
+        def restore(f: Fault) -> None:
+            lab.router_links(True)
+            f.ended_at = _now()
+            lab.start_dnsmasq()
+            f.details["dns_back_at"] = _now().isoformat()
+            if lab.upnp:
+                lab.start_upnp(lab.upnp_bootid + 1 if bootid else lab.upnp_bootid)
+                f.details["bootid"] = lab.upnp_bootid
+
+        return self._timed(fault, duration_s, restore)
+
+    def wan_outage(self, duration_s: float) -> Fault:
+        """Only the router's internet link down; LAN, gateway and DNS keep working."""
+        lab = self.lab
+        fault = self._begin("wan_outage", duration_s=duration_s)
+        fault.started_at = _now()
+        lab.wan_link(False)
+
+        def restore(f: Fault) -> None:
+            lab.wan_link(True)
+
+        return self._timed(fault, duration_s, restore)
+
+    def dns_failure(self, duration_s: float) -> Fault:
+        """dnsmasq killed alone (DNS and DHCP gone); the gateway still routes."""
+        lab = self.lab
+        fault = self._begin("dns_failure", duration_s=duration_s)
+        fault.started_at = _now()
+        lab.stop_dnsmasq(crash=True)
+
+        def restore(f: Fault) -> None:
+            lab.start_dnsmasq()
+            f.ended_at = _now()
+
+        return self._timed(fault, duration_s, restore)
+
+    # -- the broker ----------------------------------------------------------------------------------------------
+    def broker_crash(self, duration_s: float | None = None) -> Fault:
+        """SIGKILL the hub's Mosquitto. It stays down until :meth:`broker_restart` (or ``duration_s``)."""
+        lab = self.lab
+        fault = self._begin("broker_crash", duration_s=duration_s)
+        fault.started_at = _now()
+        if lab.broker is not None and lab.broker.running:
+            lab.broker.kill()
+        elif lab.attached_broker_pid:
+            try:
+                os.kill(lab.attached_broker_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            lab.attached_broker_pid = None
+            lab.save_state()
+        else:
+            raise LabError("the lab has no running broker (start_broker())")
+        if duration_s is None:
+            self._open[("broker", "")] = fault
+            return fault
+        return self._timed(fault, duration_s, lambda f: self._start_broker())
+
+    def _start_broker(self) -> None:
+        self.lab.start_broker(self.lab.broker_port)
+
+    def broker_restart(self) -> Fault | None:
+        """Start the broker again; ends the open ``broker_crash`` fault (returned)."""
+        self._start_broker()
+        fault = self._open.pop(("broker", ""), None)
+        if fault is not None:
+            fault._finish()
+        return fault
+
+    # -- devices -----------------------------------------------------------------------------------------------
+    def device_power_off(self, name: str, *, graceless: bool = False) -> Fault:
+        """The device loses power: its simulator is killed and its link goes down.
+
+        By default the kernel closes the simulator's TCP connection first, so the broker publishes the will at
+        once; ``graceless`` cuts the link first, so the broker only notices after the MQTT keepalive (like a
+        real power cut)."""
+        lab = self.lab
+        device = lab.devices[name]
+        fault = self._begin("device_power_off", name=name, graceless=graceless)
+        fault.started_at = _now()
+        if graceless:
+            lab.device_link(name, False)
+            lab.stop_simulator(name, crash=True)
+        else:
+            lab.stop_simulator(name, crash=True)
+            lab.device_link(name, False)
+        device.powered = False
+        lab.save_state()
+        self._open[("power", name)] = fault
+        return fault
+
+    def device_power_on(self, name: str) -> Fault | None:
+        """Power back: link up, the simulator boots (uptime 0, boot count + 1, power-on restart reason)."""
+        lab = self.lab
+        device = lab.devices[name]
+        lab.device_link(name, True)
+        device.boot_count += 1
+        device.powered = True
+        lab.start_simulator(name, POWER_ON_REASON.get(device.spec.family))
+        fault = self._open.pop(("power", name), None)
+        if fault is not None:
+            fault._finish()
+        return fault
+
+    def device_crash_loop(self, name: str, restarts: int, interval_s: float, *,
+                          restart_reason: str | None = None) -> Fault:
+        """The device crashes ``restarts`` times, ``interval_s`` apart: each time its simulator is killed and
+        boots again with uptime 0, boot count + 1 and a crash restart reason (the family's own wording)."""
+        lab = self.lab
+        device = lab.devices[name]
+        reason = restart_reason or CRASH_REASON.get(device.spec.family, "crash")
+        fault = self._begin("device_crash_loop", name=name, restarts=restarts, interval_s=interval_s, reason=reason)
+        fault.details["restarts_at"] = []
+
+        def crash_once() -> None:
+            lab.stop_simulator(name, crash=True)
+            device.boot_count += 1
+            lab.start_simulator(name, reason)
+            fault.details["restarts_at"].append(_now().isoformat())
+
+        def run() -> None:
+            try:
+                for index in range(restarts):
+                    if index and fault._cancel.wait(interval_s):
+                        break
+                    crash_once()
+                lab.save_state()
+            except BaseException as exc:
+                fault.error = exc
+                logger.exception("lab %s: crash loop of %s failed", lab.id, name)
+            finally:
+                fault._finish()
+
+        fault._thread = threading.Thread(target=run, name="lab-fault-crash-loop", daemon=True)
+        fault._thread.start()
+        return fault
+
+    # -- the hub's clock -----------------------------------------------------------------------------------------
+    def hub_clock_step(self, seconds: float) -> Fault:
+        """Step the hub's wall clock by ``seconds`` (negative = backwards) through the clock-offset file the
+        agent reads (``HOMEDIAG_CLOCK_OFFSET_FILE``); the machine's real clock is never touched."""
+        lab = self.lab
+        fault = self._begin("hub_clock_step", seconds=seconds)
+        offset = read_clock_offset(lab.clock_offset_file) + seconds
+        tmp = lab.clock_offset_file.with_suffix(".tmp")
+        tmp.write_text(f"{offset}\n")
+        tmp.replace(lab.clock_offset_file)  # atomic: the agent never reads half a number
+        fault.started_at = _now()
+        fault.details["offset_s"] = offset
+        fault._finish()
+        fault.ended_at = fault.started_at
+        return fault
+
+
+def read_clock_offset(path: os.PathLike[str] | str) -> float:
+    """The reference reader of the clock-offset contract: a missing or malformed file means no offset."""
+    try:
+        return float(Path(path).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0.0
