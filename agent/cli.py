@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         return int(args.handler(args, config) or 0)
     except HomediagError as exc:
-        print(f"homediag-agent: {exc}", file=sys.stderr)
+        # The contract is one line: a wrapped library message (pydantic's, say) can span several.
+        reason = " ".join(str(exc).split()) or exc.code
+        print(f"homediag-agent: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

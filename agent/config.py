@@ -75,11 +75,13 @@ class CaptureConfig(_Section):
 class SpoolConfig(_Section):
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_files: int = Field(default=200, ge=1)
+    max_rejected: int = Field(default=20, ge=0, description="bundles the collector refused for good, kept in spool/rejected/ for inspection")
 
 
 class UploadConfig(_Section):
     backoff_initial_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=300.0, gt=0)
+    wait_s: float = Field(default=20.0, ge=0, description="how long 'bundle create --upload' and 'bundle flush' wait for delivery before leaving the bundle queued")
 
 
 class RedactionConfig(_Section):

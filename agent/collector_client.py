@@ -1,0 +1,167 @@
+"""The agent's HTTP client for the collector: enrolment and bundle upload.
+
+``interpret_upload`` decides what an upload answer means (a pure function over status, headers and body);
+``CollectorClient`` is the thin aiohttp edge around it. Errors of the transport (refused connection,
+timeout, 5xx) become ``CollectorUnavailable``: the caller tries again later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Self
+
+import aiohttp
+from pydantic import ValidationError
+
+from shared.models import utcnow
+
+from .config import AgentConfig
+from .errors import AgentError, CollectorRejected, CollectorUnavailable
+from .identity import Enrollment
+
+_LOGGER = logging.getLogger(__name__)
+
+BUNDLE_CONTENT_TYPE = "application/vnd.homediag.bundle+gzip"
+ENROLL_PATH = "/api/v1/enroll"
+BUNDLES_PATH = "/api/v1/bundles"
+DEFAULT_RETRY_AFTER_S = 60.0
+
+
+def collector_url(config: AgentConfig, enrollment: Enrollment) -> str:
+    """Where bundles go: ``collector.url`` if the configuration sets it, else the collector the agent enrolled with.
+
+    Only the collector that enrolled the agent knows its key, so by default bundles follow the enrolment.
+    """
+    if "url" in config.collector.model_fields_set:
+        return config.collector.url
+    return enrollment.collector_url
+
+
+class UploadOutcome(StrEnum):
+    DELIVERED = "delivered"  # the collector has the bundle (new or already had it): delete it locally
+    REJECTED = "rejected"  # final: the collector will never take these bytes; keep them aside with the reason
+    RETRY_AFTER = "retry_after"  # rate limited: try again after retry_after_s
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    outcome: UploadOutcome
+    status: int
+    bundle_id: str | None = None
+    ticket_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+    retry_after_s: float | None = None
+    already_stored: bool = False
+
+
+def _error_of(body: Any) -> tuple[str, str]:
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("code") or "unknown"), str(error.get("message") or "")
+    return "unknown", ""
+
+
+def parse_retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header (delta-seconds form); a missing or odd value gets a safe default."""
+    try:
+        seconds = float(value) if value is not None else DEFAULT_RETRY_AFTER_S
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_S
+    return max(0.0, seconds)
+
+
+def interpret_upload(status: int, headers: Mapping[str, str], body: Any) -> UploadResult:
+    """What an answer to ``POST /api/v1/bundles`` means for the bundle.
+
+    Raises ``CollectorUnavailable`` for 5xx and for statuses the contract does not name: trying again later
+    is the only safe move then (the collector's idempotency by bundle id makes a repeat harmless).
+    """
+    if status in (200, 201):
+        fields = body if isinstance(body, dict) else {}
+        ticket = fields.get("ticket_id")
+        return UploadResult(
+            UploadOutcome.DELIVERED, status,
+            bundle_id=fields.get("bundle_id"), ticket_id=None if ticket is None else str(ticket),
+            already_stored=status == 200,
+        )
+    code, message = _error_of(body)
+    if status == 429:
+        return UploadResult(UploadOutcome.RETRY_AFTER, status, code=code, message=message,
+                            retry_after_s=parse_retry_after(headers.get("Retry-After")))
+    if status == 409:
+        return UploadResult(UploadOutcome.REJECTED, status, code=code if code != "unknown" else "bundle_conflict",
+                            message=message or "another bundle with this id holds different bytes")
+    if status == 413:
+        return UploadResult(UploadOutcome.REJECTED, status, code=code if code != "unknown" else "bundle_too_large",
+                            message=message or "the collector refuses bundles this large")
+    if status in (400, 403, 422):
+        return UploadResult(UploadOutcome.REJECTED, status, code=code, message=message)
+    raise CollectorUnavailable(f"collector answered {status} {code}: {message}".rstrip(": "))
+
+
+class CollectorClient:
+    """An aiohttp session to one collector; ``async with CollectorClient(url) as client``."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 15.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _post(self, path: str, **kwargs: Any) -> tuple[int, Mapping[str, str], Any]:
+        if self._session is None:
+            raise AgentError("CollectorClient used outside 'async with'")
+        url = self.base_url + path
+        try:
+            async with self._session.post(url, **kwargs) as response:
+                raw = await response.read()
+                return response.status, response.headers, _json_or_none(raw)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise CollectorUnavailable(f"cannot reach the collector at {url}: {exc or type(exc).__name__}") from exc
+
+    async def enroll(self, token: str, public_key: str, hostname: str) -> Enrollment:
+        """Exchange a one-time token for an agent id in a household. 4xx → ``CollectorRejected``."""
+        status, _headers, body = await self._post(
+            ENROLL_PATH, json={"token": token, "public_key": public_key, "hostname": hostname},
+        )
+        if status >= 500:
+            raise CollectorUnavailable(f"collector answered {status} to the enrolment")
+        if status not in (200, 201):
+            code, message = _error_of(body)
+            raise CollectorRejected(status, code, message)
+        fields = body if isinstance(body, dict) else {}
+        try:
+            return Enrollment(
+                agent_id=fields.get("agent_id"), household=fields.get("household"),
+                pseudonym_key=fields.get("pseudonym_key"), collector_url=self.base_url, enrolled_at=utcnow(),
+            )
+        except ValidationError as exc:
+            raise AgentError(f"the collector's enrolment answer is invalid: {exc.errors()[0]['msg']}") from exc
+
+    async def upload(self, bundle: bytes) -> UploadResult:
+        status, headers, body = await self._post(
+            BUNDLES_PATH, data=bundle, headers={"Content-Type": BUNDLE_CONTENT_TYPE},
+        )
+        result = interpret_upload(status, headers, body)
+        _LOGGER.debug("upload answered %s: %s", status, result.outcome)
+        return result
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -1,0 +1,5 @@
+"""``homediag-agent diagnose``: not registered yet (its owner adds the sub-command here)."""
+
+
+def register(subparsers):
+    pass

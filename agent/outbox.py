@@ -1,0 +1,434 @@
+"""The outbox: a bounded on-disk spool of signed bundles and the one task that uploads them.
+
+The spool directory is the whole state. A bundle is ``<seq>-<u|n>-<bundle id>.bundle`` (``u`` = urgent);
+``seq`` orders bundles oldest-first. Files are written atomically (temporary file in the same directory,
+fsync, rename, fsync the directory), so after a crash a bundle is either complete or absent; leftover
+temporary files are removed when the outbox starts and never uploaded.
+
+A bundle leaves the spool in exactly three ways, each recorded:
+- the collector acknowledged it (200/201): deleted;
+- the collector refused it for good (400/403/409/413/422): moved to ``rejected/`` with the reason, and a line
+  in ``rejected.jsonl``;
+- the spool was full: the oldest non-urgent bundles are dropped to make room, with a line in ``dropped.jsonl``.
+
+Decisions (which bundles to drop, upload order, backoff delay) are pure functions; ``Spool`` does the
+blocking file work (called through ``asyncio.to_thread``); ``Outbox`` owns the uploader task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.bundle import open_bundle
+from shared.errors import HomediagError
+from shared.models import BundleManifest, Trigger, utcnow
+
+from .atomic_file import TMP_PREFIX, fsync_dir, write_atomically
+from .collector_client import UploadOutcome, UploadResult
+from .config import AgentConfig
+from .errors import AgentError, CollectorUnavailable
+
+_LOGGER = logging.getLogger(__name__)
+
+BUNDLE_SUFFIX = ".bundle"
+DROPPED_LOG = "dropped.jsonl"
+REJECTED_LOG = "rejected.jsonl"
+REJECTED_DIR = "rejected"
+RECORD_LOG_MAX_LINES = 1000
+_NAME = re.compile(r"^(?P<seq>\d{20})-(?P<urgency>[un])-(?P<bundle_id>[0-9a-f-]{36})\.bundle$")
+
+
+class SpoolFull(AgentError):
+    """No room for a bundle even after dropping every non-urgent one."""
+
+    code = "spool_full"
+
+
+@dataclass(frozen=True)
+class SpoolEntry:
+    path: Path
+    seq: int
+    urgent: bool
+    bundle_id: str
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+class SpoolRecord(BaseModel):
+    """One line of ``dropped.jsonl`` or ``rejected.jsonl``: a bundle that left the spool undelivered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts: AwareDatetime = Field(default_factory=utcnow)
+    bundle_id: str
+    trigger: Trigger | None = None
+    reason: str
+    status: int | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class PutResult:
+    entry: SpoolEntry
+    dropped: list[SpoolRecord]
+    already_queued: bool = False
+
+
+def entry_name(seq: int, urgent: bool, bundle_id: str) -> str:
+    return f"{seq:020d}-{'u' if urgent else 'n'}-{bundle_id}{BUNDLE_SUFFIX}"
+
+
+def parse_entry_name(name: str) -> tuple[int, bool, str] | None:
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    return int(match["seq"]), match["urgency"] == "u", match["bundle_id"]
+
+
+def upload_order(entries: Iterable[SpoolEntry]) -> list[SpoolEntry]:
+    """Urgent bundles first, each group oldest-first."""
+    return sorted(entries, key=lambda e: (not e.urgent, e.seq))
+
+
+def plan_eviction(
+    entries: Sequence[SpoolEntry], *, incoming_size: int, max_bytes: int, max_files: int,
+    keep: frozenset[str] = frozenset(),
+) -> list[SpoolEntry]:
+    """The bundles to drop so that one more of ``incoming_size`` bytes fits: oldest non-urgent first.
+
+    ``keep`` names bundle ids that must not be dropped (the one being uploaded). Raises ``SpoolFull`` when
+    even dropping every candidate leaves no room.
+    """
+    if incoming_size > max_bytes:
+        raise SpoolFull(f"the bundle ({incoming_size} bytes) is larger than the whole spool ({max_bytes} bytes)")
+    used = sum(e.size for e in entries)
+    count = len(entries)
+    victims: list[SpoolEntry] = []
+    candidates = iter(sorted((e for e in entries if not e.urgent and e.bundle_id not in keep), key=lambda e: e.seq))
+    while used + incoming_size > max_bytes or count + 1 > max_files:
+        victim = next(candidates, None)
+        if victim is None:
+            raise SpoolFull(
+                f"the spool is full ({count} bundles, {used} bytes) and only urgent or in-flight bundles remain"
+            )
+        victims.append(victim)
+        used -= victim.size
+        count -= 1
+    return victims
+
+
+def backoff_delay(attempt: int, initial_s: float, max_s: float, rand: Callable[[], float] = random.random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(max, initial * 2**attempt)]."""
+    ceiling = min(max_s, initial_s * (2 ** min(attempt, 62)))
+    return rand() * ceiling
+
+
+def _claimed_trigger(path: Path) -> Trigger | None:
+    """The trigger a spooled bundle claims (unverified: it is only recorded), None if unreadable."""
+    try:
+        return open_bundle(path.read_bytes()).claimed.trigger
+    except (HomediagError, FileNotFoundError):
+        return None
+
+
+class Spool:
+    """The spool directory. Blocking file I/O, safe to call from several threads."""
+
+    def __init__(self, directory: Path, *, max_bytes: int, max_files: int, max_rejected: int) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self.max_rejected = max_rejected
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: AgentConfig) -> Spool:
+        return cls(config.state_dir / "spool", max_bytes=config.spool.max_bytes,
+                   max_files=config.spool.max_files, max_rejected=config.spool.max_rejected)
+
+    @property
+    def rejected_dir(self) -> Path:
+        return self.directory / REJECTED_DIR
+
+    def recover(self) -> list[Path]:
+        """Create the directories; remove temporary files a crash left behind. Returns what was removed."""
+        self._ensure_dirs()
+        removed = []
+        for directory in (self.directory, self.rejected_dir):
+            for leftover in directory.glob(f"{TMP_PREFIX}*"):
+                _LOGGER.warning("removing %s, a half-written file from an interrupted run", leftover)
+                leftover.unlink(missing_ok=True)
+                removed.append(leftover)
+        return removed
+
+    def _ensure_dirs(self) -> None:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.rejected_dir.mkdir(mode=0o700, exist_ok=True)
+
+    def entries(self) -> list[SpoolEntry]:
+        """Every complete bundle in the spool, in upload order."""
+        found = []
+        try:
+            children = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            return []
+        for child in children:
+            parsed = parse_entry_name(child.name)
+            if parsed is None:
+                continue
+            try:
+                size = child.stat().st_size
+            except FileNotFoundError:  # delivered or dropped meanwhile
+                continue
+            seq, urgent, bundle_id = parsed
+            found.append(SpoolEntry(Path(child.path), seq, urgent, bundle_id, size))
+        return upload_order(found)
+
+    def put(self, bundle: bytes, manifest: BundleManifest, *, keep: frozenset[str] = frozenset()) -> PutResult:
+        """Store a bundle atomically, dropping the oldest non-urgent ones if there is no room."""
+        bundle_id = str(manifest.bundle_id)
+        with self._lock:
+            self._ensure_dirs()
+            entries = self.entries()
+            for entry in entries:
+                if entry.bundle_id == bundle_id:
+                    return PutResult(entry, [], already_queued=True)
+            victims = plan_eviction(entries, incoming_size=len(bundle), max_bytes=self.max_bytes,
+                                    max_files=self.max_files, keep=keep)
+            dropped = [self._drop(victim) for victim in victims]
+            seq = max([time.time_ns(), *(e.seq + 1 for e in entries)])
+            path = self.directory / entry_name(seq, manifest.trigger.urgent, bundle_id)
+            write_atomically(path, bundle)
+            return PutResult(SpoolEntry(path, seq, manifest.trigger.urgent, bundle_id, len(bundle)), dropped)
+
+    def _drop(self, victim: SpoolEntry) -> SpoolRecord:
+        record = SpoolRecord(bundle_id=victim.bundle_id, trigger=_claimed_trigger(victim.path),
+                             reason=f"spool full ({self.max_files} bundles / {self.max_bytes} bytes): oldest non-urgent dropped")
+        victim.path.unlink(missing_ok=True)
+        self._append_record(self.directory / DROPPED_LOG, record)
+        _LOGGER.warning("spool full: dropped bundle %s", victim.bundle_id)
+        return record
+
+    def read(self, entry: SpoolEntry) -> bytes:
+        return entry.path.read_bytes()
+
+    def remove(self, entry: SpoolEntry) -> None:
+        """The collector acknowledged the bundle: it may go."""
+        with self._lock:
+            entry.path.unlink(missing_ok=True)
+            fsync_dir(self.directory)
+
+    def reject(self, entry: SpoolEntry, result: UploadResult) -> SpoolRecord:
+        """The collector refused the bundle for good: keep it aside with the reason, never retry it."""
+        with self._lock:
+            self._ensure_dirs()
+            record = SpoolRecord(bundle_id=entry.bundle_id, trigger=_claimed_trigger(entry.path), status=result.status, code=result.code,
+                                 reason=f"collector refused it: {result.message or result.code}")
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(entry.path, self.rejected_dir / entry.name)
+            write_atomically(self.rejected_dir / f"{entry.name}.json", record.model_dump_json(indent=2).encode())
+            self._append_record(self.directory / REJECTED_LOG, record)
+            self._trim_rejected()
+            return record
+
+    def _trim_rejected(self) -> None:
+        kept = sorted(p for p in self.rejected_dir.glob(f"*{BUNDLE_SUFFIX}"))
+        for old in kept[: max(0, len(kept) - self.max_rejected)]:
+            old.unlink(missing_ok=True)
+            old.with_name(f"{old.name}.json").unlink(missing_ok=True)
+
+    def dropped(self) -> list[SpoolRecord]:
+        """What the spool dropped for lack of room, oldest first (for the timeline)."""
+        return self._read_records(self.directory / DROPPED_LOG)
+
+    def rejected(self) -> list[SpoolRecord]:
+        """What the collector refused for good, oldest first."""
+        return self._read_records(self.directory / REJECTED_LOG)
+
+    @staticmethod
+    def _read_records(path: Path) -> list[SpoolRecord]:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        records = []
+        for line in lines:
+            try:
+                records.append(SpoolRecord.model_validate_json(line))
+            except ValueError:
+                _LOGGER.debug("skipping a damaged line in %s", path)
+        return records
+
+    @staticmethod
+    def _append_record(path: Path, record: SpoolRecord) -> None:
+        line = record.model_dump_json() + "\n"
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        if len(lines) > RECORD_LOG_MAX_LINES:
+            write_atomically(path, "".join(lines[-RECORD_LOG_MAX_LINES // 2:]).encode())
+
+
+class Uploader(Protocol):
+    async def upload(self, bundle: bytes) -> UploadResult: ...
+
+
+ResultCallback = Callable[[SpoolEntry, UploadResult], None]
+
+
+class Outbox:
+    """Owns the uploader task: ``async with Outbox(spool, client) as outbox: await outbox.put(...)``.
+
+    One bundle at a time, urgent first then oldest first. A collector that cannot be reached is retried with
+    exponential backoff and full jitter (``wake()`` retries at once, e.g. when the network comes back); a 429
+    is retried after its Retry-After, which ``wake()`` does not cut short. ``on_result`` hears every final
+    answer (delivered or rejected).
+    """
+
+    def __init__(
+        self, spool: Spool, client: Uploader, *, backoff_initial_s: float, backoff_max_s: float,
+        on_result: ResultCallback | None = None, rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.spool = spool
+        self._client = client
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+        self._on_result = on_result
+        self._rand = rand
+        self._work = asyncio.Event()  # something to do: a new bundle, or wake()
+        self._retry_now = asyncio.Event()  # wake(): cut a backoff wait short
+        self._idle = asyncio.Event()  # the spool is empty
+        self._in_flight: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_config(cls, config: AgentConfig, client: Uploader, *, on_result: ResultCallback | None = None) -> Outbox:
+        return cls(Spool.from_config(config), client, backoff_initial_s=config.upload.backoff_initial_s,
+                   backoff_max_s=config.upload.backoff_max_s, on_result=on_result)
+
+    async def __aenter__(self) -> Self:
+        await asyncio.to_thread(self.spool.recover)
+        self._task = asyncio.create_task(self._run(), name="homediag-outbox-uploader")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def put(self, bundle: bytes, manifest: BundleManifest) -> PutResult:
+        """Spool a bundle (atomically, off the event loop) and let the uploader know."""
+        keep = frozenset({self._in_flight}) if self._in_flight else frozenset()
+        result = await asyncio.to_thread(self.spool.put, bundle, manifest, keep=keep)
+        self._idle.clear()
+        self._work.set()
+        return result
+
+    def wake(self) -> None:
+        """Try to upload now instead of waiting out the backoff (not a 429's Retry-After)."""
+        self._retry_now.set()
+        self._work.set()
+
+    async def pending(self) -> list[SpoolEntry]:
+        return await asyncio.to_thread(self.spool.entries)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until the spool is empty; False if it is not after ``timeout`` seconds."""
+        if self._task is None:
+            raise AgentError("Outbox.drain used outside 'async with'")
+        idle = asyncio.create_task(self._idle.wait())
+        try:
+            await asyncio.wait([idle, self._task], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            idle.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await idle
+        if self._task.done():
+            self._task.result()  # the uploader died: raise its error here
+        return self._idle.is_set()
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                attempt = await self._step(attempt)
+            except OSError as exc:  # the disk, not the collector: keep the task alive and try again later
+                _LOGGER.warning("outbox cannot use the spool %s: %s", self.spool.directory, exc)
+                await self._wait(self._backoff_max_s, interruptible=True)
+
+    async def _step(self, attempt: int) -> int:
+        """Upload the first bundle in line (or wait for one); returns the next backoff attempt number."""
+        self._work.clear()
+        entries = await asyncio.to_thread(self.spool.entries)
+        if not entries:
+            if not self._work.is_set():
+                self._idle.set()
+            await self._work.wait()
+            return attempt
+        self._idle.clear()
+        entry = entries[0]
+        try:
+            result = await self._upload(entry)
+        except CollectorUnavailable as exc:
+            delay = backoff_delay(attempt, self._backoff_initial_s, self._backoff_max_s, self._rand)
+            _LOGGER.info("upload of %s failed (%s); retrying in %.1fs", entry.bundle_id, exc, delay)
+            await self._wait(delay, interruptible=True)
+            return attempt + 1
+        if result is None:
+            return attempt
+        if result.outcome is UploadOutcome.RETRY_AFTER:
+            _LOGGER.info("collector is rate limiting; retrying %s in %.1fs", entry.bundle_id, result.retry_after_s)
+            await self._wait(result.retry_after_s or 0.0, interruptible=False)
+            return attempt
+        if result.outcome is UploadOutcome.DELIVERED:
+            await asyncio.to_thread(self.spool.remove, entry)
+            _LOGGER.info("bundle %s delivered (%s)", entry.bundle_id, result.status)
+        else:
+            await asyncio.to_thread(self.spool.reject, entry, result)
+            _LOGGER.warning("collector refused bundle %s for good (%s %s): kept in %s",
+                            entry.bundle_id, result.status, result.code, self.spool.rejected_dir)
+        if self._on_result is not None:
+            self._on_result(entry, result)
+        return 0
+
+    async def _upload(self, entry: SpoolEntry) -> UploadResult | None:
+        """Read and upload one entry; None if it vanished meanwhile (dropped to make room)."""
+        try:
+            data = await asyncio.to_thread(self.spool.read, entry)
+        except FileNotFoundError:
+            return None
+        self._in_flight = entry.bundle_id
+        try:
+            return await self._client.upload(data)
+        finally:
+            self._in_flight = None
+
+    async def _wait(self, delay: float, *, interruptible: bool) -> None:
+        if interruptible:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._retry_now.wait()
+            self._retry_now.clear()
+        else:
+            await asyncio.sleep(delay)
