@@ -11,11 +11,13 @@ interface, no gateway and no probe target.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
 
 from .errors import ConfigError
 
@@ -125,48 +127,8 @@ class AgentConfig(_Section):
     firmware_profiles: Path | None = Field(default=None, description="profile directory; none = the profiles shipped with homediag")
 
 
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    """``HOMEDIAG_A__B=v`` → ``{"a": {"b": v}}`` with v parsed as YAML."""
-    tree: dict[str, Any] = {}
-    for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "HOMEDIAG_CONFIG":
-            continue
-        path = name[len(ENV_PREFIX):].lower().split("__")
-        node = tree
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = yaml.safe_load(raw) if raw else None
-    return tree
-
-
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def load_config(path: Path | None, environ: dict[str, str] | None = None) -> AgentConfig:
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> AgentConfig:
     """Read, merge with the environment, validate. Raises ConfigError with one readable line."""
-    environ = dict(os.environ if environ is None else environ)
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration {path}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"configuration {path} is not valid YAML: {exc}") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"configuration {path} must be a mapping")
-        data = loaded or {}
-    data = _merge(data, _env_overrides(environ))
-    try:
-        return AgentConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"configuration error at {where}: {first['msg']}") from exc
+    data = read_yaml_mapping(path, ConfigError) if path is not None else {}
+    data = deep_merge(data, env_overrides(os.environ if environ is None else environ, ENV_PREFIX, AgentConfig))
+    return validate_settings(AgentConfig, data, ConfigError)

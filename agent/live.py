@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from shared.live import (
@@ -332,7 +333,8 @@ class LiveChannel:
         except* LiveChannelError as failed:
             raise failed.exceptions[0] from None
         finally:
-            client.disconnect()
+            # MQTT v5 "disconnect with will message": the broker publishes our retained offline status.
+            client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
             await asyncio.to_thread(client.loop_stop)
 
     async def _worker(self, client: mqtt.Client, queue: asyncio.Queue[_Incoming]) -> None:

@@ -210,3 +210,13 @@ class DiagnosisReport(_Model):
     findings: list[Finding] = Field(default_factory=list)
     window: CaptureWindow | None = None
     checks: dict[str, Any] = Field(default_factory=dict, description="fresh check results when run live")
+
+
+class LogLine(_Frozen):
+    """One log line in the flight recorder (device logs over MQTT, Zigbee2MQTT bridge logging, the agent's own)."""
+
+    ts: AwareDatetime
+    source: str = Field(description="e.g. 'zigbee2mqtt', 'esphome', 'agent'")
+    device_id: str | None = None
+    level: str | None = None
+    message: str

@@ -1,0 +1,7 @@
+"""The ``/api/v1`` routes, one module per resource. ``openapi.yaml`` beside them documents every route."""
+
+from __future__ import annotations
+
+from . import agents, bundles, enrol, meta, tickets
+
+ROUTE_TABLES = (meta.routes, enrol.routes, bundles.routes, tickets.routes, agents.routes)

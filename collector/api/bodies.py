@@ -1,0 +1,34 @@
+"""Request and answer bodies of the API that are not stored records."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnrolRequest(_Body):
+    token: str = Field(min_length=1, max_length=200)
+    public_key: str = Field(min_length=1, max_length=200, description="base64 of the raw Ed25519 public key")
+    hostname: str = Field(min_length=1, max_length=253)
+
+
+class EnrolAnswer(_Body):
+    agent_id: str
+    household: str
+    pseudonym_key: str = Field(description="base64, 32 bytes: the household's key for consistent pseudonyms")
+
+
+class NoteRequest(_Body):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class ErrorDetail(_Body):
+    code: str = Field(description="stable, machine-readable")
+    message: str
+
+
+class ErrorBody(_Body):
+    error: ErrorDetail

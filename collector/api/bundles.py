@@ -1,0 +1,110 @@
+"""Bundles: upload (the signature authenticates the agent), list, download."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from aiohttp import web
+
+from shared.bundle import ReadLimits
+
+from ..auth import check_household, household_filter, principal
+from ..errors import Conflict, NotFound, PayloadTooLarge, RateLimited
+from ..ingest import check_agent, open_upload, verify_upload
+from ..models import BundleRecord
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC
+from ..store import SqliteStore
+from .common import model_json
+
+routes = web.RouteTableDef()
+
+CHUNK = 64 * 1024
+
+
+async def read_capped(request: web.Request, cap: int) -> bytes:
+    """The body, streamed, refused with 413 as soon as it passes ``cap`` bytes."""
+    if request.content_length is not None and request.content_length > cap:
+        raise PayloadTooLarge(f"the bundle is {request.content_length} bytes; the limit is {cap}")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(CHUNK):
+        size += len(chunk)
+        if size > cap:
+            raise PayloadTooLarge(f"the bundle exceeds the limit of {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _stored(record: BundleRecord, status: int) -> web.Response:
+    return model_json(record, status=status)
+
+
+@routes.post("/api/v1/bundles")
+async def upload_bundle(request: web.Request) -> web.Response:
+    app = request.app
+    config, db = app[CONFIG], app[DB]
+    limits = ReadLimits(max_archive_bytes=config.ingest.max_bundle_bytes,
+                        max_uncompressed_bytes=config.ingest.max_uncompressed_bytes)
+    data = await read_capped(request, config.ingest.max_bundle_bytes)
+    upload = await asyncio.to_thread(open_upload, data, limits)
+    bundle_id = str(upload.manifest.bundle_id)
+    existing = await db.run(SqliteStore.get_bundle, bundle_id)
+    if existing is not None and existing.sha256 == upload.sha256:
+        return _stored(existing, 200)  # a retry after a lost acknowledgement
+    agent = check_agent(upload.manifest, await db.run(SqliteStore.get_agent, upload.manifest.agent_id))
+    limiter, now_s = app[LIMITER], app[MONOTONIC]()
+    wait = limiter.retry_after(agent.agent_id, now_s)
+    if wait > 0:
+        raise RateLimited(f"agent {agent.agent_id} uploads too fast", retry_after_s=wait)
+    record = await asyncio.to_thread(verify_upload, upload, agent)
+    if existing is not None:
+        raise Conflict(f"bundle {bundle_id} was stored before with different bytes", code="bundle_conflict")
+    limiter.consume(agent.agent_id, now_s)
+    await asyncio.to_thread(app[BLOBS].put, upload.sha256, data)
+    cfg = config.tickets
+    try:
+        stored = await db.run(SqliteStore.add_bundle, record, slack=timedelta(seconds=cfg.attach_slack_s),
+                              lookback=timedelta(seconds=cfg.attach_lookback_s), now=app[CLOCK]())
+    except Conflict:
+        # The same bundle id arrived concurrently: the first one won.
+        winner = await db.run(SqliteStore.get_bundle, bundle_id)
+        if winner is not None and winner.sha256 == upload.sha256:
+            return _stored(winner, 200)
+        raise Conflict(f"bundle {bundle_id} was stored before with different bytes", code="bundle_conflict") from None
+    return _stored(stored, 201)
+
+
+@routes.get("/api/v1/bundles")
+async def list_bundles(request: web.Request) -> web.Response:
+    who = await principal(request)
+    household = household_filter(who)
+    if household is None:
+        household = request.query.get("household")
+    unattached = request.query.get("unattached") in ("1", "true")
+    records = await request.app[DB].run(SqliteStore.list_bundles, household, unattached=unattached)
+    return model_json({"bundles": [record.model_dump(mode="json") for record in records]})
+
+
+async def _visible_bundle(request: web.Request) -> BundleRecord:
+    who = await principal(request)
+    record = await request.app[DB].run(SqliteStore.get_bundle, request.match_info["bundle_id"])
+    if record is None:
+        raise NotFound("no such bundle", code="bundle_not_found")
+    check_household(who, record.household)
+    return record
+
+
+@routes.get("/api/v1/bundles/{bundle_id}")
+async def download_bundle(request: web.Request) -> web.Response:
+    record = await _visible_bundle(request)
+    who = await principal(request)
+    data = await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
+    await request.app[DB].run(SqliteStore.audit, who.name, "bundle.read", record.bundle_id,
+                              {"role": who.role.value, "ticket_id": record.ticket_id}, request.app[CLOCK]())
+    return web.Response(body=data, content_type="application/vnd.homediag.bundle+gzip",
+                        headers={"Content-Disposition": f'attachment; filename="{record.bundle_id}.tar.gz"'})
+
+
+@routes.get("/api/v1/bundles/{bundle_id}/meta")
+async def bundle_meta(request: web.Request) -> web.Response:
+    return model_json(await _visible_bundle(request))

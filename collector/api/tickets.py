@@ -1,0 +1,89 @@
+"""Tickets: intake, listing, the ticket with its bundles and its event history, notes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from shared.models import Priority
+
+from ..auth import check_household, household_filter, principal
+from ..errors import BadRequest, NotFound
+from ..models import Principal, Role, Ticket, TicketIntake, TicketState
+from ..state import CLOCK, CONFIG, DB
+from ..store import SqliteStore
+from .bodies import NoteRequest
+from .common import int_param, json_body, model_json, parse_model
+
+routes = web.RouteTableDef()
+
+
+def ticket_json(ticket: Ticket) -> dict[str, Any]:
+    return {**ticket.model_dump(mode="json"), "household": ticket.household}
+
+
+async def visible_ticket(request: web.Request, who: Principal) -> Ticket:
+    ticket = await request.app[DB].run(SqliteStore.get_ticket, int_param(request, "ticket_id"))
+    if ticket is None:
+        raise NotFound("no such ticket", code="ticket_not_found")
+    check_household(who, ticket.household)
+    return ticket
+
+
+@routes.post("/api/v1/tickets")
+async def create_ticket(request: web.Request) -> web.Response:
+    who = await principal(request)
+    body = await json_body(request)
+    if who.role is Role.CUSTOMER:
+        body.setdefault("household", who.household)
+        body.setdefault("channel", "app")
+    intake = parse_model(TicketIntake, body)
+    check_household(who, intake.household)
+    if who.role is Role.PARTNER:
+        raise BadRequest("partners work on assigned tickets; they do not open them", code="role_forbidden")
+    cfg = request.app[CONFIG].tickets
+    ticket = await request.app[DB].run(
+        SqliteStore.create_ticket, intake, who.name, slack=timedelta(seconds=cfg.attach_slack_s),
+        lookback=timedelta(seconds=cfg.attach_lookback_s), now=request.app[CLOCK](),
+    )
+    return web.json_response(ticket_json(ticket), status=201)
+
+
+def _enum_query(request: web.Request, name: str, enum: type[Any]) -> Any:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return enum(raw)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be one of {[member.value for member in enum]}", code="bad_request") from exc
+
+
+@routes.get("/api/v1/tickets")
+async def list_tickets(request: web.Request) -> web.Response:
+    who = await principal(request)
+    household = household_filter(who) or request.query.get("household")
+    tickets = await request.app[DB].run(
+        SqliteStore.list_tickets, household=household, state=_enum_query(request, "state", TicketState),
+        priority=_enum_query(request, "priority", Priority),
+    )
+    return web.json_response({"tickets": [ticket_json(ticket) for ticket in tickets]})
+
+
+@routes.get("/api/v1/tickets/{ticket_id}")
+async def show_ticket(request: web.Request) -> web.Response:
+    who = await principal(request)
+    return web.json_response(ticket_json(await visible_ticket(request, who)))
+
+
+@routes.post("/api/v1/tickets/{ticket_id}/notes")
+async def add_note(request: web.Request) -> web.Response:
+    """More information from the customer or a note from support: an event on the ticket."""
+    who = await principal(request)
+    ticket = await visible_ticket(request, who)
+    note = parse_model(NoteRequest, await json_body(request))
+    event = await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, "note",
+                                      {"text": note.text, "role": who.role.value}, request.app[CLOCK]())
+    return model_json(event, status=201)

@@ -1,0 +1,66 @@
+"""The collector's aiohttp application: an app factory, typed app state, resources owned by ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from time import monotonic
+
+from aiohttp import web
+
+from shared.models import utcnow
+
+from .api import ROUTE_TABLES
+from .blobs import BlobStore
+from .config import CollectorConfig
+from .errors import CollectorError, RateLimited
+from .ratelimit import RateLimiter
+from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, Clock
+from .store import Database
+
+_LOGGER = logging.getLogger(__name__)
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 413: "bundle_too_large"}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except RateLimited as exc:
+        return error_response(exc.status, exc.code, exc.message, {"Retry-After": str(max(1, round(exc.retry_after_s + 0.5)))})
+    except CollectorError as exc:
+        if exc.status >= 500:
+            _LOGGER.error("%s %s failed: %s", request.method, request.path, exc)
+        return error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason, dict(exc.headers))
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    async with Database(config.database_path) as db:
+        app[DB] = db
+        app[BLOBS] = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
+        yield
+
+
+def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
+    app[CONFIG] = config
+    app[CLOCK] = clock
+    app[MONOTONIC] = monotonic_clock
+    app[LIMITER] = RateLimiter(burst=config.rate_limit.burst, per_minute=config.rate_limit.per_minute)
+    app.cleanup_ctx.append(_storage)
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
+    return app

@@ -1,0 +1,63 @@
+"""Who may do what: bearer tokens resolve to a ``Principal``; access rules are pure functions over it."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .errors import Forbidden, NotFound, Unauthorized
+from .models import Principal, Role
+from .state import DB
+from .store import SqliteStore
+
+STAFF = frozenset({Role.ENGINEER, Role.ADMIN})
+
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+async def principal(request: web.Request) -> Principal:
+    """The authenticated caller; 401 without a valid bearer token."""
+    cached = request.get(PRINCIPAL)
+    if cached is not None:
+        return cached
+    token = bearer_token(request)
+    found = None if token is None else await request.app[DB].run(SqliteStore.principal_for_token, token)
+    if found is None:
+        raise Unauthorized("a valid bearer token is required", code="unauthorized")
+    request[PRINCIPAL] = found
+    return found
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        raise Forbidden(f"the {principal.role} role may not do this", code="role_forbidden")
+
+
+def may_see_household(principal: Principal, household: str) -> bool:
+    if principal.role in STAFF:
+        return True
+    return principal.role is Role.CUSTOMER and principal.household == household
+
+
+def check_household(principal: Principal, household: str) -> None:
+    """Someone else's household looks exactly like a missing one: no existence leak."""
+    if not may_see_household(principal, household):
+        raise NotFound("not found", code="not_found")
+
+
+def household_filter(principal: Principal) -> str | None:
+    """The household a listing is restricted to, or None for staff (everything)."""
+    if principal.role in STAFF:
+        return None
+    if principal.role is Role.CUSTOMER and principal.household:
+        return principal.household
+    raise Forbidden(f"the {principal.role} role has no household listing", code="role_forbidden")
+

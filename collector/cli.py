@@ -1,0 +1,154 @@
+"""``homediag-collector``: the server and its admin commands.
+
+    homediag-collector [--data-dir DIR] [--config FILE] serve [--host H] [--port P]
+    homediag-collector token create --household H [--ttl-hours N]
+    homediag-collector user create --name N --role customer|engineer|partner|admin [--household H]
+    homediag-collector agent list [--household H] | agent revoke AGENT_ID
+    homediag-collector audit [--target T] [--limit N]
+
+Admin commands work on the same data directory as a running server (SQLite WAL allows it). Exit codes:
+0 ok, 2 with one line on stderr for any refusal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from aiohttp import web
+
+from shared.models import utcnow
+
+from .app import create_app
+from .config import CollectorConfig, load_config
+from .errors import CollectorError
+from .models import Role
+from .store import SqliteStore
+
+
+def _store(config: CollectorConfig) -> SqliteStore:
+    return SqliteStore(config.database_path)
+
+
+def serve(args: argparse.Namespace, config: CollectorConfig) -> int:
+    host = args.host or config.host
+    port = config.port if args.port is None else args.port
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger(__name__).info("collector serving %s on %s:%s", config.data_dir, host, port)
+    web.run_app(create_app(config), host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def token_create(args: argparse.Namespace, config: CollectorConfig) -> int:
+    ttl = timedelta(hours=args.ttl_hours) if args.ttl_hours else timedelta(seconds=config.enrol_token_ttl_s)
+    store = _store(config)
+    try:
+        token, expires = store.create_enrol_token(args.household, ttl, utcnow())
+    finally:
+        store.close()
+    print(f"enrolment token for household {args.household} (one use, expires {expires:%Y-%m-%d %H:%M}Z): {token}")
+    return 0
+
+
+def user_create(args: argparse.Namespace, config: CollectorConfig) -> int:
+    role = Role(args.role)
+    if (role is Role.CUSTOMER) != (args.household is not None):
+        raise CollectorError("a customer needs --household; other roles take none", code="usage")
+    store = _store(config)
+    try:
+        user, token = store.create_user(args.name, role, args.household, utcnow())
+    finally:
+        store.close()
+    print(f"user {user.name} ({user.role}{', household ' + user.household if user.household else ''}) API token: {token}")
+    return 0
+
+
+def agent_list(args: argparse.Namespace, config: CollectorConfig) -> int:
+    store = _store(config)
+    try:
+        for agent in store.list_agents(args.household):
+            state = f"revoked {agent.revoked_at:%Y-%m-%d}" if agent.revoked_at else "active"
+            print(f"{agent.agent_id}  {agent.household}  {agent.hostname}  {state}")
+    finally:
+        store.close()
+    return 0
+
+
+def agent_revoke(args: argparse.Namespace, config: CollectorConfig) -> int:
+    store = _store(config)
+    try:
+        agent = store.revoke_agent(args.agent_id, "admin-cli", utcnow())
+    finally:
+        store.close()
+    print(f"agent {agent.agent_id} revoked")
+    return 0
+
+
+def audit(args: argparse.Namespace, config: CollectorConfig) -> int:
+    store = _store(config)
+    try:
+        for entry in reversed(store.audit_log(target=args.target, limit=args.limit)):
+            print(json.dumps(entry, default=str))
+    finally:
+        store.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="homediag-collector", description="homediag's support-side server")
+    parser.add_argument("--data-dir", type=Path, help="database and blobs (default: data_dir of the configuration)")
+    parser.add_argument("--config", type=Path, help="YAML configuration (default: DATA_DIR/collector.yaml if present)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="run the HTTP API")
+    serve_parser.add_argument("--host")
+    serve_parser.add_argument("--port", type=int)
+    serve_parser.set_defaults(handler=serve)
+
+    token = commands.add_parser("token", help="enrolment tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="a one-time, expiring enrolment token for a household")
+    create.add_argument("--household", required=True)
+    create.add_argument("--ttl-hours", type=float)
+    create.set_defaults(handler=token_create)
+
+    user = commands.add_parser("user", help="API users").add_subparsers(dest="action", required=True)
+    create = user.add_parser("create", help="create a user and print its API token")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--household", help="the customer's household")
+    create.set_defaults(handler=user_create)
+
+    agent = commands.add_parser("agent", help="enrolled agents").add_subparsers(dest="action", required=True)
+    listing = agent.add_parser("list")
+    listing.add_argument("--household")
+    listing.set_defaults(handler=agent_list)
+    revoke = agent.add_parser("revoke", help="refuse this agent's bundles from now on")
+    revoke.add_argument("agent_id")
+    revoke.set_defaults(handler=agent_revoke)
+
+    audit_parser = commands.add_parser("audit", help="print the audit log, oldest first")
+    audit_parser.add_argument("--target")
+    audit_parser.add_argument("--limit", type=int, default=200)
+    audit_parser.set_defaults(handler=audit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.data_dir, args.config)
+        return int(args.handler(args, config) or 0)
+    except CollectorError as exc:
+        print(f"homediag-collector: {exc.code}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

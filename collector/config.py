@@ -1,0 +1,78 @@
+"""The collector's configuration: an optional YAML file plus command-line and environment overrides.
+
+Every field is documented in docs/configuration.md. Environment variables override the file:
+``HOMEDIAG_COLLECTOR_<SECTION>__<FIELD>`` (e.g. ``HOMEDIAG_COLLECTOR_RATE_LIMIT__BURST=5``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
+
+from .errors import ConfigError
+
+ENV_PREFIX = "HOMEDIAG_COLLECTOR_"
+CONFIG_NAME = "collector.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RateLimitConfig(_Section):
+    burst: int = Field(default=60, ge=1, description="bundles an agent may upload back to back")
+    per_minute: float = Field(default=60.0, gt=0, description="sustained bundles per minute per agent")
+
+
+class IngestConfig(_Section):
+    max_bundle_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="larger uploads get 413")
+    max_uncompressed_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="decompression-bomb limit")
+    fsync: bool = Field(default=True, description="fsync each bundle blob before acknowledging it")
+
+
+class TicketConfig(_Section):
+    attach_slack_s: float = Field(default=6 * 3600.0, ge=0, description="a bundle fits a ticket whose stated fault time is this close to its window")
+    attach_lookback_s: float = Field(default=14 * 86400.0, ge=0, description="without a stated fault time, bundles from this long before the ticket fit it")
+
+
+class LiveBrokerConfig(_Section):
+    url: str | None = Field(default=None, description="support broker for live state, mqtt://host:port; none = live state off")
+    username: str = "homediag-collector"
+    password: str | None = None
+    request_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class CollectorConfig(_Section):
+    data_dir: Path = Field(default=Path("/var/lib/homediag-collector"), description="SQLite database and bundle blobs")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8470, ge=0, le=65535)
+    enrol_token_ttl_s: float = Field(default=7 * 86400.0, gt=0, description="default lifetime of enrolment tokens")
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    tickets: TicketConfig = Field(default_factory=TicketConfig)
+    live: LiveBrokerConfig = Field(default_factory=LiveBrokerConfig)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "collector.sqlite3"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+def load_config(data_dir: Path | None, config_file: Path | None = None,
+                environ: Mapping[str, str] | None = None) -> CollectorConfig:
+    """File (``--config``, else ``<data_dir>/collector.yaml`` if present) < environment < ``--data-dir``."""
+    if config_file is None and data_dir is not None and (data_dir / CONFIG_NAME).is_file():
+        config_file = data_dir / CONFIG_NAME
+    data = read_yaml_mapping(config_file, ConfigError) if config_file is not None else {}
+    data = deep_merge(data, env_overrides(os.environ if environ is None else environ, ENV_PREFIX, CollectorConfig))
+    if data_dir is not None:
+        data["data_dir"] = str(data_dir)
+    return validate_settings(CollectorConfig, data, ConfigError)

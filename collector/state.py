@@ -1,0 +1,22 @@
+"""Typed application state: the ``AppKey``s every handler uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from .blobs import BlobStore
+from .config import CollectorConfig
+from .ratelimit import RateLimiter
+from .store import Database
+
+Clock = Callable[[], datetime]
+
+CONFIG = web.AppKey("config", CollectorConfig)
+CLOCK = web.AppKey("clock", Clock)
+MONOTONIC = web.AppKey("monotonic", Callable[[], float])
+DB = web.AppKey("db", Database)
+BLOBS = web.AppKey("blobs", BlobStore)
+LIMITER = web.AppKey("limiter", RateLimiter)

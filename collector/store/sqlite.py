@@ -1,0 +1,372 @@
+"""The embedded store: one SQLite database in WAL mode.
+
+``SqliteStore`` is synchronous and owned by a single thread (see ``collector.store.Database``), so every
+method runs as one transaction without locks of our own. Ticket events and the audit log are append-only:
+triggers refuse UPDATE and DELETE on them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from shared.models import CaptureWindow, Priority, Trigger
+
+from ..attach import TicketSpan, choose_ticket, fits
+from ..errors import Conflict, NotFound, Unauthorized
+from ..models import (
+    OPEN_STATES,
+    AgentRecord,
+    BundleRecord,
+    Principal,
+    Role,
+    Ticket,
+    TicketEvent,
+    TicketIntake,
+    TicketState,
+    UserRecord,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS households (
+    id TEXT PRIMARY KEY, pseudonym_key TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS enrol_tokens (
+    token_hash TEXT PRIMARY KEY, household TEXT NOT NULL REFERENCES households(id),
+    created_at TEXT NOT NULL, expires_at TEXT NOT NULL, used_at TEXT, used_by TEXT);
+CREATE TABLE IF NOT EXISTS agents (
+    agent_id TEXT PRIMARY KEY, household TEXT NOT NULL REFERENCES households(id), hostname TEXT NOT NULL,
+    public_key TEXT NOT NULL, key_id TEXT NOT NULL, enrolled_at TEXT NOT NULL, revoked_at TEXT);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, household TEXT,
+    token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, household TEXT NOT NULL, intake TEXT NOT NULL,
+    state TEXT NOT NULL, priority TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
+    occurred_from TEXT, occurred_to TEXT);
+CREATE INDEX IF NOT EXISTS tickets_household ON tickets(household, state);
+CREATE TABLE IF NOT EXISTS bundles (
+    bundle_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, household TEXT NOT NULL, sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL, created_at TEXT NOT NULL, received_at TEXT NOT NULL, trigger TEXT NOT NULL,
+    window_start TEXT NOT NULL, window_end TEXT NOT NULL, key_id TEXT NOT NULL,
+    ticket_id INTEGER REFERENCES tickets(id));
+CREATE INDEX IF NOT EXISTS bundles_unattached ON bundles(household) WHERE ticket_id IS NULL;
+CREATE INDEX IF NOT EXISTS bundles_ticket ON bundles(ticket_id);
+CREATE TABLE IF NOT EXISTS ticket_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    ts TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ticket_events_ticket ON ticket_events(ticket_id, id);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    target TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS ticket_events_append_only_u BEFORE UPDATE ON ticket_events
+    BEGIN SELECT RAISE(ABORT, 'ticket events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS ticket_events_append_only_d BEFORE DELETE ON ticket_events
+    BEGIN SELECT RAISE(ABORT, 'ticket events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+ENROL_TOKEN_PREFIX = "hde_"
+USER_TOKEN_PREFIX = "hdu_"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class SqliteStore:
+    """All of the collector's metadata. Not thread-safe: one owner thread."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA busy_timeout=5000")  # admin commands share the file with a running server
+        self._conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- households, enrolment, agents ------------------------------------------------------------------------
+    def _ensure_household(self, conn: sqlite3.Connection, household: str, now: datetime) -> str:
+        row = conn.execute("SELECT pseudonym_key FROM households WHERE id = ?", (household,)).fetchone()
+        if row is not None:
+            return row["pseudonym_key"]
+        key = base64.b64encode(secrets.token_bytes(32)).decode()
+        conn.execute("INSERT INTO households VALUES (?, ?, ?)", (household, key, _iso(now)))
+        return key
+
+    def create_enrol_token(self, household: str, ttl: timedelta, now: datetime) -> tuple[str, datetime]:
+        token = ENROL_TOKEN_PREFIX + secrets.token_urlsafe(24)
+        expires = now + ttl
+        with self._tx() as conn:
+            self._ensure_household(conn, household, now)
+            conn.execute("INSERT INTO enrol_tokens VALUES (?, ?, ?, ?, NULL, NULL)",
+                         (token_hash(token), household, _iso(now), _iso(expires)))
+            self._audit(conn, now, "admin-cli", "enrol_token.create", household, {"expires_at": _iso(expires)})
+        return token, expires
+
+    def enrol(self, token: str, *, public_key: str, key_id: str, hostname: str, now: datetime) -> tuple[AgentRecord, str]:
+        """Spend a one-time token; returns the new agent and its household's pseudonym key."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM enrol_tokens WHERE token_hash = ?", (token_hash(token),)).fetchone()
+            if row is None:
+                raise Unauthorized("unknown enrolment token", code="token_invalid")
+            if row["used_at"] is not None:
+                raise Conflict("this enrolment token was already used", code="token_used")
+            if datetime.fromisoformat(row["expires_at"]) <= now:
+                raise Unauthorized("this enrolment token has expired", code="token_expired")
+            agent = AgentRecord(agent_id="agt_" + secrets.token_hex(8), household=row["household"], hostname=hostname,
+                                public_key=public_key, key_id=key_id, enrolled_at=now)
+            conn.execute("UPDATE enrol_tokens SET used_at = ?, used_by = ? WHERE token_hash = ?",
+                         (_iso(now), agent.agent_id, row["token_hash"]))
+            conn.execute("INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                         (agent.agent_id, agent.household, hostname, public_key, key_id, _iso(now)))
+            key = self._ensure_household(conn, agent.household, now)
+            self._audit(conn, now, agent.agent_id, "agent.enrol", agent.household, {"hostname": hostname, "key_id": key_id})
+        return agent, key
+
+    @staticmethod
+    def _agent(row: sqlite3.Row) -> AgentRecord:
+        return AgentRecord(agent_id=row["agent_id"], household=row["household"], hostname=row["hostname"],
+                           public_key=row["public_key"], key_id=row["key_id"], enrolled_at=_dt(row["enrolled_at"]),
+                           revoked_at=_dt(row["revoked_at"]))
+
+    def get_agent(self, agent_id: str) -> AgentRecord | None:
+        row = self._conn.execute("SELECT * FROM agents WHERE agent_id = ?", (agent_id,)).fetchone()
+        return None if row is None else self._agent(row)
+
+    def list_agents(self, household: str | None = None) -> list[AgentRecord]:
+        if household is None:
+            rows = self._conn.execute("SELECT * FROM agents ORDER BY enrolled_at")
+        else:
+            rows = self._conn.execute("SELECT * FROM agents WHERE household = ? ORDER BY enrolled_at", (household,))
+        return [self._agent(row) for row in rows]
+
+    def revoke_agent(self, agent_id: str, actor: str, now: datetime) -> AgentRecord:
+        with self._tx() as conn:
+            agent = self.get_agent(agent_id)
+            if agent is None:
+                raise NotFound(f"no agent {agent_id}", code="agent_not_found")
+            if agent.revoked_at is None:
+                conn.execute("UPDATE agents SET revoked_at = ? WHERE agent_id = ?", (_iso(now), agent_id))
+                self._audit(conn, now, actor, "agent.revoke", agent_id, {})
+        return self.get_agent(agent_id)  # type: ignore[return-value]
+
+    # -- users ----------------------------------------------------------------------------------------------
+    def create_user(self, name: str, role: Role, household: str | None, now: datetime) -> tuple[UserRecord, str]:
+        token = USER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._tx() as conn:
+            if household is not None:
+                self._ensure_household(conn, household, now)
+            try:
+                cursor = conn.execute("INSERT INTO users (name, role, household, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                                      (name, role.value, household, token_hash(token), _iso(now)))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"a user named {name!r} exists", code="user_exists") from exc
+            self._audit(conn, now, "admin-cli", "user.create", name, {"role": role.value, "household": household})
+        user = UserRecord(id=cursor.lastrowid, name=name, role=role, household=household, created_at=now)
+        return user, token
+
+    def principal_for_token(self, token: str) -> Principal | None:
+        row = self._conn.execute("SELECT * FROM users WHERE token_hash = ?", (token_hash(token),)).fetchone()
+        if row is None:
+            return None
+        return Principal(user_id=row["id"], name=row["name"], role=Role(row["role"]), household=row["household"])
+
+    # -- bundles --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _bundle(row: sqlite3.Row) -> BundleRecord:
+        return BundleRecord(
+            bundle_id=row["bundle_id"], agent_id=row["agent_id"], household=row["household"], sha256=row["sha256"],
+            size=row["size"], created_at=_dt(row["created_at"]), received_at=_dt(row["received_at"]),
+            trigger=Trigger.model_validate_json(row["trigger"]),
+            window=CaptureWindow(start=_dt(row["window_start"]), end=_dt(row["window_end"])),
+            key_id=row["key_id"], ticket_id=row["ticket_id"],
+        )
+
+    def get_bundle(self, bundle_id: str) -> BundleRecord | None:
+        row = self._conn.execute("SELECT * FROM bundles WHERE bundle_id = ?", (bundle_id,)).fetchone()
+        return None if row is None else self._bundle(row)
+
+    def list_bundles(self, household: str | None = None, *, unattached: bool = False, limit: int = 200) -> list[BundleRecord]:
+        clauses, args = [], []
+        if household is not None:
+            clauses.append("household = ?")
+            args.append(household)
+        if unattached:
+            clauses.append("ticket_id IS NULL")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(f"SELECT * FROM bundles {where} ORDER BY received_at DESC LIMIT ?", (*args, limit))
+        return [self._bundle(row) for row in rows]
+
+    def add_bundle(self, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime) -> BundleRecord:
+        """Store a verified bundle and attach it: to the open ticket it fits, or to a new one if its trigger asks."""
+        with self._tx() as conn:
+            existing = conn.execute("SELECT sha256 FROM bundles WHERE bundle_id = ?", (record.bundle_id,)).fetchone()
+            if existing is not None:
+                raise Conflict(f"bundle {record.bundle_id} was already stored", code="bundle_exists")
+            ticket_id = choose_ticket(record.window, self._open_spans(conn, record.household), slack=slack, lookback=lookback)
+            if ticket_id is None and record.trigger.open_ticket:
+                ticket_id = self._insert_ticket(conn, self._intake_from_trigger(record), record.agent_id, now)
+            conn.execute(
+                "INSERT INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (record.bundle_id, record.agent_id, record.household, record.sha256, record.size,
+                 _iso(record.created_at), _iso(record.received_at), record.trigger.model_dump_json(),
+                 _iso(record.window.start), _iso(record.window.end), record.key_id, ticket_id),
+            )
+            if ticket_id is not None:
+                self._event(conn, ticket_id, now, record.agent_id, "bundle_attached", self._attach_detail(record))
+        return record.model_copy(update={"ticket_id": ticket_id})
+
+    @staticmethod
+    def _attach_detail(record: BundleRecord) -> dict[str, Any]:
+        return {"bundle_id": record.bundle_id, "trigger": record.trigger.kind.value,
+                "signature": record.trigger.signature, "verified": True}
+
+    @staticmethod
+    def _intake_from_trigger(record: BundleRecord) -> TicketIntake:
+        trigger = record.trigger
+        return TicketIntake(
+            household=record.household, device="(from the hub's diagnosis)",
+            symptom=trigger.summary or f"{trigger.kind.value}: {trigger.signature or 'no signature'}",
+            when=f"{record.window.start.isoformat()} – {record.window.end.isoformat()}",
+            priority=trigger.priority or Priority.P3, occurred_from=record.window.start, occurred_to=record.window.end,
+            channel=trigger.kind.value,
+        )
+
+    # -- tickets --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _open_spans(conn: sqlite3.Connection, household: str) -> list[TicketSpan]:
+        placeholders = ",".join("?" * len(OPEN_STATES))
+        rows = conn.execute(
+            f"SELECT id, created_at, occurred_from, occurred_to FROM tickets WHERE household = ? AND state IN ({placeholders})",
+            (household, *sorted(OPEN_STATES)),
+        )
+        return [TicketSpan(row["id"], _dt(row["created_at"]), _dt(row["occurred_from"]), _dt(row["occurred_to"])) for row in rows]
+
+    def _insert_ticket(self, conn: sqlite3.Connection, intake: TicketIntake, actor: str, now: datetime) -> int:
+        self._ensure_household(conn, intake.household, now)
+        cursor = conn.execute(
+            "INSERT INTO tickets (household, intake, state, priority, created_at, created_by, occurred_from, occurred_to)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (intake.household, intake.model_dump_json(), TicketState.NEW.value, intake.priority.value, _iso(now), actor,
+             intake.occurred_from and _iso(intake.occurred_from), intake.occurred_to and _iso(intake.occurred_to)),
+        )
+        ticket_id = cursor.lastrowid
+        assert ticket_id is not None
+        self._event(conn, ticket_id, now, actor, "created", {"intake": intake.model_dump(mode="json")})
+        return ticket_id
+
+    def create_ticket(self, intake: TicketIntake, actor: str, *, slack: timedelta, lookback: timedelta, now: datetime) -> Ticket:
+        """Open a ticket and attach the household's waiting bundles that fit it."""
+        with self._tx() as conn:
+            ticket_id = self._insert_ticket(conn, intake, actor, now)
+            span = TicketSpan(ticket_id, now, intake.occurred_from, intake.occurred_to)
+            waiting = conn.execute("SELECT * FROM bundles WHERE household = ? AND ticket_id IS NULL ORDER BY received_at",
+                                   (intake.household,)).fetchall()
+            for row in waiting:
+                record = self._bundle(row)
+                if fits(record.window, span, slack=slack, lookback=lookback):
+                    conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ?", (ticket_id, record.bundle_id))
+                    self._event(conn, ticket_id, now, actor, "bundle_attached", self._attach_detail(record))
+        return self.get_ticket(ticket_id)  # type: ignore[return-value]
+
+    def _ticket(self, row: sqlite3.Row, *, full: bool) -> Ticket:
+        bundles: list[BundleRecord] = []
+        events: list[TicketEvent] = []
+        if full:
+            bundles = [self._bundle(b) for b in self._conn.execute(
+                "SELECT * FROM bundles WHERE ticket_id = ? ORDER BY received_at", (row["id"],))]
+            events = self.ticket_events(row["id"])
+        return Ticket(id=row["id"], intake=TicketIntake.model_validate_json(row["intake"]), state=TicketState(row["state"]),
+                      priority=Priority(row["priority"]), created_at=_dt(row["created_at"]), created_by=row["created_by"],
+                      bundles=bundles, events=events)
+
+    def get_ticket(self, ticket_id: int) -> Ticket | None:
+        row = self._conn.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        return None if row is None else self._ticket(row, full=True)
+
+    def list_tickets(self, *, household: str | None = None, state: TicketState | None = None,
+                     priority: Priority | None = None, limit: int = 500) -> list[Ticket]:
+        clauses, args = [], []
+        for column, value in (("household", household), ("state", state), ("priority", priority)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(str(value))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(f"SELECT * FROM tickets {where} ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [self._ticket(row, full=False) for row in rows]
+
+    def ticket_events(self, ticket_id: int) -> list[TicketEvent]:
+        rows = self._conn.execute("SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
+        return [TicketEvent(id=r["id"], ticket_id=r["ticket_id"], ts=_dt(r["ts"]), actor=r["actor"], kind=r["kind"],
+                            data=json.loads(r["data"])) for r in rows]
+
+    def append_ticket_event(self, ticket_id: int, actor: str, kind: str, data: dict[str, Any], now: datetime, *,
+                            state: TicketState | None = None, priority: Priority | None = None) -> TicketEvent:
+        """Record a change; ``state``/``priority`` update the ticket's current values in the same transaction."""
+        with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM tickets WHERE id = ?", (ticket_id,)).fetchone() is None:
+                raise NotFound(f"no ticket {ticket_id}", code="ticket_not_found")
+            if state is not None:
+                conn.execute("UPDATE tickets SET state = ? WHERE id = ?", (state.value, ticket_id))
+            if priority is not None:
+                conn.execute("UPDATE tickets SET priority = ? WHERE id = ?", (priority.value, ticket_id))
+            event_id = self._event(conn, ticket_id, now, actor, kind, data)
+        return TicketEvent(id=event_id, ticket_id=ticket_id, ts=now, actor=actor, kind=kind, data=data)
+
+    @staticmethod
+    def _event(conn: sqlite3.Connection, ticket_id: int, now: datetime, actor: str, kind: str, data: dict[str, Any]) -> int:
+        cursor = conn.execute("INSERT INTO ticket_events (ticket_id, ts, actor, kind, data) VALUES (?, ?, ?, ?, ?)",
+                              (ticket_id, _iso(now), actor, kind, json.dumps(data, default=str)))
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    # -- audit ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _audit(conn: sqlite3.Connection, now: datetime, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
+        conn.execute("INSERT INTO audit (ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                     (_iso(now), actor, action, target, json.dumps(detail, default=str)))
+
+    def audit(self, actor: str, action: str, target: str, detail: dict[str, Any], now: datetime) -> None:
+        with self._tx() as conn:
+            self._audit(conn, now, actor, action, target, detail)
+
+    def audit_log(self, *, target: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        if target is None:
+            rows = self._conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._conn.execute("SELECT * FROM audit WHERE target = ? ORDER BY id DESC LIMIT ?", (target, limit))
+        return [{**dict(row), "detail": json.loads(row["detail"])} for row in rows]

@@ -1,0 +1,166 @@
+"""Bundle upload: every refusal has its status and stable code; replays are idempotent."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from collector.models import Role
+from shared.models import Trigger, TriggerKind
+from shared.signing import generate_private_key
+
+from .conftest import NOW, Agent, Collector
+
+
+def _members(data: bytes) -> list[tuple[tarfile.TarInfo, bytes | None]]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        return [(info, archive.extractfile(info).read() if info.isfile() else None) for info in archive]  # type: ignore[union-attr]
+
+
+def _retar(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for info, content in members:
+            archive.addfile(info, io.BytesIO(content) if content is not None else None)
+    return buffer.getvalue()
+
+
+def _file(name: str, content: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(content)
+    return info, content
+
+
+def _link(name: str, target: str, kind: bytes) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, None
+
+
+def _with_extra(data: bytes, extra: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+    return _retar([*_members(data), extra])
+
+
+MALICIOUS = {
+    "path traversal": (lambda data: _with_extra(data, _file("../../etc/cron.d/evil", b"x")), 400, "unsafe_archive"),
+    "absolute path": (lambda data: _with_extra(data, _file("/etc/passwd", b"x")), 400, "unsafe_archive"),
+    "symlink": (lambda data: _with_extra(data, _link("logs/link", "/etc/shadow", tarfile.SYMTYPE)), 400, "unsafe_archive"),
+    "hard link": (lambda data: _with_extra(data, _link("logs/hard", "host.json", tarfile.LNKTYPE)), 400, "unsafe_archive"),
+    "device": (lambda data: _with_extra(data, _link("logs/dev", "", tarfile.CHRTYPE)), 400, "unsafe_archive"),
+    "duplicate name": (lambda data: _with_extra(data, _file("host.json", b'{"os": "evil"}')), 400, "unsafe_archive"),
+    "unlisted file": (lambda data: _with_extra(data, _file("extra.txt", b"not in the manifest")), 422, "manifest_invalid"),
+    "not an archive": (lambda data: b"hello, I am not gzip", 400, "bundle_invalid"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALICIOUS))
+async def test_malicious_archives_are_refused_with_a_code(collector: Collector, case: str) -> None:
+    agent = await collector.enrol("hh-a")
+    forge, status, code = MALICIOUS[case]
+    got_status, body, _ = await collector.upload(forge(agent.bundle(start=NOW)))
+    assert (got_status, body["error"]["code"]) == (status, code), body
+    listing = await collector.call("GET", "/api/v1/bundles", collector.user("eve", Role.ENGINEER))
+    assert listing[1]["bundles"] == []
+
+
+@pytest.mark.parametrize("config_overrides", [{"ingest": {"max_uncompressed_bytes": 1024 * 1024}}])
+async def test_a_decompression_bomb_stops_at_the_limit(collector: Collector) -> None:
+    agent = await collector.enrol("hh-a")
+    bomb = agent.bundle(start=NOW, files={"logs/zeros.log": bytes(20 * 1024 * 1024)})
+    assert len(bomb) < 100 * 1024
+    status, body, _ = await collector.upload(bomb)
+    assert (status, body["error"]["code"]) == (413, "bundle_too_large")
+
+
+@pytest.mark.parametrize("config_overrides", [{"ingest": {"max_bundle_bytes": 64 * 1024}}])
+async def test_an_oversized_upload_gets_413(collector: Collector) -> None:
+    agent = await collector.enrol("hh-a")
+    big = agent.bundle(start=NOW, files={"capture.pcap": os.urandom(200_000)})
+    status, body, _ = await collector.upload(big)
+    assert (status, body["error"]["code"]) == (413, "bundle_too_large")
+
+
+async def test_replay_is_idempotent_and_a_conflicting_replay_is_409(collector: Collector) -> None:
+    agent = await collector.enrol("hh-a")
+    data = agent.bundle(start=NOW)
+    first_status, first, _ = await collector.upload(data)
+    assert first_status == 201 and first["verified"] is True
+    again_status, again, _ = await collector.upload(data)
+    assert again_status == 200 and again == first
+
+    bundle_id = uuid.UUID(first["bundle_id"])
+    other = agent.bundle(start=NOW, bundle_id=bundle_id, files={"host.json": b'{"os": "other"}'})
+    status, body, _ = await collector.upload(other)
+    assert (status, body["error"]["code"]) == (409, "bundle_conflict")
+
+
+async def test_signature_by_another_key_and_unknown_or_revoked_agents_are_refused(collector: Collector) -> None:
+    agent = await collector.enrol("hh-a")
+    impostor = Agent(agent.agent_id, agent.household, generate_private_key())
+    status, body, _ = await collector.upload(impostor.bundle(start=NOW))
+    assert (status, body["error"]["code"]) == (422, "signature_invalid")
+
+    stranger = Agent("agt_nobody", "hh-a", agent.key)
+    status, body, _ = await collector.upload(stranger.bundle(start=NOW))
+    assert (status, body["error"]["code"]) == (403, "agent_unknown")
+
+    elsewhere = Agent(agent.agent_id, "hh-b", agent.key)
+    status, body, _ = await collector.upload(elsewhere.bundle(start=NOW))
+    assert (status, body["error"]["code"]) == (403, "household_mismatch")
+
+    admin = collector.user("root", Role.ADMIN)
+    status, _ = await collector.call("POST", f"/api/v1/agents/{agent.agent_id}/revoke", admin)
+    assert status == 200
+    status, body, _ = await collector.upload(agent.bundle(start=NOW))
+    assert (status, body["error"]["code"]) == (403, "agent_revoked")
+
+
+@pytest.mark.parametrize("config_overrides", [{"rate_limit": {"burst": 3, "per_minute": 6}}])
+async def test_rate_limit_answers_429_with_retry_after(collector: Collector) -> None:
+    agent = await collector.enrol("hh-a")
+    for _ in range(3):
+        status, _, _ = await collector.upload(agent.bundle(start=NOW))
+        assert status == 201
+    status, body, headers = await collector.upload(agent.bundle(start=NOW))
+    assert (status, body["error"]["code"]) == (429, "rate_limited")
+    assert int(headers["Retry-After"]) == 10  # one token per 10 s at 6/min
+    collector.clock.advance(10)
+    status, _, _ = await collector.upload(agent.bundle(start=NOW))
+    assert status == 201
+
+
+async def test_enrolment_tokens_are_one_time_and_expire(collector: Collector) -> None:
+    token = collector.enrol_token("hh-a", ttl=timedelta(hours=1))
+    key = "A" * 43 + "="
+    first = await collector.client.post("/api/v1/enroll", json={"token": token, "public_key": key, "hostname": "hub"})
+    assert first.status == 201
+    again = await collector.client.post("/api/v1/enroll", json={"token": token, "public_key": key, "hostname": "hub"})
+    assert (again.status, (await again.json())["error"]["code"]) == (409, "token_used")
+
+    stale = collector.enrol_token("hh-a", ttl=timedelta(hours=1))
+    collector.clock.advance(3601)
+    late = await collector.client.post("/api/v1/enroll", json={"token": stale, "public_key": key, "hostname": "hub"})
+    assert (late.status, (await late.json())["error"]["code"]) == (401, "token_expired")
+
+    bad_key = await collector.client.post("/api/v1/enroll", json={"token": "x", "public_key": "nope", "hostname": "hub"})
+    assert (bad_key.status, (await bad_key.json())["error"]["code"]) == (400, "public_key_invalid")
+    garbage = await collector.client.post("/api/v1/enroll", data=b"{", headers={"Content-Type": "application/json"})
+    assert (garbage.status, (await garbage.json())["error"]["code"]) == (400, "body_invalid")
+
+
+async def test_self_diagnosis_with_consent_opens_a_ticket(collector: Collector) -> None:
+    agent = await collector.enrol("hh-a")
+    trigger = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority="P2",
+                      summary="The curtain stops responding every night around 03:00")
+    status, body, _ = await collector.upload(agent.bundle(start=NOW, trigger=trigger))
+    assert status == 201 and body["ticket_id"] is not None
+    engineer = collector.user("eve", Role.ENGINEER)
+    _, ticket = await collector.call("GET", f"/api/v1/tickets/{body['ticket_id']}", engineer)
+    assert ticket["priority"] == "P2" and ticket["intake"]["channel"] == "self-diagnosis"
+    assert ticket["intake"]["symptom"].startswith("The curtain")
+    assert [event["kind"] for event in ticket["events"]] == ["created", "bundle_attached"]

@@ -1,0 +1,90 @@
+"""Tickets: auto-attach by household and time, waiting bundles, the append-only audit trail."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from collector.attach import TicketSpan, choose_ticket, fits
+from collector.models import Role
+from shared.models import CaptureWindow
+
+from .conftest import NOW, Collector
+
+HOUR = timedelta(hours=1)
+SLACK, LOOKBACK = timedelta(hours=6), timedelta(days=14)
+
+
+def _window(start_h: float, end_h: float) -> CaptureWindow:
+    return CaptureWindow(start=NOW + start_h * HOUR, end=NOW + end_h * HOUR)
+
+
+def test_fit_uses_the_stated_fault_time_with_slack() -> None:
+    span = TicketSpan(1, NOW + 48 * HOUR, NOW, NOW + 0.2 * HOUR)
+    assert fits(_window(-1, 0.1), span, slack=SLACK, lookback=LOOKBACK)
+    assert fits(_window(5, 6), span, slack=SLACK, lookback=LOOKBACK)
+    assert not fits(_window(7, 8), span, slack=SLACK, lookback=LOOKBACK)
+    assert not fits(_window(-24, -20), span, slack=SLACK, lookback=LOOKBACK)
+
+
+def test_without_a_stated_time_the_newest_open_ticket_within_lookback_wins() -> None:
+    old, new = TicketSpan(1, NOW), TicketSpan(2, NOW + HOUR)
+    assert choose_ticket(_window(2, 3), [old, new], slack=SLACK, lookback=LOOKBACK) == 2
+    assert choose_ticket(_window(-24 * 20, -24 * 19), [old, new], slack=SLACK, lookback=LOOKBACK) is None
+    assert choose_ticket(_window(0, 1), [], slack=SLACK, lookback=LOOKBACK) is None
+
+
+async def test_a_waiting_bundle_joins_the_ticket_opened_later(collector: Collector) -> None:
+    engineer = collector.user("eve", Role.ENGINEER)
+    agent = await collector.enrol("hh-a")
+    other = await collector.enrol("hh-b")
+    _, waiting, _ = await collector.upload(agent.bundle(start=NOW))
+    _, elsewhere, _ = await collector.upload(other.bundle(start=NOW))
+    _, too_early, _ = await collector.upload(agent.bundle(start=NOW - timedelta(days=3)))
+    assert waiting["ticket_id"] is None
+    status, unattached = await collector.call("GET", "/api/v1/bundles?unattached=1&household=hh-a", engineer)
+    assert {b["bundle_id"] for b in unattached["bundles"]} == {waiting["bundle_id"], too_early["bundle_id"]}
+
+    status, ticket = await collector.call("POST", "/api/v1/tickets", engineer, json={
+        "household": "hh-a", "device": "curtain", "symptom": "no remote control", "when": "last night 03:30",
+        "priority": "P2", "occurred_from": NOW.isoformat(), "occurred_to": (NOW + timedelta(minutes=5)).isoformat()})
+    assert status == 201
+    assert [b["bundle_id"] for b in ticket["bundles"]] == [waiting["bundle_id"]]
+    assert ticket["bundles"][0]["verified"] is True
+    assert [e["kind"] for e in ticket["events"]] == ["created", "bundle_attached"]
+    assert ticket["events"][0]["actor"] == "eve"
+    assert elsewhere["ticket_id"] is None
+
+    _, later, _ = await collector.upload(agent.bundle(start=NOW + timedelta(minutes=2)))
+    assert later["ticket_id"] == ticket["id"]
+    status, note = await collector.call("POST", f"/api/v1/tickets/{ticket['id']}/notes", engineer, json={"text": "called"})
+    assert status == 201 and note["kind"] == "note"
+    _, shown = await collector.call("GET", f"/api/v1/tickets/{ticket['id']}", engineer)
+    assert [e["kind"] for e in shown["events"]] == ["created", "bundle_attached", "bundle_attached", "note"]
+
+
+async def test_ticket_events_and_audit_are_append_only(collector: Collector) -> None:
+    engineer = collector.user("eve", Role.ENGINEER)
+    status, _ = await collector.call("POST", "/api/v1/tickets", engineer, json={
+        "household": "hh-a", "device": "d", "symptom": "s", "when": "w", "priority": "P3"})
+    assert status == 201
+    connection = sqlite3.connect(collector.store_path)
+    try:
+        for statement in ("UPDATE ticket_events SET actor = 'mallory'", "DELETE FROM ticket_events",
+                          "UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                connection.execute(statement)
+    finally:
+        connection.close()
+
+
+async def test_bad_intake_is_a_clear_400(collector: Collector) -> None:
+    engineer = collector.user("eve", Role.ENGINEER)
+    status, body = await collector.call("POST", "/api/v1/tickets", engineer, json={"household": "hh-a", "priority": "P9"})
+    assert status == 400 and body["error"]["code"] == "body_invalid"
+    status, body = await collector.call("GET", "/api/v1/tickets?priority=P9", engineer)
+    assert status == 400
+    status, body = await collector.call("GET", "/api/v1/tickets/abc", engineer)
+    assert status == 400
