@@ -16,7 +16,8 @@ from .blobs import BlobStore
 from .config import CollectorConfig
 from .errors import CollectorError, RateLimited
 from .ratelimit import RateLimiter
-from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, Clock
+from .ingest import IngestWorkers
+from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, INGEST, Clock
 from .store import Database
 
 _LOGGER = logging.getLogger(__name__)
@@ -50,8 +51,10 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     async with Database(config.database_path) as db:
         app[DB] = db
-        app[BLOBS] = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
-        yield
+        app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
+        async with IngestWorkers(config.ingest.verify_workers, blobs) as workers:
+            app[INGEST] = workers
+            yield
 
 
 def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic) -> web.Application:

@@ -21,7 +21,7 @@ class BlobStoreError(CollectorError):
 class BlobStore:
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = root
-        self._fsync = fsync
+        self.fsync = fsync
         root.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str) -> Path:
@@ -39,7 +39,7 @@ class BlobStore:
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(data)
-                    if self._fsync:
+                    if self.fsync:
                         handle.flush()
                         os.fsync(handle.fileno())
                 os.replace(temp, target)

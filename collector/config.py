@@ -33,6 +33,7 @@ class IngestConfig(_Section):
     max_bundle_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="larger uploads get 413")
     max_uncompressed_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="decompression-bomb limit")
     fsync: bool = Field(default=True, description="fsync each bundle blob before acknowledging it")
+    verify_workers: int = Field(default=2, ge=0, le=64, description="processes verifying bundles; 0 = one thread in the server process")
 
 
 class TicketConfig(_Section):

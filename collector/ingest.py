@@ -1,40 +1,64 @@
 """Bundle ingest: the checks an upload must pass, in the order that keeps the work cheap for bad input.
 
 1. size cap while streaming (413, ``bundle_too_large``);
-2. safe archive read and a parseable, claimed manifest (400, ``unsafe_archive`` / ``manifest_invalid`` / …);
+2. the claimed manifest, read from the archive's first member only (400, ``manifest_invalid`` / …);
 3. same bundle id already stored: same bytes → the stored record (200), different bytes → verified first, then 409;
 4. the claimed agent must be enrolled and not revoked (403, ``agent_unknown`` / ``agent_revoked``), its
    household must match the manifest (403, ``household_mismatch``);
 5. per-agent rate limit (429 + Retry-After);
-6. DSSE signature against the enrolled key, then every member's hash (422, ``signature_invalid`` / ``hash_mismatch``).
+6. the whole archive read safely (400 ``unsafe_archive`` …, 413 for bombs), then the DSSE signature against the
+   enrolled key, then every member's hash (422, ``signature_invalid`` / ``hash_mismatch`` / ``manifest_invalid``).
+
+Step 6 is CPU work (gunzip, tar, sha256, Ed25519). It runs, with the blob write, in a pool of worker
+processes: in threads it would hold the GIL against the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Self
 
-from shared.bundle import OpenedBundle, ReadLimits, open_bundle
-from shared.errors import BundleError, BundleTooLarge, SignatureError
-from shared.models import BundleManifest, utcnow
+from shared.bundle import ReadLimits, open_bundle, peek_manifest
+from shared.errors import BundleError, BundleTooLarge
+from shared.models import BundleManifest
 from shared.signing import public_key_from_text
 
+from .blobs import BlobStore
 from .errors import BadRequest, CollectorError, Forbidden, PayloadTooLarge
 from .models import AgentRecord, BundleRecord
 
-UNVERIFIABLE_STATUS = 422  # well-formed, but the signature or a hash does not hold
+UNVERIFIABLE_STATUS = 422  # well-formed, but the signature, a hash or the listing does not hold
+PEEK_LIMITS = ReadLimits(max_member_bytes=4 * 1024 * 1024)
+
+
+class Unverifiable(Exception):
+    """Raised in a worker: the archive was read safely but does not verify. Picklable across processes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code, self.message = code, message
 
 
 @dataclass(frozen=True)
 class Upload:
     data: bytes
-    sha256: str
-    opened: OpenedBundle
+    claimed: BundleManifest  # trusted only after verification
 
-    @property
-    def manifest(self) -> BundleManifest:
-        """As claimed: trusted only after ``verify_upload``."""
-        return self.opened.claimed
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Verified:
+    manifest: BundleManifest
+    sha256: str
 
 
 def as_collector_error(exc: BundleError) -> CollectorError:
@@ -44,13 +68,15 @@ def as_collector_error(exc: BundleError) -> CollectorError:
     return BadRequest(str(exc), code=exc.code)
 
 
-def open_upload(data: bytes, limits: ReadLimits) -> Upload:
-    """Read the archive safely and return what it claims. Blocking (gunzip): run in a thread."""
+def peek_upload(data: bytes, limits: ReadLimits) -> Upload:
+    """What the bytes claim, from the first member only: cheap enough for the event loop."""
+    peek = ReadLimits(max_archive_bytes=limits.max_archive_bytes, max_member_bytes=PEEK_LIMITS.max_member_bytes,
+                      max_uncompressed_bytes=limits.max_uncompressed_bytes, max_members=limits.max_members)
     try:
-        opened = open_bundle(data, limits)
+        claimed = peek_manifest(data, peek)
     except BundleError as exc:
         raise as_collector_error(exc) from exc
-    return Upload(data=data, sha256=hashlib.sha256(data).hexdigest(), opened=opened)
+    return Upload(data=data, claimed=claimed)
 
 
 def check_agent(manifest: BundleManifest, agent: AgentRecord | None) -> AgentRecord:
@@ -63,19 +89,61 @@ def check_agent(manifest: BundleManifest, agent: AgentRecord | None) -> AgentRec
     return agent
 
 
-def verify_upload(upload: Upload, agent: AgentRecord) -> BundleRecord:
-    """Signature first, then every hash; returns the record to store. Blocking: run in a thread."""
+@cache
+def _blob_store(root: Path, fsync: bool) -> BlobStore:
+    return BlobStore(root, fsync=fsync)
+
+
+def verify_and_store(data: bytes, public_key: str, limits: ReadLimits, blob_root: Path, fsync: bool) -> Verified:
+    """Read the whole archive safely, verify signature and hashes, then write the blob. Runs in a worker."""
+    opened = open_bundle(data, limits)
     try:
-        verified = upload.opened.verify(public_key_from_text(agent.public_key))
-    except SignatureError as exc:
-        raise CollectorError(str(exc), code=exc.code, status=UNVERIFIABLE_STATUS) from exc
+        manifest = opened.verify(public_key_from_text(public_key)).manifest
     except BundleError as exc:
-        error = as_collector_error(exc)
-        error.status = UNVERIFIABLE_STATUS
-        raise error from exc
+        raise Unverifiable(exc.code, str(exc)) from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    _blob_store(blob_root, fsync).put(sha256, data)
+    return Verified(manifest, sha256)
+
+
+def bundle_record(upload: Upload, verified: Verified, agent: AgentRecord, received_at: datetime) -> BundleRecord:
     manifest = verified.manifest
     return BundleRecord(
-        bundle_id=str(manifest.bundle_id), agent_id=agent.agent_id, household=agent.household, sha256=upload.sha256,
-        size=len(upload.data), created_at=manifest.created_at, received_at=utcnow(), trigger=manifest.trigger,
+        bundle_id=str(manifest.bundle_id), agent_id=agent.agent_id, household=agent.household, sha256=verified.sha256,
+        size=len(upload.data), created_at=manifest.created_at, received_at=received_at, trigger=manifest.trigger,
         window=manifest.window, key_id=agent.key_id,
     )
+
+
+class IngestWorkers:
+    """Owns the workers that verify bundles and write their blobs: processes, or one thread when ``workers`` is 0."""
+
+    def __init__(self, workers: int, blobs: BlobStore) -> None:
+        self._workers = workers
+        self._blobs = blobs
+        self._executor: Executor | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._workers > 0:
+            # spawn, not fork: the parent has threads (the store's) that a fork would copy mid-flight.
+            self._executor = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
+        else:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="collector-verify")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._executor is not None
+        await asyncio.to_thread(self._executor.shutdown, True, cancel_futures=True)
+        self._executor = None
+
+    async def verify_and_store(self, upload: Upload, agent: AgentRecord, limits: ReadLimits) -> Verified:
+        if self._executor is None:
+            raise RuntimeError("IngestWorkers used outside 'async with'")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, verify_and_store, upload.data, agent.public_key, limits,
+                                              self._blobs.root, self._blobs.fsync)
+        except Unverifiable as exc:
+            raise CollectorError(exc.message, code=exc.code, status=UNVERIFIABLE_STATUS) from None
+        except BundleError as exc:
+            raise as_collector_error(exc) from None

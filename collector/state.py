@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .blobs import BlobStore
 from .config import CollectorConfig
+from .ingest import IngestWorkers
 from .ratelimit import RateLimiter
 from .store import Database
 
@@ -20,3 +21,4 @@ MONOTONIC = web.AppKey("monotonic", Callable[[], float])
 DB = web.AppKey("db", Database)
 BLOBS = web.AppKey("blobs", BlobStore)
 LIMITER = web.AppKey("limiter", RateLimiter)
+INGEST = web.AppKey("ingest", IngestWorkers)

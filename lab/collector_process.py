@@ -45,6 +45,12 @@ class CollectorProcess:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise CollectorProcessError("the collector is not running")
+        return self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

@@ -17,7 +17,7 @@ import json
 import tarfile
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -221,21 +221,20 @@ def _check_header(info: tarfile.TarInfo) -> None:
         raise UnsafeArchive(f"member {info.name!r} is not a regular file")
 
 
-def _read_members(data: bytes, limits: ReadLimits) -> dict[str, bytes]:
+def _iter_members(data: bytes, limits: ReadLimits, buffer_size: int = 64 * 1024) -> Iterator[tuple[str, bytes]]:
+    """Members in archive order, each header checked before its bytes are read."""
     # Headers, padding and pax records come on top of the content limit.
     overhead = _TAR_BLOCK * (3 * limits.max_members + 64)
     reader = _CountingReader(
         gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb"), limits.max_uncompressed_bytes + overhead
     )
-    members: dict[str, bytes] = {}
-    declared_total = 0
-    with tarfile.open(fileobj=io.BufferedReader(reader, buffer_size=64 * 1024), mode="r|") as archive:
+    count = declared_total = 0
+    with tarfile.open(fileobj=io.BufferedReader(reader, buffer_size=buffer_size), mode="r|") as archive:
         for info in archive:
-            if len(members) >= limits.max_members:
+            count += 1
+            if count > limits.max_members:
                 raise BundleTooLarge(f"the archive holds more than {limits.max_members} members")
             _check_header(info)
-            if info.name in members:
-                raise UnsafeArchive(f"member {info.name!r} appears twice")
             if info.size > limits.max_member_bytes:
                 raise BundleTooLarge(f"member {info.name!r} declares {info.size} bytes, over the limit")
             declared_total += info.size
@@ -245,8 +244,49 @@ def _read_members(data: bytes, limits: ReadLimits) -> dict[str, bytes]:
             content = source.read() if source is not None else b""
             if len(content) != info.size:
                 raise BundleError(f"member {info.name!r} is truncated")
-            members[info.name] = content
+            yield info.name, content
+
+
+def _read_members(data: bytes, limits: ReadLimits) -> dict[str, bytes]:
+    members: dict[str, bytes] = {}
+    for name, content in _iter_members(data, limits):
+        if name in members:
+            raise UnsafeArchive(f"member {name!r} appears twice")
+        members[name] = content
     return members
+
+
+_ARCHIVE_ERRORS = (tarfile.TarError, gzip.BadGzipFile, zlib.error, EOFError, OSError)
+
+
+def _claimed(envelope_bytes: bytes) -> tuple[dict[str, Any], BundleManifest]:
+    try:
+        envelope = json.loads(envelope_bytes)
+        payload = base64.b64decode(envelope["payload"], validate=True)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ManifestError(f"{ENVELOPE_NAME} is not a DSSE envelope: {exc}") from exc
+    return envelope, _parse_manifest(payload)
+
+
+def peek_manifest(data: bytes, limits: ReadLimits = ReadLimits()) -> BundleManifest:
+    """What the archive claims, from its first member only: cheap, for routing before full verification.
+
+    Never trust the result: ``open_bundle(...).verify(key)`` decides.
+    """
+    if len(data) > limits.max_archive_bytes:
+        raise BundleTooLarge(f"the archive is {len(data)} bytes, the limit is {limits.max_archive_bytes}")
+    members = _iter_members(data, limits, buffer_size=_TAR_BLOCK * 20)  # decompress little beyond the envelope
+    try:
+        name, content = next(members)
+    except StopIteration:
+        raise ManifestError(f"the bundle is empty; {ENVELOPE_NAME} must come first") from None
+    except _ARCHIVE_ERRORS as exc:
+        raise BundleError(f"not a readable tar.gz bundle: {exc}") from exc
+    finally:
+        members.close()
+    if name != ENVELOPE_NAME:
+        raise ManifestError(f"{ENVELOPE_NAME} must be the archive's first member, not {name!r}")
+    return _claimed(content)[1]
 
 
 def open_bundle(data: bytes, limits: ReadLimits = ReadLimits()) -> OpenedBundle:
@@ -255,21 +295,15 @@ def open_bundle(data: bytes, limits: ReadLimits = ReadLimits()) -> OpenedBundle:
         raise BundleTooLarge(f"the archive is {len(data)} bytes, the limit is {limits.max_archive_bytes}")
     try:
         members = _read_members(data, limits)
-    except (tarfile.TarError, gzip.BadGzipFile, zlib.error, EOFError, OSError) as exc:
+    except _ARCHIVE_ERRORS as exc:
         raise BundleError(f"not a readable tar.gz bundle: {exc}") from exc
     if ENVELOPE_NAME not in members:
         raise ManifestError(f"the bundle has no {ENVELOPE_NAME}")
     if MANIFEST_NAME not in members:
         raise ManifestError(f"the bundle has no {MANIFEST_NAME}")
-    try:
-        envelope = json.loads(members.pop(ENVELOPE_NAME))
-        claimed_payload = base64.b64decode(envelope["payload"], validate=True)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ManifestError(f"{ENVELOPE_NAME} is not a DSSE envelope: {exc}") from exc
+    envelope, claimed = _claimed(members.pop(ENVELOPE_NAME))
     raw_manifest = members.pop(MANIFEST_NAME)
-    return OpenedBundle(
-        envelope=envelope, claimed=_parse_manifest(claimed_payload), members=members, raw_manifest=raw_manifest
-    )
+    return OpenedBundle(envelope=envelope, claimed=claimed, members=members, raw_manifest=raw_manifest)
 
 
 def read_bundle(data: bytes, public_key: Ed25519PublicKey, limits: ReadLimits = ReadLimits()) -> VerifiedBundle:

@@ -11,9 +11,9 @@ from shared.bundle import ReadLimits
 
 from ..auth import check_household, household_filter, principal
 from ..errors import Conflict, NotFound, PayloadTooLarge, RateLimited
-from ..ingest import check_agent, open_upload, verify_upload
+from ..ingest import bundle_record, check_agent, peek_upload
 from ..models import BundleRecord
-from ..state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC
+from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, MONOTONIC
 from ..store import SqliteStore
 from .common import model_json
 
@@ -46,21 +46,21 @@ async def upload_bundle(request: web.Request) -> web.Response:
     limits = ReadLimits(max_archive_bytes=config.ingest.max_bundle_bytes,
                         max_uncompressed_bytes=config.ingest.max_uncompressed_bytes)
     data = await read_capped(request, config.ingest.max_bundle_bytes)
-    upload = await asyncio.to_thread(open_upload, data, limits)
-    bundle_id = str(upload.manifest.bundle_id)
-    existing = await db.run(SqliteStore.get_bundle, bundle_id)
-    if existing is not None and existing.sha256 == upload.sha256:
+    upload = peek_upload(data, limits)
+    bundle_id = str(upload.claimed.bundle_id)
+    existing, known_agent = await db.run(SqliteStore.ingest_lookup, bundle_id, upload.claimed.agent_id)
+    if existing is not None and existing.sha256 == upload.sha256():
         return _stored(existing, 200)  # a retry after a lost acknowledgement
-    agent = check_agent(upload.manifest, await db.run(SqliteStore.get_agent, upload.manifest.agent_id))
+    agent = check_agent(upload.claimed, known_agent)
     limiter, now_s = app[LIMITER], app[MONOTONIC]()
     wait = limiter.retry_after(agent.agent_id, now_s)
     if wait > 0:
         raise RateLimited(f"agent {agent.agent_id} uploads too fast", retry_after_s=wait)
-    record = await asyncio.to_thread(verify_upload, upload, agent)
+    verified = await app[INGEST].verify_and_store(upload, agent, limits)
     if existing is not None:
         raise Conflict(f"bundle {bundle_id} was stored before with different bytes", code="bundle_conflict")
     limiter.consume(agent.agent_id, now_s)
-    await asyncio.to_thread(app[BLOBS].put, upload.sha256, data)
+    record = bundle_record(upload, verified, agent, app[CLOCK]())
     cfg = config.tickets
     try:
         stored = await db.run(SqliteStore.add_bundle, record, slack=timedelta(seconds=cfg.attach_slack_s),
@@ -68,7 +68,7 @@ async def upload_bundle(request: web.Request) -> web.Response:
     except Conflict:
         # The same bundle id arrived concurrently: the first one won.
         winner = await db.run(SqliteStore.get_bundle, bundle_id)
-        if winner is not None and winner.sha256 == upload.sha256:
+        if winner is not None and winner.sha256 == record.sha256:
             return _stored(winner, 200)
         raise Conflict(f"bundle {bundle_id} was stored before with different bytes", code="bundle_conflict") from None
     return _stored(stored, 201)

@@ -220,6 +220,10 @@ class SqliteStore:
         row = self._conn.execute("SELECT * FROM bundles WHERE bundle_id = ?", (bundle_id,)).fetchone()
         return None if row is None else self._bundle(row)
 
+    def ingest_lookup(self, bundle_id: str, agent_id: str) -> tuple[BundleRecord | None, AgentRecord | None]:
+        """What an upload needs to know, in one trip to the store's thread."""
+        return self.get_bundle(bundle_id), self.get_agent(agent_id)
+
     def list_bundles(self, household: str | None = None, *, unattached: bool = False, limit: int = 200) -> list[BundleRecord]:
         clauses, args = [], []
         if household is not None:

@@ -1,0 +1,168 @@
+"""Bundle ingest throughput: the real collector against a bare aiohttp handler, same clients, same run.
+
+``python -m bench.ingest [--count 3000] [--clients 50]``: builds ``count`` signed 64 KB bundles from enrolled
+agents, uploads them with ``clients`` concurrent connections to a ``homediag-collector serve`` process on
+loopback, then the same bytes to a bare aiohttp process whose handler only reads and discards the body.
+Prints bundles/s for both, the ratio, and p50/p99 latency. Nothing is asserted: the figures are the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import psutil
+from aiohttp import web
+
+from lab.collector_process import CollectorProcess
+from lab.mosquitto import free_port, wait_for_port
+from shared.bundle import build_bundle
+from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind, utcnow
+from shared.signing import generate_private_key, public_key_to_text
+
+BUNDLE_TYPE = "application/vnd.homediag.bundle+gzip"
+BUNDLE_BYTES = 64 * 1024
+AGENTS = 50
+FSYNC_ENV = {"HOMEDIAG_COLLECTOR_INGEST__FSYNC": os.environ.get("BENCH_FSYNC", "true")}
+
+
+async def _bare_app() -> web.Application:
+    async def discard(request: web.Request) -> web.Response:
+        async for _ in request.content.iter_chunked(64 * 1024):
+            pass
+        return web.json_response({"ok": True}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/api/v1/bundles", discard)
+    return app
+
+
+def serve_bare(port: int) -> None:
+    web.run_app(_bare_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def _enrol_agents(collector: CollectorProcess) -> list[tuple[str, str, object]]:
+    agents = []
+    async with aiohttp.ClientSession() as session:
+        for index in range(AGENTS):
+            household = f"bench-{index}"
+            token = collector.admin("token", "create", "--household", household).split()[-1]
+            key = generate_private_key()
+            async with session.post(f"{collector.url}/api/v1/enroll", json={
+                    "token": token, "public_key": public_key_to_text(key.public_key()), "hostname": "bench"}) as answer:
+                body = await answer.json()
+            agents.append((body["agent_id"], household, key))
+    return agents
+
+
+def _bundles(agents: list[tuple[str, str, object]], count: int) -> list[bytes]:
+    now = utcnow()
+    window = CaptureWindow(start=now, end=now)
+    bundles = []
+    for index in range(count):
+        agent_id, household, key = agents[index % len(agents)]
+        _, data = build_bundle(
+            files={"logs/agent.log": os.urandom(BUNDLE_BYTES - 2048)}, agent_id=agent_id, household=household,
+            trigger=Trigger(kind=TriggerKind.FAULT, signature="router_reboot"), window=window,
+            redaction=RedactionSummary(), private_key=key,  # type: ignore[arg-type]
+        )
+        bundles.append(data)
+    return bundles
+
+
+async def _upload_all(url: str, bundles: list[bytes], clients: int) -> tuple[float, list[float], int]:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for data in bundles:
+        queue.put_nowait(data)
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        while not queue.empty():
+            data = queue.get_nowait()
+            started = time.perf_counter()
+            async with session.post(url, data=data, headers={"Content-Type": BUNDLE_TYPE}) as answer:
+                await answer.read()
+                if answer.status not in (200, 201):
+                    errors += 1
+            latencies.append(time.perf_counter() - started)
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        async with asyncio.TaskGroup() as group:
+            for _ in range(clients):
+                group.create_task(client(session))
+        elapsed = time.perf_counter() - started
+    return elapsed, latencies, errors
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """CPU time of a process and its children (the verify workers)."""
+    total = 0.0
+    for proc in [process, *process.children(recursive=True)]:
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def _report(name: str, count: int, elapsed: float, latencies: list[float], errors: int) -> float:
+    rate = count / elapsed
+    cuts = statistics.quantiles(latencies, n=100)
+    print(f"{name:>10}: {rate:8.0f} bundles/s  p50 {cuts[49] * 1000:6.1f} ms  p99 {cuts[98] * 1000:6.1f} ms  errors {errors}")
+    return rate
+
+
+async def run(count: int, clients: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="homediag-bench-") as tmp:
+        env = {**FSYNC_ENV, "HOMEDIAG_COLLECTOR_RATE_LIMIT__BURST": str(count), "HOMEDIAG_COLLECTOR_RATE_LIMIT__PER_MINUTE": "1000000"}
+        collector = CollectorProcess(Path(tmp) / "collector", extra_env=env)
+        with collector:
+            agents = await _enrol_agents(collector)
+            bundles = await asyncio.to_thread(_bundles, agents, count)
+            print(f"{count} bundles of {sum(map(len, bundles)) // count} bytes, {clients} concurrent clients")
+            await _upload_all(collector.url + "/api/v1/bundles", bundles[: clients * 2], clients)  # warm-up
+            server = psutil.Process(collector.pid)
+            before = _cpu_seconds(server)
+            elapsed, latencies, errors = await _upload_all(collector.url + "/api/v1/bundles", bundles, clients)
+            server_cpu = _cpu_seconds(server) - before
+        print(f"collector CPU (server + verify workers): {server_cpu / count * 1000:.2f} ms per bundle")
+        collector_rate = _report("collector", count, elapsed, latencies, errors)
+
+        port = free_port()
+        bare = subprocess.Popen([sys.executable, "-m", "bench.ingest", "--serve-bare", str(port)])
+        try:
+            wait_for_port("127.0.0.1", port, 15)
+            url = f"http://127.0.0.1:{port}/api/v1/bundles"
+            await _upload_all(url, bundles[: clients * 2], clients)
+            elapsed, latencies, errors = await _upload_all(url, bundles, clients)
+        finally:
+            bare.terminate()
+            bare.wait(10)
+        bare_rate = _report("bare", count, elapsed, latencies, errors)
+        print(f"     ratio: {collector_rate / bare_rate:.2f} (collector / bare handler; target >= 0.5 and >= 500 bundles/s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    asyncio.run(run(args.count, args.clients))
+
+
+if __name__ == "__main__":
+    main()
