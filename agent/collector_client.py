@@ -147,6 +147,7 @@ class CollectorClient:
             return Enrollment(
                 agent_id=fields.get("agent_id"), household=fields.get("household"),
                 pseudonym_key=fields.get("pseudonym_key"), collector_url=self.base_url, enrolled_at=utcnow(),
+                live=fields.get("live"),
             )
         except ValidationError as exc:
             raise AgentError(f"the collector's enrolment answer is invalid: {exc.errors()[0]['msg']}") from exc

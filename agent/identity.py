@@ -24,6 +24,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, fiel
 
 from shared import signing
 from shared.errors import HomediagError
+from shared.live import LiveGrant
 
 from .atomic_file import write_atomically
 from .errors import AgentError, NotEnrolled
@@ -49,6 +50,7 @@ class Enrollment(BaseModel):
     pseudonym_key: str
     collector_url: str
     enrolled_at: AwareDatetime
+    live: LiveGrant | None = None  # support-broker credentials, when the collector offers live state
 
     @field_validator("pseudonym_key")
     @classmethod

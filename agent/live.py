@@ -34,6 +34,7 @@ from shared.live import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
     LiveErrorCode,
+    LiveGrant,
     LiveRequest,
     LiveResponse,
     agent_tree,
@@ -186,13 +187,6 @@ def encode_response(response: LiveResponse) -> bytes:
 
 
 @dataclass(frozen=True)
-class LiveCredentials:
-    broker_url: str
-    username: str
-    password: str
-
-
-@dataclass(frozen=True)
 class _Incoming:
     payload: bytes
     response_topic: str | None
@@ -209,7 +203,7 @@ class LiveChannel:
     def __init__(
         self,
         agent_id: str,
-        credentials: LiveCredentials,
+        credentials: LiveGrant,
         handlers: LiveHandlers,
         consent: Callable[[], Consent],
         *,

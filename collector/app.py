@@ -17,7 +17,8 @@ from .config import CollectorConfig
 from .errors import CollectorError, RateLimited
 from .ratelimit import RateLimiter
 from .ingest import IngestWorkers
-from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, INGEST, Clock
+from .live_service import LiveService
+from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, INGEST, LIVE, Clock
 from .store import Database
 
 _LOGGER = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ async def errors_middleware(request: web.Request, handler: Callable[[web.Request
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason, dict(exc.headers))
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason, allow)
 
 
 async def _storage(app: web.Application) -> AsyncIterator[None]:
@@ -57,6 +59,15 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             yield
 
 
+async def _live(app: web.Application) -> AsyncIterator[None]:
+    if app[CONFIG].live.url is None:
+        yield
+        return
+    async with LiveService(app[CONFIG]) as live:
+        app[LIVE] = live
+        yield
+
+
 def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic) -> web.Application:
     app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
     app[CONFIG] = config
@@ -64,6 +75,7 @@ def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_cloc
     app[MONOTONIC] = monotonic_clock
     app[LIMITER] = RateLimiter(burst=config.rate_limit.burst, per_minute=config.rate_limit.per_minute)
     app.cleanup_ctx.append(_storage)
+    app.cleanup_ctx.append(_live)
     for table in ROUTE_TABLES:
         app.add_routes(table)
     return app

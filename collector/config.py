@@ -43,9 +43,13 @@ class TicketConfig(_Section):
 
 class LiveBrokerConfig(_Section):
     url: str | None = Field(default=None, description="support broker for live state, mqtt://host:port; none = live state off")
-    username: str = "homediag-collector"
-    password: str | None = None
-    request_timeout_s: float = Field(default=10.0, gt=0)
+    agent_url: str | None = Field(default=None, description="the broker's URL as agents reach it; none = url")
+    username: str = Field(default="homediag-collector", description="the collector's broker user")
+    password: str | None = Field(default=None, description="none = the collector generates one into the password file")
+    accounts_dir: Path | None = Field(default=None, description="where the broker's password and ACL files are written; none = DATA_DIR/broker")
+    pid_file: Path | None = Field(default=None, description="the broker's pid file: SIGHUP after accounts change")
+    reload_command: str | None = Field(default=None, description="run instead of SIGHUP after accounts change")
+    request_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
 class CollectorConfig(_Section):

@@ -10,6 +10,7 @@ from aiohttp import web
 from .blobs import BlobStore
 from .config import CollectorConfig
 from .ingest import IngestWorkers
+from .live_service import LiveService
 from .ratelimit import RateLimiter
 from .store import Database
 
@@ -22,3 +23,4 @@ DB = web.AppKey("db", Database)
 BLOBS = web.AppKey("blobs", BlobStore)
 LIMITER = web.AppKey("limiter", RateLimiter)
 INGEST = web.AppKey("ingest", IngestWorkers)
+LIVE = web.AppKey("live", LiveService)  # absent when live state is not configured

@@ -89,6 +89,12 @@ class Mosquitto:
         return f"mqtt://{self.host}:{self.port}"
 
     @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise BrokerError("mosquitto is not running")
+        return self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

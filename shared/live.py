@@ -97,3 +97,13 @@ class LiveResponse(_Message):
     @classmethod
     def failure(cls, code: str, message: str) -> LiveResponse:
         return cls(ok=False, error=LiveError(code=code, message=message))
+
+
+class LiveGrant(BaseModel):
+    """Support-broker credentials the collector issues to an agent at enrolment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker_url: str = Field(description="mqtt://host:port of the support broker as the agent reaches it")
+    username: str
+    password: str

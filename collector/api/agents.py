@@ -6,9 +6,10 @@ from aiohttp import web
 
 from ..auth import household_filter, principal, require_role
 from ..models import Role
-from ..state import CLOCK, DB
+from ..state import CLOCK, DB, LIVE
 from ..store import SqliteStore
 from .common import model_json
+from .live import presence_of
 
 routes = web.RouteTableDef()
 
@@ -18,7 +19,11 @@ async def list_agents(request: web.Request) -> web.Response:
     who = await principal(request)
     household = household_filter(who) or request.query.get("household")
     agents = await request.app[DB].run(SqliteStore.list_agents, household)
-    return model_json({"agents": [agent.model_dump(mode="json") for agent in agents]})
+    live = request.app.get(LIVE)
+    return model_json({"agents": [
+        {**agent.model_dump(mode="json"), "presence": presence_of(live, agent.agent_id).model_dump(mode="json")}
+        for agent in agents
+    ]})
 
 
 @routes.post("/api/v1/agents/{agent_id}/revoke")
@@ -28,4 +33,7 @@ async def revoke_agent(request: web.Request) -> web.Response:
     require_role(who, Role.ENGINEER, Role.ADMIN)
     agent = await request.app[DB].run(SqliteStore.revoke_agent, request.match_info["agent_id"], who.name,
                                       request.app[CLOCK]())
+    live = request.app.get(LIVE)
+    if live is not None:
+        await live.revoke(agent.agent_id)  # its broker account goes too
     return model_json(agent)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.live import LiveGrant
 
 
 class _Body(BaseModel):
@@ -19,6 +24,22 @@ class EnrolAnswer(_Body):
     agent_id: str
     household: str
     pseudonym_key: str = Field(description="base64, 32 bytes: the household's key for consistent pseudonyms")
+    live: LiveGrant | None = Field(default=None, description="support-broker credentials when live state is on")
+
+
+class LiveAnswer(_Body):
+    """What a live request returned: the agent's answer as it sent it."""
+
+    agent_id: str
+    method: str
+    result: Any = None
+    elapsed_ms: float
+
+
+class PresenceAnswer(_Body):
+    agent_id: str
+    online: bool | None = Field(description="null = never seen on the support broker")
+    since: datetime | None = None
 
 
 class NoteRequest(_Body):

@@ -8,7 +8,7 @@ from shared.errors import SignatureError
 from shared.signing import key_id, public_key_from_text
 
 from ..errors import BadRequest
-from ..state import CLOCK, DB
+from ..state import CLOCK, DB, LIVE
 from ..store import SqliteStore
 from .bodies import EnrolAnswer, EnrolRequest
 from .common import json_body, model_json, parse_model
@@ -27,5 +27,7 @@ async def enroll(request: web.Request) -> web.Response:
         SqliteStore.enrol, body.token, public_key=body.public_key, key_id=key_id(key), hostname=body.hostname,
         now=request.app[CLOCK](),
     )
-    answer = EnrolAnswer(agent_id=agent.agent_id, household=agent.household, pseudonym_key=pseudonym_key)
+    live = request.app.get(LIVE)
+    grant = None if live is None else await live.grant(agent.agent_id)
+    answer = EnrolAnswer(agent_id=agent.agent_id, household=agent.household, pseudonym_key=pseudonym_key, live=grant)
     return model_json(answer, status=201)

@@ -12,13 +12,14 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ..models import AgentRecord, BundleRecord, Ticket, TicketEvent, TicketIntake
-from .bodies import EnrolAnswer, EnrolRequest, ErrorBody, NoteRequest
+from .bodies import EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest, PresenceAnswer
 
 routes = web.RouteTableDef()
 
 
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
-    AgentRecord, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, NoteRequest, Ticket, TicketEvent, TicketIntake,
+    AgentRecord, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest, PresenceAnswer, Ticket,
+    TicketEvent, TicketIntake,
 )
 
 

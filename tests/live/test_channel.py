@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from agent.live import Consent, LiveChannel, LiveCredentials
+from agent.live import Consent, LiveChannel
+from shared.live import LiveGrant
 from collector.live import LiveRelay, LiveTimeout
 
 from .conftest import COLLECTOR_USER, SupportBroker
@@ -31,7 +32,7 @@ def _channel(support_broker: SupportBroker, agent_id: str, handlers: FakeHomeHan
     password = support_broker.add_user(agent_id)
     return LiveChannel(
         agent_id,
-        LiveCredentials(support_broker.url, agent_id, password),
+        LiveGrant(broker_url=support_broker.url, username=agent_id, password=password),
         handlers,
         lambda: consent[0],
         reconnect_min_s=0.1,

@@ -1,0 +1,112 @@
+"""The collector's live API end to end: enrolment hands out broker credentials, engineers ask, everything is audited."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from agent.live import Consent, LiveChannel
+from collector.app import create_app
+from collector.config import CollectorConfig
+from collector.live_broker import BrokerAccounts
+from collector.models import Role
+from collector.store import SqliteStore
+from lab.mosquitto import Mosquitto
+from shared.live import LiveGrant
+from shared.models import utcnow
+from shared.signing import generate_private_key, public_key_to_text
+
+from .handlers import FakeHomeHandlers
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Mosquitto, Path]]:
+    accounts = BrokerAccounts(tmp_path / "broker", "homediag-collector")
+    broker = Mosquitto(allow_anonymous=False,
+                       extra_config=f"password_file {accounts.password_file}\nacl_file {accounts.acl_file}\n")
+    pid_file = tmp_path / "broker.pid"
+    config = CollectorConfig.model_validate({
+        "data_dir": str(tmp_path / "collector"), "ingest": {"verify_workers": 0},
+        "live": {"url": broker.url, "accounts_dir": str(accounts.directory), "pid_file": str(pid_file),
+                 "request_timeout_s": 1.5},
+    })
+    broker.start()
+    pid_file.write_text(str(broker.pid))
+    try:
+        async with TestClient(TestServer(create_app(config), host="127.0.0.1")) as client:
+            yield client, broker, config.database_path
+    finally:
+        broker.close()
+
+
+def _user(database: Path, name: str, role: Role, household: str | None = None) -> str:
+    store = SqliteStore(database)
+    try:
+        return store.create_user(name, role, household, utcnow())[1]
+    finally:
+        store.close()
+
+
+async def _enrol(client: TestClient, database: Path, household: str) -> tuple[str, LiveGrant]:
+    store = SqliteStore(database)
+    try:
+        token = store.create_enrol_token(household, timedelta(hours=1), utcnow())[0]
+    finally:
+        store.close()
+    answer = await client.post("/api/v1/enroll", json={
+        "token": token, "public_key": public_key_to_text(generate_private_key().public_key()), "hostname": "hub"})
+    body = await answer.json()
+    assert answer.status == 201 and body["live"] is not None, body
+    return body["agent_id"], LiveGrant.model_validate(body["live"])
+
+
+async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack) -> None:  # type: ignore[no-untyped-def]
+    client, broker, database = stack
+    engineer = {"Authorization": f"Bearer {_user(database, 'eve', Role.ENGINEER)}"}
+    customer = {"Authorization": f"Bearer {_user(database, 'carol', Role.CUSTOMER, 'hh-a')}"}
+    agent_id, grant = await _enrol(client, database, "hh-a")
+    consent = [Consent("allowed")]
+    async with LiveChannel(agent_id, grant, FakeHomeHandlers(), lambda: consent[0], reconnect_min_s=0.1) as channel:
+        await asyncio.wait_for(channel.connected.wait(), 10)
+        for _ in range(100):
+            answer = await client.get(f"/api/v1/agents/{agent_id}/presence", headers=customer)
+            if (await answer.json())["online"]:
+                break
+            await asyncio.sleep(0.05)
+        assert (await answer.json())["online"] is True
+
+        answer = await client.post(f"/api/v1/agents/{agent_id}/live/device.state", json={"device_id": "plug-1"}, headers=engineer)
+        body = await answer.json()
+        assert answer.status == 200 and body["result"]["rssi_dbm"] == -61, body
+
+        refused = await client.post(f"/api/v1/agents/{agent_id}/live/inventory", headers=customer)
+        assert refused.status == 403
+        consent[0] = Consent("off")
+        answer = await client.post(f"/api/v1/agents/{agent_id}/live/inventory", headers=engineer)
+        assert (answer.status, (await answer.json())["error"]["code"]) == (409, "consent_refused")
+        missing = await client.post(f"/api/v1/agents/{agent_id}/live/reboot", headers=engineer)
+        assert missing.status == 400
+
+    for _ in range(100):
+        if (await (await client.get(f"/api/v1/agents/{agent_id}/presence", headers=engineer)).json())["online"] is False:
+            break
+        await asyncio.sleep(0.05)
+    answer = await client.post(f"/api/v1/agents/{agent_id}/live/inventory", headers=engineer)
+    body = await answer.json()
+    assert (answer.status, body["error"]["code"]) == (504, "agent_timeout") and "offline since" in body["error"]["message"]
+
+    store = SqliteStore(database)
+    try:
+        outcomes = [(e["actor"], e["action"], e["detail"]["outcome"]) for e in reversed(store.audit_log(target=agent_id))
+                    if e["action"].startswith("live.")]
+    finally:
+        store.close()
+    assert outcomes == [("eve", "live.device.state", "ok"), ("eve", "live.inventory", "consent_refused"),
+                        ("eve", "live.inventory", "timeout")]
