@@ -5,6 +5,7 @@
     homediag-collector user create --name N --role customer|engineer|partner|admin [--household H]
     homediag-collector agent list [--household H] | agent revoke AGENT_ID
     homediag-collector audit [--target T] [--limit N]
+    homediag-collector broker config [--host H] [--port P]
 
 Admin commands work on the same data directory as a running server (SQLite WAL allows it). Exit codes:
 0 ok, 2 with one line on stderr for any refusal.
@@ -26,6 +27,7 @@ from shared.models import utcnow
 from .app import create_app
 from .config import CollectorConfig, load_config
 from .errors import CollectorError
+from .live_broker import BrokerAccounts, render_broker_config
 from .models import Role
 from .store import SqliteStore
 
@@ -99,6 +101,15 @@ def audit(args: argparse.Namespace, config: CollectorConfig) -> int:
     return 0
 
 
+def broker_config(args: argparse.Namespace, config: CollectorConfig) -> int:
+    """Write the support broker's password and ACL files and print a Mosquitto listener that uses them."""
+    directory = config.live.accounts_dir or config.data_dir / "broker"
+    accounts = BrokerAccounts(directory, config.live.username)
+    print(render_broker_config(port=args.port, host=args.host, password_file=accounts.password_file.resolve(),
+                               acl_file=accounts.acl_file.resolve()), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="homediag-collector", description="homediag's support-side server")
     parser.add_argument("--data-dir", type=Path, help="database and blobs (default: data_dir of the configuration)")
@@ -130,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = agent.add_parser("revoke", help="refuse this agent's bundles from now on")
     revoke.add_argument("agent_id")
     revoke.set_defaults(handler=agent_revoke)
+
+    broker = commands.add_parser("broker", help="the support broker for live state").add_subparsers(dest="action", required=True)
+    files = broker.add_parser("config", help="write its password/ACL files; print a mosquitto.conf listener using them")
+    files.add_argument("--host", default="0.0.0.0")
+    files.add_argument("--port", type=int, default=1883)
+    files.set_defaults(handler=broker_config)
 
     audit_parser = commands.add_parser("audit", help="print the audit log, oldest first")
     audit_parser.add_argument("--target")
