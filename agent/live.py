@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
+from shared.aio import cancel_and_wait, reconnect_forever
 from shared.live import (
     MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
@@ -234,24 +234,11 @@ class LiveChannel:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
-        delay = self._reconnect[0]
-        while True:
-            try:
-                await self._session()
-                delay = self._reconnect[0]
-            except LiveChannelError as exc:
-                _LOGGER.info("support broker session ended: %s; retrying in %.1fs", exc, delay)
-            self._set_presence(False)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self._reconnect[1])
+        await reconnect_forever(self._session, LiveChannelError, min_s=self._reconnect[0], max_s=self._reconnect[1],
+                                logger=_LOGGER, what="support broker session", after_session=lambda: self._set_presence(False))
 
     def _set_presence(self, up: bool) -> None:
         if up == self.connected.is_set():

@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import sys
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,8 +33,8 @@ from .models import Role
 from .store import SqliteStore
 
 
-def _store(config: CollectorConfig) -> SqliteStore:
-    return SqliteStore(config.database_path)
+def _store(config: CollectorConfig) -> closing[SqliteStore]:
+    return closing(SqliteStore(config.database_path))
 
 
 def serve(args: argparse.Namespace, config: CollectorConfig) -> int:
@@ -48,11 +49,8 @@ def serve(args: argparse.Namespace, config: CollectorConfig) -> int:
 
 def token_create(args: argparse.Namespace, config: CollectorConfig) -> int:
     ttl = timedelta(hours=args.ttl_hours) if args.ttl_hours else timedelta(seconds=config.enrol_token_ttl_s)
-    store = _store(config)
-    try:
+    with _store(config) as store:
         token, expires = store.create_enrol_token(args.household, ttl, utcnow())
-    finally:
-        store.close()
     print(f"enrolment token for household {args.household} (one use, expires {expires:%Y-%m-%d %H:%M}Z): {token}")
     return 0
 
@@ -61,43 +59,33 @@ def user_create(args: argparse.Namespace, config: CollectorConfig) -> int:
     role = Role(args.role)
     if (role is Role.CUSTOMER) != (args.household is not None):
         raise CollectorError("a customer needs --household; other roles take none", code="usage")
-    store = _store(config)
-    try:
+    with _store(config) as store:
         user, token = store.create_user(args.name, role, args.household, utcnow())
-    finally:
-        store.close()
     print(f"user {user.name} ({user.role}{', household ' + user.household if user.household else ''}) API token: {token}")
     return 0
 
 
 def agent_list(args: argparse.Namespace, config: CollectorConfig) -> int:
-    store = _store(config)
-    try:
-        for agent in store.list_agents(args.household):
-            state = f"revoked {agent.revoked_at:%Y-%m-%d}" if agent.revoked_at else "active"
-            print(f"{agent.agent_id}  {agent.household}  {agent.hostname}  {state}")
-    finally:
-        store.close()
+    with _store(config) as store:
+        agents = store.list_agents(args.household)
+    for agent in agents:
+        state = f"revoked {agent.revoked_at:%Y-%m-%d}" if agent.revoked_at else "active"
+        print(f"{agent.agent_id}  {agent.household}  {agent.hostname}  {state}")
     return 0
 
 
 def agent_revoke(args: argparse.Namespace, config: CollectorConfig) -> int:
-    store = _store(config)
-    try:
+    with _store(config) as store:
         agent = store.revoke_agent(args.agent_id, "admin-cli", utcnow())
-    finally:
-        store.close()
     print(f"agent {agent.agent_id} revoked")
     return 0
 
 
 def audit(args: argparse.Namespace, config: CollectorConfig) -> int:
-    store = _store(config)
-    try:
-        for entry in reversed(store.audit_log(target=args.target, limit=args.limit)):
-            print(json.dumps(entry, default=str))
-    finally:
-        store.close()
+    with _store(config) as store:
+        entries = store.audit_log(target=args.target, limit=args.limit)
+    for entry in reversed(entries):
+        print(json.dumps(entry, default=str))
     return 0
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
+from shared.aio import cancel_and_wait, reconnect_forever
 from shared.live import (
     MAX_RESPONSE_BYTES,
     STATUS_ONLINE,
@@ -87,12 +87,7 @@ class LiveRelay:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        await cancel_and_wait(self._task)
         for future in self._pending.values():
             future.cancel()
         self._pending.clear()
@@ -128,15 +123,8 @@ class LiveRelay:
             self._pending.pop(correlation, None)
 
     async def _run(self) -> None:
-        delay = self._reconnect[0]
-        while True:
-            try:
-                await self._session()
-                delay = self._reconnect[0]
-            except LiveUnavailable as exc:
-                _LOGGER.warning("support broker session ended: %s; retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self._reconnect[1])
+        await reconnect_forever(self._session, LiveUnavailable, min_s=self._reconnect[0], max_s=self._reconnect[1],
+                                logger=_LOGGER, what="support broker session")
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
