@@ -268,6 +268,12 @@ class LiveChannel:
                 loop.call_soon_threadsafe(settle, f"broker refused the connection: {reason_code}")
                 return
             client.subscribe(f"{agent_tree(self.agent_id)}/req/#", qos=1)
+
+        def on_subscribe(client: mqtt.Client, _u: Any, _mid: Any, reason_codes: Any, _p: Any) -> None:
+            if any(code.is_failure for code in reason_codes):
+                loop.call_soon_threadsafe(settle, f"broker refused the request subscription: {reason_codes}")
+                return
+            # Online only once requests can reach us: presence promises an answer.
             client.publish(status_topic(self.agent_id), STATUS_ONLINE, qos=1, retain=True)
             loop.call_soon_threadsafe(self._set_presence, True)
 
@@ -284,6 +290,7 @@ class LiveChannel:
             loop.call_soon_threadsafe(self._enqueue, queue, incoming)
 
         client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
         client.on_disconnect = on_disconnect
         client.on_message = on_message
         return client
