@@ -142,7 +142,12 @@ class LiveRelay:
                 loop.call_soon_threadsafe(settle, f"broker refused the collector: {reason_code}")
                 return
             client.subscribe([(f"{TOPIC_ROOT}/+/status", 1), (f"{TOPIC_ROOT}/+/resp/{self.relay_name}", 1)])
-            loop.call_soon_threadsafe(self.connected.set)
+
+        def on_subscribe(_c: Any, _u: Any, _mid: Any, reason_codes: Any, _p: Any) -> None:
+            if any(code.is_failure for code in reason_codes):
+                loop.call_soon_threadsafe(settle, f"broker refused the relay's subscriptions: {reason_codes}")
+                return
+            loop.call_soon_threadsafe(self.connected.set)  # answers can reach us now
 
         def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
             loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
@@ -152,6 +157,7 @@ class LiveRelay:
             loop.call_soon_threadsafe(self._on_message, message.topic, message.payload, correlation)
 
         client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
         client.on_disconnect = on_disconnect
         client.on_message = on_message
         try:
