@@ -72,6 +72,7 @@ class CaptureConfig(_Section):
     before_s: float = Field(default=600.0, ge=0, description="evidence kept before a fault starts")
     after_s: float = Field(default=120.0, ge=0, description="evidence kept after a fault ends")
     group_window_s: float = Field(default=3600.0, ge=0, description="the same fault signature within this window is grouped, not re-uploaded")
+    device_grace_s: float = Field(default=90.0, ge=0, description="a device going offline this soon after a network fault is part of it (MQTT wills arrive a keep-alive late)")
 
 
 class SpoolConfig(_Section):

@@ -32,10 +32,11 @@ class CollectorProcess:
     """One collector serving ``data_dir`` on ``127.0.0.1:port``."""
 
     def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1",
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, netns: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
-        self.port = port or free_port(host)
+        self.netns = netns  # serve inside this lab namespace (admin commands work on the data dir from anywhere)
+        self.port = port or (8470 if netns else free_port(host))
         self.extra_env = dict(extra_env or {})
         self.log_path = self.data_dir / "collector.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -64,13 +65,14 @@ class CollectorProcess:
         if self.running:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
-                [*self._base_args(), "serve", "--host", self.host, "--port", str(self.port)],
+                [*prefix, *self._base_args(), "serve", "--host", self.host, "--port", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT, env=self._env(),
             )
         try:
-            wait_for_port(self.host, self.port, timeout)
+            wait_for_port(self.host, self.port, timeout, netns=self.netns)
         except BrokerError:
             self.kill()
             raise CollectorProcessError(f"the collector did not start: {self.log_tail()}") from None

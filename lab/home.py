@@ -346,7 +346,7 @@ class LabHome:
 
     def wait_tcp(self, ns: str, host: str, port: int, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
-        while not self.probe(ns, "tcp", host, str(port)).get("open"):
+        while not self.probe(ns, "tcp", host, str(port)).get("ok"):
             if time.monotonic() > deadline:
                 raise LabError(f"nothing listens on {host}:{port} (seen from {ns}) after {timeout}s")
             time.sleep(0.1)

@@ -1,5 +1,43 @@
-"""``homediag-agent run``: not registered yet (its owner adds the sub-command here)."""
+"""``homediag-agent run``: the long-running agent until SIGTERM or SIGINT.
+
+A bad configuration never gets this far (the CLI exits 2 with one line); a failure while starting the parts
+is logged and exits 1. SIGTERM leaves through ``AgentRuntime.__aexit__``, so the stop is recorded as clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from ..config import AgentConfig
+from ..runtime import AgentRuntime
+
+_LOGGER = logging.getLogger("agent.run")
 
 
-def register(subparsers):
-    pass
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="run the agent: discovery, monitors, recorder, fault capture, outbox")
+    parser.set_defaults(handler=run_agent)
+
+
+def run_agent(args: argparse.Namespace, config: AgentConfig) -> int:
+    logging.getLogger("agent").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    return asyncio.run(_run(config))
+
+
+async def _run(config: AgentConfig) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with AgentRuntime(config):
+            _LOGGER.info("agent running (state in %s)", config.state_dir)
+            await stop.wait()
+            _LOGGER.info("agent stopping")
+    except OSError as exc:
+        _LOGGER.error("agent failed: %s", exc)
+        return 1
+    return 0

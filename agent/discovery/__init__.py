@@ -1,0 +1,35 @@
+"""Discovery: adapters that find the home's devices and feed one inventory and the timeline.
+
+``Discovery`` runs the enabled adapters for as long as it is entered: MQTT families through the home broker
+(``mqtt.py``, one parser module per family) and mDNS (``mdns.py``) on the configured addresses.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import Self
+
+from ..clock import Clock
+from ..config import AgentConfig
+from ..evidence import EvidenceSink
+from ..inventory import InventoryStore
+from .mqtt import MqttDiscovery
+
+
+class Discovery:
+    def __init__(self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, *, clock: Clock | None = None) -> None:
+        self._config = config
+        self._sink = sink
+        self._inventory = inventory
+        self._clock = clock or Clock()
+        self._stack = AsyncExitStack()
+        self.mqtt: MqttDiscovery | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._config.broker.url is not None:
+            self.mqtt = await self._stack.enter_async_context(
+                MqttDiscovery(self._config, self._sink, self._inventory, self._clock))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()

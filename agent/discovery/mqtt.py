@@ -1,0 +1,196 @@
+"""The MQTT side of discovery: one connection to the home broker, every family's parser behind it.
+
+The caller-owned reconnect loop (``shared.aio.reconnect_forever``) reconnects with backoff; each new session
+subscribes again, so retained messages re-synchronise the inventory. Messages cross from paho's thread into
+a bounded queue; when it is full, messages are dropped and counted rather than growing memory. A payload that
+does not parse is counted per source and logged once, then at debug level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+
+from shared.aio import cancel_and_wait, reconnect_forever
+from shared.models import LogLine
+
+from ..clock import Clock
+from ..config import AgentConfig
+from ..errors import AgentError
+from ..evidence import EvidenceSink
+from ..inventory import DeviceUpdate, InventoryStore
+from . import esphome, homeassistant, shelly, tasmota, zigbee2mqtt
+from .payload import MalformedPayload, availability
+
+_LOGGER = logging.getLogger(__name__)
+QUEUE_SIZE = 20_000
+
+Parser = Callable[[str, bytes, datetime], list[DeviceUpdate | LogLine]]
+
+
+class BrokerSessionEnded(AgentError):
+    code = "broker_session_ended"
+
+
+@dataclass(frozen=True)
+class Route:
+    topic_filter: str
+    source: str
+    parse: Parser
+
+
+def routes(config: AgentConfig) -> list[Route]:
+    d = config.discovery
+    table: list[Route] = []
+    for topic_filter in tasmota.subscriptions(d.tasmota_discovery_prefix):
+        table.append(Route(topic_filter, "tasmota", lambda t, p, at: tasmota.parse(t, p, d.tasmota_discovery_prefix)))
+    for topic_filter in shelly.SUBSCRIPTIONS:
+        table.append(Route(topic_filter, "shelly", lambda t, p, at: shelly.parse(t, p)))
+    for topic_filter in zigbee2mqtt.subscriptions(d.zigbee2mqtt_base):
+        table.append(Route(topic_filter, "zigbee2mqtt", lambda t, p, at: zigbee2mqtt.parse(t, p, at, d.zigbee2mqtt_base)))
+    for topic_filter in esphome.SUBSCRIPTIONS:
+        table.append(Route(topic_filter, "esphome", esphome.parse))
+    for topic_filter in homeassistant.subscriptions(d.homeassistant_prefix):
+        table.append(Route(topic_filter, "homeassistant", lambda t, p, at: homeassistant.parse(t, p, d.homeassistant_prefix)))
+    return table
+
+
+class MqttDiscovery:
+    """Async context manager: the session loop and the consumer of incoming messages."""
+
+    def __init__(self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, clock: Clock) -> None:
+        assert config.broker.url is not None
+        url = urlsplit(config.broker.url)
+        self._host, self._port = url.hostname or "127.0.0.1", url.port or 1883
+        self._config = config
+        self._sink = sink
+        self._inventory = inventory
+        self._clock = clock
+        self._routes = routes(config)
+        self._filters = sorted({route.topic_filter for route in self._routes})
+        self._follow: dict[str, tuple[str, str, str]] = {}  # HA availability topic → (device key, online, offline)
+        self._queue: asyncio.Queue[tuple[str, bytes, datetime]] = asyncio.Queue(QUEUE_SIZE)
+        self._client: mqtt.Client | None = None
+        self.malformed: Counter[str] = Counter()
+        self.dropped = 0
+        self.received = 0
+        self.connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Self:
+        self._tasks = [asyncio.create_task(self._consume(), name="mqtt-discovery-consumer"),
+                       asyncio.create_task(reconnect_forever(
+                           self._session, BrokerSessionEnded, min_s=self._config.broker.reconnect_min_s,
+                           max_s=self._config.broker.reconnect_max_s, logger=_LOGGER, what="home broker session",
+                           after_session=self.connected.clear), name="mqtt-discovery-session")]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in reversed(self._tasks):
+            await cancel_and_wait(task)
+
+    async def _session(self) -> None:
+        loop = asyncio.get_running_loop()
+        lost: asyncio.Future[str] = loop.create_future()
+        broker = self._config.broker
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=broker.client_id or "", clean_session=True)
+        if broker.username:
+            client.username_pw_set(broker.username, broker.password)
+
+        def settle(reason: str) -> None:
+            if not lost.done():
+                lost.set_result(reason)
+
+        def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+            if reason_code.is_failure:
+                loop.call_soon_threadsafe(settle, f"broker refused: {reason_code}")
+                return
+            client.subscribe([(topic, 0) for topic in [*self._filters, *self._follow]])
+            loop.call_soon_threadsafe(self.connected.set)
+
+        def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+            loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
+
+        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+            loop.call_soon_threadsafe(self._enqueue, message.topic, message.payload)
+
+        client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
+        try:
+            await asyncio.to_thread(client.connect, self._host, self._port, 30)
+        except OSError as exc:
+            raise BrokerSessionEnded(f"cannot reach the home broker {self._host}:{self._port}: {exc}") from exc
+        client.loop_start()
+        self._client = client
+        try:
+            raise BrokerSessionEnded(await lost)
+        finally:
+            self._client = None
+            client.disconnect()
+            await asyncio.to_thread(client.loop_stop)
+
+    def _enqueue(self, topic: str, payload: bytes) -> None:
+        try:
+            self._queue.put_nowait((topic, payload, self._clock.now()))
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def _consume(self) -> None:
+        while True:
+            topic, payload, at = await self._queue.get()
+            self.received += 1
+            self.handle(topic, payload, at)
+
+    def handle(self, topic: str, payload: bytes, at: datetime) -> None:
+        """Route one message to the parsers whose subscriptions match; never raises for bad payloads."""
+        if len(payload) > self._config.discovery.max_payload_bytes:
+            self._malformed("oversized", topic, MalformedPayload(f"{len(payload)} bytes"))
+            return
+        followed = self._follow.get(topic)
+        if followed is not None:
+            self._availability(followed, payload, at)
+        for route in self._routes:
+            if not mqtt.topic_matches_sub(route.topic_filter, topic):
+                continue
+            try:
+                found = route.parse(topic, payload, at)
+            except (MalformedPayload, ValueError, TypeError, KeyError, AttributeError) as exc:
+                self._malformed(route.source, topic, exc)
+                continue
+            for item in found:
+                if isinstance(item, LogLine):
+                    self._sink.log(item)
+                else:
+                    self._apply(item, at)
+
+    def _apply(self, update: DeviceUpdate, at: datetime) -> None:
+        for event in self._inventory.observe(update, at):
+            self._sink.event(event)
+        for entry in update.attributes.get("availability", []):
+            topic = entry.get("topic")
+            if isinstance(topic, str) and topic not in self._follow and len(self._follow) < 10_000:
+                self._follow[topic] = (update.keys[0], entry.get("online", "online"), entry.get("offline", "offline"))
+                if self._client is not None:
+                    self._client.subscribe(topic, 0)
+
+    def _availability(self, followed: tuple[str, str, str], payload: bytes, at: datetime) -> None:
+        key, online, offline = followed
+        try:
+            state = availability(payload, online, offline)
+        except MalformedPayload as exc:
+            self._malformed("homeassistant", key, exc)
+            return
+        if state is not None:
+            self._apply(DeviceUpdate(keys=(key,), source="homeassistant.availability", available=state), at)
+
+    def _malformed(self, source: str, topic: str, exc: Exception) -> None:
+        self.malformed[source] += 1
+        log = _LOGGER.warning if self.malformed[source] == 1 else _LOGGER.debug
+        log("malformed %s message on %s: %s", source, topic, exc)

@@ -1,0 +1,64 @@
+"""Shelly: Gen1 announce/online, Gen2+ ``<prefix>/online`` and ``events/rpc`` notifications."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ..inventory import DeviceUpdate
+from .payload import as_dict, as_float, as_str, availability, json_object, text
+
+SOURCE = "shelly"
+
+SUBSCRIPTIONS = ["shellies/announce", "shellies/+/online", "+/online", "+/events/rpc"]
+
+
+def _key(prefix: str) -> str:
+    return f"shelly:{prefix}"
+
+
+def _status_update(prefix: str, params: dict[str, Any], raw: str, family: str) -> DeviceUpdate:
+    system, wifi = as_dict(params.get("sys")), as_dict(params.get("wifi"))
+    updates = as_dict(system.get("available_updates"))
+    reason = system.get("reset_reason")
+    return DeviceUpdate(
+        keys=(_key(prefix),), source=SOURCE, family=family, manufacturer="Shelly",
+        macs=tuple(filter(None, [as_str(system.get("mac"))])), ips=tuple(filter(None, [as_str(wifi.get("sta_ip"))])),
+        uptime_s=as_float(system.get("uptime")), rssi_dbm=as_float(wifi.get("rssi")),
+        restart_reason=None if reason is None else str(reason),
+        attributes={"available_updates": updates} if updates else {},
+        message=raw[:300],
+    )
+
+
+def parse(topic: str, payload: bytes) -> list[DeviceUpdate]:
+    parts = topic.split("/")
+    if topic == "shellies/announce":
+        data = json_object(payload)
+        device_id = as_str(data.get("id"))
+        if device_id is None:
+            return []
+        return [DeviceUpdate(keys=(_key(device_id),), source=SOURCE, family="shelly_gen1", manufacturer="Shelly",
+                             model=as_str(data.get("model")), firmware=as_str(data.get("fw_ver")),
+                             macs=tuple(filter(None, [as_str(data.get("mac"))])),
+                             ips=tuple(filter(None, [as_str(data.get("ip"))])),
+                             attributes={"new_fw": bool(data.get("new_fw"))})]
+    if len(parts) == 3 and parts[0] == "shellies" and parts[2] == "online":
+        online = availability(payload, "true", "false")
+        return [] if online is None else [DeviceUpdate(keys=(_key(parts[1]),), source=f"{SOURCE}.online",
+                                                       family="shelly_gen1", available=online)]
+    if len(parts) == 2 and parts[1] == "online":
+        online = availability(payload, "true", "false")
+        return [] if online is None else [DeviceUpdate(keys=(_key(parts[0]),), source=f"{SOURCE}.online",
+                                                       family="shelly_gen2", available=online)]
+    if len(parts) == 3 and parts[1:] == ["events", "rpc"]:
+        frame = json_object(payload)
+        method = frame.get("method")
+        if method not in ("NotifyStatus", "NotifyFullStatus"):
+            return []
+        update = _status_update(parts[0], as_dict(frame.get("params")), text(payload), "shelly_gen2")
+        source_id = as_str(frame.get("src"))
+        if source_id:
+            update = replace(update, keys=(*update.keys, _key(source_id)))
+        return [update]
+    return []

@@ -1,0 +1,112 @@
+"""Zigbee2MQTT 2.x: the bridge (state, info, health, logging, events) and its devices (list, availability, link quality).
+
+Every Zigbee device has the coordinator as its parent. ``bridge/health``'s process uptime dropping means the
+Zigbee2MQTT process restarted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.models import LogLine
+
+from ..inventory import DeviceUpdate
+from .payload import MalformedPayload, as_dict, as_float, as_int, as_str, json_object, json_value, text
+
+SOURCE = "zigbee2mqtt"
+
+
+def subscriptions(base: str) -> list[str]:
+    return [f"{base}/bridge/#", f"{base}/+/availability", f"{base}/+"]
+
+
+def bridge_key(base: str) -> str:
+    return f"z2m-bridge:{base}"
+
+
+def _device_key(base: str, friendly: str) -> str:
+    return f"z2m:{base}:{friendly}"
+
+
+def _devices(base: str, devices: Any) -> list[DeviceUpdate]:
+    if not isinstance(devices, list):
+        raise MalformedPayload("bridge/devices is not a list")
+    coordinator = next((as_str(d.get("ieee_address")) for d in devices
+                        if isinstance(d, dict) and d.get("type") == "Coordinator"), None)
+    updates = []
+    for entry in devices:
+        if not isinstance(entry, dict) or not as_str(entry.get("ieee_address")):
+            continue
+        ieee = f"ieee:{entry['ieee_address'].lower()}"
+        friendly = as_str(entry.get("friendly_name")) or entry["ieee_address"]
+        if entry.get("type") == "Coordinator":
+            updates.append(DeviceUpdate(keys=(ieee, bridge_key(base)), source=SOURCE, family="zigbee2mqtt",
+                                        name="Zigbee coordinator"))
+            continue
+        definition = as_dict(entry.get("definition"))
+        updates.append(DeviceUpdate(
+            keys=(ieee, _device_key(base, friendly)), source=SOURCE, family="zigbee2mqtt", name=friendly,
+            manufacturer=as_str(definition.get("vendor")) or as_str(entry.get("manufacturer")),
+            model=as_str(definition.get("model")) or as_str(entry.get("model_id")),
+            firmware=as_str(entry.get("software_build_id")),
+            parent_key=f"ieee:{coordinator.lower()}" if coordinator else bridge_key(base),
+            attributes={k: entry[k] for k in ("type", "power_source", "model_id") if as_str(entry.get(k))},
+        ))
+    return updates
+
+
+def parse(topic: str, payload: bytes, at: datetime, base: str = "zigbee2mqtt") -> list[DeviceUpdate | LogLine]:
+    if not topic.startswith(base + "/"):
+        return []
+    rest = topic[len(base) + 1:].split("/")
+    if rest[0] == "bridge":
+        return _bridge(base, rest[1:], payload, at)
+    if len(rest) == 2 and rest[1] == "availability":
+        raw = text(payload, 1024).strip()
+        state = raw.lower() if raw.lower() in ("online", "offline") else as_str(as_dict(json_value(payload)).get("state"))
+        if state not in ("online", "offline"):
+            return []
+        return [DeviceUpdate(keys=(_device_key(base, rest[0]),), source=f"{SOURCE}.availability",
+                             available=state == "online")]
+    if len(rest) == 1:
+        data = json_object(payload)
+        quality = as_int(data.get("linkquality"))
+        if quality is None:
+            return []
+        return [DeviceUpdate(keys=(_device_key(base, rest[0]),), source=SOURCE, link_quality=quality,
+                             message=text(payload)[:300])]
+    return []
+
+
+def _bridge(base: str, rest: list[str], payload: bytes, at: datetime) -> list[DeviceUpdate | LogLine]:
+    key = (bridge_key(base),)
+    what = rest[0] if rest else ""
+    if what == "state":
+        raw = text(payload, 1024).strip()
+        state = raw if raw in ("online", "offline") else as_str(as_dict(json_value(payload)).get("state"))
+        if state not in ("online", "offline"):
+            return []
+        return [DeviceUpdate(keys=key, source=f"{SOURCE}.bridge", family="zigbee2mqtt", name=f"Zigbee2MQTT ({base})",
+                             available=state == "online")]
+    if what == "devices":
+        return list(_devices(base, json_value(payload)))
+    if what == "info":
+        info = json_object(payload)
+        coordinator = as_dict(info.get("coordinator"))
+        ieee = as_str(coordinator.get("ieee_address"))
+        keys = key + ((f"ieee:{ieee.lower()}",) if ieee else ())
+        return [DeviceUpdate(keys=keys, source=f"{SOURCE}.bridge", family="zigbee2mqtt", firmware=as_str(info.get("version")),
+                             model=as_str(coordinator.get("type")), attributes={"channel": as_dict(info.get("network")).get("channel")})]
+    if what == "health":
+        health = json_object(payload)
+        uptime = as_float(as_dict(health.get("process")).get("uptime_sec"))
+        return [] if uptime is None else [DeviceUpdate(keys=key, source=f"{SOURCE}.bridge", uptime_s=uptime,
+                                                       restart_reason="zigbee2mqtt process restart")]
+    if what == "logging":
+        entry = json_object(payload)
+        message = as_str(entry.get("message"))
+        return [] if message is None else [LogLine(ts=at, source=SOURCE, level=as_str(entry.get("level")),
+                                                   message=message[:2000])]
+    return []
+

@@ -1,0 +1,206 @@
+"""Fault rules: when a fault starts and ends, what it is, and whether it earns a bundle.
+
+``FaultEngine`` is a state machine without I/O: feed it timeline events (``observe``) and the time
+(``tick``); it answers with the timeline events to record and the captures to make. The runtime does the I/O.
+
+- A **network fault** opens at the first check going down and closes when every check is back; its signature
+  comes from ``outages.classify`` at close.
+- A **device fault** opens when a device goes offline while the network is fine (it is not the router's
+  doing), and closes when it comes back; ``device_crash_loop`` when a device restarts ``CRASH_LOOP_RESTARTS``
+  times within ``CRASH_LOOP_WINDOW``.
+- A closed fault is captured ``after_s`` later, with ``before_s`` of history. A fault with the same signature
+  that starts before that capture is merged into it; one that closes within ``group_window_s`` of the last
+  capture of its signature is grouped (recorded, not uploaded again): no bundle storms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shared.models import EventKind, RootCause, TimelineEvent
+
+from .config import CaptureConfig
+from .outages import NETWORK_KINDS, Outage, classify
+
+CUTS_DEVICES_OFF = frozenset({"hub_link", "gateway", "broker"})
+CRASH_LOOP_RESTARTS = 3
+CRASH_LOOP_WINDOW = timedelta(minutes=10)
+# A network fault's capture waits for the devices that dropped with it to come back, at most this long.
+DEVICE_RETURN_WAIT = timedelta(minutes=5)
+SOURCE = "agent.faults"
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Freeze [start - before, end + after] into a bundle."""
+
+    signature: str
+    root_cause: RootCause
+    start: datetime
+    end: datetime
+    occurrences: int
+    devices: tuple[str, ...] = ()
+
+
+@dataclass
+class _Pending:
+    signature: str
+    root_cause: RootCause
+    start: datetime
+    end: datetime
+    due: datetime
+    occurrences: int = 1
+    devices: tuple[str, ...] = ()
+    network: bool = False
+
+
+@dataclass
+class _NetworkFault:
+    start: datetime
+    down: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
+    boot_id_changed: bool = False
+
+
+class FaultEngine:
+    def __init__(self, config: CaptureConfig) -> None:
+        self._before = timedelta(seconds=config.before_s)
+        self._after = timedelta(seconds=config.after_s)
+        self._group = timedelta(seconds=config.group_window_s)
+        self._grace = timedelta(seconds=config.device_grace_s)
+        self._network: _NetworkFault | None = None
+        self._network_ended: datetime | None = None
+        self._offline: dict[str, datetime] = {}  # device → since, for devices down on their own
+        self._dropped: set[str] = set()  # devices that went offline with the network and are not back yet
+        self._restarts: dict[str, list[datetime]] = {}
+        self._pending: list[_Pending] = []
+        self._last_capture: dict[str, datetime] = {}
+
+    @property
+    def before(self) -> timedelta:
+        return self._before
+
+    @property
+    def after(self) -> timedelta:
+        return self._after
+
+    # -- input ------------------------------------------------------------------------------------------------
+    def observe(self, event: TimelineEvent) -> list[TimelineEvent]:
+        """Fold one timeline event in; returns FAULT events to record (never called with FAULT events)."""
+        if event.kind is EventKind.FAULT:
+            return []
+        name = NETWORK_KINDS.get(event.kind)
+        if name is not None:
+            return self._network_event(name, event)
+        if event.kind is EventKind.ROUTER_BOOT_ID and self._network is not None:
+            self._network.boot_id_changed = True
+        if event.kind is EventKind.DEVICE_AVAILABILITY and event.device_id:
+            return self._availability(event)
+        if event.kind is EventKind.DEVICE_REBOOT and event.device_id:
+            return self._reboot(event)
+        return []
+
+    def _network_event(self, name: str, event: TimelineEvent) -> list[TimelineEvent]:
+        if event.state == "down":
+            if self._network is None:
+                self._network = _NetworkFault(event.ts)
+                self._network.down.add(name)
+                self._network.seen.add(name)
+                return [self._fault_event(event.ts, "opened", "network", {"first": name})]
+            self._network.down.add(name)
+            self._network.seen.add(name)
+            return []
+        if event.state != "up" or self._network is None or name not in self._network.down:
+            return []
+        self._network.down.discard(name)
+        if self._network.down:
+            return []
+        fault, self._network = self._network, None
+        if fault.seen & CUTS_DEVICES_OFF:
+            self._network_ended = event.ts
+        outage = Outage(fault.start, event.ts, frozenset(fault.seen), fault.boot_id_changed)
+        cause = classify(outage)
+        return [self._close(cause.value, cause, fault.start, event.ts, {"down": sorted(fault.seen)}, network=True)]
+
+    def _network_quiet(self, at: datetime) -> bool:
+        """No fault that cuts devices off the home broker is open or just over (a DNS or WAN fault does not)."""
+        if self._network is not None and self._network.seen & CUTS_DEVICES_OFF:
+            return False
+        return self._network_ended is None or at - self._network_ended > self._grace
+
+    def _availability(self, event: TimelineEvent) -> list[TimelineEvent]:
+        device = event.device_id
+        assert device is not None
+        if event.state == "offline":
+            if self._network_quiet(event.ts) and device not in self._offline:
+                self._offline[device] = event.ts
+                return [self._fault_event(event.ts, "opened", f"device_offline:{device}", {"device": device})]
+            if not self._network_quiet(event.ts):
+                self._dropped.add(device)
+            return []
+        if event.state == "online" and device in self._dropped:
+            self._dropped.discard(device)
+            for pending in self._pending:
+                if pending.network:  # the capture shows the device's return
+                    pending.due = max(pending.due, event.ts + self._after)
+        since = self._offline.pop(device, None) if event.state == "online" else None
+        if since is None:
+            return []
+        return [self._close(f"device_offline:{device}", RootCause.DEVICE_OFFLINE, since, event.ts,
+                            {"device": device}, devices=(device,))]
+
+    def _reboot(self, event: TimelineEvent) -> list[TimelineEvent]:
+        device = event.device_id
+        assert device is not None
+        recent = [ts for ts in self._restarts.get(device, []) if event.ts - ts <= CRASH_LOOP_WINDOW] + [event.ts]
+        self._restarts[device] = recent
+        if len(recent) < CRASH_LOOP_RESTARTS:
+            return []
+        self._restarts[device] = []
+        return [self._close(f"device_crash_loop:{device}", RootCause.DEVICE_CRASH_LOOP, recent[0], event.ts,
+                            {"device": device, "restarts": len(recent)}, devices=(device,))]
+
+    def _close(self, signature: str, cause: RootCause, start: datetime, end: datetime, detail: dict[str, object],
+               devices: tuple[str, ...] = (), network: bool = False) -> TimelineEvent:
+        for pending in self._pending:
+            if pending.signature == signature:
+                pending.end, pending.occurrences = max(pending.end, end), pending.occurrences + 1
+                pending.due = pending.end + self._after
+                return self._fault_event(end, "closed", signature, detail | {"merged": True, "started": start.isoformat()})
+        last = self._last_capture.get(signature)
+        if last is not None and end - last <= self._group:
+            return self._fault_event(end, "closed", signature,
+                                     detail | {"grouped": True, "started": start.isoformat(), "last_capture": last.isoformat()})
+        self._pending.append(_Pending(signature, cause, start, end, end + self._after, devices=devices, network=network))
+        return self._fault_event(end, "closed", signature, detail | {"started": start.isoformat(), "capture_due_s": self._after.total_seconds()})
+
+    @staticmethod
+    def _fault_event(at: datetime, state: str, signature: str, detail: dict[str, object]) -> TimelineEvent:
+        return TimelineEvent(ts=at, kind=EventKind.FAULT, state=state, source=SOURCE, detail={"signature": signature, **detail})
+
+    def restore(self, history: list[TimelineEvent], captured: dict[str, datetime]) -> None:
+        """After a restart: replay recent history to recover open faults, minus what was already captured."""
+        self._last_capture.update(captured)
+        for event in sorted(history, key=lambda e: e.ts):
+            self.observe(event)
+        self._pending = [p for p in self._pending
+                         if p.signature not in captured or captured[p.signature] < p.end]
+
+    # -- time -------------------------------------------------------------------------------------------------
+    def tick(self, now: datetime) -> list[Capture]:
+        """Captures whose settling time has passed (for network faults: once the dropped devices are back)."""
+        def ready(p: _Pending) -> bool:
+            waiting = p.network and self._dropped and now < p.end + DEVICE_RETURN_WAIT
+            return p.due <= now and not waiting
+
+        due = [p for p in self._pending if ready(p)]
+        self._pending = [p for p in self._pending if not ready(p)]
+        for pending in due:
+            self._last_capture[pending.signature] = now
+        return [Capture(p.signature, p.root_cause, p.start - self._before, max(p.end + self._after, p.due), p.occurrences,
+                        p.devices) for p in due]
+
+    @property
+    def open_faults(self) -> list[str]:
+        return (["network"] if self._network is not None else []) + [f"device_offline:{d}" for d in self._offline]

@@ -1,0 +1,224 @@
+"""The home's inventory: one entry per physical device, merged across discovery sources.
+
+Adapters describe what they saw as ``DeviceUpdate``s (pure data). ``InventoryStore.observe`` merges an update
+into the device it belongs to — found by any of its keys (MAC, IEEE address, a family's own id) — and
+returns the timeline events the change implies: a device seen for the first time, online/offline with the
+source that said so, a reboot (uptime going backwards, a higher boot counter, a restart reason), a Wi-Fi
+reconnect (link count rising while uptime keeps rising), a firmware change, a weak signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.models import Device, EventKind, Inventory, TimelineEvent, utcnow
+
+_LOGGER = logging.getLogger(__name__)
+
+RECENT_MESSAGES = 5
+WEAK_SIGNAL_DBM = -80.0
+REBOOT_DEBOUNCE = timedelta(seconds=30)  # one boot announces itself several ways (uptime, INFO3, boot count)
+UPTIME_SLACK_S = 5.0
+
+
+def normalise_mac(value: str) -> str | None:
+    hexdigits = "".join(c for c in value.lower() if c in "0123456789abcdef")
+    if len(hexdigits) != 12:
+        return None
+    return ":".join(hexdigits[i:i + 2] for i in range(0, 12, 2))
+
+
+@dataclass(frozen=True)
+class DeviceUpdate:
+    """What one message said about one device. ``keys`` identify it; the first strong one names it."""
+
+    keys: tuple[str, ...]
+    source: str
+    family: str | None = None
+    name: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    macs: tuple[str, ...] = ()
+    ips: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    parent_key: str | None = None
+    available: bool | None = None
+    uptime_s: float | None = None
+    restart_reason: str | None = None
+    boot_seq: int | None = None
+    rssi_dbm: float | None = None
+    link_quality: int | None = None
+    link_count: int | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    message: str | None = None  # a short form of the raw message, for "the last messages from that device"
+
+
+def device_id_for(update: DeviceUpdate) -> str:
+    macs = [m for m in (normalise_mac(mac) for mac in update.macs) if m]
+    if macs:
+        return f"mac:{macs[0]}"
+    return update.keys[0]
+
+
+class InventoryStore:
+    """The inventory in memory, persisted as JSON (``save`` is blocking: call it from a thread)."""
+
+    def __init__(self, path: Path | None = None, *, max_devices: int = 5000) -> None:
+        self.path = path
+        self.max_devices = max_devices
+        self._devices: dict[str, Device] = {}
+        self._key_index: dict[str, str] = {}
+        self._recent: dict[str, deque[dict[str, Any]]] = {}
+        self._last_reboot: dict[str, datetime] = {}
+        self._boot_seq: dict[str, int] = {}
+        self._link_count: dict[str, int] = {}
+        self.dropped_updates = 0
+
+    @classmethod
+    def open(cls, path: Path, *, max_devices: int = 5000) -> InventoryStore:
+        store = cls(path, max_devices=max_devices)
+        store.load()
+        return store
+
+    # -- persistence ------------------------------------------------------------------------------------------
+    def load(self) -> None:
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            inventory = Inventory.model_validate_json(self.path.read_bytes())
+        except (OSError, ValidationError) as exc:
+            _LOGGER.warning("inventory %s unreadable, starting empty: %s", self.path, exc)
+            return
+        for device in inventory.devices[: self.max_devices]:
+            self._devices[device.id] = device
+            for key in [device.id, *device.identifiers]:
+                self._key_index[key] = device.id
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        temp = self.path.with_suffix(".tmp")
+        temp.write_text(self.snapshot().model_dump_json(indent=1))
+        os.replace(temp, self.path)
+
+    # -- queries ----------------------------------------------------------------------------------------------
+    def snapshot(self) -> Inventory:
+        return Inventory(generated_at=utcnow(), devices=sorted(self._devices.values(), key=lambda d: d.id))
+
+    def get(self, device_id: str) -> Device | None:
+        found = self._key_index.get(device_id, device_id)
+        return self._devices.get(found)
+
+    def recent_messages(self, device_id: str) -> list[dict[str, Any]]:
+        device = self.get(device_id)
+        return list(self._recent.get(device.id, ())) if device else []
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    # -- merging ----------------------------------------------------------------------------------------------
+    def _find(self, update: DeviceUpdate) -> str | None:
+        for key in (*update.keys, *(f"mac:{m}" for m in (normalise_mac(x) for x in update.macs) if m)):
+            if key in self._key_index:
+                return self._key_index[key]
+        return None
+
+    def observe(self, update: DeviceUpdate, at: datetime) -> list[TimelineEvent]:
+        device_id = self._find(update)
+        events: list[TimelineEvent] = []
+        if device_id is None:
+            if len(self._devices) >= self.max_devices:
+                self.dropped_updates += 1
+                return []
+            device_id = device_id_for(update)
+            self._devices[device_id] = Device(id=device_id, first_seen=at, last_seen=at)
+            events.append(self._event(at, EventKind.DEVICE_JOINED, "discovered", update, device_id, {}))
+        device = self._devices[device_id]
+        new_keys = [k for k in (*update.keys, *(f"mac:{m}" for m in (normalise_mac(x) for x in update.macs) if m))]
+        for key in new_keys:
+            self._key_index[key] = device_id
+        events += self._changes(device, update, at)
+        self._devices[device_id] = self._merged(device, update, at, new_keys)
+        if update.message is not None:
+            self._recent.setdefault(device_id, deque(maxlen=RECENT_MESSAGES)).append(
+                {"ts": at.isoformat(), "source": update.source, "message": update.message[:500]})
+        return events
+
+    def _merged(self, device: Device, update: DeviceUpdate, at: datetime, keys: list[str]) -> Device:
+        def union(current: list[str], extra: tuple[str, ...] | list[str]) -> list[str]:
+            return current + [value for value in extra if value and value not in current]
+
+        macs = [m for m in (normalise_mac(x) for x in update.macs) if m]
+        parent = self._key_index.get(update.parent_key) if update.parent_key else None
+        changes: dict[str, Any] = {
+            "last_seen": at,
+            "identifiers": union(device.identifiers, [k for k in keys if k != device.id]),
+            "macs": union(device.macs, macs), "ips": union(device.ips, update.ips),
+            "services": union(device.services, update.services), "sources": union(device.sources, (update.source,)),
+            "names": union(device.names, (update.name,) if update.name else ()),
+            "attributes": device.attributes | update.attributes,
+        }
+        for name in ("name", "family", "manufacturer", "model", "firmware", "available", "uptime_s", "restart_reason",
+                     "rssi_dbm", "link_quality"):
+            value = getattr(update, name)
+            if value is not None:
+                changes[name] = value
+        if update.parent_key and (parent or update.parent_key):
+            changes["parent_id"] = parent or update.parent_key
+        return device.model_copy(update=changes)
+
+    def _changes(self, device: Device, update: DeviceUpdate, at: datetime) -> list[TimelineEvent]:
+        events = []
+        did = device.id
+        if update.available is not None and update.available != device.available:
+            events.append(self._event(at, EventKind.DEVICE_AVAILABILITY, "online" if update.available else "offline",
+                                      update, did, {}))
+        reboot_reason = self._reboot_reason(device, update)
+        if reboot_reason is not None:
+            last = self._last_reboot.get(did)
+            if last is None or at - last > REBOOT_DEBOUNCE:
+                self._last_reboot[did] = at
+                events.append(self._event(at, EventKind.DEVICE_REBOOT, "rebooted", update, did, reboot_reason))
+        if update.boot_seq is not None:
+            self._boot_seq[did] = update.boot_seq
+        if update.link_count is not None:
+            previous = self._link_count.get(did)
+            uptime_rose = update.uptime_s is not None and device.uptime_s is not None and update.uptime_s >= device.uptime_s
+            if previous is not None and update.link_count > previous and uptime_rose:
+                events.append(self._event(at, EventKind.WIFI_RECONNECT, "reconnected", update, did,
+                                          {"link_count": update.link_count}))
+            self._link_count[did] = update.link_count
+        if update.firmware and device.firmware and update.firmware != device.firmware:
+            events.append(self._event(at, EventKind.FIRMWARE_CHANGED, "changed", update, did,
+                                      {"from": device.firmware, "to": update.firmware}))
+        if update.rssi_dbm is not None:
+            weak_now, weak_before = update.rssi_dbm <= WEAK_SIGNAL_DBM, (device.rssi_dbm or 0) <= WEAK_SIGNAL_DBM
+            if weak_now != weak_before or device.rssi_dbm is None and weak_now:
+                events.append(self._event(at, EventKind.WIFI_SIGNAL, "weak" if weak_now else "ok", update, did,
+                                          {"rssi_dbm": update.rssi_dbm}))
+        return events
+
+    def _reboot_reason(self, device: Device, update: DeviceUpdate) -> dict[str, Any] | None:
+        previous_seq = self._boot_seq.get(device.id)
+        if update.boot_seq is not None and previous_seq is not None and update.boot_seq > previous_seq:
+            return {"boot_seq": update.boot_seq, "reason": update.restart_reason}
+        if (update.uptime_s is not None and device.uptime_s is not None
+                and update.uptime_s + UPTIME_SLACK_S < device.uptime_s):
+            return {"uptime_s": update.uptime_s, "previous_uptime_s": device.uptime_s, "reason": update.restart_reason}
+        return None
+
+    @staticmethod
+    def _event(at: datetime, kind: EventKind, state: str, update: DeviceUpdate, device_id: str,
+               detail: dict[str, Any]) -> TimelineEvent:
+        return TimelineEvent(ts=at, kind=kind, state=state, source=update.source, device_id=device_id,
+                             detail={k: v for k, v in detail.items() if v is not None})
+

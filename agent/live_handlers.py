@@ -1,0 +1,51 @@
+"""The running agent's answers to live requests (the ``LiveHandlers`` of ``agent.live``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared.models import Trigger, TriggerKind
+
+from .monitors.probes import run_checks
+
+if TYPE_CHECKING:
+    from .runtime import AgentRuntime
+
+
+class RuntimeLiveHandlers:
+    def __init__(self, runtime: AgentRuntime) -> None:
+        self._runtime = runtime
+
+    async def inventory(self) -> Any:
+        return self._runtime.inventory_snapshot().model_dump(mode="json")
+
+    async def device_state(self, device_id: str) -> Any | None:
+        store = self._runtime.inventory
+        device = store.get(device_id) if store is not None else None
+        if device is None:
+            return None
+        return {
+            **device.model_dump(mode="json", include={"id", "name", "family", "model", "firmware", "available",
+                                                      "last_seen", "uptime_s", "rssi_dbm", "link_quality",
+                                                      "restart_reason", "ips"}),
+            "last_messages": store.recent_messages(device.id) if store is not None else [],
+        }
+
+    async def timeline_recent(self, minutes: float) -> Any:
+        recorder = self._runtime.recorder
+        assert recorder is not None
+        since = self._runtime.clock.now() - timedelta(minutes=minutes)
+        return {"events": [event.model_dump(mode="json") for event in recorder.events(since=since)]}
+
+    async def probe_run(self) -> Any:
+        return {"checks": [dataclasses.asdict(result) for result in await run_checks(self._runtime.config)]}
+
+    async def diagnose(self) -> Any:
+        return {"open_faults": self._runtime.engine.open_faults,
+                "checks": [dataclasses.asdict(result) for result in await run_checks(self._runtime.config)]}
+
+    async def bundle_capture(self, requested_by: str | None) -> Any:
+        trigger = Trigger(kind=TriggerKind.ENGINEER_REQUEST, summary=f"captured on request of {requested_by or 'support'}")
+        return {"bundle_id": await self._runtime.capture_now(trigger)}

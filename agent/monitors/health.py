@@ -1,0 +1,130 @@
+"""Hub health: psutil figures sampled into the timeline, the hub's own boots, and clock jumps.
+
+``boot_event`` decides, from the boot time the agent remembered and whether the agent's last run ended
+cleanly, whether the hub rebooted (clean) or lost power (no clean stop recorded). ``clock_jump`` compares
+the wall clock's progress with the monotonic clock's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+import psutil
+
+from shared.aio import cancel_and_wait
+from shared.models import EventKind, TimelineEvent
+
+from ..clock import Clock
+from ..evidence import EvidenceSink
+
+_LOGGER = logging.getLogger(__name__)
+
+CLOCK_JUMP_THRESHOLD_S = 5.0
+SAMPLE_EVERY_S = 60.0
+
+
+def sample_health(disk_path: Path) -> dict[str, Any]:
+    """One sample: CPU, memory, disk, temperatures where present, interface error and drop counters."""
+    memory = psutil.virtual_memory()
+    figures: dict[str, Any] = {
+        "cpu_percent": psutil.cpu_percent(interval=None),
+        "memory_percent": memory.percent,
+        "disk_percent": psutil.disk_usage(str(disk_path)).percent,
+        "load_1m": psutil.getloadavg()[0],
+    }
+    temperatures = getattr(psutil, "sensors_temperatures", lambda: {})() or {}
+    readings = [entry.current for entries in temperatures.values() for entry in entries if entry.current]
+    if readings:
+        figures["temperature_max_c"] = max(readings)
+    errors = {name: counters.errin + counters.errout + counters.dropin + counters.dropout
+              for name, counters in psutil.net_io_counters(pernic=True).items()}
+    figures["interface_errors"] = {name: count for name, count in errors.items() if count}
+    return figures
+
+
+def degraded(figures: dict[str, Any]) -> list[str]:
+    reasons = []
+    if figures.get("memory_percent", 0) > 90:
+        reasons.append("memory")
+    if figures.get("disk_percent", 0) > 95:
+        reasons.append("disk")
+    if figures.get("temperature_max_c", 0) > 80:
+        reasons.append("temperature")
+    return reasons
+
+
+def boot_event(boot_time: float, remembered: dict[str, Any] | None, at: datetime) -> TimelineEvent | None:
+    """A HUB_BOOT event when the hub booted since the agent last ran; None on the first run or the same boot."""
+    if remembered is None or abs(remembered.get("boot_time", 0) - boot_time) < 2:
+        return None
+    clean = bool(remembered.get("clean_stop"))
+    return TimelineEvent(
+        ts=datetime.fromtimestamp(boot_time, UTC), kind=EventKind.HUB_BOOT, state="reboot" if clean else "power_loss",
+        source="monitor.health",
+        detail={"previous_boot": remembered.get("boot_time"), "agent_stopped_cleanly": clean, "noticed_at": at.isoformat()},
+    )
+
+
+def clock_jump(wall_delta: float, monotonic_delta: float, at: datetime) -> TimelineEvent | None:
+    jump = wall_delta - monotonic_delta
+    if abs(jump) < CLOCK_JUMP_THRESHOLD_S:
+        return None
+    return TimelineEvent(ts=at, kind=EventKind.CLOCK_JUMP, state="forward" if jump > 0 else "backward",
+                         source="monitor.clock", detail={"jump_s": round(jump, 3)})
+
+
+class HealthMonitor:
+    """Owns the health/clock loop and the boot record (``<state_dir>/hub-boot.json``)."""
+
+    def __init__(self, state_dir: Path, sink: EvidenceSink, clock: Clock, interval_s: float) -> None:
+        self._record = state_dir / "hub-boot.json"
+        self._state_dir = state_dir
+        self._sink = sink
+        self._clock = clock
+        self._interval = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def _remember(self, clean_stop: bool) -> None:
+        self._record.write_text(json.dumps({"boot_time": psutil.boot_time(), "clean_stop": clean_stop}))
+
+    async def __aenter__(self) -> Self:
+        try:
+            remembered = json.loads(self._record.read_text())
+        except (OSError, ValueError):
+            remembered = None
+        event = boot_event(psutil.boot_time(), remembered, self._clock.now())
+        if event is not None:
+            self._sink.event(event)
+        await asyncio.to_thread(self._remember, False)
+        self._task = asyncio.create_task(self._run(), name="health-monitor")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await cancel_and_wait(self._task)
+        await asyncio.to_thread(self._remember, True)
+
+    async def _run(self) -> None:
+        last_wall, last_mono = self._clock.time(), self._clock.monotonic()
+        last_sample = float("-inf")
+        reported: list[str] = []
+        while True:
+            await asyncio.sleep(self._interval)
+            wall, mono = self._clock.time(), self._clock.monotonic()
+            jump = clock_jump(wall - last_wall, mono - last_mono, self._clock.now())
+            if jump is not None:
+                self._sink.event(jump)
+            last_wall, last_mono = wall, mono
+            if mono - last_sample >= SAMPLE_EVERY_S:
+                last_sample = mono
+                figures = await asyncio.to_thread(sample_health, self._state_dir)
+                reasons = degraded(figures)
+                if reasons != reported or not reasons:
+                    state = "degraded" if reasons else "ok"
+                    self._sink.event(TimelineEvent(ts=self._clock.now(), kind=EventKind.HUB_HEALTH, state=state,
+                                                   source="monitor.health", detail=figures | {"reasons": reasons}))
+                    reported = reasons

@@ -1,0 +1,79 @@
+"""What kind of outage the timeline shows: pure functions over monitor events.
+
+The signature of a router reboot, seen from inside the home, is everything at once: the hub's link (a wired
+hub loses carrier), the gateway, DNS and the internet all fail and come back together within minutes, often
+with a new SSDP ``BOOTID`` from the router. A WAN outage leaves the gateway answering; a DNS failure leaves
+the gateway and the internet (reached by address) working; a broker crash touches nothing but the broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.models import EventKind, RootCause, TimelineEvent
+
+NETWORK_KINDS = {
+    EventKind.HUB_LINK: "hub_link",
+    EventKind.GATEWAY: "gateway",
+    EventKind.DNS: "dns",
+    EventKind.INTERNET: "internet",
+    EventKind.BROKER: "broker",
+}
+# A router comes back within minutes; a hub link down for longer without any sign of a router boot is the hub's.
+ROUTER_REBOOT_MAX = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Outage:
+    start: datetime
+    end: datetime | None
+    down: frozenset[str]  # which checks failed during it
+    boot_id_changed: bool = False
+
+    @property
+    def duration(self) -> timedelta | None:
+        return None if self.end is None else self.end - self.start
+
+
+def classify(outage: Outage) -> RootCause:
+    down = outage.down
+    if "gateway" in down or "hub_link" in down:
+        too_long = outage.duration is not None and outage.duration > ROUTER_REBOOT_MAX
+        if "hub_link" in down and too_long and not outage.boot_id_changed:
+            return RootCause.HUB_LINK_DOWN
+        return RootCause.ROUTER_REBOOT
+    if "internet" in down:
+        return RootCause.WAN_OUTAGE
+    if "dns" in down:
+        return RootCause.DNS_FAILURE
+    return RootCause.BROKER_DOWN
+
+
+def outages(events: Iterable[TimelineEvent]) -> list[Outage]:
+    """Periods in which at least one network check was down, with what went down, oldest first."""
+    found: list[Outage] = []
+    down: set[str] = set()
+    seen: set[str] = set()
+    start: datetime | None = None
+    boot_changed = False
+    for event in sorted(events, key=lambda e: e.ts):
+        if event.kind is EventKind.ROUTER_BOOT_ID and start is not None:
+            boot_changed = True
+        name = NETWORK_KINDS.get(event.kind)
+        if name is None:
+            continue
+        if event.state == "down":
+            if start is None:
+                start, seen, boot_changed = event.ts, set(), False
+            down.add(name)
+            seen.add(name)
+        elif event.state == "up" and name in down:
+            down.discard(name)
+            if not down and start is not None:
+                found.append(Outage(start, event.ts, frozenset(seen), boot_changed))
+                start = None
+    if start is not None:
+        found.append(Outage(start, None, frozenset(seen), boot_changed))
+    return found

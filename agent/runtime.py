@@ -1,0 +1,185 @@
+"""``homediag-agent run``: the long-running agent, wired from its parts.
+
+``AgentRuntime`` is one async context manager that owns everything the agent runs: the flight recorder,
+discovery, the connectivity and health monitors, the fault engine's clock, the outbox and, when the
+collector granted it, the live channel. Leaving it stops them in reverse order and records a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Self
+
+from shared.aio import cancel_and_wait
+from shared.models import EventKind, Inventory, RootCause, TimelineEvent, Trigger, TriggerKind
+
+from .capture import Capturer, captured_log_line
+from .clock import Clock
+from .collector_client import CollectorClient, collector_url
+from .config import AgentConfig
+from .discovery import Discovery
+from .faults import Capture, FaultEngine
+from .identity import Identity
+from .inventory import InventoryStore
+from .live import ConsentStore, LiveChannel
+from .live_handlers import RuntimeLiveHandlers
+from .monitors.connectivity import ConnectivityMonitor
+from .monitors.health import HealthMonitor
+from .outbox import Outbox
+from .recorder import FlightRecorder
+
+_LOGGER = logging.getLogger(__name__)
+
+TICK_S = 0.5
+SYNC_EVERY_S = 5.0
+URGENT_CAUSES = frozenset({RootCause.ROUTER_REBOOT, RootCause.HUB_LINK_DOWN, RootCause.BROKER_DOWN})
+
+
+class AgentRuntime:
+    def __init__(self, config: AgentConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.state_dir = config.state_dir
+        self.identity: Identity | None = None
+        self.recorder: FlightRecorder | None = None
+        self.inventory: InventoryStore | None = None
+        self.engine = FaultEngine(config.capture)
+        self.outbox: Outbox | None = None
+        self.capturer: Capturer | None = None
+        self.monitor: ConnectivityMonitor | None = None
+        self.live: LiveChannel | None = None
+        self.captured: list[tuple[str, str]] = []  # (signature, bundle id) in this run
+        self._stack = AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def _captures_path(self) -> Path:
+        return self.state_dir / "captures.jsonl"
+
+    def _previous_captures(self) -> dict[str, datetime]:
+        captured: dict[str, datetime] = {}
+        try:
+            lines = self._captures_path.read_text().splitlines()
+        except OSError:
+            return captured
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                captured[entry["signature"]] = datetime.fromisoformat(entry["at"])
+            except (ValueError, KeyError):
+                continue
+        return captured
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        config = self.config
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.identity = await asyncio.to_thread(Identity.load_or_create, self.state_dir)
+        self.recorder = recorder = await asyncio.to_thread(FlightRecorder, self.state_dir / "recorder", config.recorder)
+        self._stack.callback(recorder.close)
+        history = recorder.events(since=self.clock.now() - timedelta(seconds=max(config.capture.group_window_s, 3600)))
+        self.engine.restore(history, self._previous_captures())
+        recorder.subscribe(self._on_event)
+        self.inventory = await asyncio.to_thread(InventoryStore.open, self.state_dir / "inventory.json",
+                                                 max_devices=config.discovery.max_devices)
+        self._stack.push_async_callback(asyncio.to_thread, self.inventory.save)
+        recorder.event(TimelineEvent(ts=self.clock.now(), kind=EventKind.AGENT_START, source="agent",
+                                     detail={"pid": os.getpid()}))
+        self._stack.callback(lambda: recorder.event(TimelineEvent(ts=self.clock.now(), kind=EventKind.AGENT_STOP, source="agent")))
+
+        enrollment = self.identity.enrollment
+        if enrollment is not None:
+            client = await self._stack.enter_async_context(
+                CollectorClient(collector_url(config, enrollment), timeout_s=config.collector.timeout_s))
+            self.outbox = await self._stack.enter_async_context(Outbox.from_config(config, client))
+            self.capturer = Capturer(config, self.identity, recorder, self.outbox, inventory=self.inventory.snapshot)
+        else:
+            _LOGGER.warning("not enrolled: faults are recorded but no bundle is made (homediag-agent enroll)")
+
+        await self._stack.enter_async_context(HealthMonitor(self.state_dir, recorder, self.clock, config.probes.interval_s))
+        self.monitor = await self._stack.enter_async_context(ConnectivityMonitor(config, recorder, self.clock))
+        await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
+
+        if enrollment is not None and enrollment.live is not None:
+            grant = enrollment.live
+            if config.live.broker_url:
+                grant = grant.model_copy(update={"broker_url": config.live.broker_url})
+            consent = ConsentStore(self.state_dir, config.live.consent)
+            self.live = await self._stack.enter_async_context(
+                LiveChannel(enrollment.agent_id, grant, RuntimeLiveHandlers(self), consent.current))
+
+        self._tasks = [asyncio.create_task(self._tick(), name="fault-clock"),
+                       asyncio.create_task(self._sync(), name="recorder-sync")]
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            await cancel_and_wait(task)
+        await self._stack.aclose()
+
+    # -- faults -----------------------------------------------------------------------------------------------
+    def _on_event(self, event: TimelineEvent) -> None:
+        assert self.recorder is not None
+        for fault_event in self.engine.observe(event):
+            self.recorder.event(fault_event)
+        if event.kind in (EventKind.INTERNET, EventKind.HUB_LINK, EventKind.GATEWAY) and event.state == "up" and self.outbox:
+            self.outbox.wake()  # the way out may be back: do not wait out the backoff
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            for capture in self.engine.tick(self.clock.now()):
+                await self._capture_fault(capture)
+
+    async def _capture_fault(self, capture: Capture) -> None:
+        if self.capturer is None:
+            _LOGGER.warning("fault %s not bundled: the agent is not enrolled", capture.signature)
+            return
+        trigger = Trigger(kind=TriggerKind.FAULT, signature=capture.signature,
+                          urgent=capture.root_cause in URGENT_CAUSES,
+                          summary=f"{capture.root_cause.value} x{capture.occurrences}")
+        try:
+            bundle_id = await self.capturer.capture(trigger, capture.start, capture.end)
+        except Exception:  # noqa: BLE001 - a failed capture must not stop the agent; it is logged with its cause
+            _LOGGER.exception("capture of %s failed", capture.signature)
+            return
+        self.captured.append((capture.signature, bundle_id))
+        line = captured_log_line(capture.signature, self.clock.now(), bundle_id)
+        await asyncio.to_thread(_append, self._captures_path, line)
+
+    async def capture_now(self, trigger: Trigger, minutes_before: float = 10.0) -> str:
+        """A bundle of the last minutes, for an engineer's request or a self-diagnosis."""
+        if self.capturer is None:
+            raise RuntimeError("the agent is not enrolled")
+        now = self.clock.now()
+        return await self.capturer.capture(trigger, now - timedelta(minutes=minutes_before), now)
+
+    async def _sync(self) -> None:
+        assert self.recorder is not None
+        while True:
+            await asyncio.sleep(SYNC_EVERY_S)
+            await asyncio.to_thread(self.recorder.sync)
+
+    def inventory_snapshot(self) -> Inventory:
+        assert self.inventory is not None
+        return self.inventory.snapshot()
+
+
+def _append(path: Path, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+

@@ -1,0 +1,105 @@
+"""Acceptance in the network-namespace home: real faults, the agent's timeline, bundles at the collector."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from lab.home import DeviceSpec, LabHome
+from shared.models import EventKind
+
+from .labagent import LabAgent, wait_for
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+DEVICES = [DeviceSpec("plug", "tasmota", 2.0), DeviceSpec("relay", "shelly", 2.0),
+           DeviceSpec("zigbee2mqtt", "zigbee2mqtt", 2.0), DeviceSpec("curtain-esp", "esphome", 2.0)]
+EXPECTED_ONLINE = 7  # tasmota, shelly, esphome, the Zigbee2MQTT bridge and its three Zigbee devices
+
+
+@pytest.fixture
+def home(lab_factory, tmp_path: Path) -> Iterator[tuple[LabHome, LabAgent]]:  # type: ignore[no-untyped-def]
+    lab = lab_factory(devices=DEVICES, upnp=True)
+    lab.start_broker()
+    agent = LabAgent.create(lab, tmp_path)
+    try:
+        agent.start()
+        agent.wait_ready(EXPECTED_ONLINE)
+        yield lab, agent
+    finally:
+        agent.close()
+
+
+def _close(a, b, seconds: float = 2.0) -> bool:  # type: ignore[no-untyped-def]
+    return abs((a - b).total_seconds()) <= seconds
+
+
+def test_router_reboot_yields_one_bundle_with_the_whole_story(home) -> None:  # type: ignore[no-untyped-def]
+    lab, agent = home
+    ticket = agent.open_ticket()
+    fault = lab.faults.router_reboot(20).wait(60)
+    record = agent.wait_bundle("router_reboot", timeout=60)
+    assert record["ticket_id"] == ticket
+    bundle = agent.bundle(record)
+    timeline = bundle.timeline()
+
+    def first(kind: EventKind, state: str, after):  # type: ignore[no-untyped-def]
+        return next(e for e in timeline if e.kind is kind and e.state == state and e.ts >= after)
+
+    for kind in (EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET):
+        down = first(kind, "down", fault.started_at - timedelta(seconds=3))
+        assert _close(down.ts, fault.started_at), kind
+        assert _close(first(kind, "up", down.ts).ts, fault.ended_at), kind
+    offline = {e.device_id for e in timeline if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "offline"}
+    online_again = {e.device_id for e in timeline if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "online"
+                    and e.ts > fault.started_at}
+    assert len(offline) >= 4 and offline <= online_again
+    closed = [e for e in timeline if e.kind is EventKind.FAULT and e.state == "closed"]
+    assert [e.detail["signature"] for e in closed] == ["router_reboot"]
+    assert bundle.manifest.trigger.signature == "router_reboot"
+
+    # Two more reboots inside the grouping window: recorded, grouped, not uploaded again.
+    for _ in range(2):
+        lab.faults.router_reboot(4).wait(30)
+        assert agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.detail.get("grouped") is True
+                                and e.ts > fault.ended_at, 30)
+    assert wait_for(lambda: len([e for e in agent.events() if e.kind is EventKind.FAULT and e.detail.get("grouped")]) >= 2, 30)
+    assert [b["trigger"]["signature"] for b in agent.bundles()].count("router_reboot") == 1
+
+
+def test_other_faults_have_their_own_signatures(home) -> None:  # type: ignore[no-untyped-def]
+    lab, agent = home
+    lab.faults.device_power_off("plug")  # first: a device dropping right after a network fault is part of it
+    device = agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == "opened"
+                              and e.detail["signature"].startswith("device_offline:"), 30)
+    assert device is not None
+    lab.faults.device_power_on("plug")
+    agent.wait_bundle(device.detail["signature"])
+    lab.faults.wan_outage(6).wait(30)
+    agent.wait_bundle("wan_outage")
+    lab.faults.dns_failure(6).wait(30)
+    agent.wait_bundle("dns_failure")
+    lab.faults.broker_crash(6).wait(30)
+    agent.wait_bundle("broker_down")
+    signatures = [b["trigger"]["signature"] for b in agent.bundles()]
+    assert "router_reboot" not in signatures and len(signatures) == len(set(signatures)) == 4
+
+
+def test_agent_killed_during_an_outage_loses_nothing(home) -> None:  # type: ignore[no-untyped-def]
+    lab, agent = home
+    fault = lab.faults.wan_outage(12)
+    down = agent.wait_event(lambda e: e.kind is EventKind.INTERNET and e.state == "down", 10)
+    assert down is not None
+    agent.kill()
+    before = agent.events()
+    agent.start()
+    fault.wait(30)
+    record = agent.wait_bundle("wan_outage")
+    after = agent.events()
+    assert [e for e in after if e.ts <= before[-1].ts][: len(before)] == before  # every recorded event survived
+    timeline = agent.bundle(record).timeline()
+    # The outage's start, recorded before the kill, is in the bundle (its details redacted).
+    assert (down.ts, down.kind, down.state) in [(e.ts, e.kind, e.state) for e in timeline]
