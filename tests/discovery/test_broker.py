@@ -1,0 +1,94 @@
+"""Discovery through a real Mosquitto: simulators of every MQTT family, a broker crash, and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from agent.clock import Clock
+from agent.config import AgentConfig
+from agent.discovery import Discovery
+from agent.evidence import MemorySink
+from agent.inventory import InventoryStore
+from lab.mosquitto import Mosquitto
+from shared.models import EventKind
+
+pytestmark = pytest.mark.broker
+
+FAMILIES = ("tasmota", "shelly", "zigbee2mqtt", "esphome")
+
+
+@pytest.fixture
+def simulators(mosquitto: Mosquitto) -> Iterator[list[subprocess.Popen[bytes]]]:
+    processes = [subprocess.Popen([sys.executable, "-m", "lab.simulators", family, "--broker", f"127.0.0.1:{mosquitto.port}",
+                                   "--name", family if family == "zigbee2mqtt" else f"{family}-1", "--report-interval", "1",
+                                   "--reconnect-delay", "0.5"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for family in FAMILIES]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+async def _until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_inventory_complete_and_recovered_after_a_broker_crash(mosquitto: Mosquitto, simulators, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {
+        "url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}})
+    sink, store = MemorySink(), InventoryStore(tmp_path / "inventory.json")
+
+    def families() -> set[str | None]:
+        return {device.family for device in store.snapshot().devices if device.available}
+
+    async with Discovery(config, sink, store, clock=Clock()) as discovery:
+        await _until(lambda: {"tasmota", "shelly_gen2", "zigbee2mqtt", "esphome"} <= families(), 20)
+        devices = store.snapshot().devices
+        zigbee = [d for d in devices if d.family == "zigbee2mqtt" and d.parent_id]
+        assert len(zigbee) == 3 and len({d.parent_id for d in zigbee}) == 1
+        esp = [d for d in devices if d.family == "esphome"]
+        assert len(esp) == 1 and esp[0].macs and esp[0].firmware  # merged with its Home Assistant discovery config
+        tasmota = next(d for d in devices if d.family == "tasmota")
+        assert tasmota.firmware and tasmota.macs and tasmota.uptime_s is not None and tasmota.rssi_dbm is not None
+        count = len(devices)
+
+        mosquitto.kill()
+        assert discovery.mqtt is not None
+        await _until(lambda: not discovery.mqtt.connected.is_set(), 10)
+        restarted = Clock().now()
+        mosquitto.start()
+        await _until(lambda: discovery.mqtt.connected.is_set(), 10)
+        # The devices come back and announce themselves again: every one seen afresh, no duplicates.
+        await _until(lambda: all(d.last_seen > restarted for d in store.snapshot().devices if d.parent_id is None), 20)
+        assert len(store.snapshot().devices) == count
+        assert not any(e.kind is EventKind.DEVICE_JOINED and e.ts > restarted for e in sink.events)
+    await asyncio.to_thread(store.save)
+    assert InventoryStore.open(tmp_path / "inventory.json").snapshot().devices == store.snapshot().devices
+
+
+def test_discover_command_prints_the_inventory(mosquitto: Mosquitto, simulators, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"), "broker": {"url": mosquitto.url}}))
+    agent = str(Path(sys.executable).with_name("homediag-agent"))
+    done = subprocess.run([agent, "-c", str(config), "discover", "--json", "--seconds", "4"], capture_output=True,
+                          text=True, timeout=60, check=True)
+    inventory = json.loads(done.stdout)
+    schema = json.loads((Path(__file__).parents[2] / "docs" / "schemas" / "inventory.schema.json").read_text())
+    jsonschema.validate(inventory, schema)
+    assert {d["family"] for d in inventory["devices"]} >= {"tasmota", "shelly_gen2", "zigbee2mqtt", "esphome"}
+    table = subprocess.run([agent, "-c", str(config), "discover", "--seconds", "1"], capture_output=True, text=True,
+                           timeout=60, check=True)
+    assert "devices" in table.stdout and "tasmota" in table.stdout

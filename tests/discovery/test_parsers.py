@@ -1,0 +1,143 @@
+"""Every family's parser on the payload shapes of the protocols, and on garbage: no exception escapes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.clock import Clock
+from agent.config import AgentConfig
+from agent.discovery import esphome, homeassistant, shelly, tasmota, zigbee2mqtt
+from agent.discovery.mqtt import MqttDiscovery
+from agent.evidence import MemorySink
+from agent.inventory import InventoryStore
+from shared.models import EventKind, LogLine
+
+AT = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+
+
+def j(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def test_tasmota_discovery_lwt_state_and_info() -> None:
+    [config] = tasmota.parse("tasmota/discovery/A4CF12AABBCC/config", j(
+        {"ip": "10.0.0.5", "dn": "Kitchen", "hn": "kitchen-1234", "mac": "A4CF12AABBCC", "md": "Sonoff Basic",
+         "sw": "14.4.1", "t": "kitchen"}))
+    assert config.keys == ("tasmota:kitchen",) and config.macs == ("A4CF12AABBCC",) and config.firmware == "14.4.1"
+    [lwt] = tasmota.parse("tele/kitchen/LWT", b"Offline")
+    assert lwt.available is False
+    [state] = tasmota.parse("tele/kitchen/STATE", j({"UptimeSec": 93784, "Wifi": {"Signal": -71, "LinkCount": 3,
+                                                                                   "Downtime": "0T00:00:07"}}))
+    assert (state.uptime_s, state.rssi_dbm, state.link_count) == (93784.0, -71.0, 3)
+    [info1] = tasmota.parse("tele/kitchen/INFO1", j({"Info1": {"Module": "Sonoff Basic", "Version": "13.4.0(tasmota)"}}))
+    assert info1.firmware == "13.4.0"
+    [info3] = tasmota.parse("tele/kitchen/INFO3", j({"Info3": {"RestartReason": "Software Watchdog", "BootCount": 12}}))
+    assert (info3.restart_reason, info3.boot_seq) == ("Software Watchdog", 12)
+
+
+def test_shelly_gen1_and_gen2() -> None:
+    [announce] = shelly.parse("shellies/announce", j({"id": "shellyplug-s-7C87CE", "model": "SHPLG-S", "mac": "7C87CEAABBCC",
+                                                       "ip": "10.0.0.7", "new_fw": True, "fw_ver": "20230913-114008"}))
+    assert announce.family == "shelly_gen1" and announce.attributes == {"new_fw": True}
+    [online] = shelly.parse("shellies/shellyplug-s-7C87CE/online", b"false")
+    assert online.available is False and online.keys == ("shelly:shellyplug-s-7C87CE",)
+    [gen2] = shelly.parse("shellyplus1pm-a8032ab/events/rpc", j({
+        "src": "shellyplus1pm-a8032ab", "method": "NotifyFullStatus",
+        "params": {"sys": {"mac": "A8032ABCF5F0", "uptime": 500, "reset_reason": 4,
+                           "available_updates": {"stable": {"version": "1.5.0"}}},
+                   "wifi": {"sta_ip": "10.0.0.9", "rssi": -84}}}))
+    assert (gen2.uptime_s, gen2.rssi_dbm, gen2.restart_reason) == (500.0, -84.0, "4")
+    assert gen2.attributes["available_updates"]["stable"]["version"] == "1.5.0"
+    assert shelly.parse("shellyplus1pm-a8032ab/events/rpc", j({"method": "NotifyEvent", "params": {}})) == []
+
+
+def test_zigbee2mqtt_bridge_devices_and_children() -> None:
+    devices = [{"ieee_address": "0x00124b0001", "type": "Coordinator", "friendly_name": "Coordinator"},
+               {"ieee_address": "0x00158d0001a2b3c4", "type": "Router", "friendly_name": "curtain",
+                "definition": {"model": "ZNCLDJ11LM", "vendor": "Aqara"}, "software_build_id": "0.0.0_0025"}]
+    coordinator, curtain = zigbee2mqtt.parse("zigbee2mqtt/bridge/devices", j(devices), AT)
+    assert curtain.parent_key == "ieee:0x00124b0001" and curtain.model == "ZNCLDJ11LM"
+    [bridge] = zigbee2mqtt.parse("zigbee2mqtt/bridge/state", b"offline", AT)  # legacy 1.x string
+    assert bridge.available is False
+    [bridge] = zigbee2mqtt.parse("zigbee2mqtt/bridge/state", j({"state": "online"}), AT)
+    assert bridge.available is True
+    [log] = zigbee2mqtt.parse("zigbee2mqtt/bridge/logging", j({"level": "error", "message": "Failed to ping 'curtain'"}), AT)
+    assert isinstance(log, LogLine) and log.level == "error"
+    [health] = zigbee2mqtt.parse("zigbee2mqtt/bridge/health", j({"process": {"uptime_sec": 12}}), AT)
+    assert health.uptime_s == 12
+    [avail] = zigbee2mqtt.parse("zigbee2mqtt/curtain/availability", j({"state": "offline"}), AT)
+    assert avail.available is False
+    [lqi] = zigbee2mqtt.parse("zigbee2mqtt/curtain", j({"linkquality": 87, "position": 40}), AT)
+    assert lqi.link_quality == 87
+
+
+def test_esphome_and_home_assistant_discovery() -> None:
+    [status] = esphome.parse("curtain-esp/status", b"offline", AT)
+    assert status.available is False
+    log, reset = esphome.parse("curtain-esp/debug", b"[D][debug:040]: Reset Reason: Software Reset CPU", AT)
+    assert isinstance(log, LogLine) and log.level == "debug" and reset.restart_reason == "Software Reset CPU"
+    config = {"~": "kitchen", "name": "uptime", "stat_t": "~/sensor/uptime/state", "avty_t": "~/status",
+              "dev": {"ids": "a4cf12aabbcc", "name": "Kitchen", "mf": "Espressif", "mdl": "esp32dev",
+                      "sw": "2024.12.4", "cns": [["mac", "a4:cf:12:aa:bb:cc"]]}}
+    [device] = homeassistant.parse("homeassistant/sensor/kitchen/uptime/config", j(config))
+    assert device.manufacturer == "Espressif" and device.macs == ("a4:cf:12:aa:bb:cc",)
+    assert device.attributes["availability"] == [{"topic": "kitchen/status", "online": "online", "offline": "offline"}]
+    assert "esphome:kitchen" in device.keys
+    device_based = {"dev": {"ids": ["x1"], "mf": "Acme"}, "o": {"name": "fw"},
+                    "avty": [{"t": "x1/avail", "pl_avail": "up", "pl_not_avail": "down"}],
+                    "cmps": {"t1": {"p": "sensor", "stat_t": "x1/t"}}}
+    [acme] = homeassistant.parse("homeassistant/device/x1/config", j(device_based))
+    assert acme.attributes["availability"] == [{"topic": "x1/avail", "online": "up", "offline": "down"}]
+    assert homeassistant.parse("homeassistant/sensor/kitchen/uptime/config", b"") == []
+
+
+def _discovery(tmp_path: Path) -> tuple[MqttDiscovery, MemorySink, InventoryStore]:
+    config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": "mqtt://127.0.0.1:1"}})
+    sink, store = MemorySink(), InventoryStore(None)
+    return MqttDiscovery(config, sink, store, Clock()), sink, store
+
+
+def test_merge_events_and_malformed_counting(tmp_path: Path) -> None:
+    discovery, sink, store = _discovery(tmp_path)
+    discovery.handle("tasmota/discovery/A4CF12AABBCC/config", j({"t": "kitchen", "mac": "A4CF12AABBCC", "sw": "13.4.0"}), AT)
+    discovery.handle("tele/kitchen/LWT", b"Online", AT)
+    discovery.handle("tele/kitchen/STATE", j({"UptimeSec": 1000, "Wifi": {"Signal": -60, "LinkCount": 1}}), AT)
+    discovery.handle("tele/kitchen/STATE", j({"UptimeSec": 1100, "Wifi": {"Signal": -60, "LinkCount": 2}}), AT)
+    discovery.handle("tele/kitchen/STATE", j({"UptimeSec": 20, "Wifi": {"Signal": -60, "LinkCount": 1}}), AT)
+    discovery.handle("tasmota/discovery/A4CF12AABBCC/config", j({"t": "kitchen", "mac": "A4CF12AABBCC", "sw": "14.4.1"}), AT)
+    discovery.handle("tele/kitchen/STATE", b"\xff\xfe not json", AT)
+    discovery.handle("tele/kitchen/STATE", b"[1, 2]", AT)
+    discovery.handle("tele/kitchen/STATE", b"x" * (300 * 1024), AT)
+    [device] = store.snapshot().devices
+    assert device.id == "mac:a4:cf:12:aa:bb:cc" and device.firmware == "14.4.1" and device.available is True
+    kinds = [e.kind for e in sink.events]
+    assert kinds.count(EventKind.DEVICE_JOINED) == 1 and EventKind.WIFI_RECONNECT in kinds
+    assert EventKind.DEVICE_REBOOT in kinds and EventKind.FIRMWARE_CHANGED in kinds
+    assert discovery.malformed == {"tasmota": 2, "oversized": 1}
+    assert len(store.recent_messages("tasmota:kitchen")) == 4
+
+
+TOPICS = st.one_of(st.sampled_from([
+    "tasmota/discovery/A4CF12AABBCC/config", "tele/x/LWT", "tele/x/STATE", "tele/x/INFO1", "tele/x/INFO3",
+    "shellies/announce", "shellies/x/online", "x/online", "x/events/rpc", "zigbee2mqtt/bridge/devices",
+    "zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/info", "zigbee2mqtt/bridge/health", "zigbee2mqtt/bridge/logging",
+    "zigbee2mqtt/x/availability", "zigbee2mqtt/x", "x/status", "x/debug", "x/sensor/uptime/state",
+    "homeassistant/sensor/x/y/config", "homeassistant/device/x/config"]), st.text(max_size=40))
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                       lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+                       max_leaves=20)
+PAYLOADS = st.one_of(st.binary(max_size=200), JSONISH.map(lambda v: json.dumps(v).encode()))
+
+
+@settings(max_examples=400, deadline=None)
+@given(topic=TOPICS, payload=PAYLOADS)
+def test_no_payload_makes_a_parser_raise(tmp_path_factory, topic: str, payload: bytes) -> None:  # type: ignore[no-untyped-def]
+    discovery, _sink, store = _discovery(tmp_path_factory.mktemp("d"))
+    discovery.handle(topic, payload, AT)
+    for device in store.snapshot().devices:
+        assert device.id
