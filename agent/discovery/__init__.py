@@ -13,6 +13,7 @@ from ..clock import Clock
 from ..config import AgentConfig
 from ..evidence import EvidenceSink
 from ..inventory import InventoryStore
+from .mdns import MdnsDiscovery, bind_addresses
 from .mqtt import MqttDiscovery
 
 
@@ -24,11 +25,16 @@ class Discovery:
         self._clock = clock or Clock()
         self._stack = AsyncExitStack()
         self.mqtt: MqttDiscovery | None = None
+        self.mdns: MdnsDiscovery | None = None
 
     async def __aenter__(self) -> Self:
         if self._config.broker.url is not None:
             self.mqtt = await self._stack.enter_async_context(
                 MqttDiscovery(self._config, self._sink, self._inventory, self._clock))
+        addresses = bind_addresses(self._config) if self._config.discovery.mdns else []
+        if addresses:
+            self.mdns = await self._stack.enter_async_context(
+                MdnsDiscovery(self._config, self._sink, self._inventory, self._clock, addresses))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
