@@ -126,8 +126,14 @@ class InventoryStore:
         return len(self._devices)
 
     # -- merging ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _keys_of(update: DeviceUpdate) -> list[str]:
+        """Its own keys, then MAC keys, then address keys (the weakest: an address can move to another device)."""
+        macs = [f"mac:{m}" for m in (normalise_mac(x) for x in update.macs) if m]
+        return [*update.keys, *macs, *(f"ip:{ip}" for ip in update.ips)]
+
     def _find(self, update: DeviceUpdate) -> str | None:
-        for key in (*update.keys, *(f"mac:{m}" for m in (normalise_mac(x) for x in update.macs) if m)):
+        for key in self._keys_of(update):
             if key in self._key_index:
                 return self._key_index[key]
         return None
@@ -143,7 +149,7 @@ class InventoryStore:
             self._devices[device_id] = Device(id=device_id, first_seen=at, last_seen=at)
             events.append(self._event(at, EventKind.DEVICE_JOINED, "discovered", update, device_id, {}))
         device = self._devices[device_id]
-        new_keys = [k for k in (*update.keys, *(f"mac:{m}" for m in (normalise_mac(x) for x in update.macs) if m))]
+        new_keys = self._keys_of(update)
         for key in new_keys:
             self._key_index[key] = device_id
         events += self._changes(device, update, at)
@@ -161,7 +167,7 @@ class InventoryStore:
         parent = self._key_index.get(update.parent_key) if update.parent_key else None
         changes: dict[str, Any] = {
             "last_seen": at,
-            "identifiers": union(device.identifiers, [k for k in keys if k != device.id]),
+            "identifiers": union(device.identifiers, [k for k in keys if k != device.id and not k.startswith("ip:")]),
             "macs": union(device.macs, macs), "ips": union(device.ips, update.ips),
             "services": union(device.services, update.services), "sources": union(device.sources, (update.source,)),
             "names": union(device.names, (update.name,) if update.name else ()),

@@ -1,7 +1,8 @@
 """Discovery: adapters that find the home's devices and feed one inventory and the timeline.
 
 ``Discovery`` runs the enabled adapters for as long as it is entered: MQTT families through the home broker
-(``mqtt.py``, one parser module per family) and mDNS (``mdns.py``) on the configured addresses.
+(``mqtt.py``, one parser module per family), mDNS (``mdns.py``) on the configured addresses, and ARP
+(``arp.py``) on the configured interfaces.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from ..clock import Clock
 from ..config import AgentConfig
 from ..evidence import EvidenceSink
 from ..inventory import InventoryStore
+from .arp import ArpDiscovery
 from .mdns import MdnsDiscovery, bind_addresses
 from .mqtt import MqttDiscovery
 
@@ -26,6 +28,7 @@ class Discovery:
         self._stack = AsyncExitStack()
         self.mqtt: MqttDiscovery | None = None
         self.mdns: MdnsDiscovery | None = None
+        self.arp: ArpDiscovery | None = None
 
     async def __aenter__(self) -> Self:
         if self._config.broker.url is not None:
@@ -35,6 +38,9 @@ class Discovery:
         if addresses:
             self.mdns = await self._stack.enter_async_context(
                 MdnsDiscovery(self._config, self._sink, self._inventory, self._clock, addresses))
+        if self._config.discovery.arp and self._config.network.interfaces:
+            self.arp = await self._stack.enter_async_context(
+                ArpDiscovery(self._config, self._sink, self._inventory, self._clock))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

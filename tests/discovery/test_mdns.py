@@ -67,7 +67,7 @@ def test_discovers_zeroconf_and_avahi_services_across_the_bridge(lab_factory, tm
                                       "-f", "/etc/avahi/avahi-daemon.conf"], name="avahi")
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"), "network": {"interfaces": [lab.hub_iface]},
-                                      "discovery": {"arp": False}}))
+                                      "discovery": {"arp": True}}))
     time.sleep(1.0)  # let avahi announce
     done = lab.run(lab.hub_ns, [AGENT, "-c", str(config), "discover", "--json", "--seconds", "6"], timeout=60)
     devices = json.loads(done.stdout)["devices"]
@@ -76,6 +76,7 @@ def test_discovers_zeroconf_and_avahi_services_across_the_bridge(lab_factory, tm
     assert by_family["hue_bridge"]["model"] == "BSB002" and by_family["hue_bridge"]["ips"] == [lab.gateway_ip]
     assert by_family["homekit"]["model"] == "Eve Energy"
     assert by_family["esphome"]["firmware"] and by_family["esphome"]["macs"]
+    assert by_family["sonos"]["macs"] and by_family["homekit"]["macs"]  # the ARP sweep merged by address
     assert all(ip.startswith(f"10.{lab.lan_octet}.0.") for d in devices for ip in d["ips"])
 
 
