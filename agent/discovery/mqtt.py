@@ -13,6 +13,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -47,6 +48,17 @@ class Route:
     parse: Parser
 
 
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT filter matching (``+`` one level, ``#`` the rest), without building a matcher per call."""
+    filter_levels, topic_levels = topic_filter.split("/"), topic.split("/")
+    for index, level in enumerate(filter_levels):
+        if level == "#":
+            return True
+        if index >= len(topic_levels) or (level != "+" and level != topic_levels[index]):
+            return False
+    return len(filter_levels) == len(topic_levels)
+
+
 def routes(config: AgentConfig) -> list[Route]:
     d = config.discovery
     table: list[Route] = []
@@ -77,6 +89,7 @@ class MqttDiscovery:
         self._routes = routes(config)
         self._filters = sorted({route.topic_filter for route in self._routes})
         self._follow: dict[str, tuple[str, str, str]] = {}  # HA availability topic → (device key, online, offline)
+        self._routes_for = lru_cache(maxsize=8192)(self._match_routes)  # devices repeat their topics
         self._queue: asyncio.Queue[tuple[str, bytes, datetime]] = asyncio.Queue(QUEUE_SIZE)
         self._client: mqtt.Client | None = None
         self.malformed: Counter[str] = Counter()
@@ -156,9 +169,7 @@ class MqttDiscovery:
         followed = self._follow.get(topic)
         if followed is not None:
             self._availability(followed, payload, at)
-        for route in self._routes:
-            if not mqtt.topic_matches_sub(route.topic_filter, topic):
-                continue
+        for route in self._routes_for(topic):
             try:
                 found = route.parse(topic, payload, at)
             except (MalformedPayload, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -169,6 +180,9 @@ class MqttDiscovery:
                     self._sink.log(item)
                 else:
                     self._apply(item, at)
+
+    def _match_routes(self, topic: str) -> tuple[Route, ...]:
+        return tuple(route for route in self._routes if topic_matches(route.topic_filter, topic))
 
     def _apply(self, update: DeviceUpdate, at: datetime) -> None:
         for event in self._inventory.observe(update, at):
