@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from shared.models import BundleManifest, DiagnosisReport, Inventory, TimelineEvent
+from shared.profiles import FirmwareProfile
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 
@@ -21,6 +22,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "timeline-event.schema.json": TimelineEvent,
     "diagnosis-report.schema.json": DiagnosisReport,
     "bundle-manifest.schema.json": BundleManifest,
+    "firmware-profile.schema.json": FirmwareProfile,
 }
 
 

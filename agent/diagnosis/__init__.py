@@ -1,0 +1,113 @@
+"""Diagnosis: from the timeline, the inventory, the host facts, the firmware profiles and fresh checks to a report.
+
+``diagnose`` is pure: the same inputs give the same report, live or from a bundle. Each finding has a root
+cause from the fixed vocabulary, its evidence, the devices it concerns, a confidence, and the four-part
+explanation (symptom, root cause, solution, risk) in English and Simplified Chinese. The verdict is the most
+serious unexpected finding, ``healthy`` only when there is none; the priority follows the support process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from shared.models import (
+    CaptureWindow,
+    DiagnosisReport,
+    EventKind,
+    Finding,
+    Inventory,
+    LogLine,
+    Priority,
+    RootCause,
+    TimelineEvent,
+)
+
+from shared.profiles import ProfileSet
+
+from .devices import device_findings
+from .hub import hub_findings
+from .network import network_findings
+from .text import Facts, explain_all
+
+# Most serious first: the verdict is the first of these among the unexpected findings.
+SEVERITY = (
+    RootCause.HUB_POWER_LOSS, RootCause.HUB_LINK_DOWN, RootCause.BROKER_DOWN, RootCause.ROUTER_SCHEDULED_REBOOT,
+    RootCause.ROUTER_REBOOT, RootCause.WAN_OUTAGE, RootCause.DNS_FAILURE, RootCause.DEVICE_CRASH_LOOP,
+    RootCause.FIRMWARE_KNOWN_ISSUE, RootCause.DEVICE_OFFLINE, RootCause.DEVICE_REBOOT, RootCause.WIFI_WEAK_SIGNAL,
+    RootCause.HUB_REBOOT, RootCause.CLOCK_JUMP,
+)
+MINOR = frozenset({RootCause.HUB_REBOOT, RootCause.CLOCK_JUMP, RootCause.WIFI_WEAK_SIGNAL, RootCause.DEVICE_REBOOT})
+SYSTEM_DOWN_CHECKS = frozenset({"hub_link", "gateway", "broker"})
+
+
+def _affected_names(events: Sequence[TimelineEvent], devices: Mapping[str, Any]) -> str:
+    dropped = sorted({e.device_id for e in events if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "offline"
+                      and e.device_id})
+    names = [getattr(devices.get(d), "name", None) or d for d in dropped]
+    if not names:
+        return "your devices"
+    if len(names) <= 2:
+        return "Your " + " and ".join(names)
+    return f"Your {names[0]} and {len(names) - 1} other devices"
+
+
+def _check_dict(check: Any) -> dict[str, Any]:
+    return dataclasses.asdict(check) if dataclasses.is_dataclass(check) else dict(check)
+
+
+def _live_findings(checks: Sequence[dict[str, Any]], now: datetime) -> list[Finding]:
+    """What is broken right now, from the fresh checks."""
+    failing = {c["name"] for c in checks if c.get("ok") is False}
+    if not failing:
+        return []
+    if failing & {"hub_link", "gateway"}:
+        cause = RootCause.HUB_LINK_DOWN if "hub_link" in failing else RootCause.ROUTER_REBOOT
+    elif "broker" in failing:
+        cause = RootCause.BROKER_DOWN
+    elif "internet" in failing:
+        cause = RootCause.WAN_OUTAGE
+    else:
+        cause = RootCause.DNS_FAILURE
+    explanation, translations = explain_all(cause, Facts(minutes="several"), Facts(minutes="数"))
+    explanation = explanation.model_copy(update={"symptom": "Right now: " + explanation.symptom})
+    evidence = [TimelineEvent(ts=now, kind=EventKind[c["name"].upper()], state="down", source="diagnose.check",
+                              detail={"detail": c.get("detail", "")}) for c in checks if c["name"] in failing]
+    return [Finding(root_cause=cause, confidence=0.9, title=f"Failing now: {', '.join(sorted(failing))}",
+                    explanation=explanation, translations=translations, evidence=evidence, started_at=now)]
+
+
+def _priority(verdict: RootCause, checks: Sequence[dict[str, Any]], inventory: Inventory) -> Priority:
+    failing_now = {c["name"] for c in checks if c.get("ok") is False}
+    devices = [d for d in inventory.devices if d.available is not None]
+    mostly_offline = bool(devices) and sum(1 for d in devices if d.available is False) * 2 >= len(devices)
+    if failing_now & SYSTEM_DOWN_CHECKS or mostly_offline or verdict in (RootCause.HUB_POWER_LOSS, RootCause.HUB_LINK_DOWN):
+        return Priority.P1
+    if verdict is RootCause.HEALTHY or verdict in MINOR:
+        return Priority.P3
+    return Priority.P2
+
+
+def diagnose(timeline: Sequence[TimelineEvent], inventory: Inventory, host: Mapping[str, Any], profiles: ProfileSet,
+             now: datetime, checks: Sequence[Any] = (), logs: Sequence[LogLine] = ()) -> DiagnosisReport:
+    events = sorted(timeline, key=lambda e: e.ts)
+    devices = {device.id: device for device in inventory.devices}
+    check_dicts = [_check_dict(c) for c in checks]
+    findings: list[Finding] = []
+    findings += network_findings(events, devices, profiles, _affected_names(events, devices))
+    findings += device_findings(events, devices, logs, profiles)
+    findings += hub_findings(events)
+    findings += _live_findings(check_dicts, now)
+    unexpected = [f for f in findings if not f.expected]
+    verdict = next((cause for cause in SEVERITY if any(f.root_cause is cause for f in unexpected)), RootCause.HEALTHY)
+    if verdict is RootCause.HEALTHY:
+        explanation, translations = explain_all(RootCause.HEALTHY, Facts())
+        findings.append(Finding(root_cause=RootCause.HEALTHY, confidence=0.9 if events else 0.5,
+                                title="No fault found", explanation=explanation, translations=translations))
+    findings.sort(key=lambda f: (f.expected, SEVERITY.index(f.root_cause) if f.root_cause in SEVERITY else len(SEVERITY)))
+    window = CaptureWindow(start=events[0].ts, end=max(events[-1].ts, events[0].ts)) if events else None
+    return DiagnosisReport(generated_at=now, verdict=verdict, priority=_priority(verdict, check_dicts, inventory),
+                           findings=findings, window=window,
+                           checks={"live": check_dicts, "host": {k: host[k] for k in ("hostname", "boot_time") if k in host}})

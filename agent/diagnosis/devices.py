@@ -1,0 +1,178 @@
+"""Device findings: offline while the network was fine, reboots, crash loops, weak signals, known firmware issues."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+
+from shared.models import Device, EventKind, Finding, LogLine, RootCause, TimelineEvent
+from shared.profiles import ProfileSet, in_range
+
+from ..outages import Outage, outages
+from .text import Facts, explain_all
+
+CRASH_LOOP_RESTARTS = 3
+CRASH_LOOP_WINDOW = timedelta(minutes=15)
+WEAK_RSSI_DBM = -80.0
+WEAK_LINK_QUALITY = 40
+NETWORK_SHADOW = timedelta(minutes=2)  # devices drop a keep-alive after the network and return a little after it
+
+
+def _name(devices: dict[str, Device], device_id: str) -> str:
+    device = devices.get(device_id)
+    return (device.name or device_id) if device else device_id
+
+
+def _in_outage(moment, spans: list[Outage]) -> bool:  # type: ignore[no-untyped-def]
+    return any(o.start - timedelta(seconds=5) <= moment <= (o.end or moment) + NETWORK_SHADOW for o in spans)
+
+
+def device_findings(events: Sequence[TimelineEvent], devices: dict[str, Device], logs: Sequence[LogLine],
+                    profiles: ProfileSet) -> list[Finding]:
+    spans = [o for o in outages(events) if o.down & {"hub_link", "gateway", "broker"}]
+    findings: list[Finding] = []
+    findings += _offline(events, devices, spans)
+    findings += _reboots(events, devices)
+    findings += _weak_signal(events, devices)
+    findings += _known_issues(events, devices, logs, profiles)
+    return findings
+
+
+def _offline(events: Sequence[TimelineEvent], devices: dict[str, Device], spans: list[Outage]) -> list[Finding]:
+    findings = []
+    pending: dict[str, TimelineEvent] = {}
+    for event in sorted(events, key=lambda e: e.ts):
+        if event.kind is not EventKind.DEVICE_AVAILABILITY or not event.device_id:
+            continue
+        if event.state == "offline" and not _in_outage(event.ts, spans):
+            pending.setdefault(event.device_id, event)
+        elif event.state == "online" and event.device_id in pending:
+            went = pending.pop(event.device_id)
+            findings.append(_offline_finding(devices, went, event))
+    findings += [_offline_finding(devices, went, None) for went in pending.values()]
+    return findings
+
+
+def _offline_finding(devices: dict[str, Device], went: TimelineEvent, back: TimelineEvent | None) -> Finding:
+    assert went.device_id is not None
+    name = _name(devices, went.device_id)
+    when = went.ts.strftime("%H:%M")
+    if back is None:
+        facts, zh = Facts(device=name, detail=f" at {when} and is still offline"), Facts(device=name, detail=f"（{when} 起，至今未恢复）")
+    else:
+        minutes = max(1, round((back.ts - went.ts).total_seconds() / 60))
+        facts = Facts(device=name, detail=f" at {when} for about {minutes} minutes")
+        zh = Facts(device=name, detail=f"（{when} 起，约 {minutes} 分钟）")
+    explanation, translations = explain_all(RootCause.DEVICE_OFFLINE, facts, zh)
+    return Finding(root_cause=RootCause.DEVICE_OFFLINE, confidence=0.85, title=f"{name} went offline on its own",
+                   explanation=explanation, translations=translations, evidence=[went] + ([back] if back else []),
+                   devices=[went.device_id], started_at=went.ts, ended_at=back.ts if back else None)
+
+
+def _reboots(events: Sequence[TimelineEvent], devices: dict[str, Device]) -> list[Finding]:
+    by_device: dict[str, list[TimelineEvent]] = defaultdict(list)
+    for event in sorted(events, key=lambda e: e.ts):
+        if event.kind is EventKind.DEVICE_REBOOT and event.device_id:
+            by_device[event.device_id].append(event)
+    findings = []
+    for device_id, reboots in by_device.items():
+        name = _name(devices, device_id)
+        burst = max((reboots[i:] for i in range(len(reboots))),
+                    key=lambda tail: sum(1 for e in tail if e.ts - tail[0].ts <= CRASH_LOOP_WINDOW))
+        burst = [e for e in burst if e.ts - burst[0].ts <= CRASH_LOOP_WINDOW]
+        reasons = sorted({str(e.detail.get("reason")) for e in reboots if e.detail.get("reason")})
+        reason = f" (reported reason: {', '.join(reasons)})" if reasons else ""
+        zh_reason = f"（上报原因：{'、'.join(reasons)}）" if reasons else ""
+        if len(burst) >= CRASH_LOOP_RESTARTS:
+            facts, zh = Facts(device=name, count=len(burst), detail=reason), Facts(device=name, count=len(burst), detail=zh_reason)
+            explanation, translations = explain_all(RootCause.DEVICE_CRASH_LOOP, facts, zh)
+            findings.append(Finding(root_cause=RootCause.DEVICE_CRASH_LOOP, confidence=0.9,
+                                    title=f"{name} is crashing and restarting", explanation=explanation,
+                                    translations=translations, evidence=burst, devices=[device_id],
+                                    started_at=burst[0].ts, ended_at=burst[-1].ts))
+            continue
+        for event in reboots:
+            facts = Facts(device=name, detail=f" at {event.ts:%H:%M}{reason}")
+            zh = Facts(device=name, detail=f"（{event.ts:%H:%M}）{zh_reason}")
+            explanation, translations = explain_all(RootCause.DEVICE_REBOOT, facts, zh)
+            findings.append(Finding(root_cause=RootCause.DEVICE_REBOOT, confidence=0.8, title=f"{name} restarted",
+                                    explanation=explanation, translations=translations, evidence=[event],
+                                    devices=[device_id], started_at=event.ts, ended_at=event.ts))
+    return findings
+
+
+def _weak_signal(events: Sequence[TimelineEvent], devices: dict[str, Device]) -> list[Finding]:
+    findings = []
+    weak_events = defaultdict(list)
+    for event in events:
+        if event.kind is EventKind.WIFI_SIGNAL and event.state == "weak" and event.device_id:
+            weak_events[event.device_id].append(event)
+    for device in devices.values():
+        rssi_weak = device.rssi_dbm is not None and device.rssi_dbm <= WEAK_RSSI_DBM
+        lqi_weak = device.link_quality is not None and device.link_quality <= WEAK_LINK_QUALITY
+        if not (rssi_weak or lqi_weak or weak_events.get(device.id)):
+            continue
+        figure = f"{device.rssi_dbm:g} dBm" if device.rssi_dbm is not None else (
+            f"link quality {device.link_quality}/255" if device.link_quality is not None else "weak")
+        name = device.name or device.id
+        explanation, translations = explain_all(RootCause.WIFI_WEAK_SIGNAL, Facts(device=name, detail=f" ({figure})"),
+                                                Facts(device=name, detail=f"（{figure}）"))
+        findings.append(Finding(root_cause=RootCause.WIFI_WEAK_SIGNAL, confidence=0.75,
+                                title=f"{name} has a weak signal ({figure})", explanation=explanation,
+                                translations=translations, evidence=weak_events.get(device.id, [])[:10], devices=[device.id]))
+    return findings
+
+
+def _known_issues(events: Sequence[TimelineEvent], devices: dict[str, Device], logs: Sequence[LogLine],
+                  profiles: ProfileSet) -> list[Finding]:
+    findings = []
+    texts: dict[str, list[str]] = defaultdict(list)
+    for line in logs:
+        for device_id in _log_devices(line, devices):
+            texts[device_id].append(line.message)
+    restarts: dict[str, list[TimelineEvent]] = defaultdict(list)
+    for event in events:
+        if event.kind is EventKind.DEVICE_REBOOT and event.device_id:
+            restarts[event.device_id].append(event)
+    for device in devices.values():
+        profile = profiles.for_device(device)
+        if profile is None:
+            continue
+        for issue in profile.known_issues:
+            if not in_range(device.firmware, issue.firmware):
+                continue
+            if not matches(issue.pattern, texts.get(device.id, []) + [str(m) for m in device.attributes.values()],
+                           device.restart_reason, [str(e.detail.get("reason") or "") for e in restarts.get(device.id, [])],
+                           len(restarts.get(device.id, []))):
+                continue
+            name = device.name or device.id
+            explanation, translations = explain_all(
+                RootCause.FIRMWARE_KNOWN_ISSUE, Facts(device=name, detail=issue.advice.en),
+                Facts(device=name, detail=issue.advice.zh))
+            explanation = explanation.model_copy(update={"symptom": f"{name} shows a known problem: {issue.title}."})
+            findings.append(Finding(root_cause=RootCause.FIRMWARE_KNOWN_ISSUE, confidence=0.7,
+                                    title=f"{name}: {issue.title} ({issue.id})", explanation=explanation,
+                                    translations=translations, evidence=restarts.get(device.id, [])[:10], devices=[device.id]))
+    return findings
+
+
+def _log_devices(line: LogLine, devices: dict[str, Device]) -> list[str]:
+    if line.device_id and line.device_id in devices:
+        return [line.device_id]
+    named = [d.id for d in devices.values() if d.name and f"'{d.name}'" in line.message]
+    return named
+
+
+def matches(pattern, texts: list[str], restart_reason: str | None, reboot_reasons: list[str], restarts: int) -> bool:  # type: ignore[no-untyped-def]
+    """A known issue's pattern against one device's evidence; every given part must hold."""
+    if pattern.log is not None and not any(re.search(pattern.log, text) for text in texts):
+        return False
+    if pattern.restart_reason is not None:
+        reasons = [r for r in [restart_reason, *reboot_reasons] if r]
+        if not any(re.search(pattern.restart_reason, reason) for reason in reasons):
+            return False
+    if pattern.min_restarts is not None and restarts < pattern.min_restarts:
+        return False
+    return pattern.log is not None or pattern.restart_reason is not None or pattern.min_restarts is not None

@@ -1,0 +1,134 @@
+"""Network findings: each outage classified, recurring router reboots at the same time of day, and how the
+devices came back (within their family's normal reconnect time: expected; later: a finding of their own)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from shared.models import Device, EventKind, Finding, RootCause, TimelineEvent
+from shared.profiles import ProfileSet
+
+from ..outages import NETWORK_KINDS, Outage, classify, outages
+from .text import Facts, explain_all
+
+SCHEDULE_MIN_DAYS = 3  # reboots on this many different days …
+SCHEDULE_TOLERANCE = timedelta(minutes=45)  # … within this much of the same time of day
+DEFAULT_RECONNECT_S = 120.0
+
+
+def _minutes(outage: Outage) -> str:
+    duration = outage.duration or timedelta()
+    return f"{max(1, round(duration.total_seconds() / 60))}" if duration >= timedelta(minutes=1) else "less than 1"
+
+
+def _evidence(events: Sequence[TimelineEvent], start: datetime, end: datetime) -> list[TimelineEvent]:
+    return [e for e in events if e.kind in NETWORK_KINDS or e.kind is EventKind.ROUTER_BOOT_ID
+            if start - timedelta(seconds=5) <= e.ts <= end + timedelta(seconds=5)][:40]
+
+
+def _time_of_day_minutes(moment: datetime) -> int:
+    return moment.hour * 60 + moment.minute
+
+
+def scheduled(reboots: list[Outage]) -> list[Outage] | None:
+    """The largest set of reboots on different days at about the same time of day, if it is a schedule."""
+    best: list[Outage] = []
+    for anchor in reboots:
+        around = []
+        for other in reboots:
+            gap = abs(_time_of_day_minutes(other.start) - _time_of_day_minutes(anchor.start))
+            if min(gap, 1440 - gap) <= SCHEDULE_TOLERANCE.total_seconds() / 60:
+                around.append(other)
+        days = {o.start.date() for o in around}
+        if len(days) >= SCHEDULE_MIN_DAYS and len(around) > len(best):
+            best = around
+    return best or None
+
+
+def _device_name(devices: dict[str, Device], device_id: str) -> str:
+    device = devices.get(device_id)
+    return (device.name or device_id) if device else device_id
+
+
+def network_findings(events: Sequence[TimelineEvent], devices: dict[str, Device], profiles: ProfileSet,
+                     affected: str) -> list[Finding]:
+    findings: list[Finding] = []
+    found = [o for o in outages(events) if o.end is not None]
+    causes = [(outage, classify(outage)) for outage in found]
+    reboots = [o for o, cause in causes if cause is RootCause.ROUTER_REBOOT]
+    schedule = scheduled(reboots)
+    if schedule:
+        typical = sorted(schedule, key=lambda o: _time_of_day_minutes(o.start))[len(schedule) // 2]
+        average = sum(((o.duration or timedelta()) for o in schedule), timedelta()) / len(schedule)
+        facts = Facts(device=affected, time=typical.start.strftime("%H:%M"),
+                      minutes=f"{max(1, round(average.total_seconds() / 60))}", count=len(schedule))
+        zh = Facts(device=affected if affected != "your devices" else "您的设备", time=facts.time, minutes=facts.minutes,
+                   count=facts.count)
+        explanation, translations = explain_all(RootCause.ROUTER_SCHEDULED_REBOOT, facts, zh)
+        findings.append(Finding(
+            root_cause=RootCause.ROUTER_SCHEDULED_REBOOT, confidence=min(0.95, 0.6 + 0.1 * len(schedule)),
+            title=f"The router restarts every day around {facts.time}", explanation=explanation,
+            translations=translations, evidence=[e for o in schedule for e in _evidence(events, o.start, o.end)][:60],
+            started_at=schedule[0].start, ended_at=schedule[-1].end,
+        ))
+    for outage, cause in causes:
+        if schedule and outage in schedule:
+            continue
+        facts = Facts(minutes=_minutes(outage))
+        explanation, translations = explain_all(cause, facts, Facts(minutes=facts.minutes.replace("less than 1", "不到 1")))
+        assert outage.end is not None
+        confidence = 0.9 if cause is RootCause.ROUTER_REBOOT and outage.boot_id_changed else 0.8
+        findings.append(Finding(root_cause=cause, confidence=confidence, title=_TITLES[cause], explanation=explanation,
+                                translations=translations, evidence=_evidence(events, outage.start, outage.end),
+                                started_at=outage.start, ended_at=outage.end))
+    findings += _reconnects(events, devices, profiles, [o for o, c in causes if c is RootCause.ROUTER_REBOOT])
+    return findings
+
+
+def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], profiles: ProfileSet,
+                reboots: list[Outage]) -> list[Finding]:
+    """After each router reboot: devices back within their normal time are expected; slow ones are findings."""
+    findings = []
+    for outage in reboots:
+        assert outage.end is not None
+        returns: dict[str, TimelineEvent] = {}
+        for event in events:
+            if (event.kind is EventKind.DEVICE_AVAILABILITY and event.state == "online" and event.device_id
+                    and outage.end <= event.ts <= outage.end + timedelta(hours=1) and event.device_id not in returns):
+                returns[event.device_id] = event
+        on_time, late = [], []
+        for device_id, event in returns.items():
+            device = devices.get(device_id)
+            profile = profiles.for_device(device) if device else None
+            normal = profile.normal.reconnect_after_router_reboot_s if profile else DEFAULT_RECONNECT_S
+            (on_time if (event.ts - outage.end).total_seconds() <= normal else late).append((device_id, event, normal))
+        if on_time:
+            names = ", ".join(sorted(_device_name(devices, d) for d, _, _ in on_time))
+            facts = Facts(minutes=_minutes(outage))
+            explanation, translations = explain_all(RootCause.ROUTER_REBOOT, facts)
+            findings.append(Finding(
+                root_cause=RootCause.ROUTER_REBOOT, confidence=0.8, expected=True,
+                title=f"{len(on_time)} devices reconnected normally after the router restart ({names})",
+                explanation=explanation, translations=translations, evidence=[e for _, e, _ in on_time][:40],
+                devices=[d for d, _, _ in on_time], started_at=outage.start, ended_at=outage.end))
+        for device_id, event, normal in late:
+            delay = (event.ts - outage.end).total_seconds()
+            name = _device_name(devices, device_id)
+            facts = Facts(device=name, detail=f" for {delay:.0f} s after the router restart (normal: {normal:.0f} s)")
+            zh = Facts(device=name, detail=f"，路由器重启后 {delay:.0f} 秒才恢复（正常为 {normal:.0f} 秒）")
+            explanation, translations = explain_all(RootCause.DEVICE_OFFLINE, facts, zh)
+            findings.append(Finding(
+                root_cause=RootCause.DEVICE_OFFLINE, confidence=0.7, title=f"{name} was slow to reconnect",
+                explanation=explanation, translations=translations, evidence=[event], devices=[device_id],
+                started_at=outage.end, ended_at=event.ts))
+    return findings
+
+
+_TITLES = {
+    RootCause.ROUTER_REBOOT: "The home router restarted",
+    RootCause.WAN_OUTAGE: "The internet connection was down",
+    RootCause.DNS_FAILURE: "Name lookups (DNS) failed",
+    RootCause.HUB_LINK_DOWN: "The hub lost its network link",
+    RootCause.BROKER_DOWN: "The hub's MQTT broker was down",
+}

@@ -1,0 +1,123 @@
+"""The diagnosis engine on synthetic timelines: one scenario per root cause, and the curtain case."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agent.diagnosis import diagnose
+from shared.profiles import load_profiles
+from shared.models import Device, EventKind, Inventory, RootCause, TimelineEvent
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+PROFILES = load_profiles()
+
+
+def ev(at: datetime, kind: EventKind, state: str, device: str | None = None, **detail: object) -> TimelineEvent:
+    return TimelineEvent(ts=at, kind=kind, state=state, source="test", device_id=device, detail=detail)
+
+
+def device(id: str, family: str, **fields: object) -> Device:
+    return Device(id=id, name=id, family=family, first_seen=NOW - timedelta(days=30), last_seen=NOW, available=True, **fields)
+
+
+HOME = Inventory(generated_at=NOW, devices=[device("curtain", "zigbee2mqtt", manufacturer="Aqara", model="ZNCLDJ11LM"),
+                                            device("plug", "tasmota", firmware="14.4.1", rssi_dbm=-60),
+                                            device("speaker", "sonos")])
+
+
+def router_reboot(start: datetime, seconds: float = 240, devices: dict[str, float] | None = None) -> list[TimelineEvent]:
+    end = start + timedelta(seconds=seconds)
+    events = []
+    for kind in (EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET):
+        events += [ev(start, kind, "down"), ev(end, kind, "up")]
+    for name, back_after in (devices or {}).items():
+        events += [ev(start + timedelta(seconds=15), EventKind.DEVICE_AVAILABILITY, "offline", name),
+                   ev(end + timedelta(seconds=back_after), EventKind.DEVICE_AVAILABILITY, "online", name)]
+    return events
+
+
+def run(events: list[TimelineEvent], inventory: Inventory = HOME, checks=()):  # type: ignore[no-untyped-def]
+    return diagnose(events, inventory, {}, PROFILES, NOW, checks)
+
+
+def causes(report) -> list[RootCause]:  # type: ignore[no-untyped-def]
+    return [f.root_cause for f in report.findings if not f.expected]
+
+
+def test_the_curtain_case_nightly_router_reboot() -> None:
+    events = []
+    for day in range(4):
+        night = (NOW - timedelta(days=day + 1)).replace(hour=3, minute=2 + day * 3)
+        events += router_reboot(night, devices={"curtain": 10})
+    report = run(events)
+    assert report.verdict is RootCause.ROUTER_SCHEDULED_REBOOT and report.priority == "P2"
+    finding = report.findings[0]
+    assert "03:0" in finding.explanation.symptom and "curtain" in finding.explanation.symptom
+    assert "4 minutes" in finding.explanation.symptom and "restart" in finding.explanation.root_cause
+    assert finding.translations["zh"].symptom.startswith("Your curtain") or "curtain" in finding.translations["zh"].symptom
+    assert any(f.expected and f.devices == ["curtain"] for f in report.findings)
+
+
+def test_a_single_router_reboot_with_a_slow_device() -> None:
+    report = run(router_reboot(NOW - timedelta(hours=2), devices={"curtain": 5, "plug": 400}))
+    assert report.verdict is RootCause.ROUTER_REBOOT
+    slow = [f for f in report.findings if f.root_cause is RootCause.DEVICE_OFFLINE]
+    assert [f.devices for f in slow] == [["plug"]]
+    assert [f.devices for f in report.findings if f.expected] == [["curtain"]]
+
+
+@pytest.mark.parametrize(("kinds", "cause"), [
+    ((EventKind.INTERNET,), RootCause.WAN_OUTAGE),
+    ((EventKind.DNS,), RootCause.DNS_FAILURE),
+    ((EventKind.BROKER,), RootCause.BROKER_DOWN),
+])
+def test_network_outages_by_signature(kinds, cause) -> None:  # type: ignore[no-untyped-def]
+    start = NOW - timedelta(hours=1)
+    events = [e for kind in kinds for e in (ev(start, kind, "down"), ev(start + timedelta(minutes=3), kind, "up"))]
+    assert run(events).verdict is cause
+
+
+def test_hub_link_down_for_long() -> None:
+    start = NOW - timedelta(hours=3)
+    events = [ev(start, EventKind.HUB_LINK, "down"), ev(start + timedelta(minutes=40), EventKind.HUB_LINK, "up")]
+    report = run(events)
+    assert report.verdict is RootCause.HUB_LINK_DOWN and report.priority == "P1"
+
+
+def test_device_offline_reboot_and_crash_loop() -> None:
+    start = NOW - timedelta(hours=1)
+    offline = run([ev(start, EventKind.DEVICE_AVAILABILITY, "offline", "speaker")])
+    assert offline.verdict is RootCause.DEVICE_OFFLINE and "still offline" in offline.findings[0].explanation.symptom
+    reboot = run([ev(start, EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Power On")])
+    assert reboot.verdict is RootCause.DEVICE_REBOOT and reboot.priority == "P3"
+    loop = run([ev(start + timedelta(minutes=i), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")
+                for i in range(4)])
+    assert loop.verdict is RootCause.DEVICE_CRASH_LOOP
+    assert RootCause.FIRMWARE_KNOWN_ISSUE in causes(loop)  # tasmota-crash-restarts matches the Exception restarts
+
+
+def test_weak_signal_hub_boots_and_clock_jump() -> None:
+    weak = Inventory(generated_at=NOW, devices=[device("plug", "tasmota", rssi_dbm=-86)])
+    assert run([], weak).verdict is RootCause.WIFI_WEAK_SIGNAL
+    assert run([ev(NOW - timedelta(hours=5), EventKind.HUB_BOOT, "power_loss")]).verdict is RootCause.HUB_POWER_LOSS
+    assert run([ev(NOW - timedelta(hours=5), EventKind.HUB_BOOT, "reboot")]).verdict is RootCause.HUB_REBOOT
+    jump = run([ev(NOW - timedelta(hours=1), EventKind.CLOCK_JUMP, "forward", jump_s=3600.0)])
+    assert jump.verdict is RootCause.CLOCK_JUMP and "60 minutes forward" in jump.findings[0].explanation.symptom
+
+
+def test_healthy_only_when_nothing_is_wrong_and_live_checks_count() -> None:
+    start = NOW - timedelta(hours=1)
+    healthy = run([ev(start, EventKind.GATEWAY, "up"), ev(start, EventKind.DEVICE_AVAILABILITY, "online", "plug")])
+    assert healthy.verdict is RootCause.HEALTHY and healthy.priority == "P3"
+    assert healthy.findings[0].explanation.symptom == "Everything works."
+    failing = run([], checks=[{"name": "gateway", "ok": False, "detail": "timeout"}, {"name": "dns", "ok": True}])
+    assert failing.verdict is RootCause.ROUTER_REBOOT and failing.priority == "P1"
+
+
+def test_every_root_cause_has_both_languages() -> None:
+    from agent.diagnosis.text import TEXTS
+
+    assert set(TEXTS) == set(RootCause)
+    assert all(set(by_language) == {"en", "zh"} for by_language in TEXTS.values())
