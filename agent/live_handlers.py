@@ -7,7 +7,9 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.models import Trigger, TriggerKind
+from shared.profiles import load_profiles
 
+from .diagnosis import diagnose
 from .monitors.probes import run_checks
 
 if TYPE_CHECKING:
@@ -43,8 +45,14 @@ class RuntimeLiveHandlers:
         return {"checks": [dataclasses.asdict(result) for result in await run_checks(self._runtime.config)]}
 
     async def diagnose(self) -> Any:
-        return {"open_faults": self._runtime.engine.open_faults,
-                "checks": [dataclasses.asdict(result) for result in await run_checks(self._runtime.config)]}
+        runtime = self._runtime
+        assert runtime.recorder is not None
+        now = runtime.clock.now()
+        since = now - timedelta(days=7)
+        report = diagnose(runtime.recorder.events(since=since), runtime.inventory_snapshot(), {},
+                          load_profiles(runtime.config.firmware_profiles), now, await run_checks(runtime.config),
+                          runtime.recorder.logs(since=since))
+        return report.model_dump(mode="json")
 
     async def bundle_capture(self, requested_by: str | None) -> Any:
         trigger = Trigger(kind=TriggerKind.ENGINEER_REQUEST, summary=f"captured on request of {requested_by or 'support'}")
