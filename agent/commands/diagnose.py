@@ -15,35 +15,21 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
-from shared.models import CaptureWindow, DiagnosisReport, Inventory, LogLine, TimelineEvent, Trigger, TriggerKind, utcnow
+from shared.models import DiagnosisReport, Inventory, TimelineEvent, utcnow
 from shared.profiles import load_profiles
 from shared.signing import public_key_from_text
 
-from ..bundler import create_bundle
-from ..capture import evidence_files
-from ..clock import Clock
 from ..config import AgentConfig
 from ..diagnosis import diagnose
-from ..discovery import Discovery
 from ..errors import AgentError
-from ..evidence import MemorySink
-from ..facts import host_facts
 from ..identity import Identity
-from ..inventory import InventoryStore
-from ..monitors.probes import run_checks
-from .bundle import deliver
-
-HISTORY = timedelta(days=7)
-DISCOVERY_S = 3.0
+from ..selfcheck import STEP_TEXT, self_check, send_to_support
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,70 +49,16 @@ def run_diagnose(args: argparse.Namespace, config: AgentConfig) -> int:
     if args.from_bundle:
         report = _from_bundle(args, config)
     else:
-        with console.status("Checking the network, the hub and the devices…"):
-            report, files = asyncio.run(_live(config))
+        with console.status("Checking the network, the hub and the devices…") as status:
+            report, files = asyncio.run(self_check(config, lambda step: status.update(STEP_TEXT[step])))
         if args.send:
             with console.status("Sending the evidence to support…"):
-                print(_send(config, report, files), file=sys.stderr)
+                print(send_to_support(config, report, files).message, file=sys.stderr)
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
         print_report(report, language, Console())
     return 0
-
-
-def _read_ring(path: Path, model: type[BaseModel], since: Any) -> list[Any]:
-    """The recorder's file, read without disturbing a running agent that appends to it."""
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = model.model_validate_json(line)
-        except ValidationError:
-            continue
-        if record.ts >= since:  # type: ignore[attr-defined]
-            records.append(record)
-    return records
-
-
-async def _live(config: AgentConfig) -> tuple[DiagnosisReport, dict[str, bytes]]:
-    clock = Clock()
-    now = clock.now()
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    recorder = config.state_dir / "recorder"
-    events: list[TimelineEvent] = _read_ring(recorder / "events.jsonl", TimelineEvent, now - HISTORY)
-    logs: list[LogLine] = _read_ring(recorder / "logs.jsonl", LogLine, now - HISTORY)
-    store = await asyncio.to_thread(InventoryStore.open, config.state_dir / "inventory.json",
-                                    max_devices=config.discovery.max_devices)
-    sink = MemorySink()
-    async with Discovery(config, sink, store, clock=clock):
-        checks, _ = await asyncio.gather(run_checks(config), asyncio.sleep(DISCOVERY_S))
-    events += sink.events
-    logs += sink.logs
-    inventory = store.snapshot()
-    host = await asyncio.to_thread(host_facts, config.state_dir)
-    profiles = load_profiles(config.firmware_profiles)
-    report = diagnose(events, inventory, host, profiles, clock.now(), checks, logs)
-    return report, evidence_files(events, logs, inventory, report)
-
-
-def _send(config: AgentConfig, report: DiagnosisReport, files: dict[str, bytes]) -> str:
-    identity = Identity.load_or_create(config.state_dir)
-    if identity.enrollment is None:
-        raise AgentError("cannot send: this hub is not enrolled (homediag-agent enroll)")
-    first = report.findings[0]
-    trigger = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority=report.priority,
-                      signature=report.verdict.value, summary=f"{first.explanation.symptom} {first.explanation.root_cause}"[:500])
-    end = report.generated_at
-    start = report.window.start if report.window else end - timedelta(minutes=10)
-    manifest, data = create_bundle(config, identity, trigger=trigger, window=CaptureWindow(start=min(start, end), end=end),
-                                   extra_files=files)
-    delivery = asyncio.run(deliver(config, identity, config.upload.wait_s, new=(manifest, data)))
-    result = delivery.results.get(str(manifest.bundle_id))
-    if result is None or result.ticket_id is None:
-        return f"evidence {manifest.bundle_id} is queued; it will be sent when the collector can be reached"
-    return f"sent to support: ticket {result.ticket_id} (bundle {manifest.bundle_id})"
 
 
 def _from_bundle(args: argparse.Namespace, config: AgentConfig) -> DiagnosisReport:
