@@ -103,6 +103,8 @@ def _bridge(base: str, rest: list[str], payload: bytes, at: datetime) -> list[De
         uptime = as_float(as_dict(health.get("process")).get("uptime_sec"))
         return [] if uptime is None else [DeviceUpdate(keys=key, source=f"{SOURCE}.bridge", uptime_s=uptime,
                                                        restart_reason="zigbee2mqtt process restart")]
+    if what == "event":
+        return _event(base, json_object(payload), at)
     if what == "logging":
         entry = json_object(payload)
         message = as_str(entry.get("message"))
@@ -110,3 +112,19 @@ def _bridge(base: str, rest: list[str], payload: bytes, at: datetime) -> list[De
                                                    message=message[:2000])]
     return []
 
+
+
+def _event(base: str, event: dict[str, Any], at: datetime) -> list[DeviceUpdate | LogLine]:
+    """``device_joined``/``device_announce``/``device_leave``/``device_interview`` from the bridge."""
+    kind, data = as_str(event.get("type")), as_dict(event.get("data"))
+    ieee, friendly = as_str(data.get("ieee_address")), as_str(data.get("friendly_name"))
+    if kind is None or ieee is None:
+        return []
+    keys = (f"ieee:{ieee.lower()}",) + ((_device_key(base, friendly),) if friendly else ())
+    line = LogLine(ts=at, source=SOURCE, level="info", message=f"{kind} {friendly or ieee} {as_str(data.get('status')) or ''}".strip())
+    if kind == "device_leave":
+        return [line, DeviceUpdate(keys=keys, source=f"{SOURCE}.event", available=False, message="left the network")]
+    if kind in ("device_joined", "device_announce"):
+        return [line, DeviceUpdate(keys=keys, source=f"{SOURCE}.event", family="zigbee2mqtt", name=friendly,
+                                   parent_key=bridge_key(base), message=kind)]
+    return [line]

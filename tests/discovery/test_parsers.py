@@ -74,6 +74,12 @@ def test_zigbee2mqtt_bridge_devices_and_children() -> None:
     assert avail.available is False
     [lqi] = zigbee2mqtt.parse("zigbee2mqtt/curtain", j({"linkquality": 87, "position": 40}), AT)
     assert lqi.link_quality == 87
+    joined = zigbee2mqtt.parse("zigbee2mqtt/bridge/event", j(
+        {"type": "device_joined", "data": {"friendly_name": "new_plug", "ieee_address": "0xABC"}}), AT)
+    assert isinstance(joined[0], LogLine) and joined[1].keys[0] == "ieee:0xabc"
+    left = zigbee2mqtt.parse("zigbee2mqtt/bridge/event", j(
+        {"type": "device_leave", "data": {"friendly_name": "curtain", "ieee_address": "0x00158d0001a2b3c4"}}), AT)
+    assert left[1].available is False
 
 
 def test_esphome_and_home_assistant_discovery() -> None:
