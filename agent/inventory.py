@@ -25,6 +25,7 @@ _LOGGER = logging.getLogger(__name__)
 
 RECENT_MESSAGES = 5
 WEAK_SIGNAL_DBM = -80.0
+ARP_SOURCE = "arp"
 REBOOT_DEBOUNCE = timedelta(seconds=30)  # one boot announces itself several ways (uptime, INFO3, boot count)
 UPTIME_SLACK_S = 5.0
 
@@ -77,6 +78,7 @@ class InventoryStore:
         self.max_devices = max_devices
         self._devices: dict[str, Device] = {}
         self._key_index: dict[str, str] = {}
+        self._ip_index: dict[str, str] = {}  # last device seen at each address
         self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._last_reboot: dict[str, datetime] = {}
         self._boot_seq: dict[str, int] = {}
@@ -102,6 +104,8 @@ class InventoryStore:
             self._devices[device.id] = device
             for key in [device.id, *device.identifiers]:
                 self._key_index[key] = device.id
+            for ip in device.ips:
+                self._ip_index[ip] = device.id
 
     def save(self) -> None:
         if self.path is None:
@@ -128,14 +132,18 @@ class InventoryStore:
     # -- merging ----------------------------------------------------------------------------------------------
     @staticmethod
     def _keys_of(update: DeviceUpdate) -> list[str]:
-        """Its own keys, then MAC keys, then address keys (the weakest: an address can move to another device)."""
-        macs = [f"mac:{m}" for m in (normalise_mac(x) for x in update.macs) if m]
-        return [*update.keys, *macs, *(f"ip:{ip}" for ip in update.ips)]
+        return [*update.keys, *(f"mac:{m}" for m in (normalise_mac(x) for x in update.macs) if m)]
 
     def _find(self, update: DeviceUpdate) -> str | None:
         for key in self._keys_of(update):
             if key in self._key_index:
                 return self._key_index[key]
+        if update.source == ARP_SOURCE:
+            # ARP knows the MAC behind an address: it completes a device seen without one (mDNS-only devices).
+            for ip in update.ips:
+                candidate = self._ip_index.get(ip)
+                if candidate is not None and not self._devices[candidate].macs:
+                    return candidate
         return None
 
     def observe(self, update: DeviceUpdate, at: datetime) -> list[TimelineEvent]:
@@ -152,6 +160,8 @@ class InventoryStore:
         new_keys = self._keys_of(update)
         for key in new_keys:
             self._key_index[key] = device_id
+        for ip in update.ips:
+            self._ip_index[ip] = device_id
         events += self._changes(device, update, at)
         self._devices[device_id] = self._merged(device, update, at, new_keys)
         if update.message is not None:
@@ -167,7 +177,7 @@ class InventoryStore:
         parent = self._key_index.get(update.parent_key) if update.parent_key else None
         changes: dict[str, Any] = {
             "last_seen": at,
-            "identifiers": union(device.identifiers, [k for k in keys if k != device.id and not k.startswith("ip:")]),
+            "identifiers": union(device.identifiers, [k for k in keys if k != device.id]),
             "macs": union(device.macs, macs), "ips": union(device.ips, update.ips),
             "services": union(device.services, update.services), "sources": union(device.sources, (update.source,)),
             "names": union(device.names, (update.name,) if update.name else ()),

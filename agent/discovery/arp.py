@@ -21,10 +21,10 @@ from ..clock import Clock
 from ..config import AgentConfig
 from ..evidence import EvidenceSink
 from ..facts import parse_proc_arp
-from ..inventory import DeviceUpdate, InventoryStore, normalise_mac
+from ..inventory import ARP_SOURCE, DeviceUpdate, InventoryStore, normalise_mac
 
 _LOGGER = logging.getLogger(__name__)
-SOURCE = "arp"
+SOURCE = ARP_SOURCE
 SWEEP_EVERY_S = 300.0
 MAX_SWEEP_PREFIX = 24
 
