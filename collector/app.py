@@ -18,8 +18,9 @@ from .errors import CollectorError, RateLimited
 from .ratelimit import RateLimiter
 from .ingest import IngestWorkers
 from .live_service import LiveService
-from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, INGEST, LIVE, Clock
+from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, INGEST, LIVE, SCANNER, Clock
 from .store import Database
+from .support.scanner import SlaScanner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,8 +55,10 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     async with Database(config.database_path) as db:
         app[DB] = db
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
-        async with IngestWorkers(config.ingest.verify_workers, blobs) as workers:
+        async with IngestWorkers(config.ingest.verify_workers, blobs) as workers, \
+                SlaScanner(db, config, app[CLOCK]) as scanner:
             app[INGEST] = workers
+            app[SCANNER] = scanner
             yield
 
 

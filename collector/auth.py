@@ -61,3 +61,10 @@ def household_filter(principal: Principal) -> str | None:
         return principal.household
     raise Forbidden(f"the {principal.role} role has no household listing", code="role_forbidden")
 
+
+
+def may_see_ticket(principal: Principal, household: str, partner: str | None) -> bool:
+    """Partners see only what is assigned to them; everyone else by household."""
+    if principal.role is Role.PARTNER:
+        return partner is not None and partner == principal.name
+    return may_see_household(principal, household)

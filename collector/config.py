@@ -7,6 +7,7 @@ Every field is documented in docs/configuration.md. Environment variables overri
 from __future__ import annotations
 
 import os
+from datetime import date, time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
 
 from .errors import ConfigError
+from .support.calendar import BusinessCalendar
 
 ENV_PREFIX = "HOMEDIAG_COLLECTOR_"
 CONFIG_NAME = "collector.yaml"
@@ -52,6 +54,18 @@ class LiveBrokerConfig(_Section):
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
+class SupportConfig(_Section):
+    timezone: str = Field(default="UTC", description="the support organisation's time zone (IANA name)")
+    opens: time = Field(default=time(9, 0), description="business hours start (P2/P3 clocks run in business hours)")
+    closes: time = Field(default=time(18, 0))
+    weekdays: list[int] = Field(default=[0, 1, 2, 3, 4], description="business days, Monday = 0")
+    holidays: list[date] = Field(default_factory=list)
+    scan_interval_s: float = Field(default=60.0, gt=0, description="how often SLA warnings and breaches are looked for")
+
+    def calendar(self) -> BusinessCalendar:
+        return BusinessCalendar(self.timezone, self.opens, self.closes, frozenset(self.weekdays), frozenset(self.holidays))
+
+
 class CollectorConfig(_Section):
     data_dir: Path = Field(default=Path("/var/lib/homediag-collector"), description="SQLite database and bundle blobs")
     host: str = "127.0.0.1"
@@ -61,6 +75,7 @@ class CollectorConfig(_Section):
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
     live: LiveBrokerConfig = Field(default_factory=LiveBrokerConfig)
+    support: SupportConfig = Field(default_factory=SupportConfig)
 
     @property
     def database_path(self) -> Path:

@@ -76,6 +76,8 @@ class TicketState(StrEnum):
     RESOLVED = "resolved"
     FOLLOW_UP = "follow_up"
     CLOSED = "closed"
+    WAITING_CUSTOMER = "waiting_customer"  # pauses the service-level clocks
+    WAITING_PARTS = "waiting_parts"  # pauses the service-level clocks
 
 
 OPEN_STATES = frozenset(TicketState) - {TicketState.CLOSED}
@@ -113,6 +115,8 @@ class Ticket(_Record):
     priority: Priority
     created_at: datetime
     created_by: str
+    group: str | None = None
+    partner: str | None = Field(default=None, description="the third-party partner the ticket is assigned to")
     bundles: list[BundleRecord] = Field(default_factory=list)
     events: list[TicketEvent] = Field(default_factory=list)
 

@@ -24,3 +24,4 @@ BLOBS = web.AppKey("blobs", BlobStore)
 LIMITER = web.AppKey("limiter", RateLimiter)
 INGEST = web.AppKey("ingest", IngestWorkers)
 LIVE = web.AppKey("live", LiveService)  # absent when live state is not configured
+SCANNER = web.AppKey("scanner", "SlaScanner")

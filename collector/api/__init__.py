@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import agents, bundles, enrol, live, meta, tickets
+from . import agents, bundles, enrol, live, meta, support, tickets
 
-ROUTE_TABLES = (meta.routes, enrol.routes, bundles.routes, tickets.routes, agents.routes, live.routes)
+ROUTE_TABLES = (meta.routes, enrol.routes, bundles.routes, tickets.routes, agents.routes, live.routes, support.routes)

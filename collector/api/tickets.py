@@ -9,7 +9,7 @@ from aiohttp import web
 
 from shared.models import Priority
 
-from ..auth import check_household, household_filter, principal
+from ..auth import check_household, household_filter, may_see_ticket, principal
 from ..errors import BadRequest, NotFound
 from ..models import Principal, Role, Ticket, TicketIntake, TicketState
 from ..state import CLOCK, CONFIG, DB
@@ -26,9 +26,8 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
 
 async def visible_ticket(request: web.Request, who: Principal) -> Ticket:
     ticket = await request.app[DB].run(SqliteStore.get_ticket, int_param(request, "ticket_id"))
-    if ticket is None:
+    if ticket is None or not may_see_ticket(who, ticket.household, ticket.partner):
         raise NotFound("no such ticket", code="ticket_not_found")
-    check_household(who, ticket.household)
     return ticket
 
 
@@ -64,10 +63,11 @@ def _enum_query(request: web.Request, name: str, enum: type[Any]) -> Any:
 @routes.get("/api/v1/tickets")
 async def list_tickets(request: web.Request) -> web.Response:
     who = await principal(request)
-    household = household_filter(who) or request.query.get("household")
+    partner = who.name if who.role is Role.PARTNER else None
+    household = None if partner else household_filter(who) or request.query.get("household")
     tickets = await request.app[DB].run(
         SqliteStore.list_tickets, household=household, state=_enum_query(request, "state", TicketState),
-        priority=_enum_query(request, "priority", Priority),
+        priority=_enum_query(request, "priority", Priority), partner=partner,
     )
     return web.json_response({"tickets": [ticket_json(ticket) for ticket in tickets]})
 

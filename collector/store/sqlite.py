@@ -21,6 +21,7 @@ from typing import Any
 from shared.models import CaptureWindow, Priority, Trigger
 
 from ..attach import TicketSpan, choose_ticket, fits
+from ..support.lifecycle import classification_from, route
 from ..errors import Conflict, NotFound, Unauthorized
 from ..models import (
     OPEN_STATES,
@@ -46,11 +47,14 @@ CREATE TABLE IF NOT EXISTS agents (
     public_key TEXT NOT NULL, key_id TEXT NOT NULL, enrolled_at TEXT NOT NULL, revoked_at TEXT);
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, household TEXT,
-    token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);
+    token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, password_hash TEXT);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), csrf TEXT NOT NULL,
+    expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tickets (
     id INTEGER PRIMARY KEY AUTOINCREMENT, household TEXT NOT NULL, intake TEXT NOT NULL,
     state TEXT NOT NULL, priority TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
-    occurred_from TEXT, occurred_to TEXT);
+    occurred_from TEXT, occurred_to TEXT, grp TEXT, partner TEXT);
 CREATE INDEX IF NOT EXISTS tickets_household ON tickets(household, state);
 CREATE TABLE IF NOT EXISTS bundles (
     bundle_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, household TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -104,6 +108,14 @@ class SqliteStore:
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=5000")  # admin commands share the file with a running server
         self._conn.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added after a database was created: older files get them on open."""
+        for table, column in (("tickets", "grp"), ("tickets", "partner"), ("users", "password_hash")):
+            names = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            if column not in names:
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
     def close(self) -> None:
         self._conn.close()
@@ -199,6 +211,33 @@ class SqliteStore:
         user = UserRecord(id=cursor.lastrowid, name=name, role=role, household=household, created_at=now)
         return user, token
 
+    def set_password(self, name: str, password_hash: str, now: datetime) -> None:
+        with self._tx() as conn:
+            if conn.execute("UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name)).rowcount == 0:
+                raise NotFound(f"no user {name!r}", code="user_not_found")
+            self._audit(conn, now, "admin-cli", "user.password", name, {})
+
+    def password_of(self, name: str) -> tuple[int, str] | None:
+        row = self._conn.execute("SELECT id, password_hash FROM users WHERE name = ?", (name,)).fetchone()
+        return None if row is None or row["password_hash"] is None else (row["id"], row["password_hash"])
+
+    def create_session(self, user_id: int, token: str, csrf: str, expires: datetime, now: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM sessions WHERE expires_at < ?", (_iso(now),))
+            conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", (token_hash(token), user_id, csrf, _iso(expires)))
+
+    def session(self, token: str, now: datetime) -> tuple[Principal, str] | None:
+        row = self._conn.execute(
+            "SELECT users.*, sessions.csrf FROM sessions JOIN users ON users.id = sessions.user_id "
+            "WHERE sessions.token_hash = ? AND sessions.expires_at > ?", (token_hash(token), _iso(now))).fetchone()
+        if row is None:
+            return None
+        return Principal(user_id=row["id"], name=row["name"], role=Role(row["role"]), household=row["household"]), row["csrf"]
+
+    def end_session(self, token: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),))
+
     def principal_for_token(self, token: str) -> Principal | None:
         row = self._conn.execute("SELECT * FROM users WHERE token_hash = ?", (token_hash(token),)).fetchone()
         if row is None:
@@ -251,8 +290,17 @@ class SqliteStore:
                  _iso(record.window.start), _iso(record.window.end), record.key_id, ticket_id),
             )
             if ticket_id is not None:
-                self._event(conn, ticket_id, now, record.agent_id, "bundle_attached", self._attach_detail(record))
+                self._attached(conn, ticket_id, record, record.agent_id, now)
         return record.model_copy(update={"ticket_id": ticket_id})
+
+    def _attached(self, conn: sqlite3.Connection, ticket_id: int, record: BundleRecord, actor: str, now: datetime) -> None:
+        """The attach event, and the classification pre-filled from the bundle's diagnosis if none exists yet."""
+        self._event(conn, ticket_id, now, actor, "bundle_attached", self._attach_detail(record))
+        classified = conn.execute("SELECT 1 FROM ticket_events WHERE ticket_id = ? AND kind = 'classified'",
+                                  (ticket_id,)).fetchone()
+        prefill = classification_from((record.trigger.signature or "").split(":")[0])
+        if classified is None and prefill is not None:
+            self._event(conn, ticket_id, now, actor, "classified", prefill | {"bundle_id": record.bundle_id})
 
     @staticmethod
     def _attach_detail(record: BundleRecord) -> dict[str, Any]:
@@ -282,15 +330,16 @@ class SqliteStore:
 
     def _insert_ticket(self, conn: sqlite3.Connection, intake: TicketIntake, actor: str, now: datetime) -> int:
         self._ensure_household(conn, intake.household, now)
+        group = route(intake.priority)
         cursor = conn.execute(
-            "INSERT INTO tickets (household, intake, state, priority, created_at, created_by, occurred_from, occurred_to)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tickets (household, intake, state, priority, created_at, created_by, occurred_from, occurred_to, grp)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (intake.household, intake.model_dump_json(), TicketState.NEW.value, intake.priority.value, _iso(now), actor,
-             intake.occurred_from and _iso(intake.occurred_from), intake.occurred_to and _iso(intake.occurred_to)),
+             intake.occurred_from and _iso(intake.occurred_from), intake.occurred_to and _iso(intake.occurred_to), group),
         )
         ticket_id = cursor.lastrowid
         assert ticket_id is not None
-        self._event(conn, ticket_id, now, actor, "created", {"intake": intake.model_dump(mode="json")})
+        self._event(conn, ticket_id, now, actor, "created", {"intake": intake.model_dump(mode="json"), "group": group})
         return ticket_id
 
     def create_ticket(self, intake: TicketIntake, actor: str, *, slack: timedelta, lookback: timedelta, now: datetime) -> Ticket:
@@ -304,7 +353,7 @@ class SqliteStore:
                 record = self._bundle(row)
                 if fits(record.window, span, slack=slack, lookback=lookback):
                     conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ?", (ticket_id, record.bundle_id))
-                    self._event(conn, ticket_id, now, actor, "bundle_attached", self._attach_detail(record))
+                    self._attached(conn, ticket_id, record, actor, now)
         return self.get_ticket(ticket_id)  # type: ignore[return-value]
 
     def _ticket(self, row: sqlite3.Row, *, full: bool) -> Ticket:
@@ -316,22 +365,31 @@ class SqliteStore:
             events = self.ticket_events(row["id"])
         return Ticket(id=row["id"], intake=TicketIntake.model_validate_json(row["intake"]), state=TicketState(row["state"]),
                       priority=Priority(row["priority"]), created_at=_dt(row["created_at"]), created_by=row["created_by"],
-                      bundles=bundles, events=events)
+                      group=row["grp"], partner=row["partner"], bundles=bundles, events=events)
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
         row = self._conn.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
         return None if row is None else self._ticket(row, full=True)
 
     def list_tickets(self, *, household: str | None = None, state: TicketState | None = None,
-                     priority: Priority | None = None, limit: int = 500) -> list[Ticket]:
+                     priority: Priority | None = None, partner: str | None = None, group: str | None = None,
+                     open_only: bool = False, full: bool = False, limit: int = 500) -> list[Ticket]:
         clauses, args = [], []
-        for column, value in (("household", household), ("state", state), ("priority", priority)):
+        if open_only:
+            clauses.append("state != 'closed'")
+        for column, value in (("household", household), ("state", state), ("priority", priority), ("partner", partner),
+                              ("grp", group)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(str(value))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._conn.execute(f"SELECT * FROM tickets {where} ORDER BY id DESC LIMIT ?", (*args, limit))
-        return [self._ticket(row, full=False) for row in rows]
+        rows = self._conn.execute(f"SELECT * FROM tickets {where} ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+        return [self._ticket(row, full=full) for row in rows]
+
+    def tickets_created_between(self, start: datetime, end: datetime) -> list[Ticket]:
+        rows = self._conn.execute("SELECT * FROM tickets WHERE created_at >= ? AND created_at < ? ORDER BY id",
+                                  (_iso(start), _iso(end))).fetchall()
+        return [self._ticket(row, full=True) for row in rows]
 
     def ticket_events(self, ticket_id: int) -> list[TicketEvent]:
         rows = self._conn.execute("SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
@@ -339,15 +397,15 @@ class SqliteStore:
                             data=json.loads(r["data"])) for r in rows]
 
     def append_ticket_event(self, ticket_id: int, actor: str, kind: str, data: dict[str, Any], now: datetime, *,
-                            state: TicketState | None = None, priority: Priority | None = None) -> TicketEvent:
-        """Record a change; ``state``/``priority`` update the ticket's current values in the same transaction."""
+                            state: TicketState | None = None, priority: Priority | None = None,
+                            group: str | None = None, partner: str | None = None) -> TicketEvent:
+        """Record a change; the keyword values update the ticket's current projection in the same transaction."""
         with self._tx() as conn:
             if conn.execute("SELECT 1 FROM tickets WHERE id = ?", (ticket_id,)).fetchone() is None:
                 raise NotFound(f"no ticket {ticket_id}", code="ticket_not_found")
-            if state is not None:
-                conn.execute("UPDATE tickets SET state = ? WHERE id = ?", (state.value, ticket_id))
-            if priority is not None:
-                conn.execute("UPDATE tickets SET priority = ? WHERE id = ?", (priority.value, ticket_id))
+            for column, value in (("state", state), ("priority", priority), ("grp", group), ("partner", partner)):
+                if value is not None:
+                    conn.execute(f"UPDATE tickets SET {column} = ? WHERE id = ?", (str(value), ticket_id))
             event_id = self._event(conn, ticket_id, now, actor, kind, data)
         return TicketEvent(id=event_id, ticket_id=ticket_id, ts=now, actor=actor, kind=kind, data=data)
 

@@ -53,7 +53,9 @@ async def test_a_waiting_bundle_joins_the_ticket_opened_later(collector: Collect
     assert status == 201
     assert [b["bundle_id"] for b in ticket["bundles"]] == [waiting["bundle_id"]]
     assert ticket["bundles"][0]["verified"] is True
-    assert [e["kind"] for e in ticket["events"]] == ["created", "bundle_attached"]
+    # The bundle's fault signature pre-fills the classification.
+    assert [e["kind"] for e in ticket["events"]] == ["created", "bundle_attached", "classified"]
+    assert ticket["events"][2]["data"]["type"] == "network" and ticket["events"][2]["data"]["source"] == "diagnosis"
     assert ticket["events"][0]["actor"] == "eve"
     assert elsewhere["ticket_id"] is None
 
@@ -62,7 +64,7 @@ async def test_a_waiting_bundle_joins_the_ticket_opened_later(collector: Collect
     status, note = await collector.call("POST", f"/api/v1/tickets/{ticket['id']}/notes", engineer, json={"text": "called"})
     assert status == 201 and note["kind"] == "note"
     _, shown = await collector.call("GET", f"/api/v1/tickets/{ticket['id']}", engineer)
-    assert [e["kind"] for e in shown["events"]] == ["created", "bundle_attached", "bundle_attached", "note"]
+    assert [e["kind"] for e in shown["events"]] == ["created", "bundle_attached", "classified", "bundle_attached", "note"]
 
 
 async def test_ticket_events_and_audit_are_append_only(collector: Collector) -> None:

@@ -1,0 +1,45 @@
+"""The default service levels of the support process, as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from shared.models import Priority
+
+from .calendar import BusinessCalendar
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # first_response, update, root_cause, workaround, fix
+    hours: float = 0.0
+    business_days: float = 0.0  # in business days of the ticket's calendar
+
+    def duration(self, calendar: BusinessCalendar) -> timedelta:
+        return timedelta(hours=self.hours) + calendar.business_day * self.business_days
+
+
+@dataclass(frozen=True)
+class Policy:
+    priority: Priority
+    around_the_clock: bool
+    first_response: Target
+    update_every: Target
+    root_cause: Target | None
+    workaround: Target | None
+    fix: Target | None  # permanent fix, or guidance for P3
+    follow_up_days: tuple[int, ...]
+
+
+POLICIES: dict[Priority, Policy] = {
+    Priority.P1: Policy(Priority.P1, True, Target("first_response", hours=0.5), Target("update", hours=1),
+                        Target("root_cause", hours=4), Target("workaround", hours=8), Target("fix", hours=24), (1, 3, 7)),
+    Priority.P2: Policy(Priority.P2, False, Target("first_response", hours=2), Target("update", hours=4),
+                        Target("root_cause", business_days=1), None, Target("fix", business_days=3), (3,)),
+    Priority.P3: Policy(Priority.P3, False, Target("first_response", hours=4), Target("update", business_days=1),
+                        None, None, Target("fix", business_days=2), (7,)),
+}
+COMPLAINT_TARGETS = (Target("complaint_ack", hours=2), Target("complaint_plan", hours=24), Target("complaint_close", hours=48))
+WARN_FRACTION = 0.25  # warn when a quarter of a target's time is left
+PAUSE_STATES = frozenset({"waiting_customer", "waiting_parts"})

@@ -1,0 +1,57 @@
+"""The SLA scanner: finds warnings and breaches and records them when it sees them (never back-dated)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Self
+
+from shared.aio import cancel_and_wait
+
+from ..config import CollectorConfig
+from ..state import Clock
+from ..store import Database, SqliteStore
+from .clocks import clocks
+
+_LOGGER = logging.getLogger(__name__)
+ACTOR = "sla-scanner"
+
+
+def scan_once(store: SqliteStore, config: CollectorConfig, now) -> int:  # type: ignore[no-untyped-def]
+    """One pass over the open tickets (runs on the store's thread); returns how many events it recorded."""
+    calendar = config.support.calendar()
+    recorded = 0
+    for ticket in store.list_tickets(open_only=True, full=True, limit=100_000):
+        seen = {(e.kind, e.data.get("target"), e.data.get("due")) for e in ticket.events if e.kind.startswith("sla_")}
+        for clock in clocks(ticket.events, ticket.intake.priority, now, calendar):
+            kind = {"warning": "sla_warning", "breached": "sla_breached"}.get(clock.state)
+            if kind is None or (kind, clock.target, clock.due.isoformat()) in seen:
+                continue
+            store.append_ticket_event(ticket.id, ACTOR, kind, {"target": clock.target, "due": clock.due.isoformat(),
+                                                               "priority": ticket.priority.value}, now)
+            recorded += 1
+    return recorded
+
+
+class SlaScanner:
+    def __init__(self, db: Database, config: CollectorConfig, clock: Clock) -> None:
+        self._db, self._config, self._clock = db, config, clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self._run(), name="sla-scanner")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await cancel_and_wait(self._task)
+
+    async def scan(self) -> int:
+        return await self._db.run(scan_once, self._config, self._clock())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.scan()
+            except Exception:  # noqa: BLE001 - one failed pass must not stop the scanner; it is logged
+                _LOGGER.exception("SLA scan failed")
+            await asyncio.sleep(self._config.support.scan_interval_s)
