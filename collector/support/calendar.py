@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 Interval = tuple[datetime, datetime]
@@ -68,7 +68,7 @@ def add(calendar: BusinessCalendar, start: datetime, duration: timedelta, pauses
     for interval in calendar.open_intervals(start):
         for begin, end in _minus(interval, pauses):
             if end - begin >= left:
-                return begin + left
+                return (begin + left).astimezone(UTC)
             left -= end - begin
     raise AssertionError("unreachable: calendars are endless")
 

@@ -119,12 +119,12 @@ def complaint_clocks(log: Sequence[TicketEvent], now: datetime) -> list[Clock]:
     complaint = next((e for e in log if e.kind == "complaint"), None)
     if complaint is None:
         return []
-    met = {e.data.get("name"): e.ts for e in log if e.kind == "complaint_milestone"}
+    met = {f"complaint_{e.data.get('name')}": e.ts for e in log if e.kind == "complaint_milestone"}
     out = []
     for target in COMPLAINT_TARGETS:
         length = target.duration(AROUND_THE_CLOCK)
-        due = complaint.ts + length
-        out.append(Clock(target.name, due, met.get(target.name.removeprefix("complaint_")), _status(due, met.get(target.name.removeprefix("complaint_")), now, length, False)))
+        due, met_at = complaint.ts + length, met.get(target.name)
+        out.append(Clock(target.name, due, met_at, _status(due, met_at, now, length, False)))
     return out
 
 
@@ -133,13 +133,14 @@ def update_cadence(log: Sequence[TicketEvent], initial_priority: Priority, busin
     priority, _ = priority_plan(log, initial_priority)
     policy = POLICIES[priority]
     calendar = AROUND_THE_CLOCK if policy.around_the_clock else business
-    responses = [e.ts for e in log if _is_response(e)]
+    first_response = next((e.ts for e in log if _is_response(e)), None)
     end = next((e.ts for e in log if e.kind == "transition" and e.data.get("to") == "resolved"), None)
-    if not responses or end is None:
+    if first_response is None or end is None:
         return 0, 0
+    notices = [e.ts for e in log if e.kind == "update" and first_response < e.ts < end]
     on_time = due = 0
-    previous = responses[0]
-    for moment in [*responses[1:], end]:
+    previous = first_response
+    for moment in [*notices, end]:
         due += 1
         if moment <= add(calendar, previous, policy.update_every.duration(calendar), pauses(log, end)):
             on_time += 1
