@@ -12,6 +12,7 @@ from aiohttp import web
 from shared.models import utcnow
 
 from .api import ROUTE_TABLES
+from .web import routes as ui_routes
 from .blobs import BlobStore
 from .config import CollectorConfig
 from .errors import CollectorError, RateLimited
@@ -81,4 +82,5 @@ def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_cloc
     app.cleanup_ctx.append(_live)
     for table in ROUTE_TABLES:
         app.add_routes(table)
+    app.add_routes(ui_routes)
     return app

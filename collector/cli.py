@@ -2,7 +2,8 @@
 
     homediag-collector [--data-dir DIR] [--config FILE] serve [--host H] [--port P]
     homediag-collector token create --household H [--ttl-hours N]
-    homediag-collector user create --name N --role customer|engineer|partner|admin [--household H]
+    homediag-collector user create --name N --role customer|engineer|partner|admin [--household H] [--password P]
+    homediag-collector user passwd --name N [--password P]
     homediag-collector agent list [--household H] | agent revoke AGENT_ID
     homediag-collector audit [--target T] [--limit N]
     homediag-collector broker config [--host H] [--port P]
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from contextlib import closing
 from datetime import timedelta
@@ -31,6 +33,7 @@ from .errors import CollectorError
 from .live_broker import BrokerAccounts, render_broker_config
 from .models import Role
 from .store import SqliteStore
+from .web.passwords import hash_password
 
 
 def _store(config: CollectorConfig) -> closing[SqliteStore]:
@@ -61,7 +64,19 @@ def user_create(args: argparse.Namespace, config: CollectorConfig) -> int:
         raise CollectorError("a customer needs --household; other roles take none", code="usage")
     with _store(config) as store:
         user, token = store.create_user(args.name, role, args.household, utcnow())
+        if args.password:
+            store.set_password(user.name, hash_password(args.password), utcnow())
     print(f"user {user.name} ({user.role}{', household ' + user.household if user.household else ''}) API token: {token}")
+    return 0
+
+
+def user_passwd(args: argparse.Namespace, config: CollectorConfig) -> int:
+    password = args.password or os.environ.get("HOMEDIAG_PASSWORD")
+    if not password:
+        raise CollectorError("give --password or HOMEDIAG_PASSWORD", code="usage")
+    with _store(config) as store:
+        store.set_password(args.name, hash_password(password), utcnow())
+    print(f"password of {args.name} set (web sign-in at /ui/login)")
     return 0
 
 
@@ -120,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=[role.value for role in Role])
     create.add_argument("--household", help="the customer's household")
+    create.add_argument("--password", help="also allow web sign-in with this password")
     create.set_defaults(handler=user_create)
+    passwd = user.add_parser("passwd", help="set a user's web sign-in password")
+    passwd.add_argument("--name", required=True)
+    passwd.add_argument("--password", help="the new password (default: $HOMEDIAG_PASSWORD)")
+    passwd.set_defaults(handler=user_passwd)
 
     agent = commands.add_parser("agent", help="enrolled agents").add_subparsers(dest="action", required=True)
     listing = agent.add_parser("list")

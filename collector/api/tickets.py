@@ -24,8 +24,10 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
     return {**ticket.model_dump(mode="json"), "household": ticket.household}
 
 
-async def visible_ticket(request: web.Request, who: Principal) -> Ticket:
-    ticket = await request.app[DB].run(SqliteStore.get_ticket, int_param(request, "ticket_id"))
+async def visible_ticket(request: web.Request, who: Principal, ticket_id: int | None = None) -> Ticket:
+    """The ticket of the URL (or ``ticket_id``) if ``who`` may see it; 404 otherwise, exactly like a missing one."""
+    wanted = int_param(request, "ticket_id") if ticket_id is None else ticket_id
+    ticket = await request.app[DB].run(SqliteStore.get_ticket, wanted)
     if ticket is None or not may_see_ticket(who, ticket.household, ticket.partner):
         raise NotFound("no such ticket", code="ticket_not_found")
     return ticket

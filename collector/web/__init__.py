@@ -1,0 +1,219 @@
+"""The engineer web UI: server-rendered with jinja2, a little JavaScript for zooming the chart.
+
+Sign-in for people with a password (scrypt) and a session cookie (HttpOnly, SameSite=Strict); every form
+carries the session's CSRF token. Pages: the queue (nearest SLA deadline first, countdowns, warning and
+breach marks, filters), a ticket (intake, diagnosis in four parts, history, bundles with their verification
+and a viewer, the timeline chart), the fleet view (faults by signature across households, by device model
+and firmware) and the monthly report with charts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from shared.bundle import open_bundle
+from shared.errors import BundleError
+from shared.models import Inventory, TimelineEvent
+from shared.signing import public_key_from_text
+
+from ..api.support import clock_json, month_report, queue_entries
+from ..api.tickets import visible_ticket
+from ..auth import PRINCIPAL
+from ..errors import CollectorError, NotFound
+from ..models import BundleRecord, Principal, Role
+from ..state import BLOBS, CLOCK, DB
+from ..store import SqliteStore
+from .chart import timeline_svg
+from .passwords import verify_password
+
+COOKIE = "homediag_session"
+SESSION_HOURS = 12
+CSRF = web.RequestKey("csrf", str)
+routes = web.RouteTableDef()
+_env = jinja2.Environment(loader=jinja2.FunctionLoader(
+    lambda name: resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")), autoescape=True)
+
+
+def render(name: str, request: web.Request, **context: Any) -> web.Response:
+    html = _env.get_template(name).render(who=request.get(PRINCIPAL), csrf=request.get(CSRF), **context)
+    return web.Response(text=html, content_type="text/html")
+
+
+async def signed_in(request: web.Request) -> Principal:
+    token = request.cookies.get(COOKIE)
+    found = None if not token else await request.app[DB].run(SqliteStore.session, token, request.app[CLOCK]())
+    if found is None:
+        raise web.HTTPSeeOther(f"/ui/login?next={request.path_qs}")
+    who, csrf = found
+    request[PRINCIPAL], request[CSRF] = who, csrf
+    if who.role is Role.CUSTOMER:
+        raise web.HTTPForbidden(text="the support UI is for support staff")
+    return who
+
+
+@routes.get("/ui/login")
+async def login_form(request: web.Request) -> web.Response:
+    return render("login.html", request, next=request.query.get("next", "/ui/"), error=None)
+
+
+@routes.post("/ui/login")
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name, password = str(form.get("name", "")), str(form.get("password", ""))
+    target = str(form.get("next", "/ui/"))
+    found = await request.app[DB].run(SqliteStore.password_of, name)
+    ok = found is not None and await asyncio.to_thread(verify_password, password, found[1])
+    now = request.app[CLOCK]()
+    await request.app[DB].run(SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {}, now)
+    if not ok or found is None:
+        return render("login.html", request, next=target, error="Wrong name or password")
+    token = secrets.token_urlsafe(32)
+    await request.app[DB].run(SqliteStore.create_session, found[0], token, secrets.token_urlsafe(16),
+                              now + timedelta(hours=SESSION_HOURS), now)
+    response = web.HTTPSeeOther(target if target.startswith("/ui") else "/ui/")
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/")
+    raise response
+
+
+async def checked_form(request: web.Request) -> dict[str, str]:
+    """A POSTed form from a signed-in page: the CSRF token must match the session's."""
+    form = await request.post()
+    if not secrets.compare_digest(str(form.get("csrf", "")), request[CSRF]):
+        raise web.HTTPForbidden(text="CSRF token missing or wrong")
+    return {key: str(value) for key, value in form.items()}
+
+
+@routes.post("/ui/logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    await signed_in(request)
+    await checked_form(request)
+    await request.app[DB].run(SqliteStore.end_session, request.cookies[COOKIE])
+    response = web.HTTPSeeOther("/ui/login")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+@routes.get("/ui/")
+async def queue_page(request: web.Request) -> web.Response:
+    who = await signed_in(request)
+    q = request.query
+    entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None, q.get("state") or None)
+    return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK]())
+
+
+def _read_bundle(blob: bytes, public_key: str | None) -> dict[str, Any]:
+    """What the viewer and the chart need from one bundle (blocking). With the agent's key it is verified again
+    on the way; without, it is read as stored (it was verified on arrival)."""
+    try:
+        opened = open_bundle(blob)
+        files = opened.verify(public_key_from_text(public_key)).files if public_key else opened.members
+        verified = public_key is not None
+    except BundleError:
+        return {"verified": False, "files": {}, "timeline": [], "inventory": None, "diagnosis": None}
+    timeline = []
+    for line in files.get("timeline.jsonl", b"").splitlines():
+        try:
+            timeline.append(TimelineEvent.model_validate_json(line))
+        except ValueError:
+            continue
+    inventory = Inventory.model_validate_json(files["inventory.json"]) if "inventory.json" in files else None
+    diagnosis = json.loads(files["diagnosis.json"]) if "diagnosis.json" in files else None
+    return {"verified": verified, "files": {name: len(data) for name, data in files.items()}, "timeline": timeline,
+            "inventory": inventory, "diagnosis": diagnosis, "raw": files}
+
+
+async def _bundle_view(request: web.Request, record: BundleRecord, who: Principal) -> dict[str, Any]:
+    agent = await request.app[DB].run(SqliteStore.get_agent, record.agent_id)
+    blob = await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
+    view = await asyncio.to_thread(_read_bundle, blob, agent.public_key if agent else None)
+    await request.app[DB].run(SqliteStore.audit, who.name, "bundle.read", record.bundle_id,
+                              {"role": who.role.value, "via": "ui"}, request.app[CLOCK]())
+    return view
+
+
+@routes.get("/ui/tickets/{ticket_id}")
+async def ticket_page(request: web.Request) -> web.Response:
+    who = await signed_in(request)
+    ticket = await visible_ticket(request, who)
+    bundles = []
+    for record in ticket.bundles:
+        view = await _bundle_view(request, record, who)
+        names = {d.id: d.name or d.id for d in view["inventory"].devices} if view["inventory"] else {}
+        chart = timeline_svg(view["timeline"], record.window.start, record.window.end, names) if view["verified"] else ""
+        bundles.append({"record": record, "view": view, "chart": chart})
+    diagnosis = next((b["view"]["diagnosis"] for b in reversed(bundles) if b["view"]["diagnosis"]), None)
+    return render("ticket.html", request, ticket=ticket, bundles=bundles, diagnosis=diagnosis,
+                  clocks=clock_json(ticket, request), now=request.app[CLOCK]())
+
+
+@routes.get("/ui/bundles/{bundle_id}/files/{path:.+}")
+async def bundle_file(request: web.Request) -> web.Response:
+    who = await signed_in(request)
+    record = await request.app[DB].run(SqliteStore.get_bundle, request.match_info["bundle_id"])
+    if record is None or record.ticket_id is None:
+        raise NotFound("no such bundle", code="bundle_not_found")
+    await visible_ticket(request, who, record.ticket_id)
+    view = await _bundle_view(request, record, who)
+    data = view.get("raw", {}).get(request.match_info["path"])
+    if data is None:
+        raise NotFound("no such file in the bundle", code="not_found")
+    return web.Response(text=data.decode("utf-8", errors="replace"), content_type="text/plain")
+
+
+@routes.get("/ui/fleet")
+async def fleet_page(request: web.Request) -> web.Response:
+    who = await signed_in(request)
+    if who.role is Role.PARTNER:
+        raise web.HTTPForbidden(text="the fleet view is for the support organisation")
+    records = await request.app[DB].run(SqliteStore.list_bundles, None, limit=300)
+    groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"households": set(), "bundles": 0, "models": Counter()})
+    for record in records:
+        signature = (record.trigger.signature or record.trigger.kind.value).split(":")[0]
+        group = groups[signature]
+        group["households"].add(record.household)
+        group["bundles"] += 1
+        if ":" in (record.trigger.signature or ""):
+            view = await asyncio.to_thread(_read_bundle, await asyncio.to_thread(request.app[BLOBS].get, record.sha256), None)
+            inventory = view["inventory"]
+            device_id = record.trigger.signature.split(":", 1)[1] if record.trigger.signature else ""
+            device = next((d for d in inventory.devices if d.id == device_id), None) if inventory else None
+            if device is not None:
+                group["models"][f"{device.family or '?'} {device.model or '?'} {device.firmware or '?'}"] += 1
+    rows = sorted(({"signature": s, "households": len(g["households"]), "bundles": g["bundles"],
+                    "models": g["models"].most_common(5)} for s, g in groups.items()), key=lambda r: -r["households"])
+    return render("fleet.html", request, rows=rows)
+
+
+@routes.get("/ui/reports")
+async def report_page(request: web.Request) -> web.Response:
+    who = await signed_in(request)
+    if who.role not in (Role.ENGINEER, Role.ADMIN):
+        raise web.HTTPForbidden(text="reports are for engineers and admins")
+    month = request.query.get("month") or request.app[CLOCK]().strftime("%Y-%m")
+    try:
+        report = await month_report(request, month)
+    except CollectorError as exc:
+        raise web.HTTPBadRequest(text=exc.message) from exc
+    return render("report.html", request, report=report, month=month)
+
+
+def countdown(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{sign}{hours}h{rest // 60:02d}m"
+
+
+_env.filters["countdown"] = countdown
+_env.filters["iso"] = lambda value: value.isoformat() if isinstance(value, datetime) else value

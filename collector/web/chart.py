@@ -1,0 +1,80 @@
+"""The timeline chart: swimlanes for the hub link, gateway, DNS, internet, broker and each device, outages
+shaded, reboots and faults marked. Pure: timeline events in, SVG text out (rendered on the server)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from html import escape
+
+from shared.models import EventKind, TimelineEvent
+
+NETWORK_LANES = (("hub_link", EventKind.HUB_LINK), ("gateway", EventKind.GATEWAY), ("dns", EventKind.DNS),
+                 ("internet", EventKind.INTERNET), ("broker", EventKind.BROKER))
+LANE_H, LABEL_W, WIDTH, TOP = 26, 170, 1100, 28
+DOWN = {"down", "offline"}
+UP = {"up", "online"}
+
+
+def _spans(events: list[TimelineEvent], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    spans, since = [], None
+    for event in events:
+        if event.state in DOWN and since is None:
+            since = event.ts
+        elif event.state in UP and since is not None:
+            spans.append((since, event.ts))
+            since = None
+    if since is not None:
+        spans.append((since, end))
+    return [(max(a, start), min(b, end)) for a, b in spans if b >= start and a <= end]
+
+
+def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime,
+                 device_names: dict[str, str] | None = None) -> str:
+    names = device_names or {}
+    end = max(end, start + timedelta(seconds=1))
+    span = (end - start).total_seconds()
+    plot_w = WIDTH - LABEL_W - 10
+
+    def x(moment: datetime) -> float:
+        return LABEL_W + plot_w * min(max((moment - start).total_seconds() / span, 0.0), 1.0)
+
+    ordered = sorted(events, key=lambda e: e.ts)
+    lanes: list[tuple[str, list[TimelineEvent]]] = [(label, [e for e in ordered if e.kind is kind]) for label, kind in NETWORK_LANES]
+    devices = sorted({e.device_id for e in ordered if e.device_id})
+    for device in devices:
+        lanes.append((names.get(device, device), [e for e in ordered if e.device_id == device]))
+    height = TOP + LANE_H * len(lanes) + 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {WIDTH} {height}" '
+             f'width="100%" data-start="{start.isoformat()}" data-end="{end.isoformat()}" role="img" '
+             f'aria-label="timeline from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}">',
+             '<style>.lane-label{font:12px sans-serif;fill:#333}.tick{font:10px sans-serif;fill:#666}</style>']
+    for tick in range(7):
+        moment = start + timedelta(seconds=span * tick / 6)
+        tx = x(moment)
+        parts.append(f'<line x1="{tx:.1f}" y1="{TOP - 6}" x2="{tx:.1f}" y2="{height - 24}" stroke="#eee"/>')
+        parts.append(f'<text class="tick" x="{tx:.1f}" y="{height - 10}" text-anchor="middle">{moment:%H:%M:%S}</text>')
+    for index, (label, lane_events) in enumerate(lanes):
+        y = TOP + index * LANE_H
+        lane_id = escape(label, quote=True)
+        parts.append(f'<g class="lane" data-lane="{lane_id}">')
+        parts.append(f'<text class="lane-label" x="4" y="{y + 17}">{escape(label)}</text>')
+        parts.append(f'<rect x="{LABEL_W}" y="{y + 4}" width="{plot_w}" height="{LANE_H - 8}" fill="#e7f5ec"/>')
+        for a, b in _spans(lane_events, start, end):
+            parts.append(f'<rect class="outage" x="{x(a):.1f}" y="{y + 4}" width="{max(2.0, x(b) - x(a)):.1f}" '
+                         f'height="{LANE_H - 8}" fill="#e0533d"><title>{escape(label)} down {a:%H:%M:%S}–{b:%H:%M:%S}</title></rect>')
+        for event in lane_events:
+            if event.kind in (EventKind.DEVICE_REBOOT, EventKind.HUB_BOOT):
+                px = x(event.ts)
+                parts.append(f'<path class="reboot" d="M{px:.1f},{y + 3} l5,9 l-10,0 z" fill="#1d4ed8">'
+                             f'<title>reboot {event.ts:%H:%M:%S} {escape(str(event.detail.get("reason") or ""))}</title></path>')
+        parts.append("</g>")
+    for event in ordered:
+        if event.kind is EventKind.FAULT and event.state == "closed":
+            px = x(event.ts)
+            signature = escape(str(event.detail.get("signature", "fault")))
+            parts.append(f'<line class="fault" x1="{px:.1f}" y1="{TOP - 8}" x2="{px:.1f}" y2="{height - 24}" stroke="#7c3aed" '
+                         f'stroke-dasharray="4 3"><title>fault {signature}</title></line>')
+            parts.append(f'<text class="tick" x="{px + 3:.1f}" y="{TOP - 10}" fill="#7c3aed">{signature}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
