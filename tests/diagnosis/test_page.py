@@ -14,19 +14,16 @@ from playwright.async_api import async_playwright
 from agent.config import AgentConfig
 from agent.web import OneClickPage
 from lab.collector_process import CollectorProcess
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 AGENT = str(Path(sys.executable).with_name("homediag-agent"))
 
 
 @pytest.fixture
 async def page_and_collector(tmp_path: Path) -> AsyncIterator[tuple[OneClickPage, CollectorProcess]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
+    require_chromium()
     collector = CollectorProcess(tmp_path / "collector")
     collector.start()
     try:

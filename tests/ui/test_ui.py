@@ -17,18 +17,16 @@ from shared.bundle import build_bundle
 from shared.models import CaptureWindow, EventKind, RedactionSummary, Trigger, TriggerKind, utcnow
 from shared.profiles import load_profiles
 from shared.signing import generate_private_key, public_key_to_text
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.diagnosis.test_engine import HOME, ev, router_reboot
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 
 
 @pytest.fixture
 async def seeded(tmp_path: Path) -> AsyncIterator[tuple[CollectorProcess, int]]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (scripts/setup.sh installs it)")
+    require_chromium()
     collector = CollectorProcess(tmp_path / "collector")
     collector.start()
     try:
@@ -65,7 +63,7 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded, tmp_path: Path) -
     collector, ticket_id = seeded
     shots = Path(os.environ.get("HOMEDIAG_SCREENSHOT_DIR", tmp_path))
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
             await page.goto(f"{collector.url}/ui/")
