@@ -29,7 +29,7 @@ def evidence_files(events: list[TimelineEvent], logs: list[LogLine], inventory: 
         device = f" [{line.device_id}]" if line.device_id else ""
         by_source[line.source].append(f"{line.ts.isoformat()} {line.level or '-'}{device} {line.message}\n")
     for source, lines in by_source.items():
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source) or "unknown"
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in source) or "unknown"
         files[f"logs/{safe}.log"] = "".join(lines).encode()
     if inventory is not None:
         files["inventory.json"] = inventory.model_dump_json(indent=2).encode()

@@ -39,12 +39,15 @@ class NetworkConfig(_Section):
     dns_resolver: str | None = Field(default=None, description="resolver address queried for DNS checks; none = not probed")
     dns_names: list[str] = Field(default_factory=list, description="names resolved by the DNS check")
     internet_targets: list[str] = Field(default_factory=list, description="'host:port' TCP targets (or bare IPs for ICMP) for the internet check")
+    ssdp: bool = Field(default=True, description="listen (passively) for the gateway's SSDP announcements on the configured interfaces to notice router reboots by BOOTID")
 
 
 class ProbeConfig(_Section):
     interval_s: float = Field(default=2.0, gt=0)
     timeout_s: float = Field(default=1.0, gt=0)
     failures_before_down: int = Field(default=2, ge=1)
+    arp: bool = Field(default=True, description="also probe the gateway by ARP (raw packet socket on the first configured interface); falls back to ICMP alone")
+    health_interval_s: float = Field(default=60.0, gt=0, description="how often hub health (CPU, memory, disk, temperatures, interface errors) is sampled")
 
 
 class BrokerConfig(_Section):
@@ -73,6 +76,8 @@ class CaptureConfig(_Section):
     after_s: float = Field(default=120.0, ge=0, description="evidence kept after a fault ends")
     group_window_s: float = Field(default=3600.0, ge=0, description="the same fault signature within this window is grouped, not re-uploaded")
     device_grace_s: float = Field(default=90.0, ge=0, description="a device going offline this soon after a network fault is part of it (MQTT wills arrive a keep-alive late)")
+    crash_loop_restarts: int = Field(default=3, ge=2, description="this many reboots of one device within crash_loop_window_s is a crash loop")
+    crash_loop_window_s: float = Field(default=600.0, gt=0)
 
 
 class SpoolConfig(_Section):

@@ -6,8 +6,8 @@
 - A **network fault** opens at the first check going down and closes when every check is back; its signature
   comes from ``outages.classify`` at close.
 - A **device fault** opens when a device goes offline while the network is fine (it is not the router's
-  doing), and closes when it comes back; ``device_crash_loop`` when a device restarts ``CRASH_LOOP_RESTARTS``
-  times within ``CRASH_LOOP_WINDOW``.
+  doing), and closes when it comes back; ``device_crash_loop`` when a device restarts ``crash_loop_restarts``
+  times within ``crash_loop_window_s``.
 - A closed fault is captured ``after_s`` later, with ``before_s`` of history. A fault with the same signature
   that starts before that capture is merged into it; one that closes within ``group_window_s`` of the last
   capture of its signature is grouped (recorded, not uploaded again): no bundle storms.
@@ -21,11 +21,9 @@ from datetime import datetime, timedelta
 from shared.models import EventKind, RootCause, TimelineEvent
 
 from .config import CaptureConfig
-from .outages import NETWORK_KINDS, Outage, classify
+from .outages import NETWORK_KINDS, Outage, announced, classify
 
 CUTS_DEVICES_OFF = frozenset({"hub_link", "gateway", "broker"})
-CRASH_LOOP_RESTARTS = 3
-CRASH_LOOP_WINDOW = timedelta(minutes=10)
 # A network fault's capture waits for the devices that dropped with it to come back, at most this long.
 DEVICE_RETURN_WAIT = timedelta(minutes=5)
 SOURCE = "agent.faults"
@@ -61,6 +59,7 @@ class _NetworkFault:
     down: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
     boot_id_changed: bool = False
+    announced: bool = False
 
 
 class FaultEngine:
@@ -69,10 +68,13 @@ class FaultEngine:
         self._after = timedelta(seconds=config.after_s)
         self._group = timedelta(seconds=config.group_window_s)
         self._grace = timedelta(seconds=config.device_grace_s)
+        self._loop_restarts = config.crash_loop_restarts
+        self._loop_window = timedelta(seconds=config.crash_loop_window_s)
         self._network: _NetworkFault | None = None
         self._network_ended: datetime | None = None
         self._offline: dict[str, datetime] = {}  # device → since, for devices down on their own
         self._dropped: set[str] = set()  # devices that went offline with the network and are not back yet
+        self._byebye: datetime | None = None  # the gateway's last ssdp:byebye
         self._restarts: dict[str, list[datetime]] = {}
         self._pending: list[_Pending] = []
         self._last_capture: dict[str, datetime] = {}
@@ -93,8 +95,10 @@ class FaultEngine:
         name = NETWORK_KINDS.get(event.kind)
         if name is not None:
             return self._network_event(name, event)
-        if event.kind is EventKind.ROUTER_BOOT_ID and self._network is not None:
+        if event.kind is EventKind.ROUTER_BOOT_ID and event.state == "changed" and self._network is not None:
             self._network.boot_id_changed = True
+        if event.kind is EventKind.ROUTER_BOOT_ID and event.state == "byebye":
+            self._byebye = event.ts
         if event.kind is EventKind.DEVICE_AVAILABILITY and event.device_id:
             return self._availability(event)
         if event.kind is EventKind.DEVICE_REBOOT and event.device_id:
@@ -104,7 +108,7 @@ class FaultEngine:
     def _network_event(self, name: str, event: TimelineEvent) -> list[TimelineEvent]:
         if event.state == "down":
             if self._network is None:
-                self._network = _NetworkFault(event.ts)
+                self._network = _NetworkFault(event.ts, announced=announced(self._byebye, event.ts))
                 self._network.down.add(name)
                 self._network.seen.add(name)
                 return [self._fault_event(event.ts, "opened", "network", {"first": name})]
@@ -119,7 +123,7 @@ class FaultEngine:
         fault, self._network = self._network, None
         if fault.seen & CUTS_DEVICES_OFF:
             self._network_ended = event.ts
-        outage = Outage(fault.start, event.ts, frozenset(fault.seen), fault.boot_id_changed)
+        outage = Outage(fault.start, event.ts, frozenset(fault.seen), fault.boot_id_changed, fault.announced)
         cause = classify(outage)
         return [self._close(cause.value, cause, fault.start, event.ts, {"down": sorted(fault.seen)}, network=True)]
 
@@ -153,9 +157,9 @@ class FaultEngine:
     def _reboot(self, event: TimelineEvent) -> list[TimelineEvent]:
         device = event.device_id
         assert device is not None
-        recent = [ts for ts in self._restarts.get(device, []) if event.ts - ts <= CRASH_LOOP_WINDOW] + [event.ts]
+        recent = [ts for ts in self._restarts.get(device, []) if event.ts - ts <= self._loop_window] + [event.ts]
         self._restarts[device] = recent
-        if len(recent) < CRASH_LOOP_RESTARTS:
+        if len(recent) < self._loop_restarts:
             return []
         self._restarts[device] = []
         return [self._close(f"device_crash_loop:{device}", RootCause.DEVICE_CRASH_LOOP, recent[0], event.ts,

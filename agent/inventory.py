@@ -26,7 +26,7 @@ _LOGGER = logging.getLogger(__name__)
 RECENT_MESSAGES = 5
 WEAK_SIGNAL_DBM = -80.0
 ARP_SOURCE = "arp"
-REBOOT_DEBOUNCE = timedelta(seconds=30)  # one boot announces itself several ways (uptime, INFO3, boot count)
+REBOOT_DEBOUNCE = timedelta(seconds=5)  # one boot announces itself several ways (uptime, INFO3, boot count)
 UPTIME_SLACK_S = 5.0
 
 

@@ -2,7 +2,8 @@
 
 The signature of a router reboot, seen from inside the home, is everything at once: the hub's link (a wired
 hub loses carrier), the gateway, DNS and the internet all fail and come back together within minutes, often
-with a new SSDP ``BOOTID`` from the router. A WAN outage leaves the gateway answering; a DNS failure leaves
+with a new SSDP ``BOOTID`` from the router; a router that said ``ssdp:byebye`` just before going away was
+shut down on purpose (a scheduled reboot). A WAN outage leaves the gateway answering; a DNS failure leaves
 the gateway and the internet (reached by address) working; a broker crash touches nothing but the broker.
 """
 
@@ -23,6 +24,8 @@ NETWORK_KINDS = {
 }
 # A router comes back within minutes; a hub link down for longer without any sign of a router boot is the hub's.
 ROUTER_REBOOT_MAX = timedelta(minutes=10)
+# An ssdp:byebye from the gateway this shortly before the outage: the router was shut down gracefully.
+BYEBYE_BEFORE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class Outage:
     end: datetime | None
     down: frozenset[str]  # which checks failed during it
     boot_id_changed: bool = False
+    announced: bool = False  # the router said ssdp:byebye just before
 
     @property
     def duration(self) -> timedelta | None:
@@ -43,7 +47,7 @@ def classify(outage: Outage) -> RootCause:
         too_long = outage.duration is not None and outage.duration > ROUTER_REBOOT_MAX
         if "hub_link" in down and too_long and not outage.boot_id_changed:
             return RootCause.HUB_LINK_DOWN
-        return RootCause.ROUTER_REBOOT
+        return RootCause.ROUTER_SCHEDULED_REBOOT if outage.announced else RootCause.ROUTER_REBOOT
     if "internet" in down:
         return RootCause.WAN_OUTAGE
     if "dns" in down:
@@ -58,9 +62,12 @@ def outages(events: Iterable[TimelineEvent]) -> list[Outage]:
     seen: set[str] = set()
     start: datetime | None = None
     boot_changed = False
+    byebye: datetime | None = None
     for event in sorted(events, key=lambda e: e.ts):
-        if event.kind is EventKind.ROUTER_BOOT_ID and start is not None:
+        if event.kind is EventKind.ROUTER_BOOT_ID and event.state == "changed" and start is not None:
             boot_changed = True
+        if event.kind is EventKind.ROUTER_BOOT_ID and event.state == "byebye":
+            byebye = event.ts
         name = NETWORK_KINDS.get(event.kind)
         if name is None:
             continue
@@ -72,8 +79,12 @@ def outages(events: Iterable[TimelineEvent]) -> list[Outage]:
         elif event.state == "up" and name in down:
             down.discard(name)
             if not down and start is not None:
-                found.append(Outage(start, event.ts, frozenset(seen), boot_changed))
+                found.append(Outage(start, event.ts, frozenset(seen), boot_changed, announced(byebye, start)))
                 start = None
     if start is not None:
-        found.append(Outage(start, None, frozenset(seen), boot_changed))
+        found.append(Outage(start, None, frozenset(seen), boot_changed, announced(byebye, start)))
     return found
+
+
+def announced(byebye: datetime | None, start: datetime) -> bool:
+    return byebye is not None and timedelta(0) <= start - byebye <= BYEBYE_BEFORE

@@ -94,6 +94,22 @@ class _Ring(Generic[RecordT]):
             self._file.close()
 
 
+class RecorderLogHandler(logging.Handler):
+    """Puts the agent's own log records (``agent.*`` at INFO and above) into the recorder's log ring."""
+
+    def __init__(self, recorder: FlightRecorder, now: Callable[[], datetime] = utcnow) -> None:
+        super().__init__(logging.INFO)
+        self._recorder = recorder
+        self._now = now
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._recorder.log(LogLine(ts=self._now(), source="agent", level=record.levelname.lower(),
+                                       message=f"{record.name}: {record.getMessage()}"))
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
+
+
 class FlightRecorder:
     """An ``EvidenceSink`` that remembers. Safe to use without an event loop; cheap per record."""
 

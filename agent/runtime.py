@@ -31,14 +31,17 @@ from .live import ConsentStore, LiveChannel
 from .live_handlers import RuntimeLiveHandlers
 from .monitors.connectivity import ConnectivityMonitor
 from .monitors.health import HealthMonitor
+from .monitors.link import ipv4_addresses
+from .monitors.ssdp import SsdpListener
 from .outbox import Outbox
-from .recorder import FlightRecorder
+from .recorder import FlightRecorder, RecorderLogHandler
 
 _LOGGER = logging.getLogger(__name__)
 
 TICK_S = 0.5
 SYNC_EVERY_S = 5.0
-URGENT_CAUSES = frozenset({RootCause.ROUTER_REBOOT, RootCause.HUB_LINK_DOWN, RootCause.BROKER_DOWN})
+URGENT_CAUSES = frozenset({RootCause.ROUTER_REBOOT, RootCause.ROUTER_SCHEDULED_REBOOT, RootCause.HUB_LINK_DOWN,
+                           RootCause.BROKER_DOWN})
 
 
 class AgentRuntime:
@@ -90,6 +93,9 @@ class AgentRuntime:
         self.identity = await asyncio.to_thread(Identity.load_or_create, self.state_dir)
         self.recorder = recorder = await asyncio.to_thread(FlightRecorder, self.state_dir / "recorder", config.recorder)
         self._stack.callback(recorder.close)
+        handler = RecorderLogHandler(recorder, self.clock.now)
+        logging.getLogger("agent").addHandler(handler)
+        self._stack.callback(logging.getLogger("agent").removeHandler, handler)
         history = recorder.events(since=self.clock.now() - timedelta(seconds=max(config.capture.group_window_s, 3600)))
         self.engine.restore(history, self._previous_captures())
         recorder.subscribe(self._on_event)
@@ -109,7 +115,14 @@ class AgentRuntime:
         else:
             _LOGGER.warning("not enrolled: faults are recorded but no bundle is made (homediag-agent enroll)")
 
-        await self._stack.enter_async_context(HealthMonitor(self.state_dir, recorder, self.clock, config.probes.interval_s))
+        await self._stack.enter_async_context(HealthMonitor(
+            self.state_dir, recorder, self.clock, check_every_s=config.probes.interval_s,
+            sample_every_s=config.probes.health_interval_s))
+        net = config.network
+        if net.ssdp and net.gateway and net.interfaces:
+            found = await asyncio.to_thread(ipv4_addresses, net.interfaces)
+            addresses = [address for per_interface in found.values() for address in per_interface]
+            await self._stack.enter_async_context(SsdpListener(addresses, net.gateway, recorder, self.clock.now))
         self.monitor = await self._stack.enter_async_context(ConnectivityMonitor(config, recorder, self.clock))
         await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
 

@@ -11,7 +11,10 @@ import dataclasses
 import json
 import sys
 
-from agent.monitors.wire import ProbeResult, dns_resolve, icmp_echo, tcp_connect
+from agent.monitors.dns import dns_resolve
+from agent.monitors.gateway import icmp_echo
+from agent.monitors.internet import tcp_connect
+from agent.monitors.result import ProbeResult
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         result = dns_resolve(args.name, args.server, args.timeout)
     else:
         result = icmp_echo(args.host, args.timeout)
-    print(json.dumps(dataclasses.asdict(result)))
+    output: dict[str, object] = dataclasses.asdict(result) | ({} if result.ok else {"error": result.detail})
+    if args.kind == "tcp":  # ``reachable``: the host answered at all (accept or refuse); ``open``: it accepted
+        output |= {"open": result.ok, "reachable": result.ok or result.detail == "refused"}
+    print(json.dumps(output))
     return 0 if result.ok else 1
 
 

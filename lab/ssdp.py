@@ -3,7 +3,7 @@
 On start it multicasts ``ssdp:alive`` NOTIFYs (root device + IGD) carrying ``BOOTID.UPNP.ORG`` to
 239.255.255.250:1900 out of ``--ip``, repeats them every ``--interval`` seconds, answers M-SEARCH, and on SIGTERM
 sends ``ssdp:byebye`` (a graceful shutdown; a SIGKILL says nothing, like a power cut). Runs only in the lab's
-router namespace; :func:`notify` and :func:`parse_headers` are pure.
+router namespace; :func:`notify` is pure (the agent's ``parse_headers`` reads what it sends).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import socket
 import struct
 import sys
 import time
+
+from agent.monitors.ssdp import parse_headers
 
 SSDP_GROUP = "239.255.255.250"
 SSDP_PORT = 1900
@@ -38,18 +40,6 @@ def notify(uuid: str, nt: str, ip: str, bootid: int, nts: str = "ssdp:alive") ->
 def search_response(uuid: str, st: str, ip: str, bootid: int) -> bytes:
     lines = ["HTTP/1.1 200 OK", f"ST: {st}", "EXT:", *_headers(uuid, st, ip, bootid)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def parse_headers(datagram: bytes) -> tuple[str, dict[str, str]]:
-    """(start line, headers with upper-case names) of an SSDP datagram."""
-    text = datagram.decode("utf-8", errors="replace")
-    start, *rest = text.split("\r\n")
-    headers = {}
-    for line in rest:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().upper()] = value.strip()
-    return start, headers
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 ``step`` is the pure decision: a check goes down after ``failures_before_down`` consecutive failures (the
 event carries the time of the *first* failure, so the timeline says when it really broke) and up at the first
-success. The first observation of each check is recorded too, as the baseline.
+success. The first observation of each check is recorded too, as the baseline. The hub's addresses are looked
+at in the same round (``link.address_change``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from shared.models import EventKind, TimelineEvent
 from ..clock import Clock
 from ..config import AgentConfig
 from ..evidence import EvidenceSink
+from .link import address_change, ipv4_addresses
 from .probes import CheckResult, run_checks
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ class ConnectivityMonitor:
         self._clock = clock
         self.states: dict[str, CheckState] = {}
         self.last_results: list[CheckResult] = []
+        self._addresses: dict[str, list[str]] | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
@@ -92,4 +95,10 @@ class ConnectivityMonitor:
                 self.states[result.name] = state
                 if event is not None:
                     self._sink.event(event)
+            if self._config.network.interfaces:
+                addresses = await asyncio.to_thread(ipv4_addresses, self._config.network.interfaces)
+                change = address_change(self._addresses, addresses, at)
+                if change is not None:
+                    self._sink.event(change)
+                self._addresses = addresses
             await asyncio.sleep(max(0.0, interval - (loop.time() - started)))

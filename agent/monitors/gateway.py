@@ -1,9 +1,11 @@
-"""Gateway reachability: an ICMP echo, and an ARP request when scapy can use a raw link-layer socket.
+"""Gateway reachability: an ICMP echo, and an ARP who-has on the hub's interface.
 
 The gateway counts as reachable when either answers (some routers drop ICMP but always answer ARP). ARP needs
-the interface to send on (the first of ``network.interfaces``) and raw sockets (root or ``CAP_NET_RAW``);
-without them the check falls back to ICMP alone: a raw ICMP socket, else the kernel's unprivileged ping socket
-(``net.ipv4.ping_group_range``). Both probes address only the configured gateway.
+the interface to send on (the first of ``network.interfaces``) and a raw packet socket (root or
+``CAP_NET_RAW``); without them the check falls back to ICMP alone (one warning in the log): a raw ICMP socket,
+else the kernel's unprivileged ping socket (``net.ipv4.ping_group_range``). Both probes address only the
+configured gateway. The frames are built and parsed here (``arp_request_frame``, ``arp_reply_mac``,
+``icmp_echo_packet``, ``is_echo_reply``) rather than with scapy, whose import alone costs ~20 MB of RSS.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import struct
 import threading
 import time
 
+from .link import ipv4_addresses
 from .result import ProbeResult, elapsed_ms, os_error
 
 _LOGGER = logging.getLogger(__name__)
 _arp_unavailable_logged = False
+ETH_P_ARP = 0x0806
 
 
 def _checksum(data: bytes) -> int:
@@ -70,30 +74,57 @@ def icmp_echo(host: str, timeout: float) -> ProbeResult:
     return ProbeResult(False, detail="icmp: timeout")
 
 
-def arp_request(interface: str, host: str, timeout: float) -> ProbeResult | None:
-    """One ARP who-has on ``interface`` via scapy; None when ARP cannot be used here (no scapy, no raw socket)."""
+def arp_request_frame(source_mac: bytes, source_ip: str, target_ip: str) -> bytes:
+    """A broadcast Ethernet frame carrying an ARP who-has ``target_ip``."""
+    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, source_mac, socket.inet_aton(source_ip),
+                      b"\x00" * 6, socket.inet_aton(target_ip))
+    return b"\xff" * 6 + source_mac + struct.pack("!H", ETH_P_ARP) + arp
+
+
+def arp_reply_mac(frame: bytes, target_ip: str) -> str | None:
+    """The sender MAC of an ARP reply from ``target_ip`` in an Ethernet frame; None for anything else."""
+    if len(frame) < 42 or struct.unpack("!H", frame[12:14])[0] != ETH_P_ARP:
+        return None
+    _htype, ptype, _hlen, _plen, op, sha, spa = struct.unpack("!HHBBH6s4s", frame[14:32])
+    if ptype != 0x0800 or op != 2 or socket.inet_ntoa(spa) != target_ip:
+        return None
+    return ":".join(f"{b:02x}" for b in sha)
+
+
+def arp_request(interface: str, source_ip: str | None, host: str, timeout: float) -> ProbeResult | None:
+    """One ARP who-has on ``interface`` over a raw packet socket; None when ARP cannot be used here (no
+    ``CAP_NET_RAW``, no IPv4 address on the interface). Blocking."""
     global _arp_unavailable_logged  # noqa: PLW0603 - a warning logged once per process
     started = time.monotonic()
     try:
-        from scapy.config import conf
-        from scapy.layers.l2 import ARP, Ether
-        from scapy.sendrecv import srp1
-
-        conf.verb = 0
-        answer = srp1(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=host), iface=interface, timeout=timeout)
-    except (ImportError, PermissionError, OSError) as exc:
+        if source_ip is None:
+            raise OSError(f"{interface} has no IPv4 address")
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    except OSError as exc:
         if not _arp_unavailable_logged:
-            _LOGGER.warning("ARP probe unavailable (%s): the gateway is probed by ICMP only", exc)
+            _LOGGER.warning("ARP probe unavailable (%s): the gateway is probed by ICMP only", os_error(exc))
             _arp_unavailable_logged = True
         return None
-    if answer is None:
-        return ProbeResult(False, detail="arp: timeout")
-    return ProbeResult(True, elapsed_ms(started), f"arp: {answer[ARP].hwsrc}")
+    with sock:
+        try:
+            sock.bind((interface, ETH_P_ARP))
+            sock.send(arp_request_frame(sock.getsockname()[4], source_ip, host))
+            while (left := started + timeout - time.monotonic()) > 0:
+                sock.settimeout(left)
+                mac = arp_reply_mac(sock.recv(128), host)
+                if mac is not None:
+                    return ProbeResult(True, elapsed_ms(started), f"arp: {mac}")
+        except OSError as exc:
+            return ProbeResult(False, detail=f"arp: {os_error(exc)}")
+    return ProbeResult(False, detail="arp: timeout")
 
 
 def check_gateway(host: str, interface: str | None, timeout: float, *, arp: bool = True) -> ProbeResult:
     icmp = icmp_echo(host, timeout)
-    by_arp = arp_request(interface, host, timeout) if arp and interface else None
+    by_arp = None
+    if arp and interface:
+        source = next(iter(ipv4_addresses([interface])[interface]), None)
+        by_arp = arp_request(interface, source, host, timeout)
     details = "; ".join(r.detail for r in (icmp, by_arp) if r is not None)
     answered = [r for r in (icmp, by_arp) if r is not None and r.ok]
     if not answered:

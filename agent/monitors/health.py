@@ -1,8 +1,8 @@
 """Hub health: psutil figures sampled into the timeline, the hub's own boots, and clock jumps.
 
 ``boot_event`` decides, from the boot time the agent remembered and whether the agent's last run ended
-cleanly, whether the hub rebooted (clean) or lost power (no clean stop recorded). ``clock_jump`` compares
-the wall clock's progress with the monotonic clock's.
+cleanly, whether the hub rebooted (clean) or lost power (no clean stop recorded). The same loop looks for
+clock jumps (``clock.ClockWatch``) every ``check_every_s`` and samples health every ``sample_every_s``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import psutil
 from shared.aio import cancel_and_wait
 from shared.models import EventKind, TimelineEvent
 
+from ..atomic_file import write_atomically
 from ..clock import Clock
 from ..evidence import EvidenceSink
+from .clock import ClockWatch
 
 _LOGGER = logging.getLogger(__name__)
 
-CLOCK_JUMP_THRESHOLD_S = 5.0
-SAMPLE_EVERY_S = 60.0
 
 
 def sample_health(disk_path: Path) -> dict[str, Any]:
@@ -70,33 +70,31 @@ def boot_event(boot_time: float, remembered: dict[str, Any] | None, at: datetime
     )
 
 
-def clock_jump(wall_delta: float, monotonic_delta: float, at: datetime) -> TimelineEvent | None:
-    jump = wall_delta - monotonic_delta
-    if abs(jump) < CLOCK_JUMP_THRESHOLD_S:
-        return None
-    return TimelineEvent(ts=at, kind=EventKind.CLOCK_JUMP, state="forward" if jump > 0 else "backward",
-                         source="monitor.clock", detail={"jump_s": round(jump, 3)})
-
-
 class HealthMonitor:
     """Owns the health/clock loop and the boot record (``<state_dir>/hub-boot.json``)."""
 
-    def __init__(self, state_dir: Path, sink: EvidenceSink, clock: Clock, interval_s: float) -> None:
+    def __init__(self, state_dir: Path, sink: EvidenceSink, clock: Clock, *, check_every_s: float,
+                 sample_every_s: float) -> None:
         self._record = state_dir / "hub-boot.json"
         self._state_dir = state_dir
         self._sink = sink
         self._clock = clock
-        self._interval = interval_s
+        self._check_every = check_every_s
+        self._sample_every = sample_every_s
         self._task: asyncio.Task[None] | None = None
 
     def _remember(self, clean_stop: bool) -> None:
-        self._record.write_text(json.dumps({"boot_time": psutil.boot_time(), "clean_stop": clean_stop}))
+        write_atomically(self._record, json.dumps({"boot_time": psutil.boot_time(), "clean_stop": clean_stop}).encode())
 
-    async def __aenter__(self) -> Self:
+    def _recall(self) -> dict[str, Any] | None:
         try:
             remembered = json.loads(self._record.read_text())
         except (OSError, ValueError):
-            remembered = None
+            return None
+        return remembered if isinstance(remembered, dict) else None
+
+    async def __aenter__(self) -> Self:
+        remembered = await asyncio.to_thread(self._recall)
         event = boot_event(psutil.boot_time(), remembered, self._clock.now())
         if event is not None:
             self._sink.event(event)
@@ -109,22 +107,17 @@ class HealthMonitor:
         await asyncio.to_thread(self._remember, True)
 
     async def _run(self) -> None:
-        last_wall, last_mono = self._clock.time(), self._clock.monotonic()
+        watch = ClockWatch(self._clock)
         last_sample = float("-inf")
-        reported: list[str] = []
         while True:
-            await asyncio.sleep(self._interval)
-            wall, mono = self._clock.time(), self._clock.monotonic()
-            jump = clock_jump(wall - last_wall, mono - last_mono, self._clock.now())
+            jump = watch.look()
             if jump is not None:
                 self._sink.event(jump)
-            last_wall, last_mono = wall, mono
-            if mono - last_sample >= SAMPLE_EVERY_S:
-                last_sample = mono
+            if self._clock.monotonic() - last_sample >= self._sample_every:
+                last_sample = self._clock.monotonic()
                 figures = await asyncio.to_thread(sample_health, self._state_dir)
                 reasons = degraded(figures)
-                if reasons != reported or not reasons:
-                    state = "degraded" if reasons else "ok"
-                    self._sink.event(TimelineEvent(ts=self._clock.now(), kind=EventKind.HUB_HEALTH, state=state,
-                                                   source="monitor.health", detail=figures | {"reasons": reasons}))
-                    reported = reasons
+                self._sink.event(TimelineEvent(ts=self._clock.now(), kind=EventKind.HUB_HEALTH,
+                                               state="degraded" if reasons else "ok",
+                                               source="monitor.health", detail=figures | {"reasons": reasons}))
+            await asyncio.sleep(self._check_every)

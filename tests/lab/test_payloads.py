@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from agent.monitors.wire import dns_query_packet, parse_a_records
+from agent.monitors.dns import dns_query_packet, parse_a_records
 from lab.simulators.__main__ import parse_broker
 from lab.simulators.families import FAMILIES, Snapshot, rssi_quality, tasmota_duration
 from lab.ssdp import notify, parse_headers, search_response

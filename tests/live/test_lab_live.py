@@ -20,7 +20,7 @@ from collector.store import SqliteStore
 from lab.collector_process import CollectorProcess
 from lab.home import DeviceSpec, LabHome
 from lab.mosquitto import Mosquitto
-from tests.timeline.labagent import AGENT, HOUSEHOLD, wait_for
+from lab.agent_process import AGENT, HOUSEHOLD, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.broker, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ import pytest
 from lab.home import DeviceSpec, LabHome
 from shared.models import EventKind
 
-from .labagent import LabAgent, wait_for
+from lab.agent_process import AgentProcess, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -21,10 +21,10 @@ EXPECTED_ONLINE = 7  # tasmota, shelly, esphome, the Zigbee2MQTT bridge and its 
 
 
 @pytest.fixture
-def home(lab_factory, tmp_path: Path) -> Iterator[tuple[LabHome, LabAgent]]:  # type: ignore[no-untyped-def]
+def home(lab_factory, tmp_path: Path) -> Iterator[tuple[LabHome, AgentProcess]]:  # type: ignore[no-untyped-def]
     lab = lab_factory(devices=DEVICES, upnp=True)
     lab.start_broker()
-    agent = LabAgent.create(lab, tmp_path)
+    agent = AgentProcess.create(lab, tmp_path, extra={"capture": {"crash_loop_restarts": 2}})
     try:
         agent.start()
         agent.wait_ready(EXPECTED_ONLINE)
@@ -59,7 +59,10 @@ def test_router_reboot_yields_one_bundle_with_the_whole_story(home) -> None:  # 
     assert len(offline) >= 4 and offline <= online_again
     closed = [e for e in timeline if e.kind is EventKind.FAULT and e.state == "closed"]
     assert [e.detail["signature"] for e in closed] == ["router_reboot"]
+    assert any(e.kind is EventKind.ROUTER_BOOT_ID and e.state == "changed" for e in timeline)  # the new SSDP BOOTID
     assert bundle.manifest.trigger.signature == "router_reboot"
+    assert "inventory.json" in bundle.files and any(name.startswith("logs/") for name in bundle.files)
+    assert wait_for(lambda: not list((agent.state_dir / "spool").glob("*.bundle")), 10)  # delivered, spool empty
 
     # Two more reboots inside the grouping window: recorded, grouped, not uploaded again.
     for _ in range(2):
@@ -82,10 +85,20 @@ def test_other_faults_have_their_own_signatures(home) -> None:  # type: ignore[n
     agent.wait_bundle("wan_outage")
     lab.faults.dns_failure(6).wait(30)
     agent.wait_bundle("dns_failure")
+    # By now the relay has run long enough for its uptime to visibly reset; 32 s apart: a boot counts once per 30 s.
+    lab.faults.device_crash_loop("relay", restarts=2, interval_s=32)
+    loop = agent.wait_event(lambda e: e.kind is EventKind.FAULT
+                            and e.detail["signature"].startswith("device_crash_loop:"), 60)
+    assert loop is not None
+    agent.wait_bundle(loop.detail["signature"])
     lab.faults.broker_crash(6).wait(30)
     agent.wait_bundle("broker_down")
     signatures = [b["trigger"]["signature"] for b in agent.bundles()]
-    assert "router_reboot" not in signatures and len(signatures) == len(set(signatures)) == 4
+    assert {"wan_outage", "dns_failure", "broker_down", device.detail["signature"], loop.detail["signature"]} <= set(signatures)
+    assert not any(s.startswith("router") for s in signatures) and len(signatures) == len(set(signatures))
+    lab.faults.hub_clock_step(600)  # last: the hub's clock jumps; the agent notices against its monotonic clock
+    jump = agent.wait_event(lambda e: e.kind is EventKind.CLOCK_JUMP, 10)
+    assert jump is not None and jump.state == "forward" and abs(jump.detail["jump_s"] - 600) < 5
 
 
 def test_agent_killed_during_an_outage_loses_nothing(home) -> None:  # type: ignore[no-untyped-def]

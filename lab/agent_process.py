@@ -1,4 +1,9 @@
-"""An enrolled agent running in a lab home's hub, with a collector in the lab's internet namespace."""
+"""An enrolled ``homediag-agent run`` in a lab home's hub, with a collector in the lab's internet namespace.
+
+Used by the timeline acceptance tests and ``bench.agent_footprint``. The agent's configuration names only the
+lab's addresses; its state directory and the collector's data directory live under the caller's work dir.
+The agent gets the hub's clock-offset file (``LabHome.hub_env``), so ``hub_clock_step`` reaches it.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.2
 
 
 @dataclass
-class LabAgent:
+class AgentProcess:
     lab: LabHome
     collector: CollectorProcess
     config_path: Path
@@ -44,7 +49,8 @@ class LabAgent:
     process: LabProcess | None = None
 
     @classmethod
-    def create(cls, lab: LabHome, tmp: Path, *, after_s: float = 4.0, group_window_s: float = 120.0) -> LabAgent:
+    def create(cls, lab: LabHome, tmp: Path, *, after_s: float = 4.0, group_window_s: float = 120.0,
+               probe_interval_s: float = 0.5, extra: dict[str, Any] | None = None) -> AgentProcess:
         collector = CollectorProcess(tmp / "collector", host=lab.internet_ip, netns=lab.internet_ns)
         collector.start()
         state = tmp / "agent"
@@ -53,13 +59,15 @@ class LabAgent:
             "collector": {"url": collector.url, "timeout_s": 5},
             "network": {"interfaces": [lab.hub_iface], "gateway": lab.gateway_ip, "dns_resolver": lab.dns_ip,
                         "dns_names": ["internet.lab"], "internet_targets": [f"{lab.internet_ip}:{lab.http_target_port}"]},
-            "probes": {"interval_s": 0.5, "timeout_s": 0.4, "failures_before_down": 2},
+            "probes": {"interval_s": probe_interval_s, "timeout_s": min(0.4, probe_interval_s), "failures_before_down": 2},
             "broker": {"url": f"mqtt://127.0.0.1:{lab.broker_port}", "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
             "capture": {"before_s": 60, "after_s": after_s, "group_window_s": group_window_s, "device_grace_s": 20},
             "upload": {"backoff_initial_s": 0.5, "backoff_max_s": 2.0},
             "discovery": {"mdns": False, "arp": False},
             "web": {"enabled": False},
         }
+        for section, values in (extra or {}).items():
+            config[section] = {**config.get(section, {}), **values}
         path = tmp / "agent.yaml"
         path.write_text(yaml.safe_dump(config))
         agent = cls(lab, collector, path, state)
@@ -68,7 +76,8 @@ class LabAgent:
         return agent
 
     def start(self) -> None:
-        self.process = self.lab.spawn(self.lab.hub_ns, [AGENT, "-c", str(self.config_path), "-v", "run"], name="agent")
+        self.process = self.lab.spawn(self.lab.hub_ns, [AGENT, "-c", str(self.config_path), "-v", "run"], name="agent",
+                                      env=self.lab.hub_env())
 
     def kill(self) -> None:
         assert self.process is not None

@@ -1,0 +1,113 @@
+"""Diagnosis scenarios in the network-namespace home: a real fault, then the diagnosis it leads to.
+
+Two runs share the work. ``bundle_scenarios``: faults one after the other in one home; each fault's bundle,
+as delivered to the collector, is diagnosed the way ``homediag-agent diagnose --from-bundle`` does.
+``live_scenarios``: the one-click diagnosis in the hub (``homediag-agent diagnose --json``) on a healthy home,
+after a clock step, and after router reboots at the same time on three "days" (the hub's clock stepped a day
+between them: the curtain case). Each yields ``Outcome``s; ``tests/scenarios`` asserts them and
+``python -m bench.scenarios`` prints the accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.models import EventKind, Inventory
+from shared.profiles import load_profiles
+
+from .agent_process import AGENT, AgentProcess
+from .home import DeviceSpec, LabHome
+
+DEVICES = [DeviceSpec("plug", "tasmota", 2.0), DeviceSpec("relay", "shelly", 2.0), DeviceSpec("node", "esphome", 2.0)]
+ONLINE = 3
+
+
+@dataclass(frozen=True)
+class Outcome:
+    scenario: str
+    expected: str
+    verdict: str
+    seconds: float  # wall time of the diagnosis itself
+
+    @property
+    def correct(self) -> bool:
+        return self.expected == self.verdict
+
+
+def _diagnose_bundle(agent: AgentProcess, signature: str) -> tuple[str, float]:
+    from agent.diagnosis import diagnose
+
+    bundle = agent.bundle(agent.wait_bundle(signature))
+    inventory = Inventory.model_validate_json(bundle.files["inventory.json"]) if "inventory.json" in bundle.files \
+        else Inventory(generated_at=bundle.manifest.created_at)
+    started = time.perf_counter()
+    report = diagnose(bundle.timeline(), inventory, {}, load_profiles(), bundle.manifest.window.end)
+    return report.verdict.value, time.perf_counter() - started
+
+
+def bundle_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
+    faults = lab.faults
+
+    def run(name: str, expected: str, signature: str) -> Outcome:
+        verdict, seconds = _diagnose_bundle(agent, signature)
+        return Outcome(name, expected, verdict, seconds)
+
+    faults.device_power_off("plug")
+    opened = agent.wait_event(lambda e: e.kind is EventKind.FAULT and str(e.detail.get("signature", "")).startswith(
+        "device_offline:"), 30)
+    time.sleep(3)
+    faults.device_power_on("plug")
+    yield run("device power-off", "device_offline", str(opened.detail["signature"]) if opened else "device_offline")
+    faults.device_crash_loop("node", restarts=3, interval_s=8).wait(90)
+    crash = agent.wait_event(lambda e: e.kind is EventKind.FAULT and str(e.detail.get("signature", "")).startswith(
+        "device_crash_loop:"), 40)
+    yield run("device crash loop", "device_crash_loop", str(crash.detail["signature"]) if crash else "device_crash_loop")
+    time.sleep(25)  # devices' wills after the crash loop settle before the network faults
+    faults.wan_outage(6).wait(30)
+    yield run("WAN outage", "wan_outage", "wan_outage")
+    faults.dns_failure(6).wait(30)
+    yield run("DNS failure", "dns_failure", "dns_failure")
+    faults.broker_crash(6).wait(30)
+    yield run("broker crash", "broker_down", "broker_down")
+    faults.router_reboot(10).wait(40)
+    yield run("router reboot", "router_reboot", "router_reboot")
+
+
+def _live_verdict(lab: LabHome, agent: AgentProcess) -> tuple[str, float]:
+    started = time.perf_counter()
+    done = lab.run(lab.hub_ns, [AGENT, "-c", str(agent.config_path), "diagnose", "--json"], timeout=60,
+                   env=lab.hub_env())
+    seconds = time.perf_counter() - started
+    return json.loads(done.stdout)["verdict"], seconds
+
+
+def live_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
+    verdict, seconds = _live_verdict(lab, agent)
+    yield Outcome("healthy home", "healthy", verdict, seconds)
+    lab.faults.hub_clock_step(-3 * 3600)
+    agent.wait_event(lambda e: e.kind is EventKind.CLOCK_JUMP, 20)
+    verdict, seconds = _live_verdict(lab, agent)
+    yield Outcome("hub clock stepped back 3 h", "clock_jump", verdict, seconds)
+    for day in range(3):
+        lab.faults.router_reboot(6).wait(30)
+        agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == "closed" and e.detail.get("down"), 30)
+        time.sleep(2)
+        if day < 2:
+            lab.faults.hub_clock_step(86400)  # the next "night"
+            time.sleep(2)
+    verdict, seconds = _live_verdict(lab, agent)
+    yield Outcome("router reboots at the same time on three days", "router_scheduled_reboot", verdict, seconds)
+
+
+def new_home(lab_factory, tmp: Path) -> tuple[LabHome, AgentProcess]:  # type: ignore[no-untyped-def]
+    """A home with three devices and an enrolled, running agent whose collector is in the internet namespace."""
+    lab = lab_factory(devices=DEVICES, upnp=True)
+    lab.start_broker()
+    agent = AgentProcess.create(lab, tmp, after_s=3.0, group_window_s=30.0)
+    agent.start()
+    agent.wait_ready(ONLINE)
+    return lab, agent

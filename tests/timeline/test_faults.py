@@ -1,0 +1,106 @@
+"""The fault engine: opening, closing, capture timing, grouping and rate limiting, without I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from agent.config import CaptureConfig
+from agent.faults import FaultEngine
+from shared.models import EventKind, RootCause, TimelineEvent
+
+T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+CONFIG = CaptureConfig(before_s=60, after_s=10, group_window_s=600, device_grace_s=30)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def ev(seconds: float, kind: EventKind, state: str, device: str | None = None) -> TimelineEvent:
+    return TimelineEvent(ts=at(seconds), kind=kind, state=state, source="test", device_id=device)
+
+
+NETWORK = [EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET]
+
+
+def reboot(engine: FaultEngine, start: float, length: float, devices: tuple[str, ...] = ()) -> list[TimelineEvent]:
+    out: list[TimelineEvent] = []
+    for kind in NETWORK:
+        out += engine.observe(ev(start, kind, "down"))
+    for device in devices:
+        out += engine.observe(ev(start + 1, EventKind.DEVICE_AVAILABILITY, "offline", device))
+    for kind in NETWORK:
+        out += engine.observe(ev(start + length, kind, "up"))
+    return out
+
+
+def test_a_router_reboot_opens_closes_and_is_captured_after_the_devices_return() -> None:
+    engine = FaultEngine(CONFIG)
+    events = reboot(engine, 100, 20, devices=("plug", "curtain"))
+    assert [(e.state, e.detail["signature"]) for e in events] == [("opened", "network"), ("closed", "router_reboot")]
+    assert engine.open_faults == []
+    assert engine.tick(at(200)) == []  # devices still away: wait for them (at most DEVICE_RETURN_WAIT)
+    engine.observe(ev(125, EventKind.DEVICE_AVAILABILITY, "online", "plug"))
+    engine.observe(ev(140, EventKind.DEVICE_AVAILABILITY, "online", "curtain"))
+    assert engine.tick(at(149)) == []
+    (capture,) = engine.tick(at(150))
+    assert capture.root_cause is RootCause.ROUTER_REBOOT and capture.occurrences == 1
+    assert capture.start == at(40) and capture.end == at(150)
+    assert engine.tick(at(1000)) == []
+
+
+def test_devices_dropping_with_the_network_are_not_device_faults() -> None:
+    engine = FaultEngine(CONFIG)
+    reboot(engine, 0, 20)
+    late_will = engine.observe(ev(40, EventKind.DEVICE_AVAILABILITY, "offline", "plug"))  # within device_grace_s
+    assert late_will == []
+    alone = engine.observe(ev(100, EventKind.DEVICE_AVAILABILITY, "offline", "relay"))
+    assert [e.detail["signature"] for e in alone] == ["device_offline:relay"]
+    assert engine.open_faults == ["device_offline:relay"]
+
+
+def test_three_reboots_in_a_row_are_one_capture_then_grouped() -> None:
+    engine = FaultEngine(CONFIG)
+    reboot(engine, 0, 5)
+    merged = reboot(engine, 8, 5)  # before the first capture was made: merged into it
+    assert merged[-1].detail.get("merged") is True
+    (capture,) = engine.tick(at(30))
+    assert capture.occurrences == 2
+    grouped = reboot(engine, 100, 5)  # after, inside group_window_s: recorded, not captured again
+    assert grouped[-1].detail.get("grouped") is True
+    assert engine.tick(at(1000)) == []
+    reboot(engine, 1000, 5)  # past the window: a new capture
+    assert [c.signature for c in engine.tick(at(2000))] == ["router_reboot"]
+
+
+def test_other_faults_have_their_own_signatures() -> None:
+    engine = FaultEngine(CONFIG)
+    closed = []
+    for start, kinds in ((0, [EventKind.INTERNET]), (100, [EventKind.DNS]), (200, [EventKind.BROKER])):
+        for kind in kinds:
+            engine.observe(ev(start, kind, "down"))
+        for kind in kinds:
+            closed += engine.observe(ev(start + 5, kind, "up"))
+    assert [e.detail["signature"] for e in closed] == ["wan_outage", "dns_failure", "broker_down"]
+    assert sorted(c.signature for c in engine.tick(at(1000))) == ["broker_down", "dns_failure", "wan_outage"]
+
+
+def test_a_crash_loop_is_a_fault_of_its_own() -> None:
+    engine = FaultEngine(CONFIG)
+    events = [e for i in range(CONFIG.crash_loop_restarts) for e in engine.observe(ev(i * 30, EventKind.DEVICE_REBOOT, "reboot", "esp"))]
+    assert [e.detail["signature"] for e in events] == ["device_crash_loop:esp"]
+    (capture,) = engine.tick(at(1000))
+    assert capture.root_cause is RootCause.DEVICE_CRASH_LOOP and capture.devices == ("esp",)
+
+
+def test_restore_after_a_restart_recovers_the_open_fault_and_skips_what_was_captured() -> None:
+    history = [ev(0, EventKind.INTERNET, "down")]
+    engine = FaultEngine(CONFIG)
+    engine.restore(history, {})
+    assert engine.open_faults == ["network"]
+    closed = engine.observe(ev(20, EventKind.INTERNET, "up"))
+    assert closed[0].detail["signature"] == "wan_outage"
+
+    captured = FaultEngine(CONFIG)
+    captured.restore([*history, ev(20, EventKind.INTERNET, "up")], {"wan_outage": at(31)})
+    assert captured.tick(at(1000)) == []
