@@ -18,11 +18,13 @@ from typing import Self
 
 from shared.aio import cancel_and_wait
 from shared.models import EventKind, Inventory, RootCause, TimelineEvent, Trigger, TriggerKind
+from shared.profiles import load_profiles
 
 from .capture import Capturer, captured_log_line
 from .clock import Clock
 from .collector_client import CollectorClient, collector_url
 from .config import AgentConfig
+from .diagnosis import diagnose
 from .discovery import Discovery
 from .faults import Capture, FaultEngine
 from .identity import Identity
@@ -35,6 +37,7 @@ from .monitors.link import ipv4_addresses
 from .monitors.ssdp import SsdpListener
 from .outbox import Outbox
 from .recorder import FlightRecorder, RecorderLogHandler
+from .web import OneClickPage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class AgentRuntime:
         self.engine = FaultEngine(config.capture)
         self.outbox: Outbox | None = None
         self.capturer: Capturer | None = None
+        self.page: OneClickPage | None = None
         self.monitor: ConnectivityMonitor | None = None
         self.live: LiveChannel | None = None
         self.captured: list[tuple[str, str]] = []  # (signature, bundle id) in this run
@@ -111,7 +115,12 @@ class AgentRuntime:
             client = await self._stack.enter_async_context(
                 CollectorClient(collector_url(config, enrollment), timeout_s=config.collector.timeout_s))
             self.outbox = await self._stack.enter_async_context(Outbox.from_config(config, client))
-            self.capturer = Capturer(config, self.identity, recorder, self.outbox, inventory=self.inventory.snapshot)
+            profiles = await asyncio.to_thread(load_profiles, config.firmware_profiles)
+            inventory = self.inventory
+            self.capturer = Capturer(
+                config, self.identity, recorder, self.outbox, inventory=inventory.snapshot,
+                diagnose=lambda events, now: diagnose(events, inventory.snapshot(), {}, profiles, now,
+                                                      logs=recorder.logs(since=events[0].ts if events else now)))
         else:
             _LOGGER.warning("not enrolled: faults are recorded but no bundle is made (homediag-agent enroll)")
 
@@ -125,6 +134,8 @@ class AgentRuntime:
             await self._stack.enter_async_context(SsdpListener(addresses, net.gateway, recorder, self.clock.now))
         self.monitor = await self._stack.enter_async_context(ConnectivityMonitor(config, recorder, self.clock))
         await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
+        if config.web.enabled:
+            self.page = await self._stack.enter_async_context(OneClickPage(config))
 
         if enrollment is not None and enrollment.live is not None:
             grant = enrollment.live

@@ -8,10 +8,12 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from playwright.async_api import async_playwright
 
 from agent.config import AgentConfig
+from agent.runtime import AgentRuntime
 from agent.web import OneClickPage
 from lab.collector_process import CollectorProcess
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -70,3 +72,13 @@ async def test_one_click_check_send_and_consent(page_and_collector, tmp_path: Pa
         finally:
             await browser.close()
     assert page_server.consent.current().mode == "allowed"
+
+
+async def test_the_running_agent_serves_the_page(tmp_path: Path) -> None:
+    config = AgentConfig.model_validate({"state_dir": str(tmp_path / "state"), "discovery": {"mdns": False, "arp": False},
+                                         "web": {"host": "127.0.0.1", "port": 0}})
+    async with AgentRuntime(config) as runtime:
+        assert runtime.page is not None
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{runtime.page.port}/",
+                                                                   headers={"Accept-Language": "zh-CN"}) as answer:
+            assert answer.status == 200 and "检测我的家" in await answer.text()
