@@ -43,7 +43,8 @@ class Capturer:
 
     def __init__(self, config: AgentConfig, identity: Identity, recorder: FlightRecorder, outbox: Outbox,
                  inventory: Callable[[], Inventory | None] = lambda: None,
-                 diagnose: Callable[[list[TimelineEvent], datetime], DiagnosisReport | None] = lambda events, now: None) -> None:
+                 diagnose: Callable[[list[TimelineEvent], datetime, str | None], DiagnosisReport | None] = (
+                     lambda events, now, signature: None)) -> None:
         self._config = config
         self._identity = identity
         self._recorder = recorder
@@ -55,7 +56,7 @@ class Capturer:
         """Bundle [start, end] with ``trigger``; returns the bundle id once it is safely in the spool."""
         events = self._recorder.events(start, end)
         logs = self._recorder.logs(start, end)
-        files = evidence_files(events, logs, self._inventory(), self._diagnose(events, end))
+        files = evidence_files(events, logs, self._inventory(), self._diagnose(events, end, trigger.signature))
         manifest, data = await asyncio.to_thread(
             create_bundle, self._config, self._identity, trigger=trigger, window=CaptureWindow(start=start, end=end),
             extra_files=files,

@@ -24,7 +24,7 @@ from .capture import Capturer, captured_log_line
 from .clock import Clock
 from .collector_client import CollectorClient, collector_url
 from .config import AgentConfig
-from .diagnosis import diagnose
+from .diagnosis import diagnose, fault_focus
 from .discovery import Discovery
 from .faults import Capture, FaultEngine
 from .identity import Identity
@@ -119,8 +119,9 @@ class AgentRuntime:
             inventory = self.inventory
             self.capturer = Capturer(
                 config, self.identity, recorder, self.outbox, inventory=inventory.snapshot,
-                diagnose=lambda events, now: diagnose(events, inventory.snapshot(), {}, profiles, now,
-                                                      logs=recorder.logs(since=events[0].ts if events else now)))
+                diagnose=lambda events, now, signature: diagnose(
+                    events, inventory.snapshot(), {}, profiles, now, logs=recorder.logs(since=events[0].ts if events else now),
+                    focus=fault_focus(events, signature)))
         else:
             _LOGGER.warning("not enrolled: faults are recorded but no bundle is made (homediag-agent enroll)")
 

@@ -39,13 +39,15 @@ class Outcome:
 
 
 def _diagnose_bundle(agent: AgentProcess, signature: str) -> tuple[str, float]:
-    from agent.diagnosis import diagnose
+    from agent.diagnosis import diagnose, fault_focus
 
     bundle = agent.bundle(agent.wait_bundle(signature))
     inventory = Inventory.model_validate_json(bundle.files["inventory.json"]) if "inventory.json" in bundle.files \
         else Inventory(generated_at=bundle.manifest.created_at)
     started = time.perf_counter()
-    report = diagnose(bundle.timeline(), inventory, {}, load_profiles(), bundle.manifest.window.end)
+    timeline = bundle.timeline()
+    report = diagnose(timeline, inventory, {}, load_profiles(), bundle.manifest.window.end,
+                      focus=fault_focus(timeline, bundle.manifest.trigger.signature))
     return report.verdict.value, time.perf_counter() - started
 
 

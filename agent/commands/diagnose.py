@@ -26,7 +26,7 @@ from shared.profiles import load_profiles
 from shared.signing import public_key_from_text
 
 from ..config import AgentConfig
-from ..diagnosis import diagnose
+from ..diagnosis import diagnose, fault_focus
 from ..errors import AgentError
 from ..identity import Identity
 from ..selfcheck import STEP_TEXT, self_check, send_to_support
@@ -79,7 +79,8 @@ def _from_bundle(args: argparse.Namespace, config: AgentConfig) -> DiagnosisRepo
     inventory = (Inventory.model_validate_json(files["inventory.json"]) if "inventory.json" in files
                  else Inventory(generated_at=manifest.created_at))
     host = json.loads(files.get("host.json", b"{}"))
-    return diagnose(events, inventory, host, load_profiles(config.firmware_profiles), manifest.window.end)
+    return diagnose(events, inventory, host, load_profiles(config.firmware_profiles), manifest.window.end,
+                    focus=fault_focus(events, manifest.trigger.signature))
 
 
 def _public_key(args: argparse.Namespace, config: AgentConfig) -> str:

@@ -90,8 +90,26 @@ def _priority(verdict: RootCause, checks: Sequence[dict[str, Any]], inventory: I
     return Priority.P2
 
 
+def fault_focus(timeline: Sequence[TimelineEvent], signature: str | None) -> tuple[datetime, datetime] | None:
+    """The span of the fault a bundle was captured for, from its closing FAULT event."""
+    for event in reversed(timeline):
+        if event.kind is EventKind.FAULT and event.state == "closed" and event.detail.get("signature") == signature:
+            started = event.detail.get("started")
+            return (datetime.fromisoformat(started) if isinstance(started, str) else event.ts), event.ts
+    return None
+
+
+def _overlaps(finding: Finding, focus: tuple[datetime, datetime]) -> bool:
+    if finding.started_at is None:
+        return False
+    end = finding.ended_at or finding.started_at
+    return finding.started_at <= focus[1] and end >= focus[0]
+
+
 def diagnose(timeline: Sequence[TimelineEvent], inventory: Inventory, host: Mapping[str, Any], profiles: ProfileSet,
-             now: datetime, checks: Sequence[Any] = (), logs: Sequence[LogLine] = ()) -> DiagnosisReport:
+             now: datetime, checks: Sequence[Any] = (), logs: Sequence[LogLine] = (),
+             focus: tuple[datetime, datetime] | None = None) -> DiagnosisReport:
+    """``focus``: the span the question is about (a fault bundle's fault); findings there decide the verdict."""
     events = sorted(timeline, key=lambda e: e.ts)
     devices = {device.id: device for device in inventory.devices}
     check_dicts = [_check_dict(c) for c in checks]
@@ -101,6 +119,8 @@ def diagnose(timeline: Sequence[TimelineEvent], inventory: Inventory, host: Mapp
     findings += hub_findings(events)
     findings += _live_findings(check_dicts, now)
     unexpected = [f for f in findings if not f.expected]
+    focused = [f for f in unexpected if focus is not None and _overlaps(f, focus)]
+    unexpected = focused or unexpected
     verdict = next((cause for cause in SEVERITY if any(f.root_cause is cause for f in unexpected)), RootCause.HEALTHY)
     if verdict is RootCause.HEALTHY:
         explanation, translations = explain_all(RootCause.HEALTHY, Facts())

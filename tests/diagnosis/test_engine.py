@@ -121,3 +121,16 @@ def test_every_root_cause_has_both_languages() -> None:
 
     assert set(TEXTS) == set(RootCause)
     assert all(set(by_language) == {"en", "zh"} for by_language in TEXTS.values())
+
+
+def test_a_fault_bundle_is_diagnosed_for_its_own_fault() -> None:
+    from agent.diagnosis import fault_focus
+
+    start = NOW - timedelta(minutes=5)
+    events = [ev(start, EventKind.INTERNET, "down"), ev(start + timedelta(seconds=6), EventKind.INTERNET, "up"),
+              ev(start + timedelta(seconds=40), EventKind.DNS, "down"), ev(start + timedelta(seconds=46), EventKind.DNS, "up"),
+              ev(start + timedelta(seconds=46), EventKind.FAULT, "closed", signature="dns_failure",
+                 started=(start + timedelta(seconds=40)).isoformat())]
+    assert run(events).verdict is RootCause.WAN_OUTAGE  # without a focus, the more serious one
+    focused = diagnose(events, HOME, {}, PROFILES, NOW, focus=fault_focus(events, "dns_failure"))
+    assert focused.verdict is RootCause.DNS_FAILURE
