@@ -71,7 +71,7 @@ def _live_findings(checks: Sequence[dict[str, Any]], now: datetime) -> list[Find
         cause = RootCause.WAN_OUTAGE
     else:
         cause = RootCause.DNS_FAILURE
-    explanation, translations = explain_all(cause, Facts(minutes="several"), Facts(minutes="数"))
+    explanation, translations = explain_all(cause, Facts(minutes="several minutes"), Facts(minutes="数分钟"))
     explanation = explanation.model_copy(update={"symptom": "Right now: " + explanation.symptom})
     evidence = [TimelineEvent(ts=now, kind=EventKind[c["name"].upper()], state="down", source="diagnose.check",
                               detail={"detail": c.get("detail", "")}) for c in checks if c["name"] in failing]

@@ -17,9 +17,17 @@ SCHEDULE_TOLERANCE = timedelta(minutes=45)  # … within this much of the same t
 DEFAULT_RECONNECT_S = 120.0
 
 
-def _minutes(outage: Outage) -> str:
-    duration = outage.duration or timedelta()
-    return f"{max(1, round(duration.total_seconds() / 60))}" if duration >= timedelta(minutes=1) else "less than 1"
+def _minutes(outage: Outage, language: str = "en") -> str:
+    return duration_text(outage.duration or timedelta(), language)
+
+
+def duration_text(duration: timedelta, language: str = "en") -> str:
+    minutes = round(duration.total_seconds() / 60)
+    if language == "zh":
+        return f"约 {minutes} 分钟" if minutes >= 1 else "不到 1 分钟"
+    if minutes < 1:
+        return "less than a minute"
+    return f"about {minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def _evidence(events: Sequence[TimelineEvent], start: datetime, end: datetime) -> list[TimelineEvent]:
@@ -61,10 +69,10 @@ def network_findings(events: Sequence[TimelineEvent], devices: dict[str, Device]
     if schedule:
         typical = sorted(schedule, key=lambda o: _time_of_day_minutes(o.start))[len(schedule) // 2]
         average = sum(((o.duration or timedelta()) for o in schedule), timedelta()) / len(schedule)
-        facts = Facts(device=affected, time=typical.start.strftime("%H:%M"),
-                      minutes=f"{max(1, round(average.total_seconds() / 60))}", count=len(schedule))
-        zh = Facts(device=affected if affected != "your devices" else "您的设备", time=facts.time, minutes=facts.minutes,
-                   count=facts.count)
+        facts = Facts(device=affected, time=typical.start.strftime("%H:%M"), minutes=duration_text(average),
+                      count=len(schedule))
+        zh = Facts(device=affected if affected != "your devices" else "您的设备", time=facts.time,
+                   minutes=duration_text(average, "zh"), count=facts.count)
         explanation, translations = explain_all(RootCause.ROUTER_SCHEDULED_REBOOT, facts, zh)
         findings.append(Finding(
             root_cause=RootCause.ROUTER_SCHEDULED_REBOOT, confidence=min(0.95, 0.6 + 0.1 * len(schedule)),
@@ -76,7 +84,7 @@ def network_findings(events: Sequence[TimelineEvent], devices: dict[str, Device]
         if schedule and outage in schedule:
             continue
         facts = Facts(minutes=_minutes(outage))
-        explanation, translations = explain_all(cause, facts, Facts(minutes=facts.minutes.replace("less than 1", "不到 1")))
+        explanation, translations = explain_all(cause, facts, Facts(minutes=_minutes(outage, "zh")))
         assert outage.end is not None
         confidence = 0.9 if cause is RootCause.ROUTER_REBOOT and outage.boot_id_changed else 0.8
         findings.append(Finding(root_cause=cause, confidence=confidence, title=_TITLES[cause], explanation=explanation,
@@ -105,8 +113,8 @@ def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], pro
             (on_time if (event.ts - outage.end).total_seconds() <= normal else late).append((device_id, event, normal))
         if on_time:
             names = ", ".join(sorted(_device_name(devices, d) for d, _, _ in on_time))
-            facts = Facts(minutes=_minutes(outage))
-            explanation, translations = explain_all(RootCause.ROUTER_REBOOT, facts)
+            explanation, translations = explain_all(RootCause.ROUTER_REBOOT, Facts(minutes=_minutes(outage)),
+                                                    Facts(minutes=_minutes(outage, "zh")))
             findings.append(Finding(
                 root_cause=RootCause.ROUTER_REBOOT, confidence=0.8, expected=True,
                 title=f"{len(on_time)} devices reconnected normally after the router restart ({names})",

@@ -17,7 +17,7 @@ class Facts:
 
     device: str = "your devices"
     time: str = ""  # "03:00"
-    minutes: str = "a few"
+    minutes: str = "a few minutes"  # with its unit: "about 4 minutes", "less than a minute", "约 4 分钟"
     count: int = 1
     detail: str = ""
 
@@ -30,61 +30,61 @@ def _fmt(template: str, facts: Facts) -> str:
 # root cause → language → (symptom, root cause, solution, risk)
 TEXTS: Mapping[RootCause, Mapping[str, tuple[str, str, str, str]]] = {
     RootCause.ROUTER_SCHEDULED_REBOOT: {
-        "en": ("{device} stops responding every day around {time}, for about {minutes} minutes.",
+        "en": ("{device} stops responding every day around {time}, for {minutes}.",
                "Your home router restarts on a schedule at that time; while it restarts, nothing in the home can reach the internet or the hub.",
                "It recovers by itself. To stop it, move the router's automatic maintenance restart to a time when nobody needs the devices, or switch it off in the router's settings.",
                "Nothing breaks, but remote control and automations fail every night during the restart."),
-        "zh": ("{device}每天大约在 {time} 左右无法响应，持续约 {minutes} 分钟。",
+        "zh": ("{device}每天大约在 {time} 左右无法响应，持续{minutes}。",
                "您家的路由器在这个时间按计划自动重启；重启期间，家中设备无法连接互联网和网关。",
                "它会自行恢复。若要避免，请在路由器设置中把自动维护重启改到无人使用设备的时间，或关闭该功能。",
                "不会造成损坏，但每晚重启期间远程控制和自动化都会失效。"),
     },
     RootCause.ROUTER_REBOOT: {
-        "en": ("Everything lost its connection for about {minutes} minutes.",
+        "en": ("Everything lost its connection for {minutes}.",
                "Your home router restarted (the hub lost the router, name lookups and the internet all at once, and they came back together).",
                "Nothing to do if it was once. If it happens often, check the router's power supply and whether it restarts itself automatically.",
                "Repeated restarts interrupt remote control and automations each time."),
-        "zh": ("所有设备失去连接约 {minutes} 分钟。",
+        "zh": ("所有设备失去连接{minutes}。",
                "您家的路由器重启了（网关同时失去了路由器、域名解析和互联网，随后又一起恢复）。",
                "如果只发生一次，无需处理。如果经常发生，请检查路由器电源以及是否设置了自动重启。",
                "反复重启会每次中断远程控制和自动化。"),
     },
     RootCause.WAN_OUTAGE: {
-        "en": ("Remote control did not work for about {minutes} minutes, although devices at home kept working.",
+        "en": ("Remote control did not work for {minutes}, although devices at home kept working.",
                "The internet connection to your provider was down while your home network was fine.",
                "If it lasts or repeats, contact your internet provider; the router's status page shows the connection state.",
                "Without the internet, the app cannot reach your home and alerts are not delivered."),
-        "zh": ("约 {minutes} 分钟内无法远程控制，但家中设备仍在本地正常工作。",
+        "zh": ("{minutes}内无法远程控制，但家中设备仍在本地正常工作。",
                "家庭网络正常，但到网络运营商的互联网连接中断了。",
                "如果持续或反复出现，请联系您的网络运营商；路由器状态页面会显示连接情况。",
                "没有互联网时，手机应用无法连接到家中，告警也无法送达。"),
     },
     RootCause.DNS_FAILURE: {
-        "en": ("Cloud services could not be found for about {minutes} minutes.",
+        "en": ("Cloud services could not be found for {minutes}.",
                "The router's name lookup (DNS) stopped answering while the network and the internet were working.",
                "Restart the router; if it repeats, set a public DNS server in the router's settings.",
                "Apps and devices that need cloud services fail even though the internet works."),
-        "zh": ("约 {minutes} 分钟内无法找到云服务。",
+        "zh": ("{minutes}内无法找到云服务。",
                "网络和互联网都正常，但路由器的域名解析（DNS）停止了响应。",
                "请重启路由器；如果反复出现，请在路由器设置中指定公共 DNS 服务器。",
                "即使互联网正常，依赖云服务的应用和设备也会失败。"),
     },
     RootCause.HUB_LINK_DOWN: {
-        "en": ("The hub was cut off from the network for about {minutes} minutes.",
+        "en": ("The hub was cut off from the network for {minutes}.",
                "The hub's own network connection (cable or Wi-Fi) was lost, while nothing shows that the router restarted.",
                "Check the hub's network cable and its connection to the router, or move it closer to the router if it uses Wi-Fi.",
                "While the hub is cut off, no device can be controlled and nothing is recorded remotely."),
-        "zh": ("网关与网络断开约 {minutes} 分钟。",
+        "zh": ("网关与网络断开{minutes}。",
                "网关自身的网络连接（网线或 Wi-Fi）断开了，而没有迹象表明路由器重启。",
                "请检查网关的网线及与路由器的连接；如果使用 Wi-Fi，请把网关移近路由器。",
                "网关断网期间，所有设备都无法控制。"),
     },
     RootCause.BROKER_DOWN: {
-        "en": ("Devices stopped reporting to the hub for about {minutes} minutes.",
+        "en": ("Devices stopped reporting to the hub for {minutes}.",
                "The hub's message service (MQTT broker) stopped, so devices could not talk to the hub.",
                "It usually restarts by itself; if it repeats, restart the hub and contact support.",
                "While it is down, automations that depend on these devices do not run."),
-        "zh": ("约 {minutes} 分钟内设备停止向网关上报。",
+        "zh": ("{minutes}内设备停止向网关上报。",
                "网关的消息服务（MQTT 服务）停止了，设备无法与网关通信。",
                "它通常会自动恢复；如果反复出现，请重启网关并联系客服。",
                "服务停止期间，依赖这些设备的自动化不会运行。"),
