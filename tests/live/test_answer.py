@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -86,3 +89,16 @@ def test_consent_store_persists_the_customers_choice(tmp_path) -> None:  # type:
     assert store.current().allows(NOW)
     store.path.write_text("{garbage")
     assert store.current() == Consent("off")
+
+
+def test_consent_command_sets_and_grants(tmp_path: Path) -> None:
+    agent = str(Path(sys.executable).with_name("homediag-agent"))
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"state_dir: {tmp_path}\nlive: {{consent: ask}}\n")
+
+    def consent(*args: str) -> str:
+        return subprocess.run([agent, "-c", str(config), "consent", *args], capture_output=True, text=True, check=True).stdout
+
+    assert "ask" in consent("show") and "allowed now: no" in consent("show")
+    assert "allowed now: yes" in consent("allow", "--minutes", "30")
+    assert "off" in consent("set", "off") and "allowed now: no" in consent("show")
