@@ -70,6 +70,11 @@ async def live_request(request: web.Request) -> web.Response:
     if method not in METHODS:
         raise BadRequest(f"unknown live method {method!r}; known: {sorted(METHODS)}", code="unknown_method")
     params: dict[str, Any] = await json_body(request) if request.can_read_body else {}
+    return model_json(await relay(request, who, agent, method, params))
+
+
+async def relay(request: web.Request, who: Principal, agent: AgentRecord, method: str, params: dict[str, Any]) -> LiveAnswer:
+    """Ask the agent and audit the request with its outcome; refusals and timeouts raise their API errors."""
     live = _live(request)
     assert live.relay is not None
     started = time.perf_counter()
@@ -93,4 +98,4 @@ async def live_request(request: web.Request) -> web.Response:
                               request.app[CLOCK]())
     if error is not None:
         raise error
-    return model_json(LiveAnswer(agent_id=agent.agent_id, method=method, result=answer.result, elapsed_ms=elapsed_ms))
+    return LiveAnswer(agent_id=agent.agent_id, method=method, result=answer.result, elapsed_ms=elapsed_ms)

@@ -26,11 +26,12 @@ from shared.models import Inventory, TimelineEvent
 from shared.signing import public_key_from_text
 
 from ..api.support import clock_json, month_report, queue_entries
+from ..api.live import presence_of, relay
 from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role
-from ..state import BLOBS, CLOCK, DB
+from ..state import BLOBS, CLOCK, DB, LIVE
 from ..store import SqliteStore
 from .chart import timeline_svg
 from .passwords import verify_password
@@ -151,8 +152,11 @@ async def ticket_page(request: web.Request) -> web.Response:
         chart = timeline_svg(view["timeline"], record.window.start, record.window.end, names) if view["verified"] else ""
         bundles.append({"record": record, "view": view, "chart": chart})
     diagnosis = next((b["view"]["diagnosis"] for b in reversed(bundles) if b["view"]["diagnosis"]), None)
+    agents = await request.app[DB].run(SqliteStore.list_agents, ticket.household)
+    presence = {a.agent_id: presence_of(request.app.get(LIVE), a.agent_id) for a in agents if a.revoked_at is None}
     return render("ticket.html", request, ticket=ticket, bundles=bundles, diagnosis=diagnosis,
-                  clocks=clock_json(ticket, request), now=request.app[CLOCK]())
+                  clocks=clock_json(ticket, request), now=request.app[CLOCK](), presence=presence,
+                  live_on=request.app.get(LIVE) is not None)
 
 
 @routes.get("/ui/bundles/{bundle_id}/files/{path:.+}")
@@ -167,6 +171,28 @@ async def bundle_file(request: web.Request) -> web.Response:
     if data is None:
         raise NotFound("no such file in the bundle", code="not_found")
     return web.Response(text=data.decode("utf-8", errors="replace"), content_type="text/plain")
+
+
+@routes.post("/ui/tickets/{ticket_id}/live/{method}")
+async def live_panel(request: web.Request) -> web.Response:
+    """The ticket page's live panel: ask the household's hub now (engineers and admins; audited like the API)."""
+    who = await signed_in(request)
+    if not secrets.compare_digest(request.headers.get("X-CSRF-Token", ""), request[CSRF]):
+        raise web.HTTPForbidden(text="CSRF token missing or wrong")
+    if who.role not in (Role.ENGINEER, Role.ADMIN):
+        raise web.HTTPForbidden(text="live state is for engineers and admins")
+    ticket = await visible_ticket(request, who)
+    method = request.match_info["method"]
+    if method not in ("inventory", "device.state", "bundle.capture", "probe.run"):
+        raise web.HTTPBadRequest(text="not a live panel method")
+    agents = [a for a in await request.app[DB].run(SqliteStore.list_agents, ticket.household) if a.revoked_at is None]
+    live = request.app.get(LIVE)
+    online = [a for a in agents if presence_of(live, a.agent_id).online]
+    if not online:
+        raise NotFound("no hub of this household is online", code="agent_offline")
+    params = await request.json() if request.can_read_body else {}
+    answer = await relay(request, who, online[0], method, params if isinstance(params, dict) else {})
+    return web.json_response(answer.model_dump(mode="json"))
 
 
 @routes.get("/ui/fleet")

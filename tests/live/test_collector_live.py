@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from collector.config import CollectorConfig
 from collector.live_broker import BrokerAccounts
 from collector.models import Role
 from collector.store import SqliteStore
+from collector.web.passwords import hash_password
 from lab.mosquitto import Mosquitto
 from shared.live import LiveGrant
 from shared.models import utcnow
@@ -110,3 +112,32 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
         store.close()
     assert outcomes == [("eve", "live.device.state", "ok"), ("eve", "live.inventory", "consent_refused"),
                         ("eve", "live.inventory", "timeout")]
+
+
+async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> None:  # type: ignore[no-untyped-def]
+    client, _broker, database = stack
+    store = SqliteStore(database)
+    try:
+        store.create_user("eve", Role.ENGINEER, None, utcnow())
+        store.set_password("eve", hash_password("pw-eve-123"), utcnow())
+    finally:
+        store.close()
+    api = {"Authorization": f"Bearer {_user(database, 'api', Role.ENGINEER)}"}
+    agent_id, grant = await _enrol(client, database, "hh-a")
+    answer = await client.post("/api/v1/tickets", headers=api, json={
+        "household": "hh-a", "device": "plug", "symptom": "off", "when": "now", "priority": "P2"})
+    ticket_id = (await answer.json())["id"]
+    async with LiveChannel(agent_id, grant, FakeHomeHandlers(), lambda: Consent("allowed"), reconnect_min_s=0.1) as channel:
+        await asyncio.wait_for(channel.connected.wait(), 10)
+        await client.post("/ui/login", data={"name": "eve", "password": "pw-eve-123", "next": "/ui/"}, allow_redirects=False)
+        for _ in range(100):
+            page = await (await client.get(f"/ui/tickets/{ticket_id}")).text()
+            if ">online<" in page:
+                break
+            await asyncio.sleep(0.05)
+        csrf = re.search(r'const CSRF = "([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        forged = await client.post(f"/ui/tickets/{ticket_id}/live/inventory", headers={"X-CSRF-Token": "x"}, json={})
+        assert forged.status == 403
+        answer = await client.post(f"/ui/tickets/{ticket_id}/live/inventory", headers={"X-CSRF-Token": csrf}, json={})
+        body = await answer.json()
+        assert answer.status == 200 and body["result"]["devices"][0]["id"] == "plug-1", body
