@@ -11,19 +11,11 @@ from pathlib import Path
 import pytest
 
 from lab import netns
+from lab.agent_process import wait_for
 from lab.faults import read_clock_offset
 from lab.home import LabHome, cleanup_stale
 
 pytestmark = pytest.mark.lab
-
-
-def wait_for(condition, timeout: float = 10.0, interval: float = 0.2):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def test_lab_comes_up_and_down_leaving_nothing(lab_factory) -> None:  # type: ignore[no-untyped-def]
@@ -61,7 +53,7 @@ def test_scheduled_router_reboot_cuts_everything_then_returns_with_new_bootid(la
     assert during == {"gateway": False, "dns": False, "internet": False}
     assert carrier == "0"
     fault.wait(15)
-    assert wait_for(lambda: lab.connectivity() == {"gateway": True, "dns": True, "internet": True})
+    assert wait_for(lambda: lab.connectivity() == {"gateway": True, "dns": True, "internet": True}, timeout=10)
     assert fault.ended_at is not None and 3.5 <= (fault.ended_at - fault.started_at).total_seconds() <= 7
     assert fault.details["bootid"] == 2
     seen = wait_for(lambda: "ssdp:alive BOOTID 2" in listener.log_tail(), timeout=5)
@@ -87,7 +79,7 @@ def test_wan_outage_keeps_the_lan(lab_home: LabHome) -> None:
     fault = lab_home.faults.wan_outage(2.0)
     assert lab_home.connectivity() == {"gateway": True, "dns": True, "internet": False}
     fault.wait(10)
-    assert wait_for(lambda: lab_home.connectivity()["internet"])
+    assert wait_for(lambda: lab_home.connectivity()["internet"], timeout=10)
 
 
 def test_dns_failure_only_breaks_names(lab_home: LabHome) -> None:
