@@ -17,6 +17,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from shared.errors import RedactionError
@@ -74,10 +75,15 @@ _LOCAL_HOST = re.compile(r"(?i)(?<![A-Za-z0-9_.-])[A-Za-z0-9][A-Za-z0-9-]*(?:\.[
 _NETMASK_V4 = {str(ipaddress.IPv4Network(f"0.0.0.0/{bits}").netmask) for bits in range(33)}
 
 
+_KEY_SEPARATORS = str.maketrans("", "", "-_. ")
+
+
+@lru_cache(maxsize=4096)  # bundles repeat the same few keys thousands of times
 def _normalise_key(key: str) -> str:
-    return re.sub(r"[-_. ]", "", key.lower())
+    return key.lower().translate(_KEY_SEPARATORS)
 
 
+@lru_cache(maxsize=4096)
 def secret_kind(key: str) -> str | None:
     """Which kind of secret a value under ``key`` is, or None when the key is not secret-looking."""
     normalised = _normalise_key(key)

@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restart-reason", help="default: the family's power-on reason")
     parser.add_argument("--rssi", type=int, default=-62, help="Wi-Fi signal in dBm")
     parser.add_argument("--boot-delay", type=float, default=0.0, help="seconds from boot to the first connect")
+    parser.add_argument("--no-mdns", action="store_true", help="publish no mDNS services (MQTT load tests)")
     args = parser.parse_args(argv)
     family = FAMILIES[args.family]
     if family.uses_mqtt and args.broker is None:
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         reconnect_delay=family.reconnect_delay if args.reconnect_delay is None else args.reconnect_delay,
         keepalive=args.keepalive, boot_count=args.boot_count,
         restart_reason=args.restart_reason or family.power_on_reason, rssi_dbm=args.rssi,
-        boot_delay=args.boot_delay))
+        boot_delay=args.boot_delay, mdns=not args.no_mdns))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class Options:
     restart_reason: str
     rssi_dbm: int
     boot_delay: float = 0.0
+    mdns: bool = True  # registering is slow (probing, one service after the other): big MQTT loads turn it off
 
 
 class Link:
@@ -207,7 +208,7 @@ def run(opts: Options) -> int:
     devices = [SimulatedDevice(name, opts, link, boot, next_attempt=boot + opts.boot_delay) for name in opts.names]
     logger.info("%s x%d booted (boot %d, reason %r)", opts.family.name, len(devices), opts.boot_count,
                 opts.restart_reason)
-    zc = _register_mdns(opts, devices, boot)
+    zc = _register_mdns(opts, devices, boot) if opts.mdns else None
     uses_mqtt = opts.family.uses_mqtt and opts.broker_host is not None
     try:
         while not stopping:
