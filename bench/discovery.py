@@ -62,15 +62,17 @@ MDNS_SERVICES = 50
 
 
 def _wait_announced(lab: LabHome, limit_s: float = 180) -> int:
-    """Until every simulated MQTT device's retained birth message is at the broker (the simulators start slowly:
-    each one also registers its mDNS services)."""
+    """Until every simulated MQTT device's retained birth message is at the broker and the mDNS simulators have
+    registered their services."""
     deadline = time.monotonic() + limit_s
     count = 0
     while time.monotonic() < deadline:
         out = lab.run(lab.hub_ns, ["mosquitto_sub", "-h", "127.0.0.1", "-t", "tele/+/LWT", "-t", "+/online", "-t", "+/status",
                                    "-W", "2"], check=False).stdout
         count = sum(1 for line in out.splitlines() if line.strip() in ("Online", "true", "online"))
-        if count >= MQTT_DEVICES:
+        registered = all("services registered" in (lab.devices[spec.name].process.log_tail(4000)
+                                                     if lab.devices[spec.name].process else "") for spec in MDNS_SPECS)
+        if count >= MQTT_DEVICES and registered:
             break
         time.sleep(5)
     return count
