@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--settle-timeout", type=float, default=240.0, help="longest wait for the devices to come online")
     args = parser.parse_args()
     per_family = [args.devices // len(FAMILIES) + (i < args.devices % len(FAMILIES)) for i in range(len(FAMILIES))]
-    specs = [DeviceSpec(f"fp-{family}", family, args.report_interval, args=["--count", str(count)])
+    specs = [DeviceSpec(f"fp-{family}", family, args.report_interval, args=["--count", str(count), "--no-mdns"])
              for family, count in zip(FAMILIES, per_family, strict=True) if count]
     with tempfile.TemporaryDirectory(prefix="homediag-footprint-") as tmp, LabHome(devices=specs, upnp=True) as lab:
         workdir = Path(tmp)
