@@ -27,7 +27,7 @@ RECENT_MESSAGES = 5
 WEAK_SIGNAL_DBM = -80.0
 ARP_SOURCE = "arp"
 REBOOT_DEBOUNCE = timedelta(seconds=5)  # one boot announces itself several ways (uptime, INFO3, boot count)
-UPTIME_SLACK_S = 5.0
+UPTIME_SLACK_S = 5.0  # how far a boot time worked out from two uptime readings may wobble
 
 
 def normalise_mac(value: str) -> str | None:
@@ -82,6 +82,8 @@ class InventoryStore:
         self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._last_reboot: dict[str, datetime] = {}
         self._boot_seq: dict[str, int] = {}
+        self._uptime_at: dict[str, datetime] = {}  # when each device's current uptime_s was read
+        self._reason_at: dict[str, datetime] = {}  # when each device last reported a restart reason
         self._link_count: dict[str, int] = {}
         self.dropped_updates = 0
 
@@ -198,7 +200,7 @@ class InventoryStore:
         if update.available is not None and update.available != device.available:
             events.append(self._event(at, EventKind.DEVICE_AVAILABILITY, "online" if update.available else "offline",
                                       update, did, {}))
-        reboot_reason = self._reboot_reason(device, update)
+        reboot_reason = self._reboot_reason(device, update, at)
         if reboot_reason is not None:
             last = self._last_reboot.get(did)
             if last is None or at - last > REBOOT_DEBOUNCE:
@@ -206,6 +208,10 @@ class InventoryStore:
                 events.append(self._event(at, EventKind.DEVICE_REBOOT, "rebooted", update, did, reboot_reason))
         if update.boot_seq is not None:
             self._boot_seq[did] = update.boot_seq
+        if update.uptime_s is not None:
+            self._uptime_at[did] = at
+        if update.restart_reason is not None:
+            self._reason_at[did] = at
         if update.link_count is not None:
             previous = self._link_count.get(did)
             uptime_rose = update.uptime_s is not None and device.uptime_s is not None and update.uptime_s >= device.uptime_s
@@ -223,13 +229,23 @@ class InventoryStore:
                                           {"rssi_dbm": update.rssi_dbm}))
         return events
 
-    def _reboot_reason(self, device: Device, update: DeviceUpdate) -> dict[str, Any] | None:
+    def _reboot_reason(self, device: Device, update: DeviceUpdate, at: datetime) -> dict[str, Any] | None:
+        reason = update.restart_reason
+        reason_at = self._reason_at.get(device.id)
+        if reason is None and reason_at is not None and at - reason_at < REBOOT_DEBOUNCE:
+            reason = device.restart_reason  # said by another message of the same boot (ESPHome's boot log)
         previous_seq = self._boot_seq.get(device.id)
         if update.boot_seq is not None and previous_seq is not None and update.boot_seq > previous_seq:
-            return {"boot_seq": update.boot_seq, "reason": update.restart_reason}
-        if (update.uptime_s is not None and device.uptime_s is not None
-                and update.uptime_s + UPTIME_SLACK_S < device.uptime_s):
-            return {"uptime_s": update.uptime_s, "previous_uptime_s": device.uptime_s, "reason": update.restart_reason}
+            return {"boot_seq": update.boot_seq, "reason": reason}
+        if update.uptime_s is None or device.uptime_s is None or update.uptime_s >= device.uptime_s:
+            return None
+        # Uptime went down. It is a reboot when the boot time it implies moved later, so a short-lived boot
+        # (uptime 3 s, then 0 again) counts as well as a long one. The previous reading's time is unknown
+        # after an agent restart; last_seen is no earlier, so the check errs towards "no reboot".
+        previous_at = self._uptime_at.get(device.id, device.last_seen)
+        boot_moved_s = (at - previous_at).total_seconds() - (update.uptime_s - device.uptime_s)
+        if boot_moved_s > UPTIME_SLACK_S:
+            return {"uptime_s": update.uptime_s, "previous_uptime_s": device.uptime_s, "reason": reason}
         return None
 
     @staticmethod

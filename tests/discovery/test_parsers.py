@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -126,6 +126,28 @@ def test_merge_events_and_malformed_counting(tmp_path: Path) -> None:
     assert EventKind.DEVICE_REBOOT in kinds and EventKind.FIRMWARE_CHANGED in kinds
     assert discovery.malformed == {"tasmota": 2, "oversized": 1}
     assert len(store.recent_messages("tasmota:kitchen")) == 4
+
+
+def test_a_reboot_is_uptime_implying_a_later_boot(tmp_path: Path) -> None:
+    """A device that crashes a few seconds after booting (uptime 3 s, then 0) rebooted as much as one that ran for
+    days; uptime readings that agree with the clock, or the same retained reading again, are no reboot."""
+    discovery, sink, _store = _discovery(tmp_path)
+
+    def uptime(seconds_after: float, value: int) -> None:
+        discovery.handle("node/sensor/uptime/state", str(value).encode(), AT + timedelta(seconds=seconds_after))
+
+    uptime(0, 90_000)
+    uptime(60, 90_060)
+    uptime(60.5, 90_060)  # the retained value again after a reconnect
+    uptime(70, 1)  # crash
+    uptime(73, 3)
+    discovery.handle("node/debug", b"[D][debug:040]: Reset Reason: Brownout Reset", AT + timedelta(seconds=78.5))
+    uptime(79, 0)  # crash again 9 s later, with a last reading of only 3 s
+    uptime(81, 2)
+    uptime(81.2, 1)  # jitter of one representation against another: no boot moved 5 s
+    reboots = [e for e in sink.events if e.kind is EventKind.DEVICE_REBOOT]
+    assert [e.ts - AT for e in reboots] == [timedelta(seconds=70), timedelta(seconds=79)]
+    assert "reason" not in reboots[0].detail and reboots[1].detail["reason"] == "Brownout Reset"
 
 
 TOPICS = st.one_of(st.sampled_from([
