@@ -4,7 +4,9 @@
 (``tick``); it answers with the timeline events to record and the captures to make. The runtime does the I/O.
 
 - A **network fault** opens at the first check going down and closes when every check is back; its signature
-  comes from ``outages.classify`` at close.
+  comes from ``outages.classify`` at close. When the hub's link was down and the router speaks UPnP, the close
+  waits (at most ``BOOT_ID_WAIT``, see ``expire``) for the router's BOOTID: a new one is a router reboot, the
+  same one means the router stayed up and the hub's own link failed.
 - A **device fault** opens when a device goes offline while the network is fine (it is not the router's
   doing), and closes when it comes back; ``device_crash_loop`` when a device restarts ``crash_loop_restarts``
   times within ``crash_loop_window_s``.
@@ -21,7 +23,7 @@ from datetime import datetime, timedelta
 from shared.models import EventKind, RootCause, TimelineEvent
 
 from .config import CaptureConfig
-from .outages import NETWORK_KINDS, Outage, announced, classify
+from .outages import BOOT_ID_WAIT, NETWORK_KINDS, Outage, announced, classify
 
 CUTS_DEVICES_OFF = frozenset({"hub_link", "gateway", "broker"})
 # A network fault's capture waits for the devices that dropped with it to come back, at most this long.
@@ -59,6 +61,7 @@ class _NetworkFault:
     down: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
     boot_id_changed: bool = False
+    router_same: bool = False  # the router answered with its old BOOTID when the gateway came back
     announced: bool = False
 
 
@@ -75,6 +78,8 @@ class FaultEngine:
         self._offline: dict[str, datetime] = {}  # device → since, for devices down on their own
         self._dropped: set[str] = set()  # devices that went offline with the network and are not back yet
         self._byebye: datetime | None = None  # the gateway's last ssdp:byebye
+        self._router_upnp = False  # the router has told its BOOTID
+        self._held: tuple[_NetworkFault, datetime] | None = None  # back, waiting for the router's BOOTID
         self._restarts: dict[str, list[datetime]] = {}
         self._pending: list[_Pending] = []
         self._last_capture: dict[str, datetime] = {}
@@ -94,16 +99,46 @@ class FaultEngine:
             return []
         name = NETWORK_KINDS.get(event.kind)
         if name is not None:
-            return self._network_event(name, event)
-        if event.kind is EventKind.ROUTER_BOOT_ID and event.state == "changed" and self._network is not None:
-            self._network.boot_id_changed = True
-        if event.kind is EventKind.ROUTER_BOOT_ID and event.state == "byebye":
-            self._byebye = event.ts
+            held = self._release(stayed_up=False) if event.state == "down" else []
+            return held + self._network_event(name, event)
+        if event.kind is EventKind.ROUTER_BOOT_ID:
+            return self._boot_id(event)
         if event.kind is EventKind.DEVICE_AVAILABILITY and event.device_id:
             return self._availability(event)
         if event.kind is EventKind.DEVICE_REBOOT and event.device_id:
             return self._reboot(event)
         return []
+
+    def _boot_id(self, event: TimelineEvent) -> list[TimelineEvent]:
+        if event.state == "byebye":
+            self._byebye = event.ts
+            return []
+        self._router_upnp = True
+        if event.state == "changed" and self._network is not None:
+            self._network.boot_id_changed = True
+        if event.state == "same" and self._network is not None:
+            self._network.router_same = True
+        if event.state == "changed" and self._held is not None:
+            self._held[0].boot_id_changed = True
+        return self._release(stayed_up=event.state == "same") if event.state in ("changed", "same") else []
+
+    def _release(self, stayed_up: bool) -> list[TimelineEvent]:
+        """Close the network fault held for the router's word."""
+        if self._held is None:
+            return []
+        (fault, end), self._held = self._held, None
+        return [self._close_network(fault, end, stayed_up)]
+
+    def expire(self, now: datetime) -> list[TimelineEvent]:
+        """FAULT events of faults whose wait for the router's word is over (the router never answered)."""
+        if self._held is not None and now - self._held[1] >= BOOT_ID_WAIT:
+            return self._release(stayed_up=False)
+        return []
+
+    def _close_network(self, fault: _NetworkFault, end: datetime, stayed_up: bool) -> TimelineEvent:
+        outage = Outage(fault.start, end, frozenset(fault.seen), fault.boot_id_changed, fault.announced, stayed_up)
+        cause = classify(outage)
+        return self._close(cause.value, cause, fault.start, end, {"down": sorted(fault.seen)}, network=True)
 
     def _network_event(self, name: str, event: TimelineEvent) -> list[TimelineEvent]:
         if event.state == "down":
@@ -123,9 +158,10 @@ class FaultEngine:
         fault, self._network = self._network, None
         if fault.seen & CUTS_DEVICES_OFF:
             self._network_ended = event.ts
-        outage = Outage(fault.start, event.ts, frozenset(fault.seen), fault.boot_id_changed, fault.announced)
-        cause = classify(outage)
-        return [self._close(cause.value, cause, fault.start, event.ts, {"down": sorted(fault.seen)}, network=True)]
+        if "hub_link" in fault.seen and self._router_upnp and not fault.boot_id_changed and not fault.router_same:
+            self._held = (fault, event.ts)
+            return []
+        return [self._close_network(fault, event.ts, stayed_up=fault.router_same and not fault.boot_id_changed)]
 
     def _network_quiet(self, at: datetime) -> bool:
         """No fault that cuts devices off the home broker is open or just over (a DNS or WAN fault does not)."""
@@ -204,6 +240,11 @@ class FaultEngine:
             self._last_capture[pending.signature] = now
         return [Capture(p.signature, p.root_cause, p.start - self._before, max(p.end + self._after, p.due), p.occurrences,
                         p.devices) for p in due]
+
+    @property
+    def network_troubled(self) -> bool:
+        """A network fault is open, or just over and waiting for the router's word."""
+        return self._network is not None or self._held is not None
 
     @property
     def open_faults(self) -> list[str]:

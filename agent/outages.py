@@ -3,14 +3,16 @@
 The signature of a router reboot, seen from inside the home, is everything at once: the hub's link (a wired
 hub loses carrier), the gateway, DNS and the internet all fail and come back together within minutes, often
 with a new SSDP ``BOOTID`` from the router; a router that said ``ssdp:byebye`` just before going away was
-shut down on purpose (a scheduled reboot). A WAN outage leaves the gateway answering; a DNS failure leaves
-the gateway and the internet (reached by address) working; a broker crash touches nothing but the broker.
+shut down on purpose (a scheduled reboot). A router that answers with the *same* BOOTID right after the hub's
+link returns never went away: the hub's own link (a cable, a switch port) was down. A WAN outage leaves the
+gateway answering; a DNS failure leaves the gateway and the internet (reached by address) working; a broker
+crash touches nothing but the broker.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.models import EventKind, RootCause, TimelineEvent
@@ -26,6 +28,8 @@ NETWORK_KINDS = {
 ROUTER_REBOOT_MAX = timedelta(minutes=10)
 # An ssdp:byebye from the gateway this shortly before the outage: the router was shut down gracefully.
 BYEBYE_BEFORE = timedelta(seconds=60)
+# After the network returns, the router's word on whether it rebooted (its BOOTID, asked again) counts this long.
+BOOT_ID_WAIT = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Outage:
     down: frozenset[str]  # which checks failed during it
     boot_id_changed: bool = False
     announced: bool = False  # the router said ssdp:byebye just before
+    router_stayed_up: bool = False  # the router answered with its old BOOTID when the network came back
 
     @property
     def duration(self) -> timedelta | None:
@@ -44,6 +49,8 @@ class Outage:
 def classify(outage: Outage) -> RootCause:
     down = outage.down
     if "gateway" in down or "hub_link" in down:
+        if "hub_link" in down and outage.router_stayed_up and not outage.boot_id_changed:
+            return RootCause.HUB_LINK_DOWN
         too_long = outage.duration is not None and outage.duration > ROUTER_REBOOT_MAX
         if "hub_link" in down and too_long and not outage.boot_id_changed:
             return RootCause.HUB_LINK_DOWN
@@ -61,11 +68,9 @@ def outages(events: Iterable[TimelineEvent]) -> list[Outage]:
     down: set[str] = set()
     seen: set[str] = set()
     start: datetime | None = None
-    boot_changed = False
     byebye: datetime | None = None
-    for event in sorted(events, key=lambda e: e.ts):
-        if event.kind is EventKind.ROUTER_BOOT_ID and event.state == "changed" and start is not None:
-            boot_changed = True
+    ordered = sorted(events, key=lambda e: e.ts)
+    for event in ordered:
         if event.kind is EventKind.ROUTER_BOOT_ID and event.state == "byebye":
             byebye = event.ts
         name = NETWORK_KINDS.get(event.kind)
@@ -73,17 +78,26 @@ def outages(events: Iterable[TimelineEvent]) -> list[Outage]:
             continue
         if event.state == "down":
             if start is None:
-                start, seen, boot_changed = event.ts, set(), False
+                start, seen = event.ts, set()
             down.add(name)
             seen.add(name)
         elif event.state == "up" and name in down:
             down.discard(name)
             if not down and start is not None:
-                found.append(Outage(start, event.ts, frozenset(seen), boot_changed, announced(byebye, start)))
+                found.append(Outage(start, event.ts, frozenset(seen), announced=announced(byebye, start)))
                 start = None
     if start is not None:
-        found.append(Outage(start, None, frozenset(seen), boot_changed, announced(byebye, start)))
-    return found
+        found.append(Outage(start, None, frozenset(seen), announced=announced(byebye, start)))
+    boot_ids = [e for e in ordered if e.kind is EventKind.ROUTER_BOOT_ID]
+    return [_router_said(outage, boot_ids) for outage in found]
+
+
+def _router_said(outage: Outage, boot_ids: list[TimelineEvent]) -> Outage:
+    """What the router said about its BOOTID during the outage or just after it (asked when the gateway
+    answered again): ``changed`` is a reboot, ``same`` means it stayed up."""
+    until = outage.end + BOOT_ID_WAIT if outage.end is not None else None
+    said = {e.state for e in boot_ids if outage.start <= e.ts and (until is None or e.ts <= until)}
+    return replace(outage, boot_id_changed="changed" in said, router_stayed_up="same" in said)
 
 
 def announced(byebye: datetime | None, start: datetime) -> bool:

@@ -60,6 +60,7 @@ class AgentRuntime:
         self.capturer: Capturer | None = None
         self.page: OneClickPage | None = None
         self.monitor: ConnectivityMonitor | None = None
+        self.ssdp: SsdpListener | None = None
         self.live: LiveChannel | None = None
         self.captured: list[tuple[str, str]] = []  # (signature, bundle id) in this run
         self._stack = AsyncExitStack()
@@ -132,7 +133,8 @@ class AgentRuntime:
         if net.ssdp and net.gateway and net.interfaces:
             found = await asyncio.to_thread(ipv4_addresses, net.interfaces)
             addresses = [address for per_interface in found.values() for address in per_interface]
-            await self._stack.enter_async_context(SsdpListener(addresses, net.gateway, recorder, self.clock.now))
+            self.ssdp = await self._stack.enter_async_context(
+                SsdpListener(addresses, net.gateway, recorder, self.clock.now))
         self.monitor = await self._stack.enter_async_context(ConnectivityMonitor(config, recorder, self.clock))
         await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
         if config.web.enabled:
@@ -161,11 +163,17 @@ class AgentRuntime:
             self.recorder.event(fault_event)
         if event.kind in (EventKind.INTERNET, EventKind.HUB_LINK, EventKind.GATEWAY) and event.state == "up" and self.outbox:
             self.outbox.wake()  # the way out may be back: do not wait out the backoff
+        if event.kind is EventKind.GATEWAY and event.state == "up" and self.engine.network_troubled and self.ssdp:
+            self.ssdp.recheck()  # did the router reboot, or was it the hub's own link?
 
     async def _tick(self) -> None:
+        assert self.recorder is not None
         while True:
             await asyncio.sleep(TICK_S)
-            for capture in self.engine.tick(self.clock.now()):
+            now = self.clock.now()
+            for fault_event in self.engine.expire(now):
+                self.recorder.event(fault_event)
+            for capture in self.engine.tick(now):
                 await self._capture_fault(capture)
 
     async def _capture_fault(self, capture: Capture) -> None:

@@ -1,6 +1,6 @@
 """The diagnosis scenario suite as figures: accuracy over the lab scenarios, false-healthy count, time per diagnosis.
 
-``python -m bench.scenarios``: runs ``lab.scenarios`` (the same scenarios as tests/scenarios) in two lab homes
+``python -m bench.scenarios``: runs ``lab.scenarios`` (the same scenarios as tests/scenarios) in three lab homes
 and prints one line per scenario, then accuracy = correct root cause / scenarios, how many faults were
 wrongly called healthy, and the wall time of each diagnosis (live ones include their fresh checks and a
 few seconds of discovery).
@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from lab.home import LabHome
-from lab.scenarios import Outcome, bundle_scenarios, live_scenarios, new_home
+from lab.scenarios import Outcome, bundle_scenarios, hub_scenarios, live_scenarios, new_home
 
 
 def _factory(labs: list[LabHome]):  # type: ignore[no-untyped-def]
@@ -26,7 +26,7 @@ def _factory(labs: list[LabHome]):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     outcomes: list[Outcome] = []
-    for run in (bundle_scenarios, live_scenarios):
+    for run in (bundle_scenarios, live_scenarios, hub_scenarios):
         labs: list[LabHome] = []
         with tempfile.TemporaryDirectory(prefix="homediag-scenarios-") as tmp:
             try:

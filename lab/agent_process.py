@@ -3,6 +3,8 @@
 Used by the timeline acceptance tests and ``bench.agent_footprint``. The agent's configuration names only the
 lab's addresses; its state directory and the collector's data directory live under the caller's work dir.
 The agent gets the hub's clock-offset file (``LabHome.hub_env``), so ``hub_clock_step`` reaches it.
+``reboot_hub`` restarts the hub as a whole; the agent then runs in a Linux time namespace whose boot-time offset
+makes the kernel report a boot just now (``lab.timens``), as a real reboot would.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +77,28 @@ class AgentProcess:
         lab.run(lab.hub_ns, [AGENT, "-c", str(path), "enroll", "--token", token], timeout=30)
         return agent
 
-    def start(self) -> None:
-        self.process = self.lab.spawn(self.lab.hub_ns, [AGENT, "-c", str(self.config_path), "-v", "run"], name="agent",
-                                      env=self.lab.hub_env())
+    def start(self, *, booted_now: bool = False) -> None:
+        """``booted_now``: the hub's kernel tells the agent it booted a moment ago (a time namespace)."""
+        command = [AGENT, "-c", str(self.config_path), "-v", "run"]
+        if booted_now:
+            command = [sys.executable, "-m", "lab.timens", *command]
+        self.process = self.lab.spawn(self.lab.hub_ns, command, name="agent", env=self.lab.hub_env())
+
+    def reboot_hub(self, *, power_loss: bool = False, down_s: float = 3.0) -> None:
+        """The hub restarts: the agent and the hub's broker stop (SIGTERM, or SIGKILL for a power loss), the
+        hub's cable is dead for ``down_s``, then the broker and the agent start in a hub that has just booted."""
+        assert self.process is not None and self.lab.broker is not None
+        if power_loss:
+            self.kill()
+            self.lab.broker.kill()
+        else:
+            self.stop()
+            self.lab.broker.stop()
+        self.lab.hub_cable(False)
+        time.sleep(down_s)
+        self.lab.hub_cable(True)
+        self.lab.start_broker(self.lab.broker_port)
+        self.start(booted_now=True)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -108,11 +129,14 @@ class AgentProcess:
     def wait_event(self, predicate: Callable[[TimelineEvent], bool], timeout: float) -> TimelineEvent | None:
         return wait_for(lambda: next((e for e in self.events() if predicate(e)), None), timeout)
 
-    def wait_ready(self, devices: int, timeout: float = 40) -> None:
+    def wait_ready(self, devices: int, timeout: float = 40, since: datetime | None = None) -> None:
+        """Every check up (since ``since``) and ``devices`` devices online, by what the agent recorded."""
         def ready() -> bool:
             events = self.events()
-            up = {e.kind.value for e in events if e.source.startswith("monitor.") and e.state == "up"}
-            online = {e.device_id for e in events if e.kind.value == "device_availability" and e.state == "online"}
+            up = {e.kind.value for e in events
+                  if e.source.startswith("monitor.") and e.state == "up" and (since is None or e.ts >= since)}
+            availability = {e.device_id: e.state for e in events if e.kind.value == "device_availability"}
+            online = [device for device, state in availability.items() if state == "online"]
             return {"hub_link", "gateway", "dns", "internet", "broker"} <= up and len(online) >= devices
         assert wait_for(ready, timeout), f"agent not ready: {[e.model_dump(mode='json') for e in self.events()][-20:]}"
 

@@ -5,6 +5,7 @@
     homediag-lab fault KIND [ARGS] [--id ID]     router-reboot S | wan-outage S | dns-failure S | broker-crash [S]
                                                  | broker-restart | power-off NAME | power-on NAME
                                                  | crash-loop NAME RESTARTS INTERVAL | clock-step SECONDS
+                                                 | hub-unplugged S | weak-signal NAME [S]
     homediag-lab down [--id ID]                  tear it down
     homediag-lab cleanup [--detached]            remove leftovers of crashed runs (and, with --detached, 'up' labs)
 """
@@ -82,6 +83,12 @@ def _fault(args: argparse.Namespace) -> int:
         fault = faults.device_crash_loop(name, int(restarts), float(interval))
     elif kind == "clock-step":
         fault = faults.hub_clock_step(float(need(1, "SECONDS")[0]))
+    elif kind == "hub-unplugged":
+        fault = faults.hub_unplugged(float(need(1, "SECONDS")[0]))
+    elif kind == "weak-signal":
+        if len(params) not in (1, 2):
+            raise LabError("usage: homediag-lab fault weak-signal NAME [SECONDS]")
+        fault = faults.device_weak_signal(params[0], float(params[1]) if len(params) == 2 else None)
     else:
         raise LabError(f"unknown fault {kind!r}")
     if fault is None:  # ended a fault injected by another invocation: say what was restored
@@ -107,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser(name).add_argument("--id")
     fault = sub.add_parser("fault", help="inject a fault (timed faults block until the home is restored)")
     fault.add_argument("kind", choices=["router-reboot", "wan-outage", "dns-failure", "broker-crash",
-                                        "broker-restart", "power-off", "power-on", "crash-loop", "clock-step"])
+                                        "broker-restart", "power-off", "power-on", "crash-loop", "clock-step",
+                                        "hub-unplugged", "weak-signal"])
     fault.add_argument("params", nargs="*")
     fault.add_argument("--id")
     fault.add_argument("--scheduled", action="store_true", help="router-reboot: a planned, graceful reboot")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .netns import LabError
 from .simulators.families import CRASH_REASON, POWER_ON_REASON
+from .simulators.runner import WEAK_RSSI_DBM
 
 if TYPE_CHECKING:
     from .home import LabHome
@@ -170,6 +171,21 @@ class Faults:
 
         return self._timed(fault, duration_s, restore)
 
+    # -- the hub ------------------------------------------------------------------------------------------------
+    def hub_unplugged(self, duration_s: float) -> Fault:
+        """The hub's network cable pulled: its router port down, so the hub's interface loses carrier (and the
+        devices lose the hub's broker); plugged back after ``duration_s``."""
+        lab = self.lab
+        fault = self._begin("hub_unplugged", duration_s=duration_s)
+        fault.started_at = _now()
+        lab.hub_cable(False)
+
+        def restore(f: Fault) -> None:
+            lab.hub_cable(True)
+            f.ended_at = _now()
+
+        return self._timed(fault, duration_s, restore)
+
     # -- the broker ----------------------------------------------------------------------------------------------
     def broker_crash(self, duration_s: float | None = None) -> Fault:
         """SIGKILL the hub's Mosquitto. It stays down until :meth:`broker_restart` (or ``duration_s``)."""
@@ -237,6 +253,21 @@ class Faults:
         if fault is not None:
             fault._finish()
         return fault
+
+    def device_weak_signal(self, name: str, duration_s: float | None = None) -> Fault:
+        """The device's Wi-Fi signal drops to ``WEAK_RSSI_DBM`` (it stays connected) and its reports say so;
+        back to normal after ``duration_s`` (never, when None)."""
+        lab = self.lab
+        process = lab.devices[name].process
+        if process is None:
+            raise LabError(f"device {name!r} is powered off")
+        fault = self._begin("device_weak_signal", name=name, rssi_dbm=WEAK_RSSI_DBM, duration_s=duration_s)
+        fault.started_at = _now()
+        process.signal(signal.SIGUSR1)
+        if duration_s is None:
+            fault._finish()
+            return fault
+        return self._timed(fault, duration_s, lambda f: process.signal(signal.SIGUSR2))
 
     def device_crash_loop(self, name: str, restarts: int, interval_s: float, *,
                           restart_reason: str | None = None) -> Fault:

@@ -406,6 +406,10 @@ class LabHome:
         if up:  # taking wan0 down deleted the default route through it
             netns.add_route(self.router_ns, "default", ISP_GATEWAY_IP)
 
+    def hub_cable(self, plugged: bool) -> None:
+        """The hub's cable: its port on the router's bridge up or down (the hub sees its carrier go)."""
+        netns.link_set(self.router_ns, "p-hub", plugged)
+
     def wan_link(self, up: bool) -> None:
         netns.link_set(self.router_ns, WAN_IFACE, up)
         if up:

@@ -1,10 +1,13 @@
 """Diagnosis scenarios in the network-namespace home: a real fault, then the diagnosis it leads to.
 
-Two runs share the work. ``bundle_scenarios``: faults one after the other in one home; each fault's bundle,
-as delivered to the collector, is diagnosed the way ``homediag-agent diagnose --from-bundle`` does.
-``live_scenarios``: the one-click diagnosis in the hub (``homediag-agent diagnose --json``) on a healthy home,
-after a clock step, and after router reboots at the same time on three "days" (the hub's clock stepped a day
-between them: the curtain case). Each yields ``Outcome``s; ``tests/scenarios`` asserts them and
+Three runs share the work, each in its own home. ``bundle_scenarios``: network, broker and device faults one
+after the other; each fault's bundle, as delivered to the collector, is diagnosed the way
+``homediag-agent diagnose --from-bundle`` does. ``live_scenarios``: the one-click diagnosis in the hub
+(``homediag-agent diagnose --json``) on a healthy home, after a clock step, and after router reboots at the same
+time on three "days" (the hub's clock stepped a day between them: the curtain case). ``hub_scenarios``: the
+hub's own troubles and the quieter device ones, from the least serious up, so each is the worst thing in the
+home when it is asked about: a hub reboot, a weak Wi-Fi signal, a device restart, a known firmware issue, the
+hub's cable pulled, a hub power loss. Each yields ``Outcome``s; ``tests/scenarios`` asserts them and
 ``python -m bench.scenarios`` prints the accuracy.
 """
 
@@ -14,9 +17,11 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 
-from shared.models import EventKind, Inventory
+from shared.models import EventKind, Inventory, TimelineEvent, utcnow
 from shared.profiles import load_profiles
 
 from .agent_process import AGENT, AgentProcess
@@ -53,20 +58,14 @@ def _diagnose_bundle(agent: AgentProcess, signature: str) -> tuple[str, float]:
 
 def bundle_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     faults = lab.faults
-
-    def run(name: str, expected: str, signature: str) -> Outcome:
-        verdict, seconds = _diagnose_bundle(agent, signature)
-        return Outcome(name, expected, verdict, seconds)
-
+    run = partial(run_bundle, agent)
     faults.device_power_off("plug")
-    opened = agent.wait_event(lambda e: e.kind is EventKind.FAULT and str(e.detail.get("signature", "")).startswith(
-        "device_offline:"), 30)
-    time.sleep(3)
+    opened = _wait_fault(agent, "device_offline:", 30, state="opened")
+    time.sleep(35)  # off for longer than a restart takes: back after this, it was off, not restarting
     faults.device_power_on("plug")
     yield run("device power-off", "device_offline", str(opened.detail["signature"]) if opened else "device_offline")
     faults.device_crash_loop("node", restarts=3, interval_s=8).wait(90)
-    crash = agent.wait_event(lambda e: e.kind is EventKind.FAULT and str(e.detail.get("signature", "")).startswith(
-        "device_crash_loop:"), 40)
+    crash = _wait_fault(agent, "device_crash_loop:", 40)
     yield run("device crash loop", "device_crash_loop", str(crash.detail["signature"]) if crash else "device_crash_loop")
     time.sleep(25)  # devices' wills after the crash loop settle before the network faults
     faults.wan_outage(6).wait(30)
@@ -77,6 +76,12 @@ def bundle_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     yield run("broker crash", "broker_down", "broker_down")
     faults.router_reboot(10).wait(40)
     yield run("router reboot", "router_reboot", "router_reboot")
+
+
+def _wait_fault(agent: AgentProcess, prefix: str, timeout: float, *, state: str = "closed",
+                after: datetime | None = None) -> TimelineEvent | None:
+    return agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == state and (after is None or e.ts > after)
+                            and str(e.detail.get("signature", "")).startswith(prefix), timeout)
 
 
 def _live_verdict(lab: LabHome, agent: AgentProcess) -> tuple[str, float]:
@@ -103,6 +108,43 @@ def live_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
             time.sleep(2)
     verdict, seconds = _live_verdict(lab, agent)
     yield Outcome("router reboots at the same time on three days", "router_scheduled_reboot", verdict, seconds)
+
+
+def hub_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
+    faults = lab.faults
+    rebooted = utcnow()
+    agent.reboot_hub()
+    agent.wait_event(lambda e: e.kind is EventKind.HUB_BOOT, 30)
+    agent.wait_ready(ONLINE, since=rebooted)
+    yield Outcome("hub rebooted", "hub_reboot", *_live_verdict(lab, agent))
+
+    faults.device_weak_signal("relay")
+    agent.wait_event(lambda e: e.kind is EventKind.WIFI_SIGNAL and e.state == "weak", 20)
+    yield Outcome("weak Wi-Fi signal at a device", "wifi_weak_signal", *_live_verdict(lab, agent))
+
+    def crash(name: str, expected: str, scenario: str, reason: str | None = None) -> Outcome:
+        since = utcnow()
+        faults.device_crash_loop(name, restarts=1, interval_s=0, restart_reason=reason).wait(30)
+        closed = _wait_fault(agent, "device_offline:", 40, after=since)
+        verdict, seconds = _diagnose_bundle(agent, str(closed.detail["signature"])) if closed else ("no bundle", 0.0)
+        return Outcome(scenario, expected, verdict, seconds)
+
+    yield crash("plug", "device_reboot", "device restarts once")
+    yield crash("node", "firmware_known_issue", "device resets on a brownout (ESPHome profile)", "Brownout Reset")
+
+    faults.hub_unplugged(6).wait(30)
+    yield run_bundle(agent, "hub's cable pulled", "hub_link_down", "hub_link_down")
+
+    rebooted = utcnow()
+    agent.reboot_hub(power_loss=True)
+    agent.wait_event(lambda e: e.kind is EventKind.HUB_BOOT and e.state == "power_loss", 30)
+    agent.wait_ready(ONLINE, since=rebooted)
+    yield Outcome("hub lost power", "hub_power_loss", *_live_verdict(lab, agent))
+
+
+def run_bundle(agent: AgentProcess, name: str, expected: str, signature: str) -> Outcome:
+    verdict, seconds = _diagnose_bundle(agent, signature)
+    return Outcome(name, expected, verdict, seconds)
 
 
 def new_home(lab_factory, tmp: Path) -> tuple[LabHome, AgentProcess]:  # type: ignore[no-untyped-def]

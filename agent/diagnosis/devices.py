@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.models import Device, EventKind, Finding, LogLine, RootCause, TimelineEvent
 from shared.profiles import ProfileSet, in_range
@@ -18,6 +18,8 @@ CRASH_LOOP_WINDOW = timedelta(minutes=15)
 WEAK_RSSI_DBM = -80.0
 WEAK_LINK_QUALITY = 40
 NETWORK_SHADOW = timedelta(minutes=2)  # devices drop a keep-alive after the network and return a little after it
+# A restarting device is away for seconds; an absence this short that ends in a reboot is the reboot itself.
+REBOOT_ABSENCE = timedelta(seconds=30)
 
 
 def _name(devices: dict[str, Device], device_id: str) -> str:
@@ -33,14 +35,30 @@ def device_findings(events: Sequence[TimelineEvent], devices: dict[str, Device],
                     profiles: ProfileSet) -> list[Finding]:
     spans = [o for o in outages(events) if o.down & {"hub_link", "gateway", "broker"}]
     findings: list[Finding] = []
-    findings += _offline(events, devices, spans)
+    findings += _offline(events, devices, spans, _reboot_times(events))
     findings += _reboots(events, devices)
     findings += _weak_signal(events, devices)
     findings += _known_issues(events, devices, logs, profiles)
     return findings
 
 
-def _offline(events: Sequence[TimelineEvent], devices: dict[str, Device], spans: list[Outage]) -> list[Finding]:
+def _reboot_times(events: Sequence[TimelineEvent]) -> dict[str, list[datetime]]:
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for event in events:
+        if event.kind is EventKind.DEVICE_REBOOT and event.device_id:
+            times[event.device_id].append(event.ts)
+    return times
+
+
+def _restarted(went: TimelineEvent, back: TimelineEvent, reboots: dict[str, list[datetime]]) -> bool:
+    """The absence was a restart: short, and the device came back with a reboot."""
+    assert went.device_id is not None
+    return back.ts - went.ts <= REBOOT_ABSENCE and any(
+        went.ts - timedelta(seconds=5) <= ts <= back.ts + REBOOT_ABSENCE for ts in reboots.get(went.device_id, ()))
+
+
+def _offline(events: Sequence[TimelineEvent], devices: dict[str, Device], spans: list[Outage],
+             reboots: dict[str, list[datetime]]) -> list[Finding]:
     findings = []
     pending: dict[str, TimelineEvent] = {}
     for event in sorted(events, key=lambda e: e.ts):
@@ -50,7 +68,8 @@ def _offline(events: Sequence[TimelineEvent], devices: dict[str, Device], spans:
             pending.setdefault(event.device_id, event)
         elif event.state == "online" and event.device_id in pending:
             went = pending.pop(event.device_id)
-            findings.append(_offline_finding(devices, went, event))
+            if not _restarted(went, event, reboots):
+                findings.append(_offline_finding(devices, went, event))
     findings += [_offline_finding(devices, went, None) for went in pending.values()]
     return findings
 
@@ -152,9 +171,12 @@ def _known_issues(events: Sequence[TimelineEvent], devices: dict[str, Device], l
                 RootCause.FIRMWARE_KNOWN_ISSUE, Facts(device=name, detail=issue.advice.en),
                 Facts(device=name, detail=issue.advice.zh))
             explanation = explanation.model_copy(update={"symptom": f"{name} shows a known problem: {issue.title}."})
+            evidence = restarts.get(device.id, [])[-10:]
             findings.append(Finding(root_cause=RootCause.FIRMWARE_KNOWN_ISSUE, confidence=0.7,
                                     title=f"{name}: {issue.title} ({issue.id})", explanation=explanation,
-                                    translations=translations, evidence=restarts.get(device.id, [])[:10], devices=[device.id]))
+                                    translations=translations, evidence=evidence, devices=[device.id],
+                                    started_at=evidence[0].ts if evidence else None,
+                                    ended_at=evidence[-1].ts if evidence else None))
     return findings
 
 

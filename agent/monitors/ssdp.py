@@ -5,6 +5,8 @@ minutes, each carrying a BOOTID that increases with every boot. The agent joins 
 configured interfaces' addresses and listens; the only thing it sends is a unicast M-SEARCH to the configured
 gateway (at start, then every ``SEARCH_EVERY_S``), so it knows the current BOOTID without waiting for the next
 announcement. Announcements from anyone but the configured gateway are ignored. A ``byebye`` just before an outage marks a graceful (scheduled) reboot.
+When the network comes back (``recheck``) it asks again at once (a few times, ``RECHECK_EVERY_S`` apart): an
+answer with the same BOOTID is recorded as ``same`` — the router stayed up, so the outage was the hub's own.
 ``parse_headers``, ``gateway_announcement`` and ``BootIdTracker`` are pure.
 """
 
@@ -30,6 +32,8 @@ SSDP_GROUP = "239.255.255.250"
 SSDP_PORT = 1900
 SEARCH_TARGET = "upnp:rootdevice"
 SEARCH_EVERY_S = 300.0
+RECHECK_EVERY_S = 3.0
+RECHECK_TRIES = 4
 
 
 def search_request(host: str, target: str = SEARCH_TARGET) -> bytes:
@@ -73,6 +77,7 @@ class BootIdTracker:
 
     last: int | None = None
     leaving: bool = False
+    rechecking: bool = False  # the network just came back: is it the router we knew?
 
     def observe(self, announcement: Announcement, at: datetime) -> TimelineEvent | None:
         if not announcement.alive:  # the daemon repeats byebye per service type: report it once
@@ -81,8 +86,11 @@ class BootIdTracker:
             self.leaving = True
             return self._event("byebye", at, announcement.boot_id, self.last)
         self.leaving = False
-        if announcement.boot_id is None or announcement.boot_id == self.last:
+        if announcement.boot_id is None:
             return None
+        rechecking, self.rechecking = self.rechecking, False
+        if announcement.boot_id == self.last:
+            return self._event("same", at, self.last, self.last) if rechecking else None
         previous, self.last = self.last, announcement.boot_id
         return self._event("seen" if previous is None else "changed", at, announcement.boot_id, previous)
 
@@ -126,6 +134,12 @@ class SsdpListener:
         self.tracker = BootIdTracker()
         self._transports: list[asyncio.DatagramTransport] = []
         self._task: asyncio.Task[None] | None = None
+        self._recheck = asyncio.Event()
+
+    def recheck(self) -> None:
+        """The network is back: ask the gateway for its BOOTID now (only if it ever said one)."""
+        if self.tracker.last is not None:
+            self._recheck.set()
 
     def _on_datagram(self, data: bytes, source: str) -> None:
         announcement = gateway_announcement(data, source, self._gateway)
@@ -150,13 +164,29 @@ class SsdpListener:
         self._task = asyncio.create_task(self._search(search), name="ssdp-search")
         return self
 
+    def _send_search(self, transport: asyncio.DatagramTransport) -> None:
+        try:
+            transport.sendto(search_request(self._gateway), (self._gateway, SSDP_PORT))
+        except OSError as exc:  # the link may be down: the next round repeats it
+            _LOGGER.debug("SSDP search to %s: %s", self._gateway, exc)
+
     async def _search(self, transport: asyncio.DatagramTransport) -> None:
+        self._send_search(transport)
         while True:
             try:
-                transport.sendto(search_request(self._gateway), (self._gateway, SSDP_PORT))
-            except OSError as exc:  # the link may be down: the next round repeats it
-                _LOGGER.debug("SSDP search to %s: %s", self._gateway, exc)
-            await asyncio.sleep(SEARCH_EVERY_S)
+                await asyncio.wait_for(self._recheck.wait(), SEARCH_EVERY_S)
+            except TimeoutError:
+                self._send_search(transport)
+                continue
+            self._recheck.clear()
+            self.tracker.rechecking = True
+            for _ in range(RECHECK_TRIES):
+                self._send_search(transport)
+                await asyncio.sleep(RECHECK_EVERY_S)
+                if not self.tracker.rechecking:
+                    break
+            else:
+                self.tracker.rechecking = False  # no answer: the outage is judged without the router's word
 
     async def __aexit__(self, *exc: object) -> None:
         await cancel_and_wait(self._task)

@@ -201,9 +201,14 @@ class Zigbee2MQTT(Family):
     power_on_reason = "start"
     crash_reason = "crash"
     version = "2.1.3"
-    children = (("living_room_curtain", "0x00158d0001a2b3c4", "Router", "Mains (single phase)", "ZNCLDJ11LM"),
-                ("hall_motion", "0x00158d0001a2b3c5", "EndDevice", "Battery", "RTCGQ11LM"),
-                ("kitchen_plug", "0x00158d0001a2b3c6", "Router", "Mains (single phase)", "ZNCZ02LM"))
+    children = (("living_room_curtain", "Router", "Mains (single phase)", "ZNCLDJ11LM"),
+                ("hall_motion", "EndDevice", "Battery", "RTCGQ11LM"),
+                ("kitchen_plug", "Router", "Mains (single phase)", "ZNCZ02LM"))
+
+    @staticmethod
+    def _ieee(s: Snapshot, index: int) -> str:
+        """Aqara's OUI, then the bridge's MAC: every simulated bridge has Zigbee devices of its own."""
+        return f"0x00158d00{s.mac[-6:].lower()}{index:02x}"
 
     def will(self, s: Snapshot) -> Message:
         return Message(f"{s.name}/bridge/state", _json({"state": "offline"}), retain=True)
@@ -214,8 +219,8 @@ class Zigbee2MQTT(Family):
         devices: list[dict[str, Any]] = [{"ieee_address": coordinator, "type": "Coordinator", "network_address": 0,
                                           "friendly_name": "Coordinator", "supported": True, "disabled": False,
                                           "definition": None, "interview_state": "SUCCESSFUL"}]
-        for index, (friendly, ieee, kind, power, model) in enumerate(self.children):
-            devices.append({"ieee_address": ieee, "type": kind, "network_address": 0x1000 + index,
+        for index, (friendly, kind, power, model) in enumerate(self.children):
+            devices.append({"ieee_address": self._ieee(s, index), "type": kind, "network_address": 0x1000 + index,
                             "friendly_name": friendly, "supported": True, "disabled": False,
                             "definition": {"model": model, "vendor": "Aqara", "description": friendly.replace("_", " ")},
                             "power_source": power, "software_build_id": "0.0.0_0025", "date_code": "20191205",
@@ -240,7 +245,7 @@ class Zigbee2MQTT(Family):
     def report(self, s: Snapshot) -> list[Message]:
         base = s.name
         per_device = {ieee: {"messages": int(s.uptime_s // 10) + 1, "messages_per_sec": 0.1, "leave_count": 0,
-                             "network_address_changes": 0} for _, ieee, *_ in self.children}
+                             "network_address_changes": 0} for ieee in (self._ieee(s, i) for i in range(len(self.children)))}
         health = {"response_time": int(s.now.timestamp() * 1000), "os": {"load_average": [0.1, 0.1, 0.1],
                                                                          "memory_percent": 40.0},
                   "process": {"uptime_sec": int(s.uptime_s), "memory_used_mb": 80.5, "memory_percent": 2.0},

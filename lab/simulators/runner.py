@@ -5,6 +5,7 @@ carrier stands in for Wi-Fi association: when it drops, every connection is aban
 broker notices through the keepalive or a takeover, and publishes the will), ``Downtime`` accumulates; when it
 returns ``LinkCount`` rises and each device reconnects at its family's pace. Uptime keeps counting: a network
 outage is not a reboot. Only a new process (``--boot-count`` + 1, ``--restart-reason``) is a reboot.
+SIGUSR1 moves the devices out of good range (the signal drops to ``WEAK_RSSI_DBM``), SIGUSR2 back to ``--rssi``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from .families import Family, Snapshot
 
 logger = logging.getLogger(__name__)
+WEAK_RSSI_DBM = -86  # far from the access point: still connected, but below the -80 dBm where trouble starts
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Options:
     boot_count: int
     restart_reason: str
     rssi_dbm: int
+    weak: bool = False  # out of good range now (SIGUSR1/SIGUSR2)
     boot_delay: float = 0.0
     mdns: bool = True  # registering is slow (probing, one service after the other): big MQTT loads turn it off
 
@@ -94,7 +97,7 @@ class SimulatedDevice:
         return Snapshot(name=self.name, ip=self.opts.ip, boot_count=self.opts.boot_count,
                         restart_reason=self.opts.restart_reason, uptime_s=now - self.boot_monotonic,
                         link_count=self.link.link_count, downtime_s=self.link.total_downtime(now),
-                        mqtt_count=self.mqtt_count, rssi_dbm=self.opts.rssi_dbm,
+                        mqtt_count=self.mqtt_count, rssi_dbm=WEAK_RSSI_DBM if self.opts.weak else self.opts.rssi_dbm,
                         now=datetime.now(timezone.utc))
 
     # -- connection ----------------------------------------------------------------------------------------
@@ -201,8 +204,14 @@ def run(opts: Options) -> int:
         nonlocal stopping
         stopping = True
 
+    def on_range(signum: int, frame: object) -> None:
+        opts.weak = signum == signal.SIGUSR1
+        logger.info("signal %s", "weak" if opts.weak else "back to normal")
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGUSR1, on_range)
+    signal.signal(signal.SIGUSR2, on_range)
     boot = time.monotonic()
     link = Link(opts.iface)
     devices = [SimulatedDevice(name, opts, link, boot, next_attempt=boot + opts.boot_delay) for name in opts.names]

@@ -96,6 +96,19 @@ def test_device_offline_reboot_and_crash_loop() -> None:
                 for i in range(4)])
     assert loop.verdict is RootCause.DEVICE_CRASH_LOOP
     assert RootCause.FIRMWARE_KNOWN_ISSUE in causes(loop)  # tasmota-crash-restarts matches the Exception restarts
+    known = next(f for f in loop.findings if f.root_cause is RootCause.FIRMWARE_KNOWN_ISSUE)
+    assert (known.started_at, known.ended_at) == (start, start + timedelta(minutes=3))
+
+
+@pytest.mark.parametrize(("away_s", "cause"), [(4, RootCause.DEVICE_REBOOT), (300, RootCause.DEVICE_OFFLINE)])
+def test_a_short_absence_ending_in_a_reboot_is_the_reboot(away_s: float, cause: RootCause) -> None:
+    """A device that restarts drops off for seconds; one that is gone for minutes and comes back rebooted was
+    off (a wall switch, a power cut): that is the finding."""
+    went, back = NOW - timedelta(hours=1), NOW - timedelta(hours=1) + timedelta(seconds=away_s)
+    report = run([ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+                  ev(back, EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+                  ev(back + timedelta(seconds=1), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Software/System restart")])
+    assert report.verdict is cause
 
 
 def test_weak_signal_hub_boots_and_clock_jump() -> None:

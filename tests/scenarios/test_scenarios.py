@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.scenarios import bundle_scenarios, live_scenarios, new_home
+from lab.scenarios import bundle_scenarios, hub_scenarios, live_scenarios, new_home
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -28,5 +28,14 @@ def test_one_click_on_a_healthy_home_a_clock_step_and_a_nightly_router_reboot(la
     lab, agent = new_home(lab_factory, tmp_path)
     try:
         _check(list(live_scenarios(lab, agent)))
+    finally:
+        agent.close()
+
+
+def test_the_hubs_own_troubles_and_the_quieter_device_ones(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Hub reboot, weak signal, a device restart, a known firmware issue, the hub unplugged, a hub power loss."""
+    lab, agent = new_home(lab_factory, tmp_path)
+    try:
+        _check(list(hub_scenarios(lab, agent)))
     finally:
         agent.close()

@@ -104,3 +104,26 @@ def test_restore_after_a_restart_recovers_the_open_fault_and_skips_what_was_capt
     captured = FaultEngine(CONFIG)
     captured.restore([*history, ev(20, EventKind.INTERNET, "up")], {"wan_outage": at(31)})
     assert captured.tick(at(1000)) == []
+
+
+def test_after_a_hub_link_outage_the_routers_boot_id_decides() -> None:
+    """The router speaks UPnP: the same BOOTID after the hub's link returns is the hub's link, a new one a router
+    reboot; with no answer within BOOT_ID_WAIT the outage is judged without it."""
+    def outage_then(answer: str | None) -> list[str]:
+        engine = FaultEngine(CONFIG)
+        engine.observe(TimelineEvent(ts=at(0), kind=EventKind.ROUTER_BOOT_ID, state="seen", source="test"))
+        closed = [e for e in reboot(engine, 100, 20) if e.state == "closed"]
+        assert closed == []  # held for the router's word
+        if answer is not None:
+            closed = engine.observe(TimelineEvent(ts=at(122), kind=EventKind.ROUTER_BOOT_ID, state=answer, source="test"))
+        else:
+            assert engine.expire(at(130)) == []
+            closed = engine.expire(at(136))
+        assert [e.ts for e in closed] == [at(120)]
+        return [str(e.detail["signature"]) for e in closed]
+
+    assert outage_then("same") == ["hub_link_down"]
+    assert outage_then("changed") == ["router_reboot"]
+    assert outage_then(None) == ["router_reboot"]
+    without_upnp = FaultEngine(CONFIG)
+    assert [e.detail["signature"] for e in reboot(without_upnp, 100, 20) if e.state == "closed"] == ["router_reboot"]

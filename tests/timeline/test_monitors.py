@@ -100,6 +100,10 @@ def test_ssdp_boot_ids_from_the_gateway_only() -> None:
     assert tracker.observe(bye, T0) is None  # once per goodbye
     changed = tracker.observe(gateway_announcement(notify(uuid, "upnp:rootdevice", GW, 8), GW, GW), T0)  # type: ignore[arg-type]
     assert changed is not None and changed.state == "changed" and changed.detail == {"boot_id": 8, "previous": 7}
+    tracker.rechecking = True  # the network came back: the same BOOTID again is worth saying, once
+    same = tracker.observe(gateway_announcement(notify(uuid, "upnp:rootdevice", GW, 8), GW, GW), T0)  # type: ignore[arg-type]
+    assert same is not None and same.state == "same" and not tracker.rechecking
+    assert tracker.observe(gateway_announcement(notify(uuid, "upnp:rootdevice", GW, 8), GW, GW), T0) is None  # type: ignore[arg-type]
     assert gateway_announcement(b"M-SEARCH * HTTP/1.1\r\nST: ssdp:all\r\n\r\n", GW, GW) is None
 
 

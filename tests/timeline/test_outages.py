@@ -46,6 +46,16 @@ def test_a_long_hub_link_loss_without_router_boot_is_the_hub() -> None:
     assert classify(with_boot[0]) is RootCause.ROUTER_REBOOT
 
 
+
+def test_the_routers_answer_just_after_the_outage_tells_a_pulled_cable_from_a_reboot() -> None:
+    (cable,) = outages([ev(0, EventKind.ROUTER_BOOT_ID, "seen"), *transitions(ALL, 10, 30), ev(33, EventKind.ROUTER_BOOT_ID, "same")])
+    assert cable.router_stayed_up and classify(cable) is RootCause.HUB_LINK_DOWN
+    (reboot,) = outages([*transitions(ALL, 10, 30), ev(36, EventKind.ROUTER_BOOT_ID, "changed")])
+    assert reboot.boot_id_changed and classify(reboot) is RootCause.ROUTER_REBOOT
+    (later,) = outages([*transitions(ALL, 10, 30), ev(300, EventKind.ROUTER_BOOT_ID, "same")])
+    assert classify(later) is RootCause.ROUTER_REBOOT  # an answer long after says nothing about this outage
+
+
 def test_boot_id_change_is_noted_only_inside_an_outage_and_seen_is_not_a_change() -> None:
     events = [ev(0, EventKind.ROUTER_BOOT_ID, "seen"), *transitions(ALL, 10, 30), ev(20, EventKind.ROUTER_BOOT_ID, "changed")]
     (outage,) = outages(events)
