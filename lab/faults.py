@@ -148,13 +148,16 @@ class Faults:
 
     def wan_outage(self, duration_s: float) -> Fault:
         """Only the router's internet link down; LAN, gateway and DNS keep working."""
-        lab = self.lab
-        fault = self._begin("wan_outage", duration_s=duration_s)
+        return self._link_cut("wan_outage", duration_s, self.lab.wan_link)
+
+    def _link_cut(self, kind: str, duration_s: float, set_link: Callable[[bool], None]) -> Fault:
+        fault = self._begin(kind, duration_s=duration_s)
         fault.started_at = _now()
-        lab.wan_link(False)
+        set_link(False)
 
         def restore(f: Fault) -> None:
-            lab.wan_link(True)
+            set_link(True)
+            f.ended_at = _now()
 
         return self._timed(fault, duration_s, restore)
 
@@ -175,16 +178,7 @@ class Faults:
     def hub_unplugged(self, duration_s: float) -> Fault:
         """The hub's network cable pulled: its router port down, so the hub's interface loses carrier (and the
         devices lose the hub's broker); plugged back after ``duration_s``."""
-        lab = self.lab
-        fault = self._begin("hub_unplugged", duration_s=duration_s)
-        fault.started_at = _now()
-        lab.hub_cable(False)
-
-        def restore(f: Fault) -> None:
-            lab.hub_cable(True)
-            f.ended_at = _now()
-
-        return self._timed(fault, duration_s, restore)
+        return self._link_cut("hub_unplugged", duration_s, self.lab.hub_cable)
 
     # -- the broker ----------------------------------------------------------------------------------------------
     def broker_crash(self, duration_s: float | None = None) -> Fault:

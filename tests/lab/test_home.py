@@ -82,6 +82,23 @@ def test_wan_outage_keeps_the_lan(lab_home: LabHome) -> None:
     assert wait_for(lambda: lab_home.connectivity()["internet"], timeout=10)
 
 
+def test_a_pulled_hub_cable_drops_the_hubs_carrier_only(lab_home: LabHome) -> None:
+    def carrier() -> str:
+        return lab_home.run(lab_home.hub_ns, ["cat", "/sys/class/net/eth0/carrier"], check=False).stdout.strip()
+
+    fault = lab_home.faults.hub_unplugged(2.0)
+    assert carrier() != "1" and lab_home.connectivity()["gateway"] is False
+    fault.wait(10)
+    assert carrier() == "1" and wait_for(lambda: lab_home.connectivity()["gateway"], timeout=10)
+
+
+def test_a_lab_hub_reboot_is_a_new_kernel_boot_time(lab_home: LabHome) -> None:
+    """``lab.timens``: the command runs in a time namespace whose boot is a moment ago; wall time is untouched."""
+    script = "import psutil, time; print(psutil.boot_time(), time.time())"
+    booted, now = map(float, lab_home.run(lab_home.hub_ns, [sys.executable, "-m", "lab.timens", sys.executable, "-c", script]).stdout.split())
+    assert 0 <= now - booted < 5 and abs(now - time.time()) < 5
+
+
 def test_dns_failure_only_breaks_names(lab_home: LabHome) -> None:
     fault = lab_home.faults.dns_failure(2.0)
     assert lab_home.connectivity() == {"gateway": True, "dns": False, "internet": True}

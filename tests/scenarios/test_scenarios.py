@@ -11,31 +11,16 @@ from lab.scenarios import bundle_scenarios, hub_scenarios, live_scenarios, new_h
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-def _check(outcomes) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("scenarios", [
+    pytest.param(bundle_scenarios, id="faults-one-after-the-other-each-diagnosed-from-its-bundle"),
+    pytest.param(live_scenarios, id="one-click-on-a-healthy-home-a-clock-step-and-a-nightly-router-reboot"),
+    pytest.param(hub_scenarios, id="hub-reboot-weak-signal-restart-known-issue-hub-unplugged-power-loss"),
+])
+def test_each_fault_is_diagnosed_as_its_root_cause(lab_factory, tmp_path: Path, scenarios) -> None:  # type: ignore[no-untyped-def]
+    lab, agent = new_home(lab_factory, tmp_path)
+    try:
+        outcomes = list(scenarios(lab, agent))
+    finally:
+        agent.close()
     wrong = [(o.scenario, o.expected, o.verdict) for o in outcomes if not o.correct]
     assert not wrong, wrong
-
-
-def test_faults_one_after_the_other_are_each_diagnosed_from_their_bundle(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    lab, agent = new_home(lab_factory, tmp_path)
-    try:
-        _check(list(bundle_scenarios(lab, agent)))
-    finally:
-        agent.close()
-
-
-def test_one_click_on_a_healthy_home_a_clock_step_and_a_nightly_router_reboot(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    lab, agent = new_home(lab_factory, tmp_path)
-    try:
-        _check(list(live_scenarios(lab, agent)))
-    finally:
-        agent.close()
-
-
-def test_the_hubs_own_troubles_and_the_quieter_device_ones(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Hub reboot, weak signal, a device restart, a known firmware issue, the hub unplugged, a hub power loss."""
-    lab, agent = new_home(lab_factory, tmp_path)
-    try:
-        _check(list(hub_scenarios(lab, agent)))
-    finally:
-        agent.close()
