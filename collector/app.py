@@ -56,6 +56,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     async with Database(config.database_path) as db:
         app[DB] = db
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
+        await asyncio.to_thread(blobs.discard_staged)
         async with IngestWorkers(config.ingest.verify_workers, blobs) as workers, \
                 SlaScanner(db, config, app[CLOCK]) as scanner:
             app[INGEST] = workers

@@ -1,7 +1,10 @@
 """Bundle bytes on the filesystem, content-addressed by sha256: ``blobs/ab/abcdef….tar.gz``.
 
-Writes go to a temporary file, are fsynced (configurable) and renamed into place, so a crash never leaves
-a half blob under a real name; the same content written twice is one file. Blocking: call from a thread.
+An upload is first *staged* (written under ``.incoming/`` before anyone trusts it, so the verify workers read
+it from the page cache instead of through a pipe), then, once verified, *adopted*: fsynced (configurable) and
+renamed into place, so a crash never leaves a half blob under a real name; the same content written twice is
+one file. A crash leaves at most staged files, which ``discard_staged`` removes at start. Blocking: call from a
+thread (``stage`` of one upload is a page-cache write, cheap enough for the event loop).
 """
 
 from __future__ import annotations
@@ -22,33 +25,51 @@ class BlobStore:
     def __init__(self, root: Path, *, fsync: bool = True) -> None:
         self.root = root
         self.fsync = fsync
-        root.mkdir(parents=True, exist_ok=True)
+        self.incoming = root / ".incoming"
+        self.incoming.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str) -> Path:
         if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
             raise NotFound("no such blob", code="bundle_not_found")
         return self.root / sha256[:2] / f"{sha256}.tar.gz"
 
-    def put(self, sha256: str, data: bytes) -> Path:
-        target = self.path(sha256)
-        if target.exists():
-            return target
-        target.parent.mkdir(exist_ok=True)
+    def stage(self, data: bytes) -> Path:
+        """Bytes not yet verified, under a temporary name (not fsynced: a crash loses only an unanswered upload)."""
         try:
-            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    if self.fsync:
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                os.replace(temp, target)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            fd, temp = tempfile.mkstemp(dir=self.incoming, prefix="up-")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
         except OSError as exc:
             raise BlobStoreError(f"cannot store the bundle: {exc.strerror}") from exc
+        return Path(temp)
+
+    def adopt(self, staged: Path, sha256: str) -> Path:
+        """Staged bytes, verified, become the blob ``sha256``."""
+        target = self.path(sha256)
+        try:
+            if target.exists():
+                staged.unlink(missing_ok=True)
+                return target
+            target.parent.mkdir(exist_ok=True)
+            if self.fsync:
+                fd = os.open(staged, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            os.replace(staged, target)
+        except OSError as exc:
+            staged.unlink(missing_ok=True)
+            raise BlobStoreError(f"cannot store the bundle: {exc.strerror}") from exc
         return target
+
+    def discard_staged(self) -> int:
+        """Remove what a crashed run left staged; how many files."""
+        removed = 0
+        for leftover in self.incoming.iterdir():
+            leftover.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def get(self, sha256: str) -> bytes:
         try:

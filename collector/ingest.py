@@ -9,8 +9,9 @@
 6. the whole archive read safely (400 ``unsafe_archive`` …, 413 for bombs), then the DSSE signature against the
    enrolled key, then every member's hash (422, ``signature_invalid`` / ``hash_mismatch`` / ``manifest_invalid``).
 
-Step 6 is CPU work (gunzip, tar, sha256, Ed25519). It runs, with the blob write, in a pool of worker
-processes: in threads it would hold the GIL against the event loop.
+Step 6 is CPU work (gunzip, tar, sha256, Ed25519). It runs, with the blob's adoption, in a pool of worker
+processes: in threads it would hold the GIL against the event loop. The upload is staged as a file first and
+the worker is given its path: 64 KB through a pipe costs the server more than writing it to the page cache.
 """
 
 from __future__ import annotations
@@ -94,15 +95,21 @@ def _blob_store(root: Path, fsync: bool) -> BlobStore:
     return BlobStore(root, fsync=fsync)
 
 
-def verify_and_store(data: bytes, public_key: str, limits: ReadLimits, blob_root: Path, fsync: bool) -> Verified:
-    """Read the whole archive safely, verify signature and hashes, then write the blob. Runs in a worker."""
-    opened = open_bundle(data, limits)
+def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blob_root: Path, fsync: bool) -> Verified:
+    """Read the staged archive safely, verify signature and hashes, then adopt it as a blob (or drop it).
+    Runs in a worker."""
     try:
-        manifest = opened.verify(public_key_from_text(public_key)).manifest
-    except BundleError as exc:
-        raise Unverifiable(exc.code, str(exc)) from None
+        data = staged.read_bytes()
+        opened = open_bundle(data, limits)  # unsafe or too large: the reader's own error (400/413)
+        try:
+            manifest = opened.verify(public_key_from_text(public_key)).manifest
+        except BundleError as exc:
+            raise Unverifiable(exc.code, str(exc)) from None
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
     sha256 = hashlib.sha256(data).hexdigest()
-    _blob_store(blob_root, fsync).put(sha256, data)
+    _blob_store(blob_root, fsync).adopt(staged, sha256)
     return Verified(manifest, sha256)
 
 
@@ -140,10 +147,13 @@ class IngestWorkers:
         if self._executor is None:
             raise RuntimeError("IngestWorkers used outside 'async with'")
         loop = asyncio.get_running_loop()
+        staged = self._blobs.stage(upload.data)
         try:
-            return await loop.run_in_executor(self._executor, verify_and_store, upload.data, agent.public_key, limits,
+            return await loop.run_in_executor(self._executor, verify_and_store, staged, agent.public_key, limits,
                                               self._blobs.root, self._blobs.fsync)
         except Unverifiable as exc:
             raise CollectorError(exc.message, code=exc.code, status=UNVERIFIABLE_STATUS) from None
         except BundleError as exc:
             raise as_collector_error(exc) from None
+        finally:
+            staged.unlink(missing_ok=True)  # adopted (renamed away) or refused; this only catches a dead worker

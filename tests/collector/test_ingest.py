@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 
 from collector.models import Role
+from collector.state import BLOBS
 from shared.models import Trigger, TriggerKind
 from shared.signing import generate_private_key
 
@@ -66,6 +67,8 @@ async def test_malicious_archives_are_refused_with_a_code(collector: Collector, 
     assert (got_status, body["error"]["code"]) == (status, code), body
     listing = await collector.call("GET", "/api/v1/bundles", collector.user("eve", Role.ENGINEER))
     assert listing[1]["bundles"] == []
+    blobs = collector.client.app[BLOBS]
+    assert [p for p in blobs.root.rglob("*") if p.is_file()] == []  # nothing kept, not even the staged upload
 
 
 @pytest.mark.parametrize("config_overrides", [{"ingest": {"max_uncompressed_bytes": 1024 * 1024}}])
