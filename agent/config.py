@@ -78,6 +78,7 @@ class CaptureConfig(_Section):
     device_grace_s: float = Field(default=90.0, ge=0, description="a device going offline this soon after a network fault is part of it (MQTT wills arrive a keep-alive late)")
     crash_loop_restarts: int = Field(default=3, ge=2, description="this many reboots of one device within crash_loop_window_s is a crash loop")
     crash_loop_window_s: float = Field(default=600.0, gt=0)
+    ongoing_after_s: float = Field(default=300.0, ge=0, description="a network fault still open this long is also captured as it stands: the evidence so far, frozen while the network is down and uploaded when it returns (0 = never)")
 
 
 class SpoolConfig(_Section):

@@ -10,6 +10,9 @@
 - A **device fault** opens when a device goes offline while the network is fine (it is not the router's
   doing), and closes when it comes back; ``device_crash_loop`` when a device restarts ``crash_loop_restarts``
   times within ``crash_loop_window_s``.
+- A network fault still open after ``ongoing_after_s`` is captured at once as ``<cause>:ongoing`` (the cause as
+  it looks so far): the evidence is frozen while the network is down, and the outbox delivers it when it
+  returns, even if the hub loses power before the fault ends. The full story still follows at the close.
 - A closed fault is captured ``after_s`` later, with ``before_s`` of history. A fault with the same signature
   that starts before that capture is merged into it; one that closes within ``group_window_s`` of the last
   capture of its signature is grouped (recorded, not uploaded again): no bundle storms.
@@ -63,6 +66,7 @@ class _NetworkFault:
     boot_id_changed: bool = False
     router_same: bool = False  # the router answered with its old BOOTID when the gateway came back
     announced: bool = False
+    ongoing_captured: bool = False
 
 
 class FaultEngine:
@@ -73,6 +77,7 @@ class FaultEngine:
         self._grace = timedelta(seconds=config.device_grace_s)
         self._loop_restarts = config.crash_loop_restarts
         self._loop_window = timedelta(seconds=config.crash_loop_window_s)
+        self._ongoing = timedelta(seconds=config.ongoing_after_s) if config.ongoing_after_s else None
         self._network: _NetworkFault | None = None
         self._network_ended: datetime | None = None
         self._offline: dict[str, datetime] = {}  # device → since, for devices down on their own
@@ -238,8 +243,17 @@ class FaultEngine:
         self._pending = [p for p in self._pending if not ready(p)]
         for pending in due:
             self._last_capture[pending.signature] = now
-        return [Capture(p.signature, p.root_cause, p.start - self._before, max(p.end + self._after, p.due), p.occurrences,
-                        p.devices) for p in due]
+        captures = [Capture(p.signature, p.root_cause, p.start - self._before, max(p.end + self._after, p.due),
+                            p.occurrences, p.devices) for p in due]
+        return captures + self._ongoing_capture(now)
+
+    def _ongoing_capture(self, now: datetime) -> list[Capture]:
+        fault = self._network
+        if fault is None or self._ongoing is None or fault.ongoing_captured or now - fault.start < self._ongoing:
+            return []
+        fault.ongoing_captured = True
+        cause = classify(Outage(fault.start, None, frozenset(fault.seen), fault.boot_id_changed, fault.announced))
+        return [Capture(f"{cause.value}:ongoing", cause, fault.start - self._before, now, 1)]
 
     @property
     def network_troubled(self) -> bool:

@@ -127,3 +127,17 @@ def test_after_a_hub_link_outage_the_routers_boot_id_decides() -> None:
     assert outage_then(None) == ["router_reboot"]
     without_upnp = FaultEngine(CONFIG)
     assert [e.detail["signature"] for e in reboot(without_upnp, 100, 20) if e.state == "closed"] == ["router_reboot"]
+
+
+def test_a_long_outage_is_also_captured_while_it_lasts() -> None:
+    engine = FaultEngine(CONFIG.model_copy(update={"ongoing_after_s": 300}))
+    engine.observe(ev(100, EventKind.INTERNET, "down"))
+    assert engine.tick(at(399)) == []
+    (ongoing,) = engine.tick(at(400))
+    assert (ongoing.signature, ongoing.start, ongoing.end) == ("wan_outage:ongoing", at(40), at(400))
+    assert engine.tick(at(1000)) == []  # once per fault
+    engine.observe(ev(1200, EventKind.INTERNET, "up"))
+    assert [c.signature for c in engine.tick(at(1300))] == ["wan_outage"]  # and the whole story at the end
+    short = FaultEngine(CONFIG)
+    reboot(short, 100, 20)
+    assert [c.signature for c in short.tick(at(200))] == ["router_reboot"]  # a short one: only the close

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,10 +21,12 @@ EXPECTED_ONLINE = 7  # tasmota, shelly, esphome, the Zigbee2MQTT bridge and its 
 
 
 @pytest.fixture
-def home(lab_factory, tmp_path: Path) -> Iterator[tuple[LabHome, AgentProcess]]:  # type: ignore[no-untyped-def]
+def home(request, lab_factory, tmp_path: Path) -> Iterator[tuple[LabHome, AgentProcess]]:  # type: ignore[no-untyped-def]
+    """``request.param``: more capture settings (indirect parametrisation)."""
     lab = lab_factory(devices=DEVICES, upnp=True)
     lab.start_broker()
-    agent = AgentProcess.create(lab, tmp_path, extra={"capture": {"crash_loop_restarts": 2}})
+    capture = {"crash_loop_restarts": 2, **getattr(request, "param", {})}
+    agent = AgentProcess.create(lab, tmp_path, extra={"capture": capture})
     try:
         agent.start()
         agent.wait_ready(EXPECTED_ONLINE)
@@ -116,3 +118,19 @@ def test_agent_killed_during_an_outage_loses_nothing(home) -> None:  # type: ign
     timeline = agent.bundle(record).timeline()
     # The outage's start, recorded before the kill, is in the bundle (its details redacted).
     assert (down.ts, down.kind, down.state) in [(e.ts, e.kind, e.state) for e in timeline]
+
+
+@pytest.mark.parametrize("home", [{"ongoing_after_s": 5}], indirect=True)
+def test_a_long_outage_is_bundled_while_the_network_is_down_and_delivered_when_it_returns(home) -> None:  # type: ignore[no-untyped-def]
+    lab, agent = home
+    fault = lab.faults.router_reboot(15)
+    assert agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == "opened", 10) is not None
+    fault.wait(40)
+    record = agent.wait_bundle("router_reboot:ongoing", timeout=60)
+    bundle = agent.bundle(record)
+    assert fault.started_at < bundle.manifest.created_at < fault.ended_at  # frozen during the outage
+    assert bundle.manifest.window.end < fault.ended_at
+    assert fault.ended_at < datetime.fromisoformat(record["received_at"])  # delivered once the way out was back
+    timeline = bundle.timeline()
+    assert any(e.kind is EventKind.GATEWAY and e.state == "down" for e in timeline)
+    agent.wait_bundle("router_reboot", timeout=60)  # and then the whole story
