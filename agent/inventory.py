@@ -82,6 +82,7 @@ class InventoryStore:
         self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._last_reboot: dict[str, datetime] = {}
         self._boot_seq: dict[str, int] = {}
+        self.revision = 0  # counts changes worth saving (more than last_seen moving on)
         self._uptime_at: dict[str, datetime] = {}  # when each device's current uptime_s was read
         self._reason_at: dict[str, datetime] = {}  # when each device last reported a restart reason
         self._link_count: dict[str, int] = {}
@@ -109,11 +110,13 @@ class InventoryStore:
             for ip in device.ips:
                 self._ip_index[ip] = device.id
 
-    def save(self) -> None:
+    def save(self, inventory: Inventory | None = None) -> None:
+        """Write ``inventory`` (default: a snapshot now) atomically. Blocking; while the event loop still feeds the
+        store, take the snapshot on the loop and pass it in."""
         if self.path is None:
             return
         temp = self.path.with_suffix(".tmp")
-        temp.write_text(self.snapshot().model_dump_json(indent=1))
+        temp.write_text((inventory or self.snapshot()).model_dump_json(indent=1))
         os.replace(temp, self.path)
 
     # -- queries ----------------------------------------------------------------------------------------------
@@ -165,6 +168,8 @@ class InventoryStore:
         for ip in update.ips:
             self._ip_index[ip] = device_id
         events += self._changes(device, update, at)
+        if events:
+            self.revision += 1
         self._devices[device_id] = self._merged(device, update, at, new_keys)
         if update.message is not None:
             self._recent.setdefault(device_id, deque(maxlen=RECENT_MESSAGES)).append(

@@ -43,6 +43,10 @@ _LOGGER = logging.getLogger(__name__)
 
 TICK_S = 0.5
 SYNC_EVERY_S = 5.0
+# The inventory is written when it changed (a device joined, went away, rebooted…), at most this often, and
+# otherwise now and then for last_seen: a hub's flash is not written every few seconds.
+INVENTORY_SAVE_EVERY_S = 30.0
+INVENTORY_REFRESH_S = 600.0
 URGENT_CAUSES = frozenset({RootCause.ROUTER_REBOOT, RootCause.ROUTER_SCHEDULED_REBOOT, RootCause.HUB_LINK_DOWN,
                            RootCause.BROKER_DOWN})
 
@@ -149,7 +153,8 @@ class AgentRuntime:
                 LiveChannel(enrollment.agent_id, grant, RuntimeLiveHandlers(self), consent.current))
 
         self._tasks = [asyncio.create_task(self._tick(), name="fault-clock"),
-                       asyncio.create_task(self._sync(), name="recorder-sync")]
+                       asyncio.create_task(self._sync(), name="recorder-sync"),
+                       asyncio.create_task(self._save_inventory(), name="inventory-save")]
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self._tasks:
@@ -204,6 +209,22 @@ class AgentRuntime:
         while True:
             await asyncio.sleep(SYNC_EVERY_S)
             await asyncio.to_thread(self.recorder.sync)
+
+    async def _save_inventory(self) -> None:
+        assert self.inventory is not None
+        saved, since_save = self.inventory.revision, 0.0
+        while True:
+            await asyncio.sleep(INVENTORY_SAVE_EVERY_S)
+            since_save += INVENTORY_SAVE_EVERY_S
+            if self.inventory.revision == saved and since_save < INVENTORY_REFRESH_S:
+                continue
+            revision = self.inventory.revision
+            try:
+                await asyncio.to_thread(self.inventory.save, self.inventory.snapshot())
+            except OSError as exc:  # a full disk must not stop the agent; the next round tries again
+                _LOGGER.warning("inventory not saved: %s", exc)
+                continue
+            saved, since_save = revision, 0.0
 
     def inventory_snapshot(self) -> Inventory:
         assert self.inventory is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,3 +47,24 @@ async def test_a_broker_crash_is_a_broker_fault_and_the_state_survives(mosquitto
         kinds = [e.kind for e in again.recorder.events()]
         assert kinds.count(EventKind.AGENT_START) == 2 and kinds.count(EventKind.AGENT_STOP) == 1
         assert again.engine.open_faults == []
+
+
+async def test_the_running_agent_saves_its_inventory_when_it_changes(mosquitto: Mosquitto, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one-click diagnosis (another process) and a hub that loses power rely on ``inventory.json``."""
+    monkeypatch.setattr("agent.runtime.INVENTORY_SAVE_EVERY_S", 0.1)
+    config = AgentConfig.model_validate({
+        "state_dir": str(tmp_path), "broker": {"url": mosquitto.url},
+        "discovery": {"mdns": False, "arp": False},
+    })
+    saved = tmp_path / "inventory.json"
+    async with AgentRuntime(config) as runtime:
+        await asyncio.to_thread(subprocess.run, ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port),
+                                                 "-t", "tele/kitchen/LWT", "-m", "Online", "-r"], check=True)
+        await wait_event(runtime, lambda e: e.kind is EventKind.DEVICE_AVAILABILITY)
+        for _ in range(100):
+            if saved.exists() and "tasmota:kitchen" in saved.read_text():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("inventory.json not written while the agent runs")
