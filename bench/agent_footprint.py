@@ -1,7 +1,8 @@
 """The agent's footprint on a hub: ``homediag-agent run`` in the lab home with many simulated devices.
 
 ``python -m bench.agent_footprint [--devices 200] [--seconds 60] [--report-interval 3]``: builds a lab home whose
-device simulators (``--count``, four families) report every ``report_interval`` seconds, runs the real agent in
+device simulators report every ``report_interval`` seconds (a quarter of the devices behind one Zigbee2MQTT
+bridge, the rest Tasmota, Shelly and ESPHome Wi-Fi devices, ``--count`` per family), runs the real agent in
 the hub namespace with a collector in the internet namespace, waits until every device is online, then samples
 the agent process for ``seconds`` (the issue's figure is for ``--seconds 600``; the default is short). Prints RSS
 (max and end), CPU % of one core over the steady run, timeline events and log lines recorded, and the build time
@@ -32,7 +33,7 @@ from lab.agent_process import AGENT, AgentProcess
 from lab.home import DeviceSpec, LabHome
 from shared.models import CaptureWindow, EventKind, Inventory, LogLine, TimelineEvent, Trigger, TriggerKind, utcnow
 
-FAMILIES = ("tasmota", "shelly", "esphome", "zigbee2mqtt")
+WIFI_FAMILIES = ("tasmota", "shelly", "esphome")
 DAY = timedelta(hours=24)
 
 
@@ -120,9 +121,14 @@ def main() -> None:
     parser.add_argument("--report-interval", type=float, default=3.0)
     parser.add_argument("--settle-timeout", type=float, default=240.0, help="longest wait for the devices to come online")
     args = parser.parse_args()
-    per_family = [args.devices // len(FAMILIES) + (i < args.devices % len(FAMILIES)) for i in range(len(FAMILIES))]
+    zigbee = min(257, args.devices // 4)  # the bridge and its Zigbee devices
+    wifi = args.devices - zigbee
+    per_family = [wifi // len(WIFI_FAMILIES) + (i < wifi % len(WIFI_FAMILIES)) for i in range(len(WIFI_FAMILIES))]
     specs = [DeviceSpec(f"fp-{family}", family, args.report_interval, args=["--count", str(count), "--no-mdns"])
-             for family, count in zip(FAMILIES, per_family, strict=True) if count]
+             for family, count in zip(WIFI_FAMILIES, per_family, strict=True) if count]
+    if zigbee:
+        specs.append(DeviceSpec("zigbee2mqtt", "zigbee2mqtt", args.report_interval,
+                                args=["--zigbee-devices", str(zigbee - 1), "--no-mdns"]))
     with tempfile.TemporaryDirectory(prefix="homediag-footprint-") as tmp, LabHome(devices=specs, upnp=True) as lab:
         workdir = Path(tmp)
         lab.start_broker()

@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -110,12 +110,16 @@ def live_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     yield Outcome("router reboots at the same time on three days", "router_scheduled_reboot", verdict, seconds)
 
 
+def _reboot_hub(agent: AgentProcess, power_loss: bool) -> None:
+    rebooted = utcnow()
+    agent.reboot_hub(power_loss=power_loss)
+    agent.wait_event(lambda e: e.kind is EventKind.HUB_BOOT and e.ts >= rebooted - timedelta(seconds=5), 30)
+    agent.wait_ready(ONLINE, since=rebooted)
+
+
 def hub_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     faults = lab.faults
-    rebooted = utcnow()
-    agent.reboot_hub()
-    agent.wait_event(lambda e: e.kind is EventKind.HUB_BOOT, 30)
-    agent.wait_ready(ONLINE, since=rebooted)
+    _reboot_hub(agent, power_loss=False)
     yield Outcome("hub rebooted", "hub_reboot", *_live_verdict(lab, agent))
 
     faults.device_weak_signal("relay")
@@ -135,10 +139,7 @@ def hub_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     faults.hub_unplugged(6).wait(30)
     yield run_bundle(agent, "hub's cable pulled", "hub_link_down", "hub_link_down")
 
-    rebooted = utcnow()
-    agent.reboot_hub(power_loss=True)
-    agent.wait_event(lambda e: e.kind is EventKind.HUB_BOOT and e.state == "power_loss", 30)
-    agent.wait_ready(ONLINE, since=rebooted)
+    _reboot_hub(agent, power_loss=True)
     yield Outcome("hub lost power", "hub_power_loss", *_live_verdict(lab, agent))
 
 

@@ -44,6 +44,7 @@ class Snapshot:
     mqtt_count: int
     rssi_dbm: int
     now: datetime
+    zigbee_devices: int = 3  # a Zigbee2MQTT bridge's devices
 
     @property
     def mac(self) -> str:
@@ -201,14 +202,20 @@ class Zigbee2MQTT(Family):
     power_on_reason = "start"
     crash_reason = "crash"
     version = "2.1.3"
-    children = (("living_room_curtain", "Router", "Mains (single phase)", "ZNCLDJ11LM"),
-                ("hall_motion", "EndDevice", "Battery", "RTCGQ11LM"),
-                ("kitchen_plug", "Router", "Mains (single phase)", "ZNCZ02LM"))
+    kinds = (("living_room_curtain", "Router", "Mains (single phase)", "ZNCLDJ11LM"),
+             ("hall_motion", "EndDevice", "Battery", "RTCGQ11LM"),
+             ("kitchen_plug", "Router", "Mains (single phase)", "ZNCZ02LM"))
 
-    @staticmethod
-    def _ieee(s: Snapshot, index: int) -> str:
-        """Aqara's OUI, then the bridge's MAC: every simulated bridge has Zigbee devices of its own."""
-        return f"0x00158d00{s.mac[-6:].lower()}{index:02x}"
+    def children(self, s: Snapshot) -> list[tuple[str, str, str, str, str]]:
+        """(friendly name, IEEE address, type, power source, model) of each Zigbee device: the three kinds in turn,
+        the first of each under its plain name. IEEE: Aqara's OUI, then the bridge's MAC and the index, so every
+        simulated bridge has devices of its own."""
+        found = []
+        for index in range(s.zigbee_devices):
+            friendly, kind, power, model = self.kinds[index % len(self.kinds)]
+            name = friendly if index < len(self.kinds) else f"{friendly}_{index // len(self.kinds) + 1}"
+            found.append((name, f"0x00158d00{s.mac[-6:].lower()}{index:02x}", kind, power, model))
+        return found
 
     def will(self, s: Snapshot) -> Message:
         return Message(f"{s.name}/bridge/state", _json({"state": "offline"}), retain=True)
@@ -219,8 +226,8 @@ class Zigbee2MQTT(Family):
         devices: list[dict[str, Any]] = [{"ieee_address": coordinator, "type": "Coordinator", "network_address": 0,
                                           "friendly_name": "Coordinator", "supported": True, "disabled": False,
                                           "definition": None, "interview_state": "SUCCESSFUL"}]
-        for index, (friendly, kind, power, model) in enumerate(self.children):
-            devices.append({"ieee_address": self._ieee(s, index), "type": kind, "network_address": 0x1000 + index,
+        for index, (friendly, ieee, kind, power, model) in enumerate(self.children(s)):
+            devices.append({"ieee_address": ieee, "type": kind, "network_address": 0x1000 + index,
                             "friendly_name": friendly, "supported": True, "disabled": False,
                             "definition": {"model": model, "vendor": "Aqara", "description": friendly.replace("_", " ")},
                             "power_source": power, "software_build_id": "0.0.0_0025", "date_code": "20191205",
@@ -238,21 +245,21 @@ class Zigbee2MQTT(Family):
             messages.append(Message(f"{base}/bridge/logging", _json(
                 {"level": "info", "message": f"Starting Zigbee2MQTT version {self.version} (commit #3f3b5a3)",
                  "namespace": "z2m"})))
-        for friendly, *_ in self.children:
+        for friendly, *_ in self.children(s):
             messages.append(Message(f"{base}/{friendly}/availability", _json({"state": "online"}), retain=True))
         return messages + self.report(s)
 
     def report(self, s: Snapshot) -> list[Message]:
         base = s.name
         per_device = {ieee: {"messages": int(s.uptime_s // 10) + 1, "messages_per_sec": 0.1, "leave_count": 0,
-                             "network_address_changes": 0} for ieee in (self._ieee(s, i) for i in range(len(self.children)))}
+                             "network_address_changes": 0} for _, ieee, *_ in self.children(s)}
         health = {"response_time": int(s.now.timestamp() * 1000), "os": {"load_average": [0.1, 0.1, 0.1],
                                                                          "memory_percent": 40.0},
                   "process": {"uptime_sec": int(s.uptime_s), "memory_used_mb": 80.5, "memory_percent": 2.0},
                   "mqtt": {"connected": True, "queued": 0, "received": 0, "published": s.mqtt_count},
                   "devices": per_device}
         messages = [Message(f"{base}/bridge/health", _json(health), retain=True)]
-        for index, (friendly, *_rest) in enumerate(self.children):
+        for index, (friendly, *_rest) in enumerate(self.children(s)):
             lqi = max(0, min(255, 120 + s.rssi_dbm + 60 - 10 * index))
             messages.append(Message(f"{base}/{friendly}", _json({"linkquality": lqi,
                                                                  "last_seen": s.now.isoformat()})))

@@ -43,6 +43,7 @@ class Options:
     restart_reason: str
     rssi_dbm: int
     weak: bool = False  # out of good range now (SIGUSR1/SIGUSR2)
+    zigbee_devices: int = 3
     boot_delay: float = 0.0
     mdns: bool = True  # registering is slow (probing, one service after the other): big MQTT loads turn it off
 
@@ -98,7 +99,7 @@ class SimulatedDevice:
                         restart_reason=self.opts.restart_reason, uptime_s=now - self.boot_monotonic,
                         link_count=self.link.link_count, downtime_s=self.link.total_downtime(now),
                         mqtt_count=self.mqtt_count, rssi_dbm=WEAK_RSSI_DBM if self.opts.weak else self.opts.rssi_dbm,
-                        now=datetime.now(timezone.utc))
+                        now=datetime.now(timezone.utc), zigbee_devices=self.opts.zigbee_devices)
 
     # -- connection ----------------------------------------------------------------------------------------
     def connect(self, now: float) -> None:
