@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from shared.models import Device, EventKind, Finding, LogLine, RootCause, TimelineEvent
 from shared.profiles import ProfileSet, in_range
@@ -34,31 +34,33 @@ def _in_outage(moment, spans: list[Outage]) -> bool:  # type: ignore[no-untyped-
 def device_findings(events: Sequence[TimelineEvent], devices: dict[str, Device], logs: Sequence[LogLine],
                     profiles: ProfileSet) -> list[Finding]:
     spans = [o for o in outages(events) if o.down & {"hub_link", "gateway", "broker"}]
+    reboots = _reboots_by_device(events)
     findings: list[Finding] = []
-    findings += _offline(events, devices, spans, _reboot_times(events))
-    findings += _reboots(events, devices)
+    findings += _offline(events, devices, spans, reboots)
+    findings += _reboots(reboots, devices)
     findings += _weak_signal(events, devices)
-    findings += _known_issues(events, devices, logs, profiles)
+    findings += _known_issues(reboots, devices, logs, profiles)
     return findings
 
 
-def _reboot_times(events: Sequence[TimelineEvent]) -> dict[str, list[datetime]]:
-    times: dict[str, list[datetime]] = defaultdict(list)
-    for event in events:
+def _reboots_by_device(events: Sequence[TimelineEvent]) -> dict[str, list[TimelineEvent]]:
+    """Each device's reboot events, oldest first."""
+    reboots: dict[str, list[TimelineEvent]] = defaultdict(list)
+    for event in sorted(events, key=lambda e: e.ts):
         if event.kind is EventKind.DEVICE_REBOOT and event.device_id:
-            times[event.device_id].append(event.ts)
-    return times
+            reboots[event.device_id].append(event)
+    return reboots
 
 
-def _restarted(went: TimelineEvent, back: TimelineEvent, reboots: dict[str, list[datetime]]) -> bool:
+def _restarted(went: TimelineEvent, back: TimelineEvent, reboots: dict[str, list[TimelineEvent]]) -> bool:
     """The absence was a restart: short, and the device came back with a reboot."""
     assert went.device_id is not None
     return back.ts - went.ts <= REBOOT_ABSENCE and any(
-        went.ts - timedelta(seconds=5) <= ts <= back.ts + REBOOT_ABSENCE for ts in reboots.get(went.device_id, ()))
+        went.ts - timedelta(seconds=5) <= e.ts <= back.ts + REBOOT_ABSENCE for e in reboots.get(went.device_id, ()))
 
 
 def _offline(events: Sequence[TimelineEvent], devices: dict[str, Device], spans: list[Outage],
-             reboots: dict[str, list[datetime]]) -> list[Finding]:
+             reboots: dict[str, list[TimelineEvent]]) -> list[Finding]:
     findings = []
     pending: dict[str, TimelineEvent] = {}
     for event in sorted(events, key=lambda e: e.ts):
@@ -90,11 +92,7 @@ def _offline_finding(devices: dict[str, Device], went: TimelineEvent, back: Time
                    devices=[went.device_id], started_at=went.ts, ended_at=back.ts if back else None)
 
 
-def _reboots(events: Sequence[TimelineEvent], devices: dict[str, Device]) -> list[Finding]:
-    by_device: dict[str, list[TimelineEvent]] = defaultdict(list)
-    for event in sorted(events, key=lambda e: e.ts):
-        if event.kind is EventKind.DEVICE_REBOOT and event.device_id:
-            by_device[event.device_id].append(event)
+def _reboots(by_device: dict[str, list[TimelineEvent]], devices: dict[str, Device]) -> list[Finding]:
     findings = []
     for device_id, reboots in by_device.items():
         name = _name(devices, device_id)
@@ -144,17 +142,13 @@ def _weak_signal(events: Sequence[TimelineEvent], devices: dict[str, Device]) ->
     return findings
 
 
-def _known_issues(events: Sequence[TimelineEvent], devices: dict[str, Device], logs: Sequence[LogLine],
+def _known_issues(restarts: dict[str, list[TimelineEvent]], devices: dict[str, Device], logs: Sequence[LogLine],
                   profiles: ProfileSet) -> list[Finding]:
     findings = []
     texts: dict[str, list[str]] = defaultdict(list)
     for line in logs:
         for device_id in _log_devices(line, devices):
             texts[device_id].append(line.message)
-    restarts: dict[str, list[TimelineEvent]] = defaultdict(list)
-    for event in events:
-        if event.kind is EventKind.DEVICE_REBOOT and event.device_id:
-            restarts[event.device_id].append(event)
     for device in devices.values():
         profile = profiles.for_device(device)
         if profile is None:
