@@ -59,7 +59,6 @@ class BlobStore:
                     os.close(fd)
             os.replace(staged, target)
         except OSError as exc:
-            staged.unlink(missing_ok=True)
             raise BlobStoreError(f"cannot store the bundle: {exc.strerror}") from exc
         return target
 

@@ -96,18 +96,14 @@ def _blob_store(root: Path, fsync: bool) -> BlobStore:
 
 
 def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blob_root: Path, fsync: bool) -> Verified:
-    """Read the staged archive safely, verify signature and hashes, then adopt it as a blob (or drop it).
-    Runs in a worker."""
+    """Read the staged archive safely, verify signature and hashes, then adopt it as a blob. Runs in a worker;
+    a refused upload's staged file is the caller's to remove."""
+    data = staged.read_bytes()
+    opened = open_bundle(data, limits)  # unsafe or too large: the reader's own error (400/413)
     try:
-        data = staged.read_bytes()
-        opened = open_bundle(data, limits)  # unsafe or too large: the reader's own error (400/413)
-        try:
-            manifest = opened.verify(public_key_from_text(public_key)).manifest
-        except BundleError as exc:
-            raise Unverifiable(exc.code, str(exc)) from None
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
+        manifest = opened.verify(public_key_from_text(public_key)).manifest
+    except BundleError as exc:
+        raise Unverifiable(exc.code, str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
     _blob_store(blob_root, fsync).adopt(staged, sha256)
     return Verified(manifest, sha256)
@@ -151,9 +147,10 @@ class IngestWorkers:
         try:
             return await loop.run_in_executor(self._executor, verify_and_store, staged, agent.public_key, limits,
                                               self._blobs.root, self._blobs.fsync)
-        except Unverifiable as exc:
-            raise CollectorError(exc.message, code=exc.code, status=UNVERIFIABLE_STATUS) from None
-        except BundleError as exc:
-            raise as_collector_error(exc) from None
-        finally:
-            staged.unlink(missing_ok=True)  # adopted (renamed away) or refused; this only catches a dead worker
+        except BaseException as exc:
+            staged.unlink(missing_ok=True)  # refused, not stored, or the worker died: nothing of it is kept
+            if isinstance(exc, Unverifiable):
+                raise CollectorError(exc.message, code=exc.code, status=UNVERIFIABLE_STATUS) from None
+            if isinstance(exc, BundleError):
+                raise as_collector_error(exc) from None
+            raise
