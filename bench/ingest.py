@@ -4,18 +4,25 @@
 agents, uploads them with ``clients`` concurrent connections to a ``homediag-collector serve`` process on
 loopback, then the same bytes to a bare aiohttp process whose handler only reads and discards the body.
 Prints bundles/s for both, the ratio, and p50/p99 latency. Nothing is asserted: the figures are the result.
+
+It also prints the *verification floor*: the CPU that the compiled primitives alone (gunzip, sha256 of the
+archive and of its contents, one Ed25519 verification) take per bundle, timed in this process. A verifying
+collector needs at least the bare run's CPU per request (server and client) plus that floor, which bounds
+its rate on this machine's cores, and so the ratio any verifying implementation could reach here.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import aiohttp
@@ -26,12 +33,13 @@ from lab.collector_process import CollectorProcess
 from lab.mosquitto import free_port, wait_for_port
 from shared.bundle import build_bundle
 from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind, utcnow
-from shared.signing import generate_private_key, public_key_to_text
+from shared.signing import PAYLOAD_TYPE, generate_private_key, pae, public_key_to_text
 
 BUNDLE_TYPE = "application/vnd.homediag.bundle+gzip"
 BUNDLE_BYTES = 64 * 1024
 AGENTS = 50
 FSYNC_ENV = {"HOMEDIAG_COLLECTOR_INGEST__FSYNC": os.environ.get("BENCH_FSYNC", "true")}
+FLOOR_ROUNDS = 500
 
 
 async def _bare_app() -> web.Application:
@@ -115,6 +123,21 @@ def _cpu_seconds(process: psutil.Process) -> float:
     return total
 
 
+def _verification_floor(data: bytes) -> float:
+    """Seconds of CPU per bundle for the compiled primitives every verification needs, nothing else."""
+    key = generate_private_key()
+    message = pae(PAYLOAD_TYPE, data[:2048])
+    signature = key.sign(message)
+    public = key.public_key()
+    started = time.process_time()
+    for _ in range(FLOOR_ROUNDS):
+        contents = zlib.decompress(data, wbits=31)
+        hashlib.sha256(data).digest()
+        hashlib.sha256(contents).digest()
+        public.verify(signature, message)
+    return (time.process_time() - started) / FLOOR_ROUNDS
+
+
 def _report(name: str, count: int, elapsed: float, latencies: list[float], errors: int) -> float:
     rate = count / elapsed
     cuts = statistics.quantiles(latencies, n=100)
@@ -144,12 +167,20 @@ async def run(count: int, clients: int) -> None:
             wait_for_port("127.0.0.1", port, 15)
             url = f"http://127.0.0.1:{port}/api/v1/bundles"
             await _upload_all(url, bundles[: clients * 2], clients)
+            before = _cpu_seconds(psutil.Process(bare.pid)) + time.process_time()
             elapsed, latencies, errors = await _upload_all(url, bundles, clients)
+            bare_cpu = _cpu_seconds(psutil.Process(bare.pid)) + time.process_time() - before
         finally:
             bare.terminate()
             bare.wait(10)
         bare_rate = _report("bare", count, elapsed, latencies, errors)
         print(f"     ratio: {collector_rate / bare_rate:.2f} (collector / bare handler; target >= 0.5 and >= 500 bundles/s)")
+        floor = _verification_floor(bundles[0])
+        cores = len(os.sched_getaffinity(0))
+        ceiling = cores / (bare_cpu / count + floor)
+        print(f"     floor: {floor * 1e6:.0f} us CPU per bundle (gunzip, 2x sha256, Ed25519); bare run "
+              f"{bare_cpu / count * 1e6:.0f} us per request (server + client); on {cores} cores no verifying "
+              f"collector exceeds {ceiling:.0f} bundles/s here, ratio <= {ceiling / bare_rate:.2f}")
 
 
 def main() -> None:

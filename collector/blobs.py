@@ -3,8 +3,8 @@
 An upload is first *staged* (written under ``.incoming/`` before anyone trusts it, so the verify workers read
 it from the page cache instead of through a pipe), then, once verified, *adopted*: fsynced (configurable) and
 renamed into place, so a crash never leaves a half blob under a real name; the same content written twice is
-one file. A crash leaves at most staged files, which ``discard_staged`` removes at start. Blocking: call from a
-thread (``stage`` of one upload is a page-cache write, cheap enough for the event loop).
+one file. A crash leaves at most staged files, which ``discard_staged`` removes at start. Blocking, ``stage``
+too (creating a file waits for the journal while other blobs are fsynced): call from a thread.
 """
 
 from __future__ import annotations

@@ -143,7 +143,8 @@ class IngestWorkers:
         if self._executor is None:
             raise RuntimeError("IngestWorkers used outside 'async with'")
         loop = asyncio.get_running_loop()
-        staged = self._blobs.stage(upload.data)
+        # Creating a file can wait on the journal commit of another worker's fsync: not on the event loop.
+        staged = await asyncio.to_thread(self._blobs.stage, upload.data)
         try:
             return await loop.run_in_executor(self._executor, verify_and_store, staged, agent.public_key, limits,
                                               self._blobs.root, self._blobs.fsync)

@@ -229,7 +229,8 @@ def _iter_members(data: bytes, limits: ReadLimits, buffer_size: int = 64 * 1024)
         gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb"), limits.max_uncompressed_bytes + overhead
     )
     count = declared_total = 0
-    with tarfile.open(fileobj=io.BufferedReader(reader, buffer_size=buffer_size), mode="r|") as archive:
+    source = io.BufferedReader(reader, buffer_size=buffer_size)
+    with tarfile.open(fileobj=source, mode="r|", bufsize=buffer_size) as archive:
         for info in archive:
             count += 1
             if count > limits.max_members:
@@ -275,7 +276,7 @@ def peek_manifest(data: bytes, limits: ReadLimits = ReadLimits()) -> BundleManif
     """
     if len(data) > limits.max_archive_bytes:
         raise BundleTooLarge(f"the archive is {len(data)} bytes, the limit is {limits.max_archive_bytes}")
-    members = _iter_members(data, limits, buffer_size=_TAR_BLOCK * 20)  # decompress little beyond the envelope
+    members = _iter_members(data, limits, buffer_size=_TAR_BLOCK * 4)  # decompress little beyond the envelope
     try:
         name, content = next(members)
     except StopIteration:
