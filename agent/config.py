@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
 
@@ -60,12 +60,23 @@ class BrokerConfig(_Section):
 
 
 class DiscoveryConfig(_Section):
+    @model_validator(mode="before")
+    @classmethod
+    def _one_base(cls, data: Any) -> Any:
+        """The older single ``zigbee2mqtt_base`` still names one bridge."""
+        if isinstance(data, dict) and "zigbee2mqtt_base" in data:
+            data = dict(data)
+            base = data.pop("zigbee2mqtt_base")
+            data.setdefault("zigbee2mqtt_bases", [base] if isinstance(base, str) else base)
+        return data
+
     mdns: bool = True
     mdns_addresses: list[str] = Field(default_factory=list, description="IPv4 addresses zeroconf binds to; empty = the configured interfaces' addresses")
     mdns_extra_types: list[str] = Field(default_factory=list)
     arp: bool = True
     homeassistant_prefix: str = "homeassistant"
-    zigbee2mqtt_base: str = "zigbee2mqtt"
+    zigbee2mqtt_bases: list[str] = Field(default_factory=lambda: ["zigbee2mqtt"], description="Zigbee2MQTT base topics (one per bridge)")
+    zigbee2mqtt_autodetect: bool = Field(default=True, description="also follow any other bridge that announces itself on '<base>/bridge/info'")
     tasmota_discovery_prefix: str = "tasmota/discovery"
     max_devices: int = Field(default=5000, ge=1)
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)

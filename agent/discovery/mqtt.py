@@ -33,6 +33,7 @@ from .payload import MalformedPayload, availability
 
 _LOGGER = logging.getLogger(__name__)
 QUEUE_SIZE = 20_000
+MAX_BRIDGES = 16
 
 Parser = Callable[[str, bytes, datetime], list[DeviceUpdate | LogLine]]
 
@@ -59,6 +60,11 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
     return len(filter_levels) == len(topic_levels)
 
 
+def zigbee2mqtt_routes(base: str) -> list[Route]:
+    return [Route(topic_filter, "zigbee2mqtt", lambda t, p, at: zigbee2mqtt.parse(t, p, at, base))
+            for topic_filter in zigbee2mqtt.subscriptions(base)]
+
+
 def routes(config: AgentConfig) -> list[Route]:
     d = config.discovery
     table: list[Route] = []
@@ -66,8 +72,8 @@ def routes(config: AgentConfig) -> list[Route]:
         table.append(Route(topic_filter, "tasmota", lambda t, p, at: tasmota.parse(t, p, d.tasmota_discovery_prefix)))
     for topic_filter in shelly.SUBSCRIPTIONS:
         table.append(Route(topic_filter, "shelly", lambda t, p, at: shelly.parse(t, p)))
-    for topic_filter in zigbee2mqtt.subscriptions(d.zigbee2mqtt_base):
-        table.append(Route(topic_filter, "zigbee2mqtt", lambda t, p, at: zigbee2mqtt.parse(t, p, at, d.zigbee2mqtt_base)))
+    for base in dict.fromkeys(d.zigbee2mqtt_bases):
+        table.extend(zigbee2mqtt_routes(base))
     for topic_filter in esphome.SUBSCRIPTIONS:
         table.append(Route(topic_filter, "esphome", esphome.parse))
     for topic_filter in homeassistant.subscriptions(d.homeassistant_prefix):
@@ -88,6 +94,9 @@ class MqttDiscovery:
         self._clock = clock
         self._routes = routes(config)
         self._filters = sorted({route.topic_filter for route in self._routes})
+        self._bridge_bases = set(config.discovery.zigbee2mqtt_bases)
+        if config.discovery.zigbee2mqtt_autodetect:
+            self._filters.append(zigbee2mqtt.INFO_FILTER)
         self._follow: dict[str, tuple[str, str, str]] = {}  # HA availability topic → (device key, online, offline)
         self._routes_for = lru_cache(maxsize=8192)(self._match_routes)  # devices repeat their topics
         self._queue: asyncio.Queue[tuple[str, bytes, datetime]] = asyncio.Queue(QUEUE_SIZE)
@@ -169,6 +178,8 @@ class MqttDiscovery:
         followed = self._follow.get(topic)
         if followed is not None:
             self._availability(followed, payload, at)
+        if topic.endswith("/bridge/info") and topic.split("/", 1)[0] not in self._bridge_bases:
+            self._another_bridge(topic, payload)
         for route in self._routes_for(topic):
             try:
                 found = route.parse(topic, payload, at)
@@ -193,6 +204,21 @@ class MqttDiscovery:
                 self._follow[topic] = (update.keys[0], entry.get("online", "online"), entry.get("offline", "offline"))
                 if self._client is not None:
                     self._client.subscribe(topic, 0)
+
+    def _another_bridge(self, topic: str, payload: bytes) -> None:
+        """A Zigbee2MQTT bridge under a base topic not configured: follow it like a configured one."""
+        base = zigbee2mqtt.announced_base(topic, payload)
+        if base is None or len(self._bridge_bases) >= MAX_BRIDGES:
+            return
+        _LOGGER.info("following the Zigbee2MQTT bridge under %r", base)
+        self._bridge_bases.add(base)
+        added = zigbee2mqtt_routes(base)
+        self._routes.extend(added)
+        self._routes_for.cache_clear()
+        self._filters.extend(route.topic_filter for route in added)
+        if self._client is not None:
+            # Retained bridge/devices, bridge/state and device states arrive again on the new subscription.
+            self._client.subscribe([(route.topic_filter, 0) for route in added])
 
     def _availability(self, followed: tuple[str, str, str], payload: bytes, at: datetime) -> None:
         key, online, offline = followed

@@ -2,6 +2,12 @@
 
 Every Zigbee device has the coordinator as its parent. ``bridge/health``'s process uptime dropping means the
 Zigbee2MQTT process restarted.
+
+A friendly name may hold slashes (``living/curtain``: Zigbee2MQTT nests the topics), so everything under the
+base topic is read: ``<name>/availability`` is availability, ``<name>/set|get[/attr]`` are commands to the
+device (ignored), ``<name>/linkquality`` with a bare number is the ``output: attribute`` style, and any other
+topic whose payload is a JSON object is the device's state. A home may run several bridges, each under its own
+base topic; ``announced_base`` recognises another bridge by its retained ``bridge/info``.
 """
 
 from __future__ import annotations
@@ -17,8 +23,25 @@ from .payload import MalformedPayload, as_dict, as_float, as_int, as_str, json_o
 SOURCE = "zigbee2mqtt"
 
 
+INFO_FILTER = "+/bridge/info"  # where any bridge with a one-level base topic announces itself (retained)
+COMMANDS = frozenset({"set", "get"})
+
+
 def subscriptions(base: str) -> list[str]:
-    return [f"{base}/bridge/#", f"{base}/+/availability", f"{base}/+"]
+    return [f"{base}/#"]
+
+
+def announced_base(topic: str, payload: bytes) -> str | None:
+    """The base topic of a Zigbee2MQTT bridge whose ``bridge/info`` this is, or None if it is something else."""
+    base = topic.split("/", 1)[0]
+    try:
+        info = json_object(payload)
+    except MalformedPayload:
+        return None
+    if not as_str(info.get("version")) or not isinstance(info.get("coordinator"), dict):
+        return None
+    configured = as_str(as_dict(as_dict(info.get("config")).get("mqtt")).get("base_topic"))
+    return base if configured in (None, base) else None
 
 
 def bridge_key(base: str) -> str:
@@ -62,21 +85,32 @@ def parse(topic: str, payload: bytes, at: datetime, base: str = "zigbee2mqtt") -
     rest = topic[len(base) + 1:].split("/")
     if rest[0] == "bridge":
         return _bridge(base, rest[1:], payload, at)
-    if len(rest) == 2 and rest[1] == "availability":
+    return _device_topic(base, rest, payload)
+
+
+def _device_topic(base: str, parts: list[str], payload: bytes) -> list[DeviceUpdate | LogLine]:
+    *name, last = parts
+    if name and (last in COMMANDS or (len(name) > 1 and name[-1] in COMMANDS)):
+        return []
+    if name and last == "availability":
         raw = text(payload, 1024).strip()
         state = raw.lower() if raw.lower() in ("online", "offline") else as_str(as_dict(json_value(payload)).get("state"))
         if state not in ("online", "offline"):
             return []
-        return [DeviceUpdate(keys=(_device_key(base, rest[0]),), source=f"{SOURCE}.availability",
+        return [DeviceUpdate(keys=(_device_key(base, "/".join(name)),), source=f"{SOURCE}.availability",
                              available=state == "online")]
-    if len(rest) == 1:
-        data = json_object(payload)
-        quality = as_int(data.get("linkquality"))
-        if quality is None:
-            return []
-        return [DeviceUpdate(keys=(_device_key(base, rest[0]),), source=SOURCE, link_quality=quality,
-                             message=text(payload)[:300])]
-    return []
+    if name and last == "linkquality" and not payload.lstrip().startswith(b"{"):
+        quality = as_int(text(payload, 64).strip())
+        return [] if quality is None else [DeviceUpdate(keys=(_device_key(base, "/".join(name)),), source=SOURCE,
+                                                        link_quality=quality)]
+    if not payload.lstrip().startswith(b"{"):
+        return []  # one attribute on its own topic (``output: attribute``), or not a device at all
+    data = json_object(payload)
+    quality = as_int(data.get("linkquality"))
+    if quality is None:
+        return []
+    return [DeviceUpdate(keys=(_device_key(base, "/".join(parts)),), source=SOURCE, link_quality=quality,
+                         message=text(payload)[:300])]
 
 
 def _bridge(base: str, rest: list[str], payload: bytes, at: datetime) -> list[DeviceUpdate | LogLine]:

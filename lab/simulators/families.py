@@ -237,7 +237,7 @@ class Zigbee2MQTT(Family):
                                                                              "type": "zStack3x0", "meta": {}},
                 "network": {"pan_id": 6754, "channel": 15, "extended_pan_id": "0xdddddddddddddddd"},
                 "log_level": "info", "permit_join": False, "restart_required": False,
-                "config": {"availability": {"enabled": True}}}
+                "config": {"availability": {"enabled": True}, "mqtt": {"base_topic": base}}}
         messages = [Message(f"{base}/bridge/state", _json({"state": "online"}), retain=True),
                     Message(f"{base}/bridge/info", _json(info), retain=True),
                     Message(f"{base}/bridge/devices", _json(devices), retain=True)]

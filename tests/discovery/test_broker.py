@@ -79,6 +79,26 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(mosquitto: 
     assert InventoryStore.open(tmp_path / "inventory.json").snapshot().devices == store.snapshot().devices
 
 
+async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    bridge = subprocess.Popen([sys.executable, "-m", "lab.simulators", "zigbee2mqtt", "--broker", f"127.0.0.1:{mosquitto.port}",
+                               "--name", "zigbee2mqtt_upstairs", "--zigbee-devices", "2", "--report-interval", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": mosquitto.url}})
+        store = InventoryStore(None)
+
+        def upstairs() -> list[str]:
+            return [d.name or "" for d in store.snapshot().devices
+                    if d.parent_id and d.link_quality is not None and d.available]
+
+        async with Discovery(config, MemorySink(), store, clock=Clock()):
+            await _until(lambda: len(upstairs()) == 2, 20)
+        assert sorted(upstairs()) == ["hall_motion", "living_room_curtain"]
+    finally:
+        bridge.kill()
+        bridge.wait()
+
+
 def test_discover_command_prints_the_inventory(mosquitto: Mosquitto, simulators, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"), "broker": {"url": mosquitto.url}}))

@@ -82,6 +82,33 @@ def test_zigbee2mqtt_bridge_devices_and_children() -> None:
     assert left[1].available is False
 
 
+def test_zigbee2mqtt_nested_names_commands_attribute_output_and_other_bridges() -> None:
+    [avail] = zigbee2mqtt.parse("zigbee2mqtt/living/curtain/availability", b"offline", AT)
+    assert avail.keys == ("z2m:zigbee2mqtt:living/curtain",) and avail.available is False
+    [state] = zigbee2mqtt.parse("zigbee2mqtt/living/curtain", j({"linkquality": 40, "position": 3}), AT)
+    assert state.keys == avail.keys and state.link_quality == 40
+    [attribute] = zigbee2mqtt.parse("zigbee2mqtt/living/curtain/linkquality", b"51", AT)
+    assert attribute.keys == avail.keys and attribute.link_quality == 51
+    for command in ("zigbee2mqtt/living/curtain/set", "zigbee2mqtt/living/curtain/set/position", "zigbee2mqtt/plug/get"):
+        assert zigbee2mqtt.parse(command, j({"linkquality": 1, "state": "ON"}), AT) == []
+    assert zigbee2mqtt.parse("zigbee2mqtt/living/curtain/state", b"ON", AT) == []  # output: attribute
+    [upstairs] = zigbee2mqtt.parse("zigbee2mqtt_2/plug/availability", j({"state": "online"}), AT, base="zigbee2mqtt_2")
+    assert upstairs.keys == ("z2m:zigbee2mqtt_2:plug",)
+    info = {"version": "2.1.3", "coordinator": {"ieee_address": "0x1", "type": "zStack3x0"},
+            "config": {"mqtt": {"base_topic": "zigbee2mqtt_2"}}}
+    assert zigbee2mqtt.announced_base("zigbee2mqtt_2/bridge/info", j(info)) == "zigbee2mqtt_2"
+    assert zigbee2mqtt.announced_base("other/bridge/info", j(info)) is None  # says another base topic
+    assert zigbee2mqtt.announced_base("hue/bridge/info", j({"name": "Hue"})) is None
+    assert zigbee2mqtt.announced_base("x/bridge/info", b"\xff") is None
+
+
+def test_zigbee2mqtt_bases_in_configuration(tmp_path: Path) -> None:
+    old = AgentConfig.model_validate({"state_dir": str(tmp_path), "discovery": {"zigbee2mqtt_base": "z2m"}})
+    assert old.discovery.zigbee2mqtt_bases == ["z2m"]
+    both = AgentConfig.model_validate({"state_dir": str(tmp_path), "discovery": {"zigbee2mqtt_bases": ["a", "b"]}})
+    assert both.discovery.zigbee2mqtt_bases == ["a", "b"] and both.discovery.zigbee2mqtt_autodetect
+
+
 def test_esphome_and_home_assistant_discovery() -> None:
     [status] = esphome.parse("curtain-esp/status", b"offline", AT)
     assert status.available is False
@@ -154,7 +181,8 @@ TOPICS = st.one_of(st.sampled_from([
     "tasmota/discovery/A4CF12AABBCC/config", "tele/x/LWT", "tele/x/STATE", "tele/x/INFO1", "tele/x/INFO3",
     "shellies/announce", "shellies/x/online", "x/online", "x/events/rpc", "zigbee2mqtt/bridge/devices",
     "zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/info", "zigbee2mqtt/bridge/health", "zigbee2mqtt/bridge/logging",
-    "zigbee2mqtt/x/availability", "zigbee2mqtt/x", "x/status", "x/debug", "x/sensor/uptime/state",
+    "zigbee2mqtt/x/availability", "zigbee2mqtt/x", "zigbee2mqtt/x/y/availability", "zigbee2mqtt/x/linkquality",
+    "zigbee2mqtt/x/set", "z2/bridge/info", "x/status", "x/debug", "x/sensor/uptime/state",
     "homeassistant/sensor/x/y/config", "homeassistant/device/x/config"]), st.text(max_size=40))
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
