@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         reason = " ".join(str(exc).split()) or exc.code
         print(f"homediag-agent: {reason}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the system refused (a full or read-only disk, permissions): one line, not a trace
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"homediag-agent: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

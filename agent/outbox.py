@@ -89,6 +89,7 @@ class PutResult:
     entry: SpoolEntry
     dropped: list[SpoolRecord]
     already_queued: bool = False
+    held: bool = False  # in memory: the disk refused it (``entry.path`` is where it will go)
 
 
 def entry_name(seq: int, urgent: bool, bundle_id: str) -> str:
@@ -302,6 +303,10 @@ class Outbox:
     exponential backoff and full jitter (``wake()`` retries at once, e.g. when the network comes back); a 429
     is retried after its Retry-After, which ``wake()`` does not cut short. ``on_result`` hears every final
     answer (delivered or rejected).
+
+    A bundle the disk refuses (full, read-only) is held in memory, bounded like the spool, uploaded from there
+    and moved into the spool as soon as the disk takes it: a hub whose disk is full still reports (and a full
+    disk is worth reporting). Only a restart before either loses it.
     """
 
     def __init__(
@@ -319,6 +324,8 @@ class Outbox:
         self._idle = asyncio.Event()  # the spool is empty
         self._in_flight: str | None = None
         self._task: asyncio.Task[None] | None = None
+        # Bundles the disk refused, in memory until it takes them (their path is where they will go).
+        self._held: dict[SpoolEntry, tuple[bytes, BundleManifest]] = {}
 
     @classmethod
     def from_config(cls, config: AgentConfig, client: Uploader, *, on_result: ResultCallback | None = None) -> Outbox:
@@ -338,20 +345,62 @@ class Outbox:
             self._task = None
 
     async def put(self, bundle: bytes, manifest: BundleManifest) -> PutResult:
-        """Spool a bundle (atomically, off the event loop) and let the uploader know."""
+        """Spool a bundle (atomically, off the event loop) and let the uploader know. If the disk refuses it
+        (full, read-only), hold it in memory instead; ``SpoolFull`` only when neither has room."""
         keep = frozenset({self._in_flight}) if self._in_flight else frozenset()
-        result = await asyncio.to_thread(self.spool.put, bundle, manifest, keep=keep)
+        try:
+            result = await asyncio.to_thread(self.spool.put, bundle, manifest, keep=keep)
+        except OSError as exc:
+            result = self._hold(bundle, manifest, exc)
         self._idle.clear()
         self._work.set()
         return result
+
+    def _hold(self, bundle: bytes, manifest: BundleManifest, error: OSError) -> PutResult:
+        bundle_id = str(manifest.bundle_id)
+        for entry in self._held:
+            if entry.bundle_id == bundle_id:
+                return PutResult(entry, [], already_queued=True)
+        keep = frozenset({self._in_flight}) if self._in_flight else frozenset()
+        victims = plan_eviction(list(self._held), incoming_size=len(bundle), max_bytes=self.spool.max_bytes,
+                                max_files=self.spool.max_files, keep=keep)
+        dropped = []
+        for victim in victims:
+            _, victim_manifest = self._held.pop(victim)
+            dropped.append(SpoolRecord(bundle_id=victim.bundle_id, trigger=victim_manifest.trigger,
+                                       reason="the disk refused the spool and memory is full: oldest non-urgent dropped"))
+            _LOGGER.warning("dropped bundle %s held in memory", victim.bundle_id)
+        seq = max([time.time_ns(), *(entry.seq + 1 for entry in self._held)])
+        entry = SpoolEntry(self.spool.directory / entry_name(seq, manifest.trigger.urgent, bundle_id), seq,
+                           manifest.trigger.urgent, bundle_id, len(bundle))
+        self._held[entry] = (bundle, manifest)
+        _LOGGER.warning("the spool refused bundle %s (%s): held in memory, uploaded from there, and spooled once "
+                        "the disk takes it", bundle_id, error.strerror or error)
+        return PutResult(entry, dropped, held=True)
+
+    async def _spool_held(self) -> None:
+        """Move bundles held in memory into the spool, oldest first, while the disk takes them."""
+        for entry, (bundle, manifest) in sorted(self._held.items(), key=lambda item: item[0].seq):
+            try:
+                await asyncio.to_thread(self.spool.put, bundle, manifest)
+            except (OSError, SpoolFull):
+                return
+            self._held.pop(entry, None)
+            _LOGGER.info("bundle %s held in memory is spooled now", entry.bundle_id)
 
     def wake(self) -> None:
         """Try to upload now instead of waiting out the backoff (not a 429's Retry-After)."""
         self._retry_now.set()
         self._work.set()
 
+    @property
+    def held(self) -> list[SpoolEntry]:
+        """Bundles only in memory, because the disk refused them."""
+        return upload_order(self._held)
+
     async def pending(self) -> list[SpoolEntry]:
-        return await asyncio.to_thread(self.spool.entries)
+        """Bundles not yet delivered, in upload order: spooled ones and those held in memory."""
+        return upload_order([*self._held, *await asyncio.to_thread(self.spool.entries)])
 
     async def drain(self, timeout: float) -> bool:
         """Wait until the spool is empty; False if it is not after ``timeout`` seconds."""
@@ -380,7 +429,9 @@ class Outbox:
     async def _step(self, attempt: int) -> int:
         """Upload the first bundle in line (or wait for one); returns the next backoff attempt number."""
         self._work.clear()
-        entries = await asyncio.to_thread(self.spool.entries)
+        if self._held:
+            await self._spool_held()
+        entries = await self.pending()
         if not entries:
             if not self._work.is_set():
                 self._idle.set()
@@ -401,7 +452,9 @@ class Outbox:
             _LOGGER.info("collector is rate limiting; retrying %s in %.1fs", entry.bundle_id, result.retry_after_s)
             await self._wait(result.retry_after_s or 0.0, interruptible=False)
             return attempt
-        if result.outcome is UploadOutcome.DELIVERED:
+        if entry in self._held:
+            self._forget_held(entry, result)
+        elif result.outcome is UploadOutcome.DELIVERED:
             await asyncio.to_thread(self.spool.remove, entry)
             _LOGGER.info("bundle %s delivered (%s)", entry.bundle_id, result.status)
         else:
@@ -412,12 +465,25 @@ class Outbox:
             self._on_result(entry, result)
         return 0
 
+    def _forget_held(self, entry: SpoolEntry, result: UploadResult) -> None:
+        """A held bundle got its final answer: nothing of it is on disk to remove or keep aside."""
+        self._held.pop(entry, None)
+        if result.outcome is UploadOutcome.DELIVERED:
+            _LOGGER.info("bundle %s delivered from memory (%s)", entry.bundle_id, result.status)
+        else:
+            _LOGGER.warning("collector refused bundle %s for good (%s %s); it was only in memory (the disk is "
+                            "full), so it is not kept", entry.bundle_id, result.status, result.code)
+
     async def _upload(self, entry: SpoolEntry) -> UploadResult | None:
         """Read and upload one entry; None if it vanished meanwhile (dropped to make room)."""
-        try:
-            data = await asyncio.to_thread(self.spool.read, entry)
-        except FileNotFoundError:
-            return None
+        held = self._held.get(entry)
+        if held is not None:
+            data = held[0]
+        else:
+            try:
+                data = await asyncio.to_thread(self.spool.read, entry)
+            except FileNotFoundError:
+                return None
         self._in_flight = entry.bundle_id
         try:
             return await self._client.upload(data)

@@ -195,7 +195,10 @@ class AgentRuntime:
             return
         self.captured.append((capture.signature, bundle_id))
         line = captured_log_line(capture.signature, self.clock.now(), bundle_id)
-        await asyncio.to_thread(_append, self._captures_path, line)
+        try:
+            await asyncio.to_thread(_append, self._captures_path, line)
+        except OSError as exc:  # only the grouping after a restart relies on it; the bundle itself is safe
+            _LOGGER.warning("capture of %s not noted in %s: %s", capture.signature, self._captures_path.name, exc)
 
     async def capture_now(self, trigger: Trigger, minutes_before: float = 10.0) -> str:
         """A bundle of the last minutes, for an engineer's request or a self-diagnosis."""

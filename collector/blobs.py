@@ -13,12 +13,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import CollectorError, NotFound
+from .errors import NotFound, StorageFailed
 
 
-class BlobStoreError(CollectorError):
-    status = 507
-    code = "storage_failed"
+class BlobStoreError(StorageFailed):
+    """A blob could not be written."""
 
 
 class BlobStore:

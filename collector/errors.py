@@ -64,6 +64,13 @@ class RateLimited(CollectorError):
         self.retry_after_s = retry_after_s
 
 
+class StorageFailed(CollectorError):
+    """The disk refused (full, read-only, failing): nothing was stored; the client should retry later."""
+
+    status = 507
+    code = "storage_failed"
+
+
 class ConfigError(CollectorError):
     """The collector's configuration is invalid; raised at start-up."""
 

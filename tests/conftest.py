@@ -6,9 +6,13 @@ Every test fails if it leaves asyncio tasks or non-daemon threads running.
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -62,3 +66,39 @@ def mosquitto() -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.close()
+
+
+class SmallDisk:
+    """A real, tiny filesystem (tmpfs) that a test can fill to the last byte and free again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._filler = path / ".filler"
+
+    def fill(self) -> None:
+        """Take every free byte."""
+        with open(self._filler, "ab", buffering=0) as handle:
+            while True:
+                try:
+                    handle.write(b"\0" * 4096)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    return
+
+    def free(self) -> None:
+        self._filler.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """A 4 MB tmpfs mounted under the test's directory (needs root, like the lab); unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "homediag-test", str(mount_point)], check=True)
+    try:
+        yield SmallDisk(mount_point)
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount_point)], check=False)

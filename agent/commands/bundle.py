@@ -68,6 +68,7 @@ class Delivery:
     results: dict[str, UploadResult] = field(default_factory=dict)
     remaining: list[SpoolEntry] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    unkept: list[str] = field(default_factory=list)  # only in memory (the disk refused them): gone when we exit
 
 
 async def deliver(config: AgentConfig, identity: Identity, wait_s: float,
@@ -87,6 +88,7 @@ async def deliver(config: AgentConfig, identity: Identity, wait_s: float,
             delivery.dropped = [record.bundle_id for record in put.dropped]
         await outbox.drain(wait_s)
         delivery.remaining = await outbox.pending()
+        delivery.unkept = [entry.bundle_id for entry in outbox.held]
     return delivery
 
 
@@ -122,6 +124,9 @@ def run_create(args: argparse.Namespace, config: AgentConfig) -> int:
 
 def _report(bundle_id: str, delivery: Delivery, config: AgentConfig) -> int:
     result = delivery.results.get(bundle_id)
+    if result is None and bundle_id in delivery.unkept:
+        raise AgentError(f"bundle {bundle_id} was neither spooled (the disk under {config.state_dir} refused it) nor "
+                         "delivered (the collector was not reachable): free some space and create it again")
     if result is None:
         print(f"bundle {bundle_id} queued in the spool ({config.state_dir / 'spool'}): the collector was not reachable; "
               "'homediag-agent bundle flush' or 'homediag-agent run' uploads it later")

@@ -84,7 +84,10 @@ class HealthMonitor:
         self._task: asyncio.Task[None] | None = None
 
     def _remember(self, clean_stop: bool) -> None:
-        write_atomically(self._record, json.dumps({"boot_time": psutil.boot_time(), "clean_stop": clean_stop}).encode())
+        try:
+            write_atomically(self._record, json.dumps({"boot_time": psutil.boot_time(), "clean_stop": clean_stop}).encode())
+        except OSError as exc:  # a full disk must not stop the agent; the next boot is then told less precisely
+            _LOGGER.warning("boot record %s not written: %s", self._record.name, exc)
 
     def _recall(self) -> dict[str, Any] | None:
         try:

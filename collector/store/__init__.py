@@ -7,12 +7,14 @@ on SQLite and the store needs no locks: ``await db.run(SqliteStore.get_ticket, 4
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Concatenate, ParamSpec, Self, TypeVar
 
+from ..errors import StorageFailed
 from .sqlite import SqliteStore
 
 P = ParamSpec("P")
@@ -41,7 +43,15 @@ class Database:
     async def run(self, method: Callable[Concatenate[SqliteStore, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._executor is None or self._store is None:
             raise RuntimeError("Database used outside 'async with'")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, partial(method, self._store, *args, **kwargs))
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, partial(method, self._store, *args, **kwargs))
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in DISK_REFUSED:
+                raise
+            raise StorageFailed(f"the database cannot be written: {exc}") from exc
+
+
+DISK_REFUSED = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY})  # primary result codes
 
 
 __all__ = ["Database", "SqliteStore"]

@@ -125,10 +125,11 @@ class SqliteStore:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # a COMMIT the disk refused leaves it open: never wedge the store
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
     # -- households, enrolment, agents ------------------------------------------------------------------------
     def _ensure_household(self, conn: sqlite3.Connection, household: str, now: datetime) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ from agent.outbox import (
     plan_eviction,
     upload_order,
 )
+
+from tests.conftest import SmallDisk
 
 from .conftest import MakeBundle, ScriptedCollector
 
@@ -287,3 +290,43 @@ async def test_refused_connection_keeps_the_bundle_queued(tmp_path: Path, make_b
         assert not await outbox.drain(0.3)
         assert [e.bundle_id for e in await outbox.pending()] == [str(manifest.bundle_id)]
     assert len(spool.entries()) == 1
+
+
+async def _until(predicate, timeout: float = 10) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("collector_down", [False, True], ids=["delivered-from-memory", "spooled-once-the-disk-frees"])
+async def test_a_full_disk_loses_nothing(
+    collector_down: bool, small_disk: SmallDisk, make_bundle: MakeBundle, scripted_collector,  # noqa: ANN001
+) -> None:
+    up = asyncio.Event()
+    if not collector_down:
+        up.set()
+    stored: list[bytes] = []
+
+    async def answer(n: int, body: bytes) -> web.Response:
+        if not up.is_set():
+            return web.json_response({"error": {"code": "unavailable", "message": "down"}}, status=503)
+        stored.append(body)
+        return await _stored(n)
+
+    collector: ScriptedCollector = await scripted_collector(answer)
+    spool = _spool(small_disk.path)
+    small_disk.fill()
+    async with CollectorClient(collector.url) as client, _outbox(spool, client) as outbox:
+        manifest, data = make_bundle(payload=os.urandom(64 * 1024))
+        put = await outbox.put(data, manifest)
+        assert put.held and not put.entry.path.exists()
+        if collector_down:
+            assert [entry.bundle_id for entry in await outbox.pending()] == [put.entry.bundle_id]
+            small_disk.free()
+            outbox.wake()
+            await _until(lambda: len(spool.entries()) == 1)  # on disk as soon as the disk takes it
+            assert spool.read(spool.entries()[0]) == data
+            up.set()
+            outbox.wake()
+        assert await outbox.drain(10)
+    assert stored == [data] and spool.entries() == []

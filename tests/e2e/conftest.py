@@ -29,12 +29,12 @@ class Stack:
     engineer_token: str
     household: str = HOUSEHOLD
 
-    def agent_config(self, name: str, collector_url: str | None = None) -> Path:
+    def agent_config(self, name: str, collector_url: str | None = None, state_root: Path | None = None) -> Path:
         state = self.tmp / name
         state.mkdir(exist_ok=True)
         path = state / "agent.yaml"
         path.write_text(yaml.safe_dump({
-            "state_dir": str(state / "state"),
+            "state_dir": str((state_root or state) / "state"),
             "collector": {"url": collector_url or self.collector.url, "timeout_s": 10},
             "upload": {"backoff_initial_s": 0.2, "backoff_max_s": 1.0, "wait_s": 15},
         }))
@@ -59,8 +59,8 @@ class Stack:
     def enrolment_token(self) -> str:
         return self.collector.admin("token", "create", "--household", self.household).split()[-1]
 
-    def enrolled_agent(self, name: str, collector_url: str | None = None) -> Path:
-        config = self.agent_config(name, collector_url)
+    def enrolled_agent(self, name: str, collector_url: str | None = None, state_root: Path | None = None) -> Path:
+        config = self.agent_config(name, collector_url, state_root)
         self.agent(config, "enroll", "--token", self.enrolment_token(), "--collector", self.collector.url)
         return config
 
@@ -82,7 +82,7 @@ class Stack:
         return ticket
 
 
-def _user_token(output: str) -> str:
+def user_token(output: str) -> str:
     return output.split()[-1]
 
 
@@ -91,7 +91,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     collector = CollectorProcess(tmp_path / "collector")
     collector.start()
     try:
-        engineer = _user_token(collector.admin("user", "create", "--name", "eve", "--role", "engineer"))
+        engineer = user_token(collector.admin("user", "create", "--name", "eve", "--role", "engineer"))
         yield Stack(collector, tmp_path, engineer)
     finally:
         collector.stop()

@@ -9,6 +9,7 @@ from pathlib import Path
 from agent.config import RecorderConfig
 from agent.recorder import FlightRecorder, RecorderLogHandler
 from shared.models import EventKind, LogLine, TimelineEvent
+from tests.conftest import SmallDisk
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
@@ -78,3 +79,28 @@ def test_the_agents_own_log_goes_into_the_log_ring(tmp_path: Path) -> None:
         rec.close()
     (line,) = rec.logs()
     assert (line.source, line.level, line.message) == ("agent", "warning", "agent.test_recorder: gateway 10.77.0.1 silent")
+
+
+def test_a_full_disk_loses_nothing_the_rings_hold(small_disk: SmallDisk) -> None:
+    directory = small_disk.path / "recorder"
+    first = recorder(directory)
+    first.extend([ev(0), ev(1)])
+    small_disk.fill()
+    handler = RecorderLogHandler(first, lambda: T0)  # the warning about the disk goes to a (full) ring too
+    logging.getLogger("agent").addHandler(handler)
+    try:
+        first.extend(ev(i) for i in range(2, 400))  # no error reaches the caller
+    finally:
+        logging.getLogger("agent").removeHandler(handler)
+    assert first.unsaved > 0 and first.events() == [ev(i) for i in range(400)]
+    assert any("refused" in line.message for line in first.logs())
+    first.sync()  # still full: nothing raised, still in memory
+    assert first.unsaved > 0
+    small_disk.free()
+    first.sync()
+    assert first.unsaved == 0
+    first.log(LogLine(ts=T0, source="test", message="after"))
+    first.close()
+    again = recorder(directory)
+    assert again.events() == [ev(i) for i in range(400)] and again.logs()[-1].message == "after"
+    again.close()
