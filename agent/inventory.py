@@ -116,8 +116,12 @@ class InventoryStore:
         if self.path is None:
             return
         temp = self.path.with_suffix(".tmp")
-        temp.write_text((inventory or self.snapshot()).model_dump_json(indent=1))
-        os.replace(temp, self.path)
+        try:
+            temp.write_text((inventory or self.snapshot()).model_dump_json(indent=1))
+            os.replace(temp, self.path)
+        except OSError:
+            temp.unlink(missing_ok=True)  # a half-written copy on a full disk only takes the space others need
+            raise
 
     # -- queries ----------------------------------------------------------------------------------------------
     def snapshot(self) -> Inventory:

@@ -110,7 +110,7 @@ class AgentRuntime:
         recorder.subscribe(self._on_event)
         self.inventory = await asyncio.to_thread(InventoryStore.open, self.state_dir / "inventory.json",
                                                  max_devices=config.discovery.max_devices)
-        self._stack.push_async_callback(asyncio.to_thread, self.inventory.save)
+        self._stack.push_async_callback(asyncio.to_thread, self._final_inventory_save)
         recorder.event(TimelineEvent(ts=self.clock.now(), kind=EventKind.AGENT_START, source="agent",
                                      detail={"pid": os.getpid()}))
         self._stack.callback(lambda: recorder.event(TimelineEvent(ts=self.clock.now(), kind=EventKind.AGENT_STOP, source="agent")))
@@ -228,6 +228,13 @@ class AgentRuntime:
                 _LOGGER.warning("inventory not saved: %s", exc)
                 continue
             saved, since_save = revision, 0.0
+
+    def _final_inventory_save(self) -> None:
+        assert self.inventory is not None
+        try:
+            self.inventory.save()
+        except OSError as exc:  # a full disk at shutdown: the file keeps its last saved state
+            _LOGGER.warning("inventory not saved at shutdown: %s", exc)
 
     def inventory_snapshot(self) -> Inventory:
         assert self.inventory is not None

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
+
+from agent.config import AgentConfig, load_config
+from agent.runtime import AgentRuntime
 from lab.collector_process import CollectorProcess
+from lab.mosquitto import Mosquitto
+from shared.models import EventKind
 from tests.conftest import SmallDisk
 
 from .conftest import Stack, user_token
@@ -50,3 +57,40 @@ def test_a_collector_whose_disk_is_full_refuses_clearly_and_the_bundle_arrives_l
         assert status == 200 and body["verified"], body
     finally:
         collector.stop()
+
+
+@pytest.mark.broker
+async def test_the_running_agent_on_a_full_disk_still_reports_a_fault(stack: Stack, small_disk: SmallDisk,
+                                                                      mosquitto: Mosquitto,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("agent.runtime.SYNC_EVERY_S", 0.2)
+    path = await asyncio.to_thread(stack.enrolled_agent, "hub", None, small_disk.path)
+    config = load_config(path, environ={}).model_copy(deep=True)
+    config = AgentConfig.model_validate({
+        **config.model_dump(mode="json"),
+        "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+        "discovery": {"mdns": False, "arp": False}, "web": {"enabled": False},
+        "capture": {"before_s": 60, "after_s": 1},
+    })
+    async with AgentRuntime(config) as runtime:
+        assert runtime.recorder is not None
+        await _until(lambda: any(e.kind is EventKind.BROKER and e.state == "up" for e in runtime.recorder.events()))
+        await asyncio.to_thread(small_disk.fill)
+        await asyncio.to_thread(mosquitto.kill)
+        await _until(lambda: any(e.kind is EventKind.BROKER and e.state == "down" for e in runtime.recorder.events()))
+        await asyncio.to_thread(mosquitto.start)
+        await _until(lambda: runtime.captured, timeout=30)
+        [(signature, bundle_id)] = runtime.captured
+        assert signature == "broker_down" and runtime.recorder.unsaved > 0
+        await _until(lambda: stack.api("GET", f"/api/v1/bundles/{bundle_id}/meta")[0] == 200, timeout=30)
+        await asyncio.to_thread(small_disk.free)
+        await _until(lambda: runtime.recorder.unsaved == 0)  # the recorder's files caught up
+    async with AgentRuntime(config) as again:  # nothing of the full-disk period is missing after a restart
+        assert again.recorder is not None
+        assert any(e.kind is EventKind.FAULT and e.state == "closed" for e in again.recorder.events())
+
+
+async def _until(predicate, timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(timeout):
+        while not await asyncio.to_thread(predicate):
+            await asyncio.sleep(0.1)
