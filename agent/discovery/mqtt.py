@@ -43,6 +43,16 @@ class BrokerSessionEnded(AgentError):
 
 
 @dataclass(frozen=True)
+class Followed:
+    """An availability topic named by a device's discovery config (Home Assistant, a Tasmota custom FullTopic)."""
+
+    key: str
+    online: str
+    offline: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Route:
     topic_filter: str
     source: str
@@ -97,7 +107,7 @@ class MqttDiscovery:
         self._bridge_bases = set(config.discovery.zigbee2mqtt_bases)
         if config.discovery.zigbee2mqtt_autodetect:
             self._filters.append(zigbee2mqtt.INFO_FILTER)
-        self._follow: dict[str, tuple[str, str, str]] = {}  # HA availability topic → (device key, online, offline)
+        self._follow: dict[str, Followed] = {}  # availability topics a device's discovery config named
         self._routes_for = lru_cache(maxsize=8192)(self._match_routes)  # devices repeat their topics
         self._queue: asyncio.Queue[tuple[str, bytes, datetime]] = asyncio.Queue(QUEUE_SIZE)
         self._client: mqtt.Client | None = None
@@ -201,7 +211,8 @@ class MqttDiscovery:
         for entry in update.attributes.get("availability", []):
             topic = entry.get("topic")
             if isinstance(topic, str) and topic not in self._follow and len(self._follow) < 10_000:
-                self._follow[topic] = (update.keys[0], entry.get("online", "online"), entry.get("offline", "offline"))
+                self._follow[topic] = Followed(update.keys[0], entry.get("online", "online"),
+                                               entry.get("offline", "offline"), update.source.split(".")[0])
                 if self._client is not None:
                     self._client.subscribe(topic, 0)
 
@@ -220,15 +231,14 @@ class MqttDiscovery:
             # Retained bridge/devices, bridge/state and device states arrive again on the new subscription.
             self._client.subscribe([(route.topic_filter, 0) for route in added])
 
-    def _availability(self, followed: tuple[str, str, str], payload: bytes, at: datetime) -> None:
-        key, online, offline = followed
+    def _availability(self, followed: Followed, payload: bytes, at: datetime) -> None:
         try:
-            state = availability(payload, online, offline)
+            state = availability(payload, followed.online, followed.offline)
         except MalformedPayload as exc:
-            self._malformed("homeassistant", key, exc)
+            self._malformed(followed.source, followed.key, exc)
             return
         if state is not None:
-            self._apply(DeviceUpdate(keys=(key,), source="homeassistant.availability", available=state), at)
+            self._apply(DeviceUpdate(keys=(followed.key,), source=f"{followed.source}.availability", available=state), at)
 
     def _malformed(self, source: str, topic: str, exc: Exception) -> None:
         self.malformed[source] += 1

@@ -1,4 +1,9 @@
-"""Tasmota: discovery config, LWT, STATE telemetry and the INFO1–3 messages sent after boot."""
+"""Tasmota: discovery config, LWT, STATE telemetry and the INFO1–3 messages sent after boot.
+
+The subscriptions assume Tasmota's default FullTopic ``%prefix%/%topic%/``. A device with another FullTopic
+says so in its discovery config (``ft``, ``tp``); its LWT topic is then computed and handed to the MQTT layer
+to follow as an availability topic, like a Home Assistant one.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +18,24 @@ def subscriptions(discovery_prefix: str) -> list[str]:
     return [f"{discovery_prefix}/+/config", "tele/+/LWT", "tele/+/STATE", "tele/+/INFO1", "tele/+/INFO2", "tele/+/INFO3"]
 
 
+DEFAULT_FULL_TOPIC = "%prefix%/%topic%/"
+
+
 def _key(topic_name: str) -> str:
     return f"tasmota:{topic_name}"
+
+
+def lwt_topic(config: dict[str, object], name: str) -> str | None:
+    """Where a device with a custom FullTopic publishes its LWT; None for the default layout (or no ``ft``)."""
+    full_topic, prefixes = as_str(config.get("ft")), config.get("tp")
+    if full_topic is None or full_topic == DEFAULT_FULL_TOPIC:
+        return None
+    tele = prefixes[2] if isinstance(prefixes, list) and len(prefixes) == 3 and as_str(prefixes[2]) else "tele"
+    mac = as_str(config.get("mac")) or ""
+    topic = (full_topic.replace("%prefix%", str(tele)).replace("%topic%", name)
+             .replace("%hostname%", as_str(config.get("hn")) or "").replace("%id%", mac[-6:].upper()))
+    topic = (topic if topic.endswith("/") else topic + "/") + "LWT"
+    return None if "%" in topic or "+" in topic or "#" in topic else topic
 
 
 def parse(topic: str, payload: bytes, discovery_prefix: str = "tasmota/discovery") -> list[DeviceUpdate]:
@@ -24,11 +45,16 @@ def parse(topic: str, payload: bytes, discovery_prefix: str = "tasmota/discovery
         name = as_str(config.get("t"))
         if name is None:
             return []
+        attributes: dict[str, object] = {"hostname": config["hn"]} if as_str(config.get("hn")) else {}
+        lwt = lwt_topic(config, name)
+        if lwt is not None:
+            attributes["availability"] = [{"topic": lwt, "online": as_str(config.get("onln")) or "Online",
+                                           "offline": as_str(config.get("ofln")) or "Offline"}]
         return [DeviceUpdate(
             keys=(_key(name),), source=SOURCE, family=FAMILY, name=as_str(config.get("dn")) or name,
             model=as_str(config.get("md")), firmware=as_str(config.get("sw")), manufacturer="Tasmota",
             macs=tuple(filter(None, [as_str(config.get("mac"))])), ips=tuple(filter(None, [as_str(config.get("ip"))])),
-            attributes={"hostname": config.get("hn")} if as_str(config.get("hn")) else {},
+            attributes=attributes,
         )]
     if len(parts) != 3 or parts[0] != "tele":
         return []

@@ -155,6 +155,19 @@ def test_merge_events_and_malformed_counting(tmp_path: Path) -> None:
     assert len(store.recent_messages("tasmota:kitchen")) == 4
 
 
+def test_tasmota_with_a_custom_full_topic_is_followed_by_its_lwt(tmp_path: Path) -> None:
+    discovery, _sink, store = _discovery(tmp_path)
+    config = {"t": "garage", "mac": "A4CF12DDEEFF", "hn": "garage-3f", "sw": "14.4.1", "ft": "home/%topic%/%prefix%/",
+              "tp": ["cmnd", "stat", "tele"], "onln": "Online", "ofln": "Offline"}
+    assert tasmota.lwt_topic(config, "garage") == "home/garage/tele/LWT"
+    assert tasmota.lwt_topic({**config, "ft": "%prefix%/%topic%/"}, "garage") is None
+    assert tasmota.lwt_topic({**config, "ft": "%prefix%/%hostname%/%id%"}, "garage") == "tele/garage-3f/DDEEFF/LWT"
+    discovery.handle("tasmota/discovery/A4CF12DDEEFF/config", j(config), AT)
+    discovery.handle("home/garage/tele/LWT", b"Offline", AT)
+    [device] = store.snapshot().devices
+    assert device.available is False and "tasmota.availability" in device.sources
+
+
 def test_a_reboot_is_uptime_implying_a_later_boot(tmp_path: Path) -> None:
     """A device that crashes a few seconds after booting (uptime 3 s, then 0) rebooted as much as one that ran for
     days; uptime readings that agree with the clock, or the same retained reading again, are no reboot."""
