@@ -1,9 +1,14 @@
-"""ESPHome over MQTT: ``<node>/status`` birth and will, ``<node>/debug`` logs (with the reset reason), sensors."""
+"""ESPHome over MQTT: ``<node>/status`` birth and will, ``<node>/debug`` logs (with the reset reason), sensors.
+
+A sensor's object id comes from its name, so the uptime and Wi-Fi signal sensors are recognised by how the id
+ends (``uptime``, ``living_room_uptime``; ``wifi_signal``, ``curtain_wifi_signal_db``). An uptime sensor with
+``type: timestamp`` reports the boot time instead of seconds.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from shared.models import LogLine
 
@@ -11,7 +16,9 @@ from ..inventory import DeviceUpdate
 from .payload import as_float, availability, text
 
 SOURCE = "esphome"
-SUBSCRIPTIONS = ["+/status", "+/debug", "+/sensor/uptime/state", "+/sensor/wifi_signal/state"]
+SUBSCRIPTIONS = ["+/status", "+/debug", "+/sensor/+/state"]
+UPTIME_IDS = re.compile(r"(^|_)uptime$")
+SIGNAL_IDS = re.compile(r"(^|_)(wifi_signal(_db|_dbm)?|rssi)$")
 RESET_REASON = re.compile(r"Reset Reason:\s*(.+)$")
 VERSION = re.compile(r"ESPHome version (\S+)")
 LOG_LEVEL = re.compile(r"^\[([EWIDVC])\]")
@@ -42,10 +49,30 @@ def parse(topic: str, payload: bytes, at: datetime) -> list[DeviceUpdate | LogLi
                                       firmware=version.group(1) if version else None))
         return found
     if len(parts) == 4 and parts[1] == "sensor":
-        value = as_float(text(payload, 64).strip())
-        if value is None:
-            return []
-        if parts[2] == "uptime":
-            return [DeviceUpdate(keys=(key(node),), source=SOURCE, uptime_s=value, message=f"uptime {value:g}")]
-        return [DeviceUpdate(keys=(key(node),), source=SOURCE, rssi_dbm=value)]
+        return _sensor(node, parts[2], text(payload, 64).strip(), at)
     return []
+
+
+def _sensor(node: str, object_id: str, value: str, at: datetime) -> list[DeviceUpdate | LogLine]:
+    if UPTIME_IDS.search(object_id):
+        uptime = as_float(value)
+        if uptime is None:
+            uptime = _seconds_since(value, at)
+        return [] if uptime is None else [DeviceUpdate(keys=(key(node),), source=SOURCE, uptime_s=uptime,
+                                                       message=f"uptime {uptime:g}")]
+    if SIGNAL_IDS.search(object_id):
+        signal = as_float(value)
+        return [] if signal is None else [DeviceUpdate(keys=(key(node),), source=SOURCE, rssi_dbm=signal)]
+    return []
+
+
+def _seconds_since(timestamp: str, at: datetime) -> float | None:
+    """Uptime from a boot timestamp (``type: timestamp``); None if it is not one."""
+    try:
+        boot = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    if boot.tzinfo is None:
+        boot = boot.replace(tzinfo=UTC)
+    seconds = (at - boot).total_seconds()
+    return seconds if seconds >= 0 else None

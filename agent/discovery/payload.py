@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ..errors import AgentError
@@ -42,16 +43,14 @@ def as_str(value: Any) -> str | None:
 
 
 def as_float(value: Any) -> float | None:
-    if isinstance(value, bool):
+    """A finite number, or None (ESPHome publishes ``nan`` for a sensor without a reading)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def as_int(value: Any) -> int | None:

@@ -129,6 +129,18 @@ def test_esphome_and_home_assistant_discovery() -> None:
     assert homeassistant.parse("homeassistant/sensor/kitchen/uptime/config", b"") == []
 
 
+def test_esphome_sensors_are_known_by_how_their_object_id_ends() -> None:
+    [uptime] = esphome.parse("curtain-esp/sensor/living_room_curtain_uptime/state", b"93", AT)
+    assert uptime.uptime_s == 93
+    [booted] = esphome.parse("curtain-esp/sensor/uptime/state", b"2026-11-24T02:58:20+00:00", AT)  # type: timestamp
+    assert booted.uptime_s == 100
+    [signal] = esphome.parse("curtain-esp/sensor/curtain_wifi_signal_db/state", b"-71", AT)
+    assert signal.rssi_dbm == -71
+    assert esphome.parse("curtain-esp/sensor/temperature/state", b"21.5", AT) == []
+    assert esphome.parse("curtain-esp/sensor/uptime/state", b"nan-ish", AT) == []
+    assert esphome.parse("curtain-esp/sensor/wifi_signal/state", b"nan", AT) == []  # no reading yet
+
+
 def _discovery(tmp_path: Path) -> tuple[MqttDiscovery, MemorySink, InventoryStore]:
     config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": "mqtt://127.0.0.1:1"}})
     sink, store = MemorySink(), InventoryStore(None)
@@ -195,7 +207,7 @@ TOPICS = st.one_of(st.sampled_from([
     "shellies/announce", "shellies/x/online", "x/online", "x/events/rpc", "zigbee2mqtt/bridge/devices",
     "zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/info", "zigbee2mqtt/bridge/health", "zigbee2mqtt/bridge/logging",
     "zigbee2mqtt/x/availability", "zigbee2mqtt/x", "zigbee2mqtt/x/y/availability", "zigbee2mqtt/x/linkquality",
-    "zigbee2mqtt/x/set", "z2/bridge/info", "x/status", "x/debug", "x/sensor/uptime/state",
+    "zigbee2mqtt/x/set", "z2/bridge/info", "x/status", "x/debug", "x/sensor/uptime/state", "x/sensor/x_wifi_signal/state",
     "homeassistant/sensor/x/y/config", "homeassistant/device/x/config"]), st.text(max_size=40))
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
