@@ -1,4 +1,5 @@
-"""Shelly: Gen1 announce/online, Gen2+ ``<prefix>/online`` and ``events/rpc`` notifications."""
+"""Shelly: Gen1 announce/online/info, Gen2+ ``<prefix>/online``, ``events/rpc`` notifications, and the
+``<prefix>/status/sys|wifi`` messages a Gen2+ device publishes when "generic status update over MQTT" is on."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from .payload import as_dict, as_float, as_str, availability, json_object, text
 
 SOURCE = "shelly"
 
-SUBSCRIPTIONS = ["shellies/announce", "shellies/+/online", "+/online", "+/events/rpc"]
+SUBSCRIPTIONS = ["shellies/announce", "shellies/+/online", "shellies/+/info", "+/online", "+/events/rpc",
+                 "+/status/sys", "+/status/wifi"]
 
 
 def _key(prefix: str) -> str:
@@ -31,6 +33,19 @@ def _status_update(prefix: str, params: dict[str, Any], raw: str, family: str) -
     )
 
 
+def _gen1_info(device_id: str, info: dict[str, Any], raw: str) -> DeviceUpdate:
+    """The periodic Gen1 ``info`` message: the HTTP ``/status`` document."""
+    wifi, update = as_dict(info.get("wifi_sta")), as_dict(info.get("update"))
+    return DeviceUpdate(
+        keys=(_key(device_id),), source=SOURCE, family="shelly_gen1", manufacturer="Shelly",
+        macs=tuple(filter(None, [as_str(info.get("mac"))])), ips=tuple(filter(None, [as_str(wifi.get("ip"))])),
+        uptime_s=as_float(info.get("uptime")), rssi_dbm=as_float(wifi.get("rssi")),
+        firmware=as_str(update.get("old_version")),
+        attributes={"new_fw": bool(update.get("has_update"))} if "has_update" in update else {},
+        message=raw[:300],
+    )
+
+
 def parse(topic: str, payload: bytes) -> list[DeviceUpdate]:
     parts = topic.split("/")
     if topic == "shellies/announce":
@@ -47,6 +62,10 @@ def parse(topic: str, payload: bytes) -> list[DeviceUpdate]:
         online = availability(payload, "true", "false")
         return [] if online is None else [DeviceUpdate(keys=(_key(parts[1]),), source=f"{SOURCE}.online",
                                                        family="shelly_gen1", available=online)]
+    if len(parts) == 3 and parts[0] == "shellies" and parts[2] == "info":
+        return [_gen1_info(parts[1], json_object(payload), text(payload))]
+    if len(parts) == 3 and parts[1] == "status" and parts[2] in ("sys", "wifi"):
+        return [_status_update(parts[0], {parts[2]: json_object(payload)}, text(payload), "shelly_gen2")]
     if len(parts) == 2 and parts[1] == "online":
         online = availability(payload, "true", "false")
         return [] if online is None else [DeviceUpdate(keys=(_key(parts[0]),), source=f"{SOURCE}.online",

@@ -54,6 +54,14 @@ def test_shelly_gen1_and_gen2() -> None:
     assert (gen2.uptime_s, gen2.rssi_dbm, gen2.restart_reason) == (500.0, -84.0, "4")
     assert gen2.attributes["available_updates"]["stable"]["version"] == "1.5.0"
     assert shelly.parse("shellyplus1pm-a8032ab/events/rpc", j({"method": "NotifyEvent", "params": {}})) == []
+    [info] = shelly.parse("shellies/shellyplug-s-7C87CE/info", j({
+        "wifi_sta": {"connected": True, "ssid": "home", "ip": "10.0.0.7", "rssi": -77}, "uptime": 4321,
+        "mac": "7C87CEAABBCC", "update": {"status": "idle", "has_update": False, "old_version": "20230913-114008"}}))
+    assert (info.uptime_s, info.rssi_dbm, info.firmware, info.ips) == (4321.0, -77.0, "20230913-114008", ("10.0.0.7",))
+    [sys_status] = shelly.parse("shellyplus1pm-a8032ab/status/sys", j({"mac": "A8032ABCF5F0", "uptime": 42, "reset_reason": 3}))
+    assert (sys_status.uptime_s, sys_status.restart_reason, sys_status.family) == (42.0, "3", "shelly_gen2")
+    [wifi_status] = shelly.parse("shellyplus1pm-a8032ab/status/wifi", j({"sta_ip": "10.0.0.9", "status": "got ip", "rssi": -61}))
+    assert wifi_status.rssi_dbm == -61 and wifi_status.keys == sys_status.keys
 
 
 def test_zigbee2mqtt_bridge_devices_and_children() -> None:
@@ -204,7 +212,8 @@ def test_a_reboot_is_uptime_implying_a_later_boot(tmp_path: Path) -> None:
 
 TOPICS = st.one_of(st.sampled_from([
     "tasmota/discovery/A4CF12AABBCC/config", "tele/x/LWT", "tele/x/STATE", "tele/x/INFO1", "tele/x/INFO3",
-    "shellies/announce", "shellies/x/online", "x/online", "x/events/rpc", "zigbee2mqtt/bridge/devices",
+    "shellies/announce", "shellies/x/online", "shellies/x/info", "x/online", "x/events/rpc", "x/status/sys",
+    "x/status/wifi", "zigbee2mqtt/bridge/devices",
     "zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/info", "zigbee2mqtt/bridge/health", "zigbee2mqtt/bridge/logging",
     "zigbee2mqtt/x/availability", "zigbee2mqtt/x", "zigbee2mqtt/x/y/availability", "zigbee2mqtt/x/linkquality",
     "zigbee2mqtt/x/set", "z2/bridge/info", "x/status", "x/debug", "x/sensor/uptime/state", "x/sensor/x_wifi_signal/state",
