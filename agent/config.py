@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.broker_url import checked_broker_url
 from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
 
 from .errors import ConfigError
@@ -51,12 +52,15 @@ class ProbeConfig(_Section):
 
 
 class BrokerConfig(_Section):
-    url: str | None = Field(default=None, description="home MQTT broker, e.g. mqtt://127.0.0.1:1883; none = MQTT discovery off")
+    url: str | None = Field(default=None, description="home MQTT broker, mqtt://host[:1883] or mqtts://host[:8883] (TLS); none = MQTT discovery off")
+    ca_file: Path | None = Field(default=None, description="CA certificate(s) an mqtts:// broker's certificate must chain to; none = the system's")
     username: str | None = None
     password: str | None = None
     client_id: str | None = None
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    check_url = field_validator("url")(checked_broker_url)
 
 
 class DiscoveryConfig(_Section):
@@ -125,7 +129,10 @@ class WebConfig(_Section):
 
 class LiveConfig(_Section):
     consent: Literal["off", "ask", "allowed"] = "off"
-    broker_url: str | None = Field(default=None, description="the support broker (MQTT v5); credentials come from enrolment")
+    broker_url: str | None = Field(default=None, description="the support broker (MQTT v5) instead of the one enrolment named; credentials come from enrolment")
+    ca_file: Path | None = Field(default=None, description="CA certificate(s) an mqtts:// support broker's certificate must chain to; none = the system's")
+
+    check_broker_url = field_validator("broker_url")(checked_broker_url)
 
 
 class AgentConfig(_Section):

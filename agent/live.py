@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -27,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from shared.aio import cancel_and_wait, reconnect_forever
+from shared.broker_url import parse_broker_url, secure
 from shared.live import (
     MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
@@ -212,11 +212,13 @@ class LiveChannel:
         reconnect_max_s: float = 30.0,
         max_parallel: int = 4,
         queue_size: int = 64,
+        ca_file: Path | None = None,
     ) -> None:
-        url = urlsplit(credentials.broker_url)
-        if url.scheme not in ("mqtt", "tcp") or not url.hostname:
-            raise LiveChannelError(f"support broker URL must look like mqtt://host:port, not {credentials.broker_url!r}")
-        self._host, self._port = url.hostname, url.port or 1883
+        try:
+            self._address = parse_broker_url(credentials.broker_url)
+        except ValueError as exc:
+            raise LiveChannelError(f"support broker: {exc}") from None
+        self._ca_file = ca_file
         self.agent_id = agent_id
         self._credentials = credentials
         self._handlers = handlers
@@ -308,9 +310,10 @@ class LiveChannel:
         lost: asyncio.Future[str] = loop.create_future()
         client = self._new_client(loop, queue, lost)
         try:
-            await asyncio.to_thread(client.connect, self._host, self._port, 30, clean_start=True)
-        except OSError as exc:
-            raise LiveChannelError(f"cannot reach support broker {self._host}:{self._port}: {exc}") from exc
+            secure(client, self._address, self._ca_file)
+            await asyncio.to_thread(client.connect, self._address.host, self._address.port, 30, clean_start=True)
+        except OSError as exc:  # ssl.SSLError (an untrusted certificate, say) is one too
+            raise LiveChannelError(f"cannot reach support broker {self._address}: {exc}") from exc
         client.loop_start()
         try:
             async with asyncio.TaskGroup() as group:

@@ -150,7 +150,8 @@ class AgentRuntime:
                 grant = grant.model_copy(update={"broker_url": config.live.broker_url})
             consent = ConsentStore(self.state_dir, config.live.consent)
             self.live = await self._stack.enter_async_context(
-                LiveChannel(enrollment.agent_id, grant, RuntimeLiveHandlers(self), consent.current))
+                LiveChannel(enrollment.agent_id, grant, RuntimeLiveHandlers(self), consent.current,
+                            ca_file=config.live.ca_file))
 
         self._tasks = [asyncio.create_task(self._tick(), name="fault-clock"),
                        asyncio.create_task(self._sync(), name="recorder-sync"),

@@ -6,7 +6,7 @@
     homediag-collector user passwd --name N [--password P]
     homediag-collector agent list [--household H] | agent revoke AGENT_ID
     homediag-collector audit [--target T] [--limit N]
-    homediag-collector broker config [--host H] [--port P]
+    homediag-collector broker config [--host H] [--port P] [--certfile CERT --keyfile KEY]
 
 Admin commands work on the same data directory as a running server (SQLite WAL allows it). Exit codes:
 0 ok, 2 with one line on stderr for any refusal.
@@ -108,8 +108,11 @@ def broker_config(args: argparse.Namespace, config: CollectorConfig) -> int:
     """Write the support broker's password and ACL files and print a Mosquitto listener that uses them."""
     directory = config.live.accounts_dir or config.data_dir / "broker"
     accounts = BrokerAccounts(directory, config.live.username)
+    if (args.certfile is None) != (args.keyfile is None):
+        raise CollectorError("--certfile and --keyfile go together", code="bad_arguments")
+    tls = (args.certfile.resolve(), args.keyfile.resolve()) if args.certfile is not None else None
     print(render_broker_config(port=args.port, host=args.host, password_file=accounts.password_file.resolve(),
-                               acl_file=accounts.acl_file.resolve()), end="")
+                               acl_file=accounts.acl_file.resolve(), tls=tls), end="")
     return 0
 
 
@@ -154,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     files = broker.add_parser("config", help="write its password/ACL files; print a mosquitto.conf listener using them")
     files.add_argument("--host", default="0.0.0.0")
     files.add_argument("--port", type=int, default=1883)
+    files.add_argument("--certfile", type=Path, help="the broker's TLS certificate (PEM): the listener speaks only TLS")
+    files.add_argument("--keyfile", type=Path, help="its private key (PEM)")
     files.set_defaults(handler=broker_config)
 
     audit_parser = commands.add_parser("audit", help="print the audit log, oldest first")

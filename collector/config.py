@@ -11,8 +11,9 @@ from datetime import date, time
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.broker_url import checked_broker_url
 from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
 
 from .errors import ConfigError
@@ -44,14 +45,17 @@ class TicketConfig(_Section):
 
 
 class LiveBrokerConfig(_Section):
-    url: str | None = Field(default=None, description="support broker for live state, mqtt://host:port; none = live state off")
+    url: str | None = Field(default=None, description="support broker for live state, mqtt://host:port or mqtts://host:port (TLS); none = live state off")
     agent_url: str | None = Field(default=None, description="the broker's URL as agents reach it; none = url")
+    ca_file: Path | None = Field(default=None, description="CA certificate(s) an mqtts:// broker's certificate must chain to; none = the system's")
     username: str = Field(default="homediag-collector", description="the collector's broker user")
     password: str | None = Field(default=None, description="none = the collector generates one into the password file")
     accounts_dir: Path | None = Field(default=None, description="where the broker's password and ACL files are written; none = DATA_DIR/broker")
     pid_file: Path | None = Field(default=None, description="the broker's pid file: SIGHUP after accounts change")
     reload_command: str | None = Field(default=None, description="run instead of SIGHUP after accounts change")
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    check_urls = field_validator("url", "agent_url")(checked_broker_url)
 
 
 class SupportConfig(_Section):

@@ -12,8 +12,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -21,6 +21,7 @@ from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from shared.aio import cancel_and_wait, reconnect_forever
+from shared.broker_url import parse_broker_url, secure
 from shared.live import (
     MAX_RESPONSE_BYTES,
     STATUS_ONLINE,
@@ -68,11 +69,13 @@ class LiveRelay:
         relay_name: str | None = None,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 15.0,
+        ca_file: Path | None = None,
     ) -> None:
-        url = urlsplit(broker_url)
-        if url.scheme not in ("mqtt", "tcp") or not url.hostname:
-            raise LiveUnavailable(f"support broker URL must look like mqtt://host:port, not {broker_url!r}")
-        self._host, self._port = url.hostname, url.port or 1883
+        try:
+            self._address = parse_broker_url(broker_url)
+        except ValueError as exc:
+            raise LiveUnavailable(f"support broker: {exc}") from None
+        self._ca_file = ca_file
         self._username, self._password = username, password
         self.relay_name = check_topic_word(relay_name or f"relay-{uuid.uuid4().hex[:12]}", "relay name")
         self._reconnect = (reconnect_min_s, reconnect_max_s)
@@ -161,9 +164,10 @@ class LiveRelay:
         client.on_disconnect = on_disconnect
         client.on_message = on_message
         try:
-            await asyncio.to_thread(client.connect, self._host, self._port, 30, clean_start=True)
-        except OSError as exc:
-            raise LiveUnavailable(f"cannot reach support broker {self._host}:{self._port}: {exc}") from exc
+            secure(client, self._address, self._ca_file)
+            await asyncio.to_thread(client.connect, self._address.host, self._address.port, 30, clean_start=True)
+        except OSError as exc:  # ssl.SSLError (an untrusted certificate, say) is one too
+            raise LiveUnavailable(f"cannot reach support broker {self._address}: {exc}") from exc
         client.loop_start()
         self._client = client
         try:

@@ -55,13 +55,15 @@ def render_acl(collector_user: str) -> str:
     )
 
 
-def render_broker_config(*, port: int, host: str, password_file: Path, acl_file: Path) -> str:
-    """A listener that admits only known users, with the generated files."""
+def render_broker_config(*, port: int, host: str, password_file: Path, acl_file: Path,
+                         tls: tuple[Path, Path] | None = None) -> str:
+    """A listener that admits only known users, with the generated files; TLS-only with ``tls`` = (cert, key)."""
     return (
         f"listener {port} {host}\n"
-        "allow_anonymous false\n"
-        f"password_file {password_file}\n"
-        f"acl_file {acl_file}\n"
+        + (f"certfile {tls[0]}\nkeyfile {tls[1]}\n" if tls is not None else "")
+        + "allow_anonymous false\n"
+        + f"password_file {password_file}\n"
+        + f"acl_file {acl_file}\n"
     )
 
 

@@ -37,7 +37,8 @@ class LiveService:
             password = secrets.token_urlsafe(24)
             await asyncio.to_thread(self.accounts.set_password, self._config.username, password)
         assert self._config.url is not None
-        self.relay = await self._stack.enter_async_context(LiveRelay(self._config.url, self._config.username, password))
+        relay = LiveRelay(self._config.url, self._config.username, password, ca_file=self._config.ca_file)
+        self.relay = await self._stack.enter_async_context(relay)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

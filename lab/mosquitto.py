@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .certs import ServerCertificate
+
 
 class BrokerError(RuntimeError):
     pass
@@ -47,7 +49,8 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0, netns: str | None
 class Mosquitto:
     """One broker process. ``start``/``stop``/``kill``/``restart`` on the same port.
 
-    ``extra_config`` lines are appended (listeners, ACLs); ``netns`` runs it inside a namespace.
+    ``extra_config`` lines are appended (listeners, ACLs); ``netns`` runs it inside a namespace; ``tls`` makes
+    the listener TLS-only with that certificate (``url`` is then ``mqtts://``).
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class Mosquitto:
         netns: str | None = None,
         workdir: Path | None = None,
         allow_anonymous: bool = True,
+        tls: ServerCertificate | None = None,
     ) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
@@ -71,22 +75,23 @@ class Mosquitto:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="homediag-mosquitto-"))
         self.conf = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
+        self.tls = tls
         self.conf.write_text(
             f"listener {self.port} {host}\n"
-            f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
-            "persistence false\n"
+            + (f"certfile {tls.cert_file}\nkeyfile {tls.key_file}\n" if tls is not None else "")
+            + f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
+            + "persistence false\n"
             # As root, mosquitto would drop to the 'mosquitto' user and lose access to our private temp files.
             + ("user root\n" if os.geteuid() == 0 else "")
-            + 
-            f"log_dest file {self.log}\n"
-            "log_type error\nlog_type warning\n"
+            + f"log_dest file {self.log}\n"
+            + "log_type error\nlog_type warning\n"
             + extra_config
         )
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls is not None else 'mqtt'}://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int:

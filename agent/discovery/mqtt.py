@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from datetime import datetime
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
 from shared.aio import cancel_and_wait, reconnect_forever
+from shared.broker_url import parse_broker_url, secure
 from shared.models import LogLine
 
 from ..clock import Clock
@@ -96,8 +96,7 @@ class MqttDiscovery:
 
     def __init__(self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, clock: Clock) -> None:
         assert config.broker.url is not None
-        url = urlsplit(config.broker.url)
-        self._host, self._port = url.hostname or "127.0.0.1", url.port or 1883
+        self._address = parse_broker_url(config.broker.url)
         self._config = config
         self._sink = sink
         self._inventory = inventory
@@ -156,9 +155,10 @@ class MqttDiscovery:
 
         client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
         try:
-            await asyncio.to_thread(client.connect, self._host, self._port, 30)
-        except OSError as exc:
-            raise BrokerSessionEnded(f"cannot reach the home broker {self._host}:{self._port}: {exc}") from exc
+            secure(client, self._address, broker.ca_file)
+            await asyncio.to_thread(client.connect, self._address.host, self._address.port, 30)
+        except OSError as exc:  # ssl.SSLError (an untrusted certificate, say) is one too
+            raise BrokerSessionEnded(f"cannot reach the home broker {self._address}: {exc}") from exc
         client.loop_start()
         self._client = client
         try:

@@ -18,6 +18,7 @@ from agent.config import AgentConfig
 from agent.discovery import Discovery
 from agent.evidence import MemorySink
 from agent.inventory import InventoryStore
+from lab.certs import make_server_certificate
 from lab.mosquitto import Mosquitto
 from shared.models import EventKind
 
@@ -97,6 +98,31 @@ async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(mos
     finally:
         bridge.kill()
         bridge.wait()
+
+
+async def test_a_tls_home_broker_is_trusted_only_with_its_ca(tmp_path: Path) -> None:
+    certificate = make_server_certificate(tmp_path / "tls")
+    broker = Mosquitto(tls=certificate)
+    broker.start()
+    try:
+        await asyncio.to_thread(subprocess.run, [
+            "mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "--cafile", str(certificate.ca_file),
+            "-t", "tele/kitchen/LWT", "-m", "Online", "-r"], check=True, timeout=10)
+
+        def config(ca_file: Path | None) -> AgentConfig:
+            return AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {
+                "url": broker.url, "ca_file": None if ca_file is None else str(ca_file), "reconnect_min_s": 0.1}})
+
+        store = InventoryStore(None)
+        async with Discovery(config(certificate.ca_file), MemorySink(), store, clock=Clock()):
+            await _until(lambda: any(d.available for d in store.snapshot().devices), 10)
+        untrusting = InventoryStore(None)
+        async with Discovery(config(None), MemorySink(), untrusting, clock=Clock()) as discovery:
+            await asyncio.sleep(1.5)
+            assert discovery.mqtt is not None and not discovery.mqtt.connected.is_set()
+        assert untrusting.snapshot().devices == []
+    finally:
+        broker.close()
 
 
 def test_discover_command_prints_the_inventory(mosquitto: Mosquitto, simulators, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from collector.live_broker import BrokerAccounts
+from lab.certs import ServerCertificate
 from lab.mosquitto import Mosquitto
 
 COLLECTOR_USER = "collector"
@@ -32,11 +34,11 @@ class SupportBroker:
         return password
 
 
-@pytest.fixture
-def support_broker(tmp_path: Path) -> Iterator[SupportBroker]:
-    accounts = BrokerAccounts(tmp_path / "broker", COLLECTOR_USER)
+@contextmanager
+def running_support_broker(directory: Path, tls: ServerCertificate | None = None) -> Iterator[SupportBroker]:
+    accounts = BrokerAccounts(directory / "broker", COLLECTOR_USER)
     broker = Mosquitto(
-        allow_anonymous=False,
+        allow_anonymous=False, tls=tls,
         extra_config=f"password_file {accounts.password_file}\nacl_file {accounts.acl_file}\n",
     )
     support = SupportBroker(broker, accounts, {})
@@ -46,3 +48,9 @@ def support_broker(tmp_path: Path) -> Iterator[SupportBroker]:
         yield support
     finally:
         broker.close()
+
+
+@pytest.fixture
+def support_broker(tmp_path: Path) -> Iterator[SupportBroker]:
+    with running_support_broker(tmp_path) as support:
+        yield support

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from agent.live import Consent, LiveChannel
 from shared.live import LiveGrant
 from collector.live import LiveRelay, LiveTimeout
+from lab.certs import make_server_certificate
 
-from .conftest import COLLECTOR_USER, SupportBroker
+from .conftest import COLLECTOR_USER, SupportBroker, running_support_broker
 from .handlers import FakeHomeHandlers
 
 
@@ -28,7 +30,8 @@ async def relay(support_broker: SupportBroker) -> AsyncIterator[LiveRelay]:
         yield relay
 
 
-def _channel(support_broker: SupportBroker, agent_id: str, handlers: FakeHomeHandlers, consent: list[Consent]) -> LiveChannel:
+def _channel(support_broker: SupportBroker, agent_id: str, handlers: FakeHomeHandlers, consent: list[Consent],
+             ca_file: Path | None = None) -> LiveChannel:
     password = support_broker.add_user(agent_id)
     return LiveChannel(
         agent_id,
@@ -37,6 +40,7 @@ def _channel(support_broker: SupportBroker, agent_id: str, handlers: FakeHomeHan
         lambda: consent[0],
         reconnect_min_s=0.1,
         reconnect_max_s=0.5,
+        ca_file=ca_file,
     )
 
 
@@ -50,6 +54,24 @@ async def test_device_state_round_trip_and_presence(support_broker: SupportBroke
         capture = await relay.request("hub1", "bundle.capture", {}, timeout_s=5, requested_by="eng")
         assert capture.ok and handlers.captures == ["eng"]
     await _until(lambda: not relay.presence("hub1").online)  # type: ignore[union-attr]
+
+
+async def test_over_tls_both_ends_verify_the_brokers_certificate(tmp_path: Path) -> None:
+    certificate = make_server_certificate(tmp_path / "tls")
+    with running_support_broker(tmp_path, tls=certificate) as support:
+        assert support.url.startswith("mqtts://")
+        async with LiveRelay(support.url, COLLECTOR_USER, support.passwords[COLLECTOR_USER],
+                             ca_file=certificate.ca_file) as relay:
+            await asyncio.wait_for(relay.connected.wait(), 5)
+            async with _channel(support, "hub-tls", FakeHomeHandlers(), [Consent("allowed")],
+                                ca_file=certificate.ca_file) as channel:
+                await asyncio.wait_for(channel.connected.wait(), 5)
+                response = await relay.request("hub-tls", "device.state", {"device_id": "plug-1"}, timeout_s=5)
+                assert response.ok
+            # Without the CA the broker's certificate is not trusted: no session, no credentials sent.
+            async with _channel(support, "hub-untrusting", FakeHomeHandlers(), [Consent("allowed")]) as untrusting:
+                await asyncio.sleep(1.5)
+                assert not untrusting.connected.is_set()
 
 
 async def test_consent_off_is_a_visible_refusal(support_broker: SupportBroker, relay: LiveRelay) -> None:
