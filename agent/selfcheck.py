@@ -28,6 +28,7 @@ from .evidence import MemorySink
 from .facts import host_facts
 from .identity import Identity
 from .inventory import InventoryStore
+from .monitors.health import health_event
 from .monitors.probes import run_checks
 
 HISTORY = timedelta(days=7)
@@ -69,6 +70,8 @@ async def self_check(config: AgentConfig, progress: Callable[[str], None] = lamb
         progress("devices")
         await asyncio.sleep(DISCOVERY_S)
     progress("analysis")
+    # The hub as it is now: a running agent on a full disk may not have written its latest samples.
+    sink.event(await asyncio.to_thread(health_event, config.state_dir, clock.now))
     events += sink.events
     logs += sink.logs
     inventory = store.snapshot()

@@ -52,10 +52,13 @@ class AgentProcess:
 
     @classmethod
     def create(cls, lab: LabHome, tmp: Path, *, after_s: float = 4.0, group_window_s: float = 120.0,
-               probe_interval_s: float = 0.5, extra: dict[str, Any] | None = None) -> AgentProcess:
+               probe_interval_s: float = 0.5, extra: dict[str, Any] | None = None,
+               state_dir: Path | None = None) -> AgentProcess:
+        """``state_dir``: where the agent keeps its state (default ``tmp/agent``; ``lab.hub_disk()`` to let a fault
+        fill the hub's disk)."""
         collector = CollectorProcess(tmp / "collector", host=lab.internet_ip, netns=lab.internet_ns)
         collector.start()
-        state = tmp / "agent"
+        state = state_dir or tmp / "agent"
         config = {
             "state_dir": str(state),
             "collector": {"url": collector.url, "timeout_s": 5},

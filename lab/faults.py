@@ -11,6 +11,7 @@ Injecting is a handful of ``ip`` calls (tens of ms); from async code call it thr
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -297,6 +298,26 @@ class Faults:
         return fault
 
     # -- the hub's clock -----------------------------------------------------------------------------------------
+    def hub_disk_full(self, duration_s: float | None = None) -> Fault:
+        """The hub's disk (``lab.hub_disk()``) filled to the last byte; freed after ``duration_s``, or by
+        :meth:`hub_disk_freed` when None."""
+        filler = self.lab.hub_disk() / ".filler"
+        fault = self._begin("hub_disk_full", duration_s=duration_s)
+        fault.started_at = _now()
+        fault.details["filled_bytes"] = fill_filesystem(filler)
+        if duration_s is None:
+            self._open[("disk", "")] = fault
+            return fault
+        return self._timed(fault, duration_s, lambda f: filler.unlink(missing_ok=True))
+
+    def hub_disk_freed(self) -> Fault | None:
+        """Free what :meth:`hub_disk_full` took; ends that fault (returned)."""
+        (self.lab.hub_disk() / ".filler").unlink(missing_ok=True)
+        fault = self._open.pop(("disk", ""), None)
+        if fault is not None:
+            fault._finish()
+        return fault
+
     def hub_clock_step(self, seconds: float) -> Fault:
         """Step the hub's wall clock by ``seconds`` (negative = backwards) through the clock-offset file the
         agent reads (``HOMEDIAG_CLOCK_OFFSET_FILE``); the machine's real clock is never touched."""
@@ -311,6 +332,18 @@ class Faults:
         fault._finish()
         fault.ended_at = fault.started_at
         return fault
+
+
+def fill_filesystem(filler: Path) -> int:
+    """Grow ``filler`` until its filesystem has no byte left; its size."""
+    with open(filler, "ab", buffering=0) as handle:
+        while True:
+            try:
+                handle.write(b"\0" * 4096)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return filler.stat().st_size
 
 
 def read_clock_offset(path: os.PathLike[str] | str) -> float:

@@ -119,6 +119,11 @@ def _reboot_hub(agent: AgentProcess, power_loss: bool) -> None:
 
 def hub_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     faults = lab.faults
+    faults.hub_disk_full()  # first: it ranks below every other cause, so later verdicts are not masked by it
+    try:
+        yield Outcome("hub's storage full", "hub_degraded", *_live_verdict(lab, agent))
+    finally:
+        faults.hub_disk_freed()
     _reboot_hub(agent, power_loss=False)
     yield Outcome("hub rebooted", "hub_reboot", *_live_verdict(lab, agent))
 
@@ -152,7 +157,7 @@ def new_home(lab_factory, tmp: Path) -> tuple[LabHome, AgentProcess]:  # type: i
     """A home with three devices and an enrolled, running agent whose collector is in the internet namespace."""
     lab = lab_factory(devices=DEVICES, upnp=True)
     lab.start_broker()
-    agent = AgentProcess.create(lab, tmp, after_s=3.0, group_window_s=30.0)
+    agent = AgentProcess.create(lab, tmp, after_s=3.0, group_window_s=30.0, state_dir=lab.hub_disk() / "agent")
     agent.start()
     agent.wait_ready(ONLINE)
     return lab, agent

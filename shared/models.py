@@ -46,6 +46,7 @@ class RootCause(StrEnum):
     HUB_POWER_LOSS = "hub_power_loss"
     FIRMWARE_KNOWN_ISSUE = "firmware_known_issue"
     CLOCK_JUMP = "clock_jump"
+    HUB_DEGRADED = "hub_degraded"  # the hub itself short of storage or memory, or running hot
     HEALTHY = "healthy"
 
 

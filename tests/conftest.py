@@ -6,7 +6,6 @@ Every test fails if it leaves asyncio tasks or non-daemon threads running.
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import subprocess
 import threading
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.faults import fill_filesystem
 from lab.mosquitto import Mosquitto
 from tests.lab_fixtures import lab_factory, lab_home  # noqa: F401  (fixtures for every test area)
 
@@ -77,14 +77,7 @@ class SmallDisk:
 
     def fill(self) -> None:
         """Take every free byte."""
-        with open(self._filler, "ab", buffering=0) as handle:
-            while True:
-                try:
-                    handle.write(b"\0" * 4096)
-                except OSError as exc:
-                    if exc.errno != errno.ENOSPC:
-                        raise
-                    return
+        fill_filesystem(self._filler)
 
     def free(self) -> None:
         self._filler.unlink(missing_ok=True)

@@ -38,6 +38,9 @@ SEVERITY = (
     RootCause.ROUTER_REBOOT, RootCause.WAN_OUTAGE, RootCause.DNS_FAILURE, RootCause.DEVICE_CRASH_LOOP,
     RootCause.FIRMWARE_KNOWN_ISSUE, RootCause.DEVICE_OFFLINE, RootCause.DEVICE_REBOOT, RootCause.WIFI_WEAK_SIGNAL,
     RootCause.HUB_REBOOT, RootCause.CLOCK_JUMP,
+    # Last: a hub short of resources rarely explains what the customer noticed, so it decides only when
+    # nothing else does; it is always listed among the findings.
+    RootCause.HUB_DEGRADED,
 )
 MINOR = frozenset({RootCause.HUB_REBOOT, RootCause.CLOCK_JUMP, RootCause.WIFI_WEAK_SIGNAL, RootCause.DEVICE_REBOOT})
 SYSTEM_DOWN_CHECKS = frozenset({"hub_link", "gateway", "broker"})

@@ -1,4 +1,4 @@
-"""Hub findings: its own reboots and power losses, and clock jumps."""
+"""Hub findings: its own reboots and power losses, clock jumps, and running short of storage, memory or cool."""
 
 from __future__ import annotations
 
@@ -9,8 +9,51 @@ from shared.models import EventKind, Finding, RootCause, TimelineEvent
 from .text import Facts, explain_all
 
 
+# Health figure behind each ``degraded`` reason, and how to say it.
+DEGRADED_WORDING = {
+    "disk": ("disk_percent", "its storage is {:.0f}% full", "存储空间已用 {:.0f}%"),
+    "memory": ("memory_percent", "its memory is {:.0f}% used", "内存已用 {:.0f}%"),
+    "temperature": ("temperature_max_c", "it runs at {:.0f} °C", "温度达到 {:.0f} °C"),
+}
+
+
+def degraded_spans(events: Sequence[TimelineEvent]) -> list[list[TimelineEvent]]:
+    """Runs of consecutive ``degraded`` health samples (an ``ok`` sample ends a run); the last may still run."""
+    spans: list[list[TimelineEvent]] = []
+    current: list[TimelineEvent] = []
+    for event in events:
+        if event.kind is not EventKind.HUB_HEALTH:
+            continue
+        if event.state == "degraded":
+            current.append(event)
+        elif current:
+            spans.append(current)
+            current = []
+    return spans + ([current] if current else [])
+
+
+def _degraded_finding(span: list[TimelineEvent], recovered: bool) -> Finding:
+    latest = span[-1]
+    reasons = [r for r in latest.detail.get("reasons", []) if r in DEGRADED_WORDING]
+    en, zh = [], []
+    for reason in reasons:
+        figure, english, chinese = DEGRADED_WORDING[reason]
+        value = float(latest.detail.get(figure) or 0)
+        en.append(english.format(value))
+        zh.append(chinese.format(value))
+    until_en, until_zh = (f" (until {latest.ts:%H:%M})", f"（持续到 {latest.ts:%H:%M}）") if recovered else ("", "")
+    explanation, translations = explain_all(
+        RootCause.HUB_DEGRADED, Facts(detail=(", ".join(en) or "it is short of resources") + until_en),
+        Facts(detail=("，".join(zh) or "资源不足") + until_zh))
+    return Finding(root_cause=RootCause.HUB_DEGRADED, confidence=0.8, title=f"The hub is short of {' and '.join(reasons) or 'resources'}",
+                   explanation=explanation, translations=translations, evidence=[span[0], latest],
+                   started_at=span[0].ts, ended_at=latest.ts)
+
+
 def hub_findings(events: Sequence[TimelineEvent]) -> list[Finding]:
-    findings = []
+    spans = degraded_spans(events)
+    samples = [e for e in events if e.kind is EventKind.HUB_HEALTH]
+    findings = [_degraded_finding(span, recovered=span[-1] is not samples[-1]) for span in spans]
     for event in events:
         if event.kind is EventKind.HUB_BOOT:
             cause = RootCause.HUB_POWER_LOSS if event.state == "power_loss" else RootCause.HUB_REBOOT

@@ -159,6 +159,16 @@ TEXTS: Mapping[RootCause, Mapping[str, tuple[str, str, str, str]]] = {
                "请确保网关可以通过路由器连接时间服务器（NTP）。",
                "定时任务可能在错误的时间运行，记录顺序也可能错乱。"),
     },
+    RootCause.HUB_DEGRADED: {
+        "en": ("The hub is struggling: {detail}.",
+               "The hub itself is short of resources, whatever the network does, so it may lose what it records, answer slowly or stop controlling devices.",
+               "Free space on the hub (old logs, recordings or backups), restart it, and keep it in a ventilated place; if it comes back, contact support.",
+               "A hub without storage or memory cannot keep its evidence and may stop working altogether."),
+        "zh": ("网关运行吃力：{detail}。",
+               "网关自身的资源不足，与网络无关，因此它可能丢失记录、响应变慢或无法控制设备。",
+               "请清理网关上的空间（旧日志、录像或备份），重启网关，并放在通风处；如果再次出现，请联系客服。",
+               "存储或内存耗尽的网关无法保存证据，甚至可能完全停止工作。"),
+    },
     RootCause.FIRMWARE_KNOWN_ISSUE: {
         "en": ("{device} shows a known firmware problem: {detail}.",
                "This firmware version has a known issue that matches what the device reported.",

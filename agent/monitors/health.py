@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -56,6 +57,14 @@ def degraded(figures: dict[str, Any]) -> list[str]:
     if figures.get("temperature_max_c", 0) > 80:
         reasons.append("temperature")
     return reasons
+
+
+def health_event(state_dir: Path, now: Callable[[], datetime]) -> TimelineEvent:
+    """A HUB_HEALTH sample now: ``degraded`` with its reasons, or ``ok``. Blocking (a short CPU sample)."""
+    figures = sample_health(state_dir)
+    reasons = degraded(figures)
+    return TimelineEvent(ts=now(), kind=EventKind.HUB_HEALTH, state="degraded" if reasons else "ok",
+                         source="monitor.health", detail=figures | {"reasons": reasons})
 
 
 def boot_event(boot_time: float, remembered: dict[str, Any] | None, at: datetime) -> TimelineEvent | None:
@@ -118,9 +127,5 @@ class HealthMonitor:
                 self._sink.event(jump)
             if self._clock.monotonic() - last_sample >= self._sample_every:
                 last_sample = self._clock.monotonic()
-                figures = await asyncio.to_thread(sample_health, self._state_dir)
-                reasons = degraded(figures)
-                self._sink.event(TimelineEvent(ts=self._clock.now(), kind=EventKind.HUB_HEALTH,
-                                               state="degraded" if reasons else "ok",
-                                               source="monitor.health", detail=figures | {"reasons": reasons}))
+                self._sink.event(await asyncio.to_thread(health_event, self._state_dir, self._clock.now))
             await asyncio.sleep(self._check_every)

@@ -120,6 +120,25 @@ def test_weak_signal_hub_boots_and_clock_jump() -> None:
     assert jump.verdict is RootCause.CLOCK_JUMP and "60 minutes forward" in jump.findings[0].explanation.symptom
 
 
+def test_a_hub_short_of_storage_is_said_plainly_and_decides_only_alone() -> None:
+    full = {"disk_percent": 99.6, "memory_percent": 41.0, "reasons": ["disk"]}
+    events = [ev(NOW - timedelta(minutes=30), EventKind.HUB_HEALTH, "ok", disk_percent=80.0, reasons=[]),
+              ev(NOW - timedelta(minutes=20), EventKind.HUB_HEALTH, "degraded", **full),
+              ev(NOW - timedelta(minutes=10), EventKind.HUB_HEALTH, "degraded", **full)]
+    report = run(events)
+    assert report.verdict is RootCause.HUB_DEGRADED and report.priority == "P2"
+    finding = report.findings[0]
+    assert "storage is 100% full" in finding.explanation.symptom and "until" not in finding.explanation.symptom
+    assert "存储空间" in finding.translations["zh"].symptom
+    assert finding.started_at == NOW - timedelta(minutes=20) and finding.ended_at == NOW - timedelta(minutes=10)
+    with_reboot = run(events + router_reboot(NOW - timedelta(minutes=15)))
+    assert with_reboot.verdict is RootCause.ROUTER_REBOOT and RootCause.HUB_DEGRADED in causes(with_reboot)
+    cleaned = run(events + [ev(NOW - timedelta(minutes=5), EventKind.HUB_HEALTH, "ok", disk_percent=50.0, reasons=[])])
+    assert cleaned.verdict is RootCause.HUB_DEGRADED  # it happened; the finding says until when
+    assert cleaned.findings[0].ended_at == NOW - timedelta(minutes=10)
+    assert "(until 08:50)" in cleaned.findings[0].explanation.symptom
+
+
 def test_healthy_only_when_nothing_is_wrong_and_live_checks_count() -> None:
     start = NOW - timedelta(hours=1)
     healthy = run([ev(start, EventKind.GATEWAY, "up"), ev(start, EventKind.DEVICE_AVAILABILITY, "online", "plug")])
