@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from collector.models import TicketEvent
 from collector.support.calendar import BusinessCalendar, add, elapsed
 from collector.support.clocks import clocks, update_cadence
-from collector.support.lifecycle import follow_up_dates
-from shared.models import Priority
+from collector.support.lifecycle import FAULT_TYPE_OF, FAULT_TYPES, follow_up_dates
+from shared.models import Priority, RootCause
 
 # Friday 2026-11-20 16:00 UTC; the calendar is Europe/Berlin (UTC+1 in November), 09:00-18:00 Mon-Fri.
 FRIDAY_4PM = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
@@ -94,3 +94,8 @@ def test_complaint_clocks() -> None:
     assert complaint["complaint_ack"].state == "met"  # type: ignore[attr-defined]
     assert complaint["complaint_plan"].state == "breached"  # type: ignore[attr-defined]
     assert complaint["complaint_close"].state == "running"  # type: ignore[attr-defined]
+
+
+def test_every_root_cause_pre_fills_a_fault_type() -> None:
+    assert set(FAULT_TYPE_OF) == set(RootCause) - {RootCause.HEALTHY}
+    assert set(FAULT_TYPE_OF.values()) <= FAULT_TYPES
