@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Self
 
 import aiohttp
@@ -107,13 +109,20 @@ def interpret_upload(status: int, headers: Mapping[str, str], body: Any) -> Uplo
 class CollectorClient:
     """An aiohttp session to one collector; ``async with CollectorClient(url) as client``."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 15.0) -> None:
+    def __init__(self, base_url: str, *, timeout_s: float = 15.0, ca_file: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._ca_file = ca_file
         self._session: aiohttp.ClientSession | None = None
 
+    @classmethod
+    def from_config(cls, config: AgentConfig, base_url: str) -> CollectorClient:
+        return cls(base_url, timeout_s=config.collector.timeout_s, ca_file=config.collector.ca_file)
+
     async def __aenter__(self) -> Self:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        # https:// verifies the collector's certificate: against ca_file if given, else the system's CAs.
+        verify = True if self._ca_file is None else ssl.create_default_context(cafile=str(self._ca_file))
+        self._session = aiohttp.ClientSession(timeout=self._timeout, connector=aiohttp.TCPConnector(ssl=verify))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

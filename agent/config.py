@@ -32,6 +32,7 @@ class _Section(BaseModel):
 class CollectorConfig(_Section):
     url: str = Field(default="http://127.0.0.1:8470", description="base URL of the collector")
     timeout_s: float = Field(default=15.0, gt=0)
+    ca_file: Path | None = Field(default=None, description="CA certificate(s) an https:// collector's certificate must chain to; none = the system's")
 
 
 class NetworkConfig(_Section):

@@ -118,7 +118,7 @@ class AgentRuntime:
         enrollment = self.identity.enrollment
         if enrollment is not None:
             client = await self._stack.enter_async_context(
-                CollectorClient(collector_url(config, enrollment), timeout_s=config.collector.timeout_s))
+                CollectorClient.from_config(config, collector_url(config, enrollment)))
             self.outbox = await self._stack.enter_async_context(Outbox.from_config(config, client))
             profiles = await asyncio.to_thread(load_profiles, config.firmware_profiles)
             inventory = self.inventory

@@ -15,6 +15,7 @@ Admin commands work on the same data directory as a running server (SQLite WAL a
 from __future__ import annotations
 
 import argparse
+import ssl
 import json
 import logging
 import os
@@ -45,8 +46,16 @@ def serve(args: argparse.Namespace, config: CollectorConfig) -> int:
     port = config.port if args.port is None else args.port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger(__name__).info("collector serving %s on %s:%s", config.data_dir, host, port)
-    web.run_app(create_app(config), host=host, port=port, print=None, access_log=None)
+    tls = None
+    if config.tls_certfile is not None and config.tls_keyfile is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            tls.load_cert_chain(config.tls_certfile, config.tls_keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise CollectorError(f"cannot load the TLS certificate {config.tls_certfile}: {exc}", code="bad_configuration") from exc
+    logging.getLogger(__name__).info("collector serving %s on %s://%s:%s", config.data_dir, "https" if tls else "http",
+                                     host, port)
+    web.run_app(create_app(config), host=host, port=port, ssl_context=tls, print=None, access_log=None)
     return 0
 
 

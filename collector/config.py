@@ -11,7 +11,7 @@ from datetime import date, time
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.broker_url import checked_broker_url
 from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
@@ -74,12 +74,20 @@ class CollectorConfig(_Section):
     data_dir: Path = Field(default=Path("/var/lib/homediag-collector"), description="SQLite database and bundle blobs")
     host: str = "127.0.0.1"
     port: int = Field(default=8470, ge=0, le=65535)
+    tls_certfile: Path | None = Field(default=None, description="serve HTTPS with this certificate chain (PEM); none = plain HTTP (behind a TLS proxy)")
+    tls_keyfile: Path | None = Field(default=None, description="the certificate's private key (PEM)")
     enrol_token_ttl_s: float = Field(default=7 * 86400.0, gt=0, description="default lifetime of enrolment tokens")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     tickets: TicketConfig = Field(default_factory=TicketConfig)
     live: LiveBrokerConfig = Field(default_factory=LiveBrokerConfig)
     support: SupportConfig = Field(default_factory=SupportConfig)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> CollectorConfig:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together")
+        return self
 
     @property
     def database_path(self) -> Path:

@@ -80,7 +80,7 @@ async def deliver(config: AgentConfig, identity: Identity, wait_s: float,
     def remember(entry: SpoolEntry, result: UploadResult) -> None:
         delivery.results[entry.bundle_id] = result
 
-    async with CollectorClient(url, timeout_s=config.collector.timeout_s) as client, \
+    async with CollectorClient.from_config(config, url) as client, \
             Outbox.from_config(config, client, on_result=remember) as outbox:
         if new is not None:
             manifest, data = new

@@ -38,15 +38,15 @@ def run_enroll(args: argparse.Namespace, config: AgentConfig) -> int:
             "use --force to enrol again"
         )
     url = args.collector or config.collector.url
-    enrollment = asyncio.run(_enroll(url, config.collector.timeout_s, args.token, identity.public_key_text,
+    enrollment = asyncio.run(_enroll(CollectorClient.from_config(config, url), args.token, identity.public_key_text,
                                      args.hostname or socket.gethostname()))
     identity.save_enrollment(enrollment)
     print(f"enrolled: agent {enrollment.agent_id} in household {enrollment.household} at {enrollment.collector_url}")
     return 0
 
 
-async def _enroll(url: str, timeout_s: float, token: str, public_key: str, hostname: str) -> Enrollment:
-    async with CollectorClient(url, timeout_s=timeout_s) as client:
+async def _enroll(client: CollectorClient, token: str, public_key: str, hostname: str) -> Enrollment:
+    async with client:
         return await client.enroll(token, public_key, hostname)
 
 
