@@ -188,7 +188,8 @@ class MqttDiscovery:
         followed = self._follow.get(topic)
         if followed is not None:
             self._availability(followed, payload, at)
-        if topic.endswith("/bridge/info") and topic.split("/", 1)[0] not in self._bridge_bases:
+        if (self._config.discovery.zigbee2mqtt_autodetect and topic.endswith("/bridge/info")
+                and topic.split("/", 1)[0] not in self._bridge_bases):
             self._another_bridge(topic, payload)
         for route in self._routes_for(topic):
             try:

@@ -21,8 +21,6 @@ from ..inventory import DeviceUpdate
 from .payload import MalformedPayload, as_dict, as_float, as_int, as_str, json_object, json_value, text
 
 SOURCE = "zigbee2mqtt"
-
-
 INFO_FILTER = "+/bridge/info"  # where any bridge with a one-level base topic announces itself (retained)
 COMMANDS = frozenset({"set", "get"})
 
