@@ -203,6 +203,35 @@ class Faults:
             return fault
         return self._timed(fault, duration_s, lambda f: self._start_broker())
 
+    def broker_login_required(self) -> Fault:
+        """The hub's Mosquitto restarts admitting only users it knows, and it knows none: every client, the
+        agent included, is refused ("not authorised") while the broker itself runs. Ended by
+        :meth:`broker_login_dropped`."""
+        lab = self.lab
+        if lab.broker is None:
+            raise LabError("the lab has no broker of its own (start_broker())")
+        passwords = lab.workdir / "broker" / "passwords"
+        passwords.write_text("")
+        fault = self._begin("broker_login_required")
+        fault.started_at = _now()
+        lab.broker.require_login(passwords)
+        lab.broker.kill()
+        self._start_broker()
+        self._open[("login", "")] = fault
+        return fault
+
+    def broker_login_dropped(self) -> Fault | None:
+        """Anyone may connect again (broker restarted); ends the open ``broker_login_required`` fault."""
+        lab = self.lab
+        if lab.broker is not None:
+            lab.broker.require_login(None)
+            lab.broker.kill()
+            self._start_broker()
+        fault = self._open.pop(("login", ""), None)
+        if fault is not None:
+            fault._finish()
+        return fault
+
     def _start_broker(self) -> None:
         self.lab.start_broker(self.lab.broker_port)
 

@@ -76,18 +76,33 @@ class Mosquitto:
         self.conf = self.workdir / "mosquitto.conf"
         self.log = self.workdir / "mosquitto.log"
         self.tls = tls
+        self._allow_anonymous = allow_anonymous
+        self._extra_config = extra_config
+        self._write_conf()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _write_conf(self) -> None:
+        tls = self.tls
         self.conf.write_text(
-            f"listener {self.port} {host}\n"
+            f"listener {self.port} {self.host}\n"
             + (f"certfile {tls.cert_file}\nkeyfile {tls.key_file}\n" if tls is not None else "")
-            + f"allow_anonymous {'true' if allow_anonymous else 'false'}\n"
+            + f"allow_anonymous {'true' if self._allow_anonymous else 'false'}\n"
             + "persistence false\n"
             # As root, mosquitto would drop to the 'mosquitto' user and lose access to our private temp files.
             + ("user root\n" if os.geteuid() == 0 else "")
             + f"log_dest file {self.log}\n"
             + "log_type error\nlog_type warning\n"
-            + extra_config
+            + self._extra_config
         )
-        self._proc: subprocess.Popen[bytes] | None = None
+
+    def require_login(self, password_file: Path | None) -> None:
+        """From the next start on, admit only the users of ``password_file`` (None: anyone again)."""
+        self._allow_anonymous = password_file is None
+        self._extra_config = "".join(line + "\n" for line in self._extra_config.splitlines()
+                                     if not line.startswith("password_file "))
+        if password_file is not None:
+            self._extra_config += f"password_file {password_file}\n"
+        self._write_conf()
 
     @property
     def url(self) -> str:

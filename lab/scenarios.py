@@ -109,6 +109,14 @@ def live_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     verdict, seconds = _live_verdict(lab, agent)
     yield Outcome("router reboots at the same time on three days", "router_scheduled_reboot", verdict, seconds)
 
+    # Last in this home: it ranks above the scheduled reboots, so it would mask their verdict.
+    lab.faults.broker_login_required()
+    try:
+        agent.wait_event(lambda e: e.kind is EventKind.BROKER and e.state == "refused", 30)
+        yield Outcome("broker no longer lets the hub in", "broker_refused", *_live_verdict(lab, agent))
+    finally:
+        lab.faults.broker_login_dropped()
+
 
 def _reboot_hub(agent: AgentProcess, power_loss: bool) -> None:
     rebooted = utcnow()

@@ -42,6 +42,7 @@ class RootCause(StrEnum):
     DEVICE_REBOOT = "device_reboot"
     DEVICE_CRASH_LOOP = "device_crash_loop"
     BROKER_DOWN = "broker_down"
+    BROKER_REFUSED = "broker_refused"  # the broker runs but will not let the hub in (credentials, access rules)
     HUB_REBOOT = "hub_reboot"
     HUB_POWER_LOSS = "hub_power_loss"
     FIRMWARE_KNOWN_ISSUE = "firmware_known_issue"

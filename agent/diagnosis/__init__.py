@@ -34,7 +34,8 @@ from .text import Facts, explain_all
 
 # Most serious first: the verdict is the first of these among the unexpected findings.
 SEVERITY = (
-    RootCause.HUB_POWER_LOSS, RootCause.HUB_LINK_DOWN, RootCause.BROKER_DOWN, RootCause.ROUTER_SCHEDULED_REBOOT,
+    RootCause.HUB_POWER_LOSS, RootCause.HUB_LINK_DOWN, RootCause.BROKER_REFUSED, RootCause.BROKER_DOWN,
+    RootCause.ROUTER_SCHEDULED_REBOOT,
     RootCause.ROUTER_REBOOT, RootCause.WAN_OUTAGE, RootCause.DNS_FAILURE, RootCause.DEVICE_CRASH_LOOP,
     RootCause.FIRMWARE_KNOWN_ISSUE, RootCause.DEVICE_OFFLINE, RootCause.DEVICE_REBOOT, RootCause.WIFI_WEAK_SIGNAL,
     RootCause.HUB_REBOOT, RootCause.CLOCK_JUMP,

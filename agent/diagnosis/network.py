@@ -91,7 +91,35 @@ def network_findings(events: Sequence[TimelineEvent], devices: dict[str, Device]
                                 translations=translations, evidence=_evidence(events, outage.start, outage.end),
                                 started_at=outage.start, ended_at=outage.end))
     findings += _reconnects(events, devices, profiles, [o for o, c in causes if c is RootCause.ROUTER_REBOOT])
+    findings += _refusals(events)
     return findings
+
+
+def _refusals(events: Sequence[TimelineEvent]) -> list[Finding]:
+    """Each span in which the broker refused the hub's session (``refused`` … ``accepted``, or still now)."""
+    findings = []
+    start: TimelineEvent | None = None
+    for event in events:
+        if event.kind is not EventKind.BROKER or event.state not in ("refused", "accepted"):
+            continue
+        if event.state == "refused" and start is None:
+            start = event
+        elif event.state == "accepted" and start is not None:
+            findings.append(_refusal(start, event))
+            start = None
+    return findings + ([_refusal(start, None)] if start is not None else [])
+
+
+def _refusal(start: TimelineEvent, end: TimelineEvent | None) -> Finding:
+    reason = str(start.detail.get("reason") or "")
+    when_en = f" since {start.ts:%H:%M}" if end is None else f" from {start.ts:%H:%M} to {end.ts:%H:%M}"
+    when_zh = f"（自 {start.ts:%H:%M} 起）" if end is None else f"（{start.ts:%H:%M} 至 {end.ts:%H:%M}）"
+    explanation, translations = explain_all(RootCause.BROKER_REFUSED, Facts(detail=when_en), Facts(detail=when_zh))
+    return Finding(root_cause=RootCause.BROKER_REFUSED, confidence=0.9,
+                   title=f"The broker refuses the hub's login ({reason})" if reason else "The broker refuses the hub's login",
+                   explanation=explanation, translations=translations,
+                   evidence=[start] + ([end] if end is not None else []), started_at=start.ts,
+                   ended_at=None if end is None else end.ts)
 
 
 def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], profiles: ProfileSet,

@@ -89,6 +89,16 @@ TEXTS: Mapping[RootCause, Mapping[str, tuple[str, str, str, str]]] = {
                "它通常会自动恢复；如果反复出现，请重启网关并联系客服。",
                "服务停止期间，依赖这些设备的自动化不会运行。"),
     },
+    RootCause.BROKER_REFUSED: {
+        "en": ("The hub hears nothing from the devices{detail}.",
+               "The hub's message service (MQTT broker) is running but refuses the hub's login, usually because its password or access rules were changed.",
+               "Enter the broker's current user name and password in the hub's settings, or allow the hub's account on the broker again.",
+               "Until then the hub cannot see, record or diagnose any device, and automations that need it stop."),
+        "zh": ("网关收不到任何设备的消息{detail}。",
+               "网关的消息服务（MQTT 服务）在运行，但拒绝网关登录，通常是因为它的密码或访问规则被修改了。",
+               "请在网关设置中填写消息服务当前的用户名和密码，或在消息服务上重新允许网关的账号。",
+               "在此之前，网关无法看到、记录或诊断任何设备，依赖它的自动化也会停止。"),
+    },
     RootCause.DEVICE_OFFLINE: {
         "en": ("{device} went offline{detail}.",
                "The device itself disappeared while the rest of the network was working: it lost power, was switched off, or lost its Wi-Fi.",

@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 
 from shared.aio import cancel_and_wait, reconnect_forever
 from shared.broker_url import parse_broker_url, secure
-from shared.models import LogLine
+from shared.models import EventKind, LogLine, TimelineEvent
 
 from ..clock import Clock
 from ..config import AgentConfig
@@ -114,6 +114,7 @@ class MqttDiscovery:
         self.dropped = 0
         self.received = 0
         self.connected = asyncio.Event()
+        self.refused: str | None = None  # why the broker refuses the session, while it does
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Self:
@@ -142,9 +143,11 @@ class MqttDiscovery:
 
         def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
             if reason_code.is_failure:
+                loop.call_soon_threadsafe(self._login_answer, str(reason_code))
                 loop.call_soon_threadsafe(settle, f"broker refused: {reason_code}")
                 return
             client.subscribe([(topic, 0) for topic in [*self._filters, *self._follow]])
+            loop.call_soon_threadsafe(self._login_answer, None)
             loop.call_soon_threadsafe(self.connected.set)
 
         def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
@@ -167,6 +170,17 @@ class MqttDiscovery:
             self._client = None
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
+
+    def _login_answer(self, refusal: str | None) -> None:
+        """A broker that is up but will not let the hub in (a changed password, an ACL) blinds discovery without
+        any outage: the timeline says so once when it starts (``refused``) and once when it ends (``accepted``)."""
+        if refusal == self.refused:
+            return
+        was_refused, self.refused = self.refused is not None, refusal
+        if refusal is not None or was_refused:
+            self._sink.event(TimelineEvent(
+                ts=self._clock.now(), kind=EventKind.BROKER, state="refused" if refusal else "accepted",
+                source="discovery.mqtt", detail={"reason": refusal} if refusal else {}))
 
     def _enqueue(self, topic: str, payload: bytes) -> None:
         try:

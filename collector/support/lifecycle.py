@@ -33,7 +33,7 @@ FAULT_TYPE_OF: dict[RootCause, str] = {
     RootCause.ROUTER_REBOOT: "network", RootCause.ROUTER_SCHEDULED_REBOOT: "human_error", RootCause.WAN_OUTAGE: "network",
     RootCause.DNS_FAILURE: "network", RootCause.HUB_LINK_DOWN: "network", RootCause.WIFI_WEAK_SIGNAL: "network",
     RootCause.DEVICE_OFFLINE: "hardware", RootCause.DEVICE_REBOOT: "hardware", RootCause.DEVICE_CRASH_LOOP: "software",
-    RootCause.BROKER_DOWN: "software", RootCause.HUB_REBOOT: "hardware", RootCause.HUB_POWER_LOSS: "hardware",
+    RootCause.BROKER_DOWN: "software", RootCause.BROKER_REFUSED: "human_error", RootCause.HUB_REBOOT: "hardware", RootCause.HUB_POWER_LOSS: "hardware",
     RootCause.FIRMWARE_KNOWN_ISSUE: "software", RootCause.CLOCK_JUMP: "software", RootCause.HUB_DEGRADED: "hardware",
 }
 

@@ -139,6 +139,17 @@ def test_a_hub_short_of_storage_is_said_plainly_and_decides_only_alone() -> None
     assert "(until 08:50)" in cleaned.findings[0].explanation.symptom
 
 
+def test_a_broker_refusing_the_hub_is_named_even_beside_its_restart() -> None:
+    refused = ev(NOW - timedelta(minutes=30), EventKind.BROKER, "refused", reason="Not authorized")
+    restart = [ev(NOW - timedelta(minutes=31), EventKind.BROKER, "down"), ev(NOW - timedelta(minutes=30), EventKind.BROKER, "up")]
+    report = run(restart + [refused])
+    assert report.verdict is RootCause.BROKER_REFUSED and RootCause.BROKER_DOWN in causes(report)
+    finding = report.findings[0]
+    assert "Not authorized" in finding.title and finding.ended_at is None and "since 08:30" in finding.explanation.symptom
+    fixed = run([refused, ev(NOW - timedelta(minutes=5), EventKind.BROKER, "accepted")])
+    assert fixed.findings[0].ended_at == NOW - timedelta(minutes=5) and "to 08:55" in fixed.findings[0].explanation.symptom
+
+
 def test_healthy_only_when_nothing_is_wrong_and_live_checks_count() -> None:
     start = NOW - timedelta(hours=1)
     healthy = run([ev(start, EventKind.GATEWAY, "up"), ev(start, EventKind.DEVICE_AVAILABILITY, "online", "plug")])

@@ -18,6 +18,7 @@ from agent.config import AgentConfig
 from agent.discovery import Discovery
 from agent.evidence import MemorySink
 from agent.inventory import InventoryStore
+from collector.live_broker import password_entry
 from lab.certs import make_server_certificate
 from lab.mosquitto import Mosquitto
 from shared.models import EventKind
@@ -98,6 +99,32 @@ async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(mos
     finally:
         bridge.kill()
         bridge.wait()
+
+
+async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) -> None:
+    passwords = tmp_path / "passwords"
+    passwords.write_text(password_entry("hub", "changed-by-someone") + "\n")
+    broker = Mosquitto(allow_anonymous=False, extra_config=f"password_file {passwords}\n")
+    broker.start()
+    try:
+        config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {
+            "url": broker.url, "username": "hub", "password": "what-the-hub-knows", "reconnect_min_s": 0.1,
+            "reconnect_max_s": 0.3}})
+        sink = MemorySink()
+
+        def broker_states() -> list[str | None]:
+            return [e.state for e in sink.events if e.kind is EventKind.BROKER]
+
+        async with Discovery(config, sink, InventoryStore(None), clock=Clock()) as discovery:
+            await _until(lambda: broker_states() == ["refused"], 10)
+            assert discovery.mqtt is not None and "authori" in (discovery.mqtt.refused or "").lower()
+            await asyncio.sleep(1)  # reconnect attempts go on; the timeline says it once
+            assert broker_states() == ["refused"]
+            passwords.write_text(password_entry("hub", "what-the-hub-knows") + "\n")
+            await asyncio.to_thread(broker.reload)
+            await _until(lambda: broker_states() == ["refused", "accepted"], 10)
+    finally:
+        broker.close()
 
 
 async def test_a_tls_home_broker_is_trusted_only_with_its_ca(tmp_path: Path) -> None:
