@@ -60,7 +60,7 @@ def degraded(figures: dict[str, Any]) -> list[str]:
 
 
 def health_event(state_dir: Path, now: Callable[[], datetime]) -> TimelineEvent:
-    """A HUB_HEALTH sample now: ``degraded`` with its reasons, or ``ok``. Blocking (a short CPU sample)."""
+    """A HUB_HEALTH sample now: ``degraded`` with its reasons, or ``ok``. Blocking (psutil reads /proc and the disk)."""
     figures = sample_health(state_dir)
     reasons = degraded(figures)
     return TimelineEvent(ts=now(), kind=EventKind.HUB_HEALTH, state="degraded" if reasons else "ok",
