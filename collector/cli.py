@@ -15,10 +15,10 @@ Admin commands work on the same data directory as a running server (SQLite WAL a
 from __future__ import annotations
 
 import argparse
-import ssl
 import json
 import logging
 import os
+import ssl
 import sys
 from contextlib import closing
 from datetime import timedelta

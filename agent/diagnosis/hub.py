@@ -1,4 +1,4 @@
-"""Hub findings: its own reboots and power losses, clock jumps, and running short of storage, memory or cool."""
+"""Hub findings: its own reboots and power losses, clock jumps, and running short of storage, memory or cooling."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from shared.models import EventKind, Finding, RootCause, TimelineEvent
 from .text import Facts, explain_all
 
 
-# Health figure behind each ``degraded`` reason, and how to say it.
+# Each ``degraded`` reason: the health figure behind it, what the hub is short of, and how to say it.
 DEGRADED_WORDING = {
-    "disk": ("disk_percent", "its storage is {:.0f}% full", "存储空间已用 {:.0f}%"),
-    "memory": ("memory_percent", "its memory is {:.0f}% used", "内存已用 {:.0f}%"),
-    "temperature": ("temperature_max_c", "it runs at {:.0f} °C", "温度达到 {:.0f} °C"),
+    "disk": ("disk_percent", "storage", "its storage is {:.0f}% full", "存储空间已用 {:.0f}%"),
+    "memory": ("memory_percent", "memory", "its memory is {:.0f}% used", "内存已用 {:.0f}%"),
+    "temperature": ("temperature_max_c", "cooling", "it runs at {:.0f} °C", "温度达到 {:.0f} °C"),
 }
 
 
@@ -35,17 +35,18 @@ def degraded_spans(events: Sequence[TimelineEvent]) -> list[list[TimelineEvent]]
 def _degraded_finding(span: list[TimelineEvent], recovered: bool) -> Finding:
     latest = span[-1]
     reasons = [r for r in latest.detail.get("reasons", []) if r in DEGRADED_WORDING]
-    en, zh = [], []
+    short_of, en, zh = [], [], []
     for reason in reasons:
-        figure, english, chinese = DEGRADED_WORDING[reason]
+        figure, lacking, english, chinese = DEGRADED_WORDING[reason]
         value = float(latest.detail.get(figure) or 0)
+        short_of.append(lacking)
         en.append(english.format(value))
         zh.append(chinese.format(value))
     until_en, until_zh = (f" (until {latest.ts:%H:%M})", f"（持续到 {latest.ts:%H:%M}）") if recovered else ("", "")
     explanation, translations = explain_all(
         RootCause.HUB_DEGRADED, Facts(detail=(", ".join(en) or "it is short of resources") + until_en),
         Facts(detail=("，".join(zh) or "资源不足") + until_zh))
-    return Finding(root_cause=RootCause.HUB_DEGRADED, confidence=0.8, title=f"The hub is short of {' and '.join(reasons) or 'resources'}",
+    return Finding(root_cause=RootCause.HUB_DEGRADED, confidence=0.8, title=f"The hub is short of {' and '.join(short_of) or 'resources'}",
                    explanation=explanation, translations=translations, evidence=[span[0], latest],
                    started_at=span[0].ts, ended_at=latest.ts)
 
