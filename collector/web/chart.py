@@ -12,21 +12,23 @@ from shared.models import EventKind, TimelineEvent
 NETWORK_LANES = (("hub_link", EventKind.HUB_LINK), ("gateway", EventKind.GATEWAY), ("dns", EventKind.DNS),
                  ("internet", EventKind.INTERNET), ("broker", EventKind.BROKER))
 LANE_H, LABEL_W, WIDTH, TOP = 26, 170, 1100, 28
-DOWN = {"down", "offline"}
-UP = {"up", "online"}
+DOWN = {"down", "offline", "refused"}  # refused: the broker runs but will not let the hub in
+UP = {"up", "online", "accepted"}
 
 
-def _spans(events: list[TimelineEvent], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    spans, since = [], None
+def _spans(events: list[TimelineEvent], start: datetime, end: datetime) -> list[tuple[datetime, datetime, str]]:
+    """(from, to, how it went down) for each span a lane was down, clipped to the chart."""
+    spans: list[tuple[datetime, datetime, str]] = []
+    since: TimelineEvent | None = None
     for event in events:
         if event.state in DOWN and since is None:
-            since = event.ts
+            since = event
         elif event.state in UP and since is not None:
-            spans.append((since, event.ts))
+            spans.append((since.ts, event.ts, since.state or "down"))
             since = None
     if since is not None:
-        spans.append((since, end))
-    return [(max(a, start), min(b, end)) for a, b in spans if b >= start and a <= end]
+        spans.append((since.ts, end, since.state or "down"))
+    return [(max(a, start), min(b, end), how) for a, b, how in spans if b >= start and a <= end]
 
 
 def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime,
@@ -60,9 +62,9 @@ def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime
         parts.append(f'<g class="lane" data-lane="{lane_id}">')
         parts.append(f'<text class="lane-label" x="4" y="{y + 17}">{escape(label)}</text>')
         parts.append(f'<rect x="{LABEL_W}" y="{y + 4}" width="{plot_w}" height="{LANE_H - 8}" fill="#e7f5ec"/>')
-        for a, b in _spans(lane_events, start, end):
+        for a, b, how in _spans(lane_events, start, end):
             parts.append(f'<rect class="outage" x="{x(a):.1f}" y="{y + 4}" width="{max(2.0, x(b) - x(a)):.1f}" '
-                         f'height="{LANE_H - 8}" fill="#e0533d"><title>{escape(label)} down {a:%H:%M:%S}–{b:%H:%M:%S}</title></rect>')
+                         f'height="{LANE_H - 8}" fill="#e0533d"><title>{escape(label)} {escape(how)} {a:%H:%M:%S}–{b:%H:%M:%S}</title></rect>')
         for event in lane_events:
             if event.kind in (EventKind.DEVICE_REBOOT, EventKind.HUB_BOOT):
                 px = x(event.ts)

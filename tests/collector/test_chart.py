@@ -1,0 +1,24 @@
+"""The timeline chart, as pure SVG text: outages shaded per lane, a broker refusing the hub included."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from collector.web.chart import timeline_svg
+from shared.models import EventKind, TimelineEvent
+
+T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+
+
+def ev(seconds: float, kind: EventKind, state: str) -> TimelineEvent:
+    return TimelineEvent(ts=T0 + timedelta(seconds=seconds), kind=kind, state=state, source="test")
+
+
+def test_outages_and_refusals_are_shaded_with_what_happened() -> None:
+    svg = timeline_svg([ev(10, EventKind.GATEWAY, "down"), ev(30, EventKind.GATEWAY, "up"),
+                        ev(60, EventKind.BROKER, "refused"), ev(90, EventKind.BROKER, "accepted"),
+                        ev(100, EventKind.DNS, "down")], T0, T0 + timedelta(minutes=2))
+    assert svg.count('class="outage"') == 3
+    assert "gateway down 03:00:10–03:00:30" in svg
+    assert "broker refused 03:01:00–03:01:30" in svg
+    assert "dns down 03:01:40–03:02:00" in svg  # still down at the chart's end
