@@ -11,7 +11,6 @@ Injecting is a handful of ``ip`` calls (tens of ms); from async code call it thr
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from pathlib import Path
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable
 
+from .disk import fill_filesystem
 from .netns import LabError
 from .simulators.families import CRASH_REASON, POWER_ON_REASON
 from .simulators.runner import WEAK_RSSI_DBM
@@ -115,6 +115,13 @@ class Faults:
         fault._thread.start()
         return fault
 
+    def _end_open(self, key: tuple[str, str]) -> Fault | None:
+        """End the fault a first call left open under ``key`` (returned; None if there was none)."""
+        fault = self._open.pop(key, None)
+        if fault is not None:
+            fault._finish()
+        return fault
+
     def stop_all(self) -> None:
         """End every running timed fault now (restoring the home) and wait for the restorers."""
         for fault in self.history:
@@ -181,6 +188,23 @@ class Faults:
         devices lose the hub's broker); plugged back after ``duration_s``."""
         return self._link_cut("hub_unplugged", duration_s, self.lab.hub_cable)
 
+    def hub_disk_full(self, duration_s: float | None = None) -> Fault:
+        """The hub's disk (``lab.hub_disk()``) filled to the last byte; freed after ``duration_s``, or by
+        :meth:`hub_disk_freed` when None."""
+        filler = self.lab.hub_disk() / ".filler"
+        fault = self._begin("hub_disk_full", duration_s=duration_s)
+        fault.started_at = _now()
+        fault.details["filled_bytes"] = fill_filesystem(filler)
+        if duration_s is None:
+            self._open[("disk", "")] = fault
+            return fault
+        return self._timed(fault, duration_s, lambda f: filler.unlink(missing_ok=True))
+
+    def hub_disk_freed(self) -> Fault | None:
+        """Free what :meth:`hub_disk_full` took; ends that fault (returned)."""
+        (self.lab.hub_disk() / ".filler").unlink(missing_ok=True)
+        return self._end_open(("disk", ""))
+
     # -- the broker ----------------------------------------------------------------------------------------------
     def broker_crash(self, duration_s: float | None = None) -> Fault:
         """SIGKILL the hub's Mosquitto. It stays down until :meth:`broker_restart` (or ``duration_s``)."""
@@ -214,23 +238,22 @@ class Faults:
         passwords.write_text("")
         fault = self._begin("broker_login_required")
         fault.started_at = _now()
-        lab.broker.require_login(passwords)
-        lab.broker.kill()
-        self._start_broker()
+        self._restart_broker(passwords)
         self._open[("login", "")] = fault
         return fault
 
     def broker_login_dropped(self) -> Fault | None:
         """Anyone may connect again (broker restarted); ends the open ``broker_login_required`` fault."""
-        lab = self.lab
-        if lab.broker is not None:
-            lab.broker.require_login(None)
-            lab.broker.kill()
-            self._start_broker()
-        fault = self._open.pop(("login", ""), None)
-        if fault is not None:
-            fault._finish()
-        return fault
+        if self.lab.broker is not None:
+            self._restart_broker(None)
+        return self._end_open(("login", ""))
+
+    def _restart_broker(self, password_file: Path | None) -> None:
+        """Restart the hub's Mosquitto admitting only the users of ``password_file`` (None: anyone)."""
+        assert self.lab.broker is not None
+        self.lab.broker.require_login(password_file)
+        self.lab.broker.kill()
+        self._start_broker()
 
     def _start_broker(self) -> None:
         self.lab.start_broker(self.lab.broker_port)
@@ -238,10 +261,7 @@ class Faults:
     def broker_restart(self) -> Fault | None:
         """Start the broker again; ends the open ``broker_crash`` fault (returned)."""
         self._start_broker()
-        fault = self._open.pop(("broker", ""), None)
-        if fault is not None:
-            fault._finish()
-        return fault
+        return self._end_open(("broker", ""))
 
     # -- devices -----------------------------------------------------------------------------------------------
     def device_power_off(self, name: str, *, graceless: bool = False) -> Fault:
@@ -273,10 +293,7 @@ class Faults:
         device.boot_count += 1
         device.powered = True
         lab.start_simulator(name, POWER_ON_REASON.get(device.spec.family))
-        fault = self._open.pop(("power", name), None)
-        if fault is not None:
-            fault._finish()
-        return fault
+        return self._end_open(("power", name))
 
     def device_weak_signal(self, name: str, duration_s: float | None = None) -> Fault:
         """The device's Wi-Fi signal drops to ``WEAK_RSSI_DBM`` (it stays connected) and its reports say so;
@@ -327,26 +344,6 @@ class Faults:
         return fault
 
     # -- the hub's clock -----------------------------------------------------------------------------------------
-    def hub_disk_full(self, duration_s: float | None = None) -> Fault:
-        """The hub's disk (``lab.hub_disk()``) filled to the last byte; freed after ``duration_s``, or by
-        :meth:`hub_disk_freed` when None."""
-        filler = self.lab.hub_disk() / ".filler"
-        fault = self._begin("hub_disk_full", duration_s=duration_s)
-        fault.started_at = _now()
-        fault.details["filled_bytes"] = fill_filesystem(filler)
-        if duration_s is None:
-            self._open[("disk", "")] = fault
-            return fault
-        return self._timed(fault, duration_s, lambda f: filler.unlink(missing_ok=True))
-
-    def hub_disk_freed(self) -> Fault | None:
-        """Free what :meth:`hub_disk_full` took; ends that fault (returned)."""
-        (self.lab.hub_disk() / ".filler").unlink(missing_ok=True)
-        fault = self._open.pop(("disk", ""), None)
-        if fault is not None:
-            fault._finish()
-        return fault
-
     def hub_clock_step(self, seconds: float) -> Fault:
         """Step the hub's wall clock by ``seconds`` (negative = backwards) through the clock-offset file the
         agent reads (``HOMEDIAG_CLOCK_OFFSET_FILE``); the machine's real clock is never touched."""
@@ -361,18 +358,6 @@ class Faults:
         fault._finish()
         fault.ended_at = fault.started_at
         return fault
-
-
-def fill_filesystem(filler: Path) -> int:
-    """Grow ``filler`` until its filesystem has no byte left; its size."""
-    with open(filler, "ab", buffering=0) as handle:
-        while True:
-            try:
-                handle.write(b"\0" * 4096)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                return filler.stat().st_size
 
 
 def read_clock_offset(path: os.PathLike[str] | str) -> float:

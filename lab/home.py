@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from . import netns
+from .disk import mount_small_disk, unmount_under
 from .mosquitto import Mosquitto
 from .netns import LabError, NetnsError
 
@@ -222,11 +223,7 @@ class LabHome:
         """A small filesystem (tmpfs) for the hub's state, so that ``faults.hub_disk_full`` can fill it to the
         last byte without touching the machine's own disk; unmounted when the lab closes."""
         if self._hub_disk is None:
-            path = self.workdir / "hub-disk"
-            path.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", f"homediag-{self.id}", str(path)],
-                           check=True, capture_output=True)
-            self._hub_disk = path
+            self._hub_disk = mount_small_disk(self.workdir / "hub-disk", size_mb, f"homediag-{self.id}")
         return self._hub_disk
 
     # -- addresses ---------------------------------------------------------------------------------------------
@@ -315,7 +312,7 @@ class LabHome:
                 errors.append(str(exc))
         for ns in netns.namespaces_of(self.prefix):  # anything created but not yet recorded
             netns.delete_namespace(ns)
-        _unmount_under(self.workdir)
+        unmount_under(self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.state_path.unlink(missing_ok=True)
         if errors:
@@ -603,19 +600,6 @@ def find_state(state_dir: Path = STATE_DIR, lab_id: str | None = None) -> Path:
     return detached[0]
 
 
-def _unmount_under(directory: Path) -> None:
-    """Unmount every filesystem mounted at or below ``directory`` (the hub's small disk)."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    prefix = str(directory)
-    for line in mounts:
-        point = line.split()[1].replace("\\040", " ")
-        if point == prefix or point.startswith(prefix + "/"):
-            subprocess.run(["umount", "--lazy", point], check=False, capture_output=True)
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -653,7 +637,7 @@ def cleanup_stale(state_dir: Path = STATE_DIR, *, include_detached: bool = False
         for ns in netns.namespaces_of(f"{netns.PREFIX_FAMILY}{data['id']}-"):
             netns.delete_namespace(ns)
         if data.get("workdir"):
-            _unmount_under(Path(data["workdir"]))
+            unmount_under(Path(data["workdir"]))
             shutil.rmtree(data["workdir"], ignore_errors=True)
         path.unlink(missing_ok=True)
         removed.append(data["id"])

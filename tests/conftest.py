@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.faults import fill_filesystem
+from lab.disk import fill_filesystem, mount_small_disk, unmount_under
 from lab.mosquitto import Mosquitto
 from tests.lab_fixtures import lab_factory, lab_home  # noqa: F401  (fixtures for every test area)
 
@@ -88,10 +87,8 @@ def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
     """A 4 MB tmpfs mounted under the test's directory (needs root, like the lab); unmounted afterwards."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small filesystem needs root")
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "homediag-test", str(mount_point)], check=True)
+    mount_point = mount_small_disk(tmp_path / "disk", 4, "homediag-test")
     try:
         yield SmallDisk(mount_point)
     finally:
-        subprocess.run(["umount", "--lazy", str(mount_point)], check=False)
+        unmount_under(mount_point)
