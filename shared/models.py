@@ -203,6 +203,8 @@ class Finding(_Model):
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
     expected: bool = Field(default=False, description="normal behaviour, reported for context (e.g. a device reconnecting after a router reboot)")
+    ongoing: bool = False
+    occurrences: int = 1
 
 
 class DiagnosisReport(_Model):
