@@ -13,7 +13,7 @@ from shared.errors import HomediagError
 
 from .config import load_config
 
-COMMAND_MODULES = ("enroll", "bundle", "discover", "run", "diagnose", "consent")
+COMMAND_MODULES = ("enroll", "bundle", "discover", "run", "diagnose", "consent", "web")
 
 
 def build_parser() -> argparse.ArgumentParser:

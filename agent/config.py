@@ -126,6 +126,8 @@ class WebConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8471, ge=0, le=65535)
     language: Literal["auto", "en", "zh"] = "auto"
+    pairing: Literal["auto", "always"] = Field(default="auto", description="auto: a phone or computer other than the hub itself needs a pairing code (homediag-agent web pair) when host is not loopback; always: every visitor does (the page behind a proxy on the hub)")
+    send_wait_s: float = Field(default=5.0, ge=0, description="how long the page waits for the collector before it says 'saved, sent when the internet is back' and follows the delivery")
 
 
 class LiveConfig(_Section):

@@ -5,7 +5,7 @@ evidence sent to support as a self-diagnosis bundle that opens a ticket."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from shared.models import CaptureWindow, DiagnosisReport, LogLine, TimelineEvent, Trigger, TriggerKind
+from shared.models import BundleManifest, CaptureWindow, DiagnosisReport, LogLine, TimelineEvent, Trigger, TriggerKind
 from shared.profiles import load_profiles
 
 from .bundler import create_bundle
@@ -93,20 +93,37 @@ class Sent:
         return f"sent to support: ticket {self.ticket_id} (bundle {self.bundle_id})"
 
 
+def support_bundle(config: AgentConfig, identity: Identity, report: DiagnosisReport, files: dict[str, bytes], *,
+                   note: str = "", failing_now: Sequence[str] = ()) -> tuple[BundleManifest, bytes]:
+    """The self-diagnosis bundle that opens a ticket: the customer's words first, then what the check found.
+
+    Sent while checks fail (``failing_now``), it is provisional: the summary says what failed at the click,
+    not a cause, and the signature prefills no classification; the fault bundle captured once the outage is
+    over joins the same ticket (its time fits) and says what happened. Blocking (signs and compresses).
+    """
+    parts = [f"Customer: {note.strip()}"] if note.strip() else []
+    if failing_now:
+        parts.append(f"Provisional, sent during an outage: failing at the check: {', '.join(failing_now)}.")
+        signature = f"provisional:{report.verdict.value}"
+    else:
+        first = report.findings[0]
+        parts.append(f"{first.explanation.symptom} {first.explanation.root_cause}")
+        signature = report.verdict.value
+    trigger = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority=report.priority,
+                      signature=signature, summary=" ".join(parts)[:500])
+    end = report.generated_at
+    start = report.window.start if report.window else end - timedelta(minutes=10)
+    extra = files | ({"customer-note.txt": note.strip().encode()} if note.strip() else {})
+    return create_bundle(config, identity, trigger=trigger, window=CaptureWindow(start=min(start, end), end=end),
+                         extra_files=extra)
+
+
 def send_to_support(config: AgentConfig, report: DiagnosisReport, files: dict[str, bytes]) -> Sent:
     """The customer agreed: a self-diagnosis bundle that opens a ticket. Blocking (runs its own event loop)."""
     identity = Identity.load_or_create(config.state_dir)
     if identity.enrollment is None:
         raise AgentError("cannot send: this hub is not enrolled (homediag-agent enroll)")
-    first = report.findings[0]
-    trigger = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority=report.priority,
-                      signature=report.verdict.value, summary=f"{first.explanation.symptom} {first.explanation.root_cause}"[:500])
-    end = report.generated_at
-    start = report.window.start if report.window else end - timedelta(minutes=10)
-    manifest, data = create_bundle(config, identity, trigger=trigger, window=CaptureWindow(start=min(start, end), end=end),
-                                   extra_files=files)
+    manifest, data = support_bundle(config, identity, report, files)
     delivery = asyncio.run(deliver(config, identity, config.upload.wait_s, new=(manifest, data)))
     result = delivery.results.get(str(manifest.bundle_id))
     return Sent(str(manifest.bundle_id), None if result is None else result.ticket_id)
-
-

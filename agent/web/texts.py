@@ -177,7 +177,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "consent_off": "Remote access is off.", "consent_ask": "Support must ask you first.",
         "consent_until": "Support may look until {until}.", "consent_allowed": "Support may look at any time.",
         "pair_title": "Open the home check on this phone",
-        "pair_lead": "Enter the pairing code your installer gave you (homediag-agent web pair prints one).",
+        "pair_lead": "Enter the pairing code your installer gave you.",
         "pair_button": "Open", "pair_wrong": "That code is not valid. Ask for a new one.",
         "today": "today {time}", "yesterday": "yesterday {time}", "date": "{day} {month} {time}",
         "months": ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"],
@@ -260,7 +260,7 @@ TEXTS: dict[str, dict[str, Any]] = {
 
 # What the browser needs for the static parts of the page (the answer itself comes rendered from the server).
 BROWSER_KEYS = ("again", "why", "todo", "risk", "normal", "checked", "details", "now_label", "healed_label",
-                "normal_label", "sending", "yes", "cancel", "confirm_grant", "confirm_allowed", "check_failed")
+                "normal_label", "healthy_head", "sending", "yes", "cancel", "confirm_grant", "confirm_allowed", "check_failed")
 
 
 def browser_texts(language: str) -> dict[str, str]:
