@@ -166,7 +166,7 @@ class OneClickPage:
         token = await asyncio.to_thread(self.pairing.pair, code[:32], self._now())
         if token is None:
             return self._pairing_form(request, wrong=True)
-        response = web.HTTPSeeOther("/")
+        response = web.Response(status=303, headers={"Location": "/"})
         response.set_cookie(COOKIE, token, max_age=SESSION_DAYS * 86400, httponly=True, samesite="Strict")
         return response
 
