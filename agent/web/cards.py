@@ -263,6 +263,8 @@ def _card(group: list[Finding], devices: Mapping[str, Device], words: Words) -> 
     details += [words.say("reported_reason", reason=reason) for reason in reasons]
     note = words.say("working_again") if tone is Tone.HEALED and cause in NETWORK_CAUSES | {
         RootCause.DEVICE_OFFLINE, RootCause.BROKER_DOWN} else ""
+    if latest.expected:  # normal behaviour: what and when is all there is to say
+        return Card(tone, headline, when, details=details)
     card = Card(tone, headline, when, why, _friendly(text.solution, latest, devices, words),
                 _friendly(text.risk, latest, devices, words), note, details)
     return _spaced(card) if words.language == "zh" else card
