@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from collector.store.sqlite import SqliteStore
 from lab.agent_process import AgentProcess
 from lab.home import LabHome
 from lab.scenarios import DEVICES, ONLINE
@@ -72,7 +73,30 @@ def test_a_click_during_a_router_restart_says_what_fails_now(lab_factory: Callab
                 for language, page in pages.items():
                     page.screenshot(path=f"{shots}/one-click-live-router-restarting-{language}.png", full_page=True)
 
+            # Sent during the restart: saved on the hub, provisional, delivered once the router is back.
+            en_page = pages["en"]
+            en_page.fill("#note", "Nothing responds")
+            en_page.check("#consent-send")
+            en_page.click("#send")
+            assert en_page.inner_text("#message") == "Sending…"
+            en_page.wait_for_selector("#message.healed", timeout=30_000)
+            assert fault.active and "Saved" in en_page.inner_text("#message")
+            if shots:
+                en_page.screenshot(path=f"{shots}/one-click-live-send-during-restart-en.png", full_page=True)
+
             fault.wait(RESTART_S + 30)
+            en_page.wait_for_selector("#message.ok", timeout=60_000)
+            ticket = int(en_page.inner_text("#message").split("ticket number is ")[1].split(".")[0])
+            # The fault bundle of the restart joins the provisional ticket and says what happened.
+            fault_bundle = agent.wait_bundle("router_reboot", timeout=60)
+            assert fault_bundle["ticket_id"] == ticket
+            store = SqliteStore(agent.collector.data_dir / "collector.sqlite3")
+            try:
+                intake = store.get_ticket(ticket).intake  # type: ignore[union-attr]
+            finally:
+                store.close()
+            assert intake.symptom.startswith("Customer: Nothing responds Provisional, sent during an outage"), intake.symptom
+
             agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == "closed", 60)
             agent.wait_ready(ONLINE, timeout=60)
             after = {language: _click(page) for language, page in pages.items()}
