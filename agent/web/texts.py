@@ -13,9 +13,6 @@ from typing import Any
 
 from shared.models import RootCause
 
-LANGUAGES = ("en", "zh")
-
-
 @dataclass(frozen=True)
 class Plural:
     one: str

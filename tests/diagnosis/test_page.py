@@ -29,6 +29,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from agent.config import AgentConfig
 from agent.runtime import AgentRuntime
 from agent.web import OneClickPage
+from collector.store.sqlite import SqliteStore
 from lab.collector_process import CollectorProcess
 from shared.models import DiagnosisReport
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -210,6 +211,12 @@ async def test_real_check_sent_online_again_and_offline_follows_to_the_ticket(en
                     f"http://127.0.0.1:{server.port}/api/check/{job}/send", headers={"X-Homediag-Page": "1"}) as again:
                 repeat = await again.json()
             assert repeat["repeat"] and "already sent" in repeat["text"] and ticket in repeat["text"]
+            store = SqliteStore(collector.data_dir / "collector.sqlite3")
+            try:
+                symptom = store.get_ticket(int(ticket)).intake.symptom  # type: ignore[union-attr]
+            finally:
+                store.close()
+            assert symptom.startswith("Customer: The hall light does not answer ")
 
             # Offline: saved at once (amber), followed until the collector is back, then the ticket number.
             collector.stop()
