@@ -104,8 +104,8 @@ class Words:
         return self.say("hours_minutes", hours=self.say("hours", hours), minutes=self.say("minutes", rest))
 
     def span(self, start: datetime | None, end: datetime | None, ongoing: bool) -> str:
-        if start is None:
-            return self.moment(self.now)
+        if start is None:  # a condition found by this check, not an event with a time
+            return self.say("checked_at", when=self.moment(self.now))
         if ongoing:
             return self.say("since", when=self.moment(start), duration=self.duration(self.now - start))
         if end is None or end <= start:
@@ -233,12 +233,12 @@ def _card(group: list[Finding], devices: Mapping[str, Device], words: Words) -> 
     who = _upper_first(words.devices(latest.devices, devices)) if words.language == "en" else words.devices(latest.devices, devices)
     radios = [devices[d] for d in latest.devices if d in devices]
     signals = [s for s in (signal_word(d) for d in radios) if s]
-    headlines = words.texts["headlines"]
+    headlines = words.texts["still" if tone is Tone.NOW and cause in words.texts["still"] else "headlines"]
     if latest.expected and cause is RootCause.ROUTER_REBOOT:
         headline = words.say("reconnected", who=who)
     elif cause in headlines:
         signal = words.texts["signal"][signals[0][0] if signals else "weak"]
-        times = f" {count} 次" if count > 1 else ""
+        times = f"（此前离线 {count} 次）" if count > 1 and headlines is words.texts["still"] else f" {count} 次" if count > 1 else ""
         headline = say(headlines, cause, count, who=who, signal=signal, times=times) if words.language == "en" \
             else headlines[cause].format(who=who, signal=signal, times=times, count=count)
     else:
@@ -254,9 +254,10 @@ def _card(group: list[Finding], devices: Mapping[str, Device], words: Words) -> 
             when = words.moment(latest.ended_at or first)
         when = f"{words.period(first)} — " + words.say("repeats", last=when, first=words.moment(first))
     why = _friendly(text.root_cause, latest, devices, words)
-    if cause is RootCause.WIFI_WEAK_SIGNAL:
-        zigbee = any(d.link_quality is not None and d.rssi_dbm is None for d in radios)
-        why = words.texts["weak_why"]["zigbee" if zigbee else "wifi"]
+    todo = _friendly(text.solution, latest, devices, words)
+    if cause is RootCause.WIFI_WEAK_SIGNAL:  # only the radio the device has
+        radio = "zigbee" if any(d.link_quality is not None and d.rssi_dbm is None for d in radios) else "wifi"
+        why, todo = words.texts["weak_why"][radio], words.texts["weak_todo"][radio]
     details = [words.say("signal_detail", figure=figure if figure.endswith("dBm") else words.say("link_quality", value=figure))
                for _, figure in signals]
     reasons = sorted({str(e.detail["reason"]) for f in group for e in f.evidence if e.detail.get("reason")})
@@ -265,8 +266,7 @@ def _card(group: list[Finding], devices: Mapping[str, Device], words: Words) -> 
         RootCause.DEVICE_OFFLINE, RootCause.BROKER_DOWN} else ""
     if latest.expected:  # normal behaviour: what and when is all there is to say
         return Card(tone, headline, when, details=details)
-    card = Card(tone, headline, when, why, _friendly(text.solution, latest, devices, words),
-                _friendly(text.risk, latest, devices, words), note, details)
+    card = Card(tone, headline, when, why, todo, _friendly(text.risk, latest, devices, words), note, details)
     return _spaced(card) if words.language == "zh" else card
 
 

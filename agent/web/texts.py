@@ -133,6 +133,18 @@ _WEAK_WHY_EN = {"wifi": "The device is too far from your Wi-Fi router, or walls 
                 "zigbee": "The device is too far from the hub's Zigbee radio or from a mains-powered Zigbee device that relays, or something blocks the signal."}
 _WEAK_WHY_ZH = {"wifi": "设备离 Wi-Fi 路由器太远，或者墙壁、金属遮挡了信号。",
                 "zigbee": "设备离网关的 Zigbee 无线模块或可转发信号的插电 Zigbee 设备太远，或者信号被遮挡。"}
+_WEAK_TODO_EN = {"wifi": "Move the device or the Wi-Fi router closer together, or add a Wi-Fi repeater between them.",
+                "zigbee": "Move the device closer to the hub, or add a mains-powered Zigbee device (a smart plug) between them: it relays the signal."}
+_WEAK_TODO_ZH = {"wifi": "请让设备和 Wi-Fi 路由器靠近一些，或在两者之间增加 Wi-Fi 信号放大器。",
+                "zigbee": "请把设备移近网关，或在两者之间增加一个插电的 Zigbee 设备（例如智能插座），它会转发信号。"}
+
+# A condition that still holds, said in the present tense.
+_STILL_EN: dict[RootCause, Plural] = {
+    RootCause.DEVICE_OFFLINE: Plural("{who} is offline right now.", "{who} is offline right now (it went offline {count} times)."),
+}
+_STILL_ZH: dict[RootCause, str] = {
+    RootCause.DEVICE_OFFLINE: "{who}现在离线{times}。",
+}
 
 TEXTS: dict[str, dict[str, Any]] = {
     "en": {
@@ -195,7 +207,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "reported_reason": "Reason the device gave: “{reason}”",
         "reconnected": "{who} reconnected normally after the router restart.",
         "headlines": _HEADLINES_EN, "now": _NOW_EN, "checked_items": _CHECKED_EN, "families": _FAMILY_EN,
-        "weak_why": _WEAK_WHY_EN,
+        "weak_why": _WEAK_WHY_EN, "weak_todo": _WEAK_TODO_EN, "still": _STILL_EN,
     },
     "zh": {
         "title": "家庭检测", "lead": "设备不好用？按下按钮：我们会检查您的网络、网关和设备。",
@@ -251,7 +263,7 @@ TEXTS: dict[str, dict[str, Any]] = {
         "reported_reason": "设备上报的原因（原文）：“{reason}”",
         "reconnected": "{who}在路由器重启后正常重新连接。",
         "headlines": _HEADLINES_ZH, "now": _NOW_ZH, "checked_items": _CHECKED_ZH, "families": _FAMILY_ZH,
-        "weak_why": _WEAK_WHY_ZH,
+        "weak_why": _WEAK_WHY_ZH, "weak_todo": _WEAK_TODO_ZH, "still": _STILL_ZH,
     },
 }
 

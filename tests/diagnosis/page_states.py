@@ -56,8 +56,13 @@ def _outage(start: datetime, seconds: float, kinds: tuple[EventKind, ...]) -> li
     return [_event(start, k, "down") for k in kinds] + [_event(end, k, "up") for k in kinds]
 
 
-def _report(events: list[TimelineEvent], checks: list[dict[str, object]] | None = None) -> DiagnosisReport:
-    return diagnose(events, inventory(weak=False), {}, ProfileSet(()), NOW, checks if checks is not None else CHECKS_OK)
+def _report(events: list[TimelineEvent], checks: list[dict[str, object]] | None = None, *, weak: bool = False) -> DiagnosisReport:
+    return diagnose(events, inventory(weak=weak), {}, ProfileSet(()), NOW, checks if checks is not None else CHECKS_OK)
+
+
+def weak_signals() -> DiagnosisReport:
+    """The diagnosis of the home whose Shelly relay (Wi-Fi) and bedroom sensor (Zigbee) are far away."""
+    return _report([], weak=True)
 
 
 ROUTER = (EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from agent.web.cards import Tone, Words, answer
 from agent.web.texts import TEXTS, Plural
 from tests.diagnosis.language import han, untranslated
-from tests.diagnosis.page_states import NOW, every_state, inventory
+from tests.diagnosis.page_states import NOW, every_state, inventory, weak_signals
 
 TZ = timezone(timedelta(hours=8))  # the customer's clock: the page never shows UTC times as local
 DEVICE_NAMES = {d.name or "" for d in inventory().devices} | {"Bedroom"}
@@ -90,11 +90,14 @@ def test_repeats_are_merged_counted_and_healed_ones_are_amber() -> None:
 
 def test_a_device_still_offline_is_red_and_named_by_family_a_weak_one_amber_with_its_figure() -> None:
     offline = answer(STATES["device_offline"], inventory(), "en", NOW, TZ).cards[0]
-    assert offline.tone is Tone.NOW and offline.headline.startswith("Your Shelly relay went offline")
+    assert offline.tone is Tone.NOW and offline.headline == "Your Shelly relay is offline right now."
     assert "since" in offline.when and "20 minutes so far" in offline.when
     weak = answer(STATES["wifi_weak_signal"], inventory(), "en", NOW, TZ).cards[0]
     assert weak.tone is Tone.HEALED and weak.headline == "The device in the Bedroom has a weak signal."
-    assert weak.details == ["Signal strength: link quality 31 of 255"] and "Wi-Fi" not in weak.why
+    assert weak.details == ["Signal strength: link quality 31 of 255"] and "Wi-Fi" not in weak.why + weak.todo
+    assert "router" not in weak.why + weak.todo and "checked today" in weak.when
+    wifi = answer(weak_signals(), inventory(), "en", NOW, TZ).cards[0]  # the Shelly relay far from the router
+    assert wifi.headline == "Your Shelly relay has a weak signal." and "Zigbee" not in wifi.why + wifi.todo
 
 
 def test_the_healthy_checklist_counts_devices_with_plurals() -> None:
