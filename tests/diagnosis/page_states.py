@@ -148,3 +148,11 @@ def every_state() -> dict[str, DiagnosisReport]:
         if cause.value not in states and cause is not RootCause.HEALTHY:
             states[cause.value] = built(cause)
     return states
+
+
+def every_finding(states: dict[str, DiagnosisReport]) -> DiagnosisReport:
+    """One report with the findings of every state but the healthy one: every card on one page."""
+    findings = [f for name, report in states.items() if name != "healthy" for f in report.findings
+                if f.root_cause is not RootCause.HEALTHY]
+    return DiagnosisReport(generated_at=NOW, verdict=RootCause.HUB_LINK_DOWN, priority=Priority.P1, findings=findings,
+                           checks=states["mid_router_restart"].checks)

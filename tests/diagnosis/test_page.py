@@ -34,7 +34,7 @@ from lab.collector_process import CollectorProcess
 from shared.models import DiagnosisReport
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.diagnosis.language import han, untranslated
-from tests.diagnosis.page_states import NOW, every_state, inventory
+from tests.diagnosis.page_states import NOW, every_finding, every_state, inventory
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +43,7 @@ LOCALES = {"en": "en-GB", "zh": "zh-CN"}
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 DEVICE_NAMES = {d.name or "" for d in inventory().devices} | {"Bedroom"}
 PARALLEL = 4
-DESKTOP_ALWAYS = ("before", "progress", "healthy", "mid_router_restart", "consent")
+ALWAYS = ("before", "progress", "healthy", "mid_router_restart", "consent", "every_finding")
 
 # Run in the page: what does not fit the screen, what is cut off.
 LAYOUT_ERRORS = """() => {
@@ -82,7 +82,8 @@ def _fixed_check(report: DiagnosisReport, gate: asyncio.Event | None = None) -> 
         if gate is not None:
             await gate.wait()
         progress("analysis")
-        return report, {"inventory.json": inventory(weak=report.verdict.value == "wifi_weak_signal").model_dump_json().encode()}
+        weak = any(f.root_cause.value == "wifi_weak_signal" for f in report.findings)
+        return report, {"inventory.json": inventory(weak=weak).model_dump_json().encode()}
     return check
 
 
@@ -95,6 +96,7 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
     require_chromium()
     out = _shots()  # screenshots on demand: the checks run on every page either way
     states = every_state()
+    states["every_finding"] = every_finding(states)
     gate = asyncio.Event()  # holds the "progress" page's check in its first step
     limit = asyncio.Semaphore(PARALLEL)
     tz = timezone(timedelta(hours=8))
@@ -143,10 +145,10 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
 
         names = ["before", "consent", *states]
         servers["before"] = servers["consent"] = servers["healthy"]
-        # Every state at phone width, where layouts break; at desktop width too when screenshots are wanted,
-        # else the page's main moments only (the suite's time is shared).
+        # Every state at both widths when screenshots are wanted; otherwise the page's main moments and one page
+        # with every finding's card at once (the suite's time is shared).
         runs = [(name, lang, width) for name in ["progress", *names] for lang in LOCALES for width in WIDTHS
-                if width == "phone" or out is not None or name in DESKTOP_ALWAYS]
+                if out is not None or name in ALWAYS]
         progress = [asyncio.create_task(one(*run)) for run in runs if run[0] == "progress"]
         await asyncio.gather(*(one(*run) for run in runs if run[0] != "progress"))
         gate.set()
