@@ -14,6 +14,7 @@ from ..errors import BadRequest, NotFound
 from ..models import Principal, Role, Ticket, TicketIntake, TicketState
 from ..state import CLOCK, CONFIG, DB
 from ..store import SqliteStore
+from ..support.events import HIDDEN_FROM_CUSTOMERS, EventKind, Visibility
 from .bodies import NoteRequest
 from .common import int_param, json_body, model_json, parse_model
 
@@ -30,6 +31,8 @@ async def visible_ticket(request: web.Request, who: Principal, ticket_id: int | 
     ticket = await request.app[DB].run(SqliteStore.get_ticket, wanted)
     if ticket is None or not may_see_ticket(who, ticket.household, ticket.partner):
         raise NotFound("no such ticket", code="ticket_not_found")
+    if who.role is Role.CUSTOMER:  # internal notes are for staff only
+        return ticket.model_copy(update={"events": [e for e in ticket.events if e.kind not in HIDDEN_FROM_CUSTOMERS]})
     return ticket
 
 
@@ -82,10 +85,17 @@ async def show_ticket(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/tickets/{ticket_id}/notes")
 async def add_note(request: web.Request) -> web.Response:
-    """More information from the customer or a note from support: an event on the ticket."""
+    """Information from the customer (``note``), or from staff either a ``public_reply`` the customer sees — a
+    response for the service levels — or an ``internal_note`` (the default) that staff alone see."""
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     note = parse_model(NoteRequest, await json_body(request))
-    event = await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, "note",
+    if who.role is Role.CUSTOMER:
+        if note.visibility is Visibility.INTERNAL:
+            raise BadRequest("customers' notes are always visible to support", code="body_invalid")
+        kind = EventKind.NOTE
+    else:
+        kind = EventKind.PUBLIC_REPLY if note.visibility is Visibility.PUBLIC else EventKind.INTERNAL_NOTE
+    event = await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, kind,
                                       {"text": note.text, "role": who.role.value}, request.app[CLOCK]())
     return model_json(event, status=201)

@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -387,11 +387,6 @@ class SqliteStore:
         rows = self._conn.execute(f"SELECT * FROM tickets {where} ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [self._ticket(row, full=full) for row in rows]
 
-    def tickets_created_between(self, start: datetime, end: datetime) -> list[Ticket]:
-        rows = self._conn.execute("SELECT * FROM tickets WHERE created_at >= ? AND created_at < ? ORDER BY id",
-                                  (_iso(start), _iso(end))).fetchall()
-        return [self._ticket(row, full=True) for row in rows]
-
     def ticket_events(self, ticket_id: int) -> list[TicketEvent]:
         rows = self._conn.execute("SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
         return [TicketEvent(id=r["id"], ticket_id=r["ticket_id"], ts=_dt(r["ts"]), actor=r["actor"], kind=r["kind"],
@@ -399,16 +394,58 @@ class SqliteStore:
 
     def append_ticket_event(self, ticket_id: int, actor: str, kind: str, data: dict[str, Any], now: datetime, *,
                             state: TicketState | None = None, priority: Priority | None = None,
-                            group: str | None = None, partner: str | None = None) -> TicketEvent:
-        """Record a change; the keyword values update the ticket's current projection in the same transaction."""
+                            group: str | None = None, partner: str | None = None,
+                            expect_state: TicketState | None = None) -> TicketEvent:
+        """Record one change; see ``append_ticket_events``."""
+        return self.append_ticket_events(ticket_id, actor, [(kind, data)], now, state=state, priority=priority,
+                                         group=group, partner=partner, expect_state=expect_state)[0]
+
+    def append_ticket_events(self, ticket_id: int, actor: str, events: list[tuple[str, dict[str, Any]]], now: datetime, *,
+                             state: TicketState | None = None, priority: Priority | None = None,
+                             group: str | None = None, partner: str | None = None,
+                             expect_state: TicketState | None = None, expect_priority: Priority | None = None,
+                             expect_count: tuple[str, int] | None = None) -> list[TicketEvent]:
+        """Record changes in one transaction; the keyword values update the ticket's current projection.
+
+        Compare-and-set: with ``expect_state``/``expect_priority``/``expect_count`` (a kind and how many events of
+        it the ticket holds) the write happens only if the ticket still is as the caller read it; otherwise
+        nothing is written and 409 ``ticket_changed`` says so (of two concurrent changes, one wins)."""
         with self._tx() as conn:
-            if conn.execute("SELECT 1 FROM tickets WHERE id = ?", (ticket_id,)).fetchone() is None:
+            row = conn.execute("SELECT state, priority FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+            if row is None:
                 raise NotFound(f"no ticket {ticket_id}", code="ticket_not_found")
+            if expect_state is not None and row["state"] != expect_state.value:
+                raise Conflict(f"the ticket changed meanwhile: it is {row['state']} now, not {expect_state}", code="ticket_changed")
+            if expect_priority is not None and row["priority"] != expect_priority.value:
+                raise Conflict(f"the ticket changed meanwhile: it is {row['priority']} now", code="ticket_changed")
+            if expect_count is not None:
+                kind, count = expect_count
+                held = conn.execute("SELECT COUNT(*) FROM ticket_events WHERE ticket_id = ? AND kind = ?",
+                                    (ticket_id, kind)).fetchone()[0]
+                if held != count:
+                    raise Conflict(f"the ticket changed meanwhile ({kind})", code="ticket_changed")
             for column, value in (("state", state), ("priority", priority), ("grp", group), ("partner", partner)):
                 if value is not None:
                     conn.execute(f"UPDATE tickets SET {column} = ? WHERE id = ?", (str(value), ticket_id))
-            event_id = self._event(conn, ticket_id, now, actor, kind, data)
-        return TicketEvent(id=event_id, ticket_id=ticket_id, ts=now, actor=actor, kind=kind, data=data)
+            ids = [self._event(conn, ticket_id, now, actor, kind, data) for kind, data in events]
+        return [TicketEvent(id=event_id, ticket_id=ticket_id, ts=now, actor=actor, kind=kind, data=data)
+                for event_id, (kind, data) in zip(ids, events, strict=True)]
+
+    def tickets_for_scan(self) -> list[Ticket]:
+        """Tickets whose clocks can still move: not closed, or holding a complaint (complaints run on their own)."""
+        rows = self._conn.execute(
+            "SELECT * FROM tickets WHERE state != 'closed' OR id IN (SELECT ticket_id FROM ticket_events WHERE kind = 'complaint')"
+            " ORDER BY id").fetchall()
+        return [self._ticket(row, full=True) for row in rows]
+
+    def tickets_for_month(self, start: datetime, end: datetime) -> list[Ticket]:
+        """Tickets opened before ``end`` that were not closed before ``start`` (a silent open ticket counts too):
+        what a monthly report looks at. Times are compared as stored, in UTC."""
+        rows = self._conn.execute(
+            "SELECT * FROM tickets WHERE created_at < ? AND (state != 'closed' OR id IN "
+            "(SELECT ticket_id FROM ticket_events WHERE ts >= ?)) ORDER BY id",
+            (_iso(end.astimezone(UTC)), _iso(start.astimezone(UTC)))).fetchall()
+        return [self._ticket(row, full=True) for row in rows]
 
     @staticmethod
     def _event(conn: sqlite3.Connection, ticket_id: int, now: datetime, actor: str, kind: str, data: dict[str, Any]) -> int:

@@ -41,5 +41,10 @@ POLICIES: dict[Priority, Policy] = {
                         None, None, Target("fix", business_days=2), (7,)),
 }
 COMPLAINT_TARGETS = (Target("complaint_ack", hours=2), Target("complaint_plan", hours=24), Target("complaint_close", hours=48))
+# The seeds' floor for every open ticket, paused or not: never more than 72 hours without a customer update.
+SILENCE_LIMIT = Target("update_72h", hours=72)
+# A follow-up falls due on its date and is overdue one day later (doing it before its date marks it early).
+FOLLOW_UP_GRACE = timedelta(days=1)
 WARN_FRACTION = 0.25  # warn when a quarter of a target's time is left
 PAUSE_STATES = frozenset({"waiting_customer", "waiting_parts"})
+FINISHED_STATES = frozenset({"resolved", "follow_up", "closed"})  # no service-level target accrues here
