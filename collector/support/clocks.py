@@ -148,9 +148,12 @@ class _Replay:
     paused_now: bool
     working_spans: list[tuple[datetime, datetime | None]]
 
-    def plan(self, target: Target, priority: Priority, since: datetime) -> tuple[datetime, BusinessCalendar]:
+    def plan(self, target: Target, priority: Priority, since: datetime,
+             settled: datetime | None = None) -> tuple[datetime, BusinessCalendar]:
+        """The deadline; once a target has settled (met, or no longer required), later pauses do not move it."""
         calendar = calendar_for(priority, self.business)
-        return add(calendar, since, target.duration(calendar), self.paused_spans), calendar
+        spans = self.paused_spans if settled is None else [(a, min(b, settled)) for a, b in self.paused_spans if a < settled]
+        return add(calendar, since, target.duration(calendar), spans), calendar
 
     def live_state(self, due: datetime, length: timedelta, calendar: BusinessCalendar) -> ClockState:
         if self.now > due:
@@ -166,6 +169,9 @@ class _Replay:
 
 def _one_time(replay: _Replay, name: str, met_at: datetime | None, finished_at: datetime | None) -> Clock | None:
     """A target met once (first response, root cause, workaround, fix), re-planned on priority changes while open."""
+    if met_at is not None and finished_at is not None and met_at > finished_at:
+        met_at = None  # met only after the ticket was resolved: it had stopped
+    settles = met_at or finished_at
     plan: tuple[datetime, datetime, Target, BusinessCalendar] | None = None  # planned_at, due, target, calendar
     for start, priority in replay.segments:
         settled = plan is not None and ((met_at is not None and met_at <= start) or plan[1] < start)
@@ -175,13 +181,13 @@ def _one_time(replay: _Replay, name: str, met_at: datetime | None, finished_at: 
         if target is None:
             plan = None  # not required at this priority (a breach before the change was frozen above)
             continue
-        due, calendar = replay.plan(target, priority, start)
+        due, calendar = replay.plan(target, priority, start, settles)
         plan = (start, due, target, calendar)
     if plan is None:
         return None
     planned_at, due, target, calendar = plan
     business = not calendar.around_the_clock
-    if met_at is not None and (finished_at is None or met_at <= finished_at):
+    if met_at is not None:
         state = ClockState.MET if met_at <= due else ClockState.MET_LATE
         return Clock(name, due, met_at, state, planned_at, final=True, business=business)
     if finished_at is not None:
@@ -197,34 +203,40 @@ def _cadence(replay: _Replay, target_of: Callable[[Priority], Target], *, wall_t
     answers = [e.ts for e in replay.log if is_customer_response(e)]
     changes = [start for start, _ in replay.segments[1:]]
 
-    def plan(since: datetime) -> tuple[datetime, timedelta, BusinessCalendar]:
-        target = target_of(priority_at(replay.segments, since))
+    def plan(since: datetime, settled: datetime | None = None) -> tuple[datetime, timedelta, BusinessCalendar]:
+        priority = priority_at(replay.segments, since)
+        target = target_of(priority)
         if wall_time:
             return since + target.duration(AROUND_THE_CLOCK), target.duration(AROUND_THE_CLOCK), AROUND_THE_CLOCK
-        due, calendar = replay.plan(target, priority_at(replay.segments, since), since)
+        due, calendar = replay.plan(target, priority, since, settled)
         return due, target.duration(calendar), calendar
+
+    def settled(state: ClockState, since: datetime, anchor: datetime, at: datetime, met_at: datetime | None = None) -> Clock:
+        due, _, calendar = plan(since, at)
+        return Clock(name, due, met_at, state, anchor, True, business=not calendar.around_the_clock)
 
     out: list[Clock] = []
     for start, end in replay.working_spans:
         stop = end if end is not None else replay.now
-        anchor = start
-        due, length, calendar = plan(anchor)
-        marks = sorted([(t, True) for t in answers if start < t <= stop] + [(t, False) for t in changes if start < t < stop])
+        anchor = since = start  # the interval's start; ``since``: where its current plan counts from
+        due, length, calendar = plan(since)
+        marks = sorted([(t, True) for t in answers if start < t <= stop] + [(t, False) for t in changes if start < t <= stop])
         for moment, answered in marks:
             while due < moment:
                 out.append(Clock(name, due, None, ClockState.BREACHED, anchor, True, business=not calendar.around_the_clock))
-                anchor = due
-                due, length, calendar = plan(anchor)
+                anchor = since = due
+                due, length, calendar = plan(since)
             if answered:
-                out.append(Clock(name, due, moment, ClockState.MET, anchor, True, business=not calendar.around_the_clock))
+                out.append(settled(ClockState.MET, since, anchor, moment, moment))
                 anchor = moment
-            due, length, calendar = plan(moment)  # the next interval, or the open one re-planned at the new priority
+            since = moment  # the next interval, or the open one re-planned at the new priority
+            due, length, calendar = plan(since)
         while due < stop:
             out.append(Clock(name, due, None, ClockState.BREACHED, anchor, True, business=not calendar.around_the_clock))
-            anchor = due
-            due, length, calendar = plan(anchor)
+            anchor = since = due
+            due, length, calendar = plan(since)
         if end is not None:
-            out.append(Clock(name, due, None, ClockState.STOPPED, anchor, True, business=not calendar.around_the_clock))
+            out.append(settled(ClockState.STOPPED, since, anchor, end))
         else:
             state = replay.live_state(due, length, calendar)
             if wall_time and state is ClockState.PAUSED:  # the 72-hour rule does not pause
