@@ -51,6 +51,11 @@ class NoteRequest(_Body):
                                   "(default; staff only). Customers' notes are always public.")
 
 
+class AttachRequest(_Body):
+    bundle_id: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=1000, description="why the bundle belongs here (audited)")
+
+
 class ErrorDetail(_Body):
     code: str = Field(description="stable, machine-readable")
     message: str

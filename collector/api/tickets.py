@@ -9,13 +9,13 @@ from aiohttp import web
 
 from shared.models import Priority
 
-from ..auth import check_household, household_filter, may_see_ticket, principal
+from ..auth import check_household, household_filter, may_see_ticket, principal, require_role
 from ..errors import BadRequest, NotFound
 from ..models import Principal, Role, Ticket, TicketIntake, TicketState
 from ..state import CLOCK, CONFIG, DB
 from ..store import SqliteStore
 from ..support.events import HIDDEN_FROM_CUSTOMERS, EventKind, Visibility
-from .bodies import NoteRequest
+from .bodies import AttachRequest, NoteRequest
 from .common import int_param, json_body, model_json, parse_model
 
 routes = web.RouteTableDef()
@@ -79,8 +79,26 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/tickets/{ticket_id}")
 async def show_ticket(request: web.Request) -> web.Response:
+    """The ticket; staff also see ``offered_bundles``: the household's bundles that fitted no ticket."""
     who = await principal(request)
-    return web.json_response(ticket_json(await visible_ticket(request, who)))
+    ticket = await visible_ticket(request, who)
+    shown = ticket_json(ticket)
+    if who.role in (Role.ENGINEER, Role.ADMIN):
+        waiting = await request.app[DB].run(SqliteStore.list_bundles, ticket.household, unattached=True)
+        shown["offered_bundles"] = [bundle.model_dump(mode="json") for bundle in waiting]
+    return web.json_response(shown)
+
+
+@routes.post("/api/v1/tickets/{ticket_id}/bundles")
+async def attach_bundle(request: web.Request) -> web.Response:
+    """Attach an offered bundle, or move one from another ticket of the household, by hand (audited)."""
+    who = await principal(request)
+    ticket = await visible_ticket(request, who)
+    require_role(who, Role.ENGINEER, Role.ADMIN)
+    body = parse_model(AttachRequest, await json_body(request))
+    moved = await request.app[DB].run(SqliteStore.move_bundle, body.bundle_id, ticket.id, who.name, body.reason,
+                                      request.app[CLOCK]())
+    return model_json(moved, status=201)
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/notes")
