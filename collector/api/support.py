@@ -239,16 +239,8 @@ def clock_json(ticket: Ticket, request: web.Request) -> list[dict[str, Any]]:
     calendar = request.app[CONFIG].support.calendar()
     now = request.app[CLOCK]()
     shown = [c for c in clocks(ticket.events, ticket.intake.priority, now, calendar)
-             if not (c.target in CADENCE_TARGETS and c.final and c.state not in (ClockState.BREACHED,))]
+             if not (c.target in CADENCE_TARGETS and c.final and c.state is not ClockState.BREACHED)]
     return [_clock_dict(c, now) for c in shown]
-
-
-def clock_json(ticket: Ticket, request: web.Request) -> list[dict[str, Any]]:
-    calendar = request.app[CONFIG].support.calendar()
-    now = request.app[CLOCK]()
-    return [{"target": c.target, "due": c.due.isoformat(), "met_at": c.met_at.isoformat() if c.met_at else None,
-             "state": c.state, "seconds_left": None if c.met_at else round((c.due - now).total_seconds())}
-            for c in clocks(ticket.events, ticket.intake.priority, now, calendar)]
 
 
 @routes.get("/api/v1/tickets/{ticket_id}/sla")
