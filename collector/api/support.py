@@ -280,9 +280,11 @@ async def queue(request: web.Request) -> web.Response:
     return web.json_response({"tickets": entries})
 
 
-async def month_report(request: web.Request, month: str) -> dict[str, Any]:
-    """The month's figures in the support organisation's time zone, with the trend over the months before."""
+async def month_report(request: web.Request, month: str | None) -> dict[str, Any]:
+    """The month's figures (default: the current one) in the support organisation's time zone, with the trend
+    over the months before."""
     calendar = request.app[CONFIG].support.calendar()
+    month = month or request.app[CLOCK]().astimezone(ZoneInfo(calendar.timezone)).strftime("%Y-%m")
     try:
         months = [month, *previous_months(month, TREND_MONTHS)]
         (_, end), (earliest, _) = month_bounds(month, calendar.timezone), month_bounds(months[-1], calendar.timezone)
@@ -296,9 +298,7 @@ async def month_report(request: web.Request, month: str) -> dict[str, Any]:
 async def monthly(request: web.Request) -> web.Response:
     who = await principal(request)
     require_role(who, Role.ENGINEER, Role.ADMIN)
-    zone = ZoneInfo(request.app[CONFIG].support.timezone)
-    month = request.query.get("month") or request.app[CLOCK]().astimezone(zone).strftime("%Y-%m")
-    report = await month_report(request, month)
+    report = await month_report(request, request.query.get("month"))
     if request.query.get("format") == "csv":
         return web.Response(text=report_csv(report), content_type="text/csv")
     return web.json_response(report)
