@@ -66,10 +66,6 @@ class Clock:
     not_before: datetime | None = None  # a follow-up's date (``due`` is when it becomes overdue)
     business: bool = False  # counted in business hours (P2/P3) rather than around the clock
 
-    @property
-    def open(self) -> bool:
-        return not self.final
-
 
 def calendar_for(priority: Priority, business: BusinessCalendar) -> BusinessCalendar:
     return AROUND_THE_CLOCK if POLICIES[priority].around_the_clock else business
@@ -118,12 +114,6 @@ def priority_segments(log: Sequence[TicketEvent], initial: Priority) -> list[tup
 
 def priority_at(segments: Sequence[tuple[datetime, Priority]], moment: datetime) -> Priority:
     return [priority for start, priority in segments if start <= moment][-1]
-
-
-def priority_plan(log: Sequence[TicketEvent], initial: Priority) -> tuple[Priority, datetime]:
-    """The current priority and the moment its plan started (creation or the last priority change)."""
-    start, priority = priority_segments(log, initial)[-1]
-    return priority, start
 
 
 def current_state(log: Sequence[TicketEvent], at: datetime | None = None) -> str:
@@ -352,7 +342,3 @@ def clocks(log: Sequence[TicketEvent], initial_priority: Priority, now: datetime
     result += complaint_clocks(log, now)
     result += follow_up_clocks(log, now)
     return result
-
-
-def open_clocks(all_clocks: Sequence[Clock]) -> list[Clock]:
-    return [clock for clock in all_clocks if clock.open]

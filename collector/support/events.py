@@ -9,7 +9,6 @@ customer, so they never count. The live clocks, the SLA scanner and the monthly 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
 
 from ..models import TicketEvent
@@ -47,7 +46,3 @@ HIDDEN_FROM_CUSTOMERS = frozenset({EventKind.INTERNAL_NOTE})
 
 def is_customer_response(event: TicketEvent) -> bool:
     return event.kind in RESPONSE_KINDS
-
-
-def responses(log: Sequence[TicketEvent]) -> list[TicketEvent]:
-    return [event for event in log if is_customer_response(event)]
