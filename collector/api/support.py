@@ -17,8 +17,9 @@ from ..errors import BadRequest, Conflict
 from ..models import Principal, Role, Ticket, TicketState
 from ..state import CLOCK, CONFIG, DB
 from ..store import SqliteStore
-from ..support.clocks import CADENCE_TARGETS, Clock, ClockState, clocks, current_state, next_follow_up
+from ..support.clocks import CADENCE_TARGETS, Clock, ClockState, current_state, next_follow_up
 from ..support.events import EventKind
+from ..support.levels import service_for, ticket_clocks
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, check_transition, follow_up_dates
 from ..support.reports import TREND_MONTHS, month_bounds, monthly_report, previous_months, report_csv
 from .common import json_body, model_json, parse_model
@@ -236,9 +237,8 @@ def _clock_dict(c: Clock, now: datetime) -> dict[str, Any]:
 def clock_json(ticket: Ticket, request: web.Request) -> list[dict[str, Any]]:
     """The ticket's clocks: every one-time target, complaint and follow-up, the open update intervals and the
     missed ones (met update intervals are routine and left out)."""
-    calendar = request.app[CONFIG].support.calendar()
     now = request.app[CLOCK]()
-    shown = [c for c in clocks(ticket.events, ticket.intake.priority, now, calendar)
+    shown = [c for c in ticket_clocks(request.app[CONFIG].support, ticket, now)
              if not (c.target in CADENCE_TARGETS and c.final and c.state is not ClockState.BREACHED)]
     return [_clock_dict(c, now) for c in shown]
 
@@ -247,7 +247,9 @@ def clock_json(ticket: Ticket, request: web.Request) -> list[dict[str, Any]]:
 async def sla(request: web.Request) -> web.Response:
     who = await principal(request)
     ticket = await visible_ticket(request, who)
-    return web.json_response({"ticket_id": ticket.id, "priority": ticket.priority.value, "clocks": clock_json(ticket, request)})
+    service = service_for(request.app[CONFIG].support, ticket)
+    return web.json_response({"ticket_id": ticket.id, "priority": ticket.priority.value, "policy": service.policy,
+                              "clocks": clock_json(ticket, request)})
 
 
 async def queue_entries(request: web.Request, who: Principal, priority: str | None = None, group: str | None = None,
@@ -283,15 +285,15 @@ async def queue(request: web.Request) -> web.Response:
 async def month_report(request: web.Request, month: str | None) -> dict[str, Any]:
     """The month's figures (default: the current one) in the support organisation's time zone, with the trend
     over the months before."""
-    calendar = request.app[CONFIG].support.calendar()
-    month = month or request.app[CLOCK]().astimezone(ZoneInfo(calendar.timezone)).strftime("%Y-%m")
+    support = request.app[CONFIG].support
+    month = month or request.app[CLOCK]().astimezone(ZoneInfo(support.timezone)).strftime("%Y-%m")
     try:
         months = [month, *previous_months(month, TREND_MONTHS)]
-        (_, end), (earliest, _) = month_bounds(month, calendar.timezone), month_bounds(months[-1], calendar.timezone)
+        (_, end), (earliest, _) = month_bounds(month, support.timezone), month_bounds(months[-1], support.timezone)
     except ValueError as exc:
         raise BadRequest("month must look like 2026-11", code="bad_request") from exc
     tickets = await request.app[DB].run(SqliteStore.tickets_for_month, earliest, end)
-    return monthly_report(tickets, months, calendar, request.app[CLOCK]())
+    return monthly_report(tickets, months, support, request.app[CLOCK]())
 
 
 @routes.get("/api/v1/reports/monthly")

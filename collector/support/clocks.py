@@ -35,6 +35,7 @@ from .policy import (
     POLICIES,
     SILENCE_LIMIT,
     WARN_FRACTION,
+    ServiceLevels,
     Target,
 )
 
@@ -67,8 +68,8 @@ class Clock:
     business: bool = False  # counted in business hours (P2/P3) rather than around the clock
 
 
-def calendar_for(priority: Priority, business: BusinessCalendar) -> BusinessCalendar:
-    return AROUND_THE_CLOCK if POLICIES[priority].around_the_clock else business
+def calendar_for(priority: Priority, business: BusinessCalendar, levels: ServiceLevels = POLICIES) -> BusinessCalendar:
+    return AROUND_THE_CLOCK if levels[priority].around_the_clock else business
 
 
 def pauses(log: Sequence[TicketEvent], now: datetime) -> list[Interval]:
@@ -137,11 +138,12 @@ class _Replay:
     paused_spans: list[Interval]
     paused_now: bool
     working_spans: list[tuple[datetime, datetime | None]]
+    levels: ServiceLevels
 
     def plan(self, target: Target, priority: Priority, since: datetime,
              settled: datetime | None = None) -> tuple[datetime, BusinessCalendar]:
         """The deadline; once a target has settled (met, or no longer required), later pauses do not move it."""
-        calendar = calendar_for(priority, self.business)
+        calendar = calendar_for(priority, self.business, self.levels)
         spans = self.paused_spans if settled is None else [(a, min(b, settled)) for a, b in self.paused_spans if a < settled]
         return add(calendar, since, target.duration(calendar), spans), calendar
 
@@ -167,7 +169,7 @@ def _one_time(replay: _Replay, name: str, met_at: datetime | None, finished_at: 
         settled = plan is not None and ((met_at is not None and met_at <= start) or plan[1] < start)
         if settled or (finished_at is not None and finished_at < start):
             break
-        target = getattr(POLICIES[priority], name)
+        target = getattr(replay.levels[priority], name)
         if target is None:
             plan = None  # not required at this priority (a breach before the change was frozen above)
             continue
@@ -323,11 +325,13 @@ def next_follow_up(log: Sequence[TicketEvent]) -> tuple[str, datetime, bool] | N
     return str(plan.data.get("index", len(done) + 1)), datetime.fromisoformat(plan.data["due"]), len(done) + 1 == len(scheduled)
 
 
-def clocks(log: Sequence[TicketEvent], initial_priority: Priority, now: datetime, business: BusinessCalendar) -> list[Clock]:
-    """Every target's clock, open ones and settled ones, in a stable order."""
+def clocks(log: Sequence[TicketEvent], initial_priority: Priority, now: datetime, business: BusinessCalendar,
+           levels: ServiceLevels = POLICIES) -> list[Clock]:
+    """Every target's clock, open ones and settled ones, in a stable order, under ``levels`` (default: the
+    seeds' table) and the ``business`` calendar."""
     state = current_state(log)
     replay = _Replay(log, now, business, priority_segments(log, initial_priority), pauses(log, now),
-                     state in PAUSE_STATES, working_spans(log))
+                     state in PAUSE_STATES, working_spans(log), levels)
     finished_at = next((e.ts for e in log if e.kind == K.TRANSITION and e.data.get("to") in FINISHED_STATES), None)
     resolved_at = replay.first(lambda e: e.kind == K.TRANSITION and e.data.get("to") == "resolved")
     met = {
@@ -337,7 +341,7 @@ def clocks(log: Sequence[TicketEvent], initial_priority: Priority, now: datetime
         "fix": resolved_at,
     }
     result = [clock for name, met_at in met.items() if (clock := _one_time(replay, name, met_at, finished_at)) is not None]
-    result += _cadence(replay, lambda priority: POLICIES[priority].update_every, wall_time=False)
+    result += _cadence(replay, lambda priority: levels[priority].update_every, wall_time=False)
     result += _cadence(replay, lambda _priority: SILENCE_LIMIT, wall_time=True)
     result += complaint_clocks(log, now)
     result += follow_up_clocks(log, now)

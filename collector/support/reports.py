@@ -27,9 +27,11 @@ from zoneinfo import ZoneInfo
 
 from shared.models import Priority
 
+from ..config import SupportConfig
 from ..models import Ticket, TicketEvent
-from .calendar import BusinessCalendar, elapsed
-from .clocks import SILENCE_LIMIT, Clock, ClockState, calendar_for, clocks, current_state, pauses, priority_at, priority_segments
+from .calendar import elapsed
+from .clocks import SILENCE_LIMIT, Clock, ClockState, calendar_for, current_state, pauses, priority_at, priority_segments
+from .levels import TicketService, service_for, ticket_clocks
 from .events import EventKind
 from .policy import FINISHED_STATES
 
@@ -155,7 +157,7 @@ def fault_type(log: Sequence[TicketEvent]) -> str:
 
 
 def _tally_ticket(ticket: Ticket, ticket_clocks: Sequence[Clock], start: datetime, end: datetime, now: datetime,
-                  business: BusinessCalendar) -> tuple[tuple[str, str], _Tally] | None:
+                  service: TicketService) -> tuple[tuple[str, str], _Tally] | None:
     log = ticket.events
     known = _before(log, end)
     if not known:
@@ -185,7 +187,7 @@ def _tally_ticket(ticket: Ticket, ticket_clocks: Sequence[Clock], start: datetim
     paused = pauses(log, now)
     for name, moment in firsts.items():
         if moment is not None and start <= moment < end:
-            calendar = calendar_for(priority_at(segments, moment), business)
+            calendar = calendar_for(priority_at(segments, moment), service.calendar, service.levels)
             tally.hours[f"wall_{name}"].append((moment - ticket.created_at).total_seconds() / 3600)
             tally.hours[f"sla_{name}"].append(elapsed(calendar, ticket.created_at, moment, paused).total_seconds() / 3600)
     if not (tally.opened or sum(tally.due.values()) or scores or tally.complaints or tally.hours):
@@ -193,13 +195,13 @@ def _tally_ticket(ticket: Ticket, ticket_clocks: Sequence[Clock], start: datetim
     return (segments[-1][1].value, fault_type(known)), tally
 
 
-def _month(tickets: Sequence[Ticket], every_clock: dict[int, list[Clock]], month: str, business: BusinessCalendar,
-           now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any], list[Ticket]]:
-    start, end = month_bounds(month, business.timezone)
+def _month(tickets: Sequence[Ticket], every_clock: dict[int, list[Clock]], services: dict[int, TicketService], month: str,
+           timezone: str, now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any], list[Ticket]]:
+    start, end = month_bounds(month, timezone)
     rows: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
     opened = []
     for ticket in tickets:
-        counted = _tally_ticket(ticket, every_clock[ticket.id], start, end, now, business)
+        counted = _tally_ticket(ticket, every_clock[ticket.id], start, end, now, services[ticket.id])
         if counted is None:
             continue
         key, tally = counted
@@ -213,17 +215,20 @@ def _month(tickets: Sequence[Ticket], every_clock: dict[int, list[Clock]], month
     return lines, {"priority": "all", "fault_type": "all", **_row(total)}, opened
 
 
-def monthly_report(tickets: Sequence[Ticket], months: Sequence[str], business: BusinessCalendar, now: datetime) -> dict[str, Any]:
-    """The report for ``months[0]``, with the trend over ``months[1:]`` (the months before, most recent first)."""
-    every_clock = {t.id: clocks(t.events, t.intake.priority, now, business) for t in tickets}
-    rows, totals, opened = _month(tickets, every_clock, months[0], business, now)
+def monthly_report(tickets: Sequence[Ticket], months: Sequence[str], support: SupportConfig, now: datetime) -> dict[str, Any]:
+    """The report for ``months[0]``, with the trend over ``months[1:]`` (the months before, most recent first);
+    each ticket measured under the service levels and calendar that apply to it."""
+    services = {t.id: service_for(support, t) for t in tickets}
+    every_clock = {t.id: ticket_clocks(support, t, now) for t in tickets}
+    rows, totals, opened = _month(tickets, every_clock, services, months[0], support.timezone, now)
     trend = []
     for month in reversed(months[1:]):
-        trend.append({"month": month, **_trend_figures(_month(tickets, every_clock, month, business, now)[1])})
+        trend.append({"month": month, **_trend_figures(_month(tickets, every_clock, services, month, support.timezone, now)[1])})
     trend.append({"month": months[0], **_trend_figures(totals)})
-    return {"month": months[0], "timezone": business.timezone, "rows": rows, "totals": totals, "trend": trend,
-            "hot_spots": hot_spots(opened, ZoneInfo(business.timezone)), "labels": LABELS,
-            "sla_basis": {p.value: "wall_time" if calendar_for(p, business).around_the_clock else "business_hours" for p in Priority}}
+    default = support.calendar()
+    return {"month": months[0], "timezone": support.timezone, "rows": rows, "totals": totals, "trend": trend,
+            "hot_spots": hot_spots(opened, ZoneInfo(support.timezone)), "labels": LABELS,
+            "sla_basis": {p.value: "wall_time" if calendar_for(p, default).around_the_clock else "business_hours" for p in Priority}}
 
 
 def _trend_figures(totals: dict[str, Any]) -> dict[str, Any]:

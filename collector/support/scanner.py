@@ -11,8 +11,9 @@ from shared.aio import cancel_and_wait
 from ..config import CollectorConfig
 from ..state import Clock
 from ..store import Database, SqliteStore
-from .clocks import ClockState, clocks
+from .clocks import ClockState
 from .events import EventKind
+from .levels import ticket_clocks
 
 _LOGGER = logging.getLogger(__name__)
 ACTOR = "sla-scanner"
@@ -23,13 +24,12 @@ def scan_once(store: SqliteStore, config: CollectorConfig, now) -> int:  # type:
 
     The clocks never produce a new breach on a resolved or closed ticket (its targets stopped), so neither
     does the scanner; follow-ups and complaints keep their own deadlines there."""
-    calendar = config.support.calendar()
     recorded = 0
     for ticket in store.tickets_for_scan():
         seen = {(e.kind, e.data.get("target"), e.data.get("ref"), e.data.get("due"))
                 for e in ticket.events if e.kind in (EventKind.SLA_WARNING, EventKind.SLA_BREACHED)}
         fresh = []
-        for clock in clocks(ticket.events, ticket.intake.priority, now, calendar):
+        for clock in ticket_clocks(config.support, ticket, now):
             kind = {ClockState.WARNING: EventKind.SLA_WARNING, ClockState.BREACHED: EventKind.SLA_BREACHED}.get(clock.state)
             if kind is None or (kind, clock.target, clock.ref, clock.due.isoformat()) in seen:
                 continue
