@@ -6,12 +6,11 @@ times roughly); a ticket without a stated time is a candidate for bundles from `
 opened onwards. Candidates are ranked by fit, strongest first:
 
 1. time: the window covers the stated time itself > only within the slack > the ticket states no time;
-2. device: the device the bundle's fault names is the ticket's device > the bundle names none > another one;
+2. device: the device the bundle's fault names matches the ticket's device > no match;
 3. fault type: the bundle's diagnosis gives the ticket's classified fault type > unknown > another type;
 
-and only then recency (the newer ticket). A bundle naming another device than the ticket's fits only if its
-window covers the stated time itself (a household-wide fault can take that device down too). A bundle no
-ticket fits waits unattached and is offered on its household's tickets.
+and only then recency (the newer ticket). A bundle no ticket fits waits unattached and is offered on its
+household's tickets.
 """
 
 from __future__ import annotations
@@ -94,14 +93,11 @@ def fit(window: CaptureWindow, signature: str | None, span: TicketSpan, *, slack
     time_fit = _time_fit(window, span, slack, lookback)
     if time_fit is None:
         return None
-    device, wanted = bundle_device(signature), span.device
-    if device is None or not wanted or not _tokens(wanted):
-        device_match = Match.UNKNOWN
-    else:
-        ours, theirs = _tokens(device), _tokens(wanted)
-        device_match = Match.SAME if ours in theirs or theirs in ours else Match.OTHER
-    if device_match is Match.OTHER and time_fit is not TimeFit.COVERS:
-        return None  # another device's fault belongs here only if it happened at the very time stated
+    device, wanted = bundle_device(signature), _tokens(span.device or "")
+    # The ticket's device is the customer's words and the bundle's a device id: a match is evidence, a
+    # mismatch is not (it stays unknown rather than counting against the ticket).
+    ours = _tokens(device or "")
+    device_match = Match.SAME if ours and wanted and (ours in wanted or wanted in ours) else Match.UNKNOWN
     kind = bundle_fault_type(signature)
     type_match = Match.UNKNOWN if kind is None or span.fault_type is None else (
         Match.SAME if kind == span.fault_type else Match.OTHER)
