@@ -310,8 +310,11 @@ async def monthly(request: web.Request) -> web.Response:
 async def audit(request: web.Request) -> web.Response:
     who = await principal(request)
     require_role(who, Role.ADMIN)
+    limit = request.query.get("limit", "200")
+    if not limit.isdigit():
+        raise BadRequest("limit must be a whole number", code="bad_request")
     entries = await request.app[DB].run(SqliteStore.audit_log, target=request.query.get("target"),
-                                        limit=min(int(request.query.get("limit", "200")), 2000))
+                                        limit=min(int(limit), 2000))
     return web.json_response({"entries": entries})
 
 

@@ -62,6 +62,8 @@ LABELS = {
 def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
     """The month's first moment and the next month's, in UTC, cut in ``timezone``. ValueError if malformed."""
     parsed = datetime.strptime(month, "%Y-%m")
+    if not 1900 <= parsed.year <= 9000:
+        raise ValueError(f"month {month} is out of range")
     zone = ZoneInfo(timezone)
     start = parsed.replace(tzinfo=zone)
     end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)

@@ -149,3 +149,12 @@ async def test_follow_ups_are_deadlines_early_ones_are_marked_and_the_last_close
     _, shown = await collector.call("GET", f"/api/v1/tickets/{tid}", desk.eve)
     assert shown["state"] == "closed"
     assert (await desk.post(tid, "follow-ups", {"satisfaction": 5}, desk.carol))[0] == 409
+
+
+async def test_bad_report_and_audit_queries_are_clear_errors(collector: Collector) -> None:
+    desk = Desk(collector)
+    root = collector.user("root", Role.ADMIN)
+    for month in ("0001-06", "2026-13", "26-1", "x", "9999-12"):
+        status, answer = await collector.call("GET", f"/api/v1/reports/monthly?month={month}", desk.eve)
+        assert status == 400 and answer["error"]["code"] == "bad_request", month
+    assert (await collector.call("GET", "/api/v1/audit?limit=lots", root))[0] == 400
