@@ -34,7 +34,8 @@ SILENCE = 72 * 60
 RESPONSES = {"public_reply", "update", "notification_sent"}
 
 ACTIONS = ["public_reply", "update", "internal_note", "note", "pause", "resume", "resolve", "reopen",
-           "P1", "P2", "P3", "root_cause", "diagnose"]
+           "P1", "P2", "P3", "root_cause", "diagnose", "complaint", "complaint_ack", "complaint_close", "follow_up"]
+FOLLOW_UP_DAYS = {Priority.P1: (1, 3, 7), Priority.P2: (3,), Priority.P3: (7,)}
 
 
 @lru_cache(maxsize=None)
@@ -66,7 +67,15 @@ def ticket_logs(draw: st.DrawFn) -> tuple[list[TicketEvent], Priority, datetime]
             state = "diagnosing"
         elif action == "resolve" and not finished:
             log.append(event(t, "transition", to="resolved"))
+            log += [event(t, "follow_up_scheduled", index=i, due=(t + timedelta(days=d)).isoformat())
+                    for i, d in enumerate(FOLLOW_UP_DAYS[priority], start=1)]
             state = "resolved"
+        elif action == "follow_up" and finished:
+            log.append(event(t, "follow_up", satisfaction=4))
+        elif action == "complaint":
+            log.append(event(t, "complaint", text="x").model_copy(update={"id": len(log)}))
+        elif action in ("complaint_ack", "complaint_close"):
+            log.append(event(t, "complaint_milestone", name=action.removeprefix("complaint_")))
         elif action == "reopen" and finished:
             log.append(event(t, "transition", to="diagnosing", reopened=True))
             state = "diagnosing"
