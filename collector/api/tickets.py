@@ -11,7 +11,7 @@ from shared.models import Priority
 
 from ..auth import check_household, household_filter, may_see_ticket, principal, require_role
 from ..errors import BadRequest, NotFound
-from ..models import Principal, Role, Ticket, TicketIntake, TicketState
+from ..models import Principal, Role, Ticket, TicketEvent, TicketIntake, TicketState
 from ..state import CLOCK, CONFIG, DB
 from ..store import SqliteStore
 from ..support.events import HIDDEN_FROM_CUSTOMERS, EventKind, Visibility
@@ -31,9 +31,16 @@ async def visible_ticket(request: web.Request, who: Principal, ticket_id: int | 
     ticket = await request.app[DB].run(SqliteStore.get_ticket, wanted)
     if ticket is None or not may_see_ticket(who, ticket.household, ticket.partner):
         raise NotFound("no such ticket", code="ticket_not_found")
-    if who.role is Role.CUSTOMER:  # internal notes are for staff only
-        return ticket.model_copy(update={"events": [e for e in ticket.events if e.kind not in HIDDEN_FROM_CUSTOMERS]})
+    if who.role is Role.CUSTOMER:
+        return ticket.model_copy(update={"events": [customer_view(e) for e in ticket.events if e.kind not in HIDDEN_FROM_CUSTOMERS]})
     return ticket
+
+
+def customer_view(event: TicketEvent) -> TicketEvent:
+    """What a customer may see of an event: staff remarks on a state change are internal too."""
+    if event.kind == EventKind.TRANSITION and event.data.get("note") and event.data.get("role") != Role.CUSTOMER.value:
+        return event.model_copy(update={"data": {**event.data, "note": None}})
+    return event
 
 
 @routes.post("/api/v1/tickets")

@@ -50,7 +50,7 @@ async def test_only_customer_visible_communication_is_a_response(collector: Coll
     assert (await desk.post(tid, "transition", {"to": "waiting_customer"}))[0] == 201  # silent
     assert (await desk.post(tid, "notes", {"text": "checked the logs"}))[0] == 201  # internal by default
     assert (await desk.clock(tid, "first_response"))["state"] == "paused"
-    assert (await desk.post(tid, "transition", {"to": "diagnosing"}))[0] == 201
+    assert (await desk.post(tid, "transition", {"to": "diagnosing", "note": "customer sounded drunk"}))[0] == 201
     collector.clock.advance(40 * MINUTE)
     assert (await desk.clock(tid, "first_response"))["state"] == "breached"
     status, reply = await desk.post(tid, "notes", {"text": "we are on it: level P1, next update by 10:00", "visibility": "public"})
@@ -65,6 +65,7 @@ async def test_only_customer_visible_communication_is_a_response(collector: Coll
     assert len(missed) == 1 and datetime.fromisoformat(missed[0]["due"]) == datetime.fromisoformat(reply["ts"]) + timedelta(hours=1)
     # and the customer never sees them
     assert await desk.events(tid, "internal_note", desk.carol) == []
+    assert [e["data"]["note"] for e in await desk.events(tid, "transition", desk.carol)] == [None, None]
     assert len(await desk.events(tid, "internal_note")) == 4
     assert (await desk.post(tid, "notes", {"text": "x", "visibility": "internal"}, desk.carol))[0] == 400
 
