@@ -15,14 +15,30 @@ INTAKE = {"household": "hh-a", "device": "plug", "symptom": "off", "when": "now"
 
 
 async def together(c: Collector, calls: list[Awaitable[Any]]) -> list[Any]:
-    """Send the requests at once while the store's thread is held, so each reads the ticket before any writes."""
+    """Send the requests at once while the store's thread is held, until every one of them waits on the store,
+    so each reads the ticket before any of them writes."""
+    db = c.client.app[DB]
+    original, asked = db.run, 0
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal asked
+        asked += 1
+        return await original(*args, **kwargs)
+
     gate = threading.Event()
-    held = asyncio.create_task(c.client.app[DB].run(lambda _store: gate.wait(5)))
-    sent = asyncio.gather(*calls)
-    await asyncio.sleep(0.3)  # every request reaches the server and queues behind the held thread
-    gate.set()
-    await held
-    return await sent
+    held = asyncio.create_task(original(lambda _store: gate.wait(10)))
+    db.run = counted  # type: ignore[method-assign]
+    try:
+        sent = asyncio.gather(*calls)
+        async with asyncio.timeout(10):
+            while asked < len(calls):  # every request has reached the server and queued its first store call
+                await asyncio.sleep(0.01)
+        gate.set()
+        await held
+        return await sent
+    finally:
+        gate.set()
+        del db.run
 
 
 async def _kinds(c: Collector, token: str, tid: int, kind: str) -> list[dict]:
