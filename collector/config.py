@@ -14,10 +14,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.broker_url import checked_broker_url
+from shared.models import Priority
 from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
 
 from .errors import ConfigError
 from .support.calendar import BusinessCalendar
+from .support.policy import check_target
 
 ENV_PREFIX = "HOMEDIAG_COLLECTOR_"
 CONFIG_NAME = "collector.yaml"
@@ -58,6 +60,41 @@ class LiveBrokerConfig(_Section):
     check_urls = field_validator("url", "agent_url")(checked_broker_url)
 
 
+class CalendarConfig(_Section):
+    """A support group's own business calendar; unset fields follow the support organisation's."""
+
+    timezone: str | None = None
+    opens: time | None = None
+    closes: time | None = None
+    weekdays: list[int] | None = None
+    holidays: list[date] | None = None
+
+
+class PolicyConditions(_Section):
+    """All given conditions must hold (an empty list does not restrict)."""
+
+    channels: list[str] = Field(default_factory=list, description="the ticket's intake channel is one of these")
+    devices: list[str] = Field(default_factory=list, description="the ticket's device contains one of these (case-insensitive)")
+    households: list[str] = Field(default_factory=list, description="e.g. the households of a premium tier")
+    groups: list[str] = Field(default_factory=list, description="the support group the ticket was routed to when opened")
+
+
+class ServicePolicy(_Section):
+    name: str = Field(min_length=1, max_length=100)
+    conditions: PolicyConditions = Field(default_factory=PolicyConditions)
+    targets: dict[Priority, dict[str, str | None]] = Field(
+        default_factory=dict, description="per priority, target → '30m', '4h' or '2bd' (business days); null drops it; "
+                                          "unlisted targets keep the default table's")
+
+    @field_validator("targets")
+    @classmethod
+    def _known_targets(cls, targets: dict[Priority, dict[str, str | None]]) -> dict[Priority, dict[str, str | None]]:
+        for levels in targets.values():
+            for name, value in levels.items():
+                check_target(name, value)
+        return targets
+
+
 class SupportConfig(_Section):
     timezone: str = Field(default="UTC", description="the support organisation's time zone (IANA name)")
     opens: time = Field(default=time(9, 0), description="business hours start (P2/P3 clocks run in business hours)")
@@ -65,9 +102,15 @@ class SupportConfig(_Section):
     weekdays: list[int] = Field(default=[0, 1, 2, 3, 4], description="business days, Monday = 0")
     holidays: list[date] = Field(default_factory=list)
     scan_interval_s: float = Field(default=60.0, gt=0, description="how often SLA warnings and breaches are looked for")
+    policies: list[ServicePolicy] = Field(default_factory=list, description="ordered: the first whose conditions hold applies; none = the default table")
+    group_calendars: dict[str, CalendarConfig] = Field(default_factory=dict, description="business calendars of support groups")
 
-    def calendar(self) -> BusinessCalendar:
-        return BusinessCalendar(self.timezone, self.opens, self.closes, frozenset(self.weekdays), frozenset(self.holidays))
+    def calendar(self, group: str | None = None) -> BusinessCalendar:
+        """The organisation's calendar, or a group's own where it sets one."""
+        own = self.group_calendars.get(group or "", CalendarConfig())
+        return BusinessCalendar(own.timezone or self.timezone, own.opens or self.opens, own.closes or self.closes,
+                                frozenset(own.weekdays if own.weekdays is not None else self.weekdays),
+                                frozenset(own.holidays if own.holidays is not None else self.holidays))
 
 
 class CollectorConfig(_Section):

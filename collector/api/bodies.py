@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.live import LiveGrant
 
+from ..support.events import Visibility
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -44,6 +46,14 @@ class PresenceAnswer(_Body):
 
 class NoteRequest(_Body):
     text: str = Field(min_length=1, max_length=10_000)
+    visibility: Visibility | None = Field(
+        default=None, description="staff: 'public' (a reply the customer sees; counts as a response) or 'internal' "
+                                  "(default; staff only). Customers' notes are always public.")
+
+
+class AttachRequest(_Body):
+    bundle_id: str = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=1000, description="why the bundle belongs here (audited)")
 
 
 class ErrorDetail(_Body):

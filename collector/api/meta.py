@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from ..models import AgentRecord, BundleRecord, Ticket, TicketEvent, TicketIntake
 from . import support
-from .bodies import EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest, PresenceAnswer
+from .bodies import AttachRequest, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest, PresenceAnswer
 
 routes = web.RouteTableDef()
 
@@ -22,7 +22,7 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     support.TransitionRequest, support.MilestoneRequest, support.UpdateRequest, support.PriorityRequest,
     support.ClassifyRequest, support.AssignRequest, support.FollowUpRequest, support.ComplaintRequest,
     support.ComplaintMilestoneRequest,
-    AgentRecord, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest, PresenceAnswer, Ticket,
+    AgentRecord, AttachRequest, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest, PresenceAnswer, Ticket,
     TicketEvent, TicketIntake,
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,9 +17,11 @@ from ..errors import BadRequest, Conflict
 from ..models import Principal, Role, Ticket, TicketState
 from ..state import CLOCK, CONFIG, DB
 from ..store import SqliteStore
-from ..support.clocks import clocks, current_state
+from ..support.clocks import CADENCE_TARGETS, Clock, ClockState, current_state, next_follow_up
+from ..support.events import EventKind
+from ..support.levels import service_for, ticket_clocks
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, check_transition, follow_up_dates
-from ..support.reports import monthly_report, report_csv
+from ..support.reports import TREND_MONTHS, month_bounds, monthly_report, previous_months, report_csv
 from .common import json_body, model_json, parse_model
 from .tickets import ticket_json, visible_ticket
 
@@ -73,7 +76,8 @@ class ComplaintRequest(_Body):
 
 class ComplaintMilestoneRequest(_Body):
     name: Literal["ack", "plan", "close"]
-    report: str | None = Field(default=None, max_length=10_000)
+    complaint_id: int | None = Field(default=None, description="the complaint's event id; none = the oldest one not closed")
+    report: str | None = Field(default=None, max_length=10_000, description="the complaint report: required to close")
 
 
 async def _ticket_for_change(request: web.Request, *roles: Role) -> tuple[Principal, Ticket]:
@@ -84,13 +88,23 @@ async def _ticket_for_change(request: web.Request, *roles: Role) -> tuple[Princi
 
 
 async def record(request: web.Request, ticket: Ticket, who: Principal, kind: str, data: dict[str, Any], **projection: Any) -> Any:
-    return await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, kind,
-                                     {**data, "role": who.role.value}, request.app[CLOCK](), **projection)
+    return (await record_all(request, ticket, who, [(kind, data)], **projection))[0]
+
+
+async def record_all(request: web.Request, ticket: Ticket, who: Principal, events: list[tuple[str, dict[str, Any]]],
+                     **projection: Any) -> list[Any]:
+    """Several events in one transaction, compare-and-set on the ``expect_…`` values given."""
+    stamped = [(kind, {**data, "role": who.role.value}) for kind, data in events]
+    return await request.app[DB].run(SqliteStore.append_ticket_events, ticket.id, who.name, stamped,
+                                     request.app[CLOCK](), **projection)
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/transition")
 async def transition(request: web.Request) -> web.Response:
-    """Move a ticket along its lifecycle. A customer may only confirm (awaiting_confirmation → resolved)."""
+    """Move a ticket along its lifecycle. A customer may only confirm (awaiting_confirmation → resolved).
+
+    Compare-and-set: the move is written only if the ticket is still in the state it was read in (409
+    ``ticket_changed`` otherwise); resolving schedules the follow-ups in the same transaction."""
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     body = parse_model(TransitionRequest, await json_body(request))
@@ -100,13 +114,13 @@ async def transition(request: web.Request) -> web.Response:
     check_transition(current, body.to)
     if body.to is TicketState.SOLUTION and body.solution not in SOLUTION_KINDS:
         raise BadRequest(f"a solution is one of {sorted(SOLUTION_KINDS)}", code="body_invalid")
-    event = await record(request, ticket, who, "transition",
-                         {"from": current.value, "to": body.to.value, "solution": body.solution, "note": body.note},
-                         state=body.to)
+    events: list[tuple[str, dict[str, Any]]] = [
+        (EventKind.TRANSITION, {"from": current.value, "to": body.to.value, "solution": body.solution, "note": body.note})]
     if body.to is TicketState.RESOLVED:
-        for index, due in enumerate(follow_up_dates(ticket.priority, event.ts), start=1):
-            await record(request, ticket, who, "follow_up_scheduled", {"index": index, "due": due.isoformat()})
-    return model_json(event, status=201)
+        events += [(EventKind.FOLLOW_UP_SCHEDULED, {"index": index, "due": due.isoformat()})
+                   for index, due in enumerate(follow_up_dates(ticket.priority, request.app[CLOCK]()), start=1)]
+    written = await record_all(request, ticket, who, events, state=body.to, expect_state=current)
+    return model_json(written[0], status=201)
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/milestones")
@@ -134,9 +148,9 @@ async def change_priority(request: web.Request) -> web.Response:
     body = parse_model(PriorityRequest, await json_body(request))
     if body.priority is ticket.priority:
         raise Conflict(f"the ticket is already {body.priority}", code="priority_unchanged")
-    event = await record(request, ticket, who, "priority_changed",
+    event = await record(request, ticket, who, EventKind.PRIORITY_CHANGED,
                          {"from": ticket.priority.value, "to": body.priority.value, "reason": body.reason},
-                         priority=body.priority)
+                         priority=body.priority, expect_priority=ticket.priority)
     return model_json(event, status=201)
 
 
@@ -157,56 +171,85 @@ async def assign(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/tickets/{ticket_id}/follow-ups")
 async def follow_up(request: web.Request) -> web.Response:
-    """A follow-up after resolution: satisfaction 1–5, recurrence (which reopens the ticket), new requests."""
+    """A follow-up after resolution: satisfaction 1–5, recurrence (which reopens the ticket), new requests.
+
+    It answers the next scheduled follow-up (``index``; ``early`` when recorded before its date); the last one
+    its priority requires closes the ticket. Written with its transition in one compare-and-set transaction."""
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     body = parse_model(FollowUpRequest, await json_body(request))
     current = TicketState(current_state(ticket.events))
-    if current not in (TicketState.RESOLVED, TicketState.FOLLOW_UP):
-        raise Conflict("follow-ups come after resolution", code="transition_invalid")
-    event = await record(request, ticket, who, "follow_up", body.model_dump())
-    scheduled = sum(1 for e in ticket.events if e.kind == "follow_up_scheduled")
-    done = sum(1 for e in ticket.events if e.kind == "follow_up") + 1
-    if body.recurred:
-        await record(request, ticket, who, "transition", {"from": current.value, "to": "diagnosing", "reopened": True},
-                     state=TicketState.DIAGNOSING)
-    elif done >= scheduled:
-        await record(request, ticket, who, "transition", {"from": current.value, "to": "closed"}, state=TicketState.CLOSED)
-    elif current is TicketState.RESOLVED:
-        await record(request, ticket, who, "transition", {"from": "resolved", "to": "follow_up"}, state=TicketState.FOLLOW_UP)
-    return model_json(event, status=201)
+    planned = next_follow_up(ticket.events)
+    if current not in (TicketState.RESOLVED, TicketState.FOLLOW_UP) or planned is None:
+        raise Conflict("follow-ups come after resolution, as scheduled", code="transition_invalid")
+    index, date, last = planned
+    now = request.app[CLOCK]()
+    events: list[tuple[str, dict[str, Any]]] = [
+        (EventKind.FOLLOW_UP, {**body.model_dump(), "index": int(index), "due": date.isoformat(), "early": now < date})]
+    to = (TicketState.DIAGNOSING if body.recurred else TicketState.CLOSED if last
+          else TicketState.FOLLOW_UP if current is TicketState.RESOLVED else None)
+    if to is not None:
+        events.append((EventKind.TRANSITION, {"from": current.value, "to": to.value, "reopened": body.recurred or None}))
+    done = sum(1 for e in ticket.events if e.kind == EventKind.FOLLOW_UP)
+    written = await record_all(request, ticket, who, events, state=to, expect_state=current,
+                               expect_count=(EventKind.FOLLOW_UP, done))
+    return model_json(written[0], status=201)
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/complaints")
 async def complaint(request: web.Request) -> web.Response:
+    """A complaint: its own acknowledge (2 h), plan (24 h) and close (48 h) clocks; its event id names it."""
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     body = parse_model(ComplaintRequest, await json_body(request))
-    return model_json(await record(request, ticket, who, "complaint", {"text": body.text}), status=201)
+    return model_json(await record(request, ticket, who, EventKind.COMPLAINT, {"text": body.text}), status=201)
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/complaints/milestones")
 async def complaint_milestone(request: web.Request) -> web.Response:
+    """Acknowledge, plan or close one complaint; closing requires the complaint report."""
     who, ticket = await _ticket_for_change(request, Role.ENGINEER, Role.ADMIN)
     body = parse_model(ComplaintMilestoneRequest, await json_body(request))
-    if not any(e.kind == "complaint" for e in ticket.events):
-        raise Conflict("this ticket has no complaint", code="no_complaint")
-    return model_json(await record(request, ticket, who, "complaint_milestone", body.model_dump()), status=201)
+    complaints = [e.id for e in ticket.events if e.kind == EventKind.COMPLAINT]
+    milestones = [e for e in ticket.events if e.kind == EventKind.COMPLAINT_MILESTONE]
+    reached = {(e.data.get("complaint_id", complaints[0] if complaints else None), e.data.get("name")) for e in milestones}
+    target = body.complaint_id
+    if target is None:
+        target = next((c for c in complaints if (c, "close") not in reached), None)
+    if target not in complaints:
+        raise Conflict("this ticket has no such open complaint", code="no_complaint")
+    if (target, "close") in reached or (target, body.name) in reached:
+        raise Conflict(f"complaint {target} already has '{body.name}' or is closed", code="complaint_milestone_done")
+    if body.name == "close" and not (body.report or "").strip():
+        raise BadRequest("closing a complaint requires its complaint report", code="report_required")
+    event = await record(request, ticket, who, EventKind.COMPLAINT_MILESTONE, {**body.model_dump(), "complaint_id": target},
+                         expect_count=(EventKind.COMPLAINT_MILESTONE, len(milestones)))
+    return model_json(event, status=201)
+
+
+def _clock_dict(c: Clock, now: datetime) -> dict[str, Any]:
+    return {"target": c.target, "ref": c.ref, "due": c.due.isoformat(), "met_at": c.met_at.isoformat() if c.met_at else None,
+            "not_before": c.not_before.isoformat() if c.not_before else None, "state": c.state.value,
+            "basis": "business_hours" if c.business else "wall_time",
+            "seconds_left": None if c.final else round((c.due - now).total_seconds())}
 
 
 def clock_json(ticket: Ticket, request: web.Request) -> list[dict[str, Any]]:
-    calendar = request.app[CONFIG].support.calendar()
+    """The ticket's clocks: every one-time target, complaint and follow-up, the open update intervals and the
+    missed ones (met update intervals are routine and left out)."""
     now = request.app[CLOCK]()
-    return [{"target": c.target, "due": c.due.isoformat(), "met_at": c.met_at.isoformat() if c.met_at else None,
-             "state": c.state, "seconds_left": None if c.met_at else round((c.due - now).total_seconds())}
-            for c in clocks(ticket.events, ticket.intake.priority, now, calendar)]
+    shown = [c for c in ticket_clocks(request.app[CONFIG].support, ticket, now)
+             if not (c.target in CADENCE_TARGETS and c.final and c.state is not ClockState.BREACHED)]
+    return [_clock_dict(c, now) for c in shown]
 
 
 @routes.get("/api/v1/tickets/{ticket_id}/sla")
 async def sla(request: web.Request) -> web.Response:
     who = await principal(request)
     ticket = await visible_ticket(request, who)
-    return web.json_response({"ticket_id": ticket.id, "priority": ticket.priority.value, "clocks": clock_json(ticket, request)})
+    service = service_for(request.app[CONFIG].support, ticket)
+    return web.json_response({"ticket_id": ticket.id, "priority": ticket.priority.value, "policy": service.policy,
+                              "clocks": clock_json(ticket, request)})
 
 
 async def queue_entries(request: web.Request, who: Principal, priority: str | None = None, group: str | None = None,
@@ -217,7 +260,7 @@ async def queue_entries(request: web.Request, who: Principal, priority: str | No
                                         state=TicketState(state) if state else None)
     entries = []
     for ticket in tickets:
-        open_clocks = [c for c in clock_json(ticket, request) if c["met_at"] is None]
+        open_clocks = [c for c in clock_json(ticket, request) if c["seconds_left"] is not None]
         nearest = min(open_clocks, key=lambda c: c["due"], default=None)
         entries.append({**ticket_json(ticket.model_copy(update={"events": [], "bundles": []})), "clocks": open_clocks,
                         "next_due": nearest})
@@ -239,27 +282,25 @@ async def queue(request: web.Request) -> web.Response:
     return web.json_response({"tickets": entries})
 
 
-def month_bounds(month: str) -> tuple[datetime, datetime]:
+async def month_report(request: web.Request, month: str | None) -> dict[str, Any]:
+    """The month's figures (default: the current one) in the support organisation's time zone, with the trend
+    over the months before."""
+    support = request.app[CONFIG].support
+    month = month or request.app[CLOCK]().astimezone(ZoneInfo(support.timezone)).strftime("%Y-%m")
     try:
-        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC)
+        months = [month, *previous_months(month, TREND_MONTHS)]
+        (_, end), (earliest, _) = month_bounds(month, support.timezone), month_bounds(months[-1], support.timezone)
     except ValueError as exc:
         raise BadRequest("month must look like 2026-11", code="bad_request") from exc
-    end = start.replace(year=start.year + (start.month == 12), month=start.month % 12 + 1)
-    return start, end
-
-
-async def month_report(request: web.Request, month: str) -> dict[str, Any]:
-    start, end = month_bounds(month)
-    tickets = await request.app[DB].run(SqliteStore.tickets_created_between, start, end)
-    return monthly_report(tickets, month, request.app[CONFIG].support.calendar(), request.app[CLOCK]())
+    tickets = await request.app[DB].run(SqliteStore.tickets_for_month, earliest, end)
+    return monthly_report(tickets, months, support, request.app[CLOCK]())
 
 
 @routes.get("/api/v1/reports/monthly")
 async def monthly(request: web.Request) -> web.Response:
     who = await principal(request)
     require_role(who, Role.ENGINEER, Role.ADMIN)
-    month = request.query.get("month") or request.app[CLOCK]().strftime("%Y-%m")
-    report = await month_report(request, month)
+    report = await month_report(request, request.query.get("month"))
     if request.query.get("format") == "csv":
         return web.Response(text=report_csv(report), content_type="text/csv")
     return web.json_response(report)
@@ -269,8 +310,11 @@ async def monthly(request: web.Request) -> web.Response:
 async def audit(request: web.Request) -> web.Response:
     who = await principal(request)
     require_role(who, Role.ADMIN)
+    limit = request.query.get("limit", "200")
+    if not limit.isdigit():
+        raise BadRequest("limit must be a whole number", code="bad_request")
     entries = await request.app[DB].run(SqliteStore.audit_log, target=request.query.get("target"),
-                                        limit=min(int(request.query.get("limit", "200")), 2000))
+                                        limit=min(int(limit), 2000))
     return web.json_response({"entries": entries})
 
 

@@ -9,12 +9,13 @@ from aiohttp import web
 
 from shared.models import Priority
 
-from ..auth import check_household, household_filter, may_see_ticket, principal
+from ..auth import check_household, household_filter, may_see_ticket, principal, require_role
 from ..errors import BadRequest, NotFound
-from ..models import Principal, Role, Ticket, TicketIntake, TicketState
+from ..models import Principal, Role, Ticket, TicketEvent, TicketIntake, TicketState
 from ..state import CLOCK, CONFIG, DB
 from ..store import SqliteStore
-from .bodies import NoteRequest
+from ..support.events import HIDDEN_FROM_CUSTOMERS, EventKind, Visibility
+from .bodies import AttachRequest, NoteRequest
 from .common import int_param, json_body, model_json, parse_model
 
 routes = web.RouteTableDef()
@@ -30,7 +31,16 @@ async def visible_ticket(request: web.Request, who: Principal, ticket_id: int | 
     ticket = await request.app[DB].run(SqliteStore.get_ticket, wanted)
     if ticket is None or not may_see_ticket(who, ticket.household, ticket.partner):
         raise NotFound("no such ticket", code="ticket_not_found")
+    if who.role is Role.CUSTOMER:
+        return ticket.model_copy(update={"events": [customer_view(e) for e in ticket.events if e.kind not in HIDDEN_FROM_CUSTOMERS]})
     return ticket
+
+
+def customer_view(event: TicketEvent) -> TicketEvent:
+    """What a customer may see of an event: staff remarks on a state change are internal too."""
+    if event.kind == EventKind.TRANSITION and event.data.get("note") and event.data.get("role") != Role.CUSTOMER.value:
+        return event.model_copy(update={"data": {**event.data, "note": None}})
+    return event
 
 
 @routes.post("/api/v1/tickets")
@@ -76,16 +86,41 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/tickets/{ticket_id}")
 async def show_ticket(request: web.Request) -> web.Response:
+    """The ticket; staff also see ``offered_bundles``: the household's bundles that fitted no ticket."""
     who = await principal(request)
-    return web.json_response(ticket_json(await visible_ticket(request, who)))
+    ticket = await visible_ticket(request, who)
+    shown = ticket_json(ticket)
+    if who.role in (Role.ENGINEER, Role.ADMIN):
+        waiting = await request.app[DB].run(SqliteStore.list_bundles, ticket.household, unattached=True)
+        shown["offered_bundles"] = [bundle.model_dump(mode="json") for bundle in waiting]
+    return web.json_response(shown)
+
+
+@routes.post("/api/v1/tickets/{ticket_id}/bundles")
+async def attach_bundle(request: web.Request) -> web.Response:
+    """Attach an offered bundle, or move one from another ticket of the household, by hand (audited)."""
+    who = await principal(request)
+    ticket = await visible_ticket(request, who)
+    require_role(who, Role.ENGINEER, Role.ADMIN)
+    body = parse_model(AttachRequest, await json_body(request))
+    moved = await request.app[DB].run(SqliteStore.move_bundle, body.bundle_id, ticket.id, who.name, body.reason,
+                                      request.app[CLOCK]())
+    return model_json(moved, status=201)
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/notes")
 async def add_note(request: web.Request) -> web.Response:
-    """More information from the customer or a note from support: an event on the ticket."""
+    """Information from the customer (``note``), or from staff either a ``public_reply`` the customer sees — a
+    response for the service levels — or an ``internal_note`` (the default) that staff alone see."""
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     note = parse_model(NoteRequest, await json_body(request))
-    event = await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, "note",
+    if who.role is Role.CUSTOMER:
+        if note.visibility is Visibility.INTERNAL:
+            raise BadRequest("customers' notes are always visible to support", code="body_invalid")
+        kind = EventKind.NOTE
+    else:
+        kind = EventKind.PUBLIC_REPLY if note.visibility is Visibility.PUBLIC else EventKind.INTERNAL_NOTE
+    event = await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, kind,
                                       {"text": note.text, "role": who.role.value}, request.app[CLOCK]())
     return model_json(event, status=201)

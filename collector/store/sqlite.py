@@ -14,13 +14,13 @@ import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from shared.models import CaptureWindow, Priority, Trigger
 
-from ..attach import TicketSpan, choose_ticket, fits
+from ..attach import Fit, TicketSpan, best_fit, fit
 from ..support.lifecycle import classification_from, route
 from ..errors import Conflict, NotFound, Unauthorized
 from ..models import (
@@ -281,7 +281,9 @@ class SqliteStore:
             existing = conn.execute("SELECT sha256 FROM bundles WHERE bundle_id = ?", (record.bundle_id,)).fetchone()
             if existing is not None:
                 raise Conflict(f"bundle {record.bundle_id} was already stored", code="bundle_exists")
-            ticket_id = choose_ticket(record.window, self._open_spans(conn, record.household), slack=slack, lookback=lookback)
+            chosen = best_fit(record.window, self._open_spans(conn, record.household), slack=slack,
+                              lookback=lookback, signature=record.trigger.signature)
+            ticket_id, how = chosen if chosen is not None else (None, None)
             if ticket_id is None and record.trigger.open_ticket:
                 ticket_id = self._insert_ticket(conn, self._intake_from_trigger(record), record.agent_id, now)
             conn.execute(
@@ -291,17 +293,43 @@ class SqliteStore:
                  _iso(record.window.start), _iso(record.window.end), record.key_id, ticket_id),
             )
             if ticket_id is not None:
-                self._attached(conn, ticket_id, record, record.agent_id, now)
+                self._attached(conn, ticket_id, record, record.agent_id, now, how)
         return record.model_copy(update={"ticket_id": ticket_id})
 
-    def _attached(self, conn: sqlite3.Connection, ticket_id: int, record: BundleRecord, actor: str, now: datetime) -> None:
-        """The attach event, and the classification pre-filled from the bundle's diagnosis if none exists yet."""
-        self._event(conn, ticket_id, now, actor, "bundle_attached", self._attach_detail(record))
+    def _attached(self, conn: sqlite3.Connection, ticket_id: int, record: BundleRecord, actor: str, now: datetime,
+                  how: Fit | None = None, moved_from: int | None = None) -> None:
+        """The attach event and its audit entry (with why it fits), and the classification pre-filled from the
+        bundle's diagnosis if none exists yet."""
+        reason = how.describe() if how is not None else ("opened for this bundle" if moved_from is None else "by hand")
+        detail = self._attach_detail(record) | {"fit": reason, "moved_from": moved_from}
+        self._event(conn, ticket_id, now, actor, "bundle_attached", detail)
+        self._audit(conn, now, actor, "bundle.attach", record.bundle_id, {"ticket_id": ticket_id, "fit": reason,
+                                                                          "moved_from": moved_from})
         classified = conn.execute("SELECT 1 FROM ticket_events WHERE ticket_id = ? AND kind = 'classified'",
                                   (ticket_id,)).fetchone()
         prefill = classification_from((record.trigger.signature or "").split(":")[0])
         if classified is None and prefill is not None:
             self._event(conn, ticket_id, now, actor, "classified", prefill | {"bundle_id": record.bundle_id})
+
+    def move_bundle(self, bundle_id: str, ticket_id: int, actor: str, reason: str, now: datetime) -> BundleRecord:
+        """Attach a waiting bundle, or move an attached one, to a ticket of its household, by hand: an event on
+        both tickets and audit entries."""
+        with self._tx() as conn:
+            record = self.get_bundle(bundle_id)
+            row = conn.execute("SELECT household FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+            if record is None:
+                raise NotFound(f"no bundle {bundle_id}", code="bundle_not_found")
+            if row is None or row["household"] != record.household:
+                raise NotFound(f"no ticket {ticket_id} in the bundle's household", code="ticket_not_found")
+            if record.ticket_id == ticket_id:
+                raise Conflict(f"bundle {bundle_id} is already on ticket {ticket_id}", code="bundle_already_attached")
+            conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ?", (ticket_id, bundle_id))
+            if record.ticket_id is not None:
+                self._event(conn, record.ticket_id, now, actor, "bundle_detached",
+                            {"bundle_id": bundle_id, "moved_to": ticket_id, "reason": reason})
+            self._attached(conn, ticket_id, record, actor, now, moved_from=record.ticket_id)
+            self._audit(conn, now, actor, "bundle.move", bundle_id, {"from": record.ticket_id, "to": ticket_id, "reason": reason})
+        return record.model_copy(update={"ticket_id": ticket_id})
 
     @staticmethod
     def _attach_detail(record: BundleRecord) -> dict[str, Any]:
@@ -324,10 +352,15 @@ class SqliteStore:
     def _open_spans(conn: sqlite3.Connection, household: str) -> list[TicketSpan]:
         placeholders = ",".join("?" * len(OPEN_STATES))
         rows = conn.execute(
-            f"SELECT id, created_at, occurred_from, occurred_to FROM tickets WHERE household = ? AND state IN ({placeholders})",
+            f"SELECT id, created_at, occurred_from, occurred_to, intake, (SELECT data FROM ticket_events e WHERE "
+            f"e.ticket_id = tickets.id AND e.kind = 'classified' ORDER BY e.id DESC LIMIT 1) AS classified "
+            f"FROM tickets WHERE household = ? AND state IN ({placeholders})",
             (household, *sorted(OPEN_STATES)),
         )
-        return [TicketSpan(row["id"], _dt(row["created_at"]), _dt(row["occurred_from"]), _dt(row["occurred_to"])) for row in rows]
+        return [TicketSpan(row["id"], _dt(row["created_at"]), _dt(row["occurred_from"]), _dt(row["occurred_to"]),
+                           device=json.loads(row["intake"]).get("device"),
+                           fault_type=json.loads(row["classified"]).get("type") if row["classified"] else None)
+                for row in rows]
 
     def _insert_ticket(self, conn: sqlite3.Connection, intake: TicketIntake, actor: str, now: datetime) -> int:
         self._ensure_household(conn, intake.household, now)
@@ -347,14 +380,15 @@ class SqliteStore:
         """Open a ticket and attach the household's waiting bundles that fit it."""
         with self._tx() as conn:
             ticket_id = self._insert_ticket(conn, intake, actor, now)
-            span = TicketSpan(ticket_id, now, intake.occurred_from, intake.occurred_to)
+            span = TicketSpan(ticket_id, now, intake.occurred_from, intake.occurred_to, device=intake.device)
             waiting = conn.execute("SELECT * FROM bundles WHERE household = ? AND ticket_id IS NULL ORDER BY received_at",
                                    (intake.household,)).fetchall()
             for row in waiting:
                 record = self._bundle(row)
-                if fits(record.window, span, slack=slack, lookback=lookback):
+                how = fit(record.window, record.trigger.signature, span, slack=slack, lookback=lookback)
+                if how is not None:
                     conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ?", (ticket_id, record.bundle_id))
-                    self._attached(conn, ticket_id, record, actor, now)
+                    self._attached(conn, ticket_id, record, actor, now, how)
         return self.get_ticket(ticket_id)  # type: ignore[return-value]
 
     def _ticket(self, row: sqlite3.Row, *, full: bool) -> Ticket:
@@ -387,11 +421,6 @@ class SqliteStore:
         rows = self._conn.execute(f"SELECT * FROM tickets {where} ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
         return [self._ticket(row, full=full) for row in rows]
 
-    def tickets_created_between(self, start: datetime, end: datetime) -> list[Ticket]:
-        rows = self._conn.execute("SELECT * FROM tickets WHERE created_at >= ? AND created_at < ? ORDER BY id",
-                                  (_iso(start), _iso(end))).fetchall()
-        return [self._ticket(row, full=True) for row in rows]
-
     def ticket_events(self, ticket_id: int) -> list[TicketEvent]:
         rows = self._conn.execute("SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
         return [TicketEvent(id=r["id"], ticket_id=r["ticket_id"], ts=_dt(r["ts"]), actor=r["actor"], kind=r["kind"],
@@ -399,16 +428,58 @@ class SqliteStore:
 
     def append_ticket_event(self, ticket_id: int, actor: str, kind: str, data: dict[str, Any], now: datetime, *,
                             state: TicketState | None = None, priority: Priority | None = None,
-                            group: str | None = None, partner: str | None = None) -> TicketEvent:
-        """Record a change; the keyword values update the ticket's current projection in the same transaction."""
+                            group: str | None = None, partner: str | None = None,
+                            expect_state: TicketState | None = None) -> TicketEvent:
+        """Record one change; see ``append_ticket_events``."""
+        return self.append_ticket_events(ticket_id, actor, [(kind, data)], now, state=state, priority=priority,
+                                         group=group, partner=partner, expect_state=expect_state)[0]
+
+    def append_ticket_events(self, ticket_id: int, actor: str, events: list[tuple[str, dict[str, Any]]], now: datetime, *,
+                             state: TicketState | None = None, priority: Priority | None = None,
+                             group: str | None = None, partner: str | None = None,
+                             expect_state: TicketState | None = None, expect_priority: Priority | None = None,
+                             expect_count: tuple[str, int] | None = None) -> list[TicketEvent]:
+        """Record changes in one transaction; the keyword values update the ticket's current projection.
+
+        Compare-and-set: with ``expect_state``/``expect_priority``/``expect_count`` (a kind and how many events of
+        it the ticket holds) the write happens only if the ticket still is as the caller read it; otherwise
+        nothing is written and 409 ``ticket_changed`` says so (of two concurrent changes, one wins)."""
         with self._tx() as conn:
-            if conn.execute("SELECT 1 FROM tickets WHERE id = ?", (ticket_id,)).fetchone() is None:
+            row = conn.execute("SELECT state, priority FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+            if row is None:
                 raise NotFound(f"no ticket {ticket_id}", code="ticket_not_found")
+            if expect_state is not None and row["state"] != expect_state.value:
+                raise Conflict(f"the ticket changed meanwhile: it is {row['state']} now, not {expect_state}", code="ticket_changed")
+            if expect_priority is not None and row["priority"] != expect_priority.value:
+                raise Conflict(f"the ticket changed meanwhile: it is {row['priority']} now", code="ticket_changed")
+            if expect_count is not None:
+                kind, count = expect_count
+                held = conn.execute("SELECT COUNT(*) FROM ticket_events WHERE ticket_id = ? AND kind = ?",
+                                    (ticket_id, kind)).fetchone()[0]
+                if held != count:
+                    raise Conflict(f"the ticket changed meanwhile ({kind})", code="ticket_changed")
             for column, value in (("state", state), ("priority", priority), ("grp", group), ("partner", partner)):
                 if value is not None:
                     conn.execute(f"UPDATE tickets SET {column} = ? WHERE id = ?", (str(value), ticket_id))
-            event_id = self._event(conn, ticket_id, now, actor, kind, data)
-        return TicketEvent(id=event_id, ticket_id=ticket_id, ts=now, actor=actor, kind=kind, data=data)
+            ids = [self._event(conn, ticket_id, now, actor, kind, data) for kind, data in events]
+        return [TicketEvent(id=event_id, ticket_id=ticket_id, ts=now, actor=actor, kind=kind, data=data)
+                for event_id, (kind, data) in zip(ids, events, strict=True)]
+
+    def tickets_for_scan(self) -> list[Ticket]:
+        """Tickets whose clocks can still move: not closed, or holding a complaint (complaints run on their own)."""
+        rows = self._conn.execute(
+            "SELECT * FROM tickets WHERE state != 'closed' OR id IN (SELECT ticket_id FROM ticket_events WHERE kind = 'complaint')"
+            " ORDER BY id").fetchall()
+        return [self._ticket(row, full=True) for row in rows]
+
+    def tickets_for_month(self, start: datetime, end: datetime) -> list[Ticket]:
+        """Tickets opened before ``end`` that were not closed before ``start`` (a silent open ticket counts too):
+        what a monthly report looks at. Times are compared as stored, in UTC."""
+        rows = self._conn.execute(
+            "SELECT * FROM tickets WHERE created_at < ? AND (state != 'closed' OR id IN "
+            "(SELECT ticket_id FROM ticket_events WHERE ts >= ?)) ORDER BY id",
+            (_iso(end.astimezone(UTC)), _iso(start.astimezone(UTC)))).fetchall()
+        return [self._ticket(row, full=True) for row in rows]
 
     @staticmethod
     def _event(conn: sqlite3.Connection, ticket_id: int, now: datetime, actor: str, kind: str, data: dict[str, Any]) -> int:

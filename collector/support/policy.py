@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from shared.models import Priority
@@ -41,5 +43,38 @@ POLICIES: dict[Priority, Policy] = {
                         None, None, Target("fix", business_days=2), (7,)),
 }
 COMPLAINT_TARGETS = (Target("complaint_ack", hours=2), Target("complaint_plan", hours=24), Target("complaint_close", hours=48))
+# The seeds' floor for every open ticket, paused or not: never more than 72 hours without a customer update.
+SILENCE_LIMIT = Target("update_72h", hours=72)
+# A follow-up falls due on its date and is overdue one day later (doing it before its date marks it early).
+FOLLOW_UP_GRACE = timedelta(days=1)
 WARN_FRACTION = 0.25  # warn when a quarter of a target's time is left
 PAUSE_STATES = frozenset({"waiting_customer", "waiting_parts"})
+FINISHED_STATES = frozenset({"resolved", "follow_up", "closed"})  # no service-level target accrues here
+TARGET_NAMES = ("first_response", "update_every", "root_cause", "workaround", "fix")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(m|h|bd)$")
+ServiceLevels = Mapping[Priority, Policy]
+
+
+def check_target(name: str, value: str | None) -> Target | None:
+    """A configured target ('30m', '4h', '2bd'), or None when it is dropped; ValueError if malformed."""
+    if name not in TARGET_NAMES:
+        raise ValueError(f"unknown target {name!r}; targets: {', '.join(TARGET_NAMES)}")
+    if value is None:
+        if name in ("first_response", "update_every"):
+            raise ValueError(f"{name} cannot be dropped")
+        return None
+    found = _DURATION.match(value.strip())
+    if found is None or float(found.group(1)) <= 0:
+        raise ValueError(f"{name}: {value!r} is not a duration like '30m', '4h' or '2bd'")
+    amount, unit = float(found.group(1)), found.group(2)
+    label = "update" if name == "update_every" else name
+    if unit == "bd":
+        return Target(label, business_days=amount)
+    return Target(label, hours=amount / 60 if unit == "m" else amount)
+
+
+def with_targets(overrides: Mapping[Priority, Mapping[str, str | None]]) -> ServiceLevels:
+    """The default table with some targets replaced (or dropped)."""
+    return {priority: replace(policy, **{name: check_target(name, value) for name, value in overrides.get(priority, {}).items()})
+            for priority, policy in POLICIES.items()}
+

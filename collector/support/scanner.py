@@ -11,25 +11,33 @@ from shared.aio import cancel_and_wait
 from ..config import CollectorConfig
 from ..state import Clock
 from ..store import Database, SqliteStore
-from .clocks import clocks
+from .clocks import ClockState
+from .events import EventKind
+from .levels import ticket_clocks
 
 _LOGGER = logging.getLogger(__name__)
 ACTOR = "sla-scanner"
 
 
 def scan_once(store: SqliteStore, config: CollectorConfig, now) -> int:  # type: ignore[no-untyped-def]
-    """One pass over the open tickets (runs on the store's thread); returns how many events it recorded."""
-    calendar = config.support.calendar()
+    """One pass (on the store's thread): every warning and breach not yet recorded, stamped now; returns how many.
+
+    The clocks never produce a new breach on a resolved or closed ticket (its targets stopped), so neither
+    does the scanner; follow-ups and complaints keep their own deadlines there."""
     recorded = 0
-    for ticket in store.list_tickets(open_only=True, full=True, limit=100_000):
-        seen = {(e.kind, e.data.get("target"), e.data.get("due")) for e in ticket.events if e.kind.startswith("sla_")}
-        for clock in clocks(ticket.events, ticket.intake.priority, now, calendar):
-            kind = {"warning": "sla_warning", "breached": "sla_breached"}.get(clock.state)
-            if kind is None or (kind, clock.target, clock.due.isoformat()) in seen:
+    for ticket in store.tickets_for_scan():
+        seen = {(e.kind, e.data.get("target"), e.data.get("ref"), e.data.get("due"))
+                for e in ticket.events if e.kind in (EventKind.SLA_WARNING, EventKind.SLA_BREACHED)}
+        fresh = []
+        for clock in ticket_clocks(config.support, ticket, now):
+            kind = {ClockState.WARNING: EventKind.SLA_WARNING, ClockState.BREACHED: EventKind.SLA_BREACHED}.get(clock.state)
+            if kind is None or (kind, clock.target, clock.ref, clock.due.isoformat()) in seen:
                 continue
-            store.append_ticket_event(ticket.id, ACTOR, kind, {"target": clock.target, "due": clock.due.isoformat(),
-                                                               "priority": ticket.priority.value}, now)
-            recorded += 1
+            fresh.append((kind, {"target": clock.target, "ref": clock.ref, "due": clock.due.isoformat(),
+                                 "priority": ticket.priority.value}))
+        if fresh:
+            store.append_ticket_events(ticket.id, ACTOR, fresh, now)
+            recorded += len(fresh)
     return recorded
 
 

@@ -224,12 +224,11 @@ async def report_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     if who.role not in (Role.ENGINEER, Role.ADMIN):
         raise web.HTTPForbidden(text="reports are for engineers and admins")
-    month = request.query.get("month") or request.app[CLOCK]().strftime("%Y-%m")
     try:
-        report = await month_report(request, month)
+        report = await month_report(request, request.query.get("month"))
     except CollectorError as exc:
         raise web.HTTPBadRequest(text=exc.message) from exc
-    return render("report.html", request, report=report, month=month)
+    return render("report.html", request, report=report, month=report["month"])
 
 
 def countdown(seconds: float | None) -> str:

@@ -62,9 +62,9 @@ async def test_a_waiting_bundle_joins_the_ticket_opened_later(collector: Collect
     _, later, _ = await collector.upload(agent.bundle(start=NOW + timedelta(minutes=2)))
     assert later["ticket_id"] == ticket["id"]
     status, note = await collector.call("POST", f"/api/v1/tickets/{ticket['id']}/notes", engineer, json={"text": "called"})
-    assert status == 201 and note["kind"] == "note"
+    assert status == 201 and note["kind"] == "internal_note"  # a staff note without a visibility stays internal
     _, shown = await collector.call("GET", f"/api/v1/tickets/{ticket['id']}", engineer)
-    assert [e["kind"] for e in shown["events"]] == ["created", "bundle_attached", "classified", "bundle_attached", "note"]
+    assert [e["kind"] for e in shown["events"]] == ["created", "bundle_attached", "classified", "bundle_attached", "internal_note"]
 
 
 async def test_ticket_events_and_audit_are_append_only(collector: Collector) -> None:

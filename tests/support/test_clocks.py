@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from collector.models import TicketEvent
 from collector.support.calendar import BusinessCalendar, add, elapsed
-from collector.support.clocks import clocks, update_cadence
+from collector.support.clocks import clocks
 from collector.support.lifecycle import FAULT_TYPE_OF, FAULT_TYPES, follow_up_dates
 from shared.models import Priority, RootCause
 
@@ -49,7 +49,7 @@ def test_states_warning_breach_met_and_late() -> None:
     assert by_target(log, Priority.P1, FRIDAY_4PM + timedelta(minutes=31))["first_response"].state == "breached"  # type: ignore[attr-defined]
     answered = [*log, event(FRIDAY_4PM + timedelta(minutes=20), "update", text="on it")]
     assert by_target(answered, Priority.P1, FRIDAY_4PM + timedelta(hours=2))["first_response"].state == "met"  # type: ignore[attr-defined]
-    late = [*log, event(FRIDAY_4PM + timedelta(minutes=45), "note", role="engineer")]
+    late = [*log, event(FRIDAY_4PM + timedelta(minutes=45), "public_reply", role="engineer")]
     assert by_target(late, Priority.P1, FRIDAY_4PM + timedelta(hours=2))["first_response"].state == "met_late"  # type: ignore[attr-defined]
     customer_note = [*log, event(FRIDAY_4PM + timedelta(minutes=5), "note", role="customer")]
     assert by_target(customer_note, Priority.P1, FRIDAY_4PM + timedelta(minutes=10))["first_response"].met_at is None  # type: ignore[attr-defined]
@@ -80,7 +80,9 @@ def test_update_cadence_and_follow_ups() -> None:
            event(start + timedelta(minutes=70), "update", text="b"),
            event(start + timedelta(minutes=190), "update", text="c"),  # 2 h after the last: late for P1 (every 1 h)
            event(start + timedelta(minutes=200), "transition", **{"from": "diagnosing", "to": "resolved"})]
-    assert update_cadence(log, Priority.P1, BERLIN) == (2, 3)
+    cadence = [c.state for c in clocks(log, Priority.P1, start + timedelta(hours=5), BERLIN) if c.target == "update"]
+    # met at 20 min and 70 min, missed at 130 min, met by the late one at 190, stopped by the resolution
+    assert cadence == ["met", "met", "breached", "met", "stopped"]
     resolved = start + timedelta(hours=4)
     assert follow_up_dates(Priority.P1, resolved) == [resolved + timedelta(days=d) for d in (1, 3, 7)]
     assert follow_up_dates(Priority.P2, resolved) == [resolved + timedelta(days=3)]

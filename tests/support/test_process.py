@@ -81,15 +81,17 @@ async def test_monthly_report_on_a_seeded_month(collector: Collector) -> None:
         collector.clock.advance(3600)
     await collector.call("POST", f"/api/v1/tickets/{tid}/complaints", carol, json={"text": "too slow"})
     status, report = await collector.call("GET", f"/api/v1/reports/monthly?month={NOW:%Y-%m}", eve)
-    assert status == 200 and report["tickets"] == 3
+    assert status == 200 and report["totals"]["tickets_opened"] == 3
     rows = {(r["priority"], r["fault_type"]): r for r in report["rows"]}
     p1 = rows[("P1", "network")]
-    assert p1["tickets"] == 2 and p1["first_response_on_time_pct"] == 100.0 and p1["resolution_rate_pct"] == 100.0
-    assert p1["csat_average"] == 4.0 and p1["csat_4_or_5_pct"] == 50.0
+    assert p1["tickets_opened"] == 2 and p1["first_response_on_time_pct"] == 100.0
+    assert p1["resolution_rate_pct"] == 100.0  # resolved, awaiting their follow-ups
+    assert p1["csat_average_per_response"] == 4.0 and p1["csat_4_or_5_pct"] == 50.0
+    assert p1["follow_ups_early"] == 2  # recorded the same day, before their dates
     assert rows[("P2", "network")]["complaints"] == 1
     assert report["hot_spots"]["hour_of_day"]
     status, csv_text = await collector.call("GET", f"/api/v1/reports/monthly?month={NOW:%Y-%m}&format=csv", eve)
-    assert status == 200 and csv_text.decode().startswith("month,priority,fault_type")
+    assert status == 200 and csv_text.decode().startswith("month,priority,fault_type,tickets_opened")
 
 
 @pytest.mark.parametrize("role", ["customer-a", "customer-b", "partner-assigned", "partner-other", "engineer", "admin"])
