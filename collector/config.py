@@ -17,6 +17,7 @@ from shared.broker_url import checked_broker_url
 from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
 
 from .errors import ConfigError
+from .live_broker import check_relay_user
 from .support.calendar import BusinessCalendar
 
 ENV_PREFIX = "HOMEDIAG_COLLECTOR_"
@@ -48,7 +49,7 @@ class LiveBrokerConfig(_Section):
     url: str | None = Field(default=None, description="support broker for live state, mqtt://host:port or mqtts://host:port (TLS); none = live state off")
     agent_url: str | None = Field(default=None, description="the broker's URL as agents reach it; none = url")
     ca_file: Path | None = Field(default=None, description="CA certificate(s) an mqtts:// broker's certificate must chain to; none = the system's")
-    username: str = Field(default="homediag-collector", description="the collector's broker user")
+    username: str = Field(default="homediag-collector", description="this collector's relay account on the broker (also its client id and response subtree); give every replica its own")
     password: str | None = Field(default=None, description="none = the collector generates one into the password file")
     accounts_dir: Path | None = Field(default=None, description="where the broker's password and ACL files are written; none = DATA_DIR/broker")
     pid_file: Path | None = Field(default=None, description="the broker's pid file: SIGHUP after accounts change")
@@ -56,6 +57,7 @@ class LiveBrokerConfig(_Section):
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     check_urls = field_validator("url", "agent_url")(checked_broker_url)
+    check_username = field_validator("username")(check_relay_user)
 
 
 class SupportConfig(_Section):

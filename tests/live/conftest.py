@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.live_broker import BrokerAccounts
+from collector.live_broker import BrokerAccounts, render_listener_auth
 from lab.certs import ServerCertificate
 from lab.mosquitto import Mosquitto
 
@@ -34,13 +34,15 @@ class SupportBroker:
         return password
 
 
+def support_listener(accounts: BrokerAccounts) -> str:
+    return render_listener_auth(password_file=accounts.password_file, acl_file=accounts.acl_file)
+
+
 @contextmanager
 def running_support_broker(directory: Path, tls: ServerCertificate | None = None) -> Iterator[SupportBroker]:
     accounts = BrokerAccounts(directory / "broker", COLLECTOR_USER)
-    broker = Mosquitto(
-        allow_anonymous=False, tls=tls,
-        extra_config=f"password_file {accounts.password_file}\nacl_file {accounts.acl_file}\n",
-    )
+    # The listener's access rules exactly as ``homediag-collector broker config`` prints them.
+    broker = Mosquitto(allow_anonymous=False, tls=tls, extra_config=support_listener(accounts))
     support = SupportBroker(broker, accounts, {})
     try:
         support.add_user(COLLECTOR_USER)

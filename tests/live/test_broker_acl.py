@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 
 from collector.live_broker import password_entry, render_acl
 from shared.live import request_topic, response_topic, status_topic
@@ -62,9 +63,12 @@ def test_password_entry_matches_mosquittos_format() -> None:
 
 
 def test_acl_binds_agents_to_their_own_tree() -> None:
-    acl = render_acl(COLLECTOR_USER)
+    acl = render_acl([COLLECTOR_USER, "collector-2"])
     assert "pattern read homediag/agents/%u/req/#" in acl
     assert "pattern write homediag/agents/%u/req" not in acl
+    assert "topic read homediag/agents/+/resp/collector-2" in acl and "resp/#" not in acl.split("pattern")[0]
+    with pytest.raises(ValueError):
+        render_acl(["agt_0123456789abcdef"])  # a relay account must never look like an agent
 
 
 def test_agent_cannot_reach_another_agents_tree_or_send_requests(support_broker: SupportBroker) -> None:
@@ -78,17 +82,18 @@ def test_agent_cannot_reach_another_agents_tree_or_send_requests(support_broker:
         for topic in ("homediag/agents/agentB/req/#", "homediag/agents/agentB/#", "homediag/#"):
             a.subscribe_allowed(topic)
         assert b.subscribe_allowed("homediag/agents/agentB/req/#")
-        assert collector.subscribe_allowed("homediag/agents/+/resp/#")
+        collector.subscribe_allowed("homediag/agents/+/resp/#")
         assert collector.subscribe_allowed("homediag/agents/+/status")
 
         assert collector.publish_allowed(request_topic("agentB", "inventory"))
-        assert a.publish_allowed(response_topic("agentA", "relay1"))
+        assert a.publish_allowed(response_topic("agentA", COLLECTOR_USER))
+        assert a.publish_allowed(response_topic("agentA", "other-relay"))  # its tree, but not this relay's answers
         assert a.publish_allowed(status_topic("agentA"))
-        assert not a.publish_allowed(response_topic("agentB", "relay1"))
+        assert not a.publish_allowed(response_topic("agentB", COLLECTOR_USER))
         assert not a.publish_allowed(status_topic("agentB"))
         assert not a.publish_allowed(request_topic("agentA", "inventory"))
         assert not a.publish_allowed(request_topic("agentB", "inventory"))
-        assert b.publish_allowed(response_topic("agentB", "relay1"))
+        assert b.publish_allowed(response_topic("agentB", COLLECTOR_USER))
 
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not (b.messages and len(collector.messages) >= 3):
@@ -97,7 +102,7 @@ def test_agent_cannot_reach_another_agents_tree_or_send_requests(support_broker:
         foreign = [t for t, _ in a.messages if not t.startswith("homediag/agents/agentA/")]
         assert foreign == [], "agent A read another agent's topics"
         assert sorted(t for t, _ in collector.messages) == sorted(
-            [response_topic("agentA", "relay1"), response_topic("agentB", "relay1"), status_topic("agentA")]
+            [response_topic("agentA", COLLECTOR_USER), response_topic("agentB", COLLECTOR_USER), status_topic("agentA")]
         ), "only the agents' own, allowed publications reach the collector"
     finally:
         for client in (a, b, collector):
