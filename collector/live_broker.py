@@ -61,7 +61,8 @@ def render_acl(relay_users: Iterable[str]) -> str:
 
 
 def render_listener_auth(*, password_file: Path, acl_file: Path) -> str:
-    """The listener's access rules: known users only, the generated ACL, and client ids that are the usernames.
+    """The listener's access rules: known users only, the generated ACL, client ids that are the usernames, and
+    packets no larger than the largest answer.
 
     ``use_username_as_clientid`` is what keeps one account from knocking another off the broker: a client id
     is the account's own, so a second connection can only ever replace a session of the same account.
@@ -71,6 +72,7 @@ def render_listener_auth(*, password_file: Path, acl_file: Path) -> str:
         "use_username_as_clientid true\n"
         f"password_file {password_file}\n"
         f"acl_file {acl_file}\n"
+        f"max_packet_size {MAX_PACKET_BYTES}\n"
     )
 
 
@@ -81,7 +83,6 @@ def render_broker_config(*, port: int, host: str, password_file: Path, acl_file:
         f"listener {port} {host}\n"
         + (f"certfile {tls[0]}\nkeyfile {tls[1]}\n" if tls is not None else "")
         + render_listener_auth(password_file=password_file, acl_file=acl_file)
-        + f"max_packet_size {MAX_PACKET_BYTES}\n"
     )
 
 

@@ -39,10 +39,11 @@ def support_listener(accounts: BrokerAccounts) -> str:
 
 
 @contextmanager
-def running_support_broker(directory: Path, tls: ServerCertificate | None = None) -> Iterator[SupportBroker]:
+def running_support_broker(directory: Path, tls: ServerCertificate | None = None, *,
+                           extra_config: str = "") -> Iterator[SupportBroker]:
     accounts = BrokerAccounts(directory / "broker", COLLECTOR_USER)
     # The listener's access rules exactly as ``homediag-collector broker config`` prints them.
-    broker = Mosquitto(allow_anonymous=False, tls=tls, extra_config=support_listener(accounts))
+    broker = Mosquitto(allow_anonymous=False, tls=tls, extra_config=support_listener(accounts) + extra_config)
     support = SupportBroker(broker, accounts, {})
     try:
         support.add_user(COLLECTOR_USER)
