@@ -39,11 +39,15 @@ def support_listener(accounts: BrokerAccounts) -> str:
 
 
 @contextmanager
-def running_support_broker(directory: Path, tls: ServerCertificate | None = None, *,
-                           extra_config: str = "") -> Iterator[SupportBroker]:
+def running_support_broker(directory: Path, tls: ServerCertificate | None = None, *, extra_config: str = "",
+                           unbound_client_ids: bool = False) -> Iterator[SupportBroker]:
+    """``unbound_client_ids`` drops the rule binding client ids to accounts: the attack test's own control."""
     accounts = BrokerAccounts(directory / "broker", COLLECTOR_USER)
     # The listener's access rules exactly as ``homediag-collector broker config`` prints them.
-    broker = Mosquitto(allow_anonymous=False, tls=tls, extra_config=support_listener(accounts) + extra_config)
+    rules = support_listener(accounts)
+    if unbound_client_ids:
+        rules = rules.replace("use_username_as_clientid true\n", "")
+    broker = Mosquitto(allow_anonymous=False, tls=tls, extra_config=rules + extra_config)
     support = SupportBroker(broker, accounts, {})
     try:
         support.add_user(COLLECTOR_USER)

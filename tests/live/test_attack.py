@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from paho.mqtt.client import topic_matches_sub
 
 from agent.live import Consent, LiveChannel
 from collector.live import LiveRelay, LiveTimeout
@@ -67,20 +68,25 @@ class HouseholdB:
             await asyncio.sleep(0.02)
 
 
+KICK_NOTICED_S = 0.2  # on loopback a victim sees its session closed within milliseconds
+
+
 def _takeovers(support: SupportBroker, card: Scorecard, attacker_password: str, victims: Callable[[], bool]) -> None:
     """Connect with the victims' client ids (and as them): nobody may be disturbed, no foreign login may pass."""
     host, port = support.broker.host, support.broker.port
     for client_id in (COLLECTOR_USER, f"homediag-collector-{COLLECTOR_USER}", REPLICA, HUB_B, f"homediag-agent-{HUB_B}"):
         probe = Probe(host, port, HUB_A, attacker_password, client_id=client_id)
         try:
-            card.record(f"take over client id {client_id}", not probe.accepted or not victims())
+            disturbed = probe.wait_for(lambda: not victims(), KICK_NOTICED_S)
+            card.record(f"take over client id {client_id}", not probe.accepted or disturbed)
         finally:
             probe.close()
     for user, password in ((COLLECTOR_USER, attacker_password), (HUB_B, attacker_password), (COLLECTOR_USER, ""),
                            (REPLICA, "guess")):
         probe = Probe(host, port, user, password, client_id=user)
         try:
-            card.record(f"log in as {user} with a wrong password", probe.accepted or not victims())
+            disturbed = probe.wait_for(lambda: not victims(), KICK_NOTICED_S)
+            card.record(f"log in as {user} with a wrong password", probe.accepted or disturbed)
         finally:
             probe.close()
 
@@ -89,6 +95,11 @@ FORBIDDEN_SUBSCRIPTIONS = ("#", "homediag/#", f"homediag/agents/{HUB_B}/#", "hom
                            "homediag/agents/+/resp/#", "homediag/agents/+/status", "$SYS/#",
                            f"$share/steal/homediag/agents/+/resp/{COLLECTOR_USER}", f"$share/steal/homediag/agents/{HUB_B}/req/#",
                            "$share/steal/#")
+
+
+def _shared_filter(topic: str) -> str:
+    """``$share/<group>/<filter>`` → ``<filter>``: what a shared subscription would deliver."""
+    return topic.split("/", 2)[2] if topic.startswith("$share/") else topic
 
 
 def _forgeries(probe: Probe, card: Scorecard) -> None:
@@ -136,7 +147,9 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Pat
 
             asker = asyncio.create_task(household_b.ask_forever(relay), name="household-b")
             try:
+                before = household_b.answered
                 await asyncio.to_thread(_takeovers, support, card, passwords[HUB_A], victims_undisturbed)
+                during_takeovers = household_b.answered - before
 
                 # A will into B's tree: presence spoofing when the attacker's connection ends.
                 spoof = await asyncio.to_thread(Probe, host, port, HUB_A, passwords[HUB_A], will=(status_topic(HUB_B), b"offline"))
@@ -167,8 +180,10 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Pat
                     # The control: A's own request reached the attacker, so its subscriptions were live.
                     assert any(m.topic == request_topic(HUB_A, "inventory") for m in attacker.messages)
                     await asyncio.sleep(1.2)  # $SYS is published every second: give a leak time to show
-                    foreign = sorted({m.topic for m in attacker.messages if not m.topic.startswith(agent_tree(HUB_A) + "/")})
-                    card.record(f"read other trees via {granted}", bool(foreign))
+                    foreign = {m.topic for m in attacker.messages if not m.topic.startswith(agent_tree(HUB_A) + "/")}
+                    for topic in FORBIDDEN_SUBSCRIPTIONS:
+                        card.record(f"subscribe {topic} (granted: {topic in granted})",
+                                    any(topic_matches_sub(_shared_filter(topic), seen_topic) for seen_topic in foreign))
                     huge = await asyncio.to_thread(attacker.publish, response_topic(HUB_A, COLLECTOR_USER),
                                                    b"x" * (MAX_PACKET_BYTES + 1), correlation=leaked)
                     card.record("oversized answer to the relay", huge)
@@ -179,11 +194,35 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Pat
                 asker.cancel()
                 await asyncio.gather(asker, return_exceptions=True)
             print(f"\nattacks tried: {len(card.attempts)}, succeeded: {len(card.successes)}; household B: "
-                  f"{household_b.answered} requests answered, {len(household_b.failed)} failed; "
+                  f"{household_b.answered} requests answered ({during_takeovers} during the takeover attempts), "
+                  f"{len(household_b.failed)} failed; "
                   f"relay rejected {relay.rejected_answers} forged answers")
             assert card.successes == [], card.successes
-            assert household_b.failed == [] and household_b.answered >= 20, household_b
+            assert household_b.failed == [] and during_takeovers >= 10 and household_b.answered >= 20, household_b
             assert relay.presence(HUB_B) == seen and seen.since == b_since and b_presence == [True]
             assert relay.rejected_answers >= 1  # the leaked-correlation answer reached the relay and was refused
             ended = [r.getMessage() for r in caplog.records if "session ended" in r.getMessage()]
             assert ended == [], f"victims' sessions ended during the attack: {ended}"
+
+
+async def test_the_takeover_check_catches_a_listener_that_does_not_bind_client_ids(tmp_path: Path) -> None:
+    """The control: without ``use_username_as_clientid`` the same takeovers knock the relay and hub B off."""
+    card = Scorecard()
+    with running_support_broker(tmp_path, unbound_client_ids=True) as support:
+        passwords = {hub: support.add_user(hub) for hub in (HUB_A, HUB_B)}
+        passwords[REPLICA] = support.add_user(REPLICA)
+        b_presence: list[bool] = []
+        grant_b = LiveGrant(broker_url=support.url, username=HUB_B, password=passwords[HUB_B])
+        async with (
+            LiveRelay(support.url, COLLECTOR_USER, support.passwords[COLLECTOR_USER], reconnect_min_s=0.05) as relay,
+            LiveRelay(support.url, REPLICA, passwords[REPLICA], reconnect_min_s=0.05) as replica,
+            LiveChannel(HUB_B, grant_b, FakeHomeHandlers(), lambda: Consent("allowed"), reconnect_min_s=0.05,
+                        on_presence=b_presence.append) as hub_b,
+        ):
+            await asyncio.wait_for(asyncio.gather(relay.connected.wait(), replica.connected.wait(), hub_b.connected.wait()), 5)
+
+            def victims_undisturbed() -> bool:
+                return relay.connected.is_set() and replica.connected.is_set() and b_presence == [True]
+
+            await asyncio.to_thread(_takeovers, support, card, passwords[HUB_A], victims_undisturbed)
+    assert f"take over client id {COLLECTOR_USER}" in card.successes and f"take over client id {HUB_B}" in card.successes
