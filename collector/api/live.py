@@ -73,15 +73,16 @@ async def live_request(request: web.Request) -> web.Response:
             raise BadRequest(f"unknown live method {method[:64]!r}; known: {sorted(METHODS)}", code="unknown_method")
         params: dict[str, Any] = await json_body(request) if request.can_read_body else {}
     except CollectorError as refused:
-        await _audit(request, who, method, request.match_info["agent_id"], {"outcome": refused.code, "reason": refused.message})
+        await audit_live_request(request, who, method, request.match_info["agent_id"], {"outcome": refused.code, "reason": refused.message})
         raise
     return model_json(await relay(request, who, agent, method, params))
 
 
-async def _audit(request: web.Request, who: Principal, method: str, agent_id: str, detail: dict[str, Any]) -> None:
-    # The method and agent id come from the URL: bounded so a refused request cannot bloat the audit trail.
+async def audit_live_request(request: web.Request, who: Principal, method: str, target: str, detail: dict[str, Any]) -> None:
+    """One entry of the audit trail for a live request, whatever became of it."""
+    # The method and target come from the URL: bounded so a refused request cannot bloat the audit trail.
     action = f"live.{method}" if method in METHODS else "live.unknown_method"
-    await request.app[DB].run(SqliteStore.audit, who.name, action, agent_id[:128], detail, request.app[CLOCK]())
+    await request.app[DB].run(SqliteStore.audit, who.name, action, target[:128], detail, request.app[CLOCK]())
 
 
 async def relay(request: web.Request, who: Principal, agent: AgentRecord, method: str, params: dict[str, Any]) -> LiveAnswer:
@@ -107,7 +108,7 @@ async def relay(request: web.Request, who: Principal, agent: AgentRecord, method
     detail: dict[str, Any] = {"params": params, "outcome": outcome, "elapsed_ms": round(elapsed_ms, 1)}
     if error is not None:
         detail["reason"] = error.message
-    await _audit(request, who, method, agent.agent_id, detail)
+    await audit_live_request(request, who, method, agent.agent_id, detail)
     if error is not None:
         raise error
     return LiveAnswer(agent_id=agent.agent_id, method=method, result=answer.result, elapsed_ms=elapsed_ms)

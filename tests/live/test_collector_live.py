@@ -149,3 +149,9 @@ async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> Non
         answer = await client.post(f"/ui/tickets/{ticket_id}/live/inventory", headers={"X-CSRF-Token": csrf}, json={})
         body = await answer.json()
         assert answer.status == 200 and body["result"]["devices"][0]["id"] == "plug-1", body
+    store = SqliteStore(database)
+    try:
+        refused = [(e["actor"], e["action"], e["detail"]["outcome"]) for e in store.audit_log(target=f"ticket:{ticket_id}")]
+    finally:
+        store.close()
+    assert refused == [("eve", "live.inventory", "http_403")]  # the forged panel request is in the trail too
