@@ -165,8 +165,8 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Pat
                     assert await asyncio.to_thread(leaky_c.subscribe, f"{agent_tree(HUB_C)}/req/#")
                     granted = [topic for topic in FORBIDDEN_SUBSCRIPTIONS if await asyncio.to_thread(attacker.subscribe, topic)]
                     assert await asyncio.to_thread(attacker.subscribe, f"{agent_tree(HUB_A)}/req/#")
-                    asked_c = asyncio.create_task(relay.request(HUB_C, "inventory", {}, timeout_s=2))
-                    asked_a = asyncio.create_task(relay.request(HUB_A, "inventory", {}, timeout_s=2))
+                    asked_c = asyncio.create_task(relay.request(HUB_C, "inventory", {}, timeout_s=1))
+                    asked_a = asyncio.create_task(relay.request(HUB_A, "inventory", {}, timeout_s=1))
                     assert await asyncio.to_thread(leaky_c.wait_for, lambda: leaky_c.messages)
                     leaked = leaky_c.messages[0].correlation
                     await asyncio.to_thread(_forgeries, attacker, card)
