@@ -20,7 +20,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from shared.aio import cancel_and_wait, reconnect_forever
@@ -53,9 +52,6 @@ class LiveUnavailable(CollectorError):
 class LiveTimeout(CollectorError):
     status = 504
     code = "agent_timeout"
-
-
-_SESSION_TAKEN_OVER = ReasonCode(PacketTypes.DISCONNECT, "Session taken over")
 
 
 @dataclass(frozen=True)
@@ -168,9 +164,6 @@ class LiveRelay:
             loop.call_soon_threadsafe(self.connected.set)  # answers can reach us now
 
         def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-            if reason_code == _SESSION_TAKEN_OVER:
-                _LOGGER.error("another client logged in as relay %s: give every collector replica its own live.username",
-                              self._username)
             loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
 
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
