@@ -38,6 +38,7 @@ from shared.live import (
     LiveRequest,
     LiveResponse,
     agent_tree,
+    is_response_topic_of,
     status_topic,
 )
 from shared.models import utcnow
@@ -196,7 +197,9 @@ class _Incoming:
 class LiveChannel:
     """Keeps the agent connected to the support broker and answers requests, until the context is left.
 
-    The reconnect loop is ours and explicit: backoff with jitter between ``reconnect_min_s`` and ``reconnect_max_s``.
+    The reconnect loop is ours and explicit: backoff with jitter between ``reconnect_min_s`` and ``reconnect_max_s``,
+    back to the minimum after a session that stayed up ``reconnect_healthy_s``. The client id is the broker
+    username (the broker enforces it), and answers go only into the agent's own tree.
     ``consent`` is read at every request, so a change on the hub applies at once.
     """
 
@@ -210,6 +213,7 @@ class LiveChannel:
         on_presence: Callable[[bool], None] | None = None,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 30.0,
+        reconnect_healthy_s: float = 10.0,
         max_parallel: int = 4,
         queue_size: int = 64,
         ca_file: Path | None = None,
@@ -224,7 +228,7 @@ class LiveChannel:
         self._handlers = handlers
         self._consent = consent
         self._on_presence = on_presence
-        self._reconnect = (reconnect_min_s, reconnect_max_s)
+        self._reconnect = (reconnect_min_s, reconnect_max_s, reconnect_healthy_s)
         self._max_parallel = max_parallel
         self._queue_size = queue_size
         self._task: asyncio.Task[None] | None = None
@@ -239,8 +243,10 @@ class LiveChannel:
         await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
-        await reconnect_forever(self._session, LiveChannelError, min_s=self._reconnect[0], max_s=self._reconnect[1],
-                                logger=_LOGGER, what="support broker session", after_session=lambda: self._set_presence(False))
+        min_s, max_s, healthy_s = self._reconnect
+        await reconnect_forever(self._session, LiveChannelError, min_s=min_s, max_s=max_s, healthy_after_s=healthy_s,
+                                established=self.connected, logger=_LOGGER, what="support broker session",
+                                after_session=lambda: self._set_presence(False))
 
     def _set_presence(self, up: bool) -> None:
         if up == self.connected.is_set():
@@ -255,7 +261,7 @@ class LiveChannel:
     def _new_client(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Incoming], lost: asyncio.Future[str]) -> mqtt.Client:
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"homediag-agent-{self.agent_id}",
+            client_id=self._credentials.username,
             protocol=mqtt.MQTTv5,
         )
         client.username_pw_set(self._credentials.username, self._credentials.password)
@@ -283,6 +289,8 @@ class LiveChannel:
             loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
 
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+            if message.retain:  # the collector never retains a request; a retained one is stale or forged
+                return
             props = message.properties
             incoming = _Incoming(
                 payload=message.payload,
@@ -331,8 +339,8 @@ class LiveChannel:
     async def _worker(self, client: mqtt.Client, queue: asyncio.Queue[_Incoming]) -> None:
         while True:
             incoming = await queue.get()
-            if not incoming.response_topic:
-                _LOGGER.debug("live request without ResponseTopic ignored")
+            if not incoming.response_topic or not is_response_topic_of(incoming.response_topic, self.agent_id):
+                _LOGGER.debug("live request ignored: its ResponseTopic %r is not in this agent's tree", incoming.response_topic)
                 continue
             response = await answer(incoming.payload, self._consent(), self._handlers, utcnow())
             properties = Properties(PacketTypes.PUBLISH)

@@ -18,6 +18,7 @@ from shared.models import Priority
 from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
 
 from .errors import ConfigError
+from .live_broker import check_relay_user
 from .support.calendar import BusinessCalendar
 from .support.policy import check_target
 
@@ -50,7 +51,7 @@ class LiveBrokerConfig(_Section):
     url: str | None = Field(default=None, description="support broker for live state, mqtt://host:port or mqtts://host:port (TLS); none = live state off")
     agent_url: str | None = Field(default=None, description="the broker's URL as agents reach it; none = url")
     ca_file: Path | None = Field(default=None, description="CA certificate(s) an mqtts:// broker's certificate must chain to; none = the system's")
-    username: str = Field(default="homediag-collector", description="the collector's broker user")
+    username: str = Field(default="homediag-collector", description="this collector's relay account on the broker (also its client id and response subtree); give every replica its own")
     password: str | None = Field(default=None, description="none = the collector generates one into the password file")
     accounts_dir: Path | None = Field(default=None, description="where the broker's password and ACL files are written; none = DATA_DIR/broker")
     pid_file: Path | None = Field(default=None, description="the broker's pid file: SIGHUP after accounts change")
@@ -58,6 +59,7 @@ class LiveBrokerConfig(_Section):
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     check_urls = field_validator("url", "agent_url")(checked_broker_url)
+    check_username = field_validator("username")(check_relay_user)
 
 
 class CalendarConfig(_Section):

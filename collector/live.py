@@ -1,8 +1,10 @@
 """The collector's side of the live channel: relays engineers' requests to agents and tracks presence.
 
-One MQTT v5 connection to the support broker under the collector's own user. Requests carry ResponseTopic
-(``homediag/agents/<id>/resp/<relay>``) and a fresh CorrelationData; answers are matched to waiting futures by
-correlation data. Presence comes from the agents' retained ``status`` topics.
+One MQTT v5 connection to the support broker under this relay's own account (one per collector replica; the
+broker makes the account name the client id, so no one else can take the session over). Requests carry
+ResponseTopic (``homediag/agents/<id>/resp/<relay account>``) and a fresh CorrelationData; an answer is taken
+only when both its correlation data and its topic match: it must come from the tree of the agent that was asked.
+Presence comes from the agents' retained ``status`` topics.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from shared.live import (
     LiveRequest,
     LiveResponse,
     check_topic_word,
+    is_response_topic_of,
     parse_agent_topic,
     request_topic,
     response_topic,
@@ -52,6 +55,12 @@ class LiveTimeout(CollectorError):
 
 
 @dataclass(frozen=True)
+class _Pending:
+    agent_id: str
+    future: asyncio.Future[LiveResponse]
+
+
+@dataclass(frozen=True)
 class Presence:
     online: bool
     since: datetime
@@ -66,9 +75,9 @@ class LiveRelay:
         username: str,
         password: str,
         *,
-        relay_name: str | None = None,
         reconnect_min_s: float = 0.5,
         reconnect_max_s: float = 15.0,
+        reconnect_healthy_s: float = 10.0,
         ca_file: Path | None = None,
     ) -> None:
         try:
@@ -77,9 +86,10 @@ class LiveRelay:
             raise LiveUnavailable(f"support broker: {exc}") from None
         self._ca_file = ca_file
         self._username, self._password = username, password
-        self.relay_name = check_topic_word(relay_name or f"relay-{uuid.uuid4().hex[:12]}", "relay name")
-        self._reconnect = (reconnect_min_s, reconnect_max_s)
-        self._pending: dict[bytes, asyncio.Future[LiveResponse]] = {}
+        self.relay_name = check_topic_word(username, "relay account")  # names the relay's response subtree
+        self._reconnect = (reconnect_min_s, reconnect_max_s, reconnect_healthy_s)
+        self._pending: dict[bytes, _Pending] = {}
+        self.rejected_answers = 0  # answers whose topic did not match the agent asked, or retained ones
         self._presence: dict[str, Presence] = {}
         self._client: mqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -91,8 +101,8 @@ class LiveRelay:
 
     async def __aexit__(self, *exc: object) -> None:
         await cancel_and_wait(self._task)
-        for future in self._pending.values():
-            future.cancel()
+        for pending in self._pending.values():
+            pending.future.cancel()
         self._pending.clear()
 
     def presence(self, agent_id: str) -> Presence | None:
@@ -116,7 +126,7 @@ class LiveRelay:
         properties.ResponseTopic = response_topic(agent_id, self.relay_name)
         properties.CorrelationData = correlation
         future: asyncio.Future[LiveResponse] = asyncio.get_running_loop().create_future()
-        self._pending[correlation] = future
+        self._pending[correlation] = _Pending(agent_id, future)
         try:
             client.publish(request_topic(agent_id, method), request.model_dump_json(), qos=1, properties=properties)
             return await asyncio.wait_for(future, timeout_s)
@@ -126,13 +136,14 @@ class LiveRelay:
             self._pending.pop(correlation, None)
 
     async def _run(self) -> None:
-        await reconnect_forever(self._session, LiveUnavailable, min_s=self._reconnect[0], max_s=self._reconnect[1],
-                                logger=_LOGGER, what="support broker session")
+        min_s, max_s, healthy_s = self._reconnect
+        await reconnect_forever(self._session, LiveUnavailable, min_s=min_s, max_s=max_s, healthy_after_s=healthy_s,
+                                established=self.connected, logger=_LOGGER, what="support broker session")
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         lost: asyncio.Future[str] = loop.create_future()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"homediag-collector-{self.relay_name}", protocol=mqtt.MQTTv5)
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._username, protocol=mqtt.MQTTv5)
         client.username_pw_set(self._username, self._password)
 
         def settle(reason: str) -> None:
@@ -157,7 +168,7 @@ class LiveRelay:
 
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
             correlation = getattr(message.properties, "CorrelationData", None)
-            loop.call_soon_threadsafe(self._on_message, message.topic, message.payload, correlation)
+            loop.call_soon_threadsafe(self._on_message, message.topic, message.payload, correlation, message.retain)
 
         client.on_connect = on_connect
         client.on_subscribe = on_subscribe
@@ -178,7 +189,7 @@ class LiveRelay:
             client.disconnect()
             await asyncio.to_thread(client.loop_stop)
 
-    def _on_message(self, topic: str, payload: bytes, correlation: bytes | None) -> None:
+    def _on_message(self, topic: str, payload: bytes, correlation: bytes | None, retained: bool) -> None:
         parsed = parse_agent_topic(topic)
         if parsed is None:
             return
@@ -191,10 +202,16 @@ class LiveRelay:
             return
         if kind != "resp" or correlation is None:
             return
-        future = self._pending.get(correlation)
-        if future is None or future.done():
+        pending = self._pending.get(correlation)
+        if pending is None or pending.future.done():
             return
-        future.set_result(_decode_response(payload))
+        if retained or not is_response_topic_of(topic, pending.agent_id, self.relay_name):
+            # Answers are never retained, and only the agent asked may answer: anything else is a forgery.
+            self.rejected_answers += 1
+            _LOGGER.warning("answer for %s's request rejected: it came on %s%s", pending.agent_id, topic,
+                            " (retained)" if retained else "")
+            return
+        pending.future.set_result(_decode_response(payload))
 
 
 def _decode_response(payload: bytes) -> LiveResponse:

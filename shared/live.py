@@ -7,7 +7,8 @@ An agent owns exactly one subtree, ``homediag/agents/<agent_id>/``:
 - ``…/resp/<relay>`` — the agent's answers; ``<relay>`` names the collector instance that asked
 
 The broker's ACL (see ``collector/live_broker.py``) lets an agent read only its own ``req`` and write only its
-own ``resp`` and ``status``; only the collector may publish requests.
+own ``resp`` and ``status``; only the collector's relays may publish requests. Both ends also check what they
+accept: a relay takes an answer only from the tree of the agent it asked, an agent answers only into its own.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 TOPIC_ROOT = "homediag/agents"
+AGENT_ID_PREFIX = "agt_"  # every agent id the collector issues starts so; relay accounts never do
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_RESPONSE_BYTES = 512 * 1024
 STATUS_ONLINE = "online"
@@ -62,6 +64,13 @@ def request_topic(agent_id: str, method: str) -> str:
 
 def response_topic(agent_id: str, relay: str) -> str:
     return f"{agent_tree(agent_id)}/resp/{check_topic_word(relay, 'relay')}"
+
+
+def is_response_topic_of(topic: str, agent_id: str, relay: str | None = None) -> bool:
+    """Whether ``topic`` is a response topic in ``agent_id``'s own tree (for ``relay``, when given)."""
+    parsed = parse_agent_topic(topic)
+    return (parsed is not None and parsed[0] == agent_id and parsed[1] == "resp" and parsed[2] is not None
+            and "/" not in parsed[2] and (relay is None or parsed[2] == relay))
 
 
 def parse_agent_topic(topic: str) -> tuple[str, str, str | None] | None:

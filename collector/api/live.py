@@ -62,24 +62,36 @@ async def presence(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/agents/{agent_id}/live/{method}")
 async def live_request(request: web.Request) -> web.Response:
-    """Relay one request to the agent and return its answer. Every request is audited with its outcome."""
+    """Relay one request to the agent and return its answer. Every request is audited with its outcome, refused
+    ones (role, household, unknown agent or method, bad body) with the reason."""
     who = await principal(request)
-    require_role(who, Role.ENGINEER, Role.ADMIN)
-    agent = await _agent(request, who)
     method = request.match_info["method"]
-    if method not in METHODS:
-        raise BadRequest(f"unknown live method {method!r}; known: {sorted(METHODS)}", code="unknown_method")
-    params: dict[str, Any] = await json_body(request) if request.can_read_body else {}
+    try:
+        require_role(who, Role.ENGINEER, Role.ADMIN)
+        agent = await _agent(request, who)
+        if method not in METHODS:
+            raise BadRequest(f"unknown live method {method[:64]!r}; known: {sorted(METHODS)}", code="unknown_method")
+        params: dict[str, Any] = await json_body(request) if request.can_read_body else {}
+    except CollectorError as refused:
+        await audit_live_request(request, who, method, request.match_info["agent_id"], {"outcome": refused.code, "reason": refused.message})
+        raise
     return model_json(await relay(request, who, agent, method, params))
+
+
+async def audit_live_request(request: web.Request, who: Principal, method: str, target: str, detail: dict[str, Any]) -> None:
+    """One entry of the audit trail for a live request, whatever became of it."""
+    # The method and target come from the URL: bounded so a refused request cannot bloat the audit trail.
+    action = f"live.{method}" if method in METHODS else "live.unknown_method"
+    await request.app[DB].run(SqliteStore.audit, who.name, action, target[:128], detail, request.app[CLOCK]())
 
 
 async def relay(request: web.Request, who: Principal, agent: AgentRecord, method: str, params: dict[str, Any]) -> LiveAnswer:
     """Ask the agent and audit the request with its outcome; refusals and timeouts raise their API errors."""
-    live = _live(request)
-    assert live.relay is not None
     started = time.perf_counter()
     outcome, error = "ok", None
     try:
+        live = _live(request)
+        assert live.relay is not None
         answer = await live.relay.request(agent.agent_id, method, params, timeout_s=live.request_timeout_s,
                                           requested_by=who.name)
         if answer.error is not None:
@@ -87,15 +99,16 @@ async def relay(request: web.Request, who: Principal, agent: AgentRecord, method
             error = CollectorError(answer.error.message, code=answer.error.code,
                                    status=_ERROR_STATUS.get(answer.error.code, 502))
     except LiveTimeout as exc:
-        seen = presence_of(live, agent.agent_id)
+        seen = presence_of(request.app.get(LIVE), agent.agent_id)
         state = "never seen" if seen.online is None else f"{'online' if seen.online else 'offline'} since {seen.since:%Y-%m-%d %H:%M:%S}Z"
         outcome, error = "timeout", LiveTimeout(f"{exc} (agent {state})")
     except LiveUnavailable as exc:
         outcome, error = "unavailable", exc
     elapsed_ms = (time.perf_counter() - started) * 1000
-    await request.app[DB].run(SqliteStore.audit, who.name, f"live.{method}", agent.agent_id,
-                              {"params": params, "outcome": outcome, "elapsed_ms": round(elapsed_ms, 1)},
-                              request.app[CLOCK]())
+    detail: dict[str, Any] = {"params": params, "outcome": outcome, "elapsed_ms": round(elapsed_ms, 1)}
+    if error is not None:
+        detail["reason"] = error.message
+    await audit_live_request(request, who, method, agent.agent_id, detail)
     if error is not None:
         raise error
     return LiveAnswer(agent_id=agent.agent_id, method=method, result=answer.result, elapsed_ms=elapsed_ms)

@@ -26,7 +26,7 @@ from shared.models import Inventory, TimelineEvent
 from shared.signing import public_key_from_text
 
 from ..api.support import clock_json, month_report, queue_entries
-from ..api.live import presence_of, relay
+from ..api.live import audit_live_request, presence_of, relay
 from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
 from ..errors import CollectorError, NotFound
@@ -177,20 +177,27 @@ async def bundle_file(request: web.Request) -> web.Response:
 async def live_panel(request: web.Request) -> web.Response:
     """The ticket page's live panel: ask the household's hub now (engineers and admins; audited like the API)."""
     who = await signed_in(request)
-    if not secrets.compare_digest(request.headers.get("X-CSRF-Token", ""), request[CSRF]):
-        raise web.HTTPForbidden(text="CSRF token missing or wrong")
-    if who.role not in (Role.ENGINEER, Role.ADMIN):
-        raise web.HTTPForbidden(text="live state is for engineers and admins")
-    ticket = await visible_ticket(request, who)
     method = request.match_info["method"]
-    if method not in ("inventory", "device.state", "bundle.capture", "probe.run"):
-        raise web.HTTPBadRequest(text="not a live panel method")
-    agents = [a for a in await request.app[DB].run(SqliteStore.list_agents, ticket.household) if a.revoked_at is None]
-    live = request.app.get(LIVE)
-    online = [a for a in agents if presence_of(live, a.agent_id).online]
-    if not online:
-        raise NotFound("no hub of this household is online", code="agent_offline")
-    params = await request.json() if request.can_read_body else {}
+    try:
+        if not secrets.compare_digest(request.headers.get("X-CSRF-Token", ""), request[CSRF]):
+            raise web.HTTPForbidden(text="CSRF token missing or wrong")
+        if who.role not in (Role.ENGINEER, Role.ADMIN):
+            raise web.HTTPForbidden(text="live state is for engineers and admins")
+        ticket = await visible_ticket(request, who)
+        if method not in ("inventory", "device.state", "bundle.capture", "probe.run"):
+            raise web.HTTPBadRequest(text="not a live panel method")
+        agents = [a for a in await request.app[DB].run(SqliteStore.list_agents, ticket.household) if a.revoked_at is None]
+        live = request.app.get(LIVE)
+        online = [a for a in agents if presence_of(live, a.agent_id).online]
+        if not online:
+            raise NotFound("no hub of this household is online", code="agent_offline")
+        params = await request.json() if request.can_read_body else {}
+    except (web.HTTPException, CollectorError, ValueError) as refused:
+        outcome, reason = (f"http_{refused.status}", refused.text) if isinstance(refused, web.HTTPException) else (
+            getattr(refused, "code", "body_invalid"), str(refused))
+        await audit_live_request(request, who, method, f"ticket:{request.match_info['ticket_id'][:64]}",
+                                 {"outcome": outcome, "reason": reason})
+        raise
     answer = await relay(request, who, online[0], method, params if isinstance(params, dict) else {})
     return web.json_response(answer.model_dump(mode="json"))
 

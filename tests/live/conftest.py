@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.live_broker import BrokerAccounts
+from collector.live_broker import BrokerAccounts, render_listener_auth
 from lab.certs import ServerCertificate
 from lab.mosquitto import Mosquitto
 
@@ -34,13 +34,20 @@ class SupportBroker:
         return password
 
 
+def support_listener(accounts: BrokerAccounts) -> str:
+    return render_listener_auth(password_file=accounts.password_file, acl_file=accounts.acl_file)
+
+
 @contextmanager
-def running_support_broker(directory: Path, tls: ServerCertificate | None = None) -> Iterator[SupportBroker]:
+def running_support_broker(directory: Path, tls: ServerCertificate | None = None, *, extra_config: str = "",
+                           unbound_client_ids: bool = False) -> Iterator[SupportBroker]:
+    """``unbound_client_ids`` drops the rule binding client ids to accounts: the attack test's own control."""
     accounts = BrokerAccounts(directory / "broker", COLLECTOR_USER)
-    broker = Mosquitto(
-        allow_anonymous=False, tls=tls,
-        extra_config=f"password_file {accounts.password_file}\nacl_file {accounts.acl_file}\n",
-    )
+    # The listener's access rules exactly as ``homediag-collector broker config`` prints them.
+    rules = support_listener(accounts)
+    if unbound_client_ids:
+        rules = rules.replace("use_username_as_clientid true\n", "")
+    broker = Mosquitto(allow_anonymous=False, tls=tls, extra_config=rules + extra_config)
     support = SupportBroker(broker, accounts, {})
     try:
         support.add_user(COLLECTOR_USER)

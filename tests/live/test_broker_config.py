@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.live_broker import render_listener_auth
 from lab.certs import make_server_certificate
 from lab.mosquitto import free_port, wait_for_port
 
@@ -27,6 +28,11 @@ def test_the_printed_tls_listener_runs_in_mosquitto_and_speaks_only_tls(tmp_path
                               "127.0.0.1", "--port", str(port), "--certfile", str(certificate.cert_file),
                               "--keyfile", str(certificate.key_file)], capture_output=True, text=True, check=True)
     assert f"certfile {certificate.cert_file}" in printed.stdout
+    assert "use_username_as_clientid true\n" in printed.stdout  # the rules the attack test runs against
+    accounts_dir = tmp_path / "collector" / "broker"
+    assert render_listener_auth(password_file=(accounts_dir / "passwords").resolve(),
+                                acl_file=(accounts_dir / "acl").resolve()) in printed.stdout
+    assert "topic read homediag/agents/+/resp/homediag-collector" in (accounts_dir / "acl").read_text()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(printed.stdout + "persistence false\n" + ("user root\n" if os.geteuid() == 0 else ""))
     broker = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],

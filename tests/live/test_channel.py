@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from agent.live import Consent, LiveChannel
-from shared.live import LiveGrant
+from shared.live import LiveGrant, LiveRequest, request_topic, response_topic
+from shared.models import utcnow
 from collector.live import LiveRelay, LiveTimeout
 from lab.certs import make_server_certificate
 
 from .conftest import COLLECTOR_USER, SupportBroker, running_support_broker
 from .handlers import FakeHomeHandlers
+from .probe import Probe
 
 
 async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
@@ -98,3 +102,30 @@ async def test_agent_reconnects_after_broker_crash(support_broker: SupportBroker
         await asyncio.wait_for(channel.connected.wait(), 10)
         await asyncio.wait_for(relay.connected.wait(), 10)
         assert (await relay.request("hub3", "probe.run", {}, timeout_s=5)).ok
+
+
+async def test_agent_answers_only_into_its_own_tree_and_ignores_retained_requests(
+        support_broker: SupportBroker, caplog: pytest.LogCaptureFixture) -> None:
+    """Were the relay's account misused, a hub could still not be made to answer into another hub's tree: the
+    ACL would refuse that publish, and the agent does not even try."""
+    caplog.set_level(logging.DEBUG, logger="agent.live")
+    asker = Probe(support_broker.broker.host, support_broker.broker.port, COLLECTOR_USER,
+                  support_broker.passwords[COLLECTOR_USER])
+    try:
+        assert await asyncio.to_thread(asker.subscribe, "homediag/agents/+/resp/#")
+        request = LiveRequest(method="inventory", deadline=utcnow() + timedelta(seconds=10)).model_dump_json().encode()
+        own, foreign = response_topic("hub4", COLLECTOR_USER), response_topic("hub5", COLLECTOR_USER)
+        # A retained request waits on the broker for the hub's next subscription: stale or forged, never answered.
+        assert await asyncio.to_thread(asker.publish, request_topic("hub4", "inventory"), request, retain=True,
+                                       correlation=b"retained", response_topic=own)
+        async with _channel(support_broker, "hub4", FakeHomeHandlers(), [Consent("allowed")]) as channel:
+            await asyncio.wait_for(channel.connected.wait(), 5)
+            for correlation, answer_to in ((b"foreign", foreign), (b"own", own)):
+                assert await asyncio.to_thread(asker.publish, request_topic("hub4", "inventory"), request,
+                                               correlation=correlation, response_topic=answer_to)
+            await _until(lambda: asker.messages)
+            await asyncio.sleep(0.3)  # room for answers that should not come
+        assert [(m.topic, m.correlation) for m in asker.messages] == [(response_topic("hub4", COLLECTOR_USER), b"own")]
+        assert any(foreign in r.getMessage() and "not in this agent's tree" in r.getMessage() for r in caplog.records)
+    finally:
+        await asyncio.to_thread(asker.close)

@@ -23,6 +23,7 @@ from shared.live import LiveGrant
 from shared.models import utcnow
 from shared.signing import generate_private_key, public_key_to_text
 
+from .conftest import support_listener
 from .handlers import FakeHomeHandlers
 
 pytestmark = pytest.mark.broker
@@ -31,8 +32,7 @@ pytestmark = pytest.mark.broker
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Mosquitto, Path]]:
     accounts = BrokerAccounts(tmp_path / "broker", "homediag-collector")
-    broker = Mosquitto(allow_anonymous=False,
-                       extra_config=f"password_file {accounts.password_file}\nacl_file {accounts.acl_file}\n")
+    broker = Mosquitto(allow_anonymous=False, extra_config=support_listener(accounts))
     pid_file = tmp_path / "broker.pid"
     config = CollectorConfig.model_validate({
         "data_dir": str(tmp_path / "collector"), "ingest": {"verify_workers": 0},
@@ -95,6 +95,8 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
         assert (answer.status, (await answer.json())["error"]["code"]) == (409, "consent_refused")
         missing = await client.post(f"/api/v1/agents/{agent_id}/live/reboot", headers=engineer)
         assert missing.status == 400
+        nobody = await client.post("/api/v1/agents/agt_nobody/live/inventory", headers=engineer)
+        assert nobody.status == 404
 
     for _ in range(100):
         if (await (await client.get(f"/api/v1/agents/{agent_id}/presence", headers=engineer)).json())["online"] is False:
@@ -106,12 +108,18 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
 
     store = SqliteStore(database)
     try:
-        outcomes = [(e["actor"], e["action"], e["detail"]["outcome"]) for e in reversed(store.audit_log(target=agent_id))
-                    if e["action"].startswith("live.")]
+        entries = [e for e in reversed(store.audit_log(target=agent_id)) if e["action"].startswith("live.")]
+        stranger = store.audit_log(target="agt_nobody")
     finally:
         store.close()
-    assert outcomes == [("eve", "live.device.state", "ok"), ("eve", "live.inventory", "consent_refused"),
-                        ("eve", "live.inventory", "timeout")]
+    # Every request is in the trail, refused ones too, each with its reason.
+    assert [(e["actor"], e["action"], e["detail"]["outcome"]) for e in entries] == [
+        ("eve", "live.device.state", "ok"), ("carol", "live.inventory", "role_forbidden"),
+        ("eve", "live.inventory", "consent_refused"), ("eve", "live.unknown_method", "unknown_method"),
+        ("eve", "live.inventory", "timeout")]
+    assert all(e["detail"].get("reason") for e in entries[1:]), entries
+    assert "customer role" in entries[1]["detail"]["reason"] and "reboot" in entries[3]["detail"]["reason"]
+    assert [(e["actor"], e["detail"]["outcome"]) for e in stranger] == [("eve", "agent_not_found")]
 
 
 async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> None:  # type: ignore[no-untyped-def]
@@ -141,3 +149,9 @@ async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> Non
         answer = await client.post(f"/ui/tickets/{ticket_id}/live/inventory", headers={"X-CSRF-Token": csrf}, json={})
         body = await answer.json()
         assert answer.status == 200 and body["result"]["devices"][0]["id"] == "plug-1", body
+    store = SqliteStore(database)
+    try:
+        refused = [(e["actor"], e["action"], e["detail"]["outcome"]) for e in store.audit_log(target=f"ticket:{ticket_id}")]
+    finally:
+        store.close()
+    assert refused == [("eve", "live.inventory", "http_403")]  # the forged panel request is in the trail too

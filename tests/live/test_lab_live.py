@@ -22,6 +22,8 @@ from lab.home import DeviceSpec, LabHome
 from lab.mosquitto import Mosquitto
 from lab.agent_process import AGENT, HOUSEHOLD, wait_for
 
+from .conftest import support_listener
+
 pytestmark = [pytest.mark.lab, pytest.mark.broker, pytest.mark.slow]
 
 SUPPORT_BROKER_PORT = 8883
@@ -61,8 +63,7 @@ def live_home(lab_factory, tmp_path: Path) -> Iterator[tuple[LabHome, Engineer, 
     accounts = BrokerAccounts(data / "broker", "homediag-collector")
     (tmp_path / "support-broker").mkdir()
     broker = Mosquitto(SUPPORT_BROKER_PORT, lab.internet_ip, netns=lab.internet_ns, workdir=tmp_path / "support-broker",
-                       allow_anonymous=False,
-                       extra_config=f"password_file {accounts.password_file}\nacl_file {accounts.acl_file}\n")
+                       allow_anonymous=False, extra_config=support_listener(accounts))
     broker.start()
     support_url = f"mqtt://{lab.internet_ip}:{SUPPORT_BROKER_PORT}"
     pid_file = tmp_path / "support-broker.pid"
