@@ -10,7 +10,6 @@ and firmware) and the monthly report with charts.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
@@ -22,13 +21,13 @@ from aiohttp import web
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
-from shared.models import Inventory, TimelineEvent
 from shared.signing import public_key_from_text
 
 from ..api.support import clock_json, month_report, queue_entries
 from ..api.live import presence_of, relay
 from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
+from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role
 from ..state import BLOBS, CLOCK, DB, LIVE
@@ -111,30 +110,40 @@ async def queue_page(request: web.Request) -> web.Response:
     return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK]())
 
 
+def _unreadable(error: str) -> dict[str, Any]:
+    return {"verified": False, "files": {}, "timeline": [], "inventory": None, "diagnosis": None, "raw": {}, "error": error}
+
+
 def _read_bundle(blob: bytes, public_key: str | None) -> dict[str, Any]:
     """What the viewer and the chart need from one bundle (blocking). With the agent's key it is verified again
-    on the way; without, it is read as stored (it was verified on arrival)."""
+    on the way; without, it is read as stored (it was verified on arrival). A bundle that cannot be read or
+    whose files do not parse (stored before ingest checked them) comes back with an ``error`` for the page."""
     try:
         opened = open_bundle(blob)
         files = opened.verify(public_key_from_text(public_key)).files if public_key else opened.members
-        verified = public_key is not None
-    except BundleError:
-        return {"verified": False, "files": {}, "timeline": [], "inventory": None, "diagnosis": None}
-    timeline = []
-    for line in files.get("timeline.jsonl", b"").splitlines():
-        try:
-            timeline.append(TimelineEvent.model_validate_json(line))
-        except ValueError:
-            continue
-    inventory = Inventory.model_validate_json(files["inventory.json"]) if "inventory.json" in files else None
-    diagnosis = json.loads(files["diagnosis.json"]) if "diagnosis.json" in files else None
-    return {"verified": verified, "files": {name: len(data) for name, data in files.items()}, "timeline": timeline,
-            "inventory": inventory, "diagnosis": diagnosis, "raw": files}
+    except BundleError as exc:
+        return _unreadable(f"the bundle cannot be read: {exc}")
+    shown = {"verified": public_key is not None, "files": {name: len(data) for name, data in files.items()}, "raw": files}
+    try:
+        contents = parse_contents(files)
+    except ContentInvalid as exc:
+        return _unreadable(f"this bundle's {exc}") | shown
+    return shown | {"error": None, "timeline": contents.timeline, "inventory": contents.inventory,
+                    "diagnosis": contents.diagnosis}
+
+
+async def _bundle_bytes(request: web.Request, record: BundleRecord) -> bytes | None:
+    try:
+        return await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
+    except NotFound:
+        return None  # the record outlived its bytes: the page says so instead of failing
 
 
 async def _bundle_view(request: web.Request, record: BundleRecord, who: Principal) -> dict[str, Any]:
     agent = await request.app[DB].run(SqliteStore.get_agent, record.agent_id)
-    blob = await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
+    blob = await _bundle_bytes(request, record)
+    if blob is None:
+        return _unreadable("the bundle's bytes are missing from the blob store")
     view = await asyncio.to_thread(_read_bundle, blob, agent.public_key if agent else None)
     await request.app[DB].run(SqliteStore.audit, who.name, "bundle.read", record.bundle_id,
                               {"role": who.role.value, "via": "ui"}, request.app[CLOCK]())
@@ -208,8 +217,8 @@ async def fleet_page(request: web.Request) -> web.Response:
         group["households"].add(record.household)
         group["bundles"] += 1
         if ":" in (record.trigger.signature or ""):
-            view = await asyncio.to_thread(_read_bundle, await asyncio.to_thread(request.app[BLOBS].get, record.sha256), None)
-            inventory = view["inventory"]
+            blob = await _bundle_bytes(request, record)
+            inventory = None if blob is None else (await asyncio.to_thread(_read_bundle, blob, None))["inventory"]
             device_id = record.trigger.signature.split(":", 1)[1] if record.trigger.signature else ""
             device = next((d for d in inventory.devices if d.id == device_id), None) if inventory else None
             if device is not None:
