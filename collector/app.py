@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import monotonic
 
@@ -12,6 +13,7 @@ from aiohttp import web
 from shared.models import utcnow
 
 from .api import ROUTE_TABLES
+from .api.params import check_parameters
 from .web import routes as ui_routes
 from .blobs import BlobStore
 from .config import CollectorConfig
@@ -48,6 +50,21 @@ async def errors_middleware(request: web.Request, handler: Callable[[web.Request
             raise
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason, allow)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise  # the client went away: nobody to answer
+    except Exception:
+        # A bug: the client gets an id to quote, the log gets the traceback under the same id.
+        error_id = secrets.token_hex(8)
+        _LOGGER.exception("%s %s failed (error id %s)", request.method, request.path, error_id)
+        return error_response(500, "internal_error", f"internal error; quote error id {error_id}")
+
+
+@web.middleware
+async def contract_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """API parameters the OpenAPI document forbids never reach a handler."""
+    if request.path.startswith("/api/"):
+        check_parameters(request)
+    return await handler(request)
 
 
 async def _storage(app: web.Application) -> AsyncIterator[None]:
@@ -74,7 +91,7 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[errors_middleware, contract_middleware], client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock
