@@ -15,13 +15,14 @@ from shared.models import utcnow
 from .api import ROUTE_TABLES
 from .api.params import check_parameters
 from .web import routes as ui_routes
+from .web.guard import LoginThrottle, is_https
 from .blobs import BlobStore
 from .config import CollectorConfig
 from .errors import CollectorError, RateLimited
 from .ratelimit import RateLimiter
 from .ingest import IngestWorkers
 from .live_service import LiveService
-from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, INGEST, LIVE, SCANNER, Clock
+from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, LOGIN_THROTTLE, MONOTONIC, INGEST, LIVE, SCANNER, Clock
 from .store import Database
 from .support.scanner import SlaScanner
 
@@ -90,8 +91,26 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+# No inline script or style anywhere (the UI's are files under /ui/static/); nobody may frame a page.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer, errors and redirects included (``on_response_prepare`` sees them all)."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if is_https(request, request.app[CONFIG].web):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
+
 def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic) -> web.Application:
     app = web.Application(middlewares=[errors_middleware, contract_middleware], client_max_size=1024 * 1024)
+    app.on_response_prepare.append(_security_headers)
+    app[LOGIN_THROTTLE] = LoginThrottle(config.web)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock

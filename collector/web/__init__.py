@@ -13,7 +13,9 @@ import asyncio
 import secrets
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
+from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -30,15 +32,17 @@ from ..auth import PRINCIPAL
 from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role
-from ..state import BLOBS, CLOCK, DB, LIVE
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
 from .chart import timeline_svg
-from .passwords import verify_password
+from .guard import client_address, is_https
+from .passwords import hash_password, verify_password
 
 COOKIE = "homediag_session"
 SESSION_HOURS = 12
 CSRF = web.RequestKey("csrf", str)
 routes = web.RouteTableDef()
+routes.static("/ui/static", Path(__file__).with_name("static"))
 _env = jinja2.Environment(loader=jinja2.FunctionLoader(
     lambda name: resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")), autoescape=True)
 
@@ -60,6 +64,11 @@ async def signed_in(request: web.Request) -> Principal:
     return who
 
 
+@cache
+def _unknown_user_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
 @routes.get("/ui/login")
 async def login_form(request: web.Request) -> web.Response:
     return render("login.html", request, next=request.query.get("next", "/ui/"), error=None)
@@ -70,17 +79,31 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = str(form.get("next", "/ui/"))
+    web_config, throttle, now_s = request.app[CONFIG].web, request.app[LOGIN_THROTTLE], request.app[MONOTONIC]()
+    address = client_address(request, web_config)
+    wait = throttle.retry_after(name, address, now_s)
+    if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
+        seconds = max(1, round(wait + 0.5))
+        response = render("login.html", request, next=target,
+                          error=f"Too many failed sign-ins. Try again in {seconds} seconds.")
+        response.set_status(429)
+        response.headers["Retry-After"] = str(seconds)
+        return response
     found = await request.app[DB].run(SqliteStore.password_of, name)
-    ok = found is not None and await asyncio.to_thread(verify_password, password, found[1])
+    # An unknown name costs the same scrypt as a known one, so timing does not tell which names exist.
+    ok = await asyncio.to_thread(verify_password, password, found[1] if found else _unknown_user_hash()) and found is not None
     now = request.app[CLOCK]()
-    await request.app[DB].run(SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {}, now)
+    await request.app[DB].run(SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name,
+                              {"address": address}, now)
     if not ok or found is None:
+        throttle.failed(name, address, now_s)
         return render("login.html", request, next=target, error="Wrong name or password")
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(SqliteStore.create_session, found[0], token, secrets.token_urlsafe(16),
                               now + timedelta(hours=SESSION_HOURS), now)
     response = web.HTTPSeeOther(target if target.startswith("/ui") else "/ui/")
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/")
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/",
+                        secure=is_https(request, web_config))
     raise response
 
 
