@@ -129,7 +129,11 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     q = request.query
-    entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None, q.get("state") or None)
+    try:
+        entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None,
+                                      q.get("state") or None)
+    except ValueError as exc:  # a priority or state that does not exist
+        raise web.HTTPBadRequest(text=str(exc)) from exc
     return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK]())
 
 

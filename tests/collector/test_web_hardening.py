@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from aiohttp import ClientSession, TCPConnector
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -161,3 +164,25 @@ async def test_password_hashing_parameters_are_the_documented_ones() -> None:
     documented = Path(__file__).parents[2].joinpath("docs", "security.md").read_text(encoding="utf-8")
     assert "N = 2^14, r = 8, p = 1" in documented
     assert len(salt) == 24 and len(digest) == 44  # 16-byte salt, 32-byte key, base64
+
+
+# What a signed-in user can put into the UI's addresses and forms; {} is where the drawn text goes.
+UI_TARGETS = (
+    ("GET", "/ui/?priority={}"), ("GET", "/ui/?state={}"), ("GET", "/ui/?group={}"), ("GET", "/ui/tickets/{}"),
+    ("GET", "/ui/reports?month={}"), ("GET", "/ui/bundles/{}/files/{}"), ("GET", "/ui/login?next={}"),
+    ("POST", "/ui/tickets/{}/live/inventory"), ("POST", "/ui/login"), ("GET", "/ui/fleet?{}={}"),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(target=st.sampled_from(UI_TARGETS), text=st.text(max_size=30))
+async def test_no_ui_page_answers_500_to_what_a_user_can_type(collector: Collector, target: tuple[str, str],
+                                                               text: str) -> None:
+    if "eve" not in collector.tokens:
+        _with_password(collector, "eve")
+        assert (await _login(collector.client, "eve", PASSWORD)).status == 303
+    method, template = target
+    url = template.replace("{}", quote(text, safe=""))
+    form = {"name": text, "password": text, "next": text} if method == "POST" else None
+    answer = await collector.client.request(method, url, data=form, allow_redirects=False)
+    assert answer.status < 500, (method, url, answer.status, await answer.text())
