@@ -19,7 +19,7 @@ from .web.guard import LoginThrottle, is_https
 from .blobs import BlobStore
 from .config import CollectorConfig
 from .errors import CollectorError, RateLimited
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, whole_seconds
 from .ingest import IngestWorkers
 from .live_service import LiveService
 from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, LOGIN_THROTTLE, MONOTONIC, INGEST, LIVE, SCANNER, Clock
@@ -41,7 +41,7 @@ async def errors_middleware(request: web.Request, handler: Callable[[web.Request
     try:
         return await handler(request)
     except RateLimited as exc:
-        return error_response(exc.status, exc.code, exc.message, {"Retry-After": str(max(1, round(exc.retry_after_s + 0.5)))})
+        return error_response(exc.status, exc.code, exc.message, {"Retry-After": str(whole_seconds(exc.retry_after_s))})
     except CollectorError as exc:
         if exc.status >= 500:
             _LOGGER.error("%s %s failed: %s", request.method, request.path, exc)
@@ -51,7 +51,7 @@ async def errors_middleware(request: web.Request, handler: Callable[[web.Request
             raise
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason, allow)
-    except (asyncio.CancelledError, ConnectionResetError):
+    except ConnectionResetError:
         raise  # the client went away: nobody to answer
     except Exception:
         # A bug: the client gets an id to quote, the log gets the traceback under the same id.

@@ -32,6 +32,7 @@ from ..auth import PRINCIPAL
 from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role
+from ..ratelimit import whole_seconds
 from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
 from .chart import timeline_svg
@@ -69,6 +70,11 @@ def _unknown_user_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
+def _password_matches(password: str, found: tuple[int, str] | None) -> bool:
+    """Blocking. An unknown name costs the same scrypt as a known one, so timing does not tell which names exist."""
+    return verify_password(password, found[1] if found else _unknown_user_hash()) and found is not None
+
+
 @routes.get("/ui/login")
 async def login_form(request: web.Request) -> web.Response:
     return render("login.html", request, next=request.query.get("next", "/ui/"), error=None)
@@ -83,15 +89,14 @@ async def login(request: web.Request) -> web.StreamResponse:
     address = client_address(request, web_config)
     wait = throttle.retry_after(name, address, now_s)
     if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
-        seconds = max(1, round(wait + 0.5))
+        seconds = whole_seconds(wait)
         response = render("login.html", request, next=target,
                           error=f"Too many failed sign-ins. Try again in {seconds} seconds.")
         response.set_status(429)
         response.headers["Retry-After"] = str(seconds)
         return response
     found = await request.app[DB].run(SqliteStore.password_of, name)
-    # An unknown name costs the same scrypt as a known one, so timing does not tell which names exist.
-    ok = await asyncio.to_thread(verify_password, password, found[1] if found else _unknown_user_hash()) and found is not None
+    ok = await asyncio.to_thread(_password_matches, password, found)
     now = request.app[CLOCK]()
     await request.app[DB].run(SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name,
                               {"address": address}, now)
