@@ -6,9 +6,8 @@ all of schemathesis's response checks: no 5xx, every status documented, every an
 forbidden requests answered 4xx, valid ones not refused. Examples are bounded (``MAX_EXAMPLES`` per operation,
 mode and role) and the seed is printed, so a failure reproduces with ``HOMEDIAG_CONTRACT_SEED``.
 
-The document's ``security`` is left out of what schemathesis sees: the bearer token of the role under test is
-added to every request, so schemathesis must not count "no Authorization header" as the negative part of a
-case. Who may call what is tested in test_access.py.
+The role's bearer token is given to schemathesis as the document's ``bearer`` scheme, so it also checks that
+requests without it or with a wrong one are refused (``ignored_auth``). Who may see what is in test_access.py.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+from schemathesis.config import SchemathesisConfig
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
@@ -78,10 +78,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
                                window=CaptureWindow(start=NOW, end=NOW), redaction=RedactionSummary(), private_key=key)
         assert collector.request("POST", "/api/v1/bundles", data=data, content_type=BUNDLE_TYPE)[0] == 201
         document = requests.get(f"{collector.url}/api/v1/openapi.json", timeout=10).json()
-        document.pop("security", None)
-        for item in document["paths"].values():
-            for operation in item.values():
-                operation.pop("security", None)
         yield Seeded(collector, tokens, document)
     finally:
         collector.stop()
@@ -98,8 +94,8 @@ def _constrained(operation: Any) -> bool:
 @pytest.mark.parametrize("role", ROLES)
 def test_every_operation_keeps_the_contract(seeded: Seeded, role: str) -> None:
     print(f"schemathesis seed {SEED} (HOMEDIAG_CONTRACT_SEED={SEED} to repeat)")
-    schema = schemathesis.openapi.from_dict(seeded.document)
-    headers = {"Authorization": f"Bearer {seeded.tokens[role]}"}
+    config = SchemathesisConfig.from_dict({"auth": {"openapi": {"bearer": {"bearer": seeded.tokens[role]}}}})
+    schema = schemathesis.openapi.from_dict(seeded.document, config=config)
     session = requests.Session()
     failures: dict[tuple[str, str, str], str] = {}
     statuses: Counter[int] = Counter()
@@ -117,10 +113,10 @@ def test_every_operation_keeps_the_contract(seeded: Seeded, role: str) -> None:
                       suppress_health_check=list(HealthCheck))
             @given(case=operation.as_strategy(generation_mode=mode))
             def exercise(case: Any) -> None:
-                response = case.call(base_url=seeded.collector.url, session=session, headers=headers, timeout=10)
+                response = case.call(base_url=seeded.collector.url, session=session, timeout=10)
                 statuses[response.status_code] += 1
                 try:
-                    case.validate_response(response, headers=headers, excluded_checks=excluded)
+                    case.validate_response(response, excluded_checks=excluded)
                 except FailureGroup as group:
                     for failure in group.exceptions:
                         key = (operation.label, mode.value, getattr(failure, "title", type(failure).__name__))
