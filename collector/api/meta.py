@@ -22,8 +22,8 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     support.TransitionRequest, support.MilestoneRequest, support.UpdateRequest, support.PriorityRequest,
     support.ClassifyRequest, support.AssignRequest, support.FollowUpRequest, support.ComplaintRequest,
     support.ComplaintMilestoneRequest,
-    AgentRecord, AgentWithPresence, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest, PresenceAnswer, Ticket,
-    TicketEvent, TicketIntake,
+    AgentRecord, AgentWithPresence, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest,
+    PresenceAnswer, Ticket, TicketEvent, TicketIntake,
 )
 
 
