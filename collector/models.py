@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from shared.models import CaptureWindow, Priority, Trigger
 
@@ -120,6 +120,7 @@ class Ticket(_Record):
     bundles: list[BundleRecord] = Field(default_factory=list)
     events: list[TicketEvent] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def household(self) -> str:
         return self.intake.household

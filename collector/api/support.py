@@ -40,7 +40,7 @@ class TransitionRequest(_Body):
 
 
 class MilestoneRequest(_Body):
-    name: str
+    name: str = Field(json_schema_extra={"enum": sorted(MILESTONES)})
 
 
 class UpdateRequest(_Body):

@@ -10,11 +10,12 @@ and firmware) and the monthly report with charts.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
+from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -22,24 +23,27 @@ from aiohttp import web
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
-from shared.models import Inventory, TimelineEvent
 from shared.signing import public_key_from_text
 
 from ..api.support import clock_json, month_report, queue_entries
 from ..api.live import audit_live_request, presence_of, relay
 from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
+from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role
-from ..state import BLOBS, CLOCK, DB, LIVE
+from ..ratelimit import whole_seconds
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
 from .chart import timeline_svg
-from .passwords import verify_password
+from .guard import client_address, is_https
+from .passwords import hash_password, verify_password
 
 COOKIE = "homediag_session"
 SESSION_HOURS = 12
 CSRF = web.RequestKey("csrf", str)
 routes = web.RouteTableDef()
+routes.static("/ui/static", Path(__file__).with_name("static"))
 _env = jinja2.Environment(loader=jinja2.FunctionLoader(
     lambda name: resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")), autoescape=True)
 
@@ -61,6 +65,16 @@ async def signed_in(request: web.Request) -> Principal:
     return who
 
 
+@cache
+def _unknown_user_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _password_matches(password: str, found: tuple[int, str] | None) -> bool:
+    """Blocking. An unknown name costs the same scrypt as a known one, so timing does not tell which names exist."""
+    return verify_password(password, found[1] if found else _unknown_user_hash()) and found is not None
+
+
 @routes.get("/ui/login")
 async def login_form(request: web.Request) -> web.Response:
     return render("login.html", request, next=request.query.get("next", "/ui/"), error=None)
@@ -71,17 +85,30 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = str(form.get("next", "/ui/"))
+    web_config, throttle, now_s = request.app[CONFIG].web, request.app[LOGIN_THROTTLE], request.app[MONOTONIC]()
+    address = client_address(request, web_config)
+    wait = throttle.retry_after(name, address, now_s)
+    if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
+        seconds = whole_seconds(wait)
+        response = render("login.html", request, next=target,
+                          error=f"Too many failed sign-ins. Try again in {seconds} seconds.")
+        response.set_status(429)
+        response.headers["Retry-After"] = str(seconds)
+        return response
     found = await request.app[DB].run(SqliteStore.password_of, name)
-    ok = found is not None and await asyncio.to_thread(verify_password, password, found[1])
+    ok = await asyncio.to_thread(_password_matches, password, found)
     now = request.app[CLOCK]()
-    await request.app[DB].run(SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {}, now)
+    await request.app[DB].run(SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name,
+                              {"address": address}, now)
     if not ok or found is None:
+        throttle.failed(name, address, now_s)
         return render("login.html", request, next=target, error="Wrong name or password")
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(SqliteStore.create_session, found[0], token, secrets.token_urlsafe(16),
                               now + timedelta(hours=SESSION_HOURS), now)
     response = web.HTTPSeeOther(target if target.startswith("/ui") else "/ui/")
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/")
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/",
+                        secure=is_https(request, web_config))
     raise response
 
 
@@ -107,34 +134,48 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     q = request.query
-    entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None, q.get("state") or None)
+    try:
+        entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None,
+                                      q.get("state") or None)
+    except ValueError as exc:  # a priority or state that does not exist
+        raise web.HTTPBadRequest(text=str(exc)) from exc
     return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK]())
+
+
+def _unreadable(error: str) -> dict[str, Any]:
+    return {"verified": False, "files": {}, "timeline": [], "inventory": None, "diagnosis": None, "raw": {}, "error": error}
 
 
 def _read_bundle(blob: bytes, public_key: str | None) -> dict[str, Any]:
     """What the viewer and the chart need from one bundle (blocking). With the agent's key it is verified again
-    on the way; without, it is read as stored (it was verified on arrival)."""
+    on the way; without, it is read as stored (it was verified on arrival). A bundle that cannot be read or
+    whose files do not parse (stored before ingest checked them) comes back with an ``error`` for the page."""
     try:
         opened = open_bundle(blob)
         files = opened.verify(public_key_from_text(public_key)).files if public_key else opened.members
-        verified = public_key is not None
-    except BundleError:
-        return {"verified": False, "files": {}, "timeline": [], "inventory": None, "diagnosis": None}
-    timeline = []
-    for line in files.get("timeline.jsonl", b"").splitlines():
-        try:
-            timeline.append(TimelineEvent.model_validate_json(line))
-        except ValueError:
-            continue
-    inventory = Inventory.model_validate_json(files["inventory.json"]) if "inventory.json" in files else None
-    diagnosis = json.loads(files["diagnosis.json"]) if "diagnosis.json" in files else None
-    return {"verified": verified, "files": {name: len(data) for name, data in files.items()}, "timeline": timeline,
-            "inventory": inventory, "diagnosis": diagnosis, "raw": files}
+    except BundleError as exc:
+        return _unreadable(f"the bundle cannot be read: {exc}")
+    shown = {"verified": public_key is not None, "files": {name: len(data) for name, data in files.items()}, "raw": files}
+    try:
+        contents = parse_contents(files)
+    except ContentInvalid as exc:
+        return _unreadable(f"this bundle's {exc}") | shown
+    return shown | {"error": None, "timeline": contents.timeline, "inventory": contents.inventory,
+                    "diagnosis": contents.diagnosis}
+
+
+async def _bundle_bytes(request: web.Request, record: BundleRecord) -> bytes | None:
+    try:
+        return await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
+    except NotFound:
+        return None  # the record outlived its bytes: the page says so instead of failing
 
 
 async def _bundle_view(request: web.Request, record: BundleRecord, who: Principal) -> dict[str, Any]:
     agent = await request.app[DB].run(SqliteStore.get_agent, record.agent_id)
-    blob = await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
+    blob = await _bundle_bytes(request, record)
+    if blob is None:
+        return _unreadable("the bundle's bytes are missing from the blob store")
     view = await asyncio.to_thread(_read_bundle, blob, agent.public_key if agent else None)
     await request.app[DB].run(SqliteStore.audit, who.name, "bundle.read", record.bundle_id,
                               {"role": who.role.value, "via": "ui"}, request.app[CLOCK]())
@@ -215,8 +256,8 @@ async def fleet_page(request: web.Request) -> web.Response:
         group["households"].add(record.household)
         group["bundles"] += 1
         if ":" in (record.trigger.signature or ""):
-            view = await asyncio.to_thread(_read_bundle, await asyncio.to_thread(request.app[BLOBS].get, record.sha256), None)
-            inventory = view["inventory"]
+            blob = await _bundle_bytes(request, record)
+            inventory = None if blob is None else (await asyncio.to_thread(_read_bundle, blob, None))["inventory"]
             device_id = record.trigger.signature.split(":", 1)[1] if record.trigger.signature else ""
             device = next((d for d in inventory.devices if d.id == device_id), None) if inventory else None
             if device is not None:

@@ -66,6 +66,8 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded, tmp_path: Path) -
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+            blocked: list[str] = []  # the Content-Security-Policy allows no inline script or style: nothing may need it
+            page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None)
             await page.goto(f"{collector.url}/ui/")
             assert "/ui/login" in page.url
             await page.fill("#name", "eve")
@@ -103,6 +105,7 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded, tmp_path: Path) -
             await page.goto(f"{collector.url}/ui/reports")
             assert "P2" in await page.inner_text("#report")
             await page.screenshot(path=str(shots / "ui-report.png"))
+            assert blocked == []
         finally:
             await browser.close()
     audit = collector.admin("audit", "--limit", "50")
