@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.live import LiveGrant
 
-from ..models import AgentRecord
+from ..models import AgentRecord, BundleRecord, Ticket
 from ..support.events import Visibility
 
 
@@ -51,6 +51,13 @@ class AgentWithPresence(AgentRecord):
     """An agent in the listing, with whether it is on the support broker now."""
 
     presence: PresenceAnswer
+
+
+class TicketView(Ticket):
+    """One ticket as ``GET /tickets/{id}`` shows it: staff also get the household's bundles that fitted no ticket."""
+
+    offered_bundles: list[BundleRecord] | None = Field(
+        default=None, description="engineers and admins only: the household's bundles waiting unattached")
 
 
 class NoteRequest(_Body):

@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 from ..models import AgentRecord, BundleRecord, Ticket, TicketEvent, TicketIntake
 from . import support
 from .bodies import (AgentWithPresence, AttachRequest, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest,
-                     PresenceAnswer)
+                     PresenceAnswer, TicketView)
 
 routes = web.RouteTableDef()
 
@@ -24,7 +24,7 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     support.ClassifyRequest, support.AssignRequest, support.FollowUpRequest, support.ComplaintRequest,
     support.ComplaintMilestoneRequest,
     AgentRecord, AgentWithPresence, AttachRequest, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer,
-    NoteRequest, PresenceAnswer, Ticket, TicketEvent, TicketIntake,
+    NoteRequest, PresenceAnswer, Ticket, TicketEvent, TicketIntake, TicketView,
 )
 
 
