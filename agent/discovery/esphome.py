@@ -16,7 +16,9 @@ from ..inventory import DeviceUpdate
 from .payload import as_float, availability, text
 
 SOURCE = "esphome"
-SUBSCRIPTIONS = ["+/status", "+/debug", "+/sensor/+/state"]
+# The topic prefix is the node name by default (one level); ``mqtt: topic_prefix:`` may give it more levels.
+SUBSCRIPTIONS = ["+/status", "+/debug", "+/sensor/+/state", "+/+/status", "+/+/debug", "+/+/sensor/+/state"]
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the logger colours each line for a terminal
 UPTIME_IDS = re.compile(r"(^|_)uptime$")
 SIGNAL_IDS = re.compile(r"(^|_)(wifi_signal(_db|_dbm)?|rssi)$")
 RESET_REASON = re.compile(r"Reset Reason:\s*(.+)$")
@@ -29,27 +31,34 @@ def key(node: str) -> str:
     return f"esphome:{node}"
 
 
+def node_of_status_topic(topic: str) -> str | None:
+    """The node (topic prefix) whose birth/will topic this is, for prefixes of one or two levels."""
+    parts = topic.split("/")
+    return "/".join(parts[:-1]) if 2 <= len(parts) <= 3 and parts[-1] == "status" and all(parts) else None
+
+
 def parse(topic: str, payload: bytes, at: datetime) -> list[DeviceUpdate | LogLine]:
     parts = topic.split("/")
-    node = parts[0]
-    if len(parts) == 2 and parts[1] == "status":
+    if len(parts) >= 4 and parts[-3] == "sensor" and parts[-1] == "state":
+        return _sensor("/".join(parts[:-3]), parts[-2], text(payload, 64).strip(), at)
+    node = "/".join(parts[:-1])
+    if parts[-1] == "status":
         online = availability(payload)
         return [] if online is None else [DeviceUpdate(keys=(key(node),), source=f"{SOURCE}.status", family="esphome",
                                                        available=online)]
-    if len(parts) == 2 and parts[1] == "debug":
-        line = text(payload, 4096).strip()
+    if parts[-1] == "debug":
+        line = ANSI_ESCAPE.sub("", text(payload, 4096)).strip()
         found: list[DeviceUpdate | LogLine] = []
         level = LOG_LEVEL.match(line)
         found.append(LogLine(ts=at, source=SOURCE, device_id=key(node), level=LEVELS.get(level.group(1)) if level else None,
                              message=line[:2000]))
         reason, version = RESET_REASON.search(line), VERSION.search(line)
         if reason or version:
+            # The debug component logs the reset reason once, while booting: a boot announced.
             found.append(DeviceUpdate(keys=(key(node),), source=SOURCE, family="esphome",
                                       restart_reason=reason.group(1).strip() if reason else None,
-                                      firmware=version.group(1) if version else None))
+                                      firmware=version.group(1) if version else None, boot_announced=reason is not None))
         return found
-    if len(parts) == 4 and parts[1] == "sensor":
-        return _sensor(node, parts[2], text(payload, 64).strip(), at)
     return []
 
 

@@ -51,7 +51,7 @@ def test_shelly_gen1_and_gen2() -> None:
         "params": {"sys": {"mac": "A8032ABCF5F0", "uptime": 500, "reset_reason": 4,
                            "available_updates": {"stable": {"version": "1.5.0"}}},
                    "wifi": {"sta_ip": "10.0.0.9", "rssi": -84}}}))
-    assert (gen2.uptime_s, gen2.rssi_dbm, gen2.restart_reason) == (500.0, -84.0, "4")
+    assert (gen2.uptime_s, gen2.rssi_dbm, gen2.restart_reason) == (500.0, -84.0, "crash (panic)")
     assert gen2.attributes["available_updates"]["stable"]["version"] == "1.5.0"
     assert shelly.parse("shellyplus1pm-a8032ab/events/rpc", j({"method": "NotifyEvent", "params": {}})) == []
     [info] = shelly.parse("shellies/shellyplug-s-7C87CE/info", j({
@@ -59,7 +59,7 @@ def test_shelly_gen1_and_gen2() -> None:
         "mac": "7C87CEAABBCC", "update": {"status": "idle", "has_update": False, "old_version": "20230913-114008"}}))
     assert (info.uptime_s, info.rssi_dbm, info.firmware, info.ips) == (4321.0, -77.0, "20230913-114008", ("10.0.0.7",))
     [sys_status] = shelly.parse("shellyplus1pm-a8032ab/status/sys", j({"mac": "A8032ABCF5F0", "uptime": 42, "reset_reason": 3}))
-    assert (sys_status.uptime_s, sys_status.restart_reason, sys_status.family) == (42.0, "3", "shelly_gen2")
+    assert (sys_status.uptime_s, sys_status.restart_reason, sys_status.family) == (42.0, "software restart", "shelly_gen2")
     [wifi_status] = shelly.parse("shellyplus1pm-a8032ab/status/wifi", j({"sta_ip": "10.0.0.9", "status": "got ip", "rssi": -61}))
     assert wifi_status.rssi_dbm == -61 and wifi_status.keys == sys_status.keys
 
