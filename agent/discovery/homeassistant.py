@@ -141,11 +141,13 @@ def parse(topic: str, payload: bytes, prefix: str = "homeassistant") -> list[Dev
         attributes |= {"availability": availability, "availability_mode": mode}
     if as_str(origin.get("name")):
         attributes["origin"] = origin["name"]
+    if as_str(device.get("model_id")) and as_str(device.get("model")):
+        attributes["model_name"] = device["model"]  # the model's name; model_id is the code other sources give
     if as_str(device.get("serial_number")):
         attributes["serial_number"] = device["serial_number"]
     return [DeviceUpdate(
         keys=tuple(dict.fromkeys(keys or [f"mac:{normalise_mac(macs[0])}"])), source=SOURCE, name=as_str(device.get("name")),
-        manufacturer=as_str(device.get("manufacturer")), model=as_str(device.get("model")) or as_str(device.get("model_id")),
+        manufacturer=as_str(device.get("manufacturer")), model=as_str(device.get("model_id")) or as_str(device.get("model")),
         firmware=as_str(device.get("sw_version")), macs=tuple(dict.fromkeys(macs)),
         parent_key=identifier_keys(via)[0][-1] if via else None, attributes=attributes,
     )]

@@ -136,6 +136,7 @@ class MqttDiscovery:
             self._filters.extend(zigbee2mqtt.INFO_FILTERS)
         self._follow: dict[str, dict[str, Followed]] = {}  # availability topic → device key → how to read it
         self._availability_seen: dict[str, dict[str, bool]] = {}  # device key → topic → last state there
+        self._followed_last: dict[str, bytes] = {}  # each followed topic's last payload, for devices naming it later
         self._aliases: dict[str, str] = {}  # a custom Tasmota FullTopic's prefix → the default layout's
         self._config_follows: dict[str, list[str]] = {}  # a Home Assistant config topic → the topics it named
         self._routes_for = lru_cache(maxsize=8192)(self._match_routes)  # devices repeat their topics
@@ -230,8 +231,11 @@ class MqttDiscovery:
         if len(payload) > self._config.discovery.max_payload_bytes:
             self._malformed("oversized", topic, MalformedPayload(f"{len(payload)} bytes"))
             return
-        for followed in self._follow.get(topic, {}).values():
-            self._availability(topic, followed, payload, at)
+        followers = self._follow.get(topic)
+        if followers:
+            self._followed_last[topic] = payload
+            for followed in list(followers.values()):
+                self._availability(topic, followed, payload, at)
         prefix, _, last = topic.rpartition("/")
         canonical = self._aliases.get(prefix + "/")
         if canonical is not None:
@@ -266,13 +270,17 @@ class MqttDiscovery:
             if not isinstance(topic, str) or len(self._follow) + len(self._aliases) >= MAX_FOLLOWED:
                 continue
             new_topic = topic not in self._follow
-            self._follow.setdefault(topic, {})[update.keys[0]] = Followed(
-                update.keys[0], entry.get("online", "online"), entry.get("offline", "offline"),
-                update.source.split(".")[0], entry.get("template"), mode)
-            if config_topic is not None:
+            followed = Followed(update.keys[0], entry.get("online", "online"), entry.get("offline", "offline"),
+                                update.source.split(".")[0], entry.get("template"), mode)
+            known = self._follow.setdefault(topic, {}).get(followed.key)
+            self._follow[topic][followed.key] = followed
+            if config_topic is not None and topic not in self._config_follows.get(config_topic, []):
                 self._config_follows.setdefault(config_topic, []).append(topic)
             if new_topic and self._client is not None:
                 self._client.subscribe(topic, 0)
+            elif known is None and topic in self._followed_last:
+                # The retained state reached the devices that named this topic first; this one learns it now.
+                self._availability(topic, followed, self._followed_last[topic], at)
         for alias, canonical in update.attributes.get("topic_aliases", {}).items():
             if alias not in self._aliases and len(self._follow) + len(self._aliases) < MAX_FOLLOWED:
                 self._aliases[alias] = canonical
@@ -284,8 +292,10 @@ class MqttDiscovery:
         names them too)."""
         for topic in self._config_follows.pop(config_topic):
             still_named = any(topic in topics for topics in self._config_follows.values())
-            if not still_named and self._follow.pop(topic, None) is not None and self._client is not None:
-                self._client.unsubscribe(topic)
+            if not still_named and self._follow.pop(topic, None) is not None:
+                self._followed_last.pop(topic, None)
+                if self._client is not None:
+                    self._client.unsubscribe(topic)
 
     def _another_bridge(self, topic: str, payload: bytes) -> None:
         """A Zigbee2MQTT bridge under a base topic not configured: follow it like a configured one."""
