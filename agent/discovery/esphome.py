@@ -23,6 +23,10 @@ UPTIME_IDS = re.compile(r"(^|_)uptime$")
 SIGNAL_IDS = re.compile(r"(^|_)(wifi_signal(_db|_dbm)?|rssi)$")
 RESET_REASON = re.compile(r"Reset Reason:\s*(.+)$")
 VERSION = re.compile(r"ESPHome version (\S+)")
+LOCAL_MAC = re.compile(r"Local MAC:\s*([0-9A-Fa-f:]{17})")  # the wifi component's configuration dump
+SIGNAL = re.compile(r"Signal strength:\s*(-?\d+)\s*dB")
+# safe_mode (ota before 2023) counts boots that did not last: logged once per boot, early.
+BOOT_ATTEMPTS = re.compile(r"There have been (\d+) suspected unsuccessful boot attempts")
 LOG_LEVEL = re.compile(r"^\[([EWIDVC])\]")
 LEVELS = {"E": "error", "W": "warning", "I": "info", "D": "debug", "V": "verbose", "C": "config"}
 
@@ -52,14 +56,23 @@ def parse(topic: str, payload: bytes, at: datetime) -> list[DeviceUpdate | LogLi
         level = LOG_LEVEL.match(line)
         found.append(LogLine(ts=at, source=SOURCE, device_id=key(node), level=LEVELS.get(level.group(1)) if level else None,
                              message=line[:2000]))
-        reason, version = RESET_REASON.search(line), VERSION.search(line)
-        if reason or version:
-            # The debug component logs the reset reason once, while booting: a boot announced.
-            found.append(DeviceUpdate(keys=(key(node),), source=SOURCE, family="esphome",
-                                      restart_reason=reason.group(1).strip() if reason else None,
-                                      firmware=version.group(1) if version else None, boot_announced=reason is not None))
-        return found
+        update = _log_facts(node, line)
+        return found if update is None else [*found, update]
     return []
+
+
+def _log_facts(node: str, line: str) -> DeviceUpdate | None:
+    """What one log line says about the node: version, MAC, signal, and the lines only a boot prints."""
+    reason, version, mac = RESET_REASON.search(line), VERSION.search(line), LOCAL_MAC.search(line)
+    signal, attempts = SIGNAL.search(line), BOOT_ATTEMPTS.search(line)
+    if not (reason or version or mac or signal or attempts):
+        return None
+    # The debug component logs the reset reason once per boot: a boot announced, as is the failed-boot count.
+    said = reason.group(1).strip() if reason else (
+        f"{attempts.group(1)} suspected unsuccessful boot attempts" if attempts else None)
+    return DeviceUpdate(keys=(key(node),), source=SOURCE, family="esphome", restart_reason=said,
+                        firmware=version.group(1) if version else None, macs=(mac.group(1),) if mac else (),
+                        rssi_dbm=float(signal.group(1)) if signal else None, boot_announced=said is not None)
 
 
 def _sensor(node: str, object_id: str, value: str, at: datetime) -> list[DeviceUpdate | LogLine]:

@@ -143,8 +143,8 @@ def _status(name: str, data: dict[str, Any], raw: str) -> list[DeviceUpdate]:
     ``StatusNET`` (hostname, address, MAC), ``StatusSTS`` (the STATE telemetry)."""
     status, parameters, firmware = as_dict(data.get("Status")), as_dict(data.get("StatusPRM")), as_dict(data.get("StatusFWR"))
     network, sts = as_dict(data.get("StatusNET")), as_dict(data.get("StatusSTS"))
-    if not (status or parameters or firmware or network or sts):
-        return []
+    if not any(key.startswith("Status") and isinstance(value, dict) for key, value in data.items()):
+        return []  # every answer is one or more Status… sections; anything else is not a status answer
     state = _state(name, sts, raw) if sts else None
     friendly = status.get("FriendlyName")  # a list since 6.x, one string before
     version = as_str(firmware.get("Version"))
