@@ -242,6 +242,7 @@ class InventoryStore:
             return False
         self._forget(min(bare, key=lambda d: (d.last_seen, d.id)).id)
         self.dropped[DropReason.EVICTED_BARE_ANNOUNCEMENT] += 1
+        self._log_drops()
         return True
 
     def _forget(self, device_id: str) -> None:
@@ -253,6 +254,12 @@ class InventoryStore:
                       self._link_count, self._recent):
             table.pop(device_id, None)  # type: ignore[attr-defined]
 
+    def _log_drops(self) -> None:
+        dropped = self.dropped_updates
+        if dropped & (dropped - 1) == 0:  # 1, 2, 4, 8…: a flood is logged a few dozen times, not per message
+            _LOGGER.warning("inventory full (%d devices), %d updates about unknown devices turned away: %s",
+                            self.max_devices, dropped, self.drop_summary())
+
     def drop_summary(self) -> str:
         """How many updates about unknown devices the cap turned away, and why; empty when none."""
         return "; ".join(f"{count} × {reason.value}" for reason, count in sorted(self.dropped.items()))
@@ -263,8 +270,7 @@ class InventoryStore:
         is_new = device_id is None
         if device_id is None:
             if len(self._devices) >= self.max_devices and not self._make_room(update):
-                if sum(self.dropped.values()) == 1:
-                    _LOGGER.warning("inventory full (%d devices): %s", self.max_devices, self.drop_summary())
+                self._log_drops()
                 return []
             device_id = device_id_for(update)
             self._devices[device_id] = Device(id=device_id, first_seen=at, last_seen=at)
