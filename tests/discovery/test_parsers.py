@@ -217,17 +217,54 @@ TOPICS = st.one_of(st.sampled_from([
     "zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/info", "zigbee2mqtt/bridge/health", "zigbee2mqtt/bridge/logging",
     "zigbee2mqtt/x/availability", "zigbee2mqtt/x", "zigbee2mqtt/x/y/availability", "zigbee2mqtt/x/linkquality",
     "zigbee2mqtt/x/set", "z2/bridge/info", "x/status", "x/debug", "x/sensor/uptime/state", "x/sensor/x_wifi_signal/state",
-    "homeassistant/sensor/x/y/config", "homeassistant/device/x/config"]), st.text(max_size=40))
+    "homeassistant/sensor/x/y/config", "homeassistant/device/x/config", "homeassistant/sensor/n/x/y/config",
+    "stat/x/STATUS0", "stat/x/STATUS11", "stat/x/STATE", "stat/x/RESULT", "tele/x/INFO2", "tasmota_x/tele/STATE",
+    "a/b/online", "a/b/c/events/rpc", "a/b/status/sys", "a/b/status", "a/b/debug", "a/b/sensor/uptime/state",
+    "zigbee2mqtt/bridge/config/devices", "zigbee2mqtt/bridge/event", "home/z2m/bridge/info", "x/y/availability"]),
+    st.text(max_size=40))
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
                        max_leaves=20)
 PAYLOADS = st.one_of(st.binary(max_size=200), JSONISH.map(lambda v: json.dumps(v).encode()))
 
 
+FOLLOWING_CONFIGS = [
+    ("homeassistant/device/x/config", {"dev": {"ids": ["x"]}, "o": {"name": "t"}, "avty_mode": "all", "avty": [
+        {"t": "x/avail", "val_tpl": "{{ value_json.state }}"}, {"t": "~/status"}], "~": "a/b", "cmps": {}}),
+    ("tasmota/discovery/A4CF12AABBCC/config", {"t": "x", "mac": "A4CF12AABBCC", "ft": "%topic%/%prefix%/"})]
+TOPICS = st.one_of(TOPICS, st.sampled_from(["x/avail", "tasmota_x/tele/LWT", "tasmota_x/stat/STATUS1"]))
+
+
 @settings(max_examples=400, deadline=None)
 @given(topic=TOPICS, payload=PAYLOADS)
 def test_no_payload_makes_a_parser_raise(tmp_path_factory, topic: str, payload: bytes) -> None:  # type: ignore[no-untyped-def]
     discovery, _sink, store = _discovery(tmp_path_factory.mktemp("d"))
+    for named, config in FOLLOWING_CONFIGS:  # configs that make the agent follow x/avail and read tasmota_x/tele/…
+        discovery.handle(named, j(config), AT)
     discovery.handle(topic, payload, AT)
     for device in store.snapshot().devices:
         assert device.id
+
+
+def test_availability_templates_of_the_common_forms_render() -> None:
+    from agent.discovery.mqtt import render_availability
+
+    assert render_availability("{{ value_json.state }}", '{"state": "online"}') == "online"
+    assert render_availability("{{ value_json['state'] | lower }}", '{"state": "OFFLINE"}') == "offline"
+    assert render_availability("{{ 'online' if value_json.connected else 'offline' }}", '{"connected": false}') == "offline"
+    assert render_availability("{{ value }}", "online") == "online"
+    assert render_availability("{{ value_json.state }}", "not json") == ""  # undefined renders empty: says nothing
+    for hostile in ("{{ 'x' * 999999999 }}", "{{ 9 ** 999999 }}", "{{ '%999999999s' % 1 }}",
+                    "{{ 'a'.ljust(999999999) }}", "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+                    "{{ ''.__class__.__mro__ }}", "{{ 'a'|center(999999999) }}", "{{ cycler.__init__.__globals__ }}"):
+        assert render_availability(hostile, "{}") in (None, ""), hostile
+
+
+@settings(max_examples=300, deadline=None)
+@given(template=st.one_of(st.text(max_size=60), st.text(max_size=40).map(lambda t: "{{ " + t + " }}")),
+       payload=st.one_of(st.text(max_size=40), JSONISH.map(json.dumps)))
+def test_no_template_makes_availability_raise(template: str, payload: str) -> None:
+    from agent.discovery.mqtt import render_availability
+
+    rendered = render_availability(template, payload)
+    assert rendered is None or len(rendered) <= 256
