@@ -367,11 +367,16 @@ class MqttDiscovery:
             return
         seen = self._availability_seen.setdefault(followed.key, {})
         seen[topic] = state
-        if followed.mode == "all":
-            named = [t for t, by_key in self._follow.items() if followed.key in by_key]
-            state = all(seen.get(t) is True for t in named)
-        elif followed.mode == "any":
-            state = any(seen.values())
+        if followed.mode != "latest":
+            # Until every topic has spoken, "all" knows only an offline and "any" only an online: no flap at start.
+            states = [seen.get(t) for t, by_key in self._follow.items() if followed.key in by_key]
+            decisive = followed.mode == "any"
+            if decisive in states:
+                state = decisive
+            elif None in states:
+                return
+            else:
+                state = not decisive
         self._apply(DeviceUpdate(keys=(followed.key,), source=f"{followed.source}.availability", available=state), at)
 
     def _malformed(self, source: str, topic: str, exc: Exception) -> None:

@@ -268,3 +268,47 @@ def test_no_template_makes_availability_raise(template: str, payload: str) -> No
 
     rendered = render_availability(template, payload)
     assert rendered is None or len(rendered) <= 256
+
+
+def test_home_assistant_availability_modes_tilde_at_either_end_and_removal(tmp_path: Path) -> None:
+    discovery, _sink, store = _discovery(tmp_path)
+    config = {"~": "plugs/p1", "name": None, "uniq_id": "p1-relay", "cmd_t": "~/set", "avty_mode": "all",
+              "avty": [{"t": "~/state", "val_tpl": "{{ value_json.link }}", "pl_avail": "up", "pl_not_avail": "down"},
+                       {"t": "bridge/~"}],
+              "dev": {"ids": ["p1"], "cns": [["mac", "02-11-22-33-44-55"], ["zigbee", "0x00158D0001A2B3C4"]]}}
+    discovery.handle("homeassistant/switch/node7/p1/config", j(config), AT)  # a node_id level
+    [device] = store.snapshot().devices
+    assert device.macs == ["02:11:22:33:44:55"] and store.get("ieee:0x00158d0001a2b3c4") is not None
+    discovery.handle("plugs/p1/state", j({"link": "up"}), AT)
+    assert store.get("ha:p1").available is None  # "all": bridge/plugs/p1 has said nothing yet
+    discovery.handle("bridge/plugs/p1", b"online", AT)
+    assert store.get("ha:p1").available is True
+    discovery.handle("plugs/p1/state", j({"link": "down"}), AT)
+    assert store.get("ha:p1").available is False
+    discovery.handle("homeassistant/switch/node7/p1/config", b"", AT)  # removed: its topics say nothing any more
+    discovery.handle("plugs/p1/state", j({"link": "up"}), AT)
+    discovery.handle("bridge/plugs/p1", b"online", AT)
+    assert store.get("ha:p1").available is False
+    any_mode = {**config, "avty_mode": "any", "dev": {"ids": ["p2"]}, "~": "plugs/p2"}
+    discovery.handle("homeassistant/switch/p2/config", j(any_mode), AT)
+    discovery.handle("bridge/plugs/p2", b"online", AT)
+    assert store.get("ha:p2").available is True
+
+
+def test_prefixes_and_bases_of_several_levels(tmp_path: Path) -> None:
+    discovery, _sink, store = _discovery(tmp_path)
+    info = {"version": "2.1.3", "coordinator": {"ieee_address": "0x00124b0001", "type": "zStack3x0"},
+            "config": {"mqtt": {"base_topic": "home/zigbee"}}}
+    assert zigbee2mqtt.announced_base("home/zigbee/bridge/info", j(info)) == "home/zigbee"
+    discovery.handle("home/zigbee/bridge/info", j(info), AT)
+    discovery.handle("home/zigbee/bridge/devices", j([{"ieee_address": "0x00124b0001", "type": "Coordinator"},
+                                                      {"ieee_address": "0x00158d0001", "type": "EndDevice", "friendly_name": "door"}]), AT)
+    discovery.handle("home/zigbee/door/availability", j({"state": "offline"}), AT)
+    assert store.get("ieee:0x00158d0001").available is False
+    discovery.handle("esp/kitchen/status", b"online", AT)  # ESPHome topic_prefix: esp/kitchen
+    discovery.handle("esp/kitchen/sensor/uptime/state", b"42", AT)
+    assert store.get("esphome:esp/kitchen").uptime_s == 42
+    discovery.handle("shelly-ht/shelly-plus-ht-01/online", b"true", AT)
+    discovery.handle("shelly-ht/shelly-plus-ht-01/events/rpc", j({"src": "shellyplusht-08b61fcb7f3c", "method": "NotifyStatus",
+                                                                   "params": {"sys": {"uptime": 7}}}), AT)
+    assert store.get("shelly:shellyplusht-08b61fcb7f3c") is store.get("shelly:shelly-ht/shelly-plus-ht-01")
