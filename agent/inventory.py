@@ -131,6 +131,9 @@ class InventoryStore:
             return
         for device in inventory.devices[: self.max_devices]:
             self._devices[device.id] = device
+            if device.available is not None or any(
+                    value is not None for value in (device.uptime_s, device.rssi_dbm, device.link_quality)):
+                self._alive.add(device.id)  # it showed life before the agent restarted
             for key in [device.id, *device.identifiers]:
                 self._key_index[key] = device.id
             for ip in device.ips:

@@ -13,7 +13,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import datetime
 from typing import Any, Self
@@ -180,6 +180,7 @@ class MqttDiscovery:
         self._followed_last: dict[str, bytes] = {}  # each followed topic's last payload, for devices naming it later
         self._aliases: dict[str, str] = {}  # a custom Tasmota FullTopic's prefix → the default layout's
         self._config_follows: dict[str, list[str]] = {}  # a Home Assistant config topic → the topics it named
+        self._node_claims: dict[str, str] = {}  # esphome:<node> → the Home Assistant device whose status topic it is
         self._routes_for = lru_cache(maxsize=8192)(self._match_routes)  # devices repeat their topics
         self._queue: asyncio.Queue[tuple[str, bytes, datetime]] = asyncio.Queue(QUEUE_SIZE)
         self._client: mqtt.Client | None = None
@@ -303,6 +304,8 @@ class MqttDiscovery:
         return tuple(matched.values())
 
     def _apply(self, update: DeviceUpdate, at: datetime, config_topic: str | None = None) -> None:
+        if config_topic is not None:
+            update = self._one_device_per_node(update)
         for event in self._inventory.observe(update, at):
             self._sink.event(event)
         mode = update.attributes.get("availability_mode", "latest")
@@ -327,6 +330,19 @@ class MqttDiscovery:
                 self._aliases[alias] = canonical
                 if self._client is not None:
                     self._client.subscribe(alias + "+", 0)
+
+    def _one_device_per_node(self, update: DeviceUpdate) -> DeviceUpdate:
+        """``<node>/status`` is an ESPHome node's own topic; a gateway naming one status topic for all its child
+        devices would join them all into one. The first device to name a node keeps it; later ones do not."""
+        device = update.keys[0]
+        kept = []
+        for key in update.keys:
+            if key.startswith("esphome:"):
+                owner = self._node_claims.setdefault(key, device) if len(self._node_claims) < MAX_FOLLOWED else device
+                if owner != device:
+                    continue
+            kept.append(key)
+        return update if len(kept) == len(update.keys) else replace(update, keys=tuple(kept))
 
     def _unfollow(self, config_topic: str) -> None:
         """A deleted Home Assistant config: its availability topics say nothing any more (unless another config

@@ -312,3 +312,14 @@ def test_prefixes_and_bases_of_several_levels(tmp_path: Path) -> None:
     discovery.handle("shelly-ht/shelly-plus-ht-01/events/rpc", j({"src": "shellyplusht-08b61fcb7f3c", "method": "NotifyStatus",
                                                                    "params": {"sys": {"uptime": 7}}}), AT)
     assert store.get("shelly:shellyplusht-08b61fcb7f3c") is store.get("shelly:shelly-ht/shelly-plus-ht-01")
+
+
+def test_a_gateway_naming_one_status_topic_for_its_children_keeps_them_apart(tmp_path: Path) -> None:
+    discovery, _sink, store = _discovery(tmp_path)
+    for child in ("aa01", "aa02", "aa03"):
+        discovery.handle(f"homeassistant/sensor/{child}/t/config", j({
+            "uniq_id": f"{child}-t", "stat_t": f"ble2mqtt/{child}/state", "avty_t": "ble2mqtt/status",
+            "dev": {"ids": [child], "name": child}}), AT)
+    discovery.handle("ble2mqtt/status", b"online", AT)
+    assert {store.get(f"ha:{child}").id for child in ("aa01", "aa02", "aa03")} == {"ha:aa01", "ha:aa02", "ha:aa03"}
+    assert all(store.get(f"ha:{child}").available for child in ("aa01", "aa02", "aa03"))
