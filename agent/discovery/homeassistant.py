@@ -8,7 +8,8 @@ option. An empty payload deletes a config; the MQTT layer then stops following i
 The device is keyed by everything it carries: each of its ``identifiers`` (``ha:<id>``; a MAC-shaped one is a MAC,
 ``zigbee2mqtt_<ieee>`` is that Zigbee device, ``zigbee2mqtt_bridge_<ieee>`` its coordinator), each ``connections``
 pair (``mac``, ``zigbee``, others namespaced by their type), and the node whose ``<node>/status`` it names as its
-availability (ESPHome's birth/will topic). Manufacturer strings are never used to merge.
+availability (ESPHome's birth/will topic) or the Tasmota topic whose ``tele/<topic>/LWT`` it names. Manufacturer
+strings are never used to merge.
 
 ``parse`` returns, in ``attributes["availability"]``, the availability topics with their payloads and
 ``value_template``, and in ``attributes["availability_mode"]`` how several combine (``all``/``any``/``latest``).
@@ -27,6 +28,7 @@ from .payload import MalformedPayload, as_dict, as_str, json_object
 SOURCE = "homeassistant"
 AVAILABILITY_MODES = ("all", "any", "latest")
 ZIGBEE2MQTT_ID = re.compile(r"^zigbee2mqtt_(?:bridge_)?(0x[0-9a-fA-F]{16})$")
+TASMOTA_LWT = re.compile(r"^tele/([^/+#]+)/LWT$")
 
 
 def subscriptions(prefix: str) -> list[str]:
@@ -130,8 +132,10 @@ def parse(topic: str, payload: bytes, prefix: str = "homeassistant") -> list[Dev
     availability = availability_topics(config)
     for component in as_dict(config.get("components")).values():
         availability += availability_topics(expand(as_dict(component), base=config.get("~") if isinstance(config.get("~"), str) else None))
-    # A node announcing itself on <node>/status is the node the ESPHome adapter knows by that topic.
+    # A node announcing itself on <node>/status is the node the ESPHome adapter knows by that topic; a device whose
+    # availability is tele/<topic>/LWT is the Tasmota device of that topic (Tasmota's own HA discovery says so).
     keys += [f"esphome:{node}" for node in dict.fromkeys(node_of_status_topic(e["topic"]) for e in availability) if node]
+    keys += [f"tasmota:{found.group(1)}" for found in (TASMOTA_LWT.match(e["topic"]) for e in availability) if found]
     mode = as_str(config.get("availability_mode")) or "latest"
     if mode not in AVAILABILITY_MODES:
         raise MalformedPayload(f"availability_mode {mode!r} is none of {AVAILABILITY_MODES}")

@@ -332,12 +332,13 @@ class MqttDiscovery:
                     self._client.subscribe(alias + "+", 0)
 
     def _one_device_per_node(self, update: DeviceUpdate) -> DeviceUpdate:
-        """``<node>/status`` is an ESPHome node's own topic; a gateway naming one status topic for all its child
-        devices would join them all into one. The first device to name a node keeps it; later ones do not."""
+        """``<node>/status`` is an ESPHome node's own topic (``tele/<topic>/LWT`` a Tasmota device's); a gateway naming
+        one such topic for all its child devices would join them all into one. The first device to name a node keeps
+        it; later ones do not."""
         device = update.keys[0]
         kept = []
         for key in update.keys:
-            if key.startswith("esphome:"):
+            if key.startswith(("esphome:", "tasmota:")):
                 owner = self._node_claims.setdefault(key, device) if len(self._node_claims) < MAX_FOLLOWED else device
                 if owner != device:
                     continue

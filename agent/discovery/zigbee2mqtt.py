@@ -128,6 +128,10 @@ def _bridge(base: str, rest: list[str], payload: bytes, at: datetime) -> list[De
                              available=state == "online")]
     if what == "devices" or rest == ["config", "devices"]:  # 2.x, and 1.x's legacy API
         return list(_devices(base, json_value(payload)))
+    if rest == ["config"]:  # 1.x's legacy bridge/config: the version, as bridge/info says it in 2.x
+        legacy = json_object(payload)
+        return [DeviceUpdate(keys=key, source=f"{SOURCE}.bridge", family="zigbee2mqtt", firmware=as_str(legacy.get("version")),
+                             model=as_str(as_dict(legacy.get("coordinator")).get("type")))]
     if what == "info":
         info = json_object(payload)
         coordinator = as_dict(info.get("coordinator"))

@@ -323,3 +323,18 @@ def test_a_gateway_naming_one_status_topic_for_its_children_keeps_them_apart(tmp
     discovery.handle("ble2mqtt/status", b"online", AT)
     assert {store.get(f"ha:{child}").id for child in ("aa01", "aa02", "aa03")} == {"ha:aa01", "ha:aa02", "ha:aa03"}
     assert all(store.get(f"ha:{child}").available for child in ("aa01", "aa02", "aa03"))
+
+
+def test_tasmota_announced_through_its_own_home_assistant_discovery_is_one_device(tmp_path: Path) -> None:
+    """Tasmota's legacy Home Assistant discovery keys the device by the last six hex digits of its MAC (no MAC) and
+    names its LWT: the LWT's topic is what links it to the device the Tasmota adapter knows."""
+    discovery, _sink, store = _discovery(tmp_path)
+    discovery.handle("homeassistant/sensor/35EBF6_ENERGY_TotalStartTime/config", j({
+        "name": "3DPrinter ENERGY TotalStartTime", "stat_t": "tele/EZPlug_35EBF6/SENSOR", "avty_t": "tele/EZPlug_35EBF6/LWT",
+        "pl_avail": "Online", "pl_not_avail": "Offline", "uniq_id": "35EBF6_ENERGY_TotalStartTime", "dev": {"ids": ["35EBF6"]}}), AT)
+    discovery.handle("tele/EZPlug_35EBF6/STATE", j({"UptimeSec": 77, "Wifi": {"Signal": -70}}), AT)
+    discovery.handle("tele/EZPlug_35EBF6/LWT", b"Online", AT)
+    [device] = store.snapshot().devices
+    assert (device.uptime_s, device.available) == (77, True)
+    [legacy] = zigbee2mqtt.parse("zigbee2mqtt/bridge/config", j({"version": "1.35.1", "coordinator": {"type": "zStack3x0"}}), AT)
+    assert legacy.firmware == "1.35.1"
