@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.clock import Clock
 from agent.config import AgentConfig
@@ -109,3 +111,28 @@ def test_an_update_naming_two_known_devices_joins_them(tmp_path: Path) -> None:
     [device] = store.snapshot().devices
     assert (device.model, device.link_quality, device.name) == ("WSDCGQ11LM", 80, "door")
     assert store.get("z2m:zigbee2mqtt:door") is store.get("ha:zigbee2mqtt_0x1")
+
+
+KEYS = st.sampled_from(["mac:02:00:00:00:00:01", "mac:02:00:00:00:00:02", "ieee:0x1", "ieee:0x2", "ha:a", "ha:b",
+                        "esphome:n", "tasmota:t", "shelly:s", "z2m:zigbee2mqtt:door"])
+UPDATES = st.builds(
+    DeviceUpdate, keys=st.lists(KEYS, min_size=1, max_size=3, unique=True).map(tuple), source=st.sampled_from(["a", "b"]),
+    macs=st.lists(st.sampled_from(["02:00:00:00:00:01", "0200000000 02", "junk"]), max_size=2).map(tuple),
+    parent_key=st.none() | KEYS, available=st.none() | st.booleans(), uptime_s=st.none() | st.floats(0, 1e6),
+    boot_announced=st.booleans(), name=st.none() | st.sampled_from(["x", "y"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(updates=st.lists(st.tuples(UPDATES, st.integers(0, 600)), max_size=25), cap=st.integers(1, 6))
+def test_joins_and_the_cap_keep_the_inventory_consistent(updates: list[tuple[DeviceUpdate, int]], cap: int) -> None:
+    store = InventoryStore(None, max_devices=cap)
+    for update, seconds in updates:
+        store.observe(update, AT + timedelta(seconds=seconds))
+    devices = {d.id: d for d in store.snapshot().devices}
+    assert len(devices) <= cap
+    for key, device_id in store._key_index.items():  # every key leads to a device that is there
+        assert device_id in devices, key
+    for device in devices.values():
+        assert store.get(device.id) is device and device.id not in device.identifiers
+        for key in device.identifiers:
+            assert store.get(key) is device, key
