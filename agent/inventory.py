@@ -37,9 +37,9 @@ ANNOUNCED_BOOT_WINDOW = timedelta(seconds=15)
 class DropReason(StrEnum):
     """Why an update about a device the inventory did not know was not kept."""
 
-    CAP_BARE_ANNOUNCEMENT = "inventory full: a bare announcement (no state, availability or telemetry)"
-    CAP_NOTHING_TO_EVICT = "inventory full: every device kept shows signs of life"
-    EVICTED_BARE_ANNOUNCEMENT = "inventory full: a bare announcement made room for a device showing signs of life"
+    CAP_BARE_ANNOUNCEMENT = "turned away: a bare announcement (no state, availability or telemetry)"
+    CAP_NOTHING_TO_EVICT = "turned away: every device kept shows signs of life"
+    EVICTED_BARE_ANNOUNCEMENT = "evicted: a bare announcement, for a device showing signs of life"
 
 
 def normalise_mac(value: str) -> str | None:
