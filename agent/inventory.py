@@ -260,7 +260,7 @@ class InventoryStore:
     def _log_drops(self) -> None:
         dropped = self.dropped_updates
         if dropped & (dropped - 1) == 0:  # 1, 2, 4, 8…: a flood is logged a few dozen times, not per message
-            _LOGGER.warning("inventory full (%d devices), %d updates about unknown devices turned away: %s",
+            _LOGGER.warning("inventory full (%d devices), %d updates about unknown devices at the cap: %s",
                             self.max_devices, dropped, self.drop_summary())
 
     def drop_summary(self) -> str:
