@@ -17,7 +17,9 @@ from .payload import as_float, availability, text
 
 SOURCE = "esphome"
 # The topic prefix is the node name by default (one level); ``mqtt: topic_prefix:`` may give it more levels.
-SUBSCRIPTIONS = ["+/status", "+/debug", "+/sensor/+/state", "+/+/status", "+/+/debug", "+/+/sensor/+/state"]
+SUBSCRIPTIONS = ["+/status", "+/debug", "+/sensor/+/state", "+/text_sensor/+/state",
+                 "+/+/status", "+/+/debug", "+/+/sensor/+/state", "+/+/text_sensor/+/state"]
+RESET_REASON_IDS = re.compile(r"(^|_)reset_reason$")  # the debug platform's text sensor
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the logger colours each line for a terminal
 UPTIME_IDS = re.compile(r"(^|_)uptime$")
 SIGNAL_IDS = re.compile(r"(^|_)(wifi_signal(_db|_dbm)?|rssi)$")
@@ -45,6 +47,11 @@ def parse(topic: str, payload: bytes, at: datetime) -> list[DeviceUpdate | LogLi
     parts = topic.split("/")
     if len(parts) >= 4 and parts[-3] == "sensor" and parts[-1] == "state":
         return _sensor("/".join(parts[:-3]), parts[-2], text(payload, 64).strip(), at)
+    if len(parts) >= 4 and parts[-3] == "text_sensor" and parts[-1] == "state":
+        # Retained, so seen again at every agent start: the reason, not a boot signal (the log line is one).
+        reason = text(payload, 256).strip()
+        return [DeviceUpdate(keys=(key("/".join(parts[:-3])),), source=SOURCE, family="esphome", restart_reason=reason)
+                ] if RESET_REASON_IDS.search(parts[-2]) and reason else []
     node = "/".join(parts[:-1])
     if parts[-1] == "status":
         online = availability(payload)

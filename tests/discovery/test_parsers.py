@@ -219,7 +219,7 @@ TOPICS = st.one_of(st.sampled_from([
     "zigbee2mqtt/x/set", "z2/bridge/info", "x/status", "x/debug", "x/sensor/uptime/state", "x/sensor/x_wifi_signal/state",
     "homeassistant/sensor/x/y/config", "homeassistant/device/x/config", "homeassistant/sensor/n/x/y/config",
     "stat/x/STATUS0", "stat/x/STATUS11", "stat/x/STATE", "stat/x/RESULT", "tele/x/INFO2", "tasmota_x/tele/STATE",
-    "a/b/online", "a/b/c/events/rpc", "a/b/status/sys", "a/b/status", "a/b/debug", "a/b/sensor/uptime/state",
+    "x/text_sensor/reset_reason/state", "a/b/online", "a/b/c/events/rpc", "a/b/status/sys", "a/b/status", "a/b/debug", "a/b/sensor/uptime/state",
     "zigbee2mqtt/bridge/config/devices", "zigbee2mqtt/bridge/event", "home/z2m/bridge/info", "x/y/availability"]),
     st.text(max_size=40))
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -338,3 +338,12 @@ def test_tasmota_announced_through_its_own_home_assistant_discovery_is_one_devic
     assert (device.uptime_s, device.available) == (77, True)
     [legacy] = zigbee2mqtt.parse("zigbee2mqtt/bridge/config", j({"version": "1.35.1", "coordinator": {"type": "zStack3x0"}}), AT)
     assert legacy.firmware == "1.35.1"
+
+
+def test_esphome_reset_reason_text_sensor_is_the_reason_not_a_boot(tmp_path: Path) -> None:
+    discovery, sink, store = _discovery(tmp_path)
+    discovery.handle("porch/status", b"online", AT)
+    discovery.handle("porch/text_sensor/porch_reset_reason/state", b"Brownout Reset", AT + timedelta(seconds=30))
+    assert store.get("esphome:porch").restart_reason == "Brownout Reset"
+    assert not [e for e in sink.events if e.kind is EventKind.DEVICE_REBOOT]
+    assert esphome.parse("porch/text_sensor/porch_ip/state", b"10.0.0.3", AT) == []
