@@ -93,7 +93,9 @@ def routes(config: AgentConfig) -> list[Route]:
              *_family_routes("shelly", shelly.SUBSCRIPTIONS, lambda t, p, at: shelly.parse(t, p))]
     for base in dict.fromkeys(d.zigbee2mqtt_bases):
         table.extend(zigbee2mqtt_routes(base))
-    table += _family_routes("esphome", esphome.SUBSCRIPTIONS, esphome.parse)
+    home_assistant_status = f"{d.homeassistant_prefix}/status"  # Home Assistant's own birth, not an ESPHome node's
+    table += _family_routes("esphome", esphome.SUBSCRIPTIONS,
+                            lambda t, p, at: [] if t == home_assistant_status else esphome.parse(t, p, at))
     table += _family_routes("homeassistant", homeassistant.subscriptions(d.homeassistant_prefix),
                             lambda t, p, at: homeassistant.parse(t, p, d.homeassistant_prefix))
     return table

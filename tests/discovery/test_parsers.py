@@ -347,3 +347,9 @@ def test_esphome_reset_reason_text_sensor_is_the_reason_not_a_boot(tmp_path: Pat
     assert store.get("esphome:porch").restart_reason == "Brownout Reset"
     assert not [e for e in sink.events if e.kind is EventKind.DEVICE_REBOOT]
     assert esphome.parse("porch/text_sensor/porch_ip/state", b"10.0.0.3", AT) == []
+
+
+def test_home_assistants_own_birth_message_is_no_device(tmp_path: Path) -> None:
+    discovery, _sink, store = _discovery(tmp_path)
+    discovery.handle("homeassistant/status", b"online", AT)
+    assert store.snapshot().devices == []
