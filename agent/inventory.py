@@ -74,12 +74,15 @@ class DeviceUpdate:
     # Only a booting device sends this message (ESPHome's reset-reason log line, Tasmota's INFO3, a Zigbee device
     # announce): it is a reboot signal even without any uptime.
     boot_announced: bool = False
+    # Printed while booting, but printed again when a log viewer asks for the configuration (ESPHome's reset reason
+    # in its configuration dump): a reboot signal only for a device that reports no uptime, which would tell.
+    boot_logged: bool = False
     attributes: dict[str, Any] = field(default_factory=dict)
     message: str | None = None  # a short form of the raw message, for "the last messages from that device"
 
     def shows_life(self) -> bool:
         """State, availability or telemetry: more than a bare announcement (which anyone can flood)."""
-        return (self.available is True or self.boot_announced or any(value is not None for value in (
+        return (self.available is True or self.boot_announced or self.boot_logged or any(value is not None for value in (
             self.uptime_s, self.rssi_dbm, self.link_quality, self.link_count, self.boot_seq)))
 
 
@@ -358,15 +361,15 @@ class InventoryStore:
     def _reboot_reason(self, device: Device, update: DeviceUpdate, at: datetime,
                        is_new: bool) -> tuple[dict[str, Any], datetime] | None:
         """The reboot this update reveals — its detail and when the boot happened — or None."""
+        boot_at = at - timedelta(seconds=update.uptime_s or 0.0)
         reason = update.restart_reason
         reason_at = self._reason_at.get(device.id)
-        if reason is None and reason_at is not None and at - reason_at < REBOOT_DEBOUNCE:
-            reason = device.restart_reason  # said by another message of the same boot (ESPHome's boot log)
-        boot_at = at - timedelta(seconds=update.uptime_s or 0.0)
+        if reason is None and reason_at is not None and reason_at >= boot_at - timedelta(seconds=UPTIME_SLACK_S):
+            reason = device.restart_reason  # said since this boot by another message (ESPHome's boot log, INFO3)
         previous_seq = self._boot_seq.get(device.id)
         if update.boot_seq is not None and previous_seq is not None and update.boot_seq > previous_seq:
             return {"boot_seq": update.boot_seq, "reason": reason}, boot_at
-        if update.boot_announced and not is_new:
+        if (update.boot_announced or (update.boot_logged and device.id not in self._uptime_at)) and not is_new:
             last_boot = self._last_boot.get(device.id)
             if last_boot is not None and timedelta(0) <= at - last_boot <= ANNOUNCED_BOOT_WINDOW:
                 return None  # the boot already counted, announcing itself once more

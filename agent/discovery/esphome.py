@@ -74,12 +74,13 @@ def _log_facts(node: str, line: str) -> DeviceUpdate | None:
     signal, attempts = SIGNAL.search(line), BOOT_ATTEMPTS.search(line)
     if not (reason or version or mac or signal or attempts):
         return None
-    # The debug component logs the reset reason once per boot: a boot announced, as is the failed-boot count.
+    # The debug component logs the reset reason while booting (and again when a log viewer asks for the configuration),
+    # safe_mode the failed-boot count: boot lines, which the inventory trusts when no uptime says otherwise.
     said = reason.group(1).strip() if reason else (
         f"{attempts.group(1)} suspected unsuccessful boot attempts" if attempts else None)
     return DeviceUpdate(keys=(key(node),), source=SOURCE, family="esphome", restart_reason=said,
                         firmware=version.group(1) if version else None, macs=(mac.group(1),) if mac else (),
-                        rssi_dbm=float(signal.group(1)) if signal else None, boot_announced=said is not None)
+                        rssi_dbm=float(signal.group(1)) if signal else None, boot_logged=said is not None)
 
 
 def _sensor(node: str, object_id: str, value: str, at: datetime) -> list[DeviceUpdate | LogLine]:

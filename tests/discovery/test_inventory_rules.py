@@ -136,3 +136,17 @@ def test_joins_and_the_cap_keep_the_inventory_consistent(updates: list[tuple[Dev
         assert store.get(device.id) is device and device.id not in device.identifiers
         for key in device.identifiers:
             assert store.get(key) is device, key
+
+
+def test_a_configuration_dump_while_uptime_keeps_rising_is_no_reboot(tmp_path: Path) -> None:
+    """ESPHome prints its configuration, reset reason included, again when a log viewer connects: with an uptime
+    sensor the uptime decides, and a real reboot still gets the reason its boot logged."""
+    home = Home(tmp_path)
+    home.at(0, "attic/sensor/uptime/state", b"86400")
+    home.at(30, "attic/debug", b"[D][debug:282]: Reset Reason: Power On Reset")  # a log viewer, not a boot
+    home.at(60, "attic/sensor/uptime/state", b"86460")
+    assert home.reboots() == []
+    home.at(100, "attic/debug", b"[D][debug:282]: Reset Reason: Brownout Reset")  # booted at ~92
+    home.at(130, "attic/sensor/uptime/state", b"38")
+    [reboot] = home.reboots()
+    assert reboot.ts - AT == timedelta(seconds=130) and reboot.detail["reason"] == "Brownout Reset"
