@@ -23,7 +23,7 @@ PROFILES = load_profiles()
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 REQUIRED = {"zigbee2mqtt", "zigbee_aqara", "zigbee_ikea", "zigbee_hue", "tasmota", "shelly_gen1", "shelly_gen2", "esphome",
             "hue_bridge", "google_cast", "homekit", "sonos"}
-SOURCED_AT_LEAST = 57
+SOURCED_AT_LEAST = 60
 ISSUES = [(profile, issue) for profile in PROFILES.profiles for issue in profile.known_issues]
 _CLASS_ATTRIBUTES = {DeviceClass.ROUTER: {"type": "Router", "power_source": "Mains (single phase)"},
                      DeviceClass.END_DEVICE: {"type": "EndDevice", "power_source": "Battery"},
