@@ -213,9 +213,26 @@ def in_range(version: str | None, spec: str) -> bool:
     return parsed is not None and firmware_range(spec).contains(parsed)
 
 
+_KNOWN_ISSUE_IN_TITLE = re.compile(r"\(([a-z0-9][a-z0-9-]*)\)$")
+
+
+def known_issue_title(device_name: str, issue: KnownIssue) -> str:
+    """A known-issue finding's title; it ends in the issue id so the fleet view can count households per issue."""
+    return f"{device_name}: {issue.title} ({issue.id})"
+
+
+def known_issue_of(title: str) -> str | None:
+    """The known issue id a finding's title names, if any (the inverse of ``known_issue_title``)."""
+    match = _KNOWN_ISSUE_IN_TITLE.search(title)
+    return match.group(1) if match else None
+
+
 @dataclass(frozen=True)
 class ProfileSet:
     profiles: tuple[FirmwareProfile, ...]
+
+    def known_issue(self, issue_id: str) -> KnownIssue | None:
+        return next((i for p in self.profiles for i in p.known_issues if i.id == issue_id), None)
 
     def for_device(self, device: Device) -> FirmwareProfile | None:
         """The most specific profile that recognises the device (manufacturer/model profiles before family ones)."""

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from shared.models import Device, EventKind, Finding, LogLine, RootCause, TimelineEvent
-from shared.profiles import KnownIssue, ProfileSet, in_range
+from shared.profiles import KnownIssue, ProfileSet, in_range, known_issue_title
 
 from ..outages import Outage, outages
 from .text import Facts, explain_all
@@ -177,7 +177,7 @@ def _known_issue_finding(device: Device, issue: KnownIssue, evidence: list[Timel
     explanation = explanation.model_copy(update={"symptom": f"{name} shows a known problem: {issue.title}{source_en}."})
     translations["zh"] = translations["zh"].model_copy(update={"symptom": f"{name}出现已知问题：{issue.title}{source_zh}。"})
     return Finding(root_cause=RootCause.FIRMWARE_KNOWN_ISSUE, confidence=0.7,
-                   title=f"{name}: {issue.title} ({issue.id})", explanation=explanation, translations=translations,
+                   title=known_issue_title(name, issue), explanation=explanation, translations=translations,
                    evidence=evidence, devices=[device.id], started_at=evidence[0].ts if evidence else None,
                    ended_at=evidence[-1].ts if evidence else None)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from agent.diagnosis.devices import device_findings
 from shared.models import Device, EventKind, LogLine, RootCause, TimelineEvent
 from shared.profiles import (PROFILE_DIR, DeviceClass, FirmwareProfile, KnownIssue, ProfileError, in_range,
-                             load_profile, load_profiles, version_of)
+                             known_issue_of, known_issue_title, load_profile, load_profiles, version_of)
 
 PROFILES = load_profiles()
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -64,7 +64,7 @@ def test_every_required_family_has_a_profile_and_the_schema_is_published() -> No
 @pytest.mark.parametrize(("profile", "issue"), ISSUES, ids=[f"{p.family}:{i.id}" for p, i in ISSUES])
 def test_each_sample_names_exactly_its_known_issue(profile: FirmwareProfile, issue: KnownIssue) -> None:
     findings = _diagnose_sample(profile, issue)
-    assert [f.title.rsplit("(", 1)[-1].rstrip(")") for f in findings] == [issue.id]
+    assert [known_issue_of(f.title) for f in findings] == [issue.id]
     finding = findings[0]
     if issue.source:
         assert issue.source in finding.explanation.symptom and issue.source in finding.translations["zh"].symptom
@@ -81,6 +81,16 @@ def test_the_knowledge_base_is_sourced_from_the_field() -> None:
     for profile in PROFILES.profiles:
         for issue in profile.known_issues:
             assert issue.source or issue.own_observation, issue.id
+
+
+def test_known_issue_ids_are_unique_and_read_back_from_finding_titles() -> None:
+    """The fleet view counts households per known issue from the finding titles."""
+    ids = [issue.id for _, issue in ISSUES]
+    assert len(ids) == len(set(ids))
+    for _, issue in ISSUES:
+        assert known_issue_of(known_issue_title("Kitchen plug (left)", issue)) == issue.id
+        assert PROFILES.known_issue(issue.id) == issue
+    assert known_issue_of("plug restarted") is None
 
 
 def test_recognition_prefers_the_specific_profile() -> None:
