@@ -173,7 +173,8 @@ class FirmwareProfile(_Strict):
 # Zigbee build strings such as "6.7.9.0 build 405" and date codes "20190608".
 _BUILD_DATE_PREFIX = re.compile(r"^\d{8}-\d{6}/")
 _GIT_SUFFIX = re.compile(r"-g[0-9a-f]{6,}$")
-_LEADING_VERSION = re.compile(r"\d+(?:\.\d+)*(?:[-_.]?(?:a|b|rc|alpha|beta|dev|post)\d*)?", re.IGNORECASE)
+# Inside a longer build string only a dotted number is taken as the version (Gen1 "…/1047-long-id…" names none).
+_LEADING_VERSION = re.compile(r"\d+(?:\.\d+)+(?:[-_.]?(?:a|b|rc|alpha|beta|dev|post)\d*)?", re.IGNORECASE)
 
 
 def version_of(text: str | None) -> Version | None:

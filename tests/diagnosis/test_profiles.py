@@ -126,6 +126,7 @@ def test_normal_behaviour_depends_on_the_device_class() -> None:
     ("2024.6.0b3", ">=2024.6.0b1,<2024.6.1", True),
     ("20230913-112003/v1.14.0-gcb84623", "<1.14.1", True), ("1.4.4-g6d2a586", "<1.4.4", False),
     ("20190608", "<20211217", True), ("6.7.9.0 build 405", "<6.10", True), ("2.3.075", "<2.3.087", True),
+    ("20191217-140757/1047-long-id-for-shelly-devices@a0661583", "<1.9.0", False), ("1.29.0_r21169", "<1.50", True),
     (None, "<1.4.4", False), (None, "", True), ("whatever", "", True), ("0x01020304", "<2", False),
 ])
 def test_firmware_ranges_compare_the_formats_devices_report(reported: str | None, spec: str, inside: bool) -> None:
