@@ -130,6 +130,12 @@ class KnownIssue(Sourced):
     advice: Advice
     sample: Sample
 
+    @property
+    def reference(self) -> str | None:
+        """The first public address in ``source`` (what a finding shows), else the source as written."""
+        found = re.search(r"https://\S+", self.source or "")
+        return found.group(0).rstrip(";,)") if found else self.source
+
     @field_validator("firmware")
     @classmethod
     def _valid_range(cls, value: str) -> str:

@@ -169,8 +169,8 @@ def _known_issue_finding(device: Device, issue: KnownIssue, evidence: list[Timel
     name = device.name or device.id
     fixed_en = f" Version {issue.fixed_in} fixes it: update the firmware." if issue.fixed_in else ""
     fixed_zh = f"{issue.fixed_in} 版本已修复此问题，请升级固件。" if issue.fixed_in else ""
-    source_en = f" (documented at {issue.source})" if issue.source else ""
-    source_zh = f"（公开记录：{issue.source}）" if issue.source else ""
+    source_en = f" (documented at {issue.reference})" if issue.reference else ""
+    source_zh = f"（公开记录：{issue.reference}）" if issue.reference else ""
     explanation, translations = explain_all(
         RootCause.FIRMWARE_KNOWN_ISSUE, Facts(device=name, detail=f"{issue.advice.en}{fixed_en}"),
         Facts(device=name, detail=f"{issue.advice.zh}{fixed_zh}"))

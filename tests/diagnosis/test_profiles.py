@@ -66,8 +66,8 @@ def test_each_sample_names_exactly_its_known_issue(profile: FirmwareProfile, iss
     findings = _diagnose_sample(profile, issue)
     assert [known_issue_of(f.title) for f in findings] == [issue.id]
     finding = findings[0]
-    if issue.source:
-        assert issue.source in finding.explanation.symptom and issue.source in finding.translations["zh"].symptom
+    if issue.reference:
+        assert issue.reference in finding.explanation.symptom and issue.reference in finding.translations["zh"].symptom
     if issue.fixed_in:
         assert issue.fixed_in in finding.explanation.solution and issue.fixed_in in finding.translations["zh"].solution
         # The fixed firmware no longer shows the issue.
