@@ -91,6 +91,7 @@ class Pattern(_Strict):
     log: str | None = Field(default=None, description="regex over the device's log lines and last messages")
     restart_reason: str | None = Field(default=None, description="regex over the reported restart reason")
     min_restarts: int | None = Field(default=None, description="at least this many restarts in the window")
+    device_class: DeviceClass | None = Field(default=None, description="only devices of this class (e.g. battery remotes)")
 
     @field_validator("log", "restart_reason")
     @classmethod

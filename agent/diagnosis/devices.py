@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from shared.models import Device, EventKind, Finding, LogLine, RootCause, TimelineEvent
-from shared.profiles import KnownIssue, ProfileSet, in_range, known_issue_title
+from shared.profiles import KnownIssue, ProfileSet, device_classes, in_range, known_issue_title
 
 from ..outages import Outage, outages
 from .text import Facts, explain_all
@@ -155,6 +155,8 @@ def _known_issues(restarts: dict[str, list[TimelineEvent]], devices: dict[str, D
             continue
         for issue in profile.known_issues:
             if not in_range(device.firmware, issue.firmware):
+                continue
+            if issue.pattern.device_class is not None and issue.pattern.device_class not in device_classes(device):
                 continue
             if not matches(issue.pattern, texts.get(device.id, []) + [str(m) for m in device.attributes.values()],
                            device.restart_reason, [str(e.detail.get("reason") or "") for e in restarts.get(device.id, [])],

@@ -74,6 +74,14 @@ def test_each_sample_names_exactly_its_known_issue(profile: FirmwareProfile, iss
         assert issue.id not in [f.title for f in _diagnose_sample(profile, issue, firmware=issue.fixed_in)]
 
 
+def test_a_class_bound_issue_is_not_named_for_another_class() -> None:
+    """IKEA's low-battery disconnect bug is about remotes: the same log line from a mains bulb does not name it."""
+    profile = next(p for p in PROFILES.profiles if p.family == "zigbee_ikea")
+    issue = next(i for i in profile.known_issues if i.id == "ikea-remote-low-battery-disconnect")
+    bulb = issue.model_copy(update={"sample": issue.sample.model_copy(update={"device_class": DeviceClass.MAINS})})
+    assert _diagnose_sample(profile, bulb) == []
+
+
 def test_the_knowledge_base_is_sourced_from_the_field() -> None:
     """A ratchet on the publicly documented known issues (with a URL): the count only grows."""
     sourced = {p.family: [i for i in p.known_issues if i.source and i.source.startswith("https://")] for p in PROFILES.profiles}
