@@ -292,6 +292,8 @@ def load_profile(path: Path) -> FirmwareProfile:
         data = yaml.safe_load(text)
     except OSError as exc:
         raise ProfileError(f"firmware profile {path}: cannot be read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"firmware profile {path}: not UTF-8 text") from exc
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
         raise ProfileError(f"firmware profile {path}:{line}: not valid YAML ({exc.problem})") from exc

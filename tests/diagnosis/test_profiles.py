@@ -165,8 +165,14 @@ def test_a_wrong_regex_or_range_is_refused_with_file_and_line(tmp_path: Path, br
     assert f"zigbee2mqtt.yaml:{target + 1 + broken.count(chr(10))}:" in str(raised.value) and says in str(raised.value)
 
 
-def test_broken_yaml_is_refused_with_its_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("content", "says"), [
+    (b"family: x\nname: [unclosed\n", r"broken.yaml:\d+: not valid YAML"),
+    (b"", r"broken.yaml:1: \(top level\)"),
+    (b"- a list\n", r"broken.yaml:1: \(top level\)"),
+    (b"family: \xff\xfe\n", r"broken.yaml: not UTF-8 text"),
+])
+def test_a_broken_file_is_refused_clearly(tmp_path: Path, content: bytes, says: str) -> None:
     path = tmp_path / "broken.yaml"
-    path.write_text("family: x\nname: [unclosed\n", encoding="utf-8")
-    with pytest.raises(ProfileError, match=r"broken.yaml:\d+: not valid YAML"):
+    path.write_bytes(content)
+    with pytest.raises(ProfileError, match=says):
         load_profile(path)
