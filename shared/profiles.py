@@ -125,6 +125,7 @@ class Sample(_Strict):
 class KnownIssue(Sourced):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     title: str
+    title_zh: str = Field(description="the title in Simplified Chinese, for the customer's page")
     firmware: str = Field(description="version range, e.g. '>=13.0,<13.3' (empty = every version)")
     fixed_in: str | None = Field(default=None, description="the first firmware version without the issue")
     pattern: Pattern

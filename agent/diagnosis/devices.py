@@ -177,7 +177,7 @@ def _known_issue_finding(device: Device, issue: KnownIssue, evidence: list[Timel
         RootCause.FIRMWARE_KNOWN_ISSUE, Facts(device=name, detail=f"{issue.advice.en}{fixed_en}"),
         Facts(device=name, detail=f"{issue.advice.zh}{fixed_zh}"))
     explanation = explanation.model_copy(update={"symptom": f"{name} shows a known problem: {issue.title}{source_en}."})
-    translations["zh"] = translations["zh"].model_copy(update={"symptom": f"{name}出现已知问题：{issue.title}{source_zh}。"})
+    translations["zh"] = translations["zh"].model_copy(update={"symptom": f"{name}出现已知问题：{issue.title_zh}{source_zh}。"})
     return Finding(root_cause=RootCause.FIRMWARE_KNOWN_ISSUE, confidence=0.7,
                    title=known_issue_title(name, issue), explanation=explanation, translations=translations,
                    evidence=evidence, devices=[device.id], started_at=evidence[0].ts if evidence else None,

@@ -66,6 +66,7 @@ def test_each_sample_names_exactly_its_known_issue(profile: FirmwareProfile, iss
     findings = _diagnose_sample(profile, issue)
     assert [known_issue_of(f.title) for f in findings] == [issue.id]
     finding = findings[0]
+    assert issue.title_zh in finding.translations["zh"].symptom
     if issue.reference:
         assert issue.reference in finding.explanation.symptom and issue.reference in finding.translations["zh"].symptom
     if issue.fixed_in:
