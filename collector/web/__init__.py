@@ -23,6 +23,7 @@ from aiohttp import web
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
+from shared.profiles import known_issue_of, load_profiles
 from shared.signing import public_key_from_text
 
 from ..api.support import clock_json, month_report, queue_entries
@@ -243,6 +244,13 @@ async def live_panel(request: web.Request) -> web.Response:
     return web.json_response(answer.model_dump(mode="json"))
 
 
+def _known_issues_named(diagnosis: Any) -> set[str]:
+    """The known issues a bundle's diagnosis names (its firmware_known_issue findings)."""
+    findings = diagnosis.get("findings") if isinstance(diagnosis, dict) else None
+    return {issue_id for f in findings or [] if isinstance(f, dict) and f.get("root_cause") == "firmware_known_issue"
+            and (issue_id := known_issue_of(str(f.get("title") or "")))}
+
+
 @routes.get("/ui/fleet")
 async def fleet_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
@@ -250,21 +258,28 @@ async def fleet_page(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text="the fleet view is for the support organisation")
     records = await request.app[DB].run(SqliteStore.list_bundles, None, limit=300)
     groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"households": set(), "bundles": 0, "models": Counter()})
+    known: dict[str, set[str]] = defaultdict(set)
     for record in records:
         signature = (record.trigger.signature or record.trigger.kind.value).split(":")[0]
         group = groups[signature]
         group["households"].add(record.household)
         group["bundles"] += 1
+        blob = await _bundle_bytes(request, record)
+        view = None if blob is None else await asyncio.to_thread(_read_bundle, blob, None)
+        for issue_id in _known_issues_named(view.get("diagnosis") if view else None):
+            known[issue_id].add(record.household)
         if ":" in (record.trigger.signature or ""):
-            blob = await _bundle_bytes(request, record)
-            inventory = None if blob is None else (await asyncio.to_thread(_read_bundle, blob, None))["inventory"]
+            inventory = view.get("inventory") if view else None
             device_id = record.trigger.signature.split(":", 1)[1] if record.trigger.signature else ""
             device = next((d for d in inventory.devices if d.id == device_id), None) if inventory else None
             if device is not None:
                 group["models"][f"{device.family or '?'} {device.model or '?'} {device.firmware or '?'}"] += 1
     rows = sorted(({"signature": s, "households": len(g["households"]), "bundles": g["bundles"],
                     "models": g["models"].most_common(5)} for s, g in groups.items()), key=lambda r: -r["households"])
-    return render("fleet.html", request, rows=rows)
+    profiles = await asyncio.to_thread(load_profiles)
+    issues = sorted(({"id": issue_id, "households": len(households), "issue": profiles.known_issue(issue_id)}
+                     for issue_id, households in known.items()), key=lambda r: (-r["households"], r["id"]))
+    return render("fleet.html", request, rows=rows, issues=issues)
 
 
 @routes.get("/ui/reports")
