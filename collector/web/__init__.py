@@ -23,6 +23,7 @@ from aiohttp import web
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
+from shared.models import DiagnosisReport, RootCause
 from shared.profiles import known_issue_of, load_profiles
 from shared.signing import public_key_from_text
 
@@ -244,11 +245,11 @@ async def live_panel(request: web.Request) -> web.Response:
     return web.json_response(answer.model_dump(mode="json"))
 
 
-def _known_issues_named(diagnosis: Any) -> set[str]:
+def _known_issues_named(diagnosis: DiagnosisReport | None) -> set[str]:
     """The known issues a bundle's diagnosis names (its firmware_known_issue findings)."""
-    findings = diagnosis.get("findings") if isinstance(diagnosis, dict) else None
-    return {issue_id for f in findings or [] if isinstance(f, dict) and f.get("root_cause") == "firmware_known_issue"
-            and (issue_id := known_issue_of(str(f.get("title") or "")))}
+    findings = diagnosis.findings if diagnosis is not None else []
+    return {issue_id for f in findings if f.root_cause is RootCause.FIRMWARE_KNOWN_ISSUE
+            and (issue_id := known_issue_of(f.title))}
 
 
 @routes.get("/ui/fleet")
