@@ -63,6 +63,7 @@ DROPPED_LOG = "dropped.jsonl"
 REJECTED_LOG = "rejected.jsonl"
 REJECTED_DIR = "rejected"
 RECORD_LOG_MAX_LINES = 1000
+CLAIMED_RECHECK_S = 0.1  # every bundle left is another process's upload in progress: look again this soon
 _NAME = re.compile(r"^(?P<seq>\d{20})-(?P<urgency>[un])-(?P<bundle_id>[0-9a-f-]{36})\.bundle$")
 
 
@@ -113,6 +114,16 @@ class Fate(StrEnum):
     REJECTED = "rejected"
     DROPPED = "dropped"
     DELIVERED = "delivered"  # none of the above: only an acknowledged upload takes a bundle out unrecorded
+
+
+@dataclass
+class Claim:
+    """An flock on a spooled bundle: this process is uploading it."""
+
+    fd: int
+
+    def release(self) -> None:
+        os.close(self.fd)
 
 
 def entry_name(seq: int, urgent: bool, bundle_id: str) -> str:
@@ -304,6 +315,23 @@ class Spool:
         _LOGGER.warning("spool full: dropped bundle %s", victim.bundle_id)
         return record
 
+    def try_claim(self, entry: SpoolEntry) -> Claim | None:
+        """The right to upload ``entry`` until ``release()``: None if another process holds it (it is uploading
+        that bundle) or the bundle is gone. Processes sharing the spool thus never upload one bundle twice."""
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if not entry.path.exists():  # delivered and removed by the previous holder after we opened it
+            os.close(fd)
+            return None
+        return Claim(fd)
+
     def read(self, entry: SpoolEntry) -> bytes:
         return entry.path.read_bytes()
 
@@ -399,6 +427,7 @@ class Outbox:
         self._retry_now = asyncio.Event()  # wake(): cut a backoff wait short
         self._idle = asyncio.Event()  # the spool is empty
         self._in_flight: str | None = None
+        self.unreachable: CollectorUnavailable | None = None  # the last upload's failure, until one is answered
         self._task: asyncio.Task[None] | None = None
         # Bundles the disk refused, in memory until it takes them (their path is where they will go).
         self._held: dict[SpoolEntry, tuple[bytes, BundleManifest]] = {}
@@ -526,16 +555,39 @@ class Outbox:
             await self._work.wait()
             return attempt
         self._idle.clear()
-        entry = entries[0]
+        entry, claim = await asyncio.to_thread(self._claim_first, entries)
+        if entry is None:  # every one is being uploaded by another process sharing the spool
+            await self._wait(CLAIMED_RECHECK_S, interruptible=False)
+            return attempt
+        try:
+            return await self._settle(entry, attempt)
+        finally:
+            if claim is not None:
+                claim.release()
+
+    def _claim_first(self, entries: list[SpoolEntry]) -> tuple[SpoolEntry | None, Claim | None]:
+        """The first bundle in line that no other process is uploading (held ones are this process's own)."""
+        for entry in entries:
+            if entry in self._held:
+                return entry, None
+            claim = self.spool.try_claim(entry)
+            if claim is not None:
+                return entry, claim
+        return None, None
+
+    async def _settle(self, entry: SpoolEntry, attempt: int) -> int:
+        """Upload one bundle and act on the answer; returns the next backoff attempt number."""
         try:
             result = await self._upload(entry)
         except CollectorUnavailable as exc:
+            self.unreachable = exc
             delay = backoff_delay(attempt, self._backoff_initial_s, self._backoff_max_s, self._rand)
             _LOGGER.info("upload of %s failed (%s); retrying in %.1fs", entry.bundle_id, exc, delay)
             await self._wait(delay, interruptible=True)
             return attempt + 1
         if result is None:
             return attempt
+        self.unreachable = None
         if result.outcome is UploadOutcome.RETRY_AFTER:
             _LOGGER.info("collector is rate limiting; retrying %s in %.1fs", entry.bundle_id, result.retry_after_s)
             await self._wait(result.retry_after_s or 0.0, interruptible=False)
