@@ -91,8 +91,12 @@ class CaptureJournal:
         return {str(entry.get("bundle_id")) for entry in self._entries()}
 
     def append(self, signature: str, at: datetime, bundle_id: str) -> None:
-        line = json.dumps({"signature": signature, "at": at.isoformat(), "bundle_id": bundle_id}) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
+        line = json.dumps({"signature": signature, "at": at.isoformat(), "bundle_id": bundle_id}).encode() + b"\n"
+        with open(self.path, "a+b") as handle:
+            if handle.tell() > 0:  # a line cut short by a crash must not swallow this one
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":
+                    line = b"\n" + line
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
