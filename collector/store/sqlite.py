@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.models import CaptureWindow, Priority, Trigger
+from shared.models import CaptureWindow, Priority, Trigger, TriggerKind
 
 from ..attach import TicketSpan, choose_ticket, fits
 from ..support.lifecycle import classification_from, route
@@ -308,12 +308,14 @@ class SqliteStore:
     def _same_capture(self, conn: sqlite3.Connection, record: BundleRecord) -> BundleRecord | None:
         """The first bundle of the same fault capture: same agent, trigger signature and capture window. An agent
         that lost its record of a capture (a crash, a restored state) sends the same fault again under a new id."""
-        if not record.trigger.signature:
-            return None  # requests and manual bundles are each their own
+        if record.trigger.kind is not TriggerKind.FAULT or not record.trigger.signature:
+            return None  # requests, manual bundles and self-diagnoses are each their own
         row = conn.execute(
             "SELECT * FROM bundles WHERE agent_id = ? AND window_start = ? AND window_end = ? AND duplicate_of IS NULL"
-            " AND json_extract(trigger, '$.signature') = ? ORDER BY received_at LIMIT 1",
-            (record.agent_id, _iso(record.window.start), _iso(record.window.end), record.trigger.signature),
+            " AND json_extract(trigger, '$.kind') = ? AND json_extract(trigger, '$.signature') = ?"
+            " ORDER BY received_at LIMIT 1",
+            (record.agent_id, _iso(record.window.start), _iso(record.window.end), TriggerKind.FAULT.value,
+             record.trigger.signature),
         ).fetchone()
         return None if row is None else self._bundle(row)
 

@@ -45,10 +45,12 @@ async def test_other_windows_signatures_agents_and_requests_are_never_duplicates
     agent, neighbour = await collector.enrol("hh-a"), await collector.enrol("hh-a")
     later = NOW + timedelta(minutes=20)
     manual = Trigger(kind=TriggerKind.MANUAL)
+    asked = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, signature="broker_down")
     uploads = [agent.bundle(start=NOW, trigger=FAULT), agent.bundle(start=later, trigger=FAULT),
                agent.bundle(start=NOW, trigger=FAULT.model_copy(update={"signature": "router_reboot"})),
                neighbour.bundle(start=NOW, trigger=FAULT),
-               agent.bundle(start=NOW, trigger=manual), agent.bundle(start=NOW, trigger=manual)]
+               agent.bundle(start=NOW, trigger=manual), agent.bundle(start=NOW, trigger=manual),
+               agent.bundle(start=NOW, trigger=asked), agent.bundle(start=NOW, trigger=asked)]
     for data in uploads:
         status, body, _ = await collector.upload(data)
         assert status == 201 and body["duplicate_of"] is None, body
