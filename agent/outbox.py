@@ -207,7 +207,7 @@ class Spool:
         """This process's threads, then the other processes sharing the spool, one writer at a time."""
         with self._lock:
             self._ensure_dirs()
-            fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(self.directory / LOCK_FILE, os.O_RDONLY | os.O_CREAT, 0o600)  # read-only: flock needs no write
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
@@ -217,13 +217,16 @@ class Spool:
     def recover(self) -> list[Path]:
         """Create the directories; remove temporary files a crashed process left behind (a live writer's
         cannot be seen: it holds the lock while its file exists). Returns what was removed."""
-        removed = []
-        with self._locked():
-            for directory in (self.directory, self.rejected_dir):
-                for leftover in directory.glob(f"{TMP_PREFIX}*"):
-                    _LOGGER.warning("removing %s, a half-written file from an interrupted run", leftover)
-                    leftover.unlink(missing_ok=True)
-                    removed.append(leftover)
+        removed: list[Path] = []
+        try:
+            with self._locked():
+                for directory in (self.directory, self.rejected_dir):
+                    for leftover in directory.glob(f"{TMP_PREFIX}*"):
+                        _LOGGER.warning("removing %s, a half-written file from an interrupted run", leftover)
+                        leftover.unlink(missing_ok=True)
+                        removed.append(leftover)
+        except OSError as exc:  # a full or read-only disk: leftovers are never uploaded, they only wait
+            _LOGGER.warning("spool clean-up skipped: %s", exc)
         return removed
 
     def _ensure_dirs(self) -> None:

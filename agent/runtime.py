@@ -89,7 +89,10 @@ class AgentRuntime:
         history = recorder.events(since=self.clock.now() - timedelta(seconds=max(config.capture.group_window_s, 3600)))
         # A capture the last run was killed in the middle of is finished, not made again: first, so that the
         # engine hears about it.
-        await asyncio.to_thread(finish_interrupted_captures, Spool.from_config(config), self.journal)
+        try:
+            await asyncio.to_thread(finish_interrupted_captures, Spool.from_config(config), self.journal)
+        except OSError as exc:  # a full or read-only disk: they stay staged for the next start
+            _LOGGER.warning("staged bundles not finished: %s", exc)
         self.engine.restore(history, await asyncio.to_thread(self.journal.last_captures))
         recorder.subscribe(self._on_event)
         self.inventory = await asyncio.to_thread(InventoryStore.open, self.state_dir / "inventory.json",
