@@ -159,10 +159,10 @@ class Capturer:
         await self._outbox.put(data, manifest)
         return str(manifest.bundle_id)
 
-    async def capture_fault(self, signature: str, trigger: Trigger, start: datetime, end: datetime,
-                            at: datetime) -> str:
+    async def capture_fault(self, trigger: Trigger, start: datetime, end: datetime, at: datetime) -> str:
         """Bundle a fault and record it (see the module's steps); returns the bundle id once it is spooled (or
         held in memory, when the disk refuses it)."""
+        signature = trigger.signature or trigger.kind.value
         await asyncio.to_thread(self._recorder.sync)  # the fault's own events outlive a power cut first
         manifest, data = await self._build(trigger, start, end)
         crash_point(CaptureStep.BUILT)

@@ -177,8 +177,7 @@ class AgentRuntime:
                           urgent=capture.root_cause in URGENT_CAUSES,
                           summary=f"{capture.root_cause.value} x{capture.occurrences}")
         try:
-            bundle_id = await self.capturer.capture_fault(capture.signature, trigger, capture.start, capture.end,
-                                                          self.clock.now())
+            bundle_id = await self.capturer.capture_fault(trigger, capture.start, capture.end, self.clock.now())
         except Exception:  # noqa: BLE001 - a failed capture must not stop the agent; it is logged with its cause
             _LOGGER.exception("capture of %s failed", capture.signature)
             return
