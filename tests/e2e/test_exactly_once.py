@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from agent.crashpoints import CRASH_ENV, CRASH_EXIT_CODE, CaptureStep
-from lab.mosquitto import Mosquitto
+from lab.mosquitto import Mosquitto, free_port
 from shared.models import EventKind, TimelineEvent
 
 from .conftest import Stack
@@ -153,10 +153,11 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
         assert _recorded_captures(config).count(FAULT) == 1, _recorded_captures(config)
 
 
-def _burst(stack: Stack, config: Path, count: int, *args: str) -> list[subprocess.CompletedProcess[str]]:
+def _burst(stack: Stack, config: Path, count: int, *args: str,
+           env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess[str]]:
     """``count`` processes started at once, each ``bundle create --upload``; bounded in time."""
     argv = stack.agent_argv(config, "bundle", "create", "--upload", *args)
-    processes = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=stack.agent_env())
+    processes = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=stack.agent_env(env))
                  for _ in range(count)]
     done = []
     try:
@@ -178,9 +179,9 @@ def _own_bundle(done: subprocess.CompletedProcess[str]) -> str:
 
 def test_parallel_uploads_lose_no_write_and_say_who_delivered(stack: Stack) -> None:
     config = stack.enrolled_agent("hub")
-    # Twenty at once with the collector down: each start-up clean-up runs while others are writing.
-    stack.collector.stop()
-    queued = _burst(stack, config, PARALLEL, "--wait", "0.5")
+    # Twenty at once while no collector answers: each start-up clean-up runs while others are writing.
+    nowhere = {"HOMEDIAG_COLLECTOR__URL": f"http://127.0.0.1:{free_port()}"}
+    queued = _burst(stack, config, PARALLEL, "--wait", "0.5", env=nowhere)
     queued_ids = {_own_bundle(done) for done in queued}
     assert all("queued in the spool" in done.stdout and "not reachable" in done.stdout for done in queued), \
         [d.stdout + d.stderr for d in queued]
@@ -190,8 +191,7 @@ def test_parallel_uploads_lose_no_write_and_say_who_delivered(stack: Stack) -> N
     assert len(queued_ids) == PARALLEL
     assert len(spooled) == PARALLEL and all(name.endswith(".bundle") for name in spooled), spooled
 
-    # Back up: a few more at once, each uploading the whole spool; each says who delivered its own bundle.
-    stack.collector.start()
+    # The collector answers: a few more at once, each uploading the whole spool, each saying who delivered its own.
     delivered = _burst(stack, config, PARALLEL // 4, "--wait", "90")
     delivered_ids = {_own_bundle(done) for done in delivered}
     how = Counter("by another" if "delivered by another" in done.stdout else
