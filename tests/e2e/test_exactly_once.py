@@ -152,6 +152,20 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
         assert _spool_leftovers(config) == []
         assert _recorded_captures(config).count(FAULT) == 1, _recorded_captures(config)
 
+    # Where the agent cannot know (its record of captures lost, as from an old backup) it captures the fault
+    # again, with the same window: the collector links the second bundle to the first instead of a new finding.
+    config = configs[0]
+    (_state(config) / "captures.jsonl").unlink()
+    again = await _start_agent(stack, config, None)
+    try:
+        await _until(lambda: len(_fault_bundles(stack, config)) == 2)
+    finally:
+        assert await _stop(again) == 0
+    agent_id = _agent_id(config)
+    first, second = sorted((b for b in await asyncio.to_thread(_collector_bundles, stack) if b["agent_id"] == agent_id),
+                           key=lambda b: b["received_at"])
+    assert (first["duplicate_of"], second["duplicate_of"]) == (None, first["bundle_id"])
+
 
 def _burst(stack: Stack, config: Path, count: int, *args: str,
            env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess[str]]:
