@@ -558,7 +558,7 @@ class Outbox:
             await self._work.wait()
             return attempt
         self._idle.clear()
-        entry, claim = await asyncio.to_thread(self._claim_first, entries)
+        entry, claim = await asyncio.to_thread(self._claim_first, entries, frozenset(self._held))
         if entry is None:  # every one is being uploaded by another process sharing the spool
             await self._wait(CLAIMED_RECHECK_S, interruptible=False)
             return attempt
@@ -568,10 +568,11 @@ class Outbox:
             if claim is not None:
                 claim.release()
 
-    def _claim_first(self, entries: list[SpoolEntry]) -> tuple[SpoolEntry | None, Claim | None]:
+    def _claim_first(self, entries: list[SpoolEntry],
+                     held: frozenset[SpoolEntry]) -> tuple[SpoolEntry | None, Claim | None]:
         """The first bundle in line that no other process is uploading (held ones are this process's own)."""
         for entry in entries:
-            if entry in self._held:
+            if entry in held:
                 return entry, None
             claim = self.spool.try_claim(entry)
             if claim is not None:

@@ -3,7 +3,8 @@
 The agent is killed (``os._exit`` at a named step, ``agent.crashpoints``) at every step from a closed fault to
 a delivered bundle, and restarted: the collector must hold one bundle per fault. Twenty ``bundle create
 --upload`` processes share one spool, with the collector down then up: no spool write is lost and each says
-truthfully what happened to its own bundle.
+truthfully what happened to its own bundle. An agent that lost its record of captures sends a fault again: the
+collector links the second bundle to the first.
 """
 
 from __future__ import annotations
