@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 from contextlib import AsyncExitStack
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Self
 
 from shared.aio import cancel_and_wait
