@@ -116,6 +116,14 @@ class Fate(StrEnum):
     DELIVERED = "delivered"  # none of the above: only an acknowledged upload takes a bundle out unrecorded
 
 
+@dataclass(frozen=True)
+class Pause:
+    """The uploader's wait before its next try: a backoff (``wake()`` cuts it short) or a Retry-After."""
+
+    seconds: float
+    interruptible: bool
+
+
 @dataclass
 class Claim:
     """An flock on a spooled bundle: this process is uploading it."""
@@ -563,10 +571,13 @@ class Outbox:
             await self._wait(CLAIMED_RECHECK_S, interruptible=False)
             return attempt
         try:
-            return await self._settle(entry, attempt)
+            attempt, pause = await self._settle(entry, attempt)
         finally:
             if claim is not None:
-                claim.release()
+                claim.release()  # before any wait: a ``bundle flush`` meanwhile may try it
+        if pause is not None:
+            await self._wait(pause.seconds, interruptible=pause.interruptible)
+        return attempt
 
     def _claim_first(self, entries: list[SpoolEntry],
                      held: frozenset[SpoolEntry]) -> tuple[SpoolEntry | None, Claim | None]:
@@ -579,23 +590,22 @@ class Outbox:
                 return entry, claim
         return None, None
 
-    async def _settle(self, entry: SpoolEntry, attempt: int) -> int:
-        """Upload one bundle and act on the answer; returns the next backoff attempt number."""
+    async def _settle(self, entry: SpoolEntry, attempt: int) -> tuple[int, Pause | None]:
+        """Upload one bundle and act on the answer; returns the next backoff attempt number and how long to
+        wait before the next upload."""
         try:
             result = await self._upload(entry)
         except CollectorUnavailable as exc:
             self.unreachable = exc
             delay = backoff_delay(attempt, self._backoff_initial_s, self._backoff_max_s, self._rand)
             _LOGGER.info("upload of %s failed (%s); retrying in %.1fs", entry.bundle_id, exc, delay)
-            await self._wait(delay, interruptible=True)
-            return attempt + 1
+            return attempt + 1, Pause(delay, interruptible=True)
         if result is None:
-            return attempt
+            return attempt, None
         self.unreachable = None
         if result.outcome is UploadOutcome.RETRY_AFTER:
             _LOGGER.info("collector is rate limiting; retrying %s in %.1fs", entry.bundle_id, result.retry_after_s)
-            await self._wait(result.retry_after_s or 0.0, interruptible=False)
-            return attempt
+            return attempt, Pause(result.retry_after_s or 0.0, interruptible=False)
         if entry in self._held:
             self._forget_held(entry, result)
         elif result.outcome is UploadOutcome.DELIVERED:
@@ -608,7 +618,7 @@ class Outbox:
                             entry.bundle_id, result.status, result.code, self.spool.rejected_dir)
         if self._on_result is not None:
             self._on_result(entry, result)
-        return 0
+        return 0, None
 
     def _forget_held(self, entry: SpoolEntry, result: UploadResult) -> None:
         """A held bundle got its final answer: nothing of it is on disk to remove or keep aside."""

@@ -400,3 +400,19 @@ async def test_a_full_disk_loses_nothing(
             outbox.wake()
         assert await outbox.drain(10)
     assert stored == [data] and spool.entries() == []
+
+
+async def test_a_bundle_waiting_out_a_backoff_is_free_for_another_uploader(tmp_path: Path, make_bundle: MakeBundle) -> None:
+    """The running agent backing off must not keep a ``bundle flush`` from trying the bundle meanwhile."""
+    from lab.mosquitto import free_port
+
+    spool = _spool(tmp_path)
+    manifest, data = make_bundle()
+    async with CollectorClient(f"http://127.0.0.1:{free_port()}") as client, \
+            _outbox(spool, client, initial=30, max=30) as outbox:
+        await outbox.put(data, manifest)
+        await _until(lambda: outbox.unreachable is not None)
+        [entry] = spool.entries()
+        claim = await asyncio.to_thread(spool.try_claim, entry)
+        assert claim is not None, "the bundle stayed claimed through the backoff"
+        claim.release()
