@@ -90,10 +90,14 @@ def _recorded_captures(config: Path) -> list[str]:
     return [json.loads(line)["signature"] for line in lines]
 
 
-async def _until(predicate, timeout: float = 30) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not await asyncio.to_thread(predicate):
-            await asyncio.sleep(0.1)
+async def _until(what: str, predicate, timeout: float = 90) -> None:  # type: ignore[no-untyped-def]
+    """Wait for ``predicate``; generous, because six agents start at once on a shared 2-core machine."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not await asyncio.to_thread(predicate):
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"no {what} after {timeout:g}s") from None
 
 
 async def _start_agent(stack: Stack, config: Path, crash_at: CaptureStep | None) -> asyncio.subprocess.Process:
@@ -125,22 +129,22 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
                                      for step in kill_points))
     agents = [await _start_agent(stack, config, step) for config, step in zip(configs, kill_points, strict=True)]
     try:
-        await _until(lambda: all(_saw_broker(config, "up") for config in configs))
+        await _until("broker connection in every agent", lambda: all(_saw_broker(config, "up") for config in configs))
         await asyncio.to_thread(mosquitto.kill)
-        await _until(lambda: all(_saw_broker(config, "down") for config in configs))
+        await _until("broker_down in every agent", lambda: all(_saw_broker(config, "down") for config in configs))
         await asyncio.to_thread(mosquitto.start)
 
         for index, step in enumerate(kill_points):
             if step is None:
                 continue
-            code = await asyncio.wait_for(agents[index].wait(), 60)
+            code = await asyncio.wait_for(agents[index].wait(), 90)
             assert code == CRASH_EXIT_CODE, f"the agent to be killed at {step} exited {code}"
             agents[index] = await _start_agent(stack, configs[index], None)
 
         def settled() -> bool:
             return all(not _spool_leftovers(config) and _fault_bundles(stack, config) for config in configs)
 
-        await _until(settled)
+        await _until("delivery with an empty spool for every agent", settled)
         await asyncio.sleep(2.0)  # four fault-clock ticks: a second capture of the same fault would start now
     finally:
         codes = [await _stop(agent) for agent in agents]
@@ -159,7 +163,7 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
     (_state(config) / "captures.jsonl").unlink()
     again = await _start_agent(stack, config, None)
     try:
-        await _until(lambda: len(_fault_bundles(stack, config)) == 2)
+        await _until("second bundle of the fault", lambda: len(_fault_bundles(stack, config)) == 2)
     finally:
         assert await _stop(again) == 0
     agent_id = _agent_id(config)
