@@ -433,7 +433,7 @@ class Redactor:
             return value
         # hex6: a MAC tail at the end of a device name
         start = match.start()
-        word = re.split(r"[^0-9A-Za-z]", match.string[max(0, start - 24) : start - 1])[-1].lower()
+        word = re.split(r"[^0-9A-Za-z_-]", match.string[max(0, start - 24) : start - 1])[-1].lower()
         if any(c.isdigit() for c in value) or word.startswith(_MAC_TAIL_PREFIXES):
             return self._pseudonym_mac_tail(value)
         return value
