@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from shared.models import Priority
+from shared.redact import Redactor, redact_customer_text
 
 from ..auth import check_household, household_filter, may_see_ticket, principal
 from ..errors import BadRequest, NotFound
@@ -33,6 +35,15 @@ async def visible_ticket(request: web.Request, who: Principal, ticket_id: int | 
     return ticket
 
 
+# What the customer (or the hotline, in the customer's words) typed into the intake template.
+CUSTOMER_TEXT_FIELDS = ("device", "symptom", "when", "firmware", "environment", "impact")
+
+
+async def _customer_redactor(request: web.Request, household: str) -> Redactor:
+    key = await request.app[DB].run(SqliteStore.household_pseudonym_key, household, request.app[CLOCK]())
+    return Redactor(base64.b64decode(key))
+
+
 @routes.post("/api/v1/tickets")
 async def create_ticket(request: web.Request) -> web.Response:
     who = await principal(request)
@@ -45,6 +56,10 @@ async def create_ticket(request: web.Request) -> web.Response:
     if who.role is Role.PARTNER:
         raise BadRequest("partners work on assigned tickets; they do not open them", code="role_forbidden")
     cfg = request.app[CONFIG].tickets
+    if cfg.redact_customer_text:
+        redactor = await _customer_redactor(request, intake.household)
+        intake = intake.model_copy(update={field: redact_customer_text(value, redactor) for field in CUSTOMER_TEXT_FIELDS
+                                           if isinstance(value := getattr(intake, field), str)})
     ticket = await request.app[DB].run(
         SqliteStore.create_ticket, intake, who.name, slack=timedelta(seconds=cfg.attach_slack_s),
         lookback=timedelta(seconds=cfg.attach_lookback_s), now=request.app[CLOCK](),
@@ -86,6 +101,8 @@ async def add_note(request: web.Request) -> web.Response:
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     note = parse_model(NoteRequest, await json_body(request))
+    if who.role is Role.CUSTOMER and request.app[CONFIG].tickets.redact_customer_text:
+        note = note.model_copy(update={"text": redact_customer_text(note.text, await _customer_redactor(request, ticket.household))})
     event = await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, "note",
                                       {"text": note.text, "role": who.role.value}, request.app[CLOCK]())
     return model_json(event, status=201)

@@ -157,7 +157,7 @@ class _Planter:
 _FAMILIES = ("arp", "shelly", "tasmota", "zigbee", "esphome")
 
 
-def make_corpus(seed: int, devices: int = 12, log_lines: int = 12) -> Corpus:
+def make_corpus(seed: int, devices: int = 12, log_lines: int = 12, flaps: int = 1) -> Corpus:
     """A household of ``devices`` devices with every file kind a bundle carries, planted with identifiers."""
     rng = random.Random(seed)
     p = _Planter(rng)
@@ -205,22 +205,25 @@ def make_corpus(seed: int, devices: int = 12, log_lines: int = 12) -> Corpus:
                         "ip_address": ip, "bssid": mac if index % 3 == 0 else "_".join(pairs)},
         ))
         offline = NOW - timedelta(hours=2, minutes=index)
-        event(offline, EventKind.DEVICE_AVAILABILITY, "offline", device_id, topic=f"tele/tasmota_{mac[6:].upper()}/LWT")
-        event(offline + timedelta(minutes=20), EventKind.DEVICE_AVAILABILITY, "online", device_id, ip=ip)
+        for flap in range(flaps):
+            gone = offline - timedelta(hours=flap * 3)
+            event(gone, EventKind.DEVICE_AVAILABILITY, "offline", device_id, topic=f"tele/tasmota_{mac[6:].upper()}/LWT")
+            event(gone + timedelta(minutes=20), EventKind.DEVICE_AVAILABILITY, "online", device_id, ip=ip)
         lines = logs.setdefault(device_id, [])
+        token, key, phone, url_password = p.secret("token"), p.secret("key"), p.phone(), p.secret("url_credentials")
+        neighbour, dongle = p.ipv4(), p.serial()
         for line in range(log_lines):
             at = (offline + timedelta(seconds=line)).isoformat()
-            token, key = p.secret("token"), p.secret("key")
             lines.append(rng.choice([
                 f"{at} INFO joined {home_ssid!r} as {':'.join(pairs).upper()} from {ip}",
                 f"{at} DEBUG GET http://{ip}/rpc?access_token={token}&id=1 mac={'%3A'.join(pairs)}",
                 f"{at} WARN wifi: SSID: {home_ssid}",
                 f"{at} INFO Authorization: Bearer {token}",
                 f"{at} DEBUG api_key={key} cisco {'.'.join(mac[i:i + 4] for i in range(0, 12, 4))}",
-                f"{at} INFO owner {owner} phone {p.phone()} S/N: {serial}",
-                f"{at} INFO mqtt://hub:{p.secret('url_credentials')}@{hub_host}.local:1883 up, v6 {hub_v6}",
-                f"{at} DEBUG neighbour {'-'.join(pairs)} at {p.ipv4()} via {router_ip}",
-                f"{at} INFO wan {public_ip} ok, dongle /dev/serial/by-id/usb-ITead_Sonoff_Dongle_{p.serial()}-if00-port0",
+                f"{at} INFO owner {owner} phone {phone} S/N: {serial}",
+                f"{at} INFO mqtt://hub:{url_password}@{hub_host}.local:1883 up, v6 {hub_v6}",
+                f"{at} DEBUG neighbour {'-'.join(pairs)} at {neighbour} via {router_ip}",
+                f"{at} INFO wan {public_ip} ok, dongle /dev/serial/by-id/usb-ITead_Sonoff_Dongle_{dongle}-if00-port0",
             ]))
     signature = f"device_offline:{ids[0]}"
     event(NOW - timedelta(hours=2), EventKind.FAULT, "opened", ids[0], signature=signature, device=ids[0])
