@@ -17,9 +17,11 @@ import hmac
 import ipaddress
 import json
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 from shared.errors import RedactionError
@@ -74,46 +76,53 @@ _BEARER = re.compile(r"(?i)(?P<word>bearer|basic) +[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _KEY_VALUE_SECRET = re.compile(
     r"(?i)(?P<name>" + _TEXT_SECRET_WORDS + r")"
-    r"(?P<sep>[\"']?\s*[:=]\s*)(?P<value>\[REDACTED\]|\"[^\"]*\"|'[^']*'|[^\s,;&\"'}\]]+)"
+    r"(?P<sep>[\"']?[ \t]*[:=][ \t]*)(?P<value>\[REDACTED\]|\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"'}\]]+)"
 )
 # "ssid=Home", "SSID \"Home WiFi\"", and iw's "SSID: Home WiFi" (the rest of the line).
 _SSID_TEXT = re.compile(
-    r"(?i)\b(?P<name>e?ssid)(?:(?P<sep>[\"']?\s*[=]\s*|\s+)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;\"'}\]]+)"
-    r"|(?P<colon>[\"']?:[ \t]*)(?P<line>\"[^\"]*\"|'[^']*'|[^\r\n,;\"'}\]]*[^\s,;\"'}\]]))"
+    r"(?i)\b(?P<name>e?ssid)(?:(?P<sep>[\"']?[ \t]*[=][ \t]*|[ \t]+)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;\"'}\]]+)"
+    r"|(?P<colon>[\"']?:[ \t]*)(?P<line>\"[^\"\n]*\"|'[^'\n]*'|[^\r\n,;\"'}\]]*[^\s,;\"'}\]]))"
 )
 _SERIAL_TEXT = re.compile(
-    r"(?i)\b(?P<name>serial(?:[ _-]?(?:number|no|num))?|s/n|sn)(?P<sep>[\"']?\s*[:=#]\s*[\"']?)"
+    r"(?i)\b(?P<name>serial(?:[ _-]?(?:number|no|num))?|s/n|sn)(?P<sep>[\"']?[ \t]*[:=#][ \t]*[\"']?)"
     r"(?P<value>[A-Za-z0-9][A-Za-z0-9._/-]{2,}[A-Za-z0-9])"
 )
 # /dev/serial/by-id/usb-<vendor>_<product>_<serial>-if00: the USB serial number of a Zigbee stick, say.
 _USB_SERIAL = re.compile(r"(?<=usb-)(?P<lead>[^\s/\"']*?_)(?P<value>[0-9A-Za-z]{6,})(?=-if[0-9]{2})")
 _PHONE = re.compile(
     r"(?<![\w+])(?:\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,5}\)?){2,6}(?![0-9])"
-    r"|\([0-9]{3}\)[ ]?[0-9]{3}[ .-][0-9]{4}(?![0-9])"
-    r"|(?<![0-9.:-])1[3-9][0-9]{9}(?![0-9.:-]))"
+    r"|\([0-9]{3}\)[ ]?[0-9]{3}[ .-][0-9]{4}(?![0-9]))"
 )
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _LOCAL_SUFFIXES = r"home\.arpa|fritz\.box|localdomain|localnet|internal|intranet|local|lan|home"
+_LOCAL_TRIGGERS = (".local", ".lan", ".home", ".internal", ".intranet", ".fritz.box")
 _LOCAL_HOST = re.compile(
     r"(?i)(?<![A-Za-z0-9_.@-])(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*?)\.(?P<suffix>" + _LOCAL_SUFFIXES
     + r")(?![A-Za-z0-9-]|\.[A-Za-z0-9])"
 )
-# Every hardware address and IP in one pass. Each alternative names its kind; boundaries keep us out of words.
+_IPV4_TAIL = r"(?:\.[0-9]{1,3}){3}"
+# Every hardware address, IP and mobile number in one pass. The pattern begins with a character class (the
+# first character of any of them) so the regex engine skips other characters without trying the
+# alternatives; each alternative then goes on from that first character, checked by a look-behind, and ends
+# with an empty group naming its kind (``match.lastgroup``).
 _ADDRESS = re.compile(
-    r"(?<![0-9A-Za-z])(?:"
+    r"[0-9A-Fa-f:](?<![0-9A-Za-z].)(?:"
     # 6 or 8 hex pairs with one separator throughout: 'a4:cf:…', 'A4-CF-…', 'a4_cf_…' (file names), '%3A' (URLs)
-    rf"(?P<mac>{_H}{{2}}(?P<sep>[:._-]|%3[Aa])(?:{_H}{{2}}(?P=sep)){{4}}{_H}{{2}}(?:(?P=sep){_H}{{2}}(?P=sep){_H}{{2}})?)"
-    rf"(?!(?P=sep){_H}|[0-9A-Za-z])"
-    rf"|(?P<cisco>{_H}{{4}}\.{_H}{{4}}\.{_H}{{4}})(?![.0-9A-Za-z])"
-    rf"|0[xX](?P<eui64>{_H}{{16}})(?![0-9A-Za-z])"
-    rf"|(?P<ipv6>(?:{_H}{{1,4}}:){{7}}{_H}{{1,4}}"
-    rf"|(?:{_H}{{1,4}}(?::{_H}{{1,4}}){{0,6}})?::(?:(?:{_H}{{1,4}}:){{0,6}}(?:[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}}|{_H}{{1,4}}))?)"
-    r"(?:%[0-9A-Za-z_.-]+)?(?![0-9A-Za-z:])"
-    r"|(?<![0-9.])(?P<ipv4>[0-9]{1,3}(?:\.[0-9]{1,3}){3})(?![0-9]|\.[0-9])"
+    rf"(?<=[0-9A-Fa-f]){_H}(?P<sep>[:._-]|%3[Aa])(?:{_H}{{2}}(?P=sep)){{4}}{_H}{{2}}(?:(?P=sep){_H}{{2}}(?P=sep){_H}{{2}})?"
+    rf"(?!(?P=sep){_H}|[0-9A-Za-z])(?P<mac>)"
+    rf"|(?<=[0-9A-Fa-f]){_H}{{3}}\.{_H}{{4}}\.{_H}{{4}}(?![.0-9A-Za-z])(?P<cisco>)"
+    rf"|(?<=0)[xX]{_H}{{16}}(?![0-9A-Za-z])(?P<eui64>)"
+    rf"|(?:(?<=[0-9A-Fa-f]){_H}{{0,3}}:(?:{_H}{{1,4}}:){{6}}{_H}{{1,4}}"
+    rf"|(?<=[0-9A-Fa-f]){_H}{{0,3}}(?::{_H}{{1,4}}){{0,6}}::(?:(?:{_H}{{1,4}}:){{0,6}}(?:[0-9]{{1,3}}{_IPV4_TAIL}|{_H}{{1,4}}))?"
+    rf"|(?<=:):(?:(?:{_H}{{1,4}}:){{0,6}}(?:[0-9]{{1,3}}{_IPV4_TAIL}|{_H}{{1,4}}))?)"
+    r"(?:%[0-9A-Za-z_.-]+)?(?![0-9A-Za-z:])(?P<ipv6>)"
+    rf"|(?<!\.[0-9])(?<=[0-9])[0-9]{{0,2}}{_IPV4_TAIL}(?![0-9]|\.[0-9])(?P<ipv4>)"
+    # a Chinese mobile number: 11 digits from 13… to 19…
+    r"|(?<![.:-]1)(?<=1)[3-9][0-9]{9}(?![0-9.:-])(?P<mobile>)"
     # 12 hex digits standing alone or ending a token ('shellyplus1pm-a8032ab12345'), but not a UUID's last group
-    rf"|(?<!{_H}{{4}}-)(?P<hex12>{_H}{{12}})(?![0-9A-Za-z])"
+    rf"|(?<!{_H}{{4}}-[0-9A-Fa-f])(?<=[0-9A-Fa-f]){_H}{{11}}(?![0-9A-Za-z])(?P<hex12>)"
     # 6 hex digits ending a device name: the MAC's last three bytes ('tasmota_A4CF12', 'shelly1-B929CC')
-    rf"|(?<=[0-9A-Za-z][-_])(?P<hex6>{_H}{{6}})(?![0-9A-Za-z])"
+    rf"|(?<=[0-9A-Za-z][-_][0-9A-Fa-f]){_H}{{5}}(?![0-9A-Za-z])(?P<hex6>)"
     r")"
 )
 _MAC_KEYWORD_BEFORE = re.compile(r"(?i)(?:mac|bssid|hwaddr)[\"'\s:=_-]{0,4}$")
@@ -126,6 +135,30 @@ _KEY_SEPARATORS = str.maketrans("", "", "-_. ")
 
 # Values never learned as literals: replacing them everywhere would rewrite the bundle's own vocabulary.
 _MIN_LITERAL = 4
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """A regex matching any of ``words`` as a whole token, shaped as a trie under one first-character class:
+    the engine skips characters that start no word, and tries one branch per character after that."""
+
+    def branch(group: list[str]) -> str:
+        ends = "" in group
+        by_first: dict[str, list[str]] = {}
+        for word in group:
+            if word:
+                by_first.setdefault(word[0], []).append(word[1:])
+        parts = [re.escape(first) + branch(rest) for first, rest in sorted(by_first.items())]
+        if not parts:
+            return ""
+        inner = parts[0] if len(parts) == 1 and not ends else "(?:" + "|".join(parts) + ")"
+        return inner + ("?" if ends else "")
+
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0], []).append(word[1:])
+    firsts = "".join(sorted(re.escape(first) for first in by_first))
+    alternatives = "|".join(f"(?<={re.escape(first)}){branch(rest)}" for first, rest in sorted(by_first.items()))
+    return rf"[{firsts}](?<![0-9A-Za-z].)(?:{alternatives})(?![0-9A-Za-z])"
 
 
 @lru_cache(maxsize=4096)  # bundles repeat the same few keys thousands of times
@@ -191,6 +224,10 @@ class Redactor:
         self._literals: dict[str, str] = {}
         self._literal_pattern: re.Pattern[str] | None = None
         self.literal_generation = 0  # grows whenever a value is learned
+        self._passes = self._pass_table()
+        # Short strings (JSON values) repeat: their redaction and what it counted, valid while nothing new is learned.
+        self._short: dict[str, tuple[str, Counter[str], Counter[str]]] = {}
+        self._short_generation = 0
 
     # -- pseudonyms ---------------------------------------------------------------------------
 
@@ -335,23 +372,18 @@ class Redactor:
     def _literal_regex(self) -> re.Pattern[str] | None:
         if self._literal_pattern is None and self._literals:
             spellings: dict[str, str] = {}
-            for value in self._literals:
-                spellings[value] = value
-                escaped = json.dumps(value)[1:-1]  # as it appears inside a JSON string
-                spellings.setdefault(escaped, value)
+            for value, kind in self._literals.items():
+                forms = {value, json.dumps(value)[1:-1]}  # as written, and as it appears inside a JSON string
+                if kind == "hostname":
+                    forms |= {value.lower(), value.upper()}
+                for form in forms:
+                    spellings.setdefault(form, value)
             self._literal_spellings = spellings
-            alternatives = "|".join(re.escape(s) for s in sorted(spellings, key=len, reverse=True))
-            self._literal_pattern = re.compile(rf"(?i)(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])")
+            self._literal_pattern = re.compile(_trie_pattern(list(spellings)))
         return self._literal_pattern
 
     def _replace_literal(self, match: re.Match[str]) -> str:
-        spelled = match[0]
-        original = self._literal_spellings.get(spelled)
-        if original is None:  # matched case-insensitively
-            lowered = spelled.lower()
-            original = next(v for s, v in self._literal_spellings.items() if s.lower() == lowered)
-            if self._literals[original] != "hostname":
-                return spelled  # SSIDs and serials are case-sensitive
+        original = self._literal_spellings[match[0]]
         return self._pseudonym_for(self._literals[original], original)
 
     def _pseudonym_for(self, kind: str, value: str) -> str:
@@ -423,6 +455,8 @@ class Redactor:
             return self.pseudonym_mac(value)
         if kind == "eui64":
             return value[:2] + self._pseudonym_eui64(value[2:])
+        if kind == "mobile":
+            return value if value in self._produced else self.pseudonym_phone(value)
         if kind == "hex12":
             if value in self._produced:
                 return value
@@ -443,38 +477,57 @@ class Redactor:
             return match[0]
         return self.pseudonym_hostname(match["name"], keep_suffix=match["suffix"].lower())
 
+    def _pass_table(self) -> tuple[tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str]], ...]:
+        """(lower-case triggers, pattern, replacement): a pass runs only on the lines holding one of its triggers."""
+        return (
+            (("://",), _URL_CREDENTIALS, self._url_credentials),
+            (("?",), _QUERY_PARAMETER, self._query_parameter),
+            (("authorization", "cookie"), _HEADER_SECRET, lambda m: f"{m['name']}{m['sep']}{self._remove('token')}"),
+            (("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}"),
+            (("eyj",), _JWT, lambda m: self._remove("token")),
+            (_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret),
+            (("ssid",), _SSID_TEXT, self._ssid),
+            (("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial),
+            (("usb-",), _USB_SERIAL, lambda m: m["lead"] + self.pseudonym_serial(m["value"])),
+            (("@",), _EMAIL, lambda m: self.pseudonym_email(m[0])),
+            (("+", "("), _PHONE, self._phone),
+            (_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host),
+        )
+
     def redact_text(self, text: str) -> str:
-        # Whole-text passes, each run only when its cheap literal trigger occurs in the text.
         lower = text.lower()
-        if "private key" in lower:
+        if "private key" in lower:  # the only pass that spans lines
             text = _PRIVATE_KEY_BLOCK.sub(lambda m: self._remove("key"), text)
-        if "://" in text:
-            text = _URL_CREDENTIALS.sub(self._url_credentials, text)
-        if "=" in text:
-            text = _QUERY_PARAMETER.sub(self._query_parameter, text)
-        if "authorization" in lower or "cookie" in lower:
-            text = _HEADER_SECRET.sub(lambda m: f"{m['name']}{m['sep']}{self._remove('token')}", text)
-        if "bearer" in lower or "basic" in lower:
-            text = _BEARER.sub(lambda m: f"{m['word']} {self._remove('token')}", text)
-        if "eyJ" in text:
-            text = _JWT.sub(lambda m: self._remove("token"), text)
-        if any(word in lower for word in _TEXT_SECRET_TRIGGERS):
-            text = _KEY_VALUE_SECRET.sub(self._key_value_secret, text)
-        if "ssid" in lower:
-            text = _SSID_TEXT.sub(self._ssid, text)
-        if "serial" in lower or "sn" in lower or "s/n" in lower:
-            text = _SERIAL_TEXT.sub(self._serial, text)
-            if "usb-" in lower:
-                text = _USB_SERIAL.sub(lambda m: m["lead"] + self.pseudonym_serial(m["value"]), text)
-        if "@" in text:
-            text = _EMAIL.sub(lambda m: self.pseudonym_email(m[0]), text)
+            lower = text.lower()
+        if "\n" not in text:
+            for triggers, pattern, replace in self._passes:
+                if any(trigger in lower for trigger in triggers):
+                    text = pattern.sub(replace, text)
+        else:
+            text = self._gated_passes(text, lower)
         text = self.replace_learned(text)
-        text = _ADDRESS.sub(self._address, text)
-        if "+" in text or "(" in text or "1" in text:
-            text = _PHONE.sub(self._phone, text)
-        if any(suffix in lower for suffix in (".local", ".lan", ".home", ".internal", ".intranet", ".fritz.box")):
-            text = _LOCAL_HOST.sub(self._local_host, text)
-        return text
+        return _ADDRESS.sub(self._address, text)
+
+    def _gated_passes(self, text: str, lower: str) -> str:
+        """The trigger-gated passes over a long text: each runs once over the lines that hold its trigger,
+        joined, so its cost follows the lines concerned and not the whole text. No pass crosses a line."""
+        lines = text.split("\n")
+        ends = list(accumulate(len(line) + 1 for line in lines))  # offset just past each line's newline
+        for triggers, pattern, replace in self._passes:
+            chosen: set[int] = set()
+            for trigger in triggers:
+                at = lower.find(trigger)
+                while at != -1:
+                    line = bisect_right(ends, at)
+                    chosen.add(line)
+                    at = lower.find(trigger, ends[line])
+            if not chosen:
+                continue
+            order = sorted(chosen)
+            redacted = pattern.sub(replace, "\n".join([lines[i] for i in order])).split("\n")
+            for i, line_text in zip(order, redacted, strict=True):
+                lines[i] = line_text
+        return "\n".join(lines)
 
     def _phone(self, match: re.Match[str]) -> str:
         value = match[0]
@@ -536,9 +589,31 @@ class Redactor:
             for item in value:
                 self.learn_json(item)
 
+    def _redact_short(self, text: str) -> str:
+        """``redact_text`` for short strings, memoised with the counts it adds."""
+        if self._short_generation != self.literal_generation:
+            self._short.clear()
+            self._short_generation = self.literal_generation
+        cached = self._short.get(text)
+        if cached is None:
+            replaced, removed = self._replaced.copy(), self._removed.copy()
+            result = self.redact_text(text)
+            cached = (result, self._replaced - replaced, self._removed - removed)
+            if len(self._short) < 100_000:
+                self._short[text] = cached
+            return result
+        result, replaced_delta, removed_delta = cached
+        if replaced_delta:
+            self._replaced.update(replaced_delta)
+        if removed_delta:
+            self._removed.update(removed_delta)
+        return result
+
     def _redact_value(self, value: Any, identifier: Callable[[str], str] | None) -> Any:
         if isinstance(value, str):
-            return identifier(value) if identifier else self.redact_text(value)
+            if identifier:
+                return identifier(value)
+            return self._redact_short(value) if len(value) <= 256 else self.redact_text(value)
         if isinstance(value, list | tuple):
             return [self._redact_value(item, identifier) for item in value]
         if isinstance(value, dict):
@@ -546,7 +621,7 @@ class Redactor:
             for key, item in value.items():
                 text_key = str(key)
                 kind = self._secret_kind(text_key)
-                new_key = self.redact_text(text_key)
+                new_key = self._redact_short(text_key)
                 if kind is not None and item not in (None, "", [], {}):
                     result[new_key] = self._remove(kind)
                 else:
