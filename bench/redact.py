@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=random.randrange(2**32))
     parser.add_argument("--rounds", type=int, default=3, help="best of N")
     args = parser.parse_args()
-    corpus = make_corpus(args.seed, devices=150, log_lines=500, flaps=60)
+    corpus = make_corpus(args.seed, devices=150, log_lines=600, flaps=12)
     data = b"".join(corpus.files.values())
     megabytes = len(data) / 1e6
     shares = {}
