@@ -57,13 +57,45 @@ _SERIAL_KEYS = {"serial", "serials", "serialnumber", "serialno", "serialnum", "s
 _PHONE_KEYS = {"phone", "phonenumber", "tel", "telephone", "mobile", "msisdn"}
 _EMAIL_KEYS = {"email", "emailaddress", "mail"}
 
+def _trie_pattern(words: list[str], *, caseless: bool = False, whole_tokens: bool = True) -> str:
+    """A regex matching any of ``words``, shaped as a trie under one first-character class: the engine skips
+    characters that start no word, and tries one branch per character after that (an alternation of words
+    would be tried word by word at every position). ``caseless`` spells ASCII letters as ``[xX]`` (faster
+    than the IGNORECASE flag); ``whole_tokens`` requires no letter or digit on either side."""
+
+    def char(c: str) -> str:
+        return f"[{c.lower()}{c.upper()}]" if caseless and c.isascii() and c.isalpha() else re.escape(c)
+
+    def branch(group: list[str]) -> str:
+        ends = "" in group
+        by_first: dict[str, list[str]] = {}
+        for word in group:
+            if word:
+                by_first.setdefault(word[0].lower() if caseless else word[0], []).append(word[1:])
+        parts = [char(first) + branch(rest) for first, rest in sorted(by_first.items())]
+        if not parts:
+            return ""
+        inner = parts[0] if len(parts) == 1 and not ends else "(?:" + "|".join(parts) + ")"
+        return inner + ("?" if ends else "")
+
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0].lower() if caseless else word[0], []).append(word[1:])
+    firsts = "".join(sorted({re.escape(v) for first in by_first for v in ({first, first.upper()} if caseless else {first})}))
+    alternatives = "|".join(f"(?<={char(first)}){branch(rest)}" for first, rest in sorted(by_first.items()))
+    if whole_tokens:
+        return rf"[{firsts}](?<![0-9A-Za-z].)(?:{alternatives})(?![0-9A-Za-z])"
+    return rf"[{firsts}](?:{alternatives})"
+
+
 # -- text patterns ------------------------------------------------------------------------------------------
 _H = "[0-9A-Fa-f]"
-_TEXT_SECRET_WORDS = (
-    r"wpa_passphrase|wpa_psk|passphrase|password|passwd|pwd|pass|psk|api[_-]?key|apikey|private[_-]?key"
-    r"|access[_-]?token|refresh[_-]?token|auth[_-]?token|token|client[_-]?secret|secret|credentials?"
-    r"|session[_-]?id"
-)
+_TEXT_SECRET_WORDS = [
+    "wpa_passphrase", "wpa_psk", "passphrase", "password", "passwd", "pwd", "pass", "psk", "apikey", "credential",
+    "credentials", "token", "secret", *(f"{a}{sep}{b}" for a, b in (("api", "key"), ("private", "key"),
+    ("access", "token"), ("refresh", "token"), ("auth", "token"), ("client", "secret"), ("session", "id"))
+    for sep in ("", "_", "-")),
+]
 _TEXT_SECRET_TRIGGERS = ("pass", "pwd", "psk", "key", "token", "secret", "credential", "session")
 _PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
 # The scheme stays; userinfo (user, or user:password) is dropped; the host is pseudonymised.
@@ -75,7 +107,7 @@ _HEADER_SECRET = re.compile(r"(?i)(?P<name>authorization|cookie)(?P<sep>[ \t]*:[
 _BEARER = re.compile(r"(?i)(?P<word>bearer|basic) +[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _KEY_VALUE_SECRET = re.compile(
-    r"(?i)(?P<name>" + _TEXT_SECRET_WORDS + r")"
+    r"(?P<name>" + _trie_pattern(_TEXT_SECRET_WORDS, caseless=True, whole_tokens=False) + r")"
     r"(?P<sep>[\"']?[ \t]*[:=][ \t]*)(?P<value>\[REDACTED\]|\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"'}\]]+)"
 )
 # "ssid=Home", "SSID \"Home WiFi\"", and iw's "SSID: Home WiFi" (the rest of the line).
@@ -90,8 +122,8 @@ _SERIAL_TEXT = re.compile(
 # /dev/serial/by-id/usb-<vendor>_<product>_<serial>-if00: the USB serial number of a Zigbee stick, say.
 _USB_SERIAL = re.compile(r"(?<=usb-)(?P<lead>[^\s/\"']*?_)(?P<value>[0-9A-Za-z]{6,})(?=-if[0-9]{2})")
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,5}\)?){2,6}(?![0-9])"
-    r"|\([0-9]{3}\)[ ]?[0-9]{3}[ .-][0-9]{4}(?![0-9]))"
+    r"[+(](?<![\w+].)(?:(?<=\+)[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,5}\)?){2,6}(?![0-9])"
+    r"|(?<=\()[0-9]{3}\)[ ]?[0-9]{3}[ .-][0-9]{4}(?![0-9]))"
 )
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _LOCAL_SUFFIXES = r"home\.arpa|fritz\.box|localdomain|localnet|internal|intranet|local|lan|home"
@@ -106,7 +138,9 @@ _IPV4_TAIL = r"(?:\.[0-9]{1,3}){3}"
 # alternatives; each alternative then goes on from that first character, checked by a look-behind, and ends
 # with an empty group naming its kind (``match.lastgroup``).
 _ADDRESS = re.compile(
-    r"[0-9A-Fa-f:](?<![0-9A-Za-z].)(?:"
+    r"[0-9A-Fa-f:](?<![0-9A-Za-z].)"
+    # cheap guard: a separator within the first group, or at least six hex digits in a row
+    r"(?=[0-9A-Fa-f]{0,3}[:._%-]|[0-9A-Fa-f]{5}|[xX][0-9A-Fa-f])(?:"
     # 6 or 8 hex pairs with one separator throughout: 'a4:cf:…', 'A4-CF-…', 'a4_cf_…' (file names), '%3A' (URLs)
     rf"(?<=[0-9A-Fa-f]){_H}(?P<sep>[:._-]|%3[Aa])(?:{_H}{{2}}(?P=sep)){{4}}{_H}{{2}}(?:(?P=sep){_H}{{2}}(?P=sep){_H}{{2}})?"
     rf"(?!(?P=sep){_H}|[0-9A-Za-z])(?P<mac>)"
@@ -135,30 +169,6 @@ _KEY_SEPARATORS = str.maketrans("", "", "-_. ")
 
 # Values never learned as literals: replacing them everywhere would rewrite the bundle's own vocabulary.
 _MIN_LITERAL = 4
-
-
-def _trie_pattern(words: list[str]) -> str:
-    """A regex matching any of ``words`` as a whole token, shaped as a trie under one first-character class:
-    the engine skips characters that start no word, and tries one branch per character after that."""
-
-    def branch(group: list[str]) -> str:
-        ends = "" in group
-        by_first: dict[str, list[str]] = {}
-        for word in group:
-            if word:
-                by_first.setdefault(word[0], []).append(word[1:])
-        parts = [re.escape(first) + branch(rest) for first, rest in sorted(by_first.items())]
-        if not parts:
-            return ""
-        inner = parts[0] if len(parts) == 1 and not ends else "(?:" + "|".join(parts) + ")"
-        return inner + ("?" if ends else "")
-
-    by_first: dict[str, list[str]] = {}
-    for word in words:
-        by_first.setdefault(word[0], []).append(word[1:])
-    firsts = "".join(sorted(re.escape(first) for first in by_first))
-    alternatives = "|".join(f"(?<={re.escape(first)}){branch(rest)}" for first, rest in sorted(by_first.items()))
-    return rf"[{firsts}](?<![0-9A-Za-z].)(?:{alternatives})(?![0-9A-Za-z])"
 
 
 @lru_cache(maxsize=4096)  # bundles repeat the same few keys thousands of times
@@ -531,8 +541,8 @@ class Redactor:
 
     def _phone(self, match: re.Match[str]) -> str:
         value = match[0]
-        digits = sum(c.isdigit() for c in value)
-        if not 8 <= digits <= 15 or value in self._produced:
+        # fewer than 8 digits is no phone number; more than 15 is several run together: replaced all the same
+        if sum(c.isdigit() for c in value) < 8 or value in self._produced:
             return value
         return self.pseudonym_phone(value)
 
