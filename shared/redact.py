@@ -730,13 +730,14 @@ def redact_files(files: Mapping[str, bytes], redactor: Redactor) -> dict[str, by
     redacted: dict[str, tuple[str, int]] = {}
     for name, (text, parsed) in decoded.items():
         suffix = _suffix(name)
+        generation = redactor.literal_generation  # what a file learns, its own earlier parts missed too
         if parsed is _NOT_JSON:
             out = redactor.redact_text(text)
         elif suffix == ".jsonl":
             out = _redact_jsonl(parsed, redactor)
         else:
             out = json.dumps(redactor.redact_json(parsed), ensure_ascii=False, indent=2) + "\n"
-        redacted[name] = (out, redactor.literal_generation)
+        redacted[name] = (out, generation)
     final = redactor.literal_generation
     result: dict[str, bytes] = {}
     for name, (out, generation) in redacted.items():

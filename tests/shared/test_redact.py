@@ -145,3 +145,11 @@ def test_a_mac_in_any_spelling_and_context_is_replaced(mac: bytes, separator: st
     redacted = redactor.redact_text(text)
     assert spelled not in redacted.replace(f"{before} ", "", 1).rsplit(f" {after}", 1)[0] or spelled in redactor._produced
     assert redactor.redact_text(redacted) == redacted  # a second pass keeps the pseudonyms
+
+
+def test_a_value_learned_late_is_replaced_in_what_came_before() -> None:
+    redactor = Redactor(b"k")
+    files = {"a.log": b"joined Cosy Corner\n", "b.json": json.dumps({"note": "Cosy Corner is weak", "ssid": "x"}).encode(),
+             "c.log": b"wifi: SSID: Cosy Corner\n"}
+    out = b"".join(redact_files(files, redactor).values()).decode()
+    assert "Cosy Corner" not in out and out.count(redactor.pseudonym_ssid("Cosy Corner")) == 3
