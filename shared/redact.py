@@ -235,6 +235,7 @@ class Redactor:
         self._literal_pattern: re.Pattern[str] | None = None
         self.literal_generation = 0  # grows whenever a value is learned
         self._passes = self._pass_table()
+        self._addresses: dict[str, tuple[str, str | None]] = {}
         # Short strings (JSON values) repeat: their redaction and what it counted, valid while nothing new is learned.
         self._short: dict[str, tuple[str, Counter[str], Counter[str]]] = {}
         self._short_generation = 0
@@ -454,8 +455,25 @@ class Redactor:
         return f"{match['name']}{match['sep']}{self.pseudonym_serial(value)}"
 
     def _address(self, match: re.Match[str]) -> str:
-        kind = match.lastgroup
+        # The same addresses recur thousands of times in a bundle: remember each one's answer (and the kind it
+        # counts) for the kinds that do not depend on what surrounds them.
         value = match[0]
+        known = self._addresses.get(value)
+        if known is not None:
+            result, counted = known
+            if counted is not None:
+                self._replaced[counted] += 1
+            return result
+        kind = match.lastgroup
+        if kind in ("hex12", "hex6"):
+            return self._address_in_context(kind, value, match)
+        before = self._replaced.copy()
+        result = self._context_free_address(kind, value)
+        counted = next(iter(self._replaced - before), None)
+        self._addresses[value] = (result, counted)
+        return result
+
+    def _context_free_address(self, kind: str | None, value: str) -> str:
         if kind == "mac":
             return self.pseudonym_mac(value) if len(_HEX_RUN.sub("", value.lower().replace("%3a", ":"))) == 12 else (
                 self._pseudonym_eui64(value))
@@ -465,8 +483,9 @@ class Redactor:
             return self.pseudonym_mac(value)
         if kind == "eui64":
             return value[:2] + self._pseudonym_eui64(value[2:])
-        if kind == "mobile":
-            return value if value in self._produced else self.pseudonym_phone(value)
+        return value if value in self._produced else self.pseudonym_phone(value)  # mobile
+
+    def _address_in_context(self, kind: str, value: str, match: re.Match[str]) -> str:
         if kind == "hex12":
             if value in self._produced:
                 return value
