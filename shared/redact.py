@@ -762,7 +762,10 @@ def redact_files(files: Mapping[str, bytes], redactor: Redactor) -> dict[str, by
     for name, (out, generation) in redacted.items():
         if generation != final:
             out = redactor.replace_learned(out)
-        result[redact_name(name, redactor)] = out.encode("utf-8")
+        new_name = redact_name(name, redactor)
+        if new_name in result:  # two names that differed only by a secret: keep both files
+            new_name = next(f"{new_name}.{n}" for n in range(2, len(redacted) + 2) if f"{new_name}.{n}" not in result)
+        result[new_name] = out.encode("utf-8")
     return result
 
 

@@ -153,3 +153,8 @@ def test_a_value_learned_late_is_replaced_in_what_came_before() -> None:
              "c.log": b"wifi: SSID: Cosy Corner\n"}
     out = b"".join(redact_files(files, redactor).values()).decode()
     assert "Cosy Corner" not in out and out.count(redactor.pseudonym_ssid("Cosy Corner")) == 3
+
+
+def test_names_that_differ_only_by_a_secret_keep_both_files() -> None:
+    out = redact_files({"logs/token=abc.log": b"one\n", "logs/token=xyz.log": b"two\n"}, Redactor(b"k"))
+    assert sorted(out.values()) == [b"one\n", b"two\n"] and not any("abc" in n or "xyz" in n for n in out)
