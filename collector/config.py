@@ -45,6 +45,7 @@ class IngestConfig(_Section):
 class TicketConfig(_Section):
     attach_slack_s: float = Field(default=6 * 3600.0, ge=0, description="a bundle fits a ticket whose stated fault time is this close to its window")
     attach_lookback_s: float = Field(default=14 * 86400.0, ge=0, description="without a stated fault time, bundles from this long before the ticket fit it")
+    redact_customer_text: bool = Field(default=False, description="intake and customers' notes go through the bundles' redaction rules, with the household's pseudonyms")
 
 
 class LiveBrokerConfig(_Section):

@@ -142,6 +142,11 @@ class SqliteStore:
         conn.execute("INSERT INTO households VALUES (?, ?, ?)", (household, key, _iso(now)))
         return key
 
+    def household_pseudonym_key(self, household: str, now: datetime) -> str:
+        """The household's pseudonym key (base64), created with the household if it is new."""
+        with self._tx() as conn:
+            return self._ensure_household(conn, household, now)
+
     def create_enrol_token(self, household: str, ttl: timedelta, now: datetime) -> tuple[str, datetime]:
         token = ENROL_TOKEN_PREFIX + secrets.token_urlsafe(24)
         expires = now + ttl
