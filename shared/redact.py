@@ -306,7 +306,7 @@ class Redactor:
         if "." in address_text and ":" not in address_text:
             # '192.168.001.020' is still an address to a person reading it (and to some parsers).
             octets = address_text.split(".")
-            if len(octets) == 4 and all(octet.isdigit() and int(octet) <= 255 for octet in octets):
+            if len(octets) == 4 and all(octet.isdecimal() and int(octet) <= 255 for octet in octets):
                 address_text = ".".join(str(int(octet)) for octet in octets)
         try:
             address = ipaddress.ip_address(address_text)

@@ -75,10 +75,10 @@ def test_mdns_txt_records_never_break_the_parser(raw: dict[bytes, bytes | None],
     parse_service(Service(type=service_type, name=f"{instance}.{service_type}", properties=properties, server=server))
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="agent/discovery/mdns.py (issue 13's) converts Sonos "
-                   "'bootseq' with str.isdigit + int(): '²' passes isdigit but not int; reported, not ours to edit")
 def test_mdns_sonos_bootseq_that_is_no_number() -> None:
-    parse_service(Service(type="_sonos._tcp.local.", name="Kitchen._sonos._tcp.local.", properties={"bootseq": "²"}))
+    """'²' passes str.isdigit but not int(): a boot counter that is no number is no boot counter."""
+    update = parse_service(Service(type="_sonos._tcp.local.", name="Kitchen._sonos._tcp.local.", properties={"bootseq": "²"}))
+    assert update is not None and update.boot_seq is None
 
 
 # -- the bundle reader ----------------------------------------------------------------------------------------

@@ -311,7 +311,7 @@ async def audit(request: web.Request) -> web.Response:
     who = await principal(request)
     require_role(who, Role.ADMIN)
     limit = request.query.get("limit", "200")
-    if not limit.isdigit():
+    if not limit.isdecimal():
         raise BadRequest("limit must be a whole number", code="bad_request")
     entries = await request.app[DB].run(SqliteStore.audit_log, target=request.query.get("target"),
                                         limit=min(int(limit), 2000))
