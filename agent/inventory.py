@@ -42,6 +42,9 @@ class DropReason(StrEnum):
     EVICTED_BARE_ANNOUNCEMENT = "evicted: a bare announcement, for a device showing signs of life"
 
 
+MAX_UPTIME_S = 100 * 365 * 86400.0
+
+
 def normalise_mac(value: str) -> str | None:
     hexdigits = "".join(c for c in value.lower() if c in "0123456789abcdef")
     if len(hexdigits) != 12:
@@ -79,6 +82,12 @@ class DeviceUpdate:
     boot_logged: bool = False
     attributes: dict[str, Any] = field(default_factory=dict)
     message: str | None = None  # a short form of the raw message, for "the last messages from that device"
+
+    def __post_init__(self) -> None:
+        # An uptime no device can have (negative, or beyond any clock's reach) is no reading: it would also make
+        # the boot time it implies unrepresentable.
+        if self.uptime_s is not None and not 0 <= self.uptime_s <= MAX_UPTIME_S:
+            object.__setattr__(self, "uptime_s", None)
 
     def shows_life(self) -> bool:
         """State, availability or telemetry: more than a bare announcement (which anyone can flood)."""
