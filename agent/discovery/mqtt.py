@@ -198,7 +198,8 @@ class MqttDiscovery:
                        asyncio.create_task(reconnect_forever(
                            self._session, BrokerSessionEnded, min_s=self._config.broker.reconnect_min_s,
                            max_s=self._config.broker.reconnect_max_s, logger=_LOGGER, what="home broker session",
-                           after_session=self.connected.clear), name="mqtt-discovery-session")]
+                           established=self.connected, after_session=self.connected.clear),
+                           name="mqtt-discovery-session")]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
