@@ -13,13 +13,15 @@ from shared.models import utcnow
 
 from .api import ROUTE_TABLES
 from .web import routes as ui_routes
+from .web.pages import html_errors
 from .blobs import BlobStore
+from .delivery import Outbox
 from .config import CollectorConfig
 from .errors import CollectorError, RateLimited
 from .ratelimit import RateLimiter
 from .ingest import IngestWorkers
 from .live_service import LiveService
-from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, INGEST, LIVE, SCANNER, Clock
+from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, INGEST, LIVE, OUTBOX, SCANNER, Clock
 from .store import Database
 from .support.scanner import SlaScanner
 
@@ -58,9 +60,10 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
         await asyncio.to_thread(blobs.discard_staged)
         async with IngestWorkers(config.ingest.verify_workers, blobs) as workers, \
-                SlaScanner(db, config, app[CLOCK]) as scanner:
+                SlaScanner(db, config, app[CLOCK]) as scanner, Outbox(db, config, app[CLOCK]) as outbox:
             app[INGEST] = workers
             app[SCANNER] = scanner
+            app[OUTBOX] = outbox
             yield
 
 
@@ -74,7 +77,7 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[errors_middleware, html_errors], client_max_size=1024 * 1024)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock

@@ -87,6 +87,7 @@ class TicketIntake(_Record):
     """The intake template of the support process."""
 
     household: str
+    customer: str | None = Field(default=None, max_length=200, description="who reported it (name, phone)")
     device: str = Field(min_length=1, max_length=200)
     symptom: str = Field(min_length=1, max_length=4000)
     when: str = Field(min_length=1, max_length=500, description="when it happens, in the reporter's words")

@@ -25,3 +25,4 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 INGEST = web.AppKey("ingest", IngestWorkers)
 LIVE = web.AppKey("live", LiveService)  # absent when live state is not configured
 SCANNER = web.AppKey("scanner", "SlaScanner")
+OUTBOX = web.AppKey("outbox", "Outbox")

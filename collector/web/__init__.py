@@ -16,13 +16,14 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
-from shared.models import Inventory, TimelineEvent
+from shared.models import Inventory, Priority, TimelineEvent
 from shared.signing import public_key_from_text
 
 from ..api.support import clock_json, month_report, queue_entries
@@ -30,8 +31,8 @@ from ..api.live import audit_live_request, presence_of, relay
 from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
 from ..errors import CollectorError, NotFound
-from ..models import BundleRecord, Principal, Role
-from ..state import BLOBS, CLOCK, DB, LIVE
+from ..models import BundleRecord, Principal, Role, TicketState
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE
 from ..store import SqliteStore
 from .chart import timeline_svg
 from .passwords import verify_password
@@ -44,20 +45,29 @@ _env = jinja2.Environment(loader=jinja2.FunctionLoader(
     lambda name: resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")), autoescape=True)
 
 
-def render(name: str, request: web.Request, **context: Any) -> web.Response:
-    html = _env.get_template(name).render(who=request.get(PRINCIPAL), csrf=request.get(CSRF), **context)
-    return web.Response(text=html, content_type="text/html")
+def render(name: str, request: web.Request, *, status: int = 200, tz: str | None = None, **context: Any) -> web.Response:
+    """A page; times on it read in ``tz`` (default: the support organisation's time zone)."""
+    html = _env.get_template(name).render(who=request.get(PRINCIPAL), csrf=request.get(CSRF),
+                                          tz=tz or request.app[CONFIG].support.timezone, **context)
+    return web.Response(text=html, content_type="text/html", status=status)
 
 
-async def signed_in(request: web.Request) -> Principal:
+async def session_principal(request: web.Request) -> Principal:
+    """Whoever the session cookie names (any role); to the sign-in page without one."""
     token = request.cookies.get(COOKIE)
     found = None if not token else await request.app[DB].run(SqliteStore.session, token, request.app[CLOCK]())
     if found is None:
         raise web.HTTPSeeOther(f"/ui/login?next={request.path_qs}")
     who, csrf = found
     request[PRINCIPAL], request[CSRF] = who, csrf
+    return who
+
+
+async def signed_in(request: web.Request) -> Principal:
+    """Support staff (engineers, admins, partners) on the desk's pages."""
+    who = await session_principal(request)
     if who.role is Role.CUSTOMER:
-        raise web.HTTPForbidden(text="the support UI is for support staff")
+        raise web.HTTPSeeOther("/portal/")  # customers have their own pages
     return who
 
 
@@ -80,7 +90,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(SqliteStore.create_session, found[0], token, secrets.token_urlsafe(16),
                               now + timedelta(hours=SESSION_HOURS), now)
-    response = web.HTTPSeeOther(target if target.startswith("/ui") else "/ui/")
+    response = web.HTTPSeeOther(target if target.startswith(("/ui/", "/portal/")) else "/ui/")
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/")
     raise response
 
@@ -107,8 +117,12 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     q = request.query
-    entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None, q.get("state") or None)
-    return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK]())
+    for name, allowed in (("priority", Priority), ("state", TicketState)):
+        if q.get(name) and q[name] not in set(allowed):
+            raise web.HTTPBadRequest(text=f"{name} must be one of: {', '.join(allowed)}")
+    entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None, q.get("state") or None,
+                                  assignee=who.name if q.get("mine") else None)
+    return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK](), states=list(TicketState))
 
 
 def _read_bundle(blob: bytes, public_key: str | None) -> dict[str, Any]:
@@ -156,7 +170,7 @@ async def ticket_page(request: web.Request) -> web.Response:
     presence = {a.agent_id: presence_of(request.app.get(LIVE), a.agent_id) for a in agents if a.revoked_at is None}
     return render("ticket.html", request, ticket=ticket, bundles=bundles, diagnosis=diagnosis,
                   clocks=clock_json(ticket, request), now=request.app[CLOCK](), presence=presence,
-                  live_on=request.app.get(LIVE) is not None)
+                  live_on=request.app.get(LIVE) is not None, work=desk.ticket_context(ticket))
 
 
 @routes.get("/ui/bundles/{bundle_id}/files/{path:.+}")
@@ -238,6 +252,15 @@ async def report_page(request: web.Request) -> web.Response:
     return render("report.html", request, report=report, month=report["month"])
 
 
+def local_time(value: datetime | str | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment as a person there reads it, with the zone's abbreviation (CST, CET, UTC…)."""
+    if value is None or value == "":
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{local.strftime(fmt)} {local.tzname()}"
+
+
 def countdown(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -249,3 +272,6 @@ def countdown(seconds: float | None) -> str:
 
 _env.filters["countdown"] = countdown
 _env.filters["iso"] = lambda value: value.isoformat() if isinstance(value, datetime) else value
+_env.filters["local"] = local_time
+
+from . import desk, portal  # noqa: E402,F401 - their routes join ``routes``; they use ``render`` and ``signed_in``

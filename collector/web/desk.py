@@ -1,0 +1,153 @@
+"""The engineer's workspace: open a ticket from the intake template, reply publicly or note internally, move it
+along the lifecycle, change its priority with a reason, assign it, record milestones, search.
+
+Each form posts to a ``/ui/tickets/...`` route that calls the same action function as the JSON API (so the
+rules, compare-and-set writes and audit are the API's), then redirects back to the ticket (POST/redirect/GET).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from ..api.bodies import NoteRequest
+from ..api.common import parse_model
+from ..api.support import (AssignRequest, MilestoneRequest, PriorityRequest, ServiceReport, TransitionRequest,
+                           apply_assign, apply_milestone, apply_priority, apply_transition, assignee_of)
+from ..api.tickets import add_note_event, open_ticket, visible_ticket
+from ..errors import BadRequest
+from ..models import Principal, Role, Ticket, TicketState
+from ..state import CLOCK, DB, OUTBOX
+from ..store.contacts import Contact, Language, set_contact
+from ..store.search import search_tickets
+from ..support.clocks import current_state
+from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS
+from . import checked_form, render, routes, signed_in
+
+CHANNELS = ("hotline", "chat", "app", "e-mail", "self-diagnosis", "on-site")
+
+
+def ticket_context(ticket: Ticket) -> dict[str, Any]:
+    """What the ticket page's work panel offers: the moves the lifecycle allows from here, and so on."""
+    state = TicketState(current_state(ticket.events))
+    return {"next_states": sorted(TRANSITIONS[state]), "milestones": sorted(MILESTONES),
+            "solutions": sorted(SOLUTION_KINDS), "assignee": assignee_of(ticket)}
+
+
+async def _staff_form(request: web.Request, *roles: Role) -> tuple[Principal, Ticket, dict[str, str]]:
+    who = await signed_in(request)
+    form = await checked_form(request)
+    ticket = await visible_ticket(request, who)
+    if roles and who.role not in roles:
+        raise web.HTTPForbidden(text=f"the {who.role} role may not do this")
+    return who, ticket, form
+
+
+def _done(request: web.Request, ticket: Ticket, anchor: str = "#history") -> web.HTTPSeeOther:
+    outbox = request.app.get(OUTBOX)
+    if outbox is not None:
+        outbox.wake()
+    return web.HTTPSeeOther(f"/ui/tickets/{ticket.id}{anchor}")
+
+
+def _form_model(model: type[BaseModel], form: dict[str, str], *names: str) -> Any:
+    """A body model from a form: empty fields are absent (the model's defaults apply)."""
+    return parse_model(model, {name: form[name] for name in names if form.get(name, "").strip()})
+
+
+@routes.get("/ui/tickets/new")
+async def new_ticket_form(request: web.Request) -> web.Response:
+    who = await signed_in(request)
+    if who.role not in (Role.ENGINEER, Role.ADMIN):
+        raise web.HTTPForbidden(text="partners work on assigned tickets; they do not open them")
+    return render("desk_new.html", request, channels=CHANNELS, languages=list(Language), form={}, error=None)
+
+
+_INTAKE = ("household", "customer", "device", "firmware", "when", "occurred_from", "symptom", "environment", "impact",
+           "channel", "priority")
+
+
+@routes.post("/ui/tickets")
+async def create_ticket(request: web.Request) -> web.Response:
+    who = await signed_in(request)
+    form = await checked_form(request)
+    body: dict[str, Any] = {name: form[name].strip() for name in _INTAKE if form.get(name, "").strip()}
+    try:
+        ticket = await open_ticket(request, who, body)
+    except BadRequest as exc:  # the form comes back filled in, with what was wrong
+        return render("desk_new.html", request, status=400, channels=CHANNELS, languages=list(Language), form=form,
+                      error=exc.message)
+    if form.get("email", "").strip() or form.get("timezone", "").strip():
+        contact = Contact(ticket.household, form.get("email", "").strip() or None, Language(form.get("language") or "en"),
+                          form.get("timezone", "").strip() or None)
+        await request.app[DB].run(set_contact, contact, request.app[CLOCK]())
+    raise _done(request, ticket, "")
+
+
+@routes.post("/ui/tickets/{ticket_id}/notes")
+async def note(request: web.Request) -> web.Response:
+    """A public reply (the customer sees it and is told) or an internal note (staff only)."""
+    who, ticket, form = await _staff_form(request)
+    await add_note_event(request, who, ticket, _form_model(NoteRequest, form, "text", "visibility"))
+    raise _done(request, ticket)
+
+
+@routes.post("/ui/tickets/{ticket_id}/transition")
+async def transition(request: web.Request) -> web.Response:
+    who, ticket, form = await _staff_form(request, Role.ENGINEER, Role.ADMIN, Role.PARTNER)
+    report = None
+    if form.get("to") == TicketState.RESOLVED and form.get("root_cause", "").strip():
+        report = parse_model(ServiceReport, {"root_cause": form["root_cause"], "solution": form.get("solution_text", ""),
+                                             "advice": form.get("advice") or None})
+    body = _form_model(TransitionRequest, form, "to", "solution", "note")
+    await apply_transition(request, who, ticket, body.model_copy(update={"report": report}))
+    raise _done(request, ticket)
+
+
+@routes.post("/ui/tickets/{ticket_id}/priority")
+async def priority(request: web.Request) -> web.Response:
+    who, ticket, form = await _staff_form(request)
+    await apply_priority(request, who, ticket, _form_model(PriorityRequest, form, "priority", "reason"))
+    raise _done(request, ticket)
+
+
+@routes.post("/ui/tickets/{ticket_id}/assign")
+async def assign(request: web.Request) -> web.Response:
+    who, ticket, form = await _staff_form(request)
+    if form.get("assignee") == "@me":
+        form["assignee"] = who.name
+    await apply_assign(request, who, ticket, _form_model(AssignRequest, form, "assignee", "group"))
+    raise _done(request, ticket)
+
+
+@routes.post("/ui/tickets/{ticket_id}/milestones")
+async def milestone(request: web.Request) -> web.Response:
+    who, ticket, form = await _staff_form(request)
+    await apply_milestone(request, who, ticket, _form_model(MilestoneRequest, form, "name", "text"))
+    raise _done(request, ticket)
+
+
+_STATIC = {"desk.js": "text/javascript"}
+
+
+@routes.get("/ui/static/{name}")
+async def static(request: web.Request) -> web.Response:
+    """The pages' scripts, as files (the Content-Security-Policy allows no inline script)."""
+    name = request.match_info["name"]
+    if name not in _STATIC:
+        raise web.HTTPNotFound()
+    text = resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
+    return web.Response(text=text, content_type=_STATIC[name], headers={"Cache-Control": "max-age=300"})
+
+
+@routes.get("/ui/search")
+async def search(request: web.Request) -> web.Response:
+    """Full-text search over symptom, device, household, replies and notes (staff; partners: their tickets)."""
+    who = await signed_in(request)
+    words = request.query.get("q", "").strip()[:200]
+    partner = who.name if who.role is Role.PARTNER else None
+    hits = await request.app[DB].run(search_tickets, words, partner=partner) if words else []
+    return render("desk_search.html", request, words=words, hits=hits)

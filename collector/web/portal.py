@@ -1,0 +1,114 @@
+"""The customer portal: a household's tickets, the conversation with support (public replies only), adding
+information, confirming the fix, rating the service and filing a complaint.
+
+Every event shown passes ``support.events.customer_view`` (an allow-list) through ``visible_ticket``; internal
+notes, staff remarks, assignments and SLA bookkeeping never reach these pages. Times read in the household's
+time zone (its contact record; the support organisation's when none is set).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..api.common import parse_model
+from ..api.bodies import NoteRequest
+from ..api.support import (ComplaintRequest, FollowUpRequest, TransitionRequest, apply_follow_up, apply_transition,
+                           record)
+from ..api.tickets import add_note_event, visible_ticket
+from ..models import Principal, Role, Ticket, TicketState
+from ..state import DB
+from ..store import SqliteStore
+from ..store.contacts import contact_of
+from ..support.clocks import current_state, next_follow_up
+from ..support.events import EventKind
+from . import checked_form, render, routes, session_principal
+
+# What a customer reads for each state: plain words, not the desk's vocabulary.
+STATE_WORDS = {"new": "Received", "triaged": "Received", "diagnosing": "We are investigating", "solution": "Fix in progress",
+               "awaiting_confirmation": "Please confirm the fix", "resolved": "Resolved", "follow_up": "Resolved",
+               "closed": "Closed", "waiting_customer": "Waiting for your reply", "waiting_parts": "Waiting for parts"}
+
+
+async def customer(request: web.Request) -> Principal:
+    """The signed-in customer; staff are sent to their own pages, strangers to the sign-in page."""
+    who = await session_principal(request)
+    if who.role is not Role.CUSTOMER or not who.household:
+        raise web.HTTPSeeOther("/ui/")
+    return who
+
+
+async def _zone(request: web.Request, who: Principal) -> str | None:
+    found = await request.app[DB].run(contact_of, who.household or "")
+    return found.timezone if found else None
+
+
+@routes.get("/portal/")
+async def portal_home(request: web.Request) -> web.Response:
+    who = await customer(request)
+    tickets = await request.app[DB].run(SqliteStore.list_tickets, household=who.household)
+    return render("portal_home.html", request, tickets=tickets, words=STATE_WORDS, tz=await _zone(request, who))
+
+
+def _actions(ticket: Ticket) -> dict[str, Any]:
+    state = current_state(ticket.events)
+    return {"confirm": state == TicketState.AWAITING_CONFIRMATION,
+            "rate": state in (TicketState.RESOLVED, TicketState.FOLLOW_UP) and next_follow_up(ticket.events) is not None}
+
+
+@routes.get("/portal/tickets/{ticket_id}")
+async def portal_ticket(request: web.Request) -> web.Response:
+    who = await customer(request)
+    ticket = await visible_ticket(request, who)
+    return render("portal_ticket.html", request, ticket=ticket, words=STATE_WORDS, actions=_actions(ticket),
+                  tz=await _zone(request, who), K=EventKind)
+
+
+@routes.get("/portal/tickets/{ticket_id}/rate")
+async def rate_form(request: web.Request) -> web.Response:
+    """The survey page the follow-up message links to."""
+    who = await customer(request)
+    ticket = await visible_ticket(request, who)
+    return render("portal_rate.html", request, ticket=ticket, actions=_actions(ticket))
+
+
+async def _posted(request: web.Request) -> tuple[Principal, Ticket, dict[str, str]]:
+    who = await customer(request)
+    form = await checked_form(request)
+    return who, await visible_ticket(request, who), form
+
+
+def _back(ticket: Ticket, anchor: str = "") -> web.HTTPSeeOther:
+    return web.HTTPSeeOther(f"/portal/tickets/{ticket.id}{anchor}")
+
+
+@routes.post("/portal/tickets/{ticket_id}/notes")
+async def portal_note(request: web.Request) -> web.Response:
+    who, ticket, form = await _posted(request)
+    await add_note_event(request, who, ticket, parse_model(NoteRequest, {"text": form.get("text", "")}))
+    raise _back(ticket, "#conversation")
+
+
+@routes.post("/portal/tickets/{ticket_id}/confirm")
+async def portal_confirm(request: web.Request) -> web.Response:
+    who, ticket, form = await _posted(request)
+    await apply_transition(request, who, ticket, TransitionRequest(to=TicketState.RESOLVED, note=form.get("text") or None))
+    raise _back(ticket)
+
+
+@routes.post("/portal/tickets/{ticket_id}/rate")
+async def portal_rate(request: web.Request) -> web.Response:
+    who, ticket, form = await _posted(request)
+    body = parse_model(FollowUpRequest, {"satisfaction": form.get("satisfaction", ""), "recurred": form.get("recurred") == "yes",
+                                         "comment": form.get("comment") or None})
+    await apply_follow_up(request, who, ticket, body)
+    raise _back(ticket, "#thanks")
+
+
+@routes.post("/portal/tickets/{ticket_id}/complaints")
+async def portal_complaint(request: web.Request) -> web.Response:
+    who, ticket, form = await _posted(request)
+    body = parse_model(ComplaintRequest, {"text": form.get("text", "")})
+    await record(request, ticket, who, EventKind.COMPLAINT, {"text": body.text})
+    raise _back(ticket, "#conversation")
