@@ -31,7 +31,8 @@ END;
 
 def match_expression(words: str) -> str:
     """The user's words as FTS5 prefix terms, each quoted: no input is ever FTS5 syntax (so never an error)."""
-    return " ".join('"' + word.replace('"', '""') + '"*' for word in words.split())
+    printable = "".join(char if char.isprintable() else " " for char in words)  # FTS5 cannot take NUL and friends
+    return " ".join('"' + word.replace('"', '""') + '"*' for word in printable.split())
 
 
 def search_tickets(store: SqliteStore, words: str, *, partner: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
