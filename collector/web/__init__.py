@@ -163,7 +163,8 @@ async def ticket_page(request: web.Request) -> web.Response:
     for record in ticket.bundles:
         view = await _bundle_view(request, record, who)
         names = {d.id: d.name or d.id for d in view["inventory"].devices} if view["inventory"] else {}
-        chart = timeline_svg(view["timeline"], record.window.start, record.window.end, names) if view["verified"] else ""
+        chart = timeline_svg(view["timeline"], record.window.start, record.window.end, names,
+                             request.app[CONFIG].support.timezone) if view["verified"] else ""
         bundles.append({"record": record, "view": view, "chart": chart})
     diagnosis = next((b["view"]["diagnosis"] for b in reversed(bundles) if b["view"]["diagnosis"]), None)
     agents = await request.app[DB].run(SqliteStore.list_agents, ticket.household)
