@@ -10,6 +10,7 @@ the same transaction when it reached the customer) or ``failed`` after its last 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..models import Ticket, TicketEvent
     from .sqlite import SqliteStore
+
+_LOGGER = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox_jobs (
@@ -82,7 +85,12 @@ def plan_new_events(store: SqliteStore, planner: Planner, now: datetime, batch: 
                 tickets[ticket_id] = store.get_ticket(ticket_id)  # type: ignore[assignment]
             ticket = tickets[ticket_id]
             event = next(e for e in ticket.events if e.id == event_id)
-            for spec in planner(store, ticket.model_copy(update={"events": [e for e in ticket.events if e.id <= event_id]}), event):
+            try:
+                specs = planner(store, ticket.model_copy(update={"events": [e for e in ticket.events if e.id <= event_id]}), event)
+            except Exception:  # noqa: BLE001 - one unplannable event must not stop every later one; it is logged
+                _LOGGER.exception("no jobs could be planned for ticket event %s", event_id)
+                continue
+            for spec in specs:
                 conn.execute("INSERT OR IGNORE INTO outbox_jobs (key, channel, target, ticket_id, event_id, payload, state,"
                              " attempts, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
                              (spec.key, spec.channel, spec.target, ticket_id, event_id, json.dumps(spec.payload),

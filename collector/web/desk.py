@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from ..api.bodies import NoteRequest
 from ..api.common import parse_model
 from ..api.support import (AssignRequest, MilestoneRequest, PriorityRequest, ServiceReport, TransitionRequest,
-                           apply_assign, apply_milestone, apply_priority, apply_transition, assignee_of)
+                           apply_assign, apply_milestone, apply_priority, apply_transition, assignee_of, month_report)
 from ..api.tickets import add_note_event, open_ticket, visible_ticket
 from ..errors import BadRequest
 from ..models import Principal, Role, Ticket, TicketState
@@ -24,6 +24,7 @@ from ..state import CLOCK, DB, OUTBOX
 from ..store.contacts import Contact, Language, set_contact
 from ..store.search import search_tickets
 from ..support.clocks import current_state
+from ..support.reports import report_csv
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS
 from . import checked_form, render, routes, signed_in
 
@@ -128,6 +129,17 @@ async def milestone(request: web.Request) -> web.Response:
     who, ticket, form = await _staff_form(request)
     await apply_milestone(request, who, ticket, _form_model(MilestoneRequest, form, "name", "text"))
     raise _done(request, ticket)
+
+
+@routes.get("/ui/reports.csv")
+async def report_csv_file(request: web.Request) -> web.Response:
+    """The monthly report as CSV for a signed-in engineer (the API's CSV needs a bearer token)."""
+    who = await signed_in(request)
+    if who.role not in (Role.ENGINEER, Role.ADMIN):
+        raise web.HTTPForbidden(text="reports are for engineers and admins")
+    report = await month_report(request, request.query.get("month"))
+    return web.Response(text=report_csv(report), content_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="homediag-{report["month"]}.csv"'})
 
 
 _STATIC = {"desk.js": "text/javascript"}
