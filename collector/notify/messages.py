@@ -22,6 +22,7 @@ class MessageKind(StrEnum):
     RESOLVED = "resolved"
     SURVEY = "survey"
     COMPLAINT_ACK = "complaint_ack"
+    STILL_WORKING = "still_working"  # the 72-hour notice: no customer has gone three days without news
 
 
 _FOOTER = {Language.EN: "\n\nYour ticket: {{ link }}\n-- homediag support",
@@ -52,6 +53,10 @@ TEMPLATES: dict[Language, dict[MessageKind, tuple[str, str]]] = {
         MessageKind.COMPLAINT_ACK: (
             "We received your complaint (ticket {{ ticket_id }})",
             "We are sorry. Your complaint was received and a manager will answer within 24 hours with a plan."),
+        MessageKind.STILL_WORKING: (
+            "Ticket {{ ticket_id }}: we are still working on it",
+            "We have not forgotten your ticket {{ ticket_id }} (level {{ priority }}). It is being worked on; you will"
+            " hear from us again by {{ expected }} at the latest."),
     },
     Language.ZH: {
         MessageKind.RECEIVED: (
@@ -76,6 +81,9 @@ TEMPLATES: dict[Language, dict[MessageKind, tuple[str, str]]] = {
         MessageKind.COMPLAINT_ACK: (
             "我们已收到您的投诉（工单 {{ ticket_id }}）",
             "非常抱歉。我们已收到您的投诉，主管将在 24 小时内给出处理方案。"),
+        MessageKind.STILL_WORKING: (
+            "工单 {{ ticket_id }}：我们仍在处理",
+            "我们没有忘记您的工单 {{ ticket_id }}（级别 {{ priority }}），工程师仍在处理中；最迟将于 {{ expected }} 前再次与您联系。"),
     },
 }
 

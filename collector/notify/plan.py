@@ -18,6 +18,7 @@ from ..store.contacts import Contact, Language, contact_of
 from ..store.outbox import JobSpec, Planner
 from ..support.events import EventKind, customer_view
 from ..support.levels import ticket_clocks
+from ..support.policy import SILENCE_LIMIT
 from .messages import MILESTONE_WORDS, MessageKind, render_message
 
 EMAIL, WEBHOOK = "email", "webhook"
@@ -41,6 +42,8 @@ def message_kind(event: TicketEvent) -> MessageKind | None:
             return MessageKind.SURVEY
         case EventKind.COMPLAINT:
             return MessageKind.COMPLAINT_ACK
+        case EventKind.SLA_WARNING if event.data.get("target") == SILENCE_LIMIT.name:
+            return MessageKind.STILL_WORKING
     return None
 
 
@@ -60,7 +63,7 @@ def _context(config: CollectorConfig, ticket: Ticket, event: TicketEvent, zone: 
         open_clocks = {c.target: c.due for c in ticket_clocks(config.support, ticket, event.ts) if not c.final}
         expected = next((open_clocks[t] for t in _EXPECTED_TARGETS if t in open_clocks), None)
     return {"ticket_id": ticket.id, "device": ticket.intake.device, "priority": ticket.priority.value,
-            "expected": _local(expected or event.data.get("expected_by"), zone),
+            "expected": _local(expected or event.data.get("expected_by") or event.data.get("due"), zone),
             "milestone": MILESTONE_WORDS[language].get(event.data.get("name", ""), event.data.get("name", "")),
             "text": event.data.get("text") or "", "root_cause": report.get("root_cause"), "solution": report.get("solution"),
             "advice": report.get("advice"), "link": link, "rate_link": f"{link}/rate"}

@@ -186,3 +186,28 @@ async def test_jobs_survive_a_restart_and_are_not_planned_twice(tmp_path: Path, 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
     assert [backoff(n, 30, 300).total_seconds() for n in range(1, 7)] == [30, 60, 120, 240, 300, 300]
+
+
+async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(collector: Collector, servers: Servers) -> None:
+    from collector.state import SCANNER
+    token = collector.user("eve-api", Role.ENGINEER)
+    assert (await collector.call("PUT", "/api/v1/households/hh-quiet/contact", token,
+                                 json={"email": "quiet@example.com", "language": "en", "timezone": "Europe/Berlin"}))[0] == 200
+    _, ticket = await collector.call("POST", "/api/v1/tickets", token, json={
+        "household": "hh-quiet", "device": "plug", "symptom": "clicks", "when": "sometimes", "priority": "P3"})
+    await until(lambda: len(servers.inbox.messages) == 1)  # ticket received
+    collector.clock.advance(55 * 3600)  # 17 h left of the 72 hours: the scanner warns, the outbox tells the customer
+    await collector.client.app[SCANNER].scan()
+    await until(lambda: len(servers.inbox.messages) == 2)
+    notice = servers.inbox.messages[1]
+    assert notice["Subject"] == f"Ticket {ticket['id']}: we are still working on it"
+    assert "CET" in notice.get_content()  # the household's zone
+    store = collector.store()
+    try:
+        await until(lambda: sum(e.kind == "notification_sent" for e in store.ticket_events(ticket["id"])) == 2)
+    finally:
+        store.close()
+    _, sla = await collector.call("GET", f"/api/v1/tickets/{ticket['id']}/sla", token)
+    silence = [c for c in sla["clocks"] if c["target"] == "update_72h" and c["seconds_left"] is not None]
+    assert silence and silence[0]["seconds_left"] > 70 * 3600  # the notice restarted the 72 hours
+    assert (await collector.call("PUT", "/api/v1/households/hh-quiet/contact", token, json={"timezone": "Mars/Olympus"}))[0] == 400
