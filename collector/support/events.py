@@ -19,6 +19,7 @@ class EventKind(StrEnum):
     BUNDLE_ATTACHED = "bundle_attached"
     CLASSIFIED = "classified"
     NOTE = "note"  # information added by the customer (staff notes before visibilities existed: internal)
+    IMAGE = "image"  # a screenshot the customer added (metadata removed; bytes in the blob store)
     PUBLIC_REPLY = "public_reply"  # staff → customer, shown to the customer
     INTERNAL_NOTE = "internal_note"  # staff only; never shown to the customer, never a response
     UPDATE = "update"  # a progress notice to the customer (level, progress, expected time)
@@ -42,7 +43,7 @@ class Visibility(StrEnum):
 
 RESPONSE_KINDS = frozenset({EventKind.PUBLIC_REPLY, EventKind.UPDATE, EventKind.NOTIFICATION_SENT})
 # What a customer is ever shown (an allow-list: a kind added later stays staff-only until it is listed here).
-CUSTOMER_KINDS = frozenset({EventKind.CREATED, EventKind.NOTE, EventKind.PUBLIC_REPLY, EventKind.UPDATE,
+CUSTOMER_KINDS = frozenset({EventKind.CREATED, EventKind.NOTE, EventKind.IMAGE, EventKind.PUBLIC_REPLY, EventKind.UPDATE,
                             EventKind.NOTIFICATION_SENT, EventKind.TRANSITION, EventKind.MILESTONE, EventKind.FOLLOW_UP,
                             EventKind.FOLLOW_UP_SCHEDULED, EventKind.COMPLAINT, EventKind.COMPLAINT_MILESTONE,
                             EventKind.BUNDLE_ATTACHED})

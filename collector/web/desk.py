@@ -27,6 +27,7 @@ from ..support.clocks import current_state
 from ..support.reports import report_csv
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS
 from . import checked_form, render, routes, signed_in
+from .portal import ticket_image
 
 CHANNELS = ("hotline", "chat", "app", "e-mail", "self-diagnosis", "on-site")
 
@@ -129,6 +130,12 @@ async def milestone(request: web.Request) -> web.Response:
     who, ticket, form = await _staff_form(request)
     await apply_milestone(request, who, ticket, _form_model(MilestoneRequest, form, "name", "text"))
     raise _done(request, ticket)
+
+
+@routes.get("/ui/tickets/{ticket_id}/images/{sha256}")
+async def desk_ticket_image(request: web.Request) -> web.Response:
+    who = await signed_in(request)
+    return await ticket_image(request, await visible_ticket(request, who))
 
 
 @routes.get("/ui/reports.csv")

@@ -8,22 +8,27 @@ time zone (its contact record; the support organisation's when none is set).
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import secrets
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from ..api.common import parse_model
 from ..api.bodies import NoteRequest
 from ..api.support import (ComplaintRequest, FollowUpRequest, TransitionRequest, apply_follow_up, apply_transition,
                            record)
 from ..api.tickets import add_note_event, visible_ticket
+from ..errors import BadRequest, NotFound, PayloadTooLarge
+from ..images import MAX_IMAGE_BYTES, ImageRefused, checked_image
 from ..models import Principal, Role, Ticket, TicketState
-from ..state import DB
+from ..state import BLOBS, CLOCK, DB
 from ..store import SqliteStore
 from ..store.contacts import contact_of
 from ..support.clocks import current_state, next_follow_up
 from ..support.events import EventKind
-from . import checked_form, render, routes, session_principal
+from . import CSRF, checked_form, render, routes, session_principal
 
 # What a customer reads for each state: plain words, not the desk's vocabulary.
 STATE_WORDS = {"new": "Received", "triaged": "Received", "diagnosing": "We are investigating", "solution": "Fix in progress",
@@ -112,3 +117,63 @@ async def portal_complaint(request: web.Request) -> web.Response:
     body = parse_model(ComplaintRequest, {"text": form.get("text", "")})
     await record(request, ticket, who, EventKind.COMPLAINT, {"text": body.text})
     raise _back(ticket, "#conversation")
+
+
+async def _upload(request: web.Request) -> tuple[str, bytes, str]:
+    """(csrf, bytes, file name) from the multipart form, read in pieces: never more than the limit in memory."""
+    reader = await request.multipart()
+    csrf, data, name = "", b"", ""
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise BadRequest("unexpected nested form", code="body_invalid")
+        if part.name == "csrf":
+            csrf = (await part.read(decode=False))[:200].decode(errors="replace")
+        elif part.name == "image":
+            name = (part.filename or "screenshot")[:100]
+            chunks, size = [], 0
+            while chunk := await part.read_chunk(64 * 1024):
+                size += len(chunk)
+                if size > MAX_IMAGE_BYTES:
+                    raise PayloadTooLarge(f"the image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB", code="image_too_large")
+                chunks.append(chunk)
+            data = b"".join(chunks)
+    return csrf, data, name
+
+
+@routes.post("/portal/tickets/{ticket_id}/images")
+async def portal_image(request: web.Request) -> web.Response:
+    """A screenshot for support: PNG or JPEG, checked and stripped of its metadata, stored like bundle bytes."""
+    who = await customer(request)
+    ticket = await visible_ticket(request, who)
+    csrf, data, name = await _upload(request)
+    if not secrets.compare_digest(csrf, request[CSRF]):
+        raise web.HTTPForbidden(text="CSRF token missing or wrong")
+    try:
+        media_type, clean = checked_image(data)
+    except ImageRefused as exc:
+        raise BadRequest(str(exc), code="image_refused") from exc
+    digest = hashlib.sha256(clean).hexdigest()
+    blobs = request.app[BLOBS]
+    await asyncio.to_thread(blobs.adopt, await asyncio.to_thread(blobs.stage, clean), digest)
+    await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, EventKind.IMAGE,
+                              {"sha256": digest, "type": media_type, "size": len(clean), "name": name,
+                               "role": who.role.value}, request.app[CLOCK]())
+    raise _back(ticket, "#conversation")
+
+
+async def ticket_image(request: web.Request, ticket: Ticket) -> web.Response:
+    """One of the ticket's images (the caller has checked who may see the ticket)."""
+    digest = request.match_info["sha256"]
+    event = next((e for e in ticket.events if e.kind == EventKind.IMAGE and e.data.get("sha256") == digest), None)
+    if event is None:
+        raise NotFound("no such image on this ticket", code="not_found")
+    data = await asyncio.to_thread(request.app[BLOBS].get, digest)
+    return web.Response(body=data, content_type=event.data["type"],
+                        headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline",
+                                 "Cache-Control": "private, max-age=3600"})
+
+
+@routes.get("/portal/tickets/{ticket_id}/images/{sha256}")
+async def portal_ticket_image(request: web.Request) -> web.Response:
+    who = await customer(request)
+    return await ticket_image(request, await visible_ticket(request, who))

@@ -102,6 +102,11 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 await carol.click(f"a[href='/portal/tickets/{ticket_id}']")
                 text = await _checked(carol, shots, "portal-ticket")
                 assert REPLY in text and INTERNAL not in await carol.content()
+                shot = await carol.screenshot(type="jpeg")  # Chromium's own JPEG encoder
+                await carol.set_input_files("#image-file", files=[{"name": "router.jpg", "mimeType": "image/jpeg", "buffer": shot}])
+                await carol.click("#image-send")
+                await carol.wait_for_selector("img.shot")
+                assert await carol.eval_on_selector("img.shot", "img => img.complete && img.naturalWidth") == 1280
                 await carol.click("#confirm")
                 await carol.wait_for_selector("#rate-link")
                 await carol.click("#rate-link")
@@ -116,6 +121,7 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
 
                 await eve.reload()
                 await _checked(eve, shots, "ticket-done")
+                assert await eve.eval_on_selector("img.shot", "img => img.complete && img.naturalWidth") == 1280
                 await until(lambda: any(m["Subject"].startswith(f"工单 {ticket_id} 已解决") for m in servers.inbox.messages), 20)
             finally:
                 await browser.close()
