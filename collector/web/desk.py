@@ -7,26 +7,28 @@ rules, compare-and-set writes and audit are the API's), then redirects back to t
 
 from __future__ import annotations
 
+import secrets
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from ..api.bodies import NoteRequest
+from ..api.bodies import AttachRequest, NoteRequest
 from ..api.common import parse_model
 from ..api.support import (AssignRequest, MilestoneRequest, PriorityRequest, ServiceReport, TransitionRequest,
                            apply_assign, apply_milestone, apply_priority, apply_transition, assignee_of, month_report)
 from ..api.tickets import add_note_event, open_ticket, visible_ticket
-from ..errors import BadRequest
+from ..errors import BadRequest, CollectorError, NotFound
 from ..models import Principal, Role, Ticket, TicketState
 from ..state import CLOCK, DB, OUTBOX
+from ..store import SqliteStore
 from ..store.contacts import Contact, Language, set_contact
 from ..store.search import search_tickets
 from ..support.clocks import current_state
 from ..support.reports import report_csv
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS
-from . import checked_form, render, routes, signed_in
+from . import CSRF, checked_form, render, routes, signed_in
 from .portal import ticket_image
 
 CHANNELS = ("hotline", "chat", "app", "e-mail", "self-diagnosis", "on-site")
@@ -160,6 +162,59 @@ async def static(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()
     text = resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
     return web.Response(text=text, content_type=_STATIC[name], headers={"Cache-Control": "max-age=300"})
+
+
+@routes.post("/ui/tickets/{ticket_id}/bundles/move")
+async def move_bundle(request: web.Request) -> web.Response:
+    """Move one of this ticket's bundles to another ticket of the household (audited, an event on both)."""
+    who, ticket, form = await _staff_form(request, Role.ENGINEER, Role.ADMIN)
+    body = _form_model(AttachRequest, form, "bundle_id", "reason")
+    if body.bundle_id not in {b.bundle_id for b in ticket.bundles}:
+        raise NotFound("that bundle is not on this ticket", code="bundle_not_found")
+    target = await visible_ticket(request, who, _whole_number(form.get("to_ticket", ""), "the target ticket"))
+    await request.app[DB].run(SqliteStore.move_bundle, body.bundle_id, target.id, who.name, body.reason, request.app[CLOCK]())
+    raise _done(request, target)
+
+
+def _whole_number(text: str, what: str) -> int:
+    if not text.strip().isdigit():
+        raise BadRequest(f"{what} must be a ticket number", code="body_invalid")
+    return int(text)
+
+
+BULK_LIMIT = 200
+
+
+@routes.post("/ui/bulk")
+async def bulk(request: web.Request) -> web.Response:
+    """Assign, or move along the lifecycle, many tickets at once; each one goes through the usual rules and the
+    page says, ticket by ticket, what happened."""
+    who = await signed_in(request)
+    form = await request.post()
+    if not secrets.compare_digest(str(form.get("csrf", "")), request[CSRF]):
+        raise web.HTTPForbidden(text="CSRF token missing or wrong")
+    if who.role not in (Role.ENGINEER, Role.ADMIN):
+        raise web.HTTPForbidden(text="bulk changes are for engineers and admins")
+    ids = [_whole_number(str(value), "each ticket") for value in form.getall("ticket", [])][:BULK_LIMIT]
+    action, fields = str(form.get("action", "")), {k: str(v) for k, v in form.items() if k not in ("csrf", "ticket")}
+    if action not in ("assign", "move") or not ids:
+        raise BadRequest("choose tickets and 'assign' or 'move'", code="body_invalid")
+    if fields.get("assignee") == "@me":
+        fields["assignee"] = who.name
+    outcomes = []
+    for ticket_id in ids:
+        try:
+            ticket = await visible_ticket(request, who, ticket_id)
+            if action == "assign":
+                await apply_assign(request, who, ticket, _form_model(AssignRequest, fields, "assignee", "group"))
+            else:
+                await apply_transition(request, who, ticket, _form_model(TransitionRequest, fields, "to", "solution"))
+            outcomes.append((ticket_id, True, "done"))
+        except CollectorError as exc:
+            outcomes.append((ticket_id, False, exc.message))
+    if (outbox := request.app.get(OUTBOX)) is not None:
+        outbox.wake()
+    return render("desk_bulk.html", request, outcomes=outcomes, action=action)
 
 
 @routes.get("/ui/search")

@@ -78,3 +78,54 @@ def test_any_search_words_are_a_valid_fts5_expression(words: str) -> None:
     expression = match_expression(words)
     if expression:
         conn.execute("SELECT * FROM t WHERE t MATCH ?", (expression,)).fetchall()
+
+
+async def test_bulk_changes_say_ticket_by_ticket_what_happened(collector: Collector) -> None:
+    token = collector.user("api", Role.ENGINEER)
+    ids = []
+    for device in ("plug", "lamp", "lock"):
+        _, ticket = await collector.call("POST", "/api/v1/tickets", token, json={
+            "household": "hh-b", "device": device, "symptom": "off", "when": "now", "priority": "P3"})
+        ids.append(str(ticket["id"]))
+    assert (await collector.call("POST", f"/api/v1/tickets/{ids[2]}/transition", token, json={"to": "closed"}))[0] == 201
+    eve = await sign_in(collector, "eve", Role.ENGINEER)
+    _, _, queue = await eve.get("/ui/")
+    assert 'form="bulk"' in queue
+    answer = await collector.client.post("/ui/bulk", headers={"Cookie": eve.cookie, "Accept": "text/html"},
+                                         data=[("csrf", eve.csrf), ("action", "assign"), ("assignee", "@me")]
+                                         + [("ticket", i) for i in ids[:2]])
+    assert answer.status == 200 and (await answer.text()).count("done") == 2
+    _, _, mine = await eve.get("/ui/?mine=1")
+    assert all(f'href="/ui/tickets/{i}"' in mine for i in ids[:2])
+    answer = await collector.client.post("/ui/bulk", headers={"Cookie": eve.cookie, "Accept": "text/html"},
+                                         data=[("csrf", eve.csrf), ("action", "move"), ("to", "triaged")]
+                                         + [("ticket", i) for i in ids])
+    results = await answer.text()
+    assert results.count("done") == 2 and "a closed ticket cannot move to triaged" in results
+    collector.client.session.cookie_jar.clear()
+    pat = await sign_in(collector, "pat", Role.PARTNER)
+    _, _, queue = await pat.get("/ui/")
+    assert 'form="bulk"' not in queue
+
+
+async def test_a_bundle_moves_to_another_ticket_of_the_household(collector: Collector) -> None:
+    from datetime import timedelta
+    token = collector.user("api", Role.ENGINEER)
+    agent = await collector.enrol("hh-m")
+    first = (await collector.call("POST", "/api/v1/tickets", token, json={
+        "household": "hh-m", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"}))[1]["id"]
+    status, body, _ = await collector.upload(agent.bundle(start=collector.clock() - timedelta(minutes=20)))
+    assert status == 201
+    second = (await collector.call("POST", "/api/v1/tickets", token, json={
+        "household": "hh-m", "device": "lamp", "symptom": "dark", "when": "now", "priority": "P3"}))[1]["id"]
+    _, shown = await collector.call("GET", f"/api/v1/tickets/{first}", token)
+    bundle_id = shown["bundles"][0]["bundle_id"]
+    eve = await sign_in(collector, "eve", Role.ENGINEER)
+    await eve.get(f"/ui/tickets/{first}")
+    status, where = await eve.post(f"/ui/tickets/{first}/bundles/move",
+                                   {"bundle_id": bundle_id, "to_ticket": str(second), "reason": "it is the lamp's fault"})
+    assert status == 303 and where.startswith(f"/ui/tickets/{second}")
+    _, moved = await collector.call("GET", f"/api/v1/tickets/{second}", token)
+    assert [b["bundle_id"] for b in moved["bundles"]] == [bundle_id]
+    status, text = await eve.post(f"/ui/tickets/{first}/bundles/move", {"bundle_id": bundle_id, "to_ticket": "x", "reason": "r"})
+    assert status == 404 and "<html" in text
