@@ -39,8 +39,10 @@ STATE_WORDS = {"new": "Received", "triaged": "Received", "diagnosing": "We are i
 async def customer(request: web.Request) -> Principal:
     """The signed-in customer; staff are sent to their own pages, strangers to the sign-in page."""
     who = await session_principal(request)
-    if who.role is not Role.CUSTOMER or not who.household:
+    if who.role is not Role.CUSTOMER:
         raise web.HTTPSeeOther("/ui/")
+    if not who.household:
+        raise web.HTTPForbidden(text="this customer account belongs to no household; support can fix that")
     return who
 
 

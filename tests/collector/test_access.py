@@ -43,7 +43,7 @@ async def test_every_api_route_but_the_public_ones_needs_a_token(collector: Coll
         method, path = route.method, route.resource.canonical
         if method == "HEAD" or (method, path) in public or path.startswith(("/ui/", "/portal/")):
             continue
-        concrete = path.replace("{ticket_id}", "1").replace("{bundle_id}", "x").replace("{agent_id}", "x").replace("{method}", "inventory")
+        concrete = path.replace("{ticket_id}", "1").replace("{bundle_id}", "x").replace("{agent_id}", "x").replace("{method}", "inventory").replace("{household}", "hh")
         for token in (None, "hdu_forged"):
             status, body = await collector.call(method, concrete, token)
             assert (status, body["error"]["code"]) == (401, "unauthorized"), (method, path)
