@@ -211,3 +211,45 @@ async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(c
     silence = [c for c in sla["clocks"] if c["target"] == "update_72h" and c["seconds_left"] is not None]
     assert silence and silence[0]["seconds_left"] > 70 * 3600  # the notice restarted the 72 hours
     assert (await collector.call("PUT", "/api/v1/households/hh-quiet/contact", token, json={"timezone": "Mars/Olympus"}))[0] == 400
+
+
+async def test_smtp_over_implicit_tls_and_a_refused_recipient(tmp_path: Path) -> None:
+    """Port-465 style TLS from the first byte; a 550 for the recipient is permanent (not retried)."""
+    from collector.config import SmtpConfig
+    from collector.notify.senders import DeliveryFailed, EmailSender
+    from collector.store.outbox import Job
+
+    cert = make_server_certificate(tmp_path / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert.cert_file, cert.key_file)
+
+    class Picky(Inbox):
+        async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
+                              options: list[str]) -> str:
+            if address.startswith("gone@"):
+                return "550 no such mailbox"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+            assert server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
+            self.messages.append(message_from_bytes(envelope.original_content or b"", policy=policy.default))  # type: ignore[arg-type]
+            return "250 OK"
+
+    inbox = Picky()
+    smtp = await asyncio.get_running_loop().create_server(lambda: SMTP(inbox, hostname="smtp.test"), "127.0.0.1", 0, ssl=context)
+    try:
+        sender = EmailSender(SmtpConfig(host="127.0.0.1", port=smtp.sockets[0].getsockname()[1], security="tls",
+                                        sender="support@homediag.test", ca_file=cert.ca_file))
+        job = Job(1, "7:email:li@example.com", "email", "li@example.com", 1, 7,
+                  {"to": "li@example.com", "subject": "s", "body": "b", "message": "reply", "language": "en"}, 0)
+        recorded = await sender.send(job, NOW)
+        assert recorded and recorded["message"] == "reply" and len(inbox.messages) == 1
+        assert inbox.messages[0]["Message-ID"].endswith("@homediag>")
+        with pytest.raises(DeliveryFailed) as refused:
+            await sender.send(Job(2, "8:email:gone@example.com", "email", "gone@example.com", 1, 8,
+                                  {**job.payload, "to": "gone@example.com"}, 0), NOW)
+        assert refused.value.permanent
+    finally:
+        smtp.close()
+        await smtp.wait_closed()
