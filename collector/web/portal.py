@@ -25,16 +25,12 @@ from ..images import MAX_IMAGE_BYTES, ImageRefused, checked_image
 from ..models import Principal, Role, Ticket, TicketState
 from ..state import BLOBS, CLOCK, DB
 from ..store import SqliteStore
-from ..store.contacts import contact_of
+from ..notify.messages import MILESTONE_WORDS
+from ..store.contacts import Language, contact_of
 from ..support.clocks import current_state, next_follow_up
 from ..support.events import EventKind
 from . import CSRF, checked_form, render, routes, session_principal
-
-# What a customer reads for each state: plain words, not the desk's vocabulary.
-STATE_WORDS = {"new": "Received", "triaged": "Received", "diagnosing": "We are investigating", "solution": "Fix in progress",
-               "awaiting_confirmation": "Please confirm the fix", "resolved": "Resolved", "follow_up": "Resolved",
-               "closed": "Closed", "waiting_customer": "Waiting for your reply", "waiting_parts": "Waiting for parts"}
-
+from .portal_text import PORTAL_TEXT, STATE_WORDS
 
 async def customer(request: web.Request) -> Principal:
     """The signed-in customer; staff are sent to their own pages, strangers to the sign-in page."""
@@ -46,16 +42,20 @@ async def customer(request: web.Request) -> Principal:
     return who
 
 
-async def _zone(request: web.Request, who: Principal) -> str | None:
+async def _page(request: web.Request, who: Principal, name: str, **context: Any) -> web.Response:
+    """A portal page in the household's language and time zone (its contact record; English and the
+    organisation's zone without one)."""
     found = await request.app[DB].run(contact_of, who.household or "")
-    return found.timezone if found else None
+    language = found.language if found else Language.EN
+    return render(name, request, tz=found.timezone if found else None, t=PORTAL_TEXT[language], lang=language.value,
+                  words=STATE_WORDS[language], milestones=MILESTONE_WORDS[language], **context)
 
 
 @routes.get("/portal/")
 async def portal_home(request: web.Request) -> web.Response:
     who = await customer(request)
     tickets = await request.app[DB].run(SqliteStore.list_tickets, household=who.household)
-    return render("portal_home.html", request, tickets=tickets, words=STATE_WORDS, tz=await _zone(request, who))
+    return await _page(request, who, "portal_home.html", tickets=tickets)
 
 
 def _actions(ticket: Ticket) -> dict[str, Any]:
@@ -68,8 +68,7 @@ def _actions(ticket: Ticket) -> dict[str, Any]:
 async def portal_ticket(request: web.Request) -> web.Response:
     who = await customer(request)
     ticket = await visible_ticket(request, who)
-    return render("portal_ticket.html", request, ticket=ticket, words=STATE_WORDS, actions=_actions(ticket),
-                  tz=await _zone(request, who), K=EventKind)
+    return await _page(request, who, "portal_ticket.html", ticket=ticket, actions=_actions(ticket))
 
 
 @routes.get("/portal/tickets/{ticket_id}/rate")
@@ -77,7 +76,7 @@ async def rate_form(request: web.Request) -> web.Response:
     """The survey page the follow-up message links to."""
     who = await customer(request)
     ticket = await visible_ticket(request, who)
-    return render("portal_rate.html", request, ticket=ticket, actions=_actions(ticket))
+    return await _page(request, who, "portal_rate.html", ticket=ticket, actions=_actions(ticket))
 
 
 async def _posted(request: web.Request) -> tuple[Principal, Ticket, dict[str, str]]:

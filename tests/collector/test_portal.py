@@ -147,3 +147,21 @@ def test_store_customer_view_is_an_allow_list() -> None:
     assert EventKind.INTERNAL_NOTE not in CUSTOMER_KINDS and EventKind.SLA_BREACHED not in CUSTOMER_KINDS
     assert EventKind.ASSIGNED not in CUSTOMER_KINDS and EventKind.PRIORITY_CHANGED not in CUSTOMER_KINDS
     assert SqliteStore  # the store is what the walk above reads through
+
+
+async def test_the_portal_speaks_the_households_language_with_no_english_left(collector: Collector) -> None:
+    from collector.store.contacts import Language
+    from collector.web.portal_text import PORTAL_TEXT, STATE_WORDS
+    assert all(set(words) == set(PORTAL_TEXT[Language.EN]) for words in PORTAL_TEXT.values())
+    assert all(set(words) == set(STATE_WORDS[Language.EN]) for words in STATE_WORDS.values())
+    tid = await _story(collector)
+    assert (await collector.call("PUT", "/api/v1/households/hh-1/contact", collector.tokens["eve-api"],
+                                 json={"language": "zh", "timezone": "Asia/Shanghai"}))[0] == 200
+    carol = await sign_in(collector, "carol", Role.CUSTOMER, "hh-1")
+    english = {*PORTAL_TEXT[Language.EN].values(), *STATE_WORDS[Language.EN].values()}
+    for path in ("/portal/", f"/portal/tickets/{tid}", f"/portal/tickets/{tid}/rate"):
+        status, _, page = await carol.get(path)
+        visible = re.sub(r"<[^>]+>", " ", page)
+        assert status == 200 and 'lang="zh"' in page and ("CST" in page or path.endswith("/rate"))
+        assert not [text for text in english if text in visible], (path, [text for text in english if text in visible])
+    assert "请确认是否已修复" in (await carol.get(f"/portal/tickets/{tid}"))[2]
