@@ -54,11 +54,11 @@ def is_customer_response(event: TicketEvent) -> bool:
 
 
 def customer_view(event: TicketEvent) -> TicketEvent | None:
-    """What a customer may see of an event, or None. Notes a customer did not write (staff notes from before
-    visibilities existed) are internal; staff remarks on a state change are removed; an attached bundle is
+    """What a customer may see of an event, or None. Notes and images a customer did not add (staff notes from
+    before visibilities existed, attachments staff filed) are internal; staff remarks on a state change are removed; an attached bundle is
     named, not described; complaint milestones show without the internal complaint report."""
     by_customer = event.data.get("role") == "customer"
-    if event.kind not in CUSTOMER_KINDS or (event.kind == EventKind.NOTE and not by_customer):
+    if event.kind not in CUSTOMER_KINDS or (event.kind in (EventKind.NOTE, EventKind.IMAGE) and not by_customer):
         return None
     if event.kind == EventKind.TRANSITION and event.data.get("note") and not by_customer:
         return event.model_copy(update={"data": {**event.data, "note": None}})

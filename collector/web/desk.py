@@ -29,7 +29,7 @@ from ..support.clocks import current_state
 from ..support.reports import report_csv
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS
 from . import CSRF, checked_form, render, routes, signed_in
-from .portal import ticket_image
+from .portal import add_image, form_with_image, ticket_image
 
 CHANNELS = ("hotline", "chat", "app", "e-mail", "self-diagnosis", "on-site")
 
@@ -77,7 +77,7 @@ _INTAKE = ("household", "customer", "device", "firmware", "when", "occurred_from
 @routes.post("/ui/tickets")
 async def create_ticket(request: web.Request) -> web.Response:
     who = await signed_in(request)
-    form = await checked_form(request)
+    form, image = await form_with_image(request)
     body: dict[str, Any] = {name: form[name].strip() for name in _INTAKE if form.get(name, "").strip()}
     try:
         ticket = await open_ticket(request, who, body)
@@ -88,6 +88,8 @@ async def create_ticket(request: web.Request) -> web.Response:
         contact = Contact(ticket.household, form.get("email", "").strip() or None, Language(form.get("language") or "en"),
                           form.get("timezone", "").strip() or None)
         await request.app[DB].run(set_contact, contact, request.app[CLOCK]())
+    if image is not None:  # the ticket stands; a refused image says why on the ticket's error page
+        await add_image(request, who, ticket, *image)
     raise _done(request, ticket, "")
 
 

@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..api.common import parse_model
 from ..api.bodies import NoteRequest
@@ -120,35 +121,53 @@ async def portal_complaint(request: web.Request) -> web.Response:
     raise _back(ticket, "#conversation")
 
 
-async def _upload(request: web.Request) -> tuple[str, bytes, str]:
-    """(csrf, bytes, file name) from the multipart form, read in pieces: never more than the limit in memory."""
-    reader = await request.multipart()
-    csrf, data, name = "", b"", ""
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            raise BadRequest("unexpected nested form", code="body_invalid")
-        if part.name == "csrf":
-            csrf = (await part.read(decode=False))[:200].decode(errors="replace")
-        elif part.name == "image":
-            name = (part.filename or "screenshot")[:100]
-            chunks, size = [], 0
-            while chunk := await part.read_chunk(64 * 1024):
-                size += len(chunk)
-                if size > MAX_IMAGE_BYTES:
-                    raise PayloadTooLarge(f"the image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB", code="image_too_large")
-                chunks.append(chunk)
-            data = b"".join(chunks)
-    return csrf, data, name
-
-
 @routes.post("/portal/tickets/{ticket_id}/images")
 async def portal_image(request: web.Request) -> web.Response:
     """A screenshot for support: PNG or JPEG, checked and stripped of its metadata, stored like bundle bytes."""
     who = await customer(request)
     ticket = await visible_ticket(request, who)
-    csrf, data, name = await _upload(request)
-    if not secrets.compare_digest(csrf, request[CSRF]):
+    _, image = await form_with_image(request)
+    if image is None:
+        raise BadRequest("choose an image to add", code="body_invalid")
+    await add_image(request, who, ticket, *image)
+    raise _back(ticket, "#conversation")
+
+
+async def _limited(part: BodyPartReader, limit: int, what: str) -> bytes:
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"{what} is larger than {limit // 1024} KiB", code="form_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def form_with_image(request: web.Request) -> tuple[dict[str, str], tuple[bytes, str] | None]:
+    """A multipart form's text fields and its ``image`` (bytes, file name), read in pieces — never more than the
+    image limit in memory; the session's CSRF token must match."""
+    if request.content_type != "multipart/form-data":  # a form without a file field may come url-encoded
+        return await checked_form(request), None
+    fields: dict[str, str] = {}
+    image = None
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                raise BadRequest("unexpected form part", code="body_invalid")
+            if part.name == "image" and part.filename:
+                image = (await _limited(part, MAX_IMAGE_BYTES, "the image"), part.filename[:100])
+            elif len(fields) < 50:
+                fields[part.name] = (await _limited(part, 20_000, part.name)).decode(errors="replace")
+    except (ValueError, HttpProcessingError) as exc:  # how aiohttp says a multipart body is malformed
+        raise BadRequest(f"the form could not be read: {exc}", code="body_invalid") from exc
+    if not secrets.compare_digest(fields.get("csrf", ""), request[CSRF]):
         raise web.HTTPForbidden(text="CSRF token missing or wrong")
+    return fields, image if image and image[0] else None
+
+
+async def add_image(request: web.Request, who: Principal, ticket: Ticket, data: bytes, name: str) -> None:
+    """Check the image, strip its metadata, store it by its SHA-256 and record it on the ticket."""
     try:
         media_type, clean = checked_image(data)
     except ImageRefused as exc:
@@ -159,7 +178,6 @@ async def portal_image(request: web.Request) -> web.Response:
     await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, EventKind.IMAGE,
                               {"sha256": digest, "type": media_type, "size": len(clean), "name": name,
                                "role": who.role.value}, request.app[CLOCK]())
-    raise _back(ticket, "#conversation")
 
 
 async def ticket_image(request: web.Request, ticket: Ticket) -> web.Response:

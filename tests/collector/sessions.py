@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import aiohttp
+
 from collector.models import Role
 from collector.web.passwords import hash_password
 
@@ -30,9 +32,15 @@ class Browser:
             self.csrf = found.group(1)
         return answer.status, answer.content_type, text
 
-    async def post(self, path: str, form: dict[str, str]) -> tuple[int, str]:
-        """A form post; returns (status, where it redirected to or the page's text)."""
-        answer = await self.collector.client.post(path, data={"csrf": self.csrf, **form}, allow_redirects=False,
+    async def post(self, path: str, form: dict[str, str], image: bytes | None = None) -> tuple[int, str]:
+        """A form post (multipart with an ``image``); returns (status, where it redirected to or the page's text)."""
+        data: Any = {"csrf": self.csrf, **form}
+        if image is not None:
+            data = aiohttp.FormData()
+            for name, value in {"csrf": self.csrf, **form}.items():
+                data.add_field(name, value)
+            data.add_field("image", image, filename="screenshot.png", content_type="image/png")
+        answer = await self.collector.client.post(path, data=data, allow_redirects=False,
                                                   headers={"Cookie": self.cookie, "Accept": "text/html"})
         self.collector.client.session.cookie_jar.clear()
         return answer.status, answer.headers.get("Location") or await answer.text()

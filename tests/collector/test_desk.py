@@ -12,6 +12,7 @@ from collector.models import Role
 from collector.store.search import match_expression
 
 from .conftest import Collector
+from .test_images import GPS, chunk, png
 from .sessions import sign_in
 
 
@@ -32,7 +33,7 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
         "household": "hh-9", "customer": "Li Wei, 138-0000-0000", "device": "Aqara curtain E1", "firmware": "0.0.0_0023",
         "when": "every night at 03:00", "symptom": "the curtain ignores the app", "environment": "TP-Link router",
         "impact": "one device, one family", "channel": "hotline", "priority": "P2", "email": "li@example.com",
-        "language": "zh", "timezone": "Asia/Shanghai"})
+        "language": "zh", "timezone": "Asia/Shanghai"}, image=png(chunk(b"tEXt", b"Comment\x00" + GPS)))
     assert status == 303
     tid = int(re.search(r"/ui/tickets/(\d+)", where).group(1))
     url = f"/ui/tickets/{tid}"
@@ -55,6 +56,7 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
     assert re.search(r'class="entry event-public_reply public">.*?Public reply', history, re.S)
     assert re.search(r'class="entry event-internal_note internal">.*?Internal note', history, re.S)
     assert "moved it from <b>new</b> to <b>diagnosing</b>" in history and "changed the level from P2 to <b>P1</b>" in history
+    assert "metadata removed" in history and "screenshot.png" in history
     assert "assigned it to <b>eve</b>" in history and "moved the restart to 05:00" in history and "{&#34;" not in history
     assert "2026-11-24 11:30 CST" in page  # the organisation's zone (Asia/Shanghai here) on engineer pages
     status, _, mine = await eve.get("/ui/?mine=1")

@@ -98,3 +98,22 @@ async def test_a_customer_adds_a_screenshot_staff_see_it_another_household_canno
                                          data=_form(carol.csrf, b"<svg/>"), allow_redirects=False)
     assert answer.status == 400 and "only PNG and JPEG" in await answer.text()
     collector.client.session.cookie_jar.clear()
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("multipart/form-data", b"garbage"),
+    ("multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--xyz--\r\n"),
+    ("multipart/form-data; boundary=xyz", b"--xyz\r\nnot a header line\r\n"),
+    ("multipart/mixed; boundary=xyz", b"--xyz--\r\n"),
+    ("application/x-www-form-urlencoded", b"csrf=x"),
+])
+async def test_a_broken_upload_is_a_clear_refusal(collector: Collector, content_type: str, body: bytes) -> None:
+    token = collector.user("eve-api", Role.ENGINEER)
+    _, ticket = await collector.call("POST", "/api/v1/tickets", token, json={
+        "household": "hh-1", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"})
+    carol = await sign_in(collector, "carol", Role.CUSTOMER, "hh-1")
+    for path in (f"/portal/tickets/{ticket['id']}/images", "/ui/tickets"):
+        answer = await collector.client.post(path, data=body, allow_redirects=False,
+                                             headers={"Cookie": carol.cookie, "Content-Type": content_type, "Accept": "text/html"})
+        assert 400 <= answer.status < 500 or answer.status == 303, (path, answer.status, await answer.text())
+    collector.client.session.cookie_jar.clear()

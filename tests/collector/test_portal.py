@@ -21,6 +21,7 @@ SECRETS = {
     "classification": "SECRET-cause-firmware-bug-we-shipped",
     "complaint_report": "SECRET-complaint-report-engineer-was-rude",
     "partner": "SECRET-partner-acme-repairs",
+    "staff_image": "SECRET-image-name-customer-house-keys.png",
 }
 PUBLIC_REPLY = "We are looking at the curtain logs now."
 
@@ -47,7 +48,9 @@ async def _story(collector: Collector) -> int:
         status, answer = await collector.call("POST", f"/api/v1/tickets/{tid}/{path}", eve, json=body)
         assert status == 201, (path, answer)
     store = collector.store()
-    try:  # a staff note from before visibilities existed: kind "note", written by an engineer
+    try:  # an image staff filed, and a staff note from before visibilities existed (kind "note"): internal
+        store.append_ticket_event(tid, "eve", "image", {"sha256": "ab" * 32, "type": "image/png", "size": 1,
+                                                        "name": SECRETS["staff_image"], "role": "engineer"}, collector.clock())
         store.append_ticket_event(tid, "eve", "note", {"text": SECRETS["legacy_staff_note"], "role": "engineer"}, collector.clock())
     finally:
         store.close()
