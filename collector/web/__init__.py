@@ -123,7 +123,7 @@ async def queue_page(request: web.Request) -> web.Response:
     entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None, q.get("state") or None,
                                   assignee=who.name if q.get("mine") else None)
     return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK](), states=list(TicketState),
-                  bulk=who.role in (Role.ENGINEER, Role.ADMIN))
+                  bulk=who.role in (Role.ENGINEER, Role.ADMIN), groups=desk.known_groups(request, q.get("group")))
 
 
 def _read_bundle(blob: bytes, public_key: str | None) -> dict[str, Any]:

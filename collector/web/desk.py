@@ -14,6 +14,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from shared.models import Priority
+
 from ..api.bodies import AttachRequest, NoteRequest
 from ..api.common import parse_model
 from ..api.support import (AssignRequest, MilestoneRequest, PriorityRequest, ServiceReport, TransitionRequest,
@@ -21,17 +23,24 @@ from ..api.support import (AssignRequest, MilestoneRequest, PriorityRequest, Ser
 from ..api.tickets import add_note_event, open_ticket, visible_ticket
 from ..errors import BadRequest, CollectorError, NotFound
 from ..models import Principal, Role, Ticket, TicketState
-from ..state import CLOCK, DB, OUTBOX
+from ..state import CLOCK, CONFIG, DB, OUTBOX
 from ..store import SqliteStore
 from ..store.contacts import Contact, Language, set_contact
+from ..store.outbox import delivery_log
 from ..store.search import search_tickets
 from ..support.clocks import current_state
 from ..support.reports import report_csv
-from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS
+from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS, route
 from . import CSRF, checked_form, render, routes, signed_in
 from .portal import add_image, form_with_image, ticket_image
 
 CHANNELS = ("hotline", "chat", "app", "e-mail", "self-diagnosis", "on-site")
+
+
+def known_groups(request: web.Request, chosen: str | None) -> list[str]:
+    """The queue's group choices: where tickets are routed, groups with their own calendar, the one asked for."""
+    named = {route(Priority.P1), route(Priority.P3), *request.app[CONFIG].support.group_calendars}
+    return sorted(named | ({chosen} if chosen else set()))
 
 
 def ticket_context(ticket: Ticket) -> dict[str, Any]:
@@ -217,6 +226,15 @@ async def bulk(request: web.Request) -> web.Response:
     if (outbox := request.app.get(OUTBOX)) is not None:
         outbox.wake()
     return render("desk_bulk.html", request, outcomes=outcomes, action=action)
+
+
+@routes.get("/ui/deliveries")
+async def deliveries(request: web.Request) -> web.Response:
+    """The outbox's delivery log (admins): what left, what is waiting for a retry, what failed and why."""
+    who = await signed_in(request)
+    if who.role is not Role.ADMIN:
+        raise web.HTTPForbidden(text="the delivery log is for admins")
+    return render("desk_deliveries.html", request, jobs=await request.app[DB].run(delivery_log, limit=300))
 
 
 @routes.get("/ui/search")

@@ -157,6 +157,10 @@ async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector
     refused = [job for job in log["deliveries"] if any(a["outcome"] == "retry" for a in job["attempt_log"])]
     assert status == 200 and len(refused) == 1 and refused[0]["state"] == "sent" and refused[0]["attempts"] == 2
     assert (await collector.call("GET", "/api/v1/deliveries", token))[0] == 403
+    root = await sign_in(collector, "root-web", Role.ADMIN)
+    status, _, page = await root.get("/ui/deliveries")
+    assert status == 200 and page.count('class="job sent"') == len(log["deliveries"]) and "HTTP 500" in page
+    assert (await eve.get("/ui/deliveries"))[0] == 403
 
 
 async def test_jobs_survive_a_restart_and_are_not_planned_twice(tmp_path: Path, servers: Servers) -> None:
