@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
@@ -97,7 +98,10 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def checked_form(request: web.Request) -> dict[str, str]:
     """A POSTed form from a signed-in page: the CSRF token must match the session's."""
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, HttpProcessingError) as exc:  # a malformed body: the sender's mistake, not ours
+        raise web.HTTPBadRequest(text=f"the form could not be read: {exc}") from exc
     if not secrets.compare_digest(str(form.get("csrf", "")), request[CSRF]):
         raise web.HTTPForbidden(text="CSRF token missing or wrong")
     return {key: str(value) for key, value in form.items()}

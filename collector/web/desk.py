@@ -18,6 +18,7 @@ from shared.models import Priority
 
 from ..api.bodies import AttachRequest, NoteRequest
 from ..api.common import parse_model
+from ..api.notify import ContactRequest
 from ..api.support import (AssignRequest, MilestoneRequest, PriorityRequest, ServiceReport, TransitionRequest,
                            apply_assign, apply_milestone, apply_priority, apply_transition, assignee_of, month_report)
 from ..api.tickets import add_note_event, open_ticket, visible_ticket
@@ -89,14 +90,14 @@ async def create_ticket(request: web.Request) -> web.Response:
     form, image = await form_with_image(request)
     body: dict[str, Any] = {name: form[name].strip() for name in _INTAKE if form.get(name, "").strip()}
     try:
+        contact = _form_model(ContactRequest, {k: v.strip() for k, v in form.items()}, "email", "language", "timezone")
         ticket = await open_ticket(request, who, body)
     except BadRequest as exc:  # the form comes back filled in, with what was wrong
         return render("desk_new.html", request, status=400, channels=CHANNELS, languages=list(Language), form=form,
                       error=exc.message)
-    if form.get("email", "").strip() or form.get("timezone", "").strip():
-        contact = Contact(ticket.household, form.get("email", "").strip() or None, Language(form.get("language") or "en"),
-                          form.get("timezone", "").strip() or None)
-        await request.app[DB].run(set_contact, contact, request.app[CLOCK]())
+    if contact.email or contact.timezone:
+        await request.app[DB].run(set_contact, Contact(ticket.household, contact.email, contact.language, contact.timezone),
+                                  request.app[CLOCK]())
     if image is not None:  # the ticket stands; a refused image says why on the ticket's error page
         await add_image(request, who, ticket, *image)
     raise _done(request, ticket, "")

@@ -29,6 +29,14 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
         assert f'name="{field}"' in form, field
     status, text = await eve.post("/ui/tickets", {"household": "hh-9", "device": "", "symptom": "x", "when": "now"})
     assert status == 400 and "device" in text and 'value="hh-9"' in text  # refused, and the form comes back filled
+    for bad in ({"timezone": "Mars/Olympus"}, {"language": "tlh"}, {"email": "not-an-address"}):
+        status, text = await eve.post("/ui/tickets", {"household": "hh-9", "device": "d", "symptom": "x", "when": "now", **bad})
+        assert status == 400 and 'id="form-error"' in text, bad
+    answer = await collector.client.post("/ui/tickets/1/notes", data=b"--x\r\nbroken\r\n",
+                                         headers={"Cookie": eve.cookie, "Accept": "text/html",
+                                                  "Content-Type": "multipart/form-data; boundary=x"})
+    assert answer.status == 400 and answer.content_type == "text/html"
+    collector.client.session.cookie_jar.clear()
     status, where = await eve.post("/ui/tickets", {
         "household": "hh-9", "customer": "Li Wei, 138-0000-0000", "device": "Aqara curtain E1", "firmware": "0.0.0_0023",
         "when": "every night at 03:00", "symptom": "the curtain ignores the app", "environment": "TP-Link router",
