@@ -2,8 +2,9 @@
 information, confirming the fix, rating the service and filing a complaint.
 
 Every event shown passes ``support.events.customer_view`` (an allow-list) through ``visible_ticket``; internal
-notes, staff remarks, assignments and SLA bookkeeping never reach these pages. Times read in the household's
-time zone (its contact record; the support organisation's when none is set).
+notes, staff remarks, assignments and SLA bookkeeping never reach these pages. Pages speak the household's
+language and read times in its time zone (its contact record; English and the organisation's zone without one).
+Screenshots pass ``collector.images`` (type, size, metadata removed) before they are stored.
 """
 
 from __future__ import annotations
