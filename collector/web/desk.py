@@ -8,8 +8,10 @@ rules, compare-and-set writes and audit are the API's), then redirects back to t
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -90,6 +92,8 @@ async def create_ticket(request: web.Request) -> web.Response:
     form, image = await form_with_image(request)
     body: dict[str, Any] = {name: form[name].strip() for name in _INTAKE if form.get(name, "").strip()}
     try:
+        if "occurred_from" in body:  # the form's local time, in the organisation's zone it names
+            body["occurred_from"] = _local_input(body["occurred_from"], request.app[CONFIG].support.timezone)
         contact = _form_model(ContactRequest, {k: v.strip() for k, v in form.items()}, "email", "language", "timezone")
         ticket = await open_ticket(request, who, body)
     except BadRequest as exc:  # the form comes back filled in, with what was wrong
@@ -186,6 +190,15 @@ async def move_bundle(request: web.Request) -> web.Response:
     target = await visible_ticket(request, who, _whole_number(form.get("to_ticket", ""), "the target ticket"))
     await request.app[DB].run(SqliteStore.move_bundle, body.bundle_id, target.id, who.name, body.reason, request.app[CLOCK]())
     raise _done(request, target)
+
+
+def _local_input(text: str, zone: str) -> str:
+    """A ``datetime-local`` field's value read in ``zone``, as an ISO time with its offset."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise BadRequest("the time of the fault must look like 2026-11-24T03:00", code="body_invalid") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))).isoformat()
 
 
 def _whole_number(text: str, what: str) -> int:

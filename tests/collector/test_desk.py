@@ -29,7 +29,7 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
         assert f'name="{field}"' in form, field
     status, text = await eve.post("/ui/tickets", {"household": "hh-9", "device": "", "symptom": "x", "when": "now"})
     assert status == 400 and "device" in text and 'value="hh-9"' in text  # refused, and the form comes back filled
-    for bad in ({"timezone": "Mars/Olympus"}, {"language": "tlh"}, {"email": "not-an-address"}):
+    for bad in ({"timezone": "Mars/Olympus"}, {"language": "tlh"}, {"email": "not-an-address"}, {"occurred_from": "yesterday"}):
         status, text = await eve.post("/ui/tickets", {"household": "hh-9", "device": "d", "symptom": "x", "when": "now", **bad})
         assert status == 400 and 'id="form-error"' in text, bad
     answer = await collector.client.post("/ui/tickets/1/notes", data=b"--x\r\nbroken\r\n",
@@ -39,7 +39,7 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
     collector.client.session.cookie_jar.clear()
     status, where = await eve.post("/ui/tickets", {
         "household": "hh-9", "customer": "Li Wei, 138-0000-0000", "device": "Aqara curtain E1", "firmware": "0.0.0_0023",
-        "when": "every night at 03:00", "symptom": "the curtain ignores the app", "environment": "TP-Link router",
+        "when": "every night at 03:00", "occurred_from": "2026-11-24T03:00", "symptom": "the curtain ignores the app", "environment": "TP-Link router",
         "impact": "one device, one family", "channel": "hotline", "priority": "P2", "email": "li@example.com",
         "language": "zh", "timezone": "Asia/Shanghai"}, image=png(chunk(b"tEXt", b"Comment\x00" + GPS)))
     assert status == 303
@@ -67,6 +67,7 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
     assert "metadata removed" in history and "screenshot.png" in history
     assert "assigned it to <b>eve</b>" in history and "moved the restart to 05:00" in history and "{&#34;" not in history
     assert "2026-11-24 11:30 CST" in page  # the organisation's zone (Asia/Shanghai here) on engineer pages
+    assert "(from 2026-11-24 03:00 CST)" in page  # the form's local time was read in that zone
     status, _, mine = await eve.get("/ui/?mine=1")
     assert f'href="/ui/tickets/{tid}"' in mine
     for query, found in (("curtain", True), ("old model", True), ("Li Wei", True), ("hh-9", True), ("nothing-like-it", False),
@@ -139,3 +140,11 @@ async def test_a_bundle_moves_to_another_ticket_of_the_household(collector: Coll
     assert [b["bundle_id"] for b in moved["bundles"]] == [bundle_id]
     status, text = await eve.post(f"/ui/tickets/{first}/bundles/move", {"bundle_id": bundle_id, "to_ticket": "x", "reason": "r"})
     assert status == 404 and "<html" in text
+
+
+async def test_an_intake_time_without_a_zone_is_refused_by_the_api(collector: Collector) -> None:
+    token = collector.user("api", Role.ENGINEER)
+    status, body = await collector.call("POST", "/api/v1/tickets", token, json={
+        "household": "hh-z", "device": "plug", "symptom": "off", "when": "now", "priority": "P3",
+        "occurred_from": "2026-11-24T03:00:00"})
+    assert status == 400 and body["error"]["code"] == "body_invalid"
