@@ -58,6 +58,7 @@ def create_bundle(
             keep_private_ips=config.redaction.keep_private_ips,
         )
         files = redact_files(files, redactor)
+        trigger = redactor.redact_trigger(trigger)  # a fault signature names the device by its id
         summary = redactor.summary()
     else:
         summary = RedactionSummary()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,17 @@ WEAK_SIGNAL_DBM = -80.0
 ARP_SOURCE = "arp"
 REBOOT_DEBOUNCE = timedelta(seconds=5)  # one boot announces itself several ways (uptime, INFO3, boot count)
 UPTIME_SLACK_S = 5.0  # how far a boot time worked out from two uptime readings may wobble
+# A boot announced by a message (a reset reason in the boot log, Tasmota's INFO3) comes some seconds after the boot
+# itself (Wi-Fi, then MQTT): an announcement this close after a boot already counted is that same boot.
+ANNOUNCED_BOOT_WINDOW = timedelta(seconds=15)
+
+
+class DropReason(StrEnum):
+    """Why an update about a device the inventory did not know was not kept."""
+
+    CAP_BARE_ANNOUNCEMENT = "turned away: a bare announcement (no state, availability or telemetry)"
+    CAP_NOTHING_TO_EVICT = "turned away: every device kept shows signs of life"
+    EVICTED_BARE_ANNOUNCEMENT = "evicted: a bare announcement, for a device showing signs of life"
 
 
 def normalise_mac(value: str) -> str | None:
@@ -59,8 +71,19 @@ class DeviceUpdate:
     rssi_dbm: float | None = None
     link_quality: int | None = None
     link_count: int | None = None
+    # Only a booting device sends this message (ESPHome's reset-reason log line, Tasmota's INFO3, a Zigbee device
+    # announce): it is a reboot signal even without any uptime.
+    boot_announced: bool = False
+    # Printed while booting, but printed again when a log viewer asks for the configuration (ESPHome's reset reason
+    # in its configuration dump): a reboot signal only for a device that reports no uptime, which would tell.
+    boot_logged: bool = False
     attributes: dict[str, Any] = field(default_factory=dict)
     message: str | None = None  # a short form of the raw message, for "the last messages from that device"
+
+    def shows_life(self) -> bool:
+        """State, availability or telemetry: more than a bare announcement (which anyone can flood)."""
+        return (self.available is True or self.boot_announced or self.boot_logged or any(value is not None for value in (
+            self.uptime_s, self.rssi_dbm, self.link_quality, self.link_count, self.boot_seq)))
 
 
 def device_id_for(update: DeviceUpdate) -> str:
@@ -81,12 +104,18 @@ class InventoryStore:
         self._ip_index: dict[str, str] = {}  # last device seen at each address
         self._recent: dict[str, deque[dict[str, Any]]] = {}
         self._last_reboot: dict[str, datetime] = {}
+        self._last_boot: dict[str, datetime] = {}  # when each device's last counted boot happened
         self._boot_seq: dict[str, int] = {}
         self.revision = 0  # counts changes worth saving (more than last_seen moving on)
         self._uptime_at: dict[str, datetime] = {}  # when each device's current uptime_s was read
         self._reason_at: dict[str, datetime] = {}  # when each device last reported a restart reason
         self._link_count: dict[str, int] = {}
-        self.dropped_updates = 0
+        self._alive: set[str] = set()  # devices that showed signs of life, kept over bare announcements at the cap
+        self.dropped: Counter[DropReason] = Counter()
+
+    @property
+    def dropped_updates(self) -> int:
+        return sum(self.dropped.values())
 
     @classmethod
     def open(cls, path: Path, *, max_devices: int = 5000) -> InventoryStore:
@@ -105,6 +134,9 @@ class InventoryStore:
             return
         for device in inventory.devices[: self.max_devices]:
             self._devices[device.id] = device
+            if device.available is not None or any(
+                    value is not None for value in (device.uptime_s, device.rssi_dbm, device.link_quality)):
+                self._alive.add(device.id)  # it showed life before the agent restarted
             for key in [device.id, *device.identifiers]:
                 self._key_index[key] = device.id
             for ip in device.ips:
@@ -144,9 +176,9 @@ class InventoryStore:
         return [*update.keys, *(f"mac:{m}" for m in (normalise_mac(x) for x in update.macs) if m)]
 
     def _find(self, update: DeviceUpdate) -> str | None:
-        for key in self._keys_of(update):
-            if key in self._key_index:
-                return self._key_index[key]
+        found = list(dict.fromkeys(self._key_index[key] for key in self._keys_of(update) if key in self._key_index))
+        if found:
+            return self._join(found)
         if update.source == ARP_SOURCE:
             # ARP knows the MAC behind an address: it completes a device seen without one (mDNS-only devices).
             for ip in update.ips:
@@ -155,23 +187,109 @@ class InventoryStore:
                     return candidate
         return None
 
+    def _join(self, device_ids: list[str]) -> str:
+        """One update names devices seen apart so far (a Zigbee device through Zigbee2MQTT and through Home Assistant
+        discovery): they are one. The survivor is the one named by a MAC, else the first seen."""
+        devices = sorted((self._devices[d] for d in device_ids),
+                         key=lambda d: (not d.id.startswith("mac:"), d.first_seen, d.id))
+        survivor, others = devices[0], devices[1:]
+        for other in others:
+            survivor = self._absorb(survivor, other)
+        return survivor.id
+
+    def _absorb(self, survivor: Device, other: Device) -> Device:
+        def union(current: list[str], extra: list[str]) -> list[str]:
+            return current + [value for value in extra if value not in current]
+
+        del self._devices[other.id]
+        for key, device_id in list(self._key_index.items()):
+            if device_id == other.id:
+                self._key_index[key] = survivor.id
+        self._key_index[other.id] = survivor.id
+        for ip, device_id in list(self._ip_index.items()):
+            if device_id == other.id:
+                self._ip_index[ip] = survivor.id
+        for device in self._devices.values():
+            if device.parent_id == other.id:
+                self._devices[device.id] = device.model_copy(update={"parent_id": survivor.id})
+        for table in (self._last_reboot, self._last_boot, self._boot_seq, self._uptime_at, self._reason_at,
+                      self._link_count, self._recent):
+            if other.id in table and survivor.id not in table:
+                table[survivor.id] = table[other.id]  # type: ignore[index]
+            table.pop(other.id, None)  # type: ignore[attr-defined]
+        if other.id in self._alive:
+            self._alive.add(survivor.id)
+        self._alive.discard(other.id)
+        changes: dict[str, Any] = {
+            "identifiers": union(survivor.identifiers, [other.id, *other.identifiers]),
+            "macs": union(survivor.macs, other.macs), "ips": union(survivor.ips, other.ips),
+            "services": union(survivor.services, other.services), "sources": union(survivor.sources, other.sources),
+            "names": union(survivor.names, other.names), "attributes": other.attributes | survivor.attributes,
+            "first_seen": min(survivor.first_seen, other.first_seen), "last_seen": max(survivor.last_seen, other.last_seen),
+        }
+        for name in ("name", "family", "manufacturer", "model", "firmware", "hardware", "parent_id", "available",
+                     "uptime_s", "restart_reason", "rssi_dbm", "link_quality"):
+            if getattr(survivor, name) is None and getattr(other, name) is not None:
+                changes[name] = getattr(other, name)
+        changes["identifiers"] = [i for i in changes["identifiers"] if i != survivor.id]
+        merged = survivor.model_copy(update=changes)
+        self._devices[survivor.id] = merged
+        self.revision += 1
+        return merged
+
+    def _make_room(self, update: DeviceUpdate) -> bool:
+        """At the cap a device showing signs of life takes the place of the oldest bare announcement."""
+        if not update.shows_life():
+            self.dropped[DropReason.CAP_BARE_ANNOUNCEMENT] += 1
+            return False
+        bare = [d for d in self._devices.values() if d.id not in self._alive]
+        if not bare:
+            self.dropped[DropReason.CAP_NOTHING_TO_EVICT] += 1
+            return False
+        self._forget(min(bare, key=lambda d: (d.last_seen, d.id)).id)
+        self.dropped[DropReason.EVICTED_BARE_ANNOUNCEMENT] += 1
+        self._log_drops()
+        return True
+
+    def _forget(self, device_id: str) -> None:
+        del self._devices[device_id]
+        for index in (self._key_index, self._ip_index):
+            for key in [k for k, v in index.items() if v == device_id]:
+                del index[key]
+        for table in (self._last_reboot, self._last_boot, self._boot_seq, self._uptime_at, self._reason_at,
+                      self._link_count, self._recent):
+            table.pop(device_id, None)  # type: ignore[attr-defined]
+
+    def _log_drops(self) -> None:
+        dropped = self.dropped_updates
+        if dropped & (dropped - 1) == 0:  # 1, 2, 4, 8…: a flood is logged a few dozen times, not per message
+            _LOGGER.warning("inventory full (%d devices), %d updates about unknown devices at the cap: %s",
+                            self.max_devices, dropped, self.drop_summary())
+
+    def drop_summary(self) -> str:
+        """How many updates about unknown devices the cap turned away, and why; empty when none."""
+        return "; ".join(f"{count} × {reason.value}" for reason, count in sorted(self.dropped.items()))
+
     def observe(self, update: DeviceUpdate, at: datetime) -> list[TimelineEvent]:
         device_id = self._find(update)
         events: list[TimelineEvent] = []
+        is_new = device_id is None
         if device_id is None:
-            if len(self._devices) >= self.max_devices:
-                self.dropped_updates += 1
+            if len(self._devices) >= self.max_devices and not self._make_room(update):
+                self._log_drops()
                 return []
             device_id = device_id_for(update)
             self._devices[device_id] = Device(id=device_id, first_seen=at, last_seen=at)
             events.append(self._event(at, EventKind.DEVICE_JOINED, "discovered", update, device_id, {}))
         device = self._devices[device_id]
+        if update.shows_life():
+            self._alive.add(device_id)
         new_keys = self._keys_of(update)
         for key in new_keys:
             self._key_index[key] = device_id
         for ip in update.ips:
             self._ip_index[ip] = device_id
-        events += self._changes(device, update, at)
+        events += self._changes(device, update, at, is_new)
         if events:
             self.revision += 1
         self._devices[device_id] = self._merged(device, update, at, new_keys)
@@ -203,18 +321,20 @@ class InventoryStore:
             changes["parent_id"] = parent or update.parent_key
         return device.model_copy(update=changes)
 
-    def _changes(self, device: Device, update: DeviceUpdate, at: datetime) -> list[TimelineEvent]:
+    def _changes(self, device: Device, update: DeviceUpdate, at: datetime, is_new: bool) -> list[TimelineEvent]:
         events = []
         did = device.id
         if update.available is not None and update.available != device.available:
             events.append(self._event(at, EventKind.DEVICE_AVAILABILITY, "online" if update.available else "offline",
                                       update, did, {}))
-        reboot_reason = self._reboot_reason(device, update, at)
-        if reboot_reason is not None:
+        reboot = self._reboot_reason(device, update, at, is_new)
+        if reboot is not None:
+            detail, boot_at = reboot
             last = self._last_reboot.get(did)
             if last is None or at - last > REBOOT_DEBOUNCE:
                 self._last_reboot[did] = at
-                events.append(self._event(at, EventKind.DEVICE_REBOOT, "rebooted", update, did, reboot_reason))
+                self._last_boot[did] = boot_at
+                events.append(self._event(at, EventKind.DEVICE_REBOOT, "rebooted", update, did, detail))
         if update.boot_seq is not None:
             self._boot_seq[did] = update.boot_seq
         if update.uptime_s is not None:
@@ -238,14 +358,27 @@ class InventoryStore:
                                           {"rssi_dbm": update.rssi_dbm}))
         return events
 
-    def _reboot_reason(self, device: Device, update: DeviceUpdate, at: datetime) -> dict[str, Any] | None:
+    def _reboot_reason(self, device: Device, update: DeviceUpdate, at: datetime,
+                       is_new: bool) -> tuple[dict[str, Any], datetime] | None:
+        """The reboot this update reveals — its detail and when the boot happened — or None."""
+        boot_at = at - timedelta(seconds=update.uptime_s or 0.0)
         reason = update.restart_reason
         reason_at = self._reason_at.get(device.id)
-        if reason is None and reason_at is not None and at - reason_at < REBOOT_DEBOUNCE:
-            reason = device.restart_reason  # said by another message of the same boot (ESPHome's boot log)
+        if reason is None and reason_at is not None and reason_at >= boot_at - timedelta(seconds=UPTIME_SLACK_S):
+            reason = device.restart_reason  # said since this boot by another message (ESPHome's boot log, INFO3)
         previous_seq = self._boot_seq.get(device.id)
         if update.boot_seq is not None and previous_seq is not None and update.boot_seq > previous_seq:
-            return {"boot_seq": update.boot_seq, "reason": reason}
+            return {"boot_seq": update.boot_seq, "reason": reason}, boot_at
+        if (update.boot_announced or (update.boot_logged and device.id not in self._uptime_at)) and not is_new:
+            last_boot = self._last_boot.get(device.id)
+            if last_boot is not None and timedelta(0) <= at - last_boot <= ANNOUNCED_BOOT_WINDOW:
+                return None  # the boot already counted, announcing itself once more
+            if device.uptime_s is not None and update.uptime_s is None and self._uptime_at.get(device.id):
+                # A device that reports uptime: announced long after its boot means the announcement is of that boot.
+                previous_boot = self._uptime_at[device.id] - timedelta(seconds=device.uptime_s)
+                if at - previous_boot <= ANNOUNCED_BOOT_WINDOW:
+                    return None
+            return {"reason": reason or "boot announced", "signal": update.source}, at
         if update.uptime_s is None or device.uptime_s is None or update.uptime_s >= device.uptime_s:
             return None
         # Uptime went down. It is a reboot when the boot time it implies moved later, so a short-lived boot
@@ -253,9 +386,12 @@ class InventoryStore:
         # after an agent restart; last_seen is no earlier, so the check errs towards "no reboot".
         previous_at = self._uptime_at.get(device.id, device.last_seen)
         boot_moved_s = (at - previous_at).total_seconds() - (update.uptime_s - device.uptime_s)
-        if boot_moved_s > UPTIME_SLACK_S:
-            return {"uptime_s": update.uptime_s, "previous_uptime_s": device.uptime_s, "reason": reason}
-        return None
+        if boot_moved_s <= UPTIME_SLACK_S:
+            return None
+        last_boot = self._last_boot.get(device.id)
+        if last_boot is not None and timedelta(0) <= last_boot - boot_at <= ANNOUNCED_BOOT_WINDOW:
+            return None  # the boot its own announcement already counted, seen now through uptime
+        return {"uptime_s": update.uptime_s, "previous_uptime_s": device.uptime_s, "reason": reason}, boot_at
 
     @staticmethod
     def _event(at: datetime, kind: EventKind, state: str, update: DeviceUpdate, device_id: str,

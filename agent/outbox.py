@@ -5,8 +5,17 @@ The spool directory is the whole state. A bundle is ``<seq>-<u|n>-<bundle id>.bu
 fsync, rename, fsync the directory), so after a crash a bundle is either complete or absent; leftover
 temporary files are removed when the outbox starts and never uploaded.
 
-A bundle leaves the spool in exactly three ways, each recorded:
-- the collector acknowledged it (200/201): deleted;
+Several processes share the spool (the running agent, ``bundle create --upload``, ``bundle flush``): every
+write into it happens under an exclusive ``flock`` on ``spool/.lock``, and so does the start-up clean-up. A
+temporary file the clean-up sees is therefore never another live process's write in progress (the kernel
+drops a dead process's lock), only a crashed one's.
+
+A fault's bundle is first *staged* (``<bundle id>.staged``: complete, not yet uploadable), then recorded in
+``captures.jsonl``, then committed into the spool (see ``agent.capture``): a staged file found at start is a
+capture the agent was killed in the middle of, and is finished rather than made again.
+
+A bundle leaves the spool in exactly three ways, the last two recorded before the file goes:
+- the collector acknowledged it (200/201): deleted (by whichever process uploaded it);
 - the collector refused it for good (400/403/409/413/422): moved to ``rejected/`` with the reason, and a line
   in ``rejected.jsonl``;
 - the spool was full: the oldest non-urgent bundles are dropped to make room, with a line in ``dropped.jsonl``.
@@ -19,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -26,29 +36,34 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.bundle import open_bundle
+from shared.bundle import open_bundle, peek_manifest
 from shared.errors import HomediagError
 from shared.models import BundleManifest, Trigger, utcnow
 
 from .atomic_file import TMP_PREFIX, fsync_dir, write_atomically
 from .collector_client import UploadOutcome, UploadResult
 from .config import AgentConfig
+from .crashpoints import CaptureStep, crash_point
 from .errors import AgentError, CollectorUnavailable
 
 _LOGGER = logging.getLogger(__name__)
 
 BUNDLE_SUFFIX = ".bundle"
+STAGED_SUFFIX = ".staged"
+LOCK_FILE = ".lock"
 DROPPED_LOG = "dropped.jsonl"
 REJECTED_LOG = "rejected.jsonl"
 REJECTED_DIR = "rejected"
 RECORD_LOG_MAX_LINES = 1000
+CLAIMED_RECHECK_S = 0.1  # every bundle left is another process's upload in progress: look again this soon
 _NAME = re.compile(r"^(?P<seq>\d{20})-(?P<urgency>[un])-(?P<bundle_id>[0-9a-f-]{36})\.bundle$")
 
 
@@ -90,6 +105,33 @@ class PutResult:
     dropped: list[SpoolRecord]
     already_queued: bool = False
     held: bool = False  # in memory: the disk refused it (``entry.path`` is where it will go)
+
+
+class Fate(StrEnum):
+    """Where a bundle is, as far as the spool can tell."""
+
+    QUEUED = "queued"
+    REJECTED = "rejected"
+    DROPPED = "dropped"
+    DELIVERED = "delivered"  # none of the above: only an acknowledged upload takes a bundle out unrecorded
+
+
+@dataclass(frozen=True)
+class Pause:
+    """The uploader's wait before its next try: a backoff (``wake()`` cuts it short) or a Retry-After."""
+
+    seconds: float
+    interruptible: bool
+
+
+@dataclass
+class Claim:
+    """An flock on a spooled bundle: this process is uploading it."""
+
+    fd: int
+
+    def release(self) -> None:
+        os.close(self.fd)
 
 
 def entry_name(seq: int, urgent: bool, bundle_id: str) -> str:
@@ -168,15 +210,31 @@ class Spool:
     def rejected_dir(self) -> Path:
         return self.directory / REJECTED_DIR
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This process's threads, then the other processes sharing the spool, one writer at a time."""
+        with self._lock:
+            self._ensure_dirs()
+            fd = os.open(self.directory / LOCK_FILE, os.O_RDONLY | os.O_CREAT, 0o600)  # read-only: flock needs no write
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
+
     def recover(self) -> list[Path]:
-        """Create the directories; remove temporary files a crash left behind. Returns what was removed."""
-        self._ensure_dirs()
-        removed = []
-        for directory in (self.directory, self.rejected_dir):
-            for leftover in directory.glob(f"{TMP_PREFIX}*"):
-                _LOGGER.warning("removing %s, a half-written file from an interrupted run", leftover)
-                leftover.unlink(missing_ok=True)
-                removed.append(leftover)
+        """Create the directories; remove temporary files a crashed process left behind (a live writer's
+        cannot be seen: it holds the lock while its file exists). Returns what was removed."""
+        removed: list[Path] = []
+        try:
+            with self._locked():
+                for directory in (self.directory, self.rejected_dir):
+                    for leftover in directory.glob(f"{TMP_PREFIX}*"):
+                        _LOGGER.warning("removing %s, a half-written file from an interrupted run", leftover)
+                        leftover.unlink(missing_ok=True)
+                        removed.append(leftover)
+        except OSError as exc:  # a full or read-only disk: leftovers are never uploaded, they only wait
+            _LOGGER.warning("spool clean-up skipped: %s", exc)
         return removed
 
     def _ensure_dirs(self) -> None:
@@ -204,48 +262,105 @@ class Spool:
 
     def put(self, bundle: bytes, manifest: BundleManifest, *, keep: frozenset[str] = frozenset()) -> PutResult:
         """Store a bundle atomically, dropping the oldest non-urgent ones if there is no room."""
-        bundle_id = str(manifest.bundle_id)
-        with self._lock:
-            self._ensure_dirs()
-            entries = self.entries()
-            for entry in entries:
-                if entry.bundle_id == bundle_id:
-                    return PutResult(entry, [], already_queued=True)
-            victims = plan_eviction(entries, incoming_size=len(bundle), max_bytes=self.max_bytes,
-                                    max_files=self.max_files, keep=keep)
-            dropped = [self._drop(victim) for victim in victims]
-            seq = max([time.time_ns(), *(e.seq + 1 for e in entries)])
-            path = self.directory / entry_name(seq, manifest.trigger.urgent, bundle_id)
+        with self._locked():
+            return self._place(manifest, len(bundle), lambda path: write_atomically(path, bundle), keep)
+
+    def stage(self, bundle: bytes, manifest: BundleManifest) -> Path:
+        """Write a bundle beside the spool, complete but not yet to be uploaded (``commit`` makes it so)."""
+        path = self.directory / f"{manifest.bundle_id}{STAGED_SUFFIX}"
+        with self._locked():
             write_atomically(path, bundle)
-            return PutResult(SpoolEntry(path, seq, manifest.trigger.urgent, bundle_id, len(bundle)), dropped)
+        return path
+
+    def commit(self, staged: Path, manifest: BundleManifest, *, keep: frozenset[str] = frozenset()) -> PutResult:
+        """Move a staged bundle into the spool (a no-op answer if it is there already)."""
+        with self._locked():
+            result = self._place(manifest, staged.stat().st_size, lambda path: os.rename(staged, path), keep)
+            staged.unlink(missing_ok=True)  # already queued: the staged copy is a twin
+            fsync_dir(self.directory)
+            return result
+
+    def staged(self) -> list[tuple[Path, BundleManifest | None]]:
+        """Bundles staged by a capture that did not finish, with the manifest each claims (None: unreadable)."""
+        found = []
+        for path in sorted(self.directory.glob(f"*{STAGED_SUFFIX}")):
+            try:
+                found.append((path, peek_manifest(path.read_bytes())))
+            except HomediagError:
+                found.append((path, None))
+            except FileNotFoundError:  # committed meanwhile
+                continue
+        return found
+
+    def _place(self, manifest: BundleManifest, size: int, write: Callable[[Path], None],
+               keep: frozenset[str]) -> PutResult:
+        """Under the lock: make room, then ``write`` the bundle to its spool path."""
+        bundle_id = str(manifest.bundle_id)
+        entries = self.entries()
+        for entry in entries:
+            if entry.bundle_id == bundle_id:
+                return PutResult(entry, [], already_queued=True)
+        victims = plan_eviction(entries, incoming_size=size, max_bytes=self.max_bytes, max_files=self.max_files,
+                                keep=keep)
+        dropped = [self._drop(victim) for victim in victims]
+        seq = max([time.time_ns(), *(e.seq + 1 for e in entries)])
+        path = self.directory / entry_name(seq, manifest.trigger.urgent, bundle_id)
+        write(path)
+        return PutResult(SpoolEntry(path, seq, manifest.trigger.urgent, bundle_id, size), dropped)
+
+    def fate(self, bundle_id: str) -> Fate:
+        """Where a bundle went: still queued, refused, dropped for room, or else delivered (by any process)."""
+        if any(entry.bundle_id == bundle_id for entry in self.entries()):
+            return Fate.QUEUED
+        if any(record.bundle_id == bundle_id for record in self.rejected()):
+            return Fate.REJECTED
+        if any(record.bundle_id == bundle_id for record in self.dropped()):
+            return Fate.DROPPED
+        return Fate.DELIVERED
 
     def _drop(self, victim: SpoolEntry) -> SpoolRecord:
         record = SpoolRecord(bundle_id=victim.bundle_id, trigger=_claimed_trigger(victim.path),
                              reason=f"spool full ({self.max_files} bundles / {self.max_bytes} bytes): oldest non-urgent dropped")
+        self._append_record(self.directory / DROPPED_LOG, record)  # first: a bundle never vanishes unrecorded
         victim.path.unlink(missing_ok=True)
-        self._append_record(self.directory / DROPPED_LOG, record)
         _LOGGER.warning("spool full: dropped bundle %s", victim.bundle_id)
         return record
+
+    def try_claim(self, entry: SpoolEntry) -> Claim | None:
+        """The right to upload ``entry`` until ``release()``: None if another process holds it (it is uploading
+        that bundle) or the bundle is gone. Processes sharing the spool thus never upload one bundle twice."""
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        if not entry.path.exists():  # delivered and removed by the previous holder after we opened it
+            os.close(fd)
+            return None
+        return Claim(fd)
 
     def read(self, entry: SpoolEntry) -> bytes:
         return entry.path.read_bytes()
 
     def remove(self, entry: SpoolEntry) -> None:
         """The collector acknowledged the bundle: it may go."""
-        with self._lock:
+        with self._locked():
             entry.path.unlink(missing_ok=True)
             fsync_dir(self.directory)
 
     def reject(self, entry: SpoolEntry, result: UploadResult) -> SpoolRecord:
         """The collector refused the bundle for good: keep it aside with the reason, never retry it."""
-        with self._lock:
-            self._ensure_dirs()
+        with self._locked():
             record = SpoolRecord(bundle_id=entry.bundle_id, trigger=_claimed_trigger(entry.path), status=result.status, code=result.code,
                                  reason=f"collector refused it: {result.message or result.code}")
+            self._append_record(self.directory / REJECTED_LOG, record)  # first: a bundle never vanishes unrecorded
             with contextlib.suppress(FileNotFoundError):
                 os.replace(entry.path, self.rejected_dir / entry.name)
             write_atomically(self.rejected_dir / f"{entry.name}.json", record.model_dump_json(indent=2).encode())
-            self._append_record(self.directory / REJECTED_LOG, record)
             self._trim_rejected()
             return record
 
@@ -323,6 +438,7 @@ class Outbox:
         self._retry_now = asyncio.Event()  # wake(): cut a backoff wait short
         self._idle = asyncio.Event()  # the spool is empty
         self._in_flight: str | None = None
+        self.unreachable: CollectorUnavailable | None = None  # the last upload's failure, until one is answered
         self._task: asyncio.Task[None] | None = None
         # Bundles the disk refused, in memory until it takes them (their path is where they will go).
         self._held: dict[SpoolEntry, tuple[bytes, BundleManifest]] = {}
@@ -352,6 +468,18 @@ class Outbox:
             result = await asyncio.to_thread(self.spool.put, bundle, manifest, keep=keep)
         except OSError as exc:
             result = self._hold(bundle, manifest, exc)
+        self._idle.clear()
+        self._work.set()
+        return result
+
+    async def stage(self, bundle: bytes, manifest: BundleManifest) -> Path:
+        """Write a bundle beside the spool, not yet uploaded (``commit``); ``OSError`` if the disk refuses."""
+        return await asyncio.to_thread(self.spool.stage, bundle, manifest)
+
+    async def commit(self, staged: Path, manifest: BundleManifest) -> PutResult:
+        """Move a staged bundle into the spool and let the uploader know."""
+        keep = frozenset({self._in_flight}) if self._in_flight else frozenset()
+        result = await asyncio.to_thread(self.spool.commit, staged, manifest, keep=keep)
         self._idle.clear()
         self._work.set()
         return result
@@ -438,23 +566,50 @@ class Outbox:
             await self._work.wait()
             return attempt
         self._idle.clear()
-        entry = entries[0]
+        entry, claim = await asyncio.to_thread(self._claim_first, entries, frozenset(self._held))
+        if entry is None:  # every one is being uploaded by another process sharing the spool
+            await self._wait(CLAIMED_RECHECK_S, interruptible=False)
+            return attempt
+        try:
+            attempt, pause = await self._settle(entry, attempt)
+        finally:
+            if claim is not None:
+                claim.release()  # before any wait: a ``bundle flush`` meanwhile may try it
+        if pause is not None:
+            await self._wait(pause.seconds, interruptible=pause.interruptible)
+        return attempt
+
+    def _claim_first(self, entries: list[SpoolEntry],
+                     held: frozenset[SpoolEntry]) -> tuple[SpoolEntry | None, Claim | None]:
+        """The first bundle in line that no other process is uploading (held ones are this process's own)."""
+        for entry in entries:
+            if entry in held:
+                return entry, None
+            claim = self.spool.try_claim(entry)
+            if claim is not None:
+                return entry, claim
+        return None, None
+
+    async def _settle(self, entry: SpoolEntry, attempt: int) -> tuple[int, Pause | None]:
+        """Upload one bundle and act on the answer; returns the next backoff attempt number and how long to
+        wait before the next upload."""
         try:
             result = await self._upload(entry)
         except CollectorUnavailable as exc:
+            self.unreachable = exc
             delay = backoff_delay(attempt, self._backoff_initial_s, self._backoff_max_s, self._rand)
             _LOGGER.info("upload of %s failed (%s); retrying in %.1fs", entry.bundle_id, exc, delay)
-            await self._wait(delay, interruptible=True)
-            return attempt + 1
+            return attempt + 1, Pause(delay, interruptible=True)
         if result is None:
-            return attempt
+            return attempt, None
+        self.unreachable = None
         if result.outcome is UploadOutcome.RETRY_AFTER:
             _LOGGER.info("collector is rate limiting; retrying %s in %.1fs", entry.bundle_id, result.retry_after_s)
-            await self._wait(result.retry_after_s or 0.0, interruptible=False)
-            return attempt
+            return attempt, Pause(result.retry_after_s or 0.0, interruptible=False)
         if entry in self._held:
             self._forget_held(entry, result)
         elif result.outcome is UploadOutcome.DELIVERED:
+            crash_point(CaptureStep.DELIVERED)
             await asyncio.to_thread(self.spool.remove, entry)
             _LOGGER.info("bundle %s delivered (%s)", entry.bundle_id, result.status)
         else:
@@ -463,7 +618,7 @@ class Outbox:
                             entry.bundle_id, result.status, result.code, self.spool.rejected_dir)
         if self._on_result is not None:
             self._on_result(entry, result)
-        return 0
+        return 0, None
 
     def _forget_held(self, entry: SpoolEntry, result: UploadResult) -> None:
         """A held bundle got its final answer: nothing of it is on disk to remove or keep aside."""

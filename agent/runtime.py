@@ -8,19 +8,17 @@ collector granted it, the live channel. Leaving it stops them in reverse order a
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from contextlib import AsyncExitStack
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Self
 
 from shared.aio import cancel_and_wait
 from shared.models import EventKind, Inventory, RootCause, TimelineEvent, Trigger, TriggerKind
 from shared.profiles import load_profiles
 
-from .capture import Capturer, captured_log_line
+from .capture import CaptureJournal, Capturer, finish_interrupted_captures
 from .clock import Clock
 from .collector_client import CollectorClient, collector_url
 from .config import AgentConfig
@@ -35,7 +33,7 @@ from .monitors.connectivity import ConnectivityMonitor
 from .monitors.health import HealthMonitor
 from .monitors.link import ipv4_addresses
 from .monitors.ssdp import SsdpListener
-from .outbox import Outbox
+from .outbox import Outbox, Spool
 from .recorder import FlightRecorder, RecorderLogHandler
 from .web import OneClickPage
 
@@ -67,26 +65,9 @@ class AgentRuntime:
         self.ssdp: SsdpListener | None = None
         self.live: LiveChannel | None = None
         self.captured: list[tuple[str, str]] = []  # (signature, bundle id) in this run
+        self.journal = CaptureJournal(self.state_dir / "captures.jsonl")
         self._stack = AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
-
-    @property
-    def _captures_path(self) -> Path:
-        return self.state_dir / "captures.jsonl"
-
-    def _previous_captures(self) -> dict[str, datetime]:
-        captured: dict[str, datetime] = {}
-        try:
-            lines = self._captures_path.read_text().splitlines()
-        except OSError:
-            return captured
-        for line in lines:
-            try:
-                entry = json.loads(line)
-                captured[entry["signature"]] = datetime.fromisoformat(entry["at"])
-            except (ValueError, KeyError):
-                continue
-        return captured
 
     async def __aenter__(self) -> Self:
         try:
@@ -106,7 +87,13 @@ class AgentRuntime:
         logging.getLogger("agent").addHandler(handler)
         self._stack.callback(logging.getLogger("agent").removeHandler, handler)
         history = recorder.events(since=self.clock.now() - timedelta(seconds=max(config.capture.group_window_s, 3600)))
-        self.engine.restore(history, self._previous_captures())
+        # A capture the last run was killed in the middle of is finished, not made again: first, so that the
+        # engine hears about it.
+        try:
+            await asyncio.to_thread(finish_interrupted_captures, Spool.from_config(config), self.journal)
+        except OSError as exc:  # a full or read-only disk: they stay staged for the next start
+            _LOGGER.warning("staged bundles not finished: %s", exc)
+        self.engine.restore(history, await asyncio.to_thread(self.journal.last_captures))
         recorder.subscribe(self._on_event)
         self.inventory = await asyncio.to_thread(InventoryStore.open, self.state_dir / "inventory.json",
                                                  max_devices=config.discovery.max_devices)
@@ -123,7 +110,7 @@ class AgentRuntime:
             profiles = await asyncio.to_thread(load_profiles, config.firmware_profiles)
             inventory = self.inventory
             self.capturer = Capturer(
-                config, self.identity, recorder, self.outbox, inventory=inventory.snapshot,
+                config, self.identity, recorder, self.outbox, self.journal, inventory=inventory.snapshot,
                 diagnose=lambda events, now, signature: diagnose(
                     events, inventory.snapshot(), {}, profiles, now, logs=recorder.logs(since=events[0].ts if events else now),
                     focus=fault_focus(events, signature)))
@@ -190,16 +177,11 @@ class AgentRuntime:
                           urgent=capture.root_cause in URGENT_CAUSES,
                           summary=f"{capture.root_cause.value} x{capture.occurrences}")
         try:
-            bundle_id = await self.capturer.capture(trigger, capture.start, capture.end)
+            bundle_id = await self.capturer.capture_fault(trigger, capture.start, capture.end, self.clock.now())
         except Exception:  # noqa: BLE001 - a failed capture must not stop the agent; it is logged with its cause
             _LOGGER.exception("capture of %s failed", capture.signature)
             return
         self.captured.append((capture.signature, bundle_id))
-        line = captured_log_line(capture.signature, self.clock.now(), bundle_id)
-        try:
-            await asyncio.to_thread(_append, self._captures_path, line)
-        except OSError as exc:  # only the grouping after a restart relies on it; the bundle itself is safe
-            _LOGGER.warning("capture of %s not noted in %s: %s", capture.signature, self._captures_path.name, exc)
 
     async def capture_now(self, trigger: Trigger, minutes_before: float = 10.0) -> str:
         """A bundle of the last minutes, for an engineer's request or a self-diagnosis."""
@@ -240,11 +222,4 @@ class AgentRuntime:
     def inventory_snapshot(self) -> Inventory:
         assert self.inventory is not None
         return self.inventory.snapshot()
-
-
-def _append(path: Path, line: str) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
 

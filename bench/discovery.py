@@ -4,6 +4,8 @@
 (Tasmota, Shelly, ESPHome and Zigbee2MQTT bridges over the hub's broker; Sonos and HomeKit over mDNS), waits
 until every announcement is out, then starts the agent's discovery in the hub namespace and prints how long
 it took until the inventory held every MQTT device and every mDNS service. Nothing is asserted.
+First it replays the corpus of real payloads (``bench/discovery_corpus.py``) through a loopback Mosquitto and
+prints ``corpus: N/M devices understood`` (``--corpus`` prints only that, without the lab).
 The MQTT simulators publish no mDNS (``--no-mdns``): registering hundreds of services one after the other
 would take minutes. The same mDNS figure comes from ``avahi-browse -rpt`` against an avahi-daemon started in
 the hub namespace (with a private D-Bus system bus; skipped when this machine already has one), from the
@@ -15,11 +17,14 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+from bench.discovery_corpus import score
 from lab import netns
 from lab.home import DeviceSpec, LabHome
+from lab.mosquitto import Mosquitto
 
 SCRIPT = r"""
 import asyncio, json, sys, time
@@ -132,7 +137,20 @@ def avahi_browse(lab: LabHome) -> tuple[float, int] | None:
         DBUS_SOCKET.unlink(missing_ok=True)
 
 
+def corpus() -> None:
+    with Mosquitto() as broker, tempfile.TemporaryDirectory() as state_dir:
+        results = score(broker.host, broker.port, Path(state_dir))
+    for result in results:
+        for failure in result.failures:
+            print(f"  {result.name}: {failure}")
+    print(f"corpus: {sum(r.understood for r in results)}/{sum(r.expected for r in results)} devices understood "
+          f"({len(results)} upstream sources)")
+
+
 def main() -> None:
+    corpus()
+    if "--corpus" in sys.argv[1:]:
+        return
     with LabHome(devices=[*MQTT_SPECS, *MDNS_SPECS]) as lab:
         lab.start_broker()
         announced = _wait_announced(lab)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from time import monotonic
 
@@ -12,16 +13,18 @@ from aiohttp import web
 from shared.models import utcnow
 
 from .api import ROUTE_TABLES
+from .api.params import check_parameters
 from .web import routes as ui_routes
+from .web.guard import LoginThrottle, is_https
 from .web.pages import html_errors
 from .blobs import BlobStore
 from .delivery import Outbox
 from .config import CollectorConfig
 from .errors import CollectorError, RateLimited
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, whole_seconds
 from .ingest import IngestWorkers
 from .live_service import LiveService
-from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, MONOTONIC, INGEST, LIVE, OUTBOX, SCANNER, Clock
+from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, LOGIN_THROTTLE, MONOTONIC, INGEST, LIVE, OUTBOX, SCANNER, Clock
 from .store import Database
 from .support.scanner import SlaScanner
 
@@ -40,7 +43,7 @@ async def errors_middleware(request: web.Request, handler: Callable[[web.Request
     try:
         return await handler(request)
     except RateLimited as exc:
-        return error_response(exc.status, exc.code, exc.message, {"Retry-After": str(max(1, round(exc.retry_after_s + 0.5)))})
+        return error_response(exc.status, exc.code, exc.message, {"Retry-After": str(whole_seconds(exc.retry_after_s))})
     except CollectorError as exc:
         if exc.status >= 500:
             _LOGGER.error("%s %s failed: %s", request.method, request.path, exc)
@@ -50,6 +53,21 @@ async def errors_middleware(request: web.Request, handler: Callable[[web.Request
             raise
         allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
         return error_response(exc.status, _STATUS_CODES.get(exc.status, "http_error"), exc.reason, allow)
+    except ConnectionResetError:
+        raise  # the client went away: nobody to answer
+    except Exception:
+        # A bug: the client gets an id to quote, the log gets the traceback under the same id.
+        error_id = secrets.token_hex(8)
+        _LOGGER.exception("%s %s failed (error id %s)", request.method, request.path, error_id)
+        return error_response(500, "internal_error", f"internal error; quote error id {error_id}")
+
+
+@web.middleware
+async def contract_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """API parameters the OpenAPI document forbids never reach a handler."""
+    if request.path.startswith("/api/"):
+        check_parameters(request)
+    return await handler(request)
 
 
 async def _storage(app: web.Application) -> AsyncIterator[None]:
@@ -76,8 +94,26 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+# No inline script or style anywhere (the UI's are files under /ui/static/); nobody may frame a page.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer, errors and redirects included (``on_response_prepare`` sees them all)."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    if is_https(request, request.app[CONFIG].web):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
+
 def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, html_errors], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[errors_middleware, contract_middleware, html_errors], client_max_size=1024 * 1024)
+    app.on_response_prepare.append(_security_headers)
+    app[LOGIN_THROTTLE] = LoginThrottle(config.web)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock

@@ -61,6 +61,10 @@ class BlobStore:
             raise BlobStoreError(f"cannot store the bundle: {exc.strerror}") from exc
         return target
 
+    def discard(self, sha256: str) -> None:
+        """Remove a blob no record names (an upload that lost a race for its bundle id)."""
+        self.path(sha256).unlink(missing_ok=True)
+
     def discard_staged(self) -> int:
         """Remove what a crashed run left staged; how many files."""
         removed = 0

@@ -12,7 +12,7 @@ from enum import StrEnum
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
 
 from shared.broker_url import checked_broker_url
 from shared.models import Priority
@@ -46,6 +46,7 @@ class IngestConfig(_Section):
 class TicketConfig(_Section):
     attach_slack_s: float = Field(default=6 * 3600.0, ge=0, description="a bundle fits a ticket whose stated fault time is this close to its window")
     attach_lookback_s: float = Field(default=14 * 86400.0, ge=0, description="without a stated fault time, bundles from this long before the ticket fit it")
+    redact_customer_text: bool = Field(default=False, description="intake and customers' notes go through the bundles' redaction rules, with the household's pseudonyms")
 
 
 class LiveBrokerConfig(_Section):
@@ -116,6 +117,14 @@ class SupportConfig(_Section):
                                 frozenset(own.holidays if own.holidays is not None else self.holidays))
 
 
+class WebConfig(_Section):
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list, description="reverse proxies (addresses or networks) whose X-Forwarded-Proto and X-Forwarded-For are believed: the session cookie is marked Secure when such a proxy says https, and the client address it names is the one login throttling counts")
+    login_burst_per_account: int = Field(default=5, ge=1, description="wrong passwords for one account back to back before sign-in is throttled (429 + Retry-After)")
+    login_per_minute_per_account: float = Field(default=1.0, gt=0, description="then this many further attempts per minute for that account")
+    login_burst_per_address: int = Field(default=20, ge=1, description="wrong passwords from one client address back to back before it is throttled")
+    login_per_minute_per_address: float = Field(default=5.0, gt=0, description="then this many further attempts per minute from that address")
+
+
 class SmtpSecurity(StrEnum):
     NONE = "none"  # only for a relay on the same host
     STARTTLS = "starttls"  # plain connection upgraded with STARTTLS (port 587)
@@ -163,6 +172,7 @@ class CollectorConfig(_Section):
     tickets: TicketConfig = Field(default_factory=TicketConfig)
     live: LiveBrokerConfig = Field(default_factory=LiveBrokerConfig)
     support: SupportConfig = Field(default_factory=SupportConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @model_validator(mode="after")

@@ -2,14 +2,17 @@
 
 1. size cap while streaming (413, ``bundle_too_large``);
 2. the claimed manifest, read from the archive's first member only (400, ``manifest_invalid`` / …);
-3. same bundle id already stored: same bytes → the stored record (200), different bytes → verified first, then 409;
+3. same bundle id already stored with the same bytes: the stored record (200), a retry after a lost answer;
 4. the claimed agent must be enrolled and not revoked (403, ``agent_unknown`` / ``agent_revoked``), its
    household must match the manifest (403, ``household_mismatch``);
 5. per-agent rate limit (429 + Retry-After);
-6. the whole archive read safely (400 ``unsafe_archive`` …, 413 for bombs), then the DSSE signature against the
-   enrolled key, then every member's hash (422, ``signature_invalid`` / ``hash_mismatch`` / ``manifest_invalid``).
+6. same bundle id already stored with other bytes: 409 ``bundle_conflict``, decided here, before anything is
+   written, and counted against the agent's rate limit (a hub stuck re-sending cannot fill the disk);
+7. the whole archive read safely (400 ``unsafe_archive`` …, 413 for bombs), then the DSSE signature against the
+   enrolled key, then every member's hash (422, ``signature_invalid`` / ``hash_mismatch`` / ``manifest_invalid``),
+   then every file the collector reads later against its schema (422, ``file_invalid``, see ``contents.py``).
 
-Step 6 is CPU work (gunzip, tar, sha256, Ed25519). It runs, with the blob's adoption, in a pool of worker
+Step 7 is CPU work (gunzip, tar, sha256, Ed25519, pydantic). It runs, with the blob's adoption, in a pool of worker
 processes: in threads it would hold the GIL against the event loop. The upload is staged as a file first and
 the worker is given its path: 64 KB through a pipe costs the server more than writing it to the page cache.
 """
@@ -32,10 +35,11 @@ from shared.models import BundleManifest
 from shared.signing import public_key_from_text
 
 from .blobs import BlobStore
+from .contents import ContentInvalid, parse_contents
 from .errors import BadRequest, CollectorError, Forbidden, PayloadTooLarge
 from .models import AgentRecord, BundleRecord
 
-UNVERIFIABLE_STATUS = 422  # well-formed, but the signature, a hash or the listing does not hold
+UNVERIFIABLE_STATUS = 422  # well-formed, but the signature, a hash, the listing or a file's schema does not hold
 PEEK_LIMITS = ReadLimits(max_member_bytes=4 * 1024 * 1024)
 
 
@@ -101,12 +105,16 @@ def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blob_roo
     data = staged.read_bytes()
     opened = open_bundle(data, limits)  # unsafe or too large: the reader's own error (400/413)
     try:
-        manifest = opened.verify(public_key_from_text(public_key)).manifest
+        verified = opened.verify(public_key_from_text(public_key))
     except BundleError as exc:
         raise Unverifiable(exc.code, str(exc)) from None
+    try:
+        parse_contents(verified.files)  # what the pages will read must parse, or every reader of the ticket fails
+    except ContentInvalid as exc:
+        raise Unverifiable("file_invalid", str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
     _blob_store(blob_root, fsync).adopt(staged, sha256)
-    return Verified(manifest, sha256)
+    return Verified(verified.manifest, sha256)
 
 
 def bundle_record(upload: Upload, verified: Verified, agent: AgentRecord, received_at: datetime) -> BundleRecord:

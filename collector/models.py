@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
 
 from shared.models import CaptureWindow, Priority, Trigger
 
@@ -65,6 +65,8 @@ class BundleRecord(_Record):
     verified: bool = Field(default=True, description="stored bundles always passed DSSE and hash verification on arrival")
     key_id: str
     ticket_id: int | None = None
+    duplicate_of: str | None = Field(default=None, description="an earlier bundle of the same agent, trigger signature "
+                                     "and capture window: the same fault sent twice, shown once on the ticket")
 
 
 class TicketState(StrEnum):
@@ -121,6 +123,7 @@ class Ticket(_Record):
     bundles: list[BundleRecord] = Field(default_factory=list)
     events: list[TicketEvent] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def household(self) -> str:
         return self.intake.household

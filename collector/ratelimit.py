@@ -40,3 +40,8 @@ class RateLimiter:
     def consume(self, key: str, now: float) -> None:
         bucket = self._refilled(key, now)
         bucket.tokens = max(0.0, bucket.tokens - 1.0)
+
+
+def whole_seconds(wait: float) -> int:
+    """A wait as the whole seconds of a ``Retry-After`` header: rounded up, at least 1."""
+    return max(1, round(wait + 0.5))

@@ -21,12 +21,14 @@ from typing import Any
 
 import yaml
 
+from agent.identity import Identity
 from collector.models import Priority, TicketIntake
 from collector.store import SqliteStore
 from lab.collector_process import CollectorProcess
 from lab.home import LabHome, LabProcess
 from shared.bundle import VerifiedBundle, read_bundle
 from shared.models import TimelineEvent, utcnow
+from shared.redact import Redactor
 from shared.signing import public_key_from_text
 
 AGENT = str(Path(sys.executable).with_name("homediag-agent"))
@@ -173,7 +175,13 @@ class AgentProcess:
         assert agent is not None
         return read_bundle(data, public_key_from_text(agent.public_key))
 
+    def as_redacted(self, text: str) -> str:
+        """``text`` as the agent's redaction writes it into a bundle (a fault signature names a device by its id)."""
+        return Redactor(Identity.load_or_create(self.state_dir).require_enrollment().pseudonym_key_bytes).redact_text(text)
+
     def wait_bundle(self, signature: str, timeout: float = 60) -> dict[str, Any]:
+        """The first bundle captured for ``signature`` as the agent's timeline names it (redacted in the bundle)."""
+        signature = self.as_redacted(signature)
         found = wait_for(lambda: [b for b in self.bundles() if b["trigger"]["signature"] == signature], timeout)
         assert found, f"no {signature} bundle; have {[b['trigger']['signature'] for b in self.bundles()]}; " \
                       f"agent log: {self.process.log_tail(3000) if self.process else ''}"

@@ -1,11 +1,13 @@
-"""Redaction applied by the agent before a bundle is signed.
+"""Redaction applied by the agent before a bundle is signed (and by the collector to customer text).
 
-Secrets (passwords, tokens, PSKs, URL credentials, cookies) are removed and replaced
-by ``[REDACTED]``. Identifiers (MAC, IPv4, IPv6, e-mail, hostname, SSID) are replaced
-by keyed pseudonyms: HMAC-SHA256 of the household's pseudonym key over the kind and
-the normalised value, shaped so tools still parse them. The same value gets the same
-pseudonym everywhere in a household; another household's key gives another one.
-The rules and shapes are documented in docs/bundle-format.md.
+Secrets (passwords, tokens, PSKs, URL credentials and secret query parameters, cookies, JWTs, private keys)
+are removed and replaced by ``[REDACTED]``. Identifiers (MAC and EUI-64 in every spelling, also inside device
+ids and topics, IPv4, IPv6, e-mail, hostname, SSID, serial number, phone number) are replaced by keyed
+pseudonyms: HMAC-SHA256 of the household's pseudonym key over the kind and the normalised value, shaped like
+the original so tools still parse them. The same value gets the same pseudonym everywhere in a household;
+another household's key gives another one. Values met under identifying keys (an SSID, a hostname, a serial)
+are learned and replaced wherever else they occur, in every file. The rules and shapes are documented in
+docs/bundle-format.md.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import hmac
 import ipaddress
 import json
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 from shared.errors import RedactionError
-from shared.models import RedactionSummary
+from shared.models import RedactionSummary, Trigger
 
 REDACTED = "[REDACTED]"
 
@@ -43,39 +47,128 @@ _SECRET_SUFFIXES = {
     "password": "password", "passwd": "password", "passphrase": "password", "token": "token",
     "secret": "secret", "apikey": "key", "privatekey": "key", "psk": "psk", "credentials": "credentials",
 }
-_MAC_KEYS = {"mac", "macs", "macaddress", "macaddr", "bssid", "hwaddr", "hwaddress"}
+# Query parameters that carry a secret although their name is not secret-looking elsewhere.
+_SECRET_QUERY_NAMES = {"sig": "token", "signature": "token", "code": "token", "jwt": "token", "xamzsignature": "token",
+                       "xamzsecuritytoken": "token", "xamzcredential": "credentials"}
+_MAC_KEYS = {"mac", "macs", "macaddress", "macaddr", "bssid", "hwaddr", "hwaddress", "ieeeaddress", "ieee"}
 _SSID_KEYS = {"ssid", "ssids", "essid"}
-_HOST_KEYS = {"hostname", "hn", "host", "hostnames", "fqdn"}
+_HOST_KEYS = {"hostname", "hn", "host", "hostnames", "fqdn", "dhcphostname"}
+_SERIAL_KEYS = {"serial", "serials", "serialnumber", "serialno", "serialnum", "sn", "sernum", "hwserial"}
+_PHONE_KEYS = {"phone", "phonenumber", "tel", "telephone", "mobile", "msisdn"}
+_EMAIL_KEYS = {"email", "emailaddress", "mail"}
 
-_TEXT_SECRET_WORDS = (
-    r"wpa_passphrase|wpa_psk|passphrase|password|passwd|pwd|pass|psk|api[_-]?key|apikey|private[_-]?key"
-    r"|access[_-]?token|refresh[_-]?token|auth[_-]?token|token|client[_-]?secret|secret|credentials?"
-    r"|session[_-]?id"
-)
+def _trie_pattern(words: list[str], *, caseless: bool = False, whole_tokens: bool = True) -> str:
+    """A regex matching any of ``words``, shaped as a trie under one first-character class: the engine skips
+    characters that start no word, and tries one branch per character after that (an alternation of words
+    would be tried word by word at every position). ``caseless`` spells ASCII letters as ``[xX]`` (faster
+    than the IGNORECASE flag); ``whole_tokens`` requires no letter or digit on either side."""
+
+    def char(c: str) -> str:
+        return f"[{c.lower()}{c.upper()}]" if caseless and c.isascii() and c.isalpha() else re.escape(c)
+
+    def branch(group: list[str]) -> str:
+        ends = "" in group
+        by_first: dict[str, list[str]] = {}
+        for word in group:
+            if word:
+                by_first.setdefault(word[0].lower() if caseless else word[0], []).append(word[1:])
+        parts = [char(first) + branch(rest) for first, rest in sorted(by_first.items())]
+        if not parts:
+            return ""
+        inner = parts[0] if len(parts) == 1 and not ends else "(?:" + "|".join(parts) + ")"
+        return inner + ("?" if ends else "")
+
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0].lower() if caseless else word[0], []).append(word[1:])
+    firsts = "".join(sorted({re.escape(v) for first in by_first for v in ({first, first.upper()} if caseless else {first})}))
+    alternatives = "|".join(f"(?<={char(first)}){branch(rest)}" for first, rest in sorted(by_first.items()))
+    if whole_tokens:
+        return rf"[{firsts}](?<![0-9A-Za-z].)(?:{alternatives})(?![0-9A-Za-z])"
+    return rf"[{firsts}](?:{alternatives})"
+
+
+# -- text patterns ------------------------------------------------------------------------------------------
+_H = "[0-9A-Fa-f]"
+_TEXT_SECRET_WORDS = [
+    "wpa_passphrase", "wpa_psk", "passphrase", "password", "passwd", "pwd", "pass", "psk", "apikey", "credential",
+    "credentials", "token", "secret", *(f"{a}{sep}{b}" for a, b in (("api", "key"), ("private", "key"),
+    ("access", "token"), ("refresh", "token"), ("auth", "token"), ("client", "secret"), ("session", "id"))
+    for sep in ("", "_", "-")),
+]
 _TEXT_SECRET_TRIGGERS = ("pass", "pwd", "psk", "key", "token", "secret", "credential", "session")
-_URL_CREDENTIALS = re.compile(
-    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/\s@]+)@(?P<host>\[[0-9A-Fa-f:.]+\]|[^/\s:?#\[\]]+)"
-)
+_PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
+# The scheme stays; userinfo (user, or user:password) is dropped; the host is pseudonymised.
+_URL_CREDENTIALS = re.compile(r"://(?P<userinfo>[^/\s@\"'<>?#]+)@(?P<host>\[[0-9A-Fa-f:.%A-Za-z]+\]|[^/\s:?#\[\]\"'<>]+)")
+_QUERY_PARAMETER = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]{1,64})=(?P<value>[^&#\s\"'<>]+)")
 # Only the secret word is matched, whatever precedes it ("mqtt_password", "Proxy-Authorization")
-# stays in place: a scan anchored on the word is several times faster than one on the whole key,
-# and an occasional over-match ("bypass=1") only over-redacts.
-_HEADER_SECRET = re.compile(r"(?i)(?P<name>authorization|cookie)(?P<sep>[ \t]*:[ \t]*)[^\r\n]+")
+# stays in place; an occasional over-match ("bypass=1") only over-redacts.
+_HEADER_SECRET = re.compile(r"(?i)(?P<name>authorization|cookie)(?P<sep>[ \t]*:[ \t]*)[^\r\n\"]+")
 _BEARER = re.compile(r"(?i)(?P<word>bearer|basic) +[A-Za-z0-9._~+/=-]{8,}")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _KEY_VALUE_SECRET = re.compile(
-    r"(?i)(?P<name>" + _TEXT_SECRET_WORDS + r")"
-    r"(?P<sep>[\"']?\s*[:=]\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&\"'}\]]+)"
+    r"(?P<name>" + _trie_pattern(_TEXT_SECRET_WORDS, caseless=True, whole_tokens=False) + r")"
+    r"(?P<sep>[\"']?[ \t]*[:=][ \t]*)(?P<value>\[REDACTED\]|\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"'}\]]+)"
 )
-_SSID_TEXT = re.compile(r"(?i)\b(?P<name>e?ssid)(?P<sep>[\"']?\s*[:=]\s*|\s+)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;\"'}\]]+)")
+# "ssid=Home", "SSID \"Home WiFi\"", and iw's "SSID: Home WiFi" (the rest of the line).
+_SSID_TEXT = re.compile(
+    r"(?i)\b(?P<name>e?ssid)(?:(?P<sep>[\"']?[ \t]*[=][ \t]*|[ \t]+)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;\"'}\]]+)"
+    r"|(?P<colon>[\"']?:[ \t]*)(?P<line>\"[^\"\n]*\"|'[^'\n]*'|[^\r\n,;\"'}\]]*[^\s,;\"'}\]]))"
+)
+_SERIAL_TEXT = re.compile(
+    r"(?i)\b(?P<name>serial(?:[ _-]?(?:number|no|num))?|s/n|sn)(?P<sep>[\"']?[ \t]*[:=#][ \t]*[\"']?)"
+    r"(?P<value>[A-Za-z0-9][A-Za-z0-9._/-]{2,}[A-Za-z0-9])"
+)
+# /dev/serial/by-id/usb-<vendor>_<product>_<serial>-if00: the USB serial number of a Zigbee stick, say.
+_USB_SERIAL = re.compile(r"(?<=usb-)(?P<lead>[^\s/\"']*?_)(?P<value>[0-9A-Za-z]{6,})(?=-if[0-9]{2})")
+_PHONE = re.compile(
+    r"[+(](?<![\w+].)(?:(?<=\+)[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,5}\)?){2,6}(?![0-9])"
+    r"|(?<=\()[0-9]{3}\)[ ]?[0-9]{3}[ .-][0-9]{4}(?![0-9]))"
+)
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
-_MAC = re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])")
-_BARE_MAC = re.compile(r"(?i)\b(?P<name>mac(?:[_ -]?addr(?:ess)?)?|bssid)(?P<sep>[\"']?\s*[:=]?\s*[\"']?)(?P<value>[0-9a-f]{12})\b")
-_IPV6 = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?:%[0-9A-Za-z_.-]+)?(?![0-9A-Za-z:])")
-_IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?!\.?[0-9])")
-_LOCAL_HOST = re.compile(r"(?i)(?<![A-Za-z0-9_.-])[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.(?P<suffix>local|lan|home)\b(?!-)")
+_LOCAL_SUFFIXES = r"home\.arpa|fritz\.box|localdomain|localnet|internal|intranet|local|lan|home"
+_LOCAL_TRIGGERS = (".local", ".lan", ".home", ".internal", ".intranet", ".fritz.box")
+_LOCAL_HOST = re.compile(
+    r"(?i)(?<![A-Za-z0-9_.@-])(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*?)\.(?P<suffix>" + _LOCAL_SUFFIXES
+    + r")(?![A-Za-z0-9-]|\.[A-Za-z0-9])"
+)
+_IPV4_TAIL = r"(?:\.[0-9]{1,3}){3}"
+# Every hardware address, IP and mobile number in one pass. The pattern begins with a character class (the
+# first character of any of them) so the regex engine skips other characters without trying the
+# alternatives; each alternative then goes on from that first character, checked by a look-behind, and ends
+# with an empty group naming its kind (``match.lastgroup``).
+_ADDRESS = re.compile(
+    r"[0-9A-Fa-f:](?<![0-9A-Za-z].)"
+    # cheap guard: a separator within the first group, or at least six hex digits in a row
+    r"(?=[0-9A-Fa-f]{0,3}[:._%-]|[0-9A-Fa-f]{5}|[xX][0-9A-Fa-f])(?:"
+    # 6 or 8 hex pairs with one separator throughout: 'a4:cf:…', 'A4-CF-…', 'a4_cf_…' (file names), '%3A' (URLs)
+    rf"(?<=[0-9A-Fa-f]){_H}(?P<sep>[:._-]|%3[Aa])(?:{_H}{{2}}(?P=sep)){{4}}{_H}{{2}}(?:(?P=sep){_H}{{2}}(?P=sep){_H}{{2}})?"
+    rf"(?!(?P=sep){_H}|[0-9A-Za-z])(?P<mac>)"
+    rf"|(?<=[0-9A-Fa-f]){_H}{{3}}\.{_H}{{4}}\.{_H}{{4}}(?![0-9A-Za-z]|\.[0-9A-Fa-f])(?P<cisco>)"
+    rf"|(?<=0)[xX]{_H}{{16}}(?![0-9A-Za-z])(?P<eui64>)"
+    rf"|(?:(?<=[0-9A-Fa-f]){_H}{{0,3}}:(?:{_H}{{1,4}}:){{6}}{_H}{{1,4}}"
+    rf"|(?<=[0-9A-Fa-f]){_H}{{0,3}}(?::{_H}{{1,4}}){{0,6}}::(?:(?:{_H}{{1,4}}:){{0,6}}(?:[0-9]{{1,3}}{_IPV4_TAIL}|{_H}{{1,4}}))?"
+    rf"|(?<=:):(?:(?:{_H}{{1,4}}:){{0,6}}(?:[0-9]{{1,3}}{_IPV4_TAIL}|{_H}{{1,4}}))?)"
+    r"(?:%[0-9A-Za-z_.-]+)?(?![0-9A-Za-z:])(?P<ipv6>)"
+    rf"|(?<!\.[0-9])(?<=[0-9])[0-9]{{0,2}}{_IPV4_TAIL}(?![0-9]|\.[0-9])(?P<ipv4>)"
+    # a Chinese mobile number: 11 digits from 13… to 19…
+    r"|(?<![.:-]1)(?<=1)[3-9][0-9]{9}(?![0-9.:-])(?P<mobile>)"
+    # 12 hex digits standing alone or ending a token ('shellyplus1pm-a8032ab12345'), but not a UUID's last group
+    rf"|(?<!{_H}{{4}}-[0-9A-Fa-f])(?<=[0-9A-Fa-f]){_H}{{11}}(?![0-9A-Za-z])(?P<hex12>)"
+    # 6 hex digits ending a device name: the MAC's last three bytes ('tasmota_A4CF12', 'shelly1-B929CC')
+    rf"|(?<=[0-9A-Za-z][-_][0-9A-Fa-f]){_H}{{5}}(?![0-9A-Za-z])(?P<hex6>)"
+    r")"
+)
+_MAC_KEYWORD_BEFORE = re.compile(r"(?i)(?:mac|bssid|hwaddr)[\"'\s:=_-]{0,4}$")
+# Device-name prefixes whose 6-hex suffix is a MAC tail even when it has no digit ('tasmota_ABCDEF').
+_MAC_TAIL_PREFIXES = ("tasmota", "shelly", "esp", "sonoff", "athom", "wled", "obk", "openbeken", "gosund", "nous")
 _NETMASK_V4 = {str(ipaddress.IPv4Network(f"0.0.0.0/{bits}").netmask) for bits in range(33)}
-
+_HEX_RUN = re.compile(r"[^0-9a-f]")
 
 _KEY_SEPARATORS = str.maketrans("", "", "-_. ")
+
+# Values never learned as literals: replacing them everywhere would rewrite the bundle's own vocabulary.
+_MIN_LITERAL = 4
 
 
 @lru_cache(maxsize=4096)  # bundles repeat the same few keys thousands of times
@@ -102,6 +195,27 @@ def _unquote(value: str) -> tuple[str, str]:
     return "", value
 
 
+def _same_case(hex_digits: str, like: str) -> str:
+    return hex_digits.upper() if any(c in "ABCDEF" for c in like) and not any(c in "abcdef" for c in like) else hex_digits
+
+
+@lru_cache(maxsize=1)
+def _protected_words() -> frozenset[str]:
+    """Our own field names and vocabularies (lower case): an SSID called 'online' must not rewrite every state."""
+    from shared import models
+
+    words: set[str] = set()
+    for name in dir(models):
+        value = getattr(models, name)
+        if isinstance(value, type) and issubclass(value, models.StrEnum) and value is not models.StrEnum:
+            words.update(member.value.lower() for member in value)
+        if isinstance(value, type) and issubclass(value, models.BaseModel):
+            words.update(field.lower() for field in value.model_fields)
+    words.update(("online", "offline", "up", "down", "true", "false", "null", "none", "unknown", "changed", "same",
+                  "opened", "closed", "weak", "ok", "degraded", "byebye", "agent", "home", "local", "wifi"))
+    return frozenset(words)
+
+
 class Redactor:
     """Redacts text and JSON with one household's pseudonym key, counting what it did."""
 
@@ -116,6 +230,15 @@ class Redactor:
         # Pseudonyms this redactor produced: met again (another file, a second pass), they stay as they are.
         self._produced: set[str] = set()
         self._cache: dict[tuple[str, str], tuple[str, str | None]] = {}
+        # Original values learned under identifying keys -> kind; replaced wherever else they occur.
+        self._literals: dict[str, str] = {}
+        self._literal_pattern: re.Pattern[str] | None = None
+        self.literal_generation = 0  # grows whenever a value is learned
+        self._passes = self._pass_table()
+        self._addresses: dict[str, tuple[str, str | None]] = {}
+        # Short strings (JSON values) repeat: their redaction and what it counted, valid while nothing new is learned.
+        self._short: dict[str, tuple[str, Counter[str], Counter[str]]] = {}
+        self._short_generation = 0
 
     # -- pseudonyms ---------------------------------------------------------------------------
 
@@ -136,12 +259,43 @@ class Redactor:
             self._replaced[kind] += 1
         return result
 
+    def _mac_digits(self, hex12: str) -> str:
+        """12 pseudonym hex digits: 02 (locally administered), two from the whole MAC, three from its last
+        three bytes alone, so a name carrying only the MAC's tail ('tasmota_A4CF12') gets the same tail."""
+        return "02" + self._digest("mac", hex12).hex()[:4] + self._mac_tail(hex12[6:])
+
+    def _mac_tail(self, hex6: str) -> str:
+        return self._digest("mac-tail", hex6).hex()[:6]
+
     def pseudonym_mac(self, mac: str) -> str:
+        """A MAC in any spelling -> the pseudonym in the same spelling (separator, case)."""
         return self._pseudonym("mac", mac, self._compute_mac)
 
     def _compute_mac(self, mac: str) -> tuple[str, str | None]:
-        digest = self._digest("mac", re.sub(r"[^0-9a-f]", "", mac.lower()))
-        return "02:" + ":".join(f"{b:02x}" for b in digest[:5]), "mac"
+        hex12 = _HEX_RUN.sub("", mac.lower().replace("%3a", ":"))
+        if len(hex12) != 12:
+            return mac, None
+        digits = _same_case(self._mac_digits(hex12), mac)
+        separator = re.search(r"%3[Aa]|[^0-9A-Fa-f]", mac)
+        if separator is None:
+            return digits, "mac"
+        if mac.count(".") == 2 and len(mac) == 14:  # Cisco 'a4cf.1234.5678'
+            return ".".join(digits[i : i + 4] for i in range(0, 12, 4)), "mac"
+        return separator[0].join(digits[i : i + 2] for i in range(0, 12, 2)), "mac"
+
+    def _pseudonym_mac_tail(self, hex6: str) -> str:
+        return self._pseudonym("mac-tail", hex6, lambda value: (_same_case(self._mac_tail(value.lower()), value), "mac"))
+
+    def _pseudonym_eui64(self, value: str) -> str:
+        def compute(original: str) -> tuple[str, str | None]:
+            hex16 = _HEX_RUN.sub("", original.lower().replace("%3a", ":"))
+            digits = _same_case("02" + self._digest("eui64", hex16).hex()[:14], original)
+            separator = re.search(r"%3[Aa]|[^0-9A-Fa-f]", original)
+            if separator is None:
+                return digits, "eui64"
+            return separator[0].join(digits[i : i + 2] for i in range(0, 16, 2)), "eui64"
+
+        return self._pseudonym("eui64", value, compute)
 
     def pseudonym_ip(self, text: str) -> str:
         """Pseudonymise an IPv4/IPv6 address; addresses that identify nobody are returned unchanged."""
@@ -149,11 +303,16 @@ class Redactor:
 
     def _compute_ip(self, text: str) -> tuple[str, str | None]:
         address_text, _, zone = text.partition("%")
+        if "." in address_text and ":" not in address_text:
+            # '192.168.001.020' is still an address to a person reading it (and to some parsers).
+            octets = address_text.split(".")
+            if len(octets) == 4 and all(octet.isdecimal() and int(octet) <= 255 for octet in octets):
+                address_text = ".".join(str(int(octet)) for octet in octets)
         try:
             address = ipaddress.ip_address(address_text)
         except ValueError:
             return text, None
-        if address.is_loopback or address.is_unspecified or address.is_multicast or text in _NETMASK_V4:
+        if address.is_loopback or address.is_unspecified or address.is_multicast or address_text in _NETMASK_V4:
             return text, None
         if self._keep_private_ips and (address.is_private or address.is_link_local):
             return text, None
@@ -175,6 +334,10 @@ class Redactor:
     def pseudonym_hostname(self, name: str, keep_suffix: str = "") -> str:
         if self._is_ip(name):
             return self.pseudonym_ip(name)
+        if not keep_suffix:
+            local = re.fullmatch(r"(?i)(.+?)\.(" + _LOCAL_SUFFIXES + r")\.?", name)
+            if local:
+                name, keep_suffix = local[1], local[2].lower()
         suffix = f".{keep_suffix}" if keep_suffix else ""
         return self._pseudonym(
             "hostname" + suffix,
@@ -187,6 +350,16 @@ class Redactor:
             return ssid
         return self._pseudonym("ssid", ssid, lambda value: (f"ssid-{self._digest('ssid', value).hex()[:10]}", "ssid"))
 
+    def pseudonym_serial(self, serial: str) -> str:
+        return self._pseudonym("serial", serial, lambda value: (f"serial-{self._digest('serial', value.upper()).hex()[:10]}", "serial"))
+
+    def pseudonym_phone(self, phone: str) -> str:
+        def compute(value: str) -> tuple[str, str | None]:
+            digits = "".join(c for c in value if c.isdigit())
+            return f"phone-{self._digest('phone', digits).hex()[:10]}", "phone"
+
+        return self._pseudonym("phone", phone, compute)
+
     @staticmethod
     def _is_ip(text: str) -> bool:
         try:
@@ -194,6 +367,44 @@ class Redactor:
         except ValueError:
             return False
         return True
+
+    # -- learned values -------------------------------------------------------------------------
+
+    def learn(self, kind: str, value: str) -> None:
+        """Remember an identifying value (ssid, hostname, serial, phone) to replace wherever else it occurs."""
+        value = value.strip()
+        if (len(value) < _MIN_LITERAL or value in self._literals or value in self._produced or value.isdigit()
+                or value.lower() in _protected_words() or "\n" in value):
+            return
+        self._literals[value] = kind
+        self._literal_pattern = None
+        self.literal_generation += 1
+
+    def _literal_regex(self) -> re.Pattern[str] | None:
+        if self._literal_pattern is None and self._literals:
+            spellings: dict[str, str] = {}
+            for value, kind in self._literals.items():
+                forms = {value, json.dumps(value)[1:-1]}  # as written, and as it appears inside a JSON string
+                if kind == "hostname":
+                    forms |= {value.lower(), value.upper()}
+                for form in forms:
+                    spellings.setdefault(form, value)
+            self._literal_spellings = spellings
+            self._literal_pattern = re.compile(_trie_pattern(list(spellings)))
+        return self._literal_pattern
+
+    def _replace_literal(self, match: re.Match[str]) -> str:
+        original = self._literal_spellings[match[0]]
+        return self._pseudonym_for(self._literals[original], original)
+
+    def _pseudonym_for(self, kind: str, value: str) -> str:
+        return {"ssid": self.pseudonym_ssid, "hostname": self.pseudonym_hostname, "serial": self.pseudonym_serial,
+                "phone": self.pseudonym_phone, "email": self.pseudonym_email}[kind](value)
+
+    def replace_learned(self, text: str) -> str:
+        """Replace the learned values in ``text`` (a pass of its own, for text redacted before they were learned)."""
+        pattern = self._literal_regex()
+        return pattern.sub(self._replace_literal, text) if pattern is not None else text
 
     # -- text ---------------------------------------------------------------------------------
 
@@ -209,54 +420,150 @@ class Redactor:
         self._removed["url_credentials"] += 1
         host = match["host"]
         if host.startswith("["):
-            return f"{match['scheme']}[{self.pseudonym_ip(host[1:-1])}]"
-        return match["scheme"] + self.pseudonym_hostname(host)
+            return f"://[{self.pseudonym_ip(host[1:-1])}]"
+        return "://" + self.pseudonym_hostname(host)
+
+    def _query_parameter(self, match: re.Match[str]) -> str:
+        name, value = match["name"], match["value"]
+        kind = self._secret_kind(name) or _SECRET_QUERY_NAMES.get(_normalise_key(name))
+        if kind is None or value == REDACTED:
+            return match[0]
+        return f"{match['lead']}{name}={self._remove(kind)}"
 
     def _key_value_secret(self, match: re.Match[str]) -> str:
-        quote, _ = _unquote(match["value"])
+        quote, value = _unquote(match["value"])
+        if value == REDACTED:
+            return match[0]
         kind = secret_kind(match["name"]) or "password"
         return f"{match['name']}{match['sep']}{quote}{self._remove(kind)}{quote}"
 
     def _ssid(self, match: re.Match[str]) -> str:
-        quote, value = _unquote(match["value"])
-        return f"{match['name']}{match['sep']}{quote}{self.pseudonym_ssid(value)}{quote}"
+        if match["colon"] is not None:
+            quote, value = _unquote(match["line"])
+            separator = match["colon"]
+        else:
+            quote, value = _unquote(match["value"])
+            separator = match["sep"]
+        self.learn("ssid", value)
+        return f"{match['name']}{separator}{quote}{self.pseudonym_ssid(value)}{quote}"
 
-    def _bare_mac(self, match: re.Match[str]) -> str:
-        return f"{match['name']}{match['sep']}{self.pseudonym_mac(match['value'])}"
+    def _serial(self, match: re.Match[str]) -> str:
+        value = match["value"]
+        if value.startswith("serial-") or value == REDACTED:
+            return match[0]
+        self.learn("serial", value)
+        return f"{match['name']}{match['sep']}{self.pseudonym_serial(value)}"
+
+    def _address(self, match: re.Match[str]) -> str:
+        # The same addresses recur thousands of times in a bundle: remember each one's answer (and the kind it
+        # counts) for the kinds that do not depend on what surrounds them.
+        value = match[0]
+        known = self._addresses.get(value)
+        if known is not None:
+            result, counted = known
+            if counted is not None:
+                self._replaced[counted] += 1
+            return result
+        kind = match.lastgroup
+        if kind in ("hex12", "hex6"):
+            return self._address_in_context(kind, value, match)
+        before = self._replaced.copy()
+        result = self._context_free_address(kind, value)
+        counted = next(iter(self._replaced - before), None)
+        self._addresses[value] = (result, counted)
+        return result
+
+    def _context_free_address(self, kind: str | None, value: str) -> str:
+        if kind == "mac":
+            return self.pseudonym_mac(value) if len(_HEX_RUN.sub("", value.lower().replace("%3a", ":"))) == 12 else (
+                self._pseudonym_eui64(value))
+        if kind == "ipv4" or kind == "ipv6":
+            return self.pseudonym_ip(value)
+        if kind == "cisco":
+            return self.pseudonym_mac(value)
+        if kind == "eui64":
+            return value[:2] + self._pseudonym_eui64(value[2:])
+        return value if value in self._produced else self.pseudonym_phone(value)  # mobile
+
+    def _address_in_context(self, kind: str, value: str, match: re.Match[str]) -> str:
+        if kind == "hex12":
+            if value in self._produced:
+                return value
+            start = match.start()
+            before = match.string[max(0, start - 12) : start]
+            if any(c in "abcdefABCDEF" for c in value) or before[-1:] in ("-", "_") or _MAC_KEYWORD_BEFORE.search(before):
+                return self.pseudonym_mac(value)
+            return value
+        # hex6: a MAC tail at the end of a device name
+        start = match.start()
+        word = re.split(r"[^0-9A-Za-z_-]", match.string[max(0, start - 24) : start - 1])[-1].lower()
+        if any(c.isdigit() for c in value) or word.startswith(_MAC_TAIL_PREFIXES):
+            return self._pseudonym_mac_tail(value)
+        return value
+
+    def _local_host(self, match: re.Match[str]) -> str:
+        if match[0] in self._produced or match["name"] in self._produced:
+            return match[0]
+        return self.pseudonym_hostname(match["name"], keep_suffix=match["suffix"].lower())
+
+    def _pass_table(self) -> tuple[tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str]], ...]:
+        """(lower-case triggers, pattern, replacement): a pass runs only on the lines holding one of its triggers."""
+        return (
+            (("://",), _URL_CREDENTIALS, self._url_credentials),
+            (("?",), _QUERY_PARAMETER, self._query_parameter),
+            (("authorization", "cookie"), _HEADER_SECRET, lambda m: f"{m['name']}{m['sep']}{self._remove('token')}"),
+            (("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}"),
+            (("eyj",), _JWT, lambda m: self._remove("token")),
+            (_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret),
+            (("ssid",), _SSID_TEXT, self._ssid),
+            (("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial),
+            (("usb-",), _USB_SERIAL, lambda m: m["lead"] + self.pseudonym_serial(m["value"])),
+            (("@",), _EMAIL, lambda m: self.pseudonym_email(m[0])),
+            (("+", "("), _PHONE, self._phone),
+            (_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host),
+        )
 
     def redact_text(self, text: str) -> str:
-        # Line by line, running only the passes whose cheap literal trigger occurs in the line:
-        # most log lines need two or three of the eleven passes.
+        lower = text.lower()
+        if "private key" in lower:  # the only pass that spans lines
+            text = _PRIVATE_KEY_BLOCK.sub(lambda m: self._remove("key"), text)
+            lower = text.lower()
         if "\n" not in text:
-            return self._redact_line(text)
-        return "".join(self._redact_line(line) for line in text.splitlines(keepends=True))
+            for triggers, pattern, replace in self._passes:
+                if any(trigger in lower for trigger in triggers):
+                    text = pattern.sub(replace, text)
+        else:
+            text = self._gated_passes(text, lower)
+        text = self.replace_learned(text)
+        return _ADDRESS.sub(self._address, text)
 
-    def _redact_line(self, line: str) -> str:
-        lower = line.lower()
-        if "://" in line:
-            line = _URL_CREDENTIALS.sub(self._url_credentials, line)
-        if "authorization" in lower or "cookie" in lower:
-            line = _HEADER_SECRET.sub(lambda m: f"{m['name']}{m['sep']}{self._remove('token')}", line)
-        if "bearer" in lower or "basic" in lower:
-            line = _BEARER.sub(lambda m: f"{m['word']} {self._remove('token')}", line)
-        if any(word in lower for word in _TEXT_SECRET_TRIGGERS):
-            line = _KEY_VALUE_SECRET.sub(self._key_value_secret, line)
-        if "ssid" in lower:
-            line = _SSID_TEXT.sub(self._ssid, line)
-        if "@" in line:
-            line = _EMAIL.sub(lambda m: self.pseudonym_email(m[0]), line)
-        if "mac" in lower or "bssid" in lower:
-            line = _BARE_MAC.sub(self._bare_mac, line)
-        if ":" in line:
-            line = _MAC.sub(lambda m: self.pseudonym_mac(m[0]), line)
-            line = _IPV6.sub(lambda m: self.pseudonym_ip(m[0]), line)
-        elif "-" in line:
-            line = _MAC.sub(lambda m: self.pseudonym_mac(m[0]), line)
-        if "." in line:
-            line = _IPV4.sub(lambda m: self.pseudonym_ip(m[0]), line)
-            if ".local" in lower or ".lan" in lower or ".home" in lower:
-                line = _LOCAL_HOST.sub(lambda m: self.pseudonym_hostname(m[0], keep_suffix=m["suffix"].lower()), line)
-        return line
+    def _gated_passes(self, text: str, lower: str) -> str:
+        """The trigger-gated passes over a long text: each runs once over the lines that hold its trigger,
+        joined, so its cost follows the lines concerned and not the whole text. No pass crosses a line."""
+        lines = text.split("\n")
+        ends = list(accumulate(len(line) + 1 for line in lines))  # offset just past each line's newline
+        for triggers, pattern, replace in self._passes:
+            chosen: set[int] = set()
+            for trigger in triggers:
+                at = lower.find(trigger)
+                while at != -1:
+                    line = bisect_right(ends, at)
+                    chosen.add(line)
+                    at = lower.find(trigger, ends[line])
+            if not chosen:
+                continue
+            order = sorted(chosen)
+            redacted = pattern.sub(replace, "\n".join([lines[i] for i in order])).split("\n")
+            for i, line_text in zip(order, redacted, strict=True):
+                lines[i] = line_text
+        return "\n".join(lines)
+
+    def _phone(self, match: re.Match[str]) -> str:
+        value = match[0]
+        # fewer than 8 digits is no phone number; more than 15 is several run together: replaced all the same
+        if sum(c.isdigit() for c in value) < 8 or value in self._produced:
+            return value
+        return self.pseudonym_phone(value)
 
     # -- JSON ---------------------------------------------------------------------------------
 
@@ -271,20 +578,71 @@ class Redactor:
             return self.pseudonym_ssid
         if normalised in _HOST_KEYS:
             return self.pseudonym_hostname
+        if normalised in _SERIAL_KEYS:
+            return self.pseudonym_serial
+        if normalised in _PHONE_KEYS:
+            return self.pseudonym_phone
+        if normalised in _EMAIL_KEYS:
+            return self._email_value
         return None
 
+    def _email_value(self, value: str) -> str:
+        return self.pseudonym_email(value) if "@" in value else self.redact_text(value)
+
     def _mac_value(self, value: str) -> str:
+        compact = value.lower().removeprefix("0x")
         if re.fullmatch(r"(?i)[0-9a-f]{2}([:-]?)(?:[0-9a-f]{2}\1){4}[0-9a-f]{2}", value):
             return self.pseudonym_mac(value)
+        if re.fullmatch(r"[0-9a-f]{16}", compact):
+            return value[: len(value) - 16] + self._pseudonym_eui64(value[len(value) - 16 :])
         return self.redact_text(value)
 
     def redact_json(self, value: Any) -> Any:
         """A redacted deep copy of a JSON value (dicts, lists, str, numbers, bools, None)."""
         return self._redact_value(value, None)
 
+    def learn_json(self, value: Any) -> None:
+        """Learn the identifying values of a JSON document (SSIDs, hostnames, serials, phones) before redacting."""
+        if isinstance(value, dict):
+            for key, item in value.items():
+                kind = _LEARNED_KEY_KINDS.get(_normalise_key(str(key)))
+                if kind is not None and isinstance(item, str):
+                    self.learn(kind, item)
+                elif kind is not None and isinstance(item, list):
+                    for element in item:
+                        if isinstance(element, str):
+                            self.learn(kind, element)
+                else:
+                    self.learn_json(item)
+        elif isinstance(value, list):
+            for item in value:
+                self.learn_json(item)
+
+    def _redact_short(self, text: str) -> str:
+        """``redact_text`` for short strings, memoised with the counts it adds."""
+        if self._short_generation != self.literal_generation:
+            self._short.clear()
+            self._short_generation = self.literal_generation
+        cached = self._short.get(text)
+        if cached is None:
+            replaced, removed = self._replaced.copy(), self._removed.copy()
+            result = self.redact_text(text)
+            cached = (result, self._replaced - replaced, self._removed - removed)
+            if len(self._short) < 100_000:
+                self._short[text] = cached
+            return result
+        result, replaced_delta, removed_delta = cached
+        if replaced_delta:
+            self._replaced.update(replaced_delta)
+        if removed_delta:
+            self._removed.update(removed_delta)
+        return result
+
     def _redact_value(self, value: Any, identifier: Callable[[str], str] | None) -> Any:
         if isinstance(value, str):
-            return identifier(value) if identifier else self.redact_text(value)
+            if identifier:
+                return identifier(value)
+            return self._redact_short(value) if len(value) <= 256 else self.redact_text(value)
         if isinstance(value, list | tuple):
             return [self._redact_value(item, identifier) for item in value]
         if isinstance(value, dict):
@@ -292,44 +650,86 @@ class Redactor:
             for key, item in value.items():
                 text_key = str(key)
                 kind = self._secret_kind(text_key)
-                new_key = self.redact_text(text_key)
+                new_key = self._redact_short(text_key)
                 if kind is not None and item not in (None, "", [], {}):
                     result[new_key] = self._remove(kind)
                 else:
                     result[new_key] = self._redact_value(item, self._identifier_function(text_key))
             return result
+        if identifier is not None and isinstance(value, int) and not isinstance(value, bool):
+            # a serial or phone number written as a JSON number is still one
+            redacted = identifier(str(value))
+            return value if redacted == str(value) else redacted
         return value
+
+    def redact_trigger(self, trigger: Trigger) -> Trigger:
+        """The manifest's trigger with its signature and summary redacted (they name devices by their ids)."""
+        return trigger.model_copy(update={
+            "signature": None if trigger.signature is None else self.redact_text(trigger.signature),
+            "summary": None if trigger.summary is None else self.redact_text(trigger.summary),
+        })
 
     def summary(self) -> RedactionSummary:
         return RedactionSummary(replaced=dict(sorted(self._replaced.items())), removed=dict(sorted(self._removed.items())))
 
 
-def _redact_jsonl(text: str, redactor: Redactor) -> str:
-    lines = []
+_LEARNED_KEY_KINDS = {
+    **{key: "ssid" for key in _SSID_KEYS}, **{key: "hostname" for key in _HOST_KEYS},
+    **{key: "serial" for key in _SERIAL_KEYS}, **{key: "phone" for key in _PHONE_KEYS},
+}
+
+
+def _redact_jsonl(lines: list[Any | str], redactor: Redactor) -> str:
+    out = []
+    for line in lines:
+        if isinstance(line, str):  # not JSON (a torn last line, say): still redacted, never lost
+            out.append(redactor.redact_text(line))
+        else:
+            out.append(json.dumps(redactor.redact_json(line), ensure_ascii=False, separators=(",", ":")))
+    return "".join(line + "\n" for line in out)
+
+
+def _parse_jsonl(text: str) -> list[Any | str]:
+    parsed: list[Any | str] = []
     for line in text.splitlines():
         try:
-            parsed = json.loads(line)
+            parsed.append(json.loads(line))
         except ValueError:
-            # Not JSON (a torn last line, say): still redacted, never lost.
-            lines.append(redactor.redact_text(line))
-            continue
-        lines.append(json.dumps(redactor.redact_json(parsed), ensure_ascii=False, separators=(",", ":")))
-    return "".join(line + "\n" for line in lines)
+            parsed.append(line)
+    return parsed
 
 
-def _redact_json_document(text: str, redactor: Redactor) -> str:
+_NOT_JSON = object()
+
+
+def _parse_json(text: str) -> Any:
     try:
-        parsed = json.loads(text)
+        return json.loads(text)
     except ValueError:
-        return redactor.redact_text(text)
-    return json.dumps(redactor.redact_json(parsed), ensure_ascii=False, indent=2) + "\n"
+        return _NOT_JSON
+
+
+def _suffix(name: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    return base[base.rfind(".") :].lower() if "." in base else ""
+
+
+def redact_name(name: str, redactor: Redactor) -> str:
+    """A member name with its identifiers replaced; still a valid relative name (no '/', '..' introduced)."""
+    redacted = "/".join(redactor.redact_text(part) for part in name.split("/"))
+    return redacted.replace("\\", "_")
 
 
 def redact_files(files: Mapping[str, bytes], redactor: Redactor) -> dict[str, bytes]:
-    """Redact every file by its type; unredactable binaries are dropped (known kinds) or refused."""
-    result: dict[str, bytes] = {}
+    """Redact every file (and its name) by its type; unredactable binaries are dropped (known kinds) or refused.
+
+    JSON documents are read first so that what they say under identifying keys (the SSID, the hub's hostname,
+    a serial) is known before any file is redacted; values learned later in free text get a final pass over
+    the files redacted before.
+    """
+    decoded: dict[str, tuple[str, Any]] = {}
     for name, data in files.items():
-        suffix = name[name.rfind(".") :].lower() if "." in name.rsplit("/", 1)[-1] else ""
+        suffix = _suffix(name)
         if suffix in DROPPED_BINARY_SUFFIXES:
             redactor.count_removed(DROPPED_BINARY_SUFFIXES[suffix])
             continue
@@ -337,11 +737,38 @@ def redact_files(files: Mapping[str, bytes], redactor: Redactor) -> dict[str, by
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RedactionError(f"{name!r} is binary and cannot be redacted; it was not bundled") from exc
+        parsed: Any = _NOT_JSON
         if suffix == ".json":
-            redacted = _redact_json_document(text, redactor)
+            parsed = _parse_json(text)
+            if parsed is not _NOT_JSON:
+                redactor.learn_json(parsed)
         elif suffix == ".jsonl":
-            redacted = _redact_jsonl(text, redactor)
+            parsed = _parse_jsonl(text)
+            redactor.learn_json([line for line in parsed if not isinstance(line, str)])
+        decoded[name] = (text, parsed)
+    redacted: dict[str, tuple[str, int]] = {}
+    for name, (text, parsed) in decoded.items():
+        suffix = _suffix(name)
+        generation = redactor.literal_generation  # what a file learns, its own earlier parts missed too
+        if parsed is _NOT_JSON:
+            out = redactor.redact_text(text)
+        elif suffix == ".jsonl":
+            out = _redact_jsonl(parsed, redactor)
         else:
-            redacted = redactor.redact_text(text)
-        result[name] = redacted.encode("utf-8")
+            out = json.dumps(redactor.redact_json(parsed), ensure_ascii=False, indent=2) + "\n"
+        redacted[name] = (out, generation)
+    final = redactor.literal_generation
+    result: dict[str, bytes] = {}
+    for name, (out, generation) in redacted.items():
+        if generation != final:
+            out = redactor.replace_learned(out)
+        new_name = redact_name(name, redactor)
+        if new_name in result:  # two names that differed only by a secret: keep both files
+            new_name = next(f"{new_name}.{n}" for n in range(2, len(redacted) + 2) if f"{new_name}.{n}" not in result)
+        result[new_name] = out.encode("utf-8")
     return result
+
+
+def redact_customer_text(text: str, redactor: Redactor) -> str:
+    """Customer-entered text (intake, replies, a screenshot's description) under the same rules as bundles."""
+    return redactor.redact_text(text)

@@ -3,7 +3,8 @@
 Exit codes (also in docs/operations.md):
 
 - ``0``: done. For ``create --upload`` this includes "queued": the collector could not be reached in time,
-  the bundle waits in the spool and is uploaded by ``bundle flush`` or ``run``.
+  the bundle waits in the spool and is uploaded by ``bundle flush`` or ``run``; and "delivered by another
+  process": a ``run`` or ``bundle flush`` sharing the spool uploaded it first.
 - ``2``: an error (bad input, not enrolled, verification failed, spool full…), one line on stderr.
 - ``3``: the collector refused a bundle for good (it was moved to ``spool/rejected/`` with the reason).
 - ``75``: ``bundle flush`` only: bundles are still queued because the collector could not be reached in time.
@@ -28,7 +29,7 @@ from ..collector_client import CollectorClient, UploadOutcome, UploadResult, col
 from ..config import AgentConfig
 from ..errors import AgentError
 from ..identity import Identity
-from ..outbox import Outbox, SpoolEntry
+from ..outbox import Fate, Outbox, SpoolEntry
 
 EXIT_REFUSED = 3
 EXIT_QUEUED = 75
@@ -69,6 +70,8 @@ class Delivery:
     remaining: list[SpoolEntry] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     unkept: list[str] = field(default_factory=list)  # only in memory (the disk refused them): gone when we exit
+    fate: Fate | None = None  # where the new bundle is now, whoever moved it
+    unreachable: str | None = None  # why the last upload failed, if the collector was not reachable
 
 
 async def deliver(config: AgentConfig, identity: Identity, wait_s: float,
@@ -89,6 +92,10 @@ async def deliver(config: AgentConfig, identity: Identity, wait_s: float,
         await outbox.drain(wait_s)
         delivery.remaining = await outbox.pending()
         delivery.unkept = [entry.bundle_id for entry in outbox.held]
+        delivery.unreachable = str(outbox.unreachable) if outbox.unreachable else None
+        if new is not None and str(new[0].bundle_id) not in delivery.unkept:
+            # Other processes share the spool: one of them may have uploaded (or dropped) it.
+            delivery.fate = await asyncio.to_thread(outbox.spool.fate, str(new[0].bundle_id))
     return delivery
 
 
@@ -119,16 +126,28 @@ def run_create(args: argparse.Namespace, config: AgentConfig) -> int:
     delivery = asyncio.run(deliver(config, identity, wait_s, new=(manifest, data)))
     if delivery.dropped:
         print(f"spool full: dropped older bundles {', '.join(delivery.dropped)}", file=sys.stderr)
-    return _report(bundle_id, delivery, config)
+    return _report(bundle_id, delivery, config, wait_s)
 
 
-def _report(bundle_id: str, delivery: Delivery, config: AgentConfig) -> int:
+def _report(bundle_id: str, delivery: Delivery, config: AgentConfig, wait_s: float) -> int:
     result = delivery.results.get(bundle_id)
     if result is None and bundle_id in delivery.unkept:
         raise AgentError(f"bundle {bundle_id} was neither spooled (the disk under {config.state_dir} refused it) nor "
                          "delivered (the collector was not reachable): free some space and create it again")
+    if result is None and delivery.fate is Fate.DELIVERED:
+        print(f"bundle {bundle_id} delivered by another homediag-agent process sharing the spool")
+        return 0
+    if result is None and delivery.fate is Fate.REJECTED:
+        print(f"homediag-agent: collector refused bundle {bundle_id} (uploaded by another homediag-agent process); "
+              f"see {config.state_dir / 'spool' / 'rejected.jsonl'}", file=sys.stderr)
+        return EXIT_REFUSED
+    if result is None and delivery.fate is Fate.DROPPED:
+        raise AgentError(f"bundle {bundle_id} was dropped from the full spool by another homediag-agent process "
+                         "before it could be uploaded: create it again")
     if result is None:
-        print(f"bundle {bundle_id} queued in the spool ({config.state_dir / 'spool'}): the collector was not reachable; "
+        why = (f"the collector was not reachable ({delivery.unreachable})" if delivery.unreachable else
+               f"not uploaded within {wait_s:g}s, other bundles were ahead of it")
+        print(f"bundle {bundle_id} queued in the spool ({config.state_dir / 'spool'}): {why}; "
               "'homediag-agent bundle flush' or 'homediag-agent run' uploads it later")
         return 0
     if result.outcome is UploadOutcome.DELIVERED:

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_discover(args: argparse.Namespace, config: AgentConfig) -> int:
-    inventory, malformed = asyncio.run(_discover(config, max(0.5, args.seconds)))
+    inventory, malformed, dropped = asyncio.run(_discover(config, max(0.5, args.seconds)))
     if args.json:
         print(inventory.model_dump_json(indent=2))
     else:
@@ -38,10 +38,12 @@ def run_discover(args: argparse.Namespace, config: AgentConfig) -> int:
     if malformed:
         print("malformed messages: " + ", ".join(f"{source} {count}" for source, count in sorted(malformed.items())),
               file=sys.stderr)
+    if dropped:
+        print(f"inventory full ({config.discovery.max_devices} devices): {dropped}", file=sys.stderr)
     return 0
 
 
-async def _discover(config: AgentConfig, seconds: float) -> tuple[Inventory, dict[str, int]]:
+async def _discover(config: AgentConfig, seconds: float) -> tuple[Inventory, dict[str, int], str]:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(InventoryStore.open, config.state_dir / "inventory.json",
                                     max_devices=config.discovery.max_devices)
@@ -49,7 +51,7 @@ async def _discover(config: AgentConfig, seconds: float) -> tuple[Inventory, dic
         await asyncio.sleep(seconds)
         malformed = dict(discovery.mqtt.malformed) if discovery.mqtt else {}
     await asyncio.to_thread(store.save)
-    return store.snapshot(), malformed
+    return store.snapshot(), malformed, store.drop_summary()
 
 
 def _print_table(inventory: Inventory) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from shared.models import Device, EventKind, Finding, LogLine, RootCause, TimelineEvent
-from shared.profiles import ProfileSet, in_range
+from shared.profiles import KnownIssue, ProfileSet, device_classes, in_range, known_issue_title
 
 from ..outages import Outage, outages
 from .text import Facts, explain_all
@@ -156,22 +156,32 @@ def _known_issues(restarts: dict[str, list[TimelineEvent]], devices: dict[str, D
         for issue in profile.known_issues:
             if not in_range(device.firmware, issue.firmware):
                 continue
+            if issue.pattern.device_class is not None and issue.pattern.device_class not in device_classes(device):
+                continue
             if not matches(issue.pattern, texts.get(device.id, []) + [str(m) for m in device.attributes.values()],
                            device.restart_reason, [str(e.detail.get("reason") or "") for e in restarts.get(device.id, [])],
                            len(restarts.get(device.id, []))):
                 continue
-            name = device.name or device.id
-            explanation, translations = explain_all(
-                RootCause.FIRMWARE_KNOWN_ISSUE, Facts(device=name, detail=issue.advice.en),
-                Facts(device=name, detail=issue.advice.zh))
-            explanation = explanation.model_copy(update={"symptom": f"{name} shows a known problem: {issue.title}."})
-            evidence = restarts.get(device.id, [])[-10:]
-            findings.append(Finding(root_cause=RootCause.FIRMWARE_KNOWN_ISSUE, confidence=0.7,
-                                    title=f"{name}: {issue.title} ({issue.id})", explanation=explanation,
-                                    translations=translations, evidence=evidence, devices=[device.id],
-                                    started_at=evidence[0].ts if evidence else None,
-                                    ended_at=evidence[-1].ts if evidence else None))
+            findings.append(_known_issue_finding(device, issue, restarts.get(device.id, [])[-10:]))
     return findings
+
+
+def _known_issue_finding(device: Device, issue: KnownIssue, evidence: list[TimelineEvent]) -> Finding:
+    """The finding names the known issue, where it is documented and the first firmware without it."""
+    name = device.name or device.id
+    fixed_en = f" Version {issue.fixed_in} fixes it: update the firmware." if issue.fixed_in else ""
+    fixed_zh = f"{issue.fixed_in} 版本已修复此问题，请升级固件。" if issue.fixed_in else ""
+    source_en = f" (documented at {issue.reference})" if issue.reference else ""
+    source_zh = f"（公开记录：{issue.reference}）" if issue.reference else ""
+    explanation, translations = explain_all(
+        RootCause.FIRMWARE_KNOWN_ISSUE, Facts(device=name, detail=f"{issue.advice.en}{fixed_en}"),
+        Facts(device=name, detail=f"{issue.advice.zh}{fixed_zh}"))
+    explanation = explanation.model_copy(update={"symptom": f"{name} shows a known problem: {issue.title}{source_en}."})
+    translations["zh"] = translations["zh"].model_copy(update={"symptom": f"{name}出现已知问题：{issue.title_zh}{source_zh}。"})
+    return Finding(root_cause=RootCause.FIRMWARE_KNOWN_ISSUE, confidence=0.7,
+                   title=known_issue_title(name, issue), explanation=explanation, translations=translations,
+                   evidence=evidence, devices=[device.id], started_at=evidence[0].ts if evidence else None,
+                   ended_at=evidence[-1].ts if evidence else None)
 
 
 def _log_devices(line: LogLine, devices: dict[str, Device]) -> list[str]:

@@ -136,8 +136,8 @@ def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], pro
         on_time, late = [], []
         for device_id, event in returns.items():
             device = devices.get(device_id)
-            profile = profiles.for_device(device) if device else None
-            normal = profile.normal.reconnect_after_router_reboot_s if profile else DEFAULT_RECONNECT_S
+            timing = profiles.normal_for(device) if device else None
+            normal = timing.reconnect_after_router_reboot_s if timing else DEFAULT_RECONNECT_S
             (on_time if (event.ts - outage.end).total_seconds() <= normal else late).append((device_id, event, normal))
         if on_time:
             names = ", ".join(sorted(_device_name(devices, d) for d, _, _ in on_time))

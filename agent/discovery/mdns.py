@@ -102,7 +102,7 @@ def parse_service(service: Service) -> DeviceUpdate | None:
     elif service.type == "_sonos._tcp.local.":
         keys.append(f"sonos:{instance.lower()}")
         boot = txt.get("bootseq", "")
-        fields.update(model=txt.get("model"), manufacturer="Sonos", boot_seq=int(boot) if boot.isdigit() else None)
+        fields.update(model=txt.get("model"), manufacturer="Sonos", boot_seq=int(boot) if boot.isdecimal() else None)
     elif service.type == "_wled._tcp.local.":
         if txt.get("mac"):
             macs.append(txt["mac"])

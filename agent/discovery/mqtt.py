@@ -9,15 +9,19 @@ does not parse is counted per source and logged once, then at debug level.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import datetime
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
+from jinja2 import ChainableUndefined, Template, TemplateError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from shared.aio import cancel_and_wait, reconnect_forever
 from shared.broker_url import parse_broker_url, secure
@@ -29,11 +33,12 @@ from ..errors import AgentError
 from ..evidence import EvidenceSink
 from ..inventory import DeviceUpdate, InventoryStore
 from . import esphome, homeassistant, shelly, tasmota, zigbee2mqtt
-from .payload import MalformedPayload, availability
+from .payload import MalformedPayload, availability, text
 
 _LOGGER = logging.getLogger(__name__)
 QUEUE_SIZE = 20_000
 MAX_BRIDGES = 16
+MAX_FOLLOWED = 10_000  # availability topics and topic aliases named by discovery configs, together
 
 Parser = Callable[[str, bytes, datetime], list[DeviceUpdate | LogLine]]
 
@@ -50,6 +55,8 @@ class Followed:
     online: str
     offline: str
     source: str
+    template: str | None = None  # Home Assistant's value_template, rendered on the payload first
+    mode: str = "latest"  # how this device's availability topics combine: all, any, latest
 
 
 @dataclass(frozen=True)
@@ -70,25 +77,89 @@ def topic_matches(topic_filter: str, topic: str) -> bool:
     return len(filter_levels) == len(topic_levels)
 
 
+def _family_routes(source: str, topic_filters: list[str], parse: Parser) -> list[Route]:
+    """One parser behind several filters: a topic several of them match is still parsed once (``_match_routes``)."""
+    return [Route(topic_filter, source, parse) for topic_filter in topic_filters]
+
+
 def zigbee2mqtt_routes(base: str) -> list[Route]:
-    return [Route(topic_filter, "zigbee2mqtt", lambda t, p, at: zigbee2mqtt.parse(t, p, at, base))
-            for topic_filter in zigbee2mqtt.subscriptions(base)]
+    return _family_routes("zigbee2mqtt", zigbee2mqtt.subscriptions(base), lambda t, p, at: zigbee2mqtt.parse(t, p, at, base))
 
 
 def routes(config: AgentConfig) -> list[Route]:
     d = config.discovery
-    table: list[Route] = []
-    for topic_filter in tasmota.subscriptions(d.tasmota_discovery_prefix):
-        table.append(Route(topic_filter, "tasmota", lambda t, p, at: tasmota.parse(t, p, d.tasmota_discovery_prefix)))
-    for topic_filter in shelly.SUBSCRIPTIONS:
-        table.append(Route(topic_filter, "shelly", lambda t, p, at: shelly.parse(t, p)))
+    table = [*_family_routes("tasmota", tasmota.subscriptions(d.tasmota_discovery_prefix),
+                             lambda t, p, at: tasmota.parse(t, p, d.tasmota_discovery_prefix)),
+             *_family_routes("shelly", shelly.SUBSCRIPTIONS, lambda t, p, at: shelly.parse(t, p))]
     for base in dict.fromkeys(d.zigbee2mqtt_bases):
         table.extend(zigbee2mqtt_routes(base))
-    for topic_filter in esphome.SUBSCRIPTIONS:
-        table.append(Route(topic_filter, "esphome", esphome.parse))
-    for topic_filter in homeassistant.subscriptions(d.homeassistant_prefix):
-        table.append(Route(topic_filter, "homeassistant", lambda t, p, at: homeassistant.parse(t, p, d.homeassistant_prefix)))
+    home_assistant_status = f"{d.homeassistant_prefix}/status"  # Home Assistant's own birth, not an ESPHome node's
+    table += _family_routes("esphome", esphome.SUBSCRIPTIONS,
+                            lambda t, p, at: [] if t == home_assistant_status else esphome.parse(t, p, at))
+    table += _family_routes("homeassistant", homeassistant.subscriptions(d.homeassistant_prefix),
+                            lambda t, p, at: homeassistant.parse(t, p, d.homeassistant_prefix))
     return table
+
+
+MAX_RENDERED = 256  # an availability word, not a document
+MAX_REPEAT = 1024  # the longest string or list a template may build by multiplication
+
+
+class AvailabilitySandbox(SandboxedEnvironment):
+    """Jinja's sandbox, narrowed to what availability templates do (pick a field, compare, map to a word): a template
+    comes from a device's discovery config, so none may build huge strings or run loops. ``{% … %}`` statements
+    are refused (``render_availability``), multiplication and powers are bounded, ``%`` formats no strings,
+    strings and lists show no methods but a few harmless ones, and only plain filters exist."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+    SAFE_METHODS = frozenset({"lower", "upper", "strip", "startswith", "endswith"})
+    SAFE_FILTERS = ("lower", "upper", "trim", "default", "d", "string", "int", "float", "round", "abs", "length",
+                    "first", "last", "tojson")
+
+    def __init__(self) -> None:
+        super().__init__(undefined=ChainableUndefined, autoescape=False)
+        self.filters = {name: self.filters[name] for name in self.SAFE_FILTERS}
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str | bytes | list | tuple | dict):
+            return attr in self.SAFE_METHODS
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (left, right))
+        if operator == "%" and not numbers:
+            raise SecurityError("string formatting is not available")
+        if operator == "**" and not (numbers and abs(right) <= 64 and abs(left) <= 1e6):
+            raise SecurityError("power too large")
+        if operator == "*" and not numbers:
+            count = right if isinstance(left, str | list | tuple) else left
+            if not isinstance(count, int) or count > MAX_REPEAT:
+                raise SecurityError("repetition too large")
+        return super().call_binop(context, operator, left, right)
+
+
+_TEMPLATES = AvailabilitySandbox()
+
+
+@lru_cache(maxsize=1024)
+def _template(source: str) -> Template:
+    return _TEMPLATES.from_string(source)
+
+
+def render_availability(template: str, payload: str) -> str | None:
+    """Home Assistant's ``value_template`` on an availability payload (``value``, ``value_json``), in the narrowed
+    sandbox above; None when it does not render."""
+    if "{%" in template or len(template) > 1024:
+        return None
+    try:
+        value_json = json.loads(payload)
+    except (ValueError, RecursionError):
+        value_json = None
+    try:
+        rendered = _template(template).render(value=payload, value_json=value_json)
+    except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError, AttributeError, RecursionError):
+        return None
+    return rendered.strip()[:MAX_RENDERED]
 
 
 class MqttDiscovery:
@@ -105,8 +176,13 @@ class MqttDiscovery:
         self._filters = sorted({route.topic_filter for route in self._routes})
         self._bridge_bases = set(config.discovery.zigbee2mqtt_bases)
         if config.discovery.zigbee2mqtt_autodetect:
-            self._filters.append(zigbee2mqtt.INFO_FILTER)
-        self._follow: dict[str, Followed] = {}  # availability topics a device's discovery config named
+            self._filters.extend(zigbee2mqtt.INFO_FILTERS)
+        self._follow: dict[str, dict[str, Followed]] = {}  # availability topic → device key → how to read it
+        self._availability_seen: dict[str, dict[str, bool]] = {}  # device key → topic → last state there
+        self._followed_last: dict[str, bytes] = {}  # each followed topic's last payload, for devices naming it later
+        self._aliases: dict[str, str] = {}  # a custom Tasmota FullTopic's prefix → the default layout's
+        self._config_follows: dict[str, list[str]] = {}  # a Home Assistant config topic → the topics it named
+        self._node_claims: dict[str, str] = {}  # esphome:<node> → the Home Assistant device whose status topic it is
         self._routes_for = lru_cache(maxsize=8192)(self._match_routes)  # devices repeat their topics
         self._queue: asyncio.Queue[tuple[str, bytes, datetime]] = asyncio.Queue(QUEUE_SIZE)
         self._client: mqtt.Client | None = None
@@ -146,7 +222,7 @@ class MqttDiscovery:
                 loop.call_soon_threadsafe(self._login_answer, str(reason_code))
                 loop.call_soon_threadsafe(settle, f"broker refused: {reason_code}")
                 return
-            client.subscribe([(topic, 0) for topic in [*self._filters, *self._follow]])
+            client.subscribe([(topic, 0) for topic in [*self._filters, *self._follow, *(a + "+" for a in self._aliases)]])
             loop.call_soon_threadsafe(self._login_answer, None)
             loop.call_soon_threadsafe(self.connected.set)
 
@@ -199,12 +275,20 @@ class MqttDiscovery:
         if len(payload) > self._config.discovery.max_payload_bytes:
             self._malformed("oversized", topic, MalformedPayload(f"{len(payload)} bytes"))
             return
-        followed = self._follow.get(topic)
-        if followed is not None:
-            self._availability(followed, payload, at)
-        if (self._config.discovery.zigbee2mqtt_autodetect and topic.endswith("/bridge/info")
-                and topic.split("/", 1)[0] not in self._bridge_bases):
+        followers = self._follow.get(topic)
+        if followers:
+            self._followed_last[topic] = payload
+            for followed in list(followers.values()):
+                self._availability(topic, followed, payload, at)
+        prefix, _, last = topic.rpartition("/")
+        canonical = self._aliases.get(prefix + "/")
+        if canonical is not None:
+            topic = canonical + last  # a custom FullTopic's message, read as the default layout's
+        if (self._config.discovery.zigbee2mqtt_autodetect and topic.endswith(zigbee2mqtt.INFO_SUFFIX)
+                and topic[:-len(zigbee2mqtt.INFO_SUFFIX)] not in self._bridge_bases):
             self._another_bridge(topic, payload)
+        if not payload and topic in self._config_follows:
+            self._unfollow(topic)
         for route in self._routes_for(topic):
             try:
                 found = route.parse(topic, payload, at)
@@ -215,21 +299,63 @@ class MqttDiscovery:
                 if isinstance(item, LogLine):
                     self._sink.log(item)
                 else:
-                    self._apply(item, at)
+                    self._apply(item, at, topic if route.source == "homeassistant" else None)
 
     def _match_routes(self, topic: str) -> tuple[Route, ...]:
-        return tuple(route for route in self._routes if topic_matches(route.topic_filter, topic))
+        matched = {route.parse: route for route in self._routes if topic_matches(route.topic_filter, topic)}
+        return tuple(matched.values())
 
-    def _apply(self, update: DeviceUpdate, at: datetime) -> None:
+    def _apply(self, update: DeviceUpdate, at: datetime, config_topic: str | None = None) -> None:
+        if config_topic is not None:
+            update = self._one_device_per_node(update)
         for event in self._inventory.observe(update, at):
             self._sink.event(event)
+        mode = update.attributes.get("availability_mode", "latest")
         for entry in update.attributes.get("availability", []):
             topic = entry.get("topic")
-            if isinstance(topic, str) and topic not in self._follow and len(self._follow) < 10_000:
-                self._follow[topic] = Followed(update.keys[0], entry.get("online", "online"),
-                                               entry.get("offline", "offline"), update.source.split(".")[0])
+            if not isinstance(topic, str) or len(self._follow) + len(self._aliases) >= MAX_FOLLOWED:
+                continue
+            new_topic = topic not in self._follow
+            followed = Followed(update.keys[0], entry.get("online", "online"), entry.get("offline", "offline"),
+                                update.source.split(".")[0], entry.get("template"), mode)
+            known = self._follow.setdefault(topic, {}).get(followed.key)
+            self._follow[topic][followed.key] = followed
+            if config_topic is not None and topic not in self._config_follows.get(config_topic, []):
+                self._config_follows.setdefault(config_topic, []).append(topic)
+            if new_topic and self._client is not None:
+                self._client.subscribe(topic, 0)
+            elif known is None and topic in self._followed_last:
+                # The retained state reached the devices that named this topic first; this one learns it now.
+                self._availability(topic, followed, self._followed_last[topic], at)
+        for alias, canonical in update.attributes.get("topic_aliases", {}).items():
+            if alias not in self._aliases and len(self._follow) + len(self._aliases) < MAX_FOLLOWED:
+                self._aliases[alias] = canonical
                 if self._client is not None:
-                    self._client.subscribe(topic, 0)
+                    self._client.subscribe(alias + "+", 0)
+
+    def _one_device_per_node(self, update: DeviceUpdate) -> DeviceUpdate:
+        """``<node>/status`` is an ESPHome node's own topic (``tele/<topic>/LWT`` a Tasmota device's); a gateway naming
+        one such topic for all its child devices would join them all into one. The first device to name a node keeps
+        it; later ones do not."""
+        device = update.keys[0]
+        kept = []
+        for key in update.keys:
+            if key.startswith(("esphome:", "tasmota:")):
+                owner = self._node_claims.setdefault(key, device) if len(self._node_claims) < MAX_FOLLOWED else device
+                if owner != device:
+                    continue
+            kept.append(key)
+        return update if len(kept) == len(update.keys) else replace(update, keys=tuple(kept))
+
+    def _unfollow(self, config_topic: str) -> None:
+        """A deleted Home Assistant config: its availability topics say nothing any more (unless another config
+        names them too)."""
+        for topic in self._config_follows.pop(config_topic):
+            still_named = any(topic in topics for topics in self._config_follows.values())
+            if not still_named and self._follow.pop(topic, None) is not None:
+                self._followed_last.pop(topic, None)
+                if self._client is not None:
+                    self._client.unsubscribe(topic)
 
     def _another_bridge(self, topic: str, payload: bytes) -> None:
         """A Zigbee2MQTT bridge under a base topic not configured: follow it like a configured one."""
@@ -246,14 +372,31 @@ class MqttDiscovery:
             # Retained bridge/devices, bridge/state and device states arrive again on the new subscription.
             self._client.subscribe([(route.topic_filter, 0) for route in added])
 
-    def _availability(self, followed: Followed, payload: bytes, at: datetime) -> None:
+    def _availability(self, topic: str, followed: Followed, payload: bytes, at: datetime) -> None:
         try:
-            state = availability(payload, followed.online, followed.offline)
+            if followed.template is None:
+                state = availability(payload, followed.online, followed.offline)
+            else:
+                rendered = render_availability(followed.template, text(payload, 4096))
+                state = None if rendered is None else availability(rendered.encode(), followed.online, followed.offline)
         except MalformedPayload as exc:
             self._malformed(followed.source, followed.key, exc)
             return
-        if state is not None:
-            self._apply(DeviceUpdate(keys=(followed.key,), source=f"{followed.source}.availability", available=state), at)
+        if state is None:
+            return
+        seen = self._availability_seen.setdefault(followed.key, {})
+        seen[topic] = state
+        if followed.mode != "latest":
+            # Until every topic has spoken, "all" knows only an offline and "any" only an online: no flap at start.
+            states = [seen.get(t) for t, by_key in self._follow.items() if followed.key in by_key]
+            decisive = followed.mode == "any"
+            if decisive in states:
+                state = decisive
+            elif None in states:
+                return
+            else:
+                state = not decisive
+        self._apply(DeviceUpdate(keys=(followed.key,), source=f"{followed.source}.availability", available=state), at)
 
     def _malformed(self, source: str, topic: str, exc: Exception) -> None:
         self.malformed[source] += 1

@@ -21,7 +21,9 @@ from ..inventory import DeviceUpdate
 from .payload import MalformedPayload, as_dict, as_float, as_int, as_str, json_object, json_value, text
 
 SOURCE = "zigbee2mqtt"
-INFO_FILTER = "+/bridge/info"  # where any bridge with a one-level base topic announces itself (retained)
+INFO_SUFFIX = "/bridge/info"
+# Where any bridge announces itself (retained), for base topics of one to three levels (``zigbee2mqtt``, ``home/z2m``).
+INFO_FILTERS = ("+/bridge/info", "+/+/bridge/info", "+/+/+/bridge/info")
 COMMANDS = frozenset({"set", "get"})
 
 
@@ -31,7 +33,9 @@ def subscriptions(base: str) -> list[str]:
 
 def announced_base(topic: str, payload: bytes) -> str | None:
     """The base topic of a Zigbee2MQTT bridge whose ``bridge/info`` this is, or None if it is something else."""
-    base = topic.split("/", 1)[0]
+    if not topic.endswith(INFO_SUFFIX):
+        return None
+    base = topic[:-len(INFO_SUFFIX)]
     try:
         info = json_object(payload)
     except MalformedPayload:
@@ -57,10 +61,11 @@ def _devices(base: str, devices: Any) -> list[DeviceUpdate]:
                         if isinstance(d, dict) and d.get("type") == "Coordinator"), None)
     updates = []
     for entry in devices:
-        if not isinstance(entry, dict) or not as_str(entry.get("ieee_address")):
-            continue
-        ieee = f"ieee:{entry['ieee_address'].lower()}"
-        friendly = as_str(entry.get("friendly_name")) or entry["ieee_address"]
+        address = as_str(entry.get("ieee_address")) or as_str(entry.get("ieeeAddr")) if isinstance(entry, dict) else None
+        if address is None:
+            continue  # 1.x's legacy bridge/config/devices said ieeeAddr, with model and vendor at the top level
+        ieee = f"ieee:{address.lower()}"
+        friendly = as_str(entry.get("friendly_name")) or address
         if entry.get("type") == "Coordinator":
             updates.append(DeviceUpdate(keys=(ieee, bridge_key(base)), source=SOURCE, family="zigbee2mqtt",
                                         name="Zigbee coordinator"))
@@ -68,9 +73,9 @@ def _devices(base: str, devices: Any) -> list[DeviceUpdate]:
         definition = as_dict(entry.get("definition"))
         updates.append(DeviceUpdate(
             keys=(ieee, _device_key(base, friendly)), source=SOURCE, family="zigbee2mqtt", name=friendly,
-            manufacturer=as_str(definition.get("vendor")) or as_str(entry.get("manufacturer")),
-            model=as_str(definition.get("model")) or as_str(entry.get("model_id")),
-            firmware=as_str(entry.get("software_build_id")),
+            manufacturer=as_str(definition.get("vendor")) or as_str(entry.get("vendor")) or as_str(entry.get("manufacturer")),
+            model=as_str(definition.get("model")) or as_str(entry.get("model")) or as_str(entry.get("model_id")),
+            firmware=as_str(entry.get("software_build_id")) or as_str(entry.get("softwareBuildID")),
             parent_key=f"ieee:{coordinator.lower()}" if coordinator else bridge_key(base),
             attributes={k: entry[k] for k in ("type", "power_source", "model_id") if as_str(entry.get(k))},
         ))
@@ -121,8 +126,12 @@ def _bridge(base: str, rest: list[str], payload: bytes, at: datetime) -> list[De
             return []
         return [DeviceUpdate(keys=key, source=f"{SOURCE}.bridge", family="zigbee2mqtt", name=f"Zigbee2MQTT ({base})",
                              available=state == "online")]
-    if what == "devices":
+    if what == "devices" or rest == ["config", "devices"]:  # 2.x, and 1.x's legacy API
         return list(_devices(base, json_value(payload)))
+    if rest == ["config"]:  # 1.x's legacy bridge/config: the version, as bridge/info says it in 2.x
+        legacy = json_object(payload)
+        return [DeviceUpdate(keys=key, source=f"{SOURCE}.bridge", family="zigbee2mqtt", firmware=as_str(legacy.get("version")),
+                             model=as_str(as_dict(legacy.get("coordinator")).get("type")))]
     if what == "info":
         info = json_object(payload)
         coordinator = as_dict(info.get("coordinator"))
@@ -157,6 +166,9 @@ def _event(base: str, event: dict[str, Any], at: datetime) -> list[DeviceUpdate 
     if kind == "device_leave":
         return [line, DeviceUpdate(keys=keys, source=f"{SOURCE}.event", available=False, message="left the network")]
     if kind in ("device_joined", "device_announce"):
+        # A device announces itself when it (re)joins the network, which a power cycle or a crash makes it do.
         return [line, DeviceUpdate(keys=keys, source=f"{SOURCE}.event", family="zigbee2mqtt", name=friendly,
-                                   parent_key=bridge_key(base), message=kind)]
+                                   parent_key=bridge_key(base), message=kind,
+                                   restart_reason="rejoined the Zigbee network (device announce)" if kind == "device_announce" else None,
+                                   boot_announced=kind == "device_announce")]
     return [line]

@@ -12,7 +12,7 @@ from .result import ProbeResult, elapsed_ms, os_error
 def split_target(target: str, default_port: int | None = None) -> tuple[str, int | None]:
     """``host:port`` → (host, port); a bare host → (host, default_port)."""
     host, sep, port = target.rpartition(":")
-    if sep and port.isdigit():
+    if sep and port.isdecimal():
         return host, int(port)
     return target, default_port
 

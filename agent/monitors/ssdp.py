@@ -67,8 +67,16 @@ def gateway_announcement(datagram: bytes, source: str, gateway: str) -> Announce
     nts = headers.get("NTS") if start.startswith("NOTIFY") else "ssdp:alive" if start.startswith("HTTP/1.1 200") else None
     if nts not in ("ssdp:alive", "ssdp:byebye"):
         return None
-    value = headers.get("BOOTID.UPNP.ORG", "")
-    return Announcement(nts == "ssdp:alive", int(value) if value.isdigit() else None)
+    return Announcement(nts == "ssdp:alive", _boot_id(headers.get("BOOTID.UPNP.ORG", "")))
+
+
+def _boot_id(value: str) -> int | None:
+    """UPnP 1.1 §1.2: BOOTID.UPNP.ORG is a non-negative 31-bit decimal; anything else is no boot id
+    ('²' passes ``str.isdigit`` but not ``int``; ten thousand digits pass both, slowly)."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 10):
+        return None
+    number = int(value)
+    return number if number < 2**31 else None
 
 
 @dataclass

@@ -8,6 +8,7 @@ from ..auth import household_filter, principal, require_role
 from ..models import Role
 from ..state import CLOCK, DB, LIVE
 from ..store import SqliteStore
+from .bodies import AgentWithPresence
 from .common import model_json
 from .live import presence_of
 
@@ -21,7 +22,7 @@ async def list_agents(request: web.Request) -> web.Response:
     agents = await request.app[DB].run(SqliteStore.list_agents, household)
     live = request.app.get(LIVE)
     return model_json({"agents": [
-        {**agent.model_dump(mode="json"), "presence": presence_of(live, agent.agent_id).model_dump(mode="json")}
+        AgentWithPresence(**dict(agent), presence=presence_of(live, agent.agent_id)).model_dump(mode="json")
         for agent in agents
     ]})
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.live import LiveGrant
 
+from ..models import AgentRecord, BundleRecord, Ticket
 from ..support.events import Visibility
 
 
@@ -18,7 +19,9 @@ class _Body(BaseModel):
 
 class EnrolRequest(_Body):
     token: str = Field(min_length=1, max_length=200)
-    public_key: str = Field(min_length=1, max_length=200, description="base64 of the raw Ed25519 public key")
+    # The pattern is documented; the handler enforces it (400 public_key_invalid, a more useful code).
+    public_key: str = Field(min_length=1, max_length=200, description="base64 of the raw 32-byte Ed25519 public key",
+                            json_schema_extra={"pattern": "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"})
     hostname: str = Field(min_length=1, max_length=253)
 
 
@@ -42,6 +45,19 @@ class PresenceAnswer(_Body):
     agent_id: str
     online: bool | None = Field(description="null = never seen on the support broker")
     since: datetime | None = None
+
+
+class AgentWithPresence(AgentRecord):
+    """An agent in the listing, with whether it is on the support broker now."""
+
+    presence: PresenceAnswer
+
+
+class TicketView(Ticket):
+    """One ticket as ``GET /tickets/{id}`` shows it: staff also get the household's bundles that fitted no ticket."""
+
+    offered_bundles: list[BundleRecord] | None = Field(
+        default=None, description="engineers and admins only: the household's bundles waiting unattached")
 
 
 class NoteRequest(_Body):

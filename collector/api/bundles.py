@@ -56,9 +56,11 @@ async def upload_bundle(request: web.Request) -> web.Response:
     wait = limiter.retry_after(agent.agent_id, now_s)
     if wait > 0:
         raise RateLimited(f"agent {agent.agent_id} uploads too fast", retry_after_s=wait)
-    verified = await app[INGEST].verify_and_store(upload, agent, limits)
     if existing is not None:
-        raise Conflict(f"bundle {bundle_id} was stored before with different bytes", code="bundle_conflict")
+        # Decided before anything is written or verified, and counted: a hub re-sending cannot fill the disk.
+        limiter.consume(agent.agent_id, now_s)
+        raise _conflict(bundle_id)
+    verified = await app[INGEST].verify_and_store(upload, agent, limits)
     limiter.consume(agent.agent_id, now_s)
     record = bundle_record(upload, verified, agent, app[CLOCK]())
     cfg = config.tickets
@@ -70,8 +72,13 @@ async def upload_bundle(request: web.Request) -> web.Response:
         winner = await db.run(SqliteStore.get_bundle, bundle_id)
         if winner is not None and winner.sha256 == record.sha256:
             return _stored(winner, 200)
-        raise Conflict(f"bundle {bundle_id} was stored before with different bytes", code="bundle_conflict") from None
+        await asyncio.to_thread(app[BLOBS].discard, record.sha256)  # the loser's bytes: no record names them
+        raise _conflict(bundle_id) from None
     return _stored(stored, 201)
+
+
+def _conflict(bundle_id: str) -> Conflict:
+    return Conflict(f"bundle {bundle_id} was stored before with different bytes", code="bundle_conflict")
 
 
 @routes.get("/api/v1/bundles")

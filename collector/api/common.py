@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from ..errors import BadRequest
+from ..errors import BadRequest, NotFound
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+INT64_MAX = 2**63 - 1  # SQLite's INTEGER
 
 
 def model_json(value: BaseModel | list[BaseModel] | dict[str, Any], status: int = 200) -> web.Response:
@@ -33,8 +35,9 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def parse_model(model: type[ModelT], data: dict[str, Any]) -> ModelT:
+    """A JSON body as ``model``, strictly as JSON: a number is not a time, a string not a number."""
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
@@ -42,7 +45,12 @@ def parse_model(model: type[ModelT], data: dict[str, Any]) -> ModelT:
 
 
 def int_param(request: web.Request, name: str) -> int:
+    """An integer id from the path; one beyond what the store can hold names nothing (404)."""
+    raw = request.match_info[name]
     try:
-        return int(request.match_info[name])
+        value = int(raw)
     except ValueError as exc:
         raise BadRequest(f"{name} must be a number", code="bad_request") from exc
+    if not -INT64_MAX <= value <= INT64_MAX:
+        raise NotFound(f"no {name} {raw}", code="not_found")
+    return value

@@ -13,7 +13,8 @@ from pydantic.json_schema import models_json_schema
 
 from ..models import AgentRecord, BundleRecord, Ticket, TicketEvent, TicketIntake
 from . import notify, support
-from .bodies import AttachRequest, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest, PresenceAnswer
+from .bodies import (AgentWithPresence, AttachRequest, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest,
+                     PresenceAnswer, TicketView)
 
 routes = web.RouteTableDef()
 
@@ -22,8 +23,8 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     support.TransitionRequest, support.MilestoneRequest, support.UpdateRequest, support.PriorityRequest,
     support.ClassifyRequest, support.AssignRequest, support.FollowUpRequest, support.ComplaintRequest,
     support.ComplaintMilestoneRequest, support.ServiceReport, notify.ContactRequest,
-    AgentRecord, AttachRequest, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest, PresenceAnswer, Ticket,
-    TicketEvent, TicketIntake,
+    AgentRecord, AgentWithPresence, AttachRequest, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer,
+    NoteRequest, PresenceAnswer, Ticket, TicketEvent, TicketIntake, TicketView,
 )
 
 
@@ -36,7 +37,22 @@ def openapi_document() -> dict[str, Any]:
     components = schemas.get("$defs", {})
     components["Error"] = components.pop("ErrorBody")
     document["components"]["schemas"] = components
+    for item in document["paths"].values():
+        for operation in item.values():
+            _add_common_errors(operation, secured=operation.get("security", document["security"]) != [])
     return document
+
+
+def _add_common_errors(operation: dict[str, Any], *, secured: bool) -> None:
+    """The answers any operation can give, documented once here rather than on every path: 400 for parameters
+    or a body the document forbids, 401 without a valid token, 500 (an error id to quote) for a bug."""
+    responses = operation["responses"]
+    error = {"$ref": "#/components/responses/Error"}
+    if operation.get("parameters") or operation.get("requestBody"):
+        responses.setdefault("400", error)
+    if secured:
+        responses.setdefault("401", error)
+    responses.setdefault("500", error)
 
 
 @routes.get("/healthz")

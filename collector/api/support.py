@@ -49,7 +49,7 @@ class TransitionRequest(_Body):
 
 
 class MilestoneRequest(_Body):
-    name: str
+    name: str = Field(json_schema_extra={"enum": sorted(MILESTONES)})
     text: str | None = Field(default=None, max_length=4000, description="what was found or done, for the customer")
 
 
@@ -353,7 +353,7 @@ async def audit(request: web.Request) -> web.Response:
     who = await principal(request)
     require_role(who, Role.ADMIN)
     limit = request.query.get("limit", "200")
-    if not limit.isdigit():
+    if not limit.isdecimal():
         raise BadRequest("limit must be a whole number", code="bad_request")
     entries = await request.app[DB].run(SqliteStore.audit_log, target=request.query.get("target"),
                                         limit=min(int(limit), 2000))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
 from shared.models import Priority
+from shared.redact import Redactor, redact_customer_text
 
 from ..auth import check_household, household_filter, may_see_ticket, principal, require_role
 from ..errors import BadRequest, NotFound
@@ -42,6 +44,15 @@ def shown_to(who: Principal, ticket: Ticket) -> Ticket:
     return ticket.model_copy(update={"events": shown, "group": None, "partner": None})
 
 
+# What the customer (or the hotline, in the customer's words) typed into the intake template.
+CUSTOMER_TEXT_FIELDS = ("device", "symptom", "when", "firmware", "environment", "impact")
+
+
+async def _customer_redactor(request: web.Request, household: str) -> Redactor:
+    key = await request.app[DB].run(SqliteStore.household_pseudonym_key, household, request.app[CLOCK]())
+    return Redactor(base64.b64decode(key))
+
+
 @routes.post("/api/v1/tickets")
 async def create_ticket(request: web.Request) -> web.Response:
     who = await principal(request)
@@ -59,6 +70,10 @@ async def open_ticket(request: web.Request, who: Principal, body: dict[str, Any]
     if who.role is Role.PARTNER:
         raise BadRequest("partners work on assigned tickets; they do not open them", code="role_forbidden")
     cfg = request.app[CONFIG].tickets
+    if cfg.redact_customer_text:
+        redactor = await _customer_redactor(request, intake.household)
+        intake = intake.model_copy(update={field: redact_customer_text(value, redactor) for field in CUSTOMER_TEXT_FIELDS
+                                           if isinstance(value := getattr(intake, field), str)})
     return await request.app[DB].run(
         SqliteStore.create_ticket, intake, who.name, slack=timedelta(seconds=cfg.attach_slack_s),
         lookback=timedelta(seconds=cfg.attach_lookback_s), now=request.app[CLOCK](),
@@ -126,6 +141,9 @@ async def add_note_event(request: web.Request, who: Principal, ticket: Ticket, n
         if note.visibility is Visibility.INTERNAL:
             raise BadRequest("customers' notes are always visible to support", code="body_invalid")
         kind = EventKind.NOTE
+        if request.app[CONFIG].tickets.redact_customer_text:
+            redactor = await _customer_redactor(request, ticket.household)
+            note = note.model_copy(update={"text": redact_customer_text(note.text, redactor)})
     else:
         kind = EventKind.PUBLIC_REPLY if note.visibility is Visibility.PUBLIC else EventKind.INTERNAL_NOTE
     return await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, kind,

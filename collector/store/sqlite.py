@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.models import CaptureWindow, Priority, Trigger
+from shared.models import CaptureWindow, Priority, Trigger, TriggerKind
 
 from .contacts import SCHEMA as CONTACTS_SCHEMA
 from .outbox import SCHEMA as OUTBOX_SCHEMA
@@ -63,9 +63,10 @@ CREATE TABLE IF NOT EXISTS bundles (
     bundle_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, household TEXT NOT NULL, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, created_at TEXT NOT NULL, received_at TEXT NOT NULL, trigger TEXT NOT NULL,
     window_start TEXT NOT NULL, window_end TEXT NOT NULL, key_id TEXT NOT NULL,
-    ticket_id INTEGER REFERENCES tickets(id));
+    ticket_id INTEGER REFERENCES tickets(id), duplicate_of TEXT);
 CREATE INDEX IF NOT EXISTS bundles_unattached ON bundles(household) WHERE ticket_id IS NULL;
 CREATE INDEX IF NOT EXISTS bundles_ticket ON bundles(ticket_id);
+CREATE INDEX IF NOT EXISTS bundles_capture ON bundles(agent_id, window_start, window_end);
 CREATE TABLE IF NOT EXISTS ticket_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, ticket_id INTEGER NOT NULL REFERENCES tickets(id),
     ts TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL);
@@ -115,7 +116,8 @@ class SqliteStore:
 
     def _migrate(self) -> None:
         """Columns added after a database was created: older files get them on open."""
-        for table, column in (("tickets", "grp"), ("tickets", "partner"), ("users", "password_hash")):
+        for table, column in (("tickets", "grp"), ("tickets", "partner"), ("users", "password_hash"),
+                              ("bundles", "duplicate_of")):
             names = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}
             if column not in names:
                 self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
@@ -142,6 +144,11 @@ class SqliteStore:
         key = base64.b64encode(secrets.token_bytes(32)).decode()
         conn.execute("INSERT INTO households VALUES (?, ?, ?)", (household, key, _iso(now)))
         return key
+
+    def household_pseudonym_key(self, household: str, now: datetime) -> str:
+        """The household's pseudonym key (base64), created with the household if it is new."""
+        with self._tx() as conn:
+            return self._ensure_household(conn, household, now)
 
     def create_enrol_token(self, household: str, ttl: timedelta, now: datetime) -> tuple[str, datetime]:
         token = ENROL_TOKEN_PREFIX + secrets.token_urlsafe(24)
@@ -256,7 +263,7 @@ class SqliteStore:
             size=row["size"], created_at=_dt(row["created_at"]), received_at=_dt(row["received_at"]),
             trigger=Trigger.model_validate_json(row["trigger"]),
             window=CaptureWindow(start=_dt(row["window_start"]), end=_dt(row["window_end"])),
-            key_id=row["key_id"], ticket_id=row["ticket_id"],
+            key_id=row["key_id"], ticket_id=row["ticket_id"], duplicate_of=row["duplicate_of"],
         )
 
     def get_bundle(self, bundle_id: str) -> BundleRecord | None:
@@ -284,20 +291,57 @@ class SqliteStore:
             existing = conn.execute("SELECT sha256 FROM bundles WHERE bundle_id = ?", (record.bundle_id,)).fetchone()
             if existing is not None:
                 raise Conflict(f"bundle {record.bundle_id} was already stored", code="bundle_exists")
+            original = self._same_capture(conn, record)
+            if original is not None:
+                return self._add_duplicate(conn, record, original, now)
             chosen = best_fit(record.window, self._open_spans(conn, record.household), slack=slack,
                               lookback=lookback, signature=record.trigger.signature)
             ticket_id, how = chosen if chosen is not None else (None, None)
             if ticket_id is None and record.trigger.open_ticket:
                 ticket_id = self._insert_ticket(conn, self._intake_from_trigger(record), record.agent_id, now)
-            conn.execute(
-                "INSERT INTO bundles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record.bundle_id, record.agent_id, record.household, record.sha256, record.size,
-                 _iso(record.created_at), _iso(record.received_at), record.trigger.model_dump_json(),
-                 _iso(record.window.start), _iso(record.window.end), record.key_id, ticket_id),
-            )
+            record = record.model_copy(update={"ticket_id": ticket_id})
+            self._insert_bundle(conn, record)
             if ticket_id is not None:
                 self._attached(conn, ticket_id, record, record.agent_id, now, how)
-        return record.model_copy(update={"ticket_id": ticket_id})
+        return record
+
+    @staticmethod
+    def _insert_bundle(conn: sqlite3.Connection, record: BundleRecord) -> None:
+        conn.execute(
+            "INSERT INTO bundles (bundle_id, agent_id, household, sha256, size, created_at, received_at, trigger,"
+            " window_start, window_end, key_id, ticket_id, duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.bundle_id, record.agent_id, record.household, record.sha256, record.size,
+             _iso(record.created_at), _iso(record.received_at), record.trigger.model_dump_json(),
+             _iso(record.window.start), _iso(record.window.end), record.key_id, record.ticket_id, record.duplicate_of),
+        )
+
+    def _same_capture(self, conn: sqlite3.Connection, record: BundleRecord) -> BundleRecord | None:
+        """The first bundle of the same fault capture: same agent, trigger signature and capture window. An agent
+        that lost its record of a capture (a crash, a restored state) sends the same fault again under a new id."""
+        if record.trigger.kind is not TriggerKind.FAULT or not record.trigger.signature:
+            return None  # requests, manual bundles and self-diagnoses are each their own
+        row = conn.execute(
+            "SELECT * FROM bundles WHERE agent_id = ? AND window_start = ? AND window_end = ? AND duplicate_of IS NULL"
+            " AND json_extract(trigger, '$.kind') = ? AND json_extract(trigger, '$.signature') = ?"
+            " ORDER BY received_at LIMIT 1",
+            (record.agent_id, _iso(record.window.start), _iso(record.window.end), TriggerKind.FAULT.value,
+             record.trigger.signature),
+        ).fetchone()
+        return None if row is None else self._bundle(row)
+
+    def _add_duplicate(self, conn: sqlite3.Connection, record: BundleRecord, original: BundleRecord,
+                       now: datetime) -> BundleRecord:
+        """Keep a duplicate capture (it verified, it is evidence) linked to the original and on its ticket, where
+        it is shown once: no second attachment, classification or finding."""
+        record = record.model_copy(update={"ticket_id": original.ticket_id, "duplicate_of": original.bundle_id})
+        self._insert_bundle(conn, record)
+        detail = {"duplicate_of": original.bundle_id, "signature": record.trigger.signature,
+                  "window": [_iso(record.window.start), _iso(record.window.end)], "ticket_id": original.ticket_id}
+        self._audit(conn, now, record.agent_id, "bundle.duplicate", record.bundle_id, detail)
+        if original.ticket_id is not None:
+            self._event(conn, original.ticket_id, now, record.agent_id, "bundle_duplicate",
+                        {"bundle_id": record.bundle_id} | detail)
+        return record
 
     def _attached(self, conn: sqlite3.Connection, ticket_id: int, record: BundleRecord, actor: str, now: datetime,
                   how: Fit | None = None, moved_from: int | None = None) -> None:
@@ -326,7 +370,8 @@ class SqliteStore:
                 raise NotFound(f"no ticket {ticket_id} in the bundle's household", code="ticket_not_found")
             if record.ticket_id == ticket_id:
                 raise Conflict(f"bundle {bundle_id} is already on ticket {ticket_id}", code="bundle_already_attached")
-            conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ?", (ticket_id, bundle_id))
+            conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ? OR duplicate_of = ?",
+                         (ticket_id, bundle_id, bundle_id))  # its duplicate captures go with it
             if record.ticket_id is not None:
                 self._event(conn, record.ticket_id, now, actor, "bundle_detached",
                             {"bundle_id": bundle_id, "moved_to": ticket_id, "reason": reason})
@@ -389,8 +434,9 @@ class SqliteStore:
             for row in waiting:
                 record = self._bundle(row)
                 how = fit(record.window, record.trigger.signature, span, slack=slack, lookback=lookback)
-                if how is not None:
-                    conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ?", (ticket_id, record.bundle_id))
+                if record.duplicate_of is None and how is not None:
+                    conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ? OR duplicate_of = ?",
+                                 (ticket_id, record.bundle_id, record.bundle_id))
                     self._attached(conn, ticket_id, record, actor, now, how)
         return self.get_ticket(ticket_id)  # type: ignore[return-value]
 
@@ -399,7 +445,7 @@ class SqliteStore:
         events: list[TicketEvent] = []
         if full:
             bundles = [self._bundle(b) for b in self._conn.execute(
-                "SELECT * FROM bundles WHERE ticket_id = ? ORDER BY received_at", (row["id"],))]
+                "SELECT * FROM bundles WHERE ticket_id = ? AND duplicate_of IS NULL ORDER BY received_at", (row["id"],))]
             events = self.ticket_events(row["id"])
         return Ticket(id=row["id"], intake=TicketIntake.model_validate_json(row["intake"]), state=TicketState(row["state"]),
                       priority=Priority(row["priority"]), created_at=_dt(row["created_at"]), created_by=row["created_by"],

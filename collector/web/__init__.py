@@ -10,11 +10,12 @@ and firmware) and the monthly report with charts.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
+from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,24 +25,29 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
-from shared.models import Inventory, Priority, TimelineEvent
+from shared.models import DiagnosisReport, Priority, RootCause
+from shared.profiles import known_issue_of, load_profiles
 from shared.signing import public_key_from_text
 
 from ..api.support import clock_json, month_report, queue_entries
 from ..api.live import audit_live_request, presence_of, relay
 from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
+from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role, TicketState
-from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE
+from ..ratelimit import whole_seconds
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
 from .chart import timeline_svg
-from .passwords import verify_password
+from .guard import client_address, is_https
+from .passwords import hash_password, verify_password
 
 COOKIE = "homediag_session"
 SESSION_HOURS = 12
 CSRF = web.RequestKey("csrf", str)
 routes = web.RouteTableDef()
+routes.static("/ui/static", Path(__file__).with_name("static"))
 _env = jinja2.Environment(loader=jinja2.FunctionLoader(
     lambda name: resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")), autoescape=True)
 
@@ -72,6 +78,16 @@ async def signed_in(request: web.Request) -> Principal:
     return who
 
 
+@cache
+def _unknown_user_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _password_matches(password: str, found: tuple[int, str] | None) -> bool:
+    """Blocking. An unknown name costs the same scrypt as a known one, so timing does not tell which names exist."""
+    return verify_password(password, found[1] if found else _unknown_user_hash()) and found is not None
+
+
 @routes.get("/ui/login")
 async def login_form(request: web.Request) -> web.Response:
     return render("login.html", request, next=request.query.get("next", "/ui/"), error=None)
@@ -82,17 +98,30 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = str(form.get("next", "/ui/"))
+    web_config, throttle, now_s = request.app[CONFIG].web, request.app[LOGIN_THROTTLE], request.app[MONOTONIC]()
+    address = client_address(request, web_config)
+    wait = throttle.retry_after(name, address, now_s)
+    if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
+        seconds = whole_seconds(wait)
+        response = render("login.html", request, next=target,
+                          error=f"Too many failed sign-ins. Try again in {seconds} seconds.")
+        response.set_status(429)
+        response.headers["Retry-After"] = str(seconds)
+        return response
     found = await request.app[DB].run(SqliteStore.password_of, name)
-    ok = found is not None and await asyncio.to_thread(verify_password, password, found[1])
+    ok = await asyncio.to_thread(_password_matches, password, found)
     now = request.app[CLOCK]()
-    await request.app[DB].run(SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {}, now)
+    await request.app[DB].run(SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name,
+                              {"address": address}, now)
     if not ok or found is None:
+        throttle.failed(name, address, now_s)
         return render("login.html", request, next=target, error="Wrong name or password")
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(SqliteStore.create_session, found[0], token, secrets.token_urlsafe(16),
                               now + timedelta(hours=SESSION_HOURS), now)
     response = web.HTTPSeeOther(target if target.startswith(("/ui/", "/portal/")) else "/ui/")
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/")
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/",
+                        secure=is_https(request, web_config))
     raise response
 
 
@@ -130,30 +159,40 @@ async def queue_page(request: web.Request) -> web.Response:
                   bulk=who.role in (Role.ENGINEER, Role.ADMIN), groups=desk.known_groups(request, q.get("group")))
 
 
+def _unreadable(error: str) -> dict[str, Any]:
+    return {"verified": False, "files": {}, "timeline": [], "inventory": None, "diagnosis": None, "raw": {}, "error": error}
+
+
 def _read_bundle(blob: bytes, public_key: str | None) -> dict[str, Any]:
     """What the viewer and the chart need from one bundle (blocking). With the agent's key it is verified again
-    on the way; without, it is read as stored (it was verified on arrival)."""
+    on the way; without, it is read as stored (it was verified on arrival). A bundle that cannot be read or
+    whose files do not parse (stored before ingest checked them) comes back with an ``error`` for the page."""
     try:
         opened = open_bundle(blob)
         files = opened.verify(public_key_from_text(public_key)).files if public_key else opened.members
-        verified = public_key is not None
-    except BundleError:
-        return {"verified": False, "files": {}, "timeline": [], "inventory": None, "diagnosis": None}
-    timeline = []
-    for line in files.get("timeline.jsonl", b"").splitlines():
-        try:
-            timeline.append(TimelineEvent.model_validate_json(line))
-        except ValueError:
-            continue
-    inventory = Inventory.model_validate_json(files["inventory.json"]) if "inventory.json" in files else None
-    diagnosis = json.loads(files["diagnosis.json"]) if "diagnosis.json" in files else None
-    return {"verified": verified, "files": {name: len(data) for name, data in files.items()}, "timeline": timeline,
-            "inventory": inventory, "diagnosis": diagnosis, "raw": files}
+    except BundleError as exc:
+        return _unreadable(f"the bundle cannot be read: {exc}")
+    shown = {"verified": public_key is not None, "files": {name: len(data) for name, data in files.items()}, "raw": files}
+    try:
+        contents = parse_contents(files)
+    except ContentInvalid as exc:
+        return _unreadable(f"this bundle's {exc}") | shown
+    return shown | {"error": None, "timeline": contents.timeline, "inventory": contents.inventory,
+                    "diagnosis": contents.diagnosis}
+
+
+async def _bundle_bytes(request: web.Request, record: BundleRecord) -> bytes | None:
+    try:
+        return await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
+    except NotFound:
+        return None  # the record outlived its bytes: the page says so instead of failing
 
 
 async def _bundle_view(request: web.Request, record: BundleRecord, who: Principal) -> dict[str, Any]:
     agent = await request.app[DB].run(SqliteStore.get_agent, record.agent_id)
-    blob = await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
+    blob = await _bundle_bytes(request, record)
+    if blob is None:
+        return _unreadable("the bundle's bytes are missing from the blob store")
     view = await asyncio.to_thread(_read_bundle, blob, agent.public_key if agent else None)
     await request.app[DB].run(SqliteStore.audit, who.name, "bundle.read", record.bundle_id,
                               {"role": who.role.value, "via": "ui"}, request.app[CLOCK]())
@@ -222,6 +261,13 @@ async def live_panel(request: web.Request) -> web.Response:
     return web.json_response(answer.model_dump(mode="json"))
 
 
+def _known_issues_named(diagnosis: DiagnosisReport | None) -> set[str]:
+    """The known issues a bundle's diagnosis names (its firmware_known_issue findings)."""
+    findings = diagnosis.findings if diagnosis is not None else []
+    return {issue_id for f in findings if f.root_cause is RootCause.FIRMWARE_KNOWN_ISSUE
+            and (issue_id := known_issue_of(f.title))}
+
+
 @routes.get("/ui/fleet")
 async def fleet_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
@@ -229,21 +275,28 @@ async def fleet_page(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text="the fleet view is for the support organisation")
     records = await request.app[DB].run(SqliteStore.list_bundles, None, limit=300)
     groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"households": set(), "bundles": 0, "models": Counter()})
+    known: dict[str, set[str]] = defaultdict(set)
     for record in records:
         signature = (record.trigger.signature or record.trigger.kind.value).split(":")[0]
         group = groups[signature]
         group["households"].add(record.household)
         group["bundles"] += 1
+        blob = await _bundle_bytes(request, record)
+        view = None if blob is None else await asyncio.to_thread(_read_bundle, blob, None)
+        for issue_id in _known_issues_named(view.get("diagnosis") if view else None):
+            known[issue_id].add(record.household)
         if ":" in (record.trigger.signature or ""):
-            view = await asyncio.to_thread(_read_bundle, await asyncio.to_thread(request.app[BLOBS].get, record.sha256), None)
-            inventory = view["inventory"]
+            inventory = view.get("inventory") if view else None
             device_id = record.trigger.signature.split(":", 1)[1] if record.trigger.signature else ""
             device = next((d for d in inventory.devices if d.id == device_id), None) if inventory else None
             if device is not None:
                 group["models"][f"{device.family or '?'} {device.model or '?'} {device.firmware or '?'}"] += 1
     rows = sorted(({"signature": s, "households": len(g["households"]), "bundles": g["bundles"],
                     "models": g["models"].most_common(5)} for s, g in groups.items()), key=lambda r: -r["households"])
-    return render("fleet.html", request, rows=rows)
+    profiles = await asyncio.to_thread(load_profiles)
+    issues = sorted(({"id": issue_id, "households": len(households), "issue": profiles.known_issue(issue_id)}
+                     for issue_id, households in known.items()), key=lambda r: (-r["households"], r["id"]))
+    return render("fleet.html", request, rows=rows, issues=issues)
 
 
 @routes.get("/ui/reports")

@@ -57,8 +57,7 @@ def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime
     height = TOP + LANE_H * len(lanes) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {WIDTH} {height}" '
              f'width="100%" data-start="{start.isoformat()}" data-end="{end.isoformat()}" role="img" '
-             f'aria-label="timeline from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}">',
-             '<style>.lane-label{font:12px sans-serif;fill:#333}.tick{font:10px sans-serif;fill:#666}</style>']
+             f'aria-label="timeline from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}">']  # styled by ui.css
     for tick in range(7):
         moment = start + timedelta(seconds=span * tick / 6)
         tx = x(moment)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -165,19 +164,6 @@ async def report_csv_file(request: web.Request) -> web.Response:
     report = await month_report(request, request.query.get("month"))
     return web.Response(text=report_csv(report), content_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="homediag-{report["month"]}.csv"'})
-
-
-_STATIC = {"desk.js": "text/javascript"}
-
-
-@routes.get("/ui/static/{name}")
-async def static(request: web.Request) -> web.Response:
-    """The pages' scripts, as files (the Content-Security-Policy allows no inline script)."""
-    name = request.match_info["name"]
-    if name not in _STATIC:
-        raise web.HTTPNotFound()
-    text = resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
-    return web.Response(text=text, content_type=_STATIC[name], headers={"Cache-Control": "max-age=300"})
 
 
 @routes.post("/ui/tickets/{ticket_id}/bundles/move")

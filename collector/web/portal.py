@@ -108,7 +108,9 @@ async def portal_confirm(request: web.Request) -> web.Response:
 @routes.post("/portal/tickets/{ticket_id}/rate")
 async def portal_rate(request: web.Request) -> web.Response:
     who, ticket, form = await _posted(request)
-    body = parse_model(FollowUpRequest, {"satisfaction": form.get("satisfaction", ""), "recurred": form.get("recurred") == "yes",
+    score = form.get("satisfaction", "")
+    body = parse_model(FollowUpRequest, {"satisfaction": int(score) if score.isdecimal() else score,
+                                         "recurred": form.get("recurred") == "yes",
                                          "comment": form.get("comment") or None})
     await apply_follow_up(request, who, ticket, body)
     raise _back(ticket, "#thanks")

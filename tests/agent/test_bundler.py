@@ -75,3 +75,17 @@ def test_needs_enrolment(tmp_path: Path) -> None:
     identity = Identity.load_or_create(tmp_path)
     with pytest.raises(NotEnrolled):
         create_bundle(AgentConfig(state_dir=tmp_path), identity, trigger=Trigger(kind=TriggerKind.MANUAL), window=_window())
+
+
+def test_the_trigger_and_file_names_are_redacted_too(enrolled: tuple[AgentConfig, Identity]) -> None:
+    config, identity = enrolled
+    device = f"mac:{MAC}"
+    trigger = Trigger(kind=TriggerKind.FAULT, signature=f"device_offline:{device}", summary=f"{device} offline")
+    manifest, data = create_bundle(config, identity, trigger=trigger, window=_window(),
+                                   extra_files={"logs/mac_a4_cf_12_34_56_78.log": f"{device} gone\n".encode()})
+    verified = read_bundle(data, identity.public_key)
+    assert MAC not in manifest.model_dump_json() and "a4_cf_12_34_56_78" not in manifest.model_dump_json()
+    [log_name] = [name for name in verified.files if name.startswith("logs/")]
+    pseudonym = manifest.trigger.signature.removeprefix("device_offline:mac:")  # type: ignore[union-attr]
+    assert log_name == f"logs/mac_{pseudonym.replace(':', '_')}.log"
+    assert verified.files[log_name].decode() == f"mac:{pseudonym} gone\n"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from aiohttp import web
 
 from agent.collector_client import CollectorClient, UploadOutcome, UploadResult
 from agent.outbox import (
+    LOCK_FILE,
+    Fate,
     Outbox,
     Spool,
     SpoolEntry,
@@ -121,6 +125,72 @@ def test_recover_removes_half_written_files_and_never_lists_them(tmp_path: Path,
     assert spool.entries() == []
     assert spool.recover() == [half]
     assert not half.exists()
+
+
+def test_recover_never_removes_another_process_write_in_progress(tmp_path: Path, make_bundle: MakeBundle) -> None:
+    """The writer holds the spool's flock (here through its own open file, as another process would) while its
+    temporary file exists: the clean-up waits for it instead of deleting the file under it."""
+    spool = _spool(tmp_path)
+    manifest, data = make_bundle()
+    final = spool.directory / entry_name(1, False, str(manifest.bundle_id))
+    writing = spool.directory / f".tmp-writer-{final.name}"
+    fd = os.open(spool.directory / LOCK_FILE, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    writing.write_bytes(data)
+    removed: list[list[Path]] = []
+    cleanup = threading.Thread(target=lambda: removed.append(spool.recover()))
+    cleanup.start()
+    try:
+        cleanup.join(0.2)  # however long it is given, it cannot pass the lock
+        assert writing.exists()
+        os.rename(writing, final)
+    finally:
+        os.close(fd)  # the writer is done: its lock goes with it
+        cleanup.join(10)
+    assert removed == [[]]
+    assert [e.bundle_id for e in spool.entries()] == [str(manifest.bundle_id)]
+
+
+def test_a_bundle_claimed_by_one_uploader_is_skipped_by_the_others(tmp_path: Path, make_bundle: MakeBundle) -> None:
+    spool = _spool(tmp_path)
+    manifest, data = make_bundle()
+    entry = spool.put(data, manifest).entry
+    claim = spool.try_claim(entry)
+    assert claim is not None
+    assert spool.try_claim(entry) is None  # another open file: as another process
+    claim.release()
+    again = spool.try_claim(entry)
+    assert again is not None
+    spool.remove(entry)
+    again.release()
+    assert spool.try_claim(entry) is None  # delivered: nothing left to claim
+
+
+def test_the_fate_of_a_bundle_says_where_it_went(tmp_path: Path, make_bundle: MakeBundle) -> None:
+    spool = _spool(tmp_path, max_files=1)
+    (old_manifest, old), (new_manifest, new) = make_bundle(), make_bundle()
+    spool.put(old, old_manifest)
+    assert spool.fate(str(old_manifest.bundle_id)) is Fate.QUEUED
+    put = spool.put(new, new_manifest)
+    assert spool.fate(str(old_manifest.bundle_id)) is Fate.DROPPED
+    spool.reject(put.entry, UploadResult(UploadOutcome.REJECTED, 422, code="hash_mismatch", message="no"))
+    assert spool.fate(str(new_manifest.bundle_id)) is Fate.REJECTED
+    manifest, data = make_bundle()
+    spool.remove(spool.put(data, manifest).entry)
+    assert spool.fate(str(manifest.bundle_id)) is Fate.DELIVERED
+
+
+def test_a_staged_bundle_is_not_uploadable_until_committed(tmp_path: Path, make_bundle: MakeBundle) -> None:
+    spool = _spool(tmp_path)
+    manifest, data = make_bundle(signature="broker_down")
+    staged = spool.stage(data, manifest)
+    assert spool.entries() == []
+    assert [(path, m.bundle_id if m else None) for path, m in spool.staged()] == [(staged, manifest.bundle_id)]
+    put = spool.commit(staged, manifest)
+    assert put.entry.path.read_bytes() == data and not staged.exists()
+    assert spool.staged() == []
+    twin = spool.stage(data, manifest)  # committed before: the staged copy is a twin and goes
+    assert spool.commit(twin, manifest).already_queued and not twin.exists()
 
 
 def test_full_spool_drops_oldest_non_urgent_and_records_it(tmp_path: Path, make_bundle: MakeBundle) -> None:
@@ -330,3 +400,19 @@ async def test_a_full_disk_loses_nothing(
             outbox.wake()
         assert await outbox.drain(10)
     assert stored == [data] and spool.entries() == []
+
+
+async def test_a_bundle_waiting_out_a_backoff_is_free_for_another_uploader(tmp_path: Path, make_bundle: MakeBundle) -> None:
+    """The running agent backing off must not keep a ``bundle flush`` from trying the bundle meanwhile."""
+    from lab.mosquitto import free_port
+
+    spool = _spool(tmp_path)
+    manifest, data = make_bundle()
+    async with CollectorClient(f"http://127.0.0.1:{free_port()}") as client, \
+            _outbox(spool, client, initial=30, max=30) as outbox:
+        await outbox.put(data, manifest)
+        await _until(lambda: outbox.unreachable is not None)
+        [entry] = spool.entries()
+        claim = await asyncio.to_thread(spool.try_claim, entry)
+        assert claim is not None, "the bundle stayed claimed through the backoff"
+        claim.release()

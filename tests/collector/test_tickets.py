@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import sqlite3
 from datetime import timedelta
 
@@ -10,6 +12,7 @@ import pytest
 from collector.attach import TicketSpan, choose_ticket, fits
 from collector.models import Role
 from shared.models import CaptureWindow
+from shared.redact import Redactor
 
 from .conftest import NOW, Collector
 
@@ -90,3 +93,26 @@ async def test_bad_intake_is_a_clear_400(collector: Collector) -> None:
     assert status == 400
     status, body = await collector.call("GET", "/api/v1/tickets/abc", engineer)
     assert status == 400
+
+
+@pytest.mark.parametrize("config_overrides", [{"tickets": {"redact_customer_text": True}}])
+async def test_customer_text_is_redacted_when_the_organisation_turns_it_on(collector: Collector) -> None:
+    customer = collector.user("cara", Role.CUSTOMER, household="hh-r")
+    status, ticket = await collector.call("POST", "/api/v1/tickets", customer, json={
+        "device": "plug a4:cf:12:34:56:78", "symptom": "offline; my wifi password=hunter2, call +49 170 1234567",
+        "when": "since yesterday", "priority": "P3", "environment": "router 192.168.1.1, SSID: Lovely Home"})
+    assert status == 201
+    stored = json.dumps(ticket)
+    for secret in ("a4:cf:12:34:56:78", "hunter2", "1234567", "192.168.1.1", "Lovely Home"):
+        assert secret not in stored
+    intake = ticket["intake"]
+    # the household's own pseudonyms: the same MAC in a bundle of this household reads the same
+    store = collector.store()
+    try:
+        pseudonym_key = store.household_pseudonym_key("hh-r", NOW)
+    finally:
+        store.close()
+    assert Redactor(base64.b64decode(pseudonym_key)).pseudonym_mac("a4:cf:12:34:56:78") in intake["device"]
+    status, event = await collector.call("POST", f"/api/v1/tickets/{ticket['id']}/notes", customer,
+                                         json={"text": "still down, token=abc123 at me@example.com"})
+    assert status == 201 and "abc123" not in json.dumps(event) and "me@example.com" not in json.dumps(event)

@@ -165,3 +165,9 @@ def test_discover_command_prints_the_inventory(mosquitto: Mosquitto, simulators,
     table = subprocess.run([agent, "-c", str(config), "discover", "--seconds", "1"], capture_output=True, text=True,
                            timeout=60, check=True)
     assert "devices" in table.stdout and "tasmota" in table.stdout
+    small = tmp_path / "small.yaml"
+    small.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "small"), "broker": {"url": mosquitto.url},
+                                     "discovery": {"max_devices": 2}}))
+    full = subprocess.run([agent, "-c", str(small), "discover", "--json", "--seconds", "2"], capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert len(json.loads(full.stdout)["devices"]) == 2 and "inventory full (2 devices)" in full.stderr

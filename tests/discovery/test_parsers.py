@@ -51,7 +51,7 @@ def test_shelly_gen1_and_gen2() -> None:
         "params": {"sys": {"mac": "A8032ABCF5F0", "uptime": 500, "reset_reason": 4,
                            "available_updates": {"stable": {"version": "1.5.0"}}},
                    "wifi": {"sta_ip": "10.0.0.9", "rssi": -84}}}))
-    assert (gen2.uptime_s, gen2.rssi_dbm, gen2.restart_reason) == (500.0, -84.0, "4")
+    assert (gen2.uptime_s, gen2.rssi_dbm, gen2.restart_reason) == (500.0, -84.0, "crash (panic)")
     assert gen2.attributes["available_updates"]["stable"]["version"] == "1.5.0"
     assert shelly.parse("shellyplus1pm-a8032ab/events/rpc", j({"method": "NotifyEvent", "params": {}})) == []
     [info] = shelly.parse("shellies/shellyplug-s-7C87CE/info", j({
@@ -59,7 +59,7 @@ def test_shelly_gen1_and_gen2() -> None:
         "mac": "7C87CEAABBCC", "update": {"status": "idle", "has_update": False, "old_version": "20230913-114008"}}))
     assert (info.uptime_s, info.rssi_dbm, info.firmware, info.ips) == (4321.0, -77.0, "20230913-114008", ("10.0.0.7",))
     [sys_status] = shelly.parse("shellyplus1pm-a8032ab/status/sys", j({"mac": "A8032ABCF5F0", "uptime": 42, "reset_reason": 3}))
-    assert (sys_status.uptime_s, sys_status.restart_reason, sys_status.family) == (42.0, "3", "shelly_gen2")
+    assert (sys_status.uptime_s, sys_status.restart_reason, sys_status.family) == (42.0, "software restart", "shelly_gen2")
     [wifi_status] = shelly.parse("shellyplus1pm-a8032ab/status/wifi", j({"sta_ip": "10.0.0.9", "status": "got ip", "rssi": -61}))
     assert wifi_status.rssi_dbm == -61 and wifi_status.keys == sys_status.keys
 
@@ -217,17 +217,139 @@ TOPICS = st.one_of(st.sampled_from([
     "zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/info", "zigbee2mqtt/bridge/health", "zigbee2mqtt/bridge/logging",
     "zigbee2mqtt/x/availability", "zigbee2mqtt/x", "zigbee2mqtt/x/y/availability", "zigbee2mqtt/x/linkquality",
     "zigbee2mqtt/x/set", "z2/bridge/info", "x/status", "x/debug", "x/sensor/uptime/state", "x/sensor/x_wifi_signal/state",
-    "homeassistant/sensor/x/y/config", "homeassistant/device/x/config"]), st.text(max_size=40))
+    "homeassistant/sensor/x/y/config", "homeassistant/device/x/config", "homeassistant/sensor/n/x/y/config",
+    "stat/x/STATUS0", "stat/x/STATUS11", "stat/x/STATE", "stat/x/RESULT", "tele/x/INFO2", "tasmota_x/tele/STATE",
+    "x/text_sensor/reset_reason/state", "a/b/online", "a/b/c/events/rpc", "a/b/status/sys", "a/b/status", "a/b/debug", "a/b/sensor/uptime/state",
+    "zigbee2mqtt/bridge/config/devices", "zigbee2mqtt/bridge/event", "home/z2m/bridge/info", "x/y/availability"]),
+    st.text(max_size=40))
 JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
                        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
                        max_leaves=20)
 PAYLOADS = st.one_of(st.binary(max_size=200), JSONISH.map(lambda v: json.dumps(v).encode()))
 
 
+FOLLOWING_CONFIGS = [
+    ("homeassistant/device/x/config", {"dev": {"ids": ["x"]}, "o": {"name": "t"}, "avty_mode": "all", "avty": [
+        {"t": "x/avail", "val_tpl": "{{ value_json.state }}"}, {"t": "~/status"}], "~": "a/b", "cmps": {}}),
+    ("tasmota/discovery/A4CF12AABBCC/config", {"t": "x", "mac": "A4CF12AABBCC", "ft": "%topic%/%prefix%/"})]
+TOPICS = st.one_of(TOPICS, st.sampled_from(["x/avail", "tasmota_x/tele/LWT", "tasmota_x/stat/STATUS1"]))
+
+
 @settings(max_examples=400, deadline=None)
 @given(topic=TOPICS, payload=PAYLOADS)
 def test_no_payload_makes_a_parser_raise(tmp_path_factory, topic: str, payload: bytes) -> None:  # type: ignore[no-untyped-def]
     discovery, _sink, store = _discovery(tmp_path_factory.mktemp("d"))
+    for named, config in FOLLOWING_CONFIGS:  # configs that make the agent follow x/avail and read tasmota_x/tele/…
+        discovery.handle(named, j(config), AT)
     discovery.handle(topic, payload, AT)
     for device in store.snapshot().devices:
         assert device.id
+
+
+def test_availability_templates_of_the_common_forms_render() -> None:
+    from agent.discovery.mqtt import render_availability
+
+    assert render_availability("{{ value_json.state }}", '{"state": "online"}') == "online"
+    assert render_availability("{{ value_json['state'] | lower }}", '{"state": "OFFLINE"}') == "offline"
+    assert render_availability("{{ 'online' if value_json.connected else 'offline' }}", '{"connected": false}') == "offline"
+    assert render_availability("{{ value }}", "online") == "online"
+    assert render_availability("{{ value_json.state }}", "not json") == ""  # undefined renders empty: says nothing
+    for hostile in ("{{ 'x' * 999999999 }}", "{{ 9 ** 999999 }}", "{{ '%999999999s' % 1 }}",
+                    "{{ 'a'.ljust(999999999) }}", "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+                    "{{ ''.__class__.__mro__ }}", "{{ 'a'|center(999999999) }}", "{{ cycler.__init__.__globals__ }}"):
+        assert render_availability(hostile, "{}") in (None, ""), hostile
+
+
+@settings(max_examples=300, deadline=None)
+@given(template=st.one_of(st.text(max_size=60), st.text(max_size=40).map(lambda t: "{{ " + t + " }}")),
+       payload=st.one_of(st.text(max_size=40), JSONISH.map(json.dumps)))
+def test_no_template_makes_availability_raise(template: str, payload: str) -> None:
+    from agent.discovery.mqtt import render_availability
+
+    rendered = render_availability(template, payload)
+    assert rendered is None or len(rendered) <= 256
+
+
+def test_home_assistant_availability_modes_tilde_at_either_end_and_removal(tmp_path: Path) -> None:
+    discovery, _sink, store = _discovery(tmp_path)
+    config = {"~": "plugs/p1", "name": None, "uniq_id": "p1-relay", "cmd_t": "~/set", "avty_mode": "all",
+              "avty": [{"t": "~/state", "val_tpl": "{{ value_json.link }}", "pl_avail": "up", "pl_not_avail": "down"},
+                       {"t": "bridge/~"}],
+              "dev": {"ids": ["p1"], "cns": [["mac", "02-11-22-33-44-55"], ["zigbee", "0x00158D0001A2B3C4"]]}}
+    discovery.handle("homeassistant/switch/node7/p1/config", j(config), AT)  # a node_id level
+    [device] = store.snapshot().devices
+    assert device.macs == ["02:11:22:33:44:55"] and store.get("ieee:0x00158d0001a2b3c4") is not None
+    discovery.handle("plugs/p1/state", j({"link": "up"}), AT)
+    assert store.get("ha:p1").available is None  # "all": bridge/plugs/p1 has said nothing yet
+    discovery.handle("bridge/plugs/p1", b"online", AT)
+    assert store.get("ha:p1").available is True
+    discovery.handle("plugs/p1/state", j({"link": "down"}), AT)
+    assert store.get("ha:p1").available is False
+    discovery.handle("homeassistant/switch/node7/p1/config", b"", AT)  # removed: its topics say nothing any more
+    discovery.handle("plugs/p1/state", j({"link": "up"}), AT)
+    discovery.handle("bridge/plugs/p1", b"online", AT)
+    assert store.get("ha:p1").available is False
+    any_mode = {**config, "avty_mode": "any", "dev": {"ids": ["p2"]}, "~": "plugs/p2"}
+    discovery.handle("homeassistant/switch/p2/config", j(any_mode), AT)
+    discovery.handle("bridge/plugs/p2", b"online", AT)
+    assert store.get("ha:p2").available is True
+
+
+def test_prefixes_and_bases_of_several_levels(tmp_path: Path) -> None:
+    discovery, _sink, store = _discovery(tmp_path)
+    info = {"version": "2.1.3", "coordinator": {"ieee_address": "0x00124b0001", "type": "zStack3x0"},
+            "config": {"mqtt": {"base_topic": "home/zigbee"}}}
+    assert zigbee2mqtt.announced_base("home/zigbee/bridge/info", j(info)) == "home/zigbee"
+    discovery.handle("home/zigbee/bridge/info", j(info), AT)
+    discovery.handle("home/zigbee/bridge/devices", j([{"ieee_address": "0x00124b0001", "type": "Coordinator"},
+                                                      {"ieee_address": "0x00158d0001", "type": "EndDevice", "friendly_name": "door"}]), AT)
+    discovery.handle("home/zigbee/door/availability", j({"state": "offline"}), AT)
+    assert store.get("ieee:0x00158d0001").available is False
+    discovery.handle("esp/kitchen/status", b"online", AT)  # ESPHome topic_prefix: esp/kitchen
+    discovery.handle("esp/kitchen/sensor/uptime/state", b"42", AT)
+    assert store.get("esphome:esp/kitchen").uptime_s == 42
+    discovery.handle("shelly-ht/shelly-plus-ht-01/online", b"true", AT)
+    discovery.handle("shelly-ht/shelly-plus-ht-01/events/rpc", j({"src": "shellyplusht-08b61fcb7f3c", "method": "NotifyStatus",
+                                                                   "params": {"sys": {"uptime": 7}}}), AT)
+    assert store.get("shelly:shellyplusht-08b61fcb7f3c") is store.get("shelly:shelly-ht/shelly-plus-ht-01")
+
+
+def test_a_gateway_naming_one_status_topic_for_its_children_keeps_them_apart(tmp_path: Path) -> None:
+    discovery, _sink, store = _discovery(tmp_path)
+    for child in ("aa01", "aa02", "aa03"):
+        discovery.handle(f"homeassistant/sensor/{child}/t/config", j({
+            "uniq_id": f"{child}-t", "stat_t": f"ble2mqtt/{child}/state", "avty_t": "ble2mqtt/status",
+            "dev": {"ids": [child], "name": child}}), AT)
+    discovery.handle("ble2mqtt/status", b"online", AT)
+    assert {store.get(f"ha:{child}").id for child in ("aa01", "aa02", "aa03")} == {"ha:aa01", "ha:aa02", "ha:aa03"}
+    assert all(store.get(f"ha:{child}").available for child in ("aa01", "aa02", "aa03"))
+
+
+def test_tasmota_announced_through_its_own_home_assistant_discovery_is_one_device(tmp_path: Path) -> None:
+    """Tasmota's legacy Home Assistant discovery keys the device by the last six hex digits of its MAC (no MAC) and
+    names its LWT: the LWT's topic is what links it to the device the Tasmota adapter knows."""
+    discovery, _sink, store = _discovery(tmp_path)
+    discovery.handle("homeassistant/sensor/35EBF6_ENERGY_TotalStartTime/config", j({
+        "name": "3DPrinter ENERGY TotalStartTime", "stat_t": "tele/EZPlug_35EBF6/SENSOR", "avty_t": "tele/EZPlug_35EBF6/LWT",
+        "pl_avail": "Online", "pl_not_avail": "Offline", "uniq_id": "35EBF6_ENERGY_TotalStartTime", "dev": {"ids": ["35EBF6"]}}), AT)
+    discovery.handle("tele/EZPlug_35EBF6/STATE", j({"UptimeSec": 77, "Wifi": {"Signal": -70}}), AT)
+    discovery.handle("tele/EZPlug_35EBF6/LWT", b"Online", AT)
+    [device] = store.snapshot().devices
+    assert (device.uptime_s, device.available) == (77, True)
+    [legacy] = zigbee2mqtt.parse("zigbee2mqtt/bridge/config", j({"version": "1.35.1", "coordinator": {"type": "zStack3x0"}}), AT)
+    assert legacy.firmware == "1.35.1"
+
+
+def test_esphome_reset_reason_text_sensor_is_the_reason_not_a_boot(tmp_path: Path) -> None:
+    discovery, sink, store = _discovery(tmp_path)
+    discovery.handle("porch/status", b"online", AT)
+    discovery.handle("porch/text_sensor/porch_reset_reason/state", b"Brownout Reset", AT + timedelta(seconds=30))
+    assert store.get("esphome:porch").restart_reason == "Brownout Reset"
+    assert not [e for e in sink.events if e.kind is EventKind.DEVICE_REBOOT]
+    assert esphome.parse("porch/text_sensor/porch_ip/state", b"10.0.0.3", AT) == []
+
+
+def test_home_assistants_own_birth_message_is_no_device(tmp_path: Path) -> None:
+    discovery, _sink, store = _discovery(tmp_path)
+    discovery.handle("homeassistant/status", b"online", AT)
+    assert store.snapshot().devices == []

@@ -143,7 +143,7 @@ async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> Non
             if ">online<" in page:
                 break
             await asyncio.sleep(0.05)
-        csrf = re.search(r'const CSRF = "([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        csrf = re.search(r'data-csrf="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         forged = await client.post(f"/ui/tickets/{ticket_id}/live/inventory", headers={"X-CSRF-Token": "x"}, json={})
         assert forged.status == 403
         answer = await client.post(f"/ui/tickets/{ticket_id}/live/inventory", headers={"X-CSRF-Token": csrf}, json={})

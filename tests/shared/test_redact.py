@@ -60,7 +60,9 @@ def test_no_planted_original_survives_anywhere():
 def test_pseudonyms_are_consistent_across_files_and_shaped():
     redactor = Redactor(b"k")
     mac = redactor.pseudonym_mac("00:11:22:33:44:55")
-    assert mac == redactor.pseudonym_mac("00-11-22-33-44-55") == redactor.pseudonym_mac("001122334455")
+    # the same digits whatever the spelling, written in the original's spelling
+    assert mac.replace(":", "-") == redactor.pseudonym_mac("00-11-22-33-44-55")
+    assert mac.replace(":", "") == redactor.pseudonym_mac("001122334455") == redactor.pseudonym_mac("001122334455".upper()).lower()
     assert mac.startswith("02:") and len(mac) == 17
     _, out, _ = redacted_everything(b"k")
     assert mac in out["inventory.json"].decode() and mac in out["logs/agent.log"].decode()
@@ -118,3 +120,41 @@ def test_redaction_never_raises(value, text):
     redactor = Redactor(b"k")
     json.dumps(redactor.redact_json(value))
     redactor.redact_text(text)
+
+
+filler = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+mac_contexts = st.sampled_from(["mac:{}", "device {} seen", "shelly:shellyplus1pm-{}", "logs/mac_{}.log", "{}", "[{}]",
+                                "bssid={}", "\"mac\": \"{}\"", "id=mac:{};", "topic a/{}/b", "dev_{}", "x-{}-y"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(mac=st.binary(min_size=6, max_size=6), separator=st.sampled_from([":", "-", "_", "", ".", "%3A", "cisco"]),
+       upper=st.booleans(), context=mac_contexts, before=filler, after=filler)
+def test_a_mac_in_any_spelling_and_context_is_replaced(mac: bytes, separator: str, upper: bool, context: str,
+                                                       before: str, after: str) -> None:
+    digits = mac.hex().upper() if upper else mac.hex()
+    if separator == "cisco":
+        spelled = ".".join(digits[i : i + 4] for i in range(0, 12, 4))
+    else:
+        spelled = separator.join(digits[i : i + 2] for i in range(0, 12, 2))
+    if separator == "" and digits.isdigit() and context in ("{}", "[{}]", "device {} seen", "topic a/{}/b"):
+        return  # twelve bare digits with nothing naming them a MAC: a number, left alone (documented)
+    redactor = Redactor(b"k")
+    # the filler is separated by spaces: a MAC glued to other hex digits is no longer a MAC
+    text = f"{before} {context.format(spelled)} {after}"
+    redacted = redactor.redact_text(text)
+    assert spelled not in redacted.replace(f"{before} ", "", 1).rsplit(f" {after}", 1)[0] or spelled in redactor._produced
+    assert redactor.redact_text(redacted) == redacted  # a second pass keeps the pseudonyms
+
+
+def test_a_value_learned_late_is_replaced_in_what_came_before() -> None:
+    redactor = Redactor(b"k")
+    files = {"a.log": b"joined Cosy Corner\n", "b.json": json.dumps({"note": "Cosy Corner is weak", "ssid": "x"}).encode(),
+             "c.log": b"wifi: SSID: Cosy Corner\n"}
+    out = b"".join(redact_files(files, redactor).values()).decode()
+    assert "Cosy Corner" not in out and out.count(redactor.pseudonym_ssid("Cosy Corner")) == 3
+
+
+def test_names_that_differ_only_by_a_secret_keep_both_files() -> None:
+    out = redact_files({"logs/token=abc.log": b"one\n", "logs/token=xyz.log": b"two\n"}, Redactor(b"k"))
+    assert sorted(out.values()) == [b"one\n", b"two\n"] and not any("abc" in n or "xyz" in n for n in out)

@@ -157,5 +157,6 @@ async def test_bad_report_and_audit_queries_are_clear_errors(collector: Collecto
     root = collector.user("root", Role.ADMIN)
     for month in ("0001-06", "2026-13", "26-1", "x", "9999-12"):
         status, answer = await collector.call("GET", f"/api/v1/reports/monthly?month={month}", desk.eve)
-        assert status == 400 and answer["error"]["code"] == "bad_request", month
+        # A month the OpenAPI pattern already refuses is a parameter error; a well-formed but impossible one the report's.
+        assert status == 400 and answer["error"]["code"] in ("parameter_invalid", "bad_request"), month
     assert (await collector.call("GET", "/api/v1/audit?limit=lots", root))[0] == 400

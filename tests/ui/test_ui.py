@@ -14,7 +14,7 @@ from playwright.async_api import async_playwright
 from agent.diagnosis import diagnose
 from lab.collector_process import CollectorProcess
 from shared.bundle import build_bundle
-from shared.models import CaptureWindow, EventKind, RedactionSummary, Trigger, TriggerKind, utcnow
+from shared.models import CaptureWindow, EventKind, LogLine, RedactionSummary, Trigger, TriggerKind, utcnow
 from shared.profiles import load_profiles
 from shared.signing import generate_private_key, public_key_to_text
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -46,7 +46,10 @@ async def seeded(tmp_path: Path) -> AsyncIterator[tuple[CollectorProcess, int]]:
         events = router_reboot(start + timedelta(minutes=10), seconds=240, devices={"curtain": 20, "plug": 60})
         events.append(ev(start + timedelta(minutes=20), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception"))
         events.append(ev(start + timedelta(minutes=15), EventKind.FAULT, "closed", signature="router_reboot"))
-        report = diagnose(events, HOME, {}, load_profiles(), now)
+        # A log line from arendst/Tasmota#13196 names the tasmota-mqtt-network-unreachable known issue.
+        tasmota_log = LogLine(ts=start + timedelta(minutes=12), source="tasmota", device_id="plug",
+                              message="MQT: Connect failed to 192.168.99.6:1883, rc -2. Retry in 10 sec")
+        report = diagnose(events, HOME, {}, load_profiles(), now, logs=[tasmota_log])
         _, data = build_bundle(
             files={"timeline.jsonl": "".join(e.model_dump_json() + "\n" for e in events).encode(),
                    "inventory.json": HOME.model_dump_json().encode(), "diagnosis.json": report.model_dump_json().encode()},
@@ -66,6 +69,8 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded, tmp_path: Path) -
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+            blocked: list[str] = []  # the Content-Security-Policy allows no inline script or style: nothing may need it
+            page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None)
             await page.goto(f"{collector.url}/ui/")
             assert "/ui/login" in page.url
             await page.fill("#name", "eve")
@@ -100,9 +105,12 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded, tmp_path: Path) -
             assert "gateway" in await page.inner_text("body")
             await page.goto(f"{collector.url}/ui/fleet")
             assert "router_reboot" in await page.inner_text("#fleet")
+            known = page.locator("#known-issues tr[data-issue='tasmota-mqtt-network-unreachable'] td")
+            assert await known.nth(1).inner_text() == "1" and "arendst/Tasmota" in await known.nth(3).inner_text()
             await page.goto(f"{collector.url}/ui/reports")
             assert "P2" in await page.inner_text("#report")
             await page.screenshot(path=str(shots / "ui-report.png"))
+            assert blocked == []
         finally:
             await browser.close()
     audit = collector.admin("audit", "--limit", "50")
