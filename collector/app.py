@@ -16,13 +16,15 @@ from .api import ROUTE_TABLES
 from .api.params import check_parameters
 from .web import routes as ui_routes
 from .web.guard import LoginThrottle, is_https
+from .web.pages import html_errors
 from .blobs import BlobStore
+from .delivery import Outbox
 from .config import CollectorConfig
 from .errors import CollectorError, RateLimited
 from .ratelimit import RateLimiter, whole_seconds
 from .ingest import IngestWorkers
 from .live_service import LiveService
-from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, LOGIN_THROTTLE, MONOTONIC, INGEST, LIVE, SCANNER, Clock
+from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, LOGIN_THROTTLE, MONOTONIC, INGEST, LIVE, OUTBOX, SCANNER, Clock
 from .store import Database
 from .support.scanner import SlaScanner
 
@@ -76,9 +78,10 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
         await asyncio.to_thread(blobs.discard_staged)
         async with IngestWorkers(config.ingest.verify_workers, blobs) as workers, \
-                SlaScanner(db, config, app[CLOCK]) as scanner:
+                SlaScanner(db, config, app[CLOCK]) as scanner, Outbox(db, config, app[CLOCK]) as outbox:
             app[INGEST] = workers
             app[SCANNER] = scanner
+            app[OUTBOX] = outbox
             yield
 
 
@@ -108,7 +111,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, contract_middleware], client_max_size=1024 * 1024)
+    app = web.Application(middlewares=[errors_middleware, contract_middleware, html_errors], client_max_size=1024 * 1024)
     app.on_response_prepare.append(_security_headers)
     app[LOGIN_THROTTLE] = LoginThrottle(config.web)
     app[CONFIG] = config

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import date, time
+from enum import StrEnum
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -124,6 +125,41 @@ class WebConfig(_Section):
     login_per_minute_per_address: float = Field(default=5.0, gt=0, description="then this many further attempts per minute from that address")
 
 
+class SmtpSecurity(StrEnum):
+    NONE = "none"  # only for a relay on the same host
+    STARTTLS = "starttls"  # plain connection upgraded with STARTTLS (port 587)
+    TLS = "tls"  # TLS from the first byte (port 465)
+
+
+class SmtpConfig(_Section):
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    username: str | None = Field(default=None, description="authenticate (AUTH) when set")
+    password: str | None = None
+    sender: str = Field(min_length=3, description="the From address, e.g. support@example.com")
+    ca_file: Path | None = Field(default=None, description="trust this CA (PEM) for the server's certificate; none = the system's")
+    timeout_s: float = Field(default=30.0, gt=0)
+
+
+class WebhookEndpoint(_Section):
+    name: str = Field(min_length=1, max_length=100, description="names the endpoint in the delivery log")
+    url: str = Field(pattern=r"^https?://", description="where every ticket event is POSTed")
+    secret: str = Field(min_length=16, description="this endpoint's own HMAC-SHA256 key")
+    include_internal: bool = Field(default=False, description="also internal notes, assignments and SLA events "
+                                                               "(default: what the customer may see)")
+
+
+class NotifyConfig(_Section):
+    email: SmtpConfig | None = Field(default=None, description="none = no e-mail is sent")
+    webhooks: list[WebhookEndpoint] = Field(default_factory=list)
+    public_url: str = Field(default="http://127.0.0.1:8470", description="the collector's address as customers reach it (links in messages)")
+    poll_interval_s: float = Field(default=2.0, gt=0, description="how often the outbox looks for new events and due jobs")
+    max_attempts: int = Field(default=10, ge=1, description="a job that failed this often stays in the log as failed")
+    backoff_s: float = Field(default=30.0, gt=0, description="the first retry's delay; it doubles per attempt")
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+
+
 class CollectorConfig(_Section):
     data_dir: Path = Field(default=Path("/var/lib/homediag-collector"), description="SQLite database and bundle blobs")
     host: str = "127.0.0.1"
@@ -137,6 +173,7 @@ class CollectorConfig(_Section):
     live: LiveBrokerConfig = Field(default_factory=LiveBrokerConfig)
     support: SupportConfig = Field(default_factory=SupportConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> CollectorConfig:

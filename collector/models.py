@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, computed_field
 
 from shared.models import CaptureWindow, Priority, Trigger
 
@@ -89,12 +89,13 @@ class TicketIntake(_Record):
     """The intake template of the support process."""
 
     household: str
+    customer: str | None = Field(default=None, max_length=200, description="who reported it (name, phone)")
     device: str = Field(min_length=1, max_length=200)
     symptom: str = Field(min_length=1, max_length=4000)
     when: str = Field(min_length=1, max_length=500, description="when it happens, in the reporter's words")
     priority: Priority
-    occurred_from: datetime | None = Field(default=None, description="earliest time the fault was seen, if known")
-    occurred_to: datetime | None = None
+    occurred_from: AwareDatetime | None = Field(default=None, description="earliest time the fault was seen, if known")
+    occurred_to: AwareDatetime | None = None
     firmware: str | None = Field(default=None, max_length=200)
     environment: str | None = Field(default=None, max_length=2000, description="network, router…")
     impact: str | None = Field(default=None, max_length=2000, description="how many devices/users are affected")

@@ -26,3 +26,4 @@ INGEST = web.AppKey("ingest", IngestWorkers)
 LIVE = web.AppKey("live", LiveService)  # absent when live state is not configured
 SCANNER = web.AppKey("scanner", "SlaScanner")
 LOGIN_THROTTLE = web.AppKey("login_throttle", "LoginThrottle")
+OUTBOX = web.AppKey("outbox", "Outbox")

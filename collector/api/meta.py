@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from ..models import AgentRecord, BundleRecord, Ticket, TicketEvent, TicketIntake
-from . import support
+from . import notify, support
 from .bodies import (AgentWithPresence, AttachRequest, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest,
                      PresenceAnswer, TicketView)
 
@@ -22,7 +22,7 @@ routes = web.RouteTableDef()
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     support.TransitionRequest, support.MilestoneRequest, support.UpdateRequest, support.PriorityRequest,
     support.ClassifyRequest, support.AssignRequest, support.FollowUpRequest, support.ComplaintRequest,
-    support.ComplaintMilestoneRequest,
+    support.ComplaintMilestoneRequest, support.ServiceReport, notify.ContactRequest,
     AgentRecord, AgentWithPresence, AttachRequest, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer,
     NoteRequest, PresenceAnswer, Ticket, TicketEvent, TicketIntake, TicketView,
 )

@@ -14,7 +14,7 @@ from shared.models import Priority
 
 from ..auth import principal, require_role
 from ..errors import BadRequest, Conflict
-from ..models import Principal, Role, Ticket, TicketState
+from ..models import Principal, Role, Ticket, TicketEvent, TicketState
 from ..state import CLOCK, CONFIG, DB
 from ..store import SqliteStore
 from ..support.clocks import CADENCE_TARGETS, Clock, ClockState, current_state, next_follow_up
@@ -33,14 +33,24 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ServiceReport(_Body):
+    """What the customer is told when the ticket is resolved (sent with the resolution message)."""
+
+    root_cause: str = Field(min_length=1, max_length=2000)
+    solution: str = Field(min_length=1, max_length=2000)
+    advice: str | None = Field(default=None, max_length=2000, description="maintenance advice")
+
+
 class TransitionRequest(_Body):
     to: TicketState
     solution: str | None = Field(default=None, description="remote, upgrade, configuration or on_site (into 'solution')")
-    note: str | None = Field(default=None, max_length=4000)
+    note: str | None = Field(default=None, max_length=4000, description="a staff remark (internal)")
+    report: ServiceReport | None = Field(default=None, description="the service report, when resolving")
 
 
 class MilestoneRequest(_Body):
     name: str = Field(json_schema_extra={"enum": sorted(MILESTONES)})
+    text: str | None = Field(default=None, max_length=4000, description="what was found or done, for the customer")
 
 
 class UpdateRequest(_Body):
@@ -62,12 +72,14 @@ class ClassifyRequest(_Body):
 class AssignRequest(_Body):
     group: str | None = Field(default=None, max_length=100)
     partner: str | None = Field(default=None, max_length=100)
+    assignee: str | None = Field(default=None, max_length=100, description="the person working on it")
 
 
 class FollowUpRequest(_Body):
     satisfaction: int = Field(ge=1, le=5)
     recurred: bool = False
     new_request: str | None = Field(default=None, max_length=4000)
+    comment: str | None = Field(default=None, max_length=2000, description="the customer's words on the service")
 
 
 class ComplaintRequest(_Body):
@@ -108,6 +120,10 @@ async def transition(request: web.Request) -> web.Response:
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     body = parse_model(TransitionRequest, await json_body(request))
+    return model_json(await apply_transition(request, who, ticket, body), status=201)
+
+
+async def apply_transition(request: web.Request, who: Principal, ticket: Ticket, body: TransitionRequest) -> TicketEvent:
     current = TicketState(current_state(ticket.events))
     if who.role is Role.CUSTOMER and not (current is TicketState.AWAITING_CONFIRMATION and body.to is TicketState.RESOLVED):
         require_role(who, *STAFF)
@@ -115,21 +131,27 @@ async def transition(request: web.Request) -> web.Response:
     if body.to is TicketState.SOLUTION and body.solution not in SOLUTION_KINDS:
         raise BadRequest(f"a solution is one of {sorted(SOLUTION_KINDS)}", code="body_invalid")
     events: list[tuple[str, dict[str, Any]]] = [
-        (EventKind.TRANSITION, {"from": current.value, "to": body.to.value, "solution": body.solution, "note": body.note})]
+        (EventKind.TRANSITION, {"from": current.value, "to": body.to.value, "solution": body.solution, "note": body.note,
+                                "report": body.report.model_dump() if body.report else None})]
     if body.to is TicketState.RESOLVED:
         events += [(EventKind.FOLLOW_UP_SCHEDULED, {"index": index, "due": due.isoformat()})
                    for index, due in enumerate(follow_up_dates(ticket.priority, request.app[CLOCK]()), start=1)]
     written = await record_all(request, ticket, who, events, state=body.to, expect_state=current)
-    return model_json(written[0], status=201)
+    return written[0]
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/milestones")
 async def milestone(request: web.Request) -> web.Response:
     who, ticket = await _ticket_for_change(request, *STAFF)
     body = parse_model(MilestoneRequest, await json_body(request))
+    return model_json(await apply_milestone(request, who, ticket, body), status=201)
+
+
+async def apply_milestone(request: web.Request, who: Principal, ticket: Ticket, body: MilestoneRequest) -> TicketEvent:
+    require_role(who, *STAFF)
     if body.name not in MILESTONES:
         raise BadRequest(f"milestones: {sorted(MILESTONES)}", code="body_invalid")
-    return model_json(await record(request, ticket, who, "milestone", {"name": body.name}), status=201)
+    return await record(request, ticket, who, EventKind.MILESTONE, {"name": body.name, "text": body.text})
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/updates")
@@ -146,12 +168,16 @@ async def progress_update(request: web.Request) -> web.Response:
 async def change_priority(request: web.Request) -> web.Response:
     who, ticket = await _ticket_for_change(request, Role.ENGINEER, Role.ADMIN)
     body = parse_model(PriorityRequest, await json_body(request))
+    return model_json(await apply_priority(request, who, ticket, body), status=201)
+
+
+async def apply_priority(request: web.Request, who: Principal, ticket: Ticket, body: PriorityRequest) -> TicketEvent:
+    require_role(who, Role.ENGINEER, Role.ADMIN)
     if body.priority is ticket.priority:
         raise Conflict(f"the ticket is already {body.priority}", code="priority_unchanged")
-    event = await record(request, ticket, who, EventKind.PRIORITY_CHANGED,
-                         {"from": ticket.priority.value, "to": body.priority.value, "reason": body.reason},
-                         priority=body.priority, expect_priority=ticket.priority)
-    return model_json(event, status=201)
+    return await record(request, ticket, who, EventKind.PRIORITY_CHANGED,
+                        {"from": ticket.priority.value, "to": body.priority.value, "reason": body.reason},
+                        priority=body.priority, expect_priority=ticket.priority)
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/classify")
@@ -165,8 +191,18 @@ async def classify(request: web.Request) -> web.Response:
 async def assign(request: web.Request) -> web.Response:
     who, ticket = await _ticket_for_change(request, Role.ENGINEER, Role.ADMIN)
     body = parse_model(AssignRequest, await json_body(request))
-    event = await record(request, ticket, who, "assigned", body.model_dump(), group=body.group, partner=body.partner)
-    return model_json(event, status=201)
+    return model_json(await apply_assign(request, who, ticket, body), status=201)
+
+
+async def apply_assign(request: web.Request, who: Principal, ticket: Ticket, body: AssignRequest) -> TicketEvent:
+    require_role(who, Role.ENGINEER, Role.ADMIN)
+    return await record(request, ticket, who, EventKind.ASSIGNED, body.model_dump(), group=body.group, partner=body.partner)
+
+
+def assignee_of(ticket: Ticket) -> str | None:
+    """The person the ticket was last assigned to (an assignment without a person keeps the previous one)."""
+    named = [e.data["assignee"] for e in ticket.events if e.kind == EventKind.ASSIGNED and e.data.get("assignee")]
+    return named[-1] if named else None
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/follow-ups")
@@ -178,6 +214,10 @@ async def follow_up(request: web.Request) -> web.Response:
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     body = parse_model(FollowUpRequest, await json_body(request))
+    return model_json(await apply_follow_up(request, who, ticket, body), status=201)
+
+
+async def apply_follow_up(request: web.Request, who: Principal, ticket: Ticket, body: FollowUpRequest) -> TicketEvent:
     current = TicketState(current_state(ticket.events))
     planned = next_follow_up(ticket.events)
     if current not in (TicketState.RESOLVED, TicketState.FOLLOW_UP) or planned is None:
@@ -193,7 +233,7 @@ async def follow_up(request: web.Request) -> web.Response:
     done = sum(1 for e in ticket.events if e.kind == EventKind.FOLLOW_UP)
     written = await record_all(request, ticket, who, events, state=to, expect_state=current,
                                expect_count=(EventKind.FOLLOW_UP, done))
-    return model_json(written[0], status=201)
+    return written[0]
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/complaints")
@@ -253,17 +293,19 @@ async def sla(request: web.Request) -> web.Response:
 
 
 async def queue_entries(request: web.Request, who: Principal, priority: str | None = None, group: str | None = None,
-                        state: str | None = None) -> list[dict[str, Any]]:
+                        state: str | None = None, assignee: str | None = None) -> list[dict[str, Any]]:
     partner = who.name if who.role is Role.PARTNER else None
     tickets = await request.app[DB].run(SqliteStore.list_tickets, open_only=True, full=True, partner=partner,
                                         priority=Priority(priority) if priority else None, group=group or None,
                                         state=TicketState(state) if state else None)
     entries = []
     for ticket in tickets:
+        if assignee is not None and assignee_of(ticket) != assignee:
+            continue
         open_clocks = [c for c in clock_json(ticket, request) if c["seconds_left"] is not None]
         nearest = min(open_clocks, key=lambda c: c["due"], default=None)
         entries.append({**ticket_json(ticket.model_copy(update={"events": [], "bundles": []})), "clocks": open_clocks,
-                        "next_due": nearest})
+                        "next_due": nearest, "assignee": assignee_of(ticket)})
     far = datetime.max.replace(tzinfo=UTC).isoformat()
     entries.sort(key=lambda e: e["next_due"]["due"] if e["next_due"] else far)
     return entries

@@ -16,7 +16,7 @@ from ..errors import BadRequest, NotFound
 from ..models import Principal, Role, Ticket, TicketEvent, TicketIntake, TicketState
 from ..state import CLOCK, CONFIG, DB
 from ..store import SqliteStore
-from ..support.events import HIDDEN_FROM_CUSTOMERS, EventKind, Visibility
+from ..support.events import EventKind, Visibility, customer_view
 from .bodies import AttachRequest, NoteRequest
 from .common import int_param, json_body, model_json, parse_model
 
@@ -33,16 +33,15 @@ async def visible_ticket(request: web.Request, who: Principal, ticket_id: int | 
     ticket = await request.app[DB].run(SqliteStore.get_ticket, wanted)
     if ticket is None or not may_see_ticket(who, ticket.household, ticket.partner):
         raise NotFound("no such ticket", code="ticket_not_found")
-    if who.role is Role.CUSTOMER:
-        return ticket.model_copy(update={"events": [customer_view(e) for e in ticket.events if e.kind not in HIDDEN_FROM_CUSTOMERS]})
-    return ticket
+    return shown_to(who, ticket)
 
 
-def customer_view(event: TicketEvent) -> TicketEvent:
-    """What a customer may see of an event: staff remarks on a state change are internal too."""
-    if event.kind == EventKind.TRANSITION and event.data.get("note") and event.data.get("role") != Role.CUSTOMER.value:
-        return event.model_copy(update={"data": {**event.data, "note": None}})
-    return event
+def shown_to(who: Principal, ticket: Ticket) -> Ticket:
+    """A customer's copy of a ticket: public events only, no internal routing (group, partner)."""
+    if who.role is not Role.CUSTOMER:
+        return ticket
+    shown = [seen for seen in map(customer_view, ticket.events) if seen is not None]
+    return ticket.model_copy(update={"events": shown, "group": None, "partner": None})
 
 
 # What the customer (or the hotline, in the customer's words) typed into the intake template.
@@ -57,7 +56,12 @@ async def _customer_redactor(request: web.Request, household: str) -> Redactor:
 @routes.post("/api/v1/tickets")
 async def create_ticket(request: web.Request) -> web.Response:
     who = await principal(request)
-    body = await json_body(request)
+    ticket = await open_ticket(request, who, await json_body(request))
+    return web.json_response(ticket_json(ticket), status=201)
+
+
+async def open_ticket(request: web.Request, who: Principal, body: dict[str, Any]) -> Ticket:
+    """A new ticket from the intake template; customers open tickets for their own household only."""
     if who.role is Role.CUSTOMER:
         body.setdefault("household", who.household)
         body.setdefault("channel", "app")
@@ -70,11 +74,10 @@ async def create_ticket(request: web.Request) -> web.Response:
         redactor = await _customer_redactor(request, intake.household)
         intake = intake.model_copy(update={field: redact_customer_text(value, redactor) for field in CUSTOMER_TEXT_FIELDS
                                            if isinstance(value := getattr(intake, field), str)})
-    ticket = await request.app[DB].run(
+    return await request.app[DB].run(
         SqliteStore.create_ticket, intake, who.name, slack=timedelta(seconds=cfg.attach_slack_s),
         lookback=timedelta(seconds=cfg.attach_lookback_s), now=request.app[CLOCK](),
     )
-    return web.json_response(ticket_json(ticket), status=201)
 
 
 def _enum_query(request: web.Request, name: str, enum: type[Any]) -> Any:
@@ -96,7 +99,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         SqliteStore.list_tickets, household=household, state=_enum_query(request, "state", TicketState),
         priority=_enum_query(request, "priority", Priority), partner=partner,
     )
-    return web.json_response({"tickets": [ticket_json(ticket) for ticket in tickets]})
+    return web.json_response({"tickets": [ticket_json(shown_to(who, ticket)) for ticket in tickets]})
 
 
 @routes.get("/api/v1/tickets/{ticket_id}")
@@ -130,6 +133,10 @@ async def add_note(request: web.Request) -> web.Response:
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     note = parse_model(NoteRequest, await json_body(request))
+    return model_json(await add_note_event(request, who, ticket, note), status=201)
+
+
+async def add_note_event(request: web.Request, who: Principal, ticket: Ticket, note: NoteRequest) -> TicketEvent:
     if who.role is Role.CUSTOMER:
         if note.visibility is Visibility.INTERNAL:
             raise BadRequest("customers' notes are always visible to support", code="body_invalid")
@@ -139,6 +146,5 @@ async def add_note(request: web.Request) -> web.Response:
             note = note.model_copy(update={"text": redact_customer_text(note.text, redactor)})
     else:
         kind = EventKind.PUBLIC_REPLY if note.visibility is Visibility.PUBLIC else EventKind.INTERNAL_NOTE
-    event = await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, kind,
-                                      {"text": note.text, "role": who.role.value}, request.app[CLOCK]())
-    return model_json(event, status=201)
+    return await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, kind,
+                                     {"text": note.text, "role": who.role.value}, request.app[CLOCK]())

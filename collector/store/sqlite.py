@@ -20,6 +20,9 @@ from typing import Any
 
 from shared.models import CaptureWindow, Priority, Trigger, TriggerKind
 
+from .contacts import SCHEMA as CONTACTS_SCHEMA
+from .outbox import SCHEMA as OUTBOX_SCHEMA
+from .search import SCHEMA as SEARCH_SCHEMA
 from ..attach import Fit, TicketSpan, best_fit, fit
 from ..support.lifecycle import classification_from, route
 from ..errors import Conflict, NotFound, Unauthorized
@@ -108,7 +111,7 @@ class SqliteStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=5000")  # admin commands share the file with a running server
-        self._conn.executescript(SCHEMA)
+        self._conn.executescript(SCHEMA + CONTACTS_SCHEMA + OUTBOX_SCHEMA + SEARCH_SCHEMA)
         self._migrate()
 
     def _migrate(self) -> None:

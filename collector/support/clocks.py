@@ -245,6 +245,8 @@ def complaint_clocks(log: Sequence[TicketEvent], now: datetime) -> list[Clock]:
         reached: dict[str, datetime] = {}
         for e in log:
             if e.kind == K.COMPLAINT_MILESTONE and e.data.get("complaint_id", complaints[0].id) == complaint.id:
+                if "complaint_close" in reached:
+                    break  # a closed complaint's outcomes are final: nothing recorded after the close counts
                 reached.setdefault(f"complaint_{e.data.get('name')}", e.ts)
         closed = reached.get("complaint_close")
         for target in COMPLAINT_TARGETS:

@@ -17,13 +17,15 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
-from shared.models import DiagnosisReport, RootCause
+from shared.models import DiagnosisReport, Priority, RootCause
 from shared.profiles import known_issue_of, load_profiles
 from shared.signing import public_key_from_text
 
@@ -33,7 +35,7 @@ from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
 from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
-from ..models import BundleRecord, Principal, Role
+from ..models import BundleRecord, Principal, Role, TicketState
 from ..ratelimit import whole_seconds
 from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
@@ -50,20 +52,29 @@ _env = jinja2.Environment(loader=jinja2.FunctionLoader(
     lambda name: resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")), autoescape=True)
 
 
-def render(name: str, request: web.Request, **context: Any) -> web.Response:
-    html = _env.get_template(name).render(who=request.get(PRINCIPAL), csrf=request.get(CSRF), **context)
-    return web.Response(text=html, content_type="text/html")
+def render(name: str, request: web.Request, *, status: int = 200, tz: str | None = None, **context: Any) -> web.Response:
+    """A page; times on it read in ``tz`` (default: the support organisation's time zone)."""
+    html = _env.get_template(name).render(who=request.get(PRINCIPAL), csrf=request.get(CSRF),
+                                          tz=tz or request.app[CONFIG].support.timezone, **context)
+    return web.Response(text=html, content_type="text/html", status=status)
 
 
-async def signed_in(request: web.Request) -> Principal:
+async def session_principal(request: web.Request) -> Principal:
+    """Whoever the session cookie names (any role); to the sign-in page without one."""
     token = request.cookies.get(COOKIE)
     found = None if not token else await request.app[DB].run(SqliteStore.session, token, request.app[CLOCK]())
     if found is None:
         raise web.HTTPSeeOther(f"/ui/login?next={request.path_qs}")
     who, csrf = found
     request[PRINCIPAL], request[CSRF] = who, csrf
+    return who
+
+
+async def signed_in(request: web.Request) -> Principal:
+    """Support staff (engineers, admins, partners) on the desk's pages."""
+    who = await session_principal(request)
     if who.role is Role.CUSTOMER:
-        raise web.HTTPForbidden(text="the support UI is for support staff")
+        raise web.HTTPSeeOther("/portal/")  # customers have their own pages
     return who
 
 
@@ -108,7 +119,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(SqliteStore.create_session, found[0], token, secrets.token_urlsafe(16),
                               now + timedelta(hours=SESSION_HOURS), now)
-    response = web.HTTPSeeOther(target if target.startswith("/ui") else "/ui/")
+    response = web.HTTPSeeOther(target if target.startswith(("/ui/", "/portal/")) else "/ui/")
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/",
                         secure=is_https(request, web_config))
     raise response
@@ -116,7 +127,10 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def checked_form(request: web.Request) -> dict[str, str]:
     """A POSTed form from a signed-in page: the CSRF token must match the session's."""
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, HttpProcessingError) as exc:  # a malformed body: the sender's mistake, not ours
+        raise web.HTTPBadRequest(text=f"the form could not be read: {exc}") from exc
     if not secrets.compare_digest(str(form.get("csrf", "")), request[CSRF]):
         raise web.HTTPForbidden(text="CSRF token missing or wrong")
     return {key: str(value) for key, value in form.items()}
@@ -136,12 +150,13 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     q = request.query
-    try:
-        entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None,
-                                      q.get("state") or None)
-    except ValueError as exc:  # a priority or state that does not exist
-        raise web.HTTPBadRequest(text=str(exc)) from exc
-    return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK]())
+    for name, allowed in (("priority", Priority), ("state", TicketState)):
+        if q.get(name) and q[name] not in set(allowed):
+            raise web.HTTPBadRequest(text=f"{name} must be one of: {', '.join(allowed)}")
+    entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None, q.get("state") or None,
+                                  assignee=who.name if q.get("mine") else None)
+    return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK](), states=list(TicketState),
+                  bulk=who.role in (Role.ENGINEER, Role.ADMIN), groups=desk.known_groups(request, q.get("group")))
 
 
 def _unreadable(error: str) -> dict[str, Any]:
@@ -192,14 +207,15 @@ async def ticket_page(request: web.Request) -> web.Response:
     for record in ticket.bundles:
         view = await _bundle_view(request, record, who)
         names = {d.id: d.name or d.id for d in view["inventory"].devices} if view["inventory"] else {}
-        chart = timeline_svg(view["timeline"], record.window.start, record.window.end, names) if view["verified"] else ""
+        chart = timeline_svg(view["timeline"], record.window.start, record.window.end, names,
+                             request.app[CONFIG].support.timezone) if view["verified"] else ""
         bundles.append({"record": record, "view": view, "chart": chart})
     diagnosis = next((b["view"]["diagnosis"] for b in reversed(bundles) if b["view"]["diagnosis"]), None)
     agents = await request.app[DB].run(SqliteStore.list_agents, ticket.household)
     presence = {a.agent_id: presence_of(request.app.get(LIVE), a.agent_id) for a in agents if a.revoked_at is None}
     return render("ticket.html", request, ticket=ticket, bundles=bundles, diagnosis=diagnosis,
                   clocks=clock_json(ticket, request), now=request.app[CLOCK](), presence=presence,
-                  live_on=request.app.get(LIVE) is not None)
+                  live_on=request.app.get(LIVE) is not None, work=desk.ticket_context(ticket))
 
 
 @routes.get("/ui/bundles/{bundle_id}/files/{path:.+}")
@@ -295,6 +311,15 @@ async def report_page(request: web.Request) -> web.Response:
     return render("report.html", request, report=report, month=report["month"])
 
 
+def local_time(value: datetime | str | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment as a person there reads it, with the zone's abbreviation (CST, CET, UTC…)."""
+    if value is None or value == "":
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{local.strftime(fmt)} {local.tzname()}"
+
+
 def countdown(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -306,3 +331,6 @@ def countdown(seconds: float | None) -> str:
 
 _env.filters["countdown"] = countdown
 _env.filters["iso"] = lambda value: value.isoformat() if isinstance(value, datetime) else value
+_env.filters["local"] = local_time
+
+from . import desk, portal  # noqa: E402,F401 - their routes join ``routes``; they use ``render`` and ``signed_in``

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from html import escape
+from zoneinfo import ZoneInfo
 
 from shared.models import EventKind, TimelineEvent
 
@@ -32,8 +33,15 @@ def _spans(events: list[TimelineEvent], start: datetime, end: datetime) -> list[
 
 
 def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime,
-                 device_names: dict[str, str] | None = None) -> str:
+                 device_names: dict[str, str] | None = None, zone: str = "UTC") -> str:
+    """Times read in ``zone`` (the reader's); the axis carries dates when the window spans more than one day."""
     names = device_names or {}
+    tz = ZoneInfo(zone)
+
+    def at(moment: datetime, fmt: str = "%H:%M:%S") -> str:
+        return moment.astimezone(tz).strftime(fmt)
+
+    tick_format = "%m-%d %H:%M" if start.astimezone(tz).date() != end.astimezone(tz).date() else "%H:%M:%S"
     end = max(end, start + timedelta(seconds=1))
     span = (end - start).total_seconds()
     plot_w = WIDTH - LABEL_W - 10
@@ -54,7 +62,8 @@ def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime
         moment = start + timedelta(seconds=span * tick / 6)
         tx = x(moment)
         parts.append(f'<line x1="{tx:.1f}" y1="{TOP - 6}" x2="{tx:.1f}" y2="{height - 24}" stroke="#eee"/>')
-        parts.append(f'<text class="tick" x="{tx:.1f}" y="{height - 10}" text-anchor="middle">{moment:%H:%M:%S}</text>')
+        parts.append(f'<text class="tick" x="{tx:.1f}" y="{height - 10}" text-anchor="middle">{at(moment, tick_format)}</text>')
+    parts.append(f'<text class="tick zone" x="{LABEL_W - 8}" y="{height - 10}" text-anchor="end">{escape(at(start, "%Z"))}</text>')
     for index, (label, lane_events) in enumerate(lanes):
         y = TOP + index * LANE_H
         lane_id = escape(label, quote=True)
@@ -63,12 +72,12 @@ def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime
         parts.append(f'<rect x="{LABEL_W}" y="{y + 4}" width="{plot_w}" height="{LANE_H - 8}" fill="#e7f5ec"/>')
         for a, b, how in _spans(lane_events, start, end):
             parts.append(f'<rect class="outage" x="{x(a):.1f}" y="{y + 4}" width="{max(2.0, x(b) - x(a)):.1f}" '
-                         f'height="{LANE_H - 8}" fill="#e0533d"><title>{escape(label)} {escape(how)} {a:%H:%M:%S}–{b:%H:%M:%S}</title></rect>')
+                         f'height="{LANE_H - 8}" fill="#e0533d"><title>{escape(label)} {escape(how)} {at(a)}–{at(b)}</title></rect>')
         for event in lane_events:
             if event.kind in (EventKind.DEVICE_REBOOT, EventKind.HUB_BOOT):
                 px = x(event.ts)
                 parts.append(f'<path class="reboot" d="M{px:.1f},{y + 3} l5,9 l-10,0 z" fill="#1d4ed8">'
-                             f'<title>reboot {event.ts:%H:%M:%S} {escape(str(event.detail.get("reason") or ""))}</title></path>')
+                             f'<title>reboot {at(event.ts)} {escape(str(event.detail.get("reason") or ""))}</title></path>')
         parts.append("</g>")
     for event in ordered:
         if event.kind is EventKind.FAULT and event.state == "closed":

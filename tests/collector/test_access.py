@@ -41,9 +41,9 @@ async def test_every_api_route_but_the_public_ones_needs_a_token(collector: Coll
     public = {("GET", "/healthz"), ("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/enroll"), ("POST", "/api/v1/bundles")}
     for route in collector.client.app.router.routes():
         method, path = route.method, route.resource.canonical
-        if method == "HEAD" or (method, path) in public or path.startswith("/ui/"):
+        if method == "HEAD" or (method, path) in public or path.startswith(("/ui/", "/portal/")):
             continue
-        concrete = path.replace("{ticket_id}", "1").replace("{bundle_id}", "x").replace("{agent_id}", "x").replace("{method}", "inventory")
+        concrete = path.replace("{ticket_id}", "1").replace("{bundle_id}", "x").replace("{agent_id}", "x").replace("{method}", "inventory").replace("{household}", "hh")
         for token in (None, "hdu_forged"):
             status, body = await collector.call(method, concrete, token)
             assert (status, body["error"]["code"]) == (401, "unauthorized"), (method, path)

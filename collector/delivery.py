@@ -1,0 +1,97 @@
+"""The durable outbox: every ticket event becomes jobs on channels (``email``, ``webhook``; helpdesk connectors
+later register their own sender), delivered with retries and exponential backoff.
+
+Durability lives in the store (``collector.store.outbox``): events are planned from a cursor in the same
+transaction that records their jobs; a job is marked sent — and, when it reached the customer, recorded on the
+ticket as ``notification_sent`` so the SLA clocks count it — in one transaction after the send. Delivery is
+at least once: a crash between a send and its record resends it once, with the same Message-ID or
+``X-Homediag-Delivery`` key, so the receiver can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Self
+
+import aiohttp
+
+from shared.aio import cancel_and_wait
+
+from .config import CollectorConfig
+from .notify.plan import EMAIL, WEBHOOK, planner
+from .notify.senders import DeliveryFailed, EmailSender, Sender, WebhookSender
+from .state import Clock
+from .store import Database
+from .store.outbox import due_jobs, job_failed, job_sent, plan_new_events
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def backoff(attempts: int, base_s: float, cap_s: float) -> timedelta:
+    """The wait before the next try after ``attempts`` failed ones: base, 2×base, 4×base… up to the cap."""
+    return timedelta(seconds=min(cap_s, base_s * 2 ** max(0, attempts - 1)))
+
+
+class Outbox:
+    """Owns the delivery task and the HTTP session of the webhook sender (an async context manager)."""
+
+    def __init__(self, db: Database, config: CollectorConfig, clock: Clock) -> None:
+        self._db, self._config, self._clock = db, config, clock
+        self.senders: dict[str, Sender] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        self._session = aiohttp.ClientSession()
+        self.senders[WEBHOOK] = WebhookSender(self._config.notify.webhooks, self._session)
+        if self._config.notify.email is not None:
+            self.senders[EMAIL] = EmailSender(self._config.notify.email)
+        self._task = asyncio.create_task(self._run(), name="outbox")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await cancel_and_wait(self._task)
+        if self._session is not None:
+            await self._session.close()
+
+    def wake(self) -> None:
+        """Look now rather than at the next poll (after a change that likely made jobs)."""
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Plan what new events call for, then try every due job once; returns how many were sent."""
+        notify = self._config.notify
+        while await self._db.run(plan_new_events, planner(self._config), self._clock()):
+            pass
+        sent = 0
+        for job in await self._db.run(due_jobs, self._clock()):
+            sender = self.senders.get(job.channel)
+            try:
+                if sender is None:
+                    raise DeliveryFailed(f"no sender for channel '{job.channel}' is configured")
+                recorded = await sender.send(job, self._clock())
+            except DeliveryFailed as exc:
+                attempts = job.attempts + 1
+                retry = None if exc.permanent or attempts >= notify.max_attempts else (
+                    self._clock() + backoff(attempts, notify.backoff_s, notify.backoff_max_s))
+                _LOGGER.warning("delivery %s failed (attempt %d): %s", job.key, attempts, exc)
+                await self._db.run(job_failed, job, self._clock(), str(exc), retry)
+                continue
+            await self._db.run(job_sent, job, self._clock(), recorded)
+            sent += 1
+        return sent
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:  # noqa: BLE001 - one failed pass must not stop deliveries; it is logged
+                _LOGGER.exception("outbox pass failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._config.notify.poll_interval_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()

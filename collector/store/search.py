@@ -1,0 +1,51 @@
+"""Full-text search over tickets with SQLite FTS5: the intake (household, customer, device, firmware, symptom,
+environment) and every reply, note and update. Triggers keep the index as the tickets and events are written,
+so nothing else has to remember it; a database that predates the index is filled once when it is created."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .sqlite import SqliteStore
+
+_INTAKE_TEXT = ("t.household || ' ' || coalesce(json_extract(t.intake, '$.customer'), '') || ' ' || "
+                "json_extract(t.intake, '$.device') || ' ' || coalesce(json_extract(t.intake, '$.firmware'), '') || ' ' || "
+                "json_extract(t.intake, '$.symptom') || ' ' || coalesce(json_extract(t.intake, '$.environment'), '')")
+_TEXT_KINDS = "('note', 'public_reply', 'internal_note', 'update')"
+
+SCHEMA = f"""
+CREATE VIRTUAL TABLE IF NOT EXISTS ticket_search USING fts5(ticket_id UNINDEXED, kind UNINDEXED, body);
+INSERT INTO ticket_search (ticket_id, kind, body)
+    SELECT t.id, 'intake', {_INTAKE_TEXT} FROM tickets t WHERE NOT EXISTS (SELECT 1 FROM ticket_search)
+    UNION ALL SELECT e.ticket_id, e.kind, json_extract(e.data, '$.text') FROM ticket_events e
+    WHERE e.kind IN {_TEXT_KINDS} AND NOT EXISTS (SELECT 1 FROM ticket_search);
+CREATE TRIGGER IF NOT EXISTS ticket_search_intake AFTER INSERT ON tickets BEGIN
+    INSERT INTO ticket_search (ticket_id, kind, body) SELECT t.id, 'intake', {_INTAKE_TEXT} FROM tickets t WHERE t.id = new.id;
+END;
+CREATE TRIGGER IF NOT EXISTS ticket_search_text AFTER INSERT ON ticket_events WHEN new.kind IN {_TEXT_KINDS} BEGIN
+    INSERT INTO ticket_search (ticket_id, kind, body) VALUES (new.ticket_id, new.kind, json_extract(new.data, '$.text'));
+END;
+"""
+
+
+def match_expression(words: str) -> str:
+    """The user's words as FTS5 prefix terms, each quoted: no input is ever FTS5 syntax (so never an error)."""
+    printable = "".join(char if char.isprintable() else " " for char in words)  # FTS5 cannot take NUL and friends
+    return " ".join('"' + word.replace('"', '""') + '"*' for word in printable.split())
+
+
+def search_tickets(store: SqliteStore, words: str, *, partner: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Tickets matching every word, best first, each with a snippet of the best matching text."""
+    expression = match_expression(words)
+    if not expression:
+        return []
+    rows = store._conn.execute(  # noqa: SLF001 - the store's own package
+        "SELECT s.ticket_id, s.kind, snippet(ticket_search, 2, '[', ']', '…', 12) AS snippet, bm25(ticket_search) AS score,"
+        " t.state, t.priority, json_extract(t.intake, '$.device') AS device, t.household FROM ticket_search s"
+        " JOIN tickets t ON t.id = s.ticket_id WHERE ticket_search MATCH ? AND (? IS NULL OR t.partner = ?)"
+        " ORDER BY score LIMIT ?", (expression, partner, partner, limit * 4)).fetchall()
+    best: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        best.setdefault(row["ticket_id"], dict(row))
+    return list(best.values())[:limit]
