@@ -1,9 +1,10 @@
 """The agent's HTTP client for the collector: enrolment and bundle upload.
 
 ``interpret_upload`` decides what an upload answer means (a pure function over status, headers and body);
-``CollectorClient`` is the thin aiohttp edge around it; aiohttp (about 12 MB resident) is imported and its
-session opened at the first request, so a hub that has nothing to send does not carry it. Errors of the transport (refused connection,
-timeout, 5xx) become ``CollectorUnavailable``: the caller tries again later.
+``CollectorClient`` is the thin aiohttp edge around it. Errors of the transport (refused connection,
+timeout, 5xx) become ``CollectorUnavailable``: the caller tries again later. aiohttp (about 12 MB resident) is
+imported, and the session opened, at the first request: a hub without the local page carries it only once it
+has something to send.
 """
 
 from __future__ import annotations
