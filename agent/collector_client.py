@@ -2,7 +2,9 @@
 
 ``interpret_upload`` decides what an upload answer means (a pure function over status, headers and body);
 ``CollectorClient`` is the thin aiohttp edge around it. Errors of the transport (refused connection,
-timeout, 5xx) become ``CollectorUnavailable``: the caller tries again later.
+timeout, 5xx) become ``CollectorUnavailable``: the caller tries again later. aiohttp (about 12 MB resident) is
+imported, and the session opened, at the first request: a hub without the local page carries it only once it
+has something to send.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-import aiohttp
 from pydantic import ValidationError
 
 from shared.models import utcnow
@@ -24,6 +25,9 @@ from shared.models import utcnow
 from .config import AgentConfig
 from .errors import AgentError, CollectorRejected, CollectorUnavailable
 from .identity import Enrollment
+
+if TYPE_CHECKING:
+    import aiohttp
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -111,8 +115,9 @@ class CollectorClient:
 
     def __init__(self, base_url: str, *, timeout_s: float = 15.0, ca_file: Path | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._ca_file = ca_file
+        self._entered = False
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -120,22 +125,34 @@ class CollectorClient:
         return cls(base_url, timeout_s=config.collector.timeout_s, ca_file=config.collector.ca_file)
 
     async def __aenter__(self) -> Self:
-        # https:// verifies the collector's certificate: against ca_file if given, else the system's CAs.
-        verify = True if self._ca_file is None else ssl.create_default_context(cafile=str(self._ca_file))
-        self._session = aiohttp.ClientSession(timeout=self._timeout, connector=aiohttp.TCPConnector(ssl=verify))
+        self._entered = True
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._entered = False
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def _post(self, path: str, **kwargs: Any) -> tuple[int, Mapping[str, str], Any]:
+    def _open_session(self) -> aiohttp.ClientSession:
+        import aiohttp  # deferred to the first request: see the module docstring
+
         if self._session is None:
+            # https:// verifies the collector's certificate: against ca_file if given, else the system's CAs.
+            verify = True if self._ca_file is None else ssl.create_default_context(cafile=str(self._ca_file))
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout_s),
+                                                  connector=aiohttp.TCPConnector(ssl=verify))
+        return self._session
+
+    async def _post(self, path: str, **kwargs: Any) -> tuple[int, Mapping[str, str], Any]:
+        import aiohttp  # deferred to the first request: see the module docstring
+
+        if not self._entered:
             raise AgentError("CollectorClient used outside 'async with'")
+        session = self._open_session()
         url = self.base_url + path
         try:
-            async with self._session.post(url, **kwargs) as response:
+            async with session.post(url, **kwargs) as response:
                 raw = await response.read()
                 return response.status, response.headers, _json_or_none(raw)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

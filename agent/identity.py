@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import logging
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,28 +82,44 @@ def _create_key_file(path: Path) -> None:
         pass
 
 
-def _read_key_file(path: Path) -> Any:
+def _read_key_file(path: Path) -> bytes:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         _LOGGER.warning("%s was mode %o; restricting it to 0600", path, mode)
         path.chmod(0o600)
+    pem = path.read_bytes()
     try:
-        return signing.private_key_from_pem(path.read_bytes())
+        signing.check_private_key_pem(pem)
     except HomediagError as exc:
         raise IdentityError(f"{path} does not hold a valid Ed25519 private key: {exc}") from exc
+    return pem
 
 
 @dataclass
 class Identity:
-    """The key pair and, when enrolled, the enrolment record."""
+    """The key pair and, when enrolled, the enrolment record.
+
+    The key file is checked when loaded but parsed at the first signature (``private_key``): the parse needs
+    cryptography, which the running agent otherwise never imports until it bundles.
+    """
 
     state_dir: Path
-    private_key: Any
+    private_key_pem: bytes = field(repr=False)
     enrollment: Enrollment | None
+    _private_key: Any = field(default=None, init=False, repr=False)
 
     @property
     def directory(self) -> Path:
         return identity_dir(self.state_dir)
+
+    @property
+    def private_key(self) -> Any:
+        if self._private_key is None:
+            try:
+                self._private_key = signing.private_key_from_pem(self.private_key_pem)
+            except HomediagError as exc:
+                raise IdentityError(f"{self.directory / KEY_FILE} does not hold a valid Ed25519 private key: {exc}") from exc
+        return self._private_key
 
     @property
     def public_key(self) -> Any:
@@ -135,7 +151,7 @@ class Identity:
         key_path = directory / KEY_FILE
         if not key_path.exists():
             raise IdentityError(f"this agent has no key yet ({key_path} is missing)")
-        return cls(state_dir=state_dir, private_key=_read_key_file(key_path), enrollment=_read_enrollment(directory))
+        return cls(state_dir=state_dir, private_key_pem=_read_key_file(key_path), enrollment=_read_enrollment(directory))
 
     def require_enrollment(self) -> Enrollment:
         if self.enrollment is None:

@@ -12,7 +12,7 @@ import logging
 import os
 from contextlib import AsyncExitStack
 from datetime import timedelta
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from shared.aio import cancel_and_wait
 from shared.models import EventKind, Inventory, RootCause, TimelineEvent, Trigger, TriggerKind
@@ -35,7 +35,9 @@ from .monitors.link import ipv4_addresses
 from .monitors.ssdp import SsdpListener
 from .outbox import Outbox, Spool
 from .recorder import FlightRecorder, RecorderLogHandler
-from .web import OneClickPage
+
+if TYPE_CHECKING:
+    from .web import OneClickPage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -129,6 +131,9 @@ class AgentRuntime:
         self.monitor = await self._stack.enter_async_context(ConnectivityMonitor(config, recorder, self.clock))
         await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
         if config.web.enabled:
+            # Imported here: the page's aiohttp server and templates weigh about 14 MB a hub without it need not carry.
+            from .web import OneClickPage
+
             self.page = await self._stack.enter_async_context(OneClickPage(config))
 
         if enrollment is not None and enrollment.live is not None:

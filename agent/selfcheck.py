@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from shared.models import BundleManifest, CaptureWindow, DiagnosisReport, LogLine, TimelineEvent, Trigger, TriggerKind
-from shared.profiles import load_profiles
+from shared.profiles import ProfileSet, load_profiles
 
 from .bundler import create_bundle
 from .capture import evidence_files
@@ -52,23 +52,35 @@ def _read_ring(path: Path, model: type[BaseModel], since: Any) -> list[Any]:
     return records
 
 
+def _history(config: AgentConfig, now: datetime) -> tuple[list[TimelineEvent], list[LogLine], ProfileSet]:
+    """The recorder's week of events and logs, and the firmware profiles. Blocking."""
+    recorder = config.state_dir / "recorder"
+    return (_read_ring(recorder / "events.jsonl", TimelineEvent, now - HISTORY),
+            _read_ring(recorder / "logs.jsonl", LogLine, now - HISTORY), load_profiles(config.firmware_profiles))
+
+
 async def self_check(config: AgentConfig, progress: Callable[[str], None] = lambda step: None,
                      ) -> tuple[DiagnosisReport, dict[str, bytes]]:
     """Fresh checks, a few seconds of discovery and the recorder's history → the report and the evidence files."""
     clock = Clock()
     now = clock.now()
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    recorder = config.state_dir / "recorder"
-    events: list[TimelineEvent] = _read_ring(recorder / "events.jsonl", TimelineEvent, now - HISTORY)
-    logs: list[LogLine] = _read_ring(recorder / "logs.jsonl", LogLine, now - HISTORY)
     store = await asyncio.to_thread(InventoryStore.open, config.state_dir / "inventory.json",
                                     max_devices=config.discovery.max_devices)
     sink = MemorySink()
+    loop = asyncio.get_running_loop()
     progress("network")
     async with Discovery(config, sink, store, clock=clock):
-        checks = await run_checks(config)
+        listening_since = loop.time()
+        # The checks and reading the week's history (thousands of lines on a busy hub) run while discovery
+        # listens, and the listening window counts from its start: the customer waits for the longest, not the sum.
+        async with asyncio.TaskGroup() as group:
+            checking = group.create_task(run_checks(config))
+            reading = group.create_task(asyncio.to_thread(_history, config, now))
         progress("devices")
-        await asyncio.sleep(DISCOVERY_S)
+        await asyncio.sleep(max(0.0, DISCOVERY_S - (loop.time() - listening_since)))
+    checks = checking.result()
+    events, logs, profiles = reading.result()
     progress("analysis")
     # The hub as it is now: a running agent on a full disk may not have written its latest samples.
     sink.event(await asyncio.to_thread(health_event, config.state_dir, clock.now))
@@ -76,7 +88,6 @@ async def self_check(config: AgentConfig, progress: Callable[[str], None] = lamb
     logs += sink.logs
     inventory = store.snapshot()
     host = await asyncio.to_thread(host_facts, config.state_dir)
-    profiles = load_profiles(config.firmware_profiles)
     report = diagnose(events, inventory, host, profiles, clock.now(), checks, logs)
     return report, evidence_files(events, logs, inventory, report)
 

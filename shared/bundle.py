@@ -20,9 +20,8 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
 
 from shared.errors import BundleError, BundleTooLarge, HashMismatch, ManifestError, UnsafeArchive
@@ -36,6 +35,9 @@ from shared.models import (
     utcnow,
 )
 from shared.signing import sign_envelope, verify_envelope
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 ENVELOPE_NAME = "manifest.dsse.json"
 MANIFEST_NAME = "manifest.json"

@@ -4,6 +4,9 @@ The signature covers the DSSE v1 pre-authentication encoding (PAE) of the payloa
 type and payload, never the envelope's JSON, so re-serialising the envelope cannot
 change what was signed. ``keyid`` is a lookup hint only; trust comes from the key
 the caller passes to :func:`verify_envelope`.
+
+``cryptography`` (about 7 MB resident) is imported at the first key operation, not with this module: a hub
+signs only when it bundles, and its steady state should not carry it.
 """
 
 from __future__ import annotations
@@ -12,13 +15,12 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import SignatureError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 PAYLOAD_TYPE = "application/vnd.homediag.manifest+json"
 
@@ -30,16 +32,42 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 
 def generate_private_key() -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.generate()
 
 
 def private_key_to_pem(key: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
+# PKCS#8 v1 DER of an Ed25519 private key: SEQUENCE { version 0, AlgorithmIdentifier { OID 1.3.101.112 },
+# OCTET STRING { OCTET STRING (32 bytes) } }: what ``private_key_to_pem`` writes, always 48 bytes.
+_ED25519_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+_PEM_BEGIN, _PEM_END = b"-----BEGIN PRIVATE KEY-----", b"-----END PRIVATE KEY-----"
+
+
+def check_private_key_pem(data: bytes) -> None:
+    """Raise SignatureError unless ``data`` is the PEM ``private_key_to_pem`` writes, without cryptography."""
+    body = data.strip()
+    if not (body.startswith(_PEM_BEGIN) and body.endswith(_PEM_END)):
+        raise SignatureError("not a PEM private key")
+    try:
+        der = base64.b64decode(b"".join(body[len(_PEM_BEGIN):-len(_PEM_END)].split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureError("the PEM private key is not valid base64") from exc
+    if len(der) != len(_ED25519_PKCS8_PREFIX) + 32 or not der.startswith(_ED25519_PKCS8_PREFIX):
+        raise SignatureError("not an Ed25519 private key in PKCS#8")
+
+
 def private_key_from_pem(data: bytes) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
@@ -50,6 +78,8 @@ def private_key_from_pem(data: bytes) -> Ed25519PrivateKey:
 
 
 def _raw_public_bytes(public_key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
@@ -65,6 +95,8 @@ def public_key_from_text(text: str) -> Ed25519PublicKey:
         raise SignatureError("public key is not valid base64") from exc
     if len(raw) != 32:
         raise SignatureError(f"an Ed25519 public key is 32 bytes, this one decodes to {len(raw)}")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
@@ -110,6 +142,8 @@ def verify_envelope(
     envelope: dict[str, Any] | bytes, public_key: Ed25519PublicKey, payload_type: str = PAYLOAD_TYPE
 ) -> bytes:
     """Return the payload if any signature verifies with ``public_key``; raise SignatureError otherwise."""
+    from cryptography.exceptions import InvalidSignature
+
     envelope = _parse_envelope(envelope)
     if envelope.get("payloadType") != payload_type:
         raise SignatureError(f"envelope payloadType is {envelope.get('payloadType')!r}, expected {payload_type!r}")

@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
+from functools import cached_property
 from importlib import resources
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-import jinja2
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -43,6 +43,9 @@ from ..selfcheck import self_check, support_bundle
 from .cards import Answer, Words, answer
 from .pairing import COOKIE, SESSION_DAYS, PairingStore
 from .texts import TEXTS, browser_texts, pick_language
+
+if TYPE_CHECKING:
+    import jinja2
 
 _LOGGER = logging.getLogger(__name__)
 MAX_JOBS = 20
@@ -99,8 +102,6 @@ class OneClickPage:
         self._tz = tz or datetime.now().astimezone().tzinfo
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
-        env = jinja2.Environment(loader=jinja2.FunctionLoader(self._template), autoescape=True)
-        self._page, self._pair_page = env.get_template("page.html"), env.get_template("pair.html")
         self.consent = ConsentStore(config.state_dir, config.live.consent)
         self.pairing = PairingStore(config.state_dir)
         self._tickets_path = config.state_dir / "web-tickets.json"
@@ -108,6 +109,14 @@ class OneClickPage:
     @staticmethod
     def _template(name: str) -> str:
         return resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
+
+    @cached_property
+    def _templates(self) -> dict[str, jinja2.Template]:
+        """Compiled at the first page shown: jinja2 (about 2 MB resident) is not carried by a hub nobody visits."""
+        import jinja2
+
+        env = jinja2.Environment(loader=jinja2.FunctionLoader(self._template), autoescape=True)
+        return {name: env.get_template(name) for name in ("page.html", "pair.html")}
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
@@ -156,7 +165,7 @@ class OneClickPage:
 
     def _pairing_form(self, request: web.Request, *, wrong: bool) -> web.Response:
         language = self._language(request)
-        html = self._pair_page.render(t=TEXTS[language], language=language, wrong=wrong)
+        html = self._templates["pair.html"].render(t=TEXTS[language], language=language, wrong=wrong)
         return web.Response(text=html, content_type="text/html", status=403 if wrong else 200)
 
     async def _pair(self, request: web.Request) -> web.StreamResponse:
@@ -178,7 +187,7 @@ class OneClickPage:
         language = self._language(request)
         consent = self.consent.current()
         choice = "grant" if consent.mode == "ask" and consent.allows(self._now()) else consent.mode
-        html = self._page.render(t=TEXTS[language], browser=browser_texts(language), language=language, choice=choice,
+        html = self._templates["page.html"].render(t=TEXTS[language], browser=browser_texts(language), language=language, choice=choice,
                                  consent_text=self._consent_text(consent, language))
         return web.Response(text=html, content_type="text/html")
 

@@ -1,0 +1,36 @@
+"""What ``homediag-agent run`` loads: libraries needed only by other commands, by bundling or by the local page
+stay out of a running hub's memory (issue 17's footprint; ``python -m bench.agent_footprint`` measures it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from agent.cli import COMMAND_MODULES, chosen_commands
+
+LOADED = """
+import json, sys
+from agent.cli import build_parser, chosen_commands
+build_parser(chosen_commands(sys.argv[1:]))
+import agent.runtime
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def _loaded(*argv: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", LOADED, *argv], capture_output=True, text=True, check=True, timeout=60)
+    return set(json.loads(done.stdout))
+
+
+def test_only_the_named_command_is_imported():
+    assert chosen_commands(["-c", "agent.yaml", "-v", "run"]) == ("run",)
+    assert chosen_commands(["--config=agent.yaml", "web", "pair"]) == ("web",)
+    assert chosen_commands(["-h"]) == chosen_commands(["no-such-command"]) == chosen_commands([]) == COMMAND_MODULES
+
+
+def test_the_running_agent_does_not_carry_what_it_does_not_use_yet():
+    loaded = _loaded("-c", "agent.yaml", "run")
+    # cryptography: first signature; aiohttp: first upload, or the page when enabled; jinja2: first page shown;
+    # rich: other commands' output.
+    assert not loaded & {"cryptography", "aiohttp", "jinja2", "rich"}
