@@ -247,7 +247,7 @@ def test_no_payload_makes_a_parser_raise(tmp_path_factory, topic: str, payload: 
 
 
 def test_availability_templates_of_the_common_forms_render() -> None:
-    from agent.discovery.mqtt import render_availability
+    from agent.discovery.templates import render_availability
 
     assert render_availability("{{ value_json.state }}", '{"state": "online"}') == "online"
     assert render_availability("{{ value_json['state'] | lower }}", '{"state": "OFFLINE"}') == "offline"
@@ -264,7 +264,7 @@ def test_availability_templates_of_the_common_forms_render() -> None:
 @given(template=st.one_of(st.text(max_size=60), st.text(max_size=40).map(lambda t: "{{ " + t + " }}")),
        payload=st.one_of(st.text(max_size=40), JSONISH.map(json.dumps)))
 def test_no_template_makes_availability_raise(template: str, payload: str) -> None:
-    from agent.discovery.mqtt import render_availability
+    from agent.discovery.templates import render_availability
 
     rendered = render_availability(template, payload)
     assert rendered is None or len(rendered) <= 256
