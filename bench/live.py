@@ -31,7 +31,7 @@ from paho.mqtt.properties import Properties
 from agent.live import Consent, LiveChannel
 from collector.app import create_app
 from collector.config import CollectorConfig
-from collector.live_broker import BrokerAccounts
+from collector.live_broker import BrokerAccounts, render_listener_auth
 from collector.models import Role
 from collector.store import SqliteStore
 from lab.mosquitto import Mosquitto, free_port
@@ -138,7 +138,10 @@ async def _collector_round_trips(tmp: Path, broker: Mosquitto, accounts: BrokerA
         await runner.cleanup()
 
 
-async def _raw_round_trips(broker: Mosquitto, username: str, password: str, count: int, rate: float) -> tuple[list[float], int]:
+RAW_ROLES = ("echo", "asker")  # one account each: the broker binds client ids to accounts
+
+
+async def _raw_round_trips(broker: Mosquitto, password: str, count: int, rate: float) -> tuple[list[float], int]:
     """The same request/response over plain MQTT v5: a publisher and a trivial echo responder."""
     loop = asyncio.get_running_loop()
     pending: dict[bytes, asyncio.Future[None]] = {}
@@ -157,7 +160,7 @@ async def _raw_round_trips(broker: Mosquitto, username: str, password: str, coun
     clients = []
     for role, on_message, topic in (("echo", responder_message, "bench/req"), ("asker", requester_message, "bench/resp")):
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{role}", protocol=mqtt.MQTTv5)
-        client.username_pw_set(username, password)
+        client.username_pw_set(f"bench-{role}", password)
         client.on_message = on_message
         client.on_subscribe = lambda *_: ready.set()
         client.connect("127.0.0.1", broker.port)
@@ -192,18 +195,22 @@ async def run(agents: int, rate: float, seconds: float) -> None:
     with tempfile.TemporaryDirectory(prefix="homediag-bench-live-") as directory:
         tmp = Path(directory)
         accounts = BrokerAccounts(tmp / "broker", "homediag-collector")
-        accounts.set_password("bench-raw", "bench-raw")
-        # The raw baseline's users may use their own topics: an ACL line for them, appended to the generated file.
-        accounts.acl_file.write_text(accounts.acl_file.read_text() + "\nuser bench-raw\ntopic readwrite bench/#\n")
-        broker = Mosquitto(allow_anonymous=False,
-                           extra_config=f"password_file {accounts.password_file}\nacl_file {accounts.acl_file}\nmax_queued_messages 10000\n")
+        for role in RAW_ROLES:
+            accounts.set_password(f"bench-{role}", "bench-raw")
+        # The raw baseline's users may use their own topics: ACL lines for them, appended to the generated file.
+        accounts.acl_file.write_text(accounts.acl_file.read_text() + "".join(
+            f"\nuser bench-{role}\ntopic readwrite bench/#\n" for role in RAW_ROLES))
+        # The listener's rules as ``homediag-collector broker config`` prints them (client ids bound to accounts).
+        rules = render_listener_auth(password_file=accounts.password_file, acl_file=accounts.acl_file)
+        broker = Mosquitto(allow_anonymous=False, extra_config=rules + "max_queued_messages 10000\n")
         pid_file = tmp / "broker.pid"
         broker.start()
         try:
             pid_file.write_text(str(broker.pid))
             print(f"{agents} agents on the support broker, {rate:g} requests/s for {seconds:g} s ({count} requests)")
+            # The baseline first: enrolments make the collector rewrite the ACL file, without the bench's users.
+            raw, raw_errors = await _raw_round_trips(broker, "bench-raw", count, rate)
             live, live_errors = await _collector_round_trips(tmp, broker, accounts, pid_file, agents, count, rate)
-            raw, raw_errors = await _raw_round_trips(broker, "bench-raw", "bench-raw", count, rate)
         finally:
             broker.close()
     live_p50, live_p99 = _percentiles(live)
