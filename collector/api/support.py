@@ -87,6 +87,12 @@ class ComplaintRequest(_Body):
 
 
 class ComplaintMilestoneRequest(_Body):
+    # The schema says what the handler enforces: closing takes a report with some text in it.
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"name": {"const": "close"}}, "required": ["name"]},
+        "then": {"required": ["report"], "properties": {"report": {"type": "string", "pattern": "\\S"}}},
+    })
+
     name: Literal["ack", "plan", "close"]
     complaint_id: int | None = Field(default=None, description="the complaint's event id; none = the oldest one not closed")
     report: str | None = Field(default=None, max_length=10_000, description="the complaint report: required to close")
