@@ -89,7 +89,7 @@ def _offline_finding(devices: dict[str, Device], went: TimelineEvent, back: Time
     explanation, translations = explain_all(RootCause.DEVICE_OFFLINE, facts, zh)
     return Finding(root_cause=RootCause.DEVICE_OFFLINE, confidence=0.85, title=f"{name} went offline on its own",
                    explanation=explanation, translations=translations, evidence=[went] + ([back] if back else []),
-                   devices=[went.device_id], started_at=went.ts, ended_at=back.ts if back else None)
+                   devices=[went.device_id], started_at=went.ts, ended_at=back.ts if back else None, ongoing=back is None)
 
 
 def _reboots(by_device: dict[str, list[TimelineEvent]], devices: dict[str, Device]) -> list[Finding]:

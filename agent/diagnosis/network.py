@@ -4,13 +4,14 @@ devices came back (within their family's normal reconnect time: expected; later:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from shared.models import Device, EventKind, Finding, RootCause, TimelineEvent
 from shared.profiles import ProfileSet
 
 from ..outages import NETWORK_KINDS, Outage, classify, outages
-from .text import Facts, explain_all
+from .text import Facts, explain_all, explain_now
 
 SCHEDULE_MIN_DAYS = 3  # reboots on this many different days …
 SCHEDULE_TOLERANCE = timedelta(minutes=45)  # … within this much of the same time of day
@@ -60,9 +61,11 @@ def _device_name(devices: dict[str, Device], device_id: str) -> str:
 
 
 def network_findings(events: Sequence[TimelineEvent], devices: dict[str, Device], profiles: ProfileSet,
-                     affected: str) -> list[Finding]:
+                     affected: str, now: datetime) -> list[Finding]:
     findings: list[Finding] = []
-    found = [o for o in outages(events) if o.end is not None]
+    every = outages(events)
+    found = [o for o in every if o.end is not None]
+    findings += [_ongoing(events, outage, now) for outage in every if outage.end is None]
     causes = [(outage, classify(outage)) for outage in found]
     reboots = [o for o, cause in causes if cause is RootCause.ROUTER_REBOOT]
     schedule = scheduled(reboots)
@@ -95,6 +98,23 @@ def network_findings(events: Sequence[TimelineEvent], devices: dict[str, Device]
     return findings
 
 
+def _ongoing(events: Sequence[TimelineEvent], outage: Outage, now: datetime) -> Finding:
+    """An outage still open now (the recorder has not seen it end and a fresh check, if any, still fails): the
+    cause as it looks so far, in the present tense."""
+    cause = classify(replace(outage, end=max(now, outage.start)))
+    if cause is RootCause.ROUTER_SCHEDULED_REBOOT:
+        cause = RootCause.ROUTER_REBOOT  # one restart so far; whether it is the nightly one shows once it is over
+    lasted = max(now - outage.start, timedelta())
+    explanation, translations = explain_now(cause, Facts(minutes=duration_text(lasted)),
+                                            Facts(minutes=duration_text(lasted, "zh")))
+    # Everything going down together is what a restarting router looks like, but a loose cable looks the same
+    # until the router tells its BOOTID: less sure while it lasts than once it is over.
+    confidence = 0.6 if cause is RootCause.ROUTER_REBOOT and not outage.boot_id_changed else 0.85
+    return Finding(root_cause=cause, confidence=confidence, title=_NOW_TITLES[cause] + f" (since {outage.start:%H:%M:%S})",
+                   explanation=explanation, translations=translations, ongoing=True,
+                   evidence=_evidence(events, outage.start, now), started_at=outage.start)
+
+
 def _refusals(events: Sequence[TimelineEvent]) -> list[Finding]:
     """Each span in which the broker refused the hub's session (``refused`` … ``accepted``, or still now)."""
     findings = []
@@ -119,7 +139,7 @@ def _refusal(start: TimelineEvent, end: TimelineEvent | None) -> Finding:
                    title=f"The broker refuses the hub's login ({reason})" if reason else "The broker refuses the hub's login",
                    explanation=explanation, translations=translations,
                    evidence=[start] + ([end] if end is not None else []), started_at=start.ts,
-                   ended_at=None if end is None else end.ts)
+                   ended_at=None if end is None else end.ts, ongoing=end is None)
 
 
 def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], profiles: ProfileSet,
@@ -161,6 +181,13 @@ def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], pro
     return findings
 
 
+_NOW_TITLES = {
+    RootCause.ROUTER_REBOOT: "The router does not answer: it is probably restarting",
+    RootCause.WAN_OUTAGE: "The internet connection is down",
+    RootCause.DNS_FAILURE: "Name lookups (DNS) are failing",
+    RootCause.HUB_LINK_DOWN: "The hub has lost its network link",
+    RootCause.BROKER_DOWN: "The hub's MQTT broker is down",
+}
 _TITLES = {
     RootCause.ROUTER_REBOOT: "The home router restarted",
     RootCause.WAN_OUTAGE: "The internet connection was down",

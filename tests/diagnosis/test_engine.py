@@ -174,6 +174,9 @@ def test_a_fault_bundle_is_diagnosed_for_its_own_fault() -> None:
               ev(start + timedelta(seconds=40), EventKind.DNS, "down"), ev(start + timedelta(seconds=46), EventKind.DNS, "up"),
               ev(start + timedelta(seconds=46), EventKind.FAULT, "closed", signature="dns_failure",
                  started=(start + timedelta(seconds=40)).isoformat())]
-    assert run(events).verdict is RootCause.WAN_OUTAGE  # without a focus, the more serious one
     focused = diagnose(events, HOME, {}, PROFILES, NOW, focus=fault_focus(events, "dns_failure"))
     assert focused.verdict is RootCause.DNS_FAILURE
+    wan = diagnose(events, HOME, {}, PROFILES, NOW, focus=(start, start + timedelta(seconds=6)))
+    assert wan.verdict is RootCause.WAN_OUTAGE
+    # Without a focus, the latest fault: the two are 34 s apart, not one episode.
+    assert run(events).verdict is RootCause.DNS_FAILURE
