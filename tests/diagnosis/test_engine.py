@@ -180,3 +180,74 @@ def test_a_fault_bundle_is_diagnosed_for_its_own_fault() -> None:
     assert wan.verdict is RootCause.WAN_OUTAGE
     # Without a focus, the latest fault: the two are 34 s apart, not one episode.
     assert run(events).verdict is RootCause.DNS_FAILURE
+
+
+# -- the one click at any moment: what the recorder holds reconciled with the fresh checks --------------------------
+ALL_UP = [{"name": name, "ok": True} for name in ("hub_link", "gateway", "dns", "internet", "broker")]
+
+
+def _checks(*failing: str) -> list[dict[str, object]]:
+    return [{"name": c["name"], "ok": c["name"] not in failing, "detail": "timeout" if c["name"] in failing else ""}
+            for c in ALL_UP]
+
+
+@pytest.mark.parametrize(("down", "cause"), [
+    (("hub_link", "gateway", "dns", "internet"), RootCause.ROUTER_REBOOT),
+    (("internet",), RootCause.WAN_OUTAGE),
+    (("dns",), RootCause.DNS_FAILURE),
+    (("broker",), RootCause.BROKER_DOWN),
+])
+def test_a_fault_the_recorder_still_holds_open_is_named_when_the_checks_already_pass(down, cause) -> None:  # type: ignore[no-untyped-def]
+    # The click's fresh checks pass a second before the monitor records the recovery: the fault just ended.
+    start = NOW - timedelta(seconds=14)
+    events = [ev(start, EventKind[name.upper()], "down") for name in down]
+    report = run(events, checks=ALL_UP)
+    assert report.verdict is cause
+    finding = report.findings[0]
+    assert finding.root_cause is cause and not finding.ongoing and finding.ended_at == NOW
+    assert any(e.source == "diagnose.check" and e.state == "up" for e in finding.evidence)
+
+
+@pytest.mark.parametrize(("down", "cause", "words", "zh_words"), [
+    (("hub_link", "gateway", "dns", "internet"), RootCause.ROUTER_REBOOT, "probably restarting", "很可能正在重启"),
+    (("internet",), RootCause.WAN_OUTAGE, "Right now the internet", "目前无法连接互联网"),
+    (("dns",), RootCause.DNS_FAILURE, "Right now names", "目前无法解析域名"),
+    (("broker",), RootCause.BROKER_DOWN, "Right now the hub's message service", "目前没有响应"),
+])
+def test_during_a_fault_the_click_says_what_fails_now_and_the_likely_cause(down, cause, words, zh_words) -> None:  # type: ignore[no-untyped-def]
+    # An earlier, more serious fault is over: what fails now decides.
+    events = router_reboot(NOW - timedelta(minutes=20), seconds=30) if cause is not RootCause.ROUTER_REBOOT else []
+    start = NOW - timedelta(seconds=40)
+    events += [ev(start, EventKind[name.upper()], "down") for name in down]
+    report = run(events, checks=_checks(*down))
+    assert report.verdict is cause
+    now = report.findings[0]
+    assert now.ongoing and now.ended_at is None and now.started_at == start
+    assert words in now.explanation.symptom + now.explanation.root_cause
+    assert zh_words in now.translations["zh"].symptom + now.translations["zh"].root_cause
+    assert now.evidence and 0 < now.confidence < 1
+
+
+def test_a_check_failing_before_the_recorder_noticed_is_a_fault_now() -> None:
+    report = run([ev(NOW - timedelta(hours=1), EventKind.INTERNET, "up")], checks=_checks("internet"))
+    assert report.verdict is RootCause.WAN_OUTAGE and report.findings[0].ongoing
+    assert report.findings[0].started_at == NOW
+
+
+def test_right_after_a_fault_the_latest_one_is_named_and_hours_later_too() -> None:
+    events = router_reboot(NOW - timedelta(hours=3), seconds=60, devices={"plug": 20})
+    dns = NOW - timedelta(minutes=1)
+    events += [ev(dns, EventKind.DNS, "down"), ev(dns + timedelta(seconds=20), EventKind.DNS, "up")]
+    assert run(events, checks=ALL_UP).verdict is RootCause.DNS_FAILURE
+    later = diagnose(events, HOME, {}, PROFILES, NOW + timedelta(hours=5), ALL_UP)
+    assert later.verdict is RootCause.DNS_FAILURE
+    assert diagnose(events[:-2], HOME, {}, PROFILES, NOW, ALL_UP).verdict is RootCause.ROUTER_REBOOT
+
+
+def test_a_device_gone_for_days_does_not_hide_what_just_happened() -> None:
+    events = [ev(NOW - timedelta(days=2), EventKind.DEVICE_AVAILABILITY, "offline", "speaker")]
+    events += router_reboot(NOW - timedelta(minutes=3), seconds=30)
+    report = run(events, checks=ALL_UP)
+    assert report.verdict is RootCause.ROUTER_REBOOT
+    assert any(f.root_cause is RootCause.DEVICE_OFFLINE and f.ongoing for f in report.findings)
+    assert run(events[:1], checks=ALL_UP).verdict is RootCause.DEVICE_OFFLINE
