@@ -33,6 +33,8 @@ from .moments import InjectedFault, Recording
 
 DEVICES = [DeviceSpec("plug", "tasmota", 2.0), DeviceSpec("relay", "shelly", 2.0), DeviceSpec("node", "esphome", 2.0)]
 ONLINE = 3
+# A restart's bundle waits this long for the restarts of a crash loop: short in the lab, so scenarios finish.
+CRASH_LOOP_WINDOW_S = 40.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Outcome:
 def _diagnose_bundle(agent: AgentProcess, signature: str) -> tuple[str, float]:
     from agent.diagnosis import diagnose, fault_focus
 
-    bundle = agent.bundle(agent.wait_bundle(signature))
+    bundle = agent.bundle(agent.wait_bundle(signature, timeout=CRASH_LOOP_WINDOW_S + 60))
     inventory = Inventory.model_validate_json(bundle.files["inventory.json"]) if "inventory.json" in bundle.files \
         else Inventory(generated_at=bundle.manifest.created_at)
     started = time.perf_counter()
@@ -146,7 +148,7 @@ def hub_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     def crash(name: str, expected: str, scenario: str, reason: str | None = None) -> Outcome:
         since = utcnow()
         faults.device_crash_loop(name, restarts=1, interval_s=0, restart_reason=reason).wait(30)
-        closed = _wait_fault(agent, "device_offline:", 40, after=since)
+        closed = _wait_fault(agent, "device_reboot:", 40, after=since)
         verdict, seconds = _diagnose_bundle(agent, str(closed.detail["signature"])) if closed else ("no bundle", 0.0)
         return Outcome(scenario, expected, verdict, seconds)
 
@@ -169,7 +171,8 @@ def new_home(lab_factory, tmp: Path) -> tuple[LabHome, AgentProcess]:  # type: i
     """A home with three devices and an enrolled, running agent whose collector is in the internet namespace."""
     lab = lab_factory(devices=DEVICES, upnp=True)
     lab.start_broker()
-    agent = AgentProcess.create(lab, tmp, after_s=3.0, group_window_s=30.0, state_dir=lab.hub_disk() / "agent")
+    agent = AgentProcess.create(lab, tmp, after_s=3.0, group_window_s=30.0, state_dir=lab.hub_disk() / "agent",
+                                extra={"capture": {"crash_loop_window_s": CRASH_LOOP_WINDOW_S}})
     agent.start()
     agent.wait_ready(ONLINE)
     return lab, agent
