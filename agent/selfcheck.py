@@ -99,8 +99,11 @@ def send_to_support(config: AgentConfig, report: DiagnosisReport, files: dict[st
     if identity.enrollment is None:
         raise AgentError("cannot send: this hub is not enrolled (homediag-agent enroll)")
     first = report.findings[0]
+    # Pressed while the fault still lasts: the cause as it looks so far; the collector marks the ticket's cause
+    # provisional until the fault's own bundle brings the whole story.
+    signature = report.verdict.value + (":ongoing" if first.ongoing and first.root_cause is report.verdict else "")
     trigger = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority=report.priority,
-                      signature=report.verdict.value, summary=f"{first.explanation.symptom} {first.explanation.root_cause}"[:500])
+                      signature=signature, summary=f"{first.explanation.symptom} {first.explanation.root_cause}"[:500])
     end = report.generated_at
     start = report.window.start if report.window else end - timedelta(minutes=10)
     manifest, data = create_bundle(config, identity, trigger=trigger, window=CaptureWindow(start=min(start, end), end=end),

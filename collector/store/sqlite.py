@@ -21,7 +21,7 @@ from typing import Any
 from shared.models import CaptureWindow, Priority, Trigger
 
 from ..attach import TicketSpan, choose_ticket, fits
-from ..support.lifecycle import classification_from, route
+from ..support.lifecycle import prefill_for, route
 from ..errors import Conflict, NotFound, Unauthorized
 from ..models import (
     OPEN_STATES,
@@ -295,13 +295,20 @@ class SqliteStore:
         return record.model_copy(update={"ticket_id": ticket_id})
 
     def _attached(self, conn: sqlite3.Connection, ticket_id: int, record: BundleRecord, actor: str, now: datetime) -> None:
-        """The attach event, and the classification pre-filled from the bundle's diagnosis if none exists yet."""
+        """The attach event, and the classification pre-filled from the bundle's diagnosis, or replaced by it when
+        it is better supported than the pre-filled one (never a person's); a replacement is audited."""
         self._event(conn, ticket_id, now, actor, "bundle_attached", self._attach_detail(record))
-        classified = conn.execute("SELECT 1 FROM ticket_events WHERE ticket_id = ? AND kind = 'classified'",
-                                  (ticket_id,)).fetchone()
-        prefill = classification_from((record.trigger.signature or "").split(":")[0])
-        if classified is None and prefill is not None:
-            self._event(conn, ticket_id, now, actor, "classified", prefill | {"bundle_id": record.bundle_id})
+        last = conn.execute("SELECT data FROM ticket_events WHERE ticket_id = ? AND kind = 'classified' "
+                            "ORDER BY id DESC LIMIT 1", (ticket_id,)).fetchone()
+        prefill = prefill_for(None if last is None else json.loads(last["data"]), record.trigger.kind.value,
+                              record.trigger.signature)
+        if prefill is None:
+            return
+        self._event(conn, ticket_id, now, actor, "classified", prefill | {"bundle_id": record.bundle_id})
+        if "replaces" in prefill:
+            self._audit(conn, now, actor, "ticket.cause_replaced", str(ticket_id),
+                        {"from": prefill["replaces"], "to": prefill["cause"], "bundle_id": record.bundle_id,
+                         "strength": prefill["strength"]})
 
     @staticmethod
     def _attach_detail(record: BundleRecord) -> dict[str, Any]:
