@@ -11,6 +11,7 @@ from shared.models import Device, EventKind, Finding, RootCause, TimelineEvent
 from shared.profiles import ProfileSet
 
 from ..outages import NETWORK_KINDS, Outage, classify, outages
+from .devices import join_en, when_format
 from .text import Facts, explain_all, explain_now
 
 SCHEDULE_MIN_DAYS = 3  # reboots on this many different days …
@@ -146,6 +147,7 @@ def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], pro
                 reboots: list[Outage]) -> list[Finding]:
     """After each router reboot: devices back within their normal time are expected; slow ones are findings."""
     findings = []
+    slow: dict[str, list[tuple[Outage, TimelineEvent, float]]] = {}
     for outage in reboots:
         assert outage.end is not None
         returns: dict[str, TimelineEvent] = {}
@@ -169,16 +171,39 @@ def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], pro
                 explanation=explanation, translations=translations, evidence=[e for _, e, _ in on_time][:40],
                 devices=[d for d, _, _ in on_time], started_at=outage.start, ended_at=outage.end))
         for device_id, event, normal in late:
-            delay = (event.ts - outage.end).total_seconds()
-            name = _device_name(devices, device_id)
-            facts = Facts(device=name, detail=f" for {delay:.0f} s after the router restart (normal: {normal:.0f} s)")
-            zh = Facts(device=name, detail=f"，路由器重启后 {delay:.0f} 秒才恢复（正常为 {normal:.0f} 秒）")
-            explanation, translations = explain_all(RootCause.DEVICE_OFFLINE, facts, zh)
-            findings.append(Finding(
-                root_cause=RootCause.DEVICE_OFFLINE, confidence=0.7, title=f"{name} was slow to reconnect",
-                explanation=explanation, translations=translations, evidence=[event], devices=[device_id],
-                started_at=outage.end, ended_at=event.ts))
-    return findings
+            slow.setdefault(device_id, []).append((outage, event, normal))
+    return findings + [_slow_finding(devices, device_id, returns) for device_id, returns in slow.items()]
+
+
+def _slow_finding(devices: dict[str, Device], device_id: str, returns: list[tuple[Outage, TimelineEvent, float]]) -> Finding:
+    """One device slow to come back after one or more router restarts: one finding, each time dated."""
+    name = _device_name(devices, device_id)
+    fmt = when_format([outage.start for outage, _, _ in returns])
+    en, zh = [], []
+    for outage, event, normal in returns:
+        assert outage.end is not None
+        delay = (event.ts - outage.end).total_seconds()
+        en.append(f"{delay:.0f} s after the {outage.start:{fmt}} restart")
+        zh.append(f"{outage.start:{fmt}} 重启后 {delay:.0f} 秒")
+    normal = returns[0][2]
+    if len(returns) == 1:
+        outage, event, _ = returns[0]
+        assert outage.end is not None
+        delay = (event.ts - outage.end).total_seconds()
+        facts = Facts(device=name, detail=f" after the router restarted at {outage.start:{fmt}} and came back only "
+                      f"{delay:.0f} s later (normal: within {normal:.0f} s)")
+        zh_facts = Facts(device=name, detail=f"，路由器在 {zh[0]}才恢复（正常为 {normal:.0f} 秒内）")
+    else:
+        facts = Facts(device=name, detail=f" {len(returns)} times after router restarts and came back late each time: "
+                      f"{join_en(en)} (normal: within {normal:.0f} s)")
+        zh_facts = Facts(device=name, detail=f"，路由器重启后共 {len(returns)} 次恢复过慢：{'、'.join(zh)}（正常为 {normal:.0f} 秒内）")
+    explanation, translations = explain_all(RootCause.DEVICE_OFFLINE, facts, zh_facts)
+    title = f"{name} was slow to reconnect" + (f" ({len(returns)} times)" if len(returns) > 1 else "")
+    first, last = returns[0], returns[-1]
+    assert first[0].end is not None
+    return Finding(root_cause=RootCause.DEVICE_OFFLINE, confidence=0.7, title=title, explanation=explanation,
+                   translations=translations, evidence=[event for _, event, _ in returns][-40:], devices=[device_id],
+                   started_at=first[0].end, ended_at=last[1].ts, occurrences=len(returns))
 
 
 _NOW_TITLES = {

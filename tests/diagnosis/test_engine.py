@@ -251,3 +251,26 @@ def test_a_device_gone_for_days_does_not_hide_what_just_happened() -> None:
     assert report.verdict is RootCause.ROUTER_REBOOT
     assert any(f.root_cause is RootCause.DEVICE_OFFLINE and f.ongoing for f in report.findings)
     assert run(events[:1], checks=ALL_UP).verdict is RootCause.DEVICE_OFFLINE
+
+
+def test_repeats_are_one_finding_per_device_and_cause_counted_and_dated() -> None:
+    events = []
+    for hours in (5, 3, 1):
+        events += router_reboot(NOW - timedelta(hours=hours), seconds=60, devices={"curtain": 400})
+    start = NOW - timedelta(hours=4)
+    for minutes in (0, 20):
+        went = start + timedelta(minutes=minutes)
+        events += [ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+                   ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug")]
+    events += [ev(NOW - timedelta(minutes=m), EventKind.DEVICE_REBOOT, "rebooted", "speaker") for m in (200, 100)]
+    report = run(events, checks=ALL_UP)
+    slow = [f for f in report.findings if f.devices == ["curtain"] and not f.expected]
+    assert len(slow) == 1 and slow[0].occurrences == 3 and slow[0].title == "curtain was slow to reconnect (3 times)"
+    assert "3 times" in slow[0].explanation.symptom and "06:00 restart" in slow[0].explanation.symptom
+    assert "共 3 次" in slow[0].translations["zh"].symptom
+    (plug,) = [f for f in report.findings if f.devices == ["plug"]]
+    assert plug.occurrences == 2 and "at 05:00 for about 3 minutes and at 05:20 for about 3 minutes" in plug.explanation.symptom
+    assert (plug.started_at, plug.ended_at) == (start, start + timedelta(minutes=23))
+    (speaker,) = [f for f in report.findings if f.devices == ["speaker"]]
+    assert speaker.occurrences == 2 and speaker.title == "speaker restarted 2 times"
+    assert "05:40 and 07:20" in speaker.explanation.symptom and "05:40、07:20" in speaker.translations["zh"].symptom
