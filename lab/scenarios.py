@@ -123,6 +123,15 @@ def live_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     finally:
         lab.faults.broker_login_dropped()
 
+    # The moments customers press the button: while the broker is down, and in the seconds after it is back
+    # (the recorder still holds the outage open): never "healthy".
+    time.sleep(5)
+    crash = lab.faults.broker_crash(8)
+    time.sleep(3)
+    yield Outcome("one click while the broker is down", "broker_down", *_live_verdict(lab, agent))
+    crash.wait(30)
+    yield Outcome("one click right after the broker is back", "broker_down", *_live_verdict(lab, agent))
+
 
 def _reboot_hub(agent: AgentProcess, power_loss: bool) -> None:
     rebooted = utcnow()
