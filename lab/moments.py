@@ -55,7 +55,9 @@ def _expect(after: str, *early: str) -> Expectation:
 
 EXPECTED = {
     "device_power_off": _expect("device_offline"),
-    "device_crash_loop": _expect("device_crash_loop", "device_offline", "device_reboot"),
+    # Before the third restart it is an absence, a restart, or — the device's profile knowing crashes of this
+    # kind from two on — its known firmware issue.
+    "device_crash_loop": _expect("device_crash_loop", "device_offline", "device_reboot", "firmware_known_issue"),
     "device_restart": _expect("device_reboot", "device_offline"),
     "wan_outage": _expect("wan_outage"),
     "dns_failure": _expect("dns_failure"),
@@ -188,24 +190,28 @@ def _moments(span: _Span, following: datetime | None, rng: random.Random) -> Ite
     """(phase, moment, clock) for one fault: clicks before, during, right after, later, after its bundle."""
     fault, end = span.fault, span.fault.ended_at
     quiet_until = following - timedelta(seconds=1) if following is not None else None
-    yield "before", span.fault.started_at - timedelta(seconds=rng.uniform(1, 10)), span.fault.started_at
+    for _ in range(2):
+        yield "before", span.fault.started_at - timedelta(seconds=rng.uniform(1, 10)), span.fault.started_at
     if span.last > span.first:
-        for _ in range(3):
+        for _ in range(6):
             at = span.first + (span.last - span.first) * rng.random()
             yield "during", at, at
-    for _ in range(3):
+    for _ in range(6):
         at = end + timedelta(seconds=rng.uniform(0, 3))
         yield "0-3 s after", at, at
-    at = end + timedelta(seconds=rng.uniform(3, 30))
-    if quiet_until is None or at < quiet_until:
-        yield "seconds after", at, at
-    settled = quiet_until or span.last + EVIDENCE_AFTER
-    yield "minutes after", settled, span.last + timedelta(minutes=rng.uniform(1, 30))
-    yield "hours after", settled, span.last + timedelta(hours=rng.uniform(1, 20))
-    if fault.bundle_at is not None:
-        at = fault.bundle_at + timedelta(seconds=rng.uniform(0, 5))
+    for _ in range(3):
+        at = end + timedelta(seconds=rng.uniform(3, 30))
         if quiet_until is None or at < quiet_until:
-            yield "after its bundle", at, at
+            yield "seconds after", at, at
+    settled = quiet_until or span.last + EVIDENCE_AFTER
+    for _ in range(2):
+        yield "minutes after", settled, span.last + timedelta(minutes=rng.uniform(1, 30))
+        yield "hours after", settled, span.last + timedelta(hours=rng.uniform(1, 20))
+    if fault.bundle_at is not None:
+        for _ in range(2):
+            at = fault.bundle_at + timedelta(seconds=rng.uniform(0, 5))
+            if quiet_until is None or at < quiet_until:
+                yield "after its bundle", at, at
 
 
 def clicks(recording: Recording, profiles: ProfileSet, seed: int, limit: int | None = None) -> list[Click]:

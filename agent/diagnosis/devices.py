@@ -35,9 +35,10 @@ def device_findings(events: Sequence[TimelineEvent], devices: dict[str, Device],
                     profiles: ProfileSet) -> list[Finding]:
     spans = [o for o in outages(events) if o.down & {"hub_link", "gateway", "broker"}]
     reboots = _reboots_by_device(events)
+    absences = _absences(events, spans, reboots)
     findings: list[Finding] = []
-    findings += _offline(events, devices, spans, reboots)
-    findings += _reboots(reboots, devices)
+    findings += [_offline_finding(devices, device_id, spells) for device_id, spells in absences.items()]
+    findings += _reboots(_without_power_ons(reboots, absences), devices)
     findings += _weak_signal(events, devices)
     findings += _known_issues(reboots, devices, logs, profiles)
     return findings
@@ -59,9 +60,9 @@ def _restarted(went: TimelineEvent, back: TimelineEvent, reboots: dict[str, list
         went.ts - timedelta(seconds=5) <= e.ts <= back.ts + REBOOT_ABSENCE for e in reboots.get(went.device_id, ()))
 
 
-def _offline(events: Sequence[TimelineEvent], devices: dict[str, Device], spans: list[Outage],
-             reboots: dict[str, list[TimelineEvent]]) -> list[Finding]:
-    """One finding per device, however often it went away (each absence counted and dated)."""
+def _absences(events: Sequence[TimelineEvent], spans: list[Outage], reboots: dict[str, list[TimelineEvent]],
+              ) -> dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]]:
+    """Each device's absences on its own (not the network's doing, not a restart), oldest first."""
     absences: dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]] = defaultdict(list)
     pending: dict[str, TimelineEvent] = {}
     for event in sorted(events, key=lambda e: e.ts):
@@ -75,7 +76,17 @@ def _offline(events: Sequence[TimelineEvent], devices: dict[str, Device], spans:
                 absences[event.device_id].append((went, event))
     for device_id, went in pending.items():
         absences[device_id].append((went, None))
-    return [_offline_finding(devices, device_id, spells) for device_id, spells in absences.items()]
+    return absences
+
+
+def _without_power_ons(reboots: dict[str, list[TimelineEvent]],
+                       absences: dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]]) -> dict[str, list[TimelineEvent]]:
+    """A device switched off boots when it is switched on again: that boot is part of its absence, not a restart."""
+    def power_on(event: TimelineEvent) -> bool:
+        return any(back is not None and went.ts <= event.ts <= back.ts + REBOOT_ABSENCE
+                   for went, back in absences.get(event.device_id or "", ()))
+    kept = {device: [e for e in events if not power_on(e)] for device, events in reboots.items()}
+    return {device: events for device, events in kept.items() if events}
 
 
 def when_format(moments: Sequence[datetime]) -> str:
@@ -219,6 +230,9 @@ def matches(pattern, texts: list[str], restart_reason: str | None, reboot_reason
         reasons = [r for r in [restart_reason, *reboot_reasons] if r]
         if not any(re.search(pattern.restart_reason, reason) for reason in reasons):
             return False
+        if pattern.min_restarts is not None:
+            # Restarts for that reason: one crash after a power cut is not "keeps crashing".
+            restarts = max(sum(1 for r in reboot_reasons if re.search(pattern.restart_reason, r)), 1)
     if pattern.min_restarts is not None and restarts < pattern.min_restarts:
         return False
     return pattern.log is not None or pattern.restart_reason is not None or pattern.min_restarts is not None

@@ -59,9 +59,19 @@ def _span(finding: Finding) -> tuple[datetime, datetime] | None:
     return finding.started_at, finding.ended_at or finding.started_at
 
 
+def _last_span(finding: Finding) -> tuple[datetime, datetime] | None:
+    """Where a finding's last occurrence lies: merged repeats chain with what happened around the last one only
+    (a plug away in the morning and again now does not pull the router's restart at noon into now's episode)."""
+    span = _span(finding)
+    if span is None or finding.occurrences == 1:
+        return span
+    last = finding.ended_at or max((e.ts for e in finding.evidence), default=span[0])
+    return last, last
+
+
 def latest_episode(findings: Sequence[Finding]) -> list[Finding]:
     """The findings of the last fault episode: the latest-ending one and those chained to it in time."""
-    dated = sorted(((span, f) for f in findings if (span := _span(f)) is not None), key=lambda item: item[0][1],
+    dated = sorted(((span, f) for f in findings if (span := _last_span(f)) is not None), key=lambda item: item[0][1],
                    reverse=True)
     if not dated:
         return []

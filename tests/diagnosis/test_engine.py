@@ -274,3 +274,27 @@ def test_repeats_are_one_finding_per_device_and_cause_counted_and_dated() -> Non
     (speaker,) = [f for f in report.findings if f.devices == ["speaker"]]
     assert speaker.occurrences == 2 and speaker.title == "speaker restarted 2 times"
     assert "05:40 and 07:20" in speaker.explanation.symptom and "05:40、07:20" in speaker.translations["zh"].symptom
+
+
+def test_a_devices_earlier_absences_do_not_pull_an_older_fault_into_now() -> None:
+    events = router_reboot(NOW - timedelta(hours=3), seconds=60)
+    for hours in (5, 0.5):
+        went = NOW - timedelta(hours=hours)
+        events += [ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+                   ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug")]
+    assert run(events, checks=ALL_UP).verdict is RootCause.DEVICE_OFFLINE
+
+
+def test_the_boot_of_a_device_switched_back_on_is_part_of_its_absence() -> None:
+    went = NOW - timedelta(minutes=10)
+    events = [ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+              ev(went + timedelta(seconds=40), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+              ev(went + timedelta(seconds=41), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Power On")]
+    report = run(events, checks=ALL_UP)
+    assert report.verdict is RootCause.DEVICE_OFFLINE and causes(report) == [RootCause.DEVICE_OFFLINE]
+    # Its next restart, a minute later, is a restart of its own.
+    restart = went + timedelta(minutes=2)
+    events += [ev(restart, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+               ev(restart + timedelta(seconds=1), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+               ev(restart + timedelta(seconds=2), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")]
+    assert run(events, checks=ALL_UP).verdict is RootCause.DEVICE_REBOOT
