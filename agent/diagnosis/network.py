@@ -12,7 +12,7 @@ from shared.profiles import ProfileSet
 
 from ..outages import NETWORK_KINDS, Outage, classify, outages
 from .devices import join_en, when_format
-from .text import Facts, explain_all, explain_now
+from .text import Facts, explain_all, explain_normal_reconnect, explain_now
 
 SCHEDULE_MIN_DAYS = 3  # reboots on this many different days …
 SCHEDULE_TOLERANCE = timedelta(minutes=45)  # … within this much of the same time of day
@@ -163,8 +163,7 @@ def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], pro
             (on_time if (event.ts - outage.end).total_seconds() <= normal else late).append((device_id, event, normal))
         if on_time:
             names = ", ".join(sorted(_device_name(devices, d) for d, _, _ in on_time))
-            explanation, translations = explain_all(RootCause.ROUTER_REBOOT, Facts(minutes=_minutes(outage)),
-                                                    Facts(minutes=_minutes(outage, "zh")))
+            explanation, translations = explain_normal_reconnect(len(on_time), names)
             findings.append(Finding(
                 root_cause=RootCause.ROUTER_REBOOT, confidence=0.8, expected=True,
                 title=f"{len(on_time)} devices reconnected normally after the router restart ({names})",

@@ -253,6 +253,22 @@ ONGOING: Mapping[RootCause, Mapping[str, tuple[str, str, str, str]]] = {
 }
 
 
+# Normal behaviour reported for context: devices back within their family's normal time after a router restart.
+NORMAL_RECONNECT = {
+    "en": ("{count} devices reconnected normally after the router restart ({device}).",
+           "They came back within the time devices of their kind normally take after a router restarts.",
+           "Nothing to do.", "None."),
+    "zh": ("路由器重启后，{count} 个设备已正常重新连接（{device}）。",
+           "它们在同类设备通常需要的时间内恢复了连接。",
+           "无需处理。", "无。"),
+}
+
+
+def explain_normal_reconnect(count: int, names: str) -> tuple[Explanation, dict[str, Explanation]]:
+    facts = Facts(device=names, count=count)
+    return _explain(NORMAL_RECONNECT["en"], facts), {"zh": _explain(NORMAL_RECONNECT["zh"], facts)}
+
+
 def explain_now(cause: RootCause, facts: Facts, zh: Facts | None = None) -> tuple[Explanation, dict[str, Explanation]]:
     """A fault still happening, in the present tense (falls back to the past-tense text where there is none)."""
     if cause not in ONGOING:

@@ -298,3 +298,10 @@ def test_the_boot_of_a_device_switched_back_on_is_part_of_its_absence() -> None:
                ev(restart + timedelta(seconds=1), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
                ev(restart + timedelta(seconds=2), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")]
     assert run(events, checks=ALL_UP).verdict is RootCause.DEVICE_REBOOT
+
+
+def test_the_normal_reconnects_are_told_in_both_languages() -> None:
+    report = run(router_reboot(NOW - timedelta(hours=2), devices={"curtain": 5, "speaker": 8}))
+    (normal,) = [f for f in report.findings if f.expected]
+    assert normal.explanation.symptom == "2 devices reconnected normally after the router restart (curtain, speaker)."
+    assert normal.translations["zh"].symptom == "路由器重启后，2 个设备已正常重新连接（curtain, speaker）。"
