@@ -125,7 +125,7 @@ def live_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
 
     # The moments customers press the button: while the broker is down, and in the seconds after it is back
     # (the recorder still holds the outage open): never "healthy".
-    time.sleep(5)
+    time.sleep(15)  # a fault of its own, not the refusal's end
     crash = lab.faults.broker_crash(8)
     time.sleep(3)
     yield Outcome("one click while the broker is down", "broker_down", *_live_verdict(lab, agent))

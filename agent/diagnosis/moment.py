@@ -7,9 +7,9 @@ calls up opens (or joins) an outage; a check passing now that the recorder still
 holds open. Then the outage folding (``agent.outages``) sees one consistent story, open or just closed.
 
 The verdict is taken at that moment, in tiers: what is failing now; else the latest fault episode (faults that
-touch or follow each other within ``EPISODE_GAP``: a router restart and the devices slow to come back after it);
-else the standing conditions (a weak signal, a hub short of resources), which rarely explain what the customer
-noticed. ``healthy`` only when nothing is left.
+touch each other, within ``EPISODE_GAP``: a router restart and the devices slow to come back after it) weighed
+with the home's current conditions (a weak signal, a device gone for long); else a hub short of resources, which
+rarely explains what the customer noticed. ``healthy`` only when nothing is left.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from ..outages import NETWORK_KINDS
 
 CHECK_SOURCE = "diagnose.check"
 KIND_OF_CHECK = {name: kind for kind, name in NETWORK_KINDS.items()}
-# Faults this close to each other are one episode (a WAN outage right after a router restart, a device that
-# drops a little after the network came back).
-EPISODE_GAP = timedelta(seconds=30)
+# Faults this close to each other are one episode (they touch: a router restart and the devices slow to come
+# back after it start where it ends): about two probe rounds.
+EPISODE_GAP = timedelta(seconds=5)
 # Conditions rather than events: they decide only when no fault does.
 STANDING = frozenset({RootCause.WIFI_WEAK_SIGNAL, RootCause.HUB_DEGRADED})
 # A device away this long is a standing condition too (a dead battery, a plug pulled for good): it does not hide
@@ -99,4 +99,8 @@ def deciding(findings: Sequence[Finding], now: datetime, focus: tuple[datetime, 
         if focused:
             return focused
     now_failing = [f for f in faults if f.ongoing]
-    return now_failing or latest_episode(faults) or unexpected
+    if now_failing:
+        return now_failing
+    # A weak signal or a device long gone is how the home is now: weighed (by severity) with the latest fault.
+    current = [f for f in unexpected if _standing(f, now) and f.root_cause is not RootCause.HUB_DEGRADED]
+    return latest_episode(faults) + current or unexpected

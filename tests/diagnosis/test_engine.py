@@ -305,3 +305,11 @@ def test_the_normal_reconnects_are_told_in_both_languages() -> None:
     (normal,) = [f for f in report.findings if f.expected]
     assert normal.explanation.symptom == "2 devices reconnected normally after the router restart (curtain, speaker)."
     assert normal.translations["zh"].symptom == "路由器重启后，2 个设备已正常重新连接（curtain, speaker）。"
+
+
+def test_a_weak_signal_now_outweighs_a_finished_hub_reboot_but_not_a_router_restart() -> None:
+    weak = Inventory(generated_at=NOW, devices=[device("plug", "tasmota", rssi_dbm=-86)])
+    booted = [ev(NOW - timedelta(minutes=5), EventKind.HUB_BOOT, "reboot")]
+    assert run(booted, weak, checks=ALL_UP).verdict is RootCause.WIFI_WEAK_SIGNAL
+    restarted = router_reboot(NOW - timedelta(minutes=5), seconds=30)
+    assert run(restarted, weak, checks=ALL_UP).verdict is RootCause.ROUTER_REBOOT
