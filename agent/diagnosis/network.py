@@ -178,19 +178,13 @@ def _slow_finding(devices: dict[str, Device], device_id: str, returns: list[tupl
     """One device slow to come back after one or more router restarts: one finding, each time dated."""
     name = _device_name(devices, device_id)
     fmt = when_format([outage.start for outage, _, _ in returns])
-    en, zh = [], []
-    for outage, event, normal in returns:
-        assert outage.end is not None
-        delay = (event.ts - outage.end).total_seconds()
-        en.append(f"{delay:.0f} s after the {outage.start:{fmt}} restart")
-        zh.append(f"{outage.start:{fmt}} 重启后 {delay:.0f} 秒")
+    delays = [(event.ts - outage.end).total_seconds() for outage, event, _ in returns if outage.end is not None]
+    en = [f"{delay:.0f} s after the {outage.start:{fmt}} restart" for (outage, _, _), delay in zip(returns, delays)]
+    zh = [f"{outage.start:{fmt}} 重启后 {delay:.0f} 秒" for (outage, _, _), delay in zip(returns, delays)]
     normal = returns[0][2]
     if len(returns) == 1:
-        outage, event, _ = returns[0]
-        assert outage.end is not None
-        delay = (event.ts - outage.end).total_seconds()
-        facts = Facts(device=name, detail=f" after the router restarted at {outage.start:{fmt}} and came back only "
-                      f"{delay:.0f} s later (normal: within {normal:.0f} s)")
+        facts = Facts(device=name, detail=f" after the router restarted at {returns[0][0].start:{fmt}} and came back "
+                      f"only {delays[0]:.0f} s later (normal: within {normal:.0f} s)")
         zh_facts = Facts(device=name, detail=f"，路由器在 {zh[0]}才恢复（正常为 {normal:.0f} 秒内）")
     else:
         facts = Facts(device=name, detail=f" {len(returns)} times after router restarts and came back late each time: "
