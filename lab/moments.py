@@ -214,7 +214,7 @@ def _moments(span: _Span, following: datetime | None, rng: random.Random) -> Ite
                 yield "after its bundle", at, at
 
 
-def clicks(recording: Recording, profiles: ProfileSet, seed: int, limit: int | None = None) -> list[Click]:
+def clicks(recording: Recording, profiles: ProfileSet, seed: int) -> list[Click]:
     """The one click at moments drawn at random (``seed``) around every fault, plus the real clicks of the run."""
     rng = random.Random(seed)
     known = spans(recording)
@@ -224,8 +224,6 @@ def clicks(recording: Recording, profiles: ProfileSet, seed: int, limit: int | N
         for phase, moment, now in _moments(span, following, rng):
             offset = (moment - (span.fault.started_at if phase in ("before", "during") else span.fault.ended_at))
             planned.append((span.fault.kind, phase, offset.total_seconds(), moment, now))
-    if limit is not None and len(planned) > limit:
-        planned = rng.sample(planned, limit)
     made = [Click(kind, phase, offset, expected_at(moment, known), click(recording, profiles, moment, now, rng))
             for kind, phase, offset, moment, now in planned]
     for real in recording.real_clicks:
