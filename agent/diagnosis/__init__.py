@@ -27,6 +27,7 @@ from shared.models import (
 
 from shared.profiles import ProfileSet
 
+from ..outages import NETWORK_KINDS
 from .devices import device_findings
 from .hub import hub_findings
 from .network import network_findings
@@ -83,6 +84,16 @@ def fault_focus(timeline: Sequence[TimelineEvent], signature: str | None) -> tup
     return None
 
 
+def _healthy(events: Sequence[TimelineEvent], checks: Sequence[dict[str, Any]]) -> Finding:
+    """No fault: the evidence is each monitor's latest word; surest with fresh checks all passing as well."""
+    latest = {e.kind: e for e in events if e.kind in NETWORK_KINDS and e.state in ("up", "down")}
+    fresh = [c for c in checks if c.get("ok") is not None]
+    confidence = 0.5 if not events else 0.9 if fresh else 0.75
+    explanation, translations = explain_all(RootCause.HEALTHY, Facts())
+    return Finding(root_cause=RootCause.HEALTHY, confidence=confidence, title="No fault found", explanation=explanation,
+                   translations=translations, evidence=list(latest.values()))
+
+
 def diagnose(timeline: Sequence[TimelineEvent], inventory: Inventory, host: Mapping[str, Any], profiles: ProfileSet,
              now: datetime, checks: Sequence[Any] = (), logs: Sequence[LogLine] = (),
              focus: tuple[datetime, datetime] | None = None) -> DiagnosisReport:
@@ -99,9 +110,7 @@ def diagnose(timeline: Sequence[TimelineEvent], inventory: Inventory, host: Mapp
     unexpected = deciding(findings, now, focus)
     verdict = next((cause for cause in SEVERITY if any(f.root_cause is cause for f in unexpected)), RootCause.HEALTHY)
     if verdict is RootCause.HEALTHY:
-        explanation, translations = explain_all(RootCause.HEALTHY, Facts())
-        findings.append(Finding(root_cause=RootCause.HEALTHY, confidence=0.9 if events else 0.5,
-                                title="No fault found", explanation=explanation, translations=translations))
+        findings.append(_healthy(events, check_dicts))
     findings.sort(key=lambda f: (f.expected, not f.ongoing, SEVERITY.index(f.root_cause) if f.root_cause in SEVERITY else len(SEVERITY)))
     window = CaptureWindow(start=events[0].ts, end=max(events[-1].ts, events[0].ts)) if events else None
     return DiagnosisReport(generated_at=now, verdict=verdict, priority=_priority(verdict, check_dicts, inventory),
