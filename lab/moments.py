@@ -59,6 +59,8 @@ EXPECTED = {
     # kind from two on — its known firmware issue.
     "device_crash_loop": _expect("device_crash_loop", "device_offline", "device_reboot", "firmware_known_issue"),
     "device_restart": _expect("device_reboot", "device_offline"),
+    # A single reset for a reason the device's profile knows (ESPHome brownout): the known issue once reported.
+    "device_brownout": _expect("firmware_known_issue", "device_offline", "device_reboot"),
     "wan_outage": _expect("wan_outage"),
     "dns_failure": _expect("dns_failure"),
     "broker_crash": _expect("broker_down"),

@@ -249,6 +249,9 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
         settle(kind, fault)
         during.join()
 
+    brownout = faults.device_crash_loop("node", restarts=1, interval_s=0, restart_reason="Brownout Reset").wait(30)
+    settle("device_brownout", brownout, device_of(brownout), click_after=False)
+
     refused = faults.broker_login_required()
     agent.wait_event(lambda e: e.kind is EventKind.BROKER and e.state == "refused", 30)
     one_click("broker_login_required", "during", refused.started_at)
