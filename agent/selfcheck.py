@@ -93,17 +93,22 @@ class Sent:
         return f"sent to support: ticket {self.ticket_id} (bundle {self.bundle_id})"
 
 
+def self_diagnosis_trigger(report: DiagnosisReport) -> Trigger:
+    """The customer's consent to open a ticket with this report. Pressed while the fault still lasts, the
+    signature is ``<cause>:ongoing``: the cause as it looks so far, which the collector keeps provisional until
+    the fault's own bundle brings the whole story."""
+    first = report.findings[0]
+    signature = report.verdict.value + (":ongoing" if first.ongoing and first.root_cause is report.verdict else "")
+    return Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority=report.priority, signature=signature,
+                   summary=f"{first.explanation.symptom} {first.explanation.root_cause}"[:500])
+
+
 def send_to_support(config: AgentConfig, report: DiagnosisReport, files: dict[str, bytes]) -> Sent:
     """The customer agreed: a self-diagnosis bundle that opens a ticket. Blocking (runs its own event loop)."""
     identity = Identity.load_or_create(config.state_dir)
     if identity.enrollment is None:
         raise AgentError("cannot send: this hub is not enrolled (homediag-agent enroll)")
-    first = report.findings[0]
-    # Pressed while the fault still lasts: the cause as it looks so far; the collector marks the ticket's cause
-    # provisional until the fault's own bundle brings the whole story.
-    signature = report.verdict.value + (":ongoing" if first.ongoing and first.root_cause is report.verdict else "")
-    trigger = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority=report.priority,
-                      signature=signature, summary=f"{first.explanation.symptom} {first.explanation.root_cause}"[:500])
+    trigger = self_diagnosis_trigger(report)
     end = report.generated_at
     start = report.window.start if report.window else end - timedelta(minutes=10)
     manifest, data = create_bundle(config, identity, trigger=trigger, window=CaptureWindow(start=min(start, end), end=end),

@@ -313,3 +313,14 @@ def test_a_weak_signal_now_outweighs_a_finished_hub_reboot_but_not_a_router_rest
     assert run(booted, weak, checks=ALL_UP).verdict is RootCause.WIFI_WEAK_SIGNAL
     restarted = router_reboot(NOW - timedelta(minutes=5), seconds=30)
     assert run(restarted, weak, checks=ALL_UP).verdict is RootCause.ROUTER_REBOOT
+
+
+def test_a_click_sent_mid_fault_opens_a_provisional_ticket() -> None:
+    from agent.selfcheck import self_diagnosis_trigger
+
+    start = NOW - timedelta(seconds=20)
+    during = run([ev(start, EventKind.BROKER, "down")], checks=_checks("broker"))
+    assert self_diagnosis_trigger(during).signature == "broker_down:ongoing"
+    after = run([ev(start, EventKind.BROKER, "down")], checks=ALL_UP)
+    trigger = self_diagnosis_trigger(after)
+    assert trigger.signature == "broker_down" and trigger.open_ticket and trigger.priority == after.priority
