@@ -179,12 +179,19 @@ def _fresh_checks(events: Sequence[TimelineEvent], moment: datetime) -> list[dic
     return [{"name": name, "ok": ok, "detail": "replayed"} for name, ok in state.items()]
 
 
+def _timeless(inventory: Inventory) -> Inventory:
+    """The inventory without what changes over the run (it was saved at its end): availability, uptime, the last
+    restart reason; the timeline says those as of each moment."""
+    devices = [d.model_copy(update={"available": None, "uptime_s": None, "restart_reason": None}) for d in inventory.devices]
+    return inventory.model_copy(update={"devices": devices})
+
+
 def click(recording: Recording, profiles: ProfileSet, moment: datetime, now: datetime, rng: random.Random) -> str:
     """The one click's verdict at ``moment`` (the recorder as it stood then, the fresh checks of then), asked at
     clock ``now`` (later than ``moment`` when nothing happened in between)."""
     lags = {id(e): _lag(e, rng) for e in recording.events}
     held = [e for e in recording.events if e.ts + lags[id(e)] <= moment]
-    report = diagnose(held, recording.inventory, {}, profiles, now, _fresh_checks(recording.events, moment))
+    report = diagnose(held, _timeless(recording.inventory), {}, profiles, now, _fresh_checks(recording.events, moment))
     return report.verdict.value
 
 

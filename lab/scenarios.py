@@ -226,6 +226,9 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
                                 and e.ts >= fault.started_at - timedelta(seconds=1), 20)
         return went.device_id if went else None
 
+    # The brownout's device of its own: the crash-looping node's restarts would count with it.
+    lab.add_device(DeviceSpec("esp2", "esphome", 2.0))
+    agent.wait_ready(ONLINE + 1)
     time.sleep(QUIET_BETWEEN_S)  # the home settles after the agent's start
     off = faults.device_power_off("plug")
     during = click_during("device_power_off", off, (5, 25))
@@ -249,7 +252,7 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
         settle(kind, fault)
         during.join()
 
-    brownout = faults.device_crash_loop("node", restarts=1, interval_s=0, restart_reason="Brownout Reset").wait(30)
+    brownout = faults.device_crash_loop("esp2", restarts=1, interval_s=0, restart_reason="Brownout Reset").wait(30)
     settle("device_brownout", brownout, device_of(brownout), click_after=False)
 
     refused = faults.broker_login_required()

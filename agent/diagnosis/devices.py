@@ -206,12 +206,14 @@ def _known_issues(restarts: dict[str, list[TimelineEvent]], devices: dict[str, D
                 RootCause.FIRMWARE_KNOWN_ISSUE, Facts(device=name, detail=issue.advice.en),
                 Facts(device=name, detail=issue.advice.zh))
             explanation = explanation.model_copy(update={"symptom": f"{name} shows a known problem: {issue.title}."})
-            evidence = restarts.get(device.id, [])[-10:]
+            # The restarts this issue explains: those for its reason when it names one.
+            evidence = [e for e in restarts.get(device.id, []) if issue.pattern.restart_reason is None
+                        or re.search(issue.pattern.restart_reason, str(e.detail.get("reason") or ""))][-10:]
             findings.append(Finding(root_cause=RootCause.FIRMWARE_KNOWN_ISSUE, confidence=0.7,
                                     title=f"{name}: {issue.title} ({issue.id})", explanation=explanation,
                                     translations=translations, evidence=evidence, devices=[device.id],
                                     started_at=evidence[0].ts if evidence else None,
-                                    ended_at=evidence[-1].ts if evidence else None))
+                                    ended_at=evidence[-1].ts if evidence else None, occurrences=max(1, len(evidence))))
     return findings
 
 
