@@ -242,6 +242,10 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
     loop = faults.device_crash_loop("node", restarts=3, interval_s=8)
     loop.wait(90)
     settle("device_crash_loop", loop, device_of(loop))
+    # Before the network faults: a device dropping within two minutes after one that cuts devices off is taken
+    # as that fault's doing.
+    brownout = faults.device_crash_loop("esp2", restarts=1, interval_s=0, restart_reason="Brownout Reset").wait(30)
+    settle("device_brownout", brownout, device_of(brownout), click_after=False)
 
     for kind, inject, seconds in (("wan_outage", faults.wan_outage, 10), ("dns_failure", faults.dns_failure, 10),
                                   ("broker_crash", faults.broker_crash, 10), ("router_reboot", faults.router_reboot, 12),
@@ -251,9 +255,6 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
         fault.wait(60)
         settle(kind, fault)
         during.join()
-
-    brownout = faults.device_crash_loop("esp2", restarts=1, interval_s=0, restart_reason="Brownout Reset").wait(30)
-    settle("device_brownout", brownout, device_of(brownout), click_after=False)
 
     refused = faults.broker_login_required()
     agent.wait_event(lambda e: e.kind is EventKind.BROKER and e.state == "refused", 30)
