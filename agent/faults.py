@@ -9,7 +9,10 @@
   same one means the router stayed up and the hub's own link failed.
 - A **device fault** opens when a device goes offline while the network is fine (it is not the router's
   doing), and closes when it comes back; ``device_crash_loop`` when a device restarts ``crash_loop_restarts``
-  times within ``crash_loop_window_s``.
+  times within ``crash_loop_window_s``. An absence of at most ``RESTART_ABSENCE`` that ends in the device's
+  reboot is a restart, ``device_reboot:<device>``, not an offline fault; its capture waits out the crash-loop
+  window, so the restarts of a loop become one ``device_crash_loop`` capture (restarts and absences inside it
+  are absorbed, and restarts soon after it join it), never a stray offline or restart bundle each.
 - A network fault still open after ``ongoing_after_s`` is captured at once as ``<cause>:ongoing`` (the cause as
   it looks so far): the evidence is frozen while the network is down, and the outbox delivers it when it
   returns, even if the hub loses power before the fault ends. The full story still follows at the close.
@@ -26,6 +29,7 @@ from datetime import datetime, timedelta
 from shared.models import EventKind, RootCause, TimelineEvent
 
 from .config import CaptureConfig
+from .diagnosis.devices import REBOOT_ABSENCE as RESTART_ABSENCE
 from .outages import BOOT_ID_WAIT, NETWORK_KINDS, Outage, announced, classify
 
 CUTS_DEVICES_OFF = frozenset({"hub_link", "gateway", "broker"})
@@ -86,6 +90,9 @@ class FaultEngine:
         self._router_upnp = False  # the router has told its BOOTID
         self._held: tuple[_NetworkFault, datetime] | None = None  # back, waiting for the router's BOOTID
         self._restarts: dict[str, list[datetime]] = {}
+        self._returned: dict[str, tuple[datetime, datetime]] = {}  # device → (away since, back at): a restart?
+        self._booted_away: dict[str, datetime] = {}  # device → a reboot it reported while still away
+        self._looping: dict[str, datetime] = {}  # device → its crash loop's last restart
         self._pending: list[_Pending] = []
         self._last_capture: dict[str, datetime] = {}
 
@@ -135,10 +142,16 @@ class FaultEngine:
         return [self._close_network(fault, end, stayed_up)]
 
     def expire(self, now: datetime) -> list[TimelineEvent]:
-        """FAULT events of faults whose wait for the router's word is over (the router never answered)."""
+        """FAULT events of faults whose wait is over: for the router's word (it never answered), for a returned
+        device's reboot report (none came: it was away, not restarting)."""
+        out = []
+        for device, (since, back) in list(self._returned.items()):
+            if now - back > RESTART_ABSENCE:
+                del self._returned[device]
+                out += self._offline_closed(device, since, back)
         if self._held is not None and now - self._held[1] >= BOOT_ID_WAIT:
-            return self._release(stayed_up=False)
-        return []
+            out += self._release(stayed_up=False)
+        return out
 
     def _close_network(self, fault: _NetworkFault, end: datetime, stayed_up: bool) -> TimelineEvent:
         outage = Outage(fault.start, end, frozenset(fault.seen), fault.boot_id_changed, fault.announced, stayed_up)
@@ -178,12 +191,14 @@ class FaultEngine:
         device = event.device_id
         assert device is not None
         if event.state == "offline":
+            returned = self._returned.pop(device, None)  # away again before any reboot report: it was away
+            earlier = self._offline_closed(device, *returned) if returned is not None else []
             if self._network_quiet(event.ts) and device not in self._offline:
                 self._offline[device] = event.ts
-                return [self._fault_event(event.ts, "opened", f"device_offline:{device}", {"device": device})]
+                return earlier + [self._fault_event(event.ts, "opened", f"device_offline:{device}", {"device": device})]
             if not self._network_quiet(event.ts):
                 self._dropped.add(device)
-            return []
+            return earlier
         if event.state == "online" and device in self._dropped:
             self._dropped.discard(device)
             for pending in self._pending:
@@ -192,19 +207,62 @@ class FaultEngine:
         since = self._offline.pop(device, None) if event.state == "online" else None
         if since is None:
             return []
-        return [self._close(f"device_offline:{device}", RootCause.DEVICE_OFFLINE, since, event.ts,
+        booted = self._booted_away.pop(device, None)
+        if event.ts - since > RESTART_ABSENCE:
+            return self._offline_closed(device, since, event.ts)
+        if booted is not None:
+            return self._restart(device, since, booted)
+        self._returned[device] = (since, event.ts)  # its reboot report may follow the return: wait for it
+        return []
+
+    def _offline_closed(self, device: str, since: datetime, back: datetime) -> list[TimelineEvent]:
+        return [self._close(f"device_offline:{device}", RootCause.DEVICE_OFFLINE, since, back,
                             {"device": device}, devices=(device,))]
 
     def _reboot(self, event: TimelineEvent) -> list[TimelineEvent]:
         device = event.device_id
         assert device is not None
+        out: list[TimelineEvent] = []
+        if device in self._offline:
+            self._booted_away[device] = event.ts
+        returned = self._returned.pop(device, None)
         recent = [ts for ts in self._restarts.get(device, []) if event.ts - ts <= self._loop_window] + [event.ts]
         self._restarts[device] = recent
-        if len(recent) < self._loop_restarts:
-            return []
-        self._restarts[device] = []
-        return [self._close(f"device_crash_loop:{device}", RootCause.DEVICE_CRASH_LOOP, recent[0], event.ts,
-                            {"device": device, "restarts": len(recent)}, devices=(device,))]
+        loop_end = self._looping.get(device)
+        if len(recent) >= self._loop_restarts or (loop_end is not None and event.ts - loop_end <= self._loop_window):
+            self._restarts[device] = []
+            return out + self._crash_loop(device, recent[0] if returned is None else min(recent[0], returned[0]),
+                                          event.ts, len(recent))
+        if returned is not None and event.ts - returned[1] <= RESTART_ABSENCE:
+            out += self._restart(device, returned[0], event.ts)
+        elif returned is not None:
+            out += self._offline_closed(device, *returned)
+        return out
+
+    def _restart(self, device: str, since: datetime, rebooted: datetime) -> list[TimelineEvent]:
+        """A short absence ending in a reboot: its capture waits out the crash-loop window."""
+        closed = self._close(f"device_reboot:{device}", RootCause.DEVICE_REBOOT, since, rebooted, {"device": device},
+                             devices=(device,))
+        for pending in self._pending:
+            if pending.signature == f"device_reboot:{device}":
+                pending.due = max(pending.due, pending.end + self._loop_window)
+        return [closed]
+
+    def _crash_loop(self, device: str, start: datetime, end: datetime, restarts: int) -> list[TimelineEvent]:
+        """The loop absorbs the device's pending restart and offline captures and its current absence."""
+        absorbed = [p for p in self._pending if p.signature in (f"device_reboot:{device}", f"device_offline:{device}")]
+        self._pending = [p for p in self._pending if p not in absorbed]
+        self._offline.pop(device, None)
+        self._booted_away.pop(device, None)
+        self._looping[device] = end
+        start = min([start, *(p.start for p in absorbed)])
+        closed = self._close(f"device_crash_loop:{device}", RootCause.DEVICE_CRASH_LOOP, start, end,
+                             {"device": device, "restarts": restarts,
+                              "absorbed": sorted({p.signature for p in absorbed})}, devices=(device,))
+        for pending in self._pending:
+            if pending.signature == closed.detail["signature"]:
+                pending.occurrences += sum(p.occurrences for p in absorbed)
+        return [closed]
 
     def _close(self, signature: str, cause: RootCause, start: datetime, end: datetime, detail: dict[str, object],
                devices: tuple[str, ...] = (), network: bool = False) -> TimelineEvent:

@@ -104,24 +104,29 @@ class Sent:
         return f"sent to support: ticket {self.ticket_id} (bundle {self.bundle_id})"
 
 
-def support_bundle(config: AgentConfig, identity: Identity, report: DiagnosisReport, files: dict[str, bytes], *,
-                   note: str = "", failing_now: Sequence[str] = ()) -> tuple[BundleManifest, bytes]:
-    """The self-diagnosis bundle that opens a ticket: the customer's words first, then what the check found.
-
-    Sent while checks fail (``failing_now``), it is provisional: the summary says what failed at the click,
-    not a cause, and the signature prefills no classification; the fault bundle captured once the outage is
-    over joins the same ticket (its time fits) and says what happened. Blocking (signs and compresses).
-    """
+def self_diagnosis_trigger(report: DiagnosisReport, *, note: str = "", failing_now: Sequence[str] = ()) -> Trigger:
+    """The customer's consent to open a ticket with this report: the customer's words first, then what the check
+    found. Pressed while the fault still lasts, it is provisional: the signature is ``<cause>:ongoing`` (the cause
+    as it looks so far, which the collector keeps provisional until the fault's own bundle brings the whole story)
+    and the summary says what failed at the click."""
+    first = report.findings[0]
     parts = [f"Customer: {note.strip()}"] if note.strip() else []
+    ongoing = bool(failing_now) or (first.ongoing and first.root_cause is report.verdict)
     if failing_now:
         parts.append(f"Provisional, sent during an outage: failing at the check: {', '.join(failing_now)}.")
-        signature = f"provisional:{report.verdict.value}"
     else:
-        first = report.findings[0]
         parts.append(f"{first.explanation.symptom} {first.explanation.root_cause}")
-        signature = report.verdict.value
-    trigger = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority=report.priority,
-                      signature=signature, summary=" ".join(parts)[:500])
+    signature = report.verdict.value + (":ongoing" if ongoing else "")
+    return Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority=report.priority, signature=signature,
+                   summary=" ".join(parts)[:500])
+
+
+def support_bundle(config: AgentConfig, identity: Identity, report: DiagnosisReport, files: dict[str, bytes], *,
+                   note: str = "", failing_now: Sequence[str] = ()) -> tuple[BundleManifest, bytes]:
+    """The self-diagnosis bundle that opens a ticket (blocking: signs and compresses). Sent while checks fail
+    (``failing_now``), the fault bundle captured once the outage is over joins the same ticket (its time fits)
+    and says what happened."""
+    trigger = self_diagnosis_trigger(report, note=note, failing_now=failing_now)
     end = report.generated_at
     start = report.window.start if report.window else end - timedelta(minutes=10)
     extra = files | ({"customer-note.txt": note.strip().encode()} if note.strip() else {})

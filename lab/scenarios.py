@@ -14,6 +14,8 @@ hub's cable pulled, a hub power loss. Each yields ``Outcome``s; ``tests/scenario
 from __future__ import annotations
 
 import json
+import random
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,11 +26,15 @@ from pathlib import Path
 from shared.models import EventKind, Inventory, TimelineEvent, utcnow
 from shared.profiles import load_profiles
 
-from .agent_process import AGENT, AgentProcess
+from .agent_process import AGENT, AgentProcess, wait_for
+from .faults import Fault
 from .home import DeviceSpec, LabHome
+from .moments import InjectedFault, Recording
 
 DEVICES = [DeviceSpec("plug", "tasmota", 2.0), DeviceSpec("relay", "shelly", 2.0), DeviceSpec("node", "esphome", 2.0)]
 ONLINE = 3
+# A restart's bundle waits this long for the restarts of a crash loop: short in the lab, so scenarios finish.
+CRASH_LOOP_WINDOW_S = 40.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class Outcome:
 def _diagnose_bundle(agent: AgentProcess, signature: str) -> tuple[str, float]:
     from agent.diagnosis import diagnose, fault_focus
 
-    bundle = agent.bundle(agent.wait_bundle(signature))
+    bundle = agent.bundle(agent.wait_bundle(signature, timeout=CRASH_LOOP_WINDOW_S + 60))
     inventory = Inventory.model_validate_json(bundle.files["inventory.json"]) if "inventory.json" in bundle.files \
         else Inventory(generated_at=bundle.manifest.created_at)
     started = time.perf_counter()
@@ -117,6 +123,15 @@ def live_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     finally:
         lab.faults.broker_login_dropped()
 
+    # The moments customers press the button: while the broker is down, and in the seconds after it is back
+    # (the recorder still holds the outage open): never "healthy".
+    time.sleep(15)  # a fault of its own, not the refusal's end
+    crash = lab.faults.broker_crash(8)
+    time.sleep(3)
+    yield Outcome("one click while the broker is down", "broker_down", *_live_verdict(lab, agent))
+    crash.wait(30)
+    yield Outcome("one click right after the broker is back", "broker_down", *_live_verdict(lab, agent))
+
 
 def _reboot_hub(agent: AgentProcess, power_loss: bool) -> None:
     rebooted = utcnow()
@@ -142,7 +157,7 @@ def hub_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     def crash(name: str, expected: str, scenario: str, reason: str | None = None) -> Outcome:
         since = utcnow()
         faults.device_crash_loop(name, restarts=1, interval_s=0, restart_reason=reason).wait(30)
-        closed = _wait_fault(agent, "device_offline:", 40, after=since)
+        closed = _wait_fault(agent, "device_reboot:", 40, after=since)
         verdict, seconds = _diagnose_bundle(agent, str(closed.detail["signature"])) if closed else ("no bundle", 0.0)
         return Outcome(scenario, expected, verdict, seconds)
 
@@ -165,7 +180,97 @@ def new_home(lab_factory, tmp: Path) -> tuple[LabHome, AgentProcess]:  # type: i
     """A home with three devices and an enrolled, running agent whose collector is in the internet namespace."""
     lab = lab_factory(devices=DEVICES, upnp=True)
     lab.start_broker()
-    agent = AgentProcess.create(lab, tmp, after_s=3.0, group_window_s=30.0, state_dir=lab.hub_disk() / "agent")
+    agent = AgentProcess.create(lab, tmp, after_s=3.0, group_window_s=30.0, state_dir=lab.hub_disk() / "agent",
+                                extra={"capture": {"crash_loop_window_s": CRASH_LOOP_WINDOW_S}})
     agent.start()
     agent.wait_ready(ONLINE)
     return lab, agent
+
+
+# -- the one click at any moment ---------------------------------------------------------------------------------
+QUIET_BETWEEN_S = 35.0  # longer than the diagnosis's episode gap: each fault is asked about on its own
+
+
+def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> Recording:
+    """Every fault kind once, each followed by a quiet spell, with real one-clicks during some and in the three
+    seconds after each network fault (at moments drawn from ``rng``); returns what the agent recorded."""
+    faults = lab.faults
+    injected: list[InjectedFault] = []
+    real: list[dict[str, object]] = []
+
+    def one_click(kind: str, phase: str, anchor: datetime) -> None:
+        at = utcnow()
+        verdict, _ = _live_verdict(lab, agent)
+        real.append({"fault": kind, "phase": phase, "at": at.isoformat(),
+                     "offset_s": (at - anchor).total_seconds(), "verdict": verdict})
+
+    def click_during(kind: str, fault: Fault, window_s: tuple[float, float]) -> threading.Thread:
+        def later() -> None:
+            time.sleep(rng.uniform(*window_s))
+            one_click(kind, "during", fault.started_at)
+        thread = threading.Thread(target=later, name=f"click-during-{kind}")
+        thread.start()
+        return thread
+
+    def settle(kind: str, fault: Fault, device: str | None = None, click_after: bool = True) -> None:
+        if click_after:
+            time.sleep(rng.uniform(0, 3))
+            one_click(kind, "0-3 s after", fault.ended_at or utcnow())
+        bundles = _fault_bundles_since(agent, fault.started_at, timeout=60)
+        assert fault.ended_at is not None
+        injected.append(InjectedFault(kind, fault.started_at, fault.ended_at, device, bundles))
+        time.sleep(QUIET_BETWEEN_S)
+
+    def device_of(fault: Fault) -> str | None:
+        went = agent.wait_event(lambda e: e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "offline"
+                                and e.ts >= fault.started_at - timedelta(seconds=1), 20)
+        return went.device_id if went else None
+
+    # The brownout's device of its own: the crash-looping node's restarts would count with it.
+    lab.add_device(DeviceSpec("esp2", "esphome", 2.0))
+    agent.wait_ready(ONLINE + 1)
+    time.sleep(QUIET_BETWEEN_S)  # the home settles after the agent's start
+    off = faults.device_power_off("plug")
+    during = click_during("device_power_off", off, (5, 25))
+    time.sleep(35)
+    faults.device_power_on("plug")
+    during.join()
+    settle("device_power_off", off, device_of(off), click_after=False)
+
+    restart = faults.device_crash_loop("plug", restarts=1, interval_s=0).wait(30)
+    settle("device_restart", restart, device_of(restart), click_after=False)
+    loop = faults.device_crash_loop("node", restarts=3, interval_s=8)
+    loop.wait(90)
+    settle("device_crash_loop", loop, device_of(loop))
+    # Before the network faults: a device dropping within two minutes after one that cuts devices off is taken
+    # as that fault's doing.
+    brownout = faults.device_crash_loop("esp2", restarts=1, interval_s=0, restart_reason="Brownout Reset").wait(30)
+    settle("device_brownout", brownout, device_of(brownout), click_after=False)
+
+    for kind, inject, seconds in (("wan_outage", faults.wan_outage, 10), ("dns_failure", faults.dns_failure, 10),
+                                  ("broker_crash", faults.broker_crash, 10), ("router_reboot", faults.router_reboot, 12),
+                                  ("hub_unplugged", faults.hub_unplugged, 10)):
+        fault = inject(seconds)
+        during = click_during(kind, fault, (1.5, seconds - 2.5))
+        fault.wait(60)
+        settle(kind, fault)
+        during.join()
+
+    refused = faults.broker_login_required()
+    agent.wait_event(lambda e: e.kind is EventKind.BROKER and e.state == "refused", 30)
+    one_click("broker_login_required", "during", refused.started_at)
+    time.sleep(3)
+    faults.broker_login_dropped()
+    settle("broker_login_required", refused)
+    inventory_path = agent.state_dir / "inventory.json"
+    inventory = Inventory.model_validate_json(inventory_path.read_text()) if inventory_path.exists() \
+        else Inventory(generated_at=utcnow())
+    return Recording(agent.events(), inventory, injected, real)
+
+
+def _fault_bundles_since(agent: AgentProcess, since: datetime, timeout: float) -> datetime | None:
+    """When the collector first held a fault bundle made after ``since`` (None if none came)."""
+    def fresh() -> bool:
+        return any(b["trigger"]["kind"] == "fault" and datetime.fromisoformat(b["created_at"]) >= since
+                   for b in agent.bundles())
+    return utcnow() if wait_for(fresh, timeout) else None

@@ -203,8 +203,8 @@ class Finding(_Model):
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
     expected: bool = Field(default=False, description="normal behaviour, reported for context (e.g. a device reconnecting after a router reboot)")
-    ongoing: bool = False
-    occurrences: int = 1
+    ongoing: bool = Field(default=False, description="the fault is still happening when the report is made (a check fails now, an outage is still open)")
+    occurrences: int = Field(default=1, ge=1, description="repeats merged into this finding; started_at is the first start, ended_at the last end")
 
 
 class DiagnosisReport(_Model):

@@ -97,7 +97,7 @@ def print_report(report: DiagnosisReport, language: str, console: Console) -> No
     for finding in report.findings:
         text = finding.translations.get(language, finding.explanation) if language != "en" else finding.explanation
         if finding.expected:
-            console.print(f"  [dim]{labels[5]}: {finding.title}[/dim]")
+            console.print(f"  [dim]{labels[5]}: {finding.title if language == 'en' else text.symptom}[/dim]")
             continue
         console.print(f"\n[bold]{finding.title}[/bold]  ({finding.root_cause.value}, {finding.confidence:.0%})")
         for label, value in zip(labels[:4], (text.symptom, text.root_cause, text.solution, text.risk), strict=True):

@@ -27,9 +27,11 @@ from shared.models import (
 
 from shared.profiles import ProfileSet
 
+from ..outages import NETWORK_KINDS
 from .devices import device_findings
 from .hub import hub_findings
 from .network import network_findings
+from .moment import deciding, reconcile
 from .text import Facts, explain_all
 
 # Most serious first: the verdict is the first of these among the unexpected findings.
@@ -62,27 +64,6 @@ def _check_dict(check: Any) -> dict[str, Any]:
     return dataclasses.asdict(check) if dataclasses.is_dataclass(check) else dict(check)
 
 
-def _live_findings(checks: Sequence[dict[str, Any]], now: datetime) -> list[Finding]:
-    """What is broken right now, from the fresh checks."""
-    failing = {c["name"] for c in checks if c.get("ok") is False}
-    if not failing:
-        return []
-    if failing & {"hub_link", "gateway"}:
-        cause = RootCause.HUB_LINK_DOWN if "hub_link" in failing else RootCause.ROUTER_REBOOT
-    elif "broker" in failing:
-        cause = RootCause.BROKER_DOWN
-    elif "internet" in failing:
-        cause = RootCause.WAN_OUTAGE
-    else:
-        cause = RootCause.DNS_FAILURE
-    explanation, translations = explain_all(cause, Facts(minutes="several minutes"), Facts(minutes="数分钟"))
-    explanation = explanation.model_copy(update={"symptom": "Right now: " + explanation.symptom})
-    evidence = [TimelineEvent(ts=now, kind=EventKind[c["name"].upper()], state="down", source="diagnose.check",
-                              detail={"detail": c.get("detail", "")}) for c in checks if c["name"] in failing]
-    return [Finding(root_cause=cause, confidence=0.9, title=f"Failing now: {', '.join(sorted(failing))}",
-                    explanation=explanation, translations=translations, evidence=evidence, started_at=now)]
-
-
 def _priority(verdict: RootCause, checks: Sequence[dict[str, Any]], inventory: Inventory) -> Priority:
     failing_now = {c["name"] for c in checks if c.get("ok") is False}
     devices = [d for d in inventory.devices if d.available is not None]
@@ -103,34 +84,34 @@ def fault_focus(timeline: Sequence[TimelineEvent], signature: str | None) -> tup
     return None
 
 
-def _overlaps(finding: Finding, focus: tuple[datetime, datetime]) -> bool:
-    if finding.started_at is None:
-        return False
-    end = finding.ended_at or finding.started_at
-    return finding.started_at <= focus[1] and end >= focus[0]
+def _healthy(events: Sequence[TimelineEvent], checks: Sequence[dict[str, Any]]) -> Finding:
+    """No fault: the evidence is each monitor's latest word; surest with fresh checks all passing as well."""
+    latest = {e.kind: e for e in events if e.kind in NETWORK_KINDS and e.state in ("up", "down")}
+    fresh = [c for c in checks if c.get("ok") is not None]
+    confidence = 0.5 if not events else 0.9 if fresh else 0.75
+    explanation, translations = explain_all(RootCause.HEALTHY, Facts())
+    return Finding(root_cause=RootCause.HEALTHY, confidence=confidence, title="No fault found", explanation=explanation,
+                   translations=translations, evidence=list(latest.values()))
 
 
 def diagnose(timeline: Sequence[TimelineEvent], inventory: Inventory, host: Mapping[str, Any], profiles: ProfileSet,
              now: datetime, checks: Sequence[Any] = (), logs: Sequence[LogLine] = (),
              focus: tuple[datetime, datetime] | None = None) -> DiagnosisReport:
-    """``focus``: the span the question is about (a fault bundle's fault); findings there decide the verdict."""
-    events = sorted(timeline, key=lambda e: e.ts)
-    devices = {device.id: device for device in inventory.devices}
+    """``focus``: the span the question is about (a fault bundle's fault); findings there decide the verdict.
+    ``checks``: fresh check results at ``now``, reconciled with what the timeline holds (``moment.reconcile``)."""
     check_dicts = [_check_dict(c) for c in checks]
+    recorded = sorted(timeline, key=lambda e: e.ts)
+    events = sorted([*recorded, *reconcile(recorded, check_dicts, now)], key=lambda e: e.ts)
+    devices = {device.id: device for device in inventory.devices}
     findings: list[Finding] = []
-    findings += network_findings(events, devices, profiles, _affected_names(events, devices))
+    findings += network_findings(events, devices, profiles, _affected_names(events, devices), now)
     findings += device_findings(events, devices, logs, profiles)
     findings += hub_findings(events)
-    findings += _live_findings(check_dicts, now)
-    unexpected = [f for f in findings if not f.expected]
-    focused = [f for f in unexpected if focus is not None and _overlaps(f, focus)]
-    unexpected = focused or unexpected
+    unexpected = deciding(findings, now, focus)
     verdict = next((cause for cause in SEVERITY if any(f.root_cause is cause for f in unexpected)), RootCause.HEALTHY)
     if verdict is RootCause.HEALTHY:
-        explanation, translations = explain_all(RootCause.HEALTHY, Facts())
-        findings.append(Finding(root_cause=RootCause.HEALTHY, confidence=0.9 if events else 0.5,
-                                title="No fault found", explanation=explanation, translations=translations))
-    findings.sort(key=lambda f: (f.expected, SEVERITY.index(f.root_cause) if f.root_cause in SEVERITY else len(SEVERITY)))
+        findings.append(_healthy(events, check_dicts))
+    findings.sort(key=lambda f: (f.expected, not f.ongoing, SEVERITY.index(f.root_cause) if f.root_cause in SEVERITY else len(SEVERITY)))
     window = CaptureWindow(start=events[0].ts, end=max(events[-1].ts, events[0].ts)) if events else None
     return DiagnosisReport(generated_at=now, verdict=verdict, priority=_priority(verdict, check_dicts, inventory),
                            findings=findings, window=window,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.models import Device, EventKind, Finding, LogLine, RootCause, TimelineEvent
 from shared.profiles import KnownIssue, ProfileSet, device_classes, in_range, known_issue_title
@@ -35,9 +35,10 @@ def device_findings(events: Sequence[TimelineEvent], devices: dict[str, Device],
                     profiles: ProfileSet) -> list[Finding]:
     spans = [o for o in outages(events) if o.down & {"hub_link", "gateway", "broker"}]
     reboots = _reboots_by_device(events)
+    absences = _absences(events, spans, reboots)
     findings: list[Finding] = []
-    findings += _offline(events, devices, spans, reboots)
-    findings += _reboots(reboots, devices)
+    findings += [_offline_finding(devices, device_id, spells) for device_id, spells in absences.items()]
+    findings += _reboots(_without_power_ons(reboots, absences), devices)
     findings += _weak_signal(events, devices)
     findings += _known_issues(reboots, devices, logs, profiles)
     return findings
@@ -59,9 +60,10 @@ def _restarted(went: TimelineEvent, back: TimelineEvent, reboots: dict[str, list
         went.ts - timedelta(seconds=5) <= e.ts <= back.ts + REBOOT_ABSENCE for e in reboots.get(went.device_id, ()))
 
 
-def _offline(events: Sequence[TimelineEvent], devices: dict[str, Device], spans: list[Outage],
-             reboots: dict[str, list[TimelineEvent]]) -> list[Finding]:
-    findings = []
+def _absences(events: Sequence[TimelineEvent], spans: list[Outage], reboots: dict[str, list[TimelineEvent]],
+              ) -> dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]]:
+    """Each device's absences on its own (not the network's doing, not a restart), oldest first."""
+    absences: dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]] = defaultdict(list)
     pending: dict[str, TimelineEvent] = {}
     for event in sorted(events, key=lambda e: e.ts):
         if event.kind is not EventKind.DEVICE_AVAILABILITY or not event.device_id:
@@ -71,25 +73,58 @@ def _offline(events: Sequence[TimelineEvent], devices: dict[str, Device], spans:
         elif event.state == "online" and event.device_id in pending:
             went = pending.pop(event.device_id)
             if not _restarted(went, event, reboots):
-                findings.append(_offline_finding(devices, went, event))
-    findings += [_offline_finding(devices, went, None) for went in pending.values()]
-    return findings
+                absences[event.device_id].append((went, event))
+    for device_id, went in pending.items():
+        absences[device_id].append((went, None))
+    return absences
 
 
-def _offline_finding(devices: dict[str, Device], went: TimelineEvent, back: TimelineEvent | None) -> Finding:
-    assert went.device_id is not None
-    name = _name(devices, went.device_id)
-    when = went.ts.strftime("%H:%M")
-    if back is None:
-        facts, zh = Facts(device=name, detail=f" at {when} and is still offline"), Facts(device=name, detail=f"（{when} 起，至今未恢复）")
+def _without_power_ons(reboots: dict[str, list[TimelineEvent]],
+                       absences: dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]]) -> dict[str, list[TimelineEvent]]:
+    """A device switched off boots when it is switched on again: that boot is part of its absence, not a restart."""
+    def power_on(event: TimelineEvent) -> bool:
+        return any(back is not None and went.ts <= event.ts <= back.ts + REBOOT_ABSENCE
+                   for went, back in absences.get(event.device_id or "", ()))
+    kept = {device: [e for e in events if not power_on(e)] for device, events in reboots.items()}
+    return {device: events for device, events in kept.items() if events}
+
+
+def when_format(moments: Sequence[datetime]) -> str:
+    """Times of day, with the date once they span more than a day."""
+    return "%H:%M" if max(moments) - min(moments) < timedelta(days=1) else "%Y-%m-%d %H:%M"
+
+
+def _offline_finding(devices: dict[str, Device], device_id: str,
+                     spells: list[tuple[TimelineEvent, TimelineEvent | None]]) -> Finding:
+    name = _name(devices, device_id)
+    fmt = when_format([went.ts for went, _ in spells])
+    en, zh = [], []
+    for went, back in spells:
+        when = went.ts.strftime(fmt)
+        if back is None:
+            en.append(f"at {when} and is still offline")
+            zh.append(f"{when} 起，至今未恢复")
+        else:
+            minutes = max(1, round((back.ts - went.ts).total_seconds() / 60))
+            en.append(f"at {when} for about {minutes} minute{'s' if minutes != 1 else ''}")
+            zh.append(f"{when} 起约 {minutes} 分钟")
+    if len(spells) == 1:
+        facts, zh_facts = Facts(device=name, detail=" " + en[0]), Facts(device=name, detail=f"（{zh[0]}）")
     else:
-        minutes = max(1, round((back.ts - went.ts).total_seconds() / 60))
-        facts = Facts(device=name, detail=f" at {when} for about {minutes} minutes")
-        zh = Facts(device=name, detail=f"（{when} 起，约 {minutes} 分钟）")
-    explanation, translations = explain_all(RootCause.DEVICE_OFFLINE, facts, zh)
-    return Finding(root_cause=RootCause.DEVICE_OFFLINE, confidence=0.85, title=f"{name} went offline on its own",
-                   explanation=explanation, translations=translations, evidence=[went] + ([back] if back else []),
-                   devices=[went.device_id], started_at=went.ts, ended_at=back.ts if back else None)
+        facts = Facts(device=name, detail=f" {len(spells)} times: " + join_en(en))
+        zh_facts = Facts(device=name, detail=f"（共 {len(spells)} 次：{'、'.join(zh)}）")
+    explanation, translations = explain_all(RootCause.DEVICE_OFFLINE, facts, zh_facts)
+    last_back = spells[-1][1]
+    evidence = [e for went, back in spells for e in (went, back) if e is not None][-40:]
+    title = f"{name} went offline on its own" + (f" ({len(spells)} times)" if len(spells) > 1 else "")
+    return Finding(root_cause=RootCause.DEVICE_OFFLINE, confidence=0.85, title=title,
+                   explanation=explanation, translations=translations, evidence=evidence, devices=[device_id],
+                   started_at=spells[0][0].ts, ended_at=last_back.ts if last_back else None,
+                   ongoing=last_back is None, occurrences=len(spells))
+
+
+def join_en(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _reboots(by_device: dict[str, list[TimelineEvent]], devices: dict[str, Device]) -> list[Finding]:
@@ -108,15 +143,21 @@ def _reboots(by_device: dict[str, list[TimelineEvent]], devices: dict[str, Devic
             findings.append(Finding(root_cause=RootCause.DEVICE_CRASH_LOOP, confidence=0.9,
                                     title=f"{name} is crashing and restarting", explanation=explanation,
                                     translations=translations, evidence=burst, devices=[device_id],
-                                    started_at=burst[0].ts, ended_at=burst[-1].ts))
+                                    started_at=burst[0].ts, ended_at=burst[-1].ts, occurrences=len(burst)))
             continue
-        for event in reboots:
-            facts = Facts(device=name, detail=f" at {event.ts:%H:%M}{reason}")
-            zh = Facts(device=name, detail=f"（{event.ts:%H:%M}）{zh_reason}")
-            explanation, translations = explain_all(RootCause.DEVICE_REBOOT, facts, zh)
-            findings.append(Finding(root_cause=RootCause.DEVICE_REBOOT, confidence=0.8, title=f"{name} restarted",
-                                    explanation=explanation, translations=translations, evidence=[event],
-                                    devices=[device_id], started_at=event.ts, ended_at=event.ts))
+        fmt = when_format([e.ts for e in reboots])
+        times = [f"{e.ts:{fmt}}" for e in reboots]
+        if len(reboots) == 1:
+            facts, zh = Facts(device=name, detail=f" at {times[0]}{reason}"), Facts(device=name, detail=f"（{times[0]}）{zh_reason}")
+        else:
+            facts = Facts(device=name, detail=f" {len(reboots)} times, at {join_en(times)}{reason}")
+            zh = Facts(device=name, detail=f"（共 {len(reboots)} 次：{'、'.join(times)}）{zh_reason}")
+        explanation, translations = explain_all(RootCause.DEVICE_REBOOT, facts, zh)
+        title = f"{name} restarted" + (f" {len(reboots)} times" if len(reboots) > 1 else "")
+        findings.append(Finding(root_cause=RootCause.DEVICE_REBOOT, confidence=0.8, title=title,
+                                explanation=explanation, translations=translations, evidence=reboots[-10:],
+                                devices=[device_id], started_at=reboots[0].ts, ended_at=reboots[-1].ts,
+                                occurrences=len(reboots)))
     return findings
 
 
@@ -162,7 +203,10 @@ def _known_issues(restarts: dict[str, list[TimelineEvent]], devices: dict[str, D
                            device.restart_reason, [str(e.detail.get("reason") or "") for e in restarts.get(device.id, [])],
                            len(restarts.get(device.id, []))):
                 continue
-            findings.append(_known_issue_finding(device, issue, restarts.get(device.id, [])[-10:]))
+            # The restarts this issue explains: those for its reason when it names one.
+            evidence = [e for e in restarts.get(device.id, []) if issue.pattern.restart_reason is None
+                        or re.search(issue.pattern.restart_reason, str(e.detail.get("reason") or ""))][-10:]
+            findings.append(_known_issue_finding(device, issue, evidence))
     return findings
 
 
@@ -181,7 +225,7 @@ def _known_issue_finding(device: Device, issue: KnownIssue, evidence: list[Timel
     return Finding(root_cause=RootCause.FIRMWARE_KNOWN_ISSUE, confidence=0.7,
                    title=known_issue_title(name, issue), explanation=explanation, translations=translations,
                    evidence=evidence, devices=[device.id], started_at=evidence[0].ts if evidence else None,
-                   ended_at=evidence[-1].ts if evidence else None)
+                   ended_at=evidence[-1].ts if evidence else None, occurrences=max(1, len(evidence)))
 
 
 def _log_devices(line: LogLine, devices: dict[str, Device]) -> list[str]:
@@ -199,6 +243,9 @@ def matches(pattern, texts: list[str], restart_reason: str | None, reboot_reason
         reasons = [r for r in [restart_reason, *reboot_reasons] if r]
         if not any(re.search(pattern.restart_reason, reason) for reason in reasons):
             return False
+        if pattern.min_restarts is not None:
+            # Restarts for that reason: one crash after a power cut is not "keeps crashing".
+            restarts = max(sum(1 for r in reboot_reasons if re.search(pattern.restart_reason, r)), 1)
     if pattern.min_restarts is not None and restarts < pattern.min_restarts:
         return False
     return pattern.log is not None or pattern.restart_reason is not None or pattern.min_restarts is not None

@@ -48,7 +48,7 @@ def _degraded_finding(span: list[TimelineEvent], recovered: bool) -> Finding:
         Facts(detail=("，".join(zh) or "资源不足") + until_zh))
     return Finding(root_cause=RootCause.HUB_DEGRADED, confidence=0.8, title=f"The hub is short of {' and '.join(short_of) or 'resources'}",
                    explanation=explanation, translations=translations, evidence=[span[0], latest],
-                   started_at=span[0].ts, ended_at=latest.ts)
+                   started_at=span[0].ts, ended_at=latest.ts, ongoing=not recovered)
 
 
 def hub_findings(events: Sequence[TimelineEvent]) -> list[Finding]:

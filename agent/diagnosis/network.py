@@ -4,13 +4,15 @@ devices came back (within their family's normal reconnect time: expected; later:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from shared.models import Device, EventKind, Finding, RootCause, TimelineEvent
 from shared.profiles import ProfileSet
 
 from ..outages import NETWORK_KINDS, Outage, classify, outages
-from .text import Facts, explain_all
+from .devices import join_en, when_format
+from .text import Facts, explain_all, explain_normal_reconnect, explain_now
 
 SCHEDULE_MIN_DAYS = 3  # reboots on this many different days …
 SCHEDULE_TOLERANCE = timedelta(minutes=45)  # … within this much of the same time of day
@@ -60,9 +62,11 @@ def _device_name(devices: dict[str, Device], device_id: str) -> str:
 
 
 def network_findings(events: Sequence[TimelineEvent], devices: dict[str, Device], profiles: ProfileSet,
-                     affected: str) -> list[Finding]:
+                     affected: str, now: datetime) -> list[Finding]:
     findings: list[Finding] = []
-    found = [o for o in outages(events) if o.end is not None]
+    every = outages(events)
+    found = [o for o in every if o.end is not None]
+    findings += [_ongoing(events, outage, now) for outage in every if outage.end is None]
     causes = [(outage, classify(outage)) for outage in found]
     reboots = [o for o, cause in causes if cause is RootCause.ROUTER_REBOOT]
     schedule = scheduled(reboots)
@@ -95,6 +99,23 @@ def network_findings(events: Sequence[TimelineEvent], devices: dict[str, Device]
     return findings
 
 
+def _ongoing(events: Sequence[TimelineEvent], outage: Outage, now: datetime) -> Finding:
+    """An outage still open now (the recorder has not seen it end and a fresh check, if any, still fails): the
+    cause as it looks so far, in the present tense."""
+    cause = classify(replace(outage, end=max(now, outage.start)))
+    if cause is RootCause.ROUTER_SCHEDULED_REBOOT:
+        cause = RootCause.ROUTER_REBOOT  # one restart so far; whether it is the nightly one shows once it is over
+    lasted = max(now - outage.start, timedelta())
+    explanation, translations = explain_now(cause, Facts(minutes=duration_text(lasted)),
+                                            Facts(minutes=duration_text(lasted, "zh")))
+    # Everything going down together is what a restarting router looks like, but a loose cable looks the same
+    # until the router tells its BOOTID: less sure while it lasts than once it is over.
+    confidence = 0.6 if cause is RootCause.ROUTER_REBOOT and not outage.boot_id_changed else 0.85
+    return Finding(root_cause=cause, confidence=confidence, title=_NOW_TITLES[cause] + f" (since {outage.start:%H:%M:%S})",
+                   explanation=explanation, translations=translations, ongoing=True,
+                   evidence=_evidence(events, outage.start, now), started_at=outage.start)
+
+
 def _refusals(events: Sequence[TimelineEvent]) -> list[Finding]:
     """Each span in which the broker refused the hub's session (``refused`` … ``accepted``, or still now)."""
     findings = []
@@ -119,13 +140,14 @@ def _refusal(start: TimelineEvent, end: TimelineEvent | None) -> Finding:
                    title=f"The broker refuses the hub's login ({reason})" if reason else "The broker refuses the hub's login",
                    explanation=explanation, translations=translations,
                    evidence=[start] + ([end] if end is not None else []), started_at=start.ts,
-                   ended_at=None if end is None else end.ts)
+                   ended_at=None if end is None else end.ts, ongoing=end is None)
 
 
 def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], profiles: ProfileSet,
                 reboots: list[Outage]) -> list[Finding]:
     """After each router reboot: devices back within their normal time are expected; slow ones are findings."""
     findings = []
+    slow: dict[str, list[tuple[Outage, TimelineEvent, float]]] = {}
     for outage in reboots:
         assert outage.end is not None
         returns: dict[str, TimelineEvent] = {}
@@ -141,26 +163,49 @@ def _reconnects(events: Sequence[TimelineEvent], devices: dict[str, Device], pro
             (on_time if (event.ts - outage.end).total_seconds() <= normal else late).append((device_id, event, normal))
         if on_time:
             names = ", ".join(sorted(_device_name(devices, d) for d, _, _ in on_time))
-            explanation, translations = explain_all(RootCause.ROUTER_REBOOT, Facts(minutes=_minutes(outage)),
-                                                    Facts(minutes=_minutes(outage, "zh")))
+            explanation, translations = explain_normal_reconnect(len(on_time), names)
             findings.append(Finding(
                 root_cause=RootCause.ROUTER_REBOOT, confidence=0.8, expected=True,
                 title=f"{len(on_time)} devices reconnected normally after the router restart ({names})",
                 explanation=explanation, translations=translations, evidence=[e for _, e, _ in on_time][:40],
                 devices=[d for d, _, _ in on_time], started_at=outage.start, ended_at=outage.end))
         for device_id, event, normal in late:
-            delay = (event.ts - outage.end).total_seconds()
-            name = _device_name(devices, device_id)
-            facts = Facts(device=name, detail=f" for {delay:.0f} s after the router restart (normal: {normal:.0f} s)")
-            zh = Facts(device=name, detail=f"，路由器重启后 {delay:.0f} 秒才恢复（正常为 {normal:.0f} 秒）")
-            explanation, translations = explain_all(RootCause.DEVICE_OFFLINE, facts, zh)
-            findings.append(Finding(
-                root_cause=RootCause.DEVICE_OFFLINE, confidence=0.7, title=f"{name} was slow to reconnect",
-                explanation=explanation, translations=translations, evidence=[event], devices=[device_id],
-                started_at=outage.end, ended_at=event.ts))
-    return findings
+            slow.setdefault(device_id, []).append((outage, event, normal))
+    return findings + [_slow_finding(devices, device_id, returns) for device_id, returns in slow.items()]
 
 
+def _slow_finding(devices: dict[str, Device], device_id: str, returns: list[tuple[Outage, TimelineEvent, float]]) -> Finding:
+    """One device slow to come back after one or more router restarts: one finding, each time dated."""
+    name = _device_name(devices, device_id)
+    fmt = when_format([outage.start for outage, _, _ in returns])
+    delays = [(event.ts - outage.end).total_seconds() for outage, event, _ in returns if outage.end is not None]
+    en = [f"{delay:.0f} s after the {outage.start:{fmt}} restart" for (outage, _, _), delay in zip(returns, delays)]
+    zh = [f"{outage.start:{fmt}} 重启后 {delay:.0f} 秒" for (outage, _, _), delay in zip(returns, delays)]
+    normal = returns[0][2]
+    if len(returns) == 1:
+        facts = Facts(device=name, detail=f" after the router restarted at {returns[0][0].start:{fmt}} and came back "
+                      f"only {delays[0]:.0f} s later (normal: within {normal:.0f} s)")
+        zh_facts = Facts(device=name, detail=f"，路由器在 {zh[0]}才恢复（正常为 {normal:.0f} 秒内）")
+    else:
+        facts = Facts(device=name, detail=f" {len(returns)} times after router restarts and came back late each time: "
+                      f"{join_en(en)} (normal: within {normal:.0f} s)")
+        zh_facts = Facts(device=name, detail=f"，路由器重启后共 {len(returns)} 次恢复过慢：{'、'.join(zh)}（正常为 {normal:.0f} 秒内）")
+    explanation, translations = explain_all(RootCause.DEVICE_OFFLINE, facts, zh_facts)
+    title = f"{name} was slow to reconnect" + (f" ({len(returns)} times)" if len(returns) > 1 else "")
+    first, last = returns[0], returns[-1]
+    assert first[0].end is not None
+    return Finding(root_cause=RootCause.DEVICE_OFFLINE, confidence=0.7, title=title, explanation=explanation,
+                   translations=translations, evidence=[event for _, event, _ in returns][-40:], devices=[device_id],
+                   started_at=first[0].end, ended_at=last[1].ts, occurrences=len(returns))
+
+
+_NOW_TITLES = {
+    RootCause.ROUTER_REBOOT: "The router does not answer: it is probably restarting",
+    RootCause.WAN_OUTAGE: "The internet connection is down",
+    RootCause.DNS_FAILURE: "Name lookups (DNS) are failing",
+    RootCause.HUB_LINK_DOWN: "The hub has lost its network link",
+    RootCause.BROKER_DOWN: "The hub's MQTT broker is down",
+}
 _TITLES = {
     RootCause.ROUTER_REBOOT: "The home router restarted",
     RootCause.WAN_OUTAGE: "The internet connection was down",

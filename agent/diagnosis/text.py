@@ -197,10 +197,93 @@ TEXTS: Mapping[RootCause, Mapping[str, tuple[str, str, str, str]]] = {
 }
 
 
-def explain(cause: RootCause, facts: Facts, language: str = "en") -> Explanation:
-    symptom, root, solution, risk = TEXTS[cause][language]
+# The same causes while they are still happening (a check fails now, an outage is still open): present tense,
+# the most likely cause and what to do right now. ``{minutes}`` is how long it has lasted so far.
+ONGOING: Mapping[RootCause, Mapping[str, tuple[str, str, str, str]]] = {
+    RootCause.ROUTER_REBOOT: {
+        "en": ("Right now the router does not answer (for {minutes} so far), so the devices cannot reach the hub or the internet.",
+               "The router is probably restarting: the hub lost the router, name lookups and the internet all at once, as happens when a router restarts (or if the hub's cable to it comes loose).",
+               "Wait two or three minutes: a restarting router comes back by itself. If it does not, check that the router has power and its lights are on, and that the hub's cable is plugged in.",
+               "Until it is back, devices cannot be controlled remotely and automations that need the network do not run."),
+        "zh": ("路由器目前没有响应（已持续{minutes}），设备无法连接网关和互联网。",
+               "路由器很可能正在重启：网关同时失去了路由器、域名解析和互联网，路由器重启时就是这样（网关的网线松动也会如此）。",
+               "请等待两三分钟：正在重启的路由器会自行恢复。如果没有恢复，请检查路由器是否通电、指示灯是否亮起，以及网关的网线是否插好。",
+               "恢复之前，设备无法远程控制，依赖网络的自动化也不会运行。"),
+    },
+    RootCause.HUB_LINK_DOWN: {
+        "en": ("Right now the hub has no network connection (for {minutes} so far).",
+               "The hub's own connection (its cable or Wi-Fi) is down, and nothing shows that the router is restarting.",
+               "Check the hub's network cable at both ends and that the router is on; if the hub uses Wi-Fi, move it closer to the router.",
+               "Until it is back, the hub cannot see or control the devices."),
+        "zh": ("网关目前没有网络连接（已持续{minutes}）。",
+               "网关自身的连接（网线或 Wi-Fi）断开了，而且没有迹象表明路由器在重启。",
+               "请检查网关网线的两端以及路由器是否开着；如果网关使用 Wi-Fi，请把它移近路由器。",
+               "恢复之前，网关无法看到或控制设备。"),
+    },
+    RootCause.WAN_OUTAGE: {
+        "en": ("Right now the internet cannot be reached (for {minutes} so far); the home network itself works.",
+               "The connection from your router to your internet provider is down.",
+               "Check the router's internet light; if your provider has an outage, wait for it, otherwise restart the modem or router.",
+               "Until it is back, the app cannot reach your home and alerts are not delivered; devices still work at home."),
+        "zh": ("目前无法连接互联网（已持续{minutes}），家庭网络本身正常。",
+               "路由器到网络运营商的连接中断了。",
+               "请查看路由器的互联网指示灯；如果是运营商故障，请等待恢复，否则请重启光猫或路由器。",
+               "恢复之前，手机应用无法连接到家中，告警也无法送达；设备在家中仍可使用。"),
+    },
+    RootCause.DNS_FAILURE: {
+        "en": ("Right now names cannot be looked up (for {minutes} so far), although the network and the internet work.",
+               "The router's name lookup service (DNS) does not answer.",
+               "Restart the router; if it continues, set a public DNS server in the router's settings.",
+               "Until it is back, apps and devices that need cloud services fail."),
+        "zh": ("目前无法解析域名（已持续{minutes}），但网络和互联网本身正常。",
+               "路由器的域名解析服务（DNS）没有响应。",
+               "请重启路由器；如果仍然如此，请在路由器设置中指定公共 DNS 服务器。",
+               "恢复之前，依赖云服务的应用和设备会失败。"),
+    },
+    RootCause.BROKER_DOWN: {
+        "en": ("Right now the hub's message service does not answer (for {minutes} so far), so the devices cannot report to the hub.",
+               "The message service on the hub (MQTT broker) has stopped: it crashed or is restarting.",
+               "It usually comes back by itself within a minute; if it does not, restart the hub.",
+               "Until it is back, automations that depend on these devices do not run."),
+        "zh": ("网关的消息服务目前没有响应（已持续{minutes}），设备无法向网关上报。",
+               "网关上的消息服务（MQTT 服务）停止了：它崩溃了或正在重启。",
+               "它通常会在一分钟内自行恢复；如果没有，请重启网关。",
+               "恢复之前，依赖这些设备的自动化不会运行。"),
+    },
+}
+
+
+# Normal behaviour reported for context: devices back within their family's normal time after a router restart.
+NORMAL_RECONNECT = {
+    "en": ("{count} devices reconnected normally after the router restart ({device}).",
+           "They came back within the time devices of their kind normally take after a router restarts.",
+           "Nothing to do.", "None."),
+    "zh": ("路由器重启后，{count} 个设备已正常重新连接（{device}）。",
+           "它们在同类设备通常需要的时间内恢复了连接。",
+           "无需处理。", "无。"),
+}
+
+
+def explain_normal_reconnect(count: int, names: str) -> tuple[Explanation, dict[str, Explanation]]:
+    facts = Facts(device=names, count=count)
+    return _explain(NORMAL_RECONNECT["en"], facts), {"zh": _explain(NORMAL_RECONNECT["zh"], facts)}
+
+
+def explain_now(cause: RootCause, facts: Facts, zh: Facts | None = None) -> tuple[Explanation, dict[str, Explanation]]:
+    """A fault still happening, in the present tense (falls back to the past-tense text where there is none)."""
+    if cause not in ONGOING:
+        return explain_all(cause, facts, zh)
+    return _explain(ONGOING[cause]["en"], facts), {"zh": _explain(ONGOING[cause]["zh"], zh or facts)}
+
+
+def _explain(parts: tuple[str, str, str, str], facts: Facts) -> Explanation:
+    symptom, root, solution, risk = parts
     return Explanation(symptom=_fmt(symptom, facts), root_cause=_fmt(root, facts), solution=_fmt(solution, facts),
                        risk=_fmt(risk, facts))
+
+
+def explain(cause: RootCause, facts: Facts, language: str = "en") -> Explanation:
+    return _explain(TEXTS[cause][language], facts)
 
 
 def explain_all(cause: RootCause, facts: Facts, zh: Facts | None = None) -> tuple[Explanation, dict[str, Explanation]]:

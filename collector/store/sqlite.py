@@ -24,7 +24,7 @@ from .contacts import SCHEMA as CONTACTS_SCHEMA
 from .outbox import SCHEMA as OUTBOX_SCHEMA
 from .search import SCHEMA as SEARCH_SCHEMA
 from ..attach import Fit, TicketSpan, best_fit, fit
-from ..support.lifecycle import classification_from, route
+from ..support.lifecycle import prefill_for, route
 from ..errors import Conflict, NotFound, Unauthorized
 from ..models import (
     OPEN_STATES,
@@ -346,17 +346,24 @@ class SqliteStore:
     def _attached(self, conn: sqlite3.Connection, ticket_id: int, record: BundleRecord, actor: str, now: datetime,
                   how: Fit | None = None, moved_from: int | None = None) -> None:
         """The attach event and its audit entry (with why it fits), and the classification pre-filled from the
-        bundle's diagnosis if none exists yet."""
+        bundle's diagnosis, or replaced by it when better supported (never a person's; audited)."""
         reason = how.describe() if how is not None else ("opened for this bundle" if moved_from is None else "by hand")
         detail = self._attach_detail(record) | {"fit": reason, "moved_from": moved_from}
         self._event(conn, ticket_id, now, actor, "bundle_attached", detail)
         self._audit(conn, now, actor, "bundle.attach", record.bundle_id, {"ticket_id": ticket_id, "fit": reason,
                                                                           "moved_from": moved_from})
-        classified = conn.execute("SELECT 1 FROM ticket_events WHERE ticket_id = ? AND kind = 'classified'",
-                                  (ticket_id,)).fetchone()
-        prefill = classification_from((record.trigger.signature or "").split(":")[0])
-        if classified is None and prefill is not None:
-            self._event(conn, ticket_id, now, actor, "classified", prefill | {"bundle_id": record.bundle_id})
+        # The pre-filled classification follows the best-supported evidence; a person's is never replaced.
+        last = conn.execute("SELECT data FROM ticket_events WHERE ticket_id = ? AND kind = 'classified' "
+                            "ORDER BY id DESC LIMIT 1", (ticket_id,)).fetchone()
+        prefill = prefill_for(None if last is None else json.loads(last["data"]), record.trigger.kind.value,
+                              record.trigger.signature)
+        if prefill is None:
+            return
+        self._event(conn, ticket_id, now, actor, "classified", prefill | {"bundle_id": record.bundle_id})
+        if "replaces" in prefill:
+            self._audit(conn, now, actor, "ticket.cause_replaced", str(ticket_id),
+                        {"from": prefill["replaces"], "to": prefill["cause"], "bundle_id": record.bundle_id,
+                         "strength": prefill["strength"]})
 
     def move_bundle(self, bundle_id: str, ticket_id: int, actor: str, reason: str, now: datetime) -> BundleRecord:
         """Attach a waiting bundle, or move an attached one, to a ticket of its household, by hand: an event on

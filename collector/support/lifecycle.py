@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.models import Priority, RootCause
 
@@ -51,6 +52,53 @@ def follow_up_dates(priority: Priority, resolved_at: datetime) -> list[datetime]
 def route(priority: Priority) -> str:
     """The group a new ticket goes to: P1 to the emergency group, the rest to first-line support."""
     return "emergency" if priority is Priority.P1 else "support"
+
+
+# How well a bundle supports its cause: a mid-outage click or an ``:ongoing`` capture is provisional (the cause as
+# it looked so far), a customer's click is a diagnosis of the whole window, a closed fault's bundle the full story.
+PROVISIONAL, SELF_DIAGNOSIS, CLOSED_FAULT = 0, 1, 2
+# Causes that explain other ones: a crash loop explains a device's absences and restarts, a known firmware issue its
+# crashes, a schedule the router's restarts. A device's absence or single restart explains least.
+SPECIFICITY: dict[RootCause, int] = {
+    RootCause.DEVICE_CRASH_LOOP: 2, RootCause.FIRMWARE_KNOWN_ISSUE: 2, RootCause.ROUTER_SCHEDULED_REBOOT: 2,
+    RootCause.DEVICE_OFFLINE: 0, RootCause.DEVICE_REBOOT: 0,
+}
+
+
+def evidence_strength(trigger_kind: str, signature: str | None) -> list[int]:
+    """[support, specificity] of a bundle's cause; compared as a pair, higher is stronger."""
+    cause, _, phase = (signature or "").partition(":")
+    support = PROVISIONAL if phase == "ongoing" else CLOSED_FAULT if trigger_kind == "fault" else SELF_DIAGNOSIS
+    try:
+        return [support, SPECIFICITY.get(RootCause(cause), 1)]
+    except ValueError:
+        return [support, 0]
+
+
+def prefill_for(current: dict[str, Any] | None, trigger_kind: str, signature: str | None) -> dict[str, Any] | None:
+    """The classification to record when a bundle joins a ticket whose last classification is ``current``, or
+    None to leave it. A person's classification stays; a pre-filled one is replaced by better-supported evidence."""
+    cause = (signature or "").partition(":")[0]
+    prefill = classification_from(cause)
+    if prefill is None:
+        return None
+    strength = evidence_strength(trigger_kind, signature)
+    prefill = prefill | {"strength": strength, "provisional": strength[0] == PROVISIONAL}
+    if current is None:
+        return prefill
+    if current.get("source") != "diagnosis":
+        return None
+    held = current.get("strength") or [CLOSED_FAULT, _specificity(str(current.get("cause")))]
+    if strength <= list(held):
+        return None
+    return prefill | {"replaces": current.get("cause")}
+
+
+def _specificity(cause: str) -> int:
+    try:
+        return SPECIFICITY.get(RootCause(cause), 1)
+    except ValueError:
+        return 0
 
 
 def classification_from(root_cause: str) -> dict[str, str] | None:

@@ -17,7 +17,6 @@ import pytest
 from collector.ingest import Upload, Verified, bundle_record
 from collector.models import Role
 from collector.state import BLOBS
-from collector.store import SqliteStore
 from shared.bundle import peek_manifest
 from shared.models import Trigger, TriggerKind
 

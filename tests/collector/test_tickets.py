@@ -116,3 +116,43 @@ async def test_customer_text_is_redacted_when_the_organisation_turns_it_on(colle
     status, event = await collector.call("POST", f"/api/v1/tickets/{ticket['id']}/notes", customer,
                                          json={"text": "still down, token=abc123 at me@example.com"})
     assert status == 201 and "abc123" not in json.dumps(event) and "me@example.com" not in json.dumps(event)
+
+
+def _classified(ticket: dict) -> list[dict]:  # type: ignore[type-arg]
+    return [e["data"] for e in ticket["events"] if e["kind"] == "classified"]
+
+
+async def test_the_pre_filled_cause_follows_the_strongest_evidence_and_a_persons_stays(collector: Collector) -> None:
+    from shared.models import Priority, Trigger, TriggerKind
+
+    engineer = collector.user("eve", Role.ENGINEER)
+    agent = await collector.enrol("hh-a")
+    # A click in the middle of an outage opens the ticket: its cause is provisional.
+    click = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, signature="router_reboot:ongoing", open_ticket=True, priority=Priority.P1)
+    _, opened, _ = await collector.upload(agent.bundle(start=NOW, trigger=click))
+    ticket_id = opened["ticket_id"]
+    assert ticket_id is not None
+    # The restart's bundle, then the crash loop's: each better supported than what the ticket held.
+    for signature in ("device_reboot:esp", "device_crash_loop:esp", "device_offline:esp", "device_reboot:esp"):
+        trigger = Trigger(kind=TriggerKind.FAULT, signature=signature)
+        _, stored, _ = await collector.upload(agent.bundle(start=NOW + timedelta(minutes=1), trigger=trigger))
+        assert stored["ticket_id"] == ticket_id
+    _, ticket = await collector.call("GET", f"/api/v1/tickets/{ticket_id}", engineer)
+    causes = [(c["cause"], c["provisional"], c.get("replaces")) for c in _classified(ticket)]
+    assert causes == [("router_reboot", True, None), ("device_reboot", False, "router_reboot"),
+                      ("device_crash_loop", False, "device_reboot")]
+    store = collector.store()
+    try:
+        changes = [(e["detail"]["from"], e["detail"]["to"]) for e in store.audit_log(target=str(ticket_id))
+                   if e["action"] == "ticket.cause_replaced"]
+    finally:
+        store.close()
+    assert sorted(changes) == [("device_reboot", "device_crash_loop"), ("router_reboot", "device_reboot")]
+
+    status, _ = await collector.call("POST", f"/api/v1/tickets/{ticket_id}/classify", engineer, json={
+        "type": "hardware", "cause": "power supply", "impact": "degraded"})
+    assert status == 201
+    trigger = Trigger(kind=TriggerKind.FAULT, signature="device_crash_loop:esp")
+    await collector.upload(agent.bundle(start=NOW + timedelta(minutes=2), trigger=trigger))
+    _, ticket = await collector.call("GET", f"/api/v1/tickets/{ticket_id}", engineer)
+    assert _classified(ticket)[-1]["cause"] == "power supply"

@@ -174,6 +174,153 @@ def test_a_fault_bundle_is_diagnosed_for_its_own_fault() -> None:
               ev(start + timedelta(seconds=40), EventKind.DNS, "down"), ev(start + timedelta(seconds=46), EventKind.DNS, "up"),
               ev(start + timedelta(seconds=46), EventKind.FAULT, "closed", signature="dns_failure",
                  started=(start + timedelta(seconds=40)).isoformat())]
-    assert run(events).verdict is RootCause.WAN_OUTAGE  # without a focus, the more serious one
     focused = diagnose(events, HOME, {}, PROFILES, NOW, focus=fault_focus(events, "dns_failure"))
     assert focused.verdict is RootCause.DNS_FAILURE
+    wan = diagnose(events, HOME, {}, PROFILES, NOW, focus=(start, start + timedelta(seconds=6)))
+    assert wan.verdict is RootCause.WAN_OUTAGE
+    # Without a focus, the latest fault: the two are 34 s apart, not one episode.
+    assert run(events).verdict is RootCause.DNS_FAILURE
+
+
+# -- the one click at any moment: what the recorder holds reconciled with the fresh checks --------------------------
+ALL_UP = [{"name": name, "ok": True} for name in ("hub_link", "gateway", "dns", "internet", "broker")]
+
+
+def _checks(*failing: str) -> list[dict[str, object]]:
+    return [{"name": c["name"], "ok": c["name"] not in failing, "detail": "timeout" if c["name"] in failing else ""}
+            for c in ALL_UP]
+
+
+@pytest.mark.parametrize(("down", "cause"), [
+    (("hub_link", "gateway", "dns", "internet"), RootCause.ROUTER_REBOOT),
+    (("internet",), RootCause.WAN_OUTAGE),
+    (("dns",), RootCause.DNS_FAILURE),
+    (("broker",), RootCause.BROKER_DOWN),
+])
+def test_a_fault_the_recorder_still_holds_open_is_named_when_the_checks_already_pass(down, cause) -> None:  # type: ignore[no-untyped-def]
+    # The click's fresh checks pass a second before the monitor records the recovery: the fault just ended.
+    start = NOW - timedelta(seconds=14)
+    events = [ev(start, EventKind[name.upper()], "down") for name in down]
+    report = run(events, checks=ALL_UP)
+    assert report.verdict is cause
+    finding = report.findings[0]
+    assert finding.root_cause is cause and not finding.ongoing and finding.ended_at == NOW
+    assert any(e.source == "diagnose.check" and e.state == "up" for e in finding.evidence)
+
+
+@pytest.mark.parametrize(("down", "cause", "words", "zh_words"), [
+    (("hub_link", "gateway", "dns", "internet"), RootCause.ROUTER_REBOOT, "probably restarting", "很可能正在重启"),
+    (("internet",), RootCause.WAN_OUTAGE, "Right now the internet", "目前无法连接互联网"),
+    (("dns",), RootCause.DNS_FAILURE, "Right now names", "目前无法解析域名"),
+    (("broker",), RootCause.BROKER_DOWN, "Right now the hub's message service", "目前没有响应"),
+])
+def test_during_a_fault_the_click_says_what_fails_now_and_the_likely_cause(down, cause, words, zh_words) -> None:  # type: ignore[no-untyped-def]
+    # An earlier, more serious fault is over: what fails now decides.
+    events = router_reboot(NOW - timedelta(minutes=20), seconds=30) if cause is not RootCause.ROUTER_REBOOT else []
+    start = NOW - timedelta(seconds=40)
+    events += [ev(start, EventKind[name.upper()], "down") for name in down]
+    report = run(events, checks=_checks(*down))
+    assert report.verdict is cause
+    now = report.findings[0]
+    assert now.ongoing and now.ended_at is None and now.started_at == start
+    assert words in now.explanation.symptom + now.explanation.root_cause
+    assert zh_words in now.translations["zh"].symptom + now.translations["zh"].root_cause
+    assert now.evidence and 0 < now.confidence < 1
+
+
+def test_a_check_failing_before_the_recorder_noticed_is_a_fault_now() -> None:
+    report = run([ev(NOW - timedelta(hours=1), EventKind.INTERNET, "up")], checks=_checks("internet"))
+    assert report.verdict is RootCause.WAN_OUTAGE and report.findings[0].ongoing
+    assert report.findings[0].started_at == NOW
+
+
+def test_right_after_a_fault_the_latest_one_is_named_and_hours_later_too() -> None:
+    events = router_reboot(NOW - timedelta(hours=3), seconds=60, devices={"plug": 20})
+    dns = NOW - timedelta(minutes=1)
+    events += [ev(dns, EventKind.DNS, "down"), ev(dns + timedelta(seconds=20), EventKind.DNS, "up")]
+    assert run(events, checks=ALL_UP).verdict is RootCause.DNS_FAILURE
+    later = diagnose(events, HOME, {}, PROFILES, NOW + timedelta(hours=5), ALL_UP)
+    assert later.verdict is RootCause.DNS_FAILURE
+    assert diagnose(events[:-2], HOME, {}, PROFILES, NOW, ALL_UP).verdict is RootCause.ROUTER_REBOOT
+
+
+def test_a_device_gone_for_days_does_not_hide_what_just_happened() -> None:
+    events = [ev(NOW - timedelta(days=2), EventKind.DEVICE_AVAILABILITY, "offline", "speaker")]
+    events += router_reboot(NOW - timedelta(minutes=3), seconds=30)
+    report = run(events, checks=ALL_UP)
+    assert report.verdict is RootCause.ROUTER_REBOOT
+    assert any(f.root_cause is RootCause.DEVICE_OFFLINE and f.ongoing for f in report.findings)
+    assert run(events[:1], checks=ALL_UP).verdict is RootCause.DEVICE_OFFLINE
+
+
+def test_repeats_are_one_finding_per_device_and_cause_counted_and_dated() -> None:
+    events = []
+    for hours in (5, 3, 1):
+        events += router_reboot(NOW - timedelta(hours=hours), seconds=60, devices={"curtain": 400})
+    start = NOW - timedelta(hours=4)
+    for minutes in (0, 20):
+        went = start + timedelta(minutes=minutes)
+        events += [ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+                   ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug")]
+    events += [ev(NOW - timedelta(minutes=m), EventKind.DEVICE_REBOOT, "rebooted", "speaker") for m in (200, 100)]
+    report = run(events, checks=ALL_UP)
+    slow = [f for f in report.findings if f.devices == ["curtain"] and not f.expected]
+    assert len(slow) == 1 and slow[0].occurrences == 3 and slow[0].title == "curtain was slow to reconnect (3 times)"
+    assert "3 times" in slow[0].explanation.symptom and "06:00 restart" in slow[0].explanation.symptom
+    assert "共 3 次" in slow[0].translations["zh"].symptom
+    (plug,) = [f for f in report.findings if f.devices == ["plug"]]
+    assert plug.occurrences == 2 and "at 05:00 for about 3 minutes and at 05:20 for about 3 minutes" in plug.explanation.symptom
+    assert (plug.started_at, plug.ended_at) == (start, start + timedelta(minutes=23))
+    (speaker,) = [f for f in report.findings if f.devices == ["speaker"]]
+    assert speaker.occurrences == 2 and speaker.title == "speaker restarted 2 times"
+    assert "05:40 and 07:20" in speaker.explanation.symptom and "05:40、07:20" in speaker.translations["zh"].symptom
+
+
+def test_a_devices_earlier_absences_do_not_pull_an_older_fault_into_now() -> None:
+    events = router_reboot(NOW - timedelta(hours=3), seconds=60)
+    for hours in (5, 0.5):
+        went = NOW - timedelta(hours=hours)
+        events += [ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+                   ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug")]
+    assert run(events, checks=ALL_UP).verdict is RootCause.DEVICE_OFFLINE
+
+
+def test_the_boot_of_a_device_switched_back_on_is_part_of_its_absence() -> None:
+    went = NOW - timedelta(minutes=10)
+    events = [ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+              ev(went + timedelta(seconds=40), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+              ev(went + timedelta(seconds=41), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Power On")]
+    report = run(events, checks=ALL_UP)
+    assert report.verdict is RootCause.DEVICE_OFFLINE and causes(report) == [RootCause.DEVICE_OFFLINE]
+    # Its next restart, a minute later, is a restart of its own.
+    restart = went + timedelta(minutes=2)
+    events += [ev(restart, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+               ev(restart + timedelta(seconds=1), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+               ev(restart + timedelta(seconds=2), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")]
+    assert run(events, checks=ALL_UP).verdict is RootCause.DEVICE_REBOOT
+
+
+def test_the_normal_reconnects_are_told_in_both_languages() -> None:
+    report = run(router_reboot(NOW - timedelta(hours=2), devices={"curtain": 5, "speaker": 8}))
+    (normal,) = [f for f in report.findings if f.expected]
+    assert normal.explanation.symptom == "2 devices reconnected normally after the router restart (curtain, speaker)."
+    assert normal.translations["zh"].symptom == "路由器重启后，2 个设备已正常重新连接（curtain, speaker）。"
+
+
+def test_a_weak_signal_now_outweighs_a_finished_hub_reboot_but_not_a_router_restart() -> None:
+    weak = Inventory(generated_at=NOW, devices=[device("plug", "tasmota", rssi_dbm=-86)])
+    booted = [ev(NOW - timedelta(minutes=5), EventKind.HUB_BOOT, "reboot")]
+    assert run(booted, weak, checks=ALL_UP).verdict is RootCause.WIFI_WEAK_SIGNAL
+    restarted = router_reboot(NOW - timedelta(minutes=5), seconds=30)
+    assert run(restarted, weak, checks=ALL_UP).verdict is RootCause.ROUTER_REBOOT
+
+
+def test_a_click_sent_mid_fault_opens_a_provisional_ticket() -> None:
+    from agent.selfcheck import self_diagnosis_trigger
+
+    start = NOW - timedelta(seconds=20)
+    during = run([ev(start, EventKind.BROKER, "down")], checks=_checks("broker"))
+    assert self_diagnosis_trigger(during).signature == "broker_down:ongoing"
+    after = run([ev(start, EventKind.BROKER, "down")], checks=ALL_UP)
+    trigger = self_diagnosis_trigger(after)
+    assert trigger.signature == "broker_down" and trigger.open_ticket and trigger.priority == after.priority

@@ -141,3 +141,42 @@ def test_a_long_outage_is_also_captured_while_it_lasts() -> None:
     short = FaultEngine(CONFIG)
     reboot(short, 100, 20)
     assert [c.signature for c in short.tick(at(200))] == ["router_reboot"]  # a short one: only the close
+
+
+def _away(engine: FaultEngine, device: str, went: float, back: float, rebooted: float | None) -> list[TimelineEvent]:
+    out = engine.observe(ev(went, EventKind.DEVICE_AVAILABILITY, "offline", device))
+    out += engine.observe(ev(back, EventKind.DEVICE_AVAILABILITY, "online", device))
+    if rebooted is not None:
+        out += engine.observe(ev(rebooted, EventKind.DEVICE_REBOOT, "rebooted", device))
+    return out
+
+
+def test_a_crash_loop_is_one_capture_with_no_offline_or_restart_bundles_for_its_absences() -> None:
+    engine = FaultEngine(CONFIG)
+    closed = []
+    for start in (100, 110, 120):  # three restarts, each a few seconds away, the reboot reported after the return
+        closed += [e for e in _away(engine, "esp", start, start + 3, start + 4) if e.state == "closed"]
+        closed += engine.expire(at(start + 9))
+    assert [e.detail["signature"] for e in closed] == ["device_reboot:esp", "device_reboot:esp", "device_crash_loop:esp"]
+    assert closed[-1].detail["absorbed"] == ["device_reboot:esp"]
+    (capture,) = engine.tick(at(1000))
+    assert capture.signature == "device_crash_loop:esp" and capture.start == at(100 - 60) and capture.occurrences == 3
+    # A restart soon after joins the loop (grouped), not a bundle of its own.
+    late = [e for e in _away(engine, "esp", 300, 303, 304) if e.state == "closed"]
+    assert [(e.detail["signature"], e.detail.get("grouped")) for e in late] == [("device_crash_loop:esp", True)]
+    assert engine.tick(at(5000)) == []
+
+
+def test_a_single_restart_waits_out_the_crash_loop_window_and_a_long_absence_stays_offline() -> None:
+    engine = FaultEngine(CONFIG)
+    restart = [e for e in _away(engine, "plug", 100, 105, 106) if e.state == "closed"]
+    assert [e.detail["signature"] for e in restart] == ["device_reboot:plug"]
+    assert engine.tick(at(106 + CONFIG.after_s + 1)) == []  # a loop's next restart may still come
+    (capture,) = engine.tick(at(106 + CONFIG.crash_loop_window_s + 1))
+    assert capture.root_cause is RootCause.DEVICE_REBOOT
+    # Back without a reboot report: away, not restarting, once the wait for the report is over.
+    assert _away(engine, "relay", 2000, 2005, None)[1:] == []
+    (offline,) = engine.expire(at(2040))
+    assert offline.detail["signature"] == "device_offline:relay"
+    long = [e for e in _away(engine, "lamp", 3000, 3040, 3041) if e.state == "closed"]
+    assert [e.detail["signature"] for e in long] == ["device_offline:lamp"]

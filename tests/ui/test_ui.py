@@ -95,7 +95,8 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded, tmp_path: Path) -
             assert await page.locator("svg.timeline path.reboot").count() == 1
             assert await page.locator("svg.timeline line.fault").count() == 1
             assert "verified" in await page.inner_text(".bundle h2")
-            assert "router" in (await page.inner_text("#diagnosis")).lower()
+            diagnosis = await page.inner_text("#diagnosis")
+            assert "router" in diagnosis.lower() and "% confidence" in diagnosis and "evidence events" in diagnosis
             await page.screenshot(path=str(shots / "ui-ticket.png"), full_page=True)
             before = await page.get_attribute("svg.timeline", "viewBox")
             await page.click(".zoom-in")
