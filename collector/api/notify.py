@@ -55,5 +55,5 @@ async def deliveries(request: web.Request) -> web.Response:
     who = await principal(request)
     require_role(who, Role.ADMIN)
     ticket = request.query.get("ticket_id", "")
-    entries = await request.app[DB].run(delivery_log, ticket_id=int(ticket) if ticket.isdigit() else None)
+    entries = await request.app[DB].run(delivery_log, ticket_id=int(ticket) if ticket.isdecimal() else None)
     return web.json_response({"deliveries": entries})
