@@ -63,6 +63,11 @@ def create_bundle(
     else:
         summary = RedactionSummary()
     return build_bundle(
-        files=files, agent_id=enrollment.agent_id, household=enrollment.household, trigger=trigger,
-        window=window, redaction=summary, private_key=identity.private_key,
+        files=files,
+        agent_id=enrollment.agent_id,
+        household=enrollment.household,
+        trigger=trigger,
+        window=window,
+        redaction=summary,
+        private_key=identity.private_key,
     )

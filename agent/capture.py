@@ -38,8 +38,9 @@ from .recorder import FlightRecorder
 _LOGGER = logging.getLogger(__name__)
 
 
-def evidence_files(events: list[TimelineEvent], logs: list[LogLine], inventory: Inventory | None,
-                   diagnosis: DiagnosisReport | None) -> dict[str, bytes]:
+def evidence_files(
+    events: list[TimelineEvent], logs: list[LogLine], inventory: Inventory | None, diagnosis: DiagnosisReport | None
+) -> dict[str, bytes]:
     """The capture window's files: timeline.jsonl, logs/<source>.log, inventory.json, diagnosis.json."""
     files = {"timeline.jsonl": "".join(event.model_dump_json() + "\n" for event in events).encode()}
     by_source: dict[str, list[str]] = defaultdict(list)
@@ -128,10 +129,18 @@ def finish_interrupted_captures(spool: Spool, journal: CaptureJournal) -> list[B
 class Capturer:
     """Builds bundles from the recorder and hands them to the outbox."""
 
-    def __init__(self, config: AgentConfig, identity: Identity, recorder: FlightRecorder, outbox: Outbox,
-                 journal: CaptureJournal, inventory: Callable[[], Inventory | None] = lambda: None,
-                 diagnose: Callable[[list[TimelineEvent], datetime, str | None], DiagnosisReport | None] = (
-                     lambda events, now, signature: None)) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        identity: Identity,
+        recorder: FlightRecorder,
+        outbox: Outbox,
+        journal: CaptureJournal,
+        inventory: Callable[[], Inventory | None] = lambda: None,
+        diagnose: Callable[[list[TimelineEvent], datetime, str | None], DiagnosisReport | None] = (
+            lambda events, now, signature: None
+        ),
+    ) -> None:
         self._config = config
         self._identity = identity
         self._recorder = recorder
@@ -145,11 +154,20 @@ class Capturer:
         logs = self._recorder.logs(start, end)
         files = evidence_files(events, logs, self._inventory(), self._diagnose(events, end, trigger.signature))
         manifest, data = await asyncio.to_thread(
-            create_bundle, self._config, self._identity, trigger=trigger, window=CaptureWindow(start=start, end=end),
+            create_bundle,
+            self._config,
+            self._identity,
+            trigger=trigger,
+            window=CaptureWindow(start=start, end=end),
             extra_files=files,
         )
-        _LOGGER.info("bundle %s (%s, %d events, %d bytes) made", manifest.bundle_id,
-                     trigger.signature or trigger.kind.value, len(events), len(data))
+        _LOGGER.info(
+            "bundle %s (%s, %d events, %d bytes) made",
+            manifest.bundle_id,
+            trigger.signature or trigger.kind.value,
+            len(events),
+            len(data),
+        )
         return manifest, data
 
     async def capture(self, trigger: Trigger, start: datetime, end: datetime) -> str:

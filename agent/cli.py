@@ -19,7 +19,10 @@ COMMAND_MODULES = ("enroll", "bundle", "discover", "run", "diagnose", "consent",
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-c", "--config", type=Path, default=os.environ.get("HOMEDIAG_CONFIG"),
+        "-c",
+        "--config",
+        type=Path,
+        default=os.environ.get("HOMEDIAG_CONFIG"),
         help="agent YAML configuration (default: $HOMEDIAG_CONFIG)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")

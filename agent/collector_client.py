@@ -91,20 +91,35 @@ def interpret_upload(status: int, headers: Mapping[str, str], body: Any) -> Uplo
         fields = body if isinstance(body, dict) else {}
         ticket = fields.get("ticket_id")
         return UploadResult(
-            UploadOutcome.DELIVERED, status,
-            bundle_id=fields.get("bundle_id"), ticket_id=None if ticket is None else str(ticket),
+            UploadOutcome.DELIVERED,
+            status,
+            bundle_id=fields.get("bundle_id"),
+            ticket_id=None if ticket is None else str(ticket),
             already_stored=status == 200,
         )
     code, message = _error_of(body)
     if status == 429:
-        return UploadResult(UploadOutcome.RETRY_AFTER, status, code=code, message=message,
-                            retry_after_s=parse_retry_after(headers.get("Retry-After")))
+        return UploadResult(
+            UploadOutcome.RETRY_AFTER,
+            status,
+            code=code,
+            message=message,
+            retry_after_s=parse_retry_after(headers.get("Retry-After")),
+        )
     if status == 409:
-        return UploadResult(UploadOutcome.REJECTED, status, code=code if code != "unknown" else "bundle_conflict",
-                            message=message or "another bundle with this id holds different bytes")
+        return UploadResult(
+            UploadOutcome.REJECTED,
+            status,
+            code=code if code != "unknown" else "bundle_conflict",
+            message=message or "another bundle with this id holds different bytes",
+        )
     if status == 413:
-        return UploadResult(UploadOutcome.REJECTED, status, code=code if code != "unknown" else "bundle_too_large",
-                            message=message or "the collector refuses bundles this large")
+        return UploadResult(
+            UploadOutcome.REJECTED,
+            status,
+            code=code if code != "unknown" else "bundle_too_large",
+            message=message or "the collector refuses bundles this large",
+        )
     if status in (400, 403, 422):
         return UploadResult(UploadOutcome.REJECTED, status, code=code, message=message)
     raise CollectorUnavailable(f"collector answered {status} {code}: {message}".rstrip(": "))
@@ -140,8 +155,9 @@ class CollectorClient:
         if self._session is None:
             # https:// verifies the collector's certificate: against ca_file if given, else the system's CAs.
             verify = True if self._ca_file is None else ssl.create_default_context(cafile=str(self._ca_file))
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout_s),
-                                                  connector=aiohttp.TCPConnector(ssl=verify))
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout_s), connector=aiohttp.TCPConnector(ssl=verify)
+            )
         return self._session
 
     async def _post(self, path: str, **kwargs: Any) -> tuple[int, Mapping[str, str], Any]:
@@ -161,7 +177,8 @@ class CollectorClient:
     async def enroll(self, token: str, public_key: str, hostname: str) -> Enrollment:
         """Exchange a one-time token for an agent id in a household. 4xx → ``CollectorRejected``."""
         status, _headers, body = await self._post(
-            ENROLL_PATH, json={"token": token, "public_key": public_key, "hostname": hostname},
+            ENROLL_PATH,
+            json={"token": token, "public_key": public_key, "hostname": hostname},
         )
         if status >= 500:
             raise CollectorUnavailable(f"collector answered {status} to the enrolment")
@@ -171,8 +188,11 @@ class CollectorClient:
         fields = body if isinstance(body, dict) else {}
         try:
             return Enrollment(
-                agent_id=fields.get("agent_id"), household=fields.get("household"),
-                pseudonym_key=fields.get("pseudonym_key"), collector_url=self.base_url, enrolled_at=utcnow(),
+                agent_id=fields.get("agent_id"),
+                household=fields.get("household"),
+                pseudonym_key=fields.get("pseudonym_key"),
+                collector_url=self.base_url,
+                enrolled_at=utcnow(),
                 live=fields.get("live"),
             )
         except ValidationError as exc:
@@ -180,7 +200,9 @@ class CollectorClient:
 
     async def upload(self, bundle: bytes) -> UploadResult:
         status, headers, body = await self._post(
-            BUNDLES_PATH, data=bundle, headers={"Content-Type": BUNDLE_CONTENT_TYPE},
+            BUNDLES_PATH,
+            data=bundle,
+            headers={"Content-Type": BUNDLE_CONTENT_TYPE},
         )
         result = interpret_upload(status, headers, body)
         _LOGGER.debug("upload answered %s: %s", status, result.outcome)

@@ -32,29 +32,54 @@ class _Section(BaseModel):
 class CollectorConfig(_Section):
     url: str = Field(default="http://127.0.0.1:8470", description="base URL of the collector")
     timeout_s: float = Field(default=15.0, gt=0)
-    ca_file: Path | None = Field(default=None, description="CA certificate(s) an https:// collector's certificate must chain to; none = the system's")
+    ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) an https:// collector's certificate must chain to; none = the system's",
+    )
 
 
 class NetworkConfig(_Section):
-    interfaces: list[str] = Field(default_factory=list, description="interfaces the agent watches and may probe; empty = none")
+    interfaces: list[str] = Field(
+        default_factory=list, description="interfaces the agent watches and may probe; empty = none"
+    )
     gateway: str | None = Field(default=None, description="gateway IPv4 address probed by ICMP/ARP; none = not probed")
-    dns_resolver: str | None = Field(default=None, description="resolver address queried for DNS checks; none = not probed")
+    dns_resolver: str | None = Field(
+        default=None, description="resolver address queried for DNS checks; none = not probed"
+    )
     dns_names: list[str] = Field(default_factory=list, description="names resolved by the DNS check")
-    internet_targets: list[str] = Field(default_factory=list, description="'host:port' TCP targets (or bare IPs for ICMP) for the internet check")
-    ssdp: bool = Field(default=True, description="listen (passively) for the gateway's SSDP announcements on the configured interfaces to notice router reboots by BOOTID")
+    internet_targets: list[str] = Field(
+        default_factory=list, description="'host:port' TCP targets (or bare IPs for ICMP) for the internet check"
+    )
+    ssdp: bool = Field(
+        default=True,
+        description="listen (passively) for the gateway's SSDP announcements on the configured interfaces to notice router reboots by BOOTID",
+    )
 
 
 class ProbeConfig(_Section):
     interval_s: float = Field(default=2.0, gt=0)
     timeout_s: float = Field(default=1.0, gt=0)
     failures_before_down: int = Field(default=2, ge=1)
-    arp: bool = Field(default=True, description="also probe the gateway by ARP (raw packet socket on the first configured interface); falls back to ICMP alone")
-    health_interval_s: float = Field(default=60.0, gt=0, description="how often hub health (CPU, memory, disk, temperatures, interface errors) is sampled")
+    arp: bool = Field(
+        default=True,
+        description="also probe the gateway by ARP (raw packet socket on the first configured interface); falls back to ICMP alone",
+    )
+    health_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="how often hub health (CPU, memory, disk, temperatures, interface errors) is sampled",
+    )
 
 
 class BrokerConfig(_Section):
-    url: str | None = Field(default=None, description="home MQTT broker, mqtt://host[:1883] or mqtts://host[:8883] (TLS); none = MQTT discovery off")
-    ca_file: Path | None = Field(default=None, description="CA certificate(s) an mqtts:// broker's certificate must chain to; none = the system's")
+    url: str | None = Field(
+        default=None,
+        description="home MQTT broker, mqtt://host[:1883] or mqtts://host[:8883] (TLS); none = MQTT discovery off",
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) an mqtts:// broker's certificate must chain to; none = the system's",
+    )
     username: str | None = None
     password: str | None = None
     client_id: str | None = None
@@ -76,12 +101,19 @@ class DiscoveryConfig(_Section):
         return data
 
     mdns: bool = True
-    mdns_addresses: list[str] = Field(default_factory=list, description="IPv4 addresses zeroconf binds to; empty = the configured interfaces' addresses")
+    mdns_addresses: list[str] = Field(
+        default_factory=list,
+        description="IPv4 addresses zeroconf binds to; empty = the configured interfaces' addresses",
+    )
     mdns_extra_types: list[str] = Field(default_factory=list)
     arp: bool = True
     homeassistant_prefix: str = "homeassistant"
-    zigbee2mqtt_bases: list[str] = Field(default_factory=lambda: ["zigbee2mqtt"], description="Zigbee2MQTT base topics (one per bridge)")
-    zigbee2mqtt_autodetect: bool = Field(default=True, description="also follow any other bridge that announces itself on '<base>/bridge/info'")
+    zigbee2mqtt_bases: list[str] = Field(
+        default_factory=lambda: ["zigbee2mqtt"], description="Zigbee2MQTT base topics (one per bridge)"
+    )
+    zigbee2mqtt_autodetect: bool = Field(
+        default=True, description="also follow any other bridge that announces itself on '<base>/bridge/info'"
+    )
     tasmota_discovery_prefix: str = "tasmota/discovery"
     max_devices: int = Field(default=5000, ge=1)
     max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
@@ -90,23 +122,41 @@ class DiscoveryConfig(_Section):
 class CaptureConfig(_Section):
     before_s: float = Field(default=600.0, ge=0, description="evidence kept before a fault starts")
     after_s: float = Field(default=120.0, ge=0, description="evidence kept after a fault ends")
-    group_window_s: float = Field(default=3600.0, ge=0, description="the same fault signature within this window is grouped, not re-uploaded")
-    device_grace_s: float = Field(default=90.0, ge=0, description="a device going offline this soon after a network fault is part of it (MQTT wills arrive a keep-alive late)")
-    crash_loop_restarts: int = Field(default=3, ge=2, description="this many reboots of one device within crash_loop_window_s is a crash loop")
+    group_window_s: float = Field(
+        default=3600.0, ge=0, description="the same fault signature within this window is grouped, not re-uploaded"
+    )
+    device_grace_s: float = Field(
+        default=90.0,
+        ge=0,
+        description="a device going offline this soon after a network fault is part of it (MQTT wills arrive a keep-alive late)",
+    )
+    crash_loop_restarts: int = Field(
+        default=3, ge=2, description="this many reboots of one device within crash_loop_window_s is a crash loop"
+    )
     crash_loop_window_s: float = Field(default=600.0, gt=0)
-    ongoing_after_s: float = Field(default=300.0, ge=0, description="a network fault still open this long is also captured as it stands: the evidence so far, frozen while the network is down and uploaded when it returns (0 = never)")
+    ongoing_after_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="a network fault still open this long is also captured as it stands: the evidence so far, frozen while the network is down and uploaded when it returns (0 = never)",
+    )
 
 
 class SpoolConfig(_Section):
     max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     max_files: int = Field(default=200, ge=1)
-    max_rejected: int = Field(default=20, ge=0, description="bundles the collector refused for good, kept in spool/rejected/ for inspection")
+    max_rejected: int = Field(
+        default=20, ge=0, description="bundles the collector refused for good, kept in spool/rejected/ for inspection"
+    )
 
 
 class UploadConfig(_Section):
     backoff_initial_s: float = Field(default=1.0, gt=0)
     backoff_max_s: float = Field(default=300.0, gt=0)
-    wait_s: float = Field(default=20.0, ge=0, description="how long 'bundle create --upload' and 'bundle flush' wait for delivery before leaving the bundle queued")
+    wait_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="how long 'bundle create --upload' and 'bundle flush' wait for delivery before leaving the bundle queued",
+    )
 
 
 class RedactionConfig(_Section):
@@ -126,20 +176,35 @@ class WebConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8471, ge=0, le=65535)
     language: Literal["auto", "en", "zh"] = "auto"
-    pairing: Literal["auto", "always"] = Field(default="auto", description="auto: a phone or computer other than the hub itself needs a pairing code (homediag-agent web pair) when host is not loopback; always: every visitor does (the page behind a proxy on the hub)")
-    send_wait_s: float = Field(default=5.0, ge=0, description="how long the page waits for the collector before it says 'saved, sent when the internet is back' and follows the delivery")
+    pairing: Literal["auto", "always"] = Field(
+        default="auto",
+        description="auto: a phone or computer other than the hub itself needs a pairing code (homediag-agent web pair) when host is not loopback; always: every visitor does (the page behind a proxy on the hub)",
+    )
+    send_wait_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long the page waits for the collector before it says 'saved, sent when the internet is back' and follows the delivery",
+    )
 
 
 class LiveConfig(_Section):
     consent: Literal["off", "ask", "allowed"] = "off"
-    broker_url: str | None = Field(default=None, description="the support broker (MQTT v5) instead of the one enrolment named; credentials come from enrolment")
-    ca_file: Path | None = Field(default=None, description="CA certificate(s) an mqtts:// support broker's certificate must chain to; none = the system's")
+    broker_url: str | None = Field(
+        default=None,
+        description="the support broker (MQTT v5) instead of the one enrolment named; credentials come from enrolment",
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) an mqtts:// support broker's certificate must chain to; none = the system's",
+    )
 
     check_broker_url = field_validator("broker_url")(checked_broker_url)
 
 
 class AgentConfig(_Section):
-    state_dir: Path = Field(default=Path("/var/lib/homediag"), description="identity, spool, recorder and inventory live here")
+    state_dir: Path = Field(
+        default=Path("/var/lib/homediag"), description="identity, spool, recorder and inventory live here"
+    )
     collector: CollectorConfig = Field(default_factory=CollectorConfig)
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     probes: ProbeConfig = Field(default_factory=ProbeConfig)
@@ -152,7 +217,9 @@ class AgentConfig(_Section):
     recorder: RecorderConfig = Field(default_factory=RecorderConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
-    firmware_profiles: Path | None = Field(default=None, description="profile directory; none = the profiles shipped with homediag")
+    firmware_profiles: Path | None = Field(
+        default=None, description="profile directory; none = the profiles shipped with homediag"
+    )
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> AgentConfig:

@@ -55,13 +55,15 @@ def parse_proc_route(text: str) -> list[dict[str, Any]]:
             continue
         iface, dest, gateway, flags, _refcnt, _use, metric, mask = cols[:8]
         flag_bits = int(flags, 16)
-        routes.append({
-            "destination": f"{_le_hex_ipv4(dest)}/{_prefix_len(_le_hex_ipv4(mask))}",
-            "gateway": _le_hex_ipv4(gateway) if flag_bits & _RTF_GATEWAY else None,
-            "interface": iface,
-            "metric": int(metric),
-            "up": bool(flag_bits & _RTF_UP),
-        })
+        routes.append(
+            {
+                "destination": f"{_le_hex_ipv4(dest)}/{_prefix_len(_le_hex_ipv4(mask))}",
+                "gateway": _le_hex_ipv4(gateway) if flag_bits & _RTF_GATEWAY else None,
+                "interface": iface,
+                "metric": int(metric),
+                "up": bool(flag_bits & _RTF_UP),
+            }
+        )
     return routes
 
 
@@ -80,13 +82,15 @@ def parse_proc_ipv6_route(text: str) -> list[dict[str, Any]]:
         if int(flags, 16) & (_RTF_LOCAL | _RTF_REJECT):  # the host's own addresses and "unreachable" fillers
             continue
         gateway = _hex_ipv6(next_hop)
-        routes.append({
-            "destination": f"{_hex_ipv6(dest)}/{int(dest_len, 16)}",
-            "gateway": None if gateway == "::" else gateway,
-            "interface": iface,
-            "metric": int(metric, 16),
-            "up": bool(int(flags, 16) & _RTF_UP),
-        })
+        routes.append(
+            {
+                "destination": f"{_hex_ipv6(dest)}/{int(dest_len, 16)}",
+                "gateway": None if gateway == "::" else gateway,
+                "interface": iface,
+                "metric": int(metric, 16),
+                "up": bool(int(flags, 16) & _RTF_UP),
+            }
+        )
     return routes
 
 
@@ -99,12 +103,14 @@ def parse_proc_arp(text: str) -> list[dict[str, Any]]:
             continue
         ip, _hw_type, flags, mac, _mask, device = cols[:6]
         complete = bool(int(flags, 16) & _ATF_COM)
-        neighbours.append({
-            "ip": ip,
-            "mac": mac.lower() if complete else None,
-            "interface": device,
-            "state": "REACHABLE" if complete else "INCOMPLETE",
-        })
+        neighbours.append(
+            {
+                "ip": ip,
+                "mac": mac.lower() if complete else None,
+                "interface": device,
+                "state": "REACHABLE" if complete else "INCOMPLETE",
+            }
+        )
     return neighbours
 
 
@@ -119,13 +125,15 @@ def parse_ip_neigh_json(text: str) -> list[dict[str, Any]]:
         if not isinstance(entry, dict) or "dst" not in entry:
             continue
         states = entry.get("state") or []
-        neighbours.append({
-            "ip": entry["dst"],
-            "mac": (entry.get("lladdr") or "").lower() or None,
-            "interface": entry.get("dev"),
-            "state": ",".join(states) if isinstance(states, list) else str(states),
-            "router": "router" in entry,
-        })
+        neighbours.append(
+            {
+                "ip": entry["dst"],
+                "mac": (entry.get("lladdr") or "").lower() or None,
+                "interface": entry.get("dev"),
+                "state": ",".join(states) if isinstance(states, list) else str(states),
+                "router": "router" in entry,
+            }
+        )
     return neighbours
 
 
@@ -192,8 +200,13 @@ def host_facts(state_dir: Path) -> dict[str, Any]:
     memory = psutil.virtual_memory()
     try:
         disk = psutil.disk_usage(str(state_dir))
-        disk_facts: dict[str, Any] | None = {"path": str(state_dir), "total": disk.total, "used": disk.used,
-                                             "free": disk.free, "percent": disk.percent}
+        disk_facts: dict[str, Any] | None = {
+            "path": str(state_dir),
+            "total": disk.total,
+            "used": disk.used,
+            "free": disk.free,
+            "percent": disk.percent,
+        }
     except OSError:
         disk_facts = None
     try:
@@ -203,8 +216,13 @@ def host_facts(state_dir: Path) -> dict[str, Any]:
     counters = psutil.net_io_counters(pernic=True)
     return {
         "hostname": socket.gethostname(),
-        "os": {"system": platform.system(), "release": platform.release(), "version": platform.version(),
-               "machine": platform.machine(), "python": platform.python_version()},
+        "os": {
+            "system": platform.system(),
+            "release": platform.release(),
+            "version": platform.version(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        },
         "boot_time": _iso(boot),
         "uptime_s": round(time.time() - boot, 1),
         "cpu": {"count": psutil.cpu_count(), "percent": psutil.cpu_percent(interval=0.1), "load_average": load},
@@ -224,17 +242,23 @@ def _interfaces() -> list[dict[str, Any]]:
     for name, addrs in sorted(psutil.net_if_addrs().items()):
         stat = stats.get(name)
         entry: dict[str, Any] = {
-            "name": name, "up": stat.isup if stat else None, "mtu": stat.mtu if stat else None,
-            "mac": None, "addresses": [],
+            "name": name,
+            "up": stat.isup if stat else None,
+            "mtu": stat.mtu if stat else None,
+            "mac": None,
+            "addresses": [],
         }
         for addr in addrs:
             if addr.family == psutil.AF_LINK:
                 entry["mac"] = addr.address.lower()
             elif addr.family in (socket.AF_INET, socket.AF_INET6):
-                entry["addresses"].append({
-                    "family": "ipv4" if addr.family == socket.AF_INET else "ipv6",
-                    "address": addr.address, "netmask": addr.netmask,
-                })
+                entry["addresses"].append(
+                    {
+                        "family": "ipv4" if addr.family == socket.AF_INET else "ipv6",
+                        "address": addr.address,
+                        "netmask": addr.netmask,
+                    }
+                )
         interfaces.append(entry)
     return interfaces
 

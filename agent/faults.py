@@ -216,8 +216,11 @@ class FaultEngine:
         return []
 
     def _offline_closed(self, device: str, since: datetime, back: datetime) -> list[TimelineEvent]:
-        return [self._close(f"device_offline:{device}", RootCause.DEVICE_OFFLINE, since, back,
-                            {"device": device}, devices=(device,))]
+        return [
+            self._close(
+                f"device_offline:{device}", RootCause.DEVICE_OFFLINE, since, back, {"device": device}, devices=(device,)
+            )
+        ]
 
     def _reboot(self, event: TimelineEvent) -> list[TimelineEvent]:
         device = event.device_id
@@ -231,8 +234,9 @@ class FaultEngine:
         loop_end = self._looping.get(device)
         if len(recent) >= self._loop_restarts or (loop_end is not None and event.ts - loop_end <= self._loop_window):
             self._restarts[device] = []
-            return out + self._crash_loop(device, recent[0] if returned is None else min(recent[0], returned[0]),
-                                          event.ts, len(recent))
+            return out + self._crash_loop(
+                device, recent[0] if returned is None else min(recent[0], returned[0]), event.ts, len(recent)
+            )
         if returned is not None and event.ts - returned[1] <= RESTART_ABSENCE:
             out += self._restart(device, returned[0], event.ts)
         elif returned is not None:
@@ -241,8 +245,9 @@ class FaultEngine:
 
     def _restart(self, device: str, since: datetime, rebooted: datetime) -> list[TimelineEvent]:
         """A short absence ending in a reboot: its capture waits out the crash-loop window."""
-        closed = self._close(f"device_reboot:{device}", RootCause.DEVICE_REBOOT, since, rebooted, {"device": device},
-                             devices=(device,))
+        closed = self._close(
+            f"device_reboot:{device}", RootCause.DEVICE_REBOOT, since, rebooted, {"device": device}, devices=(device,)
+        )
         for pending in self._pending:
             if pending.signature == f"device_reboot:{device}":
                 pending.due = max(pending.due, pending.end + self._loop_window)
@@ -256,43 +261,71 @@ class FaultEngine:
         self._booted_away.pop(device, None)
         self._looping[device] = end
         start = min([start, *(p.start for p in absorbed)])
-        closed = self._close(f"device_crash_loop:{device}", RootCause.DEVICE_CRASH_LOOP, start, end,
-                             {"device": device, "restarts": restarts,
-                              "absorbed": sorted({p.signature for p in absorbed})}, devices=(device,))
+        closed = self._close(
+            f"device_crash_loop:{device}",
+            RootCause.DEVICE_CRASH_LOOP,
+            start,
+            end,
+            {"device": device, "restarts": restarts, "absorbed": sorted({p.signature for p in absorbed})},
+            devices=(device,),
+        )
         for pending in self._pending:
             if pending.signature == closed.detail["signature"]:
                 pending.occurrences += sum(p.occurrences for p in absorbed)
         return [closed]
 
-    def _close(self, signature: str, cause: RootCause, start: datetime, end: datetime, detail: dict[str, object],
-               devices: tuple[str, ...] = (), network: bool = False) -> TimelineEvent:
+    def _close(
+        self,
+        signature: str,
+        cause: RootCause,
+        start: datetime,
+        end: datetime,
+        detail: dict[str, object],
+        devices: tuple[str, ...] = (),
+        network: bool = False,
+    ) -> TimelineEvent:
         for pending in self._pending:
             if pending.signature == signature:
                 pending.end, pending.occurrences = max(pending.end, end), pending.occurrences + 1
                 pending.due = pending.end + self._after
-                return self._fault_event(end, "closed", signature, detail | {"merged": True, "started": start.isoformat()})
+                return self._fault_event(
+                    end, "closed", signature, detail | {"merged": True, "started": start.isoformat()}
+                )
         last = self._last_capture.get(signature)
         if last is not None and end - last <= self._group:
-            return self._fault_event(end, "closed", signature,
-                                     detail | {"grouped": True, "started": start.isoformat(), "last_capture": last.isoformat()})
-        self._pending.append(_Pending(signature, cause, start, end, end + self._after, devices=devices, network=network))
-        return self._fault_event(end, "closed", signature, detail | {"started": start.isoformat(), "capture_due_s": self._after.total_seconds()})
+            return self._fault_event(
+                end,
+                "closed",
+                signature,
+                detail | {"grouped": True, "started": start.isoformat(), "last_capture": last.isoformat()},
+            )
+        self._pending.append(
+            _Pending(signature, cause, start, end, end + self._after, devices=devices, network=network)
+        )
+        return self._fault_event(
+            end,
+            "closed",
+            signature,
+            detail | {"started": start.isoformat(), "capture_due_s": self._after.total_seconds()},
+        )
 
     @staticmethod
     def _fault_event(at: datetime, state: str, signature: str, detail: dict[str, object]) -> TimelineEvent:
-        return TimelineEvent(ts=at, kind=EventKind.FAULT, state=state, source=SOURCE, detail={"signature": signature, **detail})
+        return TimelineEvent(
+            ts=at, kind=EventKind.FAULT, state=state, source=SOURCE, detail={"signature": signature, **detail}
+        )
 
     def restore(self, history: list[TimelineEvent], captured: dict[str, datetime]) -> None:
         """After a restart: replay recent history to recover open faults, minus what was already captured."""
         self._last_capture.update(captured)
         for event in sorted(history, key=lambda e: e.ts):
             self.observe(event)
-        self._pending = [p for p in self._pending
-                         if p.signature not in captured or captured[p.signature] < p.end]
+        self._pending = [p for p in self._pending if p.signature not in captured or captured[p.signature] < p.end]
 
     # -- time -------------------------------------------------------------------------------------------------
     def tick(self, now: datetime) -> list[Capture]:
         """Captures whose settling time has passed (for network faults: once the dropped devices are back)."""
+
         def ready(p: _Pending) -> bool:
             waiting = p.network and self._dropped and now < p.end + DEVICE_RETURN_WAIT
             return p.due <= now and not waiting
@@ -301,8 +334,17 @@ class FaultEngine:
         self._pending = [p for p in self._pending if not ready(p)]
         for pending in due:
             self._last_capture[pending.signature] = now
-        captures = [Capture(p.signature, p.root_cause, p.start - self._before, max(p.end + self._after, p.due),
-                            p.occurrences, p.devices) for p in due]
+        captures = [
+            Capture(
+                p.signature,
+                p.root_cause,
+                p.start - self._before,
+                max(p.end + self._after, p.due),
+                p.occurrences,
+                p.devices,
+            )
+            for p in due
+        ]
         return captures + self._ongoing_capture(now)
 
     def _ongoing_capture(self, now: datetime) -> list[Capture]:

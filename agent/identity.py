@@ -118,7 +118,9 @@ class Identity:
             try:
                 self._private_key = signing.private_key_from_pem(self.private_key_pem)
             except HomediagError as exc:
-                raise IdentityError(f"{self.directory / KEY_FILE} does not hold a valid Ed25519 private key: {exc}") from exc
+                raise IdentityError(
+                    f"{self.directory / KEY_FILE} does not hold a valid Ed25519 private key: {exc}"
+                ) from exc
         return self._private_key
 
     @property
@@ -151,7 +153,9 @@ class Identity:
         key_path = directory / KEY_FILE
         if not key_path.exists():
             raise IdentityError(f"this agent has no key yet ({key_path} is missing)")
-        return cls(state_dir=state_dir, private_key_pem=_read_key_file(key_path), enrollment=_read_enrollment(directory))
+        return cls(
+            state_dir=state_dir, private_key_pem=_read_key_file(key_path), enrollment=_read_enrollment(directory)
+        )
 
     def require_enrollment(self) -> Enrollment:
         if self.enrollment is None:
@@ -180,4 +184,3 @@ def _read_enrollment(directory: Path) -> Enrollment | None:
         return Enrollment.model_validate_json(raw)
     except ValidationError as exc:
         raise IdentityError(f"{path} is damaged ({exc.errors()[0]['msg']}); enroll again") from exc
-

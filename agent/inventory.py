@@ -49,7 +49,7 @@ def normalise_mac(value: str) -> str | None:
     hexdigits = "".join(c for c in value.lower() if c in "0123456789abcdef")
     if len(hexdigits) != 12:
         return None
-    return ":".join(hexdigits[i:i + 2] for i in range(0, 12, 2))
+    return ":".join(hexdigits[i : i + 2] for i in range(0, 12, 2))
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,15 @@ class DeviceUpdate:
 
     def shows_life(self) -> bool:
         """State, availability or telemetry: more than a bare announcement (which anyone can flood)."""
-        return (self.available is True or self.boot_announced or self.boot_logged or any(value is not None for value in (
-            self.uptime_s, self.rssi_dbm, self.link_quality, self.link_count, self.boot_seq)))
+        return (
+            self.available is True
+            or self.boot_announced
+            or self.boot_logged
+            or any(
+                value is not None
+                for value in (self.uptime_s, self.rssi_dbm, self.link_quality, self.link_count, self.boot_seq)
+            )
+        )
 
 
 def device_id_for(update: DeviceUpdate) -> str:
@@ -144,7 +151,8 @@ class InventoryStore:
         for device in inventory.devices[: self.max_devices]:
             self._devices[device.id] = device
             if device.available is not None or any(
-                    value is not None for value in (device.uptime_s, device.rssi_dbm, device.link_quality)):
+                value is not None for value in (device.uptime_s, device.rssi_dbm, device.link_quality)
+            ):
                 self._alive.add(device.id)  # it showed life before the agent restarted
             for key in [device.id, *device.identifiers]:
                 self._key_index[key] = device.id
@@ -199,8 +207,9 @@ class InventoryStore:
     def _join(self, device_ids: list[str]) -> str:
         """One update names devices seen apart so far (a Zigbee device through Zigbee2MQTT and through Home Assistant
         discovery): they are one. The survivor is the one named by a MAC, else the first seen."""
-        devices = sorted((self._devices[d] for d in device_ids),
-                         key=lambda d: (not d.id.startswith("mac:"), d.first_seen, d.id))
+        devices = sorted(
+            (self._devices[d] for d in device_ids), key=lambda d: (not d.id.startswith("mac:"), d.first_seen, d.id)
+        )
         survivor, others = devices[0], devices[1:]
         for other in others:
             survivor = self._absorb(survivor, other)
@@ -221,8 +230,15 @@ class InventoryStore:
         for device in self._devices.values():
             if device.parent_id == other.id:
                 self._devices[device.id] = device.model_copy(update={"parent_id": survivor.id})
-        for table in (self._last_reboot, self._last_boot, self._boot_seq, self._uptime_at, self._reason_at,
-                      self._link_count, self._recent):
+        for table in (
+            self._last_reboot,
+            self._last_boot,
+            self._boot_seq,
+            self._uptime_at,
+            self._reason_at,
+            self._link_count,
+            self._recent,
+        ):
             if other.id in table and survivor.id not in table:
                 table[survivor.id] = table[other.id]  # type: ignore[index]
             table.pop(other.id, None)  # type: ignore[attr-defined]
@@ -231,13 +247,29 @@ class InventoryStore:
         self._alive.discard(other.id)
         changes: dict[str, Any] = {
             "identifiers": union(survivor.identifiers, [other.id, *other.identifiers]),
-            "macs": union(survivor.macs, other.macs), "ips": union(survivor.ips, other.ips),
-            "services": union(survivor.services, other.services), "sources": union(survivor.sources, other.sources),
-            "names": union(survivor.names, other.names), "attributes": other.attributes | survivor.attributes,
-            "first_seen": min(survivor.first_seen, other.first_seen), "last_seen": max(survivor.last_seen, other.last_seen),
+            "macs": union(survivor.macs, other.macs),
+            "ips": union(survivor.ips, other.ips),
+            "services": union(survivor.services, other.services),
+            "sources": union(survivor.sources, other.sources),
+            "names": union(survivor.names, other.names),
+            "attributes": other.attributes | survivor.attributes,
+            "first_seen": min(survivor.first_seen, other.first_seen),
+            "last_seen": max(survivor.last_seen, other.last_seen),
         }
-        for name in ("name", "family", "manufacturer", "model", "firmware", "hardware", "parent_id", "available",
-                     "uptime_s", "restart_reason", "rssi_dbm", "link_quality"):
+        for name in (
+            "name",
+            "family",
+            "manufacturer",
+            "model",
+            "firmware",
+            "hardware",
+            "parent_id",
+            "available",
+            "uptime_s",
+            "restart_reason",
+            "rssi_dbm",
+            "link_quality",
+        ):
             if getattr(survivor, name) is None and getattr(other, name) is not None:
                 changes[name] = getattr(other, name)
         changes["identifiers"] = [i for i in changes["identifiers"] if i != survivor.id]
@@ -265,15 +297,26 @@ class InventoryStore:
         for index in (self._key_index, self._ip_index):
             for key in [k for k, v in index.items() if v == device_id]:
                 del index[key]
-        for table in (self._last_reboot, self._last_boot, self._boot_seq, self._uptime_at, self._reason_at,
-                      self._link_count, self._recent):
+        for table in (
+            self._last_reboot,
+            self._last_boot,
+            self._boot_seq,
+            self._uptime_at,
+            self._reason_at,
+            self._link_count,
+            self._recent,
+        ):
             table.pop(device_id, None)  # type: ignore[attr-defined]
 
     def _log_drops(self) -> None:
         dropped = self.dropped_updates
         if dropped & (dropped - 1) == 0:  # 1, 2, 4, 8…: a flood is logged a few dozen times, not per message
-            _LOGGER.warning("inventory full (%d devices), %d updates about unknown devices at the cap: %s",
-                            self.max_devices, dropped, self.drop_summary())
+            _LOGGER.warning(
+                "inventory full (%d devices), %d updates about unknown devices at the cap: %s",
+                self.max_devices,
+                dropped,
+                self.drop_summary(),
+            )
 
     def drop_summary(self) -> str:
         """How many updates about unknown devices the cap turned away, and why; empty when none."""
@@ -304,7 +347,8 @@ class InventoryStore:
         self._devices[device_id] = self._merged(device, update, at, new_keys)
         if update.message is not None:
             self._recent.setdefault(device_id, deque(maxlen=RECENT_MESSAGES)).append(
-                {"ts": at.isoformat(), "source": update.source, "message": update.message[:500]})
+                {"ts": at.isoformat(), "source": update.source, "message": update.message[:500]}
+            )
         return events
 
     def _merged(self, device: Device, update: DeviceUpdate, at: datetime, keys: list[str]) -> Device:
@@ -316,13 +360,25 @@ class InventoryStore:
         changes: dict[str, Any] = {
             "last_seen": at,
             "identifiers": union(device.identifiers, [k for k in keys if k != device.id]),
-            "macs": union(device.macs, macs), "ips": union(device.ips, update.ips),
-            "services": union(device.services, update.services), "sources": union(device.sources, (update.source,)),
+            "macs": union(device.macs, macs),
+            "ips": union(device.ips, update.ips),
+            "services": union(device.services, update.services),
+            "sources": union(device.sources, (update.source,)),
             "names": union(device.names, (update.name,) if update.name else ()),
             "attributes": device.attributes | update.attributes,
         }
-        for name in ("name", "family", "manufacturer", "model", "firmware", "available", "uptime_s", "restart_reason",
-                     "rssi_dbm", "link_quality"):
+        for name in (
+            "name",
+            "family",
+            "manufacturer",
+            "model",
+            "firmware",
+            "available",
+            "uptime_s",
+            "restart_reason",
+            "rssi_dbm",
+            "link_quality",
+        ):
             value = getattr(update, name)
             if value is not None:
                 changes[name] = value
@@ -334,8 +390,11 @@ class InventoryStore:
         events = []
         did = device.id
         if update.available is not None and update.available != device.available:
-            events.append(self._event(at, EventKind.DEVICE_AVAILABILITY, "online" if update.available else "offline",
-                                      update, did, {}))
+            events.append(
+                self._event(
+                    at, EventKind.DEVICE_AVAILABILITY, "online" if update.available else "offline", update, did, {}
+                )
+            )
         reboot = self._reboot_reason(device, update, at, is_new)
         if reboot is not None:
             detail, boot_at = reboot
@@ -352,23 +411,45 @@ class InventoryStore:
             self._reason_at[did] = at
         if update.link_count is not None:
             previous = self._link_count.get(did)
-            uptime_rose = update.uptime_s is not None and device.uptime_s is not None and update.uptime_s >= device.uptime_s
+            uptime_rose = (
+                update.uptime_s is not None and device.uptime_s is not None and update.uptime_s >= device.uptime_s
+            )
             if previous is not None and update.link_count > previous and uptime_rose:
-                events.append(self._event(at, EventKind.WIFI_RECONNECT, "reconnected", update, did,
-                                          {"link_count": update.link_count}))
+                events.append(
+                    self._event(
+                        at, EventKind.WIFI_RECONNECT, "reconnected", update, did, {"link_count": update.link_count}
+                    )
+                )
             self._link_count[did] = update.link_count
         if update.firmware and device.firmware and update.firmware != device.firmware:
-            events.append(self._event(at, EventKind.FIRMWARE_CHANGED, "changed", update, did,
-                                      {"from": device.firmware, "to": update.firmware}))
+            events.append(
+                self._event(
+                    at,
+                    EventKind.FIRMWARE_CHANGED,
+                    "changed",
+                    update,
+                    did,
+                    {"from": device.firmware, "to": update.firmware},
+                )
+            )
         if update.rssi_dbm is not None:
             weak_now, weak_before = update.rssi_dbm <= WEAK_SIGNAL_DBM, (device.rssi_dbm or 0) <= WEAK_SIGNAL_DBM
-            if weak_now != weak_before or device.rssi_dbm is None and weak_now:
-                events.append(self._event(at, EventKind.WIFI_SIGNAL, "weak" if weak_now else "ok", update, did,
-                                          {"rssi_dbm": update.rssi_dbm}))
+            if weak_now != weak_before or (device.rssi_dbm is None and weak_now):
+                events.append(
+                    self._event(
+                        at,
+                        EventKind.WIFI_SIGNAL,
+                        "weak" if weak_now else "ok",
+                        update,
+                        did,
+                        {"rssi_dbm": update.rssi_dbm},
+                    )
+                )
         return events
 
-    def _reboot_reason(self, device: Device, update: DeviceUpdate, at: datetime,
-                       is_new: bool) -> tuple[dict[str, Any], datetime] | None:
+    def _reboot_reason(
+        self, device: Device, update: DeviceUpdate, at: datetime, is_new: bool
+    ) -> tuple[dict[str, Any], datetime] | None:
         """The reboot this update reveals — its detail and when the boot happened — or None."""
         boot_at = at - timedelta(seconds=update.uptime_s or 0.0)
         reason = update.restart_reason
@@ -403,8 +484,14 @@ class InventoryStore:
         return {"uptime_s": update.uptime_s, "previous_uptime_s": device.uptime_s, "reason": reason}, boot_at
 
     @staticmethod
-    def _event(at: datetime, kind: EventKind, state: str, update: DeviceUpdate, device_id: str,
-               detail: dict[str, Any]) -> TimelineEvent:
-        return TimelineEvent(ts=at, kind=kind, state=state, source=update.source, device_id=device_id,
-                             detail={k: v for k, v in detail.items() if v is not None})
-
+    def _event(
+        at: datetime, kind: EventKind, state: str, update: DeviceUpdate, device_id: str, detail: dict[str, Any]
+    ) -> TimelineEvent:
+        return TimelineEvent(
+            ts=at,
+            kind=kind,
+            state=state,
+            source=update.source,
+            device_id=device_id,
+            detail={k: v for k, v in detail.items() if v is not None},
+        )

@@ -156,9 +156,13 @@ async def answer(payload: bytes, consent: Consent, handlers: LiveHandlers, now: 
     except ValidationError as exc:
         return LiveResponse.failure(LiveErrorCode.BAD_REQUEST, f"malformed request: {exc.errors()[0]['msg']}")
     if request.method not in METHODS:
-        return LiveResponse.failure(LiveErrorCode.UNKNOWN_METHOD, f"unknown method {request.method!r}; known: {', '.join(METHODS)}")
+        return LiveResponse.failure(
+            LiveErrorCode.UNKNOWN_METHOD, f"unknown method {request.method!r}; known: {', '.join(METHODS)}"
+        )
     if request.deadline <= now:
-        return LiveResponse.failure(LiveErrorCode.DEADLINE_EXCEEDED, "the request's deadline had passed when it arrived")
+        return LiveResponse.failure(
+            LiveErrorCode.DEADLINE_EXCEEDED, "the request's deadline had passed when it arrived"
+        )
     if not consent.allows(now):
         return _consent_refusal(consent)
     if (problem := _params_error(request)) is not None:
@@ -167,7 +171,9 @@ async def answer(payload: bytes, consent: Consent, handlers: LiveHandlers, now: 
     try:
         result = await asyncio.wait_for(_call(request, handlers), timeout=remaining)
     except TimeoutError:
-        return LiveResponse.failure(LiveErrorCode.DEADLINE_EXCEEDED, f"{request.method} did not finish before the deadline")
+        return LiveResponse.failure(
+            LiveErrorCode.DEADLINE_EXCEEDED, f"{request.method} did not finish before the deadline"
+        )
     except Exception as exc:  # a failing handler must still answer, never leave the engineer waiting
         _LOGGER.warning("live %s failed: %s", request.method, exc, exc_info=True)
         return LiveResponse.failure(LiveErrorCode.INTERNAL, f"{request.method} failed: {exc}")
@@ -182,7 +188,8 @@ def encode_response(response: LiveResponse) -> bytes:
     if len(body) <= MAX_RESPONSE_BYTES:
         return body
     too_large = LiveResponse.failure(
-        LiveErrorCode.TOO_LARGE, f"answer of {len(body)} bytes exceeds the {MAX_RESPONSE_BYTES}-byte limit; narrow the request"
+        LiveErrorCode.TOO_LARGE,
+        f"answer of {len(body)} bytes exceeds the {MAX_RESPONSE_BYTES}-byte limit; narrow the request",
     )
     return too_large.model_dump_json().encode()
 
@@ -244,9 +251,17 @@ class LiveChannel:
 
     async def _run(self) -> None:
         min_s, max_s, healthy_s = self._reconnect
-        await reconnect_forever(self._session, LiveChannelError, min_s=min_s, max_s=max_s, healthy_after_s=healthy_s,
-                                established=self.connected, logger=_LOGGER, what="support broker session",
-                                after_session=lambda: self._set_presence(False))
+        await reconnect_forever(
+            self._session,
+            LiveChannelError,
+            min_s=min_s,
+            max_s=max_s,
+            healthy_after_s=healthy_s,
+            established=self.connected,
+            logger=_LOGGER,
+            what="support broker session",
+            after_session=lambda: self._set_presence(False),
+        )
 
     def _set_presence(self, up: bool) -> None:
         if up == self.connected.is_set():
@@ -258,7 +273,9 @@ class LiveChannel:
         if self._on_presence is not None:
             self._on_presence(up)
 
-    def _new_client(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Incoming], lost: asyncio.Future[str]) -> mqtt.Client:
+    def _new_client(
+        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Incoming], lost: asyncio.Future[str]
+    ) -> mqtt.Client:
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=self._credentials.username,
@@ -340,7 +357,9 @@ class LiveChannel:
         while True:
             incoming = await queue.get()
             if not incoming.response_topic or not is_response_topic_of(incoming.response_topic, self.agent_id):
-                _LOGGER.debug("live request ignored: its ResponseTopic %r is not in this agent's tree", incoming.response_topic)
+                _LOGGER.debug(
+                    "live request ignored: its ResponseTopic %r is not in this agent's tree", incoming.response_topic
+                )
                 continue
             response = await answer(incoming.payload, self._consent(), self._handlers, utcnow())
             properties = Properties(PacketTypes.PUBLISH)

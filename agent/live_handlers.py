@@ -29,9 +29,23 @@ class RuntimeLiveHandlers:
         if device is None:
             return None
         return {
-            **device.model_dump(mode="json", include={"id", "name", "family", "model", "firmware", "available",
-                                                      "last_seen", "uptime_s", "rssi_dbm", "link_quality",
-                                                      "restart_reason", "ips"}),
+            **device.model_dump(
+                mode="json",
+                include={
+                    "id",
+                    "name",
+                    "family",
+                    "model",
+                    "firmware",
+                    "available",
+                    "last_seen",
+                    "uptime_s",
+                    "rssi_dbm",
+                    "link_quality",
+                    "restart_reason",
+                    "ips",
+                },
+            ),
             "last_messages": store.recent_messages(device.id) if store is not None else [],
         }
 
@@ -49,11 +63,19 @@ class RuntimeLiveHandlers:
         assert runtime.recorder is not None
         now = runtime.clock.now()
         since = now - timedelta(days=7)
-        report = diagnose(runtime.recorder.events(since=since), runtime.inventory_snapshot(), {},
-                          load_profiles(runtime.config.firmware_profiles), now, await run_checks(runtime.config),
-                          runtime.recorder.logs(since=since))
+        report = diagnose(
+            runtime.recorder.events(since=since),
+            runtime.inventory_snapshot(),
+            {},
+            load_profiles(runtime.config.firmware_profiles),
+            now,
+            await run_checks(runtime.config),
+            runtime.recorder.logs(since=since),
+        )
         return report.model_dump(mode="json")
 
     async def bundle_capture(self, requested_by: str | None) -> Any:
-        trigger = Trigger(kind=TriggerKind.ENGINEER_REQUEST, summary=f"captured on request of {requested_by or 'support'}")
+        trigger = Trigger(
+            kind=TriggerKind.ENGINEER_REQUEST, summary=f"captured on request of {requested_by or 'support'}"
+        )
         return {"bundle_id": await self._runtime.capture_now(trigger)}

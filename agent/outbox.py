@@ -150,7 +150,11 @@ def upload_order(entries: Iterable[SpoolEntry]) -> list[SpoolEntry]:
 
 
 def plan_eviction(
-    entries: Sequence[SpoolEntry], *, incoming_size: int, max_bytes: int, max_files: int,
+    entries: Sequence[SpoolEntry],
+    *,
+    incoming_size: int,
+    max_bytes: int,
+    max_files: int,
     keep: frozenset[str] = frozenset(),
 ) -> list[SpoolEntry]:
     """The bundles to drop so that one more of ``incoming_size`` bytes fits: oldest non-urgent first.
@@ -202,8 +206,12 @@ class Spool:
 
     @classmethod
     def from_config(cls, config: AgentConfig) -> Spool:
-        return cls(config.state_dir / "spool", max_bytes=config.spool.max_bytes,
-                   max_files=config.spool.max_files, max_rejected=config.spool.max_rejected)
+        return cls(
+            config.state_dir / "spool",
+            max_bytes=config.spool.max_bytes,
+            max_files=config.spool.max_files,
+            max_rejected=config.spool.max_rejected,
+        )
 
     @property
     def rejected_dir(self) -> Path:
@@ -291,16 +299,18 @@ class Spool:
                 continue
         return found
 
-    def _place(self, manifest: BundleManifest, size: int, write: Callable[[Path], None],
-               keep: frozenset[str]) -> PutResult:
+    def _place(
+        self, manifest: BundleManifest, size: int, write: Callable[[Path], None], keep: frozenset[str]
+    ) -> PutResult:
         """Under the lock: make room, then ``write`` the bundle to its spool path."""
         bundle_id = str(manifest.bundle_id)
         entries = self.entries()
         for entry in entries:
             if entry.bundle_id == bundle_id:
                 return PutResult(entry, [], already_queued=True)
-        victims = plan_eviction(entries, incoming_size=size, max_bytes=self.max_bytes, max_files=self.max_files,
-                                keep=keep)
+        victims = plan_eviction(
+            entries, incoming_size=size, max_bytes=self.max_bytes, max_files=self.max_files, keep=keep
+        )
         dropped = [self._drop(victim) for victim in victims]
         seq = max([time.time_ns(), *(e.seq + 1 for e in entries)])
         path = self.directory / entry_name(seq, manifest.trigger.urgent, bundle_id)
@@ -318,8 +328,11 @@ class Spool:
         return Fate.DELIVERED
 
     def _drop(self, victim: SpoolEntry) -> SpoolRecord:
-        record = SpoolRecord(bundle_id=victim.bundle_id, trigger=_claimed_trigger(victim.path),
-                             reason=f"spool full ({self.max_files} bundles / {self.max_bytes} bytes): oldest non-urgent dropped")
+        record = SpoolRecord(
+            bundle_id=victim.bundle_id,
+            trigger=_claimed_trigger(victim.path),
+            reason=f"spool full ({self.max_files} bundles / {self.max_bytes} bytes): oldest non-urgent dropped",
+        )
         self._append_record(self.directory / DROPPED_LOG, record)  # first: a bundle never vanishes unrecorded
         victim.path.unlink(missing_ok=True)
         _LOGGER.warning("spool full: dropped bundle %s", victim.bundle_id)
@@ -354,8 +367,13 @@ class Spool:
     def reject(self, entry: SpoolEntry, result: UploadResult) -> SpoolRecord:
         """The collector refused the bundle for good: keep it aside with the reason, never retry it."""
         with self._locked():
-            record = SpoolRecord(bundle_id=entry.bundle_id, trigger=_claimed_trigger(entry.path), status=result.status, code=result.code,
-                                 reason=f"collector refused it: {result.message or result.code}")
+            record = SpoolRecord(
+                bundle_id=entry.bundle_id,
+                trigger=_claimed_trigger(entry.path),
+                status=result.status,
+                code=result.code,
+                reason=f"collector refused it: {result.message or result.code}",
+            )
             self._append_record(self.directory / REJECTED_LOG, record)  # first: a bundle never vanishes unrecorded
             with contextlib.suppress(FileNotFoundError):
                 os.replace(entry.path, self.rejected_dir / entry.name)
@@ -400,7 +418,7 @@ class Spool:
             os.fsync(handle.fileno())
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         if len(lines) > RECORD_LOG_MAX_LINES:
-            write_atomically(path, "".join(lines[-RECORD_LOG_MAX_LINES // 2:]).encode())
+            write_atomically(path, "".join(lines[-RECORD_LOG_MAX_LINES // 2 :]).encode())
 
 
 class Uploader(Protocol):
@@ -424,8 +442,14 @@ class Outbox:
     """
 
     def __init__(
-        self, spool: Spool, client: Uploader, *, backoff_initial_s: float, backoff_max_s: float,
-        on_result: ResultCallback | None = None, rand: Callable[[], float] = random.random,
+        self,
+        spool: Spool,
+        client: Uploader,
+        *,
+        backoff_initial_s: float,
+        backoff_max_s: float,
+        on_result: ResultCallback | None = None,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self.spool = spool
         self._client = client
@@ -444,8 +468,13 @@ class Outbox:
 
     @classmethod
     def from_config(cls, config: AgentConfig, client: Uploader, *, on_result: ResultCallback | None = None) -> Outbox:
-        return cls(Spool.from_config(config), client, backoff_initial_s=config.upload.backoff_initial_s,
-                   backoff_max_s=config.upload.backoff_max_s, on_result=on_result)
+        return cls(
+            Spool.from_config(config),
+            client,
+            backoff_initial_s=config.upload.backoff_initial_s,
+            backoff_max_s=config.upload.backoff_max_s,
+            on_result=on_result,
+        )
 
     async def __aenter__(self) -> Self:
         await asyncio.to_thread(self.spool.recover)
@@ -489,20 +518,38 @@ class Outbox:
             if entry.bundle_id == bundle_id:
                 return PutResult(entry, [], already_queued=True)
         keep = frozenset({self._in_flight}) if self._in_flight else frozenset()
-        victims = plan_eviction(list(self._held), incoming_size=len(bundle), max_bytes=self.spool.max_bytes,
-                                max_files=self.spool.max_files, keep=keep)
+        victims = plan_eviction(
+            list(self._held),
+            incoming_size=len(bundle),
+            max_bytes=self.spool.max_bytes,
+            max_files=self.spool.max_files,
+            keep=keep,
+        )
         dropped = []
         for victim in victims:
             _, victim_manifest = self._held.pop(victim)
-            dropped.append(SpoolRecord(bundle_id=victim.bundle_id, trigger=victim_manifest.trigger,
-                                       reason="the disk refused the spool and memory is full: oldest non-urgent dropped"))
+            dropped.append(
+                SpoolRecord(
+                    bundle_id=victim.bundle_id,
+                    trigger=victim_manifest.trigger,
+                    reason="the disk refused the spool and memory is full: oldest non-urgent dropped",
+                )
+            )
             _LOGGER.warning("dropped bundle %s held in memory", victim.bundle_id)
         seq = max([time.time_ns(), *(entry.seq + 1 for entry in self._held)])
-        entry = SpoolEntry(self.spool.directory / entry_name(seq, manifest.trigger.urgent, bundle_id), seq,
-                           manifest.trigger.urgent, bundle_id, len(bundle))
+        entry = SpoolEntry(
+            self.spool.directory / entry_name(seq, manifest.trigger.urgent, bundle_id),
+            seq,
+            manifest.trigger.urgent,
+            bundle_id,
+            len(bundle),
+        )
         self._held[entry] = (bundle, manifest)
-        _LOGGER.warning("the spool refused bundle %s (%s): held in memory, uploaded from there, and spooled once "
-                        "the disk takes it", bundle_id, error.strerror or error)
+        _LOGGER.warning(
+            "the spool refused bundle %s (%s): held in memory, uploaded from there, and spooled once the disk takes it",
+            bundle_id,
+            error.strerror or error,
+        )
         return PutResult(entry, dropped, held=True)
 
     async def _spool_held(self) -> None:
@@ -578,8 +625,9 @@ class Outbox:
             await self._wait(pause.seconds, interruptible=pause.interruptible)
         return attempt
 
-    def _claim_first(self, entries: list[SpoolEntry],
-                     held: frozenset[SpoolEntry]) -> tuple[SpoolEntry | None, Claim | None]:
+    def _claim_first(
+        self, entries: list[SpoolEntry], held: frozenset[SpoolEntry]
+    ) -> tuple[SpoolEntry | None, Claim | None]:
         """The first bundle in line that no other process is uploading (held ones are this process's own)."""
         for entry in entries:
             if entry in held:
@@ -613,8 +661,13 @@ class Outbox:
             _LOGGER.info("bundle %s delivered (%s)", entry.bundle_id, result.status)
         else:
             await asyncio.to_thread(self.spool.reject, entry, result)
-            _LOGGER.warning("collector refused bundle %s for good (%s %s): kept in %s",
-                            entry.bundle_id, result.status, result.code, self.spool.rejected_dir)
+            _LOGGER.warning(
+                "collector refused bundle %s for good (%s %s): kept in %s",
+                entry.bundle_id,
+                result.status,
+                result.code,
+                self.spool.rejected_dir,
+            )
         if self._on_result is not None:
             self._on_result(entry, result)
         return 0, None
@@ -625,8 +678,13 @@ class Outbox:
         if result.outcome is UploadOutcome.DELIVERED:
             _LOGGER.info("bundle %s delivered from memory (%s)", entry.bundle_id, result.status)
         else:
-            _LOGGER.warning("collector refused bundle %s for good (%s %s); it was only in memory (the disk is "
-                            "full), so it is not kept", entry.bundle_id, result.status, result.code)
+            _LOGGER.warning(
+                "collector refused bundle %s for good (%s %s); it was only in memory (the disk is "
+                "full), so it is not kept",
+                entry.bundle_id,
+                result.status,
+                result.code,
+            )
 
     async def _upload(self, entry: SpoolEntry) -> UploadResult | None:
         """Read and upload one entry; None if it vanished meanwhile (dropped to make room)."""

@@ -34,7 +34,9 @@ RecordT = TypeVar("RecordT", TimelineEvent, LogLine)
 
 
 class _Ring(Generic[RecordT]):
-    def __init__(self, path: Path, model: type[RecordT], cap: int, max_age: timedelta, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, path: Path, model: type[RecordT], cap: int, max_age: timedelta, now: Callable[[], datetime]
+    ) -> None:
         self.path = path
         self._model = model
         self._cap = cap
@@ -70,7 +72,9 @@ class _Ring(Generic[RecordT]):
             error = self._rewrite()
             if error is not None:
                 self._refused()
-                _LOGGER.warning("%s: cannot rewrite it (%s); new records stay in memory until it can", self.path.name, error)
+                _LOGGER.warning(
+                    "%s: cannot rewrite it (%s); new records stay in memory until it can", self.path.name, error
+                )
 
     def _reopen(self) -> None:
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - owned until close()
@@ -120,8 +124,11 @@ class _Ring(Generic[RecordT]):
                 self._refused()
                 refused = exc
         if refused is not None:  # logged outside the lock: the log handler appends to a ring too
-            _LOGGER.warning("%s: the disk refused a write (%s); kept in memory until it takes it again",
-                            self.path.name, refused.strerror or refused)
+            _LOGGER.warning(
+                "%s: the disk refused a write (%s); kept in memory until it takes it again",
+                self.path.name,
+                refused.strerror or refused,
+            )
 
     def between(self, since: datetime | None, until: datetime | None) -> list[RecordT]:
         return [r for r in list(self.records) if (since is None or r.ts >= since) and (until is None or r.ts <= until)]
@@ -143,8 +150,11 @@ class _Ring(Generic[RecordT]):
                 return
             caught_up, self.unsaved = self.unsaved, 0
         if caught_up:
-            _LOGGER.warning("%s: written again after the disk refused it (%d records were only in memory)",
-                            self.path.name, caught_up)
+            _LOGGER.warning(
+                "%s: written again after the disk refused it (%d records were only in memory)",
+                self.path.name,
+                caught_up,
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -164,9 +174,15 @@ class RecorderLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._recorder.log(LogLine(ts=self._now(), source="agent", level=record.levelname.lower(),
-                                       message=f"{record.name}: {record.getMessage()}"))
-        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self._recorder.log(
+                LogLine(
+                    ts=self._now(),
+                    source="agent",
+                    level=record.levelname.lower(),
+                    message=f"{record.name}: {record.getMessage()}",
+                )
+            )
+        except Exception:
             self.handleError(record)
 
 
@@ -176,7 +192,9 @@ class FlightRecorder:
     def __init__(self, directory: Path, config: RecorderConfig, *, now: Callable[[], datetime] = utcnow) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         max_age = timedelta(seconds=config.max_age_s)
-        self._events: _Ring[TimelineEvent] = _Ring(directory / "events.jsonl", TimelineEvent, config.max_events, max_age, now)
+        self._events: _Ring[TimelineEvent] = _Ring(
+            directory / "events.jsonl", TimelineEvent, config.max_events, max_age, now
+        )
         self._logs: _Ring[LogLine] = _Ring(directory / "logs.jsonl", LogLine, config.max_log_lines, max_age, now)
         self._listeners: list[Callable[[TimelineEvent], None]] = []
 

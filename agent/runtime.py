@@ -47,8 +47,9 @@ SYNC_EVERY_S = 5.0
 # otherwise now and then for last_seen: a hub's flash is not written every few seconds.
 INVENTORY_SAVE_EVERY_S = 30.0
 INVENTORY_REFRESH_S = 600.0
-URGENT_CAUSES = frozenset({RootCause.ROUTER_REBOOT, RootCause.ROUTER_SCHEDULED_REBOOT, RootCause.HUB_LINK_DOWN,
-                           RootCause.BROKER_DOWN})
+URGENT_CAUSES = frozenset(
+    {RootCause.ROUTER_REBOOT, RootCause.ROUTER_SCHEDULED_REBOOT, RootCause.HUB_LINK_DOWN, RootCause.BROKER_DOWN}
+)
 
 
 class AgentRuntime:
@@ -97,37 +98,61 @@ class AgentRuntime:
             _LOGGER.warning("staged bundles not finished: %s", exc)
         self.engine.restore(history, await asyncio.to_thread(self.journal.last_captures))
         recorder.subscribe(self._on_event)
-        self.inventory = await asyncio.to_thread(InventoryStore.open, self.state_dir / "inventory.json",
-                                                 max_devices=config.discovery.max_devices)
+        self.inventory = await asyncio.to_thread(
+            InventoryStore.open, self.state_dir / "inventory.json", max_devices=config.discovery.max_devices
+        )
         self._stack.push_async_callback(asyncio.to_thread, self._final_inventory_save)
-        recorder.event(TimelineEvent(ts=self.clock.now(), kind=EventKind.AGENT_START, source="agent",
-                                     detail={"pid": os.getpid()}))
-        self._stack.callback(lambda: recorder.event(TimelineEvent(ts=self.clock.now(), kind=EventKind.AGENT_STOP, source="agent")))
+        recorder.event(
+            TimelineEvent(ts=self.clock.now(), kind=EventKind.AGENT_START, source="agent", detail={"pid": os.getpid()})
+        )
+        self._stack.callback(
+            lambda: recorder.event(TimelineEvent(ts=self.clock.now(), kind=EventKind.AGENT_STOP, source="agent"))
+        )
 
         enrollment = self.identity.enrollment
         if enrollment is not None:
             client = await self._stack.enter_async_context(
-                CollectorClient.from_config(config, collector_url(config, enrollment)))
+                CollectorClient.from_config(config, collector_url(config, enrollment))
+            )
             self.outbox = await self._stack.enter_async_context(Outbox.from_config(config, client))
             profiles = await asyncio.to_thread(load_profiles, config.firmware_profiles)
             inventory = self.inventory
             self.capturer = Capturer(
-                config, self.identity, recorder, self.outbox, self.journal, inventory=inventory.snapshot,
+                config,
+                self.identity,
+                recorder,
+                self.outbox,
+                self.journal,
+                inventory=inventory.snapshot,
                 diagnose=lambda events, now, signature: diagnose(
-                    events, inventory.snapshot(), {}, profiles, now, logs=recorder.logs(since=events[0].ts if events else now),
-                    focus=fault_focus(events, signature)))
+                    events,
+                    inventory.snapshot(),
+                    {},
+                    profiles,
+                    now,
+                    logs=recorder.logs(since=events[0].ts if events else now),
+                    focus=fault_focus(events, signature),
+                ),
+            )
         else:
             _LOGGER.warning("not enrolled: faults are recorded but no bundle is made (homediag-agent enroll)")
 
-        await self._stack.enter_async_context(HealthMonitor(
-            self.state_dir, recorder, self.clock, check_every_s=config.probes.interval_s,
-            sample_every_s=config.probes.health_interval_s))
+        await self._stack.enter_async_context(
+            HealthMonitor(
+                self.state_dir,
+                recorder,
+                self.clock,
+                check_every_s=config.probes.interval_s,
+                sample_every_s=config.probes.health_interval_s,
+            )
+        )
         net = config.network
         if net.ssdp and net.gateway and net.interfaces:
             found = await asyncio.to_thread(ipv4_addresses, net.interfaces)
             addresses = [address for per_interface in found.values() for address in per_interface]
             self.ssdp = await self._stack.enter_async_context(
-                SsdpListener(addresses, net.gateway, recorder, self.clock.now))
+                SsdpListener(addresses, net.gateway, recorder, self.clock.now)
+            )
         self.monitor = await self._stack.enter_async_context(ConnectivityMonitor(config, recorder, self.clock))
         await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
         if config.web.enabled:
@@ -142,12 +167,16 @@ class AgentRuntime:
                 grant = grant.model_copy(update={"broker_url": config.live.broker_url})
             consent = ConsentStore(self.state_dir, config.live.consent)
             self.live = await self._stack.enter_async_context(
-                LiveChannel(enrollment.agent_id, grant, RuntimeLiveHandlers(self), consent.current,
-                            ca_file=config.live.ca_file))
+                LiveChannel(
+                    enrollment.agent_id, grant, RuntimeLiveHandlers(self), consent.current, ca_file=config.live.ca_file
+                )
+            )
 
-        self._tasks = [asyncio.create_task(self._tick(), name="fault-clock"),
-                       asyncio.create_task(self._sync(), name="recorder-sync"),
-                       asyncio.create_task(self._save_inventory(), name="inventory-save")]
+        self._tasks = [
+            asyncio.create_task(self._tick(), name="fault-clock"),
+            asyncio.create_task(self._sync(), name="recorder-sync"),
+            asyncio.create_task(self._save_inventory(), name="inventory-save"),
+        ]
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self._tasks:
@@ -159,7 +188,11 @@ class AgentRuntime:
         assert self.recorder is not None
         for fault_event in self.engine.observe(event):
             self.recorder.event(fault_event)
-        if event.kind in (EventKind.INTERNET, EventKind.HUB_LINK, EventKind.GATEWAY) and event.state == "up" and self.outbox:
+        if (
+            event.kind in (EventKind.INTERNET, EventKind.HUB_LINK, EventKind.GATEWAY)
+            and event.state == "up"
+            and self.outbox
+        ):
             self.outbox.wake()  # the way out may be back: do not wait out the backoff
         if event.kind is EventKind.GATEWAY and event.state == "up" and self.engine.network_troubled and self.ssdp:
             self.ssdp.recheck()  # did the router reboot, or was it the hub's own link?
@@ -178,12 +211,15 @@ class AgentRuntime:
         if self.capturer is None:
             _LOGGER.warning("fault %s not bundled: the agent is not enrolled", capture.signature)
             return
-        trigger = Trigger(kind=TriggerKind.FAULT, signature=capture.signature,
-                          urgent=capture.root_cause in URGENT_CAUSES,
-                          summary=f"{capture.root_cause.value} x{capture.occurrences}")
+        trigger = Trigger(
+            kind=TriggerKind.FAULT,
+            signature=capture.signature,
+            urgent=capture.root_cause in URGENT_CAUSES,
+            summary=f"{capture.root_cause.value} x{capture.occurrences}",
+        )
         try:
             bundle_id = await self.capturer.capture_fault(trigger, capture.start, capture.end, self.clock.now())
-        except Exception:  # noqa: BLE001 - a failed capture must not stop the agent; it is logged with its cause
+        except Exception:
             _LOGGER.exception("capture of %s failed", capture.signature)
             return
         self.captured.append((capture.signature, bundle_id))
@@ -227,4 +263,3 @@ class AgentRuntime:
     def inventory_snapshot(self) -> Inventory:
         assert self.inventory is not None
         return self.inventory.snapshot()
-

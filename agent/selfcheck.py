@@ -33,8 +33,11 @@ from .monitors.probes import run_checks
 
 HISTORY = timedelta(days=7)
 DISCOVERY_S = 3.0
-STEP_TEXT = {"network": "Checking the router, the internet and the hub…", "devices": "Listening to the devices…",
-             "analysis": "Working out what happened…"}
+STEP_TEXT = {
+    "network": "Checking the router, the internet and the hub…",
+    "devices": "Listening to the devices…",
+    "analysis": "Working out what happened…",
+}
 
 
 def _read_ring(path: Path, model: type[BaseModel], since: Any) -> list[Any]:
@@ -55,18 +58,24 @@ def _read_ring(path: Path, model: type[BaseModel], since: Any) -> list[Any]:
 def _history(config: AgentConfig, now: datetime) -> tuple[list[TimelineEvent], list[LogLine], ProfileSet]:
     """The recorder's week of events and logs, and the firmware profiles. Blocking."""
     recorder = config.state_dir / "recorder"
-    return (_read_ring(recorder / "events.jsonl", TimelineEvent, now - HISTORY),
-            _read_ring(recorder / "logs.jsonl", LogLine, now - HISTORY), load_profiles(config.firmware_profiles))
+    return (
+        _read_ring(recorder / "events.jsonl", TimelineEvent, now - HISTORY),
+        _read_ring(recorder / "logs.jsonl", LogLine, now - HISTORY),
+        load_profiles(config.firmware_profiles),
+    )
 
 
-async def self_check(config: AgentConfig, progress: Callable[[str], None] = lambda step: None,
-                     ) -> tuple[DiagnosisReport, dict[str, bytes]]:
+async def self_check(
+    config: AgentConfig,
+    progress: Callable[[str], None] = lambda step: None,
+) -> tuple[DiagnosisReport, dict[str, bytes]]:
     """Fresh checks, a few seconds of discovery and the recorder's history → the report and the evidence files."""
     clock = Clock()
     now = clock.now()
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    store = await asyncio.to_thread(InventoryStore.open, config.state_dir / "inventory.json",
-                                    max_devices=config.discovery.max_devices)
+    store = await asyncio.to_thread(
+        InventoryStore.open, config.state_dir / "inventory.json", max_devices=config.discovery.max_devices
+    )
     sink = MemorySink()
     loop = asyncio.get_running_loop()
     progress("network")
@@ -117,12 +126,24 @@ def self_diagnosis_trigger(report: DiagnosisReport, *, note: str = "", failing_n
     else:
         parts.append(f"{first.explanation.symptom} {first.explanation.root_cause}")
     signature = report.verdict.value + (":ongoing" if ongoing else "")
-    return Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority=report.priority, signature=signature,
-                   summary=" ".join(parts)[:500])
+    return Trigger(
+        kind=TriggerKind.SELF_DIAGNOSIS,
+        open_ticket=True,
+        priority=report.priority,
+        signature=signature,
+        summary=" ".join(parts)[:500],
+    )
 
 
-def support_bundle(config: AgentConfig, identity: Identity, report: DiagnosisReport, files: dict[str, bytes], *,
-                   note: str = "", failing_now: Sequence[str] = ()) -> tuple[BundleManifest, bytes]:
+def support_bundle(
+    config: AgentConfig,
+    identity: Identity,
+    report: DiagnosisReport,
+    files: dict[str, bytes],
+    *,
+    note: str = "",
+    failing_now: Sequence[str] = (),
+) -> tuple[BundleManifest, bytes]:
     """The self-diagnosis bundle that opens a ticket (blocking: signs and compresses). Sent while checks fail
     (``failing_now``), the fault bundle captured once the outage is over joins the same ticket (its time fits)
     and says what happened."""
@@ -130,8 +151,9 @@ def support_bundle(config: AgentConfig, identity: Identity, report: DiagnosisRep
     end = report.generated_at
     start = report.window.start if report.window else end - timedelta(minutes=10)
     extra = files | ({"customer-note.txt": note.strip().encode()} if note.strip() else {})
-    return create_bundle(config, identity, trigger=trigger, window=CaptureWindow(start=min(start, end), end=end),
-                         extra_files=extra)
+    return create_bundle(
+        config, identity, trigger=trigger, window=CaptureWindow(start=min(start, end), end=end), extra_files=extra
+    )
 
 
 def send_to_support(config: AgentConfig, report: DiagnosisReport, files: dict[str, bytes]) -> Sent:

@@ -61,12 +61,16 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 """
 
 # The simulators' Zigbee2MQTT children share IEEE addresses across bridges, so count mode uses the other families.
-MQTT_SPECS = [DeviceSpec("tas", "tasmota", 60.0, args=("--count", "250", "--no-mdns")),
-              DeviceSpec("sh", "shelly", 60.0, args=("--count", "125", "--no-mdns")),
-              DeviceSpec("esp", "esphome", 60.0, args=("--count", "125", "--no-mdns"))]
+MQTT_SPECS = [
+    DeviceSpec("tas", "tasmota", 60.0, args=("--count", "250", "--no-mdns")),
+    DeviceSpec("sh", "shelly", 60.0, args=("--count", "125", "--no-mdns")),
+    DeviceSpec("esp", "esphome", 60.0, args=("--count", "125", "--no-mdns")),
+]
 MQTT_DEVICES = 500
-MDNS_SPECS = [DeviceSpec("sonos", "sonos", 60.0, args=("--count", "25")),
-              DeviceSpec("hap", "homekit", 60.0, args=("--count", "25"))]
+MDNS_SPECS = [
+    DeviceSpec("sonos", "sonos", 60.0, args=("--count", "25")),
+    DeviceSpec("hap", "homekit", 60.0, args=("--count", "25")),
+]
 MDNS_SERVICES = 50
 
 
@@ -76,11 +80,17 @@ def _wait_announced(lab: LabHome, limit_s: float = 180) -> int:
     deadline = time.monotonic() + limit_s
     count = 0
     while time.monotonic() < deadline:
-        out = lab.run(lab.hub_ns, ["mosquitto_sub", "-h", "127.0.0.1", "-t", "tele/+/LWT", "-t", "+/online", "-t", "+/status",
-                                   "-W", "2"], check=False).stdout
+        out = lab.run(
+            lab.hub_ns,
+            ["mosquitto_sub", "-h", "127.0.0.1", "-t", "tele/+/LWT", "-t", "+/online", "-t", "+/status", "-W", "2"],
+            check=False,
+        ).stdout
         count = sum(1 for line in out.splitlines() if line.strip() in ("Online", "true", "online"))
-        registered = all("services registered" in (lab.devices[spec.name].process.log_tail(4000)
-                                                     if lab.devices[spec.name].process else "") for spec in MDNS_SPECS)
+        registered = all(
+            "services registered"
+            in (lab.devices[spec.name].process.log_tail(4000) if lab.devices[spec.name].process else "")
+            for spec in MDNS_SPECS
+        )
         if count >= MQTT_DEVICES and registered:
             break
         time.sleep(5)
@@ -123,8 +133,11 @@ def avahi_browse(lab: LabHome) -> tuple[float, int] | None:
         while not DBUS_SOCKET.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         started = time.perf_counter()
-        avahi = lab.spawn(lab.hub_ns, ["avahi-daemon", "--no-drop-root", "--no-chroot", "--no-rlimits", "-f",
-                                       "/etc/avahi/avahi-daemon.conf"], name="bench-avahi")
+        avahi = lab.spawn(
+            lab.hub_ns,
+            ["avahi-daemon", "--no-drop-root", "--no-chroot", "--no-rlimits", "-f", "/etc/avahi/avahi-daemon.conf"],
+            name="bench-avahi",
+        )
         while "Server startup complete" not in avahi.log_tail(4000) and time.perf_counter() - started < 20:
             time.sleep(0.02)
         resolved = 0
@@ -143,8 +156,10 @@ def corpus() -> None:
     for result in results:
         for failure in result.failures:
             print(f"  {result.name}: {failure}")
-    print(f"corpus: {sum(r.understood for r in results)}/{sum(r.expected for r in results)} devices understood "
-          f"({len(results)} upstream sources)")
+    print(
+        f"corpus: {sum(r.understood for r in results)}/{sum(r.expected for r in results)} devices understood "
+        f"({len(results)} upstream sources)"
+    )
 
 
 def main() -> None:
@@ -154,22 +169,37 @@ def main() -> None:
     with LabHome(devices=[*MQTT_SPECS, *MDNS_SPECS]) as lab:
         lab.start_broker()
         announced = _wait_announced(lab)
-        done = lab.run(lab.hub_ns, [sys.executable, "-c", SCRIPT, f"mqtt://127.0.0.1:{lab.broker_port}", lab.hub_iface,
-                                    str(MQTT_DEVICES), str(MDNS_SERVICES)], timeout=120)
+        done = lab.run(
+            lab.hub_ns,
+            [
+                sys.executable,
+                "-c",
+                SCRIPT,
+                f"mqtt://127.0.0.1:{lab.broker_port}",
+                lab.hub_iface,
+                str(MQTT_DEVICES),
+                str(MDNS_SERVICES),
+            ],
+            timeout=120,
+        )
         avahi = avahi_browse(lab)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     found = result["found"]
     print(f"{announced} MQTT devices announced (retained) before the agent started")
-    print(f"MQTT: {result['mqtt']} of {MQTT_DEVICES} devices, inventory complete after "
-          f"{found.get('mqtt', float('nan')):.2f} s (target <= 3 s after the last announcement)")
+    print(
+        f"MQTT: {result['mqtt']} of {MQTT_DEVICES} devices, inventory complete after "
+        f"{found.get('mqtt', float('nan')):.2f} s (target <= 3 s after the last announcement)"
+    )
     print(f"mDNS: {result['mdns']} of {MDNS_SERVICES} services, complete after {found.get('mdns', float('nan')):.2f} s")
     if avahi is None:
         print("avahi-browse: skipped (this machine runs its own D-Bus system bus)")
     else:
         seconds, resolved = avahi
         ratio = found.get("mdns", float("nan")) / seconds
-        print(f"avahi-browse -rpt: {resolved} services resolved {seconds:.2f} s after avahi-daemon started; "
-              f"agent / avahi = {ratio:.2f} (target <= 1.2)")
+        print(
+            f"avahi-browse -rpt: {resolved} services resolved {seconds:.2f} s after avahi-daemon started; "
+            f"agent / avahi = {ratio:.2f} (target <= 1.2)"
+        )
     print(f"inventory: {result['devices']} devices {result['families']}")
 
 

@@ -58,8 +58,9 @@ def _publish(host: str, port: int, messages: list[dict[str, Any]]) -> None:
     client.loop_start()
     try:
         for message in messages:
-            client.publish(message["topic"], payload_bytes(message["payload"]), qos=1,
-                           retain=bool(message.get("retain"))).wait_for_publish(10)
+            client.publish(
+                message["topic"], payload_bytes(message["payload"]), qos=1, retain=bool(message.get("retain"))
+            ).wait_for_publish(10)
     finally:
         client.disconnect()
         client.loop_stop()
@@ -87,17 +88,25 @@ def check(data: dict[str, Any], store: InventoryStore, name: str) -> CorpusResul
             result.failures.append(f"{entry['key']}: not in the inventory")
             continue
         if device.id in matched.values():
-            result.failures.append(f"{entry['key']}: merged with {next(k for k, v in matched.items() if v == device.id)}")
+            result.failures.append(
+                f"{entry['key']}: merged with {next(k for k, v in matched.items() if v == device.id)}"
+            )
             continue
         wrong = _wrong_facts(device, entry["expect"], store)
         if wrong:
             result.failures.append(f"{entry['key']}: " + "; ".join(wrong))
             continue
         matched[entry["key"]] = device.id
-    unaccounted = [d.id for d in store.snapshot().devices if d.id not in matched.values()
-                   and not d.id.startswith(f"esphome:{SENTINEL}")
-                   and not any(store.get(e["key"]) is d or (store.get(e["key"]) and store.get(e["key"]).id == d.id)
-                               for e in data["devices"])]
+    unaccounted = [
+        d.id
+        for d in store.snapshot().devices
+        if d.id not in matched.values()
+        and not d.id.startswith(f"esphome:{SENTINEL}")
+        and not any(
+            store.get(e["key"]) is d or (store.get(e["key"]) and store.get(e["key"]).id == d.id)
+            for e in data["devices"]
+        )
+    ]
     for device_id in unaccounted:
         result.failures.append(f"{device_id}: an entry no device of the source accounts for")
     result.understood = max(0, len(matched) - len(unaccounted))
@@ -147,5 +156,9 @@ def score(host: str, port: int, state_dir: Path) -> list[CorpusResult]:
     for path in corpus_files():
         results.append(asyncio.run(replay(path, host, port, state_dir)))
         data = json.loads(path.read_text())
-        _publish(host, port, [{"topic": m["topic"], "payload": "", "retain": True} for m in data["messages"] if m.get("retain")])
+        _publish(
+            host,
+            port,
+            [{"topic": m["topic"], "payload": "", "retain": True} for m in data["messages"] if m.get("retain")],
+        )
     return results

@@ -64,8 +64,10 @@ async def _enrol_agents(collector: CollectorProcess) -> list[tuple[str, str, obj
             household = f"bench-{index}"
             token = collector.admin("token", "create", "--household", household).split()[-1]
             key = generate_private_key()
-            async with session.post(f"{collector.url}/api/v1/enroll", json={
-                    "token": token, "public_key": public_key_to_text(key.public_key()), "hostname": "bench"}) as answer:
+            async with session.post(
+                f"{collector.url}/api/v1/enroll",
+                json={"token": token, "public_key": public_key_to_text(key.public_key()), "hostname": "bench"},
+            ) as answer:
                 body = await answer.json()
             agents.append((body["agent_id"], household, key))
     return agents
@@ -78,9 +80,13 @@ def _bundles(agents: list[tuple[str, str, object]], count: int) -> list[bytes]:
     for index in range(count):
         agent_id, household, key = agents[index % len(agents)]
         _, data = build_bundle(
-            files={"logs/agent.log": os.urandom(BUNDLE_BYTES - 2048)}, agent_id=agent_id, household=household,
-            trigger=Trigger(kind=TriggerKind.FAULT, signature="router_reboot"), window=window,
-            redaction=RedactionSummary(), private_key=key,  # type: ignore[arg-type]
+            files={"logs/agent.log": os.urandom(BUNDLE_BYTES - 2048)},
+            agent_id=agent_id,
+            household=household,
+            trigger=Trigger(kind=TriggerKind.FAULT, signature="router_reboot"),
+            window=window,
+            redaction=RedactionSummary(),
+            private_key=key,  # type: ignore[arg-type]
         )
         bundles.append(data)
     return bundles
@@ -141,13 +147,19 @@ def _verification_floor(data: bytes) -> float:
 def _report(name: str, count: int, elapsed: float, latencies: list[float], errors: int) -> float:
     rate = count / elapsed
     cuts = statistics.quantiles(latencies, n=100)
-    print(f"{name:>10}: {rate:8.0f} bundles/s  p50 {cuts[49] * 1000:6.1f} ms  p99 {cuts[98] * 1000:6.1f} ms  errors {errors}")
+    print(
+        f"{name:>10}: {rate:8.0f} bundles/s  p50 {cuts[49] * 1000:6.1f} ms  p99 {cuts[98] * 1000:6.1f} ms  errors {errors}"
+    )
     return rate
 
 
 async def run(count: int, clients: int) -> None:
     with tempfile.TemporaryDirectory(prefix="homediag-bench-") as tmp:
-        env = {**FSYNC_ENV, "HOMEDIAG_COLLECTOR_RATE_LIMIT__BURST": str(count), "HOMEDIAG_COLLECTOR_RATE_LIMIT__PER_MINUTE": "1000000"}
+        env = {
+            **FSYNC_ENV,
+            "HOMEDIAG_COLLECTOR_RATE_LIMIT__BURST": str(count),
+            "HOMEDIAG_COLLECTOR_RATE_LIMIT__PER_MINUTE": "1000000",
+        }
         collector = CollectorProcess(Path(tmp) / "collector", extra_env=env)
         with collector:
             agents = await _enrol_agents(collector)
@@ -174,13 +186,17 @@ async def run(count: int, clients: int) -> None:
             bare.terminate()
             bare.wait(10)
         bare_rate = _report("bare", count, elapsed, latencies, errors)
-        print(f"     ratio: {collector_rate / bare_rate:.2f} (collector / bare handler; target >= 0.5 and >= 500 bundles/s)")
+        print(
+            f"     ratio: {collector_rate / bare_rate:.2f} (collector / bare handler; target >= 0.5 and >= 500 bundles/s)"
+        )
         floor = _verification_floor(bundles[0])
         cores = len(os.sched_getaffinity(0))
         ceiling = cores / (bare_cpu / count + floor)
-        print(f"     floor: {floor * 1e6:.0f} us CPU per bundle (gunzip, 2x sha256, Ed25519); bare run "
-              f"{bare_cpu / count * 1e6:.0f} us per request (server + client); on {cores} cores no verifying "
-              f"collector exceeds {ceiling:.0f} bundles/s here, ratio <= {ceiling / bare_rate:.2f}")
+        print(
+            f"     floor: {floor * 1e6:.0f} us CPU per bundle (gunzip, 2x sha256, Ed25519); bare run "
+            f"{bare_cpu / count * 1e6:.0f} us per request (server + client); on {cores} cores no verifying "
+            f"collector exceeds {ceiling:.0f} bundles/s here, ratio <= {ceiling / bare_rate:.2f}"
+        )
 
 
 def main() -> None:

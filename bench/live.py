@@ -79,7 +79,7 @@ async def _paced(count: int, rate: float, send) -> tuple[list[float], int]:  # t
         started = time.perf_counter()
         try:
             await send()
-        except Exception:  # noqa: BLE001 - any failure counts as an error in the figures
+        except Exception:
             errors += 1
             return
         latencies.append(time.perf_counter() - started)
@@ -92,12 +92,16 @@ async def _paced(count: int, rate: float, send) -> tuple[list[float], int]:  # t
     return latencies, errors
 
 
-async def _collector_round_trips(tmp: Path, broker: Mosquitto, accounts: BrokerAccounts, pid_file: Path,
-                                 agents: int, count: int, rate: float) -> tuple[list[float], int]:
-    config = CollectorConfig.model_validate({
-        "data_dir": str(tmp / "collector"), "ingest": {"verify_workers": 0},
-        "live": {"url": broker.url, "accounts_dir": str(accounts.directory), "pid_file": str(pid_file)},
-    })
+async def _collector_round_trips(
+    tmp: Path, broker: Mosquitto, accounts: BrokerAccounts, pid_file: Path, agents: int, count: int, rate: float
+) -> tuple[list[float], int]:
+    config = CollectorConfig.model_validate(
+        {
+            "data_dir": str(tmp / "collector"),
+            "ingest": {"verify_workers": 0},
+            "live": {"url": broker.url, "accounts_dir": str(accounts.directory), "pid_file": str(pid_file)},
+        }
+    )
     store = SqliteStore(config.database_path)
     engineer = store.create_user("bench", Role.ENGINEER, None, utcnow())[1]
     tokens = [store.create_enrol_token(f"hh-{i}", timedelta(hours=1), utcnow())[0] for i in range(agents)]
@@ -111,9 +115,14 @@ async def _collector_round_trips(tmp: Path, broker: Mosquitto, accounts: BrokerA
         async with aiohttp.ClientSession() as session:
             grants = []
             for token in tokens:
-                async with session.post(f"{base}/api/v1/enroll", json={
-                        "token": token, "public_key": public_key_to_text(generate_private_key().public_key()),
-                        "hostname": "bench"}) as answer:
+                async with session.post(
+                    f"{base}/api/v1/enroll",
+                    json={
+                        "token": token,
+                        "public_key": public_key_to_text(generate_private_key().public_key()),
+                        "hostname": "bench",
+                    },
+                ) as answer:
                     body = await answer.json()
                 grants.append(LiveGrant.model_validate(body["live"]))
             home, allowed = SmallHome(), Consent("allowed")
@@ -127,8 +136,9 @@ async def _collector_round_trips(tmp: Path, broker: Mosquitto, accounts: BrokerA
 
                 async def send() -> None:
                     agent = grants[next(sequence) % len(grants)].username
-                    async with session.post(f"{base}/api/v1/agents/{agent}/live/device.state",
-                                            json={"device_id": "plug-1"}, headers=headers) as answer:
+                    async with session.post(
+                        f"{base}/api/v1/agents/{agent}/live/device.state", json={"device_id": "plug-1"}, headers=headers
+                    ) as answer:
                         if answer.status != 200:
                             raise RuntimeError(await answer.text())
                         await answer.read()
@@ -158,7 +168,10 @@ async def _raw_round_trips(broker: Mosquitto, password: str, count: int, rate: f
             loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
 
     clients = []
-    for role, on_message, topic in (("echo", responder_message, "bench/req"), ("asker", requester_message, "bench/resp")):
+    for role, on_message, topic in (
+        ("echo", responder_message, "bench/req"),
+        ("asker", requester_message, "bench/resp"),
+    ):
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{role}", protocol=mqtt.MQTTv5)
         client.username_pw_set(f"bench-{role}", password)
         client.on_message = on_message
@@ -177,7 +190,9 @@ async def _raw_round_trips(broker: Mosquitto, password: str, count: int, rate: f
         properties.ResponseTopic, properties.CorrelationData = "bench/resp", correlation
         future = pending[correlation] = loop.create_future()
         try:
-            asker.publish("bench/req", b'{"method":"device.state","params":{"device_id":"plug-1"}}', qos=1, properties=properties)
+            asker.publish(
+                "bench/req", b'{"method":"device.state","params":{"device_id":"plug-1"}}', qos=1, properties=properties
+            )
             await asyncio.wait_for(future, 10)
         finally:
             pending.pop(correlation, None)
@@ -198,8 +213,10 @@ async def run(agents: int, rate: float, seconds: float) -> None:
         for role in RAW_ROLES:
             accounts.set_password(f"bench-{role}", "bench-raw")
         # The raw baseline's users may use their own topics: ACL lines for them, appended to the generated file.
-        accounts.acl_file.write_text(accounts.acl_file.read_text() + "".join(
-            f"\nuser bench-{role}\ntopic readwrite bench/#\n" for role in RAW_ROLES))
+        accounts.acl_file.write_text(
+            accounts.acl_file.read_text()
+            + "".join(f"\nuser bench-{role}\ntopic readwrite bench/#\n" for role in RAW_ROLES)
+        )
         # The listener's rules as ``homediag-collector broker config`` prints them (client ids bound to accounts).
         rules = render_listener_auth(password_file=accounts.password_file, acl_file=accounts.acl_file)
         broker = Mosquitto(allow_anonymous=False, extra_config=rules + "max_queued_messages 10000\n")

@@ -35,22 +35,53 @@ def publish(port: int, messages: int, devices: int) -> None:
     client.connect("127.0.0.1", port)
     client.loop_start()
     for index in range(messages):
-        state = {"UptimeSec": 1000 + index // devices, "Wifi": {"Signal": -60 - index % 20, "LinkCount": 1}, "POWER": "ON"}
+        state = {
+            "UptimeSec": 1000 + index // devices,
+            "Wifi": {"Signal": -60 - index % 20, "LinkCount": 1},
+            "POWER": "ON",
+        }
         client.publish(f"tele/dev-{index % devices:04d}/STATE", json.dumps(state), qos=1)
-    while client.want_write() or len(client._out_messages):  # noqa: SLF001 - wait until every message left
+    while client.want_write() or len(client._out_messages):
         time.sleep(0.05)
     client.disconnect()
     client.loop_stop()
 
 
 def _publisher(port: int, messages: int, devices: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "bench.mqtt_ingest", "--publish", str(port),
-                             "--messages", str(messages), "--devices", str(devices)])
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.mqtt_ingest",
+            "--publish",
+            str(port),
+            "--messages",
+            str(messages),
+            "--devices",
+            str(devices),
+        ]
+    )
 
 
 def baseline(broker: Mosquitto, messages: int, devices: int) -> tuple[float, int]:
-    sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t", "tele/+/STATE", "-q", "1",
-                            "-C", str(messages), "-W", "60"], stdout=subprocess.PIPE)
+    sub = subprocess.Popen(
+        [
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(broker.port),
+            "-t",
+            "tele/+/STATE",
+            "-q",
+            "1",
+            "-C",
+            str(messages),
+            "-W",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+    )
     time.sleep(0.5)
     started = time.perf_counter()
     publisher = _publisher(broker.port, messages, devices)

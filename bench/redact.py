@@ -31,8 +31,11 @@ def main() -> None:
     for name, content in corpus.files.items():
         kind = "logs" if name.startswith("logs/") else name
         shares[kind] = shares.get(kind, 0) + len(content)
-    print(f"seed {args.seed}: {megabytes:.1f} MB in {len(corpus.files)} files ("
-          + ", ".join(f"{kind} {size / len(data):.0%}" for kind, size in sorted(shares.items())) + ")")
+    print(
+        f"seed {args.seed}: {megabytes:.1f} MB in {len(corpus.files)} files ("
+        + ", ".join(f"{kind} {size / len(data):.0%}" for kind, size in sorted(shares.items()))
+        + ")"
+    )
     redact_s, hash_s = [], []
     for _ in range(args.rounds):
         started = time.perf_counter()
@@ -44,12 +47,19 @@ def main() -> None:
         hashlib.sha256(data).hexdigest()
         hash_s.append(time.perf_counter() - started)
     redact_rate, hash_rate = megabytes / min(redact_s), megabytes / min(hash_s)
-    texts = [*(content.decode() for content in redacted.values()), *redacted, trigger.signature or "", trigger.summary or ""]
+    texts = [
+        *(content.decode() for content in redacted.values()),
+        *redacted,
+        trigger.signature or "",
+        trigger.summary or "",
+    ]
     replaced, removed = corpus.expected_counts()
     summary = redactor.summary()
     print(f"redaction: {redact_rate:.1f} MB/s   sha256: {hash_rate:.0f} MB/s   ratio {redact_rate / hash_rate:.3f}")
-    print(f"planted: {sum(replaced.values()) + sum(removed.values())}   leaks: {len(corpus.leaks(texts))}   "
-          f"counts match: {(summary.replaced, summary.removed) == (dict(replaced), dict(removed))}")
+    print(
+        f"planted: {sum(replaced.values()) + sum(removed.values())}   leaks: {len(corpus.leaks(texts))}   "
+        f"counts match: {(summary.replaced, summary.removed) == (dict(replaced), dict(removed))}"
+    )
 
 
 if __name__ == "__main__":

@@ -53,11 +53,15 @@ def bundle_figure() -> None:
         outcomes += _in_a_home(run)
     for outcome in outcomes:
         mark = "ok " if outcome.correct else "BAD"
-        print(f"{mark} {outcome.scenario:<50} expected {outcome.expected:<24} got {outcome.verdict:<24} {outcome.seconds:6.2f} s")
+        print(
+            f"{mark} {outcome.scenario:<50} expected {outcome.expected:<24} got {outcome.verdict:<24} {outcome.seconds:6.2f} s"
+        )
     correct = sum(o.correct for o in outcomes)
     false_healthy = sum(1 for o in outcomes if o.verdict == "healthy" and o.expected != "healthy")
-    print(f"bundles and scenarios: accuracy {correct}/{len(outcomes)} = {correct / len(outcomes):.0%}; "
-          f"false healthy: {false_healthy}; diagnosis time max {max(o.seconds for o in outcomes):.2f} s")
+    print(
+        f"bundles and scenarios: accuracy {correct}/{len(outcomes)} = {correct / len(outcomes):.0%}; "
+        f"false healthy: {false_healthy}; diagnosis time max {max(o.seconds for o in outcomes):.2f} s"
+    )
 
 
 def moment_figure(seed: int, save: Path | None, replay: Path | None) -> None:
@@ -68,8 +72,10 @@ def moment_figure(seed: int, save: Path | None, replay: Path | None) -> None:
     made = clicks(recording, load_profiles(), seed)
     wrong = [c for c in made if not c.right]
     for c in wrong:
-        print(f"BAD click {c.fault:<22} {c.phase:<16} {c.offset_s:+8.1f} s expected {sorted(c.expected)} got {c.verdict}"
-              f"{' (real)' if c.real else ''}")
+        print(
+            f"BAD click {c.fault:<22} {c.phase:<16} {c.offset_s:+8.1f} s expected {sorted(c.expected)} got {c.verdict}"
+            f"{' (real)' if c.real else ''}"
+        )
     by_fault = Counter(c.fault for c in made)
     print("clicks per fault: " + ", ".join(f"{kind} {count}" for kind, count in by_fault.items()))
     print(summary(made, seed))

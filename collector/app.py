@@ -14,24 +14,30 @@ from shared.models import utcnow
 
 from .api import ROUTE_TABLES
 from .api.params import check_parameters
+from .blobs import BlobStore
+from .config import CollectorConfig
+from .delivery import Outbox
+from .errors import CollectorError, RateLimited
+from .ingest import IngestWorkers
+from .live_service import LiveService
+from .ratelimit import RateLimiter, whole_seconds
+from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, LOGIN_THROTTLE, MONOTONIC, OUTBOX, SCANNER, Clock
+from .store import Database
+from .support.scanner import SlaScanner
 from .web import routes as ui_routes
 from .web.guard import LoginThrottle, is_https
 from .web.pages import html_errors
-from .blobs import BlobStore
-from .delivery import Outbox
-from .config import CollectorConfig
-from .errors import CollectorError, RateLimited
-from .ratelimit import RateLimiter, whole_seconds
-from .ingest import IngestWorkers
-from .live_service import LiveService
-from .state import BLOBS, CLOCK, CONFIG, DB, LIMITER, LOGIN_THROTTLE, MONOTONIC, INGEST, LIVE, OUTBOX, SCANNER, Clock
-from .store import Database
-from .support.scanner import SlaScanner
 
 _LOGGER = logging.getLogger(__name__)
 
-_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 413: "bundle_too_large"}
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "bundle_too_large",
+}
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -39,7 +45,9 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except RateLimited as exc:
@@ -63,7 +71,9 @@ async def errors_middleware(request: web.Request, handler: Callable[[web.Request
 
 
 @web.middleware
-async def contract_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def contract_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """API parameters the OpenAPI document forbids never reach a handler."""
     if request.path.startswith("/api/"):
         check_parameters(request)
@@ -77,8 +87,11 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[DB] = db
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
         await asyncio.to_thread(blobs.discard_staged)
-        async with IngestWorkers(config.ingest.verify_workers, blobs) as workers, \
-                SlaScanner(db, config, app[CLOCK]) as scanner, Outbox(db, config, app[CLOCK]) as outbox:
+        async with (
+            IngestWorkers(config.ingest.verify_workers, blobs) as workers,
+            SlaScanner(db, config, app[CLOCK]) as scanner,
+            Outbox(db, config, app[CLOCK]) as outbox,
+        ):
             app[INGEST] = workers
             app[SCANNER] = scanner
             app[OUTBOX] = outbox
@@ -95,8 +108,10 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
 
 
 # No inline script or style anywhere (the UI's are files under /ui/static/); nobody may frame a page.
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                           "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -110,8 +125,12 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
-def create_app(config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, contract_middleware, html_errors], client_max_size=1024 * 1024)
+def create_app(
+    config: CollectorConfig, *, clock: Clock = utcnow, monotonic_clock: Callable[[], float] = monotonic
+) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, contract_middleware, html_errors], client_max_size=1024 * 1024
+    )
     app.on_response_prepare.append(_security_headers)
     app[LOGIN_THROTTLE] = LoginThrottle(config.web)
     app[CONFIG] = config

@@ -87,8 +87,9 @@ def _time_fit(window: CaptureWindow, span: TicketSpan, slack: timedelta, lookbac
     return TimeFit.NEAR if window.start <= end + slack and window.end >= start - slack else None
 
 
-def fit(window: CaptureWindow, signature: str | None, span: TicketSpan, *, slack: timedelta,
-        lookback: timedelta) -> Fit | None:
+def fit(
+    window: CaptureWindow, signature: str | None, span: TicketSpan, *, slack: timedelta, lookback: timedelta
+) -> Fit | None:
     """How well a bundle fits a ticket, or None if its time does not fit at all."""
     time_fit = _time_fit(window, span, slack, lookback)
     if time_fit is None:
@@ -99,8 +100,11 @@ def fit(window: CaptureWindow, signature: str | None, span: TicketSpan, *, slack
     ours = _tokens(device or "")
     device_match = Match.SAME if ours and wanted and (ours in wanted or wanted in ours) else Match.UNKNOWN
     kind = bundle_fault_type(signature)
-    type_match = Match.UNKNOWN if kind is None or span.fault_type is None else (
-        Match.SAME if kind == span.fault_type else Match.OTHER)
+    type_match = (
+        Match.UNKNOWN
+        if kind is None or span.fault_type is None
+        else (Match.SAME if kind == span.fault_type else Match.OTHER)
+    )
     return Fit(time_fit, device_match, type_match)
 
 
@@ -108,22 +112,43 @@ def fits(window: CaptureWindow, span: TicketSpan, *, slack: timedelta, lookback:
     return _time_fit(window, span, slack, lookback) is not None
 
 
-def rank(window: CaptureWindow, signature: str | None, open_tickets: Iterable[TicketSpan], *,
-         slack: timedelta, lookback: timedelta) -> list[tuple[Fit, TicketSpan]]:
+def rank(
+    window: CaptureWindow,
+    signature: str | None,
+    open_tickets: Iterable[TicketSpan],
+    *,
+    slack: timedelta,
+    lookback: timedelta,
+) -> list[tuple[Fit, TicketSpan]]:
     """The candidate tickets, best fit first; recency only breaks ties."""
-    scored = [(score, span) for span in open_tickets
-              if (score := fit(window, signature, span, slack=slack, lookback=lookback)) is not None]
+    scored = [
+        (score, span)
+        for span in open_tickets
+        if (score := fit(window, signature, span, slack=slack, lookback=lookback)) is not None
+    ]
     return sorted(scored, key=lambda pair: (pair[0], pair[1].created_at, pair[1].ticket_id), reverse=True)
 
 
-def best_fit(window: CaptureWindow, open_tickets: Iterable[TicketSpan], *, slack: timedelta, lookback: timedelta,
-             signature: str | None = None) -> tuple[int, Fit] | None:
+def best_fit(
+    window: CaptureWindow,
+    open_tickets: Iterable[TicketSpan],
+    *,
+    slack: timedelta,
+    lookback: timedelta,
+    signature: str | None = None,
+) -> tuple[int, Fit] | None:
     """The best-fitting open ticket and how it fits, or None (the bundle waits unattached)."""
     ranked = rank(window, signature, open_tickets, slack=slack, lookback=lookback)
     return (ranked[0][1].ticket_id, ranked[0][0]) if ranked else None
 
 
-def choose_ticket(window: CaptureWindow, open_tickets: Iterable[TicketSpan], *, slack: timedelta, lookback: timedelta,
-                  signature: str | None = None) -> int | None:
+def choose_ticket(
+    window: CaptureWindow,
+    open_tickets: Iterable[TicketSpan],
+    *,
+    slack: timedelta,
+    lookback: timedelta,
+    signature: str | None = None,
+) -> int | None:
     chosen = best_fit(window, open_tickets, slack=slack, lookback=lookback, signature=signature)
     return None if chosen is None else chosen[0]

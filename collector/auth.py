@@ -62,7 +62,6 @@ def household_filter(principal: Principal) -> str | None:
     raise Forbidden(f"the {principal.role} role has no household listing", code="role_forbidden")
 
 
-
 def may_see_ticket(principal: Principal, household: str, partner: str | None) -> bool:
     """Partners see only what is assigned to them; everyone else by household."""
     if principal.role is Role.PARTNER:

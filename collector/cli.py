@@ -52,9 +52,12 @@ def serve(args: argparse.Namespace, config: CollectorConfig) -> int:
         try:
             tls.load_cert_chain(config.tls_certfile, config.tls_keyfile)
         except (OSError, ssl.SSLError) as exc:
-            raise CollectorError(f"cannot load the TLS certificate {config.tls_certfile}: {exc}", code="bad_configuration") from exc
-    logging.getLogger(__name__).info("collector serving %s on %s://%s:%s", config.data_dir, "https" if tls else "http",
-                                     host, port)
+            raise CollectorError(
+                f"cannot load the TLS certificate {config.tls_certfile}: {exc}", code="bad_configuration"
+            ) from exc
+    logging.getLogger(__name__).info(
+        "collector serving %s on %s://%s:%s", config.data_dir, "https" if tls else "http", host, port
+    )
     web.run_app(create_app(config), host=host, port=port, ssl_context=tls, print=None, access_log=None)
     return 0
 
@@ -75,7 +78,9 @@ def user_create(args: argparse.Namespace, config: CollectorConfig) -> int:
         user, token = store.create_user(args.name, role, args.household, utcnow())
         if args.password:
             store.set_password(user.name, hash_password(args.password), utcnow())
-    print(f"user {user.name} ({user.role}{', household ' + user.household if user.household else ''}) API token: {token}")
+    print(
+        f"user {user.name} ({user.role}{', household ' + user.household if user.household else ''}) API token: {token}"
+    )
     return 0
 
 
@@ -120,8 +125,16 @@ def broker_config(args: argparse.Namespace, config: CollectorConfig) -> int:
     if (args.certfile is None) != (args.keyfile is None):
         raise CollectorError("--certfile and --keyfile go together", code="bad_arguments")
     tls = (args.certfile.resolve(), args.keyfile.resolve()) if args.certfile is not None else None
-    print(render_broker_config(port=args.port, host=args.host, password_file=accounts.password_file.resolve(),
-                               acl_file=accounts.acl_file.resolve(), tls=tls), end="")
+    print(
+        render_broker_config(
+            port=args.port,
+            host=args.host,
+            password_file=accounts.password_file.resolve(),
+            acl_file=accounts.acl_file.resolve(),
+            tls=tls,
+        ),
+        end="",
+    )
     return 0
 
 
@@ -162,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("agent_id")
     revoke.set_defaults(handler=agent_revoke)
 
-    broker = commands.add_parser("broker", help="the support broker for live state").add_subparsers(dest="action", required=True)
+    broker = commands.add_parser("broker", help="the support broker for live state").add_subparsers(
+        dest="action", required=True
+    )
     files = broker.add_parser("config", help="write its password/ACL files; print a mosquitto.conf listener using them")
     files.add_argument("--host", default="0.0.0.0")
     files.add_argument("--port", type=int, default=1883)

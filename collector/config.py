@@ -7,9 +7,9 @@ Every field is documented in docs/configuration.md. Environment variables overri
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import date, time
 from enum import StrEnum
-from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
@@ -40,22 +40,46 @@ class IngestConfig(_Section):
     max_bundle_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="larger uploads get 413")
     max_uncompressed_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="decompression-bomb limit")
     fsync: bool = Field(default=True, description="fsync each bundle blob before acknowledging it")
-    verify_workers: int = Field(default=2, ge=0, le=64, description="processes verifying bundles; 0 = one thread in the server process")
+    verify_workers: int = Field(
+        default=2, ge=0, le=64, description="processes verifying bundles; 0 = one thread in the server process"
+    )
 
 
 class TicketConfig(_Section):
-    attach_slack_s: float = Field(default=6 * 3600.0, ge=0, description="a bundle fits a ticket whose stated fault time is this close to its window")
-    attach_lookback_s: float = Field(default=14 * 86400.0, ge=0, description="without a stated fault time, bundles from this long before the ticket fit it")
-    redact_customer_text: bool = Field(default=False, description="intake and customers' notes go through the bundles' redaction rules, with the household's pseudonyms")
+    attach_slack_s: float = Field(
+        default=6 * 3600.0,
+        ge=0,
+        description="a bundle fits a ticket whose stated fault time is this close to its window",
+    )
+    attach_lookback_s: float = Field(
+        default=14 * 86400.0,
+        ge=0,
+        description="without a stated fault time, bundles from this long before the ticket fit it",
+    )
+    redact_customer_text: bool = Field(
+        default=False,
+        description="intake and customers' notes go through the bundles' redaction rules, with the household's pseudonyms",
+    )
 
 
 class LiveBrokerConfig(_Section):
-    url: str | None = Field(default=None, description="support broker for live state, mqtt://host:port or mqtts://host:port (TLS); none = live state off")
+    url: str | None = Field(
+        default=None,
+        description="support broker for live state, mqtt://host:port or mqtts://host:port (TLS); none = live state off",
+    )
     agent_url: str | None = Field(default=None, description="the broker's URL as agents reach it; none = url")
-    ca_file: Path | None = Field(default=None, description="CA certificate(s) an mqtts:// broker's certificate must chain to; none = the system's")
-    username: str = Field(default="homediag-collector", description="this collector's relay account on the broker (also its client id and response subtree); give every replica its own")
+    ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate(s) an mqtts:// broker's certificate must chain to; none = the system's",
+    )
+    username: str = Field(
+        default="homediag-collector",
+        description="this collector's relay account on the broker (also its client id and response subtree); give every replica its own",
+    )
     password: str | None = Field(default=None, description="none = the collector generates one into the password file")
-    accounts_dir: Path | None = Field(default=None, description="where the broker's password and ACL files are written; none = DATA_DIR/broker")
+    accounts_dir: Path | None = Field(
+        default=None, description="where the broker's password and ACL files are written; none = DATA_DIR/broker"
+    )
     pid_file: Path | None = Field(default=None, description="the broker's pid file: SIGHUP after accounts change")
     reload_command: str | None = Field(default=None, description="run instead of SIGHUP after accounts change")
     request_timeout_s: float = Field(default=10.0, gt=0, le=120)
@@ -78,17 +102,23 @@ class PolicyConditions(_Section):
     """All given conditions must hold (an empty list does not restrict)."""
 
     channels: list[str] = Field(default_factory=list, description="the ticket's intake channel is one of these")
-    devices: list[str] = Field(default_factory=list, description="the ticket's device contains one of these (case-insensitive)")
+    devices: list[str] = Field(
+        default_factory=list, description="the ticket's device contains one of these (case-insensitive)"
+    )
     households: list[str] = Field(default_factory=list, description="e.g. the households of a premium tier")
-    groups: list[str] = Field(default_factory=list, description="the support group the ticket was routed to when opened")
+    groups: list[str] = Field(
+        default_factory=list, description="the support group the ticket was routed to when opened"
+    )
 
 
 class ServicePolicy(_Section):
     name: str = Field(min_length=1, max_length=100)
     conditions: PolicyConditions = Field(default_factory=PolicyConditions)
     targets: dict[Priority, dict[str, str | None]] = Field(
-        default_factory=dict, description="per priority, target → '30m', '4h' or '2bd' (business days); null drops it; "
-                                          "unlisted targets keep the default table's")
+        default_factory=dict,
+        description="per priority, target → '30m', '4h' or '2bd' (business days); null drops it; "
+        "unlisted targets keep the default table's",
+    )
 
     @field_validator("targets")
     @classmethod
@@ -106,23 +136,44 @@ class SupportConfig(_Section):
     weekdays: list[int] = Field(default=[0, 1, 2, 3, 4], description="business days, Monday = 0")
     holidays: list[date] = Field(default_factory=list)
     scan_interval_s: float = Field(default=60.0, gt=0, description="how often SLA warnings and breaches are looked for")
-    policies: list[ServicePolicy] = Field(default_factory=list, description="ordered: the first whose conditions hold applies; none = the default table")
-    group_calendars: dict[str, CalendarConfig] = Field(default_factory=dict, description="business calendars of support groups")
+    policies: list[ServicePolicy] = Field(
+        default_factory=list, description="ordered: the first whose conditions hold applies; none = the default table"
+    )
+    group_calendars: dict[str, CalendarConfig] = Field(
+        default_factory=dict, description="business calendars of support groups"
+    )
 
     def calendar(self, group: str | None = None) -> BusinessCalendar:
         """The organisation's calendar, or a group's own where it sets one."""
         own = self.group_calendars.get(group or "", CalendarConfig())
-        return BusinessCalendar(own.timezone or self.timezone, own.opens or self.opens, own.closes or self.closes,
-                                frozenset(own.weekdays if own.weekdays is not None else self.weekdays),
-                                frozenset(own.holidays if own.holidays is not None else self.holidays))
+        return BusinessCalendar(
+            own.timezone or self.timezone,
+            own.opens or self.opens,
+            own.closes or self.closes,
+            frozenset(own.weekdays if own.weekdays is not None else self.weekdays),
+            frozenset(own.holidays if own.holidays is not None else self.holidays),
+        )
 
 
 class WebConfig(_Section):
-    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list, description="reverse proxies (addresses or networks) whose X-Forwarded-Proto and X-Forwarded-For are believed: the session cookie is marked Secure when such a proxy says https, and the client address it names is the one login throttling counts")
-    login_burst_per_account: int = Field(default=5, ge=1, description="wrong passwords for one account back to back before sign-in is throttled (429 + Retry-After)")
-    login_per_minute_per_account: float = Field(default=1.0, gt=0, description="then this many further attempts per minute for that account")
-    login_burst_per_address: int = Field(default=20, ge=1, description="wrong passwords from one client address back to back before it is throttled")
-    login_per_minute_per_address: float = Field(default=5.0, gt=0, description="then this many further attempts per minute from that address")
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="reverse proxies (addresses or networks) whose X-Forwarded-Proto and X-Forwarded-For are believed: the session cookie is marked Secure when such a proxy says https, and the client address it names is the one login throttling counts",
+    )
+    login_burst_per_account: int = Field(
+        default=5,
+        ge=1,
+        description="wrong passwords for one account back to back before sign-in is throttled (429 + Retry-After)",
+    )
+    login_per_minute_per_account: float = Field(
+        default=1.0, gt=0, description="then this many further attempts per minute for that account"
+    )
+    login_burst_per_address: int = Field(
+        default=20, ge=1, description="wrong passwords from one client address back to back before it is throttled"
+    )
+    login_per_minute_per_address: float = Field(
+        default=5.0, gt=0, description="then this many further attempts per minute from that address"
+    )
 
 
 class SmtpSecurity(StrEnum):
@@ -138,7 +189,9 @@ class SmtpConfig(_Section):
     username: str | None = Field(default=None, description="authenticate (AUTH) when set")
     password: str | None = None
     sender: str = Field(min_length=3, description="the From address, e.g. support@example.com")
-    ca_file: Path | None = Field(default=None, description="trust this CA (PEM) for the server's certificate; none = the system's")
+    ca_file: Path | None = Field(
+        default=None, description="trust this CA (PEM) for the server's certificate; none = the system's"
+    )
     timeout_s: float = Field(default=30.0, gt=0)
 
 
@@ -146,15 +199,21 @@ class WebhookEndpoint(_Section):
     name: str = Field(min_length=1, max_length=100, description="names the endpoint in the delivery log")
     url: str = Field(pattern=r"^https?://", description="where every ticket event is POSTed")
     secret: str = Field(min_length=16, description="this endpoint's own HMAC-SHA256 key")
-    include_internal: bool = Field(default=False, description="also internal notes, assignments and SLA events "
-                                                               "(default: what the customer may see)")
+    include_internal: bool = Field(
+        default=False,
+        description="also internal notes, assignments and SLA events (default: what the customer may see)",
+    )
 
 
 class NotifyConfig(_Section):
     email: SmtpConfig | None = Field(default=None, description="none = no e-mail is sent")
     webhooks: list[WebhookEndpoint] = Field(default_factory=list)
-    public_url: str = Field(default="http://127.0.0.1:8470", description="the collector's address as customers reach it (links in messages)")
-    poll_interval_s: float = Field(default=2.0, gt=0, description="how often the outbox looks for new events and due jobs")
+    public_url: str = Field(
+        default="http://127.0.0.1:8470", description="the collector's address as customers reach it (links in messages)"
+    )
+    poll_interval_s: float = Field(
+        default=2.0, gt=0, description="how often the outbox looks for new events and due jobs"
+    )
     max_attempts: int = Field(default=10, ge=1, description="a job that failed this often stays in the log as failed")
     backoff_s: float = Field(default=30.0, gt=0, description="the first retry's delay; it doubles per attempt")
     backoff_max_s: float = Field(default=3600.0, gt=0)
@@ -164,7 +223,10 @@ class CollectorConfig(_Section):
     data_dir: Path = Field(default=Path("/var/lib/homediag-collector"), description="SQLite database and bundle blobs")
     host: str = "127.0.0.1"
     port: int = Field(default=8470, ge=0, le=65535)
-    tls_certfile: Path | None = Field(default=None, description="serve HTTPS with this certificate chain (PEM); none = plain HTTP (behind a TLS proxy)")
+    tls_certfile: Path | None = Field(
+        default=None,
+        description="serve HTTPS with this certificate chain (PEM); none = plain HTTP (behind a TLS proxy)",
+    )
     tls_keyfile: Path | None = Field(default=None, description="the certificate's private key (PEM)")
     enrol_token_ttl_s: float = Field(default=7 * 86400.0, gt=0, description="default lifetime of enrolment tokens")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
@@ -190,8 +252,9 @@ class CollectorConfig(_Section):
         return self.data_dir / "blobs"
 
 
-def load_config(data_dir: Path | None, config_file: Path | None = None,
-                environ: Mapping[str, str] | None = None) -> CollectorConfig:
+def load_config(
+    data_dir: Path | None, config_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> CollectorConfig:
     """File (``--config``, else ``<data_dir>/collector.yaml`` if present) < environment < ``--data-dir``."""
     if config_file is None and data_dir is not None and (data_dir / CONFIG_NAME).is_file():
         config_file = data_dir / CONFIG_NAME

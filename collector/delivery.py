@@ -75,8 +75,11 @@ class Outbox:
                 recorded = await sender.send(job, self._clock())
             except DeliveryFailed as exc:
                 attempts = job.attempts + 1
-                retry = None if exc.permanent or attempts >= notify.max_attempts else (
-                    self._clock() + backoff(attempts, notify.backoff_s, notify.backoff_max_s))
+                retry = (
+                    None
+                    if exc.permanent or attempts >= notify.max_attempts
+                    else (self._clock() + backoff(attempts, notify.backoff_s, notify.backoff_max_s))
+                )
                 _LOGGER.warning("delivery %s failed (attempt %d): %s", job.key, attempts, exc)
                 await self._db.run(job_failed, job, self._clock(), str(exc), retry)
                 continue
@@ -88,7 +91,7 @@ class Outbox:
         while True:
             try:
                 await self.run_once()
-            except Exception:  # noqa: BLE001 - one failed pass must not stop deliveries; it is logged
+            except Exception:
                 _LOGGER.exception("outbox pass failed")
             try:
                 await asyncio.wait_for(self._wake.wait(), self._config.notify.poll_interval_s)

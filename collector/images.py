@@ -27,14 +27,14 @@ def _clean_png(data: bytes) -> bytes:
     while at < len(data):
         if at + 12 > len(data):
             raise ImageRefused("the PNG file is cut short")
-        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
         end = at + 12 + length
         if end > len(data) or not kind.isalpha():
             raise ImageRefused("the PNG file is damaged")
         if first:
             if kind != b"IHDR" or length != 13:
                 raise ImageRefused("the PNG file has no header")
-            width, height = struct.unpack(">II", data[at + 8:at + 16])
+            width, height = struct.unpack(">II", data[at + 8 : at + 16])
             if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
                 raise ImageRefused("the image is too large in pixels")
             first = False
@@ -56,12 +56,12 @@ def _clean_jpeg(data: bytes) -> bytes:
             at += 1
             continue
         if marker in _JPEG_STANDALONE:
-            out.append(data[at:at + 2])
+            out.append(data[at : at + 2])
             at += 2
             continue
         if at + 4 > len(data):
             raise ImageRefused("the JPEG file is cut short")
-        length = struct.unpack(">H", data[at + 2:at + 4])[0]
+        length = struct.unpack(">H", data[at + 2 : at + 4])[0]
         end = at + 2 + length
         if length < 2 or end > len(data):
             raise ImageRefused("the JPEG file is damaged")

@@ -75,8 +75,12 @@ def as_collector_error(exc: BundleError) -> CollectorError:
 
 def peek_upload(data: bytes, limits: ReadLimits) -> Upload:
     """What the bytes claim, from the first member only: cheap enough for the event loop."""
-    peek = ReadLimits(max_archive_bytes=limits.max_archive_bytes, max_member_bytes=PEEK_LIMITS.max_member_bytes,
-                      max_uncompressed_bytes=limits.max_uncompressed_bytes, max_members=limits.max_members)
+    peek = ReadLimits(
+        max_archive_bytes=limits.max_archive_bytes,
+        max_member_bytes=PEEK_LIMITS.max_member_bytes,
+        max_uncompressed_bytes=limits.max_uncompressed_bytes,
+        max_members=limits.max_members,
+    )
     try:
         claimed = peek_manifest(data, peek)
     except BundleError as exc:
@@ -120,9 +124,16 @@ def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blob_roo
 def bundle_record(upload: Upload, verified: Verified, agent: AgentRecord, received_at: datetime) -> BundleRecord:
     manifest = verified.manifest
     return BundleRecord(
-        bundle_id=str(manifest.bundle_id), agent_id=agent.agent_id, household=agent.household, sha256=verified.sha256,
-        size=len(upload.data), created_at=manifest.created_at, received_at=received_at, trigger=manifest.trigger,
-        window=manifest.window, key_id=agent.key_id,
+        bundle_id=str(manifest.bundle_id),
+        agent_id=agent.agent_id,
+        household=agent.household,
+        sha256=verified.sha256,
+        size=len(upload.data),
+        created_at=manifest.created_at,
+        received_at=received_at,
+        trigger=manifest.trigger,
+        window=manifest.window,
+        key_id=agent.key_id,
     )
 
 
@@ -154,8 +165,9 @@ class IngestWorkers:
         # Creating a file can wait on the journal commit of another worker's fsync: not on the event loop.
         staged = await asyncio.to_thread(self._blobs.stage, upload.data)
         try:
-            return await loop.run_in_executor(self._executor, verify_and_store, staged, agent.public_key, limits,
-                                              self._blobs.root, self._blobs.fsync)
+            return await loop.run_in_executor(
+                self._executor, verify_and_store, staged, agent.public_key, limits, self._blobs.root, self._blobs.fsync
+            )
         except BaseException as exc:
             staged.unlink(missing_ok=True)  # refused, not stored, or the worker died: nothing of it is kept
             if isinstance(exc, Unverifiable):

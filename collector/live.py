@@ -137,8 +137,16 @@ class LiveRelay:
 
     async def _run(self) -> None:
         min_s, max_s, healthy_s = self._reconnect
-        await reconnect_forever(self._session, LiveUnavailable, min_s=min_s, max_s=max_s, healthy_after_s=healthy_s,
-                                established=self.connected, logger=_LOGGER, what="support broker session")
+        await reconnect_forever(
+            self._session,
+            LiveUnavailable,
+            min_s=min_s,
+            max_s=max_s,
+            healthy_after_s=healthy_s,
+            established=self.connected,
+            logger=_LOGGER,
+            what="support broker session",
+        )
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
@@ -208,8 +216,12 @@ class LiveRelay:
         if retained or not is_response_topic_of(topic, pending.agent_id, self.relay_name):
             # Answers are never retained, and only the agent asked may answer: anything else is a forgery.
             self.rejected_answers += 1
-            _LOGGER.warning("answer for %s's request rejected: it came on %s%s", pending.agent_id, topic,
-                            " (retained)" if retained else "")
+            _LOGGER.warning(
+                "answer for %s's request rejected: it came on %s%s",
+                pending.agent_id,
+                topic,
+                " (retained)" if retained else "",
+            )
             return
         pending.future.set_result(_decode_response(payload))
 
@@ -220,4 +232,6 @@ def _decode_response(payload: bytes) -> LiveResponse:
     try:
         return LiveResponse.model_validate_json(payload)
     except ValidationError as exc:
-        return LiveResponse.failure(LiveErrorCode.BAD_REQUEST, f"the agent sent a malformed answer: {exc.errors()[0]['msg']}")
+        return LiveResponse.failure(
+            LiveErrorCode.BAD_REQUEST, f"the agent sent a malformed answer: {exc.errors()[0]['msg']}"
+        )

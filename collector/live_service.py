@@ -26,8 +26,12 @@ class LiveService:
         self._config = live
         self.agent_url = live.agent_url or live.url
         self.request_timeout_s = live.request_timeout_s
-        self.accounts = BrokerAccounts(live.accounts_dir or config.data_dir / "broker", live.username,
-                                       pid_file=live.pid_file, reload_command=live.reload_command)
+        self.accounts = BrokerAccounts(
+            live.accounts_dir or config.data_dir / "broker",
+            live.username,
+            pid_file=live.pid_file,
+            reload_command=live.reload_command,
+        )
         self._stack = AsyncExitStack()
         self.relay: LiveRelay | None = None
 

@@ -62,11 +62,16 @@ class BundleRecord(_Record):
     received_at: datetime
     trigger: Trigger
     window: CaptureWindow
-    verified: bool = Field(default=True, description="stored bundles always passed DSSE and hash verification on arrival")
+    verified: bool = Field(
+        default=True, description="stored bundles always passed DSSE and hash verification on arrival"
+    )
     key_id: str
     ticket_id: int | None = None
-    duplicate_of: str | None = Field(default=None, description="an earlier bundle of the same agent, trigger signature "
-                                     "and capture window: the same fault sent twice, shown once on the ticket")
+    duplicate_of: str | None = Field(
+        default=None,
+        description="an earlier bundle of the same agent, trigger signature "
+        "and capture window: the same fault sent twice, shown once on the ticket",
+    )
 
 
 class TicketState(StrEnum):

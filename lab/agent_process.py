@@ -53,9 +53,17 @@ class AgentProcess:
     process: LabProcess | None = None
 
     @classmethod
-    def create(cls, lab: LabHome, tmp: Path, *, after_s: float = 4.0, group_window_s: float = 120.0,
-               probe_interval_s: float = 0.5, extra: dict[str, Any] | None = None,
-               state_dir: Path | None = None) -> AgentProcess:
+    def create(
+        cls,
+        lab: LabHome,
+        tmp: Path,
+        *,
+        after_s: float = 4.0,
+        group_window_s: float = 120.0,
+        probe_interval_s: float = 0.5,
+        extra: dict[str, Any] | None = None,
+        state_dir: Path | None = None,
+    ) -> AgentProcess:
         """``state_dir``: where the agent keeps its state (default ``tmp/agent``; ``lab.hub_disk()`` to let a fault
         fill the hub's disk)."""
         collector = CollectorProcess(tmp / "collector", host=lab.internet_ip, netns=lab.internet_ns)
@@ -64,9 +72,18 @@ class AgentProcess:
         config = {
             "state_dir": str(state),
             "collector": {"url": collector.url, "timeout_s": 5},
-            "network": {"interfaces": [lab.hub_iface], "gateway": lab.gateway_ip, "dns_resolver": lab.dns_ip,
-                        "dns_names": ["internet.lab"], "internet_targets": [f"{lab.internet_ip}:{lab.http_target_port}"]},
-            "probes": {"interval_s": probe_interval_s, "timeout_s": min(0.4, probe_interval_s), "failures_before_down": 2},
+            "network": {
+                "interfaces": [lab.hub_iface],
+                "gateway": lab.gateway_ip,
+                "dns_resolver": lab.dns_ip,
+                "dns_names": ["internet.lab"],
+                "internet_targets": [f"{lab.internet_ip}:{lab.http_target_port}"],
+            },
+            "probes": {
+                "interval_s": probe_interval_s,
+                "timeout_s": min(0.4, probe_interval_s),
+                "failures_before_down": 2,
+            },
             "broker": {"url": f"mqtt://127.0.0.1:{lab.broker_port}", "reconnect_min_s": 0.2, "reconnect_max_s": 1.0},
             "capture": {"before_s": 60, "after_s": after_s, "group_window_s": group_window_s, "device_grace_s": 20},
             "upload": {"backoff_initial_s": 0.5, "backoff_max_s": 2.0},
@@ -136,13 +153,18 @@ class AgentProcess:
 
     def wait_ready(self, devices: int, timeout: float = 40, since: datetime | None = None) -> None:
         """Every check up (since ``since``) and ``devices`` devices online, by what the agent recorded."""
+
         def ready() -> bool:
             events = self.events()
-            up = {e.kind.value for e in events
-                  if e.source.startswith("monitor.") and e.state == "up" and (since is None or e.ts >= since)}
+            up = {
+                e.kind.value
+                for e in events
+                if e.source.startswith("monitor.") and e.state == "up" and (since is None or e.ts >= since)
+            }
             availability = {e.device_id: e.state for e in events if e.kind.value == "device_availability"}
             online = [device for device, state in availability.items() if state == "online"]
             return {"hub_link", "gateway", "dns", "internet", "broker"} <= up and len(online) >= devices
+
         assert wait_for(ready, timeout), f"agent not ready: {[e.model_dump(mode='json') for e in self.events()][-20:]}"
 
     # -- the collector's side ----------------------------------------------------------------------------------
@@ -152,9 +174,16 @@ class AgentProcess:
     def open_ticket(self) -> int:
         store = self._store()
         try:
-            intake = TicketIntake(household=HOUSEHOLD, device="living-room curtain", symptom="no remote control",
-                                  when="at night", priority=Priority.P2)
-            return store.create_ticket(intake, "test", slack=timedelta(hours=6), lookback=timedelta(days=1), now=utcnow()).id
+            intake = TicketIntake(
+                household=HOUSEHOLD,
+                device="living-room curtain",
+                symptom="no remote control",
+                when="at night",
+                priority=Priority.P2,
+            )
+            return store.create_ticket(
+                intake, "test", slack=timedelta(hours=6), lookback=timedelta(days=1), now=utcnow()
+            ).id
         finally:
             store.close()
 
@@ -177,12 +206,16 @@ class AgentProcess:
 
     def as_redacted(self, text: str) -> str:
         """``text`` as the agent's redaction writes it into a bundle (a fault signature names a device by its id)."""
-        return Redactor(Identity.load_or_create(self.state_dir).require_enrollment().pseudonym_key_bytes).redact_text(text)
+        return Redactor(Identity.load_or_create(self.state_dir).require_enrollment().pseudonym_key_bytes).redact_text(
+            text
+        )
 
     def wait_bundle(self, signature: str, timeout: float = 60) -> dict[str, Any]:
         """The first bundle captured for ``signature`` as the agent's timeline names it (redacted in the bundle)."""
         signature = self.as_redacted(signature)
         found = wait_for(lambda: [b for b in self.bundles() if b["trigger"]["signature"] == signature], timeout)
-        assert found, f"no {signature} bundle; have {[b['trigger']['signature'] for b in self.bundles()]}; " \
-                      f"agent log: {self.process.log_tail(3000) if self.process else ''}"
+        assert found, (
+            f"no {signature} bundle; have {[b['trigger']['signature'] for b in self.bundles()]}; "
+            f"agent log: {self.process.log_tail(3000) if self.process else ''}"
+        )
         return found[0]

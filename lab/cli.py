@@ -1,13 +1,13 @@
 """``homediag-lab``: bring a lab home up, inject faults into it, tear it down (see docs/lab.md).
 
-    homediag-lab up [--devices N] [--upnp]       build a home that outlives the command (state in /run/homediag-lab)
-    homediag-lab status [--id ID]                addresses, namespaces, processes (JSON)
-    homediag-lab fault KIND [ARGS] [--id ID]     router-reboot S | wan-outage S | dns-failure S | broker-crash [S]
-                                                 | broker-restart | power-off NAME | power-on NAME
-                                                 | crash-loop NAME RESTARTS INTERVAL | clock-step SECONDS
-                                                 | hub-unplugged S | weak-signal NAME [S]
-    homediag-lab down [--id ID]                  tear it down
-    homediag-lab cleanup [--detached]            remove leftovers of crashed runs (and, with --detached, 'up' labs)
+homediag-lab up [--devices N] [--upnp]       build a home that outlives the command (state in /run/homediag-lab)
+homediag-lab status [--id ID]                addresses, namespaces, processes (JSON)
+homediag-lab fault KIND [ARGS] [--id ID]     router-reboot S | wan-outage S | dns-failure S | broker-crash [S]
+                                             | broker-restart | power-off NAME | power-on NAME
+                                             | crash-loop NAME RESTARTS INTERVAL | clock-step SECONDS
+                                             | hub-unplugged S | weak-signal NAME [S]
+homediag-lab down [--id ID]                  tear it down
+homediag-lab cleanup [--detached]            remove leftovers of crashed runs (and, with --detached, 'up' labs)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .faults import Fault
@@ -26,15 +26,30 @@ from .netns import LabError
 
 def _summary(lab: LabHome) -> dict[str, Any]:
     return {
-        "id": lab.id, "state_file": str(lab.state_path), "workdir": str(lab.workdir),
-        "namespaces": {"router": lab.router_ns, "hub": lab.hub_ns, "internet": lab.internet_ns,
-                       **{name: d.ns for name, d in lab.devices.items()}},
-        "addresses": {"hub": lab.hub_ip, "gateway": lab.gateway_ip, "dns": lab.dns_ip, "internet": lab.internet_ip,
-                      **{name: d.ip for name, d in lab.devices.items()}},
-        "broker": lab.broker_url, "broker_pid": lab._broker_pid(), "hub_iface": lab.hub_iface,
+        "id": lab.id,
+        "state_file": str(lab.state_path),
+        "workdir": str(lab.workdir),
+        "namespaces": {
+            "router": lab.router_ns,
+            "hub": lab.hub_ns,
+            "internet": lab.internet_ns,
+            **{name: d.ns for name, d in lab.devices.items()},
+        },
+        "addresses": {
+            "hub": lab.hub_ip,
+            "gateway": lab.gateway_ip,
+            "dns": lab.dns_ip,
+            "internet": lab.internet_ip,
+            **{name: d.ip for name, d in lab.devices.items()},
+        },
+        "broker": lab.broker_url,
+        "broker_pid": lab._broker_pid(),
+        "hub_iface": lab.hub_iface,
         "clock_offset_file": str(lab.clock_offset_file),
-        "devices": {name: {"family": d.spec.family, "boot_count": d.boot_count, "powered": d.powered}
-                    for name, d in lab.devices.items()},
+        "devices": {
+            name: {"family": d.spec.family, "boot_count": d.boot_count, "powered": d.powered}
+            for name, d in lab.devices.items()
+        },
         "processes": [{"name": p.name, "pid": p.pid, "alive": p.alive, "log": str(p.log_path)} for p in lab.processes],
     }
 
@@ -92,7 +107,7 @@ def _fault(args: argparse.Namespace) -> int:
     else:
         raise LabError(f"unknown fault {kind!r}")
     if fault is None:  # ended a fault injected by another invocation: say what was restored
-        print(json.dumps({"kind": kind, "restored_at": datetime.now(timezone.utc).isoformat()}))
+        print(json.dumps({"kind": kind, "restored_at": datetime.now(UTC).isoformat()}))
     else:
         if fault._thread is not None:
             fault.wait()
@@ -102,8 +117,9 @@ def _fault(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="homediag-lab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="homediag-lab", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="build a lab home that stays up")
@@ -113,9 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("status", "down"):
         sub.add_parser(name).add_argument("--id")
     fault = sub.add_parser("fault", help="inject a fault (timed faults block until the home is restored)")
-    fault.add_argument("kind", choices=["router-reboot", "wan-outage", "dns-failure", "broker-crash",
-                                        "broker-restart", "power-off", "power-on", "crash-loop", "clock-step",
-                                        "hub-unplugged", "weak-signal"])
+    fault.add_argument(
+        "kind",
+        choices=[
+            "router-reboot",
+            "wan-outage",
+            "dns-failure",
+            "broker-crash",
+            "broker-restart",
+            "power-off",
+            "power-on",
+            "crash-loop",
+            "clock-step",
+            "hub-unplugged",
+            "weak-signal",
+        ],
+    )
     fault.add_argument("params", nargs="*")
     fault.add_argument("--id")
     fault.add_argument("--scheduled", action="store_true", help="router-reboot: a planned, graceful reboot")
@@ -123,8 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     fault.add_argument("--graceless", action="store_true", help="power-off: cut the link before the process")
     cleanup = sub.add_parser("cleanup", help="remove leftovers of crashed lab runs")
     cleanup.add_argument("--detached", action="store_true", help="also remove labs brought up with 'up'")
-    cleanup.add_argument("--orphans-older-than", type=float, default=300.0, metavar="S",
-                         help="also remove hdlab-* namespaces no state file claims, at least S seconds old")
+    cleanup.add_argument(
+        "--orphans-older-than",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="also remove hdlab-* namespaces no state file claims, at least S seconds old",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:

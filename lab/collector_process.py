@@ -6,9 +6,9 @@ data directory.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-import json
 import subprocess
 import sys
 import urllib.error
@@ -31,8 +31,14 @@ def _collector_command() -> list[str]:
 class CollectorProcess:
     """One collector serving ``data_dir`` on ``127.0.0.1:port``."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1",
-                 extra_env: dict[str, str] | None = None, netns: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        extra_env: dict[str, str] | None = None,
+        netns: str | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
         self.netns = netns  # serve inside this lab namespace (admin commands work on the data dir from anywhere)
@@ -69,7 +75,9 @@ class CollectorProcess:
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 [*prefix, *self._base_args(), "serve", "--host", self.host, "--port", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, env=self._env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
             )
         try:
             wait_for_port(self.host, self.port, timeout, netns=self.netns)
@@ -90,8 +98,16 @@ class CollectorProcess:
             raise CollectorProcessError(f"homediag-collector {' '.join(args)} failed: {done.stderr.strip()}")
         return done.stdout
 
-    def request(self, method: str, path: str, *, token: str | None = None, body: Any = None,
-                data: bytes | None = None, content_type: str = "application/json") -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        data: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> tuple[int, bytes]:
         """One HTTP request to the API (JSON ``body`` or raw ``data``, bearer ``token``).
 
         Returns the status and the raw answer, for 4xx/5xx too.

@@ -51,7 +51,9 @@ class Demo:
         assert self.agent_config is not None
         script = Path(sys.executable).with_name("homediag-agent")
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOMEDIAG_")}
-        done = subprocess.run([str(script), "-c", str(self.agent_config), *args], capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            [str(script), "-c", str(self.agent_config), *args], capture_output=True, text=True, env=env
+        )
         if done.returncode != 0:
             raise DemoError(f"homediag-agent {' '.join(args)} exited {done.returncode}: {done.stderr.strip()}")
         return done.stdout
@@ -59,25 +61,39 @@ class Demo:
     # -- steps ---------------------------------------------------------------------------------------------------
     def create_accounts(self) -> str:
         token = self.collector.admin("token", "create", "--household", HOUSEHOLD).split()[-1]
-        self.engineer_token = self.collector.admin("user", "create", "--name", "demo-engineer", "--role", "engineer").split()[-1]
+        self.engineer_token = self.collector.admin(
+            "user", "create", "--name", "demo-engineer", "--role", "engineer"
+        ).split()[-1]
         return token
 
     def write_agent_config(self) -> None:
         self.agent_config = self.directory / "agent.yaml"
-        self.agent_config.write_text(yaml.safe_dump({
-            "state_dir": str(self.directory / "agent"),
-            "collector": {"url": self.collector.url},
-            # No interfaces, gateway or probe targets: the demo agent addresses nothing but the loopback collector.
-            "network": {"interfaces": [], "gateway": None, "internet_targets": []},
-            "discovery": {"mdns": False, "arp": False},
-            "web": {"enabled": False},
-        }, sort_keys=False))
+        self.agent_config.write_text(
+            yaml.safe_dump(
+                {
+                    "state_dir": str(self.directory / "agent"),
+                    "collector": {"url": self.collector.url},
+                    # No interfaces, gateway or probe targets: the demo agent addresses nothing but the loopback collector.
+                    "network": {"interfaces": [], "gateway": None, "internet_targets": []},
+                    "discovery": {"mdns": False, "arp": False},
+                    "web": {"enabled": False},
+                },
+                sort_keys=False,
+            )
+        )
 
     def open_ticket(self) -> dict[str, Any]:
-        return self.api("POST", "/api/v1/tickets", {
-            "household": HOUSEHOLD, "device": "living-room curtain", "symptom": SYMPTOM,
-            "when": "every night, between about 03:00 and 03:10", "priority": "P2",
-        })
+        return self.api(
+            "POST",
+            "/api/v1/tickets",
+            {
+                "household": HOUSEHOLD,
+                "device": "living-room curtain",
+                "symptom": SYMPTOM,
+                "when": "every night, between about 03:00 and 03:10",
+                "priority": "P2",
+            },
+        )
 
 
 def _say(text: str) -> None:
@@ -122,8 +138,12 @@ def whole_home(directory: Path) -> int:
     from .agent_process import AgentProcess
     from .home import DeviceSpec, LabHome
 
-    devices = [DeviceSpec("curtain-motor", "esphome", 2.0), DeviceSpec("plug", "tasmota", 2.0),
-               DeviceSpec("relay", "shelly", 2.0), DeviceSpec("zigbee2mqtt", "zigbee2mqtt", 2.0)]
+    devices = [
+        DeviceSpec("curtain-motor", "esphome", 2.0),
+        DeviceSpec("plug", "tasmota", 2.0),
+        DeviceSpec("relay", "shelly", 2.0),
+        DeviceSpec("zigbee2mqtt", "zigbee2mqtt", 2.0),
+    ]
     _say("building the whole home in network namespaces: router, hub with broker and agent, 4 devices, internet")
     with LabHome(devices=devices, upnp=True) as lab:
         lab.start_broker()
@@ -132,8 +152,10 @@ def whole_home(directory: Path) -> int:
             agent.start()
             agent.wait_ready(7)
             ticket = agent.open_ticket()
-            print(f"agent running in {lab.hub_ns}; collector at {agent.collector.url} in {lab.internet_ns}; "
-                  f"ticket {ticket} open for the curtain")
+            print(
+                f"agent running in {lab.hub_ns}; collector at {agent.collector.url} in {lab.internet_ns}; "
+                f"ticket {ticket} open for the curtain"
+            )
             _say("03:00 — the router restarts (all its links down for 20 s)")
             fault = lab.faults.router_reboot(20).wait(60)
             print(f"router down {fault.started_at:%H:%M:%S} – {fault.ended_at:%H:%M:%S}")
@@ -143,11 +165,18 @@ def whole_home(directory: Path) -> int:
             first = diagnosis["findings"][0]
             _say(f"bundle {record['bundle_id']} arrived, verified, on ticket {record['ticket_id']}")
             print(f"verdict: {diagnosis['verdict']} (priority {diagnosis['priority']})")
-            for label, key in (("symptom", "symptom"), ("root cause", "root_cause"), ("solution", "solution"), ("risk", "risk")):
+            for label, key in (
+                ("symptom", "symptom"),
+                ("root cause", "root_cause"),
+                ("solution", "solution"),
+                ("risk", "risk"),
+            ):
                 print(f"  {label}: {first['explanation'][key]}")
             events = bundle.timeline()
-            print(f"the bundle's timeline holds {len(events)} events; engineers see it as a chart at "
-                  f"{agent.collector.url}/ui/tickets/{record['ticket_id']} (inside the lab's internet namespace)")
+            print(
+                f"the bundle's timeline holds {len(events)} events; engineers see it as a chart at "
+                f"{agent.collector.url}/ui/tickets/{record['ticket_id']} (inside the lab's internet namespace)"
+            )
         finally:
             agent.close()
     _say("the lab is torn down")

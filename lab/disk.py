@@ -11,8 +11,9 @@ from pathlib import Path
 def mount_small_disk(path: Path, size_mb: int, label: str) -> Path:
     """A ``size_mb`` tmpfs at ``path`` (created if missing), readable by its owner only."""
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", label, str(path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", label, str(path)], check=True, capture_output=True
+    )
     return path
 
 

@@ -15,10 +15,11 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .disk import fill_filesystem
 from .netns import LabError
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -78,8 +79,13 @@ class Fault:
         self._done.set()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "params": self.params, "started_at": self.started_at.isoformat(),
-                "ended_at": self.ended_at.isoformat() if self.ended_at else None, "details": self.details}
+        return {
+            "kind": self.kind,
+            "params": self.params,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "details": self.details,
+        }
 
 
 class Faults:
@@ -310,8 +316,9 @@ class Faults:
             return fault
         return self._timed(fault, duration_s, lambda f: process.signal(signal.SIGUSR2))
 
-    def device_crash_loop(self, name: str, restarts: int, interval_s: float, *,
-                          restart_reason: str | None = None) -> Fault:
+    def device_crash_loop(
+        self, name: str, restarts: int, interval_s: float, *, restart_reason: str | None = None
+    ) -> Fault:
         """The device crashes ``restarts`` times, ``interval_s`` apart: each time its simulator is killed and
         boots again with uptime 0, boot count + 1 and a crash restart reason (the family's own wording)."""
         lab = self.lab

@@ -168,16 +168,28 @@ class LabHome:
     Faults: ``lab.faults`` (:class:`lab.faults.Faults`).
     """
 
-    def __init__(self, devices: int | Sequence[DeviceSpec] = 0, *, upnp: bool = False,
-                 report_interval: float = 5.0, state_dir: Path = STATE_DIR, detached: bool = False) -> None:
+    def __init__(
+        self,
+        devices: int | Sequence[DeviceSpec] = 0,
+        *,
+        upnp: bool = False,
+        report_interval: float = 5.0,
+        state_dir: Path = STATE_DIR,
+        detached: bool = False,
+    ) -> None:
         reason = netns.ip_available()
         if reason:
             raise NetnsError(reason)
         self._setup(netns.new_instance_id(), upnp=upnp, state_dir=state_dir, detached=detached)
         if isinstance(devices, int):
-            self._device_specs = [DeviceSpec(f"{DEFAULT_FAMILIES[i % len(DEFAULT_FAMILIES)]}-{i}",
-                                             DEFAULT_FAMILIES[i % len(DEFAULT_FAMILIES)], report_interval)
-                                  for i in range(devices)]
+            self._device_specs = [
+                DeviceSpec(
+                    f"{DEFAULT_FAMILIES[i % len(DEFAULT_FAMILIES)]}-{i}",
+                    DEFAULT_FAMILIES[i % len(DEFAULT_FAMILIES)],
+                    report_interval,
+                )
+                for i in range(devices)
+            ]
         else:
             self._device_specs = list(devices)
 
@@ -337,8 +349,10 @@ class LabHome:
         netns.link_set(i, LAN_IFACE, True)
         netns.add_route(r, "default", ISP_GATEWAY_IP)
         netns.run_in(r, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
-        nat = ("table ip homediag_lab {\n chain postrouting {\n  type nat hook postrouting priority 100;\n"
-               f'  oifname "{WAN_IFACE}" masquerade\n }}\n}}\n')
+        nat = (
+            "table ip homediag_lab {\n chain postrouting {\n  type nat hook postrouting priority 100;\n"
+            f'  oifname "{WAN_IFACE}" masquerade\n }}\n}}\n'
+        )
         result = netns.run_in(r, ["nft", "-f", "-"], input=nat, check=False)
         self.nat = result.returncode == 0
         if not self.nat:
@@ -364,13 +378,27 @@ class LabHome:
     def start_dnsmasq(self) -> None:
         leases = self.workdir / "dnsmasq.leases"
         start, end = f"10.{self.lan_octet}.0.100", f"10.{self.lan_octet}.0.199"
-        self._dnsmasq = self.spawn(self.router_ns, [
-            "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-            f"--interface={BRIDGE}", "--bind-interfaces", "--user=root", "--group=root",
-            f"--dhcp-range={start},{end},255.255.255.0,12h", f"--dhcp-leasefile={leases}",
-            f"--pid-file={self.workdir / 'dnsmasq.pid'}", "--log-facility=-",
-            f"--address=/collector.lab/{self.internet_ip}", f"--address=/internet.lab/{self.internet_ip}",
-        ], name="dnsmasq")
+        self._dnsmasq = self.spawn(
+            self.router_ns,
+            [
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--conf-file=/dev/null",
+                f"--interface={BRIDGE}",
+                "--bind-interfaces",
+                "--user=root",
+                "--group=root",
+                f"--dhcp-range={start},{end},255.255.255.0,12h",
+                f"--dhcp-leasefile={leases}",
+                f"--pid-file={self.workdir / 'dnsmasq.pid'}",
+                "--log-facility=-",
+                f"--address=/collector.lab/{self.internet_ip}",
+                f"--address=/internet.lab/{self.internet_ip}",
+            ],
+            name="dnsmasq",
+        )
         self._wait_dns()
 
     def _wait_dns(self, timeout: float = 10.0) -> None:
@@ -390,17 +418,41 @@ class LabHome:
         www = self.workdir / "www"
         www.mkdir(exist_ok=True)
         (www / "index.html").write_text("homediag lab internet target\n")
-        self.spawn(self.internet_ns, [sys.executable, "-m", "http.server", str(self.http_target_port),
-                                      "--bind", self.internet_ip, "--directory", str(www)], name="http-target")
+        self.spawn(
+            self.internet_ns,
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                str(self.http_target_port),
+                "--bind",
+                self.internet_ip,
+                "--directory",
+                str(www),
+            ],
+            name="http-target",
+        )
         self.wait_tcp(self.internet_ns, self.internet_ip, self.http_target_port)
 
     def start_upnp(self, bootid: int | None = None) -> None:
         """The router's SSDP announcer (a miniupnpd stand-in) with ``BOOTID.UPNP.ORG`` = ``bootid``."""
         if bootid is not None:
             self.upnp_bootid = bootid
-        self._ssdp = self.spawn(self.router_ns, [
-            sys.executable, "-m", "lab.ssdp", "--ip", self.gateway_ip, "--bootid", str(self.upnp_bootid),
-            "--uuid", f"hdlab-{self.id}-router"], name="ssdp")
+        self._ssdp = self.spawn(
+            self.router_ns,
+            [
+                sys.executable,
+                "-m",
+                "lab.ssdp",
+                "--ip",
+                self.gateway_ip,
+                "--bootid",
+                str(self.upnp_bootid),
+                "--uuid",
+                f"hdlab-{self.id}-router",
+            ],
+            name="ssdp",
+        )
 
     def stop_upnp(self, byebye: bool = False) -> None:
         """``byebye``: a graceful shutdown (SIGTERM: ssdp:byebye sent); otherwise killed like a power cut."""
@@ -426,14 +478,22 @@ class LabHome:
             netns.add_route(self.router_ns, "default", ISP_GATEWAY_IP)
 
     # -- processes -----------------------------------------------------------------------------------------------
-    def run(self, ns: str, cmd: Sequence[str], *, check: bool = True, timeout: float | None = 30.0,
-            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        ns: str,
+        cmd: Sequence[str],
+        *,
+        check: bool = True,
+        timeout: float | None = 30.0,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command to completion in one of this lab's namespaces."""
         self._check_ns(ns)
         return netns.run_in(ns, cmd, check=check, timeout=timeout, env=env)
 
-    def spawn(self, ns: str, cmd: Sequence[str], *, name: str | None = None,
-              env: Mapping[str, str] | None = None) -> LabProcess:
+    def spawn(
+        self, ns: str, cmd: Sequence[str], *, name: str | None = None, env: Mapping[str, str] | None = None
+    ) -> LabProcess:
         """Start a long-running process in ``ns``; it is killed on teardown. Output goes to ``workdir/logs``."""
         self._check_ns(ns)
         label = name or Path(cmd[0]).name
@@ -462,8 +522,12 @@ class LabHome:
 
     def probe(self, ns: str, kind: str, *args: str, timeout: float = 1.0) -> dict[str, Any]:
         """Run ``lab.probe`` inside ``ns``: ``probe(hub, "tcp", ip, "80")``, ``("dns", name, server)``, ``("icmp", ip)``."""
-        result = self.run(ns, [sys.executable, "-m", "lab.probe", "--timeout", str(timeout), kind, *args],
-                          check=False, timeout=timeout + 20)
+        result = self.run(
+            ns,
+            [sys.executable, "-m", "lab.probe", "--timeout", str(timeout), kind, *args],
+            check=False,
+            timeout=timeout + 20,
+        )
         try:
             return json.loads(result.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError) as exc:
@@ -473,8 +537,11 @@ class LabHome:
         """What ``ns`` (default: the hub) sees right now, probed in parallel: ``gateway`` (ICMP echo),
         ``dns`` (``internet.lab`` via dnsmasq), ``internet`` (TCP to the HTTP target by IP)."""
         ns = ns or self.hub_ns
-        checks = {"gateway": ("icmp", self.gateway_ip), "dns": ("dns", "internet.lab", self.dns_ip),
-                  "internet": ("tcp", self.internet_ip, str(self.http_target_port))}
+        checks = {
+            "gateway": ("icmp", self.gateway_ip),
+            "dns": ("dns", "internet.lab", self.dns_ip),
+            "internet": ("tcp", self.internet_ip, str(self.http_target_port)),
+        }
         with ThreadPoolExecutor(len(checks)) as pool:
             futures = {name: pool.submit(self.probe, ns, *args, timeout=timeout) for name, args in checks.items()}
             return {name: bool(future.result()["ok"]) for name, future in futures.items()}
@@ -484,8 +551,13 @@ class LabHome:
         if self.broker is None:
             self.broker_port = port
             (self.workdir / "broker").mkdir(exist_ok=True)
-            self.broker = Mosquitto(port, self.hub_ip, netns=self.hub_ns, workdir=self.workdir / "broker",
-                                    extra_config=f"listener {port} 127.0.0.1\n")
+            self.broker = Mosquitto(
+                port,
+                self.hub_ip,
+                netns=self.hub_ns,
+                workdir=self.workdir / "broker",
+                extra_config=f"listener {port} 127.0.0.1\n",
+            )
         self.broker.start()
         self.save_state()
         return self.broker
@@ -508,9 +580,24 @@ class LabHome:
 
     def simulator_command(self, device: Device, restart_reason: str | None) -> list[str]:
         spec = device.spec
-        cmd = [sys.executable, "-m", "lab.simulators", spec.family, "--broker", f"{self.hub_ip}:{self.broker_port}",
-               "--name", spec.name, "--ip", device.ip, "--iface", LAN_IFACE,
-               "--report-interval", str(spec.report_interval), "--boot-count", str(device.boot_count)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "lab.simulators",
+            spec.family,
+            "--broker",
+            f"{self.hub_ip}:{self.broker_port}",
+            "--name",
+            spec.name,
+            "--ip",
+            device.ip,
+            "--iface",
+            LAN_IFACE,
+            "--report-interval",
+            str(spec.report_interval),
+            "--boot-count",
+            str(device.boot_count),
+        ]
         if spec.reconnect_delay is not None:
             cmd += ["--reconnect-delay", str(spec.reconnect_delay)]
         if restart_reason:
@@ -533,16 +620,32 @@ class LabHome:
     # -- state file --------------------------------------------------------------------------------------------
     def save_state(self) -> None:
         state = _State(
-            id=self.id, owner_pid=None if self._detached else os.getpid(), workdir=str(self.workdir),
-            lan_octet=self.lan_octet, namespaces=self._namespaces,
+            id=self.id,
+            owner_pid=None if self._detached else os.getpid(),
+            workdir=str(self.workdir),
+            lan_octet=self.lan_octet,
+            namespaces=self._namespaces,
             processes=[p.to_state() for p in self.processes],
-            devices=[{"name": d.name, "family": d.spec.family, "ns": d.ns, "ip": d.ip, "router_port": d.router_port,
-                      "boot_count": d.boot_count, "powered": d.powered, "report_interval": d.spec.report_interval,
-                      "reconnect_delay": d.spec.reconnect_delay, "args": list(d.spec.args),
-                      "pid": d.process.pid if d.process else None} for d in self.devices.values()],
+            devices=[
+                {
+                    "name": d.name,
+                    "family": d.spec.family,
+                    "ns": d.ns,
+                    "ip": d.ip,
+                    "router_port": d.router_port,
+                    "boot_count": d.boot_count,
+                    "powered": d.powered,
+                    "report_interval": d.spec.report_interval,
+                    "reconnect_delay": d.spec.reconnect_delay,
+                    "args": list(d.spec.args),
+                    "pid": d.process.pid if d.process else None,
+                }
+                for d in self.devices.values()
+            ],
             broker_port=self.broker_port if self.broker is not None else None,
             upnp_bootid=self.upnp_bootid if self.upnp else None,
-            broker_pid=self._broker_pid(), nat=self.nat,
+            broker_pid=self._broker_pid(),
+            nat=self.nat,
         )
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state.__dict__, indent=1))
@@ -562,27 +665,38 @@ class LabHome:
         except (OSError, json.JSONDecodeError) as exc:
             raise LabError(f"cannot read lab state {state_path}: {exc}") from exc
         lab = cls.__new__(cls)
-        lab._setup(data["id"], upnp=data["upnp_bootid"] is not None, state_dir=Path(state_path).parent,
-                   detached=data["owner_pid"] is None)
+        lab._setup(
+            data["id"],
+            upnp=data["upnp_bootid"] is not None,
+            state_dir=Path(state_path).parent,
+            detached=data["owner_pid"] is None,
+        )
         lab.broker_port = data["broker_port"] or BROKER_PORT
         lab.upnp_bootid = data["upnp_bootid"] or 1
         lab.nat = data.get("nat", True)
         lab.workdir = Path(data["workdir"])
         lab.clock_offset_file = lab.workdir / "hub-clock-offset"
         lab._namespaces = list(data["namespaces"])
-        lab.processes = [LabProcess(p["name"], p["ns"], p["argv"], Path(p["log_path"]), p["pid"])
-                         for p in data["processes"]]
+        lab.processes = [
+            LabProcess(p["name"], p["ns"], p["argv"], Path(p["log_path"]), p["pid"]) for p in data["processes"]
+        ]
         by_pid = {p.pid: p for p in lab.processes}
         lab._dnsmasq = next((p for p in lab.processes if p.name == "dnsmasq"), None)
         lab._ssdp = next((p for p in lab.processes if p.name == "ssdp"), None)
         for d in data["devices"]:
             spec = DeviceSpec(d["name"], d["family"], d["report_interval"], d["reconnect_delay"], d["args"])
-            lab.devices[d["name"]] = Device(spec, d["ns"], d["ip"], d["router_port"], d["boot_count"],
-                                            by_pid.get(d["pid"]), d["powered"])
+            lab.devices[d["name"]] = Device(
+                spec, d["ns"], d["ip"], d["router_port"], d["boot_count"], by_pid.get(d["pid"]), d["powered"]
+            )
         lab.attached_broker_pid = data.get("broker_pid")
         if data["broker_port"]:
-            lab.broker = Mosquitto(lab.broker_port, lab.hub_ip, netns=lab.hub_ns, workdir=lab.workdir / "broker",
-                                   extra_config=f"listener {lab.broker_port} 127.0.0.1\n")
+            lab.broker = Mosquitto(
+                lab.broker_port,
+                lab.hub_ip,
+                netns=lab.hub_ns,
+                workdir=lab.workdir / "broker",
+                extra_config=f"listener {lab.broker_port} 127.0.0.1\n",
+            )
         return lab
 
 
@@ -593,8 +707,11 @@ def find_state(state_dir: Path = STATE_DIR, lab_id: str | None = None) -> Path:
         if not path.exists():
             raise LabError(f"no lab {lab_id} (no {path})")
         return path
-    detached = [p for p in sorted(state_dir.glob("*.json"))
-                if json.loads(p.read_text()).get("owner_pid") is None] if state_dir.exists() else []
+    detached = (
+        [p for p in sorted(state_dir.glob("*.json")) if json.loads(p.read_text()).get("owner_pid") is None]
+        if state_dir.exists()
+        else []
+    )
     if len(detached) != 1:
         raise LabError(f"{len(detached)} labs brought up with 'homediag-lab up'; name one with --id")
     return detached[0]
@@ -610,8 +727,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def cleanup_stale(state_dir: Path = STATE_DIR, *, include_detached: bool = False,
-                  orphans_older_than_s: float | None = None) -> list[str]:
+def cleanup_stale(
+    state_dir: Path = STATE_DIR, *, include_detached: bool = False, orphans_older_than_s: float | None = None
+) -> list[str]:
     """Remove the leftovers of crashed runs; returns the lab ids removed.
 
     Labs (state files in ``state_dir``) whose owning process is gone are torn down; labs of live processes (other
@@ -632,8 +750,9 @@ def cleanup_stale(state_dir: Path = STATE_DIR, *, include_detached: bool = False
             claimed.add(data["id"])
             continue
         for process in data.get("processes", []):
-            LabProcess(process["name"], process["ns"], process["argv"], Path(process["log_path"]),
-                       process["pid"]).kill()
+            LabProcess(
+                process["name"], process["ns"], process["argv"], Path(process["log_path"]), process["pid"]
+            ).kill()
         for ns in netns.namespaces_of(f"{netns.PREFIX_FAMILY}{data['id']}-"):
             netns.delete_namespace(ns)
         if data.get("workdir"):
@@ -644,7 +763,7 @@ def cleanup_stale(state_dir: Path = STATE_DIR, *, include_detached: bool = False
     existing = netns.list_namespaces()
     if orphans_older_than_s is not None:
         for ns in existing:
-            lab_id = ns[len(netns.PREFIX_FAMILY):].split("-", 1)[0]
+            lab_id = ns[len(netns.PREFIX_FAMILY) :].split("-", 1)[0]
             if not ns.startswith(netns.PREFIX_FAMILY) or lab_id in claimed:
                 continue
             try:

@@ -95,15 +95,23 @@ class Recording:
     real_clicks: list[dict[str, Any]] = field(default_factory=list)  # {"at", "verdict"} of one-clicks run in the lab
 
     def save(self, path: Path) -> None:
-        data = {"faults": [f.to_json() for f in self.faults], "inventory": self.inventory.model_dump(mode="json"),
-                "real_clicks": self.real_clicks, "events": [e.model_dump(mode="json") for e in self.events]}
+        data = {
+            "faults": [f.to_json() for f in self.faults],
+            "inventory": self.inventory.model_dump(mode="json"),
+            "real_clicks": self.real_clicks,
+            "events": [e.model_dump(mode="json") for e in self.events],
+        }
         path.write_bytes(gzip.compress(json.dumps(data, sort_keys=True).encode(), mtime=0))
 
     @classmethod
     def load(cls, path: Path) -> Recording:
         data = json.loads(gzip.decompress(path.read_bytes()))
-        return cls([TimelineEvent.model_validate(e) for e in data["events"]], Inventory.model_validate(data["inventory"]),
-                   [InjectedFault.from_json(f) for f in data["faults"]], data.get("real_clicks", []))
+        return cls(
+            [TimelineEvent.model_validate(e) for e in data["events"]],
+            Inventory.model_validate(data["inventory"]),
+            [InjectedFault.from_json(f) for f in data["faults"]],
+            data.get("real_clicks", []),
+        )
 
 
 @dataclass(frozen=True)
@@ -133,7 +141,10 @@ class _Span:
 
 def _concerns(fault: InjectedFault, event: TimelineEvent) -> bool:
     if fault.device is not None:
-        return event.device_id == fault.device and event.kind in (EventKind.DEVICE_AVAILABILITY, EventKind.DEVICE_REBOOT)
+        return event.device_id == fault.device and event.kind in (
+            EventKind.DEVICE_AVAILABILITY,
+            EventKind.DEVICE_REBOOT,
+        )
     if fault.kind == "broker_login_required":
         return event.kind is EventKind.BROKER and event.state in ("refused", "accepted")
     if fault.kind == "hub_unplugged" and event.kind is EventKind.ROUTER_BOOT_ID:
@@ -145,8 +156,12 @@ def spans(recording: Recording) -> list[_Span]:
     """Each fault from its first to its last evidence in the recording (within ``EVIDENCE_AFTER`` of its end)."""
     found = []
     for fault in recording.faults:
-        evidence = [e.ts for e in recording.events if fault.started_at - timedelta(seconds=1) <= e.ts
-                    <= fault.ended_at + EVIDENCE_AFTER and _concerns(fault, e)]
+        evidence = [
+            e.ts
+            for e in recording.events
+            if fault.started_at - timedelta(seconds=1) <= e.ts <= fault.ended_at + EVIDENCE_AFTER
+            and _concerns(fault, e)
+        ]
         if evidence:
             found.append(_Span(fault, min(evidence), max(max(evidence), fault.ended_at)))
     return found
@@ -165,8 +180,11 @@ def _lag(event: TimelineEvent, rng: random.Random) -> timedelta:
     if event.kind not in NETWORK_KINDS or not event.source.startswith("monitor."):
         return timedelta()
     if event.state == "down":
-        return timedelta(seconds=rng.uniform((FAILURES_BEFORE_DOWN - 1) * PROBE_INTERVAL_S,
-                                             FAILURES_BEFORE_DOWN * PROBE_INTERVAL_S + PROBE_TIMEOUT_S))
+        return timedelta(
+            seconds=rng.uniform(
+                (FAILURES_BEFORE_DOWN - 1) * PROBE_INTERVAL_S, FAILURES_BEFORE_DOWN * PROBE_INTERVAL_S + PROBE_TIMEOUT_S
+            )
+        )
     return timedelta(seconds=rng.uniform(0, PROBE_INTERVAL_S + PROBE_TIMEOUT_S))
 
 
@@ -174,7 +192,12 @@ def _fresh_checks(events: Sequence[TimelineEvent], moment: datetime) -> list[dic
     state: dict[str, bool] = {}
     for event in events:
         name = NETWORK_KINDS.get(event.kind)
-        if event.ts <= moment and name is not None and event.source.startswith("monitor.") and event.state in ("up", "down"):
+        if (
+            event.ts <= moment
+            and name is not None
+            and event.source.startswith("monitor.")
+            and event.state in ("up", "down")
+        ):
             state[name] = event.state == "up"
     return [{"name": name, "ok": ok, "detail": "replayed"} for name, ok in state.items()]
 
@@ -182,7 +205,9 @@ def _fresh_checks(events: Sequence[TimelineEvent], moment: datetime) -> list[dic
 def _timeless(inventory: Inventory) -> Inventory:
     """The inventory without what changes over the run (it was saved at its end): availability, uptime, the last
     restart reason; the timeline says those as of each moment."""
-    devices = [d.model_copy(update={"available": None, "uptime_s": None, "restart_reason": None}) for d in inventory.devices]
+    devices = [
+        d.model_copy(update={"available": None, "uptime_s": None, "restart_reason": None}) for d in inventory.devices
+    ]
     return inventory.model_copy(update={"devices": devices})
 
 
@@ -231,20 +256,27 @@ def clicks(recording: Recording, profiles: ProfileSet, seed: int) -> list[Click]
     for index, span in enumerate(known):
         following = known[index + 1].fault.started_at if index + 1 < len(known) else None
         for phase, moment, now in _moments(span, following, rng):
-            offset = (moment - (span.fault.started_at if phase in ("before", "during") else span.fault.ended_at))
+            offset = moment - (span.fault.started_at if phase in ("before", "during") else span.fault.ended_at)
             planned.append((span.fault.kind, phase, offset.total_seconds(), moment, now))
-    made = [Click(kind, phase, offset, expected_at(moment, known), click(recording, profiles, moment, now, rng))
-            for kind, phase, offset, moment, now in planned]
+    made = [
+        Click(kind, phase, offset, expected_at(moment, known), click(recording, profiles, moment, now, rng))
+        for kind, phase, offset, moment, now in planned
+    ]
     for real in recording.real_clicks:
         moment = datetime.fromisoformat(real["at"])
-        made.append(Click(real["fault"], real["phase"], real["offset_s"], expected_at(moment, known), real["verdict"],
-                          real=True))
+        made.append(
+            Click(
+                real["fault"], real["phase"], real["offset_s"], expected_at(moment, known), real["verdict"], real=True
+            )
+        )
     return made
 
 
 def summary(made: Sequence[Click], seed: int) -> str:
     right = sum(c.right for c in made)
     real = [c for c in made if c.real]
-    return (f"click at any moment (seed {seed}): faults {len({c.fault for c in made})}, clicks {len(made)} "
-            f"({len(real)} real one-clicks in the lab, {sum(c.right for c in real)} right), right {right} "
-            f"({right / max(1, len(made)):.0%}), false healthy {sum(c.false_healthy for c in made)}")
+    return (
+        f"click at any moment (seed {seed}): faults {len({c.fault for c in made})}, clicks {len(made)} "
+        f"({len(real)} real one-clicks in the lab, {sum(c.right for c in real)} right), right {right} "
+        f"({right / max(1, len(made)):.0%}), false healthy {sum(c.false_healthy for c in made)}"
+    )

@@ -36,8 +36,15 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0, netns: str | None
                 time.sleep(0.05)
         else:
             probe = subprocess.run(
-                ["ip", "netns", "exec", netns, "python3", "-c",
-                 f"import socket; socket.create_connection(({host!r}, {port}), timeout=0.5)"],
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    netns,
+                    "python3",
+                    "-c",
+                    f"import socket; socket.create_connection(({host!r}, {port}), timeout=0.5)",
+                ],
                 capture_output=True,
             )
             if probe.returncode == 0:
@@ -98,8 +105,9 @@ class Mosquitto:
     def require_login(self, password_file: Path | None) -> None:
         """From the next start on, admit only the users of ``password_file`` (None: anyone again)."""
         self._allow_anonymous = password_file is None
-        self._extra_config = "".join(line + "\n" for line in self._extra_config.splitlines()
-                                     if not line.startswith("password_file "))
+        self._extra_config = "".join(
+            line + "\n" for line in self._extra_config.splitlines() if not line.startswith("password_file ")
+        )
         if password_file is not None:
             self._extra_config += f"password_file {password_file}\n"
         self._write_conf()

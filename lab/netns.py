@@ -174,14 +174,27 @@ def add_route(ns: str, destination: str, via: str) -> None:
     ip("route", "replace", destination, "via", via, ns=ns)
 
 
-def run_in(ns: str, cmd: Sequence[str], *, check: bool = True, timeout: float | None = 30.0,
-           env: Mapping[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_in(
+    ns: str,
+    cmd: Sequence[str],
+    *,
+    check: bool = True,
+    timeout: float | None = 30.0,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """``ip netns exec NS CMD``, output captured as text; ``check`` raises :class:`NetnsError` on failure."""
     _check_ours(ns)
     full = ["ip", "netns", "exec", ns, *cmd]
     try:
-        result = subprocess.run(full, capture_output=True, text=True, timeout=timeout,
-                                env=dict(env) if env is not None else None, input=input)
+        result = subprocess.run(
+            full,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            input=input,
+        )
     except subprocess.TimeoutExpired as exc:
         raise NetnsError(f"{' '.join(cmd)} in {ns} timed out after {timeout}s") from exc
     if check and result.returncode != 0:
@@ -189,8 +202,13 @@ def run_in(ns: str, cmd: Sequence[str], *, check: bool = True, timeout: float | 
     return result
 
 
-def popen_in(ns: str, cmd: Sequence[str], *, log_path: Path, env: Mapping[str, str] | None = None,
-             ) -> subprocess.Popen[bytes]:
+def popen_in(
+    ns: str,
+    cmd: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
     """Start a long-running process in ``ns`` (``ip netns exec`` execs into it: same pid), output to ``log_path``.
 
     The caller owns it (see :class:`lab.home.LabProcess`); every process left in a lab namespace is also killed
@@ -198,6 +216,11 @@ def popen_in(ns: str, cmd: Sequence[str], *, log_path: Path, env: Mapping[str, s
     """
     _check_ours(ns)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(["ip", "netns", "exec", ns, *cmd], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=dict(env) if env is not None else None,
-                                start_new_session=True)
+        return subprocess.Popen(
+            ["ip", "netns", "exec", ns, *cmd],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
+        )

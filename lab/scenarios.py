@@ -53,12 +53,21 @@ def _diagnose_bundle(agent: AgentProcess, signature: str) -> tuple[str, float]:
     from agent.diagnosis import diagnose, fault_focus
 
     bundle = agent.bundle(agent.wait_bundle(signature, timeout=CRASH_LOOP_WINDOW_S + 60))
-    inventory = Inventory.model_validate_json(bundle.files["inventory.json"]) if "inventory.json" in bundle.files \
+    inventory = (
+        Inventory.model_validate_json(bundle.files["inventory.json"])
+        if "inventory.json" in bundle.files
         else Inventory(generated_at=bundle.manifest.created_at)
+    )
     started = time.perf_counter()
     timeline = bundle.timeline()
-    report = diagnose(timeline, inventory, {}, load_profiles(), bundle.manifest.window.end,
-                      focus=fault_focus(timeline, bundle.manifest.trigger.signature))
+    report = diagnose(
+        timeline,
+        inventory,
+        {},
+        load_profiles(),
+        bundle.manifest.window.end,
+        focus=fault_focus(timeline, bundle.manifest.trigger.signature),
+    )
     return report.verdict.value, time.perf_counter() - started
 
 
@@ -72,7 +81,9 @@ def bundle_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     yield run("device power-off", "device_offline", str(opened.detail["signature"]) if opened else "device_offline")
     faults.device_crash_loop("node", restarts=3, interval_s=8).wait(90)
     crash = _wait_fault(agent, "device_crash_loop:", 40)
-    yield run("device crash loop", "device_crash_loop", str(crash.detail["signature"]) if crash else "device_crash_loop")
+    yield run(
+        "device crash loop", "device_crash_loop", str(crash.detail["signature"]) if crash else "device_crash_loop"
+    )
     time.sleep(25)  # devices' wills after the crash loop settle before the network faults
     faults.wan_outage(6).wait(30)
     yield run("WAN outage", "wan_outage", "wan_outage")
@@ -84,16 +95,25 @@ def bundle_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     yield run("router reboot", "router_reboot", "router_reboot")
 
 
-def _wait_fault(agent: AgentProcess, prefix: str, timeout: float, *, state: str = "closed",
-                after: datetime | None = None) -> TimelineEvent | None:
-    return agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == state and (after is None or e.ts > after)
-                            and str(e.detail.get("signature", "")).startswith(prefix), timeout)
+def _wait_fault(
+    agent: AgentProcess, prefix: str, timeout: float, *, state: str = "closed", after: datetime | None = None
+) -> TimelineEvent | None:
+    return agent.wait_event(
+        lambda e: (
+            e.kind is EventKind.FAULT
+            and e.state == state
+            and (after is None or e.ts > after)
+            and str(e.detail.get("signature", "")).startswith(prefix)
+        ),
+        timeout,
+    )
 
 
 def _live_verdict(lab: LabHome, agent: AgentProcess) -> tuple[str, float]:
     started = time.perf_counter()
-    done = lab.run(lab.hub_ns, [AGENT, "-c", str(agent.config_path), "diagnose", "--json"], timeout=60,
-                   env=lab.hub_env())
+    done = lab.run(
+        lab.hub_ns, [AGENT, "-c", str(agent.config_path), "diagnose", "--json"], timeout=60, env=lab.hub_env()
+    )
     seconds = time.perf_counter() - started
     return json.loads(done.stdout)["verdict"], seconds
 
@@ -180,8 +200,14 @@ def new_home(lab_factory, tmp: Path) -> tuple[LabHome, AgentProcess]:  # type: i
     """A home with three devices and an enrolled, running agent whose collector is in the internet namespace."""
     lab = lab_factory(devices=DEVICES, upnp=True)
     lab.start_broker()
-    agent = AgentProcess.create(lab, tmp, after_s=3.0, group_window_s=30.0, state_dir=lab.hub_disk() / "agent",
-                                extra={"capture": {"crash_loop_window_s": CRASH_LOOP_WINDOW_S}})
+    agent = AgentProcess.create(
+        lab,
+        tmp,
+        after_s=3.0,
+        group_window_s=30.0,
+        state_dir=lab.hub_disk() / "agent",
+        extra={"capture": {"crash_loop_window_s": CRASH_LOOP_WINDOW_S}},
+    )
     agent.start()
     agent.wait_ready(ONLINE)
     return lab, agent
@@ -201,13 +227,21 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
     def one_click(kind: str, phase: str, anchor: datetime) -> None:
         at = utcnow()
         verdict, _ = _live_verdict(lab, agent)
-        real.append({"fault": kind, "phase": phase, "at": at.isoformat(),
-                     "offset_s": (at - anchor).total_seconds(), "verdict": verdict})
+        real.append(
+            {
+                "fault": kind,
+                "phase": phase,
+                "at": at.isoformat(),
+                "offset_s": (at - anchor).total_seconds(),
+                "verdict": verdict,
+            }
+        )
 
     def click_during(kind: str, fault: Fault, window_s: tuple[float, float]) -> threading.Thread:
         def later() -> None:
             time.sleep(rng.uniform(*window_s))
             one_click(kind, "during", fault.started_at)
+
         thread = threading.Thread(target=later, name=f"click-during-{kind}")
         thread.start()
         return thread
@@ -222,8 +256,14 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
         time.sleep(QUIET_BETWEEN_S)
 
     def device_of(fault: Fault) -> str | None:
-        went = agent.wait_event(lambda e: e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "offline"
-                                and e.ts >= fault.started_at - timedelta(seconds=1), 20)
+        went = agent.wait_event(
+            lambda e: (
+                e.kind is EventKind.DEVICE_AVAILABILITY
+                and e.state == "offline"
+                and e.ts >= fault.started_at - timedelta(seconds=1)
+            ),
+            20,
+        )
         return went.device_id if went else None
 
     # The brownout's device of its own: the crash-looping node's restarts would count with it.
@@ -247,9 +287,13 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
     brownout = faults.device_crash_loop("esp2", restarts=1, interval_s=0, restart_reason="Brownout Reset").wait(30)
     settle("device_brownout", brownout, device_of(brownout), click_after=False)
 
-    for kind, inject, seconds in (("wan_outage", faults.wan_outage, 10), ("dns_failure", faults.dns_failure, 10),
-                                  ("broker_crash", faults.broker_crash, 10), ("router_reboot", faults.router_reboot, 12),
-                                  ("hub_unplugged", faults.hub_unplugged, 10)):
+    for kind, inject, seconds in (
+        ("wan_outage", faults.wan_outage, 10),
+        ("dns_failure", faults.dns_failure, 10),
+        ("broker_crash", faults.broker_crash, 10),
+        ("router_reboot", faults.router_reboot, 12),
+        ("hub_unplugged", faults.hub_unplugged, 10),
+    ):
         fault = inject(seconds)
         during = click_during(kind, fault, (1.5, seconds - 2.5))
         fault.wait(60)
@@ -263,14 +307,21 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
     faults.broker_login_dropped()
     settle("broker_login_required", refused)
     inventory_path = agent.state_dir / "inventory.json"
-    inventory = Inventory.model_validate_json(inventory_path.read_text()) if inventory_path.exists() \
+    inventory = (
+        Inventory.model_validate_json(inventory_path.read_text())
+        if inventory_path.exists()
         else Inventory(generated_at=utcnow())
+    )
     return Recording(agent.events(), inventory, injected, real)
 
 
 def _fault_bundles_since(agent: AgentProcess, since: datetime, timeout: float) -> datetime | None:
     """When the collector first held a fault bundle made after ``since`` (None if none came)."""
+
     def fresh() -> bool:
-        return any(b["trigger"]["kind"] == "fault" and datetime.fromisoformat(b["created_at"]) >= since
-                   for b in agent.bundles())
+        return any(
+            b["trigger"]["kind"] == "fault" and datetime.fromisoformat(b["created_at"]) >= since
+            for b in agent.bundles()
+        )
+
     return utcnow() if wait_for(fresh, timeout) else None

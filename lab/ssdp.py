@@ -27,13 +27,24 @@ TYPES = ("upnp:rootdevice", "urn:schemas-upnp-org:device:InternetGatewayDevice:1
 
 def _headers(uuid: str, nt: str, ip: str, bootid: int) -> list[str]:
     usn = f"uuid:{uuid}::{nt}"
-    return [f"LOCATION: http://{ip}:5000/rootDesc.xml", f"SERVER: {SERVER}", f"USN: {usn}",
-            f"BOOTID.UPNP.ORG: {bootid}", f"CONFIGID.UPNP.ORG: {CONFIGID}", "CACHE-CONTROL: max-age=120"]
+    return [
+        f"LOCATION: http://{ip}:5000/rootDesc.xml",
+        f"SERVER: {SERVER}",
+        f"USN: {usn}",
+        f"BOOTID.UPNP.ORG: {bootid}",
+        f"CONFIGID.UPNP.ORG: {CONFIGID}",
+        "CACHE-CONTROL: max-age=120",
+    ]
 
 
 def notify(uuid: str, nt: str, ip: str, bootid: int, nts: str = "ssdp:alive") -> bytes:
-    lines = ["NOTIFY * HTTP/1.1", f"HOST: {SSDP_GROUP}:{SSDP_PORT}", f"NT: {nt}", f"NTS: {nts}",
-             *_headers(uuid, nt, ip, bootid)]
+    lines = [
+        "NOTIFY * HTTP/1.1",
+        f"HOST: {SSDP_GROUP}:{SSDP_PORT}",
+        f"NT: {nt}",
+        f"NTS: {nts}",
+        *_headers(uuid, nt, ip, bootid),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -62,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listen.bind(("", SSDP_PORT))
-    listen.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                      struct.pack("4s4s", socket.inet_aton(SSDP_GROUP), socket.inet_aton(args.ip)))
+    listen.setsockopt(
+        socket.IPPROTO_IP,
+        socket.IP_ADD_MEMBERSHIP,
+        struct.pack("4s4s", socket.inet_aton(SSDP_GROUP), socket.inet_aton(args.ip)),
+    )
 
     def announce(nts: str) -> None:
         for nt in TYPES:

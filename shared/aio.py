@@ -29,8 +29,13 @@ class Backoff:
     a network blip) comes back at once however often it happened before.
     """
 
-    def __init__(self, min_s: float, max_s: float, healthy_after_s: float,
-                 jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.0)) -> None:
+    def __init__(
+        self,
+        min_s: float,
+        max_s: float,
+        healthy_after_s: float,
+        jitter: Callable[[], float] = lambda: random.uniform(0.5, 1.0),
+    ) -> None:
         self.min_s, self.max_s, self.healthy_after_s = min_s, max_s, healthy_after_s
         self._jitter = jitter
         self._next = min_s

@@ -69,8 +69,14 @@ def response_topic(agent_id: str, relay: str) -> str:
 def is_response_topic_of(topic: str, agent_id: str, relay: str | None = None) -> bool:
     """Whether ``topic`` is a response topic in ``agent_id``'s own tree (for ``relay``, when given)."""
     parsed = parse_agent_topic(topic)
-    return (parsed is not None and parsed[0] == agent_id and parsed[1] == "resp" and parsed[2] is not None
-            and "/" not in parsed[2] and (relay is None or parsed[2] == relay))
+    return (
+        parsed is not None
+        and parsed[0] == agent_id
+        and parsed[1] == "resp"
+        and parsed[2] is not None
+        and "/" not in parsed[2]
+        and (relay is None or parsed[2] == relay)
+    )
 
 
 def parse_agent_topic(topic: str) -> tuple[str, str, str | None] | None:

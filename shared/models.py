@@ -106,7 +106,9 @@ class Device(_Model):
     model: str | None = None
     firmware: str | None = None
     hardware: str | None = None
-    identifiers: list[str] = Field(default_factory=list, description="namespaced ids, e.g. 'ieee:0x00124b…', 'ha:kitchen'")
+    identifiers: list[str] = Field(
+        default_factory=list, description="namespaced ids, e.g. 'ieee:0x00124b…', 'ha:kitchen'"
+    )
     macs: list[str] = Field(default_factory=list)
     ips: list[str] = Field(default_factory=list)
     services: list[str] = Field(default_factory=list, description="mDNS service types seen")
@@ -167,8 +169,12 @@ class ManifestFile(_Frozen):
 class RedactionSummary(_Frozen):
     """What redaction replaced, by kind. Never contains an original value."""
 
-    replaced: dict[str, int] = Field(default_factory=dict, description="pseudonymised values by kind: mac, ipv4, ipv6, ssid, hostname, email")
-    removed: dict[str, int] = Field(default_factory=dict, description="secrets removed by kind: password, token, url_credentials, psk, …")
+    replaced: dict[str, int] = Field(
+        default_factory=dict, description="pseudonymised values by kind: mac, ipv4, ipv6, ssid, hostname, email"
+    )
+    removed: dict[str, int] = Field(
+        default_factory=dict, description="secrets removed by kind: password, token, url_credentials, psk, …"
+    )
 
 
 class BundleManifest(_Frozen):
@@ -197,14 +203,26 @@ class Finding(_Model):
     confidence: float = Field(ge=0.0, le=1.0)
     title: str
     explanation: Explanation
-    translations: dict[str, Explanation] = Field(default_factory=dict, description="the explanation in other languages, by language tag")
+    translations: dict[str, Explanation] = Field(
+        default_factory=dict, description="the explanation in other languages, by language tag"
+    )
     evidence: list[TimelineEvent] = Field(default_factory=list)
     devices: list[str] = Field(default_factory=list)
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
-    expected: bool = Field(default=False, description="normal behaviour, reported for context (e.g. a device reconnecting after a router reboot)")
-    ongoing: bool = Field(default=False, description="the fault is still happening when the report is made (a check fails now, an outage is still open)")
-    occurrences: int = Field(default=1, ge=1, description="repeats merged into this finding; started_at is the first start, ended_at the last end")
+    expected: bool = Field(
+        default=False,
+        description="normal behaviour, reported for context (e.g. a device reconnecting after a router reboot)",
+    )
+    ongoing: bool = Field(
+        default=False,
+        description="the fault is still happening when the report is made (a check fails now, an outage is still open)",
+    )
+    occurrences: int = Field(
+        default=1,
+        ge=1,
+        description="repeats merged into this finding; started_at is the first start, ended_at the last end",
+    )
 
 
 class DiagnosisReport(_Model):

@@ -34,7 +34,9 @@ class _Strict(BaseModel):
 
 class Sourced(_Strict):
     source: str | None = Field(default=None, description="where this is documented (URL or document and section)")
-    own_observation: bool = Field(default=False, description="true when we observed it ourselves and no source documents it")
+    own_observation: bool = Field(
+        default=False, description="true when we observed it ourselves and no source documents it"
+    )
 
     @model_validator(mode="after")
     def _has_provenance(self) -> Sourced:
@@ -74,7 +76,9 @@ class DeviceClass(StrEnum):
 
 class Timing(_Strict):
     reconnect_after_router_reboot_s: float = Field(description="how long after the network returns the device is back")
-    availability_timeout_s: float | None = Field(default=None, description="when the family declares a silent device offline")
+    availability_timeout_s: float | None = Field(
+        default=None, description="when the family declares a silent device offline"
+    )
     report_interval_s: float | None = Field(default=None, description="how often a healthy device reports on its own")
 
 
@@ -84,14 +88,18 @@ class ClassTiming(Timing, Sourced):
 
 class Normal(Timing, Sourced):
     by_class: dict[DeviceClass, ClassTiming] = Field(
-        default_factory=dict, description="per device class (mains/battery, Zigbee router/end device), each with its source")
+        default_factory=dict,
+        description="per device class (mains/battery, Zigbee router/end device), each with its source",
+    )
 
 
 class Pattern(_Strict):
     log: str | None = Field(default=None, description="regex over the device's log lines and last messages")
     restart_reason: str | None = Field(default=None, description="regex over the reported restart reason")
     min_restarts: int | None = Field(default=None, description="at least this many restarts in the window")
-    device_class: DeviceClass | None = Field(default=None, description="only devices of this class (e.g. battery remotes)")
+    device_class: DeviceClass | None = Field(
+        default=None, description="only devices of this class (e.g. battery remotes)"
+    )
 
     @field_validator("log", "restart_reason")
     @classmethod
@@ -115,7 +123,9 @@ class Advice(_Strict):
 class Sample(_Strict):
     """Evidence as a device shows it; the tests run it through the diagnosis and expect exactly this issue."""
 
-    firmware: str | None = Field(default=None, description="the firmware the device reports (must lie in the issue's range)")
+    firmware: str | None = Field(
+        default=None, description="the firmware the device reports (must lie in the issue's range)"
+    )
     log: list[str] = Field(default_factory=list, description="log lines or last messages, as seen")
     restart_reason: str | None = None
     restarts: int = Field(default=0, ge=0, description="restarts in the window")
@@ -279,7 +289,9 @@ def recognises(rule: Recognition, device: Device) -> bool:
         return False
     checks = []
     if rule.manufacturers:
-        checks.append(bool(device.manufacturer) and device.manufacturer.lower() in {m.lower() for m in rule.manufacturers})
+        checks.append(
+            bool(device.manufacturer) and device.manufacturer.lower() in {m.lower() for m in rule.manufacturers}
+        )
     if rule.models:
         checks.append(bool(device.model) and any(re.search(pattern, device.model) for pattern in rule.models))
     return any(checks) if checks else True

@@ -34,28 +34,63 @@ DROPPED_BINARY_SUFFIXES = {".pcap": "pcap", ".pcapng": "pcap"}
 
 # Normalised key (lower case, without "_", "-", ".", " ") -> kind of secret removed.
 _SECRET_KEYS = {
-    "password": "password", "passwd": "password", "pass": "password", "pwd": "password",
-    "passphrase": "password", "token": "token", "accesstoken": "token", "refreshtoken": "token",
-    "authtoken": "token", "auth": "token", "authorization": "token", "bearer": "token",
-    "secret": "secret", "clientsecret": "secret", "key": "key", "apikey": "key", "privatekey": "key",
-    "psk": "psk", "wpa": "psk", "wpapsk": "psk", "wpapassphrase": "psk", "credential": "credentials",
-    "credentials": "credentials", "cookie": "session", "setcookie": "session", "session": "session",
+    "password": "password",
+    "passwd": "password",
+    "pass": "password",
+    "pwd": "password",
+    "passphrase": "password",
+    "token": "token",
+    "accesstoken": "token",
+    "refreshtoken": "token",
+    "authtoken": "token",
+    "auth": "token",
+    "authorization": "token",
+    "bearer": "token",
+    "secret": "secret",
+    "clientsecret": "secret",
+    "key": "key",
+    "apikey": "key",
+    "privatekey": "key",
+    "psk": "psk",
+    "wpa": "psk",
+    "wpapsk": "psk",
+    "wpapassphrase": "psk",
+    "credential": "credentials",
+    "credentials": "credentials",
+    "cookie": "session",
+    "setcookie": "session",
+    "session": "session",
     "sessionid": "session",
 }
 # Keys ending like this are secrets too ("mqtt_password", "wifi_psk"), but "keyid" is not.
 _SECRET_SUFFIXES = {
-    "password": "password", "passwd": "password", "passphrase": "password", "token": "token",
-    "secret": "secret", "apikey": "key", "privatekey": "key", "psk": "psk", "credentials": "credentials",
+    "password": "password",
+    "passwd": "password",
+    "passphrase": "password",
+    "token": "token",
+    "secret": "secret",
+    "apikey": "key",
+    "privatekey": "key",
+    "psk": "psk",
+    "credentials": "credentials",
 }
 # Query parameters that carry a secret although their name is not secret-looking elsewhere.
-_SECRET_QUERY_NAMES = {"sig": "token", "signature": "token", "code": "token", "jwt": "token", "xamzsignature": "token",
-                       "xamzsecuritytoken": "token", "xamzcredential": "credentials"}
+_SECRET_QUERY_NAMES = {
+    "sig": "token",
+    "signature": "token",
+    "code": "token",
+    "jwt": "token",
+    "xamzsignature": "token",
+    "xamzsecuritytoken": "token",
+    "xamzcredential": "credentials",
+}
 _MAC_KEYS = {"mac", "macs", "macaddress", "macaddr", "bssid", "hwaddr", "hwaddress", "ieeeaddress", "ieee"}
 _SSID_KEYS = {"ssid", "ssids", "essid"}
 _HOST_KEYS = {"hostname", "hn", "host", "hostnames", "fqdn", "dhcphostname"}
 _SERIAL_KEYS = {"serial", "serials", "serialnumber", "serialno", "serialnum", "sn", "sernum", "hwserial"}
 _PHONE_KEYS = {"phone", "phonenumber", "tel", "telephone", "mobile", "msisdn"}
 _EMAIL_KEYS = {"email", "emailaddress", "mail"}
+
 
 def _trie_pattern(words: list[str], *, caseless: bool = False, whole_tokens: bool = True) -> str:
     """A regex matching any of ``words``, shaped as a trie under one first-character class: the engine skips
@@ -81,7 +116,9 @@ def _trie_pattern(words: list[str], *, caseless: bool = False, whole_tokens: boo
     by_first: dict[str, list[str]] = {}
     for word in words:
         by_first.setdefault(word[0].lower() if caseless else word[0], []).append(word[1:])
-    firsts = "".join(sorted({re.escape(v) for first in by_first for v in ({first, first.upper()} if caseless else {first})}))
+    firsts = "".join(
+        sorted({re.escape(v) for first in by_first for v in ({first, first.upper()} if caseless else {first})})
+    )
     alternatives = "|".join(f"(?<={char(first)}){branch(rest)}" for first, rest in sorted(by_first.items()))
     if whole_tokens:
         return rf"[{firsts}](?<![0-9A-Za-z].)(?:{alternatives})(?![0-9A-Za-z])"
@@ -91,15 +128,41 @@ def _trie_pattern(words: list[str], *, caseless: bool = False, whole_tokens: boo
 # -- text patterns ------------------------------------------------------------------------------------------
 _H = "[0-9A-Fa-f]"
 _TEXT_SECRET_WORDS = [
-    "wpa_passphrase", "wpa_psk", "passphrase", "password", "passwd", "pwd", "pass", "psk", "apikey", "credential",
-    "credentials", "token", "secret", *(f"{a}{sep}{b}" for a, b in (("api", "key"), ("private", "key"),
-    ("access", "token"), ("refresh", "token"), ("auth", "token"), ("client", "secret"), ("session", "id"))
-    for sep in ("", "_", "-")),
+    "wpa_passphrase",
+    "wpa_psk",
+    "passphrase",
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "psk",
+    "apikey",
+    "credential",
+    "credentials",
+    "token",
+    "secret",
+    *(
+        f"{a}{sep}{b}"
+        for a, b in (
+            ("api", "key"),
+            ("private", "key"),
+            ("access", "token"),
+            ("refresh", "token"),
+            ("auth", "token"),
+            ("client", "secret"),
+            ("session", "id"),
+        )
+        for sep in ("", "_", "-")
+    ),
 ]
 _TEXT_SECRET_TRIGGERS = ("pass", "pwd", "psk", "key", "token", "secret", "credential", "session")
-_PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
+_PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
+)
 # The scheme stays; userinfo (user, or user:password) is dropped; the host is pseudonymised.
-_URL_CREDENTIALS = re.compile(r"://(?P<userinfo>[^/\s@\"'<>?#]+)@(?P<host>\[[0-9A-Fa-f:.%A-Za-z]+\]|[^/\s:?#\[\]\"'<>]+)")
+_URL_CREDENTIALS = re.compile(
+    r"://(?P<userinfo>[^/\s@\"'<>?#]+)@(?P<host>\[[0-9A-Fa-f:.%A-Za-z]+\]|[^/\s:?#\[\]\"'<>]+)"
+)
 _QUERY_PARAMETER = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]{1,64})=(?P<value>[^&#\s\"'<>]+)")
 # Only the secret word is matched, whatever precedes it ("mqtt_password", "Proxy-Authorization")
 # stays in place; an occasional over-match ("bypass=1") only over-redacts.
@@ -129,7 +192,8 @@ _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[
 _LOCAL_SUFFIXES = r"home\.arpa|fritz\.box|localdomain|localnet|internal|intranet|local|lan|home"
 _LOCAL_TRIGGERS = (".local", ".lan", ".home", ".internal", ".intranet", ".fritz.box")
 _LOCAL_HOST = re.compile(
-    r"(?i)(?<![A-Za-z0-9_.@-])(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*?)\.(?P<suffix>" + _LOCAL_SUFFIXES
+    r"(?i)(?<![A-Za-z0-9_.@-])(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*?)\.(?P<suffix>"
+    + _LOCAL_SUFFIXES
     + r")(?![A-Za-z0-9-]|\.[A-Za-z0-9])"
 )
 _IPV4_TAIL = r"(?:\.[0-9]{1,3}){3}"
@@ -196,7 +260,9 @@ def _unquote(value: str) -> tuple[str, str]:
 
 
 def _same_case(hex_digits: str, like: str) -> str:
-    return hex_digits.upper() if any(c in "ABCDEF" for c in like) and not any(c in "abcdef" for c in like) else hex_digits
+    return (
+        hex_digits.upper() if any(c in "ABCDEF" for c in like) and not any(c in "abcdef" for c in like) else hex_digits
+    )
 
 
 @lru_cache(maxsize=1)
@@ -211,8 +277,31 @@ def _protected_words() -> frozenset[str]:
             words.update(member.value.lower() for member in value)
         if isinstance(value, type) and issubclass(value, models.BaseModel):
             words.update(field.lower() for field in value.model_fields)
-    words.update(("online", "offline", "up", "down", "true", "false", "null", "none", "unknown", "changed", "same",
-                  "opened", "closed", "weak", "ok", "degraded", "byebye", "agent", "home", "local", "wifi"))
+    words.update(
+        (
+            "online",
+            "offline",
+            "up",
+            "down",
+            "true",
+            "false",
+            "null",
+            "none",
+            "unknown",
+            "changed",
+            "same",
+            "opened",
+            "closed",
+            "weak",
+            "ok",
+            "degraded",
+            "byebye",
+            "agent",
+            "home",
+            "local",
+            "wifi",
+        )
+    )
     return frozenset(words)
 
 
@@ -284,7 +373,9 @@ class Redactor:
         return separator[0].join(digits[i : i + 2] for i in range(0, 12, 2)), "mac"
 
     def _pseudonym_mac_tail(self, hex6: str) -> str:
-        return self._pseudonym("mac-tail", hex6, lambda value: (_same_case(self._mac_tail(value.lower()), value), "mac"))
+        return self._pseudonym(
+            "mac-tail", hex6, lambda value: (_same_case(self._mac_tail(value.lower()), value), "mac")
+        )
 
     def _pseudonym_eui64(self, value: str) -> str:
         def compute(original: str) -> tuple[str, str | None]:
@@ -328,7 +419,9 @@ class Redactor:
 
     def pseudonym_email(self, email: str) -> str:
         return self._pseudonym(
-            "email", email, lambda value: (f"user-{self._digest('email', value.lower()).hex()[:10]}@example.invalid", "email")
+            "email",
+            email,
+            lambda value: (f"user-{self._digest('email', value.lower()).hex()[:10]}@example.invalid", "email"),
         )
 
     def pseudonym_hostname(self, name: str, keep_suffix: str = "") -> str:
@@ -342,7 +435,10 @@ class Redactor:
         return self._pseudonym(
             "hostname" + suffix,
             name,
-            lambda value: (f"host-{self._digest('hostname', value.lower().rstrip('.')).hex()[:10]}{suffix}", "hostname"),
+            lambda value: (
+                f"host-{self._digest('hostname', value.lower().rstrip('.')).hex()[:10]}{suffix}",
+                "hostname",
+            ),
         )
 
     def pseudonym_ssid(self, ssid: str) -> str:
@@ -351,7 +447,9 @@ class Redactor:
         return self._pseudonym("ssid", ssid, lambda value: (f"ssid-{self._digest('ssid', value).hex()[:10]}", "ssid"))
 
     def pseudonym_serial(self, serial: str) -> str:
-        return self._pseudonym("serial", serial, lambda value: (f"serial-{self._digest('serial', value.upper()).hex()[:10]}", "serial"))
+        return self._pseudonym(
+            "serial", serial, lambda value: (f"serial-{self._digest('serial', value.upper()).hex()[:10]}", "serial")
+        )
 
     def pseudonym_phone(self, phone: str) -> str:
         def compute(value: str) -> tuple[str, str | None]:
@@ -373,8 +471,14 @@ class Redactor:
     def learn(self, kind: str, value: str) -> None:
         """Remember an identifying value (ssid, hostname, serial, phone) to replace wherever else it occurs."""
         value = value.strip()
-        if (len(value) < _MIN_LITERAL or value in self._literals or value in self._produced or value.isdigit()
-                or value.lower() in _protected_words() or "\n" in value):
+        if (
+            len(value) < _MIN_LITERAL
+            or value in self._literals
+            or value in self._produced
+            or value.isdigit()
+            or value.lower() in _protected_words()
+            or "\n" in value
+        ):
             return
         self._literals[value] = kind
         self._literal_pattern = None
@@ -398,8 +502,13 @@ class Redactor:
         return self._pseudonym_for(self._literals[original], original)
 
     def _pseudonym_for(self, kind: str, value: str) -> str:
-        return {"ssid": self.pseudonym_ssid, "hostname": self.pseudonym_hostname, "serial": self.pseudonym_serial,
-                "phone": self.pseudonym_phone, "email": self.pseudonym_email}[kind](value)
+        return {
+            "ssid": self.pseudonym_ssid,
+            "hostname": self.pseudonym_hostname,
+            "serial": self.pseudonym_serial,
+            "phone": self.pseudonym_phone,
+            "email": self.pseudonym_email,
+        }[kind](value)
 
     def replace_learned(self, text: str) -> str:
         """Replace the learned values in ``text`` (a pass of its own, for text redacted before they were learned)."""
@@ -475,8 +584,11 @@ class Redactor:
 
     def _context_free_address(self, kind: str | None, value: str) -> str:
         if kind == "mac":
-            return self.pseudonym_mac(value) if len(_HEX_RUN.sub("", value.lower().replace("%3a", ":"))) == 12 else (
-                self._pseudonym_eui64(value))
+            return (
+                self.pseudonym_mac(value)
+                if len(_HEX_RUN.sub("", value.lower().replace("%3a", ":"))) == 12
+                else (self._pseudonym_eui64(value))
+            )
         if kind == "ipv4" or kind == "ipv6":
             return self.pseudonym_ip(value)
         if kind == "cisco":
@@ -491,7 +603,11 @@ class Redactor:
                 return value
             start = match.start()
             before = match.string[max(0, start - 12) : start]
-            if any(c in "abcdefABCDEF" for c in value) or before[-1:] in ("-", "_") or _MAC_KEYWORD_BEFORE.search(before):
+            if (
+                any(c in "abcdefABCDEF" for c in value)
+                or before[-1:] in ("-", "_")
+                or _MAC_KEYWORD_BEFORE.search(before)
+            ):
                 return self.pseudonym_mac(value)
             return value
         # hex6: a MAC tail at the end of a device name
@@ -664,18 +780,24 @@ class Redactor:
 
     def redact_trigger(self, trigger: Trigger) -> Trigger:
         """The manifest's trigger with its signature and summary redacted (they name devices by their ids)."""
-        return trigger.model_copy(update={
-            "signature": None if trigger.signature is None else self.redact_text(trigger.signature),
-            "summary": None if trigger.summary is None else self.redact_text(trigger.summary),
-        })
+        return trigger.model_copy(
+            update={
+                "signature": None if trigger.signature is None else self.redact_text(trigger.signature),
+                "summary": None if trigger.summary is None else self.redact_text(trigger.summary),
+            }
+        )
 
     def summary(self) -> RedactionSummary:
-        return RedactionSummary(replaced=dict(sorted(self._replaced.items())), removed=dict(sorted(self._removed.items())))
+        return RedactionSummary(
+            replaced=dict(sorted(self._replaced.items())), removed=dict(sorted(self._removed.items()))
+        )
 
 
 _LEARNED_KEY_KINDS = {
-    **{key: "ssid" for key in _SSID_KEYS}, **{key: "hostname" for key in _HOST_KEYS},
-    **{key: "serial" for key in _SERIAL_KEYS}, **{key: "phone" for key in _PHONE_KEYS},
+    **{key: "ssid" for key in _SSID_KEYS},
+    **{key: "hostname" for key in _HOST_KEYS},
+    **{key: "serial" for key in _SERIAL_KEYS},
+    **{key: "phone" for key in _PHONE_KEYS},
 }
 
 

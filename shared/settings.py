@@ -22,7 +22,7 @@ def env_overrides(environ: Mapping[str, str], prefix: str, model: type[BaseModel
     for name, raw in environ.items():
         if not name.startswith(prefix):
             continue
-        path = name[len(prefix):].lower().split("__")
+        path = name[len(prefix) :].lower().split("__")
         if path[0] not in model.model_fields:
             continue
         node = tree

@@ -57,7 +57,7 @@ def check_private_key_pem(data: bytes) -> None:
     if not (body.startswith(_PEM_BEGIN) and body.endswith(_PEM_END)):
         raise SignatureError("not a PEM private key")
     try:
-        der = base64.b64decode(b"".join(body[len(_PEM_BEGIN):-len(_PEM_END)].split()), validate=True)
+        der = base64.b64decode(b"".join(body[len(_PEM_BEGIN) : -len(_PEM_END)].split()), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SignatureError("the PEM private key is not valid base64") from exc
     if len(der) != len(_ED25519_PKCS8_PREFIX) + 32 or not der.startswith(_ED25519_PKCS8_PREFIX):
@@ -105,16 +105,12 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(_raw_public_bytes(public_key)).hexdigest()
 
 
-def sign_envelope(
-    payload: bytes, private_key: Ed25519PrivateKey, payload_type: str = PAYLOAD_TYPE
-) -> dict[str, Any]:
+def sign_envelope(payload: bytes, private_key: Ed25519PrivateKey, payload_type: str = PAYLOAD_TYPE) -> dict[str, Any]:
     signature = private_key.sign(pae(payload_type, payload))
     return {
         "payload": base64.b64encode(payload).decode("ascii"),
         "payloadType": payload_type,
-        "signatures": [
-            {"keyid": key_id(private_key.public_key()), "sig": base64.b64encode(signature).decode("ascii")}
-        ],
+        "signatures": [{"keyid": key_id(private_key.public_key()), "sig": base64.b64encode(signature).decode("ascii")}],
     }
 
 

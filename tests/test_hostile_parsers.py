@@ -33,10 +33,16 @@ header_values = st.text(alphabet=st.characters(blacklist_characters="\r\n"), max
 def ssdp_datagrams(draw: st.DrawFn) -> bytes:
     """NOTIFY / search responses with real header names and arbitrary values, or arbitrary bytes."""
     start = draw(st.sampled_from(["NOTIFY * HTTP/1.1", "HTTP/1.1 200 OK", "M-SEARCH * HTTP/1.1", ""]) | header_values)
-    names = st.sampled_from(["NTS", "NT", "USN", "BOOTID.UPNP.ORG", "CONFIGID.UPNP.ORG", "LOCATION", "ST"]) | header_values
-    headers = draw(st.lists(st.tuples(names, st.sampled_from(["ssdp:alive", "ssdp:byebye"]) | header_values), max_size=8))
+    names = (
+        st.sampled_from(["NTS", "NT", "USN", "BOOTID.UPNP.ORG", "CONFIGID.UPNP.ORG", "LOCATION", "ST"]) | header_values
+    )
+    headers = draw(
+        st.lists(st.tuples(names, st.sampled_from(["ssdp:alive", "ssdp:byebye"]) | header_values), max_size=8)
+    )
     text = "\r\n".join([start, *(f"{name}: {value}" for name, value in headers)]) + "\r\n\r\n"
-    return draw(st.sampled_from([text.encode("utf-8", errors="surrogatepass"), text.encode("latin-1", errors="replace")]))
+    return draw(
+        st.sampled_from([text.encode("utf-8", errors="surrogatepass"), text.encode("latin-1", errors="replace")])
+    )
 
 
 @FUZZ
@@ -56,17 +62,45 @@ def test_ssdp_boot_id_that_is_no_number_is_ignored() -> None:
         assert gateway_announcement(datagram, GATEWAY, GATEWAY) == Announcement(alive=True, boot_id=None)
 
 
-txt_keys = st.sampled_from([b"id", b"md", b"mac", b"version", b"bootseq", b"ver", b"gen", b"deviceid", b"fn", b"bridgeid",
-                            b"board", b"friendly_name", b"model", b"c#", b"sf", b"vp", b"dn", b"cm", b"ty", b"note",
-                            b"srcvers", b"modelid"]) | st.binary(max_size=12)
+txt_keys = st.sampled_from(
+    [
+        b"id",
+        b"md",
+        b"mac",
+        b"version",
+        b"bootseq",
+        b"ver",
+        b"gen",
+        b"deviceid",
+        b"fn",
+        b"bridgeid",
+        b"board",
+        b"friendly_name",
+        b"model",
+        b"c#",
+        b"sf",
+        b"vp",
+        b"dn",
+        b"cm",
+        b"ty",
+        b"note",
+        b"srcvers",
+        b"modelid",
+    ]
+) | st.binary(max_size=12)
 txt_values = st.none() | st.binary(max_size=40) | st.text(max_size=20).map(str.encode)
 
 
 @FUZZ
-@given(raw=st.dictionaries(txt_keys, txt_values, max_size=10), service_type=st.sampled_from(sorted(FAMILIES)),
-       instance=st.text(max_size=30), server=st.none() | st.text(max_size=30))
-def test_mdns_txt_records_never_break_the_parser(raw: dict[bytes, bytes | None], service_type: str, instance: str,
-                                                  server: str | None) -> None:
+@given(
+    raw=st.dictionaries(txt_keys, txt_values, max_size=10),
+    service_type=st.sampled_from(sorted(FAMILIES)),
+    instance=st.text(max_size=30),
+    server=st.none() | st.text(max_size=30),
+)
+def test_mdns_txt_records_never_break_the_parser(
+    raw: dict[bytes, bytes | None], service_type: str, instance: str, server: str | None
+) -> None:
     properties = decode_properties(raw)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in properties.items())
     if not properties.get("bootseq", "").isascii():
@@ -76,14 +110,28 @@ def test_mdns_txt_records_never_break_the_parser(raw: dict[bytes, bytes | None],
 
 def test_mdns_sonos_bootseq_that_is_no_number() -> None:
     """'²' passes str.isdigit but not int(): a boot counter that is no number is no boot counter."""
-    update = parse_service(Service(type="_sonos._tcp.local.", name="Kitchen._sonos._tcp.local.", properties={"bootseq": "²"}))
+    update = parse_service(
+        Service(type="_sonos._tcp.local.", name="Kitchen._sonos._tcp.local.", properties={"bootseq": "²"})
+    )
     assert update is not None and update.boot_seq is None
 
 
 # -- the bundle reader ----------------------------------------------------------------------------------------
 
-member_names = st.sampled_from(["manifest.dsse.json", "manifest.json", "timeline.jsonl", "inventory.json", "../x",
-                                "/etc/passwd", "a\\b", "logs/a.log", "a/../b", ""]) | st.text(max_size=30)
+member_names = st.sampled_from(
+    [
+        "manifest.dsse.json",
+        "manifest.json",
+        "timeline.jsonl",
+        "inventory.json",
+        "../x",
+        "/etc/passwd",
+        "a\\b",
+        "logs/a.log",
+        "a/../b",
+        "",
+    ]
+) | st.text(max_size=30)
 
 
 @st.composite
@@ -93,13 +141,30 @@ def tar_archives(draw: st.DrawFn) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for _ in range(draw(st.integers(0, 5))):
             info = tarfile.TarInfo(draw(member_names) or "x")
-            info.type = draw(st.sampled_from([tarfile.REGTYPE] * 4 + [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE,
-                                                                       tarfile.FIFOTYPE, tarfile.CHRTYPE]))
-            data = draw(st.binary(max_size=200) | st.builds(lambda v: json.dumps(v).encode(), st.recursive(
-                st.none() | st.integers() | st.text(max_size=10),
-                lambda children: st.lists(children, max_size=3) | st.dictionaries(
-                    st.sampled_from(["payload", "payloadType", "signatures", "sig", "keyid", "x"]), children, max_size=3),
-                max_leaves=8)))
+            info.type = draw(
+                st.sampled_from(
+                    [tarfile.REGTYPE] * 4
+                    + [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.FIFOTYPE, tarfile.CHRTYPE]
+                )
+            )
+            data = draw(
+                st.binary(max_size=200)
+                | st.builds(
+                    lambda v: json.dumps(v).encode(),
+                    st.recursive(
+                        st.none() | st.integers() | st.text(max_size=10),
+                        lambda children: (
+                            st.lists(children, max_size=3)
+                            | st.dictionaries(
+                                st.sampled_from(["payload", "payloadType", "signatures", "sig", "keyid", "x"]),
+                                children,
+                                max_size=3,
+                            )
+                        ),
+                        max_leaves=8,
+                    ),
+                )
+            )
             if info.type == tarfile.REGTYPE:
                 info.size = len(data)
                 archive.addfile(info, io.BytesIO(data))
@@ -113,7 +178,9 @@ def tar_archives(draw: st.DrawFn) -> bytes:
 
 
 def _read(data: bytes) -> None:
-    limits = ReadLimits(max_archive_bytes=1 << 16, max_members=8, max_member_bytes=1 << 12, max_uncompressed_bytes=1 << 14)
+    limits = ReadLimits(
+        max_archive_bytes=1 << 16, max_members=8, max_member_bytes=1 << 12, max_uncompressed_bytes=1 << 14
+    )
     for read in (peek_manifest, open_bundle):
         try:
             read(data, limits)
@@ -141,9 +208,25 @@ def body_for(fields: list[str]) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @FUZZ
-@given(body=body_for(["household", "device", "symptom", "when", "priority", "occurred_from", "occurred_to", "firmware",
-                      "environment", "impact", "channel"]) | body_for(["token", "public_key", "hostname"])
-       | body_for(["text"]))
+@given(
+    body=body_for(
+        [
+            "household",
+            "device",
+            "symptom",
+            "when",
+            "priority",
+            "occurred_from",
+            "occurred_to",
+            "firmware",
+            "environment",
+            "impact",
+            "channel",
+        ]
+    )
+    | body_for(["token", "public_key", "hostname"])
+    | body_for(["text"])
+)
 def test_api_bodies_parse_or_give_a_bad_request(body: dict[str, Any]) -> None:
     for model in (TicketIntake, EnrolRequest, NoteRequest):
         try:

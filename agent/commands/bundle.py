@@ -40,25 +40,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="bundle_command", required=True, metavar="ACTION")
 
     create = actions.add_parser("create", help="a signed, redacted bundle of what the agent knows now")
-    create.add_argument("--out", type=Path, help="write the bundle here (default without --upload: ./homediag-<id>.tar.gz)")
+    create.add_argument(
+        "--out", type=Path, help="write the bundle here (default without --upload: ./homediag-<id>.tar.gz)"
+    )
     create.add_argument("--upload", action="store_true", help="put it into the outbox and upload it")
-    create.add_argument("--trigger", choices=[TriggerKind.MANUAL.value, TriggerKind.SELF_DIAGNOSIS.value],
-                        default=TriggerKind.MANUAL.value)
-    create.add_argument("--urgent", action="store_true", help="upload before other bundles; never dropped when the spool is full")
-    create.add_argument("--open-ticket", action="store_true", help="the customer consents to the collector opening a ticket with it")
+    create.add_argument(
+        "--trigger",
+        choices=[TriggerKind.MANUAL.value, TriggerKind.SELF_DIAGNOSIS.value],
+        default=TriggerKind.MANUAL.value,
+    )
+    create.add_argument(
+        "--urgent", action="store_true", help="upload before other bundles; never dropped when the spool is full"
+    )
+    create.add_argument(
+        "--open-ticket", action="store_true", help="the customer consents to the collector opening a ticket with it"
+    )
     create.add_argument("--priority", choices=[p.value for p in Priority], help="priority of the ticket to open")
     create.add_argument("--summary", help="one line for the ticket to open")
-    create.add_argument("--wait", type=float, metavar="SECONDS", help="how long --upload waits for delivery (default: upload.wait_s)")
+    create.add_argument(
+        "--wait", type=float, metavar="SECONDS", help="how long --upload waits for delivery (default: upload.wait_s)"
+    )
     create.set_defaults(handler=run_create)
 
     verify = actions.add_parser("verify", help="verify a bundle offline: signature, then every file's hash")
     verify.add_argument("file", type=Path)
-    verify.add_argument("--public-key", metavar="KEY_OR_FILE",
-                        help="the agent's public key (base64) or a file holding it (default: this agent's own key)")
+    verify.add_argument(
+        "--public-key",
+        metavar="KEY_OR_FILE",
+        help="the agent's public key (base64) or a file holding it (default: this agent's own key)",
+    )
     verify.set_defaults(handler=run_verify)
 
     flush = actions.add_parser("flush", help="upload what waits in the spool now")
-    flush.add_argument("--wait", type=float, metavar="SECONDS", help="how long to wait for delivery (default: upload.wait_s)")
+    flush.add_argument(
+        "--wait", type=float, metavar="SECONDS", help="how long to wait for delivery (default: upload.wait_s)"
+    )
     flush.set_defaults(handler=run_flush)
 
 
@@ -74,8 +90,9 @@ class Delivery:
     unreachable: str | None = None  # why the last upload failed, if the collector was not reachable
 
 
-async def deliver(config: AgentConfig, identity: Identity, wait_s: float,
-                  new: tuple[BundleManifest, bytes] | None = None) -> Delivery:
+async def deliver(
+    config: AgentConfig, identity: Identity, wait_s: float, new: tuple[BundleManifest, bytes] | None = None
+) -> Delivery:
     """Run the outbox (after spooling ``new``, if given) until the spool is empty or ``wait_s`` passed."""
     url = collector_url(config, identity.require_enrollment())
     delivery = Delivery()
@@ -83,8 +100,10 @@ async def deliver(config: AgentConfig, identity: Identity, wait_s: float,
     def remember(entry: SpoolEntry, result: UploadResult) -> None:
         delivery.results[entry.bundle_id] = result
 
-    async with CollectorClient.from_config(config, url) as client, \
-            Outbox.from_config(config, client, on_result=remember) as outbox:
+    async with (
+        CollectorClient.from_config(config, url) as client,
+        Outbox.from_config(config, client, on_result=remember) as outbox,
+    ):
         if new is not None:
             manifest, data = new
             put = await outbox.put(data, manifest)
@@ -102,8 +121,13 @@ async def deliver(config: AgentConfig, identity: Identity, wait_s: float,
 def _trigger(args: argparse.Namespace) -> Trigger:
     if (args.priority or args.summary) and not args.open_ticket:
         raise AgentError("--priority and --summary only make sense with --open-ticket")
-    return Trigger(kind=TriggerKind(args.trigger), urgent=args.urgent, open_ticket=args.open_ticket,
-                   priority=Priority(args.priority) if args.priority else None, summary=args.summary)
+    return Trigger(
+        kind=TriggerKind(args.trigger),
+        urgent=args.urgent,
+        open_ticket=args.open_ticket,
+        priority=Priority(args.priority) if args.priority else None,
+        summary=args.summary,
+    )
 
 
 def run_create(args: argparse.Namespace, config: AgentConfig) -> int:
@@ -132,31 +156,45 @@ def run_create(args: argparse.Namespace, config: AgentConfig) -> int:
 def _report(bundle_id: str, delivery: Delivery, config: AgentConfig, wait_s: float) -> int:
     result = delivery.results.get(bundle_id)
     if result is None and bundle_id in delivery.unkept:
-        raise AgentError(f"bundle {bundle_id} was neither spooled (the disk under {config.state_dir} refused it) nor "
-                         "delivered (the collector was not reachable): free some space and create it again")
+        raise AgentError(
+            f"bundle {bundle_id} was neither spooled (the disk under {config.state_dir} refused it) nor "
+            "delivered (the collector was not reachable): free some space and create it again"
+        )
     if result is None and delivery.fate is Fate.DELIVERED:
         print(f"bundle {bundle_id} delivered by another homediag-agent process sharing the spool")
         return 0
     if result is None and delivery.fate is Fate.REJECTED:
-        print(f"homediag-agent: collector refused bundle {bundle_id} (uploaded by another homediag-agent process); "
-              f"see {config.state_dir / 'spool' / 'rejected.jsonl'}", file=sys.stderr)
+        print(
+            f"homediag-agent: collector refused bundle {bundle_id} (uploaded by another homediag-agent process); "
+            f"see {config.state_dir / 'spool' / 'rejected.jsonl'}",
+            file=sys.stderr,
+        )
         return EXIT_REFUSED
     if result is None and delivery.fate is Fate.DROPPED:
-        raise AgentError(f"bundle {bundle_id} was dropped from the full spool by another homediag-agent process "
-                         "before it could be uploaded: create it again")
+        raise AgentError(
+            f"bundle {bundle_id} was dropped from the full spool by another homediag-agent process "
+            "before it could be uploaded: create it again"
+        )
     if result is None:
-        why = (f"the collector was not reachable ({delivery.unreachable})" if delivery.unreachable else
-               f"not uploaded within {wait_s:g}s, other bundles were ahead of it")
-        print(f"bundle {bundle_id} queued in the spool ({config.state_dir / 'spool'}): {why}; "
-              "'homediag-agent bundle flush' or 'homediag-agent run' uploads it later")
+        why = (
+            f"the collector was not reachable ({delivery.unreachable})"
+            if delivery.unreachable
+            else f"not uploaded within {wait_s:g}s, other bundles were ahead of it"
+        )
+        print(
+            f"bundle {bundle_id} queued in the spool ({config.state_dir / 'spool'}): {why}; "
+            "'homediag-agent bundle flush' or 'homediag-agent run' uploads it later"
+        )
         return 0
     if result.outcome is UploadOutcome.DELIVERED:
         ticket = f", ticket {result.ticket_id}" if result.ticket_id else ", not attached to a ticket yet"
         again = " (the collector already had it)" if result.already_stored else ""
         print(f"bundle {bundle_id} delivered{again}{ticket}")
         return 0
-    print(f"homediag-agent: collector refused bundle {bundle_id} ({result.status} {result.code}): {result.message}",
-          file=sys.stderr)
+    print(
+        f"homediag-agent: collector refused bundle {bundle_id} ({result.status} {result.code}): {result.message}",
+        file=sys.stderr,
+    )
     return EXIT_REFUSED
 
 
@@ -171,8 +209,11 @@ def run_flush(args: argparse.Namespace, config: AgentConfig) -> int:
             print(f"bundle {bundle_id} delivered{ticket}")
         else:
             refused += 1
-            print(f"homediag-agent: collector refused bundle {bundle_id} ({result.status} {result.code}): "
-                  f"{result.message}", file=sys.stderr)
+            print(
+                f"homediag-agent: collector refused bundle {bundle_id} ({result.status} {result.code}): "
+                f"{result.message}",
+                file=sys.stderr,
+            )
     if delivery.remaining:
         print(f"{len(delivery.remaining)} bundle(s) still queued: the collector was not reachable")
         return EXIT_QUEUED
@@ -216,4 +257,3 @@ def run_verify(args: argparse.Namespace, config: AgentConfig) -> int:
         print(f"  {entry.path}  {entry.size} bytes  sha256 {entry.sha256}")
     print(f"redaction: replaced {replaced}; removed {removed}")
     return 0
-

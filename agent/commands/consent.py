@@ -34,5 +34,7 @@ def run_consent(args: argparse.Namespace, config: AgentConfig) -> int:
         store.grant(args.minutes, utcnow())
     consent = store.current()
     until = f" until {consent.granted_until:%Y-%m-%d %H:%M}Z" if consent.granted_until else ""
-    print(f"remote access for support: {consent.mode}{until}; allowed now: {'yes' if consent.allows(utcnow()) else 'no'}")
+    print(
+        f"remote access for support: {consent.mode}{until}; allowed now: {'yes' if consent.allows(utcnow()) else 'no'}"
+    )
     return 0

@@ -75,12 +75,25 @@ def _from_bundle(args: argparse.Namespace, config: AgentConfig) -> DiagnosisRepo
         raise AgentError(f"cannot read {args.from_bundle}: {exc.strerror}") from exc
     except BundleError as exc:
         raise AgentError(f"{args.from_bundle}: {exc}") from exc
-    events = [TimelineEvent.model_validate_json(line) for line in files.get("timeline.jsonl", b"").splitlines() if line.strip()]
-    inventory = (Inventory.model_validate_json(files["inventory.json"]) if "inventory.json" in files
-                 else Inventory(generated_at=manifest.created_at))
+    events = [
+        TimelineEvent.model_validate_json(line)
+        for line in files.get("timeline.jsonl", b"").splitlines()
+        if line.strip()
+    ]
+    inventory = (
+        Inventory.model_validate_json(files["inventory.json"])
+        if "inventory.json" in files
+        else Inventory(generated_at=manifest.created_at)
+    )
     host = json.loads(files.get("host.json", b"{}"))
-    return diagnose(events, inventory, host, load_profiles(config.firmware_profiles), manifest.window.end,
-                    focus=fault_focus(events, manifest.trigger.signature))
+    return diagnose(
+        events,
+        inventory,
+        host,
+        load_profiles(config.firmware_profiles),
+        manifest.window.end,
+        focus=fault_focus(events, manifest.trigger.signature),
+    )
 
 
 def _public_key(args: argparse.Namespace, config: AgentConfig) -> str:
@@ -91,9 +104,13 @@ def _public_key(args: argparse.Namespace, config: AgentConfig) -> str:
 
 
 def print_report(report: DiagnosisReport, language: str, console: Console) -> None:
-    labels = {"en": ("What happens", "Why", "What to do", "If nothing is done", "Suggested priority", "also normal"),
-              "zh": ("现象", "原因", "解决办法", "如不处理", "建议优先级", "正常现象")}[language]
-    console.print(f"[bold]{report.verdict.value}[/bold]  ({labels[4]} {report.priority.value}, {utcnow():%Y-%m-%d %H:%M}Z)")
+    labels = {
+        "en": ("What happens", "Why", "What to do", "If nothing is done", "Suggested priority", "also normal"),
+        "zh": ("现象", "原因", "解决办法", "如不处理", "建议优先级", "正常现象"),
+    }[language]
+    console.print(
+        f"[bold]{report.verdict.value}[/bold]  ({labels[4]} {report.priority.value}, {utcnow():%Y-%m-%d %H:%M}Z)"
+    )
     for finding in report.findings:
         text = finding.translations.get(language, finding.explanation) if language != "en" else finding.explanation
         if finding.expected:

@@ -36,8 +36,10 @@ def run_discover(args: argparse.Namespace, config: AgentConfig) -> int:
     else:
         _print_table(inventory)
     if malformed:
-        print("malformed messages: " + ", ".join(f"{source} {count}" for source, count in sorted(malformed.items())),
-              file=sys.stderr)
+        print(
+            "malformed messages: " + ", ".join(f"{source} {count}" for source, count in sorted(malformed.items())),
+            file=sys.stderr,
+        )
     if dropped:
         print(f"inventory full ({config.discovery.max_devices} devices): {dropped}", file=sys.stderr)
     return 0
@@ -45,8 +47,9 @@ def run_discover(args: argparse.Namespace, config: AgentConfig) -> int:
 
 async def _discover(config: AgentConfig, seconds: float) -> tuple[Inventory, dict[str, int], str]:
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    store = await asyncio.to_thread(InventoryStore.open, config.state_dir / "inventory.json",
-                                    max_devices=config.discovery.max_devices)
+    store = await asyncio.to_thread(
+        InventoryStore.open, config.state_dir / "inventory.json", max_devices=config.discovery.max_devices
+    )
     async with Discovery(config, MemorySink(), store) as discovery:
         await asyncio.sleep(seconds)
         malformed = dict(discovery.mqtt.malformed) if discovery.mqtt else {}
@@ -59,9 +62,20 @@ def _print_table(inventory: Inventory) -> None:
     for column in ("device", "family", "model", "firmware", "address", "online", "signal", "sources"):
         table.add_column(column)
     for device in inventory.devices:
-        signal = f"{device.rssi_dbm:g} dBm" if device.rssi_dbm is not None else (
-            f"LQI {device.link_quality}" if device.link_quality is not None else "")
+        signal = (
+            f"{device.rssi_dbm:g} dBm"
+            if device.rssi_dbm is not None
+            else (f"LQI {device.link_quality}" if device.link_quality is not None else "")
+        )
         online = {True: "yes", False: "NO", None: "?"}[device.available]
-        table.add_row(device.name or device.id, device.family or "", device.model or "", device.firmware or "",
-                      ", ".join(device.ips or device.macs), online, signal, ", ".join(device.sources))
+        table.add_row(
+            device.name or device.id,
+            device.family or "",
+            device.model or "",
+            device.firmware or "",
+            ", ".join(device.ips or device.macs),
+            online,
+            signal,
+            ", ".join(device.sources),
+        )
     Console().print(table)

@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mode.add_argument("--token", help="one-time enrolment token from 'homediag-collector token create'")
     mode.add_argument("--show", action="store_true", help="print the public key and enrolment; change nothing")
     parser.add_argument("--collector", metavar="URL", help="collector base URL (default: collector.url)")
-    parser.add_argument("--hostname", default=None, help="name the collector shows for this hub (default: this host's name)")
+    parser.add_argument(
+        "--hostname", default=None, help="name the collector shows for this hub (default: this host's name)"
+    )
     parser.add_argument("--force", action="store_true", help="enrol again although already enrolled")
     parser.set_defaults(handler=run_enroll)
 
@@ -38,8 +40,14 @@ def run_enroll(args: argparse.Namespace, config: AgentConfig) -> int:
             "use --force to enrol again"
         )
     url = args.collector or config.collector.url
-    enrollment = asyncio.run(_enroll(CollectorClient.from_config(config, url), args.token, identity.public_key_text,
-                                     args.hostname or socket.gethostname()))
+    enrollment = asyncio.run(
+        _enroll(
+            CollectorClient.from_config(config, url),
+            args.token,
+            identity.public_key_text,
+            args.hostname or socket.gethostname(),
+        )
+    )
     identity.save_enrollment(enrollment)
     print(f"enrolled: agent {enrollment.agent_id} in household {enrollment.household} at {enrollment.collector_url}")
     return 0

@@ -24,23 +24,32 @@ from shared.models import (
     RootCause,
     TimelineEvent,
 )
-
 from shared.profiles import ProfileSet
 
 from ..outages import NETWORK_KINDS
 from .devices import device_findings
 from .hub import hub_findings
-from .network import network_findings
 from .moment import deciding, reconcile
+from .network import network_findings
 from .text import Facts, explain_all
 
 # Most serious first: the verdict is the first of these among the unexpected findings.
 SEVERITY = (
-    RootCause.HUB_POWER_LOSS, RootCause.HUB_LINK_DOWN, RootCause.BROKER_REFUSED, RootCause.BROKER_DOWN,
+    RootCause.HUB_POWER_LOSS,
+    RootCause.HUB_LINK_DOWN,
+    RootCause.BROKER_REFUSED,
+    RootCause.BROKER_DOWN,
     RootCause.ROUTER_SCHEDULED_REBOOT,
-    RootCause.ROUTER_REBOOT, RootCause.WAN_OUTAGE, RootCause.DNS_FAILURE, RootCause.DEVICE_CRASH_LOOP,
-    RootCause.FIRMWARE_KNOWN_ISSUE, RootCause.DEVICE_OFFLINE, RootCause.DEVICE_REBOOT, RootCause.WIFI_WEAK_SIGNAL,
-    RootCause.HUB_REBOOT, RootCause.CLOCK_JUMP,
+    RootCause.ROUTER_REBOOT,
+    RootCause.WAN_OUTAGE,
+    RootCause.DNS_FAILURE,
+    RootCause.DEVICE_CRASH_LOOP,
+    RootCause.FIRMWARE_KNOWN_ISSUE,
+    RootCause.DEVICE_OFFLINE,
+    RootCause.DEVICE_REBOOT,
+    RootCause.WIFI_WEAK_SIGNAL,
+    RootCause.HUB_REBOOT,
+    RootCause.CLOCK_JUMP,
     # Last: a hub short of resources rarely explains what the customer noticed, so it decides only when
     # nothing else does; it is always listed among the findings.
     RootCause.HUB_DEGRADED,
@@ -50,8 +59,13 @@ SYSTEM_DOWN_CHECKS = frozenset({"hub_link", "gateway", "broker"})
 
 
 def _affected_names(events: Sequence[TimelineEvent], devices: Mapping[str, Any]) -> str:
-    dropped = sorted({e.device_id for e in events if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "offline"
-                      and e.device_id})
+    dropped = sorted(
+        {
+            e.device_id
+            for e in events
+            if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "offline" and e.device_id
+        }
+    )
     names = [getattr(devices.get(d), "name", None) or d for d in dropped]
     if not names:
         return "your devices"
@@ -68,7 +82,11 @@ def _priority(verdict: RootCause, checks: Sequence[dict[str, Any]], inventory: I
     failing_now = {c["name"] for c in checks if c.get("ok") is False}
     devices = [d for d in inventory.devices if d.available is not None]
     mostly_offline = bool(devices) and sum(1 for d in devices if d.available is False) * 2 >= len(devices)
-    if failing_now & SYSTEM_DOWN_CHECKS or mostly_offline or verdict in (RootCause.HUB_POWER_LOSS, RootCause.HUB_LINK_DOWN):
+    if (
+        failing_now & SYSTEM_DOWN_CHECKS
+        or mostly_offline
+        or verdict in (RootCause.HUB_POWER_LOSS, RootCause.HUB_LINK_DOWN)
+    ):
         return Priority.P1
     if verdict is RootCause.HEALTHY or verdict in MINOR:
         return Priority.P3
@@ -90,13 +108,26 @@ def _healthy(events: Sequence[TimelineEvent], checks: Sequence[dict[str, Any]]) 
     fresh = [c for c in checks if c.get("ok") is not None]
     confidence = 0.5 if not events else 0.9 if fresh else 0.75
     explanation, translations = explain_all(RootCause.HEALTHY, Facts())
-    return Finding(root_cause=RootCause.HEALTHY, confidence=confidence, title="No fault found", explanation=explanation,
-                   translations=translations, evidence=list(latest.values()))
+    return Finding(
+        root_cause=RootCause.HEALTHY,
+        confidence=confidence,
+        title="No fault found",
+        explanation=explanation,
+        translations=translations,
+        evidence=list(latest.values()),
+    )
 
 
-def diagnose(timeline: Sequence[TimelineEvent], inventory: Inventory, host: Mapping[str, Any], profiles: ProfileSet,
-             now: datetime, checks: Sequence[Any] = (), logs: Sequence[LogLine] = (),
-             focus: tuple[datetime, datetime] | None = None) -> DiagnosisReport:
+def diagnose(
+    timeline: Sequence[TimelineEvent],
+    inventory: Inventory,
+    host: Mapping[str, Any],
+    profiles: ProfileSet,
+    now: datetime,
+    checks: Sequence[Any] = (),
+    logs: Sequence[LogLine] = (),
+    focus: tuple[datetime, datetime] | None = None,
+) -> DiagnosisReport:
     """``focus``: the span the question is about (a fault bundle's fault); findings there decide the verdict.
     ``checks``: fresh check results at ``now``, reconciled with what the timeline holds (``moment.reconcile``)."""
     check_dicts = [_check_dict(c) for c in checks]
@@ -111,8 +142,19 @@ def diagnose(timeline: Sequence[TimelineEvent], inventory: Inventory, host: Mapp
     verdict = next((cause for cause in SEVERITY if any(f.root_cause is cause for f in unexpected)), RootCause.HEALTHY)
     if verdict is RootCause.HEALTHY:
         findings.append(_healthy(events, check_dicts))
-    findings.sort(key=lambda f: (f.expected, not f.ongoing, SEVERITY.index(f.root_cause) if f.root_cause in SEVERITY else len(SEVERITY)))
+    findings.sort(
+        key=lambda f: (
+            f.expected,
+            not f.ongoing,
+            SEVERITY.index(f.root_cause) if f.root_cause in SEVERITY else len(SEVERITY),
+        )
+    )
     window = CaptureWindow(start=events[0].ts, end=max(events[-1].ts, events[0].ts)) if events else None
-    return DiagnosisReport(generated_at=now, verdict=verdict, priority=_priority(verdict, check_dicts, inventory),
-                           findings=findings, window=window,
-                           checks={"live": check_dicts, "host": {k: host[k] for k in ("hostname", "boot_time") if k in host}})
+    return DiagnosisReport(
+        generated_at=now,
+        verdict=verdict,
+        priority=_priority(verdict, check_dicts, inventory),
+        findings=findings,
+        window=window,
+        checks={"live": check_dicts, "host": {k: host[k] for k in ("hostname", "boot_time") if k in host}},
+    )

@@ -31,8 +31,9 @@ def _in_outage(moment, spans: list[Outage]) -> bool:  # type: ignore[no-untyped-
     return any(o.start - timedelta(seconds=5) <= moment <= (o.end or moment) + NETWORK_SHADOW for o in spans)
 
 
-def device_findings(events: Sequence[TimelineEvent], devices: dict[str, Device], logs: Sequence[LogLine],
-                    profiles: ProfileSet) -> list[Finding]:
+def device_findings(
+    events: Sequence[TimelineEvent], devices: dict[str, Device], logs: Sequence[LogLine], profiles: ProfileSet
+) -> list[Finding]:
     spans = [o for o in outages(events) if o.down & {"hub_link", "gateway", "broker"}]
     reboots = _reboots_by_device(events)
     absences = _absences(events, spans, reboots)
@@ -57,11 +58,15 @@ def _restarted(went: TimelineEvent, back: TimelineEvent, reboots: dict[str, list
     """The absence was a restart: short, and the device came back with a reboot."""
     assert went.device_id is not None
     return back.ts - went.ts <= REBOOT_ABSENCE and any(
-        went.ts - timedelta(seconds=5) <= e.ts <= back.ts + REBOOT_ABSENCE for e in reboots.get(went.device_id, ()))
+        went.ts - timedelta(seconds=5) <= e.ts <= back.ts + REBOOT_ABSENCE for e in reboots.get(went.device_id, ())
+    )
 
 
-def _absences(events: Sequence[TimelineEvent], spans: list[Outage], reboots: dict[str, list[TimelineEvent]],
-              ) -> dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]]:
+def _absences(
+    events: Sequence[TimelineEvent],
+    spans: list[Outage],
+    reboots: dict[str, list[TimelineEvent]],
+) -> dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]]:
     """Each device's absences on its own (not the network's doing, not a restart), oldest first."""
     absences: dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]] = defaultdict(list)
     pending: dict[str, TimelineEvent] = {}
@@ -79,12 +84,17 @@ def _absences(events: Sequence[TimelineEvent], spans: list[Outage], reboots: dic
     return absences
 
 
-def _without_power_ons(reboots: dict[str, list[TimelineEvent]],
-                       absences: dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]]) -> dict[str, list[TimelineEvent]]:
+def _without_power_ons(
+    reboots: dict[str, list[TimelineEvent]], absences: dict[str, list[tuple[TimelineEvent, TimelineEvent | None]]]
+) -> dict[str, list[TimelineEvent]]:
     """A device switched off boots when it is switched on again: that boot is part of its absence, not a restart."""
+
     def power_on(event: TimelineEvent) -> bool:
-        return any(back is not None and went.ts <= event.ts <= back.ts + REBOOT_ABSENCE
-                   for went, back in absences.get(event.device_id or "", ()))
+        return any(
+            back is not None and went.ts <= event.ts <= back.ts + REBOOT_ABSENCE
+            for went, back in absences.get(event.device_id or "", ())
+        )
+
     kept = {device: [e for e in events if not power_on(e)] for device, events in reboots.items()}
     return {device: events for device, events in kept.items() if events}
 
@@ -94,8 +104,9 @@ def when_format(moments: Sequence[datetime]) -> str:
     return "%H:%M" if max(moments) - min(moments) < timedelta(days=1) else "%Y-%m-%d %H:%M"
 
 
-def _offline_finding(devices: dict[str, Device], device_id: str,
-                     spells: list[tuple[TimelineEvent, TimelineEvent | None]]) -> Finding:
+def _offline_finding(
+    devices: dict[str, Device], device_id: str, spells: list[tuple[TimelineEvent, TimelineEvent | None]]
+) -> Finding:
     name = _name(devices, device_id)
     fmt = when_format([went.ts for went, _ in spells])
     en, zh = [], []
@@ -117,10 +128,19 @@ def _offline_finding(devices: dict[str, Device], device_id: str,
     last_back = spells[-1][1]
     evidence = [e for went, back in spells for e in (went, back) if e is not None][-40:]
     title = f"{name} went offline on its own" + (f" ({len(spells)} times)" if len(spells) > 1 else "")
-    return Finding(root_cause=RootCause.DEVICE_OFFLINE, confidence=0.85, title=title,
-                   explanation=explanation, translations=translations, evidence=evidence, devices=[device_id],
-                   started_at=spells[0][0].ts, ended_at=last_back.ts if last_back else None,
-                   ongoing=last_back is None, occurrences=len(spells))
+    return Finding(
+        root_cause=RootCause.DEVICE_OFFLINE,
+        confidence=0.85,
+        title=title,
+        explanation=explanation,
+        translations=translations,
+        evidence=evidence,
+        devices=[device_id],
+        started_at=spells[0][0].ts,
+        ended_at=last_back.ts if last_back else None,
+        ongoing=last_back is None,
+        occurrences=len(spells),
+    )
 
 
 def join_en(parts: Sequence[str]) -> str:
@@ -131,33 +151,61 @@ def _reboots(by_device: dict[str, list[TimelineEvent]], devices: dict[str, Devic
     findings = []
     for device_id, reboots in by_device.items():
         name = _name(devices, device_id)
-        burst = max((reboots[i:] for i in range(len(reboots))),
-                    key=lambda tail: sum(1 for e in tail if e.ts - tail[0].ts <= CRASH_LOOP_WINDOW))
+        burst = max(
+            (reboots[i:] for i in range(len(reboots))),
+            key=lambda tail: sum(1 for e in tail if e.ts - tail[0].ts <= CRASH_LOOP_WINDOW),
+        )
         burst = [e for e in burst if e.ts - burst[0].ts <= CRASH_LOOP_WINDOW]
         reasons = sorted({str(e.detail.get("reason")) for e in reboots if e.detail.get("reason")})
         reason = f" (reported reason: {', '.join(reasons)})" if reasons else ""
         zh_reason = f"（上报原因：{'、'.join(reasons)}）" if reasons else ""
         if len(burst) >= CRASH_LOOP_RESTARTS:
-            facts, zh = Facts(device=name, count=len(burst), detail=reason), Facts(device=name, count=len(burst), detail=zh_reason)
+            facts, zh = (
+                Facts(device=name, count=len(burst), detail=reason),
+                Facts(device=name, count=len(burst), detail=zh_reason),
+            )
             explanation, translations = explain_all(RootCause.DEVICE_CRASH_LOOP, facts, zh)
-            findings.append(Finding(root_cause=RootCause.DEVICE_CRASH_LOOP, confidence=0.9,
-                                    title=f"{name} is crashing and restarting", explanation=explanation,
-                                    translations=translations, evidence=burst, devices=[device_id],
-                                    started_at=burst[0].ts, ended_at=burst[-1].ts, occurrences=len(burst)))
+            findings.append(
+                Finding(
+                    root_cause=RootCause.DEVICE_CRASH_LOOP,
+                    confidence=0.9,
+                    title=f"{name} is crashing and restarting",
+                    explanation=explanation,
+                    translations=translations,
+                    evidence=burst,
+                    devices=[device_id],
+                    started_at=burst[0].ts,
+                    ended_at=burst[-1].ts,
+                    occurrences=len(burst),
+                )
+            )
             continue
         fmt = when_format([e.ts for e in reboots])
         times = [f"{e.ts:{fmt}}" for e in reboots]
         if len(reboots) == 1:
-            facts, zh = Facts(device=name, detail=f" at {times[0]}{reason}"), Facts(device=name, detail=f"（{times[0]}）{zh_reason}")
+            facts, zh = (
+                Facts(device=name, detail=f" at {times[0]}{reason}"),
+                Facts(device=name, detail=f"（{times[0]}）{zh_reason}"),
+            )
         else:
             facts = Facts(device=name, detail=f" {len(reboots)} times, at {join_en(times)}{reason}")
             zh = Facts(device=name, detail=f"（共 {len(reboots)} 次：{'、'.join(times)}）{zh_reason}")
         explanation, translations = explain_all(RootCause.DEVICE_REBOOT, facts, zh)
         title = f"{name} restarted" + (f" {len(reboots)} times" if len(reboots) > 1 else "")
-        findings.append(Finding(root_cause=RootCause.DEVICE_REBOOT, confidence=0.8, title=title,
-                                explanation=explanation, translations=translations, evidence=reboots[-10:],
-                                devices=[device_id], started_at=reboots[0].ts, ended_at=reboots[-1].ts,
-                                occurrences=len(reboots)))
+        findings.append(
+            Finding(
+                root_cause=RootCause.DEVICE_REBOOT,
+                confidence=0.8,
+                title=title,
+                explanation=explanation,
+                translations=translations,
+                evidence=reboots[-10:],
+                devices=[device_id],
+                started_at=reboots[0].ts,
+                ended_at=reboots[-1].ts,
+                occurrences=len(reboots),
+            )
+        )
     return findings
 
 
@@ -172,19 +220,34 @@ def _weak_signal(events: Sequence[TimelineEvent], devices: dict[str, Device]) ->
         lqi_weak = device.link_quality is not None and device.link_quality <= WEAK_LINK_QUALITY
         if not (rssi_weak or lqi_weak or weak_events.get(device.id)):
             continue
-        figure = f"{device.rssi_dbm:g} dBm" if device.rssi_dbm is not None else (
-            f"link quality {device.link_quality}/255" if device.link_quality is not None else "weak")
+        figure = (
+            f"{device.rssi_dbm:g} dBm"
+            if device.rssi_dbm is not None
+            else (f"link quality {device.link_quality}/255" if device.link_quality is not None else "weak")
+        )
         name = device.name or device.id
-        explanation, translations = explain_all(RootCause.WIFI_WEAK_SIGNAL, Facts(device=name, detail=f" ({figure})"),
-                                                Facts(device=name, detail=f"（{figure}）"))
-        findings.append(Finding(root_cause=RootCause.WIFI_WEAK_SIGNAL, confidence=0.75,
-                                title=f"{name} has a weak signal ({figure})", explanation=explanation,
-                                translations=translations, evidence=weak_events.get(device.id, [])[:10], devices=[device.id]))
+        explanation, translations = explain_all(
+            RootCause.WIFI_WEAK_SIGNAL,
+            Facts(device=name, detail=f" ({figure})"),
+            Facts(device=name, detail=f"（{figure}）"),
+        )
+        findings.append(
+            Finding(
+                root_cause=RootCause.WIFI_WEAK_SIGNAL,
+                confidence=0.75,
+                title=f"{name} has a weak signal ({figure})",
+                explanation=explanation,
+                translations=translations,
+                evidence=weak_events.get(device.id, [])[:10],
+                devices=[device.id],
+            )
+        )
     return findings
 
 
-def _known_issues(restarts: dict[str, list[TimelineEvent]], devices: dict[str, Device], logs: Sequence[LogLine],
-                  profiles: ProfileSet) -> list[Finding]:
+def _known_issues(
+    restarts: dict[str, list[TimelineEvent]], devices: dict[str, Device], logs: Sequence[LogLine], profiles: ProfileSet
+) -> list[Finding]:
     findings = []
     texts: dict[str, list[str]] = defaultdict(list)
     for line in logs:
@@ -199,13 +262,21 @@ def _known_issues(restarts: dict[str, list[TimelineEvent]], devices: dict[str, D
                 continue
             if issue.pattern.device_class is not None and issue.pattern.device_class not in device_classes(device):
                 continue
-            if not matches(issue.pattern, texts.get(device.id, []) + [str(m) for m in device.attributes.values()],
-                           device.restart_reason, [str(e.detail.get("reason") or "") for e in restarts.get(device.id, [])],
-                           len(restarts.get(device.id, []))):
+            if not matches(
+                issue.pattern,
+                texts.get(device.id, []) + [str(m) for m in device.attributes.values()],
+                device.restart_reason,
+                [str(e.detail.get("reason") or "") for e in restarts.get(device.id, [])],
+                len(restarts.get(device.id, [])),
+            ):
                 continue
             # The restarts this issue explains: those for its reason when it names one.
-            evidence = [e for e in restarts.get(device.id, []) if issue.pattern.restart_reason is None
-                        or re.search(issue.pattern.restart_reason, str(e.detail.get("reason") or ""))][-10:]
+            evidence = [
+                e
+                for e in restarts.get(device.id, [])
+                if issue.pattern.restart_reason is None
+                or re.search(issue.pattern.restart_reason, str(e.detail.get("reason") or ""))
+            ][-10:]
             findings.append(_known_issue_finding(device, issue, evidence))
     return findings
 
@@ -218,14 +289,26 @@ def _known_issue_finding(device: Device, issue: KnownIssue, evidence: list[Timel
     source_en = f" (documented at {issue.reference})" if issue.reference else ""
     source_zh = f"（公开记录：{issue.reference}）" if issue.reference else ""
     explanation, translations = explain_all(
-        RootCause.FIRMWARE_KNOWN_ISSUE, Facts(device=name, detail=f"{issue.advice.en}{fixed_en}"),
-        Facts(device=name, detail=f"{issue.advice.zh}{fixed_zh}"))
+        RootCause.FIRMWARE_KNOWN_ISSUE,
+        Facts(device=name, detail=f"{issue.advice.en}{fixed_en}"),
+        Facts(device=name, detail=f"{issue.advice.zh}{fixed_zh}"),
+    )
     explanation = explanation.model_copy(update={"symptom": f"{name} shows a known problem: {issue.title}{source_en}."})
-    translations["zh"] = translations["zh"].model_copy(update={"symptom": f"{name}出现已知问题：{issue.title_zh}{source_zh}。"})
-    return Finding(root_cause=RootCause.FIRMWARE_KNOWN_ISSUE, confidence=0.7,
-                   title=known_issue_title(name, issue), explanation=explanation, translations=translations,
-                   evidence=evidence, devices=[device.id], started_at=evidence[0].ts if evidence else None,
-                   ended_at=evidence[-1].ts if evidence else None, occurrences=max(1, len(evidence)))
+    translations["zh"] = translations["zh"].model_copy(
+        update={"symptom": f"{name}出现已知问题：{issue.title_zh}{source_zh}。"}
+    )
+    return Finding(
+        root_cause=RootCause.FIRMWARE_KNOWN_ISSUE,
+        confidence=0.7,
+        title=known_issue_title(name, issue),
+        explanation=explanation,
+        translations=translations,
+        evidence=evidence,
+        devices=[device.id],
+        started_at=evidence[0].ts if evidence else None,
+        ended_at=evidence[-1].ts if evidence else None,
+        occurrences=max(1, len(evidence)),
+    )
 
 
 def _log_devices(line: LogLine, devices: dict[str, Device]) -> list[str]:

@@ -8,7 +8,6 @@ from shared.models import EventKind, Finding, RootCause, TimelineEvent
 
 from .text import Facts, explain_all
 
-
 # Each ``degraded`` reason: the health figure behind it, what the hub is short of, and how to say it.
 DEGRADED_WORDING = {
     "disk": ("disk_percent", "storage", "its storage is {:.0f}% full", "存储空间已用 {:.0f}%"),
@@ -44,11 +43,21 @@ def _degraded_finding(span: list[TimelineEvent], recovered: bool) -> Finding:
         zh.append(chinese.format(value))
     until_en, until_zh = (f" (until {latest.ts:%H:%M})", f"（持续到 {latest.ts:%H:%M}）") if recovered else ("", "")
     explanation, translations = explain_all(
-        RootCause.HUB_DEGRADED, Facts(detail=(", ".join(en) or "it is short of resources") + until_en),
-        Facts(detail=("，".join(zh) or "资源不足") + until_zh))
-    return Finding(root_cause=RootCause.HUB_DEGRADED, confidence=0.8, title=f"The hub is short of {' and '.join(short_of) or 'resources'}",
-                   explanation=explanation, translations=translations, evidence=[span[0], latest],
-                   started_at=span[0].ts, ended_at=latest.ts, ongoing=not recovered)
+        RootCause.HUB_DEGRADED,
+        Facts(detail=(", ".join(en) or "it is short of resources") + until_en),
+        Facts(detail=("，".join(zh) or "资源不足") + until_zh),
+    )
+    return Finding(
+        root_cause=RootCause.HUB_DEGRADED,
+        confidence=0.8,
+        title=f"The hub is short of {' and '.join(short_of) or 'resources'}",
+        explanation=explanation,
+        translations=translations,
+        evidence=[span[0], latest],
+        started_at=span[0].ts,
+        ended_at=latest.ts,
+        ongoing=not recovered,
+    )
 
 
 def hub_findings(events: Sequence[TimelineEvent]) -> list[Finding]:
@@ -59,16 +68,37 @@ def hub_findings(events: Sequence[TimelineEvent]) -> list[Finding]:
         if event.kind is EventKind.HUB_BOOT:
             cause = RootCause.HUB_POWER_LOSS if event.state == "power_loss" else RootCause.HUB_REBOOT
             when = f" at {event.ts:%Y-%m-%d %H:%M}"
-            explanation, translations = explain_all(cause, Facts(detail=when), Facts(detail=f"（{event.ts:%Y-%m-%d %H:%M}）"))
+            explanation, translations = explain_all(
+                cause, Facts(detail=when), Facts(detail=f"（{event.ts:%Y-%m-%d %H:%M}）")
+            )
             title = "The hub lost power" if cause is RootCause.HUB_POWER_LOSS else "The hub restarted"
-            findings.append(Finding(root_cause=cause, confidence=0.85, title=title, explanation=explanation,
-                                    translations=translations, evidence=[event], started_at=event.ts, ended_at=event.ts))
+            findings.append(
+                Finding(
+                    root_cause=cause,
+                    confidence=0.85,
+                    title=title,
+                    explanation=explanation,
+                    translations=translations,
+                    evidence=[event],
+                    started_at=event.ts,
+                    ended_at=event.ts,
+                )
+            )
         elif event.kind is EventKind.CLOCK_JUMP:
             jump = float(event.detail.get("jump_s", 0))
             detail = f" by {abs(jump) / 60:.0f} minutes {'forward' if jump > 0 else 'backward'}"
             zh = f"（{'向前' if jump > 0 else '向后'} {abs(jump) / 60:.0f} 分钟）"
             explanation, translations = explain_all(RootCause.CLOCK_JUMP, Facts(detail=detail), Facts(detail=zh))
-            findings.append(Finding(root_cause=RootCause.CLOCK_JUMP, confidence=0.9, title="The hub's clock jumped",
-                                    explanation=explanation, translations=translations, evidence=[event],
-                                    started_at=event.ts, ended_at=event.ts))
+            findings.append(
+                Finding(
+                    root_cause=RootCause.CLOCK_JUMP,
+                    confidence=0.9,
+                    title="The hub's clock jumped",
+                    explanation=explanation,
+                    translations=translations,
+                    evidence=[event],
+                    started_at=event.ts,
+                    ended_at=event.ts,
+                )
+            )
     return findings

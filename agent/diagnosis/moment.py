@@ -34,7 +34,9 @@ STANDING = frozenset({RootCause.WIFI_WEAK_SIGNAL, RootCause.HUB_DEGRADED})
 LONG_GONE = timedelta(hours=1)
 
 
-def reconcile(events: Sequence[TimelineEvent], checks: Sequence[Mapping[str, Any]], now: datetime) -> list[TimelineEvent]:
+def reconcile(
+    events: Sequence[TimelineEvent], checks: Sequence[Mapping[str, Any]], now: datetime
+) -> list[TimelineEvent]:
     """Events at ``now`` for each fresh check that disagrees with its monitor's last recorded state."""
     last: dict[str, str] = {}
     for event in events:
@@ -48,8 +50,15 @@ def reconcile(events: Sequence[TimelineEvent], checks: Sequence[Mapping[str, Any
             continue
         state = "up" if ok else "down"
         if last.get(name, "up") != state:
-            added.append(TimelineEvent(ts=now, kind=KIND_OF_CHECK[name], state=state, source=CHECK_SOURCE,
-                                       detail={"detail": str(check.get("detail") or ""), "fresh_check": True}))
+            added.append(
+                TimelineEvent(
+                    ts=now,
+                    kind=KIND_OF_CHECK[name],
+                    state=state,
+                    source=CHECK_SOURCE,
+                    detail={"detail": str(check.get("detail") or ""), "fresh_check": True},
+                )
+            )
     return added
 
 
@@ -71,8 +80,9 @@ def _last_span(finding: Finding) -> tuple[datetime, datetime] | None:
 
 def latest_episode(findings: Sequence[Finding]) -> list[Finding]:
     """The findings of the last fault episode: the latest-ending one and those chained to it in time."""
-    dated = sorted(((span, f) for f in findings if (span := _last_span(f)) is not None), key=lambda item: item[0][1],
-                   reverse=True)
+    dated = sorted(
+        ((span, f) for f in findings if (span := _last_span(f)) is not None), key=lambda item: item[0][1], reverse=True
+    )
     if not dated:
         return []
     (start, _), first = dated[0]
@@ -86,8 +96,11 @@ def latest_episode(findings: Sequence[Finding]) -> list[Finding]:
 
 def _standing(finding: Finding, now: datetime) -> bool:
     return finding.root_cause in STANDING or (
-        finding.root_cause is RootCause.DEVICE_OFFLINE and finding.ongoing and finding.started_at is not None
-        and now - finding.started_at > LONG_GONE)
+        finding.root_cause is RootCause.DEVICE_OFFLINE
+        and finding.ongoing
+        and finding.started_at is not None
+        and now - finding.started_at > LONG_GONE
+    )
 
 
 def deciding(findings: Sequence[Finding], now: datetime, focus: tuple[datetime, datetime] | None) -> list[Finding]:

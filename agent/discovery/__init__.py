@@ -20,7 +20,9 @@ from .mqtt import MqttDiscovery
 
 
 class Discovery:
-    def __init__(self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, *, clock: Clock | None = None
+    ) -> None:
         self._config = config
         self._sink = sink
         self._inventory = inventory
@@ -33,14 +35,17 @@ class Discovery:
     async def __aenter__(self) -> Self:
         if self._config.broker.url is not None:
             self.mqtt = await self._stack.enter_async_context(
-                MqttDiscovery(self._config, self._sink, self._inventory, self._clock))
+                MqttDiscovery(self._config, self._sink, self._inventory, self._clock)
+            )
         addresses = bind_addresses(self._config) if self._config.discovery.mdns else []
         if addresses:
             self.mdns = await self._stack.enter_async_context(
-                MdnsDiscovery(self._config, self._sink, self._inventory, self._clock, addresses))
+                MdnsDiscovery(self._config, self._sink, self._inventory, self._clock, addresses)
+            )
         if self._config.discovery.arp and self._config.network.interfaces:
             self.arp = await self._stack.enter_async_context(
-                ArpDiscovery(self._config, self._sink, self._inventory, self._clock))
+                ArpDiscovery(self._config, self._sink, self._inventory, self._clock)
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

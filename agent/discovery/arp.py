@@ -43,8 +43,11 @@ def neighbour_updates(pairs: list[tuple[str, str]], interface: str) -> list[Devi
         normal = normalise_mac(mac)
         if normal is None or normal == "00:00:00:00:00:00":
             continue
-        updates.append(DeviceUpdate(keys=(f"mac:{normal}",), source=SOURCE, macs=(normal,), ips=(ip,),
-                                    attributes={"interface": interface}))
+        updates.append(
+            DeviceUpdate(
+                keys=(f"mac:{normal}",), source=SOURCE, macs=(normal,), ips=(ip,), attributes={"interface": interface}
+            )
+        )
     return updates
 
 
@@ -53,7 +56,9 @@ def scapy_sweep(interface: str, targets: list[str], timeout: float) -> list[tupl
     from scapy.layers.l2 import ARP, Ether  # imported here: scapy is heavy and only this adapter needs it
     from scapy.sendrecv import srp
 
-    answered, _ = srp(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=targets), iface=interface, timeout=timeout, verbose=False)
+    answered, _ = srp(
+        Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=targets), iface=interface, timeout=timeout, verbose=False
+    )
     return [(reply.psrc, reply.hwsrc) for _, reply in answered]
 
 
@@ -97,8 +102,9 @@ class ArpDiscovery:
             try:
                 pairs = []
                 for address in addresses:
-                    pairs += scapy_sweep(interface, sweep_targets(address.address, address.netmask),
-                                         self._config.probes.timeout_s * 2)
+                    pairs += scapy_sweep(
+                        interface, sweep_targets(address.address, address.netmask), self._config.probes.timeout_s * 2
+                    )
                 self.raw_sockets = True
                 return pairs
             except (PermissionError, OSError, ImportError) as exc:

@@ -17,8 +17,16 @@ from .payload import as_float, availability, text
 
 SOURCE = "esphome"
 # The topic prefix is the node name by default (one level); ``mqtt: topic_prefix:`` may give it more levels.
-SUBSCRIPTIONS = ["+/status", "+/debug", "+/sensor/+/state", "+/text_sensor/+/state",
-                 "+/+/status", "+/+/debug", "+/+/sensor/+/state", "+/+/text_sensor/+/state"]
+SUBSCRIPTIONS = [
+    "+/status",
+    "+/debug",
+    "+/sensor/+/state",
+    "+/text_sensor/+/state",
+    "+/+/status",
+    "+/+/debug",
+    "+/+/sensor/+/state",
+    "+/+/text_sensor/+/state",
+]
 RESET_REASON_IDS = re.compile(r"(^|_)reset_reason$")  # the debug platform's text sensor
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # the logger colours each line for a terminal
 UPTIME_IDS = re.compile(r"(^|_)uptime$")
@@ -50,19 +58,32 @@ def parse(topic: str, payload: bytes, at: datetime) -> list[DeviceUpdate | LogLi
     if len(parts) >= 4 and parts[-3] == "text_sensor" and parts[-1] == "state":
         # Retained, so seen again at every agent start: the reason, not a boot signal (the log line is one).
         reason = text(payload, 256).strip()
-        return [DeviceUpdate(keys=(key("/".join(parts[:-3])),), source=SOURCE, family="esphome", restart_reason=reason)
-                ] if RESET_REASON_IDS.search(parts[-2]) and reason else []
+        return (
+            [DeviceUpdate(keys=(key("/".join(parts[:-3])),), source=SOURCE, family="esphome", restart_reason=reason)]
+            if RESET_REASON_IDS.search(parts[-2]) and reason
+            else []
+        )
     node = "/".join(parts[:-1])
     if parts[-1] == "status":
         online = availability(payload)
-        return [] if online is None else [DeviceUpdate(keys=(key(node),), source=f"{SOURCE}.status", family="esphome",
-                                                       available=online)]
+        return (
+            []
+            if online is None
+            else [DeviceUpdate(keys=(key(node),), source=f"{SOURCE}.status", family="esphome", available=online)]
+        )
     if parts[-1] == "debug":
         line = ANSI_ESCAPE.sub("", text(payload, 4096)).strip()
         found: list[DeviceUpdate | LogLine] = []
         level = LOG_LEVEL.match(line)
-        found.append(LogLine(ts=at, source=SOURCE, device_id=key(node), level=LEVELS.get(level.group(1)) if level else None,
-                             message=line[:2000]))
+        found.append(
+            LogLine(
+                ts=at,
+                source=SOURCE,
+                device_id=key(node),
+                level=LEVELS.get(level.group(1)) if level else None,
+                message=line[:2000],
+            )
+        )
         update = _log_facts(node, line)
         return found if update is None else [*found, update]
     return []
@@ -76,11 +97,21 @@ def _log_facts(node: str, line: str) -> DeviceUpdate | None:
         return None
     # The debug component logs the reset reason while booting (and again when a log viewer asks for the configuration),
     # safe_mode the failed-boot count: boot lines, which the inventory trusts when no uptime says otherwise.
-    said = reason.group(1).strip() if reason else (
-        f"{attempts.group(1)} suspected unsuccessful boot attempts" if attempts else None)
-    return DeviceUpdate(keys=(key(node),), source=SOURCE, family="esphome", restart_reason=said,
-                        firmware=version.group(1) if version else None, macs=(mac.group(1),) if mac else (),
-                        rssi_dbm=float(signal.group(1)) if signal else None, boot_logged=said is not None)
+    said = (
+        reason.group(1).strip()
+        if reason
+        else (f"{attempts.group(1)} suspected unsuccessful boot attempts" if attempts else None)
+    )
+    return DeviceUpdate(
+        keys=(key(node),),
+        source=SOURCE,
+        family="esphome",
+        restart_reason=said,
+        firmware=version.group(1) if version else None,
+        macs=(mac.group(1),) if mac else (),
+        rssi_dbm=float(signal.group(1)) if signal else None,
+        boot_logged=said is not None,
+    )
 
 
 def _sensor(node: str, object_id: str, value: str, at: datetime) -> list[DeviceUpdate | LogLine]:
@@ -88,8 +119,11 @@ def _sensor(node: str, object_id: str, value: str, at: datetime) -> list[DeviceU
         uptime = as_float(value)
         if uptime is None:
             uptime = _seconds_since(value, at)
-        return [] if uptime is None else [DeviceUpdate(keys=(key(node),), source=SOURCE, uptime_s=uptime,
-                                                       message=f"uptime {uptime:g}")]
+        return (
+            []
+            if uptime is None
+            else [DeviceUpdate(keys=(key(node),), source=SOURCE, uptime_s=uptime, message=f"uptime {uptime:g}")]
+        )
     if SIGNAL_IDS.search(object_id):
         signal = as_float(value)
         return [] if signal is None else [DeviceUpdate(keys=(key(node),), source=SOURCE, rssi_dbm=signal)]

@@ -69,8 +69,14 @@ def availability_topics(config: dict[str, Any]) -> list[dict[str, str]]:
         item = expand(as_dict(item), base=base)
         topic = as_str(item.get("topic"))
         if topic:
-            entries.append(_entry(topic, as_str(item.get("payload_available")) or online,
-                                  as_str(item.get("payload_not_available")) or offline, as_str(item.get("value_template"))))
+            entries.append(
+                _entry(
+                    topic,
+                    as_str(item.get("payload_available")) or online,
+                    as_str(item.get("payload_not_available")) or offline,
+                    as_str(item.get("value_template")),
+                )
+            )
     return entries
 
 
@@ -86,7 +92,11 @@ def identifier_keys(identifier: str) -> tuple[list[str], list[str]]:
     zigbee = ZIGBEE2MQTT_ID.match(identifier)
     if zigbee:
         return [f"ha:{identifier}", f"ieee:{zigbee.group(1).lower()}"], []
-    mac = normalise_mac(identifier) if re.fullmatch(r"[0-9A-Fa-f]{12}|([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}", identifier) else None
+    mac = (
+        normalise_mac(identifier)
+        if re.fullmatch(r"[0-9A-Fa-f]{12}|([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}", identifier)
+        else None
+    )
     return [f"ha:{identifier}"], [mac] if mac else []
 
 
@@ -114,7 +124,13 @@ def parse(topic: str, payload: bytes, prefix: str = "homeassistant") -> list[Dev
     device = expand(as_dict(config.get("device")), DEVICE_ABBREVIATIONS)
     origin = expand(as_dict(config.get("origin")), ORIGIN_ABBREVIATIONS)
     raw_ids = device.get("identifiers")
-    ids = [raw_ids] if isinstance(raw_ids, str) else [i for i in raw_ids if isinstance(i, str) and i] if isinstance(raw_ids, list) else []
+    ids = (
+        [raw_ids]
+        if isinstance(raw_ids, str)
+        else [i for i in raw_ids if isinstance(i, str) and i]
+        if isinstance(raw_ids, list)
+        else []
+    )
     keys: list[str] = []
     macs: list[str] = []
     for identifier in ids:
@@ -131,10 +147,14 @@ def parse(topic: str, payload: bytes, prefix: str = "homeassistant") -> list[Dev
         keys.append(f"ha-entity:{unique}")
     availability = availability_topics(config)
     for component in as_dict(config.get("components")).values():
-        availability += availability_topics(expand(as_dict(component), base=config.get("~") if isinstance(config.get("~"), str) else None))
+        availability += availability_topics(
+            expand(as_dict(component), base=config.get("~") if isinstance(config.get("~"), str) else None)
+        )
     # A node announcing itself on <node>/status is the node the ESPHome adapter knows by that topic; a device whose
     # availability is tele/<topic>/LWT is the Tasmota device of that topic (Tasmota's own HA discovery says so).
-    keys += [f"esphome:{node}" for node in dict.fromkeys(node_of_status_topic(e["topic"]) for e in availability) if node]
+    keys += [
+        f"esphome:{node}" for node in dict.fromkeys(node_of_status_topic(e["topic"]) for e in availability) if node
+    ]
     keys += [f"tasmota:{found.group(1)}" for found in (TASMOTA_LWT.match(e["topic"]) for e in availability) if found]
     mode = as_str(config.get("availability_mode")) or "latest"
     if mode not in AVAILABILITY_MODES:
@@ -149,9 +169,16 @@ def parse(topic: str, payload: bytes, prefix: str = "homeassistant") -> list[Dev
         attributes["model_name"] = device["model"]  # the model's name; model_id is the code other sources give
     if as_str(device.get("serial_number")):
         attributes["serial_number"] = device["serial_number"]
-    return [DeviceUpdate(
-        keys=tuple(dict.fromkeys(keys or [f"mac:{normalise_mac(macs[0])}"])), source=SOURCE, name=as_str(device.get("name")),
-        manufacturer=as_str(device.get("manufacturer")), model=as_str(device.get("model_id")) or as_str(device.get("model")),
-        firmware=as_str(device.get("sw_version")), macs=tuple(dict.fromkeys(macs)),
-        parent_key=identifier_keys(via)[0][-1] if via else None, attributes=attributes,
-    )]
+    return [
+        DeviceUpdate(
+            keys=tuple(dict.fromkeys(keys or [f"mac:{normalise_mac(macs[0])}"])),
+            source=SOURCE,
+            name=as_str(device.get("name")),
+            manufacturer=as_str(device.get("manufacturer")),
+            model=as_str(device.get("model_id")) or as_str(device.get("model")),
+            firmware=as_str(device.get("sw_version")),
+            macs=tuple(dict.fromkeys(macs)),
+            parent_key=identifier_keys(via)[0][-1] if via else None,
+            attributes=attributes,
+        )
+    ]

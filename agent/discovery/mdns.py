@@ -28,15 +28,34 @@ from ..inventory import DeviceUpdate, InventoryStore, normalise_mac
 _LOGGER = logging.getLogger(__name__)
 SOURCE = "mdns"
 KNOWN_TYPES = (
-    "_hap._tcp.local.", "_hap._udp.local.", "_matter._tcp.local.", "_matterc._udp.local.", "_googlecast._tcp.local.",
-    "_hue._tcp.local.", "_esphomelib._tcp.local.", "_shelly._tcp.local.", "_sonos._tcp.local.", "_wled._tcp.local.",
-    "_airplay._tcp.local.", "_ipp._tcp.local.", "_miio._udp.local.", "_http._tcp.local.",
+    "_hap._tcp.local.",
+    "_hap._udp.local.",
+    "_matter._tcp.local.",
+    "_matterc._udp.local.",
+    "_googlecast._tcp.local.",
+    "_hue._tcp.local.",
+    "_esphomelib._tcp.local.",
+    "_shelly._tcp.local.",
+    "_sonos._tcp.local.",
+    "_wled._tcp.local.",
+    "_airplay._tcp.local.",
+    "_ipp._tcp.local.",
+    "_miio._udp.local.",
+    "_http._tcp.local.",
 )
 FAMILIES = {
-    "_hap._tcp.local.": "homekit", "_hap._udp.local.": "homekit", "_matter._tcp.local.": "matter",
-    "_matterc._udp.local.": "matter", "_googlecast._tcp.local.": "google_cast", "_hue._tcp.local.": "hue_bridge",
-    "_esphomelib._tcp.local.": "esphome", "_shelly._tcp.local.": "shelly_gen2", "_sonos._tcp.local.": "sonos",
-    "_wled._tcp.local.": "wled", "_airplay._tcp.local.": "airplay", "_ipp._tcp.local.": "printer",
+    "_hap._tcp.local.": "homekit",
+    "_hap._udp.local.": "homekit",
+    "_matter._tcp.local.": "matter",
+    "_matterc._udp.local.": "matter",
+    "_googlecast._tcp.local.": "google_cast",
+    "_hue._tcp.local.": "hue_bridge",
+    "_esphomelib._tcp.local.": "esphome",
+    "_shelly._tcp.local.": "shelly_gen2",
+    "_sonos._tcp.local.": "sonos",
+    "_wled._tcp.local.": "wled",
+    "_airplay._tcp.local.": "airplay",
+    "_ipp._tcp.local.": "printer",
 }
 RESOLVE_TIMEOUT_MS = 3000
 TYPE_REFRESH_S = 60.0
@@ -79,7 +98,9 @@ def parse_service(service: Service) -> DeviceUpdate | None:
         fields.update(model=txt.get("md"), attributes={"hap_config": txt.get("c#"), "paired": txt.get("sf") == "0"})
     elif service.type.startswith("_matter"):
         vendor_product = txt.get("vp", "")
-        fields.update(name=txt.get("dn"), attributes={"vendor_product": vendor_product, "commissioning_mode": txt.get("cm")})
+        fields.update(
+            name=txt.get("dn"), attributes={"vendor_product": vendor_product, "commissioning_mode": txt.get("cm")}
+        )
         keys.append(f"matter:{instance.lower()}")
     elif service.type == "_googlecast._tcp.local.":
         if txt.get("id"):
@@ -93,12 +114,17 @@ def parse_service(service: Service) -> DeviceUpdate | None:
         keys.append(f"esphome:{instance}")
         if txt.get("mac"):
             macs.append(txt["mac"])
-        fields.update(firmware=txt.get("version"), model=txt.get("board"), name=txt.get("friendly_name"),
-                      manufacturer="Espressif")
+        fields.update(
+            firmware=txt.get("version"), model=txt.get("board"), name=txt.get("friendly_name"), manufacturer="Espressif"
+        )
     elif service.type == "_shelly._tcp.local.":
         keys.append(f"shelly:{instance}")
-        fields.update(firmware=txt.get("ver"), model=txt.get("app"), manufacturer="Shelly",
-                      family="shelly_gen2" if txt.get("gen", "2") != "1" else "shelly_gen1")
+        fields.update(
+            firmware=txt.get("ver"),
+            model=txt.get("app"),
+            manufacturer="Shelly",
+            family="shelly_gen2" if txt.get("gen", "2") != "1" else "shelly_gen1",
+        )
     elif service.type == "_sonos._tcp.local.":
         keys.append(f"sonos:{instance.lower()}")
         boot = txt.get("bootseq", "")
@@ -122,8 +148,12 @@ def parse_service(service: Service) -> DeviceUpdate | None:
     fields.setdefault("name", instance)
     attributes = fields.pop("attributes", {})
     return DeviceUpdate(
-        keys=tuple(keys or [f"mac:{normalise_mac(macs[0])}"]), source=SOURCE, macs=tuple(macs),
-        ips=service.addresses, services=(service.type,), available=True,
+        keys=tuple(keys or [f"mac:{normalise_mac(macs[0])}"]),
+        source=SOURCE,
+        macs=tuple(macs),
+        ips=service.addresses,
+        services=(service.type,),
+        available=True,
         attributes={k: v for k, v in attributes.items() if v not in (None, "")},
         message=f"{service.type} {instance} {dict(txt)}"[:300],
         **{k: v for k, v in fields.items() if v not in (None, "")},
@@ -144,8 +174,9 @@ def bind_addresses(config: AgentConfig) -> list[str]:
 class MdnsDiscovery:
     """Async context manager: a zeroconf instance on the configured addresses, its browsers and resolver task."""
 
-    def __init__(self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, clock: Clock,
-                 addresses: list[str]) -> None:
+    def __init__(
+        self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, clock: Clock, addresses: list[str]
+    ) -> None:
         self._config = config
         self._sink = sink
         self._inventory = inventory
@@ -160,8 +191,10 @@ class MdnsDiscovery:
     async def __aenter__(self) -> Self:
         self._zeroconf = AsyncZeroconf(interfaces=self._addresses, ip_version=IPVersion.V4Only)
         self._browse([*KNOWN_TYPES, *self._config.discovery.mdns_extra_types])
-        self._tasks = [asyncio.create_task(self._resolve_changes(), name="mdns-resolver"),
-                       asyncio.create_task(self._enumerate_types(), name="mdns-types")]
+        self._tasks = [
+            asyncio.create_task(self._resolve_changes(), name="mdns-resolver"),
+            asyncio.create_task(self._enumerate_types(), name="mdns-types"),
+        ]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -176,8 +209,9 @@ class MdnsDiscovery:
         assert self._zeroconf is not None
         for service_type in types:
             if service_type not in self._browsers:
-                self._browsers[service_type] = AsyncServiceBrowser(self._zeroconf.zeroconf, [service_type],
-                                                                   handlers=[self._on_change])
+                self._browsers[service_type] = AsyncServiceBrowser(
+                    self._zeroconf.zeroconf, [service_type], handlers=[self._on_change]
+                )
 
     def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         try:
@@ -204,14 +238,21 @@ class MdnsDiscovery:
             if change is ServiceStateChange.Removed:
                 keys = self._known.pop(name, None)
                 if keys:
-                    self._apply(DeviceUpdate(keys=keys, source=SOURCE, available=False,
-                                             message=f"goodbye {name}"), at)
+                    self._apply(DeviceUpdate(keys=keys, source=SOURCE, available=False, message=f"goodbye {name}"), at)
                 continue
             info = AsyncServiceInfo(service_type, name)
             if not await info.async_request(self._zeroconf.zeroconf, RESOLVE_TIMEOUT_MS):
                 continue
-            update = parse_service(Service(service_type, name, decode_properties(info.properties),
-                                           tuple(info.parsed_addresses(IPVersion.V4Only)), info.port, info.server))
+            update = parse_service(
+                Service(
+                    service_type,
+                    name,
+                    decode_properties(info.properties),
+                    tuple(info.parsed_addresses(IPVersion.V4Only)),
+                    info.port,
+                    info.server,
+                )
+            )
             if update is not None:
                 self._known[name] = update.keys
                 self._apply(update, at)

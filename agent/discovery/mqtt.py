@@ -13,8 +13,8 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Self
 
 import paho.mqtt.client as mqtt
@@ -79,21 +79,32 @@ def _family_routes(source: str, topic_filters: list[str], parse: Parser) -> list
 
 
 def zigbee2mqtt_routes(base: str) -> list[Route]:
-    return _family_routes("zigbee2mqtt", zigbee2mqtt.subscriptions(base), lambda t, p, at: zigbee2mqtt.parse(t, p, at, base))
+    return _family_routes(
+        "zigbee2mqtt", zigbee2mqtt.subscriptions(base), lambda t, p, at: zigbee2mqtt.parse(t, p, at, base)
+    )
 
 
 def routes(config: AgentConfig) -> list[Route]:
     d = config.discovery
-    table = [*_family_routes("tasmota", tasmota.subscriptions(d.tasmota_discovery_prefix),
-                             lambda t, p, at: tasmota.parse(t, p, d.tasmota_discovery_prefix)),
-             *_family_routes("shelly", shelly.SUBSCRIPTIONS, lambda t, p, at: shelly.parse(t, p))]
+    table = [
+        *_family_routes(
+            "tasmota",
+            tasmota.subscriptions(d.tasmota_discovery_prefix),
+            lambda t, p, at: tasmota.parse(t, p, d.tasmota_discovery_prefix),
+        ),
+        *_family_routes("shelly", shelly.SUBSCRIPTIONS, lambda t, p, at: shelly.parse(t, p)),
+    ]
     for base in dict.fromkeys(d.zigbee2mqtt_bases):
         table.extend(zigbee2mqtt_routes(base))
     home_assistant_status = f"{d.homeassistant_prefix}/status"  # Home Assistant's own birth, not an ESPHome node's
-    table += _family_routes("esphome", esphome.SUBSCRIPTIONS,
-                            lambda t, p, at: [] if t == home_assistant_status else esphome.parse(t, p, at))
-    table += _family_routes("homeassistant", homeassistant.subscriptions(d.homeassistant_prefix),
-                            lambda t, p, at: homeassistant.parse(t, p, d.homeassistant_prefix))
+    table += _family_routes(
+        "esphome", esphome.SUBSCRIPTIONS, lambda t, p, at: [] if t == home_assistant_status else esphome.parse(t, p, at)
+    )
+    table += _family_routes(
+        "homeassistant",
+        homeassistant.subscriptions(d.homeassistant_prefix),
+        lambda t, p, at: homeassistant.parse(t, p, d.homeassistant_prefix),
+    )
     return table
 
 
@@ -129,12 +140,22 @@ class MqttDiscovery:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> Self:
-        self._tasks = [asyncio.create_task(self._consume(), name="mqtt-discovery-consumer"),
-                       asyncio.create_task(reconnect_forever(
-                           self._session, BrokerSessionEnded, min_s=self._config.broker.reconnect_min_s,
-                           max_s=self._config.broker.reconnect_max_s, logger=_LOGGER, what="home broker session",
-                           established=self.connected, after_session=self.connected.clear),
-                           name="mqtt-discovery-session")]
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="mqtt-discovery-consumer"),
+            asyncio.create_task(
+                reconnect_forever(
+                    self._session,
+                    BrokerSessionEnded,
+                    min_s=self._config.broker.reconnect_min_s,
+                    max_s=self._config.broker.reconnect_max_s,
+                    logger=_LOGGER,
+                    what="home broker session",
+                    established=self.connected,
+                    after_session=self.connected.clear,
+                ),
+                name="mqtt-discovery-session",
+            ),
+        ]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -158,7 +179,9 @@ class MqttDiscovery:
                 loop.call_soon_threadsafe(self._login_answer, str(reason_code))
                 loop.call_soon_threadsafe(settle, f"broker refused: {reason_code}")
                 return
-            client.subscribe([(topic, 0) for topic in [*self._filters, *self._follow, *(a + "+" for a in self._aliases)]])
+            client.subscribe(
+                [(topic, 0) for topic in [*self._filters, *self._follow, *(a + "+" for a in self._aliases)]]
+            )
             loop.call_soon_threadsafe(self._login_answer, None)
             loop.call_soon_threadsafe(self.connected.set)
 
@@ -190,9 +213,15 @@ class MqttDiscovery:
             return
         was_refused, self.refused = self.refused is not None, refusal
         if refusal is not None or was_refused:
-            self._sink.event(TimelineEvent(
-                ts=self._clock.now(), kind=EventKind.BROKER, state="refused" if refusal else "accepted",
-                source="discovery.mqtt", detail={"reason": refusal} if refusal else {}))
+            self._sink.event(
+                TimelineEvent(
+                    ts=self._clock.now(),
+                    kind=EventKind.BROKER,
+                    state="refused" if refusal else "accepted",
+                    source="discovery.mqtt",
+                    detail={"reason": refusal} if refusal else {},
+                )
+            )
 
     def _enqueue(self, topic: str, payload: bytes) -> None:
         try:
@@ -220,8 +249,11 @@ class MqttDiscovery:
         canonical = self._aliases.get(prefix + "/")
         if canonical is not None:
             topic = canonical + last  # a custom FullTopic's message, read as the default layout's
-        if (self._config.discovery.zigbee2mqtt_autodetect and topic.endswith(zigbee2mqtt.INFO_SUFFIX)
-                and topic[:-len(zigbee2mqtt.INFO_SUFFIX)] not in self._bridge_bases):
+        if (
+            self._config.discovery.zigbee2mqtt_autodetect
+            and topic.endswith(zigbee2mqtt.INFO_SUFFIX)
+            and topic[: -len(zigbee2mqtt.INFO_SUFFIX)] not in self._bridge_bases
+        ):
             self._another_bridge(topic, payload)
         if not payload and topic in self._config_follows:
             self._unfollow(topic)
@@ -252,8 +284,14 @@ class MqttDiscovery:
             if not isinstance(topic, str) or len(self._follow) + len(self._aliases) >= MAX_FOLLOWED:
                 continue
             new_topic = topic not in self._follow
-            followed = Followed(update.keys[0], entry.get("online", "online"), entry.get("offline", "offline"),
-                                update.source.split(".")[0], entry.get("template"), mode)
+            followed = Followed(
+                update.keys[0],
+                entry.get("online", "online"),
+                entry.get("offline", "offline"),
+                update.source.split(".")[0],
+                entry.get("template"),
+                mode,
+            )
             known = self._follow.setdefault(topic, {}).get(followed.key)
             self._follow[topic][followed.key] = followed
             if config_topic is not None and topic not in self._config_follows.get(config_topic, []):

@@ -25,8 +25,22 @@ class AvailabilitySandbox(SandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**", "%"})
     SAFE_METHODS = frozenset({"lower", "upper", "strip", "startswith", "endswith"})
-    SAFE_FILTERS = ("lower", "upper", "trim", "default", "d", "string", "int", "float", "round", "abs", "length",
-                    "first", "last", "tojson")
+    SAFE_FILTERS = (
+        "lower",
+        "upper",
+        "trim",
+        "default",
+        "d",
+        "string",
+        "int",
+        "float",
+        "round",
+        "abs",
+        "length",
+        "first",
+        "last",
+        "tojson",
+    )
 
     def __init__(self) -> None:
         super().__init__(undefined=ChainableUndefined, autoescape=False)

@@ -17,13 +17,19 @@ from ..clock import Clock
 CLOCK_JUMP_THRESHOLD_S = 5.0
 
 
-def clock_jump(wall_delta: float, monotonic_delta: float, at: datetime,
-               threshold_s: float = CLOCK_JUMP_THRESHOLD_S) -> TimelineEvent | None:
+def clock_jump(
+    wall_delta: float, monotonic_delta: float, at: datetime, threshold_s: float = CLOCK_JUMP_THRESHOLD_S
+) -> TimelineEvent | None:
     jump = wall_delta - monotonic_delta
     if abs(jump) < threshold_s:
         return None
-    return TimelineEvent(ts=at, kind=EventKind.CLOCK_JUMP, state="forward" if jump > 0 else "backward",
-                         source="monitor.clock", detail={"jump_s": round(jump, 3)})
+    return TimelineEvent(
+        ts=at,
+        kind=EventKind.CLOCK_JUMP,
+        state="forward" if jump > 0 else "backward",
+        source="monitor.clock",
+        detail={"jump_s": round(jump, 3)},
+    )
 
 
 @dataclass

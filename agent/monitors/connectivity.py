@@ -41,11 +41,15 @@ class CheckState:
     first_failure: datetime | None = None
 
 
-def step(state: CheckState, result: CheckResult, at: datetime, failures_before_down: int) -> tuple[CheckState, TimelineEvent | None]:
+def step(
+    state: CheckState, result: CheckResult, at: datetime, failures_before_down: int
+) -> tuple[CheckState, TimelineEvent | None]:
     """Fold one check result into the state; an event when the reported state changes."""
     if result.ok is None:
         return state, None
-    detail = {"detail": result.detail} | ({"latency_ms": round(result.latency_ms, 2)} if result.latency_ms is not None else {})
+    detail = {"detail": result.detail} | (
+        {"latency_ms": round(result.latency_ms, 2)} if result.latency_ms is not None else {}
+    )
     if result.ok:
         fresh = CheckState(reported=True)
         if state.reported is True:
@@ -90,8 +94,9 @@ class ConnectivityMonitor:
             at = self._clock.now()
             self.last_results = await run_checks(self._config)
             for result in self.last_results:
-                state, event = step(self.states.get(result.name, CheckState()), result, at,
-                                    self._config.probes.failures_before_down)
+                state, event = step(
+                    self.states.get(result.name, CheckState()), result, at, self._config.probes.failures_before_down
+                )
                 self.states[result.name] = state
                 if event is not None:
                     self._sink.event(event)

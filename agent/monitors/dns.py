@@ -35,10 +35,10 @@ def parse_a_records(packet: bytes) -> list[str]:
         addresses = []
         for _ in range(ancount):
             offset = skip_name(offset)
-            rtype, _rclass, _ttl, rdlength = struct.unpack("!HHIH", packet[offset:offset + 10])
+            rtype, _rclass, _ttl, rdlength = struct.unpack("!HHIH", packet[offset : offset + 10])
             offset += 10
             if rtype == 1 and rdlength == 4:
-                addresses.append(socket.inet_ntoa(packet[offset:offset + 4]))
+                addresses.append(socket.inet_ntoa(packet[offset : offset + 4]))
             offset += rdlength
         return addresses
     except (struct.error, IndexError):
@@ -66,5 +66,8 @@ def check_dns(server: str, names: list[str], timeout: float) -> ProbeResult:
     results = [dns_resolve(name, server, timeout) for name in names]
     failed = [f"{name}: {r.detail}" for name, r in zip(names, results, strict=True) if not r.ok]
     latencies = [r.latency_ms for r in results if r.latency_ms is not None]
-    return ProbeResult(not failed, max(latencies) if latencies else None,
-                       "; ".join(failed) or f"{len(names)} names resolved via {server}")
+    return ProbeResult(
+        not failed,
+        max(latencies) if latencies else None,
+        "; ".join(failed) or f"{len(names)} names resolved via {server}",
+    )

@@ -43,7 +43,7 @@ def is_echo_reply(ip_packet: bytes, ident: int) -> bool:
     header_len = (ip_packet[0] & 0x0F) * 4 if ip_packet else 0
     if len(ip_packet) < header_len + 8:
         return False
-    icmp_type, _code, _sum, reply_id, _seq = struct.unpack("!BBHHH", ip_packet[header_len:header_len + 8])
+    icmp_type, _code, _sum, reply_id, _seq = struct.unpack("!BBHHH", ip_packet[header_len : header_len + 8])
     return icmp_type == 0 and reply_id == ident
 
 
@@ -76,8 +76,18 @@ def icmp_echo(host: str, timeout: float) -> ProbeResult:
 
 def arp_request_frame(source_mac: bytes, source_ip: str, target_ip: str) -> bytes:
     """A broadcast Ethernet frame carrying an ARP who-has ``target_ip``."""
-    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, source_mac, socket.inet_aton(source_ip),
-                      b"\x00" * 6, socket.inet_aton(target_ip))
+    arp = struct.pack(
+        "!HHBBH6s4s6s4s",
+        1,
+        0x0800,
+        6,
+        4,
+        1,
+        source_mac,
+        socket.inet_aton(source_ip),
+        b"\x00" * 6,
+        socket.inet_aton(target_ip),
+    )
     return b"\xff" * 6 + source_mac + struct.pack("!H", ETH_P_ARP) + arp
 
 
@@ -94,7 +104,7 @@ def arp_reply_mac(frame: bytes, target_ip: str) -> str | None:
 def arp_request(interface: str, source_ip: str | None, host: str, timeout: float) -> ProbeResult | None:
     """One ARP who-has on ``interface`` over a raw packet socket; None when ARP cannot be used here (no
     ``CAP_NET_RAW``, no IPv4 address on the interface). Blocking."""
-    global _arp_unavailable_logged  # noqa: PLW0603 - a warning logged once per process
+    global _arp_unavailable_logged
     started = time.monotonic()
     try:
         if source_ip is None:

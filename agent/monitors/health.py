@@ -28,7 +28,6 @@ from .clock import ClockWatch
 _LOGGER = logging.getLogger(__name__)
 
 
-
 def sample_health(disk_path: Path) -> dict[str, Any]:
     """One sample: CPU, memory, disk, temperatures where present, interface error and drop counters."""
     memory = psutil.virtual_memory()
@@ -42,8 +41,10 @@ def sample_health(disk_path: Path) -> dict[str, Any]:
     readings = [entry.current for entries in temperatures.values() for entry in entries if entry.current]
     if readings:
         figures["temperature_max_c"] = max(readings)
-    errors = {name: counters.errin + counters.errout + counters.dropin + counters.dropout
-              for name, counters in psutil.net_io_counters(pernic=True).items()}
+    errors = {
+        name: counters.errin + counters.errout + counters.dropin + counters.dropout
+        for name, counters in psutil.net_io_counters(pernic=True).items()
+    }
     figures["interface_errors"] = {name: count for name, count in errors.items() if count}
     return figures
 
@@ -63,8 +64,13 @@ def health_event(state_dir: Path, now: Callable[[], datetime]) -> TimelineEvent:
     """A HUB_HEALTH sample now: ``degraded`` with its reasons, or ``ok``. Blocking (psutil reads /proc and the disk)."""
     figures = sample_health(state_dir)
     reasons = degraded(figures)
-    return TimelineEvent(ts=now(), kind=EventKind.HUB_HEALTH, state="degraded" if reasons else "ok",
-                         source="monitor.health", detail=figures | {"reasons": reasons})
+    return TimelineEvent(
+        ts=now(),
+        kind=EventKind.HUB_HEALTH,
+        state="degraded" if reasons else "ok",
+        source="monitor.health",
+        detail=figures | {"reasons": reasons},
+    )
 
 
 def boot_event(boot_time: float, remembered: dict[str, Any] | None, at: datetime) -> TimelineEvent | None:
@@ -73,17 +79,24 @@ def boot_event(boot_time: float, remembered: dict[str, Any] | None, at: datetime
         return None
     clean = bool(remembered.get("clean_stop"))
     return TimelineEvent(
-        ts=datetime.fromtimestamp(boot_time, UTC), kind=EventKind.HUB_BOOT, state="reboot" if clean else "power_loss",
+        ts=datetime.fromtimestamp(boot_time, UTC),
+        kind=EventKind.HUB_BOOT,
+        state="reboot" if clean else "power_loss",
         source="monitor.health",
-        detail={"previous_boot": remembered.get("boot_time"), "agent_stopped_cleanly": clean, "noticed_at": at.isoformat()},
+        detail={
+            "previous_boot": remembered.get("boot_time"),
+            "agent_stopped_cleanly": clean,
+            "noticed_at": at.isoformat(),
+        },
     )
 
 
 class HealthMonitor:
     """Owns the health/clock loop and the boot record (``<state_dir>/hub-boot.json``)."""
 
-    def __init__(self, state_dir: Path, sink: EvidenceSink, clock: Clock, *, check_every_s: float,
-                 sample_every_s: float) -> None:
+    def __init__(
+        self, state_dir: Path, sink: EvidenceSink, clock: Clock, *, check_every_s: float, sample_every_s: float
+    ) -> None:
         self._record = state_dir / "hub-boot.json"
         self._state_dir = state_dir
         self._sink = sink
@@ -94,7 +107,9 @@ class HealthMonitor:
 
     def _remember(self, clean_stop: bool) -> None:
         try:
-            write_atomically(self._record, json.dumps({"boot_time": psutil.boot_time(), "clean_stop": clean_stop}).encode())
+            write_atomically(
+                self._record, json.dumps({"boot_time": psutil.boot_time(), "clean_stop": clean_stop}).encode()
+            )
         except OSError as exc:  # a full disk must not stop the agent; the next boot is then told less precisely
             _LOGGER.warning("boot record %s not written: %s", self._record.name, exc)
 

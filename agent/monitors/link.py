@@ -44,10 +44,16 @@ def ipv4_addresses(interfaces: list[str]) -> dict[str, list[str]]:
     return {name: sorted(a.address for a in found.get(name, []) if a.family == socket.AF_INET) for name in interfaces}
 
 
-def address_change(previous: dict[str, list[str]] | None, current: dict[str, list[str]],
-                   at: datetime) -> TimelineEvent | None:
+def address_change(
+    previous: dict[str, list[str]] | None, current: dict[str, list[str]], at: datetime
+) -> TimelineEvent | None:
     """A ``hub_address`` event when the addresses changed since the last look (the first look is the baseline)."""
     if previous is None or previous == current:
         return None
-    return TimelineEvent(ts=at, kind=EventKind.HUB_ADDRESS, state="changed", source="monitor.hub_link",
-                         detail={"before": previous, "after": current})
+    return TimelineEvent(
+        ts=at,
+        kind=EventKind.HUB_ADDRESS,
+        state="changed",
+        source="monitor.hub_link",
+        detail={"before": previous, "after": current},
+    )

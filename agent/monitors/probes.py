@@ -44,7 +44,9 @@ def _probes(config: AgentConfig) -> dict[str, Callable[[], ProbeResult] | None]:
     first_interface = net.interfaces[0] if net.interfaces else None
     return {
         "hub_link": (lambda: check_links(net.interfaces)) if net.interfaces else None,
-        "gateway": (lambda: check_gateway(gateway, first_interface, timeout, arp=config.probes.arp)) if gateway else None,
+        "gateway": (lambda: check_gateway(gateway, first_interface, timeout, arp=config.probes.arp))
+        if gateway
+        else None,
         "dns": (lambda: check_dns(resolver, net.dns_names, timeout)) if resolver and net.dns_names else None,
         "internet": (lambda: check_internet(net.internet_targets, timeout)) if net.internet_targets else None,
         "broker": (lambda: check_broker(broker, timeout)) if broker else None,

@@ -64,7 +64,9 @@ def gateway_announcement(datagram: bytes, source: str, gateway: str) -> Announce
     if source != gateway:
         return None
     start, headers = parse_headers(datagram)
-    nts = headers.get("NTS") if start.startswith("NOTIFY") else "ssdp:alive" if start.startswith("HTTP/1.1 200") else None
+    nts = (
+        headers.get("NTS") if start.startswith("NOTIFY") else "ssdp:alive" if start.startswith("HTTP/1.1 200") else None
+    )
     if nts not in ("ssdp:alive", "ssdp:byebye"):
         return None
     return Announcement(nts == "ssdp:alive", _boot_id(headers.get("BOOTID.UPNP.ORG", "")))
@@ -104,8 +106,13 @@ class BootIdTracker:
 
     @staticmethod
     def _event(state: str, at: datetime, boot_id: int | None, previous: int | None) -> TimelineEvent:
-        return TimelineEvent(ts=at, kind=EventKind.ROUTER_BOOT_ID, state=state, source="monitor.ssdp",
-                             detail={"boot_id": boot_id, "previous": previous})
+        return TimelineEvent(
+            ts=at,
+            kind=EventKind.ROUTER_BOOT_ID,
+            state=state,
+            source="monitor.ssdp",
+            detail={"boot_id": boot_id, "previous": previous},
+        )
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -166,8 +173,9 @@ class SsdpListener:
         else:
             transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self._on_datagram), sock=sock)
             self._transports.append(transport)
-        search, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self._on_datagram), family=socket.AF_INET,
-                                                        local_addr=("0.0.0.0", 0))
+        search, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self._on_datagram), family=socket.AF_INET, local_addr=("0.0.0.0", 0)
+        )
         self._transports.append(search)
         self._task = asyncio.create_task(self._search(search), name="ssdp-search")
         return self

@@ -67,10 +67,24 @@ class Sending(StrEnum):
     NOT_ENROLLED = "not_enrolled"
 
 
-_SENDING_TEXT = {Sending.SENDING: "sending", Sending.SENT: "sent", Sending.JOINED: "joined", Sending.QUEUED: "queued",
-                 Sending.REFUSED: "send_refused", Sending.FAILED: "send_failed", Sending.NOT_ENROLLED: "not_enrolled"}
-_SENDING_TONE = {Sending.SENDING: "info", Sending.SENT: "ok", Sending.JOINED: "ok", Sending.QUEUED: "healed",
-                 Sending.REFUSED: "now", Sending.FAILED: "now", Sending.NOT_ENROLLED: "now"}
+_SENDING_TEXT = {
+    Sending.SENDING: "sending",
+    Sending.SENT: "sent",
+    Sending.JOINED: "joined",
+    Sending.QUEUED: "queued",
+    Sending.REFUSED: "send_refused",
+    Sending.FAILED: "send_failed",
+    Sending.NOT_ENROLLED: "not_enrolled",
+}
+_SENDING_TONE = {
+    Sending.SENDING: "info",
+    Sending.SENT: "ok",
+    Sending.JOINED: "ok",
+    Sending.QUEUED: "healed",
+    Sending.REFUSED: "now",
+    Sending.FAILED: "now",
+    Sending.NOT_ENROLLED: "now",
+}
 
 
 @dataclass
@@ -94,8 +108,15 @@ class Job:
 
 
 class OneClickPage:
-    def __init__(self, config: AgentConfig, *, check: SelfCheck = self_check, now: Callable[[], datetime] = utcnow,
-                 tz: tzinfo | None = None, follow_every_s: float = FOLLOW_EVERY_S) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        check: SelfCheck = self_check,
+        now: Callable[[], datetime] = utcnow,
+        tz: tzinfo | None = None,
+        follow_every_s: float = FOLLOW_EVERY_S,
+    ) -> None:
         self.config = config
         self.jobs: dict[str, Job] = {}
         self._check, self._now, self._follow_every_s = check, now, follow_every_s
@@ -134,7 +155,7 @@ class OneClickPage:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.web.host, self.config.web.port)
         await site.start()
-        server = site._server  # noqa: SLF001 - the bound port when port 0 was asked for
+        server = site._server
         self.port = server.sockets[0].getsockname()[1] if server and server.sockets else self.config.web.port
         return self
 
@@ -151,13 +172,17 @@ class OneClickPage:
         return not _is_loopback(self.config.web.host) and not _is_loopback(request.remote or "")
 
     @web.middleware
-    async def _guard(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
-                     ) -> web.StreamResponse:
+    async def _guard(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
         if request.path != "/pair":
             if request.method == "POST" and request.headers.get(PAGE_HEADER) != "1":
                 raise web.HTTPForbidden(text="requests must come from the page itself")
             if self._needs_pairing(request) and not await asyncio.to_thread(
-                    self.pairing.valid, request.cookies.get(COOKIE), self._now()):
+                self.pairing.valid, request.cookies.get(COOKIE), self._now()
+            ):
                 if request.method == "GET" and request.path == "/":
                     return self._pairing_form(request, wrong=False)
                 raise web.HTTPForbidden(text="pair this device first: homediag-agent web pair")
@@ -187,8 +212,13 @@ class OneClickPage:
         language = self._language(request)
         consent = self.consent.current()
         choice = "grant" if consent.mode == "ask" and consent.allows(self._now()) else consent.mode
-        html = self._templates["page.html"].render(t=TEXTS[language], browser=browser_texts(language), language=language, choice=choice,
-                                 consent_text=self._consent_text(consent, language))
+        html = self._templates["page.html"].render(
+            t=TEXTS[language],
+            browser=browser_texts(language),
+            language=language,
+            choice=choice,
+            consent_text=self._consent_text(consent, language),
+        )
         return web.Response(text=html, content_type="text/html")
 
     async def _start(self, request: web.Request) -> web.Response:
@@ -237,8 +267,11 @@ class OneClickPage:
     async def _status(self, request: web.Request) -> web.Response:
         job, language = self._job(request), self._language(request)
         texts = TEXTS[language]
-        body: dict[str, Any] = {"step": job.step, "step_text": texts["steps"].get(job.step, ""),
-                                "error": texts["check_failed"] if job.failed else None}
+        body: dict[str, Any] = {
+            "step": job.step,
+            "step_text": texts["steps"].get(job.step, ""),
+            "error": texts["check_failed"] if job.failed else None,
+        }
         shown = self._answer(job, language)
         if shown is not None:
             body["result"] = shown.as_json()
@@ -254,8 +287,13 @@ class OneClickPage:
             key = "queued_provisional"
         if repeat and delivery.ticket is not None:
             key = "already"
-        return {"state": delivery.state.value, "ticket": delivery.ticket, "tone": _SENDING_TONE[delivery.state],
-                "text": texts[key].format(ticket=delivery.ticket), "repeat": repeat}
+        return {
+            "state": delivery.state.value,
+            "ticket": delivery.ticket,
+            "tone": _SENDING_TONE[delivery.state],
+            "text": texts[key].format(ticket=delivery.ticket),
+            "repeat": repeat,
+        }
 
     async def _send(self, request: web.Request) -> web.Response:
         job, language = self._job(request), self._language(request)
@@ -278,8 +316,9 @@ class OneClickPage:
             if identity.enrollment is None:
                 delivery.state = Sending.NOT_ENROLLED
                 return
-            manifest, data = await asyncio.to_thread(support_bundle, self.config, identity, job.report, job.files,
-                                                     note=note, failing_now=failing_now)
+            manifest, data = await asyncio.to_thread(
+                support_bundle, self.config, identity, job.report, job.files, note=note, failing_now=failing_now
+            )
             delivery.bundle_id = str(manifest.bundle_id)
             sent = await deliver(self.config, identity, self.config.web.send_wait_s, new=(manifest, data))
             if delivery.bundle_id in sent.dropped:

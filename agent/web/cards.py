@@ -31,14 +31,23 @@ class Tone(StrEnum):
 
 NETWORK_CHECKS = ("hub_link", "gateway", "internet", "dns")  # the first failing one is where the way out breaks
 ALL_CHECKS = ("hub_link", "gateway", "internet", "dns", "broker")
-NETWORK_CAUSES = frozenset({RootCause.ROUTER_REBOOT, RootCause.HUB_LINK_DOWN, RootCause.WAN_OUTAGE,
-                            RootCause.DNS_FAILURE})
+NETWORK_CAUSES = frozenset(
+    {RootCause.ROUTER_REBOOT, RootCause.HUB_LINK_DOWN, RootCause.WAN_OUTAGE, RootCause.DNS_FAILURE}
+)
 # Conditions rather than events: without an end they still hold, but a weak signal is not an emergency.
 LASTING_MINOR = frozenset({RootCause.WIFI_WEAK_SIGNAL})
 HUB_STILL_DEGRADED = timedelta(minutes=2)
 _RAW_NAME = re.compile(r"^(0x[0-9a-f]+|[a-z0-9_-]*[0-9a-f]{6,})$", re.IGNORECASE)
-_FAMILY_KEYS = (("shelly", "shelly"), ("tasmota", "tasmota"), ("zigbee", "zigbee"), ("ieee", "zigbee"),
-                ("esphome", "esphome"), ("homekit", "homekit"), ("ha:", "homeassistant"), ("homeassistant", "homeassistant"))
+_FAMILY_KEYS = (
+    ("shelly", "shelly"),
+    ("tasmota", "tasmota"),
+    ("zigbee", "zigbee"),
+    ("ieee", "zigbee"),
+    ("esphome", "esphome"),
+    ("homekit", "homekit"),
+    ("ha:", "homeassistant"),
+    ("homeassistant", "homeassistant"),
+)
 
 
 @dataclass
@@ -66,10 +75,24 @@ class Answer:
 
     def as_json(self) -> dict[str, Any]:
         def card(c: Card) -> dict[str, Any]:
-            return {"tone": c.tone.value, "headline": c.headline, "when": c.when, "why": c.why, "todo": c.todo,
-                    "risk": c.risk, "note": c.note, "details": c.details}
-        return {"healthy": self.healthy, "cards": [card(c) for c in self.cards], "normal": [card(c) for c in self.normal],
-                "checklist": [{"ok": ok, "text": text} for ok, text in self.checklist], "provisional": bool(self.failing_now)}
+            return {
+                "tone": c.tone.value,
+                "headline": c.headline,
+                "when": c.when,
+                "why": c.why,
+                "todo": c.todo,
+                "risk": c.risk,
+                "note": c.note,
+                "details": c.details,
+            }
+
+        return {
+            "healthy": self.healthy,
+            "cards": [card(c) for c in self.cards],
+            "normal": [card(c) for c in self.normal],
+            "checklist": [{"ok": ok, "text": text} for ok, text in self.checklist],
+            "provisional": bool(self.failing_now),
+        }
 
 
 # -- words for times, durations and devices ------------------------------------------------------------------
@@ -127,8 +150,10 @@ class Words:
             for name in [device.name, *device.names]:
                 if name and name != device_id and ":" not in name and not _RAW_NAME.match(name):
                     return name
-            room = next((str(device.attributes[k]) for k in ("suggested_area", "area", "room")
-                         if device.attributes.get(k)), None)
+            room = next(
+                (str(device.attributes[k]) for k in ("suggested_area", "area", "room") if device.attributes.get(k)),
+                None,
+            )
             if room:
                 return self.say("in_room", room=room)
         hint = " ".join(filter(None, [device.family if device else None, device_id])).lower()
@@ -180,16 +205,22 @@ def _now_cards(failing: list[str], findings: Sequence[Finding], words: Words) ->
     """One present-tense card where the way out breaks first, and one for the message service."""
     network = next((name for name in NETWORK_CHECKS if name in failing), None)
     chosen = [name for name in (network, "broker" if "broker" in failing else None) if name]
-    opened = [f.started_at for f in findings if f.started_at is not None and _is_open(f)
-              and f.root_cause in NETWORK_CAUSES | {RootCause.BROKER_DOWN}
-              and not all(e.source == "diagnose.check" for e in f.evidence)]
+    opened = [
+        f.started_at
+        for f in findings
+        if f.started_at is not None
+        and _is_open(f)
+        and f.root_cause in NETWORK_CAUSES | {RootCause.BROKER_DOWN}
+        and not all(e.source == "diagnose.check" for e in f.evidence)
+    ]
     since = min(opened) if opened else None
     when = words.span(since, None, True) if since else words.say("checked_at", when=words.moment(words.now))
     cards = []
     for name in chosen:
         headline, todo = words.texts["now"][name]
-        cards.append(Card(Tone.NOW, headline, when,
-                          todo=todo, risk=words.say("now_risk"), note=words.say("now_unknown")))
+        cards.append(
+            Card(Tone.NOW, headline, when, todo=todo, risk=words.say("now_risk"), note=words.say("now_unknown"))
+        )
     return cards
 
 
@@ -230,7 +261,11 @@ def _card(group: list[Finding], devices: Mapping[str, Device], words: Words) -> 
     ongoing = any(_is_open(f) for f in group)
     tone = Tone.NORMAL if latest.expected else Tone.HEALED if (not ongoing or cause in LASTING_MINOR) else Tone.NOW
     text = _explanation(latest, words.language)
-    who = _upper_first(words.devices(latest.devices, devices)) if words.language == "en" else words.devices(latest.devices, devices)
+    who = (
+        _upper_first(words.devices(latest.devices, devices))
+        if words.language == "en"
+        else words.devices(latest.devices, devices)
+    )
     radios = [devices[d] for d in latest.devices if d in devices]
     signals = [s for s in (signal_word(d) for d in radios) if s]
     headlines = words.texts["still" if tone is Tone.NOW and cause in words.texts["still"] else "headlines"]
@@ -238,16 +273,27 @@ def _card(group: list[Finding], devices: Mapping[str, Device], words: Words) -> 
         headline = words.say("reconnected", who=who)
     elif cause in headlines:
         signal = words.texts["signal"][signals[0][0] if signals else "weak"]
-        times = f"（此前离线 {count} 次）" if count > 1 and headlines is words.texts["still"] else f" {count} 次" if count > 1 else ""
-        headline = say(headlines, cause, count, who=who, signal=signal, times=times) if words.language == "en" \
+        times = (
+            f"（此前离线 {count} 次）"
+            if count > 1 and headlines is words.texts["still"]
+            else f" {count} 次"
+            if count > 1
+            else ""
+        )
+        headline = (
+            say(headlines, cause, count, who=who, signal=signal, times=times)
+            if words.language == "en"
             else headlines[cause].format(who=who, signal=signal, times=times, count=count)
+        )
     else:
         headline = _friendly(text.symptom, latest, devices, words)
     when = words.span(latest.started_at, latest.ended_at, ongoing)
     starts = [f.started_at for f in group if f.started_at is not None]
     if cause is RootCause.ROUTER_SCHEDULED_REBOOT and latest.started_at is not None:
         last = latest.ended_at or latest.started_at
-        when = words.say("daily", time=latest.started_at.astimezone(words.tz).strftime("%H:%M"), last=words.moment(last))
+        when = words.say(
+            "daily", time=latest.started_at.astimezone(words.tz).strftime("%H:%M"), last=words.moment(last)
+        )
     elif count > 1 and starts:
         first = min(starts)
         if len(group) == 1:  # one finding that counts its repeats: it knows the first and the last time only
@@ -258,12 +304,17 @@ def _card(group: list[Finding], devices: Mapping[str, Device], words: Words) -> 
     if cause is RootCause.WIFI_WEAK_SIGNAL:  # only the radio the device has
         radio = "zigbee" if any(d.link_quality is not None and d.rssi_dbm is None for d in radios) else "wifi"
         why, todo = words.texts["weak_why"][radio], words.texts["weak_todo"][radio]
-    details = [words.say("signal_detail", figure=figure if figure.endswith("dBm") else words.say("link_quality", value=figure))
-               for _, figure in signals]
+    details = [
+        words.say("signal_detail", figure=figure if figure.endswith("dBm") else words.say("link_quality", value=figure))
+        for _, figure in signals
+    ]
     reasons = sorted({str(e.detail["reason"]) for f in group for e in f.evidence if e.detail.get("reason")})
     details += [words.say("reported_reason", reason=reason) for reason in reasons]
-    note = words.say("working_again") if tone is Tone.HEALED and cause in NETWORK_CAUSES | {
-        RootCause.DEVICE_OFFLINE, RootCause.BROKER_DOWN} else ""
+    note = (
+        words.say("working_again")
+        if tone is Tone.HEALED and cause in NETWORK_CAUSES | {RootCause.DEVICE_OFFLINE, RootCause.BROKER_DOWN}
+        else ""
+    )
     if latest.expected:  # normal behaviour: what and when is all there is to say
         return Card(tone, headline, when, details=details)
     card = Card(tone, headline, when, why, todo, _friendly(text.risk, latest, devices, words), note, details)
@@ -283,11 +334,15 @@ def _spaced(card: Card) -> Card:
 def _checklist(report: DiagnosisReport, devices: Sequence[Device], words: Words) -> list[tuple[bool, str]]:
     live = {c.get("name"): c.get("ok") for c in report.checks.get("live", []) if isinstance(c, dict)}
     items = words.texts["checked_items"]
-    checklist = [(bool(live[name]), items[name][0 if live[name] else 1]) for name in ALL_CHECKS
-                 if live.get(name) is not None]
-    hub_short = any(f.root_cause is RootCause.HUB_DEGRADED and not f.expected
-                    and (f.ongoing or f.ended_at is None or f.ended_at >= words.now - HUB_STILL_DEGRADED)
-                    for f in report.findings)
+    checklist = [
+        (bool(live[name]), items[name][0 if live[name] else 1]) for name in ALL_CHECKS if live.get(name) is not None
+    ]
+    hub_short = any(
+        f.root_cause is RootCause.HUB_DEGRADED
+        and not f.expected
+        and (f.ongoing or f.ended_at is None or f.ended_at >= words.now - HUB_STILL_DEGRADED)
+        for f in report.findings
+    )
     checklist.append((not hub_short, items["hub"][1 if hub_short else 0]))
     online = sum(1 for d in devices if d.available is True)
     offline = sum(1 for d in devices if d.available is False)

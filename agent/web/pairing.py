@@ -47,8 +47,11 @@ class PairingStore:
             saved = {}
         live = lambda items: [i for i in items if isinstance(i, dict) and datetime.fromisoformat(i["until"]) > now]  # noqa: E731
         try:
-            return {"codes": live(saved.get("codes", [])), "sessions": live(saved.get("sessions", [])),
-                    "wrong": int(saved.get("wrong", 0))}
+            return {
+                "codes": live(saved.get("codes", [])),
+                "sessions": live(saved.get("sessions", [])),
+                "wrong": int(saved.get("wrong", 0)),
+            }
         except (AttributeError, KeyError, TypeError, ValueError):
             return {"codes": [], "sessions": [], "wrong": 0}
 

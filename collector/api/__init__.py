@@ -4,5 +4,13 @@ from __future__ import annotations
 
 from . import agents, bundles, enrol, live, meta, notify, support, tickets
 
-ROUTE_TABLES = (meta.routes, enrol.routes, bundles.routes, tickets.routes, agents.routes, live.routes, support.routes,
-                notify.routes)
+ROUTE_TABLES = (
+    meta.routes,
+    enrol.routes,
+    bundles.routes,
+    tickets.routes,
+    agents.routes,
+    live.routes,
+    support.routes,
+    notify.routes,
+)

@@ -21,10 +21,14 @@ async def list_agents(request: web.Request) -> web.Response:
     household = household_filter(who) or request.query.get("household")
     agents = await request.app[DB].run(SqliteStore.list_agents, household)
     live = request.app.get(LIVE)
-    return model_json({"agents": [
-        AgentWithPresence(**dict(agent), presence=presence_of(live, agent.agent_id)).model_dump(mode="json")
-        for agent in agents
-    ]})
+    return model_json(
+        {
+            "agents": [
+                AgentWithPresence(**dict(agent), presence=presence_of(live, agent.agent_id)).model_dump(mode="json")
+                for agent in agents
+            ]
+        }
+    )
 
 
 @routes.post("/api/v1/agents/{agent_id}/revoke")
@@ -32,8 +36,9 @@ async def revoke_agent(request: web.Request) -> web.Response:
     """From now on the agent's bundles are refused (``agent_revoked``); stored ones stay."""
     who = await principal(request)
     require_role(who, Role.ENGINEER, Role.ADMIN)
-    agent = await request.app[DB].run(SqliteStore.revoke_agent, request.match_info["agent_id"], who.name,
-                                      request.app[CLOCK]())
+    agent = await request.app[DB].run(
+        SqliteStore.revoke_agent, request.match_info["agent_id"], who.name, request.app[CLOCK]()
+    )
     live = request.app.get(LIVE)
     if live is not None:
         await live.revoke(agent.agent_id)  # its broker account goes too

@@ -20,8 +20,12 @@ class _Body(BaseModel):
 class EnrolRequest(_Body):
     token: str = Field(min_length=1, max_length=200)
     # The pattern is documented; the handler enforces it (400 public_key_invalid, a more useful code).
-    public_key: str = Field(min_length=1, max_length=200, description="base64 of the raw 32-byte Ed25519 public key",
-                            json_schema_extra={"pattern": "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"})
+    public_key: str = Field(
+        min_length=1,
+        max_length=200,
+        description="base64 of the raw 32-byte Ed25519 public key",
+        json_schema_extra={"pattern": "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"},
+    )
     hostname: str = Field(min_length=1, max_length=253)
 
 
@@ -57,14 +61,17 @@ class TicketView(Ticket):
     """One ticket as ``GET /tickets/{id}`` shows it: staff also get the household's bundles that fitted no ticket."""
 
     offered_bundles: list[BundleRecord] | None = Field(
-        default=None, description="engineers and admins only: the household's bundles waiting unattached")
+        default=None, description="engineers and admins only: the household's bundles waiting unattached"
+    )
 
 
 class NoteRequest(_Body):
     text: str = Field(min_length=1, max_length=10_000)
     visibility: Visibility | None = Field(
-        default=None, description="staff: 'public' (a reply the customer sees; counts as a response) or 'internal' "
-                                  "(default; staff only). Customers' notes are always public.")
+        default=None,
+        description="staff: 'public' (a reply the customer sees; counts as a response) or 'internal' "
+        "(default; staff only). Customers' notes are always public.",
+    )
 
 
 class AttachRequest(_Body):

@@ -43,8 +43,9 @@ def _stored(record: BundleRecord, status: int) -> web.Response:
 async def upload_bundle(request: web.Request) -> web.Response:
     app = request.app
     config, db = app[CONFIG], app[DB]
-    limits = ReadLimits(max_archive_bytes=config.ingest.max_bundle_bytes,
-                        max_uncompressed_bytes=config.ingest.max_uncompressed_bytes)
+    limits = ReadLimits(
+        max_archive_bytes=config.ingest.max_bundle_bytes, max_uncompressed_bytes=config.ingest.max_uncompressed_bytes
+    )
     data = await read_capped(request, config.ingest.max_bundle_bytes)
     upload = peek_upload(data, limits)
     bundle_id = str(upload.claimed.bundle_id)
@@ -65,8 +66,13 @@ async def upload_bundle(request: web.Request) -> web.Response:
     record = bundle_record(upload, verified, agent, app[CLOCK]())
     cfg = config.tickets
     try:
-        stored = await db.run(SqliteStore.add_bundle, record, slack=timedelta(seconds=cfg.attach_slack_s),
-                              lookback=timedelta(seconds=cfg.attach_lookback_s), now=app[CLOCK]())
+        stored = await db.run(
+            SqliteStore.add_bundle,
+            record,
+            slack=timedelta(seconds=cfg.attach_slack_s),
+            lookback=timedelta(seconds=cfg.attach_lookback_s),
+            now=app[CLOCK](),
+        )
     except Conflict:
         # The same bundle id arrived concurrently: the first one won.
         winner = await db.run(SqliteStore.get_bundle, bundle_id)
@@ -106,10 +112,19 @@ async def download_bundle(request: web.Request) -> web.Response:
     record = await _visible_bundle(request)
     who = await principal(request)
     data = await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
-    await request.app[DB].run(SqliteStore.audit, who.name, "bundle.read", record.bundle_id,
-                              {"role": who.role.value, "ticket_id": record.ticket_id}, request.app[CLOCK]())
-    return web.Response(body=data, content_type="application/vnd.homediag.bundle+gzip",
-                        headers={"Content-Disposition": f'attachment; filename="{record.bundle_id}.tar.gz"'})
+    await request.app[DB].run(
+        SqliteStore.audit,
+        who.name,
+        "bundle.read",
+        record.bundle_id,
+        {"role": who.role.value, "ticket_id": record.ticket_id},
+        request.app[CLOCK](),
+    )
+    return web.Response(
+        body=data,
+        content_type="application/vnd.homediag.bundle+gzip",
+        headers={"Content-Disposition": f'attachment; filename="{record.bundle_id}.tar.gz"'},
+    )
 
 
 @routes.get("/api/v1/bundles/{bundle_id}/meta")

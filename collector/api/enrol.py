@@ -24,7 +24,11 @@ async def enroll(request: web.Request) -> web.Response:
     except SignatureError as exc:
         raise BadRequest(str(exc), code="public_key_invalid") from exc
     agent, pseudonym_key = await request.app[DB].run(
-        SqliteStore.enrol, body.token, public_key=body.public_key, key_id=key_id(key), hostname=body.hostname,
+        SqliteStore.enrol,
+        body.token,
+        public_key=body.public_key,
+        key_id=key_id(key),
+        hostname=body.hostname,
         now=request.app[CLOCK](),
     )
     live = request.app.get(LIVE)

@@ -49,8 +49,9 @@ async def _agent(request: web.Request, who: Principal) -> AgentRecord:
 
 def presence_of(live: LiveService | None, agent_id: str) -> PresenceAnswer:
     seen = None if live is None or live.relay is None else live.relay.presence(agent_id)
-    return PresenceAnswer(agent_id=agent_id, online=None if seen is None else seen.online,
-                          since=None if seen is None else seen.since)
+    return PresenceAnswer(
+        agent_id=agent_id, online=None if seen is None else seen.online, since=None if seen is None else seen.since
+    )
 
 
 @routes.get("/api/v1/agents/{agent_id}/presence")
@@ -73,34 +74,46 @@ async def live_request(request: web.Request) -> web.Response:
             raise BadRequest(f"unknown live method {method[:64]!r}; known: {sorted(METHODS)}", code="unknown_method")
         params: dict[str, Any] = await json_body(request) if request.can_read_body else {}
     except CollectorError as refused:
-        await audit_live_request(request, who, method, request.match_info["agent_id"], {"outcome": refused.code, "reason": refused.message})
+        await audit_live_request(
+            request, who, method, request.match_info["agent_id"], {"outcome": refused.code, "reason": refused.message}
+        )
         raise
     return model_json(await relay(request, who, agent, method, params))
 
 
-async def audit_live_request(request: web.Request, who: Principal, method: str, target: str, detail: dict[str, Any]) -> None:
+async def audit_live_request(
+    request: web.Request, who: Principal, method: str, target: str, detail: dict[str, Any]
+) -> None:
     """One entry of the audit trail for a live request, whatever became of it."""
     # The method and target come from the URL: bounded so a refused request cannot bloat the audit trail.
     action = f"live.{method}" if method in METHODS else "live.unknown_method"
     await request.app[DB].run(SqliteStore.audit, who.name, action, target[:128], detail, request.app[CLOCK]())
 
 
-async def relay(request: web.Request, who: Principal, agent: AgentRecord, method: str, params: dict[str, Any]) -> LiveAnswer:
+async def relay(
+    request: web.Request, who: Principal, agent: AgentRecord, method: str, params: dict[str, Any]
+) -> LiveAnswer:
     """Ask the agent and audit the request with its outcome; refusals and timeouts raise their API errors."""
     started = time.perf_counter()
     outcome, error = "ok", None
     try:
         live = _live(request)
         assert live.relay is not None
-        answer = await live.relay.request(agent.agent_id, method, params, timeout_s=live.request_timeout_s,
-                                          requested_by=who.name)
+        answer = await live.relay.request(
+            agent.agent_id, method, params, timeout_s=live.request_timeout_s, requested_by=who.name
+        )
         if answer.error is not None:
             outcome = answer.error.code
-            error = CollectorError(answer.error.message, code=answer.error.code,
-                                   status=_ERROR_STATUS.get(answer.error.code, 502))
+            error = CollectorError(
+                answer.error.message, code=answer.error.code, status=_ERROR_STATUS.get(answer.error.code, 502)
+            )
     except LiveTimeout as exc:
         seen = presence_of(request.app.get(LIVE), agent.agent_id)
-        state = "never seen" if seen.online is None else f"{'online' if seen.online else 'offline'} since {seen.since:%Y-%m-%d %H:%M:%S}Z"
+        state = (
+            "never seen"
+            if seen.online is None
+            else f"{'online' if seen.online else 'offline'} since {seen.since:%Y-%m-%d %H:%M:%S}Z"
+        )
         outcome, error = "timeout", LiveTimeout(f"{exc} (agent {state})")
     except LiveUnavailable as exc:
         outcome, error = "unavailable", exc

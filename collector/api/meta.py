@@ -13,18 +13,47 @@ from pydantic.json_schema import models_json_schema
 
 from ..models import AgentRecord, BundleRecord, Ticket, TicketEvent, TicketIntake
 from . import notify, support
-from .bodies import (AgentWithPresence, AttachRequest, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer, NoteRequest,
-                     PresenceAnswer, TicketView)
+from .bodies import (
+    AgentWithPresence,
+    AttachRequest,
+    EnrolAnswer,
+    EnrolRequest,
+    ErrorBody,
+    LiveAnswer,
+    NoteRequest,
+    PresenceAnswer,
+    TicketView,
+)
 
 routes = web.RouteTableDef()
 
 
 SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
-    support.TransitionRequest, support.MilestoneRequest, support.UpdateRequest, support.PriorityRequest,
-    support.ClassifyRequest, support.AssignRequest, support.FollowUpRequest, support.ComplaintRequest,
-    support.ComplaintMilestoneRequest, support.ServiceReport, notify.ContactRequest,
-    AgentRecord, AgentWithPresence, AttachRequest, BundleRecord, EnrolAnswer, EnrolRequest, ErrorBody, LiveAnswer,
-    NoteRequest, PresenceAnswer, Ticket, TicketEvent, TicketIntake, TicketView,
+    support.TransitionRequest,
+    support.MilestoneRequest,
+    support.UpdateRequest,
+    support.PriorityRequest,
+    support.ClassifyRequest,
+    support.AssignRequest,
+    support.FollowUpRequest,
+    support.ComplaintRequest,
+    support.ComplaintMilestoneRequest,
+    support.ServiceReport,
+    notify.ContactRequest,
+    AgentRecord,
+    AgentWithPresence,
+    AttachRequest,
+    BundleRecord,
+    EnrolAnswer,
+    EnrolRequest,
+    ErrorBody,
+    LiveAnswer,
+    NoteRequest,
+    PresenceAnswer,
+    Ticket,
+    TicketEvent,
+    TicketIntake,
+    TicketView,
 )
 
 
@@ -32,8 +61,9 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
 def openapi_document() -> dict[str, Any]:
     """The hand-written paths with component schemas generated from the models, so they cannot drift."""
     document = yaml.safe_load(resources.files(__package__).joinpath("openapi.yaml").read_text(encoding="utf-8"))
-    _, schemas = models_json_schema([(model, "serialization") for model in SCHEMA_MODELS],
-                                    ref_template="#/components/schemas/{model}")
+    _, schemas = models_json_schema(
+        [(model, "serialization") for model in SCHEMA_MODELS], ref_template="#/components/schemas/{model}"
+    )
     components = schemas.get("$defs", {})
     components["Error"] = components.pop("ErrorBody")
     document["components"]["schemas"] = components

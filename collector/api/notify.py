@@ -27,7 +27,8 @@ class ContactRequest(BaseModel):
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@ \t\r\n]+@[^@ \t\r\n]+$")
     language: Language = Language.EN
     timezone: Annotated[str, Field(json_schema_extra={"enum": ZONES})] | None = Field(
-        default=None, description="IANA name, e.g. Asia/Shanghai")
+        default=None, description="IANA name, e.g. Asia/Shanghai"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -43,10 +44,18 @@ async def put_contact(request: web.Request) -> web.Response:
     require_role(who, *STAFF)
     body = parse_model(ContactRequest, await json_body(request))
     household = request.match_info["household"][:100]
-    await request.app[DB].run(set_contact, Contact(household, body.email, body.language, body.timezone), request.app[CLOCK]())
+    await request.app[DB].run(
+        set_contact, Contact(household, body.email, body.language, body.timezone), request.app[CLOCK]()
+    )
     found = await request.app[DB].run(contact_of, household)
-    return web.json_response({"household": household, "email": found.email if found else None,
-                              "language": body.language.value, "timezone": body.timezone})
+    return web.json_response(
+        {
+            "household": household,
+            "email": found.email if found else None,
+            "language": body.language.value,
+            "timezone": body.timezone,
+        }
+    )
 
 
 @routes.get("/api/v1/deliveries")

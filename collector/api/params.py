@@ -42,14 +42,18 @@ def _checked(value: str, schema: Mapping[str, Any], name: str, in_path: bool) ->
         if in_path and not -INT64_MAX <= number <= INT64_MAX:
             raise NotFound(f"no {name} {value}", code="not_found")
         if number < schema.get("minimum", -INT64_MAX) or number > schema.get("maximum", INT64_MAX):
-            raise BadRequest(f"{name} must be between {schema.get('minimum', -INT64_MAX)} and "
-                             f"{schema.get('maximum', INT64_MAX)}", code="parameter_invalid")
+            raise BadRequest(
+                f"{name} must be between {schema.get('minimum', -INT64_MAX)} and {schema.get('maximum', INT64_MAX)}",
+                code="parameter_invalid",
+            )
     elif kind == "boolean" and value not in _BOOLEANS:
         raise BadRequest(f"{name} must be true or false (or 1 or 0)", code="parameter_invalid")
     if "enum" in schema and value not in schema["enum"]:
         raise BadRequest(f"{name} must be one of {schema['enum']}", code="parameter_invalid")
     if "pattern" in schema and not re.search(schema["pattern"], value):
-        raise BadRequest(f"{name} does not look like {schema.get('example', schema['pattern'])}", code="parameter_invalid")
+        raise BadRequest(
+            f"{name} does not look like {schema.get('example', schema['pattern'])}", code="parameter_invalid"
+        )
 
 
 def check_parameters(request: web.Request) -> None:

@@ -43,7 +43,9 @@ class ServiceReport(_Body):
 
 class TransitionRequest(_Body):
     to: TicketState
-    solution: str | None = Field(default=None, description="remote, upgrade, configuration or on_site (into 'solution')")
+    solution: str | None = Field(
+        default=None, description="remote, upgrade, configuration or on_site (into 'solution')"
+    )
     note: str | None = Field(default=None, max_length=4000, description="a staff remark (internal)")
     report: ServiceReport | None = Field(default=None, description="the service report, when resolving")
 
@@ -54,7 +56,9 @@ class MilestoneRequest(_Body):
 
 
 class UpdateRequest(_Body):
-    text: str = Field(min_length=1, max_length=4000, description="what was done and what comes next, with an expected time")
+    text: str = Field(
+        min_length=1, max_length=4000, description="what was done and what comes next, with an expected time"
+    )
     expected_by: datetime | None = None
 
 
@@ -88,13 +92,17 @@ class ComplaintRequest(_Body):
 
 class ComplaintMilestoneRequest(_Body):
     # The schema says what the handler enforces: closing takes a report with some text in it.
-    model_config = ConfigDict(json_schema_extra={
-        "if": {"properties": {"name": {"const": "close"}}, "required": ["name"]},
-        "then": {"required": ["report"], "properties": {"report": {"type": "string", "pattern": "\\S"}}},
-    })
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"name": {"const": "close"}}, "required": ["name"]},
+            "then": {"required": ["report"], "properties": {"report": {"type": "string", "pattern": "\\S"}}},
+        }
+    )
 
     name: Literal["ack", "plan", "close"]
-    complaint_id: int | None = Field(default=None, description="the complaint's event id; none = the oldest one not closed")
+    complaint_id: int | None = Field(
+        default=None, description="the complaint's event id; none = the oldest one not closed"
+    )
     report: str | None = Field(default=None, max_length=10_000, description="the complaint report: required to close")
 
 
@@ -105,16 +113,20 @@ async def _ticket_for_change(request: web.Request, *roles: Role) -> tuple[Princi
     return who, ticket
 
 
-async def record(request: web.Request, ticket: Ticket, who: Principal, kind: str, data: dict[str, Any], **projection: Any) -> Any:
+async def record(
+    request: web.Request, ticket: Ticket, who: Principal, kind: str, data: dict[str, Any], **projection: Any
+) -> Any:
     return (await record_all(request, ticket, who, [(kind, data)], **projection))[0]
 
 
-async def record_all(request: web.Request, ticket: Ticket, who: Principal, events: list[tuple[str, dict[str, Any]]],
-                     **projection: Any) -> list[Any]:
+async def record_all(
+    request: web.Request, ticket: Ticket, who: Principal, events: list[tuple[str, dict[str, Any]]], **projection: Any
+) -> list[Any]:
     """Several events in one transaction, compare-and-set on the ``expect_…`` values given."""
     stamped = [(kind, {**data, "role": who.role.value}) for kind, data in events]
-    return await request.app[DB].run(SqliteStore.append_ticket_events, ticket.id, who.name, stamped,
-                                     request.app[CLOCK](), **projection)
+    return await request.app[DB].run(
+        SqliteStore.append_ticket_events, ticket.id, who.name, stamped, request.app[CLOCK](), **projection
+    )
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/transition")
@@ -129,19 +141,34 @@ async def transition(request: web.Request) -> web.Response:
     return model_json(await apply_transition(request, who, ticket, body), status=201)
 
 
-async def apply_transition(request: web.Request, who: Principal, ticket: Ticket, body: TransitionRequest) -> TicketEvent:
+async def apply_transition(
+    request: web.Request, who: Principal, ticket: Ticket, body: TransitionRequest
+) -> TicketEvent:
     current = TicketState(current_state(ticket.events))
-    if who.role is Role.CUSTOMER and not (current is TicketState.AWAITING_CONFIRMATION and body.to is TicketState.RESOLVED):
+    if who.role is Role.CUSTOMER and not (
+        current is TicketState.AWAITING_CONFIRMATION and body.to is TicketState.RESOLVED
+    ):
         require_role(who, *STAFF)
     check_transition(current, body.to)
     if body.to is TicketState.SOLUTION and body.solution not in SOLUTION_KINDS:
         raise BadRequest(f"a solution is one of {sorted(SOLUTION_KINDS)}", code="body_invalid")
     events: list[tuple[str, dict[str, Any]]] = [
-        (EventKind.TRANSITION, {"from": current.value, "to": body.to.value, "solution": body.solution, "note": body.note,
-                                "report": body.report.model_dump() if body.report else None})]
+        (
+            EventKind.TRANSITION,
+            {
+                "from": current.value,
+                "to": body.to.value,
+                "solution": body.solution,
+                "note": body.note,
+                "report": body.report.model_dump() if body.report else None,
+            },
+        )
+    ]
     if body.to is TicketState.RESOLVED:
-        events += [(EventKind.FOLLOW_UP_SCHEDULED, {"index": index, "due": due.isoformat()})
-                   for index, due in enumerate(follow_up_dates(ticket.priority, request.app[CLOCK]()), start=1)]
+        events += [
+            (EventKind.FOLLOW_UP_SCHEDULED, {"index": index, "due": due.isoformat()})
+            for index, due in enumerate(follow_up_dates(ticket.priority, request.app[CLOCK]()), start=1)
+        ]
     written = await record_all(request, ticket, who, events, state=body.to, expect_state=current)
     return written[0]
 
@@ -165,8 +192,12 @@ async def progress_update(request: web.Request) -> web.Response:
     """A progress notice the customer sees: it restarts the update-cadence clock."""
     who, ticket = await _ticket_for_change(request, *STAFF)
     body = parse_model(UpdateRequest, await json_body(request))
-    data = {"text": body.text, "public": True, "priority": ticket.priority.value,
-            "expected_by": body.expected_by.isoformat() if body.expected_by else None}
+    data = {
+        "text": body.text,
+        "public": True,
+        "priority": ticket.priority.value,
+        "expected_by": body.expected_by.isoformat() if body.expected_by else None,
+    }
     return model_json(await record(request, ticket, who, "update", data), status=201)
 
 
@@ -181,9 +212,15 @@ async def apply_priority(request: web.Request, who: Principal, ticket: Ticket, b
     require_role(who, Role.ENGINEER, Role.ADMIN)
     if body.priority is ticket.priority:
         raise Conflict(f"the ticket is already {body.priority}", code="priority_unchanged")
-    return await record(request, ticket, who, EventKind.PRIORITY_CHANGED,
-                        {"from": ticket.priority.value, "to": body.priority.value, "reason": body.reason},
-                        priority=body.priority, expect_priority=ticket.priority)
+    return await record(
+        request,
+        ticket,
+        who,
+        EventKind.PRIORITY_CHANGED,
+        {"from": ticket.priority.value, "to": body.priority.value, "reason": body.reason},
+        priority=body.priority,
+        expect_priority=ticket.priority,
+    )
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/classify")
@@ -202,7 +239,9 @@ async def assign(request: web.Request) -> web.Response:
 
 async def apply_assign(request: web.Request, who: Principal, ticket: Ticket, body: AssignRequest) -> TicketEvent:
     require_role(who, Role.ENGINEER, Role.ADMIN)
-    return await record(request, ticket, who, EventKind.ASSIGNED, body.model_dump(), group=body.group, partner=body.partner)
+    return await record(
+        request, ticket, who, EventKind.ASSIGNED, body.model_dump(), group=body.group, partner=body.partner
+    )
 
 
 def assignee_of(ticket: Ticket) -> str | None:
@@ -231,14 +270,25 @@ async def apply_follow_up(request: web.Request, who: Principal, ticket: Ticket, 
     index, date, last = planned
     now = request.app[CLOCK]()
     events: list[tuple[str, dict[str, Any]]] = [
-        (EventKind.FOLLOW_UP, {**body.model_dump(), "index": int(index), "due": date.isoformat(), "early": now < date})]
-    to = (TicketState.DIAGNOSING if body.recurred else TicketState.CLOSED if last
-          else TicketState.FOLLOW_UP if current is TicketState.RESOLVED else None)
+        (EventKind.FOLLOW_UP, {**body.model_dump(), "index": int(index), "due": date.isoformat(), "early": now < date})
+    ]
+    to = (
+        TicketState.DIAGNOSING
+        if body.recurred
+        else TicketState.CLOSED
+        if last
+        else TicketState.FOLLOW_UP
+        if current is TicketState.RESOLVED
+        else None
+    )
     if to is not None:
-        events.append((EventKind.TRANSITION, {"from": current.value, "to": to.value, "reopened": body.recurred or None}))
+        events.append(
+            (EventKind.TRANSITION, {"from": current.value, "to": to.value, "reopened": body.recurred or None})
+        )
     done = sum(1 for e in ticket.events if e.kind == EventKind.FOLLOW_UP)
-    written = await record_all(request, ticket, who, events, state=to, expect_state=current,
-                               expect_count=(EventKind.FOLLOW_UP, done))
+    written = await record_all(
+        request, ticket, who, events, state=to, expect_state=current, expect_count=(EventKind.FOLLOW_UP, done)
+    )
     return written[0]
 
 
@@ -258,7 +308,9 @@ async def complaint_milestone(request: web.Request) -> web.Response:
     body = parse_model(ComplaintMilestoneRequest, await json_body(request))
     complaints = [e.id for e in ticket.events if e.kind == EventKind.COMPLAINT]
     milestones = [e for e in ticket.events if e.kind == EventKind.COMPLAINT_MILESTONE]
-    reached = {(e.data.get("complaint_id", complaints[0] if complaints else None), e.data.get("name")) for e in milestones}
+    reached = {
+        (e.data.get("complaint_id", complaints[0] if complaints else None), e.data.get("name")) for e in milestones
+    }
     target = body.complaint_id
     if target is None:
         target = next((c for c in complaints if (c, "close") not in reached), None)
@@ -268,24 +320,39 @@ async def complaint_milestone(request: web.Request) -> web.Response:
         raise Conflict(f"complaint {target} already has '{body.name}' or is closed", code="complaint_milestone_done")
     if body.name == "close" and not (body.report or "").strip():
         raise BadRequest("closing a complaint requires its complaint report", code="report_required")
-    event = await record(request, ticket, who, EventKind.COMPLAINT_MILESTONE, {**body.model_dump(), "complaint_id": target},
-                         expect_count=(EventKind.COMPLAINT_MILESTONE, len(milestones)))
+    event = await record(
+        request,
+        ticket,
+        who,
+        EventKind.COMPLAINT_MILESTONE,
+        {**body.model_dump(), "complaint_id": target},
+        expect_count=(EventKind.COMPLAINT_MILESTONE, len(milestones)),
+    )
     return model_json(event, status=201)
 
 
 def _clock_dict(c: Clock, now: datetime) -> dict[str, Any]:
-    return {"target": c.target, "ref": c.ref, "due": c.due.isoformat(), "met_at": c.met_at.isoformat() if c.met_at else None,
-            "not_before": c.not_before.isoformat() if c.not_before else None, "state": c.state.value,
-            "basis": "business_hours" if c.business else "wall_time",
-            "seconds_left": None if c.final else round((c.due - now).total_seconds())}
+    return {
+        "target": c.target,
+        "ref": c.ref,
+        "due": c.due.isoformat(),
+        "met_at": c.met_at.isoformat() if c.met_at else None,
+        "not_before": c.not_before.isoformat() if c.not_before else None,
+        "state": c.state.value,
+        "basis": "business_hours" if c.business else "wall_time",
+        "seconds_left": None if c.final else round((c.due - now).total_seconds()),
+    }
 
 
 def clock_json(ticket: Ticket, request: web.Request) -> list[dict[str, Any]]:
     """The ticket's clocks: every one-time target, complaint and follow-up, the open update intervals and the
     missed ones (met update intervals are routine and left out)."""
     now = request.app[CLOCK]()
-    shown = [c for c in ticket_clocks(request.app[CONFIG].support, ticket, now)
-             if not (c.target in CADENCE_TARGETS and c.final and c.state is not ClockState.BREACHED)]
+    shown = [
+        c
+        for c in ticket_clocks(request.app[CONFIG].support, ticket, now)
+        if not (c.target in CADENCE_TARGETS and c.final and c.state is not ClockState.BREACHED)
+    ]
     return [_clock_dict(c, now) for c in shown]
 
 
@@ -294,24 +361,48 @@ async def sla(request: web.Request) -> web.Response:
     who = await principal(request)
     ticket = await visible_ticket(request, who)
     service = service_for(request.app[CONFIG].support, ticket)
-    return web.json_response({"ticket_id": ticket.id, "priority": ticket.priority.value, "policy": service.policy,
-                              "clocks": clock_json(ticket, request)})
+    return web.json_response(
+        {
+            "ticket_id": ticket.id,
+            "priority": ticket.priority.value,
+            "policy": service.policy,
+            "clocks": clock_json(ticket, request),
+        }
+    )
 
 
-async def queue_entries(request: web.Request, who: Principal, priority: str | None = None, group: str | None = None,
-                        state: str | None = None, assignee: str | None = None) -> list[dict[str, Any]]:
+async def queue_entries(
+    request: web.Request,
+    who: Principal,
+    priority: str | None = None,
+    group: str | None = None,
+    state: str | None = None,
+    assignee: str | None = None,
+) -> list[dict[str, Any]]:
     partner = who.name if who.role is Role.PARTNER else None
-    tickets = await request.app[DB].run(SqliteStore.list_tickets, open_only=True, full=True, partner=partner,
-                                        priority=Priority(priority) if priority else None, group=group or None,
-                                        state=TicketState(state) if state else None)
+    tickets = await request.app[DB].run(
+        SqliteStore.list_tickets,
+        open_only=True,
+        full=True,
+        partner=partner,
+        priority=Priority(priority) if priority else None,
+        group=group or None,
+        state=TicketState(state) if state else None,
+    )
     entries = []
     for ticket in tickets:
         if assignee is not None and assignee_of(ticket) != assignee:
             continue
         open_clocks = [c for c in clock_json(ticket, request) if c["seconds_left"] is not None]
         nearest = min(open_clocks, key=lambda c: c["due"], default=None)
-        entries.append({**ticket_json(ticket.model_copy(update={"events": [], "bundles": []})), "clocks": open_clocks,
-                        "next_due": nearest, "assignee": assignee_of(ticket)})
+        entries.append(
+            {
+                **ticket_json(ticket.model_copy(update={"events": [], "bundles": []})),
+                "clocks": open_clocks,
+                "next_due": nearest,
+                "assignee": assignee_of(ticket),
+            }
+        )
     far = datetime.max.replace(tzinfo=UTC).isoformat()
     entries.sort(key=lambda e: e["next_due"]["due"] if e["next_due"] else far)
     return entries
@@ -361,9 +452,7 @@ async def audit(request: web.Request) -> web.Response:
     limit = request.query.get("limit", "200")
     if not limit.isdecimal():
         raise BadRequest("limit must be a whole number", code="bad_request")
-    entries = await request.app[DB].run(SqliteStore.audit_log, target=request.query.get("target"),
-                                        limit=min(int(limit), 2000))
+    entries = await request.app[DB].run(
+        SqliteStore.audit_log, target=request.query.get("target"), limit=min(int(limit), 2000)
+    )
     return web.json_response({"entries": entries})
-
-
-

@@ -72,11 +72,20 @@ async def open_ticket(request: web.Request, who: Principal, body: dict[str, Any]
     cfg = request.app[CONFIG].tickets
     if cfg.redact_customer_text:
         redactor = await _customer_redactor(request, intake.household)
-        intake = intake.model_copy(update={field: redact_customer_text(value, redactor) for field in CUSTOMER_TEXT_FIELDS
-                                           if isinstance(value := getattr(intake, field), str)})
+        intake = intake.model_copy(
+            update={
+                field: redact_customer_text(value, redactor)
+                for field in CUSTOMER_TEXT_FIELDS
+                if isinstance(value := getattr(intake, field), str)
+            }
+        )
     return await request.app[DB].run(
-        SqliteStore.create_ticket, intake, who.name, slack=timedelta(seconds=cfg.attach_slack_s),
-        lookback=timedelta(seconds=cfg.attach_lookback_s), now=request.app[CLOCK](),
+        SqliteStore.create_ticket,
+        intake,
+        who.name,
+        slack=timedelta(seconds=cfg.attach_slack_s),
+        lookback=timedelta(seconds=cfg.attach_lookback_s),
+        now=request.app[CLOCK](),
     )
 
 
@@ -96,8 +105,11 @@ async def list_tickets(request: web.Request) -> web.Response:
     partner = who.name if who.role is Role.PARTNER else None
     household = None if partner else household_filter(who) or request.query.get("household")
     tickets = await request.app[DB].run(
-        SqliteStore.list_tickets, household=household, state=_enum_query(request, "state", TicketState),
-        priority=_enum_query(request, "priority", Priority), partner=partner,
+        SqliteStore.list_tickets,
+        household=household,
+        state=_enum_query(request, "state", TicketState),
+        priority=_enum_query(request, "priority", Priority),
+        partner=partner,
     )
     return web.json_response({"tickets": [ticket_json(shown_to(who, ticket)) for ticket in tickets]})
 
@@ -121,8 +133,9 @@ async def attach_bundle(request: web.Request) -> web.Response:
     ticket = await visible_ticket(request, who)
     require_role(who, Role.ENGINEER, Role.ADMIN)
     body = parse_model(AttachRequest, await json_body(request))
-    moved = await request.app[DB].run(SqliteStore.move_bundle, body.bundle_id, ticket.id, who.name, body.reason,
-                                      request.app[CLOCK]())
+    moved = await request.app[DB].run(
+        SqliteStore.move_bundle, body.bundle_id, ticket.id, who.name, body.reason, request.app[CLOCK]()
+    )
     return model_json(moved, status=201)
 
 
@@ -146,5 +159,11 @@ async def add_note_event(request: web.Request, who: Principal, ticket: Ticket, n
             note = note.model_copy(update={"text": redact_customer_text(note.text, redactor)})
     else:
         kind = EventKind.PUBLIC_REPLY if note.visibility is Visibility.PUBLIC else EventKind.INTERNAL_NOTE
-    return await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, kind,
-                                     {"text": note.text, "role": who.role.value}, request.app[CLOCK]())
+    return await request.app[DB].run(
+        SqliteStore.append_ticket_event,
+        ticket.id,
+        who.name,
+        kind,
+        {"text": note.text, "role": who.role.value},
+        request.app[CLOCK](),
+    )

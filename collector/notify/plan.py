@@ -55,18 +55,28 @@ def _local(moment: datetime | str | None, zone: str) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
-def _context(config: CollectorConfig, ticket: Ticket, event: TicketEvent, zone: str, language: Language) -> dict[str, Any]:
+def _context(
+    config: CollectorConfig, ticket: Ticket, event: TicketEvent, zone: str, language: Language
+) -> dict[str, Any]:
     link = f"{config.notify.public_url.rstrip('/')}/portal/tickets/{ticket.id}"
     report = event.data.get("report") or {}
     expected = None
     if event.kind == EventKind.CREATED:
         open_clocks = {c.target: c.due for c in ticket_clocks(config.support, ticket, event.ts) if not c.final}
         expected = next((open_clocks[t] for t in _EXPECTED_TARGETS if t in open_clocks), None)
-    return {"ticket_id": ticket.id, "device": ticket.intake.device, "priority": ticket.priority.value,
-            "expected": _local(expected or event.data.get("expected_by") or event.data.get("due"), zone),
-            "milestone": MILESTONE_WORDS[language].get(event.data.get("name", ""), event.data.get("name", "")),
-            "text": event.data.get("text") or "", "root_cause": report.get("root_cause"), "solution": report.get("solution"),
-            "advice": report.get("advice"), "link": link, "rate_link": f"{link}/rate"}
+    return {
+        "ticket_id": ticket.id,
+        "device": ticket.intake.device,
+        "priority": ticket.priority.value,
+        "expected": _local(expected or event.data.get("expected_by") or event.data.get("due"), zone),
+        "milestone": MILESTONE_WORDS[language].get(event.data.get("name", ""), event.data.get("name", "")),
+        "text": event.data.get("text") or "",
+        "root_cause": report.get("root_cause"),
+        "solution": report.get("solution"),
+        "advice": report.get("advice"),
+        "link": link,
+        "rate_link": f"{link}/rate",
+    }
 
 
 def webhook_body(ticket: Ticket, event: TicketEvent, include_internal: bool) -> str | None:
@@ -87,9 +97,21 @@ def plan_jobs(config: CollectorConfig, contact: Contact | None, ticket: Ticket, 
         zone = contact.timezone or config.support.timezone
         subject, body = render_message(kind, contact.language, _context(config, ticket, event, zone, contact.language))
         not_before = datetime.fromisoformat(event.data["due"]) if kind is MessageKind.SURVEY else None
-        jobs.append(JobSpec(f"{event.id}:{EMAIL}:{contact.email}", EMAIL, contact.email,
-                            {"to": contact.email, "subject": subject, "body": body, "message": kind.value,
-                             "language": contact.language.value}, not_before))
+        jobs.append(
+            JobSpec(
+                f"{event.id}:{EMAIL}:{contact.email}",
+                EMAIL,
+                contact.email,
+                {
+                    "to": contact.email,
+                    "subject": subject,
+                    "body": body,
+                    "message": kind.value,
+                    "language": contact.language.value,
+                },
+                not_before,
+            )
+        )
     for endpoint in config.notify.webhooks:
         body_json = webhook_body(ticket, event, endpoint.include_internal)
         if body_json is not None:

@@ -60,8 +60,11 @@ class EmailSender:
         """Blocking: runs in a thread."""
         cfg = self._smtp
         context = ssl.create_default_context(cafile=cfg.ca_file) if cfg.security is not SmtpSecurity.NONE else None
-        connection = (smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout_s, context=context)
-                      if cfg.security is SmtpSecurity.TLS else smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s))
+        connection = (
+            smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout_s, context=context)
+            if cfg.security is SmtpSecurity.TLS
+            else smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s)
+        )
         with connection as smtp:
             if cfg.security is SmtpSecurity.STARTTLS:
                 smtp.starttls(context=context)
@@ -75,11 +78,18 @@ class EmailSender:
         except smtplib.SMTPRecipientsRefused as exc:
             raise DeliveryFailed(f"recipient refused: {exc.recipients}", permanent=True) from exc
         except smtplib.SMTPResponseException as exc:
-            raise DeliveryFailed(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=exc.smtp_code in (550, 553)) from exc
+            raise DeliveryFailed(
+                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=exc.smtp_code in (550, 553)
+            ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
-        return {"channel": "email", "message": job.payload["message"], "to": job.payload["to"],
-                "subject": job.payload["subject"], "job": job.key}
+        return {
+            "channel": "email",
+            "message": job.payload["message"],
+            "to": job.payload["to"],
+            "subject": job.payload["subject"],
+            "job": job.key,
+        }
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -98,13 +108,18 @@ class WebhookSender:
             raise DeliveryFailed(f"no webhook endpoint '{job.target}' is configured any more", permanent=True)
         body = job.payload["body"].encode()
         timestamp = str(int(now.timestamp()))
-        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp, DELIVERY_HEADER: job.key,
-                   SIGNATURE_HEADER: signature(endpoint.secret, timestamp, body)}
+        headers = {
+            "Content-Type": "application/json",
+            TIMESTAMP_HEADER: timestamp,
+            DELIVERY_HEADER: job.key,
+            SIGNATURE_HEADER: signature(endpoint.secret, timestamp, body),
+        }
         try:
-            async with self._session.post(endpoint.url, data=body, headers=headers,
-                                          timeout=aiohttp.ClientTimeout(total=10)) as answer:
+            async with self._session.post(
+                endpoint.url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+            ) as answer:
                 if answer.status >= 300:
                     raise DeliveryFailed(f"HTTP {answer.status}", permanent=answer.status == 410)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
         return None

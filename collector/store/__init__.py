@@ -44,7 +44,9 @@ class Database:
         if self._executor is None or self._store is None:
             raise RuntimeError("Database used outside 'async with'")
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, partial(method, self._store, *args, **kwargs))
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, partial(method, self._store, *args, **kwargs)
+            )
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF not in DISK_REFUSED:
                 raise

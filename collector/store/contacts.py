@@ -30,12 +30,14 @@ class Contact:
 
 
 def contact_of(store: SqliteStore, household: str) -> Contact | None:
-    row = store._conn.execute("SELECT * FROM contacts WHERE household = ?", (household,)).fetchone()  # noqa: SLF001
+    row = store._conn.execute("SELECT * FROM contacts WHERE household = ?", (household,)).fetchone()
     return None if row is None else Contact(row["household"], row["email"], Language(row["language"]), row["timezone"])
 
 
 def set_contact(store: SqliteStore, contact: Contact, now: datetime) -> None:
-    with store._tx() as conn:  # noqa: SLF001 - the store's own package
-        conn.execute("INSERT INTO contacts VALUES (?, ?, ?, ?, ?) ON CONFLICT(household) DO UPDATE SET email = excluded.email,"
-                     " language = excluded.language, timezone = excluded.timezone, updated_at = excluded.updated_at",
-                     (contact.household, contact.email, contact.language.value, contact.timezone, now.isoformat()))
+    with store._tx() as conn:
+        conn.execute(
+            "INSERT INTO contacts VALUES (?, ?, ?, ?, ?) ON CONFLICT(household) DO UPDATE SET email = excluded.email,"
+            " language = excluded.language, timezone = excluded.timezone, updated_at = excluded.updated_at",
+            (contact.household, contact.email, contact.language.value, contact.timezone, now.isoformat()),
+        )

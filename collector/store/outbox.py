@@ -72,10 +72,14 @@ Planner = Callable[["SqliteStore", "Ticket", "TicketEvent"], list[JobSpec]]
 
 def plan_new_events(store: SqliteStore, planner: Planner, now: datetime, batch: int = 200) -> int:
     """Plan the jobs of up to ``batch`` events after the cursor; returns how many events were planned."""
-    with store._tx() as conn:  # noqa: SLF001 - the store's own package
+    with store._tx() as conn:
         after = conn.execute("SELECT event_id FROM outbox_cursor WHERE name = 'ticket_events'").fetchone()[0]
-        ids = [row[0] for row in conn.execute("SELECT id, ticket_id FROM ticket_events WHERE id > ? ORDER BY id LIMIT ?",
-                                                (after, batch))]
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT id, ticket_id FROM ticket_events WHERE id > ? ORDER BY id LIMIT ?", (after, batch)
+            )
+        ]
         if not ids:
             return 0
         tickets: dict[int, Ticket] = {}
@@ -86,53 +90,95 @@ def plan_new_events(store: SqliteStore, planner: Planner, now: datetime, batch: 
             ticket = tickets[ticket_id]
             event = next(e for e in ticket.events if e.id == event_id)
             try:
-                specs = planner(store, ticket.model_copy(update={"events": [e for e in ticket.events if e.id <= event_id]}), event)
-            except Exception:  # noqa: BLE001 - one unplannable event must not stop every later one; it is logged
+                specs = planner(
+                    store, ticket.model_copy(update={"events": [e for e in ticket.events if e.id <= event_id]}), event
+                )
+            except Exception:
                 _LOGGER.exception("no jobs could be planned for ticket event %s", event_id)
                 continue
             for spec in specs:
-                conn.execute("INSERT OR IGNORE INTO outbox_jobs (key, channel, target, ticket_id, event_id, payload, state,"
-                             " attempts, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                             (spec.key, spec.channel, spec.target, ticket_id, event_id, json.dumps(spec.payload),
-                              (spec.not_before or now).isoformat(), now.isoformat()))
+                conn.execute(
+                    "INSERT OR IGNORE INTO outbox_jobs (key, channel, target, ticket_id, event_id, payload, state,"
+                    " attempts, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                    (
+                        spec.key,
+                        spec.channel,
+                        spec.target,
+                        ticket_id,
+                        event_id,
+                        json.dumps(spec.payload),
+                        (spec.not_before or now).isoformat(),
+                        now.isoformat(),
+                    ),
+                )
         conn.execute("UPDATE outbox_cursor SET event_id = ? WHERE name = 'ticket_events'", (ids[-1],))
     return len(ids)
 
 
 def due_jobs(store: SqliteStore, now: datetime, limit: int = 50) -> list[Job]:
-    rows = store._conn.execute(  # noqa: SLF001
+    rows = store._conn.execute(
         "SELECT * FROM outbox_jobs WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
-        (now.isoformat(), limit)).fetchall()
-    return [Job(r["id"], r["key"], r["channel"], r["target"], r["ticket_id"], r["event_id"], json.loads(r["payload"]),
-                r["attempts"]) for r in rows]
+        (now.isoformat(), limit),
+    ).fetchall()
+    return [
+        Job(
+            r["id"],
+            r["key"],
+            r["channel"],
+            r["target"],
+            r["ticket_id"],
+            r["event_id"],
+            json.loads(r["payload"]),
+            r["attempts"],
+        )
+        for r in rows
+    ]
 
 
 def job_sent(store: SqliteStore, job: Job, now: datetime, ticket_event: dict[str, Any] | None) -> None:
     """Mark the job sent; a message that reached the customer is recorded on its ticket in the same transaction."""
-    with store._tx() as conn:  # noqa: SLF001
-        conn.execute("UPDATE outbox_jobs SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL"
-                     " WHERE id = ?", (now.isoformat(), job.id))
-        conn.execute("INSERT INTO outbox_attempts (job_id, ts, outcome) VALUES (?, ?, 'sent')", (job.id, now.isoformat()))
+    with store._tx() as conn:
+        conn.execute(
+            "UPDATE outbox_jobs SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL"
+            " WHERE id = ?",
+            (now.isoformat(), job.id),
+        )
+        conn.execute(
+            "INSERT INTO outbox_attempts (job_id, ts, outcome) VALUES (?, ?, 'sent')", (job.id, now.isoformat())
+        )
         if ticket_event is not None and job.ticket_id is not None:
-            store._event(conn, job.ticket_id, now, "outbox", "notification_sent", ticket_event)  # noqa: SLF001
+            store._event(conn, job.ticket_id, now, "outbox", "notification_sent", ticket_event)
 
 
 def job_failed(store: SqliteStore, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
     """One failed attempt: retried at ``retry_at``, or failed for good without one."""
-    with store._tx() as conn:  # noqa: SLF001
-        conn.execute("UPDATE outbox_jobs SET state = ?, attempts = attempts + 1, last_error = ?, next_at = ? WHERE id = ?",
-                     ("pending" if retry_at else "failed", error[:1000], (retry_at or now).isoformat(), job.id))
-        conn.execute("INSERT INTO outbox_attempts (job_id, ts, outcome, detail) VALUES (?, ?, ?, ?)",
-                     (job.id, now.isoformat(), "retry" if retry_at else "failed", error[:1000]))
+    with store._tx() as conn:
+        conn.execute(
+            "UPDATE outbox_jobs SET state = ?, attempts = attempts + 1, last_error = ?, next_at = ? WHERE id = ?",
+            ("pending" if retry_at else "failed", error[:1000], (retry_at or now).isoformat(), job.id),
+        )
+        conn.execute(
+            "INSERT INTO outbox_attempts (job_id, ts, outcome, detail) VALUES (?, ?, ?, ?)",
+            (job.id, now.isoformat(), "retry" if retry_at else "failed", error[:1000]),
+        )
 
 
 def delivery_log(store: SqliteStore, *, ticket_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Jobs, newest first, with their attempts (what an admin reads to see what left, what failed and why)."""
     where, args = ("WHERE ticket_id = ?", (ticket_id,)) if ticket_id is not None else ("", ())
-    jobs = [dict(r) for r in store._conn.execute(  # noqa: SLF001
-        f"SELECT id, key, channel, target, ticket_id, event_id, state, attempts, next_at, last_error, created_at, sent_at"
-        f" FROM outbox_jobs {where} ORDER BY id DESC LIMIT ?", (*args, limit))]
+    jobs = [
+        dict(r)
+        for r in store._conn.execute(
+            f"SELECT id, key, channel, target, ticket_id, event_id, state, attempts, next_at, last_error, created_at, sent_at"
+            f" FROM outbox_jobs {where} ORDER BY id DESC LIMIT ?",
+            (*args, limit),
+        )
+    ]
     for job in jobs:
-        job["attempt_log"] = [dict(r) for r in store._conn.execute(  # noqa: SLF001
-            "SELECT ts, outcome, detail FROM outbox_attempts WHERE job_id = ? ORDER BY id", (job["id"],))]
+        job["attempt_log"] = [
+            dict(r)
+            for r in store._conn.execute(
+                "SELECT ts, outcome, detail FROM outbox_attempts WHERE job_id = ? ORDER BY id", (job["id"],)
+            )
+        ]
     return jobs

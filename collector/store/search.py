@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .sqlite import SqliteStore
 
-_INTAKE_TEXT = ("t.household || ' ' || coalesce(json_extract(t.intake, '$.customer'), '') || ' ' || "
-                "json_extract(t.intake, '$.device') || ' ' || coalesce(json_extract(t.intake, '$.firmware'), '') || ' ' || "
-                "json_extract(t.intake, '$.symptom') || ' ' || coalesce(json_extract(t.intake, '$.environment'), '')")
+_INTAKE_TEXT = (
+    "t.household || ' ' || coalesce(json_extract(t.intake, '$.customer'), '') || ' ' || "
+    "json_extract(t.intake, '$.device') || ' ' || coalesce(json_extract(t.intake, '$.firmware'), '') || ' ' || "
+    "json_extract(t.intake, '$.symptom') || ' ' || coalesce(json_extract(t.intake, '$.environment'), '')"
+)
 _TEXT_KINDS = "('note', 'public_reply', 'internal_note', 'update')"
 
 SCHEMA = f"""
@@ -35,16 +37,20 @@ def match_expression(words: str) -> str:
     return " ".join('"' + word.replace('"', '""') + '"*' for word in printable.split())
 
 
-def search_tickets(store: SqliteStore, words: str, *, partner: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def search_tickets(
+    store: SqliteStore, words: str, *, partner: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """Tickets matching every word, best first, each with a snippet of the best matching text."""
     expression = match_expression(words)
     if not expression:
         return []
-    rows = store._conn.execute(  # noqa: SLF001 - the store's own package
+    rows = store._conn.execute(
         "SELECT s.ticket_id, s.kind, snippet(ticket_search, 2, '[', ']', '…', 12) AS snippet, bm25(ticket_search) AS score,"
         " t.state, t.priority, json_extract(t.intake, '$.device') AS device, t.household FROM ticket_search s"
         " JOIN tickets t ON t.id = s.ticket_id WHERE ticket_search MATCH ? AND (? IS NULL OR t.partner = ?)"
-        " ORDER BY score LIMIT ?", (expression, partner, partner, limit * 4)).fetchall()
+        " ORDER BY score LIMIT ?",
+        (expression, partner, partner, limit * 4),
+    ).fetchall()
     best: dict[int, dict[str, Any]] = {}
     for row in rows:
         best.setdefault(row["ticket_id"], dict(row))

@@ -20,11 +20,7 @@ from typing import Any
 
 from shared.models import CaptureWindow, Priority, Trigger, TriggerKind
 
-from .contacts import SCHEMA as CONTACTS_SCHEMA
-from .outbox import SCHEMA as OUTBOX_SCHEMA
-from .search import SCHEMA as SEARCH_SCHEMA
 from ..attach import Fit, TicketSpan, best_fit, fit
-from ..support.lifecycle import prefill_for, route
 from ..errors import Conflict, NotFound, Unauthorized
 from ..models import (
     OPEN_STATES,
@@ -38,6 +34,10 @@ from ..models import (
     TicketState,
     UserRecord,
 )
+from ..support.lifecycle import prefill_for, route
+from .contacts import SCHEMA as CONTACTS_SCHEMA
+from .outbox import SCHEMA as OUTBOX_SCHEMA
+from .search import SCHEMA as SEARCH_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS households (
@@ -116,8 +116,12 @@ class SqliteStore:
 
     def _migrate(self) -> None:
         """Columns added after a database was created: older files get them on open."""
-        for table, column in (("tickets", "grp"), ("tickets", "partner"), ("users", "password_hash"),
-                              ("bundles", "duplicate_of")):
+        for table, column in (
+            ("tickets", "grp"),
+            ("tickets", "partner"),
+            ("users", "password_hash"),
+            ("bundles", "duplicate_of"),
+        ):
             names = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}
             if column not in names:
                 self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
@@ -155,12 +159,16 @@ class SqliteStore:
         expires = now + ttl
         with self._tx() as conn:
             self._ensure_household(conn, household, now)
-            conn.execute("INSERT INTO enrol_tokens VALUES (?, ?, ?, ?, NULL, NULL)",
-                         (token_hash(token), household, _iso(now), _iso(expires)))
+            conn.execute(
+                "INSERT INTO enrol_tokens VALUES (?, ?, ?, ?, NULL, NULL)",
+                (token_hash(token), household, _iso(now), _iso(expires)),
+            )
             self._audit(conn, now, "admin-cli", "enrol_token.create", household, {"expires_at": _iso(expires)})
         return token, expires
 
-    def enrol(self, token: str, *, public_key: str, key_id: str, hostname: str, now: datetime) -> tuple[AgentRecord, str]:
+    def enrol(
+        self, token: str, *, public_key: str, key_id: str, hostname: str, now: datetime
+    ) -> tuple[AgentRecord, str]:
         """Spend a one-time token; returns the new agent and its household's pseudonym key."""
         with self._tx() as conn:
             row = conn.execute("SELECT * FROM enrol_tokens WHERE token_hash = ?", (token_hash(token),)).fetchone()
@@ -170,21 +178,39 @@ class SqliteStore:
                 raise Conflict("this enrolment token was already used", code="token_used")
             if datetime.fromisoformat(row["expires_at"]) <= now:
                 raise Unauthorized("this enrolment token has expired", code="token_expired")
-            agent = AgentRecord(agent_id="agt_" + secrets.token_hex(8), household=row["household"], hostname=hostname,
-                                public_key=public_key, key_id=key_id, enrolled_at=now)
-            conn.execute("UPDATE enrol_tokens SET used_at = ?, used_by = ? WHERE token_hash = ?",
-                         (_iso(now), agent.agent_id, row["token_hash"]))
-            conn.execute("INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                         (agent.agent_id, agent.household, hostname, public_key, key_id, _iso(now)))
+            agent = AgentRecord(
+                agent_id="agt_" + secrets.token_hex(8),
+                household=row["household"],
+                hostname=hostname,
+                public_key=public_key,
+                key_id=key_id,
+                enrolled_at=now,
+            )
+            conn.execute(
+                "UPDATE enrol_tokens SET used_at = ?, used_by = ? WHERE token_hash = ?",
+                (_iso(now), agent.agent_id, row["token_hash"]),
+            )
+            conn.execute(
+                "INSERT INTO agents VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (agent.agent_id, agent.household, hostname, public_key, key_id, _iso(now)),
+            )
             key = self._ensure_household(conn, agent.household, now)
-            self._audit(conn, now, agent.agent_id, "agent.enrol", agent.household, {"hostname": hostname, "key_id": key_id})
+            self._audit(
+                conn, now, agent.agent_id, "agent.enrol", agent.household, {"hostname": hostname, "key_id": key_id}
+            )
         return agent, key
 
     @staticmethod
     def _agent(row: sqlite3.Row) -> AgentRecord:
-        return AgentRecord(agent_id=row["agent_id"], household=row["household"], hostname=row["hostname"],
-                           public_key=row["public_key"], key_id=row["key_id"], enrolled_at=_dt(row["enrolled_at"]),
-                           revoked_at=_dt(row["revoked_at"]))
+        return AgentRecord(
+            agent_id=row["agent_id"],
+            household=row["household"],
+            hostname=row["hostname"],
+            public_key=row["public_key"],
+            key_id=row["key_id"],
+            enrolled_at=_dt(row["enrolled_at"]),
+            revoked_at=_dt(row["revoked_at"]),
+        )
 
     def get_agent(self, agent_id: str) -> AgentRecord | None:
         row = self._conn.execute("SELECT * FROM agents WHERE agent_id = ?", (agent_id,)).fetchone()
@@ -214,8 +240,10 @@ class SqliteStore:
             if household is not None:
                 self._ensure_household(conn, household, now)
             try:
-                cursor = conn.execute("INSERT INTO users (name, role, household, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                                      (name, role.value, household, token_hash(token), _iso(now)))
+                cursor = conn.execute(
+                    "INSERT INTO users (name, role, household, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (name, role.value, household, token_hash(token), _iso(now)),
+                )
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"a user named {name!r} exists", code="user_exists") from exc
             self._audit(conn, now, "admin-cli", "user.create", name, {"role": role.value, "household": household})
@@ -240,10 +268,14 @@ class SqliteStore:
     def session(self, token: str, now: datetime) -> tuple[Principal, str] | None:
         row = self._conn.execute(
             "SELECT users.*, sessions.csrf FROM sessions JOIN users ON users.id = sessions.user_id "
-            "WHERE sessions.token_hash = ? AND sessions.expires_at > ?", (token_hash(token), _iso(now))).fetchone()
+            "WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
+            (token_hash(token), _iso(now)),
+        ).fetchone()
         if row is None:
             return None
-        return Principal(user_id=row["id"], name=row["name"], role=Role(row["role"]), household=row["household"]), row["csrf"]
+        return Principal(user_id=row["id"], name=row["name"], role=Role(row["role"]), household=row["household"]), row[
+            "csrf"
+        ]
 
     def end_session(self, token: str) -> None:
         with self._tx() as conn:
@@ -259,11 +291,18 @@ class SqliteStore:
     @staticmethod
     def _bundle(row: sqlite3.Row) -> BundleRecord:
         return BundleRecord(
-            bundle_id=row["bundle_id"], agent_id=row["agent_id"], household=row["household"], sha256=row["sha256"],
-            size=row["size"], created_at=_dt(row["created_at"]), received_at=_dt(row["received_at"]),
+            bundle_id=row["bundle_id"],
+            agent_id=row["agent_id"],
+            household=row["household"],
+            sha256=row["sha256"],
+            size=row["size"],
+            created_at=_dt(row["created_at"]),
+            received_at=_dt(row["received_at"]),
             trigger=Trigger.model_validate_json(row["trigger"]),
             window=CaptureWindow(start=_dt(row["window_start"]), end=_dt(row["window_end"])),
-            key_id=row["key_id"], ticket_id=row["ticket_id"], duplicate_of=row["duplicate_of"],
+            key_id=row["key_id"],
+            ticket_id=row["ticket_id"],
+            duplicate_of=row["duplicate_of"],
         )
 
     def get_bundle(self, bundle_id: str) -> BundleRecord | None:
@@ -274,7 +313,9 @@ class SqliteStore:
         """What an upload needs to know, in one trip to the store's thread."""
         return self.get_bundle(bundle_id), self.get_agent(agent_id)
 
-    def list_bundles(self, household: str | None = None, *, unattached: bool = False, limit: int = 200) -> list[BundleRecord]:
+    def list_bundles(
+        self, household: str | None = None, *, unattached: bool = False, limit: int = 200
+    ) -> list[BundleRecord]:
         clauses, args = [], []
         if household is not None:
             clauses.append("household = ?")
@@ -294,8 +335,13 @@ class SqliteStore:
             original = self._same_capture(conn, record)
             if original is not None:
                 return self._add_duplicate(conn, record, original, now)
-            chosen = best_fit(record.window, self._open_spans(conn, record.household), slack=slack,
-                              lookback=lookback, signature=record.trigger.signature)
+            chosen = best_fit(
+                record.window,
+                self._open_spans(conn, record.household),
+                slack=slack,
+                lookback=lookback,
+                signature=record.trigger.signature,
+            )
             ticket_id, how = chosen if chosen is not None else (None, None)
             if ticket_id is None and record.trigger.open_ticket:
                 ticket_id = self._insert_ticket(conn, self._intake_from_trigger(record), record.agent_id, now)
@@ -310,9 +356,21 @@ class SqliteStore:
         conn.execute(
             "INSERT INTO bundles (bundle_id, agent_id, household, sha256, size, created_at, received_at, trigger,"
             " window_start, window_end, key_id, ticket_id, duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (record.bundle_id, record.agent_id, record.household, record.sha256, record.size,
-             _iso(record.created_at), _iso(record.received_at), record.trigger.model_dump_json(),
-             _iso(record.window.start), _iso(record.window.end), record.key_id, record.ticket_id, record.duplicate_of),
+            (
+                record.bundle_id,
+                record.agent_id,
+                record.household,
+                record.sha256,
+                record.size,
+                _iso(record.created_at),
+                _iso(record.received_at),
+                record.trigger.model_dump_json(),
+                _iso(record.window.start),
+                _iso(record.window.end),
+                record.key_id,
+                record.ticket_id,
+                record.duplicate_of,
+            ),
         )
 
     def _same_capture(self, conn: sqlite3.Connection, record: BundleRecord) -> BundleRecord | None:
@@ -324,46 +382,89 @@ class SqliteStore:
             "SELECT * FROM bundles WHERE agent_id = ? AND window_start = ? AND window_end = ? AND duplicate_of IS NULL"
             " AND json_extract(trigger, '$.kind') = ? AND json_extract(trigger, '$.signature') = ?"
             " ORDER BY received_at LIMIT 1",
-            (record.agent_id, _iso(record.window.start), _iso(record.window.end), TriggerKind.FAULT.value,
-             record.trigger.signature),
+            (
+                record.agent_id,
+                _iso(record.window.start),
+                _iso(record.window.end),
+                TriggerKind.FAULT.value,
+                record.trigger.signature,
+            ),
         ).fetchone()
         return None if row is None else self._bundle(row)
 
-    def _add_duplicate(self, conn: sqlite3.Connection, record: BundleRecord, original: BundleRecord,
-                       now: datetime) -> BundleRecord:
+    def _add_duplicate(
+        self, conn: sqlite3.Connection, record: BundleRecord, original: BundleRecord, now: datetime
+    ) -> BundleRecord:
         """Keep a duplicate capture (it verified, it is evidence) linked to the original and on its ticket, where
         it is shown once: no second attachment, classification or finding."""
         record = record.model_copy(update={"ticket_id": original.ticket_id, "duplicate_of": original.bundle_id})
         self._insert_bundle(conn, record)
-        detail = {"duplicate_of": original.bundle_id, "signature": record.trigger.signature,
-                  "window": [_iso(record.window.start), _iso(record.window.end)], "ticket_id": original.ticket_id}
+        detail = {
+            "duplicate_of": original.bundle_id,
+            "signature": record.trigger.signature,
+            "window": [_iso(record.window.start), _iso(record.window.end)],
+            "ticket_id": original.ticket_id,
+        }
         self._audit(conn, now, record.agent_id, "bundle.duplicate", record.bundle_id, detail)
         if original.ticket_id is not None:
-            self._event(conn, original.ticket_id, now, record.agent_id, "bundle_duplicate",
-                        {"bundle_id": record.bundle_id} | detail)
+            self._event(
+                conn,
+                original.ticket_id,
+                now,
+                record.agent_id,
+                "bundle_duplicate",
+                {"bundle_id": record.bundle_id} | detail,
+            )
         return record
 
-    def _attached(self, conn: sqlite3.Connection, ticket_id: int, record: BundleRecord, actor: str, now: datetime,
-                  how: Fit | None = None, moved_from: int | None = None) -> None:
+    def _attached(
+        self,
+        conn: sqlite3.Connection,
+        ticket_id: int,
+        record: BundleRecord,
+        actor: str,
+        now: datetime,
+        how: Fit | None = None,
+        moved_from: int | None = None,
+    ) -> None:
         """The attach event and its audit entry (with why it fits), and the classification pre-filled from the
         bundle's diagnosis, or replaced by it when better supported (never a person's; audited)."""
         reason = how.describe() if how is not None else ("opened for this bundle" if moved_from is None else "by hand")
         detail = self._attach_detail(record) | {"fit": reason, "moved_from": moved_from}
         self._event(conn, ticket_id, now, actor, "bundle_attached", detail)
-        self._audit(conn, now, actor, "bundle.attach", record.bundle_id, {"ticket_id": ticket_id, "fit": reason,
-                                                                          "moved_from": moved_from})
+        self._audit(
+            conn,
+            now,
+            actor,
+            "bundle.attach",
+            record.bundle_id,
+            {"ticket_id": ticket_id, "fit": reason, "moved_from": moved_from},
+        )
         # The pre-filled classification follows the best-supported evidence; a person's is never replaced.
-        last = conn.execute("SELECT data FROM ticket_events WHERE ticket_id = ? AND kind = 'classified' "
-                            "ORDER BY id DESC LIMIT 1", (ticket_id,)).fetchone()
-        prefill = prefill_for(None if last is None else json.loads(last["data"]), record.trigger.kind.value,
-                              record.trigger.signature)
+        last = conn.execute(
+            "SELECT data FROM ticket_events WHERE ticket_id = ? AND kind = 'classified' ORDER BY id DESC LIMIT 1",
+            (ticket_id,),
+        ).fetchone()
+        prefill = prefill_for(
+            None if last is None else json.loads(last["data"]), record.trigger.kind.value, record.trigger.signature
+        )
         if prefill is None:
             return
         self._event(conn, ticket_id, now, actor, "classified", prefill | {"bundle_id": record.bundle_id})
         if "replaces" in prefill:
-            self._audit(conn, now, actor, "ticket.cause_replaced", str(ticket_id),
-                        {"from": prefill["replaces"], "to": prefill["cause"], "bundle_id": record.bundle_id,
-                         "strength": prefill["strength"]})
+            self._audit(
+                conn,
+                now,
+                actor,
+                "ticket.cause_replaced",
+                str(ticket_id),
+                {
+                    "from": prefill["replaces"],
+                    "to": prefill["cause"],
+                    "bundle_id": record.bundle_id,
+                    "strength": prefill["strength"],
+                },
+            )
 
     def move_bundle(self, bundle_id: str, ticket_id: int, actor: str, reason: str, now: datetime) -> BundleRecord:
         """Attach a waiting bundle, or move an attached one, to a ticket of its household, by hand: an event on
@@ -377,28 +478,50 @@ class SqliteStore:
                 raise NotFound(f"no ticket {ticket_id} in the bundle's household", code="ticket_not_found")
             if record.ticket_id == ticket_id:
                 raise Conflict(f"bundle {bundle_id} is already on ticket {ticket_id}", code="bundle_already_attached")
-            conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ? OR duplicate_of = ?",
-                         (ticket_id, bundle_id, bundle_id))  # its duplicate captures go with it
+            conn.execute(
+                "UPDATE bundles SET ticket_id = ? WHERE bundle_id = ? OR duplicate_of = ?",
+                (ticket_id, bundle_id, bundle_id),
+            )  # its duplicate captures go with it
             if record.ticket_id is not None:
-                self._event(conn, record.ticket_id, now, actor, "bundle_detached",
-                            {"bundle_id": bundle_id, "moved_to": ticket_id, "reason": reason})
+                self._event(
+                    conn,
+                    record.ticket_id,
+                    now,
+                    actor,
+                    "bundle_detached",
+                    {"bundle_id": bundle_id, "moved_to": ticket_id, "reason": reason},
+                )
             self._attached(conn, ticket_id, record, actor, now, moved_from=record.ticket_id)
-            self._audit(conn, now, actor, "bundle.move", bundle_id, {"from": record.ticket_id, "to": ticket_id, "reason": reason})
+            self._audit(
+                conn,
+                now,
+                actor,
+                "bundle.move",
+                bundle_id,
+                {"from": record.ticket_id, "to": ticket_id, "reason": reason},
+            )
         return record.model_copy(update={"ticket_id": ticket_id})
 
     @staticmethod
     def _attach_detail(record: BundleRecord) -> dict[str, Any]:
-        return {"bundle_id": record.bundle_id, "trigger": record.trigger.kind.value,
-                "signature": record.trigger.signature, "verified": True}
+        return {
+            "bundle_id": record.bundle_id,
+            "trigger": record.trigger.kind.value,
+            "signature": record.trigger.signature,
+            "verified": True,
+        }
 
     @staticmethod
     def _intake_from_trigger(record: BundleRecord) -> TicketIntake:
         trigger = record.trigger
         return TicketIntake(
-            household=record.household, device="(from the hub's diagnosis)",
+            household=record.household,
+            device="(from the hub's diagnosis)",
             symptom=trigger.summary or f"{trigger.kind.value}: {trigger.signature or 'no signature'}",
             when=f"{record.window.start.isoformat()} – {record.window.end.isoformat()}",
-            priority=trigger.priority or Priority.P3, occurred_from=record.window.start, occurred_to=record.window.end,
+            priority=trigger.priority or Priority.P3,
+            occurred_from=record.window.start,
+            occurred_to=record.window.end,
             channel=trigger.kind.value,
         )
 
@@ -412,10 +535,17 @@ class SqliteStore:
             f"FROM tickets WHERE household = ? AND state IN ({placeholders})",
             (household, *sorted(OPEN_STATES)),
         )
-        return [TicketSpan(row["id"], _dt(row["created_at"]), _dt(row["occurred_from"]), _dt(row["occurred_to"]),
-                           device=json.loads(row["intake"]).get("device"),
-                           fault_type=json.loads(row["classified"]).get("type") if row["classified"] else None)
-                for row in rows]
+        return [
+            TicketSpan(
+                row["id"],
+                _dt(row["created_at"]),
+                _dt(row["occurred_from"]),
+                _dt(row["occurred_to"]),
+                device=json.loads(row["intake"]).get("device"),
+                fault_type=json.loads(row["classified"]).get("type") if row["classified"] else None,
+            )
+            for row in rows
+        ]
 
     def _insert_ticket(self, conn: sqlite3.Connection, intake: TicketIntake, actor: str, now: datetime) -> int:
         self._ensure_household(conn, intake.household, now)
@@ -423,27 +553,42 @@ class SqliteStore:
         cursor = conn.execute(
             "INSERT INTO tickets (household, intake, state, priority, created_at, created_by, occurred_from, occurred_to, grp)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (intake.household, intake.model_dump_json(), TicketState.NEW.value, intake.priority.value, _iso(now), actor,
-             intake.occurred_from and _iso(intake.occurred_from), intake.occurred_to and _iso(intake.occurred_to), group),
+            (
+                intake.household,
+                intake.model_dump_json(),
+                TicketState.NEW.value,
+                intake.priority.value,
+                _iso(now),
+                actor,
+                intake.occurred_from and _iso(intake.occurred_from),
+                intake.occurred_to and _iso(intake.occurred_to),
+                group,
+            ),
         )
         ticket_id = cursor.lastrowid
         assert ticket_id is not None
         self._event(conn, ticket_id, now, actor, "created", {"intake": intake.model_dump(mode="json"), "group": group})
         return ticket_id
 
-    def create_ticket(self, intake: TicketIntake, actor: str, *, slack: timedelta, lookback: timedelta, now: datetime) -> Ticket:
+    def create_ticket(
+        self, intake: TicketIntake, actor: str, *, slack: timedelta, lookback: timedelta, now: datetime
+    ) -> Ticket:
         """Open a ticket and attach the household's waiting bundles that fit it."""
         with self._tx() as conn:
             ticket_id = self._insert_ticket(conn, intake, actor, now)
             span = TicketSpan(ticket_id, now, intake.occurred_from, intake.occurred_to, device=intake.device)
-            waiting = conn.execute("SELECT * FROM bundles WHERE household = ? AND ticket_id IS NULL ORDER BY received_at",
-                                   (intake.household,)).fetchall()
+            waiting = conn.execute(
+                "SELECT * FROM bundles WHERE household = ? AND ticket_id IS NULL ORDER BY received_at",
+                (intake.household,),
+            ).fetchall()
             for row in waiting:
                 record = self._bundle(row)
                 how = fit(record.window, record.trigger.signature, span, slack=slack, lookback=lookback)
                 if record.duplicate_of is None and how is not None:
-                    conn.execute("UPDATE bundles SET ticket_id = ? WHERE bundle_id = ? OR duplicate_of = ?",
-                                 (ticket_id, record.bundle_id, record.bundle_id))
+                    conn.execute(
+                        "UPDATE bundles SET ticket_id = ? WHERE bundle_id = ? OR duplicate_of = ?",
+                        (ticket_id, record.bundle_id, record.bundle_id),
+                    )
                     self._attached(conn, ticket_id, record, actor, now, how)
         return self.get_ticket(ticket_id)  # type: ignore[return-value]
 
@@ -451,25 +596,53 @@ class SqliteStore:
         bundles: list[BundleRecord] = []
         events: list[TicketEvent] = []
         if full:
-            bundles = [self._bundle(b) for b in self._conn.execute(
-                "SELECT * FROM bundles WHERE ticket_id = ? AND duplicate_of IS NULL ORDER BY received_at", (row["id"],))]
+            bundles = [
+                self._bundle(b)
+                for b in self._conn.execute(
+                    "SELECT * FROM bundles WHERE ticket_id = ? AND duplicate_of IS NULL ORDER BY received_at",
+                    (row["id"],),
+                )
+            ]
             events = self.ticket_events(row["id"])
-        return Ticket(id=row["id"], intake=TicketIntake.model_validate_json(row["intake"]), state=TicketState(row["state"]),
-                      priority=Priority(row["priority"]), created_at=_dt(row["created_at"]), created_by=row["created_by"],
-                      group=row["grp"], partner=row["partner"], bundles=bundles, events=events)
+        return Ticket(
+            id=row["id"],
+            intake=TicketIntake.model_validate_json(row["intake"]),
+            state=TicketState(row["state"]),
+            priority=Priority(row["priority"]),
+            created_at=_dt(row["created_at"]),
+            created_by=row["created_by"],
+            group=row["grp"],
+            partner=row["partner"],
+            bundles=bundles,
+            events=events,
+        )
 
     def get_ticket(self, ticket_id: int) -> Ticket | None:
         row = self._conn.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
         return None if row is None else self._ticket(row, full=True)
 
-    def list_tickets(self, *, household: str | None = None, state: TicketState | None = None,
-                     priority: Priority | None = None, partner: str | None = None, group: str | None = None,
-                     open_only: bool = False, full: bool = False, limit: int = 500) -> list[Ticket]:
+    def list_tickets(
+        self,
+        *,
+        household: str | None = None,
+        state: TicketState | None = None,
+        priority: Priority | None = None,
+        partner: str | None = None,
+        group: str | None = None,
+        open_only: bool = False,
+        full: bool = False,
+        limit: int = 500,
+    ) -> list[Ticket]:
         clauses, args = [], []
         if open_only:
             clauses.append("state != 'closed'")
-        for column, value in (("household", household), ("state", state), ("priority", priority), ("partner", partner),
-                              ("grp", group)):
+        for column, value in (
+            ("household", household),
+            ("state", state),
+            ("priority", priority),
+            ("partner", partner),
+            ("grp", group),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(str(value))
@@ -479,22 +652,60 @@ class SqliteStore:
 
     def ticket_events(self, ticket_id: int) -> list[TicketEvent]:
         rows = self._conn.execute("SELECT * FROM ticket_events WHERE ticket_id = ? ORDER BY id", (ticket_id,))
-        return [TicketEvent(id=r["id"], ticket_id=r["ticket_id"], ts=_dt(r["ts"]), actor=r["actor"], kind=r["kind"],
-                            data=json.loads(r["data"])) for r in rows]
+        return [
+            TicketEvent(
+                id=r["id"],
+                ticket_id=r["ticket_id"],
+                ts=_dt(r["ts"]),
+                actor=r["actor"],
+                kind=r["kind"],
+                data=json.loads(r["data"]),
+            )
+            for r in rows
+        ]
 
-    def append_ticket_event(self, ticket_id: int, actor: str, kind: str, data: dict[str, Any], now: datetime, *,
-                            state: TicketState | None = None, priority: Priority | None = None,
-                            group: str | None = None, partner: str | None = None,
-                            expect_state: TicketState | None = None) -> TicketEvent:
+    def append_ticket_event(
+        self,
+        ticket_id: int,
+        actor: str,
+        kind: str,
+        data: dict[str, Any],
+        now: datetime,
+        *,
+        state: TicketState | None = None,
+        priority: Priority | None = None,
+        group: str | None = None,
+        partner: str | None = None,
+        expect_state: TicketState | None = None,
+    ) -> TicketEvent:
         """Record one change; see ``append_ticket_events``."""
-        return self.append_ticket_events(ticket_id, actor, [(kind, data)], now, state=state, priority=priority,
-                                         group=group, partner=partner, expect_state=expect_state)[0]
+        return self.append_ticket_events(
+            ticket_id,
+            actor,
+            [(kind, data)],
+            now,
+            state=state,
+            priority=priority,
+            group=group,
+            partner=partner,
+            expect_state=expect_state,
+        )[0]
 
-    def append_ticket_events(self, ticket_id: int, actor: str, events: list[tuple[str, dict[str, Any]]], now: datetime, *,
-                             state: TicketState | None = None, priority: Priority | None = None,
-                             group: str | None = None, partner: str | None = None,
-                             expect_state: TicketState | None = None, expect_priority: Priority | None = None,
-                             expect_count: tuple[str, int] | None = None) -> list[TicketEvent]:
+    def append_ticket_events(
+        self,
+        ticket_id: int,
+        actor: str,
+        events: list[tuple[str, dict[str, Any]]],
+        now: datetime,
+        *,
+        state: TicketState | None = None,
+        priority: Priority | None = None,
+        group: str | None = None,
+        partner: str | None = None,
+        expect_state: TicketState | None = None,
+        expect_priority: Priority | None = None,
+        expect_count: tuple[str, int] | None = None,
+    ) -> list[TicketEvent]:
         """Record changes in one transaction; the keyword values update the ticket's current projection.
 
         Compare-and-set: with ``expect_state``/``expect_priority``/``expect_count`` (a kind and how many events of
@@ -505,27 +716,33 @@ class SqliteStore:
             if row is None:
                 raise NotFound(f"no ticket {ticket_id}", code="ticket_not_found")
             if expect_state is not None and row["state"] != expect_state.value:
-                raise Conflict(f"the ticket changed meanwhile: it is {row['state']} now, not {expect_state}", code="ticket_changed")
+                raise Conflict(
+                    f"the ticket changed meanwhile: it is {row['state']} now, not {expect_state}", code="ticket_changed"
+                )
             if expect_priority is not None and row["priority"] != expect_priority.value:
                 raise Conflict(f"the ticket changed meanwhile: it is {row['priority']} now", code="ticket_changed")
             if expect_count is not None:
                 kind, count = expect_count
-                held = conn.execute("SELECT COUNT(*) FROM ticket_events WHERE ticket_id = ? AND kind = ?",
-                                    (ticket_id, kind)).fetchone()[0]
+                held = conn.execute(
+                    "SELECT COUNT(*) FROM ticket_events WHERE ticket_id = ? AND kind = ?", (ticket_id, kind)
+                ).fetchone()[0]
                 if held != count:
                     raise Conflict(f"the ticket changed meanwhile ({kind})", code="ticket_changed")
             for column, value in (("state", state), ("priority", priority), ("grp", group), ("partner", partner)):
                 if value is not None:
                     conn.execute(f"UPDATE tickets SET {column} = ? WHERE id = ?", (str(value), ticket_id))
             ids = [self._event(conn, ticket_id, now, actor, kind, data) for kind, data in events]
-        return [TicketEvent(id=event_id, ticket_id=ticket_id, ts=now, actor=actor, kind=kind, data=data)
-                for event_id, (kind, data) in zip(ids, events, strict=True)]
+        return [
+            TicketEvent(id=event_id, ticket_id=ticket_id, ts=now, actor=actor, kind=kind, data=data)
+            for event_id, (kind, data) in zip(ids, events, strict=True)
+        ]
 
     def tickets_for_scan(self) -> list[Ticket]:
         """Tickets whose clocks can still move: not closed, or holding a complaint (complaints run on their own)."""
         rows = self._conn.execute(
             "SELECT * FROM tickets WHERE state != 'closed' OR id IN (SELECT ticket_id FROM ticket_events WHERE kind = 'complaint')"
-            " ORDER BY id").fetchall()
+            " ORDER BY id"
+        ).fetchall()
         return [self._ticket(row, full=True) for row in rows]
 
     def tickets_for_month(self, start: datetime, end: datetime) -> list[Ticket]:
@@ -534,21 +751,30 @@ class SqliteStore:
         rows = self._conn.execute(
             "SELECT * FROM tickets WHERE created_at < ? AND (state != 'closed' OR id IN "
             "(SELECT ticket_id FROM ticket_events WHERE ts >= ?)) ORDER BY id",
-            (_iso(end.astimezone(UTC)), _iso(start.astimezone(UTC)))).fetchall()
+            (_iso(end.astimezone(UTC)), _iso(start.astimezone(UTC))),
+        ).fetchall()
         return [self._ticket(row, full=True) for row in rows]
 
     @staticmethod
-    def _event(conn: sqlite3.Connection, ticket_id: int, now: datetime, actor: str, kind: str, data: dict[str, Any]) -> int:
-        cursor = conn.execute("INSERT INTO ticket_events (ticket_id, ts, actor, kind, data) VALUES (?, ?, ?, ?, ?)",
-                              (ticket_id, _iso(now), actor, kind, json.dumps(data, default=str)))
+    def _event(
+        conn: sqlite3.Connection, ticket_id: int, now: datetime, actor: str, kind: str, data: dict[str, Any]
+    ) -> int:
+        cursor = conn.execute(
+            "INSERT INTO ticket_events (ticket_id, ts, actor, kind, data) VALUES (?, ?, ?, ?, ?)",
+            (ticket_id, _iso(now), actor, kind, json.dumps(data, default=str)),
+        )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
     # -- audit ----------------------------------------------------------------------------------------------
     @staticmethod
-    def _audit(conn: sqlite3.Connection, now: datetime, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
-        conn.execute("INSERT INTO audit (ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-                     (_iso(now), actor, action, target, json.dumps(detail, default=str)))
+    def _audit(
+        conn: sqlite3.Connection, now: datetime, actor: str, action: str, target: str, detail: dict[str, Any]
+    ) -> None:
+        conn.execute(
+            "INSERT INTO audit (ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+            (_iso(now), actor, action, target, json.dumps(detail, default=str)),
+        )
 
     def audit(self, actor: str, action: str, target: str, detail: dict[str, Any], now: datetime) -> None:
         with self._tx() as conn:

@@ -140,11 +140,16 @@ class _Replay:
     working_spans: list[tuple[datetime, datetime | None]]
     levels: ServiceLevels
 
-    def plan(self, target: Target, priority: Priority, since: datetime,
-             settled: datetime | None = None) -> tuple[datetime, BusinessCalendar]:
+    def plan(
+        self, target: Target, priority: Priority, since: datetime, settled: datetime | None = None
+    ) -> tuple[datetime, BusinessCalendar]:
         """The deadline; once a target has settled (met, or no longer required), later pauses do not move it."""
         calendar = calendar_for(priority, self.business, self.levels)
-        spans = self.paused_spans if settled is None else [(a, min(b, settled)) for a, b in self.paused_spans if a < settled]
+        spans = (
+            self.paused_spans
+            if settled is None
+            else [(a, min(b, settled)) for a, b in self.paused_spans if a < settled]
+        )
         return add(calendar, since, target.duration(calendar), spans), calendar
 
     def live_state(self, due: datetime, length: timedelta, calendar: BusinessCalendar) -> ClockState:
@@ -203,7 +208,9 @@ def _cadence(replay: _Replay, target_of: Callable[[Priority], Target], *, wall_t
         due, calendar = replay.plan(target, priority, since, settled)
         return due, target.duration(calendar), calendar
 
-    def settled(state: ClockState, since: datetime, anchor: datetime, at: datetime, met_at: datetime | None = None) -> Clock:
+    def settled(
+        state: ClockState, since: datetime, anchor: datetime, at: datetime, met_at: datetime | None = None
+    ) -> Clock:
         due, _, calendar = plan(since, at)
         return Clock(name, due, met_at, state, anchor, True, business=not calendar.around_the_clock)
 
@@ -212,10 +219,14 @@ def _cadence(replay: _Replay, target_of: Callable[[Priority], Target], *, wall_t
         stop = end if end is not None else replay.now
         anchor = since = start  # the interval's start; ``since``: where its current plan counts from
         due, length, calendar = plan(since)
-        marks = sorted([(t, True) for t in answers if start < t <= stop] + [(t, False) for t in changes if start < t <= stop])
+        marks = sorted(
+            [(t, True) for t in answers if start < t <= stop] + [(t, False) for t in changes if start < t <= stop]
+        )
         for moment, answered in marks:
             while due < moment:
-                out.append(Clock(name, due, None, ClockState.BREACHED, anchor, True, business=not calendar.around_the_clock))
+                out.append(
+                    Clock(name, due, None, ClockState.BREACHED, anchor, True, business=not calendar.around_the_clock)
+                )
                 anchor = since = due
                 due, length, calendar = plan(since)
             if answered:
@@ -224,7 +235,9 @@ def _cadence(replay: _Replay, target_of: Callable[[Priority], Target], *, wall_t
             since = moment  # the next interval, or the open one re-planned at the new priority
             due, length, calendar = plan(since)
         while due < stop:
-            out.append(Clock(name, due, None, ClockState.BREACHED, anchor, True, business=not calendar.around_the_clock))
+            out.append(
+                Clock(name, due, None, ClockState.BREACHED, anchor, True, business=not calendar.around_the_clock)
+            )
             anchor = since = due
             due, length, calendar = plan(since)
         if end is not None:
@@ -260,8 +273,11 @@ def complaint_clocks(log: Sequence[TicketEvent], now: datetime) -> list[Clock]:
                 state = ClockState.BREACHED if due < closed else ClockState.STOPPED
                 out.append(Clock(target.name, due, None, state, complaint.ts, True, ref))
             else:
-                state = ClockState.BREACHED if now > due else (
-                    ClockState.WARNING if due - now <= length * WARN_FRACTION else ClockState.RUNNING)
+                state = (
+                    ClockState.BREACHED
+                    if now > due
+                    else (ClockState.WARNING if due - now <= length * WARN_FRACTION else ClockState.RUNNING)
+                )
                 out.append(Clock(target.name, due, None, state, complaint.ts, False, ref))
     return out
 
@@ -283,10 +299,7 @@ def follow_up_rounds(log: Sequence[TicketEvent]) -> list[tuple[list[TicketEvent]
             scheduled.append(e)
         elif e.kind == K.FOLLOW_UP and len(done) < len(scheduled):
             done.append(e)
-        elif e.kind == K.TRANSITION and e.data.get("to") not in FINISHED_STATES:
-            rounds.append((scheduled, done, e.ts))
-            scheduled, done = None, []
-        elif e.kind == K.TRANSITION and e.data.get("to") == "closed" and len(done) < len(scheduled):
+        elif (e.kind == K.TRANSITION and e.data.get("to") not in FINISHED_STATES) or (e.kind == K.TRANSITION and e.data.get("to") == "closed" and len(done) < len(scheduled)):
             rounds.append((scheduled, done, e.ts))
             scheduled, done = None, []
     if scheduled is not None:
@@ -309,8 +322,9 @@ def follow_up_clocks(log: Sequence[TicketEvent], now: datetime) -> list[Clock]:
                 state = ClockState.BREACHED if overdue < ended else ClockState.STOPPED
                 out.append(Clock("follow_up", overdue, None, state, plan.ts, True, ref, date))
             else:
-                state = (ClockState.BREACHED if now > overdue else ClockState.WARNING if now >= date
-                         else ClockState.RUNNING)
+                state = (
+                    ClockState.BREACHED if now > overdue else ClockState.WARNING if now >= date else ClockState.RUNNING
+                )
                 out.append(Clock("follow_up", overdue, None, state, plan.ts, False, ref, date))
     return out
 
@@ -324,16 +338,33 @@ def next_follow_up(log: Sequence[TicketEvent]) -> tuple[str, datetime, bool] | N
     if len(done) >= len(scheduled):
         return None
     plan = scheduled[len(done)]
-    return str(plan.data.get("index", len(done) + 1)), datetime.fromisoformat(plan.data["due"]), len(done) + 1 == len(scheduled)
+    return (
+        str(plan.data.get("index", len(done) + 1)),
+        datetime.fromisoformat(plan.data["due"]),
+        len(done) + 1 == len(scheduled),
+    )
 
 
-def clocks(log: Sequence[TicketEvent], initial_priority: Priority, now: datetime, business: BusinessCalendar,
-           levels: ServiceLevels = POLICIES) -> list[Clock]:
+def clocks(
+    log: Sequence[TicketEvent],
+    initial_priority: Priority,
+    now: datetime,
+    business: BusinessCalendar,
+    levels: ServiceLevels = POLICIES,
+) -> list[Clock]:
     """Every target's clock, open ones and settled ones, in a stable order, under ``levels`` (default: the
     seeds' table) and the ``business`` calendar."""
     state = current_state(log)
-    replay = _Replay(log, now, business, priority_segments(log, initial_priority), pauses(log, now),
-                     state in PAUSE_STATES, working_spans(log), levels)
+    replay = _Replay(
+        log,
+        now,
+        business,
+        priority_segments(log, initial_priority),
+        pauses(log, now),
+        state in PAUSE_STATES,
+        working_spans(log),
+        levels,
+    )
     finished_at = next((e.ts for e in log if e.kind == K.TRANSITION and e.data.get("to") in FINISHED_STATES), None)
     resolved_at = replay.first(lambda e: e.kind == K.TRANSITION and e.data.get("to") == "resolved")
     met = {
@@ -342,7 +373,9 @@ def clocks(log: Sequence[TicketEvent], initial_priority: Priority, now: datetime
         "workaround": replay.first(lambda e: e.kind == K.MILESTONE and e.data.get("name") in ("workaround", "fixed")),
         "fix": resolved_at,
     }
-    result = [clock for name, met_at in met.items() if (clock := _one_time(replay, name, met_at, finished_at)) is not None]
+    result = [
+        clock for name, met_at in met.items() if (clock := _one_time(replay, name, met_at, finished_at)) is not None
+    ]
     result += _cadence(replay, lambda priority: levels[priority].update_every, wall_time=False)
     result += _cadence(replay, lambda _priority: SILENCE_LIMIT, wall_time=True)
     result += complaint_clocks(log, now)

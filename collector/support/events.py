@@ -43,10 +43,23 @@ class Visibility(StrEnum):
 
 RESPONSE_KINDS = frozenset({EventKind.PUBLIC_REPLY, EventKind.UPDATE, EventKind.NOTIFICATION_SENT})
 # What a customer is ever shown (an allow-list: a kind added later stays staff-only until it is listed here).
-CUSTOMER_KINDS = frozenset({EventKind.CREATED, EventKind.NOTE, EventKind.IMAGE, EventKind.PUBLIC_REPLY, EventKind.UPDATE,
-                            EventKind.NOTIFICATION_SENT, EventKind.TRANSITION, EventKind.MILESTONE, EventKind.FOLLOW_UP,
-                            EventKind.FOLLOW_UP_SCHEDULED, EventKind.COMPLAINT, EventKind.COMPLAINT_MILESTONE,
-                            EventKind.BUNDLE_ATTACHED})
+CUSTOMER_KINDS = frozenset(
+    {
+        EventKind.CREATED,
+        EventKind.NOTE,
+        EventKind.IMAGE,
+        EventKind.PUBLIC_REPLY,
+        EventKind.UPDATE,
+        EventKind.NOTIFICATION_SENT,
+        EventKind.TRANSITION,
+        EventKind.MILESTONE,
+        EventKind.FOLLOW_UP,
+        EventKind.FOLLOW_UP_SCHEDULED,
+        EventKind.COMPLAINT,
+        EventKind.COMPLAINT_MILESTONE,
+        EventKind.BUNDLE_ATTACHED,
+    }
+)
 
 
 def is_customer_response(event: TicketEvent) -> bool:

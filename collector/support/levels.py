@@ -34,10 +34,12 @@ def opening_group(ticket: Ticket) -> str | None:
 def _holds(conditions: PolicyConditions, ticket: Ticket, group: str | None) -> bool:
     intake = ticket.intake
     device = intake.device.lower()
-    return ((not conditions.channels or intake.channel in conditions.channels)
-            and (not conditions.devices or any(part.lower() in device for part in conditions.devices))
-            and (not conditions.households or intake.household in conditions.households)
-            and (not conditions.groups or group in conditions.groups))
+    return (
+        (not conditions.channels or intake.channel in conditions.channels)
+        and (not conditions.devices or any(part.lower() in device for part in conditions.devices))
+        and (not conditions.households or intake.household in conditions.households)
+        and (not conditions.groups or group in conditions.groups)
+    )
 
 
 def service_for(support: SupportConfig, ticket: Ticket) -> TicketService:

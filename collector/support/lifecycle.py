@@ -31,11 +31,22 @@ FAULT_TYPES = frozenset({"software", "hardware", "network", "human_error"})
 
 # What a diagnosis's root cause says about the fault type (pre-fills the classification).
 FAULT_TYPE_OF: dict[RootCause, str] = {
-    RootCause.ROUTER_REBOOT: "network", RootCause.ROUTER_SCHEDULED_REBOOT: "human_error", RootCause.WAN_OUTAGE: "network",
-    RootCause.DNS_FAILURE: "network", RootCause.HUB_LINK_DOWN: "network", RootCause.WIFI_WEAK_SIGNAL: "network",
-    RootCause.DEVICE_OFFLINE: "hardware", RootCause.DEVICE_REBOOT: "hardware", RootCause.DEVICE_CRASH_LOOP: "software",
-    RootCause.BROKER_DOWN: "software", RootCause.BROKER_REFUSED: "human_error", RootCause.HUB_REBOOT: "hardware", RootCause.HUB_POWER_LOSS: "hardware",
-    RootCause.FIRMWARE_KNOWN_ISSUE: "software", RootCause.CLOCK_JUMP: "software", RootCause.HUB_DEGRADED: "hardware",
+    RootCause.ROUTER_REBOOT: "network",
+    RootCause.ROUTER_SCHEDULED_REBOOT: "human_error",
+    RootCause.WAN_OUTAGE: "network",
+    RootCause.DNS_FAILURE: "network",
+    RootCause.HUB_LINK_DOWN: "network",
+    RootCause.WIFI_WEAK_SIGNAL: "network",
+    RootCause.DEVICE_OFFLINE: "hardware",
+    RootCause.DEVICE_REBOOT: "hardware",
+    RootCause.DEVICE_CRASH_LOOP: "software",
+    RootCause.BROKER_DOWN: "software",
+    RootCause.BROKER_REFUSED: "human_error",
+    RootCause.HUB_REBOOT: "hardware",
+    RootCause.HUB_POWER_LOSS: "hardware",
+    RootCause.FIRMWARE_KNOWN_ISSUE: "software",
+    RootCause.CLOCK_JUMP: "software",
+    RootCause.HUB_DEGRADED: "hardware",
 }
 
 
@@ -60,8 +71,11 @@ PROVISIONAL, SELF_DIAGNOSIS, CLOSED_FAULT = 0, 1, 2
 # Causes that explain other ones: a crash loop explains a device's absences and restarts, a known firmware issue its
 # crashes, a schedule the router's restarts. A device's absence or single restart explains least.
 SPECIFICITY: dict[RootCause, int] = {
-    RootCause.DEVICE_CRASH_LOOP: 2, RootCause.FIRMWARE_KNOWN_ISSUE: 2, RootCause.ROUTER_SCHEDULED_REBOOT: 2,
-    RootCause.DEVICE_OFFLINE: 0, RootCause.DEVICE_REBOOT: 0,
+    RootCause.DEVICE_CRASH_LOOP: 2,
+    RootCause.FIRMWARE_KNOWN_ISSUE: 2,
+    RootCause.ROUTER_SCHEDULED_REBOOT: 2,
+    RootCause.DEVICE_OFFLINE: 0,
+    RootCause.DEVICE_REBOOT: 0,
 }
 
 
@@ -108,6 +122,19 @@ def classification_from(root_cause: str) -> dict[str, str] | None:
         return None
     if cause is RootCause.HEALTHY:
         return None
-    return {"type": FAULT_TYPE_OF[cause], "cause": cause.value, "impact": "function_lost" if cause in (
-        RootCause.ROUTER_REBOOT, RootCause.ROUTER_SCHEDULED_REBOOT, RootCause.WAN_OUTAGE, RootCause.DEVICE_OFFLINE,
-        RootCause.HUB_LINK_DOWN, RootCause.BROKER_DOWN) else "degraded", "source": "diagnosis"}
+    return {
+        "type": FAULT_TYPE_OF[cause],
+        "cause": cause.value,
+        "impact": "function_lost"
+        if cause
+        in (
+            RootCause.ROUTER_REBOOT,
+            RootCause.ROUTER_SCHEDULED_REBOOT,
+            RootCause.WAN_OUTAGE,
+            RootCause.DEVICE_OFFLINE,
+            RootCause.HUB_LINK_DOWN,
+            RootCause.BROKER_DOWN,
+        )
+        else "degraded",
+        "source": "diagnosis",
+    }

@@ -35,14 +35,42 @@ class Policy:
 
 
 POLICIES: dict[Priority, Policy] = {
-    Priority.P1: Policy(Priority.P1, True, Target("first_response", hours=0.5), Target("update", hours=1),
-                        Target("root_cause", hours=4), Target("workaround", hours=8), Target("fix", hours=24), (1, 3, 7)),
-    Priority.P2: Policy(Priority.P2, False, Target("first_response", hours=2), Target("update", hours=4),
-                        Target("root_cause", business_days=1), None, Target("fix", business_days=3), (3,)),
-    Priority.P3: Policy(Priority.P3, False, Target("first_response", hours=4), Target("update", business_days=1),
-                        None, None, Target("fix", business_days=2), (7,)),
+    Priority.P1: Policy(
+        Priority.P1,
+        True,
+        Target("first_response", hours=0.5),
+        Target("update", hours=1),
+        Target("root_cause", hours=4),
+        Target("workaround", hours=8),
+        Target("fix", hours=24),
+        (1, 3, 7),
+    ),
+    Priority.P2: Policy(
+        Priority.P2,
+        False,
+        Target("first_response", hours=2),
+        Target("update", hours=4),
+        Target("root_cause", business_days=1),
+        None,
+        Target("fix", business_days=3),
+        (3,),
+    ),
+    Priority.P3: Policy(
+        Priority.P3,
+        False,
+        Target("first_response", hours=4),
+        Target("update", business_days=1),
+        None,
+        None,
+        Target("fix", business_days=2),
+        (7,),
+    ),
 }
-COMPLAINT_TARGETS = (Target("complaint_ack", hours=2), Target("complaint_plan", hours=24), Target("complaint_close", hours=48))
+COMPLAINT_TARGETS = (
+    Target("complaint_ack", hours=2),
+    Target("complaint_plan", hours=24),
+    Target("complaint_close", hours=48),
+)
 # The seeds' floor for every open ticket, paused or not: never more than 72 hours without a customer update.
 SILENCE_LIMIT = Target("update_72h", hours=72)
 # A follow-up falls due on its date and is overdue one day later (doing it before its date marks it early).
@@ -75,6 +103,9 @@ def check_target(name: str, value: str | None) -> Target | None:
 
 def with_targets(overrides: Mapping[Priority, Mapping[str, str | None]]) -> ServiceLevels:
     """The default table with some targets replaced (or dropped)."""
-    return {priority: replace(policy, **{name: check_target(name, value) for name, value in overrides.get(priority, {}).items()})
-            for priority, policy in POLICIES.items()}
-
+    return {
+        priority: replace(
+            policy, **{name: check_target(name, value) for name, value in overrides.get(priority, {}).items()}
+        )
+        for priority, policy in POLICIES.items()
+    }

@@ -30,9 +30,18 @@ from shared.models import Priority
 from ..config import SupportConfig
 from ..models import Ticket, TicketEvent
 from .calendar import elapsed
-from .clocks import SILENCE_LIMIT, Clock, ClockState, calendar_for, current_state, pauses, priority_at, priority_segments
-from .levels import TicketService, service_for, ticket_clocks
+from .clocks import (
+    SILENCE_LIMIT,
+    Clock,
+    ClockState,
+    calendar_for,
+    current_state,
+    pauses,
+    priority_at,
+    priority_segments,
+)
 from .events import EventKind
+from .levels import TicketService, service_for, ticket_clocks
 from .policy import FINISHED_STATES
 
 TREND_MONTHS = 5  # months before the reported one in the trend
@@ -125,25 +134,34 @@ def _mean(values: Sequence[float]) -> float | None:
 def _row(tally: _Tally) -> dict[str, Any]:
     due, on_time, hours = tally.due, tally.on_time, tally.hours
     return {
-        "tickets_opened": tally.opened, "resolved_at_month_end": tally.resolved,
+        "tickets_opened": tally.opened,
+        "resolved_at_month_end": tally.resolved,
         "resolution_rate_pct": _pct(tally.resolved, tally.opened),
-        "first_response_due": due["first_response"], "first_response_on_time": on_time["first_response"],
+        "first_response_due": due["first_response"],
+        "first_response_on_time": on_time["first_response"],
         "first_response_on_time_pct": _pct(on_time["first_response"], due["first_response"]),
-        "updates_due": due["update"], "updates_on_time": on_time["update"],
+        "updates_due": due["update"],
+        "updates_on_time": on_time["update"],
         "update_cadence_on_time_pct": _pct(on_time["update"], due["update"]),
-        "resolution_targets_due": due["resolution"], "resolution_targets_on_time": on_time["resolution"],
+        "resolution_targets_due": due["resolution"],
+        "resolution_targets_on_time": on_time["resolution"],
         "resolution_targets_on_time_pct": _pct(on_time["resolution"], due["resolution"]),
         "silence_72h_breaches": due[SILENCE_LIMIT.name] - on_time[SILENCE_LIMIT.name],
         "mean_wall_hours_to_root_cause": _mean(hours["wall_root_cause"]),
         "mean_sla_hours_to_root_cause": _mean(hours["sla_root_cause"]),
-        "mean_wall_hours_to_fix": _mean(hours["wall_fix"]), "mean_sla_hours_to_fix": _mean(hours["sla_fix"]),
-        "csat_responses": len(tally.scores), "csat_average_per_response": _mean(tally.scores),
-        "csat_tickets": len(tally.ticket_scores), "csat_average_per_ticket": _mean(tally.ticket_scores),
+        "mean_wall_hours_to_fix": _mean(hours["wall_fix"]),
+        "mean_sla_hours_to_fix": _mean(hours["sla_fix"]),
+        "csat_responses": len(tally.scores),
+        "csat_average_per_response": _mean(tally.scores),
+        "csat_tickets": len(tally.ticket_scores),
+        "csat_average_per_ticket": _mean(tally.ticket_scores),
         "csat_4_or_5_pct": _pct(sum(1 for s in tally.scores if s >= 4), len(tally.scores)),
-        "complaints": tally.complaints, "complaints_closed_due": due["complaint_close"],
+        "complaints": tally.complaints,
+        "complaints_closed_due": due["complaint_close"],
         "complaints_closed_on_time": on_time["complaint_close"],
         "complaints_closed_on_time_pct": _pct(on_time["complaint_close"], due["complaint_close"]),
-        "follow_ups_due": due["follow_up"], "follow_ups_on_time": on_time["follow_up"],
+        "follow_ups_due": due["follow_up"],
+        "follow_ups_on_time": on_time["follow_up"],
         "follow_ups_early": tally.early_follow_ups,
         "follow_ups_on_time_pct": _pct(on_time["follow_up"], due["follow_up"]),
     }
@@ -158,8 +176,14 @@ def fault_type(log: Sequence[TicketEvent]) -> str:
     return str(classified[-1].get("type")) if classified else "unclassified"
 
 
-def _tally_ticket(ticket: Ticket, ticket_clocks: Sequence[Clock], start: datetime, end: datetime, now: datetime,
-                  service: TicketService) -> tuple[tuple[str, str], _Tally] | None:
+def _tally_ticket(
+    ticket: Ticket,
+    ticket_clocks: Sequence[Clock],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    service: TicketService,
+) -> tuple[tuple[str, str], _Tally] | None:
     log = ticket.events
     known = _before(log, end)
     if not known:
@@ -178,12 +202,16 @@ def _tally_ticket(ticket: Ticket, ticket_clocks: Sequence[Clock], start: datetim
         tally.on_time[key] += clock.state in ON_TIME
         tally.early_follow_ups += clock.state is ClockState.EARLY
     in_month = [e for e in known if e.ts >= start]
-    scores = [int(e.data["satisfaction"]) for e in in_month if e.kind == EventKind.FOLLOW_UP and e.data.get("satisfaction")]
+    scores = [
+        int(e.data["satisfaction"]) for e in in_month if e.kind == EventKind.FOLLOW_UP and e.data.get("satisfaction")
+    ]
     tally.scores = scores
     tally.ticket_scores = [mean(scores)] if scores else []
     tally.complaints = sum(1 for e in in_month if e.kind == EventKind.COMPLAINT)
     firsts = {
-        "root_cause": next((e.ts for e in log if e.kind == EventKind.MILESTONE and e.data.get("name") == "root_cause_found"), None),
+        "root_cause": next(
+            (e.ts for e in log if e.kind == EventKind.MILESTONE and e.data.get("name") == "root_cause_found"), None
+        ),
         "fix": next((e.ts for e in log if e.kind == EventKind.TRANSITION and e.data.get("to") == "resolved"), None),
     }
     paused = pauses(log, now)
@@ -191,14 +219,22 @@ def _tally_ticket(ticket: Ticket, ticket_clocks: Sequence[Clock], start: datetim
         if moment is not None and start <= moment < end:
             calendar = calendar_for(priority_at(segments, moment), service.calendar, service.levels)
             tally.hours[f"wall_{name}"].append((moment - ticket.created_at).total_seconds() / 3600)
-            tally.hours[f"sla_{name}"].append(elapsed(calendar, ticket.created_at, moment, paused).total_seconds() / 3600)
+            tally.hours[f"sla_{name}"].append(
+                elapsed(calendar, ticket.created_at, moment, paused).total_seconds() / 3600
+            )
     if not (tally.opened or sum(tally.due.values()) or scores or tally.complaints or tally.hours):
         return None
     return (segments[-1][1].value, fault_type(known)), tally
 
 
-def _month(tickets: Sequence[Ticket], every_clock: dict[int, list[Clock]], services: dict[int, TicketService], month: str,
-           timezone: str, now: datetime) -> tuple[list[dict[str, Any]], dict[str, Any], list[Ticket]]:
+def _month(
+    tickets: Sequence[Ticket],
+    every_clock: dict[int, list[Clock]],
+    services: dict[int, TicketService],
+    month: str,
+    timezone: str,
+    now: datetime,
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[Ticket]]:
     start, end = month_bounds(month, timezone)
     rows: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
     opened = []
@@ -213,11 +249,15 @@ def _month(tickets: Sequence[Ticket], every_clock: dict[int, list[Clock]], servi
     total = _Tally()
     for tally in rows.values():
         total.merge(tally)
-    lines = [{"priority": priority, "fault_type": kind, **_row(rows[(priority, kind)])} for priority, kind in sorted(rows)]
+    lines = [
+        {"priority": priority, "fault_type": kind, **_row(rows[(priority, kind)])} for priority, kind in sorted(rows)
+    ]
     return lines, {"priority": "all", "fault_type": "all", **_row(total)}, opened
 
 
-def monthly_report(tickets: Sequence[Ticket], months: Sequence[str], support: SupportConfig, now: datetime) -> dict[str, Any]:
+def monthly_report(
+    tickets: Sequence[Ticket], months: Sequence[str], support: SupportConfig, now: datetime
+) -> dict[str, Any]:
     """The report for ``months[0]``, with the trend over ``months[1:]`` (the months before, most recent first);
     each ticket measured under the service levels and calendar that apply to it."""
     services = {t.id: service_for(support, t) for t in tickets}
@@ -225,18 +265,38 @@ def monthly_report(tickets: Sequence[Ticket], months: Sequence[str], support: Su
     rows, totals, opened = _month(tickets, every_clock, services, months[0], support.timezone, now)
     trend = []
     for month in reversed(months[1:]):
-        trend.append({"month": month, **_trend_figures(_month(tickets, every_clock, services, month, support.timezone, now)[1])})
+        trend.append(
+            {"month": month, **_trend_figures(_month(tickets, every_clock, services, month, support.timezone, now)[1])}
+        )
     trend.append({"month": months[0], **_trend_figures(totals)})
     default = support.calendar()
-    return {"month": months[0], "timezone": support.timezone, "rows": rows, "totals": totals, "trend": trend,
-            "hot_spots": hot_spots(opened, ZoneInfo(support.timezone)), "labels": LABELS,
-            "sla_basis": {p.value: "wall_time" if calendar_for(p, default).around_the_clock else "business_hours" for p in Priority}}
+    return {
+        "month": months[0],
+        "timezone": support.timezone,
+        "rows": rows,
+        "totals": totals,
+        "trend": trend,
+        "hot_spots": hot_spots(opened, ZoneInfo(support.timezone)),
+        "labels": LABELS,
+        "sla_basis": {
+            p.value: "wall_time" if calendar_for(p, default).around_the_clock else "business_hours" for p in Priority
+        },
+    }
 
 
 def _trend_figures(totals: dict[str, Any]) -> dict[str, Any]:
-    return {key: totals[key] for key in ("tickets_opened", "resolution_rate_pct", "first_response_on_time_pct",
-                                         "update_cadence_on_time_pct", "csat_average_per_ticket", "complaints",
-                                         "complaints_closed_on_time_pct")}
+    return {
+        key: totals[key]
+        for key in (
+            "tickets_opened",
+            "resolution_rate_pct",
+            "first_response_on_time_pct",
+            "update_cadence_on_time_pct",
+            "csat_average_per_ticket",
+            "complaints",
+            "complaints_closed_on_time_pct",
+        )
+    }
 
 
 def hot_spots(tickets: Sequence[Ticket], zone: ZoneInfo) -> dict[str, list[tuple[str, int]]]:
@@ -254,8 +314,12 @@ def hot_spots(tickets: Sequence[Ticket], zone: ZoneInfo) -> dict[str, list[tuple
         for bundle in ticket.bundles:
             if bundle.trigger.signature:
                 signatures[bundle.trigger.signature] += 1
-    return {"device": devices.most_common(5), "firmware": firmware.most_common(5), "hour_of_day": hours.most_common(5),
-            "fault_signature": signatures.most_common(5)}
+    return {
+        "device": devices.most_common(5),
+        "firmware": firmware.most_common(5),
+        "hour_of_day": hours.most_common(5),
+        "fault_signature": signatures.most_common(5),
+    }
 
 
 def report_csv(report: dict[str, Any]) -> str:

@@ -26,15 +26,29 @@ def scan_once(store: SqliteStore, config: CollectorConfig, now) -> int:  # type:
     does the scanner; follow-ups and complaints keep their own deadlines there."""
     recorded = 0
     for ticket in store.tickets_for_scan():
-        seen = {(e.kind, e.data.get("target"), e.data.get("ref"), e.data.get("due"))
-                for e in ticket.events if e.kind in (EventKind.SLA_WARNING, EventKind.SLA_BREACHED)}
+        seen = {
+            (e.kind, e.data.get("target"), e.data.get("ref"), e.data.get("due"))
+            for e in ticket.events
+            if e.kind in (EventKind.SLA_WARNING, EventKind.SLA_BREACHED)
+        }
         fresh = []
         for clock in ticket_clocks(config.support, ticket, now):
-            kind = {ClockState.WARNING: EventKind.SLA_WARNING, ClockState.BREACHED: EventKind.SLA_BREACHED}.get(clock.state)
+            kind = {ClockState.WARNING: EventKind.SLA_WARNING, ClockState.BREACHED: EventKind.SLA_BREACHED}.get(
+                clock.state
+            )
             if kind is None or (kind, clock.target, clock.ref, clock.due.isoformat()) in seen:
                 continue
-            fresh.append((kind, {"target": clock.target, "ref": clock.ref, "due": clock.due.isoformat(),
-                                 "priority": ticket.priority.value}))
+            fresh.append(
+                (
+                    kind,
+                    {
+                        "target": clock.target,
+                        "ref": clock.ref,
+                        "due": clock.due.isoformat(),
+                        "priority": ticket.priority.value,
+                    },
+                )
+            )
         if fresh:
             store.append_ticket_events(ticket.id, ACTOR, fresh, now)
             recorded += len(fresh)
@@ -60,6 +74,6 @@ class SlaScanner:
         while True:
             try:
                 await self.scan()
-            except Exception:  # noqa: BLE001 - one failed pass must not stop the scanner; it is logged
+            except Exception:
                 _LOGGER.exception("SLA scan failed")
             await asyncio.sleep(self._config.support.scan_interval_s)

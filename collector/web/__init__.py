@@ -29,8 +29,8 @@ from shared.models import DiagnosisReport, Priority, RootCause
 from shared.profiles import known_issue_of, load_profiles
 from shared.signing import public_key_from_text
 
-from ..api.support import clock_json, month_report, queue_entries
 from ..api.live import audit_live_request, presence_of, relay
+from ..api.support import clock_json, month_report, queue_entries
 from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
 from ..contents import ContentInvalid, parse_contents
@@ -48,14 +48,21 @@ SESSION_HOURS = 12
 CSRF = web.RequestKey("csrf", str)
 routes = web.RouteTableDef()
 routes.static("/ui/static", Path(__file__).with_name("static"))
-_env = jinja2.Environment(loader=jinja2.FunctionLoader(
-    lambda name: resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")), autoescape=True)
+_env = jinja2.Environment(
+    loader=jinja2.FunctionLoader(
+        lambda name: resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
+    ),
+    autoescape=True,
+)
 
 
-def render(name: str, request: web.Request, *, status: int = 200, tz: str | None = None, **context: Any) -> web.Response:
+def render(
+    name: str, request: web.Request, *, status: int = 200, tz: str | None = None, **context: Any
+) -> web.Response:
     """A page; times on it read in ``tz`` (default: the support organisation's time zone)."""
-    html = _env.get_template(name).render(who=request.get(PRINCIPAL), csrf=request.get(CSRF),
-                                          tz=tz or request.app[CONFIG].support.timezone, **context)
+    html = _env.get_template(name).render(
+        who=request.get(PRINCIPAL), csrf=request.get(CSRF), tz=tz or request.app[CONFIG].support.timezone, **context
+    )
     return web.Response(text=html, content_type="text/html", status=status)
 
 
@@ -103,25 +110,40 @@ async def login(request: web.Request) -> web.StreamResponse:
     wait = throttle.retry_after(name, address, now_s)
     if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
         seconds = whole_seconds(wait)
-        response = render("login.html", request, next=target,
-                          error=f"Too many failed sign-ins. Try again in {seconds} seconds.")
+        response = render(
+            "login.html", request, next=target, error=f"Too many failed sign-ins. Try again in {seconds} seconds."
+        )
         response.set_status(429)
         response.headers["Retry-After"] = str(seconds)
         return response
     found = await request.app[DB].run(SqliteStore.password_of, name)
     ok = await asyncio.to_thread(_password_matches, password, found)
     now = request.app[CLOCK]()
-    await request.app[DB].run(SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name,
-                              {"address": address}, now)
+    await request.app[DB].run(
+        SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {"address": address}, now
+    )
     if not ok or found is None:
         throttle.failed(name, address, now_s)
         return render("login.html", request, next=target, error="Wrong name or password")
     token = secrets.token_urlsafe(32)
-    await request.app[DB].run(SqliteStore.create_session, found[0], token, secrets.token_urlsafe(16),
-                              now + timedelta(hours=SESSION_HOURS), now)
+    await request.app[DB].run(
+        SqliteStore.create_session,
+        found[0],
+        token,
+        secrets.token_urlsafe(16),
+        now + timedelta(hours=SESSION_HOURS),
+        now,
+    )
     response = web.HTTPSeeOther(target if target.startswith(("/ui/", "/portal/")) else "/ui/")
-    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=SESSION_HOURS * 3600, path="/",
-                        secure=is_https(request, web_config))
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        max_age=SESSION_HOURS * 3600,
+        path="/",
+        secure=is_https(request, web_config),
+    )
     raise response
 
 
@@ -153,14 +175,36 @@ async def queue_page(request: web.Request) -> web.Response:
     for name, allowed in (("priority", Priority), ("state", TicketState)):
         if q.get(name) and q[name] not in set(allowed):
             raise web.HTTPBadRequest(text=f"{name} must be one of: {', '.join(allowed)}")
-    entries = await queue_entries(request, who, q.get("priority") or None, q.get("group") or None, q.get("state") or None,
-                                  assignee=who.name if q.get("mine") else None)
-    return render("queue.html", request, entries=entries, filters=q, now=request.app[CLOCK](), states=list(TicketState),
-                  bulk=who.role in (Role.ENGINEER, Role.ADMIN), groups=desk.known_groups(request, q.get("group")))
+    entries = await queue_entries(
+        request,
+        who,
+        q.get("priority") or None,
+        q.get("group") or None,
+        q.get("state") or None,
+        assignee=who.name if q.get("mine") else None,
+    )
+    return render(
+        "queue.html",
+        request,
+        entries=entries,
+        filters=q,
+        now=request.app[CLOCK](),
+        states=list(TicketState),
+        bulk=who.role in (Role.ENGINEER, Role.ADMIN),
+        groups=desk.known_groups(request, q.get("group")),
+    )
 
 
 def _unreadable(error: str) -> dict[str, Any]:
-    return {"verified": False, "files": {}, "timeline": [], "inventory": None, "diagnosis": None, "raw": {}, "error": error}
+    return {
+        "verified": False,
+        "files": {},
+        "timeline": [],
+        "inventory": None,
+        "diagnosis": None,
+        "raw": {},
+        "error": error,
+    }
 
 
 def _read_bundle(blob: bytes, public_key: str | None) -> dict[str, Any]:
@@ -172,13 +216,21 @@ def _read_bundle(blob: bytes, public_key: str | None) -> dict[str, Any]:
         files = opened.verify(public_key_from_text(public_key)).files if public_key else opened.members
     except BundleError as exc:
         return _unreadable(f"the bundle cannot be read: {exc}")
-    shown = {"verified": public_key is not None, "files": {name: len(data) for name, data in files.items()}, "raw": files}
+    shown = {
+        "verified": public_key is not None,
+        "files": {name: len(data) for name, data in files.items()},
+        "raw": files,
+    }
     try:
         contents = parse_contents(files)
     except ContentInvalid as exc:
         return _unreadable(f"this bundle's {exc}") | shown
-    return shown | {"error": None, "timeline": contents.timeline, "inventory": contents.inventory,
-                    "diagnosis": contents.diagnosis}
+    return shown | {
+        "error": None,
+        "timeline": contents.timeline,
+        "inventory": contents.inventory,
+        "diagnosis": contents.diagnosis,
+    }
 
 
 async def _bundle_bytes(request: web.Request, record: BundleRecord) -> bytes | None:
@@ -194,8 +246,14 @@ async def _bundle_view(request: web.Request, record: BundleRecord, who: Principa
     if blob is None:
         return _unreadable("the bundle's bytes are missing from the blob store")
     view = await asyncio.to_thread(_read_bundle, blob, agent.public_key if agent else None)
-    await request.app[DB].run(SqliteStore.audit, who.name, "bundle.read", record.bundle_id,
-                              {"role": who.role.value, "via": "ui"}, request.app[CLOCK]())
+    await request.app[DB].run(
+        SqliteStore.audit,
+        who.name,
+        "bundle.read",
+        record.bundle_id,
+        {"role": who.role.value, "via": "ui"},
+        request.app[CLOCK](),
+    )
     return view
 
 
@@ -207,15 +265,29 @@ async def ticket_page(request: web.Request) -> web.Response:
     for record in ticket.bundles:
         view = await _bundle_view(request, record, who)
         names = {d.id: d.name or d.id for d in view["inventory"].devices} if view["inventory"] else {}
-        chart = timeline_svg(view["timeline"], record.window.start, record.window.end, names,
-                             request.app[CONFIG].support.timezone) if view["verified"] else ""
+        chart = (
+            timeline_svg(
+                view["timeline"], record.window.start, record.window.end, names, request.app[CONFIG].support.timezone
+            )
+            if view["verified"]
+            else ""
+        )
         bundles.append({"record": record, "view": view, "chart": chart})
     diagnosis = next((b["view"]["diagnosis"] for b in reversed(bundles) if b["view"]["diagnosis"]), None)
     agents = await request.app[DB].run(SqliteStore.list_agents, ticket.household)
     presence = {a.agent_id: presence_of(request.app.get(LIVE), a.agent_id) for a in agents if a.revoked_at is None}
-    return render("ticket.html", request, ticket=ticket, bundles=bundles, diagnosis=diagnosis,
-                  clocks=clock_json(ticket, request), now=request.app[CLOCK](), presence=presence,
-                  live_on=request.app.get(LIVE) is not None, work=desk.ticket_context(ticket))
+    return render(
+        "ticket.html",
+        request,
+        ticket=ticket,
+        bundles=bundles,
+        diagnosis=diagnosis,
+        clocks=clock_json(ticket, request),
+        now=request.app[CLOCK](),
+        presence=presence,
+        live_on=request.app.get(LIVE) is not None,
+        work=desk.ticket_context(ticket),
+    )
 
 
 @routes.get("/ui/bundles/{bundle_id}/files/{path:.+}")
@@ -245,17 +317,27 @@ async def live_panel(request: web.Request) -> web.Response:
         ticket = await visible_ticket(request, who)
         if method not in ("inventory", "device.state", "bundle.capture", "probe.run"):
             raise web.HTTPBadRequest(text="not a live panel method")
-        agents = [a for a in await request.app[DB].run(SqliteStore.list_agents, ticket.household) if a.revoked_at is None]
+        agents = [
+            a for a in await request.app[DB].run(SqliteStore.list_agents, ticket.household) if a.revoked_at is None
+        ]
         live = request.app.get(LIVE)
         online = [a for a in agents if presence_of(live, a.agent_id).online]
         if not online:
             raise NotFound("no hub of this household is online", code="agent_offline")
         params = await request.json() if request.can_read_body else {}
     except (web.HTTPException, CollectorError, ValueError) as refused:
-        outcome, reason = (f"http_{refused.status}", refused.text) if isinstance(refused, web.HTTPException) else (
-            getattr(refused, "code", "body_invalid"), str(refused))
-        await audit_live_request(request, who, method, f"ticket:{request.match_info['ticket_id'][:64]}",
-                                 {"outcome": outcome, "reason": reason})
+        outcome, reason = (
+            (f"http_{refused.status}", refused.text)
+            if isinstance(refused, web.HTTPException)
+            else (getattr(refused, "code", "body_invalid"), str(refused))
+        )
+        await audit_live_request(
+            request,
+            who,
+            method,
+            f"ticket:{request.match_info['ticket_id'][:64]}",
+            {"outcome": outcome, "reason": reason},
+        )
         raise
     answer = await relay(request, who, online[0], method, params if isinstance(params, dict) else {})
     return web.json_response(answer.model_dump(mode="json"))
@@ -264,8 +346,11 @@ async def live_panel(request: web.Request) -> web.Response:
 def _known_issues_named(diagnosis: DiagnosisReport | None) -> set[str]:
     """The known issues a bundle's diagnosis names (its firmware_known_issue findings)."""
     findings = diagnosis.findings if diagnosis is not None else []
-    return {issue_id for f in findings if f.root_cause is RootCause.FIRMWARE_KNOWN_ISSUE
-            and (issue_id := known_issue_of(f.title))}
+    return {
+        issue_id
+        for f in findings
+        if f.root_cause is RootCause.FIRMWARE_KNOWN_ISSUE and (issue_id := known_issue_of(f.title))
+    }
 
 
 @routes.get("/ui/fleet")
@@ -291,11 +376,26 @@ async def fleet_page(request: web.Request) -> web.Response:
             device = next((d for d in inventory.devices if d.id == device_id), None) if inventory else None
             if device is not None:
                 group["models"][f"{device.family or '?'} {device.model or '?'} {device.firmware or '?'}"] += 1
-    rows = sorted(({"signature": s, "households": len(g["households"]), "bundles": g["bundles"],
-                    "models": g["models"].most_common(5)} for s, g in groups.items()), key=lambda r: -r["households"])
+    rows = sorted(
+        (
+            {
+                "signature": s,
+                "households": len(g["households"]),
+                "bundles": g["bundles"],
+                "models": g["models"].most_common(5),
+            }
+            for s, g in groups.items()
+        ),
+        key=lambda r: -r["households"],
+    )
     profiles = await asyncio.to_thread(load_profiles)
-    issues = sorted(({"id": issue_id, "households": len(households), "issue": profiles.known_issue(issue_id)}
-                     for issue_id, households in known.items()), key=lambda r: (-r["households"], r["id"]))
+    issues = sorted(
+        (
+            {"id": issue_id, "households": len(households), "issue": profiles.known_issue(issue_id)}
+            for issue_id, households in known.items()
+        ),
+        key=lambda r: (-r["households"], r["id"]),
+    )
     return render("fleet.html", request, rows=rows, issues=issues)
 
 

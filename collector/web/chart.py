@@ -10,8 +10,13 @@ from zoneinfo import ZoneInfo
 
 from shared.models import EventKind, TimelineEvent
 
-NETWORK_LANES = (("hub_link", EventKind.HUB_LINK), ("gateway", EventKind.GATEWAY), ("dns", EventKind.DNS),
-                 ("internet", EventKind.INTERNET), ("broker", EventKind.BROKER))
+NETWORK_LANES = (
+    ("hub_link", EventKind.HUB_LINK),
+    ("gateway", EventKind.GATEWAY),
+    ("dns", EventKind.DNS),
+    ("internet", EventKind.INTERNET),
+    ("broker", EventKind.BROKER),
+)
 LANE_H, LABEL_W, WIDTH, TOP = 26, 170, 1100, 28
 DOWN = {"down", "offline", "refused"}  # refused: the broker runs but will not let the hub in
 UP = {"up", "online", "accepted"}
@@ -32,8 +37,13 @@ def _spans(events: list[TimelineEvent], start: datetime, end: datetime) -> list[
     return [(max(a, start), min(b, end), how) for a, b, how in spans if b >= start and a <= end]
 
 
-def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime,
-                 device_names: dict[str, str] | None = None, zone: str = "UTC") -> str:
+def timeline_svg(
+    events: Sequence[TimelineEvent],
+    start: datetime,
+    end: datetime,
+    device_names: dict[str, str] | None = None,
+    zone: str = "UTC",
+) -> str:
     """Times read in ``zone`` (the reader's); the axis carries dates when the window spans more than one day."""
     names = device_names or {}
     tz = ZoneInfo(zone)
@@ -50,20 +60,28 @@ def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime
         return LABEL_W + plot_w * min(max((moment - start).total_seconds() / span, 0.0), 1.0)
 
     ordered = sorted(events, key=lambda e: e.ts)
-    lanes: list[tuple[str, list[TimelineEvent]]] = [(label, [e for e in ordered if e.kind is kind]) for label, kind in NETWORK_LANES]
+    lanes: list[tuple[str, list[TimelineEvent]]] = [
+        (label, [e for e in ordered if e.kind is kind]) for label, kind in NETWORK_LANES
+    ]
     devices = sorted({e.device_id for e in ordered if e.device_id})
     for device in devices:
         lanes.append((names.get(device, device), [e for e in ordered if e.device_id == device]))
     height = TOP + LANE_H * len(lanes) + 30
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {WIDTH} {height}" '
-             f'width="100%" data-start="{start.isoformat()}" data-end="{end.isoformat()}" role="img" '
-             f'aria-label="timeline from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}">']  # styled by ui.css
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" viewBox="0 0 {WIDTH} {height}" '
+        f'width="100%" data-start="{start.isoformat()}" data-end="{end.isoformat()}" role="img" '
+        f'aria-label="timeline from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}">'
+    ]  # styled by ui.css
     for tick in range(7):
         moment = start + timedelta(seconds=span * tick / 6)
         tx = x(moment)
         parts.append(f'<line x1="{tx:.1f}" y1="{TOP - 6}" x2="{tx:.1f}" y2="{height - 24}" stroke="#eee"/>')
-        parts.append(f'<text class="tick" x="{tx:.1f}" y="{height - 10}" text-anchor="middle">{at(moment, tick_format)}</text>')
-    parts.append(f'<text class="tick zone" x="{LABEL_W - 8}" y="{height - 10}" text-anchor="end">{escape(at(start, "%Z"))}</text>')
+        parts.append(
+            f'<text class="tick" x="{tx:.1f}" y="{height - 10}" text-anchor="middle">{at(moment, tick_format)}</text>'
+        )
+    parts.append(
+        f'<text class="tick zone" x="{LABEL_W - 8}" y="{height - 10}" text-anchor="end">{escape(at(start, "%Z"))}</text>'
+    )
     for index, (label, lane_events) in enumerate(lanes):
         y = TOP + index * LANE_H
         lane_id = escape(label, quote=True)
@@ -71,20 +89,26 @@ def timeline_svg(events: Sequence[TimelineEvent], start: datetime, end: datetime
         parts.append(f'<text class="lane-label" x="4" y="{y + 17}">{escape(label)}</text>')
         parts.append(f'<rect x="{LABEL_W}" y="{y + 4}" width="{plot_w}" height="{LANE_H - 8}" fill="#e7f5ec"/>')
         for a, b, how in _spans(lane_events, start, end):
-            parts.append(f'<rect class="outage" x="{x(a):.1f}" y="{y + 4}" width="{max(2.0, x(b) - x(a)):.1f}" '
-                         f'height="{LANE_H - 8}" fill="#e0533d"><title>{escape(label)} {escape(how)} {at(a)}–{at(b)}</title></rect>')
+            parts.append(
+                f'<rect class="outage" x="{x(a):.1f}" y="{y + 4}" width="{max(2.0, x(b) - x(a)):.1f}" '
+                f'height="{LANE_H - 8}" fill="#e0533d"><title>{escape(label)} {escape(how)} {at(a)}–{at(b)}</title></rect>'
+            )
         for event in lane_events:
             if event.kind in (EventKind.DEVICE_REBOOT, EventKind.HUB_BOOT):
                 px = x(event.ts)
-                parts.append(f'<path class="reboot" d="M{px:.1f},{y + 3} l5,9 l-10,0 z" fill="#1d4ed8">'
-                             f'<title>reboot {at(event.ts)} {escape(str(event.detail.get("reason") or ""))}</title></path>')
+                parts.append(
+                    f'<path class="reboot" d="M{px:.1f},{y + 3} l5,9 l-10,0 z" fill="#1d4ed8">'
+                    f"<title>reboot {at(event.ts)} {escape(str(event.detail.get('reason') or ''))}</title></path>"
+                )
         parts.append("</g>")
     for event in ordered:
         if event.kind is EventKind.FAULT and event.state == "closed":
             px = x(event.ts)
             signature = escape(str(event.detail.get("signature", "fault")))
-            parts.append(f'<line class="fault" x1="{px:.1f}" y1="{TOP - 8}" x2="{px:.1f}" y2="{height - 24}" stroke="#7c3aed" '
-                         f'stroke-dasharray="4 3"><title>fault {signature}</title></line>')
+            parts.append(
+                f'<line class="fault" x1="{px:.1f}" y1="{TOP - 8}" x2="{px:.1f}" y2="{height - 24}" stroke="#7c3aed" '
+                f'stroke-dasharray="4 3"><title>fault {signature}</title></line>'
+            )
             parts.append(f'<text class="tick" x="{px + 3:.1f}" y="{TOP - 10}" fill="#7c3aed">{signature}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -20,8 +20,19 @@ from shared.models import Priority
 from ..api.bodies import AttachRequest, NoteRequest
 from ..api.common import parse_model
 from ..api.notify import ContactRequest
-from ..api.support import (AssignRequest, MilestoneRequest, PriorityRequest, ServiceReport, TransitionRequest,
-                           apply_assign, apply_milestone, apply_priority, apply_transition, assignee_of, month_report)
+from ..api.support import (
+    AssignRequest,
+    MilestoneRequest,
+    PriorityRequest,
+    ServiceReport,
+    TransitionRequest,
+    apply_assign,
+    apply_milestone,
+    apply_priority,
+    apply_transition,
+    assignee_of,
+    month_report,
+)
 from ..api.tickets import add_note_event, open_ticket, visible_ticket
 from ..errors import BadRequest, CollectorError, NotFound
 from ..models import Principal, Role, Ticket, TicketState
@@ -31,8 +42,8 @@ from ..store.contacts import Contact, Language, set_contact
 from ..store.outbox import delivery_log
 from ..store.search import search_tickets
 from ..support.clocks import current_state
-from ..support.reports import report_csv
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS, route
+from ..support.reports import report_csv
 from . import CSRF, checked_form, render, routes, signed_in
 from .portal import add_image, form_with_image, ticket_image
 
@@ -48,8 +59,12 @@ def known_groups(request: web.Request, chosen: str | None) -> list[str]:
 def ticket_context(ticket: Ticket) -> dict[str, Any]:
     """What the ticket page's work panel offers: the moves the lifecycle allows from here, and so on."""
     state = TicketState(current_state(ticket.events))
-    return {"next_states": sorted(TRANSITIONS[state]), "milestones": sorted(MILESTONES),
-            "solutions": sorted(SOLUTION_KINDS), "assignee": assignee_of(ticket)}
+    return {
+        "next_states": sorted(TRANSITIONS[state]),
+        "milestones": sorted(MILESTONES),
+        "solutions": sorted(SOLUTION_KINDS),
+        "assignee": assignee_of(ticket),
+    }
 
 
 async def _staff_form(request: web.Request, *roles: Role) -> tuple[Principal, Ticket, dict[str, str]]:
@@ -81,8 +96,19 @@ async def new_ticket_form(request: web.Request) -> web.Response:
     return render("desk_new.html", request, channels=CHANNELS, languages=list(Language), form={}, error=None)
 
 
-_INTAKE = ("household", "customer", "device", "firmware", "when", "occurred_from", "symptom", "environment", "impact",
-           "channel", "priority")
+_INTAKE = (
+    "household",
+    "customer",
+    "device",
+    "firmware",
+    "when",
+    "occurred_from",
+    "symptom",
+    "environment",
+    "impact",
+    "channel",
+    "priority",
+)
 
 
 @routes.post("/ui/tickets")
@@ -96,11 +122,21 @@ async def create_ticket(request: web.Request) -> web.Response:
         contact = _form_model(ContactRequest, {k: v.strip() for k, v in form.items()}, "email", "language", "timezone")
         ticket = await open_ticket(request, who, body)
     except BadRequest as exc:  # the form comes back filled in, with what was wrong
-        return render("desk_new.html", request, status=400, channels=CHANNELS, languages=list(Language), form=form,
-                      error=exc.message)
+        return render(
+            "desk_new.html",
+            request,
+            status=400,
+            channels=CHANNELS,
+            languages=list(Language),
+            form=form,
+            error=exc.message,
+        )
     if contact.email or contact.timezone:
-        await request.app[DB].run(set_contact, Contact(ticket.household, contact.email, contact.language, contact.timezone),
-                                  request.app[CLOCK]())
+        await request.app[DB].run(
+            set_contact,
+            Contact(ticket.household, contact.email, contact.language, contact.timezone),
+            request.app[CLOCK](),
+        )
     if image is not None:  # the ticket stands; a refused image says why on the ticket's error page
         await add_image(request, who, ticket, *image)
     raise _done(request, ticket, "")
@@ -119,8 +155,14 @@ async def transition(request: web.Request) -> web.Response:
     who, ticket, form = await _staff_form(request, Role.ENGINEER, Role.ADMIN, Role.PARTNER)
     report = None
     if form.get("to") == TicketState.RESOLVED and form.get("root_cause", "").strip():
-        report = parse_model(ServiceReport, {"root_cause": form["root_cause"], "solution": form.get("solution_text", ""),
-                                             "advice": form.get("advice") or None})
+        report = parse_model(
+            ServiceReport,
+            {
+                "root_cause": form["root_cause"],
+                "solution": form.get("solution_text", ""),
+                "advice": form.get("advice") or None,
+            },
+        )
     body = _form_model(TransitionRequest, form, "to", "solution", "note")
     await apply_transition(request, who, ticket, body.model_copy(update={"report": report}))
     raise _done(request, ticket)
@@ -162,8 +204,11 @@ async def report_csv_file(request: web.Request) -> web.Response:
     if who.role not in (Role.ENGINEER, Role.ADMIN):
         raise web.HTTPForbidden(text="reports are for engineers and admins")
     report = await month_report(request, request.query.get("month"))
-    return web.Response(text=report_csv(report), content_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="homediag-{report["month"]}.csv"'})
+    return web.Response(
+        text=report_csv(report),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="homediag-{report["month"]}.csv"'},
+    )
 
 
 @routes.post("/ui/tickets/{ticket_id}/bundles/move")
@@ -174,7 +219,9 @@ async def move_bundle(request: web.Request) -> web.Response:
     if body.bundle_id not in {b.bundle_id for b in ticket.bundles}:
         raise NotFound("that bundle is not on this ticket", code="bundle_not_found")
     target = await visible_ticket(request, who, _whole_number(form.get("to_ticket", ""), "the target ticket"))
-    await request.app[DB].run(SqliteStore.move_bundle, body.bundle_id, target.id, who.name, body.reason, request.app[CLOCK]())
+    await request.app[DB].run(
+        SqliteStore.move_bundle, body.bundle_id, target.id, who.name, body.reason, request.app[CLOCK]()
+    )
     raise _done(request, target)
 
 

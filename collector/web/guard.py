@@ -43,8 +43,12 @@ class LoginThrottle:
     """Wrong passwords per account and per address; either bucket empty means wait."""
 
     def __init__(self, config: WebConfig) -> None:
-        self._accounts = RateLimiter(burst=config.login_burst_per_account, per_minute=config.login_per_minute_per_account)
-        self._addresses = RateLimiter(burst=config.login_burst_per_address, per_minute=config.login_per_minute_per_address)
+        self._accounts = RateLimiter(
+            burst=config.login_burst_per_account, per_minute=config.login_per_minute_per_account
+        )
+        self._addresses = RateLimiter(
+            burst=config.login_burst_per_address, per_minute=config.login_per_minute_per_address
+        )
 
     def retry_after(self, account: str, address: str, now: float) -> float:
         """0 when a sign-in may be tried now, else the seconds until one may."""

@@ -13,9 +13,16 @@ from aiohttp import web
 from ..errors import CollectorError
 from . import render
 
-_TITLES = {400: "That request was not understood", 401: "Please sign in", 403: "Not available to you",
-           404: "Not found", 405: "Not allowed here", 409: "Someone changed this meanwhile", 413: "Too large",
-           429: "Too many attempts"}
+_TITLES = {
+    400: "That request was not understood",
+    401: "Please sign in",
+    403: "Not available to you",
+    404: "Not found",
+    405: "Not allowed here",
+    409: "Someone changed this meanwhile",
+    413: "Too large",
+    429: "Too many attempts",
+}
 
 
 def _wants_page(request: web.Request) -> bool:
@@ -23,7 +30,9 @@ def _wants_page(request: web.Request) -> bool:
 
 
 @web.middleware
-async def html_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def html_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except CollectorError as exc:
@@ -35,5 +44,11 @@ async def html_errors(request: web.Request, handler: Callable[[web.Request], Awa
             raise
         status, message = exc.status, exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
     home = "/portal/" if request.path.startswith("/portal/") else "/ui/"
-    return render("error.html", request, status=status, title=_TITLES.get(status, "Something went wrong"),
-                  message=message, home=home)
+    return render(
+        "error.html",
+        request,
+        status=status,
+        title=_TITLES.get(status, "Something went wrong"),
+        message=message,
+        home=home,
+    )

@@ -17,22 +17,29 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ..api.common import parse_model
 from ..api.bodies import NoteRequest
-from ..api.support import (ComplaintRequest, FollowUpRequest, TransitionRequest, apply_follow_up, apply_transition,
-                           record)
+from ..api.common import parse_model
+from ..api.support import (
+    ComplaintRequest,
+    FollowUpRequest,
+    TransitionRequest,
+    apply_follow_up,
+    apply_transition,
+    record,
+)
 from ..api.tickets import add_note_event, visible_ticket
 from ..errors import BadRequest, NotFound, PayloadTooLarge
 from ..images import MAX_IMAGE_BYTES, ImageRefused, checked_image
 from ..models import Principal, Role, Ticket, TicketState
+from ..notify.messages import MILESTONE_WORDS
 from ..state import BLOBS, CLOCK, DB
 from ..store import SqliteStore
-from ..notify.messages import MILESTONE_WORDS
 from ..store.contacts import Language, contact_of
 from ..support.clocks import current_state, next_follow_up
 from ..support.events import EventKind
 from . import CSRF, checked_form, render, routes, session_principal
 from .portal_text import PORTAL_TEXT, STATE_WORDS
+
 
 async def customer(request: web.Request) -> Principal:
     """The signed-in customer; staff are sent to their own pages, strangers to the sign-in page."""
@@ -49,8 +56,16 @@ async def _page(request: web.Request, who: Principal, name: str, **context: Any)
     organisation's zone without one)."""
     found = await request.app[DB].run(contact_of, who.household or "")
     language = found.language if found else Language.EN
-    return render(name, request, tz=found.timezone if found else None, t=PORTAL_TEXT[language], lang=language.value,
-                  words=STATE_WORDS[language], milestones=MILESTONE_WORDS[language], **context)
+    return render(
+        name,
+        request,
+        tz=found.timezone if found else None,
+        t=PORTAL_TEXT[language],
+        lang=language.value,
+        words=STATE_WORDS[language],
+        milestones=MILESTONE_WORDS[language],
+        **context,
+    )
 
 
 @routes.get("/portal/")
@@ -62,8 +77,10 @@ async def portal_home(request: web.Request) -> web.Response:
 
 def _actions(ticket: Ticket) -> dict[str, Any]:
     state = current_state(ticket.events)
-    return {"confirm": state == TicketState.AWAITING_CONFIRMATION,
-            "rate": state in (TicketState.RESOLVED, TicketState.FOLLOW_UP) and next_follow_up(ticket.events) is not None}
+    return {
+        "confirm": state == TicketState.AWAITING_CONFIRMATION,
+        "rate": state in (TicketState.RESOLVED, TicketState.FOLLOW_UP) and next_follow_up(ticket.events) is not None,
+    }
 
 
 @routes.get("/portal/tickets/{ticket_id}")
@@ -101,7 +118,9 @@ async def portal_note(request: web.Request) -> web.Response:
 @routes.post("/portal/tickets/{ticket_id}/confirm")
 async def portal_confirm(request: web.Request) -> web.Response:
     who, ticket, form = await _posted(request)
-    await apply_transition(request, who, ticket, TransitionRequest(to=TicketState.RESOLVED, note=form.get("text") or None))
+    await apply_transition(
+        request, who, ticket, TransitionRequest(to=TicketState.RESOLVED, note=form.get("text") or None)
+    )
     raise _back(ticket)
 
 
@@ -109,9 +128,14 @@ async def portal_confirm(request: web.Request) -> web.Response:
 async def portal_rate(request: web.Request) -> web.Response:
     who, ticket, form = await _posted(request)
     score = form.get("satisfaction", "")
-    body = parse_model(FollowUpRequest, {"satisfaction": int(score) if score.isdecimal() else score,
-                                         "recurred": form.get("recurred") == "yes",
-                                         "comment": form.get("comment") or None})
+    body = parse_model(
+        FollowUpRequest,
+        {
+            "satisfaction": int(score) if score.isdecimal() else score,
+            "recurred": form.get("recurred") == "yes",
+            "comment": form.get("comment") or None,
+        },
+    )
     await apply_follow_up(request, who, ticket, body)
     raise _back(ticket, "#thanks")
 
@@ -178,9 +202,14 @@ async def add_image(request: web.Request, who: Principal, ticket: Ticket, data: 
     digest = hashlib.sha256(clean).hexdigest()
     blobs = request.app[BLOBS]
     await asyncio.to_thread(blobs.adopt, await asyncio.to_thread(blobs.stage, clean), digest)
-    await request.app[DB].run(SqliteStore.append_ticket_event, ticket.id, who.name, EventKind.IMAGE,
-                              {"sha256": digest, "type": media_type, "size": len(clean), "name": name,
-                               "role": who.role.value}, request.app[CLOCK]())
+    await request.app[DB].run(
+        SqliteStore.append_ticket_event,
+        ticket.id,
+        who.name,
+        EventKind.IMAGE,
+        {"sha256": digest, "type": media_type, "size": len(clean), "name": name, "role": who.role.value},
+        request.app[CLOCK](),
+    )
 
 
 async def ticket_image(request: web.Request, ticket: Ticket) -> web.Response:
@@ -190,9 +219,15 @@ async def ticket_image(request: web.Request, ticket: Ticket) -> web.Response:
     if event is None:
         raise NotFound("no such image on this ticket", code="not_found")
     data = await asyncio.to_thread(request.app[BLOBS].get, digest)
-    return web.Response(body=data, content_type=event.data["type"],
-                        headers={"X-Content-Type-Options": "nosniff", "Content-Disposition": "inline",
-                                 "Cache-Control": "private, max-age=3600"})
+    return web.Response(
+        body=data,
+        content_type=event.data["type"],
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": "inline",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
 
 
 @routes.get("/portal/tickets/{ticket_id}/images/{sha256}")

@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rssi", type=int, default=-62, help="Wi-Fi signal in dBm")
     parser.add_argument("--boot-delay", type=float, default=0.0, help="seconds from boot to the first connect")
     parser.add_argument("--no-mdns", action="store_true", help="publish no mDNS services (MQTT load tests)")
-    parser.add_argument("--zigbee-devices", type=int, default=3, help="zigbee2mqtt: Zigbee devices behind the bridge (≤ 256)")
+    parser.add_argument(
+        "--zigbee-devices", type=int, default=3, help="zigbee2mqtt: Zigbee devices behind the bridge (≤ 256)"
+    )
     args = parser.parse_args(argv)
     family = FAMILIES[args.family]
     if family.uses_mqtt and args.broker is None:
@@ -45,13 +47,25 @@ def main(argv: list[str] | None = None) -> int:
     names = [args.name] if args.count == 1 else [f"{args.name}-{i:03d}" for i in range(1, args.count + 1)]
     host, port = args.broker if args.broker else (None, 0)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
-    return run(Options(
-        family=family, names=names, broker_host=host, broker_port=port, ip=args.ip, iface=args.iface,
-        report_interval=args.report_interval,
-        reconnect_delay=family.reconnect_delay if args.reconnect_delay is None else args.reconnect_delay,
-        keepalive=args.keepalive, boot_count=args.boot_count,
-        restart_reason=args.restart_reason or family.power_on_reason, rssi_dbm=args.rssi,
-        boot_delay=args.boot_delay, mdns=not args.no_mdns, zigbee_devices=args.zigbee_devices))
+    return run(
+        Options(
+            family=family,
+            names=names,
+            broker_host=host,
+            broker_port=port,
+            ip=args.ip,
+            iface=args.iface,
+            report_interval=args.report_interval,
+            reconnect_delay=family.reconnect_delay if args.reconnect_delay is None else args.reconnect_delay,
+            keepalive=args.keepalive,
+            boot_count=args.boot_count,
+            restart_reason=args.restart_reason or family.power_on_reason,
+            rssi_dbm=args.rssi,
+            boot_delay=args.boot_delay,
+            mdns=not args.no_mdns,
+            zigbee_devices=args.zigbee_devices,
+        )
+    )
 
 
 if __name__ == "__main__":

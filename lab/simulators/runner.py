@@ -16,7 +16,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -95,11 +95,19 @@ class SimulatedDevice:
     next_report: float = 0.0
 
     def snapshot(self, now: float) -> Snapshot:
-        return Snapshot(name=self.name, ip=self.opts.ip, boot_count=self.opts.boot_count,
-                        restart_reason=self.opts.restart_reason, uptime_s=now - self.boot_monotonic,
-                        link_count=self.link.link_count, downtime_s=self.link.total_downtime(now),
-                        mqtt_count=self.mqtt_count, rssi_dbm=WEAK_RSSI_DBM if self.opts.weak else self.opts.rssi_dbm,
-                        now=datetime.now(timezone.utc), zigbee_devices=self.opts.zigbee_devices)
+        return Snapshot(
+            name=self.name,
+            ip=self.opts.ip,
+            boot_count=self.opts.boot_count,
+            restart_reason=self.opts.restart_reason,
+            uptime_s=now - self.boot_monotonic,
+            link_count=self.link.link_count,
+            downtime_s=self.link.total_downtime(now),
+            mqtt_count=self.mqtt_count,
+            rssi_dbm=WEAK_RSSI_DBM if self.opts.weak else self.opts.rssi_dbm,
+            now=datetime.now(UTC),
+            zigbee_devices=self.opts.zigbee_devices,
+        )
 
     # -- connection ----------------------------------------------------------------------------------------
     def connect(self, now: float) -> None:
@@ -120,8 +128,9 @@ class SimulatedDevice:
             return
         self.client = client
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason_code: object,
-                    properties: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason_code: object, properties: object
+    ) -> None:
         if getattr(reason_code, "is_failure", False):
             logger.info("%s: connection refused: %s", self.name, reason_code)
             return
@@ -134,8 +143,9 @@ class SimulatedDevice:
             client.publish(message.topic, message.payload, qos=1 if message.retain else 0, retain=message.retain)
         self.next_report = now + self.opts.report_interval
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason_code: object,
-                       properties: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason_code: object, properties: object
+    ) -> None:
         logger.info("%s: disconnected (%s)", self.name, reason_code)
         self._drop()
 
@@ -190,9 +200,14 @@ def _register_mdns(opts: Options, devices: list[SimulatedDevice], now: float):  
         return None
     zc = Zeroconf(interfaces=[opts.ip])  # the lab address only, never all interfaces
     for service in services:
-        info = ServiceInfo(service.type_, f"{service.instance}.{service.type_}", port=service.port,
-                           properties=service.properties, addresses=[socket.inet_aton(opts.ip)],
-                           server=f"{service.instance}.local.")
+        info = ServiceInfo(
+            service.type_,
+            f"{service.instance}.{service.type_}",
+            port=service.port,
+            properties=service.properties,
+            addresses=[socket.inet_aton(opts.ip)],
+            server=f"{service.instance}.local.",
+        )
         zc.register_service(info, allow_name_change=True)
     logger.info("mDNS: %d services registered on %s", len(services), opts.ip)
     return zc
@@ -216,8 +231,9 @@ def run(opts: Options) -> int:
     boot = time.monotonic()
     link = Link(opts.iface)
     devices = [SimulatedDevice(name, opts, link, boot, next_attempt=boot + opts.boot_delay) for name in opts.names]
-    logger.info("%s x%d booted (boot %d, reason %r)", opts.family.name, len(devices), opts.boot_count,
-                opts.restart_reason)
+    logger.info(
+        "%s x%d booted (boot %d, reason %r)", opts.family.name, len(devices), opts.boot_count, opts.restart_reason
+    )
     zc = _register_mdns(opts, devices, boot) if opts.mdns else None
     uses_mqtt = opts.family.uses_mqtt and opts.broker_host is not None
     try:

@@ -20,20 +20,26 @@ MakeBundle = Callable[..., tuple[BundleManifest, bytes]]
 
 
 @pytest.fixture(scope="session")
-def signing_key():  # noqa: ANN201 - a cryptography Ed25519 private key
+def signing_key():
     return generate_private_key()
 
 
 @pytest.fixture
-def make_bundle(signing_key) -> MakeBundle:  # noqa: ANN001
-    def make(*, urgent: bool = False, signature: str | None = None, payload: bytes = b"x" * 100) -> tuple[BundleManifest, bytes]:
+def make_bundle(signing_key) -> MakeBundle:
+    def make(
+        *, urgent: bool = False, signature: str | None = None, payload: bytes = b"x" * 100
+    ) -> tuple[BundleManifest, bytes]:
         now = utcnow()
         return build_bundle(
             files={"host.json": b'{"ok": true}', "logs/pad.txt": payload},
-            agent_id="agent-test", household="hh-test",
-            trigger=Trigger(kind=TriggerKind.FAULT if signature else TriggerKind.MANUAL, signature=signature, urgent=urgent),
+            agent_id="agent-test",
+            household="hh-test",
+            trigger=Trigger(
+                kind=TriggerKind.FAULT if signature else TriggerKind.MANUAL, signature=signature, urgent=urgent
+            ),
             window=CaptureWindow(start=now - timedelta(minutes=1), end=now),
-            redaction=RedactionSummary(), private_key=signing_key,
+            redaction=RedactionSummary(),
+            private_key=signing_key,
         )
 
     return make

@@ -29,10 +29,15 @@ def _window() -> CaptureWindow:
 def enrolled(tmp_path: Path) -> tuple[AgentConfig, Identity]:
     config = AgentConfig(state_dir=tmp_path)
     identity = Identity.load_or_create(tmp_path)
-    identity.save_enrollment(Enrollment(
-        agent_id="agent-7", household="hh-7", pseudonym_key=base64.b64encode(b"p" * 32).decode(),
-        collector_url="http://127.0.0.1:8470", enrolled_at=utcnow(),
-    ))
+    identity.save_enrollment(
+        Enrollment(
+            agent_id="agent-7",
+            household="hh-7",
+            pseudonym_key=base64.b64encode(b"p" * 32).decode(),
+            collector_url="http://127.0.0.1:8470",
+            enrolled_at=utcnow(),
+        )
+    )
     return config, identity
 
 
@@ -58,8 +63,13 @@ def test_bundle_carries_facts_and_extra_files_redacted_and_signed(enrolled: tupl
 def test_redaction_can_be_switched_off_for_the_lab(enrolled: tuple[AgentConfig, Identity]) -> None:
     config, identity = enrolled
     config = config.model_copy(update={"redaction": config.redaction.model_copy(update={"enabled": False})})
-    manifest, data = create_bundle(config, identity, trigger=Trigger(kind=TriggerKind.MANUAL), window=_window(),
-                                   extra_files={"logs/x.log": MAC.encode()})
+    manifest, data = create_bundle(
+        config,
+        identity,
+        trigger=Trigger(kind=TriggerKind.MANUAL),
+        window=_window(),
+        extra_files={"logs/x.log": MAC.encode()},
+    )
     assert read_bundle(data, identity.public_key).files["logs/x.log"] == MAC.encode()
     assert manifest.redaction.replaced == {} and manifest.redaction.removed == {}
 
@@ -67,22 +77,34 @@ def test_redaction_can_be_switched_off_for_the_lab(enrolled: tuple[AgentConfig, 
 def test_extra_files_may_not_replace_the_gathered_facts(enrolled: tuple[AgentConfig, Identity]) -> None:
     config, identity = enrolled
     with pytest.raises(AgentError, match="host.json"):
-        create_bundle(config, identity, trigger=Trigger(kind=TriggerKind.MANUAL), window=_window(),
-                      extra_files={"host.json": b"{}"})
+        create_bundle(
+            config,
+            identity,
+            trigger=Trigger(kind=TriggerKind.MANUAL),
+            window=_window(),
+            extra_files={"host.json": b"{}"},
+        )
 
 
 def test_needs_enrolment(tmp_path: Path) -> None:
     identity = Identity.load_or_create(tmp_path)
     with pytest.raises(NotEnrolled):
-        create_bundle(AgentConfig(state_dir=tmp_path), identity, trigger=Trigger(kind=TriggerKind.MANUAL), window=_window())
+        create_bundle(
+            AgentConfig(state_dir=tmp_path), identity, trigger=Trigger(kind=TriggerKind.MANUAL), window=_window()
+        )
 
 
 def test_the_trigger_and_file_names_are_redacted_too(enrolled: tuple[AgentConfig, Identity]) -> None:
     config, identity = enrolled
     device = f"mac:{MAC}"
     trigger = Trigger(kind=TriggerKind.FAULT, signature=f"device_offline:{device}", summary=f"{device} offline")
-    manifest, data = create_bundle(config, identity, trigger=trigger, window=_window(),
-                                   extra_files={"logs/mac_a4_cf_12_34_56_78.log": f"{device} gone\n".encode()})
+    manifest, data = create_bundle(
+        config,
+        identity,
+        trigger=trigger,
+        window=_window(),
+        extra_files={"logs/mac_a4_cf_12_34_56_78.log": f"{device} gone\n".encode()},
+    )
     verified = read_bundle(data, identity.public_key)
     assert MAC not in manifest.model_dump_json() and "a4_cf_12_34_56_78" not in manifest.model_dump_json()
     [log_name] = [name for name in verified.files if name.startswith("logs/")]

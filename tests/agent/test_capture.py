@@ -18,7 +18,8 @@ def _spool(tmp_path: Path) -> Spool:
 
 
 def test_a_staged_capture_not_yet_recorded_is_recorded_from_its_manifest_and_spooled(
-        tmp_path: Path, make_bundle: MakeBundle) -> None:
+    tmp_path: Path, make_bundle: MakeBundle
+) -> None:
     spool, journal = _spool(tmp_path), CaptureJournal(tmp_path / "captures.jsonl")
     manifest, data = make_bundle(signature="broker_down")
     spool.stage(data, manifest)
@@ -30,7 +31,9 @@ def test_a_staged_capture_not_yet_recorded_is_recorded_from_its_manifest_and_spo
     assert finish_interrupted_captures(spool, journal) == []  # a second start finds nothing to finish
 
 
-def test_a_staged_capture_already_recorded_is_spooled_and_recorded_once(tmp_path: Path, make_bundle: MakeBundle) -> None:
+def test_a_staged_capture_already_recorded_is_spooled_and_recorded_once(
+    tmp_path: Path, make_bundle: MakeBundle
+) -> None:
     spool, journal = _spool(tmp_path), CaptureJournal(tmp_path / "captures.jsonl")
     manifest, data = make_bundle(signature="broker_down")
     spool.stage(data, manifest)
@@ -41,7 +44,9 @@ def test_a_staged_capture_already_recorded_is_spooled_and_recorded_once(tmp_path
     assert len(journal.path.read_text().splitlines()) == 1
 
 
-def test_the_journal_skips_a_line_cut_short_by_a_crash_and_writes_on_after_it(tmp_path: Path, make_bundle: MakeBundle) -> None:
+def test_the_journal_skips_a_line_cut_short_by_a_crash_and_writes_on_after_it(
+    tmp_path: Path, make_bundle: MakeBundle
+) -> None:
     journal = CaptureJournal(tmp_path / "captures.jsonl")
     manifest, _ = make_bundle(signature="router_reboot")
     journal.append("router_reboot", manifest.window.end, str(manifest.bundle_id))

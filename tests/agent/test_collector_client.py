@@ -36,7 +36,10 @@ def test_rate_limit_reads_retry_after() -> None:
     result = interpret_upload(429, {"Retry-After": "7"}, {"error": {"code": "rate_limited", "message": ""}})
     assert result.outcome is UploadOutcome.RETRY_AFTER and result.retry_after_s == 7.0
     assert interpret_upload(429, {}, None).retry_after_s == DEFAULT_RETRY_AFTER_S
-    assert interpret_upload(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, None).retry_after_s == DEFAULT_RETRY_AFTER_S
+    assert (
+        interpret_upload(429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, None).retry_after_s
+        == DEFAULT_RETRY_AFTER_S
+    )
     assert interpret_upload(429, {"Retry-After": "-3"}, None).retry_after_s == 0.0
 
 
@@ -47,8 +50,13 @@ def test_server_errors_and_surprises_mean_try_later(status: int) -> None:
 
 
 def test_bundles_follow_the_enrolment_unless_configured() -> None:
-    enrollment = Enrollment(agent_id="a", household="h", pseudonym_key=base64.b64encode(bytes(32)).decode(),
-                            collector_url="http://127.0.0.1:1111", enrolled_at=datetime(2026, 1, 1, tzinfo=UTC))
+    enrollment = Enrollment(
+        agent_id="a",
+        household="h",
+        pseudonym_key=base64.b64encode(bytes(32)).decode(),
+        collector_url="http://127.0.0.1:1111",
+        enrolled_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
     assert collector_url(AgentConfig(), enrollment) == "http://127.0.0.1:1111"
     configured = AgentConfig.model_validate({"collector": {"url": "http://127.0.0.1:2222"}})
     assert collector_url(configured, enrollment) == "http://127.0.0.1:2222"

@@ -50,9 +50,21 @@ options edns0 timeout:2
 
 def test_ipv4_routes_decode_little_endian_addresses() -> None:
     routes = parse_proc_route(PROC_ROUTE)
-    assert routes[0] == {"destination": "0.0.0.0/0", "gateway": "192.0.2.1", "interface": "eth0", "metric": 100, "up": True}
+    assert routes[0] == {
+        "destination": "0.0.0.0/0",
+        "gateway": "192.0.2.1",
+        "interface": "eth0",
+        "metric": 100,
+        "up": True,
+    }
     assert routes[1]["destination"] == "192.0.2.0/24" and routes[1]["gateway"] is None
-    assert routes[2] == {"destination": "192.168.0.0/16", "gateway": None, "interface": "wlan0", "metric": 0, "up": False}
+    assert routes[2] == {
+        "destination": "192.168.0.0/16",
+        "gateway": None,
+        "interface": "wlan0",
+        "metric": 0,
+        "up": False,
+    }
 
 
 def test_ipv6_routes_skip_local_and_reject_entries() -> None:
@@ -90,7 +102,17 @@ def test_resolv_conf() -> None:
 
 def test_readers_return_the_documented_shape(tmp_path: Path) -> None:
     host = host_facts(tmp_path)
-    assert {"hostname", "os", "boot_time", "uptime_s", "cpu", "memory", "disk", "temperatures", "interface_errors"} <= host.keys()
+    assert {
+        "hostname",
+        "os",
+        "boot_time",
+        "uptime_s",
+        "cpu",
+        "memory",
+        "disk",
+        "temperatures",
+        "interface_errors",
+    } <= host.keys()
     assert host["disk"]["path"] == str(tmp_path)
     network = network_facts()
     assert {"interfaces", "routes", "neighbours", "dns"} <= network.keys()

@@ -21,8 +21,13 @@ def _mode(path: Path) -> int:
 
 
 def _enrollment() -> Enrollment:
-    return Enrollment(agent_id="agent-1", household="hh-1", pseudonym_key=base64.b64encode(b"k" * 32).decode(),
-                      collector_url="http://127.0.0.1:8470", enrolled_at=datetime(2026, 1, 1, tzinfo=UTC))
+    return Enrollment(
+        agent_id="agent-1",
+        household="hh-1",
+        pseudonym_key=base64.b64encode(b"k" * 32).decode(),
+        collector_url="http://127.0.0.1:8470",
+        enrolled_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
 
 
 def test_first_start_creates_a_private_key_and_reuses_it(tmp_path: Path) -> None:
@@ -93,11 +98,14 @@ def test_load_without_a_key_refuses(tmp_path: Path) -> None:
 def test_environment_overrides_the_agent_sections(tmp_path: Path) -> None:
     path = tmp_path / "agent.yaml"
     path.write_text(f"state_dir: {tmp_path}\nspool:\n  max_files: 5\ncollector:\n  url: http://127.0.0.1:1\n")
-    config = load_config(path, environ={
-        "HOMEDIAG_SPOOL__MAX_BYTES": "4096",
-        "HOMEDIAG_UPLOAD__BACKOFF_MAX_S": "2.5",
-        "HOMEDIAG_COLLECTOR__URL": "http://127.0.0.1:9",
-    })
+    config = load_config(
+        path,
+        environ={
+            "HOMEDIAG_SPOOL__MAX_BYTES": "4096",
+            "HOMEDIAG_UPLOAD__BACKOFF_MAX_S": "2.5",
+            "HOMEDIAG_COLLECTOR__URL": "http://127.0.0.1:9",
+        },
+    )
     assert config.spool.max_files == 5
     assert config.spool.max_bytes == 4096
     assert config.upload.backoff_max_s == 2.5

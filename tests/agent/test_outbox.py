@@ -26,7 +26,6 @@ from agent.outbox import (
     plan_eviction,
     upload_order,
 )
-
 from tests.conftest import SmallDisk
 
 from .conftest import MakeBundle, ScriptedCollector
@@ -50,8 +49,9 @@ def _outbox(spool: Spool, client: CollectorClient, results: list[UploadResult] |
         if results is not None:
             results.append(result)
 
-    return Outbox(spool, client, backoff_initial_s=kw.get("initial", 0.05), backoff_max_s=kw.get("max", 0.2),
-                  on_result=remember)
+    return Outbox(
+        spool, client, backoff_initial_s=kw.get("initial", 0.05), backoff_max_s=kw.get("max", 0.2), on_result=remember
+    )
 
 
 async def _stored(n: int, body: bytes = b"") -> web.Response:
@@ -59,6 +59,7 @@ async def _stored(n: int, body: bytes = b"") -> web.Response:
 
 
 # -- pure decisions --------------------------------------------------------------------------------------------
+
 
 def test_entry_names_round_trip() -> None:
     name = entry_name(42, True, BID.format(1))
@@ -104,6 +105,7 @@ def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
 
 
 # -- the spool on disk -----------------------------------------------------------------------------------------
+
 
 def test_put_is_atomic_and_idempotent(tmp_path: Path, make_bundle: MakeBundle) -> None:
     spool = _spool(tmp_path)
@@ -227,8 +229,11 @@ def test_full_spool_of_urgent_bundles_refuses_the_new_one(tmp_path: Path, make_b
 
 # -- the uploader ----------------------------------------------------------------------------------------------
 
+
 async def test_delivers_urgent_first_then_oldest_and_deletes_after_ack(
-    tmp_path: Path, make_bundle: MakeBundle, scripted_collector,  # noqa: ANN001
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+    scripted_collector,
 ) -> None:
     collector: ScriptedCollector = await scripted_collector(_stored)
     spool = _spool(tmp_path)
@@ -244,7 +249,9 @@ async def test_delivers_urgent_first_then_oldest_and_deletes_after_ack(
 
 
 async def test_bundle_stays_until_the_collector_acknowledges(
-    tmp_path: Path, make_bundle: MakeBundle, scripted_collector,  # noqa: ANN001
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+    scripted_collector,
 ) -> None:
     arrived = asyncio.Event()
     release = asyncio.Event()
@@ -267,7 +274,9 @@ async def test_bundle_stays_until_the_collector_acknowledges(
 
 
 async def test_unreachable_collector_backs_off_and_keeps_the_bundle(
-    tmp_path: Path, make_bundle: MakeBundle, scripted_collector,  # noqa: ANN001
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+    scripted_collector,
 ) -> None:
     async def flaky(n: int, body: bytes) -> web.Response:
         if n <= 3:
@@ -285,7 +294,9 @@ async def test_unreachable_collector_backs_off_and_keeps_the_bundle(
 
 
 async def test_wake_retries_at_once_instead_of_waiting_out_the_backoff(
-    tmp_path: Path, make_bundle: MakeBundle, scripted_collector,  # noqa: ANN001
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+    scripted_collector,
 ) -> None:
     async def once_down(n: int, body: bytes) -> web.Response:
         if n == 1:
@@ -296,8 +307,10 @@ async def test_wake_retries_at_once_instead_of_waiting_out_the_backoff(
     spool = _spool(tmp_path)
     manifest, data = make_bundle()
     spool.put(data, manifest)
-    async with CollectorClient(collector.url) as client, \
-            Outbox(spool, client, backoff_initial_s=3600, backoff_max_s=3600, rand=lambda: 1.0) as outbox:
+    async with (
+        CollectorClient(collector.url) as client,
+        Outbox(spool, client, backoff_initial_s=3600, backoff_max_s=3600, rand=lambda: 1.0) as outbox,
+    ):
         for _ in range(200):
             if collector.received:
                 break
@@ -309,12 +322,15 @@ async def test_wake_retries_at_once_instead_of_waiting_out_the_backoff(
 
 
 async def test_retry_after_is_honoured(
-    tmp_path: Path, make_bundle: MakeBundle, scripted_collector,  # noqa: ANN001
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+    scripted_collector,
 ) -> None:
     async def limited(n: int, body: bytes) -> web.Response:
         if n == 1:
-            return web.json_response({"error": {"code": "rate_limited", "message": "slow down"}},
-                                     status=429, headers={"Retry-After": "1"})
+            return web.json_response(
+                {"error": {"code": "rate_limited", "message": "slow down"}}, status=429, headers={"Retry-After": "1"}
+            )
         return await _stored(n)
 
     collector: ScriptedCollector = await scripted_collector(limited)
@@ -328,7 +344,9 @@ async def test_retry_after_is_honoured(
 
 
 async def test_final_refusal_moves_the_bundle_aside_once(
-    tmp_path: Path, make_bundle: MakeBundle, scripted_collector,  # noqa: ANN001
+    tmp_path: Path,
+    make_bundle: MakeBundle,
+    scripted_collector,
 ) -> None:
     async def conflict(n: int, body: bytes) -> web.Response:
         return web.json_response({"error": {"code": "bundle_conflict", "message": "different bytes"}}, status=409)
@@ -370,7 +388,10 @@ async def _until(predicate, timeout: float = 10) -> None:  # type: ignore[no-unt
 
 @pytest.mark.parametrize("collector_down", [False, True], ids=["delivered-from-memory", "spooled-once-the-disk-frees"])
 async def test_a_full_disk_loses_nothing(
-    collector_down: bool, small_disk: SmallDisk, make_bundle: MakeBundle, scripted_collector,  # noqa: ANN001
+    collector_down: bool,
+    small_disk: SmallDisk,
+    make_bundle: MakeBundle,
+    scripted_collector,
 ) -> None:
     up = asyncio.Event()
     if not collector_down:
@@ -402,14 +423,18 @@ async def test_a_full_disk_loses_nothing(
     assert stored == [data] and spool.entries() == []
 
 
-async def test_a_bundle_waiting_out_a_backoff_is_free_for_another_uploader(tmp_path: Path, make_bundle: MakeBundle) -> None:
+async def test_a_bundle_waiting_out_a_backoff_is_free_for_another_uploader(
+    tmp_path: Path, make_bundle: MakeBundle
+) -> None:
     """The running agent backing off must not keep a ``bundle flush`` from trying the bundle meanwhile."""
     from lab.mosquitto import free_port
 
     spool = _spool(tmp_path)
     manifest, data = make_bundle()
-    async with CollectorClient(f"http://127.0.0.1:{free_port()}") as client, \
-            _outbox(spool, client, initial=30, max=30) as outbox:
+    async with (
+        CollectorClient(f"http://127.0.0.1:{free_port()}") as client,
+        _outbox(spool, client, initial=30, max=30) as outbox,
+    ):
         await outbox.put(data, manifest)
         await _until(lambda: outbox.unreachable is not None)
         [entry] = spool.entries()

@@ -48,14 +48,23 @@ class Agent:
     household: str
     key: Ed25519PrivateKey
 
-    def bundle(self, *, start: datetime, end: datetime | None = None, trigger: Trigger | None = None,
-               files: dict[str, bytes] | None = None, **overrides: Any) -> bytes:
+    def bundle(
+        self,
+        *,
+        start: datetime,
+        end: datetime | None = None,
+        trigger: Trigger | None = None,
+        files: dict[str, bytes] | None = None,
+        **overrides: Any,
+    ) -> bytes:
         arguments: dict[str, Any] = dict(
             files=files or {"host.json": b'{"os": "linux"}', "timeline.jsonl": b""},
-            agent_id=self.agent_id, household=self.household,
+            agent_id=self.agent_id,
+            household=self.household,
             trigger=trigger or Trigger(kind=TriggerKind.FAULT, signature="router_reboot"),
             window=CaptureWindow(start=start, end=end or start + timedelta(minutes=10)),
-            redaction=RedactionSummary(), private_key=self.key,
+            redaction=RedactionSummary(),
+            private_key=self.key,
         )
         return build_bundle(**(arguments | overrides))[1]
 
@@ -88,8 +97,14 @@ class Collector:
 
     async def enrol(self, household: str) -> Agent:
         key = generate_private_key()
-        answer = await self.client.post("/api/v1/enroll", json={
-            "token": self.enrol_token(household), "public_key": public_key_to_text(key.public_key()), "hostname": "hub"})
+        answer = await self.client.post(
+            "/api/v1/enroll",
+            json={
+                "token": self.enrol_token(household),
+                "public_key": public_key_to_text(key.public_key()),
+                "hostname": "hub",
+            },
+        )
         assert answer.status == 201, await answer.text()
         return Agent((await answer.json())["agent_id"], household, key)
 
@@ -111,7 +126,9 @@ NOW = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)
 
 def collector_config(tmp_path: Path, **overrides: Any) -> CollectorConfig:
     # Verification in a thread keeps these tests quick; the end-to-end tests run the default worker processes.
-    return CollectorConfig.model_validate({"data_dir": str(tmp_path / "collector"), **deep_merge({"ingest": {"verify_workers": 0}}, overrides)})
+    return CollectorConfig.model_validate(
+        {"data_dir": str(tmp_path / "collector"), **deep_merge({"ingest": {"verify_workers": 0}}, overrides)}
+    )
 
 
 @pytest.fixture
@@ -127,4 +144,3 @@ async def collector(tmp_path: Path, config_overrides: dict[str, Any]) -> AsyncIt
     server = TestServer(app, host="127.0.0.1")
     async with TestClient(server) as client:
         yield Collector(client, config.database_path, clock)
-

@@ -40,8 +40,9 @@ class Browser:
             for name, value in {"csrf": self.csrf, **form}.items():
                 data.add_field(name, value)
             data.add_field("image", image, filename="screenshot.png", content_type="image/png")
-        answer = await self.collector.client.post(path, data=data, allow_redirects=False,
-                                                  headers={"Cookie": self.cookie, "Accept": "text/html"})
+        answer = await self.collector.client.post(
+            path, data=data, allow_redirects=False, headers={"Cookie": self.cookie, "Accept": "text/html"}
+        )
         self.collector.client.session.cookie_jar.clear()
         return answer.status, answer.headers.get("Location") or await answer.text()
 
@@ -53,8 +54,9 @@ async def sign_in(collector: Collector, name: str, role: Role, household: str | 
         store.set_password(name, hash_password("pass-" + name), collector.clock())
     finally:
         store.close()
-    answer = await collector.client.post("/ui/login", data={"name": name, "password": "pass-" + name, "next": "/ui/"},
-                                         allow_redirects=False)
+    answer = await collector.client.post(
+        "/ui/login", data={"name": name, "password": "pass-" + name, "next": "/ui/"}, allow_redirects=False
+    )
     assert answer.status == 303, await answer.text()
     cookie = f"homediag_session={answer.cookies['homediag_session'].value}"
     collector.client.session.cookie_jar.clear()

@@ -20,7 +20,11 @@ async def test_a_customer_sees_only_their_own_household(collector: Collector) ->
     assert status == 201 and uploaded["ticket_id"] == ticket_b["id"]
     bundle_id = uploaded["bundle_id"]
 
-    for path in (f"/api/v1/tickets/{ticket_b['id']}", f"/api/v1/bundles/{bundle_id}", f"/api/v1/bundles/{bundle_id}/meta"):
+    for path in (
+        f"/api/v1/tickets/{ticket_b['id']}",
+        f"/api/v1/bundles/{bundle_id}",
+        f"/api/v1/bundles/{bundle_id}/meta",
+    ):
         status, body = await collector.call("GET", path, alice)
         assert status == 404 and body["error"]["code"] in ("not_found", "ticket_not_found"), (path, body)
         assert (await collector.call("GET", path, bob))[0] == 200
@@ -38,12 +42,23 @@ async def test_a_customer_sees_only_their_own_household(collector: Collector) ->
 
 
 async def test_every_api_route_but_the_public_ones_needs_a_token(collector: Collector) -> None:
-    public = {("GET", "/healthz"), ("GET", "/api/v1/openapi.json"), ("POST", "/api/v1/enroll"), ("POST", "/api/v1/bundles")}
+    public = {
+        ("GET", "/healthz"),
+        ("GET", "/api/v1/openapi.json"),
+        ("POST", "/api/v1/enroll"),
+        ("POST", "/api/v1/bundles"),
+    }
     for route in collector.client.app.router.routes():
         method, path = route.method, route.resource.canonical
         if method == "HEAD" or (method, path) in public or path.startswith(("/ui/", "/portal/")):
             continue
-        concrete = path.replace("{ticket_id}", "1").replace("{bundle_id}", "x").replace("{agent_id}", "x").replace("{method}", "inventory").replace("{household}", "hh")
+        concrete = (
+            path.replace("{ticket_id}", "1")
+            .replace("{bundle_id}", "x")
+            .replace("{agent_id}", "x")
+            .replace("{method}", "inventory")
+            .replace("{household}", "hh")
+        )
         for token in (None, "hdu_forged"):
             status, body = await collector.call(method, concrete, token)
             assert (status, body["error"]["code"]) == (401, "unauthorized"), (method, path)

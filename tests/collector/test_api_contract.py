@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from schemathesis.config import SchemathesisConfig
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
@@ -62,20 +62,32 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     try:
         store = SqliteStore(collector.data_dir / "collector.sqlite3")  # what the admin CLI does, without 5 interpreters
         try:
-            tokens = {role: store.create_user(role, Role(role), "hh-a" if role == "customer" else None, NOW)[1]
-                      for role in ROLES}
+            tokens = {
+                role: store.create_user(role, Role(role), "hh-a" if role == "customer" else None, NOW)[1]
+                for role in ROLES
+            }
             enrol = store.create_enrol_token("hh-a", timedelta(days=1), utcnow())[0]
         finally:
             store.close()
         key = generate_private_key()
-        status, body = collector.request("POST", "/api/v1/enroll", body={
-            "token": enrol, "public_key": public_key_to_text(key.public_key()), "hostname": "hub"})
+        status, body = collector.request(
+            "POST",
+            "/api/v1/enroll",
+            body={"token": enrol, "public_key": public_key_to_text(key.public_key()), "hostname": "hub"},
+        )
         assert status == 201, body
         agent_id = json.loads(body)["agent_id"]
-        _, data = build_bundle(files={"host.json": b"{}"}, agent_id=agent_id, household="hh-a",
-                               trigger=Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority="P2",
-                                               summary="the plug drops off"),
-                               window=CaptureWindow(start=NOW, end=NOW), redaction=RedactionSummary(), private_key=key)
+        _, data = build_bundle(
+            files={"host.json": b"{}"},
+            agent_id=agent_id,
+            household="hh-a",
+            trigger=Trigger(
+                kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority="P2", summary="the plug drops off"
+            ),
+            window=CaptureWindow(start=NOW, end=NOW),
+            redaction=RedactionSummary(),
+            private_key=key,
+        )
         assert collector.request("POST", "/api/v1/bundles", data=data, content_type=BUNDLE_TYPE)[0] == 201
         document = requests.get(f"{collector.url}/api/v1/openapi.json", timeout=10).json()
         yield Seeded(collector, tokens, document)
@@ -87,8 +99,10 @@ def _constrained(operation: Any) -> bool:
     """Whether the schema forbids anything in this operation's requests (a free string path id forbids nothing)."""
     definition = operation.definition.raw
     return "application/json" in definition.get("requestBody", {}).get("content", {}) or any(
-        parameter.get("schema", {}).get("type", "string") != "string" or set(parameter.get("schema", {})) & {"enum", "pattern"}
-        for parameter in definition.get("parameters", []))
+        parameter.get("schema", {}).get("type", "string") != "string"
+        or set(parameter.get("schema", {})) & {"enum", "pattern"}
+        for parameter in definition.get("parameters", [])
+    )
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -102,15 +116,24 @@ def test_every_operation_keeps_the_contract(seeded: Seeded, role: str) -> None:
     for result in schema.get_all_operations():
         operation = result.ok()
         # Random bytes are "a binary body" to the schema but never a bundle: hostile bundles have their own tests.
-        excluded = [positive_data_acceptance] if operation.definition.raw.get("requestBody", {}).get(
-            "content", {}).get(BUNDLE_TYPE) else []
+        excluded = (
+            [positive_data_acceptance]
+            if operation.definition.raw.get("requestBody", {}).get("content", {}).get(BUNDLE_TYPE)
+            else []
+        )
         if role == "customer" and operation.label == "POST /api/v1/tickets":
             excluded.append(negative_data_rejection)  # a customer's household comes from the token (documented)
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if _constrained(operation) else [])
         for mode in modes:
+
             @seed(SEED)
-            @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, phases=[Phase.generate],
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                database=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def exercise(case: Any) -> None:
                 response = case.call(base_url=seeded.collector.url, session=session, timeout=10)
@@ -125,7 +148,9 @@ def test_every_operation_keeps_the_contract(seeded: Seeded, role: str) -> None:
             exercise()
     session.close()
     server_errors = sum(count for status, count in statuses.items() if status >= 500)
-    print(f"{role}: {sum(statuses.values())} requests, statuses {dict(sorted(statuses.items()))}, "
-          f"{server_errors} server errors, {len(failures)} contract failures")
+    print(
+        f"{role}: {sum(statuses.values())} requests, statuses {dict(sorted(statuses.items()))}, "
+        f"{server_errors} server errors, {len(failures)} contract failures"
+    )
     assert not failures, "\n\n".join(f"{key}:\n{detail}" for key, detail in sorted(failures.items()))
     assert server_errors == 0

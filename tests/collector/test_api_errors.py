@@ -20,7 +20,7 @@ async def test_the_inputs_that_used_to_answer_500(collector: Collector) -> None:
     admin = collector.user("root", Role.ADMIN)
     cases = {
         f"/api/v1/tickets/{2**64}": (404, "not_found"),  # beyond SQLite's INTEGER
-        f"/api/v1/tickets/{-2**70}/sla": (404, "not_found"),
+        f"/api/v1/tickets/{-(2**70)}/sla": (404, "not_found"),
         "/api/v1/tickets/1.5": (400, "parameter_invalid"),
         "/api/v1/audit?limit=abc": (400, "parameter_invalid"),
         "/api/v1/audit?limit=-1": (400, "parameter_invalid"),  # SQLite reads LIMIT -1 as "no limit"
@@ -34,14 +34,19 @@ async def test_the_inputs_that_used_to_answer_500(collector: Collector) -> None:
         assert (status, body["error"]["code"]) == expected, (path, body)
     status, body = await collector.call("POST", f"/api/v1/tickets/{2**70}/notes", admin, json={"text": "x"})
     assert (status, body["error"]["code"]) == (404, "not_found")
-    status, body = await collector.call("POST", "/api/v1/tickets", admin, json={
-        "household": "hh-a", "device": "d", "symptom": "s", "when": "w", "priority": "P2", "occurred_to": 5})
+    status, body = await collector.call(
+        "POST",
+        "/api/v1/tickets",
+        admin,
+        json={"household": "hh-a", "device": "d", "symptom": "s", "when": "w", "priority": "P2", "occurred_to": 5},
+    )
     assert (status, body["error"]["code"]) == (400, "body_invalid")  # a number is not a time
     assert (await collector.call("GET", "/api/v1/audit?limit=2000", admin))[0] == 200
 
 
 async def test_an_unexpected_exception_is_a_json_500_with_an_error_id_in_the_log(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     async def broken(request: web.Request) -> web.Response:
         raise KeyError("a bug")
 

@@ -15,9 +15,17 @@ def ev(seconds: float, kind: EventKind, state: str) -> TimelineEvent:
 
 
 def test_outages_and_refusals_are_shaded_with_what_happened() -> None:
-    svg = timeline_svg([ev(10, EventKind.GATEWAY, "down"), ev(30, EventKind.GATEWAY, "up"),
-                        ev(60, EventKind.BROKER, "refused"), ev(90, EventKind.BROKER, "accepted"),
-                        ev(100, EventKind.DNS, "down")], T0, T0 + timedelta(minutes=2))
+    svg = timeline_svg(
+        [
+            ev(10, EventKind.GATEWAY, "down"),
+            ev(30, EventKind.GATEWAY, "up"),
+            ev(60, EventKind.BROKER, "refused"),
+            ev(90, EventKind.BROKER, "accepted"),
+            ev(100, EventKind.DNS, "down"),
+        ],
+        T0,
+        T0 + timedelta(minutes=2),
+    )
     assert svg.count('class="outage"') == 3
     assert "gateway down 03:00:10–03:00:30" in svg
     assert "broker refused 03:01:00–03:01:30" in svg
@@ -25,8 +33,12 @@ def test_outages_and_refusals_are_shaded_with_what_happened() -> None:
 
 
 def test_times_read_in_the_readers_zone_and_a_multi_day_axis_carries_dates() -> None:
-    short = timeline_svg([ev(10, EventKind.GATEWAY, "down"), ev(30, EventKind.GATEWAY, "up")], T0,
-                         T0 + timedelta(minutes=2), zone="Asia/Shanghai")
+    short = timeline_svg(
+        [ev(10, EventKind.GATEWAY, "down"), ev(30, EventKind.GATEWAY, "up")],
+        T0,
+        T0 + timedelta(minutes=2),
+        zone="Asia/Shanghai",
+    )
     assert "gateway down 11:00:10–11:00:30" in short and ">11:00:00</text>" in short and ">CST</text>" in short
     long = timeline_svg([], T0, T0 + timedelta(days=2), zone="Europe/Berlin")
     assert ">11-24 04:00</text>" in long and ">11-26 04:00</text>" in long and ">CET</text>" in long

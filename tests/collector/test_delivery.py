@@ -40,7 +40,7 @@ class Inbox:
 
     messages: list[EmailMessage] = field(default_factory=list)
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         assert session.ssl is not None and session.authenticated, "mail before STARTTLS and AUTH"
         self.messages.append(message_from_bytes(envelope.original_content or b"", policy=policy.default))  # type: ignore[arg-type]
         return "250 OK"
@@ -87,8 +87,17 @@ async def servers(tmp_path: Path) -> AsyncIterator[Servers]:
     context.load_cert_chain(cert.cert_file, cert.key_file)
     inbox, receiver = Inbox(), Receiver()
     smtp = await asyncio.get_running_loop().create_server(
-        lambda: SMTP(inbox, hostname="smtp.test", tls_context=context, require_starttls=True, auth_required=True,
-                     authenticator=_authenticate), "127.0.0.1", 0)
+        lambda: SMTP(
+            inbox,
+            hostname="smtp.test",
+            tls_context=context,
+            require_starttls=True,
+            auth_required=True,
+            authenticator=_authenticate,
+        ),
+        "127.0.0.1",
+        0,
+    )
     app = web.Application()
     app.router.add_post("/hook", receiver.handle)
     hook = TestServer(app, host="127.0.0.1")
@@ -102,11 +111,23 @@ async def servers(tmp_path: Path) -> AsyncIterator[Servers]:
 
 
 def notify_config(servers: Servers) -> dict[str, Any]:
-    return {"notify": {
-        "email": {"host": "127.0.0.1", "port": servers.smtp_port, "security": "starttls", "username": "desk",
-                  "password": "smtp-pass", "sender": "support@homediag.test", "ca_file": str(servers.ca_file)},
-        "webhooks": [{"name": "helpdesk", "url": servers.webhook_url, "secret": SECRET}],
-        "public_url": "https://support.homediag.test", "poll_interval_s": 0.05, "backoff_s": 60}}
+    return {
+        "notify": {
+            "email": {
+                "host": "127.0.0.1",
+                "port": servers.smtp_port,
+                "security": "starttls",
+                "username": "desk",
+                "password": "smtp-pass",
+                "sender": "support@homediag.test",
+                "ca_file": str(servers.ca_file),
+            },
+            "webhooks": [{"name": "helpdesk", "url": servers.webhook_url, "secret": SECRET}],
+            "public_url": "https://support.homediag.test",
+            "poll_interval_s": 0.05,
+            "backoff_s": 60,
+        }
+    }
 
 
 @pytest.fixture
@@ -125,12 +146,26 @@ async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
 async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector, servers: Servers) -> None:
     servers.receiver.failing = 1  # the helpdesk's first answer is a 500: the outbox retries after its backoff
     eve = await sign_in(collector, "eve", Role.ENGINEER)
-    status, where = await eve.post("/ui/tickets", {
-        "household": "hh-mail", "device": "Aqara curtain E1", "when": "nightly", "symptom": "ignores the app",
-        "priority": "P2", "channel": "hotline", "email": "li@example.com", "language": "zh", "timezone": "Asia/Shanghai"})
+    status, where = await eve.post(
+        "/ui/tickets",
+        {
+            "household": "hh-mail",
+            "device": "Aqara curtain E1",
+            "when": "nightly",
+            "symptom": "ignores the app",
+            "priority": "P2",
+            "channel": "hotline",
+            "email": "li@example.com",
+            "language": "zh",
+            "timezone": "Asia/Shanghai",
+        },
+    )
     tid = int(where.rsplit("/", 1)[1])
     token = collector.user("eve-api", Role.ENGINEER)
-    for body in ({"text": "我们正在查看网关日志。", "visibility": "public"}, {"text": INTERNAL, "visibility": "internal"}):
+    for body in (
+        {"text": "我们正在查看网关日志。", "visibility": "public"},
+        {"text": INTERNAL, "visibility": "internal"},
+    ):
         assert (await collector.call("POST", f"/api/v1/tickets/{tid}/notes", token, json=body))[0] == 201
     await until(lambda: len(servers.inbox.messages) == 2)
     received, reply = servers.inbox.messages
@@ -139,8 +174,12 @@ async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector
     assert f"https://support.homediag.test/portal/tickets/{tid}" in received.get_content()
     assert "我们正在查看网关日志。" in reply.get_content()
     assert all(INTERNAL not in m.get_content() for m in servers.inbox.messages)
-    await until(lambda: sum(e["event"]["kind"] == "notification_sent" for e in servers.receiver.deliveries) == 2
-                and len(servers.receiver.deliveries) >= 3)
+    await until(
+        lambda: (
+            sum(e["event"]["kind"] == "notification_sent" for e in servers.receiver.deliveries) == 2
+            and len(servers.receiver.deliveries) >= 3
+        )
+    )
     collector.clock.advance(120)  # past the backoff of the delivery the helpdesk refused
     status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", token)
     public = [e for e in ticket["events"] if e["kind"] != "internal_note"]
@@ -176,8 +215,11 @@ async def test_jobs_survive_a_restart_and_are_not_planned_twice(tmp_path: Path, 
                     _, token = store.create_user("api", Role.ENGINEER, None, clock())
                 finally:
                     store.close()
-                answer = await client.post("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"}, json={
-                    "household": "hh-r", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"})
+                answer = await client.post(
+                    "/api/v1/tickets",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={"household": "hh-r", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"},
+                )
                 assert answer.status == 201
                 await until(lambda: servers.receiver.failing < 10**6)  # tried once and refused
             else:
@@ -192,13 +234,26 @@ def test_backoff_doubles_up_to_its_cap() -> None:
     assert [backoff(n, 30, 300).total_seconds() for n in range(1, 7)] == [30, 60, 120, 240, 300, 300]
 
 
-async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(collector: Collector, servers: Servers) -> None:
+async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(
+    collector: Collector, servers: Servers
+) -> None:
     from collector.state import SCANNER
+
     token = collector.user("eve-api", Role.ENGINEER)
-    assert (await collector.call("PUT", "/api/v1/households/hh-quiet/contact", token,
-                                 json={"email": "quiet@example.com", "language": "en", "timezone": "Europe/Berlin"}))[0] == 200
-    _, ticket = await collector.call("POST", "/api/v1/tickets", token, json={
-        "household": "hh-quiet", "device": "plug", "symptom": "clicks", "when": "sometimes", "priority": "P3"})
+    assert (
+        await collector.call(
+            "PUT",
+            "/api/v1/households/hh-quiet/contact",
+            token,
+            json={"email": "quiet@example.com", "language": "en", "timezone": "Europe/Berlin"},
+        )
+    )[0] == 200
+    _, ticket = await collector.call(
+        "POST",
+        "/api/v1/tickets",
+        token,
+        json={"household": "hh-quiet", "device": "plug", "symptom": "clicks", "when": "sometimes", "priority": "P3"},
+    )
     await until(lambda: len(servers.inbox.messages) == 1)  # ticket received
     collector.clock.advance(55 * 3600)  # 17 h left of the 72 hours: the scanner warns, the outbox tells the customer
     await collector.client.app[SCANNER].scan()
@@ -214,7 +269,9 @@ async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(c
     _, sla = await collector.call("GET", f"/api/v1/tickets/{ticket['id']}/sla", token)
     silence = [c for c in sla["clocks"] if c["target"] == "update_72h" and c["seconds_left"] is not None]
     assert silence and silence[0]["seconds_left"] > 70 * 3600  # the notice restarted the 72 hours
-    assert (await collector.call("PUT", "/api/v1/households/hh-quiet/contact", token, json={"timezone": "Mars/Olympus"}))[0] == 400
+    assert (
+        await collector.call("PUT", "/api/v1/households/hh-quiet/contact", token, json={"timezone": "Mars/Olympus"})
+    )[0] == 400
 
 
 async def test_smtp_over_implicit_tls_and_a_refused_recipient(tmp_path: Path) -> None:
@@ -228,31 +285,65 @@ async def test_smtp_over_implicit_tls_and_a_refused_recipient(tmp_path: Path) ->
     context.load_cert_chain(cert.cert_file, cert.key_file)
 
     class Picky(Inbox):
-        async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,  # noqa: N802
-                              options: list[str]) -> str:
+        async def handle_RCPT(
+            self,
+            server: SMTP,
+            session: Session,
+            envelope: Envelope,
+            address: str,
+            options: list[str],
+        ) -> str:
             if address.startswith("gone@"):
                 return "550 no such mailbox"
             envelope.rcpt_tos.append(address)
             return "250 OK"
 
-        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
             assert server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
             self.messages.append(message_from_bytes(envelope.original_content or b"", policy=policy.default))  # type: ignore[arg-type]
             return "250 OK"
 
     inbox = Picky()
-    smtp = await asyncio.get_running_loop().create_server(lambda: SMTP(inbox, hostname="smtp.test"), "127.0.0.1", 0, ssl=context)
+    smtp = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(inbox, hostname="smtp.test"), "127.0.0.1", 0, ssl=context
+    )
     try:
-        sender = EmailSender(SmtpConfig(host="127.0.0.1", port=smtp.sockets[0].getsockname()[1], security="tls",
-                                        sender="support@homediag.test", ca_file=cert.ca_file))
-        job = Job(1, "7:email:li@example.com", "email", "li@example.com", 1, 7,
-                  {"to": "li@example.com", "subject": "s", "body": "b", "message": "reply", "language": "en"}, 0)
+        sender = EmailSender(
+            SmtpConfig(
+                host="127.0.0.1",
+                port=smtp.sockets[0].getsockname()[1],
+                security="tls",
+                sender="support@homediag.test",
+                ca_file=cert.ca_file,
+            )
+        )
+        job = Job(
+            1,
+            "7:email:li@example.com",
+            "email",
+            "li@example.com",
+            1,
+            7,
+            {"to": "li@example.com", "subject": "s", "body": "b", "message": "reply", "language": "en"},
+            0,
+        )
         recorded = await sender.send(job, NOW)
         assert recorded and recorded["message"] == "reply" and len(inbox.messages) == 1
         assert inbox.messages[0]["Message-ID"].endswith("@homediag>")
         with pytest.raises(DeliveryFailed) as refused:
-            await sender.send(Job(2, "8:email:gone@example.com", "email", "gone@example.com", 1, 8,
-                                  {**job.payload, "to": "gone@example.com"}, 0), NOW)
+            await sender.send(
+                Job(
+                    2,
+                    "8:email:gone@example.com",
+                    "email",
+                    "gone@example.com",
+                    1,
+                    8,
+                    {**job.payload, "to": "gone@example.com"},
+                    0,
+                ),
+                NOW,
+            )
         assert refused.value.permanent
     finally:
         smtp.close()

@@ -9,7 +9,9 @@ from shared.models import Trigger, TriggerKind
 
 from .conftest import NOW, Collector
 
-FAULT = Trigger(kind=TriggerKind.FAULT, signature="broker_down", urgent=True, open_ticket=True, summary="broker_down x1")
+FAULT = Trigger(
+    kind=TriggerKind.FAULT, signature="broker_down", urgent=True, open_ticket=True, summary="broker_down x1"
+)
 
 
 async def test_a_second_bundle_of_the_same_capture_is_linked_and_shown_once(collector: Collector) -> None:
@@ -29,7 +31,9 @@ async def test_a_second_bundle_of_the_same_capture_is_linked_and_shown_once(coll
     kinds = [event["kind"] for event in ticket["events"]]
     assert kinds.count("bundle_attached") == 1 and kinds.count("classified") <= 1
     assert [e["data"]["bundle_id"] for e in ticket["events"] if e["kind"] == "bundle_duplicate"] == [
-        second["bundle_id"], replay["bundle_id"]]
+        second["bundle_id"],
+        replay["bundle_id"],
+    ]
     _, meta = await collector.call("GET", f"/api/v1/bundles/{second['bundle_id']}/meta", engineer)
     assert meta["duplicate_of"] == first["bundle_id"]
 
@@ -46,11 +50,16 @@ async def test_other_windows_signatures_agents_and_requests_are_never_duplicates
     later = NOW + timedelta(minutes=20)
     manual = Trigger(kind=TriggerKind.MANUAL)
     asked = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, signature="broker_down")
-    uploads = [agent.bundle(start=NOW, trigger=FAULT), agent.bundle(start=later, trigger=FAULT),
-               agent.bundle(start=NOW, trigger=FAULT.model_copy(update={"signature": "router_reboot"})),
-               neighbour.bundle(start=NOW, trigger=FAULT),
-               agent.bundle(start=NOW, trigger=manual), agent.bundle(start=NOW, trigger=manual),
-               agent.bundle(start=NOW, trigger=asked), agent.bundle(start=NOW, trigger=asked)]
+    uploads = [
+        agent.bundle(start=NOW, trigger=FAULT),
+        agent.bundle(start=later, trigger=FAULT),
+        agent.bundle(start=NOW, trigger=FAULT.model_copy(update={"signature": "router_reboot"})),
+        neighbour.bundle(start=NOW, trigger=FAULT),
+        agent.bundle(start=NOW, trigger=manual),
+        agent.bundle(start=NOW, trigger=manual),
+        agent.bundle(start=NOW, trigger=asked),
+        agent.bundle(start=NOW, trigger=asked),
+    ]
     for data in uploads:
         status, body, _ = await collector.upload(data)
         assert status == 201 and body["duplicate_of"] is None, body
@@ -63,8 +72,18 @@ async def test_waiting_duplicates_join_the_ticket_opened_later_once(collector: C
     _, first, _ = await collector.upload(agent.bundle(start=NOW, trigger=waiting))
     _, second, _ = await collector.upload(agent.bundle(start=NOW, trigger=waiting))
     assert first["ticket_id"] is None and second["duplicate_of"] == first["bundle_id"]
-    status, ticket = await collector.call("POST", "/api/v1/tickets", engineer, json={
-        "household": "hh-a", "device": "hub", "symptom": "lights unresponsive", "when": "03:30", "priority": "P2"})
+    status, ticket = await collector.call(
+        "POST",
+        "/api/v1/tickets",
+        engineer,
+        json={
+            "household": "hh-a",
+            "device": "hub",
+            "symptom": "lights unresponsive",
+            "when": "03:30",
+            "priority": "P2",
+        },
+    )
     assert status == 201, ticket
     assert [b["bundle_id"] for b in ticket["bundles"]] == [first["bundle_id"]]
     assert [e["kind"] for e in ticket["events"]].count("bundle_attached") == 1

@@ -24,10 +24,20 @@ from .conftest import NOW, Agent, Collector
 
 DEVICE = {"id": "plug", "first_seen": NOW.isoformat(), "last_seen": NOW.isoformat()}
 INVENTORY = {"generated_at": NOW.isoformat(), "devices": [DEVICE]}
-FINDING = {"root_cause": "router_reboot", "confidence": 0.9, "title": "t",
-           "explanation": {"symptom": "s", "root_cause": "r", "solution": "x", "risk": "y"}}
+FINDING = {
+    "root_cause": "router_reboot",
+    "confidence": 0.9,
+    "title": "t",
+    "explanation": {"symptom": "s", "root_cause": "r", "solution": "x", "risk": "y"},
+}
 DIAGNOSIS = {"generated_at": NOW.isoformat(), "verdict": "router_reboot", "priority": "P2", "findings": [FINDING]}
-EVENT = {"ts": NOW.isoformat(), "kind": "device_availability", "state": "offline", "source": "monitor", "device_id": "plug"}
+EVENT = {
+    "ts": NOW.isoformat(),
+    "kind": "device_availability",
+    "state": "offline",
+    "source": "monitor",
+    "device_id": "plug",
+}
 
 
 def _json(value: object) -> bytes:
@@ -43,15 +53,19 @@ MALFORMED = {
     "inventory device without times": ("inventory.json", _json({**INVENTORY, "devices": [{"id": "plug"}]})),
     "inventory naive timestamp": ("inventory.json", _json({**INVENTORY, "generated_at": "2026-11-24T03:30:00"})),
     "inventory unknown field": ("inventory.json", _json({**INVENTORY, "owner": "mallory"})),
-    "inventory nesting bomb": ("inventory.json", b'{"generated_at": "2026-11-24T03:30:00Z", "devices": '
-                               + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    "inventory nesting bomb": (
+        "inventory.json",
+        b'{"generated_at": "2026-11-24T03:30:00Z", "devices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ),
     "inventory device id a number": ("inventory.json", _json({**INVENTORY, "devices": [{**DEVICE, "id": 7}]})),
     "diagnosis not json": ("diagnosis.json", b"\x00\x01"),
     "diagnosis a string": ("diagnosis.json", _json("router_reboot")),
     "diagnosis unknown verdict": ("diagnosis.json", _json({**DIAGNOSIS, "verdict": "aliens"})),
     "diagnosis confidence over 1": ("diagnosis.json", _json({**DIAGNOSIS, "findings": [{**FINDING, "confidence": 2}]})),
-    "diagnosis finding without explanation": ("diagnosis.json", _json({**DIAGNOSIS, "findings": [{
-        k: v for k, v in FINDING.items() if k != "explanation"}]})),
+    "diagnosis finding without explanation": (
+        "diagnosis.json",
+        _json({**DIAGNOSIS, "findings": [{k: v for k, v in FINDING.items() if k != "explanation"}]}),
+    ),
     "diagnosis findings an object": ("diagnosis.json", _json({**DIAGNOSIS, "findings": {"a": 1}})),
     "timeline not json": ("timeline.jsonl", _json(EVENT) + b"\n<script>alert(1)</script>\n"),
     "timeline unknown kind": ("timeline.jsonl", _json({**EVENT, "kind": "meltdown"}) + b"\n"),
@@ -59,8 +73,13 @@ MALFORMED = {
     "timeline an array line": ("timeline.jsonl", b"[1, 2, 3]\n"),
 }
 VALID = {"inventory.json": _json(INVENTORY), "diagnosis.json": _json(DIAGNOSIS), "timeline.jsonl": _json(EVENT) + b"\n"}
-FLEET_TRIGGER = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, signature="device_offline:plug", open_ticket=True, priority="P2",
-                        summary="the plug drops off")
+FLEET_TRIGGER = Trigger(
+    kind=TriggerKind.SELF_DIAGNOSIS,
+    signature="device_offline:plug",
+    open_ticket=True,
+    priority="P2",
+    summary="the plug drops off",
+)
 
 
 def _malformed(agent: Agent, case: str) -> bytes:
@@ -73,7 +92,9 @@ def _blob_files(collector: Collector) -> list[str]:
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
-async def test_a_signed_bundle_with_a_malformed_file_is_refused_naming_the_file(collector: Collector, case: str) -> None:
+async def test_a_signed_bundle_with_a_malformed_file_is_refused_naming_the_file(
+    collector: Collector, case: str
+) -> None:
     agent = await collector.enrol("hh-a")
     status, body, _ = await collector.upload(_malformed(agent, case))
     file = MALFORMED[case][0]
@@ -121,8 +142,10 @@ def _plant(collector: Collector, agent: Agent, data: bytes) -> int:
 async def test_pages_show_an_error_box_for_a_bad_stored_bundle(collector: Collector) -> None:
     agent = await collector.enrol("hh-a")
     cookie = _session(collector, "eve", Role.ENGINEER)
-    tickets = {case: _plant(collector, agent, _malformed(agent, case))
-               for case in ("inventory devices a string", "diagnosis a string", "timeline unknown kind")}
+    tickets = {
+        case: _plant(collector, agent, _malformed(agent, case))
+        for case in ("inventory devices a string", "diagnosis a string", "timeline unknown kind")
+    }
     gone = agent.bundle(start=NOW, trigger=FLEET_TRIGGER, files=VALID)
     tickets["blob missing"] = _plant(collector, agent, gone)
     collector.client.app[BLOBS].discard(Upload(gone, peek_manifest(gone)).sha256())
@@ -136,7 +159,8 @@ async def test_pages_show_an_error_box_for_a_bad_stored_bundle(collector: Collec
 
 
 async def test_a_conflict_is_refused_before_anything_is_written_and_counts_against_the_rate_limit(
-        collector: Collector) -> None:
+    collector: Collector,
+) -> None:
     agent = await collector.enrol("hh-a")
     status, first, _ = await collector.upload(agent.bundle(start=NOW))
     assert status == 201

@@ -50,11 +50,23 @@ def _with_extra(data: bytes, extra: tuple[tarfile.TarInfo, bytes | None]) -> byt
 MALICIOUS = {
     "path traversal": (lambda data: _with_extra(data, _file("../../etc/cron.d/evil", b"x")), 400, "unsafe_archive"),
     "absolute path": (lambda data: _with_extra(data, _file("/etc/passwd", b"x")), 400, "unsafe_archive"),
-    "symlink": (lambda data: _with_extra(data, _link("logs/link", "/etc/shadow", tarfile.SYMTYPE)), 400, "unsafe_archive"),
-    "hard link": (lambda data: _with_extra(data, _link("logs/hard", "host.json", tarfile.LNKTYPE)), 400, "unsafe_archive"),
+    "symlink": (
+        lambda data: _with_extra(data, _link("logs/link", "/etc/shadow", tarfile.SYMTYPE)),
+        400,
+        "unsafe_archive",
+    ),
+    "hard link": (
+        lambda data: _with_extra(data, _link("logs/hard", "host.json", tarfile.LNKTYPE)),
+        400,
+        "unsafe_archive",
+    ),
     "device": (lambda data: _with_extra(data, _link("logs/dev", "", tarfile.CHRTYPE)), 400, "unsafe_archive"),
     "duplicate name": (lambda data: _with_extra(data, _file("host.json", b'{"os": "evil"}')), 400, "unsafe_archive"),
-    "unlisted file": (lambda data: _with_extra(data, _file("extra.txt", b"not in the manifest")), 422, "manifest_invalid"),
+    "unlisted file": (
+        lambda data: _with_extra(data, _file("extra.txt", b"not in the manifest")),
+        422,
+        "manifest_invalid",
+    ),
     "not an archive": (lambda data: b"hello, I am not gzip", 400, "bundle_invalid"),
 }
 
@@ -150,7 +162,9 @@ async def test_enrolment_tokens_are_one_time_and_expire(collector: Collector) ->
     late = await collector.client.post("/api/v1/enroll", json={"token": stale, "public_key": key, "hostname": "hub"})
     assert (late.status, (await late.json())["error"]["code"]) == (401, "token_expired")
 
-    bad_key = await collector.client.post("/api/v1/enroll", json={"token": "x", "public_key": "nope", "hostname": "hub"})
+    bad_key = await collector.client.post(
+        "/api/v1/enroll", json={"token": "x", "public_key": "nope", "hostname": "hub"}
+    )
     assert (bad_key.status, (await bad_key.json())["error"]["code"]) == (400, "public_key_invalid")
     garbage = await collector.client.post("/api/v1/enroll", data=b"{", headers={"Content-Type": "application/json"})
     assert (garbage.status, (await garbage.json())["error"]["code"]) == (400, "body_invalid")
@@ -158,8 +172,12 @@ async def test_enrolment_tokens_are_one_time_and_expire(collector: Collector) ->
 
 async def test_self_diagnosis_with_consent_opens_a_ticket(collector: Collector) -> None:
     agent = await collector.enrol("hh-a")
-    trigger = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority="P2",
-                      summary="The curtain stops responding every night around 03:00")
+    trigger = Trigger(
+        kind=TriggerKind.SELF_DIAGNOSIS,
+        open_ticket=True,
+        priority="P2",
+        summary="The curtain stops responding every night around 03:00",
+    )
     status, body, _ = await collector.upload(agent.bundle(start=NOW, trigger=trigger))
     assert status == 201 and body["ticket_id"] is not None
     engineer = collector.user("eve", Role.ENGINEER)

@@ -27,8 +27,18 @@ PUBLIC_REPLY = "We are looking at the curtain logs now."
 
 async def _story(collector: Collector) -> int:
     eve = collector.user("eve-api", Role.ENGINEER)
-    status, ticket = await collector.call("POST", "/api/v1/tickets", eve, json={
-        "household": "hh-1", "device": "curtain", "symptom": "ignores the app at night", "when": "nightly", "priority": "P2"})
+    status, ticket = await collector.call(
+        "POST",
+        "/api/v1/tickets",
+        eve,
+        json={
+            "household": "hh-1",
+            "device": "curtain",
+            "symptom": "ignores the app at night",
+            "when": "nightly",
+            "priority": "P2",
+        },
+    )
     tid = ticket["id"]
     steps = [
         ("notes", {"text": SECRETS["internal_note"], "visibility": "internal"}),
@@ -48,9 +58,16 @@ async def _story(collector: Collector) -> int:
         assert status == 201, (path, answer)
     store = collector.store()
     try:  # an image staff filed, and a staff note from before visibilities existed (kind "note"): internal
-        store.append_ticket_event(tid, "eve", "image", {"sha256": "ab" * 32, "type": "image/png", "size": 1,
-                                                        "name": SECRETS["staff_image"], "role": "engineer"}, collector.clock())
-        store.append_ticket_event(tid, "eve", "note", {"text": SECRETS["legacy_staff_note"], "role": "engineer"}, collector.clock())
+        store.append_ticket_event(
+            tid,
+            "eve",
+            "image",
+            {"sha256": "ab" * 32, "type": "image/png", "size": 1, "name": SECRETS["staff_image"], "role": "engineer"},
+            collector.clock(),
+        )
+        store.append_ticket_event(
+            tid, "eve", "note", {"text": SECRETS["legacy_staff_note"], "role": "engineer"}, collector.clock()
+        )
     finally:
         store.close()
     return tid
@@ -71,8 +88,14 @@ async def test_a_customer_reaches_no_internal_writing_anywhere(collector: Collec
         if route.method != "GET":
             continue
         path = route.resource.canonical
-        concrete = (path.replace("{ticket_id}", str(tid)).replace("{bundle_id}", "x").replace("{agent_id}", "x")
-                    .replace("{path}", "x").replace("{name}", "desk.js").replace("{sha256}", "0" * 64))
+        concrete = (
+            path.replace("{ticket_id}", str(tid))
+            .replace("{bundle_id}", "x")
+            .replace("{agent_id}", "x")
+            .replace("{path}", "x")
+            .replace("{name}", "desk.js")
+            .replace("{sha256}", "0" * 64)
+        )
         for query in ("", "?q=SECRET", "?state=new", "?household=hh-1"):
             _, _, text = await carol.get(concrete + query)  # the pages, following every redirect
             assert not _leaks(text), (concrete + query, _leaks(text))
@@ -147,6 +170,7 @@ async def test_roles_see_only_links_they_can_use_and_refusals_are_pages(collecto
 
 def test_the_customer_view_is_an_allow_list() -> None:
     from collector.support.events import CUSTOMER_KINDS, EventKind
+
     assert EventKind.INTERNAL_NOTE not in CUSTOMER_KINDS and EventKind.SLA_BREACHED not in CUSTOMER_KINDS
     assert EventKind.ASSIGNED not in CUSTOMER_KINDS and EventKind.PRIORITY_CHANGED not in CUSTOMER_KINDS
 
@@ -154,11 +178,18 @@ def test_the_customer_view_is_an_allow_list() -> None:
 async def test_the_portal_speaks_the_households_language_with_no_english_left(collector: Collector) -> None:
     from collector.store.contacts import Language
     from collector.web.portal_text import PORTAL_TEXT, STATE_WORDS
+
     assert all(set(words) == set(PORTAL_TEXT[Language.EN]) for words in PORTAL_TEXT.values())
     assert all(set(words) == set(STATE_WORDS[Language.EN]) for words in STATE_WORDS.values())
     tid = await _story(collector)
-    assert (await collector.call("PUT", "/api/v1/households/hh-1/contact", collector.tokens["eve-api"],
-                                 json={"language": "zh", "timezone": "Asia/Shanghai"}))[0] == 200
+    assert (
+        await collector.call(
+            "PUT",
+            "/api/v1/households/hh-1/contact",
+            collector.tokens["eve-api"],
+            json={"language": "zh", "timezone": "Asia/Shanghai"},
+        )
+    )[0] == 200
     carol = await sign_in(collector, "carol", Role.CUSTOMER, "hh-1")
     english = {*PORTAL_TEXT[Language.EN].values(), *STATE_WORDS[Language.EN].values()}
     for path in ("/portal/", f"/portal/tickets/{tid}", f"/portal/tickets/{tid}/rate"):

@@ -50,9 +50,20 @@ async def test_a_waiting_bundle_joins_the_ticket_opened_later(collector: Collect
     status, unattached = await collector.call("GET", "/api/v1/bundles?unattached=1&household=hh-a", engineer)
     assert {b["bundle_id"] for b in unattached["bundles"]} == {waiting["bundle_id"], too_early["bundle_id"]}
 
-    status, ticket = await collector.call("POST", "/api/v1/tickets", engineer, json={
-        "household": "hh-a", "device": "curtain", "symptom": "no remote control", "when": "last night 03:30",
-        "priority": "P2", "occurred_from": NOW.isoformat(), "occurred_to": (NOW + timedelta(minutes=5)).isoformat()})
+    status, ticket = await collector.call(
+        "POST",
+        "/api/v1/tickets",
+        engineer,
+        json={
+            "household": "hh-a",
+            "device": "curtain",
+            "symptom": "no remote control",
+            "when": "last night 03:30",
+            "priority": "P2",
+            "occurred_from": NOW.isoformat(),
+            "occurred_to": (NOW + timedelta(minutes=5)).isoformat(),
+        },
+    )
     assert status == 201
     assert [b["bundle_id"] for b in ticket["bundles"]] == [waiting["bundle_id"]]
     assert ticket["bundles"][0]["verified"] is True
@@ -64,21 +75,37 @@ async def test_a_waiting_bundle_joins_the_ticket_opened_later(collector: Collect
 
     _, later, _ = await collector.upload(agent.bundle(start=NOW + timedelta(minutes=2)))
     assert later["ticket_id"] == ticket["id"]
-    status, note = await collector.call("POST", f"/api/v1/tickets/{ticket['id']}/notes", engineer, json={"text": "called"})
+    status, note = await collector.call(
+        "POST", f"/api/v1/tickets/{ticket['id']}/notes", engineer, json={"text": "called"}
+    )
     assert status == 201 and note["kind"] == "internal_note"  # a staff note without a visibility stays internal
     _, shown = await collector.call("GET", f"/api/v1/tickets/{ticket['id']}", engineer)
-    assert [e["kind"] for e in shown["events"]] == ["created", "bundle_attached", "classified", "bundle_attached", "internal_note"]
+    assert [e["kind"] for e in shown["events"]] == [
+        "created",
+        "bundle_attached",
+        "classified",
+        "bundle_attached",
+        "internal_note",
+    ]
 
 
 async def test_ticket_events_and_audit_are_append_only(collector: Collector) -> None:
     engineer = collector.user("eve", Role.ENGINEER)
-    status, _ = await collector.call("POST", "/api/v1/tickets", engineer, json={
-        "household": "hh-a", "device": "d", "symptom": "s", "when": "w", "priority": "P3"})
+    status, _ = await collector.call(
+        "POST",
+        "/api/v1/tickets",
+        engineer,
+        json={"household": "hh-a", "device": "d", "symptom": "s", "when": "w", "priority": "P3"},
+    )
     assert status == 201
     connection = sqlite3.connect(collector.store_path)
     try:
-        for statement in ("UPDATE ticket_events SET actor = 'mallory'", "DELETE FROM ticket_events",
-                          "UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"):
+        for statement in (
+            "UPDATE ticket_events SET actor = 'mallory'",
+            "DELETE FROM ticket_events",
+            "UPDATE audit SET actor = 'mallory'",
+            "DELETE FROM audit",
+        ):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 connection.execute(statement)
     finally:
@@ -87,7 +114,9 @@ async def test_ticket_events_and_audit_are_append_only(collector: Collector) -> 
 
 async def test_bad_intake_is_a_clear_400(collector: Collector) -> None:
     engineer = collector.user("eve", Role.ENGINEER)
-    status, body = await collector.call("POST", "/api/v1/tickets", engineer, json={"household": "hh-a", "priority": "P9"})
+    status, body = await collector.call(
+        "POST", "/api/v1/tickets", engineer, json={"household": "hh-a", "priority": "P9"}
+    )
     assert status == 400 and body["error"]["code"] == "body_invalid"
     status, body = await collector.call("GET", "/api/v1/tickets?priority=P9", engineer)
     assert status == 400
@@ -98,9 +127,18 @@ async def test_bad_intake_is_a_clear_400(collector: Collector) -> None:
 @pytest.mark.parametrize("config_overrides", [{"tickets": {"redact_customer_text": True}}])
 async def test_customer_text_is_redacted_when_the_organisation_turns_it_on(collector: Collector) -> None:
     customer = collector.user("cara", Role.CUSTOMER, household="hh-r")
-    status, ticket = await collector.call("POST", "/api/v1/tickets", customer, json={
-        "device": "plug a4:cf:12:34:56:78", "symptom": "offline; my wifi password=hunter2, call +49 170 1234567",
-        "when": "since yesterday", "priority": "P3", "environment": "router 192.168.1.1, SSID: Lovely Home"})
+    status, ticket = await collector.call(
+        "POST",
+        "/api/v1/tickets",
+        customer,
+        json={
+            "device": "plug a4:cf:12:34:56:78",
+            "symptom": "offline; my wifi password=hunter2, call +49 170 1234567",
+            "when": "since yesterday",
+            "priority": "P3",
+            "environment": "router 192.168.1.1, SSID: Lovely Home",
+        },
+    )
     assert status == 201
     stored = json.dumps(ticket)
     for secret in ("a4:cf:12:34:56:78", "hunter2", "1234567", "192.168.1.1", "Lovely Home"):
@@ -113,8 +151,12 @@ async def test_customer_text_is_redacted_when_the_organisation_turns_it_on(colle
     finally:
         store.close()
     assert Redactor(base64.b64decode(pseudonym_key)).pseudonym_mac("a4:cf:12:34:56:78") in intake["device"]
-    status, event = await collector.call("POST", f"/api/v1/tickets/{ticket['id']}/notes", customer,
-                                         json={"text": "still down, token=abc123 at me@example.com"})
+    status, event = await collector.call(
+        "POST",
+        f"/api/v1/tickets/{ticket['id']}/notes",
+        customer,
+        json={"text": "still down, token=abc123 at me@example.com"},
+    )
     assert status == 201 and "abc123" not in json.dumps(event) and "me@example.com" not in json.dumps(event)
 
 
@@ -128,7 +170,9 @@ async def test_the_pre_filled_cause_follows_the_strongest_evidence_and_a_persons
     engineer = collector.user("eve", Role.ENGINEER)
     agent = await collector.enrol("hh-a")
     # A click in the middle of an outage opens the ticket: its cause is provisional.
-    click = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, signature="router_reboot:ongoing", open_ticket=True, priority=Priority.P1)
+    click = Trigger(
+        kind=TriggerKind.SELF_DIAGNOSIS, signature="router_reboot:ongoing", open_ticket=True, priority=Priority.P1
+    )
     _, opened, _ = await collector.upload(agent.bundle(start=NOW, trigger=click))
     ticket_id = opened["ticket_id"]
     assert ticket_id is not None
@@ -139,18 +183,28 @@ async def test_the_pre_filled_cause_follows_the_strongest_evidence_and_a_persons
         assert stored["ticket_id"] == ticket_id
     _, ticket = await collector.call("GET", f"/api/v1/tickets/{ticket_id}", engineer)
     causes = [(c["cause"], c["provisional"], c.get("replaces")) for c in _classified(ticket)]
-    assert causes == [("router_reboot", True, None), ("device_reboot", False, "router_reboot"),
-                      ("device_crash_loop", False, "device_reboot")]
+    assert causes == [
+        ("router_reboot", True, None),
+        ("device_reboot", False, "router_reboot"),
+        ("device_crash_loop", False, "device_reboot"),
+    ]
     store = collector.store()
     try:
-        changes = [(e["detail"]["from"], e["detail"]["to"]) for e in store.audit_log(target=str(ticket_id))
-                   if e["action"] == "ticket.cause_replaced"]
+        changes = [
+            (e["detail"]["from"], e["detail"]["to"])
+            for e in store.audit_log(target=str(ticket_id))
+            if e["action"] == "ticket.cause_replaced"
+        ]
     finally:
         store.close()
     assert sorted(changes) == [("device_reboot", "device_crash_loop"), ("router_reboot", "device_reboot")]
 
-    status, _ = await collector.call("POST", f"/api/v1/tickets/{ticket_id}/classify", engineer, json={
-        "type": "hardware", "cause": "power supply", "impact": "degraded"})
+    status, _ = await collector.call(
+        "POST",
+        f"/api/v1/tickets/{ticket_id}/classify",
+        engineer,
+        json={"type": "hardware", "cause": "power supply", "impact": "degraded"},
+    )
     assert status == 201
     trigger = Trigger(kind=TriggerKind.FAULT, signature="device_crash_loop:esp")
     await collector.upload(agent.bundle(start=NOW + timedelta(minutes=2), trigger=trigger))

@@ -12,10 +12,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from aiohttp import ClientSession, TCPConnector
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from collector.app import create_app
 from collector.models import Role
@@ -38,8 +38,9 @@ def _with_password(collector: Collector, name: str, role: Role = Role.ENGINEER) 
 
 
 async def _login(client: TestClient, name: str, password: str, **headers: str) -> Any:
-    return await client.post("/ui/login", data={"name": name, "password": password, "next": "/ui/"},
-                             allow_redirects=False, headers=headers)
+    return await client.post(
+        "/ui/login", data={"name": name, "password": password, "next": "/ui/"}, allow_redirects=False, headers=headers
+    )
 
 
 class _Inline(HTMLParser):
@@ -66,8 +67,13 @@ def _check_headers(headers: Any, where: str) -> None:
 async def test_every_answer_has_the_security_headers_and_no_page_needs_inline_code(collector: Collector) -> None:
     _with_password(collector, "eve")
     agent = await collector.enrol("hh-a")
-    trigger = Trigger(kind=TriggerKind.SELF_DIAGNOSIS, open_ticket=True, priority="P2", summary="plug drops off",
-                      signature="device_availability:plug")
+    trigger = Trigger(
+        kind=TriggerKind.SELF_DIAGNOSIS,
+        open_ticket=True,
+        priority="P2",
+        summary="plug drops off",
+        signature="device_availability:plug",
+    )
     status, uploaded, _ = await collector.upload(agent.bundle(start=NOW, trigger=trigger))
     assert status == 201
     signed_in = await _login(collector.client, "eve", PASSWORD)
@@ -117,8 +123,11 @@ async def https_collector(tmp_path: Path) -> AsyncIterator[tuple[str, ssl.SSLCon
     server = TestServer(create_app(config, clock=clock, monotonic_clock=clock.monotonic), host="127.0.0.1")
     await server.start_server(ssl=server_context)  # TestClient would start it without TLS
     async with TestClient(server) as client:
-        yield str(server.make_url("/")), ssl.create_default_context(cafile=str(certificate.ca_file)), \
-            Collector(client, config.database_path, clock)
+        yield (
+            str(server.make_url("/")),
+            ssl.create_default_context(cafile=str(certificate.ca_file)),
+            Collector(client, config.database_path, clock),
+        )
 
 
 async def test_over_https_the_session_cookie_is_secure(https_collector: tuple[str, ssl.SSLContext, Collector]) -> None:
@@ -126,14 +135,26 @@ async def test_over_https_the_session_cookie_is_secure(https_collector: tuple[st
     assert base.startswith("https://")
     _with_password(collector, "eve")
     async with ClientSession(connector=TCPConnector(ssl=client_context)) as session:
-        answer = await session.post(f"{base}ui/login", data={"name": "eve", "password": PASSWORD, "next": "/ui/"},
-                                    allow_redirects=False)
+        answer = await session.post(
+            f"{base}ui/login", data={"name": "eve", "password": PASSWORD, "next": "/ui/"}, allow_redirects=False
+        )
         assert answer.status == 303
         assert re.search(r"homediag_session=[^;]+;.*Secure", answer.headers["Set-Cookie"])
 
 
-@pytest.mark.parametrize("config_overrides", [{"web": {"login_burst_per_account": 5, "login_per_minute_per_account": 1,
-                                                       "login_burst_per_address": 8, "login_per_minute_per_address": 0.5}}])
+@pytest.mark.parametrize(
+    "config_overrides",
+    [
+        {
+            "web": {
+                "login_burst_per_account": 5,
+                "login_per_minute_per_account": 1,
+                "login_burst_per_address": 8,
+                "login_per_minute_per_address": 0.5,
+            }
+        }
+    ],
+)
 async def test_sign_in_is_throttled_per_account_and_per_address(collector: Collector) -> None:
     _with_password(collector, "eve")
     answers = [await _login(collector.client, "eve", f"guess-{n}") for n in range(15)]
@@ -168,16 +189,24 @@ async def test_password_hashing_parameters_are_the_documented_ones() -> None:
 
 # What a signed-in user can put into the UI's addresses and forms; {} is where the drawn text goes.
 UI_TARGETS = (
-    ("GET", "/ui/?priority={}"), ("GET", "/ui/?state={}"), ("GET", "/ui/?group={}"), ("GET", "/ui/tickets/{}"),
-    ("GET", "/ui/reports?month={}"), ("GET", "/ui/bundles/{}/files/{}"), ("GET", "/ui/login?next={}"),
-    ("POST", "/ui/tickets/{}/live/inventory"), ("POST", "/ui/login"), ("GET", "/ui/fleet?{}={}"),
+    ("GET", "/ui/?priority={}"),
+    ("GET", "/ui/?state={}"),
+    ("GET", "/ui/?group={}"),
+    ("GET", "/ui/tickets/{}"),
+    ("GET", "/ui/reports?month={}"),
+    ("GET", "/ui/bundles/{}/files/{}"),
+    ("GET", "/ui/login?next={}"),
+    ("POST", "/ui/tickets/{}/live/inventory"),
+    ("POST", "/ui/login"),
+    ("GET", "/ui/fleet?{}={}"),
 )
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(target=st.sampled_from(UI_TARGETS), text=st.text(max_size=30))
-async def test_no_ui_page_answers_500_to_what_a_user_can_type(collector: Collector, target: tuple[str, str],
-                                                               text: str) -> None:
+async def test_no_ui_page_answers_500_to_what_a_user_can_type(
+    collector: Collector, target: tuple[str, str], text: str
+) -> None:
     if "eve" not in collector.tokens:
         _with_password(collector, "eve")
         assert (await _login(collector.client, "eve", PASSWORD)).status == 303

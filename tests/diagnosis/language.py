@@ -9,8 +9,22 @@ from __future__ import annotations
 
 import re
 
-PROPER_NAMES = {"wi-fi", "wifi", "zigbee", "shelly", "tasmota", "esphome", "homekit", "home", "assistant", "dns", "mqtt",
-                "ntp", "ups", "dbm"}
+PROPER_NAMES = {
+    "wi-fi",
+    "wifi",
+    "zigbee",
+    "shelly",
+    "tasmota",
+    "esphome",
+    "homekit",
+    "home",
+    "assistant",
+    "dns",
+    "mqtt",
+    "ntp",
+    "ups",
+    "dbm",
+}
 _WORD = re.compile(r"[A-Za-z][A-Za-z\-]*")
 _QUOTED = re.compile(r"“[^”]*”")
 

@@ -33,22 +33,52 @@ def test_diagnose_a_bundle_offline(tmp_path: Path) -> None:
         events += router_reboot((NOW - timedelta(days=day + 1)).replace(hour=3, minute=1), devices={"curtain": 10})
     key = generate_private_key()
     _, data = build_bundle(
-        files={"timeline.jsonl": "".join(e.model_dump_json() + "\n" for e in events).encode(),
-               "inventory.json": HOME.model_dump_json().encode(), "host.json": b"{}"},
-        agent_id="agt_1", household="hh", trigger=Trigger(kind=TriggerKind.FAULT, signature="router_reboot"),
-        window=CaptureWindow(start=NOW - timedelta(days=4), end=NOW), redaction=RedactionSummary(), private_key=key)
+        files={
+            "timeline.jsonl": "".join(e.model_dump_json() + "\n" for e in events).encode(),
+            "inventory.json": HOME.model_dump_json().encode(),
+            "host.json": b"{}",
+        },
+        agent_id="agt_1",
+        household="hh",
+        trigger=Trigger(kind=TriggerKind.FAULT, signature="router_reboot"),
+        window=CaptureWindow(start=NOW - timedelta(days=4), end=NOW),
+        redaction=RedactionSummary(),
+        private_key=key,
+    )
     bundle = tmp_path / "b.tar.gz"
     bundle.write_bytes(data)
-    done = _agent(tmp_path, "diagnose", "--from-bundle", str(bundle), "--public-key", public_key_to_text(key.public_key()), "--json")
+    done = _agent(
+        tmp_path,
+        "diagnose",
+        "--from-bundle",
+        str(bundle),
+        "--public-key",
+        public_key_to_text(key.public_key()),
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     jsonschema.validate(report, SCHEMA)
     assert report["verdict"] == "router_scheduled_reboot"
-    human = _agent(tmp_path, "diagnose", "--from-bundle", str(bundle), "--public-key", public_key_to_text(key.public_key()),
-                   "--lang", "zh")
+    human = _agent(
+        tmp_path,
+        "diagnose",
+        "--from-bundle",
+        str(bundle),
+        "--public-key",
+        public_key_to_text(key.public_key()),
+        "--lang",
+        "zh",
+    )
     assert "路由器" in human.stdout and "03:01" in human.stdout
-    wrong = _agent(tmp_path, "diagnose", "--from-bundle", str(bundle), "--public-key",
-                   public_key_to_text(generate_private_key().public_key()))
+    wrong = _agent(
+        tmp_path,
+        "diagnose",
+        "--from-bundle",
+        str(bundle),
+        "--public-key",
+        public_key_to_text(generate_private_key().public_key()),
+    )
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1
 
 
@@ -58,8 +88,10 @@ def test_live_diagnosis_sends_evidence_and_opens_a_ticket(tmp_path: Path) -> Non
         engineer = collector.admin("user", "create", "--name", "eve", "--role", "engineer").split()[-1]
         token = collector.admin("token", "create", "--household", "hh-1").split()[-1]
         config = tmp_path / "agent.yaml"
-        config.write_text(f"state_dir: {tmp_path / 'state'}\ncollector: {{url: '{collector.url}'}}\n"
-                          "discovery: {mdns: false, arp: false}\nweb: {enabled: false}\n")
+        config.write_text(
+            f"state_dir: {tmp_path / 'state'}\ncollector: {{url: '{collector.url}'}}\n"
+            "discovery: {mdns: false, arp: false}\nweb: {enabled: false}\n"
+        )
         run = [AGENT, "-c", str(config)]
         subprocess.run([*run, "enroll", "--token", token], check=True, capture_output=True, timeout=60)
         done = subprocess.run([*run, "diagnose", "--send", "--json"], capture_output=True, text=True, timeout=90)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from agent.diagnosis import diagnose
-from shared.profiles import load_profiles
 from shared.models import Device, EventKind, Inventory, RootCause, TimelineEvent
+from shared.profiles import load_profiles
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 PROFILES = load_profiles()
@@ -19,22 +19,33 @@ def ev(at: datetime, kind: EventKind, state: str, device: str | None = None, **d
 
 
 def device(id: str, family: str, **fields: object) -> Device:
-    return Device(id=id, name=id, family=family, first_seen=NOW - timedelta(days=30), last_seen=NOW, available=True, **fields)
+    return Device(
+        id=id, name=id, family=family, first_seen=NOW - timedelta(days=30), last_seen=NOW, available=True, **fields
+    )
 
 
-HOME = Inventory(generated_at=NOW, devices=[device("curtain", "zigbee2mqtt", manufacturer="Aqara", model="ZNCLDJ11LM"),
-                                            device("plug", "tasmota", firmware="14.4.1", rssi_dbm=-60),
-                                            device("speaker", "sonos")])
+HOME = Inventory(
+    generated_at=NOW,
+    devices=[
+        device("curtain", "zigbee2mqtt", manufacturer="Aqara", model="ZNCLDJ11LM"),
+        device("plug", "tasmota", firmware="14.4.1", rssi_dbm=-60),
+        device("speaker", "sonos"),
+    ],
+)
 
 
-def router_reboot(start: datetime, seconds: float = 240, devices: dict[str, float] | None = None) -> list[TimelineEvent]:
+def router_reboot(
+    start: datetime, seconds: float = 240, devices: dict[str, float] | None = None
+) -> list[TimelineEvent]:
     end = start + timedelta(seconds=seconds)
     events = []
     for kind in (EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET):
         events += [ev(start, kind, "down"), ev(end, kind, "up")]
     for name, back_after in (devices or {}).items():
-        events += [ev(start + timedelta(seconds=15), EventKind.DEVICE_AVAILABILITY, "offline", name),
-                   ev(end + timedelta(seconds=back_after), EventKind.DEVICE_AVAILABILITY, "online", name)]
+        events += [
+            ev(start + timedelta(seconds=15), EventKind.DEVICE_AVAILABILITY, "offline", name),
+            ev(end + timedelta(seconds=back_after), EventKind.DEVICE_AVAILABILITY, "online", name),
+        ]
     return events
 
 
@@ -56,7 +67,9 @@ def test_the_curtain_case_nightly_router_reboot() -> None:
     finding = report.findings[0]
     assert "03:0" in finding.explanation.symptom and "curtain" in finding.explanation.symptom
     assert "4 minutes" in finding.explanation.symptom and "restart" in finding.explanation.root_cause
-    assert finding.translations["zh"].symptom.startswith("Your curtain") or "curtain" in finding.translations["zh"].symptom
+    assert (
+        finding.translations["zh"].symptom.startswith("Your curtain") or "curtain" in finding.translations["zh"].symptom
+    )
     assert any(f.expected and f.devices == ["curtain"] for f in report.findings)
 
 
@@ -68,11 +81,14 @@ def test_a_single_router_reboot_with_a_slow_device() -> None:
     assert [f.devices for f in report.findings if f.expected] == [["curtain"]]
 
 
-@pytest.mark.parametrize(("kinds", "cause"), [
-    ((EventKind.INTERNET,), RootCause.WAN_OUTAGE),
-    ((EventKind.DNS,), RootCause.DNS_FAILURE),
-    ((EventKind.BROKER,), RootCause.BROKER_DOWN),
-])
+@pytest.mark.parametrize(
+    ("kinds", "cause"),
+    [
+        ((EventKind.INTERNET,), RootCause.WAN_OUTAGE),
+        ((EventKind.DNS,), RootCause.DNS_FAILURE),
+        ((EventKind.BROKER,), RootCause.BROKER_DOWN),
+    ],
+)
 def test_network_outages_by_signature(kinds, cause) -> None:  # type: ignore[no-untyped-def]
     start = NOW - timedelta(hours=1)
     events = [e for kind in kinds for e in (ev(start, kind, "down"), ev(start + timedelta(minutes=3), kind, "up"))]
@@ -92,8 +108,12 @@ def test_device_offline_reboot_and_crash_loop() -> None:
     assert offline.verdict is RootCause.DEVICE_OFFLINE and "still offline" in offline.findings[0].explanation.symptom
     reboot = run([ev(start, EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Power On")])
     assert reboot.verdict is RootCause.DEVICE_REBOOT and reboot.priority == "P3"
-    loop = run([ev(start + timedelta(minutes=i), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")
-                for i in range(4)])
+    loop = run(
+        [
+            ev(start + timedelta(minutes=i), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")
+            for i in range(4)
+        ]
+    )
     assert loop.verdict is RootCause.DEVICE_CRASH_LOOP
     assert RootCause.FIRMWARE_KNOWN_ISSUE in causes(loop)  # tasmota-crash-restarts matches the Exception restarts
     known = next(f for f in loop.findings if f.root_cause is RootCause.FIRMWARE_KNOWN_ISSUE)
@@ -105,9 +125,19 @@ def test_a_short_absence_ending_in_a_reboot_is_the_reboot(away_s: float, cause: 
     """A device that restarts drops off for seconds; one that is gone for minutes and comes back rebooted was
     off (a wall switch, a power cut): that is the finding."""
     went, back = NOW - timedelta(hours=1), NOW - timedelta(hours=1) + timedelta(seconds=away_s)
-    report = run([ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-                  ev(back, EventKind.DEVICE_AVAILABILITY, "online", "plug"),
-                  ev(back + timedelta(seconds=1), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Software/System restart")])
+    report = run(
+        [
+            ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+            ev(back, EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+            ev(
+                back + timedelta(seconds=1),
+                EventKind.DEVICE_REBOOT,
+                "rebooted",
+                "plug",
+                reason="Software/System restart",
+            ),
+        ]
+    )
     assert report.verdict is cause
 
 
@@ -122,9 +152,11 @@ def test_weak_signal_hub_boots_and_clock_jump() -> None:
 
 def test_a_hub_short_of_storage_is_said_plainly_and_decides_only_alone() -> None:
     full = {"disk_percent": 99.6, "memory_percent": 41.0, "reasons": ["disk"]}
-    events = [ev(NOW - timedelta(minutes=30), EventKind.HUB_HEALTH, "ok", disk_percent=80.0, reasons=[]),
-              ev(NOW - timedelta(minutes=20), EventKind.HUB_HEALTH, "degraded", **full),
-              ev(NOW - timedelta(minutes=10), EventKind.HUB_HEALTH, "degraded", **full)]
+    events = [
+        ev(NOW - timedelta(minutes=30), EventKind.HUB_HEALTH, "ok", disk_percent=80.0, reasons=[]),
+        ev(NOW - timedelta(minutes=20), EventKind.HUB_HEALTH, "degraded", **full),
+        ev(NOW - timedelta(minutes=10), EventKind.HUB_HEALTH, "degraded", **full),
+    ]
     report = run(events)
     assert report.verdict is RootCause.HUB_DEGRADED and report.priority == "P2"
     finding = report.findings[0]
@@ -141,13 +173,20 @@ def test_a_hub_short_of_storage_is_said_plainly_and_decides_only_alone() -> None
 
 def test_a_broker_refusing_the_hub_is_named_even_beside_its_restart() -> None:
     refused = ev(NOW - timedelta(minutes=30), EventKind.BROKER, "refused", reason="Not authorized")
-    restart = [ev(NOW - timedelta(minutes=31), EventKind.BROKER, "down"), ev(NOW - timedelta(minutes=30), EventKind.BROKER, "up")]
+    restart = [
+        ev(NOW - timedelta(minutes=31), EventKind.BROKER, "down"),
+        ev(NOW - timedelta(minutes=30), EventKind.BROKER, "up"),
+    ]
     report = run(restart + [refused])
     assert report.verdict is RootCause.BROKER_REFUSED and RootCause.BROKER_DOWN in causes(report)
     finding = report.findings[0]
-    assert "Not authorized" in finding.title and finding.ended_at is None and "since 08:30" in finding.explanation.symptom
+    assert (
+        "Not authorized" in finding.title and finding.ended_at is None and "since 08:30" in finding.explanation.symptom
+    )
     fixed = run([refused, ev(NOW - timedelta(minutes=5), EventKind.BROKER, "accepted")])
-    assert fixed.findings[0].ended_at == NOW - timedelta(minutes=5) and "to 08:55" in fixed.findings[0].explanation.symptom
+    assert (
+        fixed.findings[0].ended_at == NOW - timedelta(minutes=5) and "to 08:55" in fixed.findings[0].explanation.symptom
+    )
 
 
 def test_healthy_only_when_nothing_is_wrong_and_live_checks_count() -> None:
@@ -170,10 +209,19 @@ def test_a_fault_bundle_is_diagnosed_for_its_own_fault() -> None:
     from agent.diagnosis import fault_focus
 
     start = NOW - timedelta(minutes=5)
-    events = [ev(start, EventKind.INTERNET, "down"), ev(start + timedelta(seconds=6), EventKind.INTERNET, "up"),
-              ev(start + timedelta(seconds=40), EventKind.DNS, "down"), ev(start + timedelta(seconds=46), EventKind.DNS, "up"),
-              ev(start + timedelta(seconds=46), EventKind.FAULT, "closed", signature="dns_failure",
-                 started=(start + timedelta(seconds=40)).isoformat())]
+    events = [
+        ev(start, EventKind.INTERNET, "down"),
+        ev(start + timedelta(seconds=6), EventKind.INTERNET, "up"),
+        ev(start + timedelta(seconds=40), EventKind.DNS, "down"),
+        ev(start + timedelta(seconds=46), EventKind.DNS, "up"),
+        ev(
+            start + timedelta(seconds=46),
+            EventKind.FAULT,
+            "closed",
+            signature="dns_failure",
+            started=(start + timedelta(seconds=40)).isoformat(),
+        ),
+    ]
     focused = diagnose(events, HOME, {}, PROFILES, NOW, focus=fault_focus(events, "dns_failure"))
     assert focused.verdict is RootCause.DNS_FAILURE
     wan = diagnose(events, HOME, {}, PROFILES, NOW, focus=(start, start + timedelta(seconds=6)))
@@ -187,16 +235,21 @@ ALL_UP = [{"name": name, "ok": True} for name in ("hub_link", "gateway", "dns", 
 
 
 def _checks(*failing: str) -> list[dict[str, object]]:
-    return [{"name": c["name"], "ok": c["name"] not in failing, "detail": "timeout" if c["name"] in failing else ""}
-            for c in ALL_UP]
+    return [
+        {"name": c["name"], "ok": c["name"] not in failing, "detail": "timeout" if c["name"] in failing else ""}
+        for c in ALL_UP
+    ]
 
 
-@pytest.mark.parametrize(("down", "cause"), [
-    (("hub_link", "gateway", "dns", "internet"), RootCause.ROUTER_REBOOT),
-    (("internet",), RootCause.WAN_OUTAGE),
-    (("dns",), RootCause.DNS_FAILURE),
-    (("broker",), RootCause.BROKER_DOWN),
-])
+@pytest.mark.parametrize(
+    ("down", "cause"),
+    [
+        (("hub_link", "gateway", "dns", "internet"), RootCause.ROUTER_REBOOT),
+        (("internet",), RootCause.WAN_OUTAGE),
+        (("dns",), RootCause.DNS_FAILURE),
+        (("broker",), RootCause.BROKER_DOWN),
+    ],
+)
 def test_a_fault_the_recorder_still_holds_open_is_named_when_the_checks_already_pass(down, cause) -> None:  # type: ignore[no-untyped-def]
     # The click's fresh checks pass a second before the monitor records the recovery: the fault just ended.
     start = NOW - timedelta(seconds=14)
@@ -208,12 +261,15 @@ def test_a_fault_the_recorder_still_holds_open_is_named_when_the_checks_already_
     assert any(e.source == "diagnose.check" and e.state == "up" for e in finding.evidence)
 
 
-@pytest.mark.parametrize(("down", "cause", "words", "zh_words"), [
-    (("hub_link", "gateway", "dns", "internet"), RootCause.ROUTER_REBOOT, "probably restarting", "很可能正在重启"),
-    (("internet",), RootCause.WAN_OUTAGE, "Right now the internet", "目前无法连接互联网"),
-    (("dns",), RootCause.DNS_FAILURE, "Right now names", "目前无法解析域名"),
-    (("broker",), RootCause.BROKER_DOWN, "Right now the hub's message service", "目前没有响应"),
-])
+@pytest.mark.parametrize(
+    ("down", "cause", "words", "zh_words"),
+    [
+        (("hub_link", "gateway", "dns", "internet"), RootCause.ROUTER_REBOOT, "probably restarting", "很可能正在重启"),
+        (("internet",), RootCause.WAN_OUTAGE, "Right now the internet", "目前无法连接互联网"),
+        (("dns",), RootCause.DNS_FAILURE, "Right now names", "目前无法解析域名"),
+        (("broker",), RootCause.BROKER_DOWN, "Right now the hub's message service", "目前没有响应"),
+    ],
+)
 def test_during_a_fault_the_click_says_what_fails_now_and_the_likely_cause(down, cause, words, zh_words) -> None:  # type: ignore[no-untyped-def]
     # An earlier, more serious fault is over: what fails now decides.
     events = router_reboot(NOW - timedelta(minutes=20), seconds=30) if cause is not RootCause.ROUTER_REBOOT else []
@@ -260,8 +316,10 @@ def test_repeats_are_one_finding_per_device_and_cause_counted_and_dated() -> Non
     start = NOW - timedelta(hours=4)
     for minutes in (0, 20):
         went = start + timedelta(minutes=minutes)
-        events += [ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-                   ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug")]
+        events += [
+            ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+            ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+        ]
     events += [ev(NOW - timedelta(minutes=m), EventKind.DEVICE_REBOOT, "rebooted", "speaker") for m in (200, 100)]
     report = run(events, checks=ALL_UP)
     slow = [f for f in report.findings if f.devices == ["curtain"] and not f.expected]
@@ -269,7 +327,10 @@ def test_repeats_are_one_finding_per_device_and_cause_counted_and_dated() -> Non
     assert "3 times" in slow[0].explanation.symptom and "06:00 restart" in slow[0].explanation.symptom
     assert "共 3 次" in slow[0].translations["zh"].symptom
     (plug,) = [f for f in report.findings if f.devices == ["plug"]]
-    assert plug.occurrences == 2 and "at 05:00 for about 3 minutes and at 05:20 for about 3 minutes" in plug.explanation.symptom
+    assert (
+        plug.occurrences == 2
+        and "at 05:00 for about 3 minutes and at 05:20 for about 3 minutes" in plug.explanation.symptom
+    )
     assert (plug.started_at, plug.ended_at) == (start, start + timedelta(minutes=23))
     (speaker,) = [f for f in report.findings if f.devices == ["speaker"]]
     assert speaker.occurrences == 2 and speaker.title == "speaker restarted 2 times"
@@ -280,23 +341,29 @@ def test_a_devices_earlier_absences_do_not_pull_an_older_fault_into_now() -> Non
     events = router_reboot(NOW - timedelta(hours=3), seconds=60)
     for hours in (5, 0.5):
         went = NOW - timedelta(hours=hours)
-        events += [ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-                   ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug")]
+        events += [
+            ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+            ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+        ]
     assert run(events, checks=ALL_UP).verdict is RootCause.DEVICE_OFFLINE
 
 
 def test_the_boot_of_a_device_switched_back_on_is_part_of_its_absence() -> None:
     went = NOW - timedelta(minutes=10)
-    events = [ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-              ev(went + timedelta(seconds=40), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
-              ev(went + timedelta(seconds=41), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Power On")]
+    events = [
+        ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+        ev(went + timedelta(seconds=40), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+        ev(went + timedelta(seconds=41), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Power On"),
+    ]
     report = run(events, checks=ALL_UP)
     assert report.verdict is RootCause.DEVICE_OFFLINE and causes(report) == [RootCause.DEVICE_OFFLINE]
     # Its next restart, a minute later, is a restart of its own.
     restart = went + timedelta(minutes=2)
-    events += [ev(restart, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-               ev(restart + timedelta(seconds=1), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
-               ev(restart + timedelta(seconds=2), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")]
+    events += [
+        ev(restart, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
+        ev(restart + timedelta(seconds=1), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+        ev(restart + timedelta(seconds=2), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception"),
+    ]
     assert run(events, checks=ALL_UP).verdict is RootCause.DEVICE_REBOOT
 
 

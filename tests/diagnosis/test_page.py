@@ -84,6 +84,7 @@ def _fixed_check(report: DiagnosisReport, gate: asyncio.Event | None = None) -> 
         progress("analysis")
         weak = any(f.root_cause.value == "wifi_weak_signal" for f in report.findings)
         return report, {"inventory.json": inventory(weak=weak).model_dump_json().encode()}
+
     return check
 
 
@@ -104,15 +105,20 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
     async with AsyncExitStack() as stack:
         servers: dict[str, OneClickPage] = {}
         for name, report in {**states, "progress": states["healthy"]}.items():
-            config = AgentConfig.model_validate({"state_dir": str(tmp_path / name), "web": {"host": "127.0.0.1", "port": 0}})
+            config = AgentConfig.model_validate(
+                {"state_dir": str(tmp_path / name), "web": {"host": "127.0.0.1", "port": 0}}
+            )
             check = _fixed_check(report, gate if name == "progress" else None)
             servers[name] = await stack.enter_async_context(OneClickPage(config, check=check, now=lambda: NOW, tz=tz))
         playwright = await stack.enter_async_context(async_playwright())
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         stack.push_async_callback(browser.close)
 
-        contexts = {(lang, width): await browser.new_context(locale=LOCALES[lang], viewport=WIDTHS[width])
-                    for lang in LOCALES for width in WIDTHS}
+        contexts = {
+            (lang, width): await browser.new_context(locale=LOCALES[lang], viewport=WIDTHS[width])
+            for lang in LOCALES
+            for width in WIDTHS
+        }
 
         async def one(name: str, language: str, width: str) -> None:
             async with limit:
@@ -138,8 +144,11 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
                     await _check_page(page, language, f"{name}-{language}-{width}", out)
                     if name == "mid_router_restart":
                         first = await page.inner_text(".card.now")
-                        assert ("right now" in first and "wait two minutes" in first) if language == "en" else (
-                            "现在" in first and "等两分钟" in first)
+                        assert (
+                            ("right now" in first and "wait two minutes" in first)
+                            if language == "en"
+                            else ("现在" in first and "等两分钟" in first)
+                        )
                 finally:
                     await page.close()
 
@@ -147,8 +156,13 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
         servers["before"] = servers["consent"] = servers["healthy"]
         # Every state at both widths when screenshots are wanted; otherwise the page's main moments and one page
         # with every finding's card at once (the suite's time is shared).
-        runs = [(name, lang, width) for name in ["progress", *names] for lang in LOCALES for width in WIDTHS
-                if out is not None or name in ALWAYS]
+        runs = [
+            (name, lang, width)
+            for name in ["progress", *names]
+            for lang in LOCALES
+            for width in WIDTHS
+            if out is not None or name in ALWAYS
+        ]
         progress = [asyncio.create_task(one(*run)) for run in runs if run[0] == "progress"]
         await asyncio.gather(*(one(*run) for run in runs if run[0] != "progress"))
         gate.set()
@@ -163,12 +177,20 @@ async def enrolled(tmp_path: Path) -> AsyncIterator[tuple[AgentConfig, Collector
     collector.start()
     try:
         token = collector.admin("token", "create", "--household", "hh-page").split()[-1]
-        settings = {"state_dir": str(tmp_path / "state"), "collector": {"url": collector.url},
-                    "discovery": {"mdns": False, "arp": False}, "web": {"host": "127.0.0.1", "port": 0, "send_wait_s": 1.0},
-                    "upload": {"backoff_initial_s": 0.2, "backoff_max_s": 1.0}}
+        settings = {
+            "state_dir": str(tmp_path / "state"),
+            "collector": {"url": collector.url},
+            "discovery": {"mdns": False, "arp": False},
+            "web": {"host": "127.0.0.1", "port": 0, "send_wait_s": 1.0},
+            "upload": {"backoff_initial_s": 0.2, "backoff_max_s": 1.0},
+        }
         (tmp_path / "agent.yaml").write_text(str(settings).replace("'", '"'))
-        subprocess.run([AGENT, "-c", str(tmp_path / "agent.yaml"), "enroll", "--token", token], check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [AGENT, "-c", str(tmp_path / "agent.yaml"), "enroll", "--token", token],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         yield AgentConfig.model_validate(settings), collector
     finally:
         collector.stop()
@@ -209,8 +231,12 @@ async def test_real_check_sent_online_again_and_offline_follows_to_the_ticket(en
             assert ticket.isdigit(), sent
             await _check_page(en, "en", "sent-en-desktop", out)
             job = next(iter(server.jobs))
-            async with aiohttp.ClientSession() as session, session.post(
-                    f"http://127.0.0.1:{server.port}/api/check/{job}/send", headers={"X-Homediag-Page": "1"}) as again:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    f"http://127.0.0.1:{server.port}/api/check/{job}/send", headers={"X-Homediag-Page": "1"}
+                ) as again,
+            ):
                 repeat = await again.json()
             assert repeat["repeat"] and "already sent" in repeat["text"] and ticket in repeat["text"]
             store = SqliteStore(collector.data_dir / "collector.sqlite3")
@@ -241,15 +267,24 @@ async def test_real_check_sent_online_again_and_offline_follows_to_the_ticket(en
             assert f"工单 {ticket}" in await zh.inner_text("#message")
         finally:
             await browser.close()
-    print(f"\nclick times (check to answer): {', '.join(f'{c:.1f} s' for c in clicks)}; "
-          f"offline sends shown delivered {delivered_after:.1f} s after the collector was back")
+    print(
+        f"\nclick times (check to answer): {', '.join(f'{c:.1f} s' for c in clicks)}; "
+        f"offline sends shown delivered {delivered_after:.1f} s after the collector was back"
+    )
 
 
 async def test_the_running_agent_serves_the_page(tmp_path: Path) -> None:
-    config = AgentConfig.model_validate({"state_dir": str(tmp_path / "state"), "discovery": {"mdns": False, "arp": False},
-                                         "web": {"host": "127.0.0.1", "port": 0}})
+    config = AgentConfig.model_validate(
+        {
+            "state_dir": str(tmp_path / "state"),
+            "discovery": {"mdns": False, "arp": False},
+            "web": {"host": "127.0.0.1", "port": 0},
+        }
+    )
     async with AgentRuntime(config) as runtime:
         assert runtime.page is not None
-        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{runtime.page.port}/",
-                                                                   headers={"Accept-Language": "zh-CN"}) as answer:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{runtime.page.port}/", headers={"Accept-Language": "zh-CN"}) as answer,
+        ):
             assert answer.status == 200 and "检测我的家" in await answer.text()

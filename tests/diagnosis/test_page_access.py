@@ -34,8 +34,13 @@ async def paired_page(tmp_path: Path) -> AsyncIterator[tuple[OneClickPage, Path]
 
 
 def _pair_code(config_path: Path) -> tuple[str, str]:
-    printed = subprocess.run([AGENT, "-c", str(config_path), "web", "pair", "--minutes", "5"], check=True,
-                             capture_output=True, text=True, timeout=60).stdout
+    printed = subprocess.run(
+        [AGENT, "-c", str(config_path), "web", "pair", "--minutes", "5"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     code = re.search(r"pairing code: (\d{6})", printed)
     link = re.search(r"one-time link: (\S+)", printed)
     assert code and link, printed
@@ -55,7 +60,9 @@ async def test_a_visitor_needs_a_pairing_code_that_works_once(paired_page) -> No
 
     code, link = _pair_code(config_path)
     assert link.startswith("http://127.0.0.1:") and link.endswith(f"/pair?code={code}")
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as phone:  # cookies for an IP host, like browsers
+    async with aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True)
+    ) as phone:  # cookies for an IP host, like browsers
         async with phone.get(base + f"/pair?code={code}") as answer:
             assert answer.status == 200 and "Check my home" in await answer.text()  # redirected to the page
         async with phone.post(base + "/api/check", headers=PAGE) as answer:
@@ -74,7 +81,10 @@ async def test_wrong_guesses_void_every_open_code(tmp_path: Path) -> None:
     fresh = store.new_code(10, now).code
     token = store.pair(fresh, now)
     assert token and store.valid(token, now) and not store.valid(token + "x", now)
-    assert code not in (tmp_path / "web-pairing.json").read_text() and token not in (tmp_path / "web-pairing.json").read_text()
+    assert (
+        code not in (tmp_path / "web-pairing.json").read_text()
+        and token not in (tmp_path / "web-pairing.json").read_text()
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -93,7 +103,9 @@ async def test_posts_need_the_page_header_and_allowing_support_needs_confirmatio
             assert answer.status == 403  # a foreign web page cannot send the header without asking first
         async with session.post(base + "/api/consent", headers=PAGE, data={"mode": "allowed"}) as answer:
             assert answer.status == 400 and page.consent.current().mode == "off"
-        async with session.post(base + "/api/consent", headers=PAGE, data={"mode": "grant", "confirm": "yes"}) as answer:
+        async with session.post(
+            base + "/api/consent", headers=PAGE, data={"mode": "grant", "confirm": "yes"}
+        ) as answer:
             body = await answer.json()
             assert answer.status == 200 and body["text"].startswith("Support may look until")
         assert page.consent.current().mode == "ask" and page.consent.current().allows(utcnow())

@@ -42,12 +42,19 @@ def _click(page: Page) -> float:
     return time.monotonic() - started
 
 
-def test_a_click_during_a_router_restart_says_what_fails_now(lab_factory: Callable[..., LabHome], tmp_path: Path) -> None:
+def test_a_click_during_a_router_restart_says_what_fails_now(
+    lab_factory: Callable[..., LabHome], tmp_path: Path
+) -> None:
     require_chromium()
     lab = lab_factory(devices=DEVICES, upnp=True)
     lab.start_broker()
-    agent = AgentProcess.create(lab, tmp_path, after_s=3.0, group_window_s=30.0,
-                                extra={"web": {"enabled": True, "host": "127.0.0.1", "port": PORT}})
+    agent = AgentProcess.create(
+        lab,
+        tmp_path,
+        after_s=3.0,
+        group_window_s=30.0,
+        extra={"web": {"enabled": True, "host": "127.0.0.1", "port": PORT}},
+    )
     agent.start()
     agent.wait_ready(ONLINE)
     shots = os.environ.get("HOMEDIAG_SCREENSHOT_DIR")
@@ -66,8 +73,11 @@ def test_a_click_during_a_router_restart_says_what_fails_now(lab_factory: Callab
             now_en = pages["en"].inner_text(".card.now")
             assert "right now" in now_en and "wait two minutes" in now_en, en
             assert "现在" in pages["zh"].inner_text(".card.now") and "等两分钟" in zh, zh
-            for wrong in ("nothing shows that the router restarted", "cut off from the network for",
-                          "没有迹象表明路由器重启"):
+            for wrong in (
+                "nothing shows that the router restarted",
+                "cut off from the network for",
+                "没有迹象表明路由器重启",
+            ):
                 assert wrong not in en and wrong not in zh
             if shots:
                 for language, page in pages.items():
@@ -95,7 +105,9 @@ def test_a_click_during_a_router_restart_says_what_fails_now(lab_factory: Callab
                 intake = store.get_ticket(ticket).intake  # type: ignore[union-attr]
             finally:
                 store.close()
-            assert intake.symptom.startswith("Customer: Nothing responds Provisional, sent during an outage"), intake.symptom
+            assert intake.symptom.startswith("Customer: Nothing responds Provisional, sent during an outage"), (
+                intake.symptom
+            )
 
             agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == "closed", 60)
             agent.wait_ready(ONLINE, timeout=60)

@@ -30,10 +30,27 @@ FAMILIES = ("tasmota", "shelly", "zigbee2mqtt", "esphome")
 
 @pytest.fixture
 def simulators(mosquitto: Mosquitto) -> Iterator[list[subprocess.Popen[bytes]]]:
-    processes = [subprocess.Popen([sys.executable, "-m", "lab.simulators", family, "--broker", f"127.0.0.1:{mosquitto.port}",
-                                   "--name", family if family == "zigbee2mqtt" else f"{family}-1", "--report-interval", "1",
-                                   "--reconnect-delay", "0.5"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for family in FAMILIES]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lab.simulators",
+                family,
+                "--broker",
+                f"127.0.0.1:{mosquitto.port}",
+                "--name",
+                family if family == "zigbee2mqtt" else f"{family}-1",
+                "--report-interval",
+                "1",
+                "--reconnect-delay",
+                "0.5",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for family in FAMILIES
+    ]
     try:
         yield processes
     finally:
@@ -48,9 +65,12 @@ async def _until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-
             await asyncio.sleep(0.05)
 
 
-async def test_inventory_complete_and_recovered_after_a_broker_crash(mosquitto: Mosquitto, simulators, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {
-        "url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}})
+async def test_inventory_complete_and_recovered_after_a_broker_crash(
+    mosquitto: Mosquitto, simulators, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    config = AgentConfig.model_validate(
+        {"state_dir": str(tmp_path), "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}}
+    )
     sink, store = MemorySink(), InventoryStore(tmp_path / "inventory.json")
 
     def families() -> set[str | None]:
@@ -81,17 +101,37 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(mosquitto: 
     assert InventoryStore.open(tmp_path / "inventory.json").snapshot().devices == store.snapshot().devices
 
 
-async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    bridge = subprocess.Popen([sys.executable, "-m", "lab.simulators", "zigbee2mqtt", "--broker", f"127.0.0.1:{mosquitto.port}",
-                               "--name", "zigbee2mqtt_upstairs", "--zigbee-devices", "2", "--report-interval", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    bridge = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lab.simulators",
+            "zigbee2mqtt",
+            "--broker",
+            f"127.0.0.1:{mosquitto.port}",
+            "--name",
+            "zigbee2mqtt_upstairs",
+            "--zigbee-devices",
+            "2",
+            "--report-interval",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": mosquitto.url}})
         store = InventoryStore(None)
 
         def upstairs() -> list[str]:
-            return [d.name or "" for d in store.snapshot().devices
-                    if d.parent_id and d.link_quality is not None and d.available]
+            return [
+                d.name or ""
+                for d in store.snapshot().devices
+                if d.parent_id and d.link_quality is not None and d.available
+            ]
 
         async with Discovery(config, MemorySink(), store, clock=Clock()):
             await _until(lambda: len(upstairs()) == 2, 20)
@@ -107,9 +147,18 @@ async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) 
     broker = Mosquitto(allow_anonymous=False, extra_config=f"password_file {passwords}\n")
     broker.start()
     try:
-        config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {
-            "url": broker.url, "username": "hub", "password": "what-the-hub-knows", "reconnect_min_s": 0.1,
-            "reconnect_max_s": 0.3}})
+        config = AgentConfig.model_validate(
+            {
+                "state_dir": str(tmp_path),
+                "broker": {
+                    "url": broker.url,
+                    "username": "hub",
+                    "password": "what-the-hub-knows",
+                    "reconnect_min_s": 0.1,
+                    "reconnect_max_s": 0.3,
+                },
+            }
+        )
         sink = MemorySink()
 
         def broker_states() -> list[str | None]:
@@ -132,13 +181,37 @@ async def test_a_tls_home_broker_is_trusted_only_with_its_ca(tmp_path: Path) -> 
     broker = Mosquitto(tls=certificate)
     broker.start()
     try:
-        await asyncio.to_thread(subprocess.run, [
-            "mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "--cafile", str(certificate.ca_file),
-            "-t", "tele/kitchen/LWT", "-m", "Online", "-r"], check=True, timeout=10)
+        await asyncio.to_thread(
+            subprocess.run,
+            [
+                "mosquitto_pub",
+                "-h",
+                broker.host,
+                "-p",
+                str(broker.port),
+                "--cafile",
+                str(certificate.ca_file),
+                "-t",
+                "tele/kitchen/LWT",
+                "-m",
+                "Online",
+                "-r",
+            ],
+            check=True,
+            timeout=10,
+        )
 
         def config(ca_file: Path | None) -> AgentConfig:
-            return AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {
-                "url": broker.url, "ca_file": None if ca_file is None else str(ca_file), "reconnect_min_s": 0.1}})
+            return AgentConfig.model_validate(
+                {
+                    "state_dir": str(tmp_path),
+                    "broker": {
+                        "url": broker.url,
+                        "ca_file": None if ca_file is None else str(ca_file),
+                        "reconnect_min_s": 0.1,
+                    },
+                }
+            )
 
         store = InventoryStore(None)
         async with Discovery(config(certificate.ca_file), MemorySink(), store, clock=Clock()):
@@ -156,18 +229,32 @@ def test_discover_command_prints_the_inventory(mosquitto: Mosquitto, simulators,
     config = tmp_path / "agent.yaml"
     config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"), "broker": {"url": mosquitto.url}}))
     agent = str(Path(sys.executable).with_name("homediag-agent"))
-    done = subprocess.run([agent, "-c", str(config), "discover", "--json", "--seconds", "4"], capture_output=True,
-                          text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [agent, "-c", str(config), "discover", "--json", "--seconds", "4"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     inventory = json.loads(done.stdout)
     schema = json.loads((Path(__file__).parents[2] / "docs" / "schemas" / "inventory.schema.json").read_text())
     jsonschema.validate(inventory, schema)
     assert {d["family"] for d in inventory["devices"]} >= {"tasmota", "shelly_gen2", "zigbee2mqtt", "esphome"}
-    table = subprocess.run([agent, "-c", str(config), "discover", "--seconds", "1"], capture_output=True, text=True,
-                           timeout=60, check=True)
+    table = subprocess.run(
+        [agent, "-c", str(config), "discover", "--seconds", "1"], capture_output=True, text=True, timeout=60, check=True
+    )
     assert "devices" in table.stdout and "tasmota" in table.stdout
     small = tmp_path / "small.yaml"
-    small.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "small"), "broker": {"url": mosquitto.url},
-                                     "discovery": {"max_devices": 2}}))
-    full = subprocess.run([agent, "-c", str(small), "discover", "--json", "--seconds", "2"], capture_output=True,
-                          text=True, timeout=60, check=True)
+    small.write_text(
+        yaml.safe_dump(
+            {"state_dir": str(tmp_path / "small"), "broker": {"url": mosquitto.url}, "discovery": {"max_devices": 2}}
+        )
+    )
+    full = subprocess.run(
+        [agent, "-c", str(small), "discover", "--json", "--seconds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert len(json.loads(full.stdout)["devices"]) == 2 and "inventory full (2 devices)" in full.stderr

@@ -22,6 +22,7 @@ def test_the_corpus_covers_every_family_and_at_least_60_devices() -> None:
 
     devices = [entry for path in corpus_files() for entry in json.loads(path.read_text())["devices"]]
     families = {entry["key"].split(":", 1)[0] for entry in devices}
-    assert {"ieee", "tasmota", "shelly", "esphome", "ha"} <= families | {"tasmota" if any(
-        e["expect"].get("family") == "tasmota" for e in devices) else ""}
+    assert {"ieee", "tasmota", "shelly", "esphome", "ha"} <= families | {
+        "tasmota" if any(e["expect"].get("family") == "tasmota" for e in devices) else ""
+    }
     assert len(devices) >= 60, f"{len(devices)} devices"

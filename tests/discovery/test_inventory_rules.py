@@ -46,7 +46,9 @@ def test_a_crash_loop_announced_only_by_reset_reasons_is_counted_boot_by_boot(tm
     home.at(0, "kitchen/status", b"online")
     for boot in range(4):
         start = 30 + boot * 40
-        home.at(start, "kitchen/debug", b"\x1b[0;32m[I][app:100]: ESPHome version 2025.2.0 compiled on Feb 1 2025\x1b[0m")
+        home.at(
+            start, "kitchen/debug", b"\x1b[0;32m[I][app:100]: ESPHome version 2025.2.0 compiled on Feb 1 2025\x1b[0m"
+        )
         home.at(start + 1, "kitchen/debug", b"\x1b[0;36m[D][debug:282]: Reset Reason: Software Reset CPU\x1b[0m")
     reboots = home.reboots()
     assert [e.ts - AT for e in reboots] == [timedelta(seconds=31 + 40 * n) for n in range(4)]
@@ -67,19 +69,35 @@ def test_a_boot_seen_by_its_announcement_and_then_by_uptime_is_one_reboot(tmp_pa
 
 def test_shelly_reset_reasons_and_zigbee_device_announce_are_said_in_words(tmp_path: Path) -> None:
     home = Home(tmp_path)
-    status = {"src": "shellyplus1-a8032abcf5f0", "method": "NotifyFullStatus", "params": {"sys": {"uptime": 8000, "reset_reason": 3}}}
+    status = {
+        "src": "shellyplus1-a8032abcf5f0",
+        "method": "NotifyFullStatus",
+        "params": {"sys": {"uptime": 8000, "reset_reason": 3}},
+    }
     home.at(0, "garage/shellyplus1-a8032abcf5f0/events/rpc", j(status))
     status["params"]["sys"] = {"uptime": 4, "reset_reason": 4}
     home.at(60, "garage/shellyplus1-a8032abcf5f0/events/rpc", j(status))
-    home.at(0, "zigbee2mqtt/bridge/devices", j([{"ieee_address": "0x00158d0001a2b3c4", "type": "EndDevice", "friendly_name": "door"}]))
-    home.at(90, "zigbee2mqtt/bridge/event", j({"type": "device_announce", "data": {"friendly_name": "door", "ieee_address": "0x00158d0001a2b3c4"}}))
+    home.at(
+        0,
+        "zigbee2mqtt/bridge/devices",
+        j([{"ieee_address": "0x00158d0001a2b3c4", "type": "EndDevice", "friendly_name": "door"}]),
+    )
+    home.at(
+        90,
+        "zigbee2mqtt/bridge/event",
+        j({"type": "device_announce", "data": {"friendly_name": "door", "ieee_address": "0x00158d0001a2b3c4"}}),
+    )
     shelly, door = home.reboots()
-    assert shelly.detail["reason"] == "crash (panic)" and shelly.device_id == home.store.get("shelly:shellyplus1-a8032abcf5f0").id
+    assert (
+        shelly.detail["reason"] == "crash (panic)"
+        and shelly.device_id == home.store.get("shelly:shellyplus1-a8032abcf5f0").id
+    )
     assert door.detail["reason"] == "rejoined the Zigbee network (device announce)"
 
 
-def test_at_the_cap_living_devices_are_kept_over_a_flood_of_bare_announcements(tmp_path: Path,
-                                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_at_the_cap_living_devices_are_kept_over_a_flood_of_bare_announcements(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     home = Home(tmp_path, max_devices=5)
     for n in range(5):
         home.at(0, f"tasmota/discovery/FAKE{n:08X}/config", j({"t": f"fake{n}", "mac": f"02000000{n:04X}"}))
@@ -113,13 +131,31 @@ def test_an_update_naming_two_known_devices_joins_them(tmp_path: Path) -> None:
     assert store.get("z2m:zigbee2mqtt:door") is store.get("ha:zigbee2mqtt_0x1")
 
 
-KEYS = st.sampled_from(["mac:02:00:00:00:00:01", "mac:02:00:00:00:00:02", "ieee:0x1", "ieee:0x2", "ha:a", "ha:b",
-                        "esphome:n", "tasmota:t", "shelly:s", "z2m:zigbee2mqtt:door"])
+KEYS = st.sampled_from(
+    [
+        "mac:02:00:00:00:00:01",
+        "mac:02:00:00:00:00:02",
+        "ieee:0x1",
+        "ieee:0x2",
+        "ha:a",
+        "ha:b",
+        "esphome:n",
+        "tasmota:t",
+        "shelly:s",
+        "z2m:zigbee2mqtt:door",
+    ]
+)
 UPDATES = st.builds(
-    DeviceUpdate, keys=st.lists(KEYS, min_size=1, max_size=3, unique=True).map(tuple), source=st.sampled_from(["a", "b"]),
+    DeviceUpdate,
+    keys=st.lists(KEYS, min_size=1, max_size=3, unique=True).map(tuple),
+    source=st.sampled_from(["a", "b"]),
     macs=st.lists(st.sampled_from(["02:00:00:00:00:01", "0200000000 02", "junk"]), max_size=2).map(tuple),
-    parent_key=st.none() | KEYS, available=st.none() | st.booleans(), uptime_s=st.none() | st.floats(0, 1e6),
-    boot_announced=st.booleans(), name=st.none() | st.sampled_from(["x", "y"]))
+    parent_key=st.none() | KEYS,
+    available=st.none() | st.booleans(),
+    uptime_s=st.none() | st.floats(0, 1e6),
+    boot_announced=st.booleans(),
+    name=st.none() | st.sampled_from(["x", "y"]),
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -46,28 +46,53 @@ HUE_SERVICE = """<?xml version="1.0" standalone='no'?>
 def test_txt_records_decode_per_type() -> None:
     sonos = parse_service(Service("_sonos._tcp.local.", "Sonos-1._sonos._tcp.local.", {"bootseq": "7", "model": "S27"}))
     assert sonos is not None and sonos.boot_seq == 7 and sonos.family == "sonos"
-    hap = parse_service(Service("_hap._tcp.local.", "Eve._hap._tcp.local.", {"id": "AA:BB:CC:DD:EE:FF", "md": "Eve Energy", "sf": "0"}))
+    hap = parse_service(
+        Service("_hap._tcp.local.", "Eve._hap._tcp.local.", {"id": "AA:BB:CC:DD:EE:FF", "md": "Eve Energy", "sf": "0"})
+    )
     assert hap is not None and hap.keys == ("hap:aa:bb:cc:dd:ee:ff",) and hap.attributes["paired"] is True
-    esp = parse_service(Service("_esphomelib._tcp.local.", "kitchen._esphomelib._tcp.local.",
-                                {"mac": "a4cf12aabbcc", "version": "2024.12.4"}, ("10.0.0.5",)))
-    assert esp is not None and esp.macs == ("a4cf12aabbcc",) and esp.firmware == "2024.12.4" and esp.ips == ("10.0.0.5",)
+    esp = parse_service(
+        Service(
+            "_esphomelib._tcp.local.",
+            "kitchen._esphomelib._tcp.local.",
+            {"mac": "a4cf12aabbcc", "version": "2024.12.4"},
+            ("10.0.0.5",),
+        )
+    )
+    assert (
+        esp is not None and esp.macs == ("a4cf12aabbcc",) and esp.firmware == "2024.12.4" and esp.ips == ("10.0.0.5",)
+    )
     matter = parse_service(Service("_matterc._udp.local.", "ABC._matterc._udp.local.", {"vp": "4874+77", "dn": "Plug"}))
     assert matter is not None and matter.attributes["vendor_product"] == "4874+77"
     assert parse_service(Service("_http._tcp.local.", "x._http._tcp.local.", {})) is None
 
 
 def test_discovers_zeroconf_and_avahi_services_across_the_bridge(lab_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    lab = lab_factory(devices=[DeviceSpec("speaker", "sonos", 2.0), DeviceSpec("eve", "homekit", 2.0),
-                               DeviceSpec("node", "esphome", 2.0)])
+    lab = lab_factory(
+        devices=[
+            DeviceSpec("speaker", "sonos", 2.0),
+            DeviceSpec("eve", "homekit", 2.0),
+            DeviceSpec("node", "esphome", 2.0),
+        ]
+    )
     etc = netns.NETNS_ETC_DIR / lab.router_ns / "avahi"
     (etc / "services").mkdir(parents=True)
     (etc / "avahi-daemon.conf").write_text(AVAHI_CONF)
     (etc / "services" / "hue.service").write_text(HUE_SERVICE)
-    avahi = lab.spawn(lab.router_ns, ["avahi-daemon", "--no-drop-root", "--no-chroot", "--no-rlimits",
-                                      "-f", "/etc/avahi/avahi-daemon.conf"], name="avahi")
+    avahi = lab.spawn(
+        lab.router_ns,
+        ["avahi-daemon", "--no-drop-root", "--no-chroot", "--no-rlimits", "-f", "/etc/avahi/avahi-daemon.conf"],
+        name="avahi",
+    )
     config = tmp_path / "agent.yaml"
-    config.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"), "network": {"interfaces": [lab.hub_iface]},
-                                      "discovery": {"arp": True}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(tmp_path / "state"),
+                "network": {"interfaces": [lab.hub_iface]},
+                "discovery": {"arp": True},
+            }
+        )
+    )
     time.sleep(1.0)  # let avahi announce
     done = lab.run(lab.hub_ns, [AGENT, "-c", str(config), "discover", "--json", "--seconds", "6"], timeout=60)
     devices = json.loads(done.stdout)["devices"]

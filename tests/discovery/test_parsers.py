@@ -25,56 +25,119 @@ def j(value: object) -> bytes:
 
 
 def test_tasmota_discovery_lwt_state_and_info() -> None:
-    [config] = tasmota.parse("tasmota/discovery/A4CF12AABBCC/config", j(
-        {"ip": "10.0.0.5", "dn": "Kitchen", "hn": "kitchen-1234", "mac": "A4CF12AABBCC", "md": "Sonoff Basic",
-         "sw": "14.4.1", "t": "kitchen"}))
+    [config] = tasmota.parse(
+        "tasmota/discovery/A4CF12AABBCC/config",
+        j(
+            {
+                "ip": "10.0.0.5",
+                "dn": "Kitchen",
+                "hn": "kitchen-1234",
+                "mac": "A4CF12AABBCC",
+                "md": "Sonoff Basic",
+                "sw": "14.4.1",
+                "t": "kitchen",
+            }
+        ),
+    )
     assert config.keys == ("tasmota:kitchen",) and config.macs == ("A4CF12AABBCC",) and config.firmware == "14.4.1"
     [lwt] = tasmota.parse("tele/kitchen/LWT", b"Offline")
     assert lwt.available is False
-    [state] = tasmota.parse("tele/kitchen/STATE", j({"UptimeSec": 93784, "Wifi": {"Signal": -71, "LinkCount": 3,
-                                                                                   "Downtime": "0T00:00:07"}}))
+    [state] = tasmota.parse(
+        "tele/kitchen/STATE", j({"UptimeSec": 93784, "Wifi": {"Signal": -71, "LinkCount": 3, "Downtime": "0T00:00:07"}})
+    )
     assert (state.uptime_s, state.rssi_dbm, state.link_count) == (93784.0, -71.0, 3)
-    [info1] = tasmota.parse("tele/kitchen/INFO1", j({"Info1": {"Module": "Sonoff Basic", "Version": "13.4.0(tasmota)"}}))
+    [info1] = tasmota.parse(
+        "tele/kitchen/INFO1", j({"Info1": {"Module": "Sonoff Basic", "Version": "13.4.0(tasmota)"}})
+    )
     assert info1.firmware == "13.4.0"
     [info3] = tasmota.parse("tele/kitchen/INFO3", j({"Info3": {"RestartReason": "Software Watchdog", "BootCount": 12}}))
     assert (info3.restart_reason, info3.boot_seq) == ("Software Watchdog", 12)
 
 
 def test_shelly_gen1_and_gen2() -> None:
-    [announce] = shelly.parse("shellies/announce", j({"id": "shellyplug-s-7C87CE", "model": "SHPLG-S", "mac": "7C87CEAABBCC",
-                                                       "ip": "10.0.0.7", "new_fw": True, "fw_ver": "20230913-114008"}))
+    [announce] = shelly.parse(
+        "shellies/announce",
+        j(
+            {
+                "id": "shellyplug-s-7C87CE",
+                "model": "SHPLG-S",
+                "mac": "7C87CEAABBCC",
+                "ip": "10.0.0.7",
+                "new_fw": True,
+                "fw_ver": "20230913-114008",
+            }
+        ),
+    )
     assert announce.family == "shelly_gen1" and announce.attributes == {"new_fw": True}
     [online] = shelly.parse("shellies/shellyplug-s-7C87CE/online", b"false")
     assert online.available is False and online.keys == ("shelly:shellyplug-s-7C87CE",)
-    [gen2] = shelly.parse("shellyplus1pm-a8032ab/events/rpc", j({
-        "src": "shellyplus1pm-a8032ab", "method": "NotifyFullStatus",
-        "params": {"sys": {"mac": "A8032ABCF5F0", "uptime": 500, "reset_reason": 4,
-                           "available_updates": {"stable": {"version": "1.5.0"}}},
-                   "wifi": {"sta_ip": "10.0.0.9", "rssi": -84}}}))
+    [gen2] = shelly.parse(
+        "shellyplus1pm-a8032ab/events/rpc",
+        j(
+            {
+                "src": "shellyplus1pm-a8032ab",
+                "method": "NotifyFullStatus",
+                "params": {
+                    "sys": {
+                        "mac": "A8032ABCF5F0",
+                        "uptime": 500,
+                        "reset_reason": 4,
+                        "available_updates": {"stable": {"version": "1.5.0"}},
+                    },
+                    "wifi": {"sta_ip": "10.0.0.9", "rssi": -84},
+                },
+            }
+        ),
+    )
     assert (gen2.uptime_s, gen2.rssi_dbm, gen2.restart_reason) == (500.0, -84.0, "crash (panic)")
     assert gen2.attributes["available_updates"]["stable"]["version"] == "1.5.0"
     assert shelly.parse("shellyplus1pm-a8032ab/events/rpc", j({"method": "NotifyEvent", "params": {}})) == []
-    [info] = shelly.parse("shellies/shellyplug-s-7C87CE/info", j({
-        "wifi_sta": {"connected": True, "ssid": "home", "ip": "10.0.0.7", "rssi": -77}, "uptime": 4321,
-        "mac": "7C87CEAABBCC", "update": {"status": "idle", "has_update": False, "old_version": "20230913-114008"}}))
+    [info] = shelly.parse(
+        "shellies/shellyplug-s-7C87CE/info",
+        j(
+            {
+                "wifi_sta": {"connected": True, "ssid": "home", "ip": "10.0.0.7", "rssi": -77},
+                "uptime": 4321,
+                "mac": "7C87CEAABBCC",
+                "update": {"status": "idle", "has_update": False, "old_version": "20230913-114008"},
+            }
+        ),
+    )
     assert (info.uptime_s, info.rssi_dbm, info.firmware, info.ips) == (4321.0, -77.0, "20230913-114008", ("10.0.0.7",))
-    [sys_status] = shelly.parse("shellyplus1pm-a8032ab/status/sys", j({"mac": "A8032ABCF5F0", "uptime": 42, "reset_reason": 3}))
-    assert (sys_status.uptime_s, sys_status.restart_reason, sys_status.family) == (42.0, "software restart", "shelly_gen2")
-    [wifi_status] = shelly.parse("shellyplus1pm-a8032ab/status/wifi", j({"sta_ip": "10.0.0.9", "status": "got ip", "rssi": -61}))
+    [sys_status] = shelly.parse(
+        "shellyplus1pm-a8032ab/status/sys", j({"mac": "A8032ABCF5F0", "uptime": 42, "reset_reason": 3})
+    )
+    assert (sys_status.uptime_s, sys_status.restart_reason, sys_status.family) == (
+        42.0,
+        "software restart",
+        "shelly_gen2",
+    )
+    [wifi_status] = shelly.parse(
+        "shellyplus1pm-a8032ab/status/wifi", j({"sta_ip": "10.0.0.9", "status": "got ip", "rssi": -61})
+    )
     assert wifi_status.rssi_dbm == -61 and wifi_status.keys == sys_status.keys
 
 
 def test_zigbee2mqtt_bridge_devices_and_children() -> None:
-    devices = [{"ieee_address": "0x00124b0001", "type": "Coordinator", "friendly_name": "Coordinator"},
-               {"ieee_address": "0x00158d0001a2b3c4", "type": "Router", "friendly_name": "curtain",
-                "definition": {"model": "ZNCLDJ11LM", "vendor": "Aqara"}, "software_build_id": "0.0.0_0025"}]
+    devices = [
+        {"ieee_address": "0x00124b0001", "type": "Coordinator", "friendly_name": "Coordinator"},
+        {
+            "ieee_address": "0x00158d0001a2b3c4",
+            "type": "Router",
+            "friendly_name": "curtain",
+            "definition": {"model": "ZNCLDJ11LM", "vendor": "Aqara"},
+            "software_build_id": "0.0.0_0025",
+        },
+    ]
     coordinator, curtain = zigbee2mqtt.parse("zigbee2mqtt/bridge/devices", j(devices), AT)
     assert curtain.parent_key == "ieee:0x00124b0001" and curtain.model == "ZNCLDJ11LM"
     [bridge] = zigbee2mqtt.parse("zigbee2mqtt/bridge/state", b"offline", AT)  # legacy 1.x string
     assert bridge.available is False
     [bridge] = zigbee2mqtt.parse("zigbee2mqtt/bridge/state", j({"state": "online"}), AT)
     assert bridge.available is True
-    [log] = zigbee2mqtt.parse("zigbee2mqtt/bridge/logging", j({"level": "error", "message": "Failed to ping 'curtain'"}), AT)
+    [log] = zigbee2mqtt.parse(
+        "zigbee2mqtt/bridge/logging", j({"level": "error", "message": "Failed to ping 'curtain'"}), AT
+    )
     assert isinstance(log, LogLine) and log.level == "error"
     [health] = zigbee2mqtt.parse("zigbee2mqtt/bridge/health", j({"process": {"uptime_sec": 12}}), AT)
     assert health.uptime_s == 12
@@ -82,11 +145,17 @@ def test_zigbee2mqtt_bridge_devices_and_children() -> None:
     assert avail.available is False
     [lqi] = zigbee2mqtt.parse("zigbee2mqtt/curtain", j({"linkquality": 87, "position": 40}), AT)
     assert lqi.link_quality == 87
-    joined = zigbee2mqtt.parse("zigbee2mqtt/bridge/event", j(
-        {"type": "device_joined", "data": {"friendly_name": "new_plug", "ieee_address": "0xABC"}}), AT)
+    joined = zigbee2mqtt.parse(
+        "zigbee2mqtt/bridge/event",
+        j({"type": "device_joined", "data": {"friendly_name": "new_plug", "ieee_address": "0xABC"}}),
+        AT,
+    )
     assert isinstance(joined[0], LogLine) and joined[1].keys[0] == "ieee:0xabc"
-    left = zigbee2mqtt.parse("zigbee2mqtt/bridge/event", j(
-        {"type": "device_leave", "data": {"friendly_name": "curtain", "ieee_address": "0x00158d0001a2b3c4"}}), AT)
+    left = zigbee2mqtt.parse(
+        "zigbee2mqtt/bridge/event",
+        j({"type": "device_leave", "data": {"friendly_name": "curtain", "ieee_address": "0x00158d0001a2b3c4"}}),
+        AT,
+    )
     assert left[1].available is False
 
 
@@ -97,13 +166,20 @@ def test_zigbee2mqtt_nested_names_commands_attribute_output_and_other_bridges() 
     assert state.keys == avail.keys and state.link_quality == 40
     [attribute] = zigbee2mqtt.parse("zigbee2mqtt/living/curtain/linkquality", b"51", AT)
     assert attribute.keys == avail.keys and attribute.link_quality == 51
-    for command in ("zigbee2mqtt/living/curtain/set", "zigbee2mqtt/living/curtain/set/position", "zigbee2mqtt/plug/get"):
+    for command in (
+        "zigbee2mqtt/living/curtain/set",
+        "zigbee2mqtt/living/curtain/set/position",
+        "zigbee2mqtt/plug/get",
+    ):
         assert zigbee2mqtt.parse(command, j({"linkquality": 1, "state": "ON"}), AT) == []
     assert zigbee2mqtt.parse("zigbee2mqtt/living/curtain/state", b"ON", AT) == []  # output: attribute
     [upstairs] = zigbee2mqtt.parse("zigbee2mqtt_2/plug/availability", j({"state": "online"}), AT, base="zigbee2mqtt_2")
     assert upstairs.keys == ("z2m:zigbee2mqtt_2:plug",)
-    info = {"version": "2.1.3", "coordinator": {"ieee_address": "0x1", "type": "zStack3x0"},
-            "config": {"mqtt": {"base_topic": "zigbee2mqtt_2"}}}
+    info = {
+        "version": "2.1.3",
+        "coordinator": {"ieee_address": "0x1", "type": "zStack3x0"},
+        "config": {"mqtt": {"base_topic": "zigbee2mqtt_2"}},
+    }
     assert zigbee2mqtt.announced_base("zigbee2mqtt_2/bridge/info", j(info)) == "zigbee2mqtt_2"
     assert zigbee2mqtt.announced_base("other/bridge/info", j(info)) is None  # says another base topic
     assert zigbee2mqtt.announced_base("hue/bridge/info", j({"name": "Hue"})) is None
@@ -122,16 +198,30 @@ def test_esphome_and_home_assistant_discovery() -> None:
     assert status.available is False
     log, reset = esphome.parse("curtain-esp/debug", b"[D][debug:040]: Reset Reason: Software Reset CPU", AT)
     assert isinstance(log, LogLine) and log.level == "debug" and reset.restart_reason == "Software Reset CPU"
-    config = {"~": "kitchen", "name": "uptime", "stat_t": "~/sensor/uptime/state", "avty_t": "~/status",
-              "dev": {"ids": "a4cf12aabbcc", "name": "Kitchen", "mf": "Espressif", "mdl": "esp32dev",
-                      "sw": "2024.12.4", "cns": [["mac", "a4:cf:12:aa:bb:cc"]]}}
+    config = {
+        "~": "kitchen",
+        "name": "uptime",
+        "stat_t": "~/sensor/uptime/state",
+        "avty_t": "~/status",
+        "dev": {
+            "ids": "a4cf12aabbcc",
+            "name": "Kitchen",
+            "mf": "Espressif",
+            "mdl": "esp32dev",
+            "sw": "2024.12.4",
+            "cns": [["mac", "a4:cf:12:aa:bb:cc"]],
+        },
+    }
     [device] = homeassistant.parse("homeassistant/sensor/kitchen/uptime/config", j(config))
     assert device.manufacturer == "Espressif" and device.macs == ("a4:cf:12:aa:bb:cc",)
     assert device.attributes["availability"] == [{"topic": "kitchen/status", "online": "online", "offline": "offline"}]
     assert "esphome:kitchen" in device.keys
-    device_based = {"dev": {"ids": ["x1"], "mf": "Acme"}, "o": {"name": "fw"},
-                    "avty": [{"t": "x1/avail", "pl_avail": "up", "pl_not_avail": "down"}],
-                    "cmps": {"t1": {"p": "sensor", "stat_t": "x1/t"}}}
+    device_based = {
+        "dev": {"ids": ["x1"], "mf": "Acme"},
+        "o": {"name": "fw"},
+        "avty": [{"t": "x1/avail", "pl_avail": "up", "pl_not_avail": "down"}],
+        "cmps": {"t1": {"p": "sensor", "stat_t": "x1/t"}},
+    }
     [acme] = homeassistant.parse("homeassistant/device/x1/config", j(device_based))
     assert acme.attributes["availability"] == [{"topic": "x1/avail", "online": "up", "offline": "down"}]
     assert homeassistant.parse("homeassistant/sensor/kitchen/uptime/config", b"") == []
@@ -157,12 +247,16 @@ def _discovery(tmp_path: Path) -> tuple[MqttDiscovery, MemorySink, InventoryStor
 
 def test_merge_events_and_malformed_counting(tmp_path: Path) -> None:
     discovery, sink, store = _discovery(tmp_path)
-    discovery.handle("tasmota/discovery/A4CF12AABBCC/config", j({"t": "kitchen", "mac": "A4CF12AABBCC", "sw": "13.4.0"}), AT)
+    discovery.handle(
+        "tasmota/discovery/A4CF12AABBCC/config", j({"t": "kitchen", "mac": "A4CF12AABBCC", "sw": "13.4.0"}), AT
+    )
     discovery.handle("tele/kitchen/LWT", b"Online", AT)
     discovery.handle("tele/kitchen/STATE", j({"UptimeSec": 1000, "Wifi": {"Signal": -60, "LinkCount": 1}}), AT)
     discovery.handle("tele/kitchen/STATE", j({"UptimeSec": 1100, "Wifi": {"Signal": -60, "LinkCount": 2}}), AT)
     discovery.handle("tele/kitchen/STATE", j({"UptimeSec": 20, "Wifi": {"Signal": -60, "LinkCount": 1}}), AT)
-    discovery.handle("tasmota/discovery/A4CF12AABBCC/config", j({"t": "kitchen", "mac": "A4CF12AABBCC", "sw": "14.4.1"}), AT)
+    discovery.handle(
+        "tasmota/discovery/A4CF12AABBCC/config", j({"t": "kitchen", "mac": "A4CF12AABBCC", "sw": "14.4.1"}), AT
+    )
     discovery.handle("tele/kitchen/STATE", b"\xff\xfe not json", AT)
     discovery.handle("tele/kitchen/STATE", b"[1, 2]", AT)
     discovery.handle("tele/kitchen/STATE", b"x" * (300 * 1024), AT)
@@ -177,8 +271,16 @@ def test_merge_events_and_malformed_counting(tmp_path: Path) -> None:
 
 def test_tasmota_with_a_custom_full_topic_is_followed_by_its_lwt(tmp_path: Path) -> None:
     discovery, _sink, store = _discovery(tmp_path)
-    config = {"t": "garage", "mac": "A4CF12DDEEFF", "hn": "garage-3f", "sw": "14.4.1", "ft": "home/%topic%/%prefix%/",
-              "tp": ["cmnd", "stat", "tele"], "onln": "Online", "ofln": "Offline"}
+    config = {
+        "t": "garage",
+        "mac": "A4CF12DDEEFF",
+        "hn": "garage-3f",
+        "sw": "14.4.1",
+        "ft": "home/%topic%/%prefix%/",
+        "tp": ["cmnd", "stat", "tele"],
+        "onln": "Online",
+        "ofln": "Offline",
+    }
     assert tasmota.lwt_topic(config, "garage") == "home/garage/tele/LWT"
     assert tasmota.lwt_topic({**config, "ft": "%prefix%/%topic%/"}, "garage") is None
     assert tasmota.lwt_topic({**config, "ft": "%prefix%/%hostname%/%id%"}, "garage") == "tele/garage-3f/DDEEFF/LWT"
@@ -210,28 +312,82 @@ def test_a_reboot_is_uptime_implying_a_later_boot(tmp_path: Path) -> None:
     assert "reason" not in reboots[0].detail and reboots[1].detail["reason"] == "Brownout Reset"
 
 
-TOPICS = st.one_of(st.sampled_from([
-    "tasmota/discovery/A4CF12AABBCC/config", "tele/x/LWT", "tele/x/STATE", "tele/x/INFO1", "tele/x/INFO3",
-    "shellies/announce", "shellies/x/online", "shellies/x/info", "x/online", "x/events/rpc", "x/status/sys",
-    "x/status/wifi", "zigbee2mqtt/bridge/devices",
-    "zigbee2mqtt/bridge/state", "zigbee2mqtt/bridge/info", "zigbee2mqtt/bridge/health", "zigbee2mqtt/bridge/logging",
-    "zigbee2mqtt/x/availability", "zigbee2mqtt/x", "zigbee2mqtt/x/y/availability", "zigbee2mqtt/x/linkquality",
-    "zigbee2mqtt/x/set", "z2/bridge/info", "x/status", "x/debug", "x/sensor/uptime/state", "x/sensor/x_wifi_signal/state",
-    "homeassistant/sensor/x/y/config", "homeassistant/device/x/config", "homeassistant/sensor/n/x/y/config",
-    "stat/x/STATUS0", "stat/x/STATUS11", "stat/x/STATE", "stat/x/RESULT", "tele/x/INFO2", "tasmota_x/tele/STATE",
-    "x/text_sensor/reset_reason/state", "a/b/online", "a/b/c/events/rpc", "a/b/status/sys", "a/b/status", "a/b/debug", "a/b/sensor/uptime/state",
-    "zigbee2mqtt/bridge/config/devices", "zigbee2mqtt/bridge/event", "home/z2m/bridge/info", "x/y/availability"]),
-    st.text(max_size=40))
-JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                       lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-                       max_leaves=20)
+TOPICS = st.one_of(
+    st.sampled_from(
+        [
+            "tasmota/discovery/A4CF12AABBCC/config",
+            "tele/x/LWT",
+            "tele/x/STATE",
+            "tele/x/INFO1",
+            "tele/x/INFO3",
+            "shellies/announce",
+            "shellies/x/online",
+            "shellies/x/info",
+            "x/online",
+            "x/events/rpc",
+            "x/status/sys",
+            "x/status/wifi",
+            "zigbee2mqtt/bridge/devices",
+            "zigbee2mqtt/bridge/state",
+            "zigbee2mqtt/bridge/info",
+            "zigbee2mqtt/bridge/health",
+            "zigbee2mqtt/bridge/logging",
+            "zigbee2mqtt/x/availability",
+            "zigbee2mqtt/x",
+            "zigbee2mqtt/x/y/availability",
+            "zigbee2mqtt/x/linkquality",
+            "zigbee2mqtt/x/set",
+            "z2/bridge/info",
+            "x/status",
+            "x/debug",
+            "x/sensor/uptime/state",
+            "x/sensor/x_wifi_signal/state",
+            "homeassistant/sensor/x/y/config",
+            "homeassistant/device/x/config",
+            "homeassistant/sensor/n/x/y/config",
+            "stat/x/STATUS0",
+            "stat/x/STATUS11",
+            "stat/x/STATE",
+            "stat/x/RESULT",
+            "tele/x/INFO2",
+            "tasmota_x/tele/STATE",
+            "x/text_sensor/reset_reason/state",
+            "a/b/online",
+            "a/b/c/events/rpc",
+            "a/b/status/sys",
+            "a/b/status",
+            "a/b/debug",
+            "a/b/sensor/uptime/state",
+            "zigbee2mqtt/bridge/config/devices",
+            "zigbee2mqtt/bridge/event",
+            "home/z2m/bridge/info",
+            "x/y/availability",
+        ]
+    ),
+    st.text(max_size=40),
+)
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
 PAYLOADS = st.one_of(st.binary(max_size=200), JSONISH.map(lambda v: json.dumps(v).encode()))
 
 
 FOLLOWING_CONFIGS = [
-    ("homeassistant/device/x/config", {"dev": {"ids": ["x"]}, "o": {"name": "t"}, "avty_mode": "all", "avty": [
-        {"t": "x/avail", "val_tpl": "{{ value_json.state }}"}, {"t": "~/status"}], "~": "a/b", "cmps": {}}),
-    ("tasmota/discovery/A4CF12AABBCC/config", {"t": "x", "mac": "A4CF12AABBCC", "ft": "%topic%/%prefix%/"})]
+    (
+        "homeassistant/device/x/config",
+        {
+            "dev": {"ids": ["x"]},
+            "o": {"name": "t"},
+            "avty_mode": "all",
+            "avty": [{"t": "x/avail", "val_tpl": "{{ value_json.state }}"}, {"t": "~/status"}],
+            "~": "a/b",
+            "cmps": {},
+        },
+    ),
+    ("tasmota/discovery/A4CF12AABBCC/config", {"t": "x", "mac": "A4CF12AABBCC", "ft": "%topic%/%prefix%/"}),
+]
 TOPICS = st.one_of(TOPICS, st.sampled_from(["x/avail", "tasmota_x/tele/LWT", "tasmota_x/stat/STATUS1"]))
 
 
@@ -251,18 +407,30 @@ def test_availability_templates_of_the_common_forms_render() -> None:
 
     assert render_availability("{{ value_json.state }}", '{"state": "online"}') == "online"
     assert render_availability("{{ value_json['state'] | lower }}", '{"state": "OFFLINE"}') == "offline"
-    assert render_availability("{{ 'online' if value_json.connected else 'offline' }}", '{"connected": false}') == "offline"
+    assert (
+        render_availability("{{ 'online' if value_json.connected else 'offline' }}", '{"connected": false}')
+        == "offline"
+    )
     assert render_availability("{{ value }}", "online") == "online"
     assert render_availability("{{ value_json.state }}", "not json") == ""  # undefined renders empty: says nothing
-    for hostile in ("{{ 'x' * 999999999 }}", "{{ 9 ** 999999 }}", "{{ '%999999999s' % 1 }}",
-                    "{{ 'a'.ljust(999999999) }}", "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
-                    "{{ ''.__class__.__mro__ }}", "{{ 'a'|center(999999999) }}", "{{ cycler.__init__.__globals__ }}"):
+    for hostile in (
+        "{{ 'x' * 999999999 }}",
+        "{{ 9 ** 999999 }}",
+        "{{ '%999999999s' % 1 }}",
+        "{{ 'a'.ljust(999999999) }}",
+        "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+        "{{ ''.__class__.__mro__ }}",
+        "{{ 'a'|center(999999999) }}",
+        "{{ cycler.__init__.__globals__ }}",
+    ):
         assert render_availability(hostile, "{}") in (None, ""), hostile
 
 
 @settings(max_examples=300, deadline=None)
-@given(template=st.one_of(st.text(max_size=60), st.text(max_size=40).map(lambda t: "{{ " + t + " }}")),
-       payload=st.one_of(st.text(max_size=40), JSONISH.map(json.dumps)))
+@given(
+    template=st.one_of(st.text(max_size=60), st.text(max_size=40).map(lambda t: "{{ " + t + " }}")),
+    payload=st.one_of(st.text(max_size=40), JSONISH.map(json.dumps)),
+)
 def test_no_template_makes_availability_raise(template: str, payload: str) -> None:
     from agent.discovery.templates import render_availability
 
@@ -272,10 +440,18 @@ def test_no_template_makes_availability_raise(template: str, payload: str) -> No
 
 def test_home_assistant_availability_modes_tilde_at_either_end_and_removal(tmp_path: Path) -> None:
     discovery, _sink, store = _discovery(tmp_path)
-    config = {"~": "plugs/p1", "name": None, "uniq_id": "p1-relay", "cmd_t": "~/set", "avty_mode": "all",
-              "avty": [{"t": "~/state", "val_tpl": "{{ value_json.link }}", "pl_avail": "up", "pl_not_avail": "down"},
-                       {"t": "bridge/~"}],
-              "dev": {"ids": ["p1"], "cns": [["mac", "02-11-22-33-44-55"], ["zigbee", "0x00158D0001A2B3C4"]]}}
+    config = {
+        "~": "plugs/p1",
+        "name": None,
+        "uniq_id": "p1-relay",
+        "cmd_t": "~/set",
+        "avty_mode": "all",
+        "avty": [
+            {"t": "~/state", "val_tpl": "{{ value_json.link }}", "pl_avail": "up", "pl_not_avail": "down"},
+            {"t": "bridge/~"},
+        ],
+        "dev": {"ids": ["p1"], "cns": [["mac", "02-11-22-33-44-55"], ["zigbee", "0x00158D0001A2B3C4"]]},
+    }
     discovery.handle("homeassistant/switch/node7/p1/config", j(config), AT)  # a node_id level
     [device] = store.snapshot().devices
     assert device.macs == ["02:11:22:33:44:55"] and store.get("ieee:0x00158d0001a2b3c4") is not None
@@ -297,29 +473,52 @@ def test_home_assistant_availability_modes_tilde_at_either_end_and_removal(tmp_p
 
 def test_prefixes_and_bases_of_several_levels(tmp_path: Path) -> None:
     discovery, _sink, store = _discovery(tmp_path)
-    info = {"version": "2.1.3", "coordinator": {"ieee_address": "0x00124b0001", "type": "zStack3x0"},
-            "config": {"mqtt": {"base_topic": "home/zigbee"}}}
+    info = {
+        "version": "2.1.3",
+        "coordinator": {"ieee_address": "0x00124b0001", "type": "zStack3x0"},
+        "config": {"mqtt": {"base_topic": "home/zigbee"}},
+    }
     assert zigbee2mqtt.announced_base("home/zigbee/bridge/info", j(info)) == "home/zigbee"
     discovery.handle("home/zigbee/bridge/info", j(info), AT)
-    discovery.handle("home/zigbee/bridge/devices", j([{"ieee_address": "0x00124b0001", "type": "Coordinator"},
-                                                      {"ieee_address": "0x00158d0001", "type": "EndDevice", "friendly_name": "door"}]), AT)
+    discovery.handle(
+        "home/zigbee/bridge/devices",
+        j(
+            [
+                {"ieee_address": "0x00124b0001", "type": "Coordinator"},
+                {"ieee_address": "0x00158d0001", "type": "EndDevice", "friendly_name": "door"},
+            ]
+        ),
+        AT,
+    )
     discovery.handle("home/zigbee/door/availability", j({"state": "offline"}), AT)
     assert store.get("ieee:0x00158d0001").available is False
     discovery.handle("esp/kitchen/status", b"online", AT)  # ESPHome topic_prefix: esp/kitchen
     discovery.handle("esp/kitchen/sensor/uptime/state", b"42", AT)
     assert store.get("esphome:esp/kitchen").uptime_s == 42
     discovery.handle("shelly-ht/shelly-plus-ht-01/online", b"true", AT)
-    discovery.handle("shelly-ht/shelly-plus-ht-01/events/rpc", j({"src": "shellyplusht-08b61fcb7f3c", "method": "NotifyStatus",
-                                                                   "params": {"sys": {"uptime": 7}}}), AT)
+    discovery.handle(
+        "shelly-ht/shelly-plus-ht-01/events/rpc",
+        j({"src": "shellyplusht-08b61fcb7f3c", "method": "NotifyStatus", "params": {"sys": {"uptime": 7}}}),
+        AT,
+    )
     assert store.get("shelly:shellyplusht-08b61fcb7f3c") is store.get("shelly:shelly-ht/shelly-plus-ht-01")
 
 
 def test_a_gateway_naming_one_status_topic_for_its_children_keeps_them_apart(tmp_path: Path) -> None:
     discovery, _sink, store = _discovery(tmp_path)
     for child in ("aa01", "aa02", "aa03"):
-        discovery.handle(f"homeassistant/sensor/{child}/t/config", j({
-            "uniq_id": f"{child}-t", "stat_t": f"ble2mqtt/{child}/state", "avty_t": "ble2mqtt/status",
-            "dev": {"ids": [child], "name": child}}), AT)
+        discovery.handle(
+            f"homeassistant/sensor/{child}/t/config",
+            j(
+                {
+                    "uniq_id": f"{child}-t",
+                    "stat_t": f"ble2mqtt/{child}/state",
+                    "avty_t": "ble2mqtt/status",
+                    "dev": {"ids": [child], "name": child},
+                }
+            ),
+            AT,
+        )
     discovery.handle("ble2mqtt/status", b"online", AT)
     assert {store.get(f"ha:{child}").id for child in ("aa01", "aa02", "aa03")} == {"ha:aa01", "ha:aa02", "ha:aa03"}
     assert all(store.get(f"ha:{child}").available for child in ("aa01", "aa02", "aa03"))
@@ -329,14 +528,28 @@ def test_tasmota_announced_through_its_own_home_assistant_discovery_is_one_devic
     """Tasmota's legacy Home Assistant discovery keys the device by the last six hex digits of its MAC (no MAC) and
     names its LWT: the LWT's topic is what links it to the device the Tasmota adapter knows."""
     discovery, _sink, store = _discovery(tmp_path)
-    discovery.handle("homeassistant/sensor/35EBF6_ENERGY_TotalStartTime/config", j({
-        "name": "3DPrinter ENERGY TotalStartTime", "stat_t": "tele/EZPlug_35EBF6/SENSOR", "avty_t": "tele/EZPlug_35EBF6/LWT",
-        "pl_avail": "Online", "pl_not_avail": "Offline", "uniq_id": "35EBF6_ENERGY_TotalStartTime", "dev": {"ids": ["35EBF6"]}}), AT)
+    discovery.handle(
+        "homeassistant/sensor/35EBF6_ENERGY_TotalStartTime/config",
+        j(
+            {
+                "name": "3DPrinter ENERGY TotalStartTime",
+                "stat_t": "tele/EZPlug_35EBF6/SENSOR",
+                "avty_t": "tele/EZPlug_35EBF6/LWT",
+                "pl_avail": "Online",
+                "pl_not_avail": "Offline",
+                "uniq_id": "35EBF6_ENERGY_TotalStartTime",
+                "dev": {"ids": ["35EBF6"]},
+            }
+        ),
+        AT,
+    )
     discovery.handle("tele/EZPlug_35EBF6/STATE", j({"UptimeSec": 77, "Wifi": {"Signal": -70}}), AT)
     discovery.handle("tele/EZPlug_35EBF6/LWT", b"Online", AT)
     [device] = store.snapshot().devices
     assert (device.uptime_s, device.available) == (77, True)
-    [legacy] = zigbee2mqtt.parse("zigbee2mqtt/bridge/config", j({"version": "1.35.1", "coordinator": {"type": "zStack3x0"}}), AT)
+    [legacy] = zigbee2mqtt.parse(
+        "zigbee2mqtt/bridge/config", j({"version": "1.35.1", "coordinator": {"type": "zStack3x0"}}), AT
+    )
     assert legacy.firmware == "1.35.1"
 
 

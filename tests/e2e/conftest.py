@@ -33,11 +33,15 @@ class Stack:
         state = self.tmp / name
         state.mkdir(exist_ok=True)
         path = state / "agent.yaml"
-        path.write_text(yaml.safe_dump({
-            "state_dir": str((state_root or state) / "state"),
-            "collector": {"url": collector_url or self.collector.url, "timeout_s": 10},
-            "upload": {"backoff_initial_s": 0.2, "backoff_max_s": 1.0, "wait_s": 15},
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "state_dir": str((state_root or state) / "state"),
+                    "collector": {"url": collector_url or self.collector.url, "timeout_s": 10},
+                    "upload": {"backoff_initial_s": 0.2, "backoff_max_s": 1.0, "wait_s": 15},
+                }
+            )
+        )
         return path
 
     def agent_argv(self, config: Path, *args: str) -> list[str]:
@@ -48,12 +52,16 @@ class Stack:
         """This process's environment without HOMEDIAG_* overrides, plus ``extra``."""
         return {**{k: v for k, v in os.environ.items() if not k.startswith("HOMEDIAG_")}, **(extra or {})}
 
-    def agent(self, config: Path, *args: str, check: bool = True, timeout: float = 60,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(self.agent_argv(config, *args), capture_output=True, text=True, timeout=timeout,
-                              env=self.agent_env(env))
+    def agent(
+        self, config: Path, *args: str, check: bool = True, timeout: float = 60, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            self.agent_argv(config, *args), capture_output=True, text=True, timeout=timeout, env=self.agent_env(env)
+        )
         if check and done.returncode != 0:
-            raise AssertionError(f"homediag-agent {' '.join(args)} exited {done.returncode}: {done.stderr}{done.stdout}")
+            raise AssertionError(
+                f"homediag-agent {' '.join(args)} exited {done.returncode}: {done.stderr}{done.stdout}"
+            )
         return done
 
     def enrolment_token(self) -> str:
@@ -69,10 +77,17 @@ class Stack:
         return status, json.loads(data or b"null")
 
     def open_ticket(self, symptom: str) -> dict[str, Any]:
-        status, ticket = self.api("POST", "/api/v1/tickets", {
-            "household": self.household, "device": "living-room curtain", "symptom": symptom,
-            "when": "every night around 03:00", "priority": "P2",
-        })
+        status, ticket = self.api(
+            "POST",
+            "/api/v1/tickets",
+            {
+                "household": self.household,
+                "device": "living-room curtain",
+                "symptom": symptom,
+                "when": "every night around 03:00",
+                "priority": "P2",
+            },
+        )
         assert status == 201, ticket
         return ticket
 

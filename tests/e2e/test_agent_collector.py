@@ -17,7 +17,6 @@ from lab.mosquitto import free_port
 from .conftest import Stack
 
 
-
 def _spool_files(config: Path) -> list[Path]:
     return sorted((config.parent / "state" / "spool").glob("*.bundle"))
 
@@ -45,7 +44,7 @@ def _pack(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
 
 
 def _flip(data: bytes, index: int) -> bytes:
-    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1:]
+    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
 
 
 def _tampered_variants(data: bytes) -> dict[str, bytes]:
@@ -140,14 +139,18 @@ async def test_agent_killed_mid_upload_delivers_exactly_once_after_restart(stack
         config = await asyncio.to_thread(stack.enrolled_agent, "hub", proxy.url)
         # Spool a bundle while no collector answers (the configured URL is overridden to a closed port).
         nowhere = {"HOMEDIAG_COLLECTOR__URL": f"http://127.0.0.1:{free_port()}"}
-        done = await asyncio.to_thread(stack.agent, config, "bundle", "create", "--upload", "--wait", "0.5", env=nowhere)
+        done = await asyncio.to_thread(
+            stack.agent, config, "bundle", "create", "--upload", "--wait", "0.5", env=nowhere
+        )
         bundle_id = _created_bundle_id(done.stdout)
         [spooled] = _spool_files(config)
         ticket = await asyncio.to_thread(stack.open_ticket, "curtain doesn't respond remotely at night")
 
         flush = await asyncio.create_subprocess_exec(
             *stack.agent_argv(config, "bundle", "flush", "--wait", "60"),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, env=stack.agent_env(),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=stack.agent_env(),
         )
         try:
             # The collector stored the bundle and answered; the answer is held in the proxy: kill the agent now.

@@ -39,12 +39,15 @@ def _running_agent_config(stack: Stack, name: str, mosquitto: Mosquitto) -> Path
     """An enrolled agent watching only the test broker on loopback (no mDNS, ARP, probes or web page)."""
     config = stack.enrolled_agent(name)
     settings = yaml.safe_load(config.read_text())
-    settings.update({
-        "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-        "probes": {"interval_s": 0.2, "timeout_s": 0.5, "failures_before_down": 2},
-        "discovery": {"mdns": False, "arp": False}, "web": {"enabled": False},
-        "capture": {"before_s": 30, "after_s": 1},
-    })
+    settings.update(
+        {
+            "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+            "probes": {"interval_s": 0.2, "timeout_s": 0.5, "failures_before_down": 2},
+            "discovery": {"mdns": False, "arp": False},
+            "web": {"enabled": False},
+            "capture": {"before_s": 30, "after_s": 1},
+        }
+    )
     config.write_text(yaml.safe_dump(settings))
     return config
 
@@ -78,8 +81,11 @@ def _collector_bundles(stack: Stack) -> list[dict]:
 
 def _fault_bundles(stack: Stack, config: Path) -> list[str]:
     agent_id = _agent_id(config)
-    return [b["bundle_id"] for b in _collector_bundles(stack)
-            if b["agent_id"] == agent_id and b["trigger"]["signature"] == FAULT]
+    return [
+        b["bundle_id"]
+        for b in _collector_bundles(stack)
+        if b["agent_id"] == agent_id and b["trigger"]["signature"] == FAULT
+    ]
 
 
 def _recorded_captures(config: Path) -> list[str]:
@@ -104,8 +110,11 @@ async def _start_agent(stack: Stack, config: Path, crash_at: CaptureStep | None)
     log = open(config.parent / "agent.log", "ab")  # noqa: SIM115 - handed to the child, closed right after
     try:
         return await asyncio.create_subprocess_exec(
-            *stack.agent_argv(config, "run"), stdout=log, stderr=log,
-            env=stack.agent_env({CRASH_ENV: crash_at.value} if crash_at else None))
+            *stack.agent_argv(config, "run"),
+            stdout=log,
+            stderr=log,
+            env=stack.agent_env({CRASH_ENV: crash_at.value} if crash_at else None),
+        )
     finally:
         log.close()
 
@@ -121,12 +130,14 @@ async def _stop(process: asyncio.subprocess.Process) -> int:
 
 
 async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_fault(
-        stack: Stack, mosquitto: Mosquitto) -> None:
+    stack: Stack, mosquitto: Mosquitto
+) -> None:
     # One agent per kill point (and one never killed), all watching the same broker: one broker crash is a
     # broker_down fault for each, and each dies at its own step of the capture.
     kill_points: list[CaptureStep | None] = [None, *CaptureStep]
-    configs = await asyncio.gather(*(asyncio.to_thread(_running_agent_config, stack, f"hub-{step or 'alive'}", mosquitto)
-                                     for step in kill_points))
+    configs = await asyncio.gather(
+        *(asyncio.to_thread(_running_agent_config, stack, f"hub-{step or 'alive'}", mosquitto) for step in kill_points)
+    )
     agents = [await _start_agent(stack, config, step) for config, step in zip(configs, kill_points, strict=True)]
     try:
         await _until("broker connection in every agent", lambda: all(_saw_broker(config, "up") for config in configs))
@@ -150,7 +161,10 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
         codes = [await _stop(agent) for agent in agents]
     assert codes == [0] * len(agents), codes
 
-    per_fault = {str(step or "never killed"): len(_fault_bundles(stack, config)) for step, config in zip(kill_points, configs, strict=True)}
+    per_fault = {
+        str(step or "never killed"): len(_fault_bundles(stack, config))
+        for step, config in zip(kill_points, configs, strict=True)
+    }
     print(f"kill points: {len(CaptureStep)}; bundles per {FAULT} fault: {per_fault}")
     assert per_fault == dict.fromkeys(per_fault, 1)
     for config in configs:
@@ -167,17 +181,22 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
     finally:
         assert await _stop(again) == 0
     agent_id = _agent_id(config)
-    first, second = sorted((b for b in await asyncio.to_thread(_collector_bundles, stack) if b["agent_id"] == agent_id),
-                           key=lambda b: b["received_at"])
+    first, second = sorted(
+        (b for b in await asyncio.to_thread(_collector_bundles, stack) if b["agent_id"] == agent_id),
+        key=lambda b: b["received_at"],
+    )
     assert (first["duplicate_of"], second["duplicate_of"]) == (None, first["bundle_id"])
 
 
-def _burst(stack: Stack, config: Path, count: int, *args: str,
-           env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess[str]]:
+def _burst(
+    stack: Stack, config: Path, count: int, *args: str, env: dict[str, str] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
     """``count`` processes started at once, each ``bundle create --upload``; bounded in time."""
     argv = stack.agent_argv(config, "bundle", "create", "--upload", *args)
-    processes = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=stack.agent_env(env))
-                 for _ in range(count)]
+    processes = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=stack.agent_env(env))
+        for _ in range(count)
+    ]
     done = []
     try:
         for process in processes:
@@ -202,19 +221,33 @@ def test_parallel_uploads_lose_no_write_and_say_who_delivered(stack: Stack) -> N
     nowhere = {"HOMEDIAG_COLLECTOR__URL": f"http://127.0.0.1:{free_port()}"}
     queued = _burst(stack, config, PARALLEL, "--wait", "0.5", env=nowhere)
     queued_ids = {_own_bundle(done) for done in queued}
-    assert all("queued in the spool" in done.stdout and "not reachable" in done.stdout for done in queued), \
-        [d.stdout + d.stderr for d in queued]
+    # Each writer either tried the dead collector itself or found the spool's lock held by others past its wait.
+    unexplained = [
+        d.stdout + d.stderr
+        for d in queued
+        if "queued in the spool" not in d.stdout
+        or not ("not reachable" in d.stdout or "other bundles were ahead of it" in d.stdout)
+    ]
+    assert not unexplained, unexplained
     spooled = _spool_leftovers(config)
-    print(f"{PARALLEL} parallel writers: {len(queued_ids)} bundles, {len(spooled)} spooled, "
-          f"{PARALLEL - len(spooled)} lost")
+    print(
+        f"{PARALLEL} parallel writers: {len(queued_ids)} bundles, {len(spooled)} spooled, "
+        f"{PARALLEL - len(spooled)} lost"
+    )
     assert len(queued_ids) == PARALLEL
     assert len(spooled) == PARALLEL and all(name.endswith(".bundle") for name in spooled), spooled
 
     # The collector answers: a few more at once, each uploading the whole spool, each saying who delivered its own.
     delivered = _burst(stack, config, PARALLEL // 4, "--wait", "90")
     delivered_ids = {_own_bundle(done) for done in delivered}
-    how = Counter("by another" if "delivered by another" in done.stdout else
-                  "itself" if "delivered" in done.stdout else done.stdout for done in delivered)
+    how = Counter(
+        "by another"
+        if "delivered by another" in done.stdout
+        else "itself"
+        if "delivered" in done.stdout
+        else done.stdout
+        for done in delivered
+    )
     print(f"{len(delivered)} parallel uploaders of {len(queued_ids) + len(delivered_ids)} bundles: {dict(how)}")
     assert set(how) <= {"itself", "by another"}, how
     assert _spool_leftovers(config) == []

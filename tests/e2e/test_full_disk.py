@@ -37,11 +37,15 @@ def test_a_hub_whose_disk_is_full_still_delivers_and_says_when_it_cannot(stack: 
     assert reason.startswith("homediag-agent: bundle ") and "neither spooled" in reason
 
 
-def test_a_collector_whose_disk_is_full_refuses_clearly_and_the_bundle_arrives_later(tmp_path: Path, small_disk: SmallDisk) -> None:
+def test_a_collector_whose_disk_is_full_refuses_clearly_and_the_bundle_arrives_later(
+    tmp_path: Path, small_disk: SmallDisk
+) -> None:
     collector = CollectorProcess(small_disk.path / "collector")
     collector.start()
     try:
-        stack = Stack(collector, tmp_path, user_token(collector.admin("user", "create", "--name", "eve", "--role", "engineer")))
+        stack = Stack(
+            collector, tmp_path, user_token(collector.admin("user", "create", "--name", "eve", "--role", "engineer"))
+        )
         config = stack.enrolled_agent("hub")
         small_disk.fill()
         waiting = stack.agent(config, "bundle", "create", "--upload", "--wait", "2")
@@ -60,18 +64,21 @@ def test_a_collector_whose_disk_is_full_refuses_clearly_and_the_bundle_arrives_l
 
 
 @pytest.mark.broker
-async def test_the_running_agent_on_a_full_disk_still_reports_a_fault(stack: Stack, small_disk: SmallDisk,
-                                                                      mosquitto: Mosquitto,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_running_agent_on_a_full_disk_still_reports_a_fault(
+    stack: Stack, small_disk: SmallDisk, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("agent.runtime.SYNC_EVERY_S", 0.2)
     path = await asyncio.to_thread(stack.enrolled_agent, "hub", None, small_disk.path)
     config = load_config(path, environ={}).model_copy(deep=True)
-    config = AgentConfig.model_validate({
-        **config.model_dump(mode="json"),
-        "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-        "discovery": {"mdns": False, "arp": False}, "web": {"enabled": False},
-        "capture": {"before_s": 60, "after_s": 1},
-    })
+    config = AgentConfig.model_validate(
+        {
+            **config.model_dump(mode="json"),
+            "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+            "discovery": {"mdns": False, "arp": False},
+            "web": {"enabled": False},
+            "capture": {"before_s": 60, "after_s": 1},
+        }
+    )
     async with AgentRuntime(config) as runtime:
         assert runtime.recorder is not None
         await _until(lambda: any(e.kind is EventKind.BROKER and e.state == "up" for e in runtime.recorder.events()))

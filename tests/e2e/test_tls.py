@@ -14,12 +14,18 @@ from .conftest import Stack, user_token
 
 def test_an_https_collector_is_trusted_with_its_ca_and_refused_without(tmp_path: Path) -> None:
     certificate = make_server_certificate(tmp_path / "tls")
-    collector = CollectorProcess(tmp_path / "collector", extra_env={
-        "HOMEDIAG_COLLECTOR_TLS_CERTFILE": str(certificate.cert_file),
-        "HOMEDIAG_COLLECTOR_TLS_KEYFILE": str(certificate.key_file)})
+    collector = CollectorProcess(
+        tmp_path / "collector",
+        extra_env={
+            "HOMEDIAG_COLLECTOR_TLS_CERTFILE": str(certificate.cert_file),
+            "HOMEDIAG_COLLECTOR_TLS_KEYFILE": str(certificate.key_file),
+        },
+    )
     collector.start()
     try:
-        stack = Stack(collector, tmp_path, user_token(collector.admin("user", "create", "--name", "eve", "--role", "engineer")))
+        stack = Stack(
+            collector, tmp_path, user_token(collector.admin("user", "create", "--name", "eve", "--role", "engineer"))
+        )
         https = f"https://{collector.host}:{collector.port}"
         untrusting = stack.agent_config("untrusting", https)
         refused = stack.agent(untrusting, "enroll", "--token", stack.enrolment_token(), check=False)

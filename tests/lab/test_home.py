@@ -95,7 +95,12 @@ def test_a_pulled_hub_cable_drops_the_hubs_carrier_only(lab_home: LabHome) -> No
 def test_a_lab_hub_reboot_is_a_new_kernel_boot_time(lab_home: LabHome) -> None:
     """``lab.timens``: the command runs in a time namespace whose boot is a moment ago; wall time is untouched."""
     script = "import psutil, time; print(psutil.boot_time(), time.time())"
-    booted, now = map(float, lab_home.run(lab_home.hub_ns, [sys.executable, "-m", "lab.timens", sys.executable, "-c", script]).stdout.split())
+    booted, now = map(
+        float,
+        lab_home.run(
+            lab_home.hub_ns, [sys.executable, "-m", "lab.timens", sys.executable, "-c", script]
+        ).stdout.split(),
+    )
     assert 0 <= now - booted < 5 and abs(now - time.time()) < 5
 
 
@@ -127,11 +132,10 @@ def test_hub_clock_step_moves_the_offset_file_only(lab_home: LabHome) -> None:
 def test_teardown_after_a_failing_test_body() -> None:
     if netns.ip_available():
         pytest.skip(netns.ip_available())
-    with pytest.raises(RuntimeError, match="deliberate"):
-        with LabHome(devices=1) as lab:
-            prefix, workdir = lab.prefix, lab.workdir
-            pids = [p.pid for p in lab.processes]
-            raise RuntimeError("deliberate")
+    with pytest.raises(RuntimeError, match="deliberate"), LabHome(devices=1) as lab:
+        prefix, workdir = lab.prefix, lab.workdir
+        pids = [p.pid for p in lab.processes]
+        raise RuntimeError("deliberate")
     assert netns.namespaces_of(prefix) == []
     assert not workdir.exists()
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
@@ -150,8 +154,9 @@ def test_cleanup_stale_removes_only_dead_owners(tmp_path: Path) -> None:
     os.waitpid(dead_pid, 0)
     try:
         for lab_id, ns, owner in ((dead_id, dead_ns, dead_pid), (live_id, live_ns, os.getpid())):
-            (tmp_path / f"{lab_id}.json").write_text(json.dumps(
-                {"id": lab_id, "owner_pid": owner, "workdir": "", "processes": []}))
+            (tmp_path / f"{lab_id}.json").write_text(
+                json.dumps({"id": lab_id, "owner_pid": owner, "workdir": "", "processes": []})
+            )
             netns.create_namespace(ns)
         removed = cleanup_stale(tmp_path)
         assert dead_id in removed and live_id not in removed

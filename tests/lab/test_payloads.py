@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,9 +14,18 @@ from lab.ssdp import notify, parse_headers, search_response
 
 
 def snapshot(**changes: object) -> Snapshot:
-    base = dict(name="plug", ip="10.20.0.10", boot_count=3, restart_reason="Exception", uptime_s=93784.5,
-                link_count=2, downtime_s=21.0, mqtt_count=2, rssi_dbm=-62,
-                now=datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc))
+    base = dict(
+        name="plug",
+        ip="10.20.0.10",
+        boot_count=3,
+        restart_reason="Exception",
+        uptime_s=93784.5,
+        link_count=2,
+        downtime_s=21.0,
+        mqtt_count=2,
+        rssi_dbm=-62,
+        now=datetime(2026, 11, 24, 3, 0, tzinfo=UTC),
+    )
     base.update(changes)
     return Snapshot(**base)  # type: ignore[arg-type]
 
@@ -88,8 +97,14 @@ def test_ssdp_messages_round_trip() -> None:
 
 def test_dns_probe_packets() -> None:
     query = dns_query_packet("internet.lab", 0x1234)
-    answer = (query[:2] + b"\x81\x80" + b"\x00\x01\x00\x01\x00\x00\x00\x00" + query[12:]
-              + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([198, 51, 100, 10]))
+    answer = (
+        query[:2]
+        + b"\x81\x80"
+        + b"\x00\x01\x00\x01\x00\x00\x00\x00"
+        + query[12:]
+        + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04"
+        + bytes([198, 51, 100, 10])
+    )
     assert parse_a_records(answer) == ["198.51.100.10"]
 
 

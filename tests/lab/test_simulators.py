@@ -15,8 +15,11 @@ pytestmark = pytest.mark.lab
 
 def record_mqtt(lab: LabHome, topic: str = "#") -> LabProcess:
     """Everything the hub's broker carries, one ``topic payload`` line each, into a log."""
-    return lab.spawn(lab.hub_ns, ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(lab.broker_port), "-v",
-                                  "-t", topic], name=f"recorder-{len(lab.processes)}")
+    return lab.spawn(
+        lab.hub_ns,
+        ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(lab.broker_port), "-v", "-t", topic],
+        name=f"recorder-{len(lab.processes)}",
+    )
 
 
 def payloads(recorder: LabProcess, topic: str) -> list[str]:
@@ -40,13 +43,18 @@ def fast(name: str, family: str, *extra: str) -> DeviceSpec:
 
 def test_families_publish_their_real_shapes(lab_home: LabHome) -> None:
     recorder = record_mqtt(lab_home)
-    for spec in (fast("plug", "tasmota"), fast("shellyplus1pm-a8032abcf5f0", "shelly"),
-                 fast("zigbee2mqtt", "zigbee2mqtt"), fast("curtain-node", "esphome")):
+    for spec in (
+        fast("plug", "tasmota"),
+        fast("shellyplus1pm-a8032abcf5f0", "shelly"),
+        fast("zigbee2mqtt", "zigbee2mqtt"),
+        fast("curtain-node", "esphome"),
+    ):
         lab_home.add_device(spec)
     state = json.loads(wait_payload(recorder, "tele/plug/STATE", lambda p: True)[0])
     assert {"UptimeSec", "Wifi", "MqttCount"} <= state.keys() and state["Wifi"]["LinkCount"] == 1
     assert json.loads(wait_payload(recorder, "tele/plug/INFO3", lambda p: True)[0]) == {
-        "Info3": {"RestartReason": "Power On", "BootCount": 1}}
+        "Info3": {"RestartReason": "Power On", "BootCount": 1}
+    }
     wait_payload(recorder, "tele/plug/LWT", lambda p: p == "Online")
     shelly = "shellyplus1pm-a8032abcf5f0"
     wait_payload(recorder, f"{shelly}/online", lambda p: p == "true")
@@ -92,8 +100,9 @@ def test_router_reboot_is_an_outage_not_a_reboot_for_devices(lab_home: LabHome) 
     lab_home.add_device(fast("heater", "tasmota"))
     before = json.loads(wait_payload(recorder, "tele/heater/STATE", lambda p: True)[-1])
     lab_home.faults.router_reboot(2.0).wait(15)
-    after = json.loads(wait_payload(recorder, "tele/heater/STATE", lambda p: json.loads(p)["Wifi"]["LinkCount"] == 2,
-                                    timeout=20)[-1])
+    after = json.loads(
+        wait_payload(recorder, "tele/heater/STATE", lambda p: json.loads(p)["Wifi"]["LinkCount"] == 2, timeout=20)[-1]
+    )
     assert after["UptimeSec"] > before["UptimeSec"]  # no reboot: uptime kept counting
     assert after["MqttCount"] == 2 and after["Wifi"]["Downtime"] != "0T00:00:00"
 

@@ -39,8 +39,9 @@ def support_listener(accounts: BrokerAccounts) -> str:
 
 
 @contextmanager
-def running_support_broker(directory: Path, tls: ServerCertificate | None = None, *, extra_config: str = "",
-                           unbound_client_ids: bool = False) -> Iterator[SupportBroker]:
+def running_support_broker(
+    directory: Path, tls: ServerCertificate | None = None, *, extra_config: str = "", unbound_client_ids: bool = False
+) -> Iterator[SupportBroker]:
     """``unbound_client_ids`` drops the rule binding client ids to accounts: the attack test's own control."""
     accounts = BrokerAccounts(directory / "broker", COLLECTOR_USER)
     # The listener's access rules exactly as ``homediag-collector broker config`` prints them.

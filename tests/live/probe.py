@@ -29,8 +29,16 @@ class Probe:
     """One MQTT v5 connection. ``accepted`` says whether the broker let it in; ``kicked`` whether it was later
     disconnected by the broker (not by us)."""
 
-    def __init__(self, host: str, port: int, user: str, password: str, *, client_id: str = "",
-                 will: tuple[str, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        user: str,
+        password: str,
+        *,
+        client_id: str = "",
+        will: tuple[str, bytes] | None = None,
+    ) -> None:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self.client.username_pw_set(user, password)
         if will is not None:
@@ -64,8 +72,15 @@ class Probe:
 
     def _on_message(self, _c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         props = message.properties
-        self.messages.append(Received(message.topic, message.payload, bool(message.retain),
-                                      getattr(props, "CorrelationData", None), getattr(props, "ResponseTopic", None)))
+        self.messages.append(
+            Received(
+                message.topic,
+                message.payload,
+                bool(message.retain),
+                getattr(props, "CorrelationData", None),
+                getattr(props, "ResponseTopic", None),
+            )
+        )
 
     def _record(self, _c: Any, _u: Any, mid: int, codes: list[Any], _p: Any) -> None:
         with self._ack_event:
@@ -84,8 +99,15 @@ class Probe:
         codes = self._wait_ack(mid)
         return codes is not None and not codes[0].is_failure
 
-    def publish(self, topic: str, payload: bytes = b"x", *, retain: bool = False, correlation: bytes | None = None,
-                response_topic: str | None = None) -> bool:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes = b"x",
+        *,
+        retain: bool = False,
+        correlation: bytes | None = None,
+        response_topic: str | None = None,
+    ) -> bool:
         """Whether the broker accepted a QoS 1 publish (its PUBACK reason code)."""
         properties = Properties(PacketTypes.PUBLISH)
         if correlation is not None:
@@ -107,5 +129,7 @@ class Probe:
     def close(self, *, with_will: bool = False) -> None:
         """Disconnect; ``with_will`` asks the broker to publish the will all the same (MQTT v5)."""
         self._closing = True
-        self.client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message") if with_will else None)
+        self.client.disconnect(
+            reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message") if with_will else None
+        )
         self.client.loop_stop()

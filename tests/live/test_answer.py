@@ -60,7 +60,9 @@ async def test_expired_deadline_and_slow_handler() -> None:
     late = await answer(stale, Consent("allowed"), handlers, NOW)
     assert late.error is not None and late.error.code == "deadline_exceeded"
     handlers.slow = True
-    quick = LiveRequest(method="device.state", params={"device_id": "plug-1"}, deadline=utcnow() + timedelta(seconds=0.2))
+    quick = LiveRequest(
+        method="device.state", params={"device_id": "plug-1"}, deadline=utcnow() + timedelta(seconds=0.2)
+    )
     slow = await answer(quick.model_dump_json().encode(), Consent("allowed"), handlers, utcnow())
     assert slow.error is not None and slow.error.code == "deadline_exceeded"
 
@@ -97,7 +99,9 @@ def test_consent_command_sets_and_grants(tmp_path: Path) -> None:
     config.write_text(f"state_dir: {tmp_path}\nlive: {{consent: ask}}\n")
 
     def consent(*args: str) -> str:
-        return subprocess.run([agent, "-c", str(config), "consent", *args], capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            [agent, "-c", str(config), "consent", *args], capture_output=True, text=True, check=True
+        ).stdout
 
     assert "ask" in consent("show") and "allowed now: no" in consent("show")
     assert "allowed now: yes" in consent("allow", "--minutes", "30")

@@ -74,15 +74,25 @@ KICK_NOTICED_S = 0.2  # on loopback a victim sees its session closed within mill
 def _takeovers(support: SupportBroker, card: Scorecard, attacker_password: str, victims: Callable[[], bool]) -> None:
     """Connect with the victims' client ids (and as them): nobody may be disturbed, no foreign login may pass."""
     host, port = support.broker.host, support.broker.port
-    for client_id in (COLLECTOR_USER, f"homediag-collector-{COLLECTOR_USER}", REPLICA, HUB_B, f"homediag-agent-{HUB_B}"):
+    for client_id in (
+        COLLECTOR_USER,
+        f"homediag-collector-{COLLECTOR_USER}",
+        REPLICA,
+        HUB_B,
+        f"homediag-agent-{HUB_B}",
+    ):
         probe = Probe(host, port, HUB_A, attacker_password, client_id=client_id)
         try:
             disturbed = probe.wait_for(lambda: not victims(), KICK_NOTICED_S)
             card.record(f"take over client id {client_id}", not probe.accepted or disturbed)
         finally:
             probe.close()
-    for user, password in ((COLLECTOR_USER, attacker_password), (HUB_B, attacker_password), (COLLECTOR_USER, ""),
-                           (REPLICA, "guess")):
+    for user, password in (
+        (COLLECTOR_USER, attacker_password),
+        (HUB_B, attacker_password),
+        (COLLECTOR_USER, ""),
+        (REPLICA, "guess"),
+    ):
         probe = Probe(host, port, user, password, client_id=user)
         try:
             disturbed = probe.wait_for(lambda: not victims(), KICK_NOTICED_S)
@@ -91,10 +101,18 @@ def _takeovers(support: SupportBroker, card: Scorecard, attacker_password: str, 
             probe.close()
 
 
-FORBIDDEN_SUBSCRIPTIONS = ("#", "homediag/#", f"homediag/agents/{HUB_B}/#", "homediag/agents/+/req/#",
-                           "homediag/agents/+/resp/#", "homediag/agents/+/status", "$SYS/#",
-                           f"$share/steal/homediag/agents/+/resp/{COLLECTOR_USER}", f"$share/steal/homediag/agents/{HUB_B}/req/#",
-                           "$share/steal/#")
+FORBIDDEN_SUBSCRIPTIONS = (
+    "#",
+    "homediag/#",
+    f"homediag/agents/{HUB_B}/#",
+    "homediag/agents/+/req/#",
+    "homediag/agents/+/resp/#",
+    "homediag/agents/+/status",
+    "$SYS/#",
+    f"$share/steal/homediag/agents/+/resp/{COLLECTOR_USER}",
+    f"$share/steal/homediag/agents/{HUB_B}/req/#",
+    "$share/steal/#",
+)
 
 
 def _shared_filter(topic: str) -> str:
@@ -117,11 +135,15 @@ def _forgeries(probe: Probe, card: Scorecard) -> None:
         ("$SYS/broker/clients/connected", b"0", True),
         (f"$share/steal/{status_topic(HUB_B)}", b"offline", False),
     ):
-        card.record(f"publish {'retained ' if retain else ''}{topic}",
-                    probe.publish(topic, payload, retain=retain, response_topic=own_answers))
+        card.record(
+            f"publish {'retained ' if retain else ''}{topic}",
+            probe.publish(topic, payload, retain=retain, response_topic=own_answers),
+        )
 
 
-async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_hubs_credentials_cannot_disturb_another_household(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     card, household_b = Scorecard(), HouseholdB()
     with running_support_broker(tmp_path, extra_config="sys_interval 1\n") as support:
@@ -152,7 +174,9 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Pat
                 during_takeovers = household_b.answered - before
 
                 # A will into B's tree: presence spoofing when the attacker's connection ends.
-                spoof = await asyncio.to_thread(Probe, host, port, HUB_A, passwords[HUB_A], will=(status_topic(HUB_B), b"offline"))
+                spoof = await asyncio.to_thread(
+                    Probe, host, port, HUB_A, passwords[HUB_A], will=(status_topic(HUB_B), b"offline")
+                )
                 await asyncio.to_thread(spoof.close, with_will=True)
                 await asyncio.sleep(0.3)  # a will would land now
                 card.record("presence spoofing by will", relay.presence(HUB_B) != seen or b_presence != [True])
@@ -163,7 +187,9 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Pat
                 try:
                     assert leaky_c.accepted and attacker.accepted
                     assert await asyncio.to_thread(leaky_c.subscribe, f"{agent_tree(HUB_C)}/req/#")
-                    granted = [topic for topic in FORBIDDEN_SUBSCRIPTIONS if await asyncio.to_thread(attacker.subscribe, topic)]
+                    granted = [
+                        topic for topic in FORBIDDEN_SUBSCRIPTIONS if await asyncio.to_thread(attacker.subscribe, topic)
+                    ]
                     assert await asyncio.to_thread(attacker.subscribe, f"{agent_tree(HUB_A)}/req/#")
                     asked_c = asyncio.create_task(relay.request(HUB_C, "inventory", {}, timeout_s=1))
                     asked_a = asyncio.create_task(relay.request(HUB_A, "inventory", {}, timeout_s=1))
@@ -173,8 +199,13 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Pat
                     # Its own tree is writable: answer C's request from there, live and retained.
                     forged = json.dumps({"ok": True, "result": {"forged": True}}).encode()
                     for retain in (False, True):
-                        await asyncio.to_thread(attacker.publish, response_topic(HUB_A, COLLECTOR_USER), forged,
-                                                retain=retain, correlation=leaked)
+                        await asyncio.to_thread(
+                            attacker.publish,
+                            response_topic(HUB_A, COLLECTOR_USER),
+                            forged,
+                            retain=retain,
+                            correlation=leaked,
+                        )
                     outcomes = await asyncio.gather(asked_c, asked_a, return_exceptions=True)
                     card.record("answer C's request from A's tree", not isinstance(outcomes[0], LiveTimeout))
                     # The control: A's own request reached the attacker, so its subscriptions were live.
@@ -182,10 +213,16 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Pat
                     await asyncio.sleep(1.2)  # $SYS is published every second: give a leak time to show
                     foreign = {m.topic for m in attacker.messages if not m.topic.startswith(agent_tree(HUB_A) + "/")}
                     for topic in FORBIDDEN_SUBSCRIPTIONS:
-                        card.record(f"subscribe {topic} (granted: {topic in granted})",
-                                    any(topic_matches_sub(_shared_filter(topic), seen_topic) for seen_topic in foreign))
-                    huge = await asyncio.to_thread(attacker.publish, response_topic(HUB_A, COLLECTOR_USER),
-                                                   b"x" * (MAX_PACKET_BYTES + 1), correlation=leaked)
+                        card.record(
+                            f"subscribe {topic} (granted: {topic in granted})",
+                            any(topic_matches_sub(_shared_filter(topic), seen_topic) for seen_topic in foreign),
+                        )
+                    huge = await asyncio.to_thread(
+                        attacker.publish,
+                        response_topic(HUB_A, COLLECTOR_USER),
+                        b"x" * (MAX_PACKET_BYTES + 1),
+                        correlation=leaked,
+                    )
                     card.record("oversized answer to the relay", huge)
                 finally:
                     await asyncio.to_thread(attacker.close)
@@ -193,10 +230,12 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(tmp_path: Pat
             finally:
                 asker.cancel()
                 await asyncio.gather(asker, return_exceptions=True)
-            print(f"\nattacks tried: {len(card.attempts)}, succeeded: {len(card.successes)}; household B: "
-                  f"{household_b.answered} requests answered ({during_takeovers} during the takeover attempts), "
-                  f"{len(household_b.failed)} failed; "
-                  f"relay rejected {relay.rejected_answers} forged answers")
+            print(
+                f"\nattacks tried: {len(card.attempts)}, succeeded: {len(card.successes)}; household B: "
+                f"{household_b.answered} requests answered ({during_takeovers} during the takeover attempts), "
+                f"{len(household_b.failed)} failed; "
+                f"relay rejected {relay.rejected_answers} forged answers"
+            )
             assert card.successes == [], card.successes
             assert household_b.failed == [] and during_takeovers >= 10 and household_b.answered >= 20, household_b
             assert relay.presence(HUB_B) == seen and seen.since == b_since and b_presence == [True]
@@ -216,13 +255,23 @@ async def test_the_takeover_check_catches_a_listener_that_does_not_bind_client_i
         async with (
             LiveRelay(support.url, COLLECTOR_USER, support.passwords[COLLECTOR_USER], reconnect_min_s=0.05) as relay,
             LiveRelay(support.url, REPLICA, passwords[REPLICA], reconnect_min_s=0.05) as replica,
-            LiveChannel(HUB_B, grant_b, FakeHomeHandlers(), lambda: Consent("allowed"), reconnect_min_s=0.05,
-                        on_presence=b_presence.append) as hub_b,
+            LiveChannel(
+                HUB_B,
+                grant_b,
+                FakeHomeHandlers(),
+                lambda: Consent("allowed"),
+                reconnect_min_s=0.05,
+                on_presence=b_presence.append,
+            ) as hub_b,
         ):
-            await asyncio.wait_for(asyncio.gather(relay.connected.wait(), replica.connected.wait(), hub_b.connected.wait()), 5)
+            await asyncio.wait_for(
+                asyncio.gather(relay.connected.wait(), replica.connected.wait(), hub_b.connected.wait()), 5
+            )
 
             def victims_undisturbed() -> bool:
                 return relay.connected.is_set() and replica.connected.is_set() and b_presence == [True]
 
             await asyncio.to_thread(_takeovers, support, card, passwords[HUB_A], victims_undisturbed)
-    assert f"take over client id {COLLECTOR_USER}" in card.successes and f"take over client id {HUB_B}" in card.successes
+    assert (
+        f"take over client id {COLLECTOR_USER}" in card.successes and f"take over client id {HUB_B}" in card.successes
+    )

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from agent.live import Consent, LiveChannel
-from shared.live import LiveGrant, LiveRequest, request_topic, response_topic
-from shared.models import utcnow
 from collector.live import LiveRelay, LiveTimeout
 from lab.certs import make_server_certificate
+from shared.live import LiveGrant, LiveRequest, request_topic, response_topic
+from shared.models import utcnow
 
 from .conftest import COLLECTOR_USER, SupportBroker, running_support_broker
 from .handlers import FakeHomeHandlers
@@ -34,8 +34,13 @@ async def relay(support_broker: SupportBroker) -> AsyncIterator[LiveRelay]:
         yield relay
 
 
-def _channel(support_broker: SupportBroker, agent_id: str, handlers: FakeHomeHandlers, consent: list[Consent],
-             ca_file: Path | None = None) -> LiveChannel:
+def _channel(
+    support_broker: SupportBroker,
+    agent_id: str,
+    handlers: FakeHomeHandlers,
+    consent: list[Consent],
+    ca_file: Path | None = None,
+) -> LiveChannel:
     password = support_broker.add_user(agent_id)
     return LiveChannel(
         agent_id,
@@ -64,11 +69,13 @@ async def test_over_tls_both_ends_verify_the_brokers_certificate(tmp_path: Path)
     certificate = make_server_certificate(tmp_path / "tls")
     with running_support_broker(tmp_path, tls=certificate) as support:
         assert support.url.startswith("mqtts://")
-        async with LiveRelay(support.url, COLLECTOR_USER, support.passwords[COLLECTOR_USER],
-                             ca_file=certificate.ca_file) as relay:
+        async with LiveRelay(
+            support.url, COLLECTOR_USER, support.passwords[COLLECTOR_USER], ca_file=certificate.ca_file
+        ) as relay:
             await asyncio.wait_for(relay.connected.wait(), 5)
-            async with _channel(support, "hub-tls", FakeHomeHandlers(), [Consent("allowed")],
-                                ca_file=certificate.ca_file) as channel:
+            async with _channel(
+                support, "hub-tls", FakeHomeHandlers(), [Consent("allowed")], ca_file=certificate.ca_file
+            ) as channel:
                 await asyncio.wait_for(channel.connected.wait(), 5)
                 response = await relay.request("hub-tls", "device.state", {"device_id": "plug-1"}, timeout_s=5)
                 assert response.ok
@@ -105,24 +112,37 @@ async def test_agent_reconnects_after_broker_crash(support_broker: SupportBroker
 
 
 async def test_agent_answers_only_into_its_own_tree_and_ignores_retained_requests(
-        support_broker: SupportBroker, caplog: pytest.LogCaptureFixture) -> None:
+    support_broker: SupportBroker, caplog: pytest.LogCaptureFixture
+) -> None:
     """Were the relay's account misused, a hub could still not be made to answer into another hub's tree: the
     ACL would refuse that publish, and the agent does not even try."""
     caplog.set_level(logging.DEBUG, logger="agent.live")
-    asker = Probe(support_broker.broker.host, support_broker.broker.port, COLLECTOR_USER,
-                  support_broker.passwords[COLLECTOR_USER])
+    asker = Probe(
+        support_broker.broker.host, support_broker.broker.port, COLLECTOR_USER, support_broker.passwords[COLLECTOR_USER]
+    )
     try:
         assert await asyncio.to_thread(asker.subscribe, "homediag/agents/+/resp/#")
         request = LiveRequest(method="inventory", deadline=utcnow() + timedelta(seconds=10)).model_dump_json().encode()
         own, foreign = response_topic("hub4", COLLECTOR_USER), response_topic("hub5", COLLECTOR_USER)
         # A retained request waits on the broker for the hub's next subscription: stale or forged, never answered.
-        assert await asyncio.to_thread(asker.publish, request_topic("hub4", "inventory"), request, retain=True,
-                                       correlation=b"retained", response_topic=own)
+        assert await asyncio.to_thread(
+            asker.publish,
+            request_topic("hub4", "inventory"),
+            request,
+            retain=True,
+            correlation=b"retained",
+            response_topic=own,
+        )
         async with _channel(support_broker, "hub4", FakeHomeHandlers(), [Consent("allowed")]) as channel:
             await asyncio.wait_for(channel.connected.wait(), 5)
             for correlation, answer_to in ((b"foreign", foreign), (b"own", own)):
-                assert await asyncio.to_thread(asker.publish, request_topic("hub4", "inventory"), request,
-                                               correlation=correlation, response_topic=answer_to)
+                assert await asyncio.to_thread(
+                    asker.publish,
+                    request_topic("hub4", "inventory"),
+                    request,
+                    correlation=correlation,
+                    response_topic=answer_to,
+                )
             await _until(lambda: asker.messages)
             await asyncio.sleep(0.3)  # room for answers that should not come
         assert [(m.topic, m.correlation) for m in asker.messages] == [(response_topic("hub4", COLLECTOR_USER), b"own")]

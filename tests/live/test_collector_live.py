@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import timedelta
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -34,11 +34,18 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Mosquitto, Pa
     accounts = BrokerAccounts(tmp_path / "broker", "homediag-collector")
     broker = Mosquitto(allow_anonymous=False, extra_config=support_listener(accounts))
     pid_file = tmp_path / "broker.pid"
-    config = CollectorConfig.model_validate({
-        "data_dir": str(tmp_path / "collector"), "ingest": {"verify_workers": 0},
-        "live": {"url": broker.url, "accounts_dir": str(accounts.directory), "pid_file": str(pid_file),
-                 "request_timeout_s": 1.5},
-    })
+    config = CollectorConfig.model_validate(
+        {
+            "data_dir": str(tmp_path / "collector"),
+            "ingest": {"verify_workers": 0},
+            "live": {
+                "url": broker.url,
+                "accounts_dir": str(accounts.directory),
+                "pid_file": str(pid_file),
+                "request_timeout_s": 1.5,
+            },
+        }
+    )
     broker.start()
     pid_file.write_text(str(broker.pid))
     try:
@@ -62,8 +69,10 @@ async def _enrol(client: TestClient, database: Path, household: str) -> tuple[st
         token = store.create_enrol_token(household, timedelta(hours=1), utcnow())[0]
     finally:
         store.close()
-    answer = await client.post("/api/v1/enroll", json={
-        "token": token, "public_key": public_key_to_text(generate_private_key().public_key()), "hostname": "hub"})
+    answer = await client.post(
+        "/api/v1/enroll",
+        json={"token": token, "public_key": public_key_to_text(generate_private_key().public_key()), "hostname": "hub"},
+    )
     body = await answer.json()
     assert answer.status == 201 and body["live"] is not None, body
     return body["agent_id"], LiveGrant.model_validate(body["live"])
@@ -84,7 +93,9 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
             await asyncio.sleep(0.05)
         assert (await answer.json())["online"] is True
 
-        answer = await client.post(f"/api/v1/agents/{agent_id}/live/device.state", json={"device_id": "plug-1"}, headers=engineer)
+        answer = await client.post(
+            f"/api/v1/agents/{agent_id}/live/device.state", json={"device_id": "plug-1"}, headers=engineer
+        )
         body = await answer.json()
         assert answer.status == 200 and body["result"]["rssi_dbm"] == -61, body
 
@@ -99,12 +110,16 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
         assert nobody.status == 404
 
     for _ in range(100):
-        if (await (await client.get(f"/api/v1/agents/{agent_id}/presence", headers=engineer)).json())["online"] is False:
+        if (await (await client.get(f"/api/v1/agents/{agent_id}/presence", headers=engineer)).json())[
+            "online"
+        ] is False:
             break
         await asyncio.sleep(0.05)
     answer = await client.post(f"/api/v1/agents/{agent_id}/live/inventory", headers=engineer)
     body = await answer.json()
-    assert (answer.status, body["error"]["code"]) == (504, "agent_timeout") and "offline since" in body["error"]["message"]
+    assert (answer.status, body["error"]["code"]) == (504, "agent_timeout") and "offline since" in body["error"][
+        "message"
+    ]
 
     store = SqliteStore(database)
     try:
@@ -114,9 +129,12 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
         store.close()
     # Every request is in the trail, refused ones too, each with its reason.
     assert [(e["actor"], e["action"], e["detail"]["outcome"]) for e in entries] == [
-        ("eve", "live.device.state", "ok"), ("carol", "live.inventory", "role_forbidden"),
-        ("eve", "live.inventory", "consent_refused"), ("eve", "live.unknown_method", "unknown_method"),
-        ("eve", "live.inventory", "timeout")]
+        ("eve", "live.device.state", "ok"),
+        ("carol", "live.inventory", "role_forbidden"),
+        ("eve", "live.inventory", "consent_refused"),
+        ("eve", "live.unknown_method", "unknown_method"),
+        ("eve", "live.inventory", "timeout"),
+    ]
     assert all(e["detail"].get("reason") for e in entries[1:]), entries
     assert "customer role" in entries[1]["detail"]["reason"] and "reboot" in entries[3]["detail"]["reason"]
     assert [(e["actor"], e["detail"]["outcome"]) for e in stranger] == [("eve", "agent_not_found")]
@@ -132,12 +150,19 @@ async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> Non
         store.close()
     api = {"Authorization": f"Bearer {_user(database, 'api', Role.ENGINEER)}"}
     agent_id, grant = await _enrol(client, database, "hh-a")
-    answer = await client.post("/api/v1/tickets", headers=api, json={
-        "household": "hh-a", "device": "plug", "symptom": "off", "when": "now", "priority": "P2"})
+    answer = await client.post(
+        "/api/v1/tickets",
+        headers=api,
+        json={"household": "hh-a", "device": "plug", "symptom": "off", "when": "now", "priority": "P2"},
+    )
     ticket_id = (await answer.json())["id"]
-    async with LiveChannel(agent_id, grant, FakeHomeHandlers(), lambda: Consent("allowed"), reconnect_min_s=0.1) as channel:
+    async with LiveChannel(
+        agent_id, grant, FakeHomeHandlers(), lambda: Consent("allowed"), reconnect_min_s=0.1
+    ) as channel:
         await asyncio.wait_for(channel.connected.wait(), 10)
-        await client.post("/ui/login", data={"name": "eve", "password": "pw-eve-123", "next": "/ui/"}, allow_redirects=False)
+        await client.post(
+            "/ui/login", data={"name": "eve", "password": "pw-eve-123", "next": "/ui/"}, allow_redirects=False
+        )
         for _ in range(100):
             page = await (await client.get(f"/ui/tickets/{ticket_id}")).text()
             if ">online<" in page:
@@ -151,7 +176,9 @@ async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> Non
         assert answer.status == 200 and body["result"]["devices"][0]["id"] == "plug-1", body
     store = SqliteStore(database)
     try:
-        refused = [(e["actor"], e["action"], e["detail"]["outcome"]) for e in store.audit_log(target=f"ticket:{ticket_id}")]
+        refused = [
+            (e["actor"], e["action"], e["detail"]["outcome"]) for e in store.audit_log(target=f"ticket:{ticket_id}")
+        ]
     finally:
         store.close()
     assert refused == [("eve", "live.inventory", "http_403")]  # the forged panel request is in the trail too

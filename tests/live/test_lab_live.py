@@ -17,10 +17,10 @@ import yaml
 
 from collector.live_broker import BrokerAccounts
 from collector.store import SqliteStore
+from lab.agent_process import AGENT, HOUSEHOLD, wait_for
 from lab.collector_process import CollectorProcess
 from lab.home import DeviceSpec, LabHome
 from lab.mosquitto import Mosquitto
-from lab.agent_process import AGENT, HOUSEHOLD, wait_for
 
 from .conftest import support_listener
 
@@ -48,8 +48,19 @@ class Engineer:
         self.lab, self.collector, self.token = lab, collector, token
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        done = self.lab.run(self.lab.internet_ns, [sys.executable, "-c", _CLIENT, method, self.collector.url + path,
-                                                   self.token, json.dumps(body) if body is not None else ""], timeout=60)
+        done = self.lab.run(
+            self.lab.internet_ns,
+            [
+                sys.executable,
+                "-c",
+                _CLIENT,
+                method,
+                self.collector.url + path,
+                self.token,
+                json.dumps(body) if body is not None else "",
+            ],
+            timeout=60,
+        )
         status, answer = json.loads(done.stdout.strip().splitlines()[-1])
         return status, answer
 
@@ -62,31 +73,60 @@ def live_home(lab_factory, tmp_path: Path) -> Iterator[tuple[LabHome, Engineer, 
     data.mkdir()
     accounts = BrokerAccounts(data / "broker", "homediag-collector")
     (tmp_path / "support-broker").mkdir()
-    broker = Mosquitto(SUPPORT_BROKER_PORT, lab.internet_ip, netns=lab.internet_ns, workdir=tmp_path / "support-broker",
-                       allow_anonymous=False, extra_config=support_listener(accounts))
+    broker = Mosquitto(
+        SUPPORT_BROKER_PORT,
+        lab.internet_ip,
+        netns=lab.internet_ns,
+        workdir=tmp_path / "support-broker",
+        allow_anonymous=False,
+        extra_config=support_listener(accounts),
+    )
     broker.start()
     support_url = f"mqtt://{lab.internet_ip}:{SUPPORT_BROKER_PORT}"
     pid_file = tmp_path / "support-broker.pid"
     pid_file.write_text(str(broker.pid))
-    (data / "collector.yaml").write_text(yaml.safe_dump({"live": {
-        "url": support_url, "accounts_dir": str(accounts.directory), "pid_file": str(pid_file), "request_timeout_s": 5}}))
+    (data / "collector.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "live": {
+                    "url": support_url,
+                    "accounts_dir": str(accounts.directory),
+                    "pid_file": str(pid_file),
+                    "request_timeout_s": 5,
+                }
+            }
+        )
+    )
     collector = CollectorProcess(data, host=lab.internet_ip, netns=lab.internet_ns)
     collector.start()
     state = tmp_path / "agent"
     config = tmp_path / "agent.yaml"
-    config.write_text(yaml.safe_dump({
-        "state_dir": str(state), "collector": {"url": collector.url},
-        "network": {"interfaces": [lab.hub_iface], "gateway": lab.gateway_ip, "dns_resolver": lab.dns_ip,
-                    "dns_names": ["internet.lab"], "internet_targets": [f"{lab.internet_ip}:{lab.http_target_port}"]},
-        "probes": {"interval_s": 0.5, "timeout_s": 0.4},
-        "broker": {"url": f"mqtt://127.0.0.1:{lab.broker_port}"},
-        "discovery": {"mdns": False, "arp": False}, "web": {"enabled": False},
-        "live": {"consent": "allowed"},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(state),
+                "collector": {"url": collector.url},
+                "network": {
+                    "interfaces": [lab.hub_iface],
+                    "gateway": lab.gateway_ip,
+                    "dns_resolver": lab.dns_ip,
+                    "dns_names": ["internet.lab"],
+                    "internet_targets": [f"{lab.internet_ip}:{lab.http_target_port}"],
+                },
+                "probes": {"interval_s": 0.5, "timeout_s": 0.4},
+                "broker": {"url": f"mqtt://127.0.0.1:{lab.broker_port}"},
+                "discovery": {"mdns": False, "arp": False},
+                "web": {"enabled": False},
+                "live": {"consent": "allowed"},
+            }
+        )
+    )
     token = collector.admin("token", "create", "--household", HOUSEHOLD).split()[-1]
     lab.run(lab.hub_ns, [AGENT, "-c", str(config), "enroll", "--token", token], timeout=30)
     agent_id = _agent_id(collector)
-    engineer = Engineer(lab, collector, collector.admin("user", "create", "--name", "eve", "--role", "engineer").split()[-1])
+    engineer = Engineer(
+        lab, collector, collector.admin("user", "create", "--name", "eve", "--role", "engineer").split()[-1]
+    )
     agent = lab.spawn(lab.hub_ns, [AGENT, "-c", str(config), "-v", "run"], name="agent")
     try:
         yield lab, engineer, agent_id, state, agent
@@ -111,16 +151,31 @@ def _online(engineer: Engineer, agent_id: str) -> bool:
 def test_engineer_reads_device_state_and_captures_a_bundle_onto_the_ticket(live_home) -> None:  # type: ignore[no-untyped-def]
     lab, engineer, agent_id, state, agent = live_home
     assert wait_for(lambda: _online(engineer, agent_id), 30), agent.log_tail()
-    status, ticket = engineer.call("POST", "/api/v1/tickets", {
-        "household": HOUSEHOLD, "device": "plug", "symptom": "the plug ignores the app", "when": "now", "priority": "P2"})
+    status, ticket = engineer.call(
+        "POST",
+        "/api/v1/tickets",
+        {
+            "household": HOUSEHOLD,
+            "device": "plug",
+            "symptom": "the plug ignores the app",
+            "when": "now",
+            "priority": "P2",
+        },
+    )
     assert status == 201
 
     def plug_state() -> dict[str, Any] | None:
         status, inventory = engineer.call("POST", f"/api/v1/agents/{agent_id}/live/inventory")
-        plug = next((d for d in inventory["result"]["devices"] if d.get("family") == "tasmota"), None) if status == 200 else None
+        plug = (
+            next((d for d in inventory["result"]["devices"] if d.get("family") == "tasmota"), None)
+            if status == 200
+            else None
+        )
         if plug is None:
             return None
-        status, answer = engineer.call("POST", f"/api/v1/agents/{agent_id}/live/device.state", {"device_id": plug["id"]})
+        status, answer = engineer.call(
+            "POST", f"/api/v1/agents/{agent_id}/live/device.state", {"device_id": plug["id"]}
+        )
         return answer["result"] if status == 200 and answer["result"].get("uptime_s") is not None else None
 
     device = wait_for(plug_state, 30)
@@ -129,7 +184,9 @@ def test_engineer_reads_device_state_and_captures_a_bundle_onto_the_ticket(live_
     status, captured = engineer.call("POST", f"/api/v1/agents/{agent_id}/live/bundle.capture")
     assert status == 200, captured
     bundle_id = captured["result"]["bundle_id"]
-    attached = wait_for(lambda: [b["bundle_id"] for b in engineer.call("GET", f"/api/v1/tickets/{ticket['id']}")[1]["bundles"]], 30)
+    attached = wait_for(
+        lambda: [b["bundle_id"] for b in engineer.call("GET", f"/api/v1/tickets/{ticket['id']}")[1]["bundles"]], 30
+    )
     assert attached == [bundle_id]
 
     # The customer withdraws consent on the hub: refused, visibly, and audited.

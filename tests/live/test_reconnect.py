@@ -58,9 +58,18 @@ async def test_a_loop_kicked_off_healthy_sessions_never_backs_off() -> None:
         delays.append(delay)
 
     with pytest.raises(_Done):
-        await reconnect_forever(kicked_session, ConnectionError, min_s=1.0, max_s=64.0, healthy_after_s=30.0,
-                                established=up, logger=logging.getLogger("test"), what="session",
-                                clock=lambda: now[0], sleep=sleep)
+        await reconnect_forever(
+            kicked_session,
+            ConnectionError,
+            min_s=1.0,
+            max_s=64.0,
+            healthy_after_s=30.0,
+            established=up,
+            logger=logging.getLogger("test"),
+            what="session",
+            clock=lambda: now[0],
+            sleep=sleep,
+        )
     # After each healthy session the delay starts over; a failed attempt right after one doubles it once.
     # (Without the reset: 1, 2, 4, 8, 16, 32 times a jitter of 0.5 to 1.)
     assert len(delays) == 6 and all(d <= limit for d, limit in zip(delays, [1, 2, 1, 2, 1, 2])), delays
@@ -83,19 +92,36 @@ async def _kick(support: SupportBroker, user: str, connected: asyncio.Event, tim
 
 
 @pytest.mark.broker
-async def test_repeated_kicks_do_not_stretch_recovery(support_broker: SupportBroker, caplog: pytest.LogCaptureFixture) -> None:
+async def test_repeated_kicks_do_not_stretch_recovery(
+    support_broker: SupportBroker, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     kicks = 5
     agent = "agt_0000000000000001"
     grant = LiveGrant(broker_url=support_broker.url, username=agent, password=support_broker.add_user(agent))
     async with (
-        LiveRelay(support_broker.url, COLLECTOR_USER, support_broker.passwords[COLLECTOR_USER], reconnect_min_s=MIN_S,
-                  reconnect_max_s=MAX_S, reconnect_healthy_s=HEALTHY_S) as relay,
-        LiveChannel(agent, grant, FakeHomeHandlers(), lambda: Consent("allowed"), reconnect_min_s=MIN_S,
-                    reconnect_max_s=MAX_S, reconnect_healthy_s=HEALTHY_S) as channel,
+        LiveRelay(
+            support_broker.url,
+            COLLECTOR_USER,
+            support_broker.passwords[COLLECTOR_USER],
+            reconnect_min_s=MIN_S,
+            reconnect_max_s=MAX_S,
+            reconnect_healthy_s=HEALTHY_S,
+        ) as relay,
+        LiveChannel(
+            agent,
+            grant,
+            FakeHomeHandlers(),
+            lambda: Consent("allowed"),
+            reconnect_min_s=MIN_S,
+            reconnect_max_s=MAX_S,
+            reconnect_healthy_s=HEALTHY_S,
+        ) as channel,
     ):
-        await asyncio.gather(_kick(support_broker, COLLECTOR_USER, relay.connected, kicks),
-                             _kick(support_broker, agent, channel.connected, kicks))
+        await asyncio.gather(
+            _kick(support_broker, COLLECTOR_USER, relay.connected, kicks),
+            _kick(support_broker, agent, channel.connected, kicks),
+        )
         await asyncio.wait_for(asyncio.gather(relay.connected.wait(), channel.connected.wait()), 5)
         answer = await relay.request(agent, "inventory", {}, timeout_s=5)
         assert answer.ok

@@ -28,6 +28,8 @@ def test_the_one_click_is_right_at_random_moments_around_every_fault(path: Path)
     assert {f.kind for f in recording.faults} <= set(EXPECTED) and len(recording.faults) >= 9
     made = clicks(recording, load_profiles(), seed)
     print(summary(made, seed))
-    wrong = [(c.fault, c.phase, round(c.offset_s, 1), sorted(c.expected), c.verdict, c.real) for c in made if not c.right]
+    wrong = [
+        (c.fault, c.phase, round(c.offset_s, 1), sorted(c.expected), c.verdict, c.real) for c in made if not c.right
+    ]
     assert not wrong, f"seed {seed}: {wrong}"
     assert {c.phase for c in made} >= {"before", "during", "0-3 s after", "minutes after", "hours after"}

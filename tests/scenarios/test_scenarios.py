@@ -11,11 +11,18 @@ from lab.scenarios import bundle_scenarios, hub_scenarios, live_scenarios, new_h
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-@pytest.mark.parametrize("scenarios", [
-    pytest.param(bundle_scenarios, id="faults-one-after-the-other-each-diagnosed-from-its-bundle"),
-    pytest.param(live_scenarios, id="one-click-on-a-healthy-home-a-clock-step-a-nightly-router-reboot-a-refusing-broker"),
-    pytest.param(hub_scenarios, id="hub-storage-full-reboot-weak-signal-restart-known-issue-hub-unplugged-power-loss"),
-])
+@pytest.mark.parametrize(
+    "scenarios",
+    [
+        pytest.param(bundle_scenarios, id="faults-one-after-the-other-each-diagnosed-from-its-bundle"),
+        pytest.param(
+            live_scenarios, id="one-click-on-a-healthy-home-a-clock-step-a-nightly-router-reboot-a-refusing-broker"
+        ),
+        pytest.param(
+            hub_scenarios, id="hub-storage-full-reboot-weak-signal-restart-known-issue-hub-unplugged-power-loss"
+        ),
+    ],
+)
 def test_each_fault_is_diagnosed_as_its_root_cause(lab_factory, tmp_path: Path, scenarios) -> None:  # type: ignore[no-untyped-def]
     lab, agent = new_home(lab_factory, tmp_path)
     try:

@@ -13,8 +13,8 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 
 from agent.diagnosis import diagnose, fault_focus
 from shared.models import Device, EventKind, Inventory, TimelineEvent, Trigger, TriggerKind
@@ -40,8 +40,12 @@ class Corpus:
     device_ids: list[str] = field(default_factory=list)
 
     def _texts(self) -> list[str]:
-        return [*(data.decode() for data in self.files.values()), *self.files, self.trigger.signature or "",
-                self.trigger.summary or ""]
+        return [
+            *(data.decode() for data in self.files.values()),
+            *self.files,
+            self.trigger.signature or "",
+            self.trigger.summary or "",
+        ]
 
     @cached_property
     def _finder(self) -> tuple[list[re.Pattern[str]], dict[str, str]]:
@@ -51,21 +55,33 @@ class Corpus:
         for plant in self.plants:
             by_context.setdefault(plant.context, []).extend(plant.spellings)
             kinds.update(dict.fromkeys(plant.spellings, plant.kind))
-        patterns = [re.compile(context + "(" + "|".join(map(re.escape, sorted(spellings, key=len, reverse=True)))
-                               + ")(?![0-9A-Za-z])") for context, spellings in by_context.items()]
+        patterns = [
+            re.compile(
+                context + "(" + "|".join(map(re.escape, sorted(spellings, key=len, reverse=True))) + ")(?![0-9A-Za-z])"
+            )
+            for context, spellings in by_context.items()
+        ]
         return patterns, kinds
 
     def expected_counts(self) -> tuple[Counter[str], Counter[str]]:
         patterns, kinds = self._finder
-        found = Counter(kinds[spelling] for pattern in patterns for text in self._texts() for spelling in pattern.findall(text))
+        found = Counter(
+            kinds[spelling] for pattern in patterns for text in self._texts() for spelling in pattern.findall(text)
+        )
         replaced = Counter({kind: n for kind, n in found.items() if not kind.startswith("-")})
         removed = Counter({kind[1:]: n for kind, n in found.items() if kind.startswith("-")})
         return replaced, removed
 
     def leaks(self, redacted_texts: list[str]) -> list[str]:
         patterns, kinds = self._finder
-        return sorted({f"{kinds[spelling]}: {spelling}" for pattern in patterns for text in redacted_texts
-                       for spelling in pattern.findall(text)})
+        return sorted(
+            {
+                f"{kinds[spelling]}: {spelling}"
+                for pattern in patterns
+                for text in redacted_texts
+                for spelling in pattern.findall(text)
+            }
+        )
 
 
 class _Planter:
@@ -86,11 +102,24 @@ class _Planter:
 
     def mac(self) -> str:
         # never a locally administered first byte: those are what pseudonyms look like
-        hex12 = self._unique(lambda: f"{self.rng.choice([0x00, 0xa4, 0x7c, 0x24, 0xb8, 0xdc]):02x}"
-                             + "".join(f"{self.rng.randrange(256):02x}" for _ in range(5)))
+        hex12 = self._unique(
+            lambda: (
+                f"{self.rng.choice([0x00, 0xA4, 0x7C, 0x24, 0xB8, 0xDC]):02x}"
+                + "".join(f"{self.rng.randrange(256):02x}" for _ in range(5))
+            )
+        )
         pairs = [hex12[i : i + 2] for i in range(0, 12, 2)]
-        spellings = [":".join(pairs), ":".join(pairs).upper(), "-".join(pairs), "-".join(pairs).upper(), "_".join(pairs),
-                     hex12, hex12.upper(), ".".join(hex12[i : i + 4] for i in range(0, 12, 4)), "%3A".join(pairs)]
+        spellings = [
+            ":".join(pairs),
+            ":".join(pairs).upper(),
+            "-".join(pairs),
+            "-".join(pairs).upper(),
+            "_".join(pairs),
+            hex12,
+            hex12.upper(),
+            ".".join(hex12[i : i + 4] for i in range(0, 12, 4)),
+            "%3A".join(pairs),
+        ]
         self.plant("mac", *spellings)
         self.plant("mac", hex12[6:], hex12[6:].upper(), context=r"(?<=[0-9A-Za-z][-_])")
         return hex12
@@ -104,14 +133,24 @@ class _Planter:
         if private:
             value = self._unique(lambda: f"192.168.{self.rng.randrange(256)}.{self.rng.randrange(2, 250)}")
         else:
-            value = self._unique(lambda: f"{self.rng.choice([81, 93, 185, 212])}.{self.rng.randrange(256)}."
-                                         f"{self.rng.randrange(256)}.{self.rng.randrange(1, 250)}")
+            value = self._unique(
+                lambda: (
+                    f"{self.rng.choice([81, 93, 185, 212])}.{self.rng.randrange(256)}."
+                    f"{self.rng.randrange(256)}.{self.rng.randrange(1, 250)}"
+                )
+            )
         self.plant("ipv4", value, context=r"(?<![0-9.])")
         return value
 
     def ipv6(self) -> str:
-        value = self._unique(lambda: "2a02:810d:" + ":".join(f"{self.rng.randrange(1, 65536):x}" for _ in range(2)) + "::"
-                             + f"{self.rng.randrange(1, 65536):x}")
+        value = self._unique(
+            lambda: (
+                "2a02:810d:"
+                + ":".join(f"{self.rng.randrange(1, 65536):x}" for _ in range(2))
+                + "::"
+                + f"{self.rng.randrange(1, 65536):x}"
+            )
+        )
         self.plant("ipv6", value)
         return value
 
@@ -134,12 +173,16 @@ class _Planter:
         return value
 
     def phone(self) -> str:
-        value = self._unique(lambda: self.rng.choice([
-            f"+49 1{self.rng.randrange(50, 80)} {self.rng.randrange(1000000, 9999999)}",
-            f"+1-{self.rng.randrange(200, 999)}-{self.rng.randrange(200, 999)}-{self.rng.randrange(1000, 9999)}",
-            f"+86 1{self.rng.randrange(30, 99)} {self.rng.randrange(1000, 9999)} {self.rng.randrange(1000, 9999)}",
-            f"13{self.rng.randrange(100000000, 999999999)}",
-        ]))
+        value = self._unique(
+            lambda: self.rng.choice(
+                [
+                    f"+49 1{self.rng.randrange(50, 80)} {self.rng.randrange(1000000, 9999999)}",
+                    f"+1-{self.rng.randrange(200, 999)}-{self.rng.randrange(200, 999)}-{self.rng.randrange(1000, 9999)}",
+                    f"+86 1{self.rng.randrange(30, 99)} {self.rng.randrange(1000, 9999)} {self.rng.randrange(1000, 9999)}",
+                    f"13{self.rng.randrange(100000000, 999999999)}",
+                ]
+            )
+        )
         self.plant("phone", value, context=r"(?<![0-9A-Za-z+])")
         return value
 
@@ -197,38 +240,66 @@ def make_corpus(seed: int, devices: int = 12, log_lines: int = 12, flaps: int = 
             device_id = f"esphome:esphome-web-{mac[6:]}"
         ids.append(device_id)
         serial = p.serial()
-        inventory.append(Device(
-            id=device_id, name=name, family=family, identifiers=[device_id, *identifiers],
-            macs=["-".join(pairs).upper() if index % 2 else ":".join(pairs)], ips=[ip], parent_id=parent,
-            first_seen=NOW - timedelta(days=30), last_seen=NOW, available=True,
-            attributes={"ssid": home_ssid, "serial_number": serial, "hostname": p.hostname(), "mqtt_password": p.secret("password"),
-                        "ip_address": ip, "bssid": mac if index % 3 == 0 else "_".join(pairs)},
-        ))
+        inventory.append(
+            Device(
+                id=device_id,
+                name=name,
+                family=family,
+                identifiers=[device_id, *identifiers],
+                macs=["-".join(pairs).upper() if index % 2 else ":".join(pairs)],
+                ips=[ip],
+                parent_id=parent,
+                first_seen=NOW - timedelta(days=30),
+                last_seen=NOW,
+                available=True,
+                attributes={
+                    "ssid": home_ssid,
+                    "serial_number": serial,
+                    "hostname": p.hostname(),
+                    "mqtt_password": p.secret("password"),
+                    "ip_address": ip,
+                    "bssid": mac if index % 3 == 0 else "_".join(pairs),
+                },
+            )
+        )
         offline = NOW - timedelta(hours=2, minutes=index)
         for flap in range(flaps):
             gone = offline - timedelta(hours=flap * 3)
-            event(gone, EventKind.DEVICE_AVAILABILITY, "offline", device_id, topic=f"tele/tasmota_{mac[6:].upper()}/LWT")
+            event(
+                gone, EventKind.DEVICE_AVAILABILITY, "offline", device_id, topic=f"tele/tasmota_{mac[6:].upper()}/LWT"
+            )
             event(gone + timedelta(minutes=20), EventKind.DEVICE_AVAILABILITY, "online", device_id, ip=ip)
         lines = logs.setdefault(device_id, [])
         token, key, phone, url_password = p.secret("token"), p.secret("key"), p.phone(), p.secret("url_credentials")
         neighbour, dongle = p.ipv4(), p.serial()
         for line in range(log_lines):
             at = (offline + timedelta(seconds=line)).isoformat()
-            lines.append(rng.choice([
-                f"{at} INFO joined {home_ssid!r} as {':'.join(pairs).upper()} from {ip}",
-                f"{at} DEBUG GET http://{ip}/rpc?access_token={token}&id=1 mac={'%3A'.join(pairs)}",
-                f"{at} WARN wifi: SSID: {home_ssid}",
-                f"{at} INFO Authorization: Bearer {token}",
-                f"{at} DEBUG api_key={key} cisco {'.'.join(mac[i:i + 4] for i in range(0, 12, 4))}",
-                f"{at} INFO owner {owner} phone {phone} S/N: {serial}",
-                f"{at} INFO mqtt://hub:{url_password}@{hub_host}.local:1883 up, v6 {hub_v6}",
-                f"{at} DEBUG neighbour {'-'.join(pairs)} at {neighbour} via {router_ip}",
-                f"{at} INFO wan {public_ip} ok, dongle /dev/serial/by-id/usb-ITead_Sonoff_Dongle_{dongle}-if00-port0",
-            ]))
+            lines.append(
+                rng.choice(
+                    [
+                        f"{at} INFO joined {home_ssid!r} as {':'.join(pairs).upper()} from {ip}",
+                        f"{at} DEBUG GET http://{ip}/rpc?access_token={token}&id=1 mac={'%3A'.join(pairs)}",
+                        f"{at} WARN wifi: SSID: {home_ssid}",
+                        f"{at} INFO Authorization: Bearer {token}",
+                        f"{at} DEBUG api_key={key} cisco {'.'.join(mac[i : i + 4] for i in range(0, 12, 4))}",
+                        f"{at} INFO owner {owner} phone {phone} S/N: {serial}",
+                        f"{at} INFO mqtt://hub:{url_password}@{hub_host}.local:1883 up, v6 {hub_v6}",
+                        f"{at} DEBUG neighbour {'-'.join(pairs)} at {neighbour} via {router_ip}",
+                        f"{at} INFO wan {public_ip} ok, dongle /dev/serial/by-id/usb-ITead_Sonoff_Dongle_{dongle}-if00-port0",
+                    ]
+                )
+            )
     signature = f"device_offline:{ids[0]}"
     event(NOW - timedelta(hours=2), EventKind.FAULT, "opened", ids[0], signature=signature, device=ids[0])
-    event(NOW - timedelta(hours=1, minutes=40), EventKind.FAULT, "closed", ids[0], signature=signature, device=ids[0],
-          started=(NOW - timedelta(hours=2)).isoformat())
+    event(
+        NOW - timedelta(hours=1, minutes=40),
+        EventKind.FAULT,
+        "closed",
+        ids[0],
+        signature=signature,
+        device=ids[0],
+        started=(NOW - timedelta(hours=2)).isoformat(),
+    )
     event(NOW - timedelta(hours=3), EventKind.GATEWAY, "up", gateway=router_ip, wan=public_ip)
     events.sort(key=lambda e: e.ts)
     home = Inventory(generated_at=NOW, devices=inventory)
@@ -237,16 +308,37 @@ def make_corpus(seed: int, devices: int = 12, log_lines: int = 12, flaps: int = 
         "inventory.json": home.model_dump_json(indent=2).encode(),
         "diagnosis.json": report.model_dump_json(indent=2).encode(),
         "timeline.jsonl": "".join(e.model_dump_json() + "\n" for e in events).encode(),
-        "host.json": json.dumps({"hostname": hub_host, "ips": [hub_ip, hub_v6], "owner": owner, "serial": p.serial(),
-                                 "interfaces": {"wlan0": {"mac": ":".join([f"{b:02x}" for b in bytes.fromhex(p.mac())]),
-                                                          "ssid": home_ssid, "wifi_psk": wifi_psk}}}, indent=2).encode(),
-        "network.json": json.dumps({"routes": [{"gateway": router_ip}], "dns": {"search": [f"{hub_host}.lan"]},
-                                    "neighbours": [{"ip": p.ipv4(), "mac": p.mac()} for _ in range(6)],
-                                    "broker": f"mqtts://agent:{p.secret('url_credentials')}@{p.ipv4()}:8883",
-                                    "mqtt_password": mqtt_password}, indent=2).encode(),
+        "host.json": json.dumps(
+            {
+                "hostname": hub_host,
+                "ips": [hub_ip, hub_v6],
+                "owner": owner,
+                "serial": p.serial(),
+                "interfaces": {
+                    "wlan0": {
+                        "mac": ":".join([f"{b:02x}" for b in bytes.fromhex(p.mac())]),
+                        "ssid": home_ssid,
+                        "wifi_psk": wifi_psk,
+                    }
+                },
+            },
+            indent=2,
+        ).encode(),
+        "network.json": json.dumps(
+            {
+                "routes": [{"gateway": router_ip}],
+                "dns": {"search": [f"{hub_host}.lan"]},
+                "neighbours": [{"ip": p.ipv4(), "mac": p.mac()} for _ in range(6)],
+                "broker": f"mqtts://agent:{p.secret('url_credentials')}@{p.ipv4()}:8883",
+                "mqtt_password": mqtt_password,
+            },
+            indent=2,
+        ).encode(),
     }
     for device_id, lines in logs.items():
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in device_id)
         files[f"logs/{safe}.log"] = "".join(line + "\n" for line in lines).encode()
-    trigger = Trigger(kind=TriggerKind.FAULT, signature=signature, summary=f"device_offline x1 at {inventory[0].ips[0]}")
+    trigger = Trigger(
+        kind=TriggerKind.FAULT, signature=signature, summary=f"device_offline x1 at {inventory[0].ips[0]}"
+    )
     return Corpus(files=files, trigger=trigger, plants=p.plants, device_ids=ids)

@@ -7,29 +7,61 @@ from hypothesis import strategies as st
 from shared.errors import RedactionError
 from shared.redact import REDACTED, Redactor, redact_files, secret_kind
 
-SECRETS = ["hunter2", "s3cr3t-pw", "tok_ABCDEF123456", "MyWifiPassphrase", "eyJhbGciOiJIUzI1NiJ9.payload.sig", "sess-998877"]
+SECRETS = [
+    "hunter2",
+    "s3cr3t-pw",
+    "tok_ABCDEF123456",
+    "MyWifiPassphrase",
+    "eyJhbGciOiJIUzI1NiJ9.payload.sig",
+    "sess-998877",
+]
 IDENTIFIERS = [
-    "192.168.1.20", "192.168.1.1", "8.8.4.4", "fe80::1ff:fe23:4567:890a", "2001:db8::42",
-    "00:11:22:33:44:55", "AA-BB-CC-DD-EE-01", "a0b1c2d3e4f5", "alice@example.com",
-    "Lovely Home WiFi", "nas.local", "kitchen-pi",
+    "192.168.1.20",
+    "192.168.1.1",
+    "8.8.4.4",
+    "fe80::1ff:fe23:4567:890a",
+    "2001:db8::42",
+    "00:11:22:33:44:55",
+    "AA-BB-CC-DD-EE-01",
+    "a0b1c2d3e4f5",
+    "alice@example.com",
+    "Lovely Home WiFi",
+    "nas.local",
+    "kitchen-pi",
 ]
 
 PLANTED = {
-    "inventory.json": json.dumps({
-        "devices": [
-            {"id": "d1", "attributes": {"whatever": "00:11:22:33:44:55", "WiFi": {"SSId": "Lovely Home WiFi", "PSK": "MyWifiPassphrase"}},
-             "hostname": "kitchen-pi", "ips": ["192.168.1.20", "fe80::1ff:fe23:4567:890a"], "mac": "a0b1c2d3e4f5"},
-            {"id": "d2", "config": {"mqtt_password": "s3cr3t-pw", "api_key": "tok_ABCDEF123456", "keyid": "kept"},
-             "owner": "alice@example.com", "stream": "rtsp://admin:hunter2@192.168.1.20:554/stream"},
-        ]
-    }).encode(),
+    "inventory.json": json.dumps(
+        {
+            "devices": [
+                {
+                    "id": "d1",
+                    "attributes": {
+                        "whatever": "00:11:22:33:44:55",
+                        "WiFi": {"SSId": "Lovely Home WiFi", "PSK": "MyWifiPassphrase"},
+                    },
+                    "hostname": "kitchen-pi",
+                    "ips": ["192.168.1.20", "fe80::1ff:fe23:4567:890a"],
+                    "mac": "a0b1c2d3e4f5",
+                },
+                {
+                    "id": "d2",
+                    "config": {"mqtt_password": "s3cr3t-pw", "api_key": "tok_ABCDEF123456", "keyid": "kept"},
+                    "owner": "alice@example.com",
+                    "stream": "rtsp://admin:hunter2@192.168.1.20:554/stream",
+                },
+            ]
+        }
+    ).encode(),
     "timeline.jsonl": (
-        json.dumps({"kind": "gateway", "detail": {"gw": "192.168.1.1", "dns": "8.8.4.4", "v6": "2001:db8::42"}}) + "\n"
-        + json.dumps({"kind": "device", "detail": {"session": "sess-998877", "n": "AA-BB-CC-DD-EE-01"}}) + "\n"
+        json.dumps({"kind": "gateway", "detail": {"gw": "192.168.1.1", "dns": "8.8.4.4", "v6": "2001:db8::42"}})
+        + "\n"
+        + json.dumps({"kind": "device", "detail": {"session": "sess-998877", "n": "AA-BB-CC-DD-EE-01"}})
+        + "\n"
     ).encode(),
     "logs/agent.log": (
         b"connect rtsp://admin:hunter2@192.168.1.20:554/stream\n"
-        b"wpa_passphrase=MyWifiPassphrase ssid=\"Lovely Home WiFi\"\n"
+        b'wpa_passphrase=MyWifiPassphrase ssid="Lovely Home WiFi"\n'
         b"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig\n"
         b"mac a0b1c2d3e4f5 seen at nas.local from 00:11:22:33:44:55 mail alice@example.com password: s3cr3t-pw\n"
         b"loopback 127.0.0.1 ::1 mask 255.255.255.0 token=tok_ABCDEF123456\n"
@@ -62,12 +94,20 @@ def test_pseudonyms_are_consistent_across_files_and_shaped():
     mac = redactor.pseudonym_mac("00:11:22:33:44:55")
     # the same digits whatever the spelling, written in the original's spelling
     assert mac.replace(":", "-") == redactor.pseudonym_mac("00-11-22-33-44-55")
-    assert mac.replace(":", "") == redactor.pseudonym_mac("001122334455") == redactor.pseudonym_mac("001122334455".upper()).lower()
+    assert (
+        mac.replace(":", "")
+        == redactor.pseudonym_mac("001122334455")
+        == redactor.pseudonym_mac("001122334455".upper()).lower()
+    )
     assert mac.startswith("02:") and len(mac) == 17
     _, out, _ = redacted_everything(b"k")
     assert mac in out["inventory.json"].decode() and mac in out["logs/agent.log"].decode()
     private = redactor.pseudonym_ip("192.168.1.20")
-    assert private.startswith("10.") and private in out["logs/agent.log"].decode() and private in out["inventory.json"].decode()
+    assert (
+        private.startswith("10.")
+        and private in out["logs/agent.log"].decode()
+        and private in out["inventory.json"].decode()
+    )
     assert redactor.pseudonym_ip("8.8.4.4").startswith(("198.18.", "198.19."))
     assert redactor.pseudonym_ip("2001:db8::42").startswith("fd00::")
     assert redactor.pseudonym_email("alice@example.com").endswith("@example.invalid")
@@ -123,15 +163,36 @@ def test_redaction_never_raises(value, text):
 
 
 filler = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
-mac_contexts = st.sampled_from(["mac:{}", "device {} seen", "shelly:shellyplus1pm-{}", "logs/mac_{}.log", "{}", "[{}]",
-                                "bssid={}", "\"mac\": \"{}\"", "id=mac:{};", "topic a/{}/b", "dev_{}", "x-{}-y"])
+mac_contexts = st.sampled_from(
+    [
+        "mac:{}",
+        "device {} seen",
+        "shelly:shellyplus1pm-{}",
+        "logs/mac_{}.log",
+        "{}",
+        "[{}]",
+        "bssid={}",
+        '"mac": "{}"',
+        "id=mac:{};",
+        "topic a/{}/b",
+        "dev_{}",
+        "x-{}-y",
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(mac=st.binary(min_size=6, max_size=6), separator=st.sampled_from([":", "-", "_", "", ".", "%3A", "cisco"]),
-       upper=st.booleans(), context=mac_contexts, before=filler, after=filler)
-def test_a_mac_in_any_spelling_and_context_is_replaced(mac: bytes, separator: str, upper: bool, context: str,
-                                                       before: str, after: str) -> None:
+@given(
+    mac=st.binary(min_size=6, max_size=6),
+    separator=st.sampled_from([":", "-", "_", "", ".", "%3A", "cisco"]),
+    upper=st.booleans(),
+    context=mac_contexts,
+    before=filler,
+    after=filler,
+)
+def test_a_mac_in_any_spelling_and_context_is_replaced(
+    mac: bytes, separator: str, upper: bool, context: str, before: str, after: str
+) -> None:
     digits = mac.hex().upper() if upper else mac.hex()
     if separator == "cisco":
         spelled = ".".join(digits[i : i + 4] for i in range(0, 12, 4))
@@ -143,14 +204,19 @@ def test_a_mac_in_any_spelling_and_context_is_replaced(mac: bytes, separator: st
     # the filler is separated by spaces: a MAC glued to other hex digits is no longer a MAC
     text = f"{before} {context.format(spelled)} {after}"
     redacted = redactor.redact_text(text)
-    assert spelled not in redacted.replace(f"{before} ", "", 1).rsplit(f" {after}", 1)[0] or spelled in redactor._produced
+    assert (
+        spelled not in redacted.replace(f"{before} ", "", 1).rsplit(f" {after}", 1)[0] or spelled in redactor._produced
+    )
     assert redactor.redact_text(redacted) == redacted  # a second pass keeps the pseudonyms
 
 
 def test_a_value_learned_late_is_replaced_in_what_came_before() -> None:
     redactor = Redactor(b"k")
-    files = {"a.log": b"joined Cosy Corner\n", "b.json": json.dumps({"note": "Cosy Corner is weak", "ssid": "x"}).encode(),
-             "c.log": b"wifi: SSID: Cosy Corner\n"}
+    files = {
+        "a.log": b"joined Cosy Corner\n",
+        "b.json": json.dumps({"note": "Cosy Corner is weak", "ssid": "x"}).encode(),
+        "c.log": b"wifi: SSID: Cosy Corner\n",
+    }
     out = b"".join(redact_files(files, redactor).values()).decode()
     assert "Cosy Corner" not in out and out.count(redactor.pseudonym_ssid("Cosy Corner")) == 3
 

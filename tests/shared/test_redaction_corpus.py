@@ -11,16 +11,16 @@ from shared.bundle import build_bundle, read_bundle
 from shared.models import CaptureWindow, DiagnosisReport, Inventory, TimelineEvent
 from shared.profiles import load_profiles
 from shared.redact import Redactor, redact_files
+from shared.signing import generate_private_key
 
 from .redaction_corpus import NOW, make_corpus
-from shared.signing import generate_private_key
 
 SEEDS = 3
 
 
 def _seeds() -> list[int]:
     base = int(os.environ.get("REDACTION_SEED", random.randrange(2**32)))
-    print(f"redaction corpus seed: REDACTION_SEED={base}")  # noqa: T201 - how to replay a failure
+    print(f"redaction corpus seed: REDACTION_SEED={base}")
     return [base + offset for offset in range(SEEDS)]
 
 
@@ -30,7 +30,12 @@ def test_planted_corpus_has_no_leaks_and_exact_counts() -> None:
         redactor = Redactor(b"household-pseudonym-key")
         redacted = redact_files(corpus.files, redactor)
         trigger = redactor.redact_trigger(corpus.trigger)
-        texts = [*(data.decode() for data in redacted.values()), *redacted, trigger.signature or "", trigger.summary or ""]
+        texts = [
+            *(data.decode() for data in redacted.values()),
+            *redacted,
+            trigger.signature or "",
+            trigger.summary or "",
+        ]
         assert corpus.leaks(texts) == [], f"seed {seed}"
         replaced, removed = corpus.expected_counts()
         summary = redactor.summary()
@@ -50,8 +55,15 @@ def test_redacted_bundle_validates_and_diagnoses_the_same() -> None:
     redacted = redact_files(corpus.files, redactor)
     trigger = redactor.redact_trigger(corpus.trigger)
     key = generate_private_key()
-    _, data = build_bundle(files=redacted, agent_id="a", household="h", trigger=trigger,
-                           window=CaptureWindow(start=NOW, end=NOW), redaction=redactor.summary(), private_key=key)
+    _, data = build_bundle(
+        files=redacted,
+        agent_id="a",
+        household="h",
+        trigger=trigger,
+        window=CaptureWindow(start=NOW, end=NOW),
+        redaction=redactor.summary(),
+        private_key=key,
+    )
     bundle = read_bundle(data, key.public_key())
     inventory = Inventory.model_validate_json(bundle.files["inventory.json"])
     timeline = [TimelineEvent.model_validate_json(line) for line in bundle.files["timeline.jsonl"].splitlines()]
@@ -68,4 +80,5 @@ def test_redacted_bundle_validates_and_diagnoses_the_same() -> None:
     again = diagnose(timeline, inventory, {}, load_profiles(), NOW, focus=fault_focus(timeline, trigger.signature))
     assert again.verdict == report.verdict == original["verdict"]
     assert [(f.root_cause.value, f.devices) for f in again.findings] == [
-        (f["root_cause"], [rename[d] for d in f["devices"]]) for f in original["findings"]]
+        (f["root_cause"], [rename[d] for d in f["devices"]]) for f in original["findings"]
+    ]

@@ -8,8 +8,8 @@ import pytest
 from shared.models import (
     BundleManifest,
     CaptureWindow,
-    DiagnosisReport,
     Device,
+    DiagnosisReport,
     EventKind,
     Explanation,
     Finding,
@@ -28,7 +28,8 @@ NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 EVENT = TimelineEvent(ts=NOW, kind=EventKind.GATEWAY, state="down", source="monitor.gateway", detail={"rtt": None})
 INSTANCES = {
     "inventory.schema.json": Inventory(
-        generated_at=NOW, devices=[Device(id="mac:02:00:00:00:00:01", first_seen=NOW, last_seen=NOW, macs=["02:00:00:00:00:01"])]
+        generated_at=NOW,
+        devices=[Device(id="mac:02:00:00:00:00:01", first_seen=NOW, last_seen=NOW, macs=["02:00:00:00:00:01"])],
     ),
     "timeline-event.schema.json": EVENT,
     "diagnosis-report.schema.json": DiagnosisReport(
@@ -37,15 +38,23 @@ INSTANCES = {
         priority=Priority.P3,
         findings=[
             Finding(
-                root_cause=RootCause.ROUTER_REBOOT, confidence=0.9, title="Router rebooted",
-                explanation=Explanation(symptom="s", root_cause="r", solution="o", risk="k"), evidence=[EVENT],
+                root_cause=RootCause.ROUTER_REBOOT,
+                confidence=0.9,
+                title="Router rebooted",
+                explanation=Explanation(symptom="s", root_cause="r", solution="o", risk="k"),
+                evidence=[EVENT],
             )
         ],
         window=CaptureWindow(start=NOW, end=NOW),
     ),
     "bundle-manifest.schema.json": BundleManifest(
-        bundle_id=uuid.uuid4(), agent_id="a", household="h", created_at=NOW, trigger=Trigger(kind=TriggerKind.FAULT),
-        window=CaptureWindow(start=NOW, end=NOW), files=[ManifestFile(path="host.json", sha256="0" * 64, size=2)],
+        bundle_id=uuid.uuid4(),
+        agent_id="a",
+        household="h",
+        created_at=NOW,
+        trigger=Trigger(kind=TriggerKind.FAULT),
+        window=CaptureWindow(start=NOW, end=NOW),
+        files=[ManifestFile(path="host.json", sha256="0" * 64, size=2)],
         redaction=RedactionSummary(replaced={"mac": 1}),
     ),
 }

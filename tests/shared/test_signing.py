@@ -21,7 +21,10 @@ from shared.signing import (
 
 
 def test_pae_matches_the_dsse_spec_vector():
-    assert pae("http://example.com/HelloWorld", b"hello world") == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    assert (
+        pae("http://example.com/HelloWorld", b"hello world")
+        == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
 
 
 def test_round_trip_and_key_serialisation():
@@ -76,16 +79,27 @@ def test_the_key_file_check_accepts_what_we_write_and_the_rfc_example():
 
 def test_the_key_file_check_refuses_other_keys_and_damage():
     rsa_like = RFC8410_PRIVATE_KEY.replace(b"MC4CAQAw", b"MC4CAQEw")  # version 1: not what we write
-    for data in (b"", b"garbage", RFC8410_PRIVATE_KEY[:-30], RFC8410_PRIVATE_KEY.replace(b"PRIVATE", b"PUBLIC"),
-                 RFC8410_PRIVATE_KEY.replace(b"MC4C", b"MC4*"), rsa_like):
+    for data in (
+        b"",
+        b"garbage",
+        RFC8410_PRIVATE_KEY[:-30],
+        RFC8410_PRIVATE_KEY.replace(b"PRIVATE", b"PUBLIC"),
+        RFC8410_PRIVATE_KEY.replace(b"MC4C", b"MC4*"),
+        rsa_like,
+    ):
         with pytest.raises(SignatureError):
             check_private_key_pem(data)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=200),
-                 st.tuples(st.integers(0, len(RFC8410_PRIVATE_KEY) - 1), st.integers(0, 255)).map(
-                     lambda flip: RFC8410_PRIVATE_KEY[:flip[0]] + bytes([flip[1]]) + RFC8410_PRIVATE_KEY[flip[0] + 1:])))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.tuples(st.integers(0, len(RFC8410_PRIVATE_KEY) - 1), st.integers(0, 255)).map(
+            lambda flip: RFC8410_PRIVATE_KEY[: flip[0]] + bytes([flip[1]]) + RFC8410_PRIVATE_KEY[flip[0] + 1 :]
+        ),
+    )
+)
 def test_what_the_key_file_check_accepts_cryptography_parses(data: bytes):
     try:
         check_private_key_pem(data)

@@ -10,15 +10,15 @@ was met or missed at some moment stays so after any later events.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.models import TicketEvent
-from collector.support.clocks import Clock, ClockState, clocks
 from collector.support.calendar import BusinessCalendar
+from collector.support.clocks import Clock, ClockState, clocks
 from shared.models import Priority
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -33,12 +33,29 @@ UPDATE = {Priority.P1: 60, Priority.P2: 240, Priority.P3: 540}
 SILENCE = 72 * 60
 RESPONSES = {"public_reply", "update", "notification_sent"}
 
-ACTIONS = ["public_reply", "update", "internal_note", "note", "pause", "resume", "resolve", "reopen",
-           "P1", "P2", "P3", "root_cause", "diagnose", "complaint", "complaint_ack", "complaint_close", "follow_up"]
+ACTIONS = [
+    "public_reply",
+    "update",
+    "internal_note",
+    "note",
+    "pause",
+    "resume",
+    "resolve",
+    "reopen",
+    "P1",
+    "P2",
+    "P3",
+    "root_cause",
+    "diagnose",
+    "complaint",
+    "complaint_ack",
+    "complaint_close",
+    "follow_up",
+]
 FOLLOW_UP_DAYS = {Priority.P1: (1, 3, 7), Priority.P2: (3,), Priority.P3: (7,)}
 
 
-@lru_cache(maxsize=None)
+@cache
 def desk_open(moment: datetime) -> bool:
     local = moment.astimezone(BERLIN)
     return local.weekday() < 5 and local.date() != HOLIDAY and 9 <= local.hour < 18
@@ -67,8 +84,10 @@ def ticket_logs(draw: st.DrawFn) -> tuple[list[TicketEvent], Priority, datetime]
             state = "diagnosing"
         elif action == "resolve" and not finished:
             log.append(event(t, "transition", to="resolved"))
-            log += [event(t, "follow_up_scheduled", index=i, due=(t + timedelta(days=d)).isoformat())
-                    for i, d in enumerate(FOLLOW_UP_DAYS[priority], start=1)]
+            log += [
+                event(t, "follow_up_scheduled", index=i, due=(t + timedelta(days=d)).isoformat())
+                for i, d in enumerate(FOLLOW_UP_DAYS[priority], start=1)
+            ]
             state = "resolved"
         elif action == "follow_up" and finished:
             log.append(event(t, "follow_up", satisfaction=4))
@@ -117,7 +136,9 @@ class Timeline:
         return next((ts for ts, to in self.transitions if to in ("resolved", "closed")), None)
 
 
-def model_one_time(tl: Timeline, lengths: dict[Priority, int | None], met_at: datetime | None) -> tuple[str, datetime] | None:
+def model_one_time(
+    tl: Timeline, lengths: dict[Priority, int | None], met_at: datetime | None
+) -> tuple[str, datetime] | None:
     finished = tl.finished_at()
     if met_at is not None and finished is not None and met_at > finished:
         met_at = None
@@ -129,7 +150,8 @@ def model_one_time(tl: Timeline, lengths: dict[Priority, int | None], met_at: da
         if t in change_times and not frozen:
             planned = length is not None
             settled = (planned and ((met_at is not None and met_at <= t) or (due is not None and due < t))) or (
-                finished is not None and finished < t)
+                finished is not None and finished < t
+            )
             if settled:
                 frozen = True
             else:
@@ -247,8 +269,14 @@ def test_outcomes_are_frozen(case: tuple[list[TicketEvent], Priority, datetime],
     later = _engine(log, initial, now)
     for before in _engine(log[:cut], initial, then):
         if before.state in (ClockState.MET, ClockState.MET_LATE, ClockState.EARLY) or (
-                before.final and before.state is ClockState.BREACHED):
+            before.final and before.state is ClockState.BREACHED
+        ):
             assert before in later  # the very same outcome, deadline and moment
         elif before.state is ClockState.BREACHED:  # missed and still open: it can only be met late
-            assert any(c.target == before.target and c.ref == before.ref and c.due == before.due
-                       and c.state in (ClockState.BREACHED, ClockState.MET_LATE) for c in later)
+            assert any(
+                c.target == before.target
+                and c.ref == before.ref
+                and c.due == before.due
+                and c.state in (ClockState.BREACHED, ClockState.MET_LATE)
+                for c in later
+            )

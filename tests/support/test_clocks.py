@@ -57,9 +57,12 @@ def test_states_warning_breach_met_and_late() -> None:
 
 def test_waiting_for_the_customer_pauses_and_shifts_deadlines() -> None:
     start = FRIDAY_4PM
-    log = [event(start, "created"), event(start + timedelta(minutes=10), "update", text="hi"),
-           event(start + timedelta(hours=1), "transition", **{"from": "diagnosing", "to": "waiting_customer"}),
-           event(start + timedelta(hours=4), "transition", **{"from": "waiting_customer", "to": "diagnosing"})]
+    log = [
+        event(start, "created"),
+        event(start + timedelta(minutes=10), "update", text="hi"),
+        event(start + timedelta(hours=1), "transition", **{"from": "diagnosing", "to": "waiting_customer"}),
+        event(start + timedelta(hours=4), "transition", **{"from": "waiting_customer", "to": "diagnosing"}),
+    ]
     clocks_now = by_target(log, Priority.P1, start + timedelta(hours=5))
     assert clocks_now["root_cause"].due == start + timedelta(hours=7)  # type: ignore[attr-defined]  # 4 h + 3 h paused
     paused = by_target(log[:3], Priority.P1, start + timedelta(hours=2))
@@ -67,8 +70,10 @@ def test_waiting_for_the_customer_pauses_and_shifts_deadlines() -> None:
 
 
 def test_a_priority_change_replans_from_the_change() -> None:
-    log = [event(FRIDAY_4PM, "created"),
-           event(FRIDAY_4PM + timedelta(hours=1), "priority_changed", **{"from": "P3", "to": "P1"})]
+    log = [
+        event(FRIDAY_4PM, "created"),
+        event(FRIDAY_4PM + timedelta(hours=1), "priority_changed", **{"from": "P3", "to": "P1"}),
+    ]
     clocks_now = by_target(log, Priority.P3, FRIDAY_4PM + timedelta(hours=1, minutes=5))
     assert clocks_now["first_response"].due == FRIDAY_4PM + timedelta(hours=1, minutes=30)  # type: ignore[attr-defined]
     assert "workaround" in clocks_now  # P1 targets now apply
@@ -76,10 +81,13 @@ def test_a_priority_change_replans_from_the_change() -> None:
 
 def test_update_cadence_and_follow_ups() -> None:
     start = FRIDAY_4PM
-    log = [event(start, "created"), event(start + timedelta(minutes=20), "update", text="a"),
-           event(start + timedelta(minutes=70), "update", text="b"),
-           event(start + timedelta(minutes=190), "update", text="c"),  # 2 h after the last: late for P1 (every 1 h)
-           event(start + timedelta(minutes=200), "transition", **{"from": "diagnosing", "to": "resolved"})]
+    log = [
+        event(start, "created"),
+        event(start + timedelta(minutes=20), "update", text="a"),
+        event(start + timedelta(minutes=70), "update", text="b"),
+        event(start + timedelta(minutes=190), "update", text="c"),  # 2 h after the last: late for P1 (every 1 h)
+        event(start + timedelta(minutes=200), "transition", **{"from": "diagnosing", "to": "resolved"}),
+    ]
     cadence = [c.state for c in clocks(log, Priority.P1, start + timedelta(hours=5), BERLIN) if c.target == "update"]
     # met at 20 min and 70 min, missed at 130 min, met by the late one at 190, stopped by the resolution
     assert cadence == ["met", "met", "breached", "met", "stopped"]
@@ -90,8 +98,11 @@ def test_update_cadence_and_follow_ups() -> None:
 
 
 def test_complaint_clocks() -> None:
-    log = [event(FRIDAY_4PM, "created"), event(FRIDAY_4PM + timedelta(hours=1), "complaint", text="nobody called"),
-           event(FRIDAY_4PM + timedelta(hours=2), "complaint_milestone", name="ack")]
+    log = [
+        event(FRIDAY_4PM, "created"),
+        event(FRIDAY_4PM + timedelta(hours=1), "complaint", text="nobody called"),
+        event(FRIDAY_4PM + timedelta(hours=2), "complaint_milestone", name="ack"),
+    ]
     complaint = by_target(log, Priority.P2, FRIDAY_4PM + timedelta(hours=30))
     assert complaint["complaint_ack"].state == "met"  # type: ignore[attr-defined]
     assert complaint["complaint_plan"].state == "breached"  # type: ignore[attr-defined]

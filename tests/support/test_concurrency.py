@@ -52,8 +52,10 @@ async def test_of_concurrent_changes_from_the_same_state_one_wins(collector: Col
     _, ticket = await collector.call("POST", "/api/v1/tickets", eve, json=INTAKE)
     tid = ticket["id"]
     moves = [(eve, "diagnosing"), (bob, "waiting_customer"), (eve, "triaged"), (bob, "diagnosing")]
-    answers = await together(collector, [collector.call("POST", f"/api/v1/tickets/{tid}/transition", token, json={"to": to})
-                                         for token, to in moves])
+    answers = await together(
+        collector,
+        [collector.call("POST", f"/api/v1/tickets/{tid}/transition", token, json={"to": to}) for token, to in moves],
+    )
     statuses = sorted(status for status, _ in answers)
     assert statuses == [201, 409, 409, 409], answers
     assert {body["error"]["code"] for status, body in answers if status == 409} == {"ticket_changed"}
@@ -69,16 +71,23 @@ async def test_resolution_and_its_follow_ups_are_one_write_and_follow_ups_race_s
     _, ticket = await collector.call("POST", "/api/v1/tickets", eve, json={**INTAKE, "priority": "P1"})
     tid = ticket["id"]
     await collector.call("POST", f"/api/v1/tickets/{tid}/transition", eve, json={"to": "diagnosing"})
-    answers = await together(collector, [collector.call("POST", f"/api/v1/tickets/{tid}/transition", eve, json={"to": "resolved"})
-                                         for _ in range(3)])
+    answers = await together(
+        collector,
+        [collector.call("POST", f"/api/v1/tickets/{tid}/transition", eve, json={"to": "resolved"}) for _ in range(3)],
+    )
     assert sorted(status for status, _ in answers) == [201, 409, 409]
     scheduled = await _kinds(collector, eve, tid, "follow_up_scheduled")
     assert [e["data"]["index"] for e in scheduled] == [1, 2, 3]  # one resolution, one schedule, same transaction
     resolution = (await _kinds(collector, eve, tid, "transition"))[-1]
     assert all(e["ts"] == resolution["ts"] and e["id"] > resolution["id"] for e in scheduled)
     collector.clock.advance(86400)
-    answers = await together(collector, [collector.call("POST", f"/api/v1/tickets/{tid}/follow-ups", carol, json={"satisfaction": 4})
-                                         for _ in range(3)])
+    answers = await together(
+        collector,
+        [
+            collector.call("POST", f"/api/v1/tickets/{tid}/follow-ups", carol, json={"satisfaction": 4})
+            for _ in range(3)
+        ],
+    )
     assert sorted(status for status, _ in answers) == [201, 409, 409]
     follow_ups = await _kinds(collector, eve, tid, "follow_up")
     assert [(e["data"]["index"], e["data"]["early"]) for e in follow_ups] == [(1, False)]
@@ -89,12 +98,19 @@ async def test_concurrent_priority_changes_and_complaint_closures(collector: Col
     carol = collector.user("carol", Role.CUSTOMER, "hh-a")
     _, ticket = await collector.call("POST", "/api/v1/tickets", eve, json=INTAKE)
     tid = ticket["id"]
-    answers = await together(collector, [collector.call("POST", f"/api/v1/tickets/{tid}/priority", eve,
-                                                        json={"priority": p, "reason": "r"}) for p in ("P1", "P3")])
+    answers = await together(
+        collector,
+        [
+            collector.call("POST", f"/api/v1/tickets/{tid}/priority", eve, json={"priority": p, "reason": "r"})
+            for p in ("P1", "P3")
+        ],
+    )
     assert sorted(status for status, _ in answers) == [201, 409]
     await collector.call("POST", f"/api/v1/tickets/{tid}/complaints", carol, json={"text": "slow"})
     close = {"name": "close", "report": "called back, apologised, root cause explained"}
-    answers = await together(collector, [collector.call("POST", f"/api/v1/tickets/{tid}/complaints/milestones", eve, json=close)
-                                         for _ in range(2)])
+    answers = await together(
+        collector,
+        [collector.call("POST", f"/api/v1/tickets/{tid}/complaints/milestones", eve, json=close) for _ in range(2)],
+    )
     assert sorted(status for status, _ in answers) == [201, 409]
     assert len(await _kinds(collector, eve, tid, "complaint_milestone")) == 1

@@ -14,9 +14,16 @@ from collector.models import Role
 from tests.collector.conftest import NOW, Collector, collector  # noqa: F401  (fixtures)
 
 POLICIES = [
-    {"name": "premium", "conditions": {"households": ["hh-vip"]}, "targets": {"P2": {"first_response": "30m", "fix": "1bd"}}},
-    {"name": "self-service", "conditions": {"channels": ["self-diagnosis"], "devices": ["camera"]},
-     "targets": {"P3": {"fix": None, "first_response": "1h"}}},
+    {
+        "name": "premium",
+        "conditions": {"households": ["hh-vip"]},
+        "targets": {"P2": {"first_response": "30m", "fix": "1bd"}},
+    },
+    {
+        "name": "self-service",
+        "conditions": {"channels": ["self-diagnosis"], "devices": ["camera"]},
+        "targets": {"P3": {"fix": None, "first_response": "1h"}},
+    },
 ]
 
 
@@ -27,7 +34,12 @@ def config_overrides() -> dict[str, Any]:
 
 
 def test_policies_are_validated_when_the_configuration_loads() -> None:
-    for targets in ({"P2": {"first_reply": "1h"}}, {"P2": {"fix": "soon"}}, {"P2": {"first_response": None}}, {"P1": {"fix": "0h"}}):
+    for targets in (
+        {"P2": {"first_reply": "1h"}},
+        {"P2": {"fix": "soon"}},
+        {"P2": {"first_response": None}},
+        {"P1": {"fix": "0h"}},
+    ):
         with pytest.raises(ValidationError):
             SupportConfig.model_validate({"policies": [{"name": "x", "targets": targets}]})
 

@@ -80,7 +80,9 @@ class Plan:
 
 def generate(rng: random.Random) -> list[Plan]:
     plans = []
-    starts = [datetime(2026, 11, 30, 15, 0, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 120)) for _ in range(4)]  # the boundary
+    starts = [
+        datetime(2026, 11, 30, 15, 0, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 120)) for _ in range(4)
+    ]  # the boundary
     starts += [datetime(2026, 11, 20, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 9 * 1440)) for _ in range(4)]
     starts += [datetime(2026, 12, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 30 * 1440)) for _ in range(22)]
     for created in sorted(s.replace(second=0, microsecond=0) for s in starts):
@@ -92,14 +94,29 @@ def generate(rng: random.Random) -> list[Plan]:
             pause = (begin, begin + timedelta(minutes=rng.randrange(10, 48 * 60)))
         resolve = None
         if rng.random() < 0.8:
-            resolve = max(created, reply or created, pause[1] if pause else created) + timedelta(minutes=rng.randrange(10, 3 * 1440))
+            resolve = max(created, reply or created, pause[1] if pause else created) + timedelta(
+                minutes=rng.randrange(10, 3 * 1440)
+            )
         shifts = [timedelta(minutes=rng.randrange(-1440, 3 * 1440)) for _ in FOLLOW_UP_DAYS[priority]]
         complaint = None
         if rng.random() < 0.3:
-            complaint = (created + timedelta(minutes=rng.randrange(30, 1440)),
-                         timedelta(minutes=rng.randrange(60, 80 * 60)) if rng.random() < 0.85 else None)
-        plans.append(Plan(priority, rng.choice(["software", "hardware", "network", "human_error"]), created, reply, pause,
-                          resolve, rng.random() < 0.2, shifts, complaint))
+            complaint = (
+                created + timedelta(minutes=rng.randrange(30, 1440)),
+                timedelta(minutes=rng.randrange(60, 80 * 60)) if rng.random() < 0.85 else None,
+            )
+        plans.append(
+            Plan(
+                priority,
+                rng.choice(["software", "hardware", "network", "human_error"]),
+                created,
+                reply,
+                pause,
+                resolve,
+                rng.random() < 0.2,
+                shifts,
+                complaint,
+            )
+        )
     return plans
 
 
@@ -117,25 +134,45 @@ async def run(c: Collector, plans: list[Plan]) -> None:
         return answer
 
     for index, plan in enumerate(plans):
+
         async def create(plan: Plan = plan, index: int = index) -> None:
-            status, ticket = await c.call("POST", "/api/v1/tickets", carol, json={
-                "household": "hh-a", "device": f"device-{index % 5}", "symptom": "s", "when": "w", "priority": plan.priority})
+            status, ticket = await c.call(
+                "POST",
+                "/api/v1/tickets",
+                carol,
+                json={
+                    "household": "hh-a",
+                    "device": f"device-{index % 5}",
+                    "symptom": "s",
+                    "when": "w",
+                    "priority": plan.priority,
+                },
+            )
             assert status == 201
             plan.tid = ticket["id"]
             await post(plan, "classify", {"type": plan.fault_type, "cause": "c", "impact": "i"})
+
         at(plan.created, create)
         if plan.pause:
             at(plan.pause[0], lambda plan=plan: post(plan, "transition", {"to": "waiting_customer"}))
             at(plan.pause[1], lambda plan=plan: post(plan, "transition", {"to": "diagnosing"}))
         if plan.reply:
-            at(plan.reply, lambda plan=plan: post(plan, "notes", {"text": "level, progress, expected time", "visibility": "public"}))
+            at(
+                plan.reply,
+                lambda plan=plan: post(
+                    plan, "notes", {"text": "level, progress, expected time", "visibility": "public"}
+                ),
+            )
         if plan.resolve:
             at(plan.resolve, lambda plan=plan: resolve(plan))
         if plan.complaint:
             when, closing = plan.complaint
             at(when, lambda plan=plan: post(plan, "complaints", {"text": "too slow"}, carol))
             if closing is not None:
-                at(when + closing, lambda plan=plan: post(plan, "complaints/milestones", {"name": "close", "report": "r"}))
+                at(
+                    when + closing,
+                    lambda plan=plan: post(plan, "complaints/milestones", {"name": "close", "report": "r"}),
+                )
 
     async def resolve(plan: Plan) -> None:
         _, shown = await c.call("GET", f"/api/v1/tickets/{plan.tid}", eve)
@@ -177,7 +214,9 @@ async def run(c: Collector, plans: list[Plan]) -> None:
         done += 1
 
 
-def expected_month(plans: list[Plan], start: datetime, end: datetime, now: datetime) -> dict[tuple[str, str], dict[str, Any]]:
+def expected_month(
+    plans: list[Plan], start: datetime, end: datetime, now: datetime
+) -> dict[tuple[str, str], dict[str, Any]]:
     rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: defaultdict(list))
 
     def inside(moment: datetime) -> bool:
@@ -197,8 +236,12 @@ def expected_month(plans: list[Plan], start: datetime, end: datetime, now: datet
         # pauses after it settled do not move its deadline
         settled_by = plan.reply if plan.reply and (first_resolution is None or plan.reply <= first_resolution) else None
         settles = settled_by or first_resolution
-        due = deadline(plan.created, FIRST_RESPONSE_MIN[plan.priority], plan.priority,
-                       [(a, min(b, settles)) if settles else (a, b) for a, b in pauses])
+        due = deadline(
+            plan.created,
+            FIRST_RESPONSE_MIN[plan.priority],
+            plan.priority,
+            [(a, min(b, settles)) if settles else (a, b) for a, b in pauses],
+        )
         if settled_by is not None and settled_by <= due:
             row["fr"].append((settled_by, True))
         elif settled_by is not None or first_resolution is None or due < first_resolution:
@@ -214,7 +257,9 @@ def expected_month(plans: list[Plan], start: datetime, end: datetime, now: datet
             row["complaints"].append(when)
             closed_at = when + closing if closing is not None else None
             close_due = when + timedelta(hours=48)
-            row["cc"].append((closed_at, True) if closed_at is not None and closed_at <= close_due else (close_due, False))
+            row["cc"].append(
+                (closed_at, True) if closed_at is not None and closed_at <= close_due else (close_due, False)
+            )
         if first_resolution is not None and inside(first_resolution):
             row["wall_fix"].append((first_resolution - plan.created) / timedelta(hours=1))
             row["sla_fix"].append(counted_minutes(plan.created, first_resolution, plan.priority, pauses) / 60)
@@ -228,11 +273,16 @@ def expected_month(plans: list[Plan], start: datetime, end: datetime, now: datet
         for score, tid in scores:
             per_ticket[tid].append(score)
         figures = {
-            "tickets_opened": len(row["opened"]), "resolved_at_month_end": sum(row["resolved"]),
-            "first_response_due": len(fr), "first_response_on_time": sum(fr),
-            "follow_ups_due": len(fu), "follow_ups_on_time": sum(ok for ok, _ in fu), "follow_ups_early": sum(e for _, e in fu),
+            "tickets_opened": len(row["opened"]),
+            "resolved_at_month_end": sum(row["resolved"]),
+            "first_response_due": len(fr),
+            "first_response_on_time": sum(fr),
+            "follow_ups_due": len(fu),
+            "follow_ups_on_time": sum(ok for ok, _ in fu),
+            "follow_ups_early": sum(e for _, e in fu),
             "complaints": sum(1 for moment in row["complaints"] if inside(moment)),
-            "complaints_closed_due": len(cc), "complaints_closed_on_time": sum(cc),
+            "complaints_closed_due": len(cc),
+            "complaints_closed_on_time": sum(cc),
             "csat_responses": len(scores),
             "csat_average_per_response": round(mean(s for s, _ in scores), 2) if scores else None,
             "csat_average_per_ticket": round(mean(mean(v) for v in per_ticket.values()), 2) if per_ticket else None,
@@ -244,10 +294,23 @@ def expected_month(plans: list[Plan], start: datetime, end: datetime, now: datet
     return out
 
 
-COMPARED = ("tickets_opened", "resolved_at_month_end", "first_response_due", "first_response_on_time", "follow_ups_due",
-            "follow_ups_on_time", "follow_ups_early", "complaints", "complaints_closed_due", "complaints_closed_on_time",
-            "csat_responses", "csat_average_per_response", "csat_average_per_ticket", "mean_wall_hours_to_fix",
-            "mean_sla_hours_to_fix")
+COMPARED = (
+    "tickets_opened",
+    "resolved_at_month_end",
+    "first_response_due",
+    "first_response_on_time",
+    "follow_ups_due",
+    "follow_ups_on_time",
+    "follow_ups_early",
+    "complaints",
+    "complaints_closed_due",
+    "complaints_closed_on_time",
+    "csat_responses",
+    "csat_average_per_response",
+    "csat_average_per_ticket",
+    "mean_wall_hours_to_fix",
+    "mean_sla_hours_to_fix",
+)
 
 
 async def test_a_generated_month_against_an_independent_computation(collector: Collector) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from collector.models import Role
@@ -31,7 +30,9 @@ async def test_lifecycle_follow_ups_and_reopening(collector: Collector) -> None:
     assert (await move("resolved"))[0] == 409  # not from new
     assert (await move("diagnosing", carol))[0] == 403  # customers only confirm
     assert (await move("diagnosing"))[0] == 201
-    assert (await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", eve, json={"name": "root_cause_found"}))[0] == 201
+    assert (await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", eve, json={"name": "root_cause_found"}))[
+        0
+    ] == 201
     assert (await move("solution", solution="configuration"))[0] == 201
     assert (await move("awaiting_confirmation"))[0] == 201
     assert (await move("resolved", carol))[0] == 201  # the customer confirms the fix
@@ -61,7 +62,9 @@ async def test_breaches_are_recorded_when_detected_and_the_queue_is_ordered(coll
     assert breach["data"]["target"] == "first_response" and breach["ts"] > breach["data"]["due"]  # never back-dated
     status, sla = await collector.call("GET", f"/api/v1/tickets/{p1['id']}/sla", eve)
     assert {c["target"]: c["state"] for c in sla["clocks"]}["first_response"] == "breached"
-    status, _ = await collector.call("POST", f"/api/v1/tickets/{p3['id']}/priority", eve, json={"priority": "P1", "reason": "alarm"})
+    status, _ = await collector.call(
+        "POST", f"/api/v1/tickets/{p3['id']}/priority", eve, json={"priority": "P1", "reason": "alarm"}
+    )
     assert status == 201
 
 
@@ -72,7 +75,12 @@ async def test_monthly_report_on_a_seeded_month(collector: Collector) -> None:
         ticket = await _ticket(collector, carol, priority=priority, device=f"plug-{index}")
         tid = ticket["id"]
         await collector.call("POST", f"/api/v1/tickets/{tid}/updates", eve, json={"text": "looking"})
-        await collector.call("POST", f"/api/v1/tickets/{tid}/classify", eve, json={"type": "network", "cause": "router", "impact": "remote control lost"})
+        await collector.call(
+            "POST",
+            f"/api/v1/tickets/{tid}/classify",
+            eve,
+            json={"type": "network", "cause": "router", "impact": "remote control lost"},
+        )
         await collector.call("POST", f"/api/v1/tickets/{tid}/transition", eve, json={"to": "diagnosing"})
         await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", eve, json={"name": "root_cause_found"})
         await collector.call("POST", f"/api/v1/tickets/{tid}/transition", eve, json={"to": "resolved"})
@@ -97,9 +105,12 @@ async def test_monthly_report_on_a_seeded_month(collector: Collector) -> None:
 async def test_every_role_against_every_endpoint_class(collector: Collector, role: str) -> None:
     eve = collector.user("eve", Role.ENGINEER)
     tokens = {
-        "customer-a": collector.user("ca", Role.CUSTOMER, "hh-a"), "customer-b": collector.user("cb", Role.CUSTOMER, "hh-b"),
-        "partner-assigned": collector.user("acme", Role.PARTNER), "partner-other": collector.user("other", Role.PARTNER),
-        "engineer": eve, "admin": collector.user("root", Role.ADMIN),
+        "customer-a": collector.user("ca", Role.CUSTOMER, "hh-a"),
+        "customer-b": collector.user("cb", Role.CUSTOMER, "hh-b"),
+        "partner-assigned": collector.user("acme", Role.PARTNER),
+        "partner-other": collector.user("other", Role.PARTNER),
+        "engineer": eve,
+        "admin": collector.user("root", Role.ADMIN),
     }
     ticket = await _ticket(collector, eve)
     tid = ticket["id"]
@@ -113,7 +124,9 @@ async def test_every_role_against_every_endpoint_class(collector: Collector, rol
     work = (await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", token, json={"name": "in_progress"}))[0]
     assert work == (201 if role in ("partner-assigned", "engineer", "admin") else 403 if sees else 404)
     assert (await collector.call("GET", "/api/v1/queue", token))[0] == (403 if role.startswith("customer") else 200)
-    assert (await collector.call("GET", "/api/v1/reports/monthly", token))[0] == (200 if role in ("engineer", "admin") else 403)
+    assert (await collector.call("GET", "/api/v1/reports/monthly", token))[0] == (
+        200 if role in ("engineer", "admin") else 403
+    )
     assert (await collector.call("GET", "/api/v1/audit", token))[0] == (200 if role == "admin" else 403)
     assign = (await collector.call("POST", f"/api/v1/tickets/{tid}/assign", token, json={"group": "x"}))[0]
     assert assign == (201 if role in ("engineer", "admin") else 403 if sees else 404)

@@ -53,16 +53,22 @@ async def test_only_customer_visible_communication_is_a_response(collector: Coll
     assert (await desk.post(tid, "transition", {"to": "diagnosing", "note": "customer sounded drunk"}))[0] == 201
     collector.clock.advance(40 * MINUTE)
     assert (await desk.clock(tid, "first_response"))["state"] == "breached"
-    status, reply = await desk.post(tid, "notes", {"text": "we are on it: level P1, next update by 10:00", "visibility": "public"})
+    status, reply = await desk.post(
+        tid, "notes", {"text": "we are on it: level P1, next update by 10:00", "visibility": "public"}
+    )
     assert status == 201 and reply["kind"] == "public_reply"
     first = await desk.clock(tid, "first_response")
-    assert first["state"] == "met_late" and datetime.fromisoformat(first["met_at"]) == datetime.fromisoformat(reply["ts"])
+    assert first["state"] == "met_late" and datetime.fromisoformat(first["met_at"]) == datetime.fromisoformat(
+        reply["ts"]
+    )
     # internal notes do not keep the update clock green
     for _ in range(3):
         collector.clock.advance(25 * MINUTE)
         await desk.post(tid, "notes", {"text": "still digging", "visibility": "internal"})
     missed = [c for c in await desk.clocks(tid) if c["target"] == "update" and c["state"] == "breached"]
-    assert len(missed) == 1 and datetime.fromisoformat(missed[0]["due"]) == datetime.fromisoformat(reply["ts"]) + timedelta(hours=1)
+    assert len(missed) == 1 and datetime.fromisoformat(missed[0]["due"]) == datetime.fromisoformat(
+        reply["ts"]
+    ) + timedelta(hours=1)
     # and the customer never sees them
     assert await desk.events(tid, "internal_note", desk.carol) == []
     assert [e["data"]["note"] for e in await desk.events(tid, "transition", desk.carol)] == [None, None]
@@ -116,11 +122,18 @@ async def test_every_complaint_has_its_own_clocks_and_closing_needs_the_report(c
     _, second = await desk.post(tid, "complaints", {"text": "and now the app is down too"}, desk.carol)
     assert (await desk.post(tid, "complaints/milestones", {"name": "ack"}))[0] == 201  # the oldest open one
     assert (await desk.post(tid, "complaints/milestones", {"name": "ack", "complaint_id": second["id"]}))[0] == 201
-    first_ack, second_ack = await desk.clock(tid, "complaint_ack", str(first["id"])), await desk.clock(tid, "complaint_ack", str(second["id"]))
+    first_ack, second_ack = (
+        await desk.clock(tid, "complaint_ack", str(first["id"])),
+        await desk.clock(tid, "complaint_ack", str(second["id"])),
+    )
     assert (first_ack["state"], second_ack["state"]) == ("met_late", "met")
     status, refused = await desk.post(tid, "complaints/milestones", {"name": "close", "complaint_id": second["id"]})
     assert status == 400 and refused["error"]["code"] == "report_required"
-    report = {"name": "close", "complaint_id": second["id"], "report": "outage of our push service; fixed; apology sent"}
+    report = {
+        "name": "close",
+        "complaint_id": second["id"],
+        "report": "outage of our push service; fixed; apology sent",
+    }
     assert (await desk.post(tid, "complaints/milestones", report))[0] == 201
     assert (await desk.clock(tid, "complaint_close", str(second["id"])))["state"] == "met"
     assert (await desk.clock(tid, "complaint_plan", str(second["id"])))["state"] == "stopped"

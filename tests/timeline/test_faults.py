@@ -87,7 +87,11 @@ def test_other_faults_have_their_own_signatures() -> None:
 
 def test_a_crash_loop_is_a_fault_of_its_own() -> None:
     engine = FaultEngine(CONFIG)
-    events = [e for i in range(CONFIG.crash_loop_restarts) for e in engine.observe(ev(i * 30, EventKind.DEVICE_REBOOT, "reboot", "esp"))]
+    events = [
+        e
+        for i in range(CONFIG.crash_loop_restarts)
+        for e in engine.observe(ev(i * 30, EventKind.DEVICE_REBOOT, "reboot", "esp"))
+    ]
     assert [e.detail["signature"] for e in events] == ["device_crash_loop:esp"]
     (capture,) = engine.tick(at(1000))
     assert capture.root_cause is RootCause.DEVICE_CRASH_LOOP and capture.devices == ("esp",)
@@ -109,13 +113,16 @@ def test_restore_after_a_restart_recovers_the_open_fault_and_skips_what_was_capt
 def test_after_a_hub_link_outage_the_routers_boot_id_decides() -> None:
     """The router speaks UPnP: the same BOOTID after the hub's link returns is the hub's link, a new one a router
     reboot; with no answer within BOOT_ID_WAIT the outage is judged without it."""
+
     def outage_then(answer: str | None) -> list[str]:
         engine = FaultEngine(CONFIG)
         engine.observe(TimelineEvent(ts=at(0), kind=EventKind.ROUTER_BOOT_ID, state="seen", source="test"))
         closed = [e for e in reboot(engine, 100, 20) if e.state == "closed"]
         assert closed == []  # held for the router's word
         if answer is not None:
-            closed = engine.observe(TimelineEvent(ts=at(122), kind=EventKind.ROUTER_BOOT_ID, state=answer, source="test"))
+            closed = engine.observe(
+                TimelineEvent(ts=at(122), kind=EventKind.ROUTER_BOOT_ID, state=answer, source="test")
+            )
         else:
             assert engine.expire(at(130)) == []
             closed = engine.expire(at(136))
@@ -157,7 +164,11 @@ def test_a_crash_loop_is_one_capture_with_no_offline_or_restart_bundles_for_its_
     for start in (100, 110, 120):  # three restarts, each a few seconds away, the reboot reported after the return
         closed += [e for e in _away(engine, "esp", start, start + 3, start + 4) if e.state == "closed"]
         closed += engine.expire(at(start + 9))
-    assert [e.detail["signature"] for e in closed] == ["device_reboot:esp", "device_reboot:esp", "device_crash_loop:esp"]
+    assert [e.detail["signature"] for e in closed] == [
+        "device_reboot:esp",
+        "device_reboot:esp",
+        "device_crash_loop:esp",
+    ]
     assert closed[-1].detail["absorbed"] == ["device_reboot:esp"]
     (capture,) = engine.tick(at(1000))
     assert capture.signature == "device_crash_loop:esp" and capture.start == at(100 - 60) and capture.occurrences == 3

@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from lab.agent_process import AgentProcess, wait_for
 from lab.home import DeviceSpec, LabHome
 from shared.models import EventKind, utcnow
 
-from lab.agent_process import AgentProcess, wait_for
-
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-DEVICES = [DeviceSpec("plug", "tasmota", 2.0), DeviceSpec("relay", "shelly", 2.0),
-           DeviceSpec("zigbee2mqtt", "zigbee2mqtt", 2.0), DeviceSpec("curtain-esp", "esphome", 2.0)]
+DEVICES = [
+    DeviceSpec("plug", "tasmota", 2.0),
+    DeviceSpec("relay", "shelly", 2.0),
+    DeviceSpec("zigbee2mqtt", "zigbee2mqtt", 2.0),
+    DeviceSpec("curtain-esp", "esphome", 2.0),
+]
 EXPECTED_ONLINE = 7  # tasmota, shelly, esphome, the Zigbee2MQTT bridge and its three Zigbee devices
 
 
@@ -57,8 +60,11 @@ def test_router_reboot_yields_one_bundle_with_the_whole_story(home) -> None:  # 
         assert _close(down.ts, fault.started_at), kind
         assert _close(first(kind, "up", down.ts).ts, fault.ended_at), kind
     offline = {e.device_id for e in timeline if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "offline"}
-    online_again = {e.device_id for e in timeline if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "online"
-                    and e.ts > fault.started_at}
+    online_again = {
+        e.device_id
+        for e in timeline
+        if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "online" and e.ts > fault.started_at
+    }
     assert len(offline) >= 4 and offline <= online_again
     closed = [e for e in timeline if e.kind is EventKind.FAULT and e.state == "closed"]
     assert [e.detail["signature"] for e in closed] == ["router_reboot"]
@@ -70,17 +76,24 @@ def test_router_reboot_yields_one_bundle_with_the_whole_story(home) -> None:  # 
     # Two more reboots inside the grouping window: recorded, grouped, not uploaded again.
     for _ in range(2):
         lab.faults.router_reboot(4).wait(30)
-        assert agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.detail.get("grouped") is True
-                                and e.ts > fault.ended_at, 30)
-    assert wait_for(lambda: len([e for e in agent.events() if e.kind is EventKind.FAULT and e.detail.get("grouped")]) >= 2, 30)
+        assert agent.wait_event(
+            lambda e: e.kind is EventKind.FAULT and e.detail.get("grouped") is True and e.ts > fault.ended_at, 30
+        )
+    assert wait_for(
+        lambda: len([e for e in agent.events() if e.kind is EventKind.FAULT and e.detail.get("grouped")]) >= 2, 30
+    )
     assert [b["trigger"]["signature"] for b in agent.bundles()].count("router_reboot") == 1
 
 
 def test_other_faults_have_their_own_signatures(home) -> None:  # type: ignore[no-untyped-def]
     lab, agent = home
     lab.faults.device_power_off("plug")  # first: a device dropping right after a network fault is part of it
-    device = agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == "opened"
-                              and e.detail["signature"].startswith("device_offline:"), 30)
+    device = agent.wait_event(
+        lambda e: (
+            e.kind is EventKind.FAULT and e.state == "opened" and e.detail["signature"].startswith("device_offline:")
+        ),
+        30,
+    )
     assert device is not None
     # A WAN or DNS fault does not cut devices off: the plug's absence goes on through them.
     lab.faults.wan_outage(6).wait(30)
@@ -93,15 +106,21 @@ def test_other_faults_have_their_own_signatures(home) -> None:  # type: ignore[n
     agent.wait_bundle(device.detail["signature"])
     # By now the relay has run long enough for its uptime to visibly reset; 32 s apart: a boot counts once per 30 s.
     lab.faults.device_crash_loop("relay", restarts=2, interval_s=32)
-    loop = agent.wait_event(lambda e: e.kind is EventKind.FAULT
-                            and e.detail["signature"].startswith("device_crash_loop:"), 60)
+    loop = agent.wait_event(
+        lambda e: e.kind is EventKind.FAULT and e.detail["signature"].startswith("device_crash_loop:"), 60
+    )
     assert loop is not None
     agent.wait_bundle(loop.detail["signature"])
     lab.faults.broker_crash(6).wait(30)
     agent.wait_bundle("broker_down")
     signatures = [b["trigger"]["signature"] for b in agent.bundles()]
-    assert {"wan_outage", "dns_failure", "broker_down", agent.as_redacted(device.detail["signature"]),
-            agent.as_redacted(loop.detail["signature"])} <= set(signatures)
+    assert {
+        "wan_outage",
+        "dns_failure",
+        "broker_down",
+        agent.as_redacted(device.detail["signature"]),
+        agent.as_redacted(loop.detail["signature"]),
+    } <= set(signatures)
     assert not any(s.startswith("router") for s in signatures) and len(signatures) == len(set(signatures))
     lab.faults.hub_clock_step(600)  # last: the hub's clock jumps; the agent notices against its monotonic clock
     jump = agent.wait_event(lambda e: e.kind is EventKind.CLOCK_JUMP, 10)

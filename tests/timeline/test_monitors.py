@@ -113,9 +113,20 @@ def test_packets_build_and_parse() -> None:
     assert is_echo_reply(reply, 0x1234) and not is_echo_reply(reply, 0x4321) and not is_echo_reply(b"", 1)
     mac = bytes.fromhex("020000000014")
     request = arp_request_frame(mac, "10.77.0.20", "10.77.0.1")
-    assert request[:6] == b"\xff" * 6 and len(request) == 42 and arp_reply_mac(request, "10.77.0.1") is None  # a request
+    assert (
+        request[:6] == b"\xff" * 6 and len(request) == 42 and arp_reply_mac(request, "10.77.0.1") is None
+    )  # a request
     router = bytes.fromhex("d20c56e8e547")
-    reply = mac + router + request[12:20] + b"\x00\x02" + router + socket.inet_aton("10.77.0.1") + mac + socket.inet_aton("10.77.0.20")
+    reply = (
+        mac
+        + router
+        + request[12:20]
+        + b"\x00\x02"
+        + router
+        + socket.inet_aton("10.77.0.1")
+        + mac
+        + socket.inet_aton("10.77.0.20")
+    )
     assert arp_reply_mac(reply, "10.77.0.1") == "d2:0c:56:e8:e5:47"
     assert arp_reply_mac(reply, "10.77.0.9") is None and arp_reply_mac(reply[:30], "10.77.0.1") is None
     query = dns_query_packet("internet.lab", 7)
@@ -140,12 +151,17 @@ async def test_a_round_of_checks_on_loopback() -> None:
         listener.listen()
         closed.bind(("127.0.0.1", 0))  # bound, not listening: refused
         port, refused = listener.getsockname()[1], closed.getsockname()[1]
-        config = AgentConfig.model_validate({
-            "network": {"interfaces": ["lo"], "gateway": "127.0.0.1",
-                        "internet_targets": [f"127.0.0.1:{refused}", f"127.0.0.1:{port}"]},
-            "probes": {"timeout_s": 1.0, "arp": False},
-            "broker": {"url": f"mqtt://127.0.0.1:{refused}"},
-        })
+        config = AgentConfig.model_validate(
+            {
+                "network": {
+                    "interfaces": ["lo"],
+                    "gateway": "127.0.0.1",
+                    "internet_targets": [f"127.0.0.1:{refused}", f"127.0.0.1:{port}"],
+                },
+                "probes": {"timeout_s": 1.0, "arp": False},
+                "broker": {"url": f"mqtt://127.0.0.1:{refused}"},
+            }
+        )
         results = {r.name: r for r in await run_checks(config)}
     assert results["hub_link"].ok is True
     assert results["gateway"].ok is True and results["gateway"].latency_ms is not None

@@ -17,21 +17,25 @@ def ev(seconds: float, kind: EventKind, state: str) -> TimelineEvent:
 
 
 def transitions(down: list[EventKind], at: float, back: float) -> list[TimelineEvent]:
-    return [ev(at + i * 0.1, kind, "down") for i, kind in enumerate(down)] + \
-           [ev(back + i * 0.1, kind, "up") for i, kind in enumerate(down)]
+    return [ev(at + i * 0.1, kind, "down") for i, kind in enumerate(down)] + [
+        ev(back + i * 0.1, kind, "up") for i, kind in enumerate(down)
+    ]
 
 
 ALL = [EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET]
 
 
-@pytest.mark.parametrize(("down", "cause"), [
-    (ALL, RootCause.ROUTER_REBOOT),
-    ([EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET], RootCause.ROUTER_REBOOT),  # Wi-Fi hub keeps carrier
-    ([EventKind.INTERNET, EventKind.DNS], RootCause.WAN_OUTAGE),
-    ([EventKind.INTERNET], RootCause.WAN_OUTAGE),
-    ([EventKind.DNS], RootCause.DNS_FAILURE),
-    ([EventKind.BROKER], RootCause.BROKER_DOWN),
-])
+@pytest.mark.parametrize(
+    ("down", "cause"),
+    [
+        (ALL, RootCause.ROUTER_REBOOT),
+        ([EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET], RootCause.ROUTER_REBOOT),  # Wi-Fi hub keeps carrier
+        ([EventKind.INTERNET, EventKind.DNS], RootCause.WAN_OUTAGE),
+        ([EventKind.INTERNET], RootCause.WAN_OUTAGE),
+        ([EventKind.DNS], RootCause.DNS_FAILURE),
+        ([EventKind.BROKER], RootCause.BROKER_DOWN),
+    ],
+)
 def test_each_outage_shape_has_its_cause(down: list[EventKind], cause: RootCause) -> None:
     (outage,) = outages(transitions(down, 10, 30))
     assert outage.start == T0 + timedelta(seconds=10)
@@ -46,9 +50,10 @@ def test_a_long_hub_link_loss_without_router_boot_is_the_hub() -> None:
     assert classify(with_boot[0]) is RootCause.ROUTER_REBOOT
 
 
-
 def test_the_routers_answer_just_after_the_outage_tells_a_pulled_cable_from_a_reboot() -> None:
-    (cable,) = outages([ev(0, EventKind.ROUTER_BOOT_ID, "seen"), *transitions(ALL, 10, 30), ev(33, EventKind.ROUTER_BOOT_ID, "same")])
+    (cable,) = outages(
+        [ev(0, EventKind.ROUTER_BOOT_ID, "seen"), *transitions(ALL, 10, 30), ev(33, EventKind.ROUTER_BOOT_ID, "same")]
+    )
     assert cable.router_stayed_up and classify(cable) is RootCause.HUB_LINK_DOWN
     (reboot,) = outages([*transitions(ALL, 10, 30), ev(36, EventKind.ROUTER_BOOT_ID, "changed")])
     assert reboot.boot_id_changed and classify(reboot) is RootCause.ROUTER_REBOOT
@@ -57,7 +62,11 @@ def test_the_routers_answer_just_after_the_outage_tells_a_pulled_cable_from_a_re
 
 
 def test_boot_id_change_is_noted_only_inside_an_outage_and_seen_is_not_a_change() -> None:
-    events = [ev(0, EventKind.ROUTER_BOOT_ID, "seen"), *transitions(ALL, 10, 30), ev(20, EventKind.ROUTER_BOOT_ID, "changed")]
+    events = [
+        ev(0, EventKind.ROUTER_BOOT_ID, "seen"),
+        *transitions(ALL, 10, 30),
+        ev(20, EventKind.ROUTER_BOOT_ID, "changed"),
+    ]
     (outage,) = outages(events)
     assert outage.boot_id_changed
     (quiet,) = outages([ev(5, EventKind.ROUTER_BOOT_ID, "changed"), *transitions(ALL, 10, 30)])

@@ -78,7 +78,11 @@ def test_the_agents_own_log_goes_into_the_log_ring(tmp_path: Path) -> None:
         logger.removeHandler(handler)
         rec.close()
     (line,) = rec.logs()
-    assert (line.source, line.level, line.message) == ("agent", "warning", "agent.test_recorder: gateway 10.77.0.1 silent")
+    assert (line.source, line.level, line.message) == (
+        "agent",
+        "warning",
+        "agent.test_recorder: gateway 10.77.0.1 silent",
+    )
 
 
 def test_a_full_disk_loses_nothing_the_rings_hold(small_disk: SmallDisk) -> None:

@@ -29,9 +29,19 @@ def test_a_bad_configuration_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_sigterm_is_a_clean_stop_recorded_in_the_timeline(tmp_path: Path) -> None:
     state = tmp_path / "state"
     config = tmp_path / "agent.yaml"
-    config.write_text(yaml.safe_dump({"state_dir": str(state), "discovery": {"mdns": False, "arp": False},
-                                      "web": {"enabled": False}, "probes": {"interval_s": 0.2}}))
-    process = subprocess.Popen([AGENT, "-c", str(config), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "state_dir": str(state),
+                "discovery": {"mdns": False, "arp": False},
+                "web": {"enabled": False},
+                "probes": {"interval_s": 0.2},
+            }
+        )
+    )
+    process = subprocess.Popen(
+        [AGENT, "-c", str(config), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         events = state / "recorder" / "events.jsonl"
         deadline = time.monotonic() + 30
@@ -55,8 +65,10 @@ def test_sigterm_is_a_clean_stop_recorded_in_the_timeline(tmp_path: Path) -> Non
 def test_evidence_files_of_a_capture_window() -> None:
     now = utcnow()
     events = [TimelineEvent(ts=now, kind=EventKind.GATEWAY, state="down", source="monitor.gateway")]
-    logs = [LogLine(ts=now, source="zigbee2mqtt", level="warning", device_id="0x00158d0001", message="timeout"),
-            LogLine(ts=now, source="agent/../x", message="odd source")]
+    logs = [
+        LogLine(ts=now, source="zigbee2mqtt", level="warning", device_id="0x00158d0001", message="timeout"),
+        LogLine(ts=now, source="agent/../x", message="odd source"),
+    ]
     files = evidence_files(events, logs, Inventory(generated_at=now, devices=[]), None)
     assert sorted(files) == ["inventory.json", "logs/agent____x.log", "logs/zigbee2mqtt.log", "timeline.jsonl"]
     assert TimelineEvent.model_validate_json(files["timeline.jsonl"].splitlines()[0]) == events[0]

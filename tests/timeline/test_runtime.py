@@ -28,12 +28,14 @@ async def wait_event(runtime: AgentRuntime, predicate: Callable[[TimelineEvent],
 
 
 async def test_a_broker_crash_is_a_broker_fault_and_the_state_survives(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    config = AgentConfig.model_validate({
-        "state_dir": str(tmp_path),
-        "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-        "probes": {"interval_s": 0.1, "timeout_s": 0.5, "failures_before_down": 2},
-        "discovery": {"mdns": False, "arp": False},
-    })
+    config = AgentConfig.model_validate(
+        {
+            "state_dir": str(tmp_path),
+            "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+            "probes": {"interval_s": 0.1, "timeout_s": 0.5, "failures_before_down": 2},
+            "discovery": {"mdns": False, "arp": False},
+        }
+    )
     async with AgentRuntime(config) as runtime:
         await wait_event(runtime, lambda e: e.kind is EventKind.BROKER and e.state == "up")
         await asyncio.to_thread(mosquitto.kill)
@@ -49,18 +51,36 @@ async def test_a_broker_crash_is_a_broker_fault_and_the_state_survives(mosquitto
         assert again.engine.open_faults == []
 
 
-async def test_the_running_agent_saves_its_inventory_when_it_changes(mosquitto: Mosquitto, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_running_agent_saves_its_inventory_when_it_changes(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The one-click diagnosis (another process) and a hub that loses power rely on ``inventory.json``."""
     monkeypatch.setattr("agent.runtime.INVENTORY_SAVE_EVERY_S", 0.1)
-    config = AgentConfig.model_validate({
-        "state_dir": str(tmp_path), "broker": {"url": mosquitto.url},
-        "discovery": {"mdns": False, "arp": False},
-    })
+    config = AgentConfig.model_validate(
+        {
+            "state_dir": str(tmp_path),
+            "broker": {"url": mosquitto.url},
+            "discovery": {"mdns": False, "arp": False},
+        }
+    )
     saved = tmp_path / "inventory.json"
     async with AgentRuntime(config) as runtime:
-        await asyncio.to_thread(subprocess.run, ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port),
-                                                 "-t", "tele/kitchen/LWT", "-m", "Online", "-r"], check=True)
+        await asyncio.to_thread(
+            subprocess.run,
+            [
+                "mosquitto_pub",
+                "-h",
+                mosquitto.host,
+                "-p",
+                str(mosquitto.port),
+                "-t",
+                "tele/kitchen/LWT",
+                "-m",
+                "Online",
+                "-r",
+            ],
+            check=True,
+        )
         await wait_event(runtime, lambda e: e.kind is EventKind.DEVICE_AVAILABILITY)
         for _ in range(100):
             if saved.exists() and "tasmota:kitchen" in saved.read_text():

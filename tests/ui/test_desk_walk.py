@@ -54,6 +54,7 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
+
                 async def sign_in(name: str) -> Page:
                     page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
                     page.set_default_timeout(10_000)
@@ -67,10 +68,18 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 eve = await sign_in("eve")
                 await eve.click("#nav-new")
                 await _checked(eve, shots, "new-ticket")
-                for field, value in (("household", "hh-walk"), ("customer", "Li Wei"), ("email", "li@example.com"),
-                                     ("timezone", "Asia/Shanghai"), ("device", "Aqara curtain E1"), ("firmware", "0.0.0_0023"),
-                                     ("when", "every night at 03:00"), ("symptom", "the curtain ignores the app"),
-                                     ("environment", "TP-Link Archer C6"), ("impact", "one device")):
+                for field, value in (
+                    ("household", "hh-walk"),
+                    ("customer", "Li Wei"),
+                    ("email", "li@example.com"),
+                    ("timezone", "Asia/Shanghai"),
+                    ("device", "Aqara curtain E1"),
+                    ("firmware", "0.0.0_0023"),
+                    ("when", "every night at 03:00"),
+                    ("symptom", "the curtain ignores the app"),
+                    ("environment", "TP-Link Archer C6"),
+                    ("impact", "one device"),
+                ):
                     await eve.fill(f"#f-{field}", value)
                 await eve.select_option("#f-language", "zh")
                 await eve.select_option("#f-priority", "P2")
@@ -93,7 +102,10 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
 
                 await until(lambda: len(servers.inbox.messages) >= 2, 20)
                 subjects = [m["Subject"] for m in servers.inbox.messages]
-                assert f"我们已收到您的请求（工单 {ticket_id}）" in subjects and f"工单 {ticket_id}：技术支持的回复" in subjects
+                assert (
+                    f"我们已收到您的请求（工单 {ticket_id}）" in subjects
+                    and f"工单 {ticket_id}：技术支持的回复" in subjects
+                )
                 assert all(INTERNAL not in m.get_content() for m in servers.inbox.messages)
 
                 carol = await sign_in("carol")
@@ -103,7 +115,9 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 text = await _checked(carol, shots, "portal-ticket")
                 assert REPLY in text and INTERNAL not in await carol.content()
                 shot = await carol.screenshot(type="jpeg")  # Chromium's own JPEG encoder
-                await carol.set_input_files("#image-file", files=[{"name": "router.jpg", "mimeType": "image/jpeg", "buffer": shot}])
+                await carol.set_input_files(
+                    "#image-file", files=[{"name": "router.jpg", "mimeType": "image/jpeg", "buffer": shot}]
+                )
                 await carol.click("#image-send")
                 await carol.wait_for_selector("img.shot")
                 assert await carol.eval_on_selector("img.shot", "img => img.complete && img.naturalWidth") == 1280
@@ -122,7 +136,9 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 await eve.reload()
                 await _checked(eve, shots, "ticket-done")
                 assert await eve.eval_on_selector("img.shot", "img => img.complete && img.naturalWidth") == 1280
-                await until(lambda: any(m["Subject"].startswith(f"工单 {ticket_id} 已解决") for m in servers.inbox.messages), 20)
+                await until(
+                    lambda: any(m["Subject"].startswith(f"工单 {ticket_id} 已解决") for m in servers.inbox.messages), 20
+                )
             finally:
                 await browser.close()
         store = SqliteStore(config.database_path)

@@ -23,7 +23,6 @@ from tests.diagnosis.test_engine import HOME, ev, router_reboot
 pytestmark = pytest.mark.browser
 
 
-
 @pytest.fixture
 async def seeded(tmp_path: Path) -> AsyncIterator[tuple[CollectorProcess, int]]:
     require_chromium()
@@ -34,28 +33,56 @@ async def seeded(tmp_path: Path) -> AsyncIterator[tuple[CollectorProcess, int]]:
         engineer = collector.admin("user", "create", "--name", "api", "--role", "engineer").split()[-1]
         token = collector.admin("token", "create", "--household", "hh-ui").split()[-1]
         key = generate_private_key()
-        status, body = collector.request("POST", "/api/v1/enroll", body={
-            "token": token, "public_key": public_key_to_text(key.public_key()), "hostname": "hub"})
+        status, body = collector.request(
+            "POST",
+            "/api/v1/enroll",
+            body={"token": token, "public_key": public_key_to_text(key.public_key()), "hostname": "hub"},
+        )
         agent_id = json.loads(body)["agent_id"]
-        status, ticket = collector.request("POST", "/api/v1/tickets", token=engineer, body={
-            "household": "hh-ui", "device": "curtain", "symptom": "the curtain ignores the app at night",
-            "when": "every night around 03:00", "priority": "P2"})
+        status, ticket = collector.request(
+            "POST",
+            "/api/v1/tickets",
+            token=engineer,
+            body={
+                "household": "hh-ui",
+                "device": "curtain",
+                "symptom": "the curtain ignores the app at night",
+                "when": "every night around 03:00",
+                "priority": "P2",
+            },
+        )
         ticket_id = json.loads(ticket)["id"]
         now = utcnow()
         start = now - timedelta(minutes=30)
         events = router_reboot(start + timedelta(minutes=10), seconds=240, devices={"curtain": 20, "plug": 60})
-        events.append(ev(start + timedelta(minutes=20), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception"))
+        events.append(
+            ev(start + timedelta(minutes=20), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")
+        )
         events.append(ev(start + timedelta(minutes=15), EventKind.FAULT, "closed", signature="router_reboot"))
         # A log line from arendst/Tasmota#13196 names the tasmota-mqtt-network-unreachable known issue.
-        tasmota_log = LogLine(ts=start + timedelta(minutes=12), source="tasmota", device_id="plug",
-                              message="MQT: Connect failed to 192.168.99.6:1883, rc -2. Retry in 10 sec")
+        tasmota_log = LogLine(
+            ts=start + timedelta(minutes=12),
+            source="tasmota",
+            device_id="plug",
+            message="MQT: Connect failed to 192.168.99.6:1883, rc -2. Retry in 10 sec",
+        )
         report = diagnose(events, HOME, {}, load_profiles(), now, logs=[tasmota_log])
         _, data = build_bundle(
-            files={"timeline.jsonl": "".join(e.model_dump_json() + "\n" for e in events).encode(),
-                   "inventory.json": HOME.model_dump_json().encode(), "diagnosis.json": report.model_dump_json().encode()},
-            agent_id=agent_id, household="hh-ui", trigger=Trigger(kind=TriggerKind.FAULT, signature="router_reboot"),
-            window=CaptureWindow(start=start, end=now), redaction=RedactionSummary(), private_key=key)
-        status, _ = collector.request("POST", "/api/v1/bundles", data=data, content_type="application/vnd.homediag.bundle+gzip")
+            files={
+                "timeline.jsonl": "".join(e.model_dump_json() + "\n" for e in events).encode(),
+                "inventory.json": HOME.model_dump_json().encode(),
+                "diagnosis.json": report.model_dump_json().encode(),
+            },
+            agent_id=agent_id,
+            household="hh-ui",
+            trigger=Trigger(kind=TriggerKind.FAULT, signature="router_reboot"),
+            window=CaptureWindow(start=start, end=now),
+            redaction=RedactionSummary(),
+            private_key=key,
+        )
+        status, _ = collector.request(
+            "POST", "/api/v1/bundles", data=data, content_type="application/vnd.homediag.bundle+gzip"
+        )
         assert status == 201
         yield collector, ticket_id
     finally:
@@ -70,7 +97,10 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded, tmp_path: Path) -
         try:
             page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
             blocked: list[str] = []  # the Content-Security-Policy allows no inline script or style: nothing may need it
-            page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None)
+            page.on(
+                "console",
+                lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None,
+            )
             await page.goto(f"{collector.url}/ui/")
             assert "/ui/login" in page.url
             await page.fill("#name", "eve")
@@ -116,4 +146,3 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded, tmp_path: Path) -
             await browser.close()
     audit = collector.admin("audit", "--limit", "50")
     assert '"ui.login_failed"' in audit and '"ui.login"' in audit and '"bundle.read"' in audit
-
