@@ -39,11 +39,14 @@ from ..models import BundleRecord, Principal, Role, TicketState
 from ..ratelimit import whole_seconds
 from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
+from ..store.contacts import Language
 from .chart import timeline_svg
+from .desk_text import message, phrases, words
 from .guard import client_address, is_https
 from .passwords import hash_password, verify_password
 
 COOKIE = "homediag_session"
+LANGUAGE_COOKIE = "homediag_language"
 SESSION_HOURS = 12
 CSRF = web.RequestKey("csrf", str)
 routes = web.RouteTableDef()
@@ -56,14 +59,57 @@ _env = jinja2.Environment(
 )
 
 
+def staff_language(request: web.Request) -> Language:
+    """The desk's language: the reader's choice (a cookie), else the browser's first preference, else English."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
+    if chosen in set(Language):
+        return Language(chosen)
+    first = request.headers.get("Accept-Language", "").split(",")[0].strip().lower()
+    return Language.ZH if first.startswith("zh") else Language.EN
+
+
 def render(
-    name: str, request: web.Request, *, status: int = 200, tz: str | None = None, **context: Any
+    name: str,
+    request: web.Request,
+    *,
+    status: int = 200,
+    tz: str | None = None,
+    language: Language | None = None,
+    **context: Any,
 ) -> web.Response:
-    """A page; times on it read in ``tz`` (default: the support organisation's time zone)."""
+    """A page in ``language`` (default: the desk's, ``staff_language``); times on it read in ``tz`` (default: the
+    support organisation's time zone)."""
+    language = language or staff_language(request)
     html = _env.get_template(name).render(
-        who=request.get(PRINCIPAL), csrf=request.get(CSRF), tz=tz or request.app[CONFIG].support.timezone, **context
+        who=request.get(PRINCIPAL),
+        csrf=request.get(CSRF),
+        tz=tz or request.app[CONFIG].support.timezone,
+        lang=language.value,
+        here=request.path_qs,
+        _=phrases(language),
+        word=words(language),
+        **context,
     )
     return web.Response(text=html, content_type="text/html", status=status)
+
+
+@routes.get("/ui/language/{language}")
+async def choose_language(request: web.Request) -> web.StreamResponse:
+    """Switch the desk's language and go back where the reader was (only to our own pages)."""
+    chosen = request.match_info["language"]
+    if chosen not in set(Language):
+        raise web.HTTPNotFound(text="no such language")
+    target = request.query.get("next", "/ui/")
+    response = web.HTTPSeeOther(target if target.startswith(("/ui/", "/portal/")) else "/ui/")
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        chosen,
+        max_age=365 * 24 * 3600,
+        path="/",
+        samesite="Lax",
+        secure=is_https(request, request.app[CONFIG].web),
+    )
+    raise response
 
 
 async def session_principal(request: web.Request) -> Principal:
@@ -111,7 +157,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
         seconds = whole_seconds(wait)
         response = render(
-            "login.html", request, next=target, error=f"Too many failed sign-ins. Try again in {seconds} seconds."
+            "login.html",
+            request,
+            next=target,
+            error=phrases(staff_language(request))("Too many failed sign-ins. Try again in %(seconds)s seconds.")
+            % {"seconds": seconds},
         )
         response.set_status(429)
         response.headers["Retry-After"] = str(seconds)
@@ -124,7 +174,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     )
     if not ok or found is None:
         throttle.failed(name, address, now_s)
-        return render("login.html", request, next=target, error="Wrong name or password")
+        return render(
+            "login.html", request, next=target, error=message(staff_language(request), "Wrong name or password")
+        )
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(
         SqliteStore.create_session,

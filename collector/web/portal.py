@@ -61,7 +61,7 @@ async def _page(request: web.Request, who: Principal, name: str, **context: Any)
         request,
         tz=found.timezone if found else None,
         t=PORTAL_TEXT[language],
-        lang=language.value,
+        language=language,
         words=STATE_WORDS[language],
         milestones=MILESTONE_WORDS[language],
         **context,

@@ -114,7 +114,7 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded, tmp_path: Path) -
             forged = await page.request.post(f"{collector.url}/ui/logout", form={"csrf": "forged"}, max_redirects=0)
             assert forged.status == 403  # signed in, but the form lacks the session's CSRF token
             assert await page.locator(f"tr[data-ticket='{ticket_id}']").count() == 1
-            assert "first_response" in await page.inner_text("#queue")
+            assert "first response" in await page.inner_text("#queue")
             await page.screenshot(path=str(shots / "ui-queue.png"))
 
             await page.click(f"a[href='/ui/tickets/{ticket_id}']")
