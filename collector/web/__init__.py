@@ -319,7 +319,12 @@ async def ticket_page(request: web.Request) -> web.Response:
         names = {d.id: d.name or d.id for d in view["inventory"].devices} if view["inventory"] else {}
         chart = (
             timeline_svg(
-                view["timeline"], record.window.start, record.window.end, names, request.app[CONFIG].support.timezone
+                view["timeline"],
+                record.window.start,
+                record.window.end,
+                names,
+                request.app[CONFIG].support.timezone,
+                words(staff_language(request)),
             )
             if view["verified"]
             else ""

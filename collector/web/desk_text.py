@@ -306,6 +306,15 @@ WORDS_ZH: dict[str, str] = {
     "firmware": "固件",
     "hour of day": "时段",
     "fault signature": "故障特征",
+    # the timeline chart's lanes and marks
+    "hub link": "网关连接",
+    "gateway": "路由器",
+    "dns": "DNS",
+    "internet": "互联网",
+    "broker": "消息服务器",
+    "down": "中断",
+    "refused": "拒绝登录",
+    "reboot": "重启",
     # search hits: where the words were found
     "intake": "受理信息",
     "note": "客户补充",

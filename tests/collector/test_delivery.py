@@ -135,6 +135,19 @@ def config_overrides(servers: Servers) -> dict[str, Any]:
     return notify_config(servers)
 
 
+def plain(message: EmailMessage) -> str:
+    """The plain-text body of a multipart/alternative message."""
+    part = message.get_body(("plain",))
+    assert part is not None, "no text/plain part"
+    return str(part.get_content())
+
+
+def html(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert part is not None, "no text/html part"
+    return str(part.get_content())
+
+
 async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
     for _ in range(int(seconds / 0.05)):
         if condition():
@@ -170,10 +183,11 @@ async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector
     await until(lambda: len(servers.inbox.messages) == 2)
     received, reply = servers.inbox.messages
     assert received["Subject"] == f"我们已收到您的请求（工单 {tid}）" and received["To"] == "li@example.com"
-    assert "级别为 P2" in received.get_content() and "CST" in received.get_content()  # expected time, household's zone
-    assert f"https://support.homediag.test/portal/tickets/{tid}" in received.get_content()
-    assert "我们正在查看网关日志。" in reply.get_content()
-    assert all(INTERNAL not in m.get_content() for m in servers.inbox.messages)
+    assert "级别为 P2" in plain(received) and "CST" in plain(received)  # expected time, in the household's zone
+    assert f"https://support.homediag.test/portal/tickets/{tid}" in plain(received)
+    assert '<html lang="zh">' in html(received) and "下一步" in html(received) and "CST" in html(received)
+    assert "我们正在查看网关日志。" in plain(reply) and "我们正在查看网关日志。" in html(reply)
+    assert all(INTERNAL not in plain(m) + html(m) for m in servers.inbox.messages)
     await until(
         lambda: (
             sum(e["event"]["kind"] == "notification_sent" for e in servers.receiver.deliveries) == 2
@@ -260,7 +274,7 @@ async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(
     await until(lambda: len(servers.inbox.messages) == 2)
     notice = servers.inbox.messages[1]
     assert notice["Subject"] == f"Ticket {ticket['id']}: we are still working on it"
-    assert "CET" in notice.get_content()  # the household's zone
+    assert "CET" in plain(notice) and "CET" in html(notice)  # the household's zone
     store = collector.store()
     try:
         await until(lambda: sum(e.kind == "notification_sent" for e in store.ticket_events(ticket["id"])) == 2)

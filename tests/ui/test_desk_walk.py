@@ -20,7 +20,7 @@ from collector.web.passwords import hash_password
 from shared.models import utcnow
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.collector.conftest import collector_config
-from tests.collector.test_delivery import INTERNAL, Servers, notify_config, servers, until  # noqa: F401 - fixture
+from tests.collector.test_delivery import INTERNAL, Servers, html, notify_config, plain, until
 
 pytestmark = pytest.mark.browser
 REPLY = "我们发现路由器每晚 03:00 重启，请把重启时间改到 05:00。"
@@ -106,7 +106,7 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                     f"我们已收到您的请求（工单 {ticket_id}）" in subjects
                     and f"工单 {ticket_id}：技术支持的回复" in subjects
                 )
-                assert all(INTERNAL not in m.get_content() for m in servers.inbox.messages)
+                assert all(INTERNAL not in plain(m) + html(m) for m in servers.inbox.messages)
 
                 carol = await sign_in("carol")
                 await carol.wait_for_selector("#portal-tickets")
