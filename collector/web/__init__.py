@@ -224,9 +224,15 @@ async def logout(request: web.Request) -> web.StreamResponse:
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     q = request.query
+    language = staff_language(request)
     for name, allowed in (("priority", Priority), ("state", TicketState)):
         if q.get(name) and q[name] not in set(allowed):
-            raise web.HTTPBadRequest(text=f"{name} must be one of: {', '.join(allowed)}")
+            word = words(language)
+            refusal = phrases(language)("%(field)s must be one of: %(values)s") % {
+                "field": word(name),
+                "values": ", ".join(word(value) for value in allowed),
+            }
+            raise web.HTTPBadRequest(text=str(refusal))
     entries = await queue_entries(
         request,
         who,

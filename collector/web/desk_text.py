@@ -3,7 +3,8 @@
 ``_("…")`` in a template looks a phrase up here; ``word(value)`` names a value of the data (a state, a target, a
 role…). Every phrase of the templates is a key — a test extracts them — so a Chinese page has no English left but
 what people wrote. Phrases are trusted markup (``%`` fills them with escaped values); anything that is not a key
-is escaped, so data can never turn into markup on the way through.
+is escaped, so data can never turn into markup on the way through (and shows as ``⟦…⟧`` on a Chinese page,
+for the screenshot test to find).
 """
 
 from __future__ import annotations
@@ -43,6 +44,27 @@ PHRASES_ZH: dict[str, str] = {
     "Too large": "内容过大",
     "Too many attempts": "尝试次数过多",
     "Something went wrong": "出现问题",
+    "%(field)s must be one of: %(values)s": "%(field)s必须是以下之一：%(values)s",
+    "The form was refused:": "表单未被接受：",
+    # refusals the pages give (their messages are looked up as they are raised)
+    "CSRF token missing or wrong": "表单令牌缺失或错误，请重新打开页面再试",
+    "bulk changes are for engineers and admins": "批量修改仅限工程师和管理员",
+    "live state is for engineers and admins": "实时状态仅限工程师和管理员",
+    "partners work on assigned tickets; they do not open them": "合作伙伴只处理分配给他们的工单，不能新建工单",
+    "reports are for engineers and admins": "报表仅限工程师和管理员",
+    "the delivery log is for admins": "投递记录仅限管理员",
+    "the fleet view is for the support organisation": "设备群视图仅限技术支持团队",
+    "this customer account belongs to no household; support can fix that": "此客户账号未关联家庭，请联系技术支持",
+    "no such language": "没有这种语言",
+    "no hub of this household is online": "此家庭没有在线的网关",
+    "no such bundle": "没有这个证据包",
+    "no such file in the bundle": "证据包中没有这个文件",
+    "no such image on this ticket": "此工单中没有这张图片",
+    "no such ticket": "没有这个工单",
+    "that bundle is not on this ticket": "该证据包不属于此工单",
+    "choose an image to add": "请选择要添加的图片",
+    "choose tickets and 'assign' or 'move'": "请选择工单以及“分配”或“转移状态”",
+    "the time of the fault must look like 2026-11-24T03:00": "故障时间的格式应为 2026-11-24T03:00",
     # queue and bulk changes
     "Level": "级别",
     "all": "全部",
@@ -229,6 +251,9 @@ PHRASES_ZH: dict[str, str] = {
 
 # Values of the data the desk shows, by their English reading (underscores as spaces).
 WORDS_ZH: dict[str, str] = {
+    # the queue's filters
+    "priority": "级别",
+    "state": "状态",
     # roles
     "customer": "客户",
     "engineer": "工程师",
@@ -332,8 +357,8 @@ def phrases(language: Language) -> Callable[[str], Markup]:
     chinese = language is Language.ZH
 
     def translate(phrase: str) -> Markup:
-        if phrase not in PHRASES_ZH:
-            return escape(phrase)
+        if phrase not in PHRASES_ZH:  # not ours: plain text; marked on a Chinese page, where it would be English
+            return escape(f"⟦{phrase}⟧" if chinese else phrase)
         return Markup(PHRASES_ZH[phrase] if chinese else phrase)
 
     return translate
