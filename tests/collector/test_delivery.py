@@ -57,12 +57,14 @@ class Receiver:
 
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     failing: int = 0
+    rejected: int = 0  # deliveries whose signature did not check out
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         timestamp = request.headers["X-Homediag-Timestamp"]
         expected = "v1=" + hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, request.headers["X-Homediag-Signature"]):
+            self.rejected += 1
             return web.Response(status=401)
         if self.failing:
             self.failing -= 1

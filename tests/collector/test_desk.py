@@ -70,6 +70,9 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
     assert status == 303
     tid = int(re.search(r"/ui/tickets/(\d+)", where).group(1))
     url = f"/ui/tickets/{tid}"
+    _, complaint = await collector.call(
+        "POST", f"/api/v1/tickets/{tid}/complaints", collector.user("li", Role.ENGINEER), json={"text": "too slow"}
+    )
     await eve.get(url)
     for action, form_data in (
         ("notes", {"text": "Router reboots nightly; we will change its schedule.", "visibility": "public"}),
@@ -78,6 +81,8 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
         ("priority", {"priority": "P1", "reason": "the whole home is affected"}),
         ("assign", {"assignee": "@me", "group": "support"}),
         ("milestones", {"name": "root_cause_found", "text": "The router restarts at 03:00."}),
+        ("updates", {"text": "Changing the router's schedule tonight.", "expected_by": "2026-11-25T09:00"}),
+        ("complaints/milestones", {"complaint_id": str(complaint["id"]), "name": "ack"}),
         (
             "transition",
             {
@@ -104,6 +109,8 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
     assert (
         "assigned it to <b>eve</b>" in history and "moved the restart to 05:00" in history and "{&#34;" not in history
     )
+    assert "Changing the router&#39;s schedule tonight." in history and "next by 2026-11-25 09:00 CST" in history
+    assert f"complaint {complaint['id']}: ack" in history
     assert "2026-11-24 11:30 CST" in page  # the organisation's zone (Asia/Shanghai here) on engineer pages
     assert "(from 2026-11-24 03:00 CST)" in page  # the form's local time was read in that zone
     status, _, mine = await eve.get("/ui/?mine=1")
@@ -188,7 +195,7 @@ async def test_a_bundle_moves_to_another_ticket_of_the_household(collector: Coll
             json={"household": "hh-m", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"},
         )
     )[1]["id"]
-    status, body, _ = await collector.upload(agent.bundle(start=collector.clock() - timedelta(minutes=20)))
+    status, _, _ = await collector.upload(agent.bundle(start=collector.clock() - timedelta(minutes=20)))
     assert status == 201
     second = (
         await collector.call(
