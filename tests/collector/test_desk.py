@@ -238,3 +238,31 @@ async def test_an_intake_time_without_a_zone_is_refused_by_the_api(collector: Co
         },
     )
     assert status == 400 and body["error"]["code"] == "body_invalid"
+
+
+async def test_the_desk_speaks_the_readers_language(collector: Collector) -> None:
+    eve = await sign_in(collector, "eve", Role.ENGINEER)
+    _, _, page = await eve.get("/ui/")
+    assert '<html lang="en">' in page and "Assigned to me" in page and 'href="/ui/language/zh?next=/ui/"' in page
+    answer = await collector.client.get("/ui/", headers={"Cookie": eve.cookie, "Accept-Language": "zh-CN,zh;q=0.9"})
+    assert "分配给我的" in await answer.text()  # the browser's preference without a choice
+    for target, landing in (
+        ("/ui/?mine=1", "/ui/?mine=1"),
+        ("https://elsewhere.example/", "/ui/"),
+        ("//elsewhere.example/ui/", "/ui/"),
+        ("/ui/%0d%0aSet-Cookie:%20x=1", None),
+    ):
+        answer = await collector.client.get(f"/ui/language/zh?next={target}", allow_redirects=False)
+        assert answer.status in (303, 400), target
+        if landing is not None:
+            assert answer.headers["Location"] == landing and answer.cookies["homediag_language"].value == "zh"
+        assert "Set-Cookie: x" not in str(answer.headers)
+        collector.client.session.cookie_jar.clear()
+    assert (await collector.client.get("/ui/language/tlh", allow_redirects=False)).status == 404
+    answer = await collector.client.get("/ui/", headers={"Cookie": f"{eve.cookie}; homediag_language=zh"})
+    page = await answer.text()
+    assert '<html lang="zh">' in page and "分配给我的" in page and "Assigned to me" not in page
+    answer = await collector.client.get(
+        "/ui/?state=bogus", headers={"Cookie": f"{eve.cookie}; homediag_language=zh", "Accept": "text/html"}
+    )
+    assert answer.status == 400 and "状态必须是以下之一" in await answer.text()
