@@ -58,11 +58,12 @@ class Receiver:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     failing: int = 0
     rejected: int = 0  # deliveries whose signature did not check out
+    secret: str = SECRET
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         timestamp = request.headers["X-Homediag-Timestamp"]
-        expected = "v1=" + hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        expected = "v1=" + hmac.new(self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, request.headers["X-Homediag-Signature"]):
             self.rejected += 1
             return web.Response(status=401)
@@ -244,6 +245,47 @@ async def test_jobs_survive_a_restart_and_are_not_planned_twice(tmp_path: Path, 
                 await until(lambda: len(servers.receiver.deliveries) == 1)
                 await asyncio.sleep(0.3)  # more passes of the outbox: nothing more goes out
     assert [d["event"]["kind"] for d in servers.receiver.deliveries] == ["created"]
+
+
+async def test_each_endpoint_signs_with_its_own_secret_and_sees_what_it_may(tmp_path: Path, servers: Servers) -> None:
+    """Two endpoints: the helpdesk (customer's view, SECRET) and an internal chat (its own secret, internal events
+    too). Each receiver checks the signature with its own secret only."""
+    chat = Receiver(secret="chat-secret-fedcba9876543210")
+    app = web.Application()
+    app.router.add_post("/chat", chat.handle)
+    hook = TestServer(app, host="127.0.0.1")
+    await hook.start_server()
+    overrides = notify_config(servers)
+    overrides["notify"]["webhooks"].append(
+        {"name": "chat", "url": str(hook.make_url("/chat")), "secret": chat.secret, "include_internal": True}
+    )
+    config = collector_config(tmp_path, **overrides)
+    try:
+        async with TestClient(TestServer(create_app(config, clock=ManualClock(NOW)), host="127.0.0.1")) as client:
+            store = SqliteStore(config.database_path)
+            try:
+                _, token = store.create_user("api", Role.ENGINEER, None, NOW)
+            finally:
+                store.close()
+            auth = {"Authorization": f"Bearer {token}"}
+            answer = await client.post(
+                "/api/v1/tickets",
+                headers=auth,
+                json={"household": "hh-w", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"},
+            )
+            tid = (await answer.json())["id"]
+            for visibility, text in (("internal", INTERNAL), ("public", "We are on it.")):
+                answer = await client.post(
+                    f"/api/v1/tickets/{tid}/notes", headers=auth, json={"text": text, "visibility": visibility}
+                )
+                assert answer.status == 201
+            await until(lambda: len(chat.deliveries) >= 3 and len(servers.receiver.deliveries) >= 2)
+    finally:
+        await hook.close()
+    assert chat.rejected == servers.receiver.rejected == 0  # each signature checks out with its endpoint's secret
+    assert any(INTERNAL in json.dumps(d) for d in chat.deliveries)  # include_internal: the note too
+    assert all(INTERNAL not in json.dumps(d) for d in servers.receiver.deliveries)
+    assert {d["key"].rsplit(":", 1)[1] for d in chat.deliveries} == {"chat"}
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
