@@ -349,7 +349,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         now=request.app[CLOCK](),
         presence=presence,
         live_on=request.app.get(LIVE) is not None,
-        work=desk.ticket_context(ticket),
+        work=desk.ticket_context(request, ticket),
     )
 
 

@@ -61,7 +61,7 @@ def known_groups(request: web.Request, chosen: str | None) -> list[str]:
     return sorted(named | ({chosen} if chosen else set()))
 
 
-def ticket_context(ticket: Ticket) -> dict[str, Any]:
+def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]:
     """What the ticket page's work panel offers: the moves the lifecycle allows from here, and so on."""
     state = TicketState(current_state(ticket.events))
     closed = {
@@ -74,6 +74,7 @@ def ticket_context(ticket: Ticket) -> dict[str, Any]:
         "milestones": sorted(MILESTONES),
         "solutions": sorted(SOLUTION_KINDS),
         "assignee": assignee_of(ticket),
+        "groups": known_groups(request, ticket.group),
         "open_complaints": [e for e in ticket.events if e.kind == EventKind.COMPLAINT and e.id not in closed],
     }
 
