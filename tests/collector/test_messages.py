@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 
 from collector.notify.messages import HTML, TEMPLATES, MessageKind, render_message
 from collector.store.contacts import Language
 
-CONTEXT = {
+CONTEXT: dict[str, Any] = {
     "ticket_id": 42,
     "device": "Aqara curtain E1",
     "priority": "P2",
