@@ -232,7 +232,12 @@ async def apply_priority(request: web.Request, who: Principal, ticket: Ticket, b
 async def classify(request: web.Request) -> web.Response:
     who, ticket = await _ticket_for_change(request, *STAFF)
     body = parse_model(ClassifyRequest, await json_body(request))
-    return model_json(await record(request, ticket, who, "classified", body.model_dump()), status=201)
+    return model_json(await apply_classify(request, who, ticket, body), status=201)
+
+
+async def apply_classify(request: web.Request, who: Principal, ticket: Ticket, body: ClassifyRequest) -> TicketEvent:
+    require_role(who, *STAFF)
+    return await record(request, ticket, who, EventKind.CLASSIFIED, body.model_dump())
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/assign")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -22,6 +22,7 @@ from ..api.common import parse_model
 from ..api.notify import ContactRequest
 from ..api.support import (
     AssignRequest,
+    ClassifyRequest,
     ComplaintMilestoneRequest,
     MilestoneRequest,
     PriorityRequest,
@@ -29,6 +30,7 @@ from ..api.support import (
     TransitionRequest,
     UpdateRequest,
     apply_assign,
+    apply_classify,
     apply_complaint_milestone,
     apply_milestone,
     apply_priority,
@@ -75,6 +77,8 @@ def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]:
         "solutions": sorted(SOLUTION_KINDS),
         "assignee": assignee_of(ticket),
         "groups": known_groups(request, ticket.group),
+        "fault_types": get_args(ClassifyRequest.model_fields["type"].annotation),
+        "classified": next((e.data for e in reversed(ticket.events) if e.kind == EventKind.CLASSIFIED), {}),
         "open_complaints": [e for e in ticket.events if e.kind == EventKind.COMPLAINT and e.id not in closed],
     }
 
@@ -203,6 +207,14 @@ async def update(request: web.Request) -> web.Response:
     if form.get("expected_by", "").strip():
         form["expected_by"] = _local_input(form["expected_by"], request.app[CONFIG].support.timezone)
     await apply_update(request, who, ticket, _form_model(UpdateRequest, form, "text", "expected_by"))
+    raise _done(request, ticket)
+
+
+@routes.post("/ui/tickets/{ticket_id}/classify")
+async def classify(request: web.Request) -> web.Response:
+    """Fault type, cause and impact: what the monthly figures are cut by (internal)."""
+    who, ticket, form = await _staff_form(request)
+    await apply_classify(request, who, ticket, _form_model(ClassifyRequest, form, "type", "cause", "impact"))
     raise _done(request, ticket)
 
 

@@ -166,7 +166,7 @@ async def test_roles_see_only_links_they_can_use_and_refusals_are_pages(collecto
     actions = {
         action.removeprefix(f"/ui/tickets/{tid}/") for action in re.findall(r'<form [^>]*action="([^"]+)"', page)
     }
-    assert actions <= {"notes", "transition", "updates", "milestones", "/ui/search", "/ui/logout"}, actions
+    assert actions <= {"notes", "transition", "updates", "classify", "milestones", "/ui/search", "/ui/logout"}, actions
     assert 'id="live-refresh"' not in page
     eve = await sign_in(collector, "eve", Role.ENGINEER)
     _, _, queue = await eve.get("/ui/")
