@@ -135,19 +135,54 @@ async def test_every_page_in_both_languages(seeded: Seeded, tmp_path: Path) -> N
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             for language in ("en", "zh"):
-                status, _ = collector.request(
-                    "PUT",
-                    "/api/v1/households/hh-ui/contact",
-                    token=token,
-                    body={"language": language, "timezone": "Asia/Shanghai"},
-                )
-                assert status == 200
+                _speak(seeded, language)
                 await _desk_pages(browser, collector.url, tid, language, shots)
                 await _portal_pages(browser, collector.url, tid, language, shots)
+            # later in the ticket's life: the customer is asked to confirm, then it is resolved with its report
+            for path, body in (
+                ("transition", {"to": "solution", "solution": "configuration"}),
+                ("transition", {"to": "awaiting_confirmation"}),
+            ):
+                assert collector.request("POST", f"/api/v1/tickets/{tid}/{path}", token=token, body=body)[0] == 201
+            for language in ("en", "zh"):
+                _speak(seeded, language)
+                carol = await _sign_in(browser, collector.url, "carol", language)
+                await _open(carol, f"{collector.url}/portal/tickets/{tid}")
+                await carol.wait_for_selector("#confirm")
+                await _check(carol, shots, language, "portal-confirm")
+                await carol.close()
+            report = {"root_cause": "nightly router restart", "solution": "moved to 05:00", "advice": "keep it"}
+            resolve = {"to": "resolved", "report": report}
+            assert collector.request("POST", f"/api/v1/tickets/{tid}/transition", token=token, body=resolve)[0] == 201
+            for language in ("en", "zh"):
+                _speak(seeded, language)
+                carol = await _sign_in(browser, collector.url, "carol", language)
+                await _open(carol, f"{collector.url}/portal/tickets/{tid}")
+                await carol.wait_for_selector("#service-report")
+                await _check(carol, shots, language, "portal-resolved")
+                await _open(carol, f"{collector.url}/portal/tickets/{tid}/rate")
+                await carol.wait_for_selector("#rate-form")
+                await _check(carol, shots, language, "portal-rate-form")
+                await carol.close()
+                ada = await _sign_in(browser, collector.url, "ada", language)
+                await _open(ada, f"{collector.url}/ui/tickets/{tid}")
+                await _check(ada, shots, language, "ticket-resolved")
+                await ada.close()
         finally:
             await browser.close()
     english, chinese = ([page for lang, page in shots.taken if lang == language] for language in ("en", "zh"))
     assert english == chinese and len(english) >= 20
+
+
+def _speak(seeded: Seeded, language: str) -> None:
+    """The household's language and zone, for the portal's pages."""
+    status, _ = seeded.collector.request(
+        "PUT",
+        "/api/v1/households/hh-ui/contact",
+        token=seeded.engineer_token,
+        body={"language": language, "timezone": "Asia/Shanghai"},
+    )
+    assert status == 200
 
 
 async def _desk_pages(browser: Browser, url: str, tid: int, language: str, shots: Shots) -> None:
