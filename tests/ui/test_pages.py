@@ -71,6 +71,14 @@ async def _visible_text(page: Page) -> str:
 class Shots:
     folder: Path
     taken: list[tuple[str, str]] = field(default_factory=list)  # (language, page)
+    server_errors: list[str] = field(default_factory=list)  # every answer >= 500 any page received
+
+
+async def _new_page(browser: Browser, shots: Shots) -> Page:
+    page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+    page.set_default_timeout(15_000)
+    page.on("response", lambda answer: shots.server_errors.append(answer.url) if answer.status >= 500 else None)
+    return page
 
 
 async def _check(page: Page, shots: Shots, language: str, name: str) -> str:
@@ -96,9 +104,8 @@ async def _open(page: Page, url: str, status: int = 200) -> None:
     assert answer.headers["content-type"].startswith("text/html"), url
 
 
-async def _sign_in(browser: Browser, url: str, name: str, language: str) -> Page:
-    page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
-    page.set_default_timeout(15_000)
+async def _sign_in(browser: Browser, shots: Shots, url: str, name: str, language: str) -> Page:
+    page = await _new_page(browser, shots)
     await page.goto(f"{url}/ui/language/{language}?next=/ui/login")
     await page.fill("#name", name)
     await page.fill("#password", f"pass-{name}")
@@ -146,7 +153,7 @@ async def test_every_page_in_both_languages(seeded: Seeded, tmp_path: Path) -> N
                 assert collector.request("POST", f"/api/v1/tickets/{tid}/{path}", token=token, body=body)[0] == 201
             for language in ("en", "zh"):
                 _speak(seeded, language)
-                carol = await _sign_in(browser, collector.url, "carol", language)
+                carol = await _sign_in(browser, shots, collector.url, "carol", language)
                 await _open(carol, f"{collector.url}/portal/tickets/{tid}")
                 await carol.wait_for_selector("#confirm")
                 await _check(carol, shots, language, "portal-confirm")
@@ -156,7 +163,7 @@ async def test_every_page_in_both_languages(seeded: Seeded, tmp_path: Path) -> N
             assert collector.request("POST", f"/api/v1/tickets/{tid}/transition", token=token, body=resolve)[0] == 201
             for language in ("en", "zh"):
                 _speak(seeded, language)
-                carol = await _sign_in(browser, collector.url, "carol", language)
+                carol = await _sign_in(browser, shots, collector.url, "carol", language)
                 await _open(carol, f"{collector.url}/portal/tickets/{tid}")
                 await carol.wait_for_selector("#service-report")
                 await _check(carol, shots, language, "portal-resolved")
@@ -164,7 +171,7 @@ async def test_every_page_in_both_languages(seeded: Seeded, tmp_path: Path) -> N
                 await carol.wait_for_selector("#rate-form")
                 await _check(carol, shots, language, "portal-rate-form")
                 await carol.close()
-                ada = await _sign_in(browser, collector.url, "ada", language)
+                ada = await _sign_in(browser, shots, collector.url, "ada", language)
                 await _open(ada, f"{collector.url}/ui/tickets/{tid}")
                 await _check(ada, shots, language, "ticket-resolved")
                 await ada.close()
@@ -172,6 +179,7 @@ async def test_every_page_in_both_languages(seeded: Seeded, tmp_path: Path) -> N
             await browser.close()
     english, chinese = ([page for lang, page in shots.taken if lang == language] for language in ("en", "zh"))
     assert english == chinese and len(english) >= 20
+    assert not shots.server_errors, shots.server_errors
 
 
 def _speak(seeded: Seeded, language: str) -> None:
@@ -186,8 +194,7 @@ def _speak(seeded: Seeded, language: str) -> None:
 
 
 async def _desk_pages(browser: Browser, url: str, tid: int, language: str, shots: Shots) -> None:
-    page = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
-    page.set_default_timeout(15_000)
+    page = await _new_page(browser, shots)
     await page.goto(f"{url}/ui/language/{language}?next=/ui/login")
     await page.fill("#name", "ada")
     await page.fill("#password", "wrong")
@@ -227,7 +234,7 @@ async def _desk_pages(browser: Browser, url: str, tid: int, language: str, shots
     await _check(page, shots, language, "bulk")
     await page.close()
 
-    partner = await _sign_in(browser, url, "pat", language)
+    partner = await _sign_in(browser, shots, url, "pat", language)
     await _check(partner, shots, language, "partner-queue")
     await _open(partner, f"{url}/ui/fleet", 403)
     await _check(partner, shots, language, "partner-refused")
@@ -235,7 +242,7 @@ async def _desk_pages(browser: Browser, url: str, tid: int, language: str, shots
 
 
 async def _portal_pages(browser: Browser, url: str, tid: int, language: str, shots: Shots) -> None:
-    carol = await _sign_in(browser, url, "carol", language)
+    carol = await _sign_in(browser, shots, url, "carol", language)
     await carol.wait_for_selector("#portal-tickets")
     await _check(carol, shots, language, "portal-home")
     for name, path, status in (
