@@ -40,6 +40,7 @@ from ..ratelimit import whole_seconds
 from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
 from ..store.contacts import Language
+from ..store.staff import staff_names
 from .chart import timeline_svg
 from .desk_text import message, phrases, words
 from .guard import client_address, is_https
@@ -250,6 +251,7 @@ async def queue_page(request: web.Request) -> web.Response:
         states=list(TicketState),
         bulk=who.role in (Role.ENGINEER, Role.ADMIN),
         groups=desk.known_groups(request, q.get("group")),
+        staff=await request.app[DB].run(staff_names),
     )
 
 
@@ -350,6 +352,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         presence=presence,
         live_on=request.app.get(LIVE) is not None,
         work=desk.ticket_context(request, ticket),
+        staff=await request.app[DB].run(staff_names),
     )
 
 

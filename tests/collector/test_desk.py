@@ -113,6 +113,7 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
     assert "Changing the router&#39;s schedule tonight." in history and "next by 2026-11-25 09:00 CST" in history
     assert f"complaint {complaint['id']}: ack" in history
     assert "classified it as human error: router restart at 03:00 (curtain unreachable)" in history
+    assert '<datalist id="staff-names"><option value="@me"><option value="eve">' in page  # who can take it
     assert "2026-11-24 11:30 CST" in page  # the organisation's zone (Asia/Shanghai here) on engineer pages
     assert "(from 2026-11-24 03:00 CST)" in page  # the form's local time was read in that zone
     status, _, mine = await eve.get("/ui/?mine=1")
