@@ -65,4 +65,4 @@ async def _reader_language(request: web.Request) -> Language:
     if who is None or not who.household or not request.path.startswith("/portal/"):
         return staff_language(request)
     found = await request.app[DB].run(contact_of, who.household)
-    return found.language if found else Language.EN
+    return found.language if found else staff_language(request)
