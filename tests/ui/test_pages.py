@@ -70,6 +70,7 @@ async def _visible_text(page: Page) -> str:
 @dataclass
 class Shots:
     folder: Path
+    url: str  # the collector's
     taken: list[tuple[str, str]] = field(default_factory=list)  # (language, page)
     server_errors: list[str] = field(default_factory=list)  # every answer >= 500 any page received
 
@@ -116,7 +117,7 @@ async def _sign_in(browser: Browser, shots: Shots, url: str, name: str, language
 
 async def test_every_page_in_both_languages(seeded: Seeded, tmp_path: Path) -> None:
     collector, tid, token = seeded.collector, seeded.ticket_id, seeded.engineer_token
-    shots = Shots(Path(os.environ.get("HOMEDIAG_SCREENSHOT_DIR", tmp_path)))
+    shots = Shots(Path(os.environ.get("HOMEDIAG_SCREENSHOT_DIR", tmp_path)), collector.url)
     for name, role, extra in (
         ("ada", "admin", []),
         ("pat", "partner", []),
@@ -153,33 +154,40 @@ async def test_every_page_in_both_languages(seeded: Seeded, tmp_path: Path) -> N
                 assert collector.request("POST", f"/api/v1/tickets/{tid}/{path}", token=token, body=body)[0] == 201
             for language in ("en", "zh"):
                 _speak(seeded, language)
-                carol = await _sign_in(browser, shots, collector.url, "carol", language)
-                await _open(carol, f"{collector.url}/portal/tickets/{tid}")
-                await carol.wait_for_selector("#confirm")
-                await _check(carol, shots, language, "portal-confirm")
-                await carol.close()
+                await _visit(
+                    browser, shots, language, "carol", [(f"/portal/tickets/{tid}", "#confirm", "portal-confirm")]
+                )
             report = {"root_cause": "nightly router restart", "solution": "moved to 05:00", "advice": "keep it"}
             resolve = {"to": "resolved", "report": report}
             assert collector.request("POST", f"/api/v1/tickets/{tid}/transition", token=token, body=resolve)[0] == 201
             for language in ("en", "zh"):
                 _speak(seeded, language)
-                carol = await _sign_in(browser, shots, collector.url, "carol", language)
-                await _open(carol, f"{collector.url}/portal/tickets/{tid}")
-                await carol.wait_for_selector("#service-report")
-                await _check(carol, shots, language, "portal-resolved")
-                await _open(carol, f"{collector.url}/portal/tickets/{tid}/rate")
-                await carol.wait_for_selector("#rate-form")
-                await _check(carol, shots, language, "portal-rate-form")
-                await carol.close()
-                ada = await _sign_in(browser, shots, collector.url, "ada", language)
-                await _open(ada, f"{collector.url}/ui/tickets/{tid}")
-                await _check(ada, shots, language, "ticket-resolved")
-                await ada.close()
+                await _visit(
+                    browser,
+                    shots,
+                    language,
+                    "carol",
+                    [
+                        (f"/portal/tickets/{tid}", "#service-report", "portal-resolved"),
+                        (f"/portal/tickets/{tid}/rate", "#rate-form", "portal-rate-form"),
+                    ],
+                )
+                await _visit(browser, shots, language, "ada", [(f"/ui/tickets/{tid}", "#history", "ticket-resolved")])
         finally:
             await browser.close()
     english, chinese = ([page for lang, page in shots.taken if lang == language] for language in ("en", "zh"))
     assert english == chinese and len(english) >= 20
     assert not shots.server_errors, shots.server_errors
+
+
+async def _visit(browser: Browser, shots: Shots, language: str, name: str, pages: list[tuple[str, str, str]]) -> None:
+    """Sign in as ``name`` and check each (path, a selector the page must show, screenshot name)."""
+    page = await _sign_in(browser, shots, shots.url, name, language)
+    for path, shown, shot in pages:
+        await _open(page, f"{shots.url}{path}")
+        await page.wait_for_selector(shown)
+        await _check(page, shots, language, shot)
+    await page.close()
 
 
 def _speak(seeded: Seeded, language: str) -> None:
