@@ -221,13 +221,18 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+async def _assignable(request: web.Request, who: Principal) -> list[str]:
+    """The people a ticket can be given to, for those who assign (engineers, admins); nobody else is shown them."""
+    return await request.app[DB].run(staff_names) if who.role in (Role.ENGINEER, Role.ADMIN) else []
+
+
 @routes.get("/ui/")
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     q = request.query
-    language = staff_language(request)
     for name, allowed in (("priority", Priority), ("state", TicketState)):
         if q.get(name) and q[name] not in set(allowed):
+            language = staff_language(request)
             word = words(language)
             refusal = phrases(language)("%(field)s must be one of: %(values)s") % {
                 "field": word(name),
@@ -251,7 +256,7 @@ async def queue_page(request: web.Request) -> web.Response:
         states=list(TicketState),
         bulk=who.role in (Role.ENGINEER, Role.ADMIN),
         groups=desk.known_groups(request, q.get("group")),
-        staff=await request.app[DB].run(staff_names),
+        staff=await _assignable(request, who),
     )
 
 
@@ -352,7 +357,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         presence=presence,
         live_on=request.app.get(LIVE) is not None,
         work=desk.ticket_context(request, ticket),
-        staff=await request.app[DB].run(staff_names),
+        staff=await _assignable(request, who),
     )
 
 
