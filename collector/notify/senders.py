@@ -27,11 +27,13 @@ DELIVERY_HEADER = "X-Homediag-Delivery"
 
 
 class DeliveryFailed(Exception):
-    """This attempt failed; ``permanent`` ones are not retried (the destination refused the message itself)."""
+    """This attempt failed; ``permanent`` ones are not retried (the destination refused the message itself).
+    ``retry_after_s`` is the destination's own word on when to try again (HTTP 429/503 ``Retry-After``)."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after_s = retry_after_s
 
 
 class Sender(Protocol):

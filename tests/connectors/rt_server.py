@@ -1,0 +1,153 @@
+"""A real Request Tracker 5 (Debian's package) for the tests: its own SQLite database, config and mason cache in a
+temporary directory, ``rt-server`` (Starlet) on a free loopback port, a REST 2 token. Follows
+../shared/recipes/request-tracker.md, with the site config moved out of /etc (``RT_SITE_CONFIG_DIR``) so several
+instances never share state. Needs root (RT's tools read /etc/request-tracker5) and scripts/setup.sh's packages.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+RT_SERVER = Path("/usr/share/request-tracker5/libexec/rt-server")
+SETUP_DATABASE = shutil.which("rt-setup-database-5") or "/usr/sbin/rt-setup-database-5"
+QUEUE = "homediag"
+TICKET_FIELD = "homediag ticket"
+HOUSEHOLD_FIELD = "homediag household"
+
+_FIXTURES = f"""
+@Queues = ({{ Name => '{QUEUE}', Description => 'homediag evidence', CorrespondAddress => '', CommentAddress => '' }});
+@CustomFields = (
+    {{ Name => '{TICKET_FIELD}', Type => 'FreeformSingle', LookupType => 'RT::Queue-RT::Ticket', Queue => 0,
+      Description => 'the homediag ticket id' }},
+    {{ Name => '{HOUSEHOLD_FIELD}', Type => 'FreeformSingle', LookupType => 'RT::Queue-RT::Ticket', Queue => 0,
+      Description => 'the homediag household' }},
+);
+1;
+"""
+
+_MAKE_TOKEN = """
+use strict; use warnings;
+use lib '/usr/local/share/request-tracker5/lib', '/usr/share/request-tracker5/lib';
+use RT; RT::LoadConfig(); RT::Init();
+my $user = RT::User->new(RT->SystemUser); $user->Load('root');
+my ($ok, $msg) = $user->SetPassword('rt-test-root-pw'); die "SetPassword: $msg\\n" unless $ok;
+my $token = RT::AuthToken->new(RT->SystemUser);
+my ($id, $err, $auth) = $token->Create(Owner => $user->Id, Description => 'homediag tests');
+die "token: $err\\n" unless $id;
+print "$auth\\n";
+"""
+
+
+def available() -> str | None:
+    """Why RT cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "Request Tracker's tools need root"
+    if not RT_SERVER.exists():
+        return "request-tracker5 is not installed (scripts/setup.sh)"
+    return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _site_config(root: Path, host: str, port: int) -> str:
+    return f"""
+Set($Timezone, 'UTC');
+Set($rtname, 'rt.test');
+Set($Organization, 'rt.test');
+Set($CorrespondAddress, 'rt@localhost');
+Set($CommentAddress, 'rt-comment@localhost');
+Set($DatabaseType, 'SQLite');
+Set($DatabaseName, '{root}/rtdb');
+Set($WebDomain, '{host}');
+Set($WebPort, {port});
+Set($WebPath, '');
+Set($WebBaseURL, 'http://{host}:{port}');
+Set($RestrictReferrer, 0);
+Set($MailCommand, 'mbox');
+Set($MasonDataDir, '{root}/mason_data');
+Set($MasonSessionDir, '{root}/session_data');
+Set($LogToSyslog, undef);
+Set($LogToFile, undef);
+Set($LogToSTDERR, 'warning');
+Set($BcryptCost, 4);
+1;
+"""
+
+
+@dataclass
+class RtServer:
+    root: Path
+    url: str
+    token: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # Starlet's master ends its workers
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_rt(root: Path, host: str = "127.0.0.1", port: int | None = None, netns: list[str] | None = None) -> RtServer:
+    """A fresh RT in ``root``; ``netns`` (e.g. ``["ip", "netns", "exec", "internet"]``) runs the server elsewhere."""
+    port = port or free_port()
+    config_dir = root / "RT_SiteConfig.d"
+    config_dir.mkdir(parents=True)
+    for cache in ("mason_data", "session_data"):
+        (root / cache).mkdir()
+    (root / "RT_SiteConfig.pm").write_text("1;\n")
+    (config_dir / "10-homediag-tests.pm").write_text(_site_config(root, host, port))
+    (root / "fixtures.pl").write_text(_FIXTURES)
+    (root / "token.pl").write_text(_MAKE_TOKEN)
+    env = os.environ | {"RT_SITE_CONFIG": str(root / "RT_SiteConfig.pm"), "RT_SITE_CONFIG_DIR": str(config_dir)}
+    setup_log = root / "setup.log"
+    with setup_log.open("ab") as out:
+        for action in (["--action", "init"], ["--action", "insert", "--datafile", str(root / "fixtures.pl")]):
+            subprocess.run(
+                [SETUP_DATABASE, *action], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, check=True
+            )
+        token = subprocess.run(
+            ["perl", str(root / "token.pl")], env=env, stdin=subprocess.DEVNULL, stderr=out, check=True, capture_output=False, stdout=subprocess.PIPE
+        ).stdout.decode().strip()
+    log = root / "rt-server.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [*(netns or []), str(RT_SERVER), "--server", "Starlet", "--host", host, "--port", str(port), "--max-workers", "2"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+        )
+    server = RtServer(root, f"http://{host}:{port}", token, process, log)
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"rt-server exited: {log.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(f"{server.url}/REST/2.0/", timeout=2)  # noqa: S310 - loopback
+        except urllib.error.HTTPError:
+            return server  # 401 once it is up
+        except OSError:
+            if time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"rt-server did not come up: {log.read_text()[-2000:]}") from None
+            time.sleep(0.2)
+        else:
+            return server
