@@ -238,7 +238,8 @@ class HelpdeskConfig(_Section):
         default=None, description="Zendesk and Jira: the agent's e-mail address the API token belongs to"
     )
     queue: str | None = Field(
-        default=None, description="RT: queue name; Jira: service desk id; Zendesk: unused (default queue 'General' for RT)"
+        default=None,
+        description="RT: queue name; Jira: service desk id; Zendesk: unused (default queue 'General' for RT)",
     )
     request_type: str | None = Field(default=None, description="Jira: the request type id new requests get")
     ticket_field: str | None = Field(
@@ -250,7 +251,8 @@ class HelpdeskConfig(_Section):
         description="the field naming the household on tickets opened in the helpdesk (RT: CF name; Zendesk: field id; Jira: customfield_NNNNN)",
     )
     inbound_secret: str = Field(
-        min_length=16, description="RT: the shared secret its scrip sends; Zendesk: the webhook's signing secret; Jira: the webhook secret"
+        min_length=16,
+        description="RT: the shared secret its scrip sends; Zendesk: the webhook's signing secret; Jira: the webhook secret",
     )
     create_tickets: bool = Field(
         default=True,

@@ -127,9 +127,7 @@ class RequestTrackerClient:
 
     async def set_ticket_field(self, remote_id: str, ticket_id: int) -> None:
         if self._config.ticket_field:
-            await self._http.request(
-                "PUT", f"/ticket/{remote_id}", json_body={"CustomFields": self._fields(ticket_id)}
-            )
+            await self._http.request("PUT", f"/ticket/{remote_id}", json_body={"CustomFields": self._fields(ticket_id)})
 
 
 class ZendeskClient:

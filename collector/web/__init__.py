@@ -39,6 +39,7 @@ from ..models import BundleRecord, Principal, Role, TicketState
 from ..ratelimit import whole_seconds
 from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
+from ..store.connectors import links_of_ticket
 from .chart import timeline_svg
 from .guard import client_address, is_https
 from .passwords import hash_password, verify_password
@@ -287,6 +288,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         presence=presence,
         live_on=request.app.get(LIVE) is not None,
         work=desk.ticket_context(ticket),
+        helpdesk_links=await request.app[DB].run(links_of_ticket, ticket.id),
     )
 
 

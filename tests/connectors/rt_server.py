@@ -123,13 +123,34 @@ def start_rt(root: Path, host: str = "127.0.0.1", port: int | None = None, netns
             subprocess.run(
                 [SETUP_DATABASE, *action], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, check=True
             )
-        token = subprocess.run(
-            ["perl", str(root / "token.pl")], env=env, stdin=subprocess.DEVNULL, stderr=out, check=True, capture_output=False, stdout=subprocess.PIPE
-        ).stdout.decode().strip()
+        token = (
+            subprocess.run(
+                ["perl", str(root / "token.pl")],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stderr=out,
+                check=True,
+                capture_output=False,
+                stdout=subprocess.PIPE,
+            )
+            .stdout.decode()
+            .strip()
+        )
     log = root / "rt-server.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [*(netns or []), str(RT_SERVER), "--server", "Starlet", "--host", host, "--port", str(port), "--max-workers", "2"],
+            [
+                *(netns or []),
+                str(RT_SERVER),
+                "--server",
+                "Starlet",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--max-workers",
+                "2",
+            ],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
