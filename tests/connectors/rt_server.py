@@ -162,7 +162,7 @@ def start_rt(root: Path, host: str = "127.0.0.1", port: int | None = None, netns
         if process.poll() is not None:
             raise RuntimeError(f"rt-server exited: {log.read_text()[-2000:]}")
         try:
-            urllib.request.urlopen(f"{server.url}/REST/2.0/", timeout=2)  # noqa: S310 - loopback
+            urllib.request.urlopen(f"{server.url}/REST/2.0/", timeout=2)
         except urllib.error.HTTPError:
             return server  # 401 once it is up
         except OSError:

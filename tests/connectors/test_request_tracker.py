@@ -4,6 +4,7 @@ verify``; milestones follow as comments; nothing is ever sent as RT corresponden
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from datetime import timedelta
@@ -92,8 +93,12 @@ async def test_a_signed_bundle_lands_on_the_rt_ticket_as_an_internal_comment(
     copy = tmp_path / attachment["Filename"]
     copy.write_bytes(received)
     key = public_key_to_text(agent.key.public_key())
-    verified = subprocess.run(
-        [AGENT_CLI, "bundle", "verify", str(copy), "--public-key", key], capture_output=True, text=True, check=False
+    verified = await asyncio.to_thread(
+        subprocess.run,
+        [AGENT_CLI, "bundle", "verify", str(copy), "--public-key", key],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert verified.returncode == 0 and verified.stdout.startswith("OK:"), verified.stdout + verified.stderr
     note = await _comment_text(rt_api, tx)
