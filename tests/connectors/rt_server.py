@@ -23,8 +23,35 @@ QUEUE = "homediag"
 TICKET_FIELD = "homediag ticket"
 HOUSEHOLD_FIELD = "homediag household"
 
+SCRIP_SECRET = "rt-scrip-shared-secret"
+# The scrip docs/connectors.md describes: on create and on resolve, POST the ticket to the collector's inbound
+# endpoint with the shared secret. The endpoint's URL is read from a file, as each test's collector has its own port.
+_SCRIP_CODE = r"""
+my $ticket = $self->TicketObj;
+open(my $fh, '<', '__URL_FILE__') or return 1;
+my $url = <$fh>; close $fh;
+return 1 unless defined $url and $url =~ /\S/;
+chomp $url;
+require LWP::UserAgent; require JSON;
+my $body = JSON::encode_json({
+    ticket_id => '' . $ticket->Id, status => $ticket->Status, subject => $ticket->Subject,
+    household => $ticket->FirstCustomFieldValue('homediag household'),
+    homediag_ticket => $ticket->FirstCustomFieldValue('homediag ticket'),
+});
+my $answer = LWP::UserAgent->new(timeout => 10)->post($url, 'Content-Type' => 'application/json',
+    'X-Homediag-Secret' => '__SECRET__', Content => $body);
+RT->Logger->warning('homediag webhook: ' . $answer->status_line) unless $answer->is_success;
+return 1;
+"""
+
 _FIXTURES = f"""
 @Queues = ({{ Name => '{QUEUE}', Description => 'homediag evidence', CorrespondAddress => '', CommentAddress => '' }});
+@Scrips = (
+    {{ Description => 'homediag: ticket created', ScripCondition => 'On Create', ScripAction => 'User Defined',
+      Template => 'Blank', CustomPrepareCode => 'return 1;', CustomCommitCode => q{{__CODE__}} }},
+    {{ Description => 'homediag: ticket resolved', ScripCondition => 'On Resolve', ScripAction => 'User Defined',
+      Template => 'Blank', CustomPrepareCode => 'return 1;', CustomCommitCode => q{{__CODE__}} }},
+);
 @CustomFields = (
     {{ Name => '{TICKET_FIELD}', Type => 'FreeformSingle', LookupType => 'RT::Queue-RT::Ticket', Queue => 0,
       Description => 'the homediag ticket id' }},
@@ -94,6 +121,10 @@ class RtServer:
     token: str
     process: subprocess.Popen[bytes]
     log: Path
+    webhook_file: Path  # the scrips POST to the URL written here (empty: they do nothing)
+
+    def send_events_to(self, url: str) -> None:
+        self.webhook_file.write_text(url)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -114,7 +145,10 @@ def start_rt(root: Path, host: str = "127.0.0.1", port: int | None = None, netns
         (root / cache).mkdir()
     (root / "RT_SiteConfig.pm").write_text("1;\n")
     (config_dir / "10-homediag-tests.pm").write_text(_site_config(root, host, port))
-    (root / "fixtures.pl").write_text(_FIXTURES)
+    webhook_file = root / "homediag-webhook-url"
+    webhook_file.write_text("")
+    code = _SCRIP_CODE.replace("__URL_FILE__", str(webhook_file)).replace("__SECRET__", SCRIP_SECRET)
+    (root / "fixtures.pl").write_text(_FIXTURES.replace("__CODE__", code))
     (root / "token.pl").write_text(_MAKE_TOKEN)
     env = os.environ | {"RT_SITE_CONFIG": str(root / "RT_SiteConfig.pm"), "RT_SITE_CONFIG_DIR": str(config_dir)}
     setup_log = root / "setup.log"
@@ -156,7 +190,7 @@ def start_rt(root: Path, host: str = "127.0.0.1", port: int | None = None, netns
             stdout=out,
             stderr=out,
         )
-    server = RtServer(root, f"http://{host}:{port}", token, process, log)
+    server = RtServer(root, f"http://{host}:{port}", token, process, log, webhook_file)
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:

@@ -19,7 +19,7 @@ from tests.collector.conftest import NOW, Collector
 from tests.collector.sessions import sign_in
 
 from .conftest import RtApi, signed_bundle, until
-from .rt_server import HOUSEHOLD_FIELD, QUEUE, TICKET_FIELD, RtServer
+from .rt_server import HOUSEHOLD_FIELD, QUEUE, SCRIP_SECRET, TICKET_FIELD, RtServer
 
 pytestmark = pytest.mark.slow
 AGENT_CLI = str(Path(sys.executable).with_name("homediag-agent"))
@@ -34,14 +34,14 @@ def rt_helpdesk(rt: RtServer, **overrides: Any) -> dict[str, Any]:
         "queue": QUEUE,
         "ticket_field": TICKET_FIELD,
         "household_field": HOUSEHOLD_FIELD,
-        "inbound_secret": "rt-scrip-shared-secret",
+        "inbound_secret": SCRIP_SECRET,
         **overrides,
     }
 
 
 @pytest.fixture
-def config_overrides(rt: RtServer) -> dict[str, Any]:
-    return {"connectors": {"helpdesks": [rt_helpdesk(rt)]}}
+def config_overrides(rt: RtServer, request: pytest.FixtureRequest) -> dict[str, Any]:
+    return {"connectors": {"helpdesks": [rt_helpdesk(rt, **getattr(request, "param", {}))]}}
 
 
 async def open_ticket(collector: Collector, token: str, household: str) -> int:
@@ -143,3 +143,57 @@ async def _comment_count(rt_api: RtApi, remote: str, count: int) -> bool:
 async def _comment_text(rt_api: RtApi, tx: dict[str, Any]) -> str:
     parts = await rt_api.attachments(tx["id"])
     return "\n".join(p["Content"] for p in parts if p.get("ContentType") == "text/plain")  # RT gives text as is
+
+
+@pytest.mark.parametrize("config_overrides", [{"create_tickets": False}], indirect=True)
+async def test_a_ticket_opened_in_rt_gets_the_households_bundles_and_resolving_it_there_resolves_ours(
+    collector: Collector, rt: RtServer, rt_api: RtApi
+) -> None:
+    rt.send_events_to(str(collector.client.make_url("/api/v1/connectors/rt/events")))  # RT's scrips call us
+    try:
+        agent = await collector.enrol("hh-rt-2")
+        status, stored, _ = await collector.upload(signed_bundle(agent))
+        assert status == 201 and stored["ticket_id"] is None  # no ticket yet: it waits
+        created = await rt_api.send(
+            "POST",
+            "/ticket",
+            {
+                "Queue": QUEUE,
+                "Subject": "Customer called: the lights went off last night",
+                "Content": "hotline call",
+                "ContentType": "text/plain",
+                "CustomFields": {HOUSEHOLD_FIELD: "hh-rt-2"},
+            },
+        )
+        remote = created["id"]
+        engineer = collector.user("eve", Role.ENGINEER)
+        listed = await until(lambda: _tickets_of(collector, engineer, "hh-rt-2"))
+        tid = listed[0]["id"]
+        comments = await until(lambda: _with_file(rt_api, remote))
+        assert comments[0][1][0]["Filename"] == f"{stored['bundle_id']}.tar.gz"
+        assert await until(lambda: _field_is(rt_api, remote, TICKET_FIELD, str(tid)))  # our id written back
+        status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", engineer)
+        assert [b["bundle_id"] for b in ticket["bundles"]] == [stored["bundle_id"]]
+
+        await rt_api.send("PUT", f"/ticket/{remote}", {"Status": "resolved"})
+        resolved = await until(lambda: _state_is(collector, engineer, tid, "resolved"))
+        assert resolved
+        status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", engineer)
+        notes = [e["data"]["note"] for e in ticket["events"] if e["kind"] == "transition"]
+        assert notes[-1] == f"solved in rt (ticket {remote})"
+    finally:
+        rt.send_events_to("")
+
+
+async def _tickets_of(collector: Collector, token: str, household: str) -> list[dict[str, Any]]:
+    status, found = await collector.call("GET", "/api/v1/tickets", token, params={"household": household})
+    return found["tickets"] if status == 200 else []  # type: ignore[no-any-return]
+
+
+async def _field_is(rt_api: RtApi, remote: str, name: str, value: str) -> bool:
+    return await rt_api.field(remote, name) == [value]
+
+
+async def _state_is(collector: Collector, token: str, tid: int, state: str) -> bool:
+    status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", token)
+    return status == 200 and ticket["state"] == state
