@@ -92,7 +92,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         async with (
             IngestWorkers(config.ingest.verify_workers, blobs) as workers,
             SlaScanner(db, config, app[CLOCK]) as scanner,
-            HelpdeskSender(db, blobs, config) as helpdesks,
+            HelpdeskSender(db, blobs, config, app[CLOCK]) as helpdesks,
             Outbox(db, config, app[CLOCK], {HELPDESK: helpdesks}) as outbox,
         ):
             app[INGEST] = workers

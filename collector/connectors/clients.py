@@ -17,6 +17,7 @@ import aiohttp
 
 from ..config import HelpdeskConfig, HelpdeskKind
 from ..notify.senders import DeliveryFailed
+from ..state import Clock
 from .http import HelpdeskHttp
 
 REMOTE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # RT and Zendesk ids, Jira keys: safe in a URL path
@@ -70,7 +71,7 @@ def _checked_id(value: Any) -> str:
 class RequestTrackerClient:
     """Request Tracker 5, REST 2 (https://docs.bestpractical.com/rt/5.0.3/RT/REST2.html), token authentication."""
 
-    def __init__(self, config: HelpdeskConfig, session: aiohttp.ClientSession) -> None:
+    def __init__(self, config: HelpdeskConfig, session: aiohttp.ClientSession, clock: Clock) -> None:
         self._config = config
         self._http = HelpdeskHttp(
             session,
@@ -78,6 +79,7 @@ class RequestTrackerClient:
             {"Authorization": f"token {config.token}", "Accept": "application/json"},
             min_interval_s=config.min_interval_s,
             timeout_s=config.timeout_s,
+            clock=clock,
         )
 
     def _fields(self, ticket_id: int, household: str | None = None) -> dict[str, str]:
@@ -134,7 +136,7 @@ class ZendeskClient:
     """Zendesk Support API v2: Tickets (https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/)
     and Attachments (https://developer.zendesk.com/api-reference/ticketing/tickets/ticket-attachments/)."""
 
-    def __init__(self, config: HelpdeskConfig, session: aiohttp.ClientSession) -> None:
+    def __init__(self, config: HelpdeskConfig, session: aiohttp.ClientSession, clock: Clock) -> None:
         self._config = config
         credentials = base64.b64encode(f"{config.user}/token:{config.token}".encode()).decode()
         self._http = HelpdeskHttp(
@@ -143,6 +145,7 @@ class ZendeskClient:
             {"Authorization": f"Basic {credentials}", "Accept": "application/json"},
             min_interval_s=config.min_interval_s,
             timeout_s=config.timeout_s,
+            clock=clock,
         )
 
     def _custom_fields(self, ticket_id: int, household: str | None = None) -> list[dict[str, Any]]:
@@ -202,7 +205,7 @@ class JiraServiceManagementClient:
     """Jira Service Management Cloud REST API (https://developer.atlassian.com/cloud/jira/service-desk/rest/):
     customer requests, temporary attachments, internal (``public: false``) comments."""
 
-    def __init__(self, config: HelpdeskConfig, session: aiohttp.ClientSession) -> None:
+    def __init__(self, config: HelpdeskConfig, session: aiohttp.ClientSession, clock: Clock) -> None:
         self._config = config
         credentials = base64.b64encode(f"{config.user}:{config.token}".encode()).decode()
         self._http = HelpdeskHttp(
@@ -211,6 +214,7 @@ class JiraServiceManagementClient:
             {"Authorization": f"Basic {credentials}", "Accept": "application/json"},
             min_interval_s=config.min_interval_s,
             timeout_s=config.timeout_s,
+            clock=clock,
         )
 
     async def open_ticket(self, ticket: NewTicket) -> str:
@@ -263,11 +267,11 @@ class JiraServiceManagementClient:
             )
 
 
-def client_for(config: HelpdeskConfig, session: aiohttp.ClientSession) -> HelpdeskClient:
+def client_for(config: HelpdeskConfig, session: aiohttp.ClientSession, clock: Clock) -> HelpdeskClient:
     match config.kind:
         case HelpdeskKind.REQUEST_TRACKER:
-            return RequestTrackerClient(config, session)
+            return RequestTrackerClient(config, session, clock)
         case HelpdeskKind.ZENDESK:
-            return ZendeskClient(config, session)
+            return ZendeskClient(config, session, clock)
         case HelpdeskKind.JIRA_SERVICE_MANAGEMENT:
-            return JiraServiceManagementClient(config, session)
+            return JiraServiceManagementClient(config, session, clock)

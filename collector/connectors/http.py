@@ -11,13 +11,14 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
 from ..notify.senders import DeliveryFailed
+from ..state import Clock
 
 RETRYABLE_CLIENT_ERRORS = frozenset({408, 409, 423, 425, 429})
 DEFAULT_RATE_LIMIT_WAIT_S = 60.0  # a 429 without Retry-After
@@ -50,21 +51,25 @@ class HelpdeskHttp:
         *,
         min_interval_s: float,
         timeout_s: float,
+        clock: Clock,
     ) -> None:
         self._session, self._base = session, base_url.rstrip("/")
         self._headers = dict(headers)
         self._min_interval_s, self._timeout = min_interval_s, aiohttp.ClientTimeout(total=timeout_s)
+        self._clock = clock  # the outbox's clock: a Retry-After pause ends when the outbox's retry comes due
         self._next_at = 0.0  # monotonic: the earliest moment of the next request
-        self._paused_until = 0.0  # monotonic: the helpdesk's Retry-After
+        self._paused_until: datetime | None = None  # the helpdesk's Retry-After
         self._lock = asyncio.Lock()
 
     async def _turn(self) -> None:
         async with self._lock:
-            now = time.monotonic()
-            if self._paused_until > now:
-                raise DeliveryFailed("the helpdesk asked us to wait", retry_after_s=self._paused_until - now)
-            if self._next_at > now:
-                await asyncio.sleep(self._next_at - now)
+            now = self._clock()
+            if self._paused_until is not None and self._paused_until > now:
+                wait = (self._paused_until - now).total_seconds()
+                raise DeliveryFailed("the helpdesk asked us to wait", retry_after_s=wait)
+            delay = self._next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
             self._next_at = time.monotonic() + self._min_interval_s
 
     async def request(
@@ -92,7 +97,7 @@ class HelpdeskHttp:
                 body = await answer.read()
                 if answer.status < 300:
                     return json.loads(body) if body.strip() else None
-                wait = retry_after_seconds(answer.headers.get("Retry-After"), datetime.now(UTC))
+                wait = retry_after_seconds(answer.headers.get("Retry-After"), self._clock())
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise DeliveryFailed(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         except ValueError as exc:  # a 2xx whose body is not JSON
@@ -102,6 +107,6 @@ class HelpdeskHttp:
         if status in (429, 503):
             wait = DEFAULT_RATE_LIMIT_WAIT_S if wait is None and status == 429 else wait
             if wait is not None:
-                self._paused_until = time.monotonic() + wait
+                self._paused_until = self._clock() + timedelta(seconds=wait)
             raise DeliveryFailed(detail, retry_after_s=wait)
         raise DeliveryFailed(detail, permanent=400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS)

@@ -26,6 +26,7 @@ from ..contents import ContentInvalid, parse_contents
 from ..errors import NotFound
 from ..models import BundleRecord, Ticket
 from ..notify.senders import DeliveryFailed
+from ..state import Clock
 from ..store import Database, SqliteStore
 from ..store import connectors as links
 from ..store.contacts import Language
@@ -54,15 +55,15 @@ def _verified_diagnosis(blob: bytes, public_key: str) -> DiagnosisReport | None:
 class HelpdeskSender:
     """Owns the HTTP session and one client per configured helpdesk (an async context manager)."""
 
-    def __init__(self, db: Database, blobs: BlobStore, config: CollectorConfig) -> None:
-        self._db, self._blobs, self._config = db, blobs, config
+    def __init__(self, db: Database, blobs: BlobStore, config: CollectorConfig, clock: Clock) -> None:
+        self._db, self._blobs, self._config, self._clock = db, blobs, config, clock
         self._session: aiohttp.ClientSession | None = None
         self._clients: dict[str, HelpdeskClient] = {}
         self._download_key: bytes | None = None
 
     async def __aenter__(self) -> Self:
         self._session = aiohttp.ClientSession()
-        self._clients = {h.name: client_for(h, self._session) for h in self._config.connectors.helpdesks}
+        self._clients = {h.name: client_for(h, self._session, self._clock) for h in self._config.connectors.helpdesks}
         return self
 
     async def __aexit__(self, *exc: object) -> None:

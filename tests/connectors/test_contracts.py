@@ -1,0 +1,269 @@
+"""Zendesk and Jira Service Management through the same connector path as Request Tracker, against their
+documented contracts (contracts/*.yaml, each exchange naming its documentation page) replayed by a real aiohttp
+server on loopback: the ticket is opened, the bundle uploaded (Zendesk: upload, then a private comment carrying
+the token; JSM: a temporary attachment, then a ``public: false`` attachment comment), milestones go as internal
+comments, 429 + Retry-After is honoured, an oversized bundle goes as a signed, expiring link, and the helpdesks'
+signed webhooks resolve our ticket."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from collector.models import Role
+from collector.store import SqliteStore
+from collector.store.outbox import delivery_log
+from shared.bundle import open_bundle
+from tests.collector.conftest import NOW, Collector
+
+from .conftest import signed_bundle, until
+from .contract_server import ContractServer, load_contract, start_contract_server
+
+INBOUND_SECRET = "helpdesk-webhook-secret-0123"
+
+
+@dataclass(frozen=True)
+class Desk:
+    contract: str
+    settings: dict[str, Any]
+
+
+DESKS = {
+    "zendesk": Desk(
+        "zendesk",
+        {"user": "agent@example.com", "ticket_field": "360001234567", "household_field": "360007654321"},
+    ),
+    "jira_service_management": Desk(
+        "jira_service_management",
+        {
+            "user": "agent@example.com",
+            "queue": "10",
+            "request_type": "25",
+            "ticket_field": "customfield_10050",
+            "household_field": "customfield_10051",
+        },
+    ),
+}
+
+
+@pytest.fixture(params=sorted(DESKS))
+async def desk(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, ContractServer, str]]:
+    name = request.param
+    server = ContractServer(load_contract(DESKS[name].contract), "agent@example.com", f"{name}-api-token")
+    http = await start_contract_server(server)
+    try:
+        yield name, server, str(http.make_url("")).rstrip("/")
+    finally:
+        await http.close()
+
+
+@pytest.fixture
+def max_attachment_bytes() -> int:
+    return 20 * 1024 * 1024
+
+
+@pytest.fixture
+def config_overrides(desk: tuple[str, ContractServer, str], max_attachment_bytes: int) -> dict[str, Any]:
+    name, server, url = desk
+    helpdesk = {
+        "name": "desk",
+        "kind": name,
+        "url": url,
+        "token": server.token,
+        "inbound_secret": INBOUND_SECRET,
+        "max_attachment_bytes": max_attachment_bytes,
+        "min_interval_s": 0,
+        **DESKS[name].settings,
+    }
+    return {"connectors": {"helpdesks": [helpdesk]}}
+
+
+async def _open(collector: Collector, token: str, household: str) -> int:
+    status, ticket = await collector.call(
+        "POST",
+        "/api/v1/tickets",
+        token,
+        json={"household": household, "device": "hub", "symptom": "offline", "when": "night", "priority": "P2"},
+    )
+    assert status == 201
+    return int(ticket["id"])
+
+
+def _comments(server: ContractServer) -> list[Any]:
+    """Every comment the helpdesk received, as sent."""
+    found = []
+    for seen in server.seen:
+        body = seen.json or {}
+        if "ticket" in body and "comment" in body["ticket"]:
+            found.append(body["ticket"]["comment"])
+        elif seen.path.endswith(("/comment", "/attachment")):
+            found.append(body)
+    return found
+
+
+async def test_evidence_reaches_the_helpdesk_as_internal_comments_only(
+    collector: Collector, desk: tuple[str, ContractServer, str]
+) -> None:
+    name, server, _ = desk
+    agent = await collector.enrol("hh-c")
+    engineer = collector.user("eve", Role.ENGINEER)
+    bundle = signed_bundle(agent)
+    server.bundle = bundle
+    server.values |= {"ticket_id": "1", "household": "hh-c", "bundle_id": str(open_bundle(bundle).claimed.bundle_id)}
+    tid = await _open(collector, engineer, "hh-c")
+    assert tid == 1
+    status, stored, _ = await collector.upload(bundle)
+    assert status == 201 and stored["ticket_id"] == tid
+    uploaded = "upload files" if name == "zendesk" else "attach temporary file"
+    await until(lambda: any(s.exchange == uploaded for s in server.seen))
+    status, _ = await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", engineer, json={"name": "fixed"})
+    assert status == 201
+    await until(lambda: "Milestone: fixed" in json.dumps(_comments(server)))
+
+    assert server.violations == []
+    names = [s.exchange for s in server.seen]
+    opened = "create ticket" if name == "zendesk" else "create customer request"
+    assert names.count(opened) == 1 and names.index(opened) < names.index(uploaded)
+    comments = _comments(server)
+    assert comments and all(c.get("public") is False for c in comments)  # nothing is ever public
+    text = json.dumps(comments, ensure_ascii=False)
+    assert "Root cause: The router rebooted" in text and f"/ui/tickets/{tid}#bundle-" in text
+    assert "Milestone: fixed" in text
+    (upload,) = [s for s in server.seen if s.exchange == uploaded]
+    assert upload.file == bundle  # byte-identical
+
+
+async def test_rate_limits_are_honoured_and_nothing_is_sent_twice(
+    collector: Collector, desk: tuple[str, ContractServer, str]
+) -> None:
+    name, server, _ = desk
+    server.values |= {"ticket_id": "1", "household": "hh-r"}
+    server.rate_limit_next = 1  # the first request gets the documented 429 with Retry-After: 93
+    engineer = collector.user("eve", Role.ENGINEER)
+    tid = await _open(collector, engineer, "hh-r")
+    store = SqliteStore(collector.store_path)
+    try:
+        job = await until(lambda: next((j for j in delivery_log(store) if j["attempts"] == 1), None))
+    finally:
+        store.close()
+    assert job["state"] == "pending" and "429" in job["last_error"]
+    assert datetime.fromisoformat(job["next_at"]) >= NOW + timedelta(seconds=93)  # not before Retry-After
+    collector.clock.advance(94)
+    await until(lambda: any(s.exchange.startswith("create") for s in server.seen))
+    await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", engineer, json={"name": "fixed"})
+    await until(lambda: "Milestone: fixed" in json.dumps(_comments(server)))
+    assert [s.exchange for s in server.seen].count(
+        "create ticket" if name == "zendesk" else "create customer request"
+    ) == 1
+    assert server.violations == []
+
+
+@pytest.mark.parametrize("max_attachment_bytes", [1024])
+async def test_a_bundle_above_the_attachment_limit_goes_as_a_signed_expiring_link(
+    collector: Collector, desk: tuple[str, ContractServer, str]
+) -> None:
+    _, server, _ = desk
+    agent = await collector.enrol("hh-big")
+    bundle = signed_bundle(agent, padding=4096)
+    server.values |= {"ticket_id": "1", "household": "hh-big"}
+    engineer = collector.user("eve", Role.ENGINEER)
+    await _open(collector, engineer, "hh-big")
+    await collector.upload(bundle)
+    await until(lambda: any("download" in json.dumps(c) for c in _comments(server)))
+    assert server.violations == [] and all(s.file is None for s in server.seen)  # nothing attached
+    text = json.dumps(_comments(server))
+    url = re.search(r"https://support\.homediag\.test(/api/v1/connectors/downloads/[^ \"\\]+)", text)
+    assert url is not None
+    status, body = await collector.call("GET", url.group(1), None)
+    assert status == 200 and body == bundle
+    tampered = url.group(1)[:-1] + ("0" if url.group(1)[-1] != "0" else "1")
+    assert (await collector.call("GET", tampered, None))[0] == 403
+    collector.clock.advance(8 * 86400)  # past the link's lifetime (7 days)
+    assert (await collector.call("GET", url.group(1), None))[0] == 403
+
+
+async def _post(collector: Collector, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+    answer = await collector.client.post(path, data=body, headers={"Content-Type": "application/json", **headers})
+    return answer.status, await answer.json()
+
+
+def _signed_event(name: str, body: bytes, secret: str, when: datetime) -> dict[str, str]:
+    if name == "zendesk":
+        timestamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
+        return {
+            "X-Zendesk-Webhook-Signature": base64.b64encode(digest).decode(),
+            "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
+        }
+    return {"X-Hub-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def _event_body(name: str, remote: str, household: str, solved: bool) -> bytes:
+    if name == "zendesk":  # the JSON a Zendesk trigger sends (docs/connectors.md)
+        data: dict[str, Any] = {"ticket_id": remote, "status": "Solved" if solved else "New", "household": household}
+    else:  # Jira's own issue webhook payload (https://developer.atlassian.com/cloud/jira/platform/webhooks/)
+        data = {
+            "webhookEvent": "jira:issue_updated" if solved else "jira:issue_created",
+            "issue": {
+                "id": "107001",
+                "key": remote,
+                "fields": {
+                    "summary": "Lights went off",
+                    "customfield_10051": household,
+                    "status": {
+                        "name": "Resolved" if solved else "Open",
+                        "statusCategory": {"key": "done" if solved else "new"},
+                    },
+                },
+            },
+        }
+    return json.dumps(data).encode()
+
+
+async def test_inbound_webhooks_are_signed_link_tickets_and_resolve_ours(
+    collector: Collector, desk: tuple[str, ContractServer, str]
+) -> None:
+    name, server, _ = desk
+    remote = "35436" if name == "zendesk" else "HELPDESK-1"
+    path = "/api/v1/connectors/desk/events"
+    agent = await collector.enrol("hh-in")
+    bundle = signed_bundle(agent)
+    server.bundle = bundle
+    server.values |= {"ticket_id": "1", "household": "hh-in", "bundle_id": str(open_bundle(bundle).claimed.bundle_id)}
+    await collector.upload(bundle)
+    opened = _event_body(name, remote, "hh-in", solved=False)
+    for headers in (
+        {},
+        _signed_event(name, opened, "a-wrong-secret-0123456789", NOW),
+        *([_signed_event(name, opened, INBOUND_SECRET, NOW - timedelta(hours=1))] if name == "zendesk" else []),
+    ):
+        status, refused = await _post(collector, path, opened, headers)
+        assert status == 401, refused
+    status, answer = await _post(collector, path, opened, _signed_event(name, opened, INBOUND_SECRET, NOW))
+    assert status == 200 and answer["opened"] and answer["linked"], answer
+    tid = answer["ticket_id"]
+    engineer = collector.user("eve", Role.ENGINEER)
+    status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", engineer)
+    assert len(ticket["bundles"]) == 1  # the household's waiting bundle fits the new ticket
+    solved = _event_body(name, remote, "hh-in", solved=True)
+    status, answer = await _post(collector, path, solved, _signed_event(name, solved, INBOUND_SECRET, NOW))
+    assert status == 200 and answer["moved"] == ["diagnosing", "resolved"], answer
+    assert (await _post(collector, "/api/v1/connectors/nope/events", solved, {}))[0] == 404
+    field = (
+        "update ticket fields (our ticket id written back)"
+        if name == "zendesk"
+        else "edit issue (our ticket id written back)"
+    )
+    await until(lambda: any(s.exchange == field for s in server.seen) and any(s.file == bundle for s in server.seen))
+    assert server.violations == []
+    status, _ = await _post(collector, path, b"[1", _signed_event(name, b"[1", INBOUND_SECRET, NOW))
+    assert status == 400
