@@ -163,9 +163,17 @@ def job_failed(store: SqliteStore, job: Job, now: datetime, error: str, retry_at
         )
 
 
-def delivery_log(store: SqliteStore, *, ticket_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """Jobs, newest first, with their attempts (what an admin reads to see what left, what failed and why)."""
-    where, args = ("WHERE ticket_id = ?", (ticket_id,)) if ticket_id is not None else ("", ())
+def delivery_log(
+    store: SqliteStore, *, ticket_id: int | None = None, state: JobState | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Jobs, newest first, with their attempts (what an admin reads to see what left, what failed and why);
+    ``state=FAILED`` is the deliveries that gave up."""
+    clauses, args = [], []
+    for column, value in (("ticket_id", ticket_id), ("state", state)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     jobs = [
         dict(r)
         for r in store._conn.execute(

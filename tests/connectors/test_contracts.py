@@ -24,6 +24,7 @@ from collector.store import SqliteStore
 from collector.store.outbox import delivery_log
 from shared.bundle import open_bundle
 from tests.collector.conftest import NOW, Collector
+from tests.collector.sessions import sign_in
 
 from .conftest import signed_bundle, until
 from .contract_server import ContractServer, load_contract, start_contract_server
@@ -72,13 +73,20 @@ def max_attachment_bytes() -> int:
 
 
 @pytest.fixture
-def config_overrides(desk: tuple[str, ContractServer, str], max_attachment_bytes: int) -> dict[str, Any]:
+def token_suffix() -> str:
+    return ""
+
+
+@pytest.fixture
+def config_overrides(
+    desk: tuple[str, ContractServer, str], max_attachment_bytes: int, token_suffix: str
+) -> dict[str, Any]:
     name, server, url = desk
     helpdesk = {
         "name": "desk",
         "kind": name,
         "url": url,
-        "token": server.token,
+        "token": server.token + token_suffix,
         "inbound_secret": INBOUND_SECRET,
         "max_attachment_bytes": max_attachment_bytes,
         "min_interval_s": 0,
@@ -267,3 +275,24 @@ async def test_inbound_webhooks_are_signed_link_tickets_and_resolve_ours(
     assert server.violations == []
     status, _ = await _post(collector, path, b"[1", _signed_event(name, b"[1", INBOUND_SECRET, NOW))
     assert status == 400
+
+
+@pytest.mark.parametrize("token_suffix", ["-revoked"])
+async def test_a_delivery_the_helpdesk_refuses_gives_up_and_shows_in_the_admin_view(
+    collector: Collector, desk: tuple[str, ContractServer, str]
+) -> None:
+    _, server, _ = desk
+    engineer = collector.user("eve", Role.ENGINEER)
+    tid = await _open(collector, engineer, "hh-x")
+    admin = collector.user("root", Role.ADMIN)
+
+    async def gave_up() -> list[dict[str, Any]]:
+        status, log = await collector.call("GET", "/api/v1/deliveries", admin, params={"state": "failed"})
+        return log["deliveries"] if status == 200 else []
+
+    (job,) = await until(gave_up)
+    assert job["channel"] == "helpdesk" and job["ticket_id"] == tid and job["attempts"] == 1  # a 4xx: not retried
+    assert server.violations  # the documented server refused the wrong token
+    browser = await sign_in(collector, "root-web", Role.ADMIN)
+    status, _, page = await browser.get("/ui/deliveries", params={"state": "failed", "ticket_id": str(tid)})
+    assert status == 200 and page.count('class="job failed"') == 1 and "that gave up" in page
