@@ -6,16 +6,16 @@ instances never share state. Needs root (RT's tools read /etc/request-tracker5) 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 RT_SERVER = Path("/usr/share/request-tracker5/libexec/rt-server")
 SETUP_DATABASE = shutil.which("rt-setup-database-5") or "/usr/sbin/rt-setup-database-5"
@@ -74,6 +74,10 @@ print "$auth\\n";
 """
 
 
+def _inside(netns: str | None) -> list[str]:
+    return ["ip", "netns", "exec", netns] if netns else []
+
+
 def available() -> str | None:
     """Why RT cannot run here, or None."""
     if os.geteuid() != 0:
@@ -122,6 +126,24 @@ class RtServer:
     process: subprocess.Popen[bytes]
     log: Path
     webhook_file: Path  # the scrips POST to the URL written here (empty: they do nothing)
+    netns: str | None = None
+
+    def curl(self, path: str, *options: str) -> subprocess.CompletedProcess[bytes]:
+        """A request to RT from where it listens (inside its namespace), with the REST 2 token."""
+        return subprocess.run(
+            [*_inside(self.netns), "curl", "-s", "-H", f"Authorization: token {self.token}", *options, self.url + path],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+
+    def get_status(self, path: str) -> int:
+        answer = self.curl(path, "-o", "/dev/null", "-w", "%{http_code}")
+        return int(answer.stdout or 0)
+
+    def get_json(self, path: str) -> Any:
+        answer = self.curl(path)
+        return json.loads(answer.stdout) if answer.returncode == 0 and answer.stdout else None
 
     def send_events_to(self, url: str) -> None:
         self.webhook_file.write_text(url)
@@ -136,8 +158,8 @@ class RtServer:
                 self.process.wait()
 
 
-def start_rt(root: Path, host: str = "127.0.0.1", port: int | None = None, netns: list[str] | None = None) -> RtServer:
-    """A fresh RT in ``root``; ``netns`` (e.g. ``["ip", "netns", "exec", "internet"]``) runs the server elsewhere."""
+def start_rt(root: Path, host: str = "127.0.0.1", port: int | None = None, netns: str | None = None) -> RtServer:
+    """A fresh RT in ``root``, serving ``host:port``; with ``netns``, inside that network namespace (a lab's)."""
     port = port or free_port()
     config_dir = root / "RT_SiteConfig.d"
     config_dir.mkdir(parents=True)
@@ -174,7 +196,7 @@ def start_rt(root: Path, host: str = "127.0.0.1", port: int | None = None, netns
     with log.open("ab") as out:
         process = subprocess.Popen(
             [
-                *(netns or []),
+                *_inside(netns),
                 str(RT_SERVER),
                 "--server",
                 "Starlet",
@@ -190,19 +212,11 @@ def start_rt(root: Path, host: str = "127.0.0.1", port: int | None = None, netns
             stdout=out,
             stderr=out,
         )
-    server = RtServer(root, f"http://{host}:{port}", token, process, log, webhook_file)
+    server = RtServer(root, f"http://{host}:{port}", token, process, log, webhook_file, netns)
     deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"rt-server exited: {log.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(f"{server.url}/REST/2.0/", timeout=2)
-        except urllib.error.HTTPError:
-            return server  # 401 once it is up
-        except OSError:
-            if time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError(f"rt-server did not come up: {log.read_text()[-2000:]}") from None
-            time.sleep(0.2)
-        else:
-            return server
+    while server.get_status(f"/REST/2.0/queue/{QUEUE}") != 200:  # up, and the token works
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"rt-server did not come up: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+    return server
