@@ -266,6 +266,19 @@ class HelpdeskConfig(_Section):
     )
     timeout_s: float = Field(default=30.0, gt=0)
 
+    @model_validator(mode="after")
+    def _what_the_kind_needs(self) -> HelpdeskConfig:
+        if self.kind is not HelpdeskKind.REQUEST_TRACKER and not self.user:
+            raise ValueError(f"a {self.kind} helpdesk needs user (the API token's e-mail address)")
+        if self.kind is HelpdeskKind.JIRA_SERVICE_MANAGEMENT and not (self.queue and self.request_type):
+            raise ValueError("a Jira Service Management helpdesk needs queue (service desk id) and request_type")
+        if self.kind is HelpdeskKind.ZENDESK:
+            for name in ("ticket_field", "household_field"):
+                value = getattr(self, name)
+                if value is not None and not value.isdecimal():
+                    raise ValueError(f"Zendesk's {name} is a ticket field's numeric id")
+        return self
+
 
 class ConnectorsConfig(_Section):
     helpdesks: list[HelpdeskConfig] = Field(default_factory=list)

@@ -57,7 +57,9 @@ async def _resolve(request: web.Request, helpdesk: str, event: InboundEvent, tic
         except Conflict:
             break  # someone moved it meanwhile: their move stands
         moved.append(target.value)
-        ticket = await request.app[DB].run(SqliteStore.get_ticket, ticket.id)  # type: ignore[assignment]
+        updated = await request.app[DB].run(SqliteStore.get_ticket, ticket.id)
+        assert updated is not None  # tickets are never deleted
+        ticket = updated
     return moved
 
 

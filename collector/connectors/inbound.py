@@ -86,6 +86,11 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one for anything else (a hostile body's odd shapes are simply absent)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _invalid(message: str) -> BadRequest:
     return BadRequest(message, code="body_invalid")
 
@@ -102,9 +107,8 @@ def parse_event(helpdesk: HelpdeskConfig, body: bytes) -> InboundEvent:
             issue = data.get("issue")
             if not isinstance(issue, dict):
                 raise _invalid("issue: missing")
-            fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
-            status = fields.get("status") if isinstance(fields.get("status"), dict) else {}
-            category = status.get("statusCategory") if isinstance(status.get("statusCategory"), dict) else {}
+            fields = _object(issue.get("fields"))
+            category = _object(_object(fields.get("status")).get("statusCategory"))
             remote, household = _text(issue.get("key")), _text(fields.get(helpdesk.household_field or ""))
             solved = category.get("key") == "done"
             subject = _text(fields.get("summary"))

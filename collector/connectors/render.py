@@ -38,6 +38,7 @@ LABELS: dict[Language, dict[str, str]] = {
         " notes.",
         "subject": "[homediag #{ticket}] {device}",
         "internal": "Internal note from homediag; not sent to the customer.",
+        "colon": ": ",
     },
     Language.ZH: {
         "evidence": "homediag 证据：数据包 {bundle}（{kind}{signature}），已验证",
@@ -57,6 +58,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "opened": "homediag 工单 {ticket}，住户 {household}：{device}。证据将以内部备注的形式补充。",
         "subject": "[homediag #{ticket}] {device}",
         "internal": "来自 homediag 的内部备注，不会发送给客户。",
+        "colon": "：",
     },
 }
 
@@ -82,7 +84,8 @@ def diagnosis_lines(diagnosis: DiagnosisReport | None, language: Language) -> li
     words = LABELS[language]
     if diagnosis is None:
         return [words["no_diagnosis"]]
-    lines = [f"{words['diagnosis']}: {diagnosis.verdict.value} ({diagnosis.priority.value})"]
+    colon = words["colon"]
+    lines = [f"{words['diagnosis']}{colon}{diagnosis.verdict.value} ({diagnosis.priority.value})"]
     for finding in diagnosis.findings:
         if finding.expected:
             continue
@@ -90,10 +93,10 @@ def diagnosis_lines(diagnosis: DiagnosisReport | None, language: Language) -> li
         lines += [
             "",
             f"* {finding.title} ({round(finding.confidence * 100)} %)",
-            f"  {words['symptom']}: {explained.symptom}",
-            f"  {words['root_cause']}: {explained.root_cause}",
-            f"  {words['solution']}: {explained.solution}",
-            f"  {words['risk']}: {explained.risk}",
+            *(
+                f"  {words[part]}{colon}{getattr(explained, part)}"
+                for part in ("symptom", "root_cause", "solution", "risk")
+            ),
         ]
     return lines
 
@@ -111,11 +114,11 @@ def bundle_note_text(
     signature = f" {record.trigger.signature}" if record.trigger.signature else ""
     lines = [
         words["evidence"].format(bundle=record.bundle_id, kind=record.trigger.kind.value, signature=signature),
-        f"{words['window']}: {record.window.start.isoformat()} – {record.window.end.isoformat()}",
+        f"{words['window']}{words['colon']}{record.window.start.isoformat()} – {record.window.end.isoformat()}",
         "",
         *diagnosis_lines(diagnosis, language),
         "",
-        f"{words['timeline']}: {timeline_url}",
+        f"{words['timeline']}{words['colon']}{timeline_url}",
     ]
     if download is None:
         lines.append(words["attached"].format(name=bundle_filename(record), size=record.size, sha256=record.sha256))

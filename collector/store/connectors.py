@@ -9,10 +9,11 @@ the outbox's idempotency keys name the homediag ticket, so a link that moved wou
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..models import OPEN_STATES, Ticket, TicketIntake
 
@@ -43,9 +44,9 @@ class HelpdeskLink:
     created_at: datetime
 
 
-def _link(row: object) -> HelpdeskLink:
-    helpdesk, ticket_id, remote_id, origin, created_at = tuple(row)  # type: ignore[call-overload]
-    return HelpdeskLink(helpdesk, ticket_id, remote_id, LinkOrigin(origin), datetime.fromisoformat(created_at))
+def _link(row: Sequence[Any]) -> HelpdeskLink:
+    helpdesk, ticket_id, remote_id, origin, created_at = row
+    return HelpdeskLink(helpdesk, int(ticket_id), remote_id, LinkOrigin(origin), datetime.fromisoformat(created_at))
 
 
 _COLUMNS = "helpdesk, ticket_id, remote_id, origin, created_at"

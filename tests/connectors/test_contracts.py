@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import random
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -78,8 +79,13 @@ def token_suffix() -> str:
 
 
 @pytest.fixture
+def scan() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
 def config_overrides(
-    desk: tuple[str, ContractServer, str], max_attachment_bytes: int, token_suffix: str
+    desk: tuple[str, ContractServer, str], max_attachment_bytes: int, token_suffix: str, scan: dict[str, Any]
 ) -> dict[str, Any]:
     name, server, url = desk
     helpdesk = {
@@ -92,7 +98,7 @@ def config_overrides(
         "min_interval_s": 0,
         **DESKS[name].settings,
     }
-    return {"connectors": {"helpdesks": [helpdesk]}}
+    return {"connectors": {"helpdesks": [helpdesk]}, "support": scan}
 
 
 async def _open(collector: Collector, token: str, household: str) -> int:
@@ -296,3 +302,113 @@ async def test_a_delivery_the_helpdesk_refuses_gives_up_and_shows_in_the_admin_v
     browser = await sign_in(collector, "root-web", Role.ADMIN)
     status, _, page = await browser.get("/ui/deliveries", params={"state": "failed", "ticket_id": str(tid)})
     assert status == 200 and page.count('class="job failed"') == 1 and "that gave up" in page
+
+
+async def test_notes_are_in_the_households_language(
+    collector: Collector, desk: tuple[str, ContractServer, str]
+) -> None:
+    _, server, _ = desk
+    engineer = collector.user("eve", Role.ENGINEER)
+    status, _ = await collector.call("PUT", "/api/v1/households/hh-zh/contact", engineer, json={"language": "zh"})
+    assert status == 200
+    agent = await collector.enrol("hh-zh")
+    bundle = signed_bundle(agent)
+    server.bundle = bundle
+    server.values |= {"ticket_id": "1", "household": "hh-zh", "bundle_id": str(open_bundle(bundle).claimed.bundle_id)}
+    await _open(collector, engineer, "hh-zh")
+    await collector.upload(bundle)
+    await until(lambda: "根本原因" in json.dumps(_comments(server), ensure_ascii=False))
+    text = json.dumps(_comments(server), ensure_ascii=False)
+    for expected in (
+        "症状：所有设备在 03:12 掉线。",
+        "根本原因：路由器重启。",
+        "解决方案：检查路由器电源。",
+        "风险：低。",
+    ):
+        assert expected in text
+    assert server.violations == []
+
+
+@pytest.mark.parametrize("scan", [{"scan_interval_s": 0.05}])
+async def test_sla_warnings_and_breaches_are_mirrored_as_internal_notes(
+    collector: Collector, desk: tuple[str, ContractServer, str]
+) -> None:
+    _, server, _ = desk
+    server.values |= {"ticket_id": "1", "household": "hh-sla"}
+    engineer = collector.user("eve", Role.ENGINEER)
+    await _open(collector, engineer, "hh-sla")
+    collector.clock.advance(3 * 86400)  # the P2 first response is long overdue
+    await until(lambda: "SLA breached: first_response" in json.dumps(_comments(server)))
+    assert all(c.get("public") is False for c in _comments(server)) and server.violations == []
+
+
+HOSTILE_VALUES: list[Any] = [
+    None,
+    True,
+    -1,
+    1e308,
+    "",
+    " ",
+    "../../etc/passwd",
+    "x" * 5000,
+    "\x00\x1f",
+    "工单",
+    [],
+    {},
+    [{"value": "hh"}],
+    {"value": {"value": "hh"}},
+    {"key": "done"},
+]
+
+
+def _hostile_bodies(name: str, seed: int, count: int) -> list[Any]:
+    """Bodies shaped like the helpdesk's, with every field replaced by odd values (seeded, so a failure repeats)."""
+    chooser = random.Random(seed)
+    bodies: list[Any] = [[], "text", 7, None, {}]
+    for _ in range(count):
+        pick = lambda: chooser.choice(HOSTILE_VALUES)  # noqa: E731 - a fresh choice per field
+        if name == "zendesk":
+            bodies.append({"ticket_id": pick(), "status": pick(), "household": pick(), "homediag_ticket": pick()})
+        else:
+            bodies.append(
+                {
+                    "webhookEvent": pick(),
+                    "issue": chooser.choice(
+                        [
+                            pick(),
+                            {"key": pick(), "fields": pick()},
+                            {
+                                "key": pick(),
+                                "fields": {
+                                    "customfield_10051": pick(),
+                                    "customfield_10050": pick(),
+                                    "status": {"statusCategory": pick()},
+                                    "summary": pick(),
+                                },
+                            },
+                        ]
+                    ),
+                }
+            )
+    return bodies
+
+
+async def test_hostile_signed_events_are_refused_never_a_server_error(
+    collector: Collector, desk: tuple[str, ContractServer, str]
+) -> None:
+    name, _, _ = desk
+    path = "/api/v1/connectors/desk/events"
+    statuses = []
+    for data in _hostile_bodies(name, seed=21, count=150):
+        body = json.dumps(data).encode()
+        status, answer = await _post(collector, path, body, _signed_event(name, body, INBOUND_SECRET, NOW))
+        assert status in (200, 400), (data, answer)
+        statuses.append(status)
+    assert 400 in statuses and 200 in statuses
+    huge = b'{"ticket_id": "1", "pad": "' + b"x" * 300_000 + b'"}'
+    assert (await _post(collector, path, huge, _signed_event(name, huge, INBOUND_SECRET, NOW)))[0] == 413
+    for headers in (
+        {"X-Zendesk-Webhook-Signature-Timestamp": "not a time", "X-Zendesk-Webhook-Signature": "=="},
+        {"X-Hub-Signature": "sha256=zz"},
+    ):
+        assert (await _post(collector, path, b"{}", headers))[0] == 401
