@@ -79,16 +79,22 @@ class HelpdeskSender:
             raise DeliveryFailed(f"ticket {job.ticket_id} is gone", permanent=True)
         client = self._clients[helpdesk.name]
         language = Language(job.payload.get("language", Language.EN.value))
-        remote_id = await self._linked(helpdesk, client, ticket, language, now)
-        match Action(job.payload["action"]):
-            case Action.OPEN:
-                pass  # linking was the job
-            case Action.BUNDLE:
-                await self._send_bundle(helpdesk, client, ticket, remote_id, job.payload["bundle_id"], language, now)
-            case Action.NOTE:
-                await client.add_internal_note(remote_id, InternalNote(job.payload["subject"], job.payload["text"]))
-            case Action.FIELD:
-                await client.set_ticket_field(remote_id, ticket.id)
+        try:
+            remote_id = await self._linked(helpdesk, client, ticket, language, now)
+            match Action(job.payload["action"]):
+                case Action.OPEN:
+                    pass  # linking was the job
+                case Action.BUNDLE:
+                    bundle_id = job.payload["bundle_id"]
+                    await self._send_bundle(helpdesk, client, ticket, remote_id, bundle_id, language, now)
+                case Action.NOTE:
+                    note = InternalNote(job.payload["subject"], job.payload["text"])
+                    await client.add_internal_note(remote_id, note)
+                case Action.FIELD:
+                    await client.set_ticket_field(remote_id, ticket.id)
+        except (KeyError, IndexError, TypeError) as exc:
+            # A 2xx answer without what the helpdesk's API documents: this attempt failed, the outbox retries it.
+            raise DeliveryFailed(f"{helpdesk.name} answered unlike its documented API: {exc!r}") from exc
         return None  # nothing here reaches the customer
 
     async def _linked(

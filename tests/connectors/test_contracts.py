@@ -412,3 +412,23 @@ async def test_hostile_signed_events_are_refused_never_a_server_error(
         {"X-Hub-Signature": "sha256=zz"},
     ):
         assert (await _post(collector, path, b"{}", headers))[0] == 401
+
+
+async def test_an_answer_unlike_the_documented_one_fails_the_attempt_and_is_retried(
+    collector: Collector, desk: tuple[str, ContractServer, str]
+) -> None:
+    _, server, _ = desk
+    server.undocumented_answers = True
+    engineer = collector.user("eve", Role.ENGINEER)
+    await _open(collector, engineer, "hh-odd")
+    store = SqliteStore(collector.store_path)
+    try:
+        job = await until(lambda: next((j for j in delivery_log(store) if j["attempts"] >= 1), None))
+    finally:
+        store.close()
+    assert job["state"] == "pending" and "unlike its documented API" in job["last_error"]
+    server.undocumented_answers = False
+    server.values |= {"ticket_id": "1", "household": "hh-odd"}
+    collector.clock.advance(60)  # past the backoff
+    await until(lambda: any(s.exchange.startswith("create") for s in server.seen))
+    assert server.violations == []
