@@ -77,13 +77,17 @@ class Outbox:
                     raise DeliveryFailed(f"no sender for channel '{job.channel}' is configured")
                 recorded = await sender.send(job, self._clock())
             except DeliveryFailed as exc:
-                attempts = job.attempts + 1
-                wait = backoff(attempts, notify.backoff_s, notify.backoff_max_s)
+                attempts = job.attempts + (0 if exc.deferred else 1)
+                wait = (
+                    timedelta(0)  # nothing was sent: no backoff of its own, only the destination's wait below
+                    if exc.deferred
+                    else backoff(attempts, notify.backoff_s, notify.backoff_max_s)
+                )
                 if exc.retry_after_s is not None:  # the destination's rate limit: never sooner than it asked
                     wait = max(wait, timedelta(seconds=exc.retry_after_s))
                 retry = None if exc.permanent or attempts >= notify.max_attempts else self._clock() + wait
                 _LOGGER.warning("delivery %s failed (attempt %d): %s", job.key, attempts, exc)
-                await self._db.run(job_failed, job, self._clock(), str(exc), retry)
+                await self._db.run(job_failed, job, self._clock(), str(exc), retry, counted=not exc.deferred)
                 continue
             await self._db.run(job_sent, job, self._clock(), recorded)
             sent += 1

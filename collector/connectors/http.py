@@ -66,7 +66,7 @@ class HelpdeskHttp:
             now = self._clock()
             if self._paused_until is not None and self._paused_until > now:
                 wait = (self._paused_until - now).total_seconds()
-                raise DeliveryFailed("the helpdesk asked us to wait", retry_after_s=wait)
+                raise DeliveryFailed("the helpdesk asked us to wait", retry_after_s=wait, deferred=True)
             delay = self._next_at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)

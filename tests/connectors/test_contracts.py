@@ -167,13 +167,19 @@ async def test_rate_limits_are_honoured_and_nothing_is_sent_twice(
     store = SqliteStore(collector.store_path)
     try:
         job = await until(lambda: next((j for j in delivery_log(store) if j["attempts"] == 1), None))
+        assert job["state"] == "pending" and "429" in job["last_error"]
+        assert datetime.fromisoformat(job["next_at"]) >= NOW + timedelta(seconds=93)  # not before Retry-After
+        # Another job for the same helpdesk meanwhile is held back without a request and without using an attempt.
+        await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", engineer, json={"name": "fixed"})
+        held = await until(
+            lambda: next((j for j in delivery_log(store) if j["key"].startswith("note:") and j["attempt_log"]), None)
+        )
     finally:
         store.close()
-    assert job["state"] == "pending" and "429" in job["last_error"]
-    assert datetime.fromisoformat(job["next_at"]) >= NOW + timedelta(seconds=93)  # not before Retry-After
+    assert held["attempts"] == 0 and [a["outcome"] for a in held["attempt_log"]] == ["deferred"]
+    assert datetime.fromisoformat(held["next_at"]) >= NOW + timedelta(seconds=92)
+    assert len(server.seen) == 0  # nothing reached the helpdesk while it asked us to wait
     collector.clock.advance(94)
-    await until(lambda: any(s.exchange.startswith("create") for s in server.seen))
-    await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", engineer, json={"name": "fixed"})
     await until(lambda: "Milestone: fixed" in json.dumps(_comments(server)))
     assert [s.exchange for s in server.seen].count(
         "create ticket" if name == "zendesk" else "create customer request"
