@@ -43,6 +43,8 @@ def _job(helpdesk: HelpdeskConfig, key: str, action: Action, language: Language,
 def plan_helpdesk_jobs(
     config: CollectorConfig, store: SqliteStore, ticket: Ticket, event: TicketEvent
 ) -> list[JobSpec]:
+    if not config.connectors.helpdesks:
+        return []
     contact = contact_of(store, ticket.household)
     language = contact.language if contact is not None else Language.EN
     jobs: list[JobSpec] = []
