@@ -235,7 +235,21 @@ class JiraServiceManagementClient:
         return _checked_id(answer["issueKey"])
 
     async def find_ticket(self, ticket_id: int) -> str | None:
-        return None  # no idempotency key and no search contract kept here: see docs/connectors.md
+        """By JQL on the ticket field (Search for issues using JQL enhanced search); ``~`` is the only operator
+        text fields take, so the value is compared exactly here."""
+        field = self._config.ticket_field
+        if not field or not field.startswith("customfield_"):
+            return None
+        number = field.removeprefix("customfield_")
+        answer = await self._http.request(
+            "GET",
+            "/api/3/search/jql",
+            params={"jql": f'cf[{number}] ~ "{ticket_id}"', "fields": field, "maxResults": "50"},
+        )
+        for issue in answer.get("issues") or []:
+            if str((issue.get("fields") or {}).get(field)) == str(ticket_id):
+                return _checked_id(issue["key"])
+        return None
 
     async def add_internal_note(self, remote_id: str, note: InternalNote) -> None:
         if note.attachment is None:

@@ -147,6 +147,8 @@ async def test_evidence_reaches_the_helpdesk_as_internal_comments_only(
     names = [s.exchange for s in server.seen]
     opened = "create ticket" if name == "zendesk" else "create customer request"
     assert names.count(opened) == 1 and names.index(opened) < names.index(uploaded)
+    looked = "list tickets by external id" if name == "zendesk" else "search issues by the ticket field"
+    assert names[0] == looked  # a ticket opened before a crash would be found, not opened twice
     comments = _comments(server)
     assert comments and all(c.get("public") is False for c in comments)  # nothing is ever public
     text = json.dumps(comments, ensure_ascii=False)
