@@ -107,7 +107,8 @@ class RequestTrackerClient:
     async def find_ticket(self, ticket_id: int) -> str | None:
         if not self._config.ticket_field:
             return None
-        query = f"'CF.{{{self._config.ticket_field}}}' = '{ticket_id}'"
+        queue = (self._config.queue or "General").replace("'", "")
+        query = f"Queue = '{queue}' AND 'CF.{{{self._config.ticket_field}}}' = '{ticket_id}'"
         answer = await self._http.request("GET", "/tickets", params={"query": query, "fields": "id"})
         items = answer.get("items") or []
         return _checked_id(items[0]["id"]) if items else None

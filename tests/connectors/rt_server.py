@@ -20,6 +20,7 @@ from typing import Any
 RT_SERVER = Path("/usr/share/request-tracker5/libexec/rt-server")
 SETUP_DATABASE = shutil.which("rt-setup-database-5") or "/usr/sbin/rt-setup-database-5"
 QUEUE = "homediag"
+RECOVERY_QUEUE = "homediag-recovery"  # a test's own queue: each test's collector numbers tickets from 1
 TICKET_FIELD = "homediag ticket"
 HOUSEHOLD_FIELD = "homediag household"
 
@@ -45,7 +46,10 @@ return 1;
 """
 
 _FIXTURES = f"""
-@Queues = ({{ Name => '{QUEUE}', Description => 'homediag evidence', CorrespondAddress => '', CommentAddress => '' }});
+@Queues = (
+    {{ Name => '{QUEUE}', Description => 'homediag evidence', CorrespondAddress => '', CommentAddress => '' }},
+    {{ Name => '{RECOVERY_QUEUE}', Description => 'crash recovery', CorrespondAddress => '', CommentAddress => '' }},
+);
 @Scrips = (
     {{ Description => 'homediag: ticket created', ScripCondition => 'On Create', ScripAction => 'User Defined',
       Template => 'Blank', CustomPrepareCode => 'return 1;', CustomCommitCode => q{{__CODE__}} }},

@@ -19,7 +19,7 @@ from tests.collector.conftest import NOW, Collector
 from tests.collector.sessions import sign_in
 
 from .conftest import RtApi, signed_bundle, until
-from .rt_server import HOUSEHOLD_FIELD, QUEUE, SCRIP_SECRET, TICKET_FIELD, RtServer
+from .rt_server import HOUSEHOLD_FIELD, QUEUE, RECOVERY_QUEUE, SCRIP_SECRET, TICKET_FIELD, RtServer
 
 pytestmark = pytest.mark.slow
 AGENT_CLI = str(Path(sys.executable).with_name("homediag-agent"))
@@ -145,7 +145,8 @@ async def _comment_text(rt_api: RtApi, tx: dict[str, Any]) -> str:
     return "\n".join(p["Content"] for p in parts if p.get("ContentType") == "text/plain")  # RT gives text as is
 
 
-@pytest.mark.parametrize("config_overrides", [{"create_tickets": False}], indirect=True)
+# Its own queue: every test's collector numbers its tickets from 1, and a ticket is looked up in its queue.
+@pytest.mark.parametrize("config_overrides", [{"create_tickets": False, "queue": "General"}], indirect=True)
 async def test_a_ticket_opened_in_rt_gets_the_households_bundles_and_resolving_it_there_resolves_ours(
     collector: Collector, rt: RtServer, rt_api: RtApi
 ) -> None:
@@ -158,7 +159,7 @@ async def test_a_ticket_opened_in_rt_gets_the_households_bundles_and_resolving_i
             "POST",
             "/ticket",
             {
-                "Queue": QUEUE,
+                "Queue": "General",
                 "Subject": "Customer called: the lights went off last night",
                 "Content": "hotline call",
                 "ContentType": "text/plain",
@@ -197,3 +198,28 @@ async def _field_is(rt_api: RtApi, remote: str, name: str, value: str) -> bool:
 async def _state_is(collector: Collector, token: str, tid: int, state: str) -> bool:
     status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", token)
     return status == 200 and ticket["state"] == state
+
+
+@pytest.mark.parametrize("config_overrides", [{"queue": RECOVERY_QUEUE}], indirect=True)
+async def test_a_ticket_opened_in_rt_before_a_crash_is_found_not_opened_twice(
+    collector: Collector, rt_api: RtApi
+) -> None:
+    # As if the collector had opened RT's ticket for its ticket 1 and crashed before recording the link.
+    created = await rt_api.send(
+        "POST",
+        "/ticket",
+        {
+            "Queue": RECOVERY_QUEUE,
+            "Subject": "[homediag #1]",
+            "Content": "-",
+            "ContentType": "text/plain",
+            "CustomFields": {TICKET_FIELD: "1"},
+        },
+    )
+    agent = await collector.enrol("hh-rt-3")
+    engineer = collector.user("eve", Role.ENGINEER)
+    assert await open_ticket(collector, engineer, "hh-rt-3") == 1
+    status, stored, _ = await collector.upload(signed_bundle(agent))
+    assert status == 201 and stored["ticket_id"] == 1
+    await until(lambda: _with_file(rt_api, created["id"]))
+    assert len(await rt_api.search(f"Queue = '{RECOVERY_QUEUE}'")) == 1  # found and used, not opened again
