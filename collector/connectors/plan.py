@@ -40,6 +40,11 @@ def _job(helpdesk: HelpdeskConfig, key: str, action: Action, language: Language,
     )
 
 
+def _bundle_job(helpdesk: HelpdeskConfig, ticket: Ticket, bundle_id: str, language: Language) -> JobSpec:
+    """Keyed by the bundle, whichever event planned it: a bundle reaches a helpdesk ticket once."""
+    return _job(helpdesk, f"{ticket.id}:{bundle_id}", Action.BUNDLE, language, bundle_id=bundle_id)
+
+
 def plan_helpdesk_jobs(
     config: CollectorConfig, store: SqliteStore, ticket: Ticket, event: TicketEvent
 ) -> list[JobSpec]:
@@ -56,14 +61,10 @@ def plan_helpdesk_jobs(
             case EventKind.CREATED if link is None:
                 jobs.append(_job(helpdesk, str(ticket.id), Action.OPEN, language))
             case EventKind.BUNDLE_ATTACHED if event.data.get("bundle_id"):
-                bundle_id = str(event.data["bundle_id"])
-                jobs.append(_job(helpdesk, f"{ticket.id}:{bundle_id}", Action.BUNDLE, language, bundle_id=bundle_id))
+                jobs.append(_bundle_job(helpdesk, ticket, str(event.data["bundle_id"]), language))
             case links.HELPDESK_LINKED if event.data.get("helpdesk") == helpdesk.name:
                 # Linked to a ticket that already holds evidence: all of it goes, each bundle once.
-                jobs += [
-                    _job(helpdesk, f"{ticket.id}:{b.bundle_id}", Action.BUNDLE, language, bundle_id=b.bundle_id)
-                    for b in ticket.bundles
-                ]
+                jobs += [_bundle_job(helpdesk, ticket, b.bundle_id, language) for b in ticket.bundles]
                 if event.data.get("origin") == links.LinkOrigin.HELPDESK.value:
                     jobs.append(_job(helpdesk, str(ticket.id), Action.FIELD, language))
             case EventKind.SLA_WARNING | EventKind.SLA_BREACHED | EventKind.MILESTONE:
