@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import inspect
-import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -141,7 +140,3 @@ class RtApi:
 async def rt_api(rt: RtServer) -> AsyncIterator[RtApi]:
     async with aiohttp.ClientSession() as session:
         yield RtApi(rt, session)
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
