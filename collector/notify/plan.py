@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..config import CollectorConfig
+from ..connectors.plan import plan_helpdesk_jobs
 from ..models import Ticket, TicketEvent
 from ..store.contacts import Contact, Language, contact_of
 from ..store.outbox import JobSpec, Planner
@@ -123,4 +124,7 @@ def plan_jobs(config: CollectorConfig, contact: Contact | None, ticket: Ticket, 
 
 
 def planner(config: CollectorConfig) -> Planner:
-    return lambda store, ticket, event: plan_jobs(config, contact_of(store, ticket.household), ticket, event)
+    return lambda store, ticket, event: (
+        plan_jobs(config, contact_of(store, ticket.household), ticket, event)
+        + plan_helpdesk_jobs(config, store, ticket, event)
+    )

@@ -41,6 +41,7 @@ from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
 from ..store.contacts import Language
 from ..store.staff import staff_names
+from ..store.connectors import links_of_ticket
 from .chart import timeline_svg
 from .desk_text import message, phrases, words
 from .guard import client_address, is_https
@@ -358,6 +359,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         live_on=request.app.get(LIVE) is not None,
         work=desk.ticket_context(request, ticket),
         staff=await _assignable(request, who),
+        helpdesk_links=await request.app[DB].run(links_of_ticket, ticket.id),
     )
 
 

@@ -45,7 +45,7 @@ from ..models import Principal, Role, Ticket, TicketState
 from ..state import CLOCK, CONFIG, DB, OUTBOX
 from ..store import SqliteStore
 from ..store.contacts import Contact, Language, set_contact
-from ..store.outbox import delivery_log
+from ..store.outbox import JobState, delivery_log
 from ..store.search import search_tickets
 from ..support.clocks import current_state
 from ..support.events import EventKind
@@ -325,7 +325,11 @@ async def deliveries(request: web.Request) -> web.Response:
     who = await signed_in(request)
     if who.role is not Role.ADMIN:
         raise web.HTTPForbidden(text="the delivery log is for admins")
-    return render("desk_deliveries.html", request, jobs=await request.app[DB].run(delivery_log, limit=300))
+    ticket = request.query.get("ticket_id", "")
+    ticket_id = int(ticket) if ticket.isdecimal() and len(ticket) < 19 else None
+    state = JobState.FAILED if request.query.get("state") == JobState.FAILED.value else None
+    jobs = await request.app[DB].run(delivery_log, ticket_id=ticket_id, state=state, limit=300)
+    return render("desk_deliveries.html", request, jobs=jobs, ticket_id=ticket_id, gave_up=state is JobState.FAILED)
 
 
 @routes.get("/ui/search")

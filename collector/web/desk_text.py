@@ -222,8 +222,17 @@ PHRASES_ZH: dict[str, str] = {
     "Found in": "匹配位置",
     "Nothing matches.": "没有匹配的结果。",
     "Type words to look for.": "请输入要搜索的词。",
-    "Customer e-mail and webhook deliveries, newest first. Pending jobs are retried with backoff; failed ones used"
-    " every attempt.": "客户邮件和 Webhook 投递，最新的在前。待发送的任务会退避重试；失败的任务已用完所有尝试次数。",
+    "Customer e-mail, webhook and helpdesk deliveries, newest first. Pending jobs are retried with backoff (never"
+    " before a helpdesk's Retry-After); failed ones used every attempt or were refused.": "客户邮件、Webhook 和"
+    "服务台投递，最新的在前。待发送的任务会退避重试（绝不早于服务台的 Retry-After）；失败的任务已用完所有尝试次数或被拒绝。",
+    "of ticket": "· 工单",
+    "that gave up": "· 已放弃",
+    "All": "全部",
+    "Gave up": "已放弃",
+    "Gave up on this ticket": "此工单已放弃的投递",
+    "Helpdesk": "服务台",
+    "ticket": "工单",
+    "delivery log": "投递记录",
     "To": "收件方",
     "Attempts": "尝试次数",
     "Created": "创建时间",
@@ -327,6 +336,7 @@ WORDS_ZH: dict[str, str] = {
     "e-mail": "电子邮件",
     "email": "电子邮件",
     "webhook": "Webhook",
+    "helpdesk": "服务台",
     "self-diagnosis": "自诊断",
     "on-site": "现场",
     "emergency": "紧急组",
