@@ -39,9 +39,9 @@ from ..models import BundleRecord, Principal, Role, TicketState
 from ..ratelimit import whole_seconds
 from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
+from ..store.connectors import links_of_ticket
 from ..store.contacts import Language
 from ..store.staff import staff_names
-from ..store.connectors import links_of_ticket
 from .chart import timeline_svg
 from .desk_text import message, phrases, words
 from .guard import client_address, is_https
