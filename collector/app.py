@@ -83,7 +83,7 @@ async def contract_middleware(
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    async with Database(config.database_path) as db:
+    async with Database(config) as db:
         app[DB] = db
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
         await asyncio.to_thread(blobs.discard_staged)

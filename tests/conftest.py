@@ -17,6 +17,7 @@ import pytest
 from lab.disk import fill_filesystem, mount_small_disk, unmount_under
 from lab.mosquitto import Mosquitto
 from tests.lab_fixtures import lab_factory, lab_home  # noqa: F401  (fixtures for every test area)
+from tests.postgres_server import PostgresServer, postgres_session
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +55,12 @@ async def _no_lingering_tasks() -> asyncio.AsyncIterator[None]:  # type: ignore[
             return
         await asyncio.sleep(0.05)
     pytest.fail(f"test left asyncio tasks running: {pending}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, started on first use; each test takes a fresh database of it."""
+    yield from postgres_session()
 
 
 @pytest.fixture

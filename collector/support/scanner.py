@@ -10,7 +10,7 @@ from shared.aio import cancel_and_wait
 
 from ..config import CollectorConfig
 from ..state import Clock
-from ..store import Database, SqliteStore
+from ..store import Database, Store
 from .clocks import ClockState
 from .events import EventKind
 from .levels import ticket_clocks
@@ -19,7 +19,7 @@ _LOGGER = logging.getLogger(__name__)
 ACTOR = "sla-scanner"
 
 
-def scan_once(store: SqliteStore, config: CollectorConfig, now) -> int:  # type: ignore[no-untyped-def]
+def scan_once(store: Store, config: CollectorConfig, now) -> int:  # type: ignore[no-untyped-def]
     """One pass (on the store's thread): every warning and breach not yet recorded, stamped now; returns how many.
 
     The clocks never produce a new breach on a resolved or closed ticket (its targets stopped), so neither

@@ -15,7 +15,7 @@ from playwright.async_api import Page, async_playwright
 
 from collector.app import create_app
 from collector.models import Role
-from collector.store import SqliteStore
+from collector.store import open_store
 from collector.web.passwords import hash_password
 from shared.models import utcnow
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -38,7 +38,7 @@ async def _checked(page: Page, shots: Path, name: str) -> str:
 async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, servers: Servers) -> None:
     require_chromium()
     config = collector_config(tmp_path, support={"timezone": "Asia/Shanghai"}, **notify_config(servers))
-    store = SqliteStore(config.database_path)
+    store = open_store(config)
     try:
         for name, role, household in (("eve", Role.ENGINEER, None), ("carol", Role.CUSTOMER, "hh-walk")):
             store.create_user(name, role, household, utcnow())
@@ -141,7 +141,7 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 )
             finally:
                 await browser.close()
-        store = SqliteStore(config.database_path)
+        store = open_store(config)
         try:
             events = [e for e in store.ticket_events(ticket_id) if e.kind != "internal_note"]
         finally:

@@ -1,0 +1,73 @@
+"""Where the store's SQL runs: the protocol every backend implements, and the choice by configuration.
+
+``collector.store.sql.Store`` holds all of the collector's queries once, in the SQL both databases accept
+(``?`` placeholders, ``ON CONFLICT``, ``RETURNING``); a backend supplies the connection, the transaction, the
+schema and its numbered migrations, and the few expressions that differ (JSON fields, full-text search).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from enum import StrEnum
+from typing import Any, Protocol
+
+from ...config import CollectorConfig
+
+
+class Dialect(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+class Row(Protocol):
+    """A result row, read by column name or position (``sqlite3.Row`` is one)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    def keys(self) -> list[str]: ...
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+
+class Backend(Protocol):
+    dialect: Dialect
+    integrity_error: type[Exception]  # what a UNIQUE or trigger refusal raises
+    connection: Connection  # statements outside ``transaction()`` each commit on their own
+
+    def reconnect_if_lost(self) -> None:
+        """Called before each use: a server connection that was lost is opened again (its leadership is gone)."""
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction; writers are serialised (as SQLite's single writer does) across processes."""
+
+    def json_text(self, column: str, key: str) -> str:
+        """An SQL expression: the text of top-level field ``key`` of the JSON held in ``column``."""
+
+    def try_lead(self, role: str) -> bool:
+        """Whether this process is (or now becomes) the one that runs ``role``; it stays so until it closes."""
+
+    def storage_refused(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the database cannot take writes (disk full, server gone): a 503, not a bug."""
+
+    def close(self) -> None: ...
+
+
+def open_backend(config: CollectorConfig) -> Backend:
+    """PostgreSQL when ``database_url`` names it, else the embedded SQLite file in ``data_dir``."""
+    if config.database_url is not None:
+        from .postgres import PostgresBackend  # psycopg is needed only by those who use it
+
+        return PostgresBackend(config.database_url)
+    from .sqlite import SqliteBackend
+
+    return SqliteBackend(config.database_path)
