@@ -32,7 +32,7 @@ from ..models import (
     UserRecord,
 )
 from ..support.lifecycle import prefill_for, route
-from .backends import Backend, Connection, Row
+from .backends import Backend, Connection, Duty, Row
 
 ENROL_TOKEN_PREFIX = "hde_"
 USER_TOKEN_PREFIX = "hdu_"
@@ -63,9 +63,9 @@ class Store:
     def _tx(self) -> AbstractContextManager[Connection]:
         return self.backend.transaction()
 
-    def try_lead(self, role: str) -> bool:
-        """Whether this process runs ``role`` (the SLA scan, the outbox) now; see ``Backend.try_lead``."""
-        return self.backend.try_lead(role)
+    def try_lead(self, duty: Duty) -> bool:
+        """Whether this process does ``duty`` (the SLA scan, the outbox) now; see ``Backend.try_lead``."""
+        return self.backend.try_lead(duty)
 
     # -- households, enrolment, agents ------------------------------------------------------------------------
     def _ensure_household(self, conn: Connection, household: str, now: datetime) -> str:
@@ -682,9 +682,7 @@ class Store:
         return [self._ticket(row, full=True) for row in rows]
 
     @staticmethod
-    def _event(
-        conn: Connection, ticket_id: int, now: datetime, actor: str, kind: str, data: dict[str, Any]
-    ) -> int:
+    def _event(conn: Connection, ticket_id: int, now: datetime, actor: str, kind: str, data: dict[str, Any]) -> int:
         event_id: int = conn.execute(
             "INSERT INTO ticket_events (ticket_id, ts, actor, kind, data) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (ticket_id, _iso(now), actor, kind, json.dumps(data, default=str)),
@@ -693,9 +691,7 @@ class Store:
 
     # -- audit ----------------------------------------------------------------------------------------------
     @staticmethod
-    def _audit(
-        conn: Connection, now: datetime, actor: str, action: str, target: str, detail: dict[str, Any]
-    ) -> None:
+    def _audit(conn: Connection, now: datetime, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
         conn.execute(
             "INSERT INTO audit (ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
             (_iso(now), actor, action, target, json.dumps(detail, default=str)),

@@ -11,6 +11,7 @@ from shared.aio import cancel_and_wait
 from ..config import CollectorConfig
 from ..state import Clock
 from ..store import Database, Store
+from ..store.backends import Duty
 from .clocks import ClockState
 from .events import EventKind
 from .levels import ticket_clocks
@@ -68,6 +69,9 @@ class SlaScanner:
         await cancel_and_wait(self._task)
 
     async def scan(self) -> int:
+        """One pass, on the replica that holds the scan duty (another replica's pass would record twice)."""
+        if not await self._db.run(Store.try_lead, Duty.SLA_SCAN):
+            return 0
         return await self._db.run(scan_once, self._config, self._clock())
 
     async def _run(self) -> None:

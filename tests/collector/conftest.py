@@ -16,8 +16,6 @@ from collector.app import create_app
 from collector.config import CollectorConfig
 from collector.models import Role
 from collector.store import Store, open_store
-from collector.store.backends import Dialect
-from tests.postgres_server import PostgresServer
 from shared.bundle import build_bundle
 from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind
 from shared.settings import deep_merge
@@ -137,15 +135,6 @@ def collector_config(tmp_path: Path, **overrides: Any) -> CollectorConfig:
 @pytest.fixture
 def config_overrides() -> dict[str, Any]:
     return {}
-
-
-@pytest.fixture(params=list(Dialect))
-def database(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The store each collector test runs on: every test that takes ``collector`` runs on both backends."""
-    if request.param is Dialect.SQLITE:
-        return {}
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return {"database_url": server.fresh_database()}
 
 
 @pytest.fixture

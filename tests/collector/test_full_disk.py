@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from collector.config import CollectorConfig
 from collector.errors import StorageFailed
 from collector.store import Database, Store
 from shared.models import utcnow
@@ -11,7 +12,7 @@ from tests.conftest import SmallDisk
 
 
 async def test_a_full_disk_is_storage_failed_and_never_wedges_the_store(small_disk: SmallDisk) -> None:
-    async with Database(small_disk.path / "collector.sqlite3") as db:
+    async with Database(CollectorConfig(data_dir=small_disk.path)) as db:  # SQLite: the file is on that disk
         await db.run(Store.audit, "admin", "test.write", "t-0", {"pad": "x"}, utcnow())
         small_disk.fill()
         with pytest.raises(StorageFailed) as refused:

@@ -20,6 +20,13 @@ class Dialect(StrEnum):
     POSTGRESQL = "postgresql"
 
 
+class Duty(StrEnum):
+    """Background work that exactly one replica does at a time."""
+
+    SLA_SCAN = "sla-scan"
+    OUTBOX = "outbox"
+
+
 class Row(Protocol):
     """A result row, read by column name or position (``sqlite3.Row`` is one)."""
 
@@ -40,9 +47,16 @@ class Connection(Protocol):
 
 
 class Backend(Protocol):
-    dialect: Dialect
-    integrity_error: type[Exception]  # what a UNIQUE or trigger refusal raises
-    connection: Connection  # statements outside ``transaction()`` each commit on their own
+    @property
+    def dialect(self) -> Dialect: ...
+
+    @property
+    def integrity_error(self) -> type[Exception]:
+        """What a UNIQUE violation or an append-only trigger's refusal raises."""
+
+    @property
+    def connection(self) -> Connection:
+        """Statements outside ``transaction()`` each commit on their own."""
 
     def reconnect_if_lost(self) -> None:
         """Called before each use: a server connection that was lost is opened again (its leadership is gone)."""
@@ -53,8 +67,8 @@ class Backend(Protocol):
     def json_text(self, column: str, key: str) -> str:
         """An SQL expression: the text of top-level field ``key`` of the JSON held in ``column``."""
 
-    def try_lead(self, role: str) -> bool:
-        """Whether this process is (or now becomes) the one that runs ``role``; it stays so until it closes."""
+    def try_lead(self, duty: Duty) -> bool:
+        """Whether this process does (or now takes over) ``duty``; it keeps it until its connection ends."""
 
     def storage_refused(self, exc: BaseException) -> bool:
         """Whether ``exc`` means the database cannot take writes (disk full, server gone): a 503, not a bug."""

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import RowMaker
 
-from . import Dialect
+from . import Dialect, Duty
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class PostgresBackend:
 
     def __init__(self, url: str) -> None:
         self.connection = PgConnection(url)
-        self._leading: set[str] = set()
+        self._leading: set[Duty] = set()
         self._migrate()
 
     def _migrate(self) -> None:
@@ -218,9 +218,7 @@ class PostgresBackend:
             for version, script in enumerate(MIGRATIONS, start=1):
                 if version > current:
                     raw.execute(script)  # type: ignore[arg-type]  # a fixed script of ours, no parameters
-                    raw.execute(
-                        "INSERT INTO schema_version VALUES (%s, %s)", (version, datetime.now(UTC).isoformat())
-                    )
+                    raw.execute("INSERT INTO schema_version VALUES (%s, %s)", (version, datetime.now(UTC).isoformat()))
                     _LOGGER.info("database schema migrated to version %d", version)
 
     def reconnect_if_lost(self) -> None:
@@ -237,13 +235,13 @@ class PostgresBackend:
     def json_text(column: str, key: str) -> str:
         return f"({column}::jsonb ->> '{key}')"
 
-    def try_lead(self, role: str) -> bool:
-        if role not in self._leading:
-            row = self.connection.raw.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(role),)).fetchone()
+    def try_lead(self, duty: Duty) -> bool:
+        if duty not in self._leading:
+            row = self.connection.raw.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(duty),)).fetchone()
             if row is not None and row[0]:
-                _LOGGER.info("this replica now runs %s", role)
-                self._leading.add(role)
-        return role in self._leading
+                _LOGGER.info("this replica now does %s", duty)
+                self._leading.add(duty)
+        return duty in self._leading
 
     @staticmethod
     def storage_refused(exc: BaseException) -> bool:

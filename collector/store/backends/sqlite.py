@@ -15,7 +15,7 @@ from pathlib import Path
 from ..contacts import SCHEMA as CONTACTS_SCHEMA
 from ..outbox import SCHEMA as OUTBOX_SCHEMA
 from ..search import SCHEMA as SEARCH_SCHEMA
-from . import Dialect
+from . import Dialect, Duty
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS households (
@@ -102,15 +102,15 @@ class SqliteBackend:
 
     def _migrate(self) -> None:
         conn = self.connection
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
         current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
         for version, migration in enumerate(MIGRATIONS, start=1):
             if version <= current:
                 continue
             migration(conn)  # executescript commits as it goes: each step is idempotent instead
-            conn.execute(
-                "INSERT OR IGNORE INTO schema_version VALUES (?, ?)", (version, datetime.now(UTC).isoformat())
-            )
+            conn.execute("INSERT OR IGNORE INTO schema_version VALUES (?, ?)", (version, datetime.now(UTC).isoformat()))
 
     def reconnect_if_lost(self) -> None:
         pass  # a file does not go away
@@ -131,7 +131,7 @@ class SqliteBackend:
         return f"json_extract({column}, '$.{key}')"
 
     @staticmethod
-    def try_lead(role: str) -> bool:
+    def try_lead(duty: Duty) -> bool:
         return True  # one file, one server: it leads everything
 
     @staticmethod
