@@ -20,9 +20,10 @@ from .delivery import Outbox
 from .errors import CollectorError, RateLimited
 from .ingest import IngestWorkers
 from .live_service import LiveService
-from .ratelimit import RateLimiter, whole_seconds
+from .ratelimit import Limiter, LocalLimiter, RateLimiter, whole_seconds
 from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, LOGIN_THROTTLE, MONOTONIC, OUTBOX, SCANNER, Clock
 from .store import Database
+from .store.limits import SharedLimiter
 from .support.scanner import SlaScanner
 from .web import routes as ui_routes
 from .web.guard import LoginThrottle, is_https
@@ -85,6 +86,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     async with Database(config) as db:
         app[DB] = db
+        _limiters(app, db)
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
         await asyncio.to_thread(blobs.discard_staged)
         async with (
@@ -96,6 +98,22 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             app[SCANNER] = scanner
             app[OUTBOX] = outbox
             yield
+
+
+def _limiters(app: web.Application, db: Database) -> None:
+    """Rate limits in memory for one collector; in the database when replicas share one (PostgreSQL)."""
+    config = app[CONFIG]
+
+    def limiter(scope: str, burst: int, per_minute: float) -> Limiter:
+        if config.database_url is None:
+            return LocalLimiter(RateLimiter(burst=burst, per_minute=per_minute), app[MONOTONIC])
+        return SharedLimiter(db, scope, burst=burst, per_minute=per_minute, clock=app[CLOCK])
+
+    app[LIMITER] = limiter("upload", config.rate_limit.burst, config.rate_limit.per_minute)
+    app[LOGIN_THROTTLE] = LoginThrottle(
+        limiter("login-account", config.web.login_burst_per_account, config.web.login_per_minute_per_account),
+        limiter("login-address", config.web.login_burst_per_address, config.web.login_per_minute_per_address),
+    )
 
 
 async def _live(app: web.Application) -> AsyncIterator[None]:
@@ -132,11 +150,9 @@ def create_app(
         middlewares=[errors_middleware, contract_middleware, html_errors], client_max_size=1024 * 1024
     )
     app.on_response_prepare.append(_security_headers)
-    app[LOGIN_THROTTLE] = LoginThrottle(config.web)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock
-    app[LIMITER] = RateLimiter(burst=config.rate_limit.burst, per_minute=config.rate_limit.per_minute)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_live)
     for table in ROUTE_TABLES:

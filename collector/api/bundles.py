@@ -13,7 +13,7 @@ from ..auth import check_household, household_filter, principal
 from ..errors import Conflict, NotFound, PayloadTooLarge, RateLimited
 from ..ingest import bundle_record, check_agent, peek_upload
 from ..models import BundleRecord
-from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, MONOTONIC
+from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER
 from ..store import Store
 from .common import model_json
 
@@ -53,16 +53,16 @@ async def upload_bundle(request: web.Request) -> web.Response:
     if existing is not None and existing.sha256 == upload.sha256():
         return _stored(existing, 200)  # a retry after a lost acknowledgement
     agent = check_agent(upload.claimed, known_agent)
-    limiter, now_s = app[LIMITER], app[MONOTONIC]()
-    wait = limiter.retry_after(agent.agent_id, now_s)
+    limiter = app[LIMITER]
+    wait = await limiter.retry_after(agent.agent_id)
     if wait > 0:
         raise RateLimited(f"agent {agent.agent_id} uploads too fast", retry_after_s=wait)
     if existing is not None:
         # Decided before anything is written or verified, and counted: a hub re-sending cannot fill the disk.
-        limiter.consume(agent.agent_id, now_s)
+        await limiter.consume(agent.agent_id)
         raise _conflict(bundle_id)
     verified = await app[INGEST].verify_and_store(upload, agent, limits)
-    limiter.consume(agent.agent_id, now_s)
+    await limiter.consume(agent.agent_id)
     record = bundle_record(upload, verified, agent, app[CLOCK]())
     cfg = config.tickets
     try:

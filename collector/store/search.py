@@ -74,7 +74,8 @@ def _postgres_rows(store: Store, words: str, partner: str | None, limit: int) ->
     # The words go through the same parser as the indexed text, so both split them alike (e.g. "router_reboot").
     printable = "".join(char if char.isprintable() else " " for char in words)
     lexemes = [
-        row[0] for row in store._conn.execute("SELECT unnest(tsvector_to_array(to_tsvector('simple', ?)))", (printable,))
+        row[0]
+        for row in store._conn.execute("SELECT unnest(tsvector_to_array(to_tsvector('simple', ?)))", (printable,))
     ]
     if not lexemes:
         return []

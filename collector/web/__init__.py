@@ -105,9 +105,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = str(form.get("next", "/ui/"))
-    web_config, throttle, now_s = request.app[CONFIG].web, request.app[LOGIN_THROTTLE], request.app[MONOTONIC]()
+    web_config, throttle = request.app[CONFIG].web, request.app[LOGIN_THROTTLE]
     address = client_address(request, web_config)
-    wait = throttle.retry_after(name, address, now_s)
+    wait = await throttle.retry_after(name, address)
     if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
         seconds = whole_seconds(wait)
         response = render(
@@ -123,7 +123,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         Store.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {"address": address}, now
     )
     if not ok or found is None:
-        throttle.failed(name, address, now_s)
+        await throttle.failed(name, address)
         return render("login.html", request, next=target, error="Wrong name or password")
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(
@@ -317,9 +317,7 @@ async def live_panel(request: web.Request) -> web.Response:
         ticket = await visible_ticket(request, who)
         if method not in ("inventory", "device.state", "bundle.capture", "probe.run"):
             raise web.HTTPBadRequest(text="not a live panel method")
-        agents = [
-            a for a in await request.app[DB].run(Store.list_agents, ticket.household) if a.revoked_at is None
-        ]
+        agents = [a for a in await request.app[DB].run(Store.list_agents, ticket.household) if a.revoked_at is None]
         live = request.app.get(LIVE)
         online = [a for a in agents if presence_of(live, a.agent_id).online]
         if not online:

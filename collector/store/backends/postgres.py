@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import RowMaker
 
+from ..limits import schema as rate_buckets_schema
 from . import Dialect, Duty
 
 _LOGGER = logging.getLogger(__name__)
@@ -125,7 +127,7 @@ INSERT INTO outbox_cursor VALUES ('ticket_events', 0);
 )
 
 # Numbered migrations, applied in order at start under a lock (replicas may start together); append, never edit.
-MIGRATIONS: list[str] = [_BASELINE]
+MIGRATIONS: list[str] = [_BASELINE, rate_buckets_schema("DOUBLE PRECISION")]
 
 
 @lru_cache(maxsize=512)
@@ -193,7 +195,18 @@ class PgConnection:
         return True
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> psycopg.Cursor[PgRow]:
-        return self.raw.execute(to_pyformat(sql), tuple(parameters))  # type: ignore[arg-type]
+        return self.raw.execute(to_pyformat(sql), tuple(map(_storable, parameters)))  # type: ignore[arg-type]
+
+
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")  # a JSON escape of NUL, not an escaped backslash before "u0000"
+
+
+def _storable(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL, which SQLite stores and users can type, nor can jsonb decode its JSON
+    escape: either becomes U+FFFD, which matches no stored name or token, as the NUL would not have."""
+    if not isinstance(value, str):
+        return value
+    return _JSON_NUL.sub(r"\1\\ufffd", value.replace("\x00", "\ufffd"))
 
 
 class PostgresBackend:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..contacts import SCHEMA as CONTACTS_SCHEMA
+from ..limits import schema as rate_buckets_schema
 from ..outbox import SCHEMA as OUTBOX_SCHEMA
 from ..search import SCHEMA as SEARCH_SCHEMA
 from . import Dialect, Duty
@@ -78,8 +79,13 @@ def _baseline(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
 
+def _rate_buckets(conn: sqlite3.Connection) -> None:
+    """Version 2: rate-limit buckets (used when replicas share a database; the table costs nothing here)."""
+    conn.executescript(rate_buckets_schema("REAL"))
+
+
 # Numbered migrations, applied in order at start; a new one is appended, never edited once released.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_baseline]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_baseline, _rate_buckets]
 
 DISK_REFUSED = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY})  # primary result codes
 
