@@ -31,6 +31,8 @@ from .web.pages import html_errors
 
 _LOGGER = logging.getLogger(__name__)
 
+STAGED_LEFTOVER_S = 3600.0  # an upload is staged for seconds; an hour-old staged file is nobody's
+
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -88,7 +90,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[DB] = db
         _limiters(app, db)
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
-        await asyncio.to_thread(blobs.discard_staged)
+        # Replicas share the blob directory: only what no upload in flight can still own is a crash's leftover.
+        await asyncio.to_thread(blobs.discard_staged, 0.0 if config.database_url is None else STAGED_LEFTOVER_S)
         async with (
             IngestWorkers(config.ingest.verify_workers, blobs) as workers,
             SlaScanner(db, config, app[CLOCK]) as scanner,

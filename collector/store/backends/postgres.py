@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,13 +29,13 @@ from . import Dialect, Duty
 _LOGGER = logging.getLogger(__name__)
 
 
-def _lock_key(name: str) -> int:
+def lock_key(name: str) -> int:
     """A stable signed 64-bit advisory lock key per name (PostgreSQL's lock space is shared with other apps)."""
     return int.from_bytes(hashlib.sha256(f"homediag:{name}".encode()).digest()[:8], "big", signed=True)
 
 
-WRITE_LOCK = _lock_key("write")
-MIGRATION_LOCK = _lock_key("migrate")
+WRITE_LOCK = lock_key("write")
+MIGRATION_LOCK = lock_key("migrate")
 
 _APPEND_ONLY = """
 CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -185,7 +186,13 @@ class PgConnection:
         self.raw: psycopg.Connection[PgRow] = self._connect()
 
     def _connect(self) -> psycopg.Connection[PgRow]:
-        return psycopg.connect(self._url, autocommit=True, row_factory=_pg_row, connect_timeout=10)
+        return psycopg.connect(
+            self._url,
+            autocommit=True,
+            row_factory=_pg_row,
+            connect_timeout=10,
+            application_name=f"homediag-collector pid {os.getpid()}",  # which replica holds which lock
+        )
 
     def ensure_open(self) -> bool:
         """Reconnect after the server or the network dropped us; returns whether it had to."""
@@ -250,7 +257,7 @@ class PostgresBackend:
 
     def try_lead(self, duty: Duty) -> bool:
         if duty not in self._leading:
-            row = self.connection.raw.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(duty),)).fetchone()
+            row = self.connection.raw.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(duty),)).fetchone()
             if row is not None and row[0]:
                 _LOGGER.info("this replica now does %s", duty)
                 self._leading.add(duty)
