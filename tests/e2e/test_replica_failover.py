@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import subprocess
 import time
 import urllib.error
@@ -27,6 +28,7 @@ from collector.store.backends import Duty
 from collector.store.backends.postgres import lock_key
 from lab.collector_process import CollectorProcess
 from lab.mosquitto import free_port
+from shared.models import utcnow
 from shared.signing import generate_private_key, public_key_to_text
 from tests.collector.conftest import BUNDLE_TYPE, NOW, Agent
 from tests.postgres_server import PostgresServer
@@ -148,7 +150,7 @@ async def test_two_hundred_uploads_survive_a_replica_killed_mid_flight(
 
     store = open_store(config)
     try:
-        tokens = [store.create_enrol_token(f"hh-{n}", timedelta(days=1), NOW)[0] for n in range(AGENTS)]
+        tokens = [store.create_enrol_token(f"hh-{n}", timedelta(days=1), utcnow())[0] for n in range(AGENTS)]
     finally:
         store.close()
     acknowledged: dict[str, str] = {}  # bundle id -> sha256 of the bytes
@@ -164,7 +166,15 @@ async def test_two_hundred_uploads_survive_a_replica_killed_mid_flight(
             ) as answer:
                 assert answer.status == 201, await answer.text()
                 agents.append(Agent((await answer.json())["agent_id"], f"hh-{n}", key))
-        bundles = [agents[i % AGENTS].bundle(start=NOW + timedelta(minutes=15 * i)) for i in range(UPLOADS)]
+        # 64 KB of incompressible log each, as the bench's bundles: more than HAProxy buffers, so it cannot
+        # replay an upload a dying replica dropped; the client (the agent's outbox) has to.
+        bundles = [
+            agents[i % AGENTS].bundle(
+                start=NOW + timedelta(minutes=15 * i),
+                files={"host.json": b'{"os": "linux"}', "logs/agent.log": os.urandom(64 * 1024)},
+            )
+            for i in range(UPLOADS)
+        ]
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def upload(data: bytes) -> None:
