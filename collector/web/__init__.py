@@ -37,7 +37,7 @@ from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role, TicketState
 from ..ratelimit import whole_seconds
-from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE
 from ..store import Store
 from .chart import timeline_svg
 from .guard import client_address, is_https
