@@ -18,8 +18,8 @@ import pytest
 from collector.store.backends import Dialect
 from lab.disk import fill_filesystem, mount_small_disk, unmount_under
 from lab.mosquitto import Mosquitto
+from lab.postgres import PostgresServer, postgres_session
 from tests.lab_fixtures import lab_factory, lab_home  # noqa: F401  (fixtures for every test area)
-from tests.postgres_server import PostgresServer, postgres_session
 
 
 @pytest.fixture(autouse=True)

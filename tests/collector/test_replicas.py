@@ -19,7 +19,7 @@ from collector.store import open_store
 from collector.store.backends import Duty
 from collector.store.backends.postgres import MIGRATIONS as POSTGRES_MIGRATIONS
 from collector.store.backends.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
-from tests.postgres_server import PostgresServer
+from lab.postgres import PostgresServer
 
 from .conftest import NOW, Collector, ManualClock, collector_config
 from .sessions import Browser, sign_in

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,11 +24,11 @@ from collector.store import open_store
 from collector.store.backends import Duty
 from collector.store.backends.postgres import lock_key
 from lab.collector_process import CollectorProcess
-from lab.mosquitto import free_port
+from lab.haproxy import Balancer
+from lab.postgres import PostgresServer
 from shared.models import utcnow
 from shared.signing import generate_private_key, public_key_to_text
 from tests.collector.conftest import BUNDLE_TYPE, NOW, Agent
-from tests.postgres_server import PostgresServer
 
 pytestmark = pytest.mark.slow
 
@@ -39,58 +36,6 @@ UPLOADS = 200
 AGENTS = 10
 CONCURRENCY = 40
 KILL_AFTER_ACKS = 40
-REPO = Path(__file__).resolve().parents[2]
-
-
-class Balancer:
-    """HAProxy in the foreground with packaging/haproxy-collector.cfg, its ports rewritten to this test's."""
-
-    def __init__(self, directory: Path, replicas: list[CollectorProcess]) -> None:
-        self.port = free_port()
-        config = (
-            (REPO / "packaging" / "haproxy-collector.cfg")
-            .read_text()
-            .replace("bind :8470", f"bind 127.0.0.1:{self.port}")
-        )
-        for number, replica in enumerate(replicas, start=1):
-            config = config.replace(f"127.0.0.1:{8470 + number}", f"127.0.0.1:{replica.port}")
-        self.config = directory / "haproxy.cfg"
-        self.config.write_text(config)
-        self.log = directory / "haproxy.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self._proc = subprocess.Popen(
-                ["haproxy", "-db", "-f", str(self.config)], stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if _http_status(self.url + "/healthz") == 200:
-                    return
-            except OSError:
-                pass  # not listening yet
-            time.sleep(0.2)
-        raise AssertionError(f"haproxy did not come up: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(10)
-            self._proc = None
-
-
-def _http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
 
 
 @pytest.fixture
