@@ -33,8 +33,12 @@ class Balancer:
         config = SHIPPED_CONFIG.read_text().replace(SHIPPED_FRONTEND, f"bind 127.0.0.1:{self.port}")
         for number, shipped in enumerate(SHIPPED_REPLICA_PORTS):
             line = f"    server replica{number + 1} 127.0.0.1:{shipped} check\n"
-            ours = f"    server replica{number + 1} 127.0.0.1:{replicas[number].port} check\n"
-            config = config.replace(line, ours if number < len(replicas) else "")
+            ours = (
+                f"    server replica{number + 1} 127.0.0.1:{replicas[number].port} check\n"
+                if number < len(replicas)
+                else ""
+            )
+            config = config.replace(line, ours)
         self.config = directory / "haproxy.cfg"
         self.config.write_text(config)
         self.log = directory / "haproxy.log"

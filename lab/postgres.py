@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for the tests and benches: Debian's postgresql-15 binaries, started once per session in a temp
+"""A real PostgreSQL server for tests and benches: Debian's postgresql-15 binaries, started once per session in a temp
 dir on a free loopback port, as the ``postgres`` system user (initdb refuses root), fsync off. Each test gets a
 fresh database cloned from a template that already holds the migrated schema; everything is removed at the end."""
 
