@@ -82,7 +82,7 @@ def _store_tokens(config: CollectorConfig) -> list[tuple[str, str]]:
 
 
 async def _enrol_agents(url: str, tokens: list[tuple[str, str]]) -> list[tuple[str, str, object]]:
-    agents = []
+    agents: list[tuple[str, str, object]] = []
     async with aiohttp.ClientSession() as session:
         for household, token in tokens:
             key = generate_private_key()

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -122,3 +123,19 @@ async def test_text_one_database_cannot_hold_is_never_a_500(collector: Collector
     assert status == 201, body
     status, _ = await collector.call("GET", "/api/v1/tickets?household=hh-a\u0000", engineer)
     assert status in (200, 400)
+
+
+async def test_a_replica_whose_database_connection_dropped_reconnects(
+    replicas: tuple[Collector, Collector], postgres: PostgresServer
+) -> None:
+    a, _ = replicas
+    engineer = a.user("eve", Role.ENGINEER)
+    assert (await a.call("GET", "/api/v1/tickets", engineer))[0] == 200
+    assert a.config.database_url is not None
+    with psycopg.connect(a.config.database_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )  # a server restart or failover, as both replicas see it
+    statuses = [(await a.call("GET", "/api/v1/tickets", engineer))[0] for _ in range(2)]
+    assert statuses[-1] == 200 and all(status in (200, 507) for status in statuses)  # at most one refused
