@@ -29,7 +29,8 @@ from playwright.async_api import Browser, Page, async_playwright
 from agent.config import AgentConfig
 from agent.runtime import AgentRuntime
 from agent.web import OneClickPage
-from collector.store.sqlite import Store
+from collector.store import Store
+from collector.store.backends.sqlite import SqliteBackend
 from lab.collector_process import CollectorProcess
 from shared.models import DiagnosisReport
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from collector.store.sqlite import Store
+from collector.store import Store
+from collector.store.backends.sqlite import SqliteBackend
 from lab.agent_process import AgentProcess
 from lab.home import LabHome
 from lab.scenarios import DEVICES, ONLINE
