@@ -13,7 +13,6 @@ from functools import partial
 from typing import Concatenate, ParamSpec, Self, TypeVar
 
 from ..config import CollectorConfig
-from ..errors import StorageFailed
 from .backends import open_backend
 from .sql import Store
 
@@ -54,14 +53,15 @@ class Database:
 
 
 def _call(method: Callable[Concatenate[Store, P], T], store: Store, *args: P.args, **kwargs: P.kwargs) -> T:
-    """On the store's thread: one store call, a database that refuses writes (or is gone) converted once."""
+    """On the store's thread: one store call; a database that refuses writes or is gone is converted once, here."""
     try:
         store.backend.reconnect_if_lost()
         return method(store, *args, **kwargs)
     except Exception as exc:
-        if not store.backend.storage_refused(exc):
+        refusal = store.backend.refusal(exc)
+        if refusal is None:
             raise
-        raise StorageFailed(f"the database cannot be written: {exc}") from exc
+        raise refusal from exc
 
 
 __all__ = ["Database", "Store", "open_store"]

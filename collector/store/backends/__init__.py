@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from ...config import CollectorConfig
+from ...errors import CollectorError
 
 
 class Dialect(StrEnum):
@@ -70,8 +71,9 @@ class Backend(Protocol):
     def try_lead(self, duty: Duty) -> bool:
         """Whether this process does (or now takes over) ``duty``; it keeps it until its connection ends."""
 
-    def storage_refused(self, exc: BaseException) -> bool:
-        """Whether ``exc`` means the database cannot take writes (disk full, server gone): a 503, not a bug."""
+    def refusal(self, exc: BaseException) -> CollectorError | None:
+        """What ``exc`` means to a client when the database, not the request, is at fault (disk full: 507,
+        server gone: 503); None for anything else (a bug, left to the error middleware)."""
 
     def close(self) -> None: ...
 

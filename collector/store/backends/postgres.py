@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import RowMaker
 
+from ...errors import CollectorError, DatabaseUnavailable, StorageFailed
 from ..limits import schema as rate_buckets_schema
 from . import Dialect, Duty
 
@@ -264,8 +265,12 @@ class PostgresBackend:
         return duty in self._leading
 
     @staticmethod
-    def storage_refused(exc: BaseException) -> bool:
-        return isinstance(exc, psycopg.OperationalError)  # server gone, connection lost, disk full on the server
+    def refusal(exc: BaseException) -> CollectorError | None:
+        if isinstance(exc, psycopg.errors.DiskFull):
+            return StorageFailed(f"the database server cannot write: {exc}")
+        if isinstance(exc, psycopg.OperationalError):  # server gone, connection lost; the next call reconnects
+            return DatabaseUnavailable(f"the database is unavailable: {exc}")
+        return None
 
     def close(self) -> None:
         self.connection.raw.close()

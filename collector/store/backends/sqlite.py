@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ...errors import StorageFailed
 from ..contacts import SCHEMA as CONTACTS_SCHEMA
 from ..limits import schema as rate_buckets_schema
 from ..outbox import SCHEMA as OUTBOX_SCHEMA
@@ -141,8 +142,10 @@ class SqliteBackend:
         return True  # one file, one server: it leads everything
 
     @staticmethod
-    def storage_refused(exc: BaseException) -> bool:
-        return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode & 0xFF in DISK_REFUSED
+    def refusal(exc: BaseException) -> StorageFailed | None:
+        if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode & 0xFF in DISK_REFUSED:
+            return StorageFailed(f"the database cannot be written: {exc}")
+        return None
 
     def close(self) -> None:
         self.connection.close()
