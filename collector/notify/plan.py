@@ -95,7 +95,9 @@ def plan_jobs(config: CollectorConfig, contact: Contact | None, ticket: Ticket, 
     kind = message_kind(event)
     if kind is not None and config.notify.email is not None and contact is not None and contact.email:
         zone = contact.timezone or config.support.timezone
-        subject, body = render_message(kind, contact.language, _context(config, ticket, event, zone, contact.language))
+        subject, body, html = render_message(
+            kind, contact.language, _context(config, ticket, event, zone, contact.language)
+        )
         not_before = datetime.fromisoformat(event.data["due"]) if kind is MessageKind.SURVEY else None
         jobs.append(
             JobSpec(
@@ -106,6 +108,7 @@ def plan_jobs(config: CollectorConfig, contact: Contact | None, ticket: Ticket, 
                     "to": contact.email,
                     "subject": subject,
                     "body": body,
+                    "html": html,
                     "message": kind.value,
                     "language": contact.language.value,
                 },

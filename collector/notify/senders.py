@@ -54,6 +54,8 @@ class EmailSender:
         message["Date"] = format_datetime(now)
         message["Content-Language"] = "zh-Hans" if job.payload.get("language") == "zh" else "en"
         message.set_content(job.payload["body"])
+        if job.payload.get("html"):  # jobs planned before HTML bodies existed carry the text only
+            message.add_alternative(job.payload["html"], subtype="html")
         return message
 
     def _deliver(self, message: EmailMessage) -> None:
