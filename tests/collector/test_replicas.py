@@ -5,6 +5,7 @@ one database would refuse."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from lab.postgres import PostgresServer
 
 from .conftest import NOW, Collector, ManualClock, collector_config
 from .sessions import Browser, sign_in
+from .test_delivery import Servers, notify_config, servers, until  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -33,8 +35,8 @@ async def replicas(tmp_path: Path, postgres: PostgresServer) -> AsyncIterator[tu
         tmp_path, database_url=postgres.fresh_database(), rate_limit={"burst": 3, "per_minute": 6}
     )
     clock = ManualClock(NOW)
-    servers = [TestServer(create_app(config, clock=clock, monotonic_clock=clock.monotonic)) for _ in range(2)]
-    async with TestClient(servers[0]) as first, TestClient(servers[1]) as second:
+    apps = [create_app(config, clock=clock, monotonic_clock=clock.monotonic) for _ in range(2)]
+    async with TestClient(TestServer(apps[0])) as first, TestClient(TestServer(apps[1])) as second:
         yield Collector(first, config, clock), Collector(second, config, clock)
 
 
@@ -139,3 +141,37 @@ async def test_a_replica_whose_database_connection_dropped_reconnects(
         )  # a server restart or failover, as both replicas see it
     statuses = [(await a.call("GET", "/api/v1/tickets", engineer))[0] for _ in range(2)]
     assert statuses[-1] == 200 and all(status in (200, 503) for status in statuses)  # at most one refused
+
+
+@pytest.fixture
+async def notifying_replicas(
+    tmp_path: Path,
+    postgres: PostgresServer,
+    servers: Servers,  # noqa: F811  (the fixture)
+) -> AsyncIterator[tuple[Collector, Collector]]:
+    """Two replicas whose outboxes both poll every 50 ms for the same jobs."""
+    config = collector_config(tmp_path, database_url=postgres.fresh_database(), **notify_config(servers))
+    clock = ManualClock(NOW)
+    apps = [create_app(config, clock=clock, monotonic_clock=clock.monotonic) for _ in range(2)]
+    async with TestClient(TestServer(apps[0])) as first, TestClient(TestServer(apps[1])) as second:
+        yield Collector(first, config, clock), Collector(second, config, clock)
+
+
+async def test_two_replicas_send_each_notification_once(
+    notifying_replicas: tuple[Collector, Collector],
+    servers: Servers,  # noqa: F811  (the fixture)
+) -> None:
+    a, b = notifying_replicas
+    token = a.user("eve", Role.ENGINEER)
+    intake = {"household": "hh-a", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"}
+    for replica in (a, b, a, b):  # changes on either replica
+        status, ticket = await replica.call("POST", "/api/v1/tickets", token, json=intake)
+        assert status == 201
+        status, _ = await replica.call(
+            "POST", f"/api/v1/tickets/{ticket['id']}/notes", token, json={"text": "on it", "visibility": "public"}
+        )
+        assert status == 201
+    await until(lambda: len(servers.receiver.deliveries) >= 8)
+    await asyncio.sleep(0.5)  # ten more polls of both outboxes: nothing may follow
+    keys = [delivery["key"] for delivery in servers.receiver.deliveries]
+    assert len(keys) == len(set(keys)) >= 8
