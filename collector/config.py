@@ -303,6 +303,12 @@ class ConnectorsConfig(_Section):
 
 class CollectorConfig(_Section):
     data_dir: Path = Field(default=Path("/var/lib/homediag-collector"), description="SQLite database and bundle blobs")
+    database_url: str | None = Field(
+        default=None,
+        pattern=r"^postgres(ql)?://",
+        description="PostgreSQL for metadata (postgresql://user:password@host/db), shared by several replicas; "
+        "none = the SQLite file in data_dir",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8470, ge=0, le=65535)
     tls_certfile: Path | None = Field(

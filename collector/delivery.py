@@ -24,7 +24,8 @@ from .config import CollectorConfig
 from .notify.plan import EMAIL, WEBHOOK, planner
 from .notify.senders import DeliveryFailed, EmailSender, Sender, WebhookSender
 from .state import Clock
-from .store import Database
+from .store import Database, Store
+from .store.backends import Duty
 from .store.outbox import due_jobs, job_failed, job_sent, plan_new_events
 
 _LOGGER = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ class Outbox:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Plan what new events call for, then try every due job once; returns how many were sent."""
+        """Plan what new events call for, then try every due job once; returns how many were sent. Only the
+        replica holding the outbox duty sends: two senders would each send a due job."""
+        if not await self._db.run(Store.try_lead, Duty.OUTBOX):
+            return 0
         notify = self._config.notify
         while await self._db.run(plan_new_events, planner(self._config), self._clock()):
             pass

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto mosquitto-clients dnsmasq-base avahi-daemon avahi-utils libpcap0.8 iproute2 chromium fonts-wqy-microhei)
+APT_PACKAGES=(mosquitto mosquitto-clients dnsmasq-base avahi-daemon avahi-utils libpcap0.8 iproute2 chromium fonts-wqy-microhei postgresql haproxy)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -46,7 +46,7 @@ SEED
     apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${rt_missing[@]}" >/dev/null
 fi
 # The distribution's services are not ours: the lab and the tests start their own instances.
-for svc in mosquitto avahi-daemon; do
+for svc in mosquitto avahi-daemon postgresql haproxy; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 

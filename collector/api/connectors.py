@@ -15,7 +15,7 @@ from ..connectors.inbound import MAX_BODY_BYTES, InboundEvent, check_signature, 
 from ..errors import Conflict, Forbidden, NotFound, PayloadTooLarge
 from ..models import Principal, Role, Ticket, TicketIntake, TicketState
 from ..state import BLOBS, CLOCK, CONFIG, DB
-from ..store import SqliteStore
+from ..store import Store
 from ..store import connectors as links
 from ..support.clocks import current_state
 from .support import TransitionRequest, apply_transition
@@ -57,7 +57,7 @@ async def _resolve(request: web.Request, helpdesk: str, event: InboundEvent, tic
         except Conflict:
             break  # someone moved it meanwhile: their move stands
         moved.append(target.value)
-        updated = await request.app[DB].run(SqliteStore.get_ticket, ticket.id)
+        updated = await request.app[DB].run(Store.get_ticket, ticket.id)
         assert updated is not None  # tickets are never deleted
         ticket = updated
     return moved
@@ -82,7 +82,7 @@ async def helpdesk_event(request: web.Request) -> web.Response:
     opened = False
     if ticket_id is None and event.ticket_id is not None:
         # A ticket we opened (its field holds our id), announced before our sender recorded the link: ours to record.
-        known = await db.run(SqliteStore.get_ticket, event.ticket_id)
+        known = await db.run(Store.get_ticket, event.ticket_id)
         ticket_id = known.id if known is not None else None
     elif ticket_id is None and event.household is not None:
         ticket, opened = await db.run(
@@ -100,10 +100,10 @@ async def helpdesk_event(request: web.Request) -> web.Response:
     linked = await db.run(links.link_of, helpdesk.name, ticket_id) is not None
     moved: list[str] = []
     if event.solved:
-        current = await db.run(SqliteStore.get_ticket, ticket_id)
+        current = await db.run(Store.get_ticket, ticket_id)
         moved = await _resolve(request, helpdesk.name, event, current)  # type: ignore[arg-type]
     await db.run(
-        SqliteStore.audit,
+        Store.audit,
         f"helpdesk:{helpdesk.name}",
         "helpdesk.event",
         str(ticket_id),
@@ -121,12 +121,12 @@ async def signed_download(request: web.Request) -> web.Response:
     now = request.app[CLOCK]()
     if not link_valid(key, bundle_id, request.query.get("expires", ""), request.query.get("signature", ""), now):
         raise Forbidden("the download link is invalid or has expired", code="link_invalid")
-    record = await request.app[DB].run(SqliteStore.get_bundle, bundle_id)
+    record = await request.app[DB].run(Store.get_bundle, bundle_id)
     if record is None:
         raise NotFound("no such bundle", code="bundle_not_found")
     data = await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
     await request.app[DB].run(
-        SqliteStore.audit, "download-link", "bundle.read", record.bundle_id, {"ticket_id": record.ticket_id}, now
+        Store.audit, "download-link", "bundle.read", record.bundle_id, {"ticket_id": record.ticket_id}, now
     )
     return web.Response(
         body=data,

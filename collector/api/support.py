@@ -16,7 +16,7 @@ from ..auth import principal, require_role
 from ..errors import BadRequest, Conflict
 from ..models import Principal, Role, Ticket, TicketEvent, TicketState
 from ..state import CLOCK, CONFIG, DB
-from ..store import SqliteStore
+from ..store import Store
 from ..support.clocks import CADENCE_TARGETS, Clock, ClockState, current_state, next_follow_up
 from ..support.events import EventKind
 from ..support.levels import service_for, ticket_clocks
@@ -125,7 +125,7 @@ async def record_all(
     """Several events in one transaction, compare-and-set on the ``expect_…`` values given."""
     stamped = [(kind, {**data, "role": who.role.value}) for kind, data in events]
     return await request.app[DB].run(
-        SqliteStore.append_ticket_events, ticket.id, who.name, stamped, request.app[CLOCK](), **projection
+        Store.append_ticket_events, ticket.id, who.name, stamped, request.app[CLOCK](), **projection
     )
 
 
@@ -397,7 +397,7 @@ async def queue_entries(
 ) -> list[dict[str, Any]]:
     partner = who.name if who.role is Role.PARTNER else None
     tickets = await request.app[DB].run(
-        SqliteStore.list_tickets,
+        Store.list_tickets,
         open_only=True,
         full=True,
         partner=partner,
@@ -447,7 +447,7 @@ async def month_report(request: web.Request, month: str | None) -> dict[str, Any
         (_, end), (earliest, _) = month_bounds(month, support.timezone), month_bounds(months[-1], support.timezone)
     except ValueError as exc:
         raise BadRequest("month must look like 2026-11", code="bad_request") from exc
-    tickets = await request.app[DB].run(SqliteStore.tickets_for_month, earliest, end)
+    tickets = await request.app[DB].run(Store.tickets_for_month, earliest, end)
     return monthly_report(tickets, months, support, request.app[CLOCK]())
 
 
@@ -469,6 +469,6 @@ async def audit(request: web.Request) -> web.Response:
     if not limit.isdecimal():
         raise BadRequest("limit must be a whole number", code="bad_request")
     entries = await request.app[DB].run(
-        SqliteStore.audit_log, target=request.query.get("target"), limit=min(int(limit), 2000)
+        Store.audit_log, target=request.query.get("target"), limit=min(int(limit), 2000)
     )
     return web.json_response({"entries": entries})

@@ -19,7 +19,7 @@ from ..support.events import EventKind
 from .render import event_note_text, subject
 
 if TYPE_CHECKING:
-    from ..store.sqlite import SqliteStore
+    from ..store.sql import Store
 
 HELPDESK = "helpdesk"
 
@@ -45,9 +45,7 @@ def _bundle_job(helpdesk: HelpdeskConfig, ticket: Ticket, bundle_id: str, langua
     return _job(helpdesk, f"{ticket.id}:{bundle_id}", Action.BUNDLE, language, bundle_id=bundle_id)
 
 
-def plan_helpdesk_jobs(
-    config: CollectorConfig, store: SqliteStore, ticket: Ticket, event: TicketEvent
-) -> list[JobSpec]:
+def plan_helpdesk_jobs(config: CollectorConfig, store: Store, ticket: Ticket, event: TicketEvent) -> list[JobSpec]:
     if not config.connectors.helpdesks:
         return []
     contact = contact_of(store, ticket.household)

@@ -27,7 +27,7 @@ from ..errors import NotFound
 from ..models import BundleRecord, Ticket
 from ..notify.senders import DeliveryFailed
 from ..state import Clock
-from ..store import Database, SqliteStore
+from ..store import Database, Store
 from ..store import connectors as links
 from ..store.contacts import Language
 from ..store.outbox import Job
@@ -74,7 +74,7 @@ class HelpdeskSender:
         helpdesk = self._config.connectors.helpdesk(job.target)
         if helpdesk is None or job.ticket_id is None:
             raise DeliveryFailed(f"no helpdesk '{job.target}' is configured any more", permanent=True)
-        ticket = await self._db.run(SqliteStore.get_ticket, job.ticket_id)
+        ticket = await self._db.run(Store.get_ticket, job.ticket_id)
         if ticket is None:
             raise DeliveryFailed(f"ticket {job.ticket_id} is gone", permanent=True)
         client = self._clients[helpdesk.name]
@@ -127,10 +127,10 @@ class HelpdeskSender:
         language: Language,
         now: datetime,
     ) -> None:
-        record = await self._db.run(SqliteStore.get_bundle, bundle_id)
+        record = await self._db.run(Store.get_bundle, bundle_id)
         if record is None or record.ticket_id != ticket.id:
             raise DeliveryFailed(f"bundle {bundle_id} is no longer on ticket {ticket.id}", permanent=True)
-        agent = await self._db.run(SqliteStore.get_agent, record.agent_id)
+        agent = await self._db.run(Store.get_agent, record.agent_id)
         if agent is None:
             raise DeliveryFailed(f"the agent of bundle {bundle_id} is unknown", permanent=True)
         try:
@@ -151,7 +151,7 @@ class HelpdeskSender:
         attachment = Attachment(bundle_filename(record), BUNDLE_CONTENT_TYPE, blob) if attach else None
         await client.add_internal_note(remote_id, InternalNote(subject(ticket, language), text, attachment))
         await self._db.run(
-            SqliteStore.audit,
+            Store.audit,
             f"helpdesk:{helpdesk.name}",
             "bundle.sent",
             record.bundle_id,

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from ..models import Role
 
 if TYPE_CHECKING:
-    from .sqlite import SqliteStore
+    from .sql import Store
 
 
-def staff_names(store: SqliteStore, limit: int = 500) -> list[str]:
+def staff_names(store: Store, limit: int = 500) -> list[str]:
     rows = store._conn.execute(
         "SELECT name FROM users WHERE role IN (?, ?) ORDER BY name LIMIT ?",
         (Role.ENGINEER.value, Role.ADMIN.value, limit),

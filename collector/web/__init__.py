@@ -37,8 +37,8 @@ from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role, TicketState
 from ..ratelimit import whole_seconds
-from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
-from ..store import SqliteStore
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE
+from ..store import Store
 from ..store.connectors import links_of_ticket
 from ..store.contacts import Language
 from ..store.staff import staff_names
@@ -117,7 +117,7 @@ async def choose_language(request: web.Request) -> web.StreamResponse:
 async def session_principal(request: web.Request) -> Principal:
     """Whoever the session cookie names (any role); to the sign-in page without one."""
     token = request.cookies.get(COOKIE)
-    found = None if not token else await request.app[DB].run(SqliteStore.session, token, request.app[CLOCK]())
+    found = None if not token else await request.app[DB].run(Store.session, token, request.app[CLOCK]())
     if found is None:
         raise web.HTTPSeeOther(f"/ui/login?next={request.path_qs}")
     who, csrf = found
@@ -153,9 +153,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = str(form.get("next", "/ui/"))
-    web_config, throttle, now_s = request.app[CONFIG].web, request.app[LOGIN_THROTTLE], request.app[MONOTONIC]()
+    web_config, throttle = request.app[CONFIG].web, request.app[LOGIN_THROTTLE]
     address = client_address(request, web_config)
-    wait = throttle.retry_after(name, address, now_s)
+    wait = await throttle.retry_after(name, address)
     if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
         seconds = whole_seconds(wait)
         response = render(
@@ -168,20 +168,20 @@ async def login(request: web.Request) -> web.StreamResponse:
         response.set_status(429)
         response.headers["Retry-After"] = str(seconds)
         return response
-    found = await request.app[DB].run(SqliteStore.password_of, name)
+    found = await request.app[DB].run(Store.password_of, name)
     ok = await asyncio.to_thread(_password_matches, password, found)
     now = request.app[CLOCK]()
     await request.app[DB].run(
-        SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {"address": address}, now
+        Store.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {"address": address}, now
     )
     if not ok or found is None:
-        throttle.failed(name, address, now_s)
+        await throttle.failed(name, address)
         return render(
             "login.html", request, next=target, error=message(staff_language(request), "Wrong name or password")
         )
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(
-        SqliteStore.create_session,
+        Store.create_session,
         found[0],
         token,
         secrets.token_urlsafe(16),
@@ -216,7 +216,7 @@ async def checked_form(request: web.Request) -> dict[str, str]:
 async def logout(request: web.Request) -> web.StreamResponse:
     await signed_in(request)
     await checked_form(request)
-    await request.app[DB].run(SqliteStore.end_session, request.cookies[COOKIE])
+    await request.app[DB].run(Store.end_session, request.cookies[COOKIE])
     response = web.HTTPSeeOther("/ui/login")
     response.del_cookie(COOKIE, path="/")
     raise response
@@ -307,13 +307,13 @@ async def _bundle_bytes(request: web.Request, record: BundleRecord) -> bytes | N
 
 
 async def _bundle_view(request: web.Request, record: BundleRecord, who: Principal) -> dict[str, Any]:
-    agent = await request.app[DB].run(SqliteStore.get_agent, record.agent_id)
+    agent = await request.app[DB].run(Store.get_agent, record.agent_id)
     blob = await _bundle_bytes(request, record)
     if blob is None:
         return _unreadable("the bundle's bytes are missing from the blob store")
     view = await asyncio.to_thread(_read_bundle, blob, agent.public_key if agent else None)
     await request.app[DB].run(
-        SqliteStore.audit,
+        Store.audit,
         who.name,
         "bundle.read",
         record.bundle_id,
@@ -345,7 +345,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         )
         bundles.append({"record": record, "view": view, "chart": chart})
     diagnosis = next((b["view"]["diagnosis"] for b in reversed(bundles) if b["view"]["diagnosis"]), None)
-    agents = await request.app[DB].run(SqliteStore.list_agents, ticket.household)
+    agents = await request.app[DB].run(Store.list_agents, ticket.household)
     presence = {a.agent_id: presence_of(request.app.get(LIVE), a.agent_id) for a in agents if a.revoked_at is None}
     return render(
         "ticket.html",
@@ -366,7 +366,7 @@ async def ticket_page(request: web.Request) -> web.Response:
 @routes.get("/ui/bundles/{bundle_id}/files/{path:.+}")
 async def bundle_file(request: web.Request) -> web.Response:
     who = await signed_in(request)
-    record = await request.app[DB].run(SqliteStore.get_bundle, request.match_info["bundle_id"])
+    record = await request.app[DB].run(Store.get_bundle, request.match_info["bundle_id"])
     if record is None or record.ticket_id is None:
         raise NotFound("no such bundle", code="bundle_not_found")
     await visible_ticket(request, who, record.ticket_id)
@@ -390,9 +390,7 @@ async def live_panel(request: web.Request) -> web.Response:
         ticket = await visible_ticket(request, who)
         if method not in ("inventory", "device.state", "bundle.capture", "probe.run"):
             raise web.HTTPBadRequest(text="not a live panel method")
-        agents = [
-            a for a in await request.app[DB].run(SqliteStore.list_agents, ticket.household) if a.revoked_at is None
-        ]
+        agents = [a for a in await request.app[DB].run(Store.list_agents, ticket.household) if a.revoked_at is None]
         live = request.app.get(LIVE)
         online = [a for a in agents if presence_of(live, a.agent_id).online]
         if not online:
@@ -431,7 +429,7 @@ async def fleet_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     if who.role is Role.PARTNER:
         raise web.HTTPForbidden(text="the fleet view is for the support organisation")
-    records = await request.app[DB].run(SqliteStore.list_bundles, None, limit=300)
+    records = await request.app[DB].run(Store.list_bundles, None, limit=300)
     groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"households": set(), "bundles": 0, "models": Counter()})
     known: dict[str, set[str]] = defaultdict(set)
     for record in records:

@@ -43,7 +43,7 @@ from ..api.tickets import add_note_event, open_ticket, visible_ticket
 from ..errors import BadRequest, CollectorError, NotFound
 from ..models import Principal, Role, Ticket, TicketState
 from ..state import CLOCK, CONFIG, DB, OUTBOX
-from ..store import SqliteStore
+from ..store import Store
 from ..store.contacts import Contact, Language, set_contact
 from ..store.outbox import JobState, delivery_log
 from ..store.search import search_tickets
@@ -263,9 +263,7 @@ async def move_bundle(request: web.Request) -> web.Response:
     if body.bundle_id not in {b.bundle_id for b in ticket.bundles}:
         raise NotFound("that bundle is not on this ticket", code="bundle_not_found")
     target = await visible_ticket(request, who, _whole_number(form.get("to_ticket", ""), "the target ticket"))
-    await request.app[DB].run(
-        SqliteStore.move_bundle, body.bundle_id, target.id, who.name, body.reason, request.app[CLOCK]()
-    )
+    await request.app[DB].run(Store.move_bundle, body.bundle_id, target.id, who.name, body.reason, request.app[CLOCK]())
     raise _done(request, target)
 
 

@@ -33,7 +33,7 @@ from ..images import MAX_IMAGE_BYTES, ImageRefused, checked_image
 from ..models import Principal, Role, Ticket, TicketState
 from ..notify.messages import MILESTONE_WORDS
 from ..state import BLOBS, CLOCK, DB
-from ..store import SqliteStore
+from ..store import Store
 from ..store.contacts import contact_of
 from ..support.clocks import current_state, next_follow_up
 from ..support.events import EventKind
@@ -71,7 +71,7 @@ async def _page(request: web.Request, who: Principal, name: str, **context: Any)
 @routes.get("/portal/")
 async def portal_home(request: web.Request) -> web.Response:
     who = await customer(request)
-    tickets = await request.app[DB].run(SqliteStore.list_tickets, household=who.household)
+    tickets = await request.app[DB].run(Store.list_tickets, household=who.household)
     return await _page(request, who, "portal_home.html", tickets=tickets)
 
 
@@ -203,7 +203,7 @@ async def add_image(request: web.Request, who: Principal, ticket: Ticket, data: 
     blobs = request.app[BLOBS]
     await asyncio.to_thread(blobs.adopt, await asyncio.to_thread(blobs.stage, clean), digest)
     await request.app[DB].run(
-        SqliteStore.append_ticket_event,
+        Store.append_ticket_event,
         ticket.id,
         who.name,
         EventKind.IMAGE,

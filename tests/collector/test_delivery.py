@@ -24,7 +24,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from collector.app import create_app
 from collector.delivery import backoff
 from collector.models import Role
-from collector.store import SqliteStore
+from collector.store import open_store
 from lab.certs import make_server_certificate
 
 from .conftest import NOW, Collector, ManualClock, collector_config
@@ -227,7 +227,7 @@ async def test_jobs_survive_a_restart_and_are_not_planned_twice(tmp_path: Path, 
         app = create_app(config, clock=clock, monotonic_clock=clock.monotonic)
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             if run == 0:
-                store = SqliteStore(config.database_path)
+                store = open_store(config)
                 try:
                     _, token = store.create_user("api", Role.ENGINEER, None, clock())
                 finally:
@@ -262,7 +262,7 @@ async def test_each_endpoint_signs_with_its_own_secret_and_sees_what_it_may(tmp_
     config = collector_config(tmp_path, **overrides)
     try:
         async with TestClient(TestServer(create_app(config, clock=ManualClock(NOW)), host="127.0.0.1")) as client:
-            store = SqliteStore(config.database_path)
+            store = open_store(config)
             try:
                 _, token = store.create_user("api", Role.ENGINEER, None, NOW)
             finally:

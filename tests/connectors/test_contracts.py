@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from collector.models import Role
-from collector.store import SqliteStore
 from collector.store.outbox import delivery_log
 from shared.bundle import open_bundle
 from tests.collector.conftest import NOW, Collector
@@ -166,7 +165,7 @@ async def test_rate_limits_are_honoured_and_nothing_is_sent_twice(
     server.rate_limit_next = 1  # the first request gets the documented 429 with Retry-After: 93
     engineer = collector.user("eve", Role.ENGINEER)
     tid = await _open(collector, engineer, "hh-r")
-    store = SqliteStore(collector.store_path)
+    store = collector.store()
     try:
         job = await until(lambda: next((j for j in delivery_log(store) if j["attempts"] == 1), None))
         assert job["state"] == "pending" and "429" in job["last_error"]
@@ -429,7 +428,7 @@ async def test_an_answer_unlike_the_documented_one_fails_the_attempt_and_is_retr
     server.undocumented_answers = True
     engineer = collector.user("eve", Role.ENGINEER)
     await _open(collector, engineer, "hh-odd")
-    store = SqliteStore(collector.store_path)
+    store = collector.store()
     try:
         job = await until(lambda: next((j for j in delivery_log(store) if j["attempts"] >= 1), None))
     finally:

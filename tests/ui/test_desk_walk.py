@@ -15,7 +15,7 @@ from playwright.async_api import FilePayload, Page, async_playwright
 
 from collector.app import create_app
 from collector.models import Role
-from collector.store import SqliteStore
+from collector.store import open_store
 from collector.web.passwords import hash_password
 from shared.models import utcnow
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -40,7 +40,7 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
     overrides = notify_config(servers)
     overrides["notify"]["backoff_s"] = 1  # real time here: a send that fails on a busy machine is retried soon
     config = collector_config(tmp_path, support={"timezone": "Asia/Shanghai"}, **overrides)
-    store = SqliteStore(config.database_path)
+    store = open_store(config)
     try:
         for name, role, household in (("eve", Role.ENGINEER, None), ("carol", Role.CUSTOMER, "hh-walk")):
             store.create_user(name, role, household, utcnow())
@@ -149,7 +149,7 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 )
             finally:
                 await browser.close()
-        store = SqliteStore(config.database_path)
+        store = open_store(config)
         try:
             events = [e for e in store.ticket_events(ticket_id) if e.kind != "internal_note"]
         finally:
