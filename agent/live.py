@@ -26,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from shared.aio import cancel_and_wait, reconnect_forever
+from shared.atomic_file import write_atomically
 from shared.broker_url import parse_broker_url, secure
 from shared.live import (
     MAX_REQUEST_BYTES,
@@ -99,10 +100,9 @@ class ConsentStore:
 
     def set(self, consent: Consent) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         granted = consent.granted_until.isoformat() if consent.granted_until else None
-        tmp.write_text(json.dumps({"mode": consent.mode, "granted_until": granted}))
-        tmp.replace(self.path)
+        # 0600 and fsynced: the customer's decision must survive a power cut and is theirs alone to read.
+        write_atomically(self.path, json.dumps({"mode": consent.mode, "granted_until": granted}).encode())
 
     def grant(self, minutes: float, now: datetime) -> Consent:
         consent = Consent("ask", now + timedelta(minutes=minutes))
