@@ -88,3 +88,49 @@ async def test_the_running_agent_saves_its_inventory_when_it_changes(
             await asyncio.sleep(0.05)
         else:
             raise AssertionError("inventory.json not written while the agent runs")
+
+
+def _runtime_config(mosquitto: Mosquitto, tmp_path: Path) -> AgentConfig:
+    return AgentConfig.model_validate(
+        {"state_dir": str(tmp_path), "broker": {"url": mosquitto.url}, "discovery": {"mdns": False, "arp": False}}
+    )
+
+
+async def test_a_crash_in_the_fault_clock_is_logged_and_the_clock_restarts(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a supervisor a crashed tick would stop fault capture silently for the rest of the run."""
+    ticks_after_crash = asyncio.Event()
+    crashed = False
+
+    async with AgentRuntime(_runtime_config(mosquitto, tmp_path)) as runtime:
+        real_tick = runtime.engine.tick
+
+        def tick_that_fails_once(now):  # type: ignore[no-untyped-def]
+            nonlocal crashed
+            if not crashed:
+                crashed = True
+                raise RuntimeError("engine bug")
+            ticks_after_crash.set()
+            return real_tick(now)
+
+        monkeypatch.setattr(runtime.engine, "tick", tick_that_fails_once)
+        await asyncio.wait_for(ticks_after_crash.wait(), 10)
+        assert runtime.supervisor.crashes["fault-clock"] == 1
+        assert not runtime.supervisor.fatal.is_set()
+    logged = next(r for r in caplog.records if "fault-clock crashed" in r.getMessage())
+    assert logged.exc_info is not None and "engine bug" in str(logged.exc_info[1])
+
+
+async def test_a_crash_in_the_recorder_sync_makes_the_agent_exit_non_zero(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``homediag-agent run`` returns 1, so systemd starts a fresh agent that reads its recorder back."""
+    from agent.commands.run import _run
+
+    async def broken_sync(self: AgentRuntime) -> None:
+        raise RuntimeError("recorder bug")
+
+    monkeypatch.setattr(AgentRuntime, "_sync", broken_sync)
+    assert await asyncio.wait_for(_run(_runtime_config(mosquitto, tmp_path)), 30) == 1
+    assert any(r.exc_info and "recorder bug" in str(r.exc_info[1]) for r in caplog.records)
