@@ -19,11 +19,11 @@ import asyncio
 import logging
 import os
 from contextlib import AsyncExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 from shared.aio import OnCrash, Supervisor
-from shared.models import EventKind, Inventory, RootCause, TimelineEvent, Trigger, TriggerKind
+from shared.models import DiagnosisReport, EventKind, Inventory, RootCause, TimelineEvent, Trigger, TriggerKind
 from shared.profiles import load_profiles
 
 from .capture import CaptureJournal, Capturer, finish_interrupted_captures
@@ -124,23 +124,24 @@ class AgentRuntime:
             )
             self.outbox = await self._stack.enter_async_context(Outbox.from_config(config, client))
             profiles = await asyncio.to_thread(load_profiles, config.firmware_profiles)
-            inventory = self.inventory
+
+            def fault_diagnosis(
+                events: list[TimelineEvent], snapshot: Inventory | None, now: datetime, signature: str | None
+            ) -> DiagnosisReport:
+                """Runs in a worker thread; the capturer takes the inventory snapshot on the loop."""
+                assert snapshot is not None  # the capturer is given the inventory store's snapshot
+                logs = recorder.logs(since=events[0].ts if events else now)
+                focus = fault_focus(events, signature)
+                return diagnose(events, snapshot, {}, profiles, now, logs=logs, focus=focus)
+
             self.capturer = Capturer(
                 config,
                 self.identity,
                 recorder,
                 self.outbox,
                 self.journal,
-                inventory=inventory.snapshot,
-                diagnose=lambda events, now, signature: diagnose(
-                    events,
-                    inventory.snapshot(),
-                    {},
-                    profiles,
-                    now,
-                    logs=recorder.logs(since=events[0].ts if events else now),
-                    focus=fault_focus(events, signature),
-                ),
+                inventory=self.inventory.snapshot,
+                diagnose=fault_diagnosis,
             )
         else:
             _LOGGER.warning("not enrolled: faults are recorded but no bundle is made (homediag-agent enroll)")

@@ -16,6 +16,7 @@ import pytest
 
 from lab.disk import fill_filesystem, mount_small_disk, unmount_under
 from lab.mosquitto import Mosquitto
+from tests.blocking import no_blocking_in_loop  # noqa: F401  (opted into by module: pytestmark)
 from tests.lab_fixtures import lab_factory, lab_home  # noqa: F401  (fixtures for every test area)
 
 

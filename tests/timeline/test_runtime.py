@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from agent.config import AgentConfig
+from agent.live_handlers import RuntimeLiveHandlers
 from agent.runtime import AgentRuntime
 from lab.mosquitto import Mosquitto
 from shared.models import EventKind, TimelineEvent
+from tests.waiting import eventually
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.usefixtures("no_blocking_in_loop")]
 
 
 async def wait_event(runtime: AgentRuntime, predicate: Callable[[TimelineEvent], bool]) -> TimelineEvent:
@@ -82,12 +84,11 @@ async def test_the_running_agent_saves_its_inventory_when_it_changes(
             check=True,
         )
         await wait_event(runtime, lambda e: e.kind is EventKind.DEVICE_AVAILABILITY)
-        for _ in range(100):
-            if saved.exists() and "tasmota:kitchen" in saved.read_text():
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("inventory.json not written while the agent runs")
+        await eventually(
+            lambda: saved.exists() and "tasmota:kitchen" in saved.read_text(),
+            blocking=True,
+            what="inventory.json written while the agent runs",
+        )
 
 
 def _runtime_config(mosquitto: Mosquitto, tmp_path: Path) -> AgentConfig:
@@ -134,3 +135,13 @@ async def test_a_crash_in_the_recorder_sync_makes_the_agent_exit_non_zero(
     monkeypatch.setattr(AgentRuntime, "_sync", broken_sync)
     assert await asyncio.wait_for(_run(_runtime_config(mosquitto, tmp_path)), 30) == 1
     assert any(r.exc_info and "recorder bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_the_live_diagnosis_reads_profiles_and_a_week_off_the_event_loop(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Under ``no_blocking_in_loop``: loading the firmware profiles on the loop would fail this test."""
+    async with AgentRuntime(_runtime_config(mosquitto, tmp_path)) as runtime:
+        report = await RuntimeLiveHandlers(runtime).diagnose()
+    broker_check = next(check for check in report["checks"]["live"] if check["name"] == "broker")
+    assert report["verdict"] and broker_check["ok"] is True
