@@ -13,7 +13,7 @@ from aiohttp import web
 from shared.models import utcnow
 
 from .api import ROUTE_TABLES
-from .api.params import check_parameters
+from .api.params import check_parameters, load_contract
 from .blobs import BlobStore
 from .config import CollectorConfig
 from .delivery import Outbox
@@ -24,6 +24,7 @@ from .ratelimit import RateLimiter, whole_seconds
 from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, LOGIN_THROTTLE, MONOTONIC, OUTBOX, SCANNER, Clock
 from .store import Database
 from .support.scanner import SlaScanner
+from .web import load_templates
 from .web import routes as ui_routes
 from .web.guard import LoginThrottle, is_https
 from .web.pages import html_errors
@@ -98,11 +99,22 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             yield
 
 
+def _read_once() -> None:
+    load_contract()
+    load_templates()
+
+
+async def _preload(_app: web.Application) -> None:
+    """The API contract and the page templates, read and built in a worker thread before the first request."""
+    await asyncio.to_thread(_read_once)
+
+
 async def _live(app: web.Application) -> AsyncIterator[None]:
     if app[CONFIG].live.url is None:
         yield
         return
-    async with LiveService(app[CONFIG]) as live:
+    # Built in a worker thread: it writes the broker's account files (fsync) before anything else runs.
+    async with await asyncio.to_thread(LiveService, app[CONFIG]) as live:
         app[LIVE] = live
         yield
 
@@ -137,6 +149,7 @@ def create_app(
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock
     app[LIMITER] = RateLimiter(burst=config.rate_limit.burst, per_minute=config.rate_limit.per_minute)
+    app.on_startup.append(_preload)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_live)
     for table in ROUTE_TABLES:

@@ -56,6 +56,14 @@ _env = jinja2.Environment(
 )
 
 
+def load_templates() -> None:
+    """Compile every page template now (they stay cached): read at startup in a worker thread, not from disk
+    on the event loop by the first request for each page."""
+    for template in resources.files(__package__).joinpath("templates").iterdir():
+        if template.name.endswith(".html"):
+            _env.get_template(template.name)
+
+
 def render(
     name: str, request: web.Request, *, status: int = 200, tz: str | None = None, **context: Any
 ) -> web.Response:
