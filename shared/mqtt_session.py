@@ -135,6 +135,7 @@ class MqttSession:
         self.connected = asyncio.Event()
         self.received = 0
         self.dropped = 0
+        self.attempts = 0  # sessions tried: a refused or unreachable broker shows here as a rising count
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.name}")
@@ -296,6 +297,7 @@ class MqttSession:
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         lost: asyncio.Future[str] = loop.create_future()
+        self.attempts += 1
         client = self._new_client(loop, lost)
         v5 = self._protocol is MqttProtocol.V5
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -16,12 +17,15 @@ async def eventually(
     blocking: bool = False,
 ) -> Any:
     """Wait until ``condition()`` is truthy and return its value; ``AssertionError`` naming ``what`` after
-    ``within`` seconds. ``blocking`` runs the condition in a thread (it reads files or runs a command), so the
-    event loop the code under test runs on is never held up by the test's polling."""
+    ``within`` seconds. ``condition`` may be a coroutine function (it asks an HTTP endpoint). ``blocking`` runs
+    it in a thread (it reads files or runs a command), so the event loop the code under test runs on is never
+    held up by the test's polling."""
     try:
         async with asyncio.timeout(within):
             while True:
                 value = await asyncio.to_thread(condition) if blocking else condition()
+                if inspect.isawaitable(value):
+                    value = await value
                 if value:
                     return value
                 await asyncio.sleep(interval)

@@ -164,8 +164,9 @@ async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) 
         async with Discovery(config, sink, InventoryStore(None), clock=Clock()) as discovery:
             await eventually(lambda: broker_states() == ["refused"], within=10)
             assert discovery.mqtt is not None and "authori" in (discovery.mqtt.refused or "").lower()
-            await asyncio.sleep(1)  # reconnect attempts go on; the timeline says it once
-            assert broker_states() == ["refused"]
+            attempts = discovery.mqtt.session.attempts
+            await eventually(lambda: discovery.mqtt.session.attempts >= attempts + 3, what="three more attempts")
+            assert broker_states() == ["refused"]  # reconnect attempts go on; the timeline says it once
             passwords.write_text(password_entry("hub", "what-the-hub-knows") + "\n")
             await asyncio.to_thread(broker.reload)
             await eventually(lambda: broker_states() == ["refused", "accepted"], within=10)
@@ -215,8 +216,9 @@ async def test_a_tls_home_broker_is_trusted_only_with_its_ca(tmp_path: Path) -> 
             await eventually(lambda: any(d.available for d in store.snapshot().devices), within=10)
         untrusting = InventoryStore(None)
         async with Discovery(config(None), MemorySink(), untrusting, clock=Clock()) as discovery:
-            await asyncio.sleep(1.5)
-            assert discovery.mqtt is not None and not discovery.mqtt.connected.is_set()
+            assert discovery.mqtt is not None
+            await eventually(lambda: discovery.mqtt.session.attempts >= 3, what="three attempts")  # type: ignore[union-attr]
+            assert not discovery.mqtt.connected.is_set()
         assert untrusting.snapshot().devices == []
     finally:
         broker.close()

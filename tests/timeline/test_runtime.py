@@ -20,13 +20,12 @@ pytestmark = [pytest.mark.broker, pytest.mark.usefixtures("no_blocking_in_loop")
 
 
 async def wait_event(runtime: AgentRuntime, predicate: Callable[[TimelineEvent], bool]) -> TimelineEvent:
-    assert runtime.recorder is not None
-    for _ in range(200):
-        found = next((e for e in runtime.recorder.events() if predicate(e)), None)
-        if found is not None:
-            return found
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no such event in {runtime.recorder.events()}")
+    recorder = runtime.recorder
+    assert recorder is not None
+    found: TimelineEvent = await eventually(
+        lambda: next((e for e in recorder.events() if predicate(e)), None), what="the awaited timeline event"
+    )
+    return found
 
 
 async def test_a_broker_crash_is_a_broker_fault_and_the_state_survives(mosquitto: Mosquitto, tmp_path: Path) -> None:
