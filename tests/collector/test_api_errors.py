@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import create_app
 from collector.models import Role
+from tests.configs import collector_config
 
-from .conftest import Collector, collector_config
+from .conftest import Collector
 
 
 async def test_the_inputs_that_used_to_answer_500(collector: Collector) -> None:

@@ -26,9 +26,10 @@ from collector.delivery import backoff
 from collector.models import Role
 from collector.store import SqliteStore
 from lab.certs import make_server_certificate
+from tests.configs import collector_config
 from tests.waiting import eventually
 
-from .conftest import NOW, Collector, ManualClock, collector_config
+from .conftest import NOW, Collector, ManualClock
 from .sessions import sign_in
 
 SECRET = "whsec-0123456789abcdef"

@@ -22,6 +22,7 @@ from collector.live_broker import password_entry
 from lab.certs import make_server_certificate
 from lab.mosquitto import Mosquitto
 from shared.models import EventKind
+from tests.configs import FAST_RECONNECT, agent_config
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
@@ -63,9 +64,7 @@ def simulators(mosquitto: Mosquitto) -> Iterator[list[subprocess.Popen[bytes]]]:
 async def test_inventory_complete_and_recovered_after_a_broker_crash(
     mosquitto: Mosquitto, simulators, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    config = AgentConfig.model_validate(
-        {"state_dir": str(tmp_path), "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}}
-    )
+    config = agent_config(tmp_path, broker={"url": mosquitto.url, **FAST_RECONNECT})
     sink, store = MemorySink(), InventoryStore(tmp_path / "inventory.json")
 
     def families() -> set[str | None]:
@@ -120,7 +119,7 @@ async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(
         stderr=subprocess.DEVNULL,
     )
     try:
-        config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": mosquitto.url}})
+        config = agent_config(tmp_path, broker={"url": mosquitto.url})
         store = InventoryStore(None)
 
         def upstairs() -> list[str]:
@@ -144,17 +143,15 @@ async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) 
     broker = Mosquitto(allow_anonymous=False, extra_config=f"password_file {passwords}\n")
     broker.start()
     try:
-        config = AgentConfig.model_validate(
-            {
-                "state_dir": str(tmp_path),
-                "broker": {
-                    "url": broker.url,
-                    "username": "hub",
-                    "password": "what-the-hub-knows",
-                    "reconnect_min_s": 0.1,
-                    "reconnect_max_s": 0.3,
-                },
-            }
+        config = agent_config(
+            tmp_path,
+            broker={
+                "url": broker.url,
+                "username": "hub",
+                "password": "what-the-hub-knows",
+                "reconnect_min_s": 0.1,
+                "reconnect_max_s": 0.3,
+            },
         )
         sink = MemorySink()
 
@@ -200,15 +197,13 @@ async def test_a_tls_home_broker_is_trusted_only_with_its_ca(tmp_path: Path) -> 
         )
 
         def config(ca_file: Path | None) -> AgentConfig:
-            return AgentConfig.model_validate(
-                {
-                    "state_dir": str(tmp_path),
-                    "broker": {
-                        "url": broker.url,
-                        "ca_file": None if ca_file is None else str(ca_file),
-                        "reconnect_min_s": 0.1,
-                    },
-                }
+            return agent_config(
+                tmp_path,
+                broker={
+                    "url": broker.url,
+                    "ca_file": None if ca_file is None else str(ca_file),
+                    "reconnect_min_s": 0.1,
+                },
             )
 
         store = InventoryStore(None)

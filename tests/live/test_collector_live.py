@@ -13,7 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from agent.live import Consent, LiveChannel
 from collector.app import create_app
-from collector.config import CollectorConfig
 from collector.live_broker import BrokerAccounts
 from collector.models import Role
 from collector.store import SqliteStore
@@ -22,6 +21,7 @@ from lab.mosquitto import Mosquitto
 from shared.live import LiveGrant
 from shared.models import utcnow
 from shared.signing import generate_private_key, public_key_to_text
+from tests.configs import collector_config
 from tests.waiting import eventually
 
 from .conftest import support_listener
@@ -35,17 +35,14 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Mosquitto, Pa
     accounts = BrokerAccounts(tmp_path / "broker", "homediag-collector")
     broker = Mosquitto(allow_anonymous=False, extra_config=support_listener(accounts))
     pid_file = tmp_path / "broker.pid"
-    config = CollectorConfig.model_validate(
-        {
-            "data_dir": str(tmp_path / "collector"),
-            "ingest": {"verify_workers": 0},
-            "live": {
-                "url": broker.url,
-                "accounts_dir": str(accounts.directory),
-                "pid_file": str(pid_file),
-                "request_timeout_s": 1.5,
-            },
-        }
+    config = collector_config(
+        tmp_path,
+        live={
+            "url": broker.url,
+            "accounts_dir": str(accounts.directory),
+            "pid_file": str(pid_file),
+            "request_timeout_s": 1.5,
+        },
     )
     broker.start()
     pid_file.write_text(str(broker.pid))

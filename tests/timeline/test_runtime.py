@@ -14,6 +14,7 @@ from agent.live_handlers import RuntimeLiveHandlers
 from agent.runtime import AgentRuntime
 from lab.mosquitto import Mosquitto
 from shared.models import EventKind, TimelineEvent
+from tests.configs import FAST_RECONNECT, NO_LAN_SCAN, agent_config
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.broker, pytest.mark.usefixtures("no_blocking_in_loop")]
@@ -29,13 +30,11 @@ async def wait_event(runtime: AgentRuntime, predicate: Callable[[TimelineEvent],
 
 
 async def test_a_broker_crash_is_a_broker_fault_and_the_state_survives(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    config = AgentConfig.model_validate(
-        {
-            "state_dir": str(tmp_path),
-            "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-            "probes": {"interval_s": 0.1, "timeout_s": 0.5, "failures_before_down": 2},
-            "discovery": {"mdns": False, "arp": False},
-        }
+    config = agent_config(
+        tmp_path,
+        broker={"url": mosquitto.url, **FAST_RECONNECT},
+        probes={"interval_s": 0.1, "timeout_s": 0.5, "failures_before_down": 2},
+        discovery=NO_LAN_SCAN,
     )
     async with AgentRuntime(config) as runtime:
         await wait_event(runtime, lambda e: e.kind is EventKind.BROKER and e.state == "up")
@@ -57,13 +56,7 @@ async def test_the_running_agent_saves_its_inventory_when_it_changes(
 ) -> None:
     """The one-click diagnosis (another process) and a hub that loses power rely on ``inventory.json``."""
     monkeypatch.setattr("agent.runtime.INVENTORY_SAVE_EVERY_S", 0.1)
-    config = AgentConfig.model_validate(
-        {
-            "state_dir": str(tmp_path),
-            "broker": {"url": mosquitto.url},
-            "discovery": {"mdns": False, "arp": False},
-        }
-    )
+    config = agent_config(tmp_path, broker={"url": mosquitto.url}, discovery=NO_LAN_SCAN)
     saved = tmp_path / "inventory.json"
     async with AgentRuntime(config) as runtime:
         await asyncio.to_thread(
@@ -91,9 +84,7 @@ async def test_the_running_agent_saves_its_inventory_when_it_changes(
 
 
 def _runtime_config(mosquitto: Mosquitto, tmp_path: Path) -> AgentConfig:
-    return AgentConfig.model_validate(
-        {"state_dir": str(tmp_path), "broker": {"url": mosquitto.url}, "discovery": {"mdns": False, "arp": False}}
-    )
+    return agent_config(tmp_path, broker={"url": mosquitto.url}, discovery=NO_LAN_SCAN)
 
 
 async def test_a_crash_in_the_fault_clock_is_logged_and_the_clock_restarts(

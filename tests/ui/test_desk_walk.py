@@ -19,8 +19,8 @@ from collector.store import SqliteStore
 from collector.web.passwords import hash_password
 from shared.models import utcnow
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
-from tests.collector.conftest import collector_config
 from tests.collector.test_delivery import INTERNAL, Servers, notify_config, servers  # noqa: F401 - fixture
+from tests.configs import collector_config
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.browser
