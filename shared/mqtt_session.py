@@ -186,7 +186,7 @@ class MqttSession:
     # -- the session loop -------------------------------------------------------------------------------------
     async def _run(self) -> None:
         await reconnect_forever(
-            self._session,
+            self._attempt,
             SessionLost,
             min_s=self._reconnect.min_s,
             max_s=self._reconnect.max_s,
@@ -196,6 +196,17 @@ class MqttSession:
             what=self.name,
             after_session=lambda: self._set_up(False),
         )
+
+    async def _attempt(self) -> None:
+        """One session; an error nobody foresaw is logged with its traceback and retried like a lost session,
+        so a bug in one callback does not end the connection for the rest of the process's life."""
+        try:
+            await self._session()
+        except SessionLost:
+            raise
+        except Exception as exc:
+            self._logger.exception("%s failed unexpectedly", self.name)
+            raise SessionLost(f"unexpected error: {exc!r}") from exc
 
     def _set_up(self, up: bool) -> None:
         if up == self.connected.is_set():
@@ -224,7 +235,7 @@ class MqttSession:
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             protocol=self._protocol.value,
-            **({} if v5 else {"clean_session": True}),
+            clean_session=None if v5 else True,  # v5 says it at connect: clean_start
         )
         username, password = self._login
         if username:
@@ -257,7 +268,8 @@ class MqttSession:
                 up()
                 return
             _rc, mid = client.subscribe(filters)
-            first_subscription.append(mid)
+            if mid is not None:
+                first_subscription.append(mid)
 
         def on_subscribe(_c: Any, _u: Any, mid: int, reason_codes: Any, _p: Any) -> None:
             refused = [code for code in reason_codes if code.is_failure]
@@ -279,7 +291,7 @@ class MqttSession:
                 lambda: self._enqueue(
                     Message(
                         topic=message.topic,
-                        payload=message.payload,
+                        payload=bytes(message.payload),
                         retain=bool(message.retain),
                         received_at=self._clock(),
                         response_topic=getattr(properties, "ResponseTopic", None),
@@ -299,12 +311,12 @@ class MqttSession:
         lost: asyncio.Future[str] = loop.create_future()
         self.attempts += 1
         client = self._new_client(loop, lost)
-        v5 = self._protocol is MqttProtocol.V5
         try:
             secure(client, self.address, self._ca_file)
-            connect_options = {"clean_start": True} if v5 else {}
+            # clean_start is MQTT v5's (paho refuses it for 3.1.1, where clean_session above says the same).
+            clean_start = True if self._protocol is MqttProtocol.V5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
             await asyncio.to_thread(
-                client.connect, self.address.host, self.address.port, KEEPALIVE_S, **connect_options
+                client.connect, self.address.host, self.address.port, KEEPALIVE_S, clean_start=clean_start
             )
         except OSError as exc:  # ssl.SSLError (an untrusted certificate, say) is one too
             raise SessionLost(f"cannot reach {self.address}: {exc}") from exc
@@ -315,7 +327,7 @@ class MqttSession:
         finally:
             self._client = None
             self._set_up(False)
-            if v5 and self._will is not None:
+            if self._protocol is MqttProtocol.V5 and self._will is not None:
                 # MQTT v5 "disconnect with will message": the broker publishes the will (our retained offline).
                 client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
             else:

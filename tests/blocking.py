@@ -48,7 +48,7 @@ def _in_loop_thread() -> bool:
     return asyncio._get_running_loop() is not None
 
 
-def _importing(stack: traceback.StackSummary) -> bool:
+def _importing(stack: list[traceback.FrameSummary]) -> bool:
     """A module run on first import (mimetypes reading /etc/mime.types): once per process, not per request."""
     return any(frame.filename.startswith("<frozen importlib") for frame in stack)
 
