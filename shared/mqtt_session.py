@@ -263,7 +263,12 @@ class MqttSession:
                 return
             if self._on_login is not None:
                 loop.call_soon_threadsafe(self._on_login, None)
-            filters = list(self._subscriptions())
+            try:
+                filters = list(self._subscriptions())
+            except Exception as exc:  # raised in paho's thread it would end that thread, silently
+                self._logger.exception("%s: the subscriptions could not be listed", self.name)
+                loop.call_soon_threadsafe(settle, f"subscriptions failed: {exc!r}")
+                return
             if not filters:
                 up()
                 return

@@ -113,3 +113,28 @@ async def test_a_home_broker_session_speaks_mqtt_311(mosquitto: Mosquitto) -> No
     async with _session(mosquitto, "tele/+/LWT", protocol=MqttProtocol.V311) as session:
         message = await _receive(session)
     assert (message.payload, message.retain) == (b"Online", True)
+
+
+async def test_an_unforeseen_error_is_logged_and_retried_not_silent(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An invalid will (QoS 3) raises in our code, a failing subscriptions list in paho's thread:
+    both are logged with their traceback and the session keeps trying."""
+    async with _session(mosquitto, will=Will("agents/a1/status", "offline", qos=3)) as bad_will:
+        await eventually(lambda: bad_will.attempts >= 2, what="a retry after the error")
+    assert any(r.exc_info and isinstance(r.exc_info[1], ValueError) for r in caplog.records)
+
+    calls = 0
+
+    def subscriptions_failing_once() -> list[tuple[str, int]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("owner bug")
+        return [("home/#", 1)]
+
+    session = MqttSession(parse_broker_url(mosquitto.url), subscriptions=subscriptions_failing_once, reconnect=FAST)
+    async with session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+    assert session.attempts == 2
+    assert any(r.exc_info and "owner bug" in str(r.exc_info[1]) for r in caplog.records)
