@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -17,14 +16,21 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
     """Cancel a task we own and wait until it has really ended.
 
     A task that already ended with an error re-raises it here: its owner is the one place that can report it,
-    and a crash found at shutdown must not pass for a clean stop.
+    and a crash found at shutdown must not pass for a clean stop. Only the cancellation we asked for is
+    swallowed: if the owner itself is cancelled while it waits, that cancellation goes on (else an owner
+    cancelled in its cleanup would carry on as if nothing happened, a reconnect loop forever).
     """
     if task is None:
         return
+    current = asyncio.current_task()
+    cancels_before = current.cancelling() if current is not None else 0
     if not task.done():
         task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await task
+    except asyncio.CancelledError:
+        if current is not None and current.cancelling() > cancels_before:
+            raise
 
 
 async def wait_first(*events: asyncio.Event) -> None:

@@ -26,6 +26,32 @@ async def test_cancel_and_wait_stops_a_running_task_quietly() -> None:
     assert task.cancelled()
 
 
+async def test_the_owners_own_cancellation_is_not_swallowed() -> None:
+    """The owner is cancelled while it waits for a child's slow cleanup: it must end cancelled, not go on."""
+    cleanup_started, finish_cleanup = asyncio.Event(), asyncio.Event()
+
+    async def child() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cleanup_started.set()
+            await finish_cleanup.wait()
+
+    async def owner(task: asyncio.Task[None]) -> str:
+        await cancel_and_wait(task)
+        return "carried on"
+
+    child_task = asyncio.create_task(child())
+    await asyncio.sleep(0)
+    owner_task = asyncio.create_task(owner(child_task))
+    await cleanup_started.wait()
+    owner_task.cancel()
+    await asyncio.sleep(0)
+    finish_cleanup.set()
+    await asyncio.wait([owner_task, child_task])
+    assert owner_task.cancelled()
+
+
 async def test_a_restartable_task_is_logged_and_run_again(caplog: pytest.LogCaptureFixture) -> None:
     runs: list[int] = []
     second_run = asyncio.Event()
