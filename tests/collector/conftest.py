@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.app import create_app
+from collector.config import CollectorConfig
 from collector.models import Role
 from collector.store import Store, open_store
 from shared.bundle import build_bundle

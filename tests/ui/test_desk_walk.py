@@ -19,7 +19,7 @@ from collector.store import open_store
 from collector.web.passwords import hash_password
 from shared.models import utcnow
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
-from tests.collector.test_delivery import INTERNAL, Servers, html, notify_config, plain, servers  # noqa: F401 - fixture
+from tests.collector.test_delivery import INTERNAL, Servers, html, notify_config, plain
 from tests.configs import collector_config
 from tests.waiting import eventually
 
