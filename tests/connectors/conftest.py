@@ -86,7 +86,7 @@ async def collector(tmp_path: Path, config_overrides: dict[str, Any]) -> AsyncIt
     clock = ManualClock(NOW)
     app = create_app(config, clock=clock, monotonic_clock=clock.monotonic)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-        yield Collector(client, config.database_path, clock)
+        yield Collector(client, config, clock)
 
 
 class RtApi:
