@@ -153,7 +153,11 @@ class LiveRelay:
 
     async def _read(self) -> None:
         while True:
-            self._on_message(await self.session.receive())
+            message = await self.session.receive()
+            try:
+                self._on_message(message)
+            except Exception:  # a bug for one message must not blind the relay to every later answer
+                _LOGGER.exception("message on %s not handled", message.topic)
 
     def _on_message(self, message: Message) -> None:
         topic, payload, correlation, retained = message.topic, message.payload, message.correlation, message.retain

@@ -179,7 +179,10 @@ class MqttDiscovery:
     async def _consume(self) -> None:
         while True:
             message = await self.session.receive()
-            self.handle(message.topic, message.payload, message.received_at)
+            try:
+                self.handle(message.topic, message.payload, message.received_at)
+            except Exception:  # a bug for one message must not end discovery for the rest of the run
+                _LOGGER.exception("message on %s not handled", message.topic)
 
     def handle(self, topic: str, payload: bytes, at: datetime) -> None:
         """Route one message to the parsers whose subscriptions match; never raises for bad payloads."""

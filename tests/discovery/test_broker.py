@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import jsonschema
@@ -16,6 +17,7 @@ import yaml
 from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.discovery import Discovery
+from agent.discovery.mqtt import MqttDiscovery
 from agent.evidence import MemorySink
 from agent.inventory import InventoryStore
 from collector.live_broker import password_entry
@@ -252,3 +254,27 @@ def test_discover_command_prints_the_inventory(mosquitto: Mosquitto, simulators,
         check=True,
     )
     assert len(json.loads(full.stdout)["devices"]) == 2 and "inventory full (2 devices)" in full.stderr
+
+
+async def test_a_message_that_breaks_handling_is_logged_and_discovery_goes_on(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = agent_config(tmp_path, broker={"url": mosquitto.url, **FAST_RECONNECT})
+    store = InventoryStore(None)
+    real_handle = MqttDiscovery.handle
+
+    def handle_breaking_on_the_first(self: MqttDiscovery, topic: str, payload: bytes, at: datetime) -> None:
+        if topic == "tele/first/LWT":
+            raise RuntimeError("parser bug")
+        real_handle(self, topic, payload, at)
+
+    monkeypatch.setattr(MqttDiscovery, "handle", handle_breaking_on_the_first)
+    async with Discovery(config, MemorySink(), store, clock=Clock()) as discovery:
+        assert discovery.mqtt is not None
+        await asyncio.wait_for(discovery.mqtt.connected.wait(), 10)
+        for device in ("first", "second"):
+            publish = ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-t", f"tele/{device}/LWT"]
+            process = await asyncio.create_subprocess_exec(*publish, "-m", "Online")
+            assert await process.wait() == 0
+        await eventually(lambda: any(d.available for d in store.snapshot().devices), what="the second device")
+    assert any(r.exc_info and "parser bug" in str(r.exc_info[1]) for r in caplog.records)
