@@ -23,10 +23,10 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
 
 from shared import signing
+from shared.atomic_file import write_atomically
 from shared.errors import HomediagError
 from shared.live import LiveGrant
 
-from .atomic_file import write_atomically
 from .errors import AgentError, NotEnrolled
 
 _LOGGER = logging.getLogger(__name__)

@@ -10,7 +10,6 @@ reconnect (link count rising while uptime keeps rising), a firmware change, a we
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.atomic_file import write_atomically
 from shared.models import Device, EventKind, Inventory, TimelineEvent, utcnow
 
 _LOGGER = logging.getLogger(__name__)
@@ -164,13 +164,8 @@ class InventoryStore:
         store, take the snapshot on the loop and pass it in."""
         if self.path is None:
             return
-        temp = self.path.with_suffix(".tmp")
-        try:
-            temp.write_text((inventory or self.snapshot()).model_dump_json(indent=1))
-            os.replace(temp, self.path)
-        except OSError:
-            temp.unlink(missing_ok=True)  # a half-written copy on a full disk only takes the space others need
-            raise
+        # The helper removes a half-written copy on a full disk: it would only take the space others need.
+        write_atomically(self.path, (inventory or self.snapshot()).model_dump_json(indent=1).encode())
 
     # -- queries ----------------------------------------------------------------------------------------------
     def snapshot(self) -> Inventory:

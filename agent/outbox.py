@@ -43,11 +43,11 @@ from typing import Protocol, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.atomic_file import TMP_PREFIX, fsync_dir, write_atomically
 from shared.bundle import open_bundle, peek_manifest
 from shared.errors import HomediagError
 from shared.models import BundleManifest, Trigger, utcnow
 
-from .atomic_file import TMP_PREFIX, fsync_dir, write_atomically
 from .collector_client import UploadOutcome, UploadResult
 from .config import AgentConfig
 from .crashpoints import CaptureStep, crash_point

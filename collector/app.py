@@ -13,7 +13,7 @@ from aiohttp import web
 from shared.models import utcnow
 
 from .api import ROUTE_TABLES
-from .api.params import check_parameters
+from .api.params import check_parameters, load_contract
 from .blobs import BlobStore
 from .config import CollectorConfig
 from .connectors.plan import HELPDESK
@@ -27,6 +27,7 @@ from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, LOGIN_THROTT
 from .store import Database
 from .store.limits import SharedLimiter
 from .support.scanner import SlaScanner
+from .web import load_templates
 from .web import routes as ui_routes
 from .web.guard import LoginThrottle, is_https
 from .web.pages import html_errors
@@ -106,6 +107,16 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             yield
 
 
+def _read_once() -> None:
+    load_contract()
+    load_templates()
+
+
+async def _preload(_app: web.Application) -> None:
+    """The API contract and the page templates, read and built in a worker thread before the first request."""
+    await asyncio.to_thread(_read_once)
+
+
 def _limiters(app: web.Application, db: Database) -> None:
     """Rate limits in memory for one collector; in the database when replicas share one (PostgreSQL)."""
     config = app[CONFIG]
@@ -126,7 +137,8 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
     if app[CONFIG].live.url is None:
         yield
         return
-    async with LiveService(app[CONFIG]) as live:
+    # Built in a worker thread: it writes the broker's account files (fsync) before anything else runs.
+    async with await asyncio.to_thread(LiveService, app[CONFIG]) as live:
         app[LIVE] = live
         yield
 
@@ -159,6 +171,7 @@ def create_app(
     app[CONFIG] = config
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock
+    app.on_startup.append(_preload)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_live)
     for table in ROUTE_TABLES:

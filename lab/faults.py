@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shared.atomic_file import write_atomically
+
 from .disk import fill_filesystem
 from .netns import LabError
 from .simulators.families import CRASH_REASON, POWER_ON_REASON
@@ -357,9 +359,8 @@ class Faults:
         lab = self.lab
         fault = self._begin("hub_clock_step", seconds=seconds)
         offset = read_clock_offset(lab.clock_offset_file) + seconds
-        tmp = lab.clock_offset_file.with_suffix(".tmp")
-        tmp.write_text(f"{offset}\n")
-        tmp.replace(lab.clock_offset_file)  # atomic: the agent never reads half a number
+        # Atomic: the agent never reads half a number. Readable by all: the agent may run as another user.
+        write_atomically(lab.clock_offset_file, f"{offset}\n".encode(), mode=0o644)
         fault.started_at = _now()
         fault.details["offset_s"] = offset
         fault._finish()

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from shared.atomic_file import write_atomically
+
 from . import netns
 from .disk import mount_small_disk, unmount_under
 from .mosquitto import Mosquitto
@@ -647,9 +649,7 @@ class LabHome:
             broker_pid=self._broker_pid(),
             nat=self.nat,
         )
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state.__dict__, indent=1))
-        tmp.replace(self.state_path)
+        write_atomically(self.state_path, json.dumps(state.__dict__, indent=1).encode(), mode=0o644)
 
     def _broker_pid(self) -> int | None:
         if self.broker is not None and self.broker.running:

@@ -18,9 +18,9 @@ from typing import Any, Self
 import psutil
 
 from shared.aio import cancel_and_wait
+from shared.atomic_file import write_atomically
 from shared.models import EventKind, TimelineEvent
 
-from ..atomic_file import write_atomically
 from ..clock import Clock
 from ..evidence import EvidenceSink
 from .clock import ClockWatch

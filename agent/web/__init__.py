@@ -30,9 +30,9 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from shared.aio import cancel_and_wait
+from shared.atomic_file import write_atomically
 from shared.models import DiagnosisReport, Inventory, utcnow
 
-from ..atomic_file import write_atomically
 from ..collector_client import CollectorClient, UploadOutcome, UploadResult, collector_url
 from ..commands.bundle import deliver
 from ..config import AgentConfig

@@ -61,6 +61,14 @@ _env = jinja2.Environment(
 )
 
 
+def load_templates() -> None:
+    """Compile every page template now (they stay cached): read at startup in a worker thread, not from disk
+    on the event loop by the first request for each page."""
+    for template in resources.files(__package__).joinpath("templates").iterdir():
+        if template.name.endswith(".html"):
+            _env.get_template(template.name)
+
+
 def staff_language(request: web.Request) -> Language:
     """The desk's language: the reader's choice (a cookie), else the browser's first preference, else English."""
     chosen = request.cookies.get(LANGUAGE_COOKIE, "")

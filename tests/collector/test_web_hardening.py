@@ -22,8 +22,9 @@ from collector.models import Role
 from collector.web.passwords import hash_password
 from lab.certs import make_server_certificate
 from shared.models import Trigger, TriggerKind
+from tests.configs import collector_config
 
-from .conftest import NOW, Collector, ManualClock, collector_config
+from .conftest import NOW, Collector, ManualClock
 
 PASSWORD = "correct horse battery"
 

@@ -34,6 +34,7 @@ from collector.store.backends.sqlite import SqliteBackend
 from lab.collector_process import CollectorProcess
 from shared.models import DiagnosisReport
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.configs import LOCAL_PAGE, NO_LAN_SCAN, agent_config, agent_settings
 from tests.diagnosis.language import han, untranslated
 from tests.diagnosis.page_states import NOW, every_finding, every_state, inventory
 
@@ -106,9 +107,7 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
     async with AsyncExitStack() as stack:
         servers: dict[str, OneClickPage] = {}
         for name, report in {**states, "progress": states["healthy"]}.items():
-            config = AgentConfig.model_validate(
-                {"state_dir": str(tmp_path / name), "web": {"host": "127.0.0.1", "port": 0}}
-            )
+            config = agent_config(tmp_path / name, web=LOCAL_PAGE)
             check = _fixed_check(report, gate if name == "progress" else None)
             servers[name] = await stack.enter_async_context(OneClickPage(config, check=check, now=lambda: NOW, tz=tz))
         playwright = await stack.enter_async_context(async_playwright())
@@ -178,13 +177,13 @@ async def enrolled(tmp_path: Path) -> AsyncIterator[tuple[AgentConfig, Collector
     collector.start()
     try:
         token = collector.admin("token", "create", "--household", "hh-page").split()[-1]
-        settings = {
-            "state_dir": str(tmp_path / "state"),
-            "collector": {"url": collector.url},
-            "discovery": {"mdns": False, "arp": False},
-            "web": {"host": "127.0.0.1", "port": 0, "send_wait_s": 1.0},
-            "upload": {"backoff_initial_s": 0.2, "backoff_max_s": 1.0},
-        }
+        settings = agent_settings(
+            tmp_path / "state",
+            collector={"url": collector.url},
+            discovery=NO_LAN_SCAN,
+            web={**LOCAL_PAGE, "send_wait_s": 1.0},
+            upload={"backoff_initial_s": 0.2, "backoff_max_s": 1.0},
+        )
         (tmp_path / "agent.yaml").write_text(str(settings).replace("'", '"'))
         subprocess.run(
             [AGENT, "-c", str(tmp_path / "agent.yaml"), "enroll", "--token", token],
@@ -192,7 +191,7 @@ async def enrolled(tmp_path: Path) -> AsyncIterator[tuple[AgentConfig, Collector
             capture_output=True,
             timeout=60,
         )
-        yield AgentConfig.model_validate(settings), collector
+        yield agent_config(**settings), collector
     finally:
         collector.stop()
 
@@ -275,13 +274,7 @@ async def test_real_check_sent_online_again_and_offline_follows_to_the_ticket(en
 
 
 async def test_the_running_agent_serves_the_page(tmp_path: Path) -> None:
-    config = AgentConfig.model_validate(
-        {
-            "state_dir": str(tmp_path / "state"),
-            "discovery": {"mdns": False, "arp": False},
-            "web": {"host": "127.0.0.1", "port": 0},
-        }
-    )
+    config = agent_config(tmp_path / "state", discovery=NO_LAN_SCAN, web=LOCAL_PAGE)
     async with AgentRuntime(config) as runtime:
         assert runtime.page is not None
         async with (

@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.clock import Clock
-from agent.config import AgentConfig
 from agent.discovery.mqtt import MqttDiscovery
 from agent.evidence import MemorySink
 from agent.inventory import DeviceUpdate, DropReason, InventoryStore
 from shared.models import EventKind, TimelineEvent
+from tests.configs import agent_config
 
 AT = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -28,7 +28,7 @@ def j(value: object) -> bytes:
 
 class Home:
     def __init__(self, tmp_path: Path, max_devices: int = 5000) -> None:
-        config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": "mqtt://127.0.0.1:1"}})
+        config = agent_config(tmp_path, broker={"url": "mqtt://127.0.0.1:1"})
         self.sink, self.store = MemorySink(), InventoryStore(None, max_devices=max_devices)
         self.discovery = MqttDiscovery(config, self.sink, self.store, Clock())
 

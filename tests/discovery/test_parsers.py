@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.clock import Clock
-from agent.config import AgentConfig
 from agent.discovery import esphome, homeassistant, shelly, tasmota, zigbee2mqtt
 from agent.discovery.mqtt import MqttDiscovery
 from agent.evidence import MemorySink
 from agent.inventory import InventoryStore
 from shared.models import EventKind, LogLine
+from tests.configs import agent_config
 
 AT = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -187,9 +187,9 @@ def test_zigbee2mqtt_nested_names_commands_attribute_output_and_other_bridges() 
 
 
 def test_zigbee2mqtt_bases_in_configuration(tmp_path: Path) -> None:
-    old = AgentConfig.model_validate({"state_dir": str(tmp_path), "discovery": {"zigbee2mqtt_base": "z2m"}})
+    old = agent_config(tmp_path, discovery={"zigbee2mqtt_base": "z2m"})
     assert old.discovery.zigbee2mqtt_bases == ["z2m"]
-    both = AgentConfig.model_validate({"state_dir": str(tmp_path), "discovery": {"zigbee2mqtt_bases": ["a", "b"]}})
+    both = agent_config(tmp_path, discovery={"zigbee2mqtt_bases": ["a", "b"]})
     assert both.discovery.zigbee2mqtt_bases == ["a", "b"] and both.discovery.zigbee2mqtt_autodetect
 
 
@@ -240,7 +240,7 @@ def test_esphome_sensors_are_known_by_how_their_object_id_ends() -> None:
 
 
 def _discovery(tmp_path: Path) -> tuple[MqttDiscovery, MemorySink, InventoryStore]:
-    config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": "mqtt://127.0.0.1:1"}})
+    config = agent_config(tmp_path, broker={"url": "mqtt://127.0.0.1:1"})
     sink, store = MemorySink(), InventoryStore(None)
     return MqttDiscovery(config, sink, store, Clock()), sink, store
 

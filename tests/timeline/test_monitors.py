@@ -21,6 +21,7 @@ from agent.monitors.probes import CHECKS, CheckResult, run_checks
 from agent.monitors.ssdp import SSDP_PORT, BootIdTracker, SsdpListener, gateway_announcement, parse_headers
 from lab.ssdp import notify, search_response
 from shared.models import EventKind
+from tests.configs import agent_config
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 GW = "10.77.0.1"
@@ -151,16 +152,14 @@ async def test_a_round_of_checks_on_loopback() -> None:
         listener.listen()
         closed.bind(("127.0.0.1", 0))  # bound, not listening: refused
         port, refused = listener.getsockname()[1], closed.getsockname()[1]
-        config = AgentConfig.model_validate(
-            {
-                "network": {
-                    "interfaces": ["lo"],
-                    "gateway": "127.0.0.1",
-                    "internet_targets": [f"127.0.0.1:{refused}", f"127.0.0.1:{port}"],
-                },
-                "probes": {"timeout_s": 1.0, "arp": False},
-                "broker": {"url": f"mqtt://127.0.0.1:{refused}"},
-            }
+        config = agent_config(
+            network={
+                "interfaces": ["lo"],
+                "gateway": "127.0.0.1",
+                "internet_targets": [f"127.0.0.1:{refused}", f"127.0.0.1:{port}"],
+            },
+            probes={"timeout_s": 1.0, "arp": False},
+            broker={"url": f"mqtt://127.0.0.1:{refused}"},
         )
         results = {r.name: r for r in await run_checks(config)}
     assert results["hub_link"].ok is True
