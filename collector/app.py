@@ -88,7 +88,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
         await asyncio.to_thread(blobs.discard_staged)
         async with (
-            IngestWorkers(config.ingest.verify_workers, blobs) as workers,
+            IngestWorkers(config.ingest.verify_workers, blobs, db, config.tickets) as workers,
             SlaScanner(db, config, app[CLOCK]) as scanner,
             Outbox(db, config, app[CLOCK]) as outbox,
         ):
