@@ -107,9 +107,8 @@ def _blob_store(root: Path, fsync: bool) -> BlobStore:
     return BlobStore(root, fsync=fsync)
 
 
-def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blob_root: Path, fsync: bool) -> Verified:
-    """Read the staged archive safely, verify signature and hashes, then adopt it as a blob. Runs in a worker;
-    a refused upload's staged file is the caller's to remove."""
+def verify(staged: Path, public_key: str, limits: ReadLimits) -> Verified:
+    """Read the staged archive safely, verify signature, hashes and contents. Runs in a worker."""
     data = staged.read_bytes()
     opened = open_bundle(data, limits)  # unsafe or too large: the reader's own error (400/413)
     try:
@@ -120,9 +119,7 @@ def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blob_roo
         parse_contents(verified.files)  # what the pages will read must parse, or every reader of the ticket fails
     except ContentInvalid as exc:
         raise Unverifiable("file_invalid", str(exc)) from None
-    sha256 = hashlib.sha256(data).hexdigest()
-    _blob_store(blob_root, fsync).adopt(staged, sha256)
-    return Verified(verified.manifest, sha256)
+    return Verified(verified.manifest, hashlib.sha256(data).hexdigest())
 
 
 def bundle_record(upload: Upload, verified: Verified, agent: AgentRecord, received_at: datetime) -> BundleRecord:
@@ -211,13 +208,22 @@ class _VerifyJob:
 
 
 def verify_and_store_batch(jobs: list[_VerifyJob], blob_root: Path, fsync: bool) -> list[Verified | Exception]:
-    """``verify_and_store`` for each job, in a worker: one hand-off for the batch, one answer per job."""
+    """Each job's staged archive verified, then the verified ones adopted as blobs together (their fsyncs, the
+    slow part, in one group). Runs in a worker: one hand-off for the batch, one answer per job; a refused
+    upload's staged file is the caller's to remove."""
     results: list[Verified | Exception] = []
     for job in jobs:
         try:
-            results.append(verify_and_store(job.staged, job.public_key, job.limits, blob_root, fsync))
-        except (Unverifiable, BundleError, OSError, CollectorError) as exc:
+            results.append(verify(job.staged, job.public_key, job.limits))
+        except Exception as exc:  # this upload's answer (an unforeseen error is its own 500), not the batch's
             results.append(exc)
+    verified = [
+        (job.staged, result.sha256) for job, result in zip(jobs, results, strict=True) if isinstance(result, Verified)
+    ]
+    try:
+        _blob_store(blob_root, fsync).adopt_many(verified)
+    except CollectorError as exc:  # the disk refused: the batch is refused (a blob placed already names no record)
+        return [exc if isinstance(result, Verified) else result for result in results]
     return results
 
 
