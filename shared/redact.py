@@ -19,6 +19,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from enum import Enum
 from functools import lru_cache
 from typing import Any
 
@@ -332,9 +333,20 @@ def _protected_words() -> frozenset[str]:
     return frozenset(words)
 
 
-# A trigger costs ~1-2 µs to find and map to its line, a regex's scan of text ~5-20 ns a character: below one
-# trigger per so many characters the lines are picked, above it the whole text is scanned.
+class PassScope(Enum):
+    """Where a text pass runs in a long text once one of its triggers is there. Picking out the lines that hold a
+    trigger costs ~2-3 µs a line; a pattern whose first characters are rare scans ~150-900 MB/s (bench.redact's
+    logs), so scanning the whole text costs less than picking lines unless they are very few."""
+
+    WHOLE_TEXT = "whole text"  # a pattern that scans fast
+    TRIGGER_LINES = "trigger lines"  # a pattern that scans slowly (10-90 MB/s): only the lines holding a trigger
+
+
+# Where triggers are denser than one per so many characters, even a slow pattern's scan of the whole text
+# costs less than picking the lines.
 _GATED_CHARACTERS_PER_TRIGGER = 200
+
+_Pass = tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str], PassScope]
 
 
 def _sub_on_lines_with(
@@ -687,21 +699,27 @@ class Redactor:
             return match[0]
         return self.pseudonym_hostname(match["name"], keep_suffix=match["suffix"].lower())
 
-    def _pass_table(self) -> tuple[tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str]], ...]:
-        """(lower-case triggers, pattern, replacement): a pass runs only on the lines holding one of its triggers."""
+    def _pass_table(self) -> tuple[_Pass, ...]:
+        """(lower-case triggers, pattern, replacement, scope): a pass runs only where one of its triggers is."""
+        whole, lines = PassScope.WHOLE_TEXT, PassScope.TRIGGER_LINES
         return (
-            (("://",), _URL_CREDENTIALS, self._url_credentials),
-            (("?",), _QUERY_PARAMETER, self._query_parameter),
-            (("authorization", "cookie"), _HEADER_SECRET, lambda m: f"{m['name']}{m['sep']}{self._remove('token')}"),
-            (("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}"),
-            (("eyj",), _JWT, lambda m: self._remove("token")),
-            (_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret),
-            (("ssid",), _SSID_TEXT, self._ssid),
-            (("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial),
-            (("usb-",), _USB_SERIAL, lambda m: "usb-" + m["lead"] + self.pseudonym_serial(m["value"])),
-            (("@",), _EMAIL, lambda m: self.pseudonym_email(m[0])),
-            (("+", "("), _PHONE, self._phone),
-            (_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host),
+            (("://",), _URL_CREDENTIALS, self._url_credentials, whole),
+            (("?",), _QUERY_PARAMETER, self._query_parameter, whole),
+            (
+                ("authorization", "cookie"),
+                _HEADER_SECRET,
+                lambda m: f"{m['name']}{m['sep']}{self._remove('token')}",
+                lines,
+            ),
+            (("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}", whole),
+            (("eyj",), _JWT, lambda m: self._remove("token"), whole),
+            (_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret, lines),
+            (("ssid",), _SSID_TEXT, self._ssid, whole),
+            (("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial, whole),
+            (("usb-",), _USB_SERIAL, lambda m: "usb-" + m["lead"] + self.pseudonym_serial(m["value"]), whole),
+            (("@",), _EMAIL, lambda m: self.pseudonym_email(m[0]), lines),
+            (("+", "("), _PHONE, self._phone, whole),
+            (_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host, lines),
         )
 
     def redact_text(self, text: str) -> str:
@@ -710,7 +728,7 @@ class Redactor:
             text = _PRIVATE_KEY_BLOCK.sub(lambda m: self._remove("key"), text)
             lower = text.lower()
         if "\n" not in text:
-            for triggers, pattern, replace in self._passes:
+            for triggers, pattern, replace, _ in self._passes:
                 if any(trigger in lower for trigger in triggers):
                     text = pattern.sub(replace, text)
         else:
@@ -723,8 +741,13 @@ class Redactor:
         lines that hold them, joined, so its cost follows the lines concerned and not the whole text; where they
         are dense, finding those lines costs more than the pass's scan of the whole text, which it then makes.
         No pass crosses a line."""
-        for triggers, pattern, replace in self._passes:
-            redacted = _sub_on_lines_with(triggers, pattern, replace, text, lower)
+        for triggers, pattern, replace, scope in self._passes:
+            if scope is PassScope.TRIGGER_LINES:
+                redacted = _sub_on_lines_with(triggers, pattern, replace, text, lower)
+            elif any(trigger in lower for trigger in triggers):
+                redacted = pattern.sub(replace, text)
+            else:
+                continue
             if redacted is not text:
                 text, lower = redacted, redacted.lower()
         return text
