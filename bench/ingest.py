@@ -5,6 +5,10 @@ agents, uploads them with ``clients`` concurrent connections to a ``homediag-col
 loopback, then the same bytes to a bare aiohttp process whose handler only reads and discards the body.
 Prints bundles/s for both, the ratio, and p50/p99 latency. Nothing is asserted: the figures are the result.
 
+Then, in the same run, the same load through HAProxy (packaging/haproxy-collector.cfg) to one and to two
+replicas sharing a PostgreSQL database (a throwaway server started by the bench), each printed against the
+verification ceiling below (``--no-replicas`` skips them).
+
 It also prints the *verification floor*: the CPU that the compiled primitives alone (gunzip, sha256 of the
 archive and of its contents, one Ed25519 verification) take per bundle, timed in this process. A verifying
 collector needs at least the bare run's CPU per request (server and client) plus that floor, which bounds
@@ -17,20 +21,27 @@ import argparse
 import asyncio
 import hashlib
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import zlib
+from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 
 import aiohttp
 import psutil
 from aiohttp import web
 
+from collector.config import CollectorConfig
+from collector.store import open_store
 from lab.collector_process import CollectorProcess
+from lab.haproxy import Balancer
 from lab.mosquitto import free_port, wait_for_port
+from lab.postgres import PostgresServer, postgres_session
 from shared.bundle import build_bundle
 from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind, utcnow
 from shared.signing import PAYLOAD_TYPE, generate_private_key, pae, public_key_to_text
@@ -57,15 +68,26 @@ def serve_bare(port: int) -> None:
     web.run_app(_bare_app(), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-async def _enrol_agents(collector: CollectorProcess) -> list[tuple[str, str, object]]:
-    agents = []
+def _cli_tokens(collector: CollectorProcess) -> list[tuple[str, str]]:
+    """(household, enrolment token) pairs, made as an operator makes them."""
+    households = [f"bench-{index}" for index in range(AGENTS)]
+    return [(h, collector.admin("token", "create", "--household", h).split()[-1]) for h in households]
+
+
+def _store_tokens(config: CollectorConfig) -> list[tuple[str, str]]:
+    """The same, straight through the store (one process instead of one per agent)."""
+    with closing(open_store(config)) as store:
+        households = [f"bench-{index}" for index in range(AGENTS)]
+        return [(h, store.create_enrol_token(h, timedelta(hours=1), utcnow())[0]) for h in households]
+
+
+async def _enrol_agents(url: str, tokens: list[tuple[str, str]]) -> list[tuple[str, str, object]]:
+    agents: list[tuple[str, str, object]] = []
     async with aiohttp.ClientSession() as session:
-        for index in range(AGENTS):
-            household = f"bench-{index}"
-            token = collector.admin("token", "create", "--household", household).split()[-1]
+        for household, token in tokens:
             key = generate_private_key()
             async with session.post(
-                f"{collector.url}/api/v1/enroll",
+                f"{url}/api/v1/enroll",
                 json={"token": token, "public_key": public_key_to_text(key.public_key()), "hostname": "bench"},
             ) as answer:
                 body = await answer.json()
@@ -153,7 +175,30 @@ def _report(name: str, count: int, elapsed: float, latencies: list[float], error
     return rate
 
 
-async def run(count: int, clients: int) -> None:
+async def _through_balancer(
+    tmp: Path, postgres: PostgresServer, env: dict[str, str], replicas: int, count: int, clients: int
+) -> tuple[float, list[float], int]:
+    """The load through HAProxy to ``replicas`` collectors on one fresh PostgreSQL database and one blob dir."""
+    data_dir = tmp / f"replicas-{replicas}"
+    database_url = postgres.fresh_database()
+    env = {**env, "HOMEDIAG_COLLECTOR_DATABASE_URL": database_url}
+    processes = [CollectorProcess(data_dir, extra_env=env) for _ in range(replicas)]
+    try:
+        for process in processes:
+            process.start()
+        with Balancer(tmp, processes) as balancer:
+            tokens = _store_tokens(CollectorConfig(data_dir=data_dir, database_url=database_url))
+            agents = await _enrol_agents(balancer.url, tokens)
+            bundles = await asyncio.to_thread(_bundles, agents, count)
+            url = balancer.url + "/api/v1/bundles"
+            await _upload_all(url, bundles[: clients * 2], clients)  # warm-up
+            return await _upload_all(url, bundles, clients)
+    finally:
+        for process in processes:
+            process.stop()
+
+
+async def run(count: int, clients: int, with_replicas: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="homediag-bench-") as tmp:
         env = {
             **FSYNC_ENV,
@@ -162,7 +207,7 @@ async def run(count: int, clients: int) -> None:
         }
         collector = CollectorProcess(Path(tmp) / "collector", extra_env=env)
         with collector:
-            agents = await _enrol_agents(collector)
+            agents = await _enrol_agents(collector.url, _cli_tokens(collector))
             bundles = await asyncio.to_thread(_bundles, agents, count)
             print(f"{count} bundles of {sum(map(len, bundles)) // count} bytes, {clients} concurrent clients")
             await _upload_all(collector.url + "/api/v1/bundles", bundles[: clients * 2], clients)  # warm-up
@@ -207,18 +252,31 @@ async def run(count: int, clients: int) -> None:
             f"   ceiling: collector {collector_rate / ceiling:.2f} x the ceiling as measured; its CPU per bundle "
             f"allows {own:.0f} bundles/s = {own / ceiling:.2f} x the ceiling (target >= 0.5)"
         )
+        if not with_replicas:
+            return
+        print("through HAProxy, PostgreSQL, shared blob dir (same bundles' size and clients):")
+        for postgres in postgres_session():
+            for replicas in (1, 2):
+                elapsed, latencies, errors = await _through_balancer(Path(tmp), postgres, env, replicas, count, clients)
+                rate = _report(f"{replicas} replica" + "s" * (replicas > 1), count, elapsed, latencies, errors)
+                print(
+                    f"{'':>10}  {rate / ceiling:.2f} of the verification ceiling, {rate / collector_rate:.2f} of SQLite direct"
+                )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--no-replicas", action="store_true", help="skip the PostgreSQL runs behind HAProxy")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # Stopped by a timeout or ^C, the bench still stops what it started (collectors, HAProxy, PostgreSQL).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return
-    asyncio.run(run(args.count, args.clients))
+    asyncio.run(run(args.count, args.clients, not args.no_replicas))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from collector.app import create_app
 from collector.config import CollectorConfig
 from collector.live_broker import BrokerAccounts, render_listener_auth
 from collector.models import Role
-from collector.store import SqliteStore
+from collector.store import open_store
 from lab.mosquitto import Mosquitto, free_port
 from shared.live import LiveGrant
 from shared.models import utcnow
@@ -102,7 +102,7 @@ async def _collector_round_trips(
             "live": {"url": broker.url, "accounts_dir": str(accounts.directory), "pid_file": str(pid_file)},
         }
     )
-    store = SqliteStore(config.database_path)
+    store = open_store(config)
     engineer = store.create_user("bench", Role.ENGINEER, None, utcnow())[1]
     tokens = [store.create_enrol_token(f"hh-{i}", timedelta(hours=1), utcnow())[0] for i in range(agents)]
     store.close()

@@ -16,19 +16,24 @@ from .api import ROUTE_TABLES
 from .api.params import check_parameters
 from .blobs import BlobStore
 from .config import CollectorConfig
+from .connectors.plan import HELPDESK
+from .connectors.sender import HelpdeskSender
 from .delivery import Outbox
 from .errors import CollectorError, RateLimited
 from .ingest import IngestWorkers
 from .live_service import LiveService
-from .ratelimit import RateLimiter, whole_seconds
+from .ratelimit import Limiter, LocalLimiter, RateLimiter, whole_seconds
 from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, LOGIN_THROTTLE, MONOTONIC, OUTBOX, SCANNER, Clock
 from .store import Database
+from .store.limits import SharedLimiter
 from .support.scanner import SlaScanner
 from .web import routes as ui_routes
 from .web.guard import LoginThrottle, is_https
 from .web.pages import html_errors
 
 _LOGGER = logging.getLogger(__name__)
+
+STAGED_LEFTOVER_S = 3600.0  # an upload is staged for seconds; an hour-old staged file is nobody's
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -83,19 +88,38 @@ async def contract_middleware(
 async def _storage(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    async with Database(config.database_path) as db:
+    async with Database(config) as db:
         app[DB] = db
+        _limiters(app, db)
         app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
-        await asyncio.to_thread(blobs.discard_staged)
+        # Replicas share the blob directory: only what no upload in flight can still own is a crash's leftover.
+        await asyncio.to_thread(blobs.discard_staged, 0.0 if config.database_url is None else STAGED_LEFTOVER_S)
         async with (
             IngestWorkers(config.ingest.verify_workers, blobs, db, config.tickets) as workers,
             SlaScanner(db, config, app[CLOCK]) as scanner,
-            Outbox(db, config, app[CLOCK]) as outbox,
+            HelpdeskSender(db, blobs, config, app[CLOCK]) as helpdesks,
+            Outbox(db, config, app[CLOCK], {HELPDESK: helpdesks}) as outbox,
         ):
             app[INGEST] = workers
             app[SCANNER] = scanner
             app[OUTBOX] = outbox
             yield
+
+
+def _limiters(app: web.Application, db: Database) -> None:
+    """Rate limits in memory for one collector; in the database when replicas share one (PostgreSQL)."""
+    config = app[CONFIG]
+
+    def limiter(scope: str, burst: int, per_minute: float) -> Limiter:
+        if config.database_url is None:
+            return LocalLimiter(RateLimiter(burst=burst, per_minute=per_minute), app[MONOTONIC])
+        return SharedLimiter(db, scope, burst=burst, per_minute=per_minute, clock=app[CLOCK])
+
+    app[LIMITER] = limiter("upload", config.rate_limit.burst, config.rate_limit.per_minute)
+    app[LOGIN_THROTTLE] = LoginThrottle(
+        limiter("login-account", config.web.login_burst_per_account, config.web.login_per_minute_per_account),
+        limiter("login-address", config.web.login_burst_per_address, config.web.login_per_minute_per_address),
+    )
 
 
 async def _live(app: web.Application) -> AsyncIterator[None]:
@@ -132,11 +156,9 @@ def create_app(
         middlewares=[errors_middleware, contract_middleware, html_errors], client_max_size=1024 * 1024
     )
     app.on_response_prepare.append(_security_headers)
-    app[LOGIN_THROTTLE] = LoginThrottle(config.web)
     app[CONFIG] = config
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock
-    app[LIMITER] = RateLimiter(burst=config.rate_limit.burst, per_minute=config.rate_limit.per_minute)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_live)
     for table in ROUTE_TABLES:

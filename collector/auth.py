@@ -7,7 +7,7 @@ from aiohttp import web
 from .errors import Forbidden, NotFound, Unauthorized
 from .models import Principal, Role
 from .state import DB
-from .store import SqliteStore
+from .store import Store
 
 STAFF = frozenset({Role.ENGINEER, Role.ADMIN})
 
@@ -29,7 +29,7 @@ async def principal(request: web.Request) -> Principal:
     if cached is not None:
         return cached
     token = bearer_token(request)
-    found = None if token is None else await request.app[DB].run(SqliteStore.principal_for_token, token)
+    found = None if token is None else await request.app[DB].run(Store.principal_for_token, token)
     if found is None:
         raise Unauthorized("a valid bearer token is required", code="unauthorized")
     request[PRINCIPAL] = found

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -90,10 +91,17 @@ class BlobStore:
         """Remove a blob no record names (an upload that lost a race for its bundle id)."""
         self.path(sha256).unlink(missing_ok=True)
 
-    def discard_staged(self) -> int:
-        """Remove what a crashed run left staged; how many files."""
+    def discard_staged(self, older_than_s: float = 0.0) -> int:
+        """Remove what a crashed run left staged; how many files. Replicas sharing the directory pass an age:
+        a file staged seconds ago may be another replica's upload in flight."""
         removed = 0
+        cutoff = time.time() - older_than_s
         for leftover in self.incoming.iterdir():
+            try:
+                if older_than_s and leftover.stat().st_mtime > cutoff:
+                    continue
+            except FileNotFoundError:
+                continue  # adopted or discarded meanwhile by the replica that staged it
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed

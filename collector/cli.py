@@ -33,12 +33,12 @@ from .config import CollectorConfig, load_config
 from .errors import CollectorError
 from .live_broker import BrokerAccounts, render_broker_config
 from .models import Role
-from .store import SqliteStore
+from .store import Store, open_store
 from .web.passwords import hash_password
 
 
-def _store(config: CollectorConfig) -> closing[SqliteStore]:
-    return closing(SqliteStore(config.database_path))
+def _store(config: CollectorConfig) -> closing[Store]:
+    return closing(open_store(config))
 
 
 def serve(args: argparse.Namespace, config: CollectorConfig) -> int:

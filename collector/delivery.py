@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Self
 
@@ -23,7 +24,8 @@ from .config import CollectorConfig
 from .notify.plan import EMAIL, WEBHOOK, planner
 from .notify.senders import DeliveryFailed, EmailSender, Sender, WebhookSender
 from .state import Clock
-from .store import Database
+from .store import Database, Store
+from .store.backends import Duty
 from .store.outbox import due_jobs, job_failed, job_sent, plan_new_events
 
 _LOGGER = logging.getLogger(__name__)
@@ -37,9 +39,11 @@ def backoff(attempts: int, base_s: float, cap_s: float) -> timedelta:
 class Outbox:
     """Owns the delivery task and the HTTP session of the webhook sender (an async context manager)."""
 
-    def __init__(self, db: Database, config: CollectorConfig, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, config: CollectorConfig, clock: Clock, senders: Mapping[str, Sender] | None = None
+    ) -> None:
         self._db, self._config, self._clock = db, config, clock
-        self.senders: dict[str, Sender] = {}
+        self.senders: dict[str, Sender] = dict(senders or {})  # e.g. the helpdesk connectors' (collector.connectors)
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -62,7 +66,10 @@ class Outbox:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Plan what new events call for, then try every due job once; returns how many were sent."""
+        """Plan what new events call for, then try every due job once; returns how many were sent. Only the
+        replica holding the outbox duty sends: two senders would each send a due job."""
+        if not await self._db.run(Store.try_lead, Duty.OUTBOX):
+            return 0
         notify = self._config.notify
         while await self._db.run(plan_new_events, planner(self._config), self._clock()):
             pass
@@ -74,14 +81,17 @@ class Outbox:
                     raise DeliveryFailed(f"no sender for channel '{job.channel}' is configured")
                 recorded = await sender.send(job, self._clock())
             except DeliveryFailed as exc:
-                attempts = job.attempts + 1
-                retry = (
-                    None
-                    if exc.permanent or attempts >= notify.max_attempts
-                    else (self._clock() + backoff(attempts, notify.backoff_s, notify.backoff_max_s))
+                attempts = job.attempts + (0 if exc.deferred else 1)
+                wait = (
+                    timedelta(0)  # nothing was sent: no backoff of its own, only the destination's wait below
+                    if exc.deferred
+                    else backoff(attempts, notify.backoff_s, notify.backoff_max_s)
                 )
+                if exc.retry_after_s is not None:  # the destination's rate limit: never sooner than it asked
+                    wait = max(wait, timedelta(seconds=exc.retry_after_s))
+                retry = None if exc.permanent or attempts >= notify.max_attempts else self._clock() + wait
                 _LOGGER.warning("delivery %s failed (attempt %d): %s", job.key, attempts, exc)
-                await self._db.run(job_failed, job, self._clock(), str(exc), retry)
+                await self._db.run(job_failed, job, self._clock(), str(exc), retry, counted=not exc.deferred)
                 continue
             await self._db.run(job_sent, job, self._clock(), recorded)
             sent += 1

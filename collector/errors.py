@@ -71,6 +71,13 @@ class StorageFailed(CollectorError):
     code = "storage_failed"
 
 
+class DatabaseUnavailable(CollectorError):
+    """The database server cannot be reached (restarting, failing over, network): nothing was stored; retry later."""
+
+    status = 503
+    code = "database_unavailable"
+
+
 class ConfigError(CollectorError):
     """The collector's configuration is invalid; raised at start-up."""
 

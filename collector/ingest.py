@@ -41,7 +41,7 @@ from .config import TicketConfig
 from .contents import ContentInvalid, parse_contents
 from .errors import BadRequest, CollectorError, Conflict, Forbidden, PayloadTooLarge
 from .models import AgentRecord, BundleRecord
-from .store import Database, SqliteStore
+from .store import Database, Store
 
 UNVERIFIABLE_STATUS = 422  # well-formed, but the signature, a hash, the listing or a file's schema does not hold
 PEEK_LIMITS = ReadLimits(max_member_bytes=4 * 1024 * 1024)
@@ -305,13 +305,13 @@ class IngestWorkers:
         return staged
 
     async def store(self, record: BundleRecord, now: datetime) -> BundleRecord:
-        """The verified bundle's record stored and attached (``SqliteStore.add_bundle``), committed together with
+        """The verified bundle's record stored and attached (``Store.add_bundle``), committed together with
         the others that arrive meanwhile; ``Conflict`` when its id was taken."""
         return await self._commit.submit(_Commit(record, now))
 
     async def _commit_batch(self, commits: list[_Commit]) -> list[BundleRecord | Conflict]:
         return await self._db.run(
-            SqliteStore.add_bundles,
+            Store.add_bundles,
             [commit.record for commit in commits],
             slack=self._slack,
             lookback=self._lookback,

@@ -10,12 +10,14 @@ the broker to reload them.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import os
 import secrets
 import signal
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from shared.live import AGENT_ID_PREFIX, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, TOPIC_ROOT, check_topic_word
@@ -119,14 +121,26 @@ class BrokerAccounts:
         self.pid_file = pid_file
         self.reload_command = reload_command
         directory.mkdir(parents=True, exist_ok=True)
-        if not self.password_file.exists():
-            self._write(self.password_file, "")
-        relays = set(self.relays_file.read_text().split()) if self.relays_file.exists() else set()
-        acl = render_acl(relays | {relay_user})
-        if relay_user not in relays or not self.acl_file.exists() or self.acl_file.read_text() != acl:
-            self._write(self.relays_file, "".join(f"{relay}\n" for relay in sorted(relays | {relay_user})))
-            self._write(self.acl_file, acl)
-            self.reload()
+        with self._locked():
+            if not self.password_file.exists():
+                self._write(self.password_file, "")
+            relays = set(self.relays_file.read_text().split()) if self.relays_file.exists() else set()
+            acl = render_acl(relays | {relay_user})
+            if relay_user not in relays or not self.acl_file.exists() or self.acl_file.read_text() != acl:
+                self._write(self.relays_file, "".join(f"{relay}\n" for relay in sorted(relays | {relay_user})))
+                self._write(self.acl_file, acl)
+                self.reload()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Replicas share the directory: each read-modify-write of the files holds an exclusive lock, so two
+        enrolments on two replicas never lose one another's password entry."""
+        fd = os.open(self.directory / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     @staticmethod
     def _write(path: Path, text: str) -> None:
@@ -140,18 +154,25 @@ class BrokerAccounts:
 
     def set_password(self, username: str, password: str) -> None:
         """Add or replace one user's entry, then reload the broker."""
-        lines = [
-            line for line in self.password_file.read_text().splitlines() if line and line.split(":", 1)[0] != username
-        ]
-        lines.append(password_entry(username, password))
-        self._write(self.password_file, "\n".join(lines) + "\n")
+        entry = password_entry(username, password)  # the slow hash, outside the lock
+        with self._locked():
+            lines = [
+                line
+                for line in self.password_file.read_text().splitlines()
+                if line and line.split(":", 1)[0] != username
+            ]
+            lines.append(entry)
+            self._write(self.password_file, "\n".join(lines) + "\n")
         self.reload()
 
     def remove(self, username: str) -> None:
-        lines = [
-            line for line in self.password_file.read_text().splitlines() if line and line.split(":", 1)[0] != username
-        ]
-        self._write(self.password_file, "\n".join(lines) + ("\n" if lines else ""))
+        with self._locked():
+            lines = [
+                line
+                for line in self.password_file.read_text().splitlines()
+                if line and line.split(":", 1)[0] != username
+            ]
+            self._write(self.password_file, "\n".join(lines) + ("\n" if lines else ""))
         self.reload()
 
     def reload(self) -> None:

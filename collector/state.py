@@ -11,7 +11,7 @@ from .blobs import BlobStore
 from .config import CollectorConfig
 from .ingest import IngestWorkers
 from .live_service import LiveService
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter
 from .store import Database
 
 Clock = Callable[[], datetime]
@@ -21,7 +21,7 @@ CLOCK = web.AppKey("clock", Clock)
 MONOTONIC = web.AppKey("monotonic", Callable[[], float])
 DB = web.AppKey("db", Database)
 BLOBS = web.AppKey("blobs", BlobStore)
-LIMITER = web.AppKey("limiter", RateLimiter)
+LIMITER = web.AppKey("limiter", Limiter)  # uploads per agent
 INGEST = web.AppKey("ingest", IngestWorkers)
 LIVE = web.AppKey("live", LiveService)  # absent when live state is not configured
 SCANNER = web.AppKey("scanner", "SlaScanner")

@@ -23,7 +23,8 @@ import yaml
 
 from agent.identity import Identity
 from collector.models import Priority, TicketIntake
-from collector.store import SqliteStore
+from collector.store import Store
+from collector.store.backends.sqlite import SqliteBackend
 from lab.collector_process import CollectorProcess
 from lab.home import LabHome, LabProcess
 from shared.bundle import VerifiedBundle, read_bundle
@@ -168,8 +169,8 @@ class AgentProcess:
         assert wait_for(ready, timeout), f"agent not ready: {[e.model_dump(mode='json') for e in self.events()][-20:]}"
 
     # -- the collector's side ----------------------------------------------------------------------------------
-    def _store(self) -> SqliteStore:
-        return SqliteStore(self.collector.data_dir / "collector.sqlite3")
+    def _store(self) -> Store:
+        return Store(SqliteBackend(self.collector.data_dir / "collector.sqlite3"))
 
     def open_ticket(self) -> int:
         store = self._store()

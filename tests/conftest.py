@@ -11,11 +11,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from collector.store.backends import Dialect
 from lab.disk import fill_filesystem, mount_small_disk, unmount_under
 from lab.mosquitto import Mosquitto
+from lab.postgres import PostgresServer, postgres_session
 from tests.lab_fixtures import lab_factory, lab_home  # noqa: F401  (fixtures for every test area)
 
 
@@ -54,6 +57,22 @@ async def _no_lingering_tasks() -> asyncio.AsyncIterator[None]:  # type: ignore[
             return
         await asyncio.sleep(0.05)
     pytest.fail(f"test left asyncio tasks running: {pending}")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, started on first use; each test takes a fresh database of it."""
+    yield from postgres_session()
+
+
+@pytest.fixture(params=list(Dialect))
+def database(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The store each collector test runs on: every test that takes ``collector``
+    (tests/collector, tests/support) runs on both backends."""
+    if request.param is Dialect.SQLITE:
+        return {}
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return {"database_url": server.fresh_database()}
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from aiohttp import web
 from ..auth import household_filter, principal, require_role
 from ..models import Role
 from ..state import CLOCK, DB, LIVE
-from ..store import SqliteStore
+from ..store import Store
 from .bodies import AgentWithPresence
 from .common import model_json
 from .live import presence_of
@@ -19,7 +19,7 @@ routes = web.RouteTableDef()
 async def list_agents(request: web.Request) -> web.Response:
     who = await principal(request)
     household = household_filter(who) or request.query.get("household")
-    agents = await request.app[DB].run(SqliteStore.list_agents, household)
+    agents = await request.app[DB].run(Store.list_agents, household)
     live = request.app.get(LIVE)
     return model_json(
         {
@@ -37,7 +37,7 @@ async def revoke_agent(request: web.Request) -> web.Response:
     who = await principal(request)
     require_role(who, Role.ENGINEER, Role.ADMIN)
     agent = await request.app[DB].run(
-        SqliteStore.revoke_agent, request.match_info["agent_id"], who.name, request.app[CLOCK]()
+        Store.revoke_agent, request.match_info["agent_id"], who.name, request.app[CLOCK]()
     )
     live = request.app.get(LIVE)
     if live is not None:

@@ -12,8 +12,8 @@ from ..auth import check_household, household_filter, principal
 from ..errors import Conflict, NotFound, PayloadTooLarge, RateLimited
 from ..ingest import bundle_record, check_agent, peek_upload
 from ..models import BundleRecord
-from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, MONOTONIC
-from ..store import SqliteStore
+from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER
+from ..store import Store
 from .common import model_json
 
 routes = web.RouteTableDef()
@@ -48,26 +48,26 @@ async def upload_bundle(request: web.Request) -> web.Response:
     data = await read_capped(request, config.ingest.max_bundle_bytes)
     upload = peek_upload(data, limits)
     bundle_id = str(upload.claimed.bundle_id)
-    existing, known_agent = await db.run(SqliteStore.ingest_lookup, bundle_id, upload.claimed.agent_id)
+    existing, known_agent = await db.run(Store.ingest_lookup, bundle_id, upload.claimed.agent_id)
     if existing is not None and existing.sha256 == upload.sha256():
         return _stored(existing, 200)  # a retry after a lost acknowledgement
     agent = check_agent(upload.claimed, known_agent)
-    limiter, now_s = app[LIMITER], app[MONOTONIC]()
-    wait = limiter.retry_after(agent.agent_id, now_s)
+    limiter = app[LIMITER]
+    wait = await limiter.retry_after(agent.agent_id)
     if wait > 0:
         raise RateLimited(f"agent {agent.agent_id} uploads too fast", retry_after_s=wait)
     if existing is not None:
         # Decided before anything is written or verified, and counted: a hub re-sending cannot fill the disk.
-        limiter.consume(agent.agent_id, now_s)
+        await limiter.consume(agent.agent_id)
         raise _conflict(bundle_id)
     verified = await app[INGEST].verify_and_store(upload, agent, limits)
-    limiter.consume(agent.agent_id, now_s)
+    await limiter.consume(agent.agent_id)
     record = bundle_record(upload, verified, agent, app[CLOCK]())
     try:
         stored = await app[INGEST].store(record, app[CLOCK]())
     except Conflict:
         # The same bundle id arrived concurrently: the first one won.
-        winner = await db.run(SqliteStore.get_bundle, bundle_id)
+        winner = await db.run(Store.get_bundle, bundle_id)
         if winner is not None and winner.sha256 == record.sha256:
             return _stored(winner, 200)
         await asyncio.to_thread(app[BLOBS].discard, record.sha256)  # the loser's bytes: no record names them
@@ -86,13 +86,13 @@ async def list_bundles(request: web.Request) -> web.Response:
     if household is None:
         household = request.query.get("household")
     unattached = request.query.get("unattached") in ("1", "true")
-    records = await request.app[DB].run(SqliteStore.list_bundles, household, unattached=unattached)
+    records = await request.app[DB].run(Store.list_bundles, household, unattached=unattached)
     return model_json({"bundles": [record.model_dump(mode="json") for record in records]})
 
 
 async def _visible_bundle(request: web.Request) -> BundleRecord:
     who = await principal(request)
-    record = await request.app[DB].run(SqliteStore.get_bundle, request.match_info["bundle_id"])
+    record = await request.app[DB].run(Store.get_bundle, request.match_info["bundle_id"])
     if record is None:
         raise NotFound("no such bundle", code="bundle_not_found")
     check_household(who, record.household)
@@ -105,7 +105,7 @@ async def download_bundle(request: web.Request) -> web.Response:
     who = await principal(request)
     data = await asyncio.to_thread(request.app[BLOBS].get, record.sha256)
     await request.app[DB].run(
-        SqliteStore.audit,
+        Store.audit,
         who.name,
         "bundle.read",
         record.bundle_id,

@@ -9,7 +9,7 @@ from shared.signing import key_id, public_key_from_text
 
 from ..errors import BadRequest
 from ..state import CLOCK, DB, LIVE
-from ..store import SqliteStore
+from ..store import Store
 from .bodies import EnrolAnswer, EnrolRequest
 from .common import json_body, model_json, parse_model
 
@@ -24,7 +24,7 @@ async def enroll(request: web.Request) -> web.Response:
     except SignatureError as exc:
         raise BadRequest(str(exc), code="public_key_invalid") from exc
     agent, pseudonym_key = await request.app[DB].run(
-        SqliteStore.enrol,
+        Store.enrol,
         body.token,
         public_key=body.public_key,
         key_id=key_id(key),

@@ -15,7 +15,7 @@ from ..live import LiveTimeout, LiveUnavailable
 from ..live_service import LiveService
 from ..models import AgentRecord, Principal, Role
 from ..state import CLOCK, DB, LIVE
-from ..store import SqliteStore
+from ..store import Store
 from .bodies import LiveAnswer, PresenceAnswer
 from .common import json_body, model_json
 
@@ -40,7 +40,7 @@ def _live(request: web.Request) -> LiveService:
 
 
 async def _agent(request: web.Request, who: Principal) -> AgentRecord:
-    agent = await request.app[DB].run(SqliteStore.get_agent, request.match_info["agent_id"])
+    agent = await request.app[DB].run(Store.get_agent, request.match_info["agent_id"])
     if agent is None:
         raise NotFound("no such agent", code="agent_not_found")
     check_household(who, agent.household)
@@ -87,7 +87,7 @@ async def audit_live_request(
     """One entry of the audit trail for a live request, whatever became of it."""
     # The method and target come from the URL: bounded so a refused request cannot bloat the audit trail.
     action = f"live.{method}" if method in METHODS else "live.unknown_method"
-    await request.app[DB].run(SqliteStore.audit, who.name, action, target[:128], detail, request.app[CLOCK]())
+    await request.app[DB].run(Store.audit, who.name, action, target[:128], detail, request.app[CLOCK]())
 
 
 async def relay(

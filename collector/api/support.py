@@ -16,7 +16,7 @@ from ..auth import principal, require_role
 from ..errors import BadRequest, Conflict
 from ..models import Principal, Role, Ticket, TicketEvent, TicketState
 from ..state import CLOCK, CONFIG, DB
-from ..store import SqliteStore
+from ..store import Store
 from ..support.clocks import CADENCE_TARGETS, Clock, ClockState, current_state, next_follow_up
 from ..support.events import EventKind
 from ..support.levels import service_for, ticket_clocks
@@ -125,7 +125,7 @@ async def record_all(
     """Several events in one transaction, compare-and-set on the ``expect_…`` values given."""
     stamped = [(kind, {**data, "role": who.role.value}) for kind, data in events]
     return await request.app[DB].run(
-        SqliteStore.append_ticket_events, ticket.id, who.name, stamped, request.app[CLOCK](), **projection
+        Store.append_ticket_events, ticket.id, who.name, stamped, request.app[CLOCK](), **projection
     )
 
 
@@ -192,13 +192,18 @@ async def progress_update(request: web.Request) -> web.Response:
     """A progress notice the customer sees: it restarts the update-cadence clock."""
     who, ticket = await _ticket_for_change(request, *STAFF)
     body = parse_model(UpdateRequest, await json_body(request))
+    return model_json(await apply_update(request, who, ticket, body), status=201)
+
+
+async def apply_update(request: web.Request, who: Principal, ticket: Ticket, body: UpdateRequest) -> TicketEvent:
+    require_role(who, *STAFF)
     data = {
         "text": body.text,
         "public": True,
         "priority": ticket.priority.value,
         "expected_by": body.expected_by.isoformat() if body.expected_by else None,
     }
-    return model_json(await record(request, ticket, who, "update", data), status=201)
+    return await record(request, ticket, who, EventKind.UPDATE, data)
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/priority")
@@ -227,7 +232,12 @@ async def apply_priority(request: web.Request, who: Principal, ticket: Ticket, b
 async def classify(request: web.Request) -> web.Response:
     who, ticket = await _ticket_for_change(request, *STAFF)
     body = parse_model(ClassifyRequest, await json_body(request))
-    return model_json(await record(request, ticket, who, "classified", body.model_dump()), status=201)
+    return model_json(await apply_classify(request, who, ticket, body), status=201)
+
+
+async def apply_classify(request: web.Request, who: Principal, ticket: Ticket, body: ClassifyRequest) -> TicketEvent:
+    require_role(who, *STAFF)
+    return await record(request, ticket, who, EventKind.CLASSIFIED, body.model_dump())
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/assign")
@@ -306,6 +316,13 @@ async def complaint_milestone(request: web.Request) -> web.Response:
     """Acknowledge, plan or close one complaint; closing requires the complaint report."""
     who, ticket = await _ticket_for_change(request, Role.ENGINEER, Role.ADMIN)
     body = parse_model(ComplaintMilestoneRequest, await json_body(request))
+    return model_json(await apply_complaint_milestone(request, who, ticket, body), status=201)
+
+
+async def apply_complaint_milestone(
+    request: web.Request, who: Principal, ticket: Ticket, body: ComplaintMilestoneRequest
+) -> TicketEvent:
+    require_role(who, Role.ENGINEER, Role.ADMIN)
     complaints = [e.id for e in ticket.events if e.kind == EventKind.COMPLAINT]
     milestones = [e for e in ticket.events if e.kind == EventKind.COMPLAINT_MILESTONE]
     reached = {
@@ -320,7 +337,7 @@ async def complaint_milestone(request: web.Request) -> web.Response:
         raise Conflict(f"complaint {target} already has '{body.name}' or is closed", code="complaint_milestone_done")
     if body.name == "close" and not (body.report or "").strip():
         raise BadRequest("closing a complaint requires its complaint report", code="report_required")
-    event = await record(
+    return await record(
         request,
         ticket,
         who,
@@ -328,7 +345,6 @@ async def complaint_milestone(request: web.Request) -> web.Response:
         {**body.model_dump(), "complaint_id": target},
         expect_count=(EventKind.COMPLAINT_MILESTONE, len(milestones)),
     )
-    return model_json(event, status=201)
 
 
 def _clock_dict(c: Clock, now: datetime) -> dict[str, Any]:
@@ -381,7 +397,7 @@ async def queue_entries(
 ) -> list[dict[str, Any]]:
     partner = who.name if who.role is Role.PARTNER else None
     tickets = await request.app[DB].run(
-        SqliteStore.list_tickets,
+        Store.list_tickets,
         open_only=True,
         full=True,
         partner=partner,
@@ -431,7 +447,7 @@ async def month_report(request: web.Request, month: str | None) -> dict[str, Any
         (_, end), (earliest, _) = month_bounds(month, support.timezone), month_bounds(months[-1], support.timezone)
     except ValueError as exc:
         raise BadRequest("month must look like 2026-11", code="bad_request") from exc
-    tickets = await request.app[DB].run(SqliteStore.tickets_for_month, earliest, end)
+    tickets = await request.app[DB].run(Store.tickets_for_month, earliest, end)
     return monthly_report(tickets, months, support, request.app[CLOCK]())
 
 
@@ -453,6 +469,6 @@ async def audit(request: web.Request) -> web.Response:
     if not limit.isdecimal():
         raise BadRequest("limit must be a whole number", code="bad_request")
     entries = await request.app[DB].run(
-        SqliteStore.audit_log, target=request.query.get("target"), limit=min(int(limit), 2000)
+        Store.audit_log, target=request.query.get("target"), limit=min(int(limit), 2000)
     )
     return web.json_response({"entries": entries})

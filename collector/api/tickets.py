@@ -15,7 +15,7 @@ from ..auth import check_household, household_filter, may_see_ticket, principal,
 from ..errors import BadRequest, NotFound
 from ..models import Principal, Role, Ticket, TicketEvent, TicketIntake, TicketState
 from ..state import CLOCK, CONFIG, DB
-from ..store import SqliteStore
+from ..store import Store
 from ..support.events import EventKind, Visibility, customer_view
 from .bodies import AttachRequest, NoteRequest
 from .common import int_param, json_body, model_json, parse_model
@@ -30,7 +30,7 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
 async def visible_ticket(request: web.Request, who: Principal, ticket_id: int | None = None) -> Ticket:
     """The ticket of the URL (or ``ticket_id``) if ``who`` may see it; 404 otherwise, exactly like a missing one."""
     wanted = int_param(request, "ticket_id") if ticket_id is None else ticket_id
-    ticket = await request.app[DB].run(SqliteStore.get_ticket, wanted)
+    ticket = await request.app[DB].run(Store.get_ticket, wanted)
     if ticket is None or not may_see_ticket(who, ticket.household, ticket.partner):
         raise NotFound("no such ticket", code="ticket_not_found")
     return shown_to(who, ticket)
@@ -49,7 +49,7 @@ CUSTOMER_TEXT_FIELDS = ("device", "symptom", "when", "firmware", "environment", 
 
 
 async def _customer_redactor(request: web.Request, household: str) -> Redactor:
-    key = await request.app[DB].run(SqliteStore.household_pseudonym_key, household, request.app[CLOCK]())
+    key = await request.app[DB].run(Store.household_pseudonym_key, household, request.app[CLOCK]())
     return Redactor(base64.b64decode(key))
 
 
@@ -80,7 +80,7 @@ async def open_ticket(request: web.Request, who: Principal, body: dict[str, Any]
             }
         )
     return await request.app[DB].run(
-        SqliteStore.create_ticket,
+        Store.create_ticket,
         intake,
         who.name,
         slack=timedelta(seconds=cfg.attach_slack_s),
@@ -105,7 +105,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     partner = who.name if who.role is Role.PARTNER else None
     household = None if partner else household_filter(who) or request.query.get("household")
     tickets = await request.app[DB].run(
-        SqliteStore.list_tickets,
+        Store.list_tickets,
         household=household,
         state=_enum_query(request, "state", TicketState),
         priority=_enum_query(request, "priority", Priority),
@@ -121,7 +121,7 @@ async def show_ticket(request: web.Request) -> web.Response:
     ticket = await visible_ticket(request, who)
     shown = ticket_json(ticket)
     if who.role in (Role.ENGINEER, Role.ADMIN):
-        waiting = await request.app[DB].run(SqliteStore.list_bundles, ticket.household, unattached=True)
+        waiting = await request.app[DB].run(Store.list_bundles, ticket.household, unattached=True)
         shown["offered_bundles"] = [bundle.model_dump(mode="json") for bundle in waiting]
     return web.json_response(shown)
 
@@ -134,7 +134,7 @@ async def attach_bundle(request: web.Request) -> web.Response:
     require_role(who, Role.ENGINEER, Role.ADMIN)
     body = parse_model(AttachRequest, await json_body(request))
     moved = await request.app[DB].run(
-        SqliteStore.move_bundle, body.bundle_id, ticket.id, who.name, body.reason, request.app[CLOCK]()
+        Store.move_bundle, body.bundle_id, ticket.id, who.name, body.reason, request.app[CLOCK]()
     )
     return model_json(moved, status=201)
 
@@ -160,7 +160,7 @@ async def add_note_event(request: web.Request, who: Principal, ticket: Ticket, n
     else:
         kind = EventKind.PUBLIC_REPLY if note.visibility is Visibility.PUBLIC else EventKind.INTERNAL_NOTE
     return await request.app[DB].run(
-        SqliteStore.append_ticket_event,
+        Store.append_ticket_event,
         ticket.id,
         who.name,
         kind,

@@ -1,37 +1,41 @@
-"""The collector's storage: metadata in a store, bundle bytes in a blob store.
+"""The collector's storage: metadata in a store (SQLite or PostgreSQL), bundle bytes in a blob store.
 
-``Database`` runs the synchronous ``SqliteStore`` on one dedicated thread, so the event loop never blocks
-on SQLite and the store needs no locks: ``await db.run(SqliteStore.get_ticket, 42)``.
+``Database`` runs the synchronous ``Store`` on one dedicated thread, so the event loop never blocks on the
+database and the store needs no locks: ``await db.run(Store.get_ticket, 42)``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from pathlib import Path
 from typing import Concatenate, ParamSpec, Self, TypeVar
 
-from ..errors import StorageFailed
-from .sqlite import SqliteStore
+from ..config import CollectorConfig
+from .backends import open_backend
+from .sql import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def open_store(config: CollectorConfig) -> Store:
+    """The configured store, its schema migrated to the newest version (for the CLI and for ``Database``)."""
+    return Store(open_backend(config))
+
+
 class Database:
     """Async access to the store; an async context manager that owns the store's thread."""
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, config: CollectorConfig) -> None:
+        self._config = config
         self._executor: ThreadPoolExecutor | None = None
-        self._store: SqliteStore | None = None
+        self._store: Store | None = None
 
     async def __aenter__(self) -> Self:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector-store")
-        self._store = await asyncio.get_running_loop().run_in_executor(self._executor, SqliteStore, self._path)
+        self._store = await asyncio.get_running_loop().run_in_executor(self._executor, open_store, self._config)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -40,20 +44,24 @@ class Database:
         self._executor.shutdown(wait=True)
         self._executor = self._store = None
 
-    async def run(self, method: Callable[Concatenate[SqliteStore, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def run(self, method: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._executor is None or self._store is None:
             raise RuntimeError("Database used outside 'async with'")
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, partial(method, self._store, *args, **kwargs)
-            )
-        except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode & 0xFF not in DISK_REFUSED:
-                raise
-            raise StorageFailed(f"the database cannot be written: {exc}") from exc
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, partial(_call, method, self._store, *args, **kwargs)
+        )
 
 
-DISK_REFUSED = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY})  # primary result codes
+def _call(method: Callable[Concatenate[Store, P], T], store: Store, *args: P.args, **kwargs: P.kwargs) -> T:
+    """On the store's thread: one store call; a database that refuses writes or is gone is converted once, here."""
+    try:
+        store.backend.reconnect_if_lost()
+        return method(store, *args, **kwargs)
+    except Exception as exc:
+        refusal = store.backend.refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
-__all__ = ["Database", "SqliteStore"]
+__all__ = ["Database", "Store", "open_store"]

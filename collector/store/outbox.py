@@ -2,7 +2,7 @@
 cursor over ticket events that jobs are planned from.
 
 Planning reads ticket events after the cursor and inserts their jobs and the new cursor in one transaction, so
-an event is planned exactly once even across crashes; ``INSERT OR IGNORE`` on the key keeps a replanned event
+an event is planned exactly once even across crashes; ``ON CONFLICT DO NOTHING`` on the key keeps a replanned event
 from doubling a job. A job leaves ``pending`` only as ``sent`` (with its ``notification_sent`` ticket event in
 the same transaction when it reached the customer) or ``failed`` after its last attempt — never deleted.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..models import Ticket, TicketEvent
-    from .sqlite import SqliteStore
+    from .sql import Store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,10 +67,10 @@ class Job:
     attempts: int
 
 
-Planner = Callable[["SqliteStore", "Ticket", "TicketEvent"], list[JobSpec]]
+Planner = Callable[["Store", "Ticket", "TicketEvent"], list[JobSpec]]
 
 
-def plan_new_events(store: SqliteStore, planner: Planner, now: datetime, batch: int = 200) -> int:
+def plan_new_events(store: Store, planner: Planner, now: datetime, batch: int = 200) -> int:
     """Plan the jobs of up to ``batch`` events after the cursor; returns how many events were planned."""
     with store._tx() as conn:
         after = conn.execute("SELECT event_id FROM outbox_cursor WHERE name = 'ticket_events'").fetchone()[0]
@@ -98,8 +98,9 @@ def plan_new_events(store: SqliteStore, planner: Planner, now: datetime, batch: 
                 continue
             for spec in specs:
                 conn.execute(
-                    "INSERT OR IGNORE INTO outbox_jobs (key, channel, target, ticket_id, event_id, payload, state,"
-                    " attempts, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                    "INSERT INTO outbox_jobs (key, channel, target, ticket_id, event_id, payload, state,"
+                    " attempts, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+                    " ON CONFLICT (key) DO NOTHING",
                     (
                         spec.key,
                         spec.channel,
@@ -115,7 +116,7 @@ def plan_new_events(store: SqliteStore, planner: Planner, now: datetime, batch: 
     return len(ids)
 
 
-def due_jobs(store: SqliteStore, now: datetime, limit: int = 50) -> list[Job]:
+def due_jobs(store: Store, now: datetime, limit: int = 50) -> list[Job]:
     rows = store._conn.execute(
         "SELECT * FROM outbox_jobs WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
         (now.isoformat(), limit),
@@ -135,7 +136,7 @@ def due_jobs(store: SqliteStore, now: datetime, limit: int = 50) -> list[Job]:
     ]
 
 
-def job_sent(store: SqliteStore, job: Job, now: datetime, ticket_event: dict[str, Any] | None) -> None:
+def job_sent(store: Store, job: Job, now: datetime, ticket_event: dict[str, Any] | None) -> None:
     """Mark the job sent; a message that reached the customer is recorded on its ticket in the same transaction."""
     with store._tx() as conn:
         conn.execute(
@@ -150,22 +151,34 @@ def job_sent(store: SqliteStore, job: Job, now: datetime, ticket_event: dict[str
             store._event(conn, job.ticket_id, now, "outbox", "notification_sent", ticket_event)
 
 
-def job_failed(store: SqliteStore, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
-    """One failed attempt: retried at ``retry_at``, or failed for good without one."""
+def job_failed(
+    store: Store, job: Job, now: datetime, error: str, retry_at: datetime | None, *, counted: bool = True
+) -> None:
+    """One failed attempt: retried at ``retry_at``, or failed for good without one. An uncounted one (nothing was
+    sent: the destination asked us to wait) is logged as ``deferred`` and does not use up an attempt."""
+    outcome = ("retry" if retry_at else "failed") if counted else "deferred"
     with store._tx() as conn:
         conn.execute(
-            "UPDATE outbox_jobs SET state = ?, attempts = attempts + 1, last_error = ?, next_at = ? WHERE id = ?",
-            ("pending" if retry_at else "failed", error[:1000], (retry_at or now).isoformat(), job.id),
+            "UPDATE outbox_jobs SET state = ?, attempts = attempts + ?, last_error = ?, next_at = ? WHERE id = ?",
+            ("pending" if retry_at else "failed", int(counted), error[:1000], (retry_at or now).isoformat(), job.id),
         )
         conn.execute(
             "INSERT INTO outbox_attempts (job_id, ts, outcome, detail) VALUES (?, ?, ?, ?)",
-            (job.id, now.isoformat(), "retry" if retry_at else "failed", error[:1000]),
+            (job.id, now.isoformat(), outcome, error[:1000]),
         )
 
 
-def delivery_log(store: SqliteStore, *, ticket_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """Jobs, newest first, with their attempts (what an admin reads to see what left, what failed and why)."""
-    where, args = ("WHERE ticket_id = ?", (ticket_id,)) if ticket_id is not None else ("", ())
+def delivery_log(
+    store: Store, *, ticket_id: int | None = None, state: JobState | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Jobs, newest first, with their attempts (what an admin reads to see what left, what failed and why);
+    ``state=FAILED`` is the deliveries that gave up."""
+    clauses, args = [], []
+    for column, value in (("ticket_id", ticket_id), ("state", state)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     jobs = [
         dict(r)
         for r in store._conn.execute(

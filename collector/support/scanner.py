@@ -10,7 +10,8 @@ from shared.aio import cancel_and_wait
 
 from ..config import CollectorConfig
 from ..state import Clock
-from ..store import Database, SqliteStore
+from ..store import Database, Store
+from ..store.backends import Duty
 from .clocks import ClockState
 from .events import EventKind
 from .levels import ticket_clocks
@@ -19,7 +20,7 @@ _LOGGER = logging.getLogger(__name__)
 ACTOR = "sla-scanner"
 
 
-def scan_once(store: SqliteStore, config: CollectorConfig, now) -> int:  # type: ignore[no-untyped-def]
+def scan_once(store: Store, config: CollectorConfig, now) -> int:  # type: ignore[no-untyped-def]
     """One pass (on the store's thread): every warning and breach not yet recorded, stamped now; returns how many.
 
     The clocks never produce a new breach on a resolved or closed ticket (its targets stopped), so neither
@@ -68,6 +69,9 @@ class SlaScanner:
         await cancel_and_wait(self._task)
 
     async def scan(self) -> int:
+        """One pass, on the replica that holds the scan duty (another replica's pass would record twice)."""
+        if not await self._db.run(Store.try_lead, Duty.SLA_SCAN):
+            return 0
         return await self._db.run(scan_once, self._config, self._clock())
 
     async def _run(self) -> None:

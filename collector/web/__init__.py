@@ -37,13 +37,18 @@ from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role, TicketState
 from ..ratelimit import whole_seconds
-from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
-from ..store import SqliteStore
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE
+from ..store import Store
+from ..store.connectors import links_of_ticket
+from ..store.contacts import Language
+from ..store.staff import staff_names
 from .chart import timeline_svg
+from .desk_text import message, phrases, words
 from .guard import client_address, is_https
 from .passwords import hash_password, verify_password
 
 COOKIE = "homediag_session"
+LANGUAGE_COOKIE = "homediag_language"
 SESSION_HOURS = 12
 CSRF = web.RequestKey("csrf", str)
 routes = web.RouteTableDef()
@@ -56,20 +61,63 @@ _env = jinja2.Environment(
 )
 
 
+def staff_language(request: web.Request) -> Language:
+    """The desk's language: the reader's choice (a cookie), else the browser's first preference, else English."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
+    if chosen in set(Language):
+        return Language(chosen)
+    first = request.headers.get("Accept-Language", "").split(",")[0].strip().lower()
+    return Language.ZH if first.startswith("zh") else Language.EN
+
+
 def render(
-    name: str, request: web.Request, *, status: int = 200, tz: str | None = None, **context: Any
+    name: str,
+    request: web.Request,
+    *,
+    status: int = 200,
+    tz: str | None = None,
+    language: Language | None = None,
+    **context: Any,
 ) -> web.Response:
-    """A page; times on it read in ``tz`` (default: the support organisation's time zone)."""
+    """A page in ``language`` (default: the desk's, ``staff_language``); times on it read in ``tz`` (default: the
+    support organisation's time zone)."""
+    language = language or staff_language(request)
     html = _env.get_template(name).render(
-        who=request.get(PRINCIPAL), csrf=request.get(CSRF), tz=tz or request.app[CONFIG].support.timezone, **context
+        who=request.get(PRINCIPAL),
+        csrf=request.get(CSRF),
+        tz=tz or request.app[CONFIG].support.timezone,
+        lang=language.value,
+        here=request.path_qs,
+        _=phrases(language),
+        word=words(language),
+        **context,
     )
     return web.Response(text=html, content_type="text/html", status=status)
+
+
+@routes.get("/ui/language/{language}")
+async def choose_language(request: web.Request) -> web.StreamResponse:
+    """Switch the desk's language and go back where the reader was (only to our own pages)."""
+    chosen = request.match_info["language"]
+    if chosen not in set(Language):
+        raise web.HTTPNotFound(text="no such language")
+    target = request.query.get("next", "/ui/")
+    response = web.HTTPSeeOther(target if target.startswith(("/ui/", "/portal/")) else "/ui/")
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        chosen,
+        max_age=365 * 24 * 3600,
+        path="/",
+        samesite="Lax",
+        secure=is_https(request, request.app[CONFIG].web),
+    )
+    raise response
 
 
 async def session_principal(request: web.Request) -> Principal:
     """Whoever the session cookie names (any role); to the sign-in page without one."""
     token = request.cookies.get(COOKIE)
-    found = None if not token else await request.app[DB].run(SqliteStore.session, token, request.app[CLOCK]())
+    found = None if not token else await request.app[DB].run(Store.session, token, request.app[CLOCK]())
     if found is None:
         raise web.HTTPSeeOther(f"/ui/login?next={request.path_qs}")
     who, csrf = found
@@ -105,29 +153,35 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = str(form.get("next", "/ui/"))
-    web_config, throttle, now_s = request.app[CONFIG].web, request.app[LOGIN_THROTTLE], request.app[MONOTONIC]()
+    web_config, throttle = request.app[CONFIG].web, request.app[LOGIN_THROTTLE]
     address = client_address(request, web_config)
-    wait = throttle.retry_after(name, address, now_s)
+    wait = await throttle.retry_after(name, address)
     if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
         seconds = whole_seconds(wait)
         response = render(
-            "login.html", request, next=target, error=f"Too many failed sign-ins. Try again in {seconds} seconds."
+            "login.html",
+            request,
+            next=target,
+            error=phrases(staff_language(request))("Too many failed sign-ins. Try again in %(seconds)s seconds.")
+            % {"seconds": seconds},
         )
         response.set_status(429)
         response.headers["Retry-After"] = str(seconds)
         return response
-    found = await request.app[DB].run(SqliteStore.password_of, name)
+    found = await request.app[DB].run(Store.password_of, name)
     ok = await asyncio.to_thread(_password_matches, password, found)
     now = request.app[CLOCK]()
     await request.app[DB].run(
-        SqliteStore.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {"address": address}, now
+        Store.audit, name or "-", "ui.login" if ok else "ui.login_failed", name, {"address": address}, now
     )
     if not ok or found is None:
-        throttle.failed(name, address, now_s)
-        return render("login.html", request, next=target, error="Wrong name or password")
+        await throttle.failed(name, address)
+        return render(
+            "login.html", request, next=target, error=message(staff_language(request), "Wrong name or password")
+        )
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(
-        SqliteStore.create_session,
+        Store.create_session,
         found[0],
         token,
         secrets.token_urlsafe(16),
@@ -162,10 +216,15 @@ async def checked_form(request: web.Request) -> dict[str, str]:
 async def logout(request: web.Request) -> web.StreamResponse:
     await signed_in(request)
     await checked_form(request)
-    await request.app[DB].run(SqliteStore.end_session, request.cookies[COOKIE])
+    await request.app[DB].run(Store.end_session, request.cookies[COOKIE])
     response = web.HTTPSeeOther("/ui/login")
     response.del_cookie(COOKIE, path="/")
     raise response
+
+
+async def _assignable(request: web.Request, who: Principal) -> list[str]:
+    """The people a ticket can be given to, for those who assign (engineers, admins); nobody else is shown them."""
+    return await request.app[DB].run(staff_names) if who.role in (Role.ENGINEER, Role.ADMIN) else []
 
 
 @routes.get("/ui/")
@@ -174,7 +233,13 @@ async def queue_page(request: web.Request) -> web.Response:
     q = request.query
     for name, allowed in (("priority", Priority), ("state", TicketState)):
         if q.get(name) and q[name] not in set(allowed):
-            raise web.HTTPBadRequest(text=f"{name} must be one of: {', '.join(allowed)}")
+            language = staff_language(request)
+            word = words(language)
+            refusal = phrases(language)("%(field)s must be one of: %(values)s") % {
+                "field": word(name),
+                "values": ", ".join(word(value) for value in allowed),
+            }
+            raise web.HTTPBadRequest(text=str(refusal))
     entries = await queue_entries(
         request,
         who,
@@ -192,6 +257,7 @@ async def queue_page(request: web.Request) -> web.Response:
         states=list(TicketState),
         bulk=who.role in (Role.ENGINEER, Role.ADMIN),
         groups=desk.known_groups(request, q.get("group")),
+        staff=await _assignable(request, who),
     )
 
 
@@ -241,13 +307,13 @@ async def _bundle_bytes(request: web.Request, record: BundleRecord) -> bytes | N
 
 
 async def _bundle_view(request: web.Request, record: BundleRecord, who: Principal) -> dict[str, Any]:
-    agent = await request.app[DB].run(SqliteStore.get_agent, record.agent_id)
+    agent = await request.app[DB].run(Store.get_agent, record.agent_id)
     blob = await _bundle_bytes(request, record)
     if blob is None:
         return _unreadable("the bundle's bytes are missing from the blob store")
     view = await asyncio.to_thread(_read_bundle, blob, agent.public_key if agent else None)
     await request.app[DB].run(
-        SqliteStore.audit,
+        Store.audit,
         who.name,
         "bundle.read",
         record.bundle_id,
@@ -267,14 +333,19 @@ async def ticket_page(request: web.Request) -> web.Response:
         names = {d.id: d.name or d.id for d in view["inventory"].devices} if view["inventory"] else {}
         chart = (
             timeline_svg(
-                view["timeline"], record.window.start, record.window.end, names, request.app[CONFIG].support.timezone
+                view["timeline"],
+                record.window.start,
+                record.window.end,
+                names,
+                request.app[CONFIG].support.timezone,
+                words(staff_language(request)),
             )
             if view["verified"]
             else ""
         )
         bundles.append({"record": record, "view": view, "chart": chart})
     diagnosis = next((b["view"]["diagnosis"] for b in reversed(bundles) if b["view"]["diagnosis"]), None)
-    agents = await request.app[DB].run(SqliteStore.list_agents, ticket.household)
+    agents = await request.app[DB].run(Store.list_agents, ticket.household)
     presence = {a.agent_id: presence_of(request.app.get(LIVE), a.agent_id) for a in agents if a.revoked_at is None}
     return render(
         "ticket.html",
@@ -286,14 +357,16 @@ async def ticket_page(request: web.Request) -> web.Response:
         now=request.app[CLOCK](),
         presence=presence,
         live_on=request.app.get(LIVE) is not None,
-        work=desk.ticket_context(ticket),
+        work=desk.ticket_context(request, ticket),
+        staff=await _assignable(request, who),
+        helpdesk_links=await request.app[DB].run(links_of_ticket, ticket.id),
     )
 
 
 @routes.get("/ui/bundles/{bundle_id}/files/{path:.+}")
 async def bundle_file(request: web.Request) -> web.Response:
     who = await signed_in(request)
-    record = await request.app[DB].run(SqliteStore.get_bundle, request.match_info["bundle_id"])
+    record = await request.app[DB].run(Store.get_bundle, request.match_info["bundle_id"])
     if record is None or record.ticket_id is None:
         raise NotFound("no such bundle", code="bundle_not_found")
     await visible_ticket(request, who, record.ticket_id)
@@ -317,9 +390,7 @@ async def live_panel(request: web.Request) -> web.Response:
         ticket = await visible_ticket(request, who)
         if method not in ("inventory", "device.state", "bundle.capture", "probe.run"):
             raise web.HTTPBadRequest(text="not a live panel method")
-        agents = [
-            a for a in await request.app[DB].run(SqliteStore.list_agents, ticket.household) if a.revoked_at is None
-        ]
+        agents = [a for a in await request.app[DB].run(Store.list_agents, ticket.household) if a.revoked_at is None]
         live = request.app.get(LIVE)
         online = [a for a in agents if presence_of(live, a.agent_id).online]
         if not online:
@@ -358,7 +429,7 @@ async def fleet_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     if who.role is Role.PARTNER:
         raise web.HTTPForbidden(text="the fleet view is for the support organisation")
-    records = await request.app[DB].run(SqliteStore.list_bundles, None, limit=300)
+    records = await request.app[DB].run(Store.list_bundles, None, limit=300)
     groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"households": set(), "bundles": 0, "models": Counter()})
     known: dict[str, set[str]] = defaultdict(set)
     for record in records:

@@ -12,7 +12,7 @@ from ipaddress import ip_address
 from aiohttp import web
 
 from ..config import WebConfig
-from ..ratelimit import RateLimiter
+from ..ratelimit import Limiter
 
 
 def _from_trusted_proxy(request: web.Request, config: WebConfig) -> bool:
@@ -42,18 +42,13 @@ def client_address(request: web.Request, config: WebConfig) -> str:
 class LoginThrottle:
     """Wrong passwords per account and per address; either bucket empty means wait."""
 
-    def __init__(self, config: WebConfig) -> None:
-        self._accounts = RateLimiter(
-            burst=config.login_burst_per_account, per_minute=config.login_per_minute_per_account
-        )
-        self._addresses = RateLimiter(
-            burst=config.login_burst_per_address, per_minute=config.login_per_minute_per_address
-        )
+    def __init__(self, accounts: Limiter, addresses: Limiter) -> None:
+        self._accounts, self._addresses = accounts, addresses
 
-    def retry_after(self, account: str, address: str, now: float) -> float:
+    async def retry_after(self, account: str, address: str) -> float:
         """0 when a sign-in may be tried now, else the seconds until one may."""
-        return max(self._accounts.retry_after(account, now), self._addresses.retry_after(address, now))
+        return max(await self._accounts.retry_after(account), await self._addresses.retry_after(address))
 
-    def failed(self, account: str, address: str, now: float) -> None:
-        self._accounts.consume(account, now)
-        self._addresses.consume(address, now)
+    async def failed(self, account: str, address: str) -> None:
+        await self._accounts.consume(account)
+        await self._addresses.consume(address)

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from collector.app import create_app
 from collector.config import CollectorConfig
 from collector.models import Role
-from collector.store import SqliteStore
+from collector.store import Store, open_store
 from shared.bundle import build_bundle
 from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind
 from shared.settings import deep_merge
@@ -72,12 +72,13 @@ class Agent:
 @dataclass
 class Collector:
     client: TestClient
-    store_path: Path
+    config: CollectorConfig
     clock: ManualClock
     tokens: dict[str, str] = field(default_factory=dict)
 
-    def store(self) -> SqliteStore:
-        return SqliteStore(self.store_path)
+    def store(self) -> Store:
+        """The same database the app uses, opened as the admin CLI opens it."""
+        return open_store(self.config)
 
     def user(self, name: str, role: Role, household: str | None = None) -> str:
         store = self.store()
@@ -137,10 +138,12 @@ def config_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-async def collector(tmp_path: Path, config_overrides: dict[str, Any]) -> AsyncIterator[Collector]:
-    config = collector_config(tmp_path, **config_overrides)
+async def collector(
+    tmp_path: Path, config_overrides: dict[str, Any], database: dict[str, Any]
+) -> AsyncIterator[Collector]:
+    config = collector_config(tmp_path, **database, **config_overrides)
     clock = ManualClock(NOW)
     app = create_app(config, clock=clock, monotonic_clock=clock.monotonic)
     server = TestServer(app, host="127.0.0.1")
     async with TestClient(server) as client:
-        yield Collector(client, config.database_path, clock)
+        yield Collector(client, config, clock)

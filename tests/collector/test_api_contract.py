@@ -31,7 +31,8 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from collector.models import Role
-from collector.store import SqliteStore
+from collector.store import Store
+from collector.store.backends.sqlite import SqliteBackend
 from lab.collector_process import CollectorProcess
 from shared.bundle import build_bundle
 from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind, utcnow
@@ -60,7 +61,9 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     collector = CollectorProcess(Path(tmp_path_factory.mktemp("contract")) / "collector")
     collector.start()
     try:
-        store = SqliteStore(collector.data_dir / "collector.sqlite3")  # what the admin CLI does, without 5 interpreters
+        store = Store(
+            SqliteBackend(collector.data_dir / "collector.sqlite3")
+        )  # what the admin CLI does, without 5 interpreters
         try:
             tokens = {
                 role: store.create_user(role, Role(role), "hh-a" if role == "customer" else None, NOW)[1]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -98,7 +97,7 @@ async def test_ticket_events_and_audit_are_append_only(collector: Collector) -> 
         json={"household": "hh-a", "device": "d", "symptom": "s", "when": "w", "priority": "P3"},
     )
     assert status == 201
-    connection = sqlite3.connect(collector.store_path)
+    store = collector.store()  # a raw connection to the same database, past the store's methods
     try:
         for statement in (
             "UPDATE ticket_events SET actor = 'mallory'",
@@ -106,10 +105,11 @@ async def test_ticket_events_and_audit_are_append_only(collector: Collector) -> 
             "UPDATE audit SET actor = 'mallory'",
             "DELETE FROM audit",
         ):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                connection.execute(statement)
+            with pytest.raises(store.backend.integrity_error, match="append-only"):
+                store.backend.connection.execute(statement)
+        assert store.audit_log() and store.get_ticket(1) is not None and store.get_ticket(1).events  # type: ignore[union-attr]
     finally:
-        connection.close()
+        store.close()
 
 
 async def test_bad_intake_is_a_clear_400(collector: Collector) -> None:

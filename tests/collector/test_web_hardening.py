@@ -126,7 +126,7 @@ async def https_collector(tmp_path: Path) -> AsyncIterator[tuple[str, ssl.SSLCon
         yield (
             str(server.make_url("/")),
             ssl.create_default_context(cafile=str(certificate.ca_file)),
-            Collector(client, config.database_path, clock),
+            Collector(client, config, clock),
         )
 
 

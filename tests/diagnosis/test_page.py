@@ -29,7 +29,8 @@ from playwright.async_api import Browser, Page, async_playwright
 from agent.config import AgentConfig
 from agent.runtime import AgentRuntime
 from agent.web import OneClickPage
-from collector.store.sqlite import SqliteStore
+from collector.store import Store
+from collector.store.backends.sqlite import SqliteBackend
 from lab.collector_process import CollectorProcess
 from shared.models import DiagnosisReport
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
@@ -239,7 +240,7 @@ async def test_real_check_sent_online_again_and_offline_follows_to_the_ticket(en
             ):
                 repeat = await again.json()
             assert repeat["repeat"] and "already sent" in repeat["text"] and ticket in repeat["text"]
-            store = SqliteStore(collector.data_dir / "collector.sqlite3")
+            store = Store(SqliteBackend(collector.data_dir / "collector.sqlite3"))
             try:
                 symptom = store.get_ticket(int(ticket)).intake.symptom  # type: ignore[union-attr]
             finally:

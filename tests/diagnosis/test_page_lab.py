@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from collector.store.sqlite import SqliteStore
+from collector.store import Store
+from collector.store.backends.sqlite import SqliteBackend
 from lab.agent_process import AgentProcess
 from lab.home import LabHome
 from lab.scenarios import DEVICES, ONLINE
@@ -100,7 +101,7 @@ def test_a_click_during_a_router_restart_says_what_fails_now(
             # The fault bundle of the restart joins the provisional ticket and says what happened.
             fault_bundle = agent.wait_bundle("router_reboot", timeout=60)
             assert fault_bundle["ticket_id"] == ticket
-            store = SqliteStore(agent.collector.data_dir / "collector.sqlite3")
+            store = Store(SqliteBackend(agent.collector.data_dir / "collector.sqlite3"))
             try:
                 intake = store.get_ticket(ticket).intake  # type: ignore[union-attr]
             finally:

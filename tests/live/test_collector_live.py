@@ -16,7 +16,8 @@ from collector.app import create_app
 from collector.config import CollectorConfig
 from collector.live_broker import BrokerAccounts
 from collector.models import Role
-from collector.store import SqliteStore
+from collector.store import Store
+from collector.store.backends.sqlite import SqliteBackend
 from collector.web.passwords import hash_password
 from lab.mosquitto import Mosquitto
 from shared.live import LiveGrant
@@ -56,7 +57,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Mosquitto, Pa
 
 
 def _user(database: Path, name: str, role: Role, household: str | None = None) -> str:
-    store = SqliteStore(database)
+    store = Store(SqliteBackend(database))
     try:
         return store.create_user(name, role, household, utcnow())[1]
     finally:
@@ -64,7 +65,7 @@ def _user(database: Path, name: str, role: Role, household: str | None = None) -
 
 
 async def _enrol(client: TestClient, database: Path, household: str) -> tuple[str, LiveGrant]:
-    store = SqliteStore(database)
+    store = Store(SqliteBackend(database))
     try:
         token = store.create_enrol_token(household, timedelta(hours=1), utcnow())[0]
     finally:
@@ -121,7 +122,7 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
         "message"
     ]
 
-    store = SqliteStore(database)
+    store = Store(SqliteBackend(database))
     try:
         entries = [e for e in reversed(store.audit_log(target=agent_id)) if e["action"].startswith("live.")]
         stranger = store.audit_log(target="agt_nobody")
@@ -142,7 +143,7 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
 
 async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> None:  # type: ignore[no-untyped-def]
     client, _broker, database = stack
-    store = SqliteStore(database)
+    store = Store(SqliteBackend(database))
     try:
         store.create_user("eve", Role.ENGINEER, None, utcnow())
         store.set_password("eve", hash_password("pw-eve-123"), utcnow())
@@ -174,7 +175,7 @@ async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> Non
         answer = await client.post(f"/ui/tickets/{ticket_id}/live/inventory", headers={"X-CSRF-Token": csrf}, json={})
         body = await answer.json()
         assert answer.status == 200 and body["result"]["devices"][0]["id"] == "plug-1", body
-    store = SqliteStore(database)
+    store = Store(SqliteBackend(database))
     try:
         refused = [
             (e["actor"], e["action"], e["detail"]["outcome"]) for e in store.audit_log(target=f"ticket:{ticket_id}")

@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from collector.live_broker import BrokerAccounts
-from collector.store import SqliteStore
+from collector.store import Store
+from collector.store.backends.sqlite import SqliteBackend
 from lab.agent_process import AGENT, HOUSEHOLD, wait_for
 from lab.collector_process import CollectorProcess
 from lab.home import DeviceSpec, LabHome
@@ -137,7 +138,7 @@ def live_home(lab_factory, tmp_path: Path) -> Iterator[tuple[LabHome, Engineer, 
 
 
 def _agent_id(collector: CollectorProcess) -> str:
-    store = SqliteStore(collector.data_dir / "collector.sqlite3")
+    store = Store(SqliteBackend(collector.data_dir / "collector.sqlite3"))
     try:
         return store.list_agents()[0].agent_id
     finally:

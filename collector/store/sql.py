@@ -1,8 +1,8 @@
-"""The embedded store: one SQLite database in WAL mode.
+"""The collector's metadata store: every query, written once for both backends (``collector.store.backends``).
 
-``SqliteStore`` is synchronous and owned by a single thread (see ``collector.store.Database``), so every
-method runs as one transaction without locks of our own. Ticket events and the audit log are append-only:
-triggers refuse UPDATE and DELETE on them.
+``Store`` is synchronous and owned by a single thread (see ``collector.store.Database``); each method that
+writes runs as one transaction, and the backend serialises writers, so no locks of our own are needed. Ticket
+events and the audit log are append-only: the database itself refuses UPDATE and DELETE on them.
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ import base64
 import hashlib
 import json
 import secrets
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from shared.models import CaptureWindow, Priority, Trigger, TriggerKind
@@ -35,54 +32,7 @@ from ..models import (
     UserRecord,
 )
 from ..support.lifecycle import prefill_for, route
-from .contacts import SCHEMA as CONTACTS_SCHEMA
-from .outbox import SCHEMA as OUTBOX_SCHEMA
-from .search import SCHEMA as SEARCH_SCHEMA
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS households (
-    id TEXT PRIMARY KEY, pseudonym_key TEXT NOT NULL, created_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS enrol_tokens (
-    token_hash TEXT PRIMARY KEY, household TEXT NOT NULL REFERENCES households(id),
-    created_at TEXT NOT NULL, expires_at TEXT NOT NULL, used_at TEXT, used_by TEXT);
-CREATE TABLE IF NOT EXISTS agents (
-    agent_id TEXT PRIMARY KEY, household TEXT NOT NULL REFERENCES households(id), hostname TEXT NOT NULL,
-    public_key TEXT NOT NULL, key_id TEXT NOT NULL, enrolled_at TEXT NOT NULL, revoked_at TEXT);
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, household TEXT,
-    token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, password_hash TEXT);
-CREATE TABLE IF NOT EXISTS sessions (
-    token_hash TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), csrf TEXT NOT NULL,
-    expires_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS tickets (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, household TEXT NOT NULL, intake TEXT NOT NULL,
-    state TEXT NOT NULL, priority TEXT NOT NULL, created_at TEXT NOT NULL, created_by TEXT NOT NULL,
-    occurred_from TEXT, occurred_to TEXT, grp TEXT, partner TEXT);
-CREATE INDEX IF NOT EXISTS tickets_household ON tickets(household, state);
-CREATE TABLE IF NOT EXISTS bundles (
-    bundle_id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, household TEXT NOT NULL, sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL, created_at TEXT NOT NULL, received_at TEXT NOT NULL, trigger TEXT NOT NULL,
-    window_start TEXT NOT NULL, window_end TEXT NOT NULL, key_id TEXT NOT NULL,
-    ticket_id INTEGER REFERENCES tickets(id), duplicate_of TEXT);
-CREATE INDEX IF NOT EXISTS bundles_unattached ON bundles(household) WHERE ticket_id IS NULL;
-CREATE INDEX IF NOT EXISTS bundles_ticket ON bundles(ticket_id);
-CREATE INDEX IF NOT EXISTS bundles_capture ON bundles(agent_id, window_start, window_end);
-CREATE TABLE IF NOT EXISTS ticket_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, ticket_id INTEGER NOT NULL REFERENCES tickets(id),
-    ts TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS ticket_events_ticket ON ticket_events(ticket_id, id);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-    target TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE TRIGGER IF NOT EXISTS ticket_events_append_only_u BEFORE UPDATE ON ticket_events
-    BEGIN SELECT RAISE(ABORT, 'ticket events are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS ticket_events_append_only_d BEFORE DELETE ON ticket_events
-    BEGIN SELECT RAISE(ABORT, 'ticket events are append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_append_only_u BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"""
+from .backends import Backend, Connection, Duty, Row
 
 ENROL_TOKEN_PREFIX = "hde_"
 USER_TOKEN_PREFIX = "hdu_"
@@ -100,48 +50,25 @@ def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-class SqliteStore:
-    """All of the collector's metadata. Not thread-safe: one owner thread."""
+class Store:
+    """All of the collector's metadata, over a backend (SQLite or PostgreSQL). Not thread-safe: one owner thread."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        self._conn.execute("PRAGMA busy_timeout=5000")  # admin commands share the file with a running server
-        self._conn.executescript(SCHEMA + CONTACTS_SCHEMA + OUTBOX_SCHEMA + SEARCH_SCHEMA)
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Columns added after a database was created: older files get them on open."""
-        for table, column in (
-            ("tickets", "grp"),
-            ("tickets", "partner"),
-            ("users", "password_hash"),
-            ("bundles", "duplicate_of"),
-        ):
-            names = {row["name"] for row in self._conn.execute(f"PRAGMA table_info({table})")}
-            if column not in names:
-                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._conn = backend.connection
 
     def close(self) -> None:
-        self._conn.close()
+        self.backend.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:  # a COMMIT the disk refused leaves it open: never wedge the store
-                self._conn.execute("ROLLBACK")
-            raise
+    def _tx(self) -> AbstractContextManager[Connection]:
+        return self.backend.transaction()
+
+    def try_lead(self, duty: Duty) -> bool:
+        """Whether this process does ``duty`` (the SLA scan, the outbox) now; see ``Backend.try_lead``."""
+        return self.backend.try_lead(duty)
 
     # -- households, enrolment, agents ------------------------------------------------------------------------
-    def _ensure_household(self, conn: sqlite3.Connection, household: str, now: datetime) -> str:
+    def _ensure_household(self, conn: Connection, household: str, now: datetime) -> str:
         row = conn.execute("SELECT pseudonym_key FROM households WHERE id = ?", (household,)).fetchone()
         if row is not None:
             return row["pseudonym_key"]
@@ -201,7 +128,7 @@ class SqliteStore:
         return agent, key
 
     @staticmethod
-    def _agent(row: sqlite3.Row) -> AgentRecord:
+    def _agent(row: Row) -> AgentRecord:
         return AgentRecord(
             agent_id=row["agent_id"],
             household=row["household"],
@@ -240,14 +167,15 @@ class SqliteStore:
             if household is not None:
                 self._ensure_household(conn, household, now)
             try:
-                cursor = conn.execute(
-                    "INSERT INTO users (name, role, household, token_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                user_id = conn.execute(
+                    "INSERT INTO users (name, role, household, token_hash, created_at) VALUES (?, ?, ?, ?, ?)"
+                    " RETURNING id",
                     (name, role.value, household, token_hash(token), _iso(now)),
-                )
-            except sqlite3.IntegrityError as exc:
+                ).fetchall()[0][0]
+            except self.backend.integrity_error as exc:
                 raise Conflict(f"a user named {name!r} exists", code="user_exists") from exc
             self._audit(conn, now, "admin-cli", "user.create", name, {"role": role.value, "household": household})
-        user = UserRecord(id=cursor.lastrowid, name=name, role=role, household=household, created_at=now)
+        user = UserRecord(id=user_id, name=name, role=role, household=household, created_at=now)
         return user, token
 
     def set_password(self, name: str, password_hash: str, now: datetime) -> None:
@@ -289,7 +217,7 @@ class SqliteStore:
 
     # -- bundles --------------------------------------------------------------------------------------------
     @staticmethod
-    def _bundle(row: sqlite3.Row) -> BundleRecord:
+    def _bundle(row: Row) -> BundleRecord:
         return BundleRecord(
             bundle_id=row["bundle_id"],
             agent_id=row["agent_id"],
@@ -344,13 +272,13 @@ class SqliteStore:
                 try:
                     results.append(self._add_bundle(conn, record, slack=slack, lookback=lookback, now=now))
                 except Conflict as exc:
-                    conn.execute("ROLLBACK TO bundle")
+                    conn.execute("ROLLBACK TO SAVEPOINT bundle")
                     results.append(exc)
-                conn.execute("RELEASE bundle")
+                conn.execute("RELEASE SAVEPOINT bundle")
         return results
 
     def _add_bundle(
-        self, conn: sqlite3.Connection, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime
+        self, conn: Connection, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime
     ) -> BundleRecord:
         existing = conn.execute("SELECT sha256 FROM bundles WHERE bundle_id = ?", (record.bundle_id,)).fetchone()
         if existing is not None:
@@ -375,7 +303,7 @@ class SqliteStore:
         return record
 
     @staticmethod
-    def _insert_bundle(conn: sqlite3.Connection, record: BundleRecord) -> None:
+    def _insert_bundle(conn: Connection, record: BundleRecord) -> None:
         conn.execute(
             "INSERT INTO bundles (bundle_id, agent_id, household, sha256, size, created_at, received_at, trigger,"
             " window_start, window_end, key_id, ticket_id, duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -396,14 +324,14 @@ class SqliteStore:
             ),
         )
 
-    def _same_capture(self, conn: sqlite3.Connection, record: BundleRecord) -> BundleRecord | None:
+    def _same_capture(self, conn: Connection, record: BundleRecord) -> BundleRecord | None:
         """The first bundle of the same fault capture: same agent, trigger signature and capture window. An agent
         that lost its record of a capture (a crash, a restored state) sends the same fault again under a new id."""
         if record.trigger.kind is not TriggerKind.FAULT or not record.trigger.signature:
             return None  # requests, manual bundles and self-diagnoses are each their own
         row = conn.execute(
             "SELECT * FROM bundles WHERE agent_id = ? AND window_start = ? AND window_end = ? AND duplicate_of IS NULL"
-            " AND json_extract(trigger, '$.kind') = ? AND json_extract(trigger, '$.signature') = ?"
+            f" AND {self.backend.json_text('trigger', 'kind')} = ? AND {self.backend.json_text('trigger', 'signature')} = ?"
             " ORDER BY received_at LIMIT 1",
             (
                 record.agent_id,
@@ -416,7 +344,7 @@ class SqliteStore:
         return None if row is None else self._bundle(row)
 
     def _add_duplicate(
-        self, conn: sqlite3.Connection, record: BundleRecord, original: BundleRecord, now: datetime
+        self, conn: Connection, record: BundleRecord, original: BundleRecord, now: datetime
     ) -> BundleRecord:
         """Keep a duplicate capture (it verified, it is evidence) linked to the original and on its ticket, where
         it is shown once: no second attachment, classification or finding."""
@@ -442,7 +370,7 @@ class SqliteStore:
 
     def _attached(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         ticket_id: int,
         record: BundleRecord,
         actor: str,
@@ -550,7 +478,7 @@ class SqliteStore:
 
     # -- tickets --------------------------------------------------------------------------------------------
     @staticmethod
-    def _open_spans(conn: sqlite3.Connection, household: str) -> list[TicketSpan]:
+    def _open_spans(conn: Connection, household: str) -> list[TicketSpan]:
         placeholders = ",".join("?" * len(OPEN_STATES))
         rows = conn.execute(
             f"SELECT id, created_at, occurred_from, occurred_to, intake, (SELECT data FROM ticket_events e WHERE "
@@ -570,12 +498,12 @@ class SqliteStore:
             for row in rows
         ]
 
-    def _insert_ticket(self, conn: sqlite3.Connection, intake: TicketIntake, actor: str, now: datetime) -> int:
+    def _insert_ticket(self, conn: Connection, intake: TicketIntake, actor: str, now: datetime) -> int:
         self._ensure_household(conn, intake.household, now)
         group = route(intake.priority)
-        cursor = conn.execute(
+        ticket_id: int = conn.execute(
             "INSERT INTO tickets (household, intake, state, priority, created_at, created_by, occurred_from, occurred_to, grp)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 intake.household,
                 intake.model_dump_json(),
@@ -587,9 +515,7 @@ class SqliteStore:
                 intake.occurred_to and _iso(intake.occurred_to),
                 group,
             ),
-        )
-        ticket_id = cursor.lastrowid
-        assert ticket_id is not None
+        ).fetchall()[0][0]
         self._event(conn, ticket_id, now, actor, "created", {"intake": intake.model_dump(mode="json"), "group": group})
         return ticket_id
 
@@ -615,7 +541,7 @@ class SqliteStore:
                     self._attached(conn, ticket_id, record, actor, now, how)
         return self.get_ticket(ticket_id)  # type: ignore[return-value]
 
-    def _ticket(self, row: sqlite3.Row, *, full: bool) -> Ticket:
+    def _ticket(self, row: Row, *, full: bool) -> Ticket:
         bundles: list[BundleRecord] = []
         events: list[TicketEvent] = []
         if full:
@@ -779,21 +705,16 @@ class SqliteStore:
         return [self._ticket(row, full=True) for row in rows]
 
     @staticmethod
-    def _event(
-        conn: sqlite3.Connection, ticket_id: int, now: datetime, actor: str, kind: str, data: dict[str, Any]
-    ) -> int:
-        cursor = conn.execute(
-            "INSERT INTO ticket_events (ticket_id, ts, actor, kind, data) VALUES (?, ?, ?, ?, ?)",
+    def _event(conn: Connection, ticket_id: int, now: datetime, actor: str, kind: str, data: dict[str, Any]) -> int:
+        event_id: int = conn.execute(
+            "INSERT INTO ticket_events (ticket_id, ts, actor, kind, data) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (ticket_id, _iso(now), actor, kind, json.dumps(data, default=str)),
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        ).fetchall()[0][0]
+        return event_id
 
     # -- audit ----------------------------------------------------------------------------------------------
     @staticmethod
-    def _audit(
-        conn: sqlite3.Connection, now: datetime, actor: str, action: str, target: str, detail: dict[str, Any]
-    ) -> None:
+    def _audit(conn: Connection, now: datetime, actor: str, action: str, target: str, detail: dict[str, Any]) -> None:
         conn.execute(
             "INSERT INTO audit (ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
             (_iso(now), actor, action, target, json.dumps(detail, default=str)),

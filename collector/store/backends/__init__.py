@@ -1,0 +1,89 @@
+"""Where the store's SQL runs: the protocol every backend implements, and the choice by configuration.
+
+``collector.store.sql.Store`` holds all of the collector's queries once, in the SQL both databases accept
+(``?`` placeholders, ``ON CONFLICT``, ``RETURNING``); a backend supplies the connection, the transaction, the
+schema and its numbered migrations, and the few expressions that differ (JSON fields, full-text search).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from enum import StrEnum
+from typing import Any, Protocol
+
+from ...config import CollectorConfig
+from ...errors import CollectorError
+
+
+class Dialect(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+class Duty(StrEnum):
+    """Background work that exactly one replica does at a time."""
+
+    SLA_SCAN = "sla-scan"
+    OUTBOX = "outbox"
+
+
+class Row(Protocol):
+    """A result row, read by column name or position (``sqlite3.Row`` is one)."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    def keys(self) -> list[str]: ...
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+
+
+class Backend(Protocol):
+    @property
+    def dialect(self) -> Dialect: ...
+
+    @property
+    def integrity_error(self) -> type[Exception]:
+        """What a UNIQUE violation or an append-only trigger's refusal raises."""
+
+    @property
+    def connection(self) -> Connection:
+        """Statements outside ``transaction()`` each commit on their own."""
+
+    def reconnect_if_lost(self) -> None:
+        """Called before each use: a server connection that was lost is opened again (its leadership is gone)."""
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One write transaction; writers are serialised (as SQLite's single writer does) across processes."""
+
+    def json_text(self, column: str, key: str) -> str:
+        """An SQL expression: the text of top-level field ``key`` of the JSON held in ``column``."""
+
+    def try_lead(self, duty: Duty) -> bool:
+        """Whether this process does (or now takes over) ``duty``; it keeps it until its connection ends."""
+
+    def refusal(self, exc: BaseException) -> CollectorError | None:
+        """What ``exc`` means to a client when the database, not the request, is at fault (disk full: 507,
+        server gone: 503); None for anything else (a bug, left to the error middleware)."""
+
+    def close(self) -> None: ...
+
+
+def open_backend(config: CollectorConfig) -> Backend:
+    """PostgreSQL when ``database_url`` names it, else the embedded SQLite file in ``data_dir``."""
+    if config.database_url is not None:
+        from .postgres import PostgresBackend  # psycopg is needed only by those who use it
+
+        return PostgresBackend(config.database_url)
+    from .sqlite import SqliteBackend
+
+    return SqliteBackend(config.database_path)
