@@ -96,7 +96,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         # Replicas share the blob directory: only what no upload in flight can still own is a crash's leftover.
         await asyncio.to_thread(blobs.discard_staged, 0.0 if config.database_url is None else STAGED_LEFTOVER_S)
         async with (
-            IngestWorkers(config.ingest.verify_workers, blobs) as workers,
+            IngestWorkers(config.ingest.verify_workers, blobs, db, config.tickets) as workers,
             SlaScanner(db, config, app[CLOCK]) as scanner,
             HelpdeskSender(db, blobs, config, app[CLOCK]) as helpdesks,
             Outbox(db, config, app[CLOCK], {HELPDESK: helpdesks}) as outbox,

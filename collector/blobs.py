@@ -12,9 +12,12 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import NotFound, StorageFailed
+
+_GROUP_SYNC_THREADS = 16
 
 
 class BlobStoreError(StorageFailed):
@@ -45,22 +48,44 @@ class BlobStore:
 
     def adopt(self, staged: Path, sha256: str) -> Path:
         """Staged bytes, verified, become the blob ``sha256``."""
+        return self._place(staged, sha256, sync=self.fsync)
+
+    def adopt_many(self, staged: list[tuple[Path, str]]) -> None:
+        """``adopt`` for several blobs (staged path, sha256). Their fsyncs run at once, so the filesystem
+        commits its journal once for the group instead of once for each (~4 ms each on the build host's disk)."""
+        if not (self.fsync and len(staged) > 1):
+            for path, sha256 in staged:
+                self.adopt(path, sha256)
+            return
+        try:
+            with ThreadPoolExecutor(min(len(staged), _GROUP_SYNC_THREADS)) as pool:
+                list(pool.map(self._sync, [path for path, sha256 in staged if not self.path(sha256).exists()]))
+        except OSError as exc:
+            raise BlobStoreError(f"cannot store the bundle: {exc.strerror}") from exc
+        for path, sha256 in staged:
+            self._place(path, sha256, sync=False)
+
+    def _place(self, staged: Path, sha256: str, *, sync: bool) -> Path:
         target = self.path(sha256)
         try:
             if target.exists():
                 staged.unlink(missing_ok=True)
                 return target
+            if sync:
+                self._sync(staged)
             target.parent.mkdir(exist_ok=True)
-            if self.fsync:
-                fd = os.open(staged, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
             os.replace(staged, target)
         except OSError as exc:
             raise BlobStoreError(f"cannot store the bundle: {exc.strerror}") from exc
         return target
+
+    @staticmethod
+    def _sync(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def discard(self, sha256: str) -> None:
         """Remove a blob no record names (an upload that lost a race for its bundle id)."""

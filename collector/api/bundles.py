@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from aiohttp import web
 
@@ -64,15 +63,8 @@ async def upload_bundle(request: web.Request) -> web.Response:
     verified = await app[INGEST].verify_and_store(upload, agent, limits)
     await limiter.consume(agent.agent_id)
     record = bundle_record(upload, verified, agent, app[CLOCK]())
-    cfg = config.tickets
     try:
-        stored = await db.run(
-            Store.add_bundle,
-            record,
-            slack=timedelta(seconds=cfg.attach_slack_s),
-            lookback=timedelta(seconds=cfg.attach_lookback_s),
-            now=app[CLOCK](),
-        )
+        stored = await app[INGEST].store(record, app[CLOCK]())
     except Conflict:
         # The same bundle id arrived concurrently: the first one won.
         winner = await db.run(Store.get_bundle, bundle_id)

@@ -257,26 +257,49 @@ class Store:
     def add_bundle(self, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime) -> BundleRecord:
         """Store a verified bundle and attach it: to the open ticket it fits, or to a new one if its trigger asks."""
         with self._tx() as conn:
-            existing = conn.execute("SELECT sha256 FROM bundles WHERE bundle_id = ?", (record.bundle_id,)).fetchone()
-            if existing is not None:
-                raise Conflict(f"bundle {record.bundle_id} was already stored", code="bundle_exists")
-            original = self._same_capture(conn, record)
-            if original is not None:
-                return self._add_duplicate(conn, record, original, now)
-            chosen = best_fit(
-                record.window,
-                self._open_spans(conn, record.household),
-                slack=slack,
-                lookback=lookback,
-                signature=record.trigger.signature,
-            )
-            ticket_id, how = chosen if chosen is not None else (None, None)
-            if ticket_id is None and record.trigger.open_ticket:
-                ticket_id = self._insert_ticket(conn, self._intake_from_trigger(record), record.agent_id, now)
-            record = record.model_copy(update={"ticket_id": ticket_id})
-            self._insert_bundle(conn, record)
-            if ticket_id is not None:
-                self._attached(conn, ticket_id, record, record.agent_id, now, how)
+            return self._add_bundle(conn, record, slack=slack, lookback=lookback, now=now)
+
+    def add_bundles(
+        self, records: list[BundleRecord], *, slack: timedelta, lookback: timedelta, now: datetime
+    ) -> list[BundleRecord | Conflict]:
+        """``add_bundle`` for several bundles in one transaction (a group commit: one trip to the store's thread
+        and one commit for the uploads verified together), in order, each seeing the ones before it. A bundle
+        whose id is taken gets its ``Conflict`` in its place in the answer; the others are stored all the same."""
+        results: list[BundleRecord | Conflict] = []
+        with self._tx() as conn:
+            for record in records:
+                conn.execute("SAVEPOINT bundle")
+                try:
+                    results.append(self._add_bundle(conn, record, slack=slack, lookback=lookback, now=now))
+                except Conflict as exc:
+                    conn.execute("ROLLBACK TO SAVEPOINT bundle")
+                    results.append(exc)
+                conn.execute("RELEASE SAVEPOINT bundle")
+        return results
+
+    def _add_bundle(
+        self, conn: Connection, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime
+    ) -> BundleRecord:
+        existing = conn.execute("SELECT sha256 FROM bundles WHERE bundle_id = ?", (record.bundle_id,)).fetchone()
+        if existing is not None:
+            raise Conflict(f"bundle {record.bundle_id} was already stored", code="bundle_exists")
+        original = self._same_capture(conn, record)
+        if original is not None:
+            return self._add_duplicate(conn, record, original, now)
+        chosen = best_fit(
+            record.window,
+            self._open_spans(conn, record.household),
+            slack=slack,
+            lookback=lookback,
+            signature=record.trigger.signature,
+        )
+        ticket_id, how = chosen if chosen is not None else (None, None)
+        if ticket_id is None and record.trigger.open_ticket:
+            ticket_id = self._insert_ticket(conn, self._intake_from_trigger(record), record.agent_id, now)
+        record = record.model_copy(update={"ticket_id": ticket_id})
+        self._insert_bundle(conn, record)
+        if ticket_id is not None:
+            self._attached(conn, ticket_id, record, record.agent_id, now, how)
         return record
 
     @staticmethod
