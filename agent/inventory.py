@@ -9,6 +9,7 @@ reconnect (link count rising while uptime keeps rising), a firmware change, a we
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -127,6 +128,10 @@ class InventoryStore:
         self._reason_at: dict[str, datetime] = {}  # when each device last reported a restart reason
         self._link_count: dict[str, int] = {}
         self._alive: set[str] = set()  # devices that showed signs of life, kept over bare announcements at the cap
+        # Devices whose availability (either way) a message stated since this store was opened: the one click
+        # stops listening once every device it knew has said it.
+        self.availability_heard: set[str] = set()
+        self._heard_more = asyncio.Event()
         self.dropped: Counter[DropReason] = Counter()
 
     @property
@@ -237,9 +242,10 @@ class InventoryStore:
             if other.id in table and survivor.id not in table:
                 table[survivor.id] = table[other.id]  # type: ignore[index]
             table.pop(other.id, None)  # type: ignore[attr-defined]
-        if other.id in self._alive:
-            self._alive.add(survivor.id)
-        self._alive.discard(other.id)
+        for heard in (self._alive, self.availability_heard):
+            if other.id in heard:
+                heard.add(survivor.id)
+            heard.discard(other.id)
         changes: dict[str, Any] = {
             "identifiers": union(survivor.identifiers, [other.id, *other.identifiers]),
             "macs": union(survivor.macs, other.macs),
@@ -317,6 +323,13 @@ class InventoryStore:
         """How many updates about unknown devices the cap turned away, and why; empty when none."""
         return "; ".join(f"{count} × {reason.value}" for reason, count in sorted(self.dropped.items()))
 
+    async def availability_of(self, device_ids: set[str]) -> None:
+        """Returns once each of ``device_ids`` has stated its availability since the store was opened (discovery's
+        sources observe on the event loop)."""
+        while not device_ids <= self.availability_heard:
+            self._heard_more.clear()
+            await self._heard_more.wait()
+
     def observe(self, update: DeviceUpdate, at: datetime) -> list[TimelineEvent]:
         device_id = self._find(update)
         events: list[TimelineEvent] = []
@@ -331,6 +344,9 @@ class InventoryStore:
         device = self._devices[device_id]
         if update.shows_life():
             self._alive.add(device_id)
+        if update.available is not None and device_id not in self.availability_heard:
+            self.availability_heard.add(device_id)
+            self._heard_more.set()
         new_keys = self._keys_of(update)
         for key in new_keys:
             self._key_index[key] = device_id

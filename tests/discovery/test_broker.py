@@ -14,17 +14,18 @@ import jsonschema
 import pytest
 import yaml
 
+from agent import selfcheck
 from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.discovery import Discovery
 from agent.discovery.mqtt import MqttDiscovery
 from agent.evidence import MemorySink
-from agent.inventory import InventoryStore
+from agent.inventory import DeviceUpdate, InventoryStore
 from collector.live_broker import password_entry
 from lab.certs import make_server_certificate
 from lab.mosquitto import Mosquitto
-from shared.models import EventKind
-from tests.configs import FAST_RECONNECT, agent_config
+from shared.models import Device, EventKind, Inventory, RootCause
+from tests.configs import FAST_RECONNECT, NO_LAN_SCAN, agent_config
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
@@ -278,3 +279,46 @@ async def test_a_message_that_breaks_handling_is_logged_and_discovery_goes_on(
             assert await process.wait() == 0
         await eventually(lambda: any(d.available for d in store.snapshot().devices), what="the second device")
     assert any(r.exc_info and "parser bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_the_one_click_stops_listening_once_every_known_device_said_its_availability(
+    mosquitto: Mosquitto, simulators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    config = agent_config(tmp_path, broker={"url": mosquitto.url, **FAST_RECONNECT}, discovery=NO_LAN_SCAN)
+    store = InventoryStore(config.state_dir / "inventory.json")
+    async with Discovery(config, MemorySink(), store, clock=Clock()):
+        await eventually(lambda: {"tasmota", "shelly_gen2", "zigbee2mqtt", "esphome"} <= families_of(store), within=20)
+        await eventually(lambda: all(d.available is not None for d in store.snapshot().devices), within=20)
+    await asyncio.to_thread(store.save)
+    known = {d.id for d in store.snapshot().devices}
+    # A window far longer than the test's own limit: only hearing every device ends it in time.
+    monkeypatch.setattr(selfcheck, "DISCOVERY_S", 600.0)
+    async with asyncio.timeout(60):
+        report, files = await selfcheck.self_check(config)
+    heard = Inventory.model_validate_json(files["inventory.json"])
+    assert {d.id for d in heard.devices} >= known and all(d.available for d in heard.devices)
+    assert report.verdict is RootCause.HEALTHY
+
+
+def test_the_one_click_listens_the_whole_window_unless_every_known_device_has_an_availability() -> None:
+    now = Clock().now()
+    reporting = Device(id="a", available=True, first_seen=now, last_seen=now)
+    silent = Device(id="b", first_seen=now, last_seen=now)  # seen by mDNS or ARP only: absence tells only in time
+    assert selfcheck._availability_to_hear(Inventory(generated_at=now, devices=[reporting])) == {"a"}
+    assert selfcheck._availability_to_hear(Inventory(generated_at=now, devices=[reporting, silent])) == set()
+    assert selfcheck._availability_to_hear(Inventory(generated_at=now)) == set()  # a hub that knows nothing yet
+
+
+async def test_availability_of_returns_once_each_device_said_it_either_way() -> None:
+    store = InventoryStore(None)
+    now = Clock().now()
+    waiting = asyncio.create_task(store.availability_of({"tasmota:a", "tasmota:b"}))
+    store.observe(DeviceUpdate(keys=("tasmota:a",), source="mqtt", available=True), now)
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    store.observe(DeviceUpdate(keys=("tasmota:b",), source="mqtt", available=False), now)
+    await asyncio.wait_for(waiting, 5)
+
+
+def families_of(store: InventoryStore) -> set[str | None]:
+    return {device.family for device in store.snapshot().devices if device.available}
