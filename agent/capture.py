@@ -28,7 +28,6 @@ from pathlib import Path
 
 from shared.models import BundleManifest, CaptureWindow, DiagnosisReport, Inventory, LogLine, TimelineEvent, Trigger
 
-from .bundler import create_bundle
 from .config import AgentConfig
 from .crashpoints import CaptureStep, crash_point
 from .identity import Identity
@@ -156,6 +155,8 @@ class Capturer:
         # Diagnosis and serialisation are CPU work on up to a capture window of events: off the loop.
         report = await asyncio.to_thread(self._diagnose, events, inventory, end, trigger.signature)
         files = await asyncio.to_thread(evidence_files, events, logs, inventory, report)
+        from .bundler import create_bundle  # redaction's patterns and tables load at the first bundle, not at start
+
         manifest, data = await asyncio.to_thread(
             create_bundle,
             self._config,
