@@ -9,7 +9,7 @@ from typing import Any
 
 from collector.models import Role
 from collector.state import DB
-from tests.collector.conftest import Collector, collector, config_overrides  # noqa: F401  (fixtures)
+from tests.collector.conftest import Collector
 
 INTAKE = {"household": "hh-a", "device": "plug", "symptom": "off", "when": "now", "priority": "P2"}
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from collector.attach import Match, TicketSpan, TimeFit, best_fit, fit
 from collector.models import Role
 from shared.models import CaptureWindow, Trigger, TriggerKind
-from tests.collector.conftest import NOW, Collector, collector, config_overrides  # noqa: F401  (fixtures)
+from tests.collector.conftest import NOW, Collector
 
 HOUR = timedelta(hours=1)
 SLACK, LOOKBACK = timedelta(hours=6), timedelta(days=14)

@@ -20,7 +20,7 @@ from collector.web.passwords import hash_password
 from shared.models import utcnow
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.collector.conftest import collector_config
-from tests.collector.test_delivery import INTERNAL, Servers, notify_config, servers, until  # noqa: F401 - fixture
+from tests.collector.test_delivery import INTERNAL, Servers, notify_config, until
 
 pytestmark = pytest.mark.browser
 REPLY = "我们发现路由器每晚 03:00 重启，请把重启时间改到 05:00。"
