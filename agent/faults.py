@@ -195,7 +195,7 @@ class FaultEngine:
             earlier = self._offline_closed(device, *returned) if returned is not None else []
             if self._network_quiet(event.ts) and device not in self._offline:
                 self._offline[device] = event.ts
-                return earlier + [self._fault_event(event.ts, "opened", f"device_offline:{device}", {"device": device})]
+                return [*earlier, self._fault_event(event.ts, "opened", f"device_offline:{device}", {"device": device})]
             if not self._network_quiet(event.ts):
                 self._dropped.add(device)
             return earlier

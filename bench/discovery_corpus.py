@@ -136,7 +136,7 @@ def _wrong_facts(device: Device, expect: dict[str, Any], store: InventoryStore) 
 
 
 async def replay(path: Path, host: str, port: int, state_dir: Path) -> CorpusResult:
-    data = json.loads(path.read_text())
+    data = json.loads(await asyncio.to_thread(path.read_text))
     retained = [m for m in data["messages"] if m.get("retain")]
     live = [m for m in data["messages"] if not m.get("retain")]
     await asyncio.to_thread(_publish, host, port, retained)

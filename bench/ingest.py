@@ -18,7 +18,6 @@ import asyncio
 import hashlib
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -174,7 +173,7 @@ async def run(count: int, clients: int) -> None:
         collector_rate = _report("collector", count, elapsed, latencies, errors)
 
         port = free_port()
-        bare = subprocess.Popen([sys.executable, "-m", "bench.ingest", "--serve-bare", str(port)])
+        bare = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.ingest", "--serve-bare", str(port))
         try:
             wait_for_port("127.0.0.1", port, 15)
             url = f"http://127.0.0.1:{port}/api/v1/bundles"
@@ -184,7 +183,7 @@ async def run(count: int, clients: int) -> None:
             bare_cpu = _cpu_seconds(psutil.Process(bare.pid)) + time.process_time() - before
         finally:
             bare.terminate()
-            bare.wait(10)
+            await asyncio.wait_for(bare.wait(), 10)
         bare_rate = _report("bare", count, elapsed, latencies, errors)
         print(
             f"     ratio: {collector_rate / bare_rate:.2f} (collector / bare handler; target >= 0.5 and >= 500 bundles/s)"

@@ -20,7 +20,7 @@ import uuid
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import paho.mqtt.client as mqtt
@@ -43,7 +43,7 @@ from shared.signing import generate_private_key, public_key_to_text
 class SmallHome:
     """Answers every live method from constant data: the bench measures the channel, not the agent."""
 
-    state = {"id": "plug-1", "available": True, "firmware": "13.4.0", "rssi_dbm": -61}
+    state: ClassVar[dict[str, object]] = {"id": "plug-1", "available": True, "firmware": "13.4.0", "rssi_dbm": -61}
 
     async def inventory(self) -> Any:
         return {"devices": [self.state]}

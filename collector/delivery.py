@@ -11,6 +11,7 @@ at least once: a crash between a send and its record resends it once, with the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Self
@@ -93,8 +94,6 @@ class Outbox:
                 await self.run_once()
             except Exception:
                 _LOGGER.exception("outbox pass failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._config.notify.poll_interval_s)
-            except TimeoutError:
-                pass
             self._wake.clear()

@@ -11,6 +11,7 @@ Injecting is a handful of ``ip`` calls (tens of ms); from async code call it thr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -49,6 +50,7 @@ class Fault:
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _on_end: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
     def active(self) -> bool:
@@ -64,19 +66,33 @@ class Fault:
             raise LabError(f"restoring after {self.kind} failed: {self.error}") from self.error
         return self
 
-    async def wait_async(self, timeout: float | None = None) -> Fault:
+    async def wait_async(self) -> Fault:
+        """:meth:`wait` without blocking the loop; bound it with ``asyncio.timeout``."""
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while self.active:
-            if deadline is not None and loop.time() > deadline:
-                raise LabError(f"fault {self.kind} still active after {timeout}s")
-            await asyncio.sleep(0.05)
+        ended = loop.create_future()
+
+        def wake() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        def on_end() -> None:  # in the fault's thread; the loop may be gone by then
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake)
+
+        self._on_end.append(on_end)
+        try:
+            if self.active:  # registered before this check, so an end after it wakes us
+                await ended
+        finally:
+            self._on_end.remove(on_end)
         return self.wait()
 
     def _finish(self) -> None:
         if self.ended_at is None:
             self.ended_at = _now()
         self._done.set()
+        for on_end in list(self._on_end):
+            on_end()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,10 +236,8 @@ class Faults:
         if lab.broker is not None and lab.broker.running:
             lab.broker.kill()
         elif lab.attached_broker_pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(lab.attached_broker_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             lab.attached_broker_pid = None
             lab.save_state()
         else:

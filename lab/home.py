@@ -16,6 +16,7 @@ find them again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -86,10 +87,8 @@ class LabProcess:
 
     def signal(self, sig: int) -> None:
         if self.alive:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def stop(self, grace_s: float = 3.0) -> None:
         """SIGTERM, then SIGKILL after ``grace_s``; reaps the child."""
@@ -104,10 +103,8 @@ class LabProcess:
 
     def _wait(self, timeout: float) -> None:
         if self.popen is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
             return
         deadline = time.monotonic() + timeout
         while self.alive and time.monotonic() < deadline:

@@ -120,10 +120,12 @@ def build_bundle(
     mtime = created_at.timestamp()
     members = [(ENVELOPE_NAME, envelope), (MANIFEST_NAME, payload)] + [(name, files[name]) for name in names]
     buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=int(mtime)) as compressed:
-        with tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive:
-            for name, data in members:
-                archive.addfile(*_tar_member(name, data, mtime))
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=int(mtime)) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
+        for name, data in members:
+            archive.addfile(*_tar_member(name, data, mtime))
     return manifest, buffer.getvalue()
 
 

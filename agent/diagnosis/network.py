@@ -234,15 +234,16 @@ def _slow_finding(
     """One device slow to come back after one or more router restarts: one finding, each time dated."""
     name = _device_name(devices, device_id)
     fmt = when_format([outage.start for outage, _, _ in returns])
-    delays = [(event.ts - outage.end).total_seconds() for outage, event, _ in returns if outage.end is not None]
-    en = [f"{delay:.0f} s after the {outage.start:{fmt}} restart" for (outage, _, _), delay in zip(returns, delays)]
-    zh = [f"{outage.start:{fmt}} 重启后 {delay:.0f} 秒" for (outage, _, _), delay in zip(returns, delays)]
+    # Each restart with its delay, paired in one pass so a skipped restart cannot shift the pairs.
+    delays = [(outage.start, (event.ts - outage.end).total_seconds()) for outage, event, _ in returns if outage.end]
+    en = [f"{delay:.0f} s after the {start:{fmt}} restart" for start, delay in delays]
+    zh = [f"{start:{fmt}} 重启后 {delay:.0f} 秒" for start, delay in delays]
     normal = returns[0][2]
     if len(returns) == 1:
         facts = Facts(
             device=name,
             detail=f" after the router restarted at {returns[0][0].start:{fmt}} and came back "
-            f"only {delays[0]:.0f} s later (normal: within {normal:.0f} s)",
+            f"only {delays[0][1]:.0f} s later (normal: within {normal:.0f} s)",
         )
         zh_facts = Facts(device=name, detail=f"，路由器在 {zh[0]}才恢复（正常为 {normal:.0f} 秒内）")
     else:

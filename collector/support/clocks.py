@@ -299,7 +299,9 @@ def follow_up_rounds(log: Sequence[TicketEvent]) -> list[tuple[list[TicketEvent]
             scheduled.append(e)
         elif e.kind == K.FOLLOW_UP and len(done) < len(scheduled):
             done.append(e)
-        elif (e.kind == K.TRANSITION and e.data.get("to") not in FINISHED_STATES) or (e.kind == K.TRANSITION and e.data.get("to") == "closed" and len(done) < len(scheduled)):
+        elif (e.kind == K.TRANSITION and e.data.get("to") not in FINISHED_STATES) or (
+            e.kind == K.TRANSITION and e.data.get("to") == "closed" and len(done) < len(scheduled)
+        ):
             rounds.append((scheduled, done, e.ts))
             scheduled, done = None, []
     if scheduled is not None:

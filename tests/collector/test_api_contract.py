@@ -105,6 +105,39 @@ def _constrained(operation: Any) -> bool:
     )
 
 
+def _exercise(
+    operation: Any,
+    mode: GenerationMode,
+    excluded: list[Any],
+    base_url: str,
+    session: requests.Session,
+    statuses: Counter[int],
+    failures: dict[tuple[str, str, str], str],
+) -> None:
+    """One operation's generated requests in one mode: counts the statuses, keeps the first failure of each kind."""
+
+    @seed(SEED)
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def exercise(case: Any) -> None:
+        response = case.call(base_url=base_url, session=session, timeout=10)
+        statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, excluded_checks=excluded)
+        except FailureGroup as group:
+            for failure in group.exceptions:
+                key = (operation.label, mode.value, getattr(failure, "title", type(failure).__name__))
+                failures.setdefault(key, f"{case.as_curl_command()}\n{failure}"[:1500])
+
+    exercise()
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_every_operation_keeps_the_contract(seeded: Seeded, role: str) -> None:
     print(f"schemathesis seed {SEED} (HOMEDIAG_CONTRACT_SEED={SEED} to repeat)")
@@ -125,27 +158,7 @@ def test_every_operation_keeps_the_contract(seeded: Seeded, role: str) -> None:
             excluded.append(negative_data_rejection)  # a customer's household comes from the token (documented)
         modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if _constrained(operation) else [])
         for mode in modes:
-
-            @seed(SEED)
-            @settings(
-                max_examples=MAX_EXAMPLES,
-                deadline=None,
-                database=None,
-                phases=[Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def exercise(case: Any) -> None:
-                response = case.call(base_url=seeded.collector.url, session=session, timeout=10)
-                statuses[response.status_code] += 1
-                try:
-                    case.validate_response(response, excluded_checks=excluded)
-                except FailureGroup as group:
-                    for failure in group.exceptions:
-                        key = (operation.label, mode.value, getattr(failure, "title", type(failure).__name__))
-                        failures.setdefault(key, f"{case.as_curl_command()}\n{failure}"[:1500])
-
-            exercise()
+            _exercise(operation, mode, excluded, seeded.collector.url, session, statuses, failures)
     session.close()
     server_errors = sum(count for status, count in statuses.items() if status >= 500)
     print(

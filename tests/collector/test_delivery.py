@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -26,6 +26,7 @@ from collector.delivery import backoff
 from collector.models import Role
 from collector.store import SqliteStore
 from lab.certs import make_server_certificate
+from tests.eventually import eventually
 
 from .conftest import NOW, Collector, ManualClock, collector_config
 from .sessions import sign_in
@@ -135,14 +136,6 @@ def config_overrides(servers: Servers) -> dict[str, Any]:
     return notify_config(servers)
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition did not hold in time")
-
-
 async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector, servers: Servers) -> None:
     servers.receiver.failing = 1  # the helpdesk's first answer is a 500: the outbox retries after its backoff
     eve = await sign_in(collector, "eve", Role.ENGINEER)
@@ -167,14 +160,14 @@ async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector
         {"text": INTERNAL, "visibility": "internal"},
     ):
         assert (await collector.call("POST", f"/api/v1/tickets/{tid}/notes", token, json=body))[0] == 201
-    await until(lambda: len(servers.inbox.messages) == 2)
+    await eventually(lambda: len(servers.inbox.messages) == 2)
     received, reply = servers.inbox.messages
     assert received["Subject"] == f"我们已收到您的请求（工单 {tid}）" and received["To"] == "li@example.com"
     assert "级别为 P2" in received.get_content() and "CST" in received.get_content()  # expected time, household's zone
     assert f"https://support.homediag.test/portal/tickets/{tid}" in received.get_content()
     assert "我们正在查看网关日志。" in reply.get_content()
     assert all(INTERNAL not in m.get_content() for m in servers.inbox.messages)
-    await until(
+    await eventually(
         lambda: (
             sum(e["event"]["kind"] == "notification_sent" for e in servers.receiver.deliveries) == 2
             and len(servers.receiver.deliveries) >= 3
@@ -183,7 +176,7 @@ async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector
     collector.clock.advance(120)  # past the backoff of the delivery the helpdesk refused
     status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", token)
     public = [e for e in ticket["events"] if e["kind"] != "internal_note"]
-    await until(lambda: {d["event"]["id"] for d in servers.receiver.deliveries} >= {e["id"] for e in public})
+    await eventually(lambda: {d["event"]["id"] for d in servers.receiver.deliveries} >= {e["id"] for e in public})
     keys = [d["key"] for d in servers.receiver.deliveries]
     assert len(keys) == len(set(keys))  # never twice
     assert all(INTERNAL not in json.dumps(d) for d in servers.receiver.deliveries)  # the endpoint gets the public view
@@ -221,11 +214,11 @@ async def test_jobs_survive_a_restart_and_are_not_planned_twice(tmp_path: Path, 
                     json={"household": "hh-r", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"},
                 )
                 assert answer.status == 201
-                await until(lambda: servers.receiver.failing < 10**6)  # tried once and refused
+                await eventually(lambda: servers.receiver.failing < 10**6)  # tried once and refused
             else:
                 servers.receiver.failing = 0
                 clock.advance(3600)
-                await until(lambda: len(servers.receiver.deliveries) == 1)
+                await eventually(lambda: len(servers.receiver.deliveries) == 1)
                 await asyncio.sleep(0.3)  # more passes of the outbox: nothing more goes out
     assert [d["event"]["kind"] for d in servers.receiver.deliveries] == ["created"]
 
@@ -254,16 +247,16 @@ async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(
         token,
         json={"household": "hh-quiet", "device": "plug", "symptom": "clicks", "when": "sometimes", "priority": "P3"},
     )
-    await until(lambda: len(servers.inbox.messages) == 1)  # ticket received
+    await eventually(lambda: len(servers.inbox.messages) == 1)  # ticket received
     collector.clock.advance(55 * 3600)  # 17 h left of the 72 hours: the scanner warns, the outbox tells the customer
     await collector.client.app[SCANNER].scan()
-    await until(lambda: len(servers.inbox.messages) == 2)
+    await eventually(lambda: len(servers.inbox.messages) == 2)
     notice = servers.inbox.messages[1]
     assert notice["Subject"] == f"Ticket {ticket['id']}: we are still working on it"
     assert "CET" in notice.get_content()  # the household's zone
     store = collector.store()
     try:
-        await until(lambda: sum(e.kind == "notification_sent" for e in store.ticket_events(ticket["id"])) == 2)
+        await eventually(lambda: sum(e.kind == "notification_sent" for e in store.ticket_events(ticket["id"])) == 2)
     finally:
         store.close()
     _, sla = await collector.call("GET", f"/api/v1/tickets/{ticket['id']}/sla", token)

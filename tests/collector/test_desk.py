@@ -188,7 +188,7 @@ async def test_a_bundle_moves_to_another_ticket_of_the_household(collector: Coll
             json={"household": "hh-m", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"},
         )
     )[1]["id"]
-    status, body, _ = await collector.upload(agent.bundle(start=collector.clock() - timedelta(minutes=20)))
+    status, _body, _ = await collector.upload(agent.bundle(start=collector.clock() - timedelta(minutes=20)))
     assert status == 201
     second = (
         await collector.call(

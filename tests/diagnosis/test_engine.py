@@ -165,7 +165,7 @@ def test_a_hub_short_of_storage_is_said_plainly_and_decides_only_alone() -> None
     assert finding.started_at == NOW - timedelta(minutes=20) and finding.ended_at == NOW - timedelta(minutes=10)
     with_reboot = run(events + router_reboot(NOW - timedelta(minutes=15)))
     assert with_reboot.verdict is RootCause.ROUTER_REBOOT and RootCause.HUB_DEGRADED in causes(with_reboot)
-    cleaned = run(events + [ev(NOW - timedelta(minutes=5), EventKind.HUB_HEALTH, "ok", disk_percent=50.0, reasons=[])])
+    cleaned = run([*events, ev(NOW - timedelta(minutes=5), EventKind.HUB_HEALTH, "ok", disk_percent=50.0, reasons=[])])
     assert cleaned.verdict is RootCause.HUB_DEGRADED  # it happened; the finding says until when
     assert cleaned.findings[0].ended_at == NOW - timedelta(minutes=10)
     assert "(until 08:50)" in cleaned.findings[0].explanation.symptom
@@ -177,7 +177,7 @@ def test_a_broker_refusing_the_hub_is_named_even_beside_its_restart() -> None:
         ev(NOW - timedelta(minutes=31), EventKind.BROKER, "down"),
         ev(NOW - timedelta(minutes=30), EventKind.BROKER, "up"),
     ]
-    report = run(restart + [refused])
+    report = run([*restart, refused])
     assert report.verdict is RootCause.BROKER_REFUSED and RootCause.BROKER_DOWN in causes(report)
     finding = report.findings[0]
     assert (

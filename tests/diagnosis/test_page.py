@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -171,7 +171,7 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
 
 
 @pytest.fixture
-async def enrolled(tmp_path: Path) -> AsyncIterator[tuple[AgentConfig, CollectorProcess]]:
+def enrolled(tmp_path: Path) -> Iterator[tuple[AgentConfig, CollectorProcess]]:
     require_chromium()
     collector = CollectorProcess(tmp_path / "collector")
     collector.start()

@@ -22,6 +22,7 @@ from collector.live_broker import password_entry
 from lab.certs import make_server_certificate
 from lab.mosquitto import Mosquitto
 from shared.models import EventKind
+from tests.eventually import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -59,12 +60,6 @@ def simulators(mosquitto: Mosquitto) -> Iterator[list[subprocess.Popen[bytes]]]:
             process.wait()
 
 
-async def _until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
 async def test_inventory_complete_and_recovered_after_a_broker_crash(
     mosquitto: Mosquitto, simulators, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -77,7 +72,7 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(
         return {device.family for device in store.snapshot().devices if device.available}
 
     async with Discovery(config, sink, store, clock=Clock()) as discovery:
-        await _until(lambda: {"tasmota", "shelly_gen2", "zigbee2mqtt", "esphome"} <= families(), 20)
+        await eventually(lambda: {"tasmota", "shelly_gen2", "zigbee2mqtt", "esphome"} <= families(), 20)
         devices = store.snapshot().devices
         zigbee = [d for d in devices if d.family == "zigbee2mqtt" and d.parent_id]
         assert len(zigbee) == 3 and len({d.parent_id for d in zigbee}) == 1
@@ -89,12 +84,14 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(
 
         mosquitto.kill()
         assert discovery.mqtt is not None
-        await _until(lambda: not discovery.mqtt.connected.is_set(), 10)
+        await eventually(lambda: not discovery.mqtt.connected.is_set(), 10)
         restarted = Clock().now()
         mosquitto.start()
-        await _until(lambda: discovery.mqtt.connected.is_set(), 10)
+        await eventually(lambda: discovery.mqtt.connected.is_set(), 10)
         # The devices come back and announce themselves again: every one seen afresh, no duplicates.
-        await _until(lambda: all(d.last_seen > restarted for d in store.snapshot().devices if d.parent_id is None), 20)
+        await eventually(
+            lambda: all(d.last_seen > restarted for d in store.snapshot().devices if d.parent_id is None), 20
+        )
         assert len(store.snapshot().devices) == count
         assert not any(e.kind is EventKind.DEVICE_JOINED and e.ts > restarted for e in sink.events)
     await asyncio.to_thread(store.save)
@@ -104,21 +101,19 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(
 async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    bridge = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lab.simulators",
-            "zigbee2mqtt",
-            "--broker",
-            f"127.0.0.1:{mosquitto.port}",
-            "--name",
-            "zigbee2mqtt_upstairs",
-            "--zigbee-devices",
-            "2",
-            "--report-interval",
-            "1",
-        ],
+    bridge = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lab.simulators",
+        "zigbee2mqtt",
+        "--broker",
+        f"127.0.0.1:{mosquitto.port}",
+        "--name",
+        "zigbee2mqtt_upstairs",
+        "--zigbee-devices",
+        "2",
+        "--report-interval",
+        "1",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -134,11 +129,11 @@ async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(
             ]
 
         async with Discovery(config, MemorySink(), store, clock=Clock()):
-            await _until(lambda: len(upstairs()) == 2, 20)
+            await eventually(lambda: len(upstairs()) == 2, 20)
         assert sorted(upstairs()) == ["hall_motion", "living_room_curtain"]
     finally:
         bridge.kill()
-        bridge.wait()
+        await bridge.wait()
 
 
 async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) -> None:
@@ -165,13 +160,13 @@ async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) 
             return [e.state for e in sink.events if e.kind is EventKind.BROKER]
 
         async with Discovery(config, sink, InventoryStore(None), clock=Clock()) as discovery:
-            await _until(lambda: broker_states() == ["refused"], 10)
+            await eventually(lambda: broker_states() == ["refused"], 10)
             assert discovery.mqtt is not None and "authori" in (discovery.mqtt.refused or "").lower()
             await asyncio.sleep(1)  # reconnect attempts go on; the timeline says it once
             assert broker_states() == ["refused"]
             passwords.write_text(password_entry("hub", "what-the-hub-knows") + "\n")
             await asyncio.to_thread(broker.reload)
-            await _until(lambda: broker_states() == ["refused", "accepted"], 10)
+            await eventually(lambda: broker_states() == ["refused", "accepted"], 10)
     finally:
         broker.close()
 
@@ -215,7 +210,7 @@ async def test_a_tls_home_broker_is_trusted_only_with_its_ca(tmp_path: Path) -> 
 
         store = InventoryStore(None)
         async with Discovery(config(certificate.ca_file), MemorySink(), store, clock=Clock()):
-            await _until(lambda: any(d.available for d in store.snapshot().devices), 10)
+            await eventually(lambda: any(d.available for d in store.snapshot().devices), 10)
         untrusting = InventoryStore(None)
         async with Discovery(config(None), MemorySink(), untrusting, clock=Clock()) as discovery:
             await asyncio.sleep(1.5)

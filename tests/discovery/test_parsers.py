@@ -129,7 +129,7 @@ def test_zigbee2mqtt_bridge_devices_and_children() -> None:
             "software_build_id": "0.0.0_0025",
         },
     ]
-    coordinator, curtain = zigbee2mqtt.parse("zigbee2mqtt/bridge/devices", j(devices), AT)
+    _coordinator, curtain = zigbee2mqtt.parse("zigbee2mqtt/bridge/devices", j(devices), AT)
     assert curtain.parent_key == "ieee:0x00124b0001" and curtain.model == "ZNCLDJ11LM"
     [bridge] = zigbee2mqtt.parse("zigbee2mqtt/bridge/state", b"offline", AT)  # legacy 1.x string
     assert bridge.available is False

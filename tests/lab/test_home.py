@@ -178,7 +178,8 @@ async def test_async_context_manager_and_fault_wait() -> None:
 
     async with LabHome() as lab:
         fault = await asyncio.to_thread(lab.faults.dns_failure, 0.5)
-        await fault.wait_async(10)
+        async with asyncio.timeout(10):
+            await fault.wait_async()
         assert not fault.active and fault.ended_at is not None
         prefix = lab.prefix
     assert netns.namespaces_of(prefix) == []

@@ -73,7 +73,7 @@ def test_wrong_key_fails():
         read_bundle(data, generate_private_key().public_key())
 
 
-@pytest.mark.parametrize("name", sorted(FILES) + [MANIFEST_NAME, ENVELOPE_NAME])
+@pytest.mark.parametrize("name", [*sorted(FILES), MANIFEST_NAME, ENVELOPE_NAME])
 def test_one_flipped_byte_in_any_member_fails(name):
     _, data = build()
     members = members_of(data)
@@ -125,19 +125,19 @@ def _special(name, kind, linkname=""):
 def test_unsafe_members_are_refused(member):
     _, data = build()
     with pytest.raises(UnsafeArchive):
-        open_bundle(retar(members_of(data) + [member]))
+        open_bundle(retar([*members_of(data), member]))
 
 
 def test_duplicate_name_is_refused():
     _, data = build()
     with pytest.raises(UnsafeArchive):
-        open_bundle(retar(members_of(data) + [_file("host.json", b'{"os": "evil"}')]))
+        open_bundle(retar([*members_of(data), _file("host.json", b'{"os": "evil"}')]))
 
 
 def test_unlisted_member_is_refused_on_verify():
     _, data = build()
     with pytest.raises(ManifestError):
-        read_bundle(retar(members_of(data) + [_file("extra.txt")]), KEY.public_key())
+        read_bundle(retar([*members_of(data), _file("extra.txt")]), KEY.public_key())
 
 
 def test_missing_listed_member_is_refused():
