@@ -24,6 +24,7 @@ from .ratelimit import RateLimiter, whole_seconds
 from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, LOGIN_THROTTLE, MONOTONIC, OUTBOX, SCANNER, Clock
 from .store import Database
 from .support.scanner import SlaScanner
+from .web import desk, portal
 from .web import routes as ui_routes
 from .web.guard import LoginThrottle, is_https
 from .web.pages import html_errors
@@ -141,5 +142,6 @@ def create_app(
     app.cleanup_ctx.append(_live)
     for table in ROUTE_TABLES:
         app.add_routes(table)
-    app.add_routes(ui_routes)
+    for pages in (ui_routes, portal.routes, desk.routes):  # the order they were always matched in
+        app.add_routes(pages)
     return app

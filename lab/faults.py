@@ -20,15 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .disk import fill_filesystem
+from .mosquitto import Mosquitto
 from .netns import LabError
+from .parts import Device, LabProcess
 from .simulators.families import CRASH_REASON, POWER_ON_REASON
 from .simulators.runner import WEAK_RSSI_DBM
-
-if TYPE_CHECKING:
-    from .home import LabHome
 
 logger = logging.getLogger(__name__)
 
@@ -104,10 +103,38 @@ class Fault:
         }
 
 
+class Home(Protocol):
+    """What the faults drive in a home (``lab.home.LabHome``, which owns its faults and so imports this module)."""
+
+    id: str
+    workdir: Path
+    clock_offset_file: Path
+    devices: dict[str, Device]
+    broker: Mosquitto | None
+    broker_port: int
+    attached_broker_pid: int | None
+    upnp: bool
+    upnp_bootid: int
+
+    def save_state(self) -> None: ...
+    def hub_disk(self, size_mb: int = ...) -> Path: ...
+    def hub_cable(self, plugged: bool) -> None: ...
+    def wan_link(self, up: bool) -> None: ...
+    def router_links(self, up: bool) -> None: ...
+    def device_link(self, name: str, up: bool) -> None: ...
+    def start_broker(self, port: int = ...) -> Mosquitto: ...
+    def start_dnsmasq(self) -> None: ...
+    def stop_dnsmasq(self, crash: bool = ...) -> None: ...
+    def start_upnp(self, bootid: int | None = ...) -> None: ...
+    def stop_upnp(self, byebye: bool = ...) -> None: ...
+    def start_simulator(self, name: str, restart_reason: str | None = ...) -> LabProcess: ...
+    def stop_simulator(self, name: str, crash: bool = ...) -> None: ...
+
+
 class Faults:
     """The fault injectors of one lab; ``history`` keeps every fault injected, in order."""
 
-    def __init__(self, lab: LabHome) -> None:
+    def __init__(self, lab: Home) -> None:
         self.lab = lab
         self.history: list[Fault] = []
         self._open: dict[tuple[str, str], Fault] = {}  # faults ended by a second call (broker, power)

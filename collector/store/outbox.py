@@ -17,9 +17,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from .access import StoreAccess
+
 if TYPE_CHECKING:
     from ..models import Ticket, TicketEvent
-    from .sqlite import SqliteStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,10 +68,10 @@ class Job:
     attempts: int
 
 
-Planner = Callable[["SqliteStore", "Ticket", "TicketEvent"], list[JobSpec]]
+Planner = Callable[[StoreAccess, "Ticket", "TicketEvent"], list[JobSpec]]
 
 
-def plan_new_events(store: SqliteStore, planner: Planner, now: datetime, batch: int = 200) -> int:
+def plan_new_events(store: StoreAccess, planner: Planner, now: datetime, batch: int = 200) -> int:
     """Plan the jobs of up to ``batch`` events after the cursor; returns how many events were planned."""
     with store._tx() as conn:
         after = conn.execute("SELECT event_id FROM outbox_cursor WHERE name = 'ticket_events'").fetchone()[0]
@@ -115,7 +116,7 @@ def plan_new_events(store: SqliteStore, planner: Planner, now: datetime, batch: 
     return len(ids)
 
 
-def due_jobs(store: SqliteStore, now: datetime, limit: int = 50) -> list[Job]:
+def due_jobs(store: StoreAccess, now: datetime, limit: int = 50) -> list[Job]:
     rows = store._conn.execute(
         "SELECT * FROM outbox_jobs WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
         (now.isoformat(), limit),
@@ -135,7 +136,7 @@ def due_jobs(store: SqliteStore, now: datetime, limit: int = 50) -> list[Job]:
     ]
 
 
-def job_sent(store: SqliteStore, job: Job, now: datetime, ticket_event: dict[str, Any] | None) -> None:
+def job_sent(store: StoreAccess, job: Job, now: datetime, ticket_event: dict[str, Any] | None) -> None:
     """Mark the job sent; a message that reached the customer is recorded on its ticket in the same transaction."""
     with store._tx() as conn:
         conn.execute(
@@ -150,7 +151,7 @@ def job_sent(store: SqliteStore, job: Job, now: datetime, ticket_event: dict[str
             store._event(conn, job.ticket_id, now, "outbox", "notification_sent", ticket_event)
 
 
-def job_failed(store: SqliteStore, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
+def job_failed(store: StoreAccess, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
     """One failed attempt: retried at ``retry_at``, or failed for good without one."""
     with store._tx() as conn:
         conn.execute(
@@ -163,7 +164,7 @@ def job_failed(store: SqliteStore, job: Job, now: datetime, error: str, retry_at
         )
 
 
-def delivery_log(store: SqliteStore, *, ticket_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+def delivery_log(store: StoreAccess, *, ticket_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
     """Jobs, newest first, with their attempts (what an admin reads to see what left, what failed and why)."""
     where, args = ("WHERE ticket_id = ?", (ticket_id,)) if ticket_id is not None else ("", ())
     jobs = [

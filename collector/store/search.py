@@ -4,10 +4,9 @@ so nothing else has to remember it; a database that predates the index is filled
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .sqlite import SqliteStore
+from .access import StoreAccess
 
 _INTAKE_TEXT = (
     "t.household || ' ' || coalesce(json_extract(t.intake, '$.customer'), '') || ' ' || "
@@ -38,7 +37,7 @@ def match_expression(words: str) -> str:
 
 
 def search_tickets(
-    store: SqliteStore, words: str, *, partner: str | None = None, limit: int = 50
+    store: StoreAccess, words: str, *, partner: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     """Tickets matching every word, best first, each with a snippet of the best matching text."""
     expression = match_expression(words)

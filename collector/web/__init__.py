@@ -30,15 +30,17 @@ from shared.profiles import known_issue_of, load_profiles
 from shared.signing import public_key_from_text
 
 from ..api.live import audit_live_request, presence_of, relay
-from ..api.support import clock_json, month_report, queue_entries
+from ..api.support import assignee_of, clock_json, month_report, queue_entries
 from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
 from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
-from ..models import BundleRecord, Principal, Role, TicketState
+from ..models import BundleRecord, Principal, Role, Ticket, TicketState
 from ..ratelimit import whole_seconds
 from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
+from ..support.clocks import current_state
+from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS, route
 from .chart import timeline_svg
 from .guard import client_address, is_https
 from .passwords import hash_password, verify_password
@@ -168,6 +170,23 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+def known_groups(request: web.Request, chosen: str | None) -> list[str]:
+    """The queue's group choices: where tickets are routed, groups with their own calendar, the one asked for."""
+    named = {route(Priority.P1), route(Priority.P3), *request.app[CONFIG].support.group_calendars}
+    return sorted(named | ({chosen} if chosen else set()))
+
+
+def ticket_context(ticket: Ticket) -> dict[str, Any]:
+    """What the ticket page's work panel offers: the moves the lifecycle allows from here, and so on."""
+    state = TicketState(current_state(ticket.events))
+    return {
+        "next_states": sorted(TRANSITIONS[state]),
+        "milestones": sorted(MILESTONES),
+        "solutions": sorted(SOLUTION_KINDS),
+        "assignee": assignee_of(ticket),
+    }
+
+
 @routes.get("/ui/")
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
@@ -191,7 +210,7 @@ async def queue_page(request: web.Request) -> web.Response:
         now=request.app[CLOCK](),
         states=list(TicketState),
         bulk=who.role in (Role.ENGINEER, Role.ADMIN),
-        groups=desk.known_groups(request, q.get("group")),
+        groups=known_groups(request, q.get("group")),
     )
 
 
@@ -286,7 +305,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         now=request.app[CLOCK](),
         presence=presence,
         live_on=request.app.get(LIVE) is not None,
-        work=desk.ticket_context(ticket),
+        work=ticket_context(ticket),
     )
 
 
@@ -432,5 +451,3 @@ def countdown(seconds: float | None) -> str:
 _env.filters["countdown"] = countdown
 _env.filters["iso"] = lambda value: value.isoformat() if isinstance(value, datetime) else value
 _env.filters["local"] = local_time
-
-from . import desk, portal  # noqa: E402,F401 - their routes join ``routes``; they use ``render`` and ``signed_in``
