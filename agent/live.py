@@ -310,7 +310,7 @@ class LiveChannel:
                 return
             props = message.properties
             incoming = _Incoming(
-                payload=message.payload,
+                payload=bytes(message.payload),
                 response_topic=getattr(props, "ResponseTopic", None),
                 correlation=getattr(props, "CorrelationData", None),
             )

@@ -103,8 +103,7 @@ def check(data: dict[str, Any], store: InventoryStore, name: str) -> CorpusResul
         if d.id not in matched.values()
         and not d.id.startswith(f"esphome:{SENTINEL}")
         and not any(
-            store.get(e["key"]) is d or (store.get(e["key"]) and store.get(e["key"]).id == d.id)
-            for e in data["devices"]
+            (found := store.get(e["key"])) is not None and (found is d or found.id == d.id) for e in data["devices"]
         )
     ]
     for device_id in unaccounted:

@@ -27,6 +27,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lab.collector_process import CollectorProcess
 from lab.mosquitto import free_port, wait_for_port
@@ -56,7 +57,7 @@ def serve_bare(port: int) -> None:
     web.run_app(_bare_app(), host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-async def _enrol_agents(collector: CollectorProcess) -> list[tuple[str, str, object]]:
+async def _enrol_agents(collector: CollectorProcess) -> list[tuple[str, str, Ed25519PrivateKey]]:
     agents = []
     async with aiohttp.ClientSession() as session:
         for index in range(AGENTS):
@@ -72,7 +73,7 @@ async def _enrol_agents(collector: CollectorProcess) -> list[tuple[str, str, obj
     return agents
 
 
-def _bundles(agents: list[tuple[str, str, object]], count: int) -> list[bytes]:
+def _bundles(agents: list[tuple[str, str, Ed25519PrivateKey]], count: int) -> list[bytes]:
     now = utcnow()
     window = CaptureWindow(start=now, end=now)
     bundles = []

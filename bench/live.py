@@ -148,6 +148,11 @@ async def _collector_round_trips(
         await runner.cleanup()
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 RAW_ROLES = ("echo", "asker")  # one account each: the broker binds client ids to accounts
 
 
@@ -159,13 +164,13 @@ async def _raw_round_trips(broker: Mosquitto, password: str, count: int, rate: f
 
     def responder_message(client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         properties = Properties(PacketTypes.PUBLISH)
-        properties.CorrelationData = message.properties.CorrelationData
-        client.publish(message.properties.ResponseTopic, message.payload, qos=1, properties=properties)
+        properties.CorrelationData = getattr(message.properties, "CorrelationData", None)
+        client.publish(getattr(message.properties, "ResponseTopic", ""), message.payload, qos=1, properties=properties)
 
     def requester_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-        future = pending.get(message.properties.CorrelationData)
+        future = pending.get(getattr(message.properties, "CorrelationData", b""))
         if future is not None:
-            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+            loop.call_soon_threadsafe(_resolve, future)
 
     clients = []
     for role, on_message, topic in (

@@ -15,18 +15,19 @@ from shared.models import utcnow
 from .api import ROUTE_TABLES
 from .api.params import check_parameters
 from .blobs import BlobStore
+from .clock import Clock
 from .config import CollectorConfig
 from .delivery import Outbox
 from .errors import CollectorError, RateLimited
 from .ingest import IngestWorkers
 from .live_service import LiveService
 from .ratelimit import RateLimiter, whole_seconds
-from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, LOGIN_THROTTLE, MONOTONIC, OUTBOX, SCANNER, Clock
+from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, MONOTONIC, OUTBOX, SCANNER
 from .store import Database
 from .support.scanner import SlaScanner
 from .web import desk, portal
 from .web import routes as ui_routes
-from .web.guard import LoginThrottle, is_https
+from .web.guard import LOGIN_THROTTLE, LoginThrottle, is_https
 from .web.pages import html_errors
 
 _LOGGER = logging.getLogger(__name__)

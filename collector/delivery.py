@@ -20,10 +20,10 @@ import aiohttp
 
 from shared.aio import cancel_and_wait
 
+from .clock import Clock
 from .config import CollectorConfig
 from .notify.plan import EMAIL, WEBHOOK, planner
 from .notify.senders import DeliveryFailed, EmailSender, Sender, WebhookSender
-from .state import Clock
 from .store import Database
 from .store.outbox import due_jobs, job_failed, job_sent, plan_new_events
 

@@ -176,7 +176,9 @@ class LiveRelay:
 
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
             correlation = getattr(message.properties, "CorrelationData", None)
-            loop.call_soon_threadsafe(self._on_message, message.topic, message.payload, correlation, message.retain)
+            loop.call_soon_threadsafe(
+                self._on_message, message.topic, bytes(message.payload), correlation, message.retain
+            )
 
         client.on_connect = on_connect
         client.on_subscribe = on_subscribe

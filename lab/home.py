@@ -127,7 +127,7 @@ class LabHome:
         self.upnp = upnp
         self.upnp_bootid = 1
         self.nat = False
-        self._device_specs: list[DeviceSpec] = []
+        self._device_specs = []
         self.devices: dict[str, Device] = {}
         self.processes: list[LabProcess] = []
         self.broker: Mosquitto | None = None

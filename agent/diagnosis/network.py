@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from shared.models import Device, EventKind, Finding, RootCause, TimelineEvent
+from shared.models import Device, EventKind, EventState, Finding, RootCause, TimelineEvent
 from shared.profiles import ProfileSet
 
 from ..outages import NETWORK_KINDS, Outage, classify, outages
@@ -95,7 +95,7 @@ def network_findings(
                 title=f"The router restarts every day around {facts.time}",
                 explanation=explanation,
                 translations=translations,
-                evidence=[e for o in schedule for e in _evidence(events, o.start, o.end)][:60],
+                evidence=[e for o in schedule if o.end for e in _evidence(events, o.start, o.end)][:60],
                 started_at=schedule[0].start,
                 ended_at=schedule[-1].end,
             )
@@ -154,11 +154,11 @@ def _refusals(events: Sequence[TimelineEvent]) -> list[Finding]:
     findings = []
     start: TimelineEvent | None = None
     for event in events:
-        if event.kind is not EventKind.BROKER or event.state not in ("refused", "accepted"):
+        if event.kind is not EventKind.BROKER or event.state not in (EventState.REFUSED, EventState.ACCEPTED):
             continue
-        if event.state == "refused" and start is None:
+        if event.state is EventState.REFUSED and start is None:
             start = event
-        elif event.state == "accepted" and start is not None:
+        elif event.state is EventState.ACCEPTED and start is not None:
             findings.append(_refusal(start, event))
             start = None
     return findings + ([_refusal(start, None)] if start is not None else [])
@@ -194,13 +194,14 @@ def _reconnects(
         for event in events:
             if (
                 event.kind is EventKind.DEVICE_AVAILABILITY
-                and event.state == "online"
+                and event.state is EventState.ONLINE
                 and event.device_id
                 and outage.end <= event.ts <= outage.end + timedelta(hours=1)
                 and event.device_id not in returns
             ):
                 returns[event.device_id] = event
-        on_time, late = [], []
+        on_time: list[tuple[str, TimelineEvent, float]] = []
+        late: list[tuple[str, TimelineEvent, float]] = []
         for device_id, event in returns.items():
             device = devices.get(device_id)
             timing = profiles.normal_for(device) if device else None

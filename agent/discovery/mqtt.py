@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 
 from shared.aio import cancel_and_wait, reconnect_forever
 from shared.broker_url import parse_broker_url, secure
-from shared.models import EventKind, LogLine, TimelineEvent
+from shared.models import EventKind, EventState, LogLine, TimelineEvent
 
 from ..clock import Clock
 from ..config import AgentConfig
@@ -36,7 +36,8 @@ QUEUE_SIZE = 20_000
 MAX_BRIDGES = 16
 MAX_FOLLOWED = 10_000  # availability topics and topic aliases named by discovery configs, together
 
-Parser = Callable[[str, bytes, datetime], list[DeviceUpdate | LogLine]]
+# Sequence, not list: each family's parser returns a list of its own narrower item type.
+Parser = Callable[[str, bytes, datetime], Sequence[DeviceUpdate | LogLine]]
 
 
 class BrokerSessionEnded(AgentError):
@@ -189,7 +190,7 @@ class MqttDiscovery:
             loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
 
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-            loop.call_soon_threadsafe(self._enqueue, message.topic, message.payload)
+            loop.call_soon_threadsafe(self._enqueue, message.topic, bytes(message.payload))
 
         client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
         try:
@@ -217,7 +218,7 @@ class MqttDiscovery:
                 TimelineEvent(
                     ts=self._clock.now(),
                     kind=EventKind.BROKER,
-                    state="refused" if refusal else "accepted",
+                    state=EventState.REFUSED if refusal else EventState.ACCEPTED,
                     source="discovery.mqtt",
                     detail={"reason": refusal} if refusal else {},
                 )

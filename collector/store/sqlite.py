@@ -96,8 +96,14 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+def _dt(value: str) -> datetime:
+    """A ``NOT NULL`` timestamp column."""
+    return datetime.fromisoformat(value)
+
+
+def _dt_or_none(value: str | None) -> datetime | None:
+    """A nullable timestamp column."""
+    return None if value is None else _dt(value)
 
 
 class SqliteStore:
@@ -209,7 +215,7 @@ class SqliteStore:
             public_key=row["public_key"],
             key_id=row["key_id"],
             enrolled_at=_dt(row["enrolled_at"]),
-            revoked_at=_dt(row["revoked_at"]),
+            revoked_at=_dt_or_none(row["revoked_at"]),
         )
 
     def get_agent(self, agent_id: str) -> AgentRecord | None:
@@ -247,6 +253,7 @@ class SqliteStore:
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"a user named {name!r} exists", code="user_exists") from exc
             self._audit(conn, now, "admin-cli", "user.create", name, {"role": role.value, "household": household})
+        assert cursor.lastrowid is not None  # an INSERT into a table with a rowid always sets it
         user = UserRecord(id=cursor.lastrowid, name=name, role=role, household=household, created_at=now)
         return user, token
 
@@ -539,8 +546,8 @@ class SqliteStore:
             TicketSpan(
                 row["id"],
                 _dt(row["created_at"]),
-                _dt(row["occurred_from"]),
-                _dt(row["occurred_to"]),
+                _dt_or_none(row["occurred_from"]),
+                _dt_or_none(row["occurred_to"]),
                 device=json.loads(row["intake"]).get("device"),
                 fault_type=json.loads(row["classified"]).get("type") if row["classified"] else None,
             )

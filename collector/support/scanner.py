@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Self
+from typing import Any, Self
 
 from shared.aio import cancel_and_wait
 
+from ..clock import Clock
 from ..config import CollectorConfig
-from ..state import Clock
 from ..store import Database, SqliteStore
 from .clocks import ClockState
 from .events import EventKind
@@ -31,7 +31,7 @@ def scan_once(store: SqliteStore, config: CollectorConfig, now) -> int:  # type:
             for e in ticket.events
             if e.kind in (EventKind.SLA_WARNING, EventKind.SLA_BREACHED)
         }
-        fresh = []
+        fresh: list[tuple[str, dict[str, Any]]] = []
         for clock in ticket_clocks(config.support, ticket, now):
             kind = {ClockState.WARNING: EventKind.SLA_WARNING, ClockState.BREACHED: EventKind.SLA_BREACHED}.get(
                 clock.state

@@ -37,12 +37,12 @@ from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
 from ..models import BundleRecord, Principal, Role, Ticket, TicketState
 from ..ratelimit import whole_seconds
-from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, MONOTONIC
 from ..store import SqliteStore
 from ..support.clocks import current_state
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS, route
 from .chart import timeline_svg
-from .guard import client_address, is_https
+from .guard import LOGIN_THROTTLE, client_address, is_https
 from .passwords import hash_password, verify_password
 
 COOKIE = "homediag_session"
@@ -280,7 +280,7 @@ async def _bundle_view(request: web.Request, record: BundleRecord, who: Principa
 async def ticket_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     ticket = await visible_ticket(request, who)
-    bundles = []
+    bundles: list[dict[str, Any]] = []
     for record in ticket.bundles:
         view = await _bundle_view(request, record, who)
         names = {d.id: d.name or d.id for d in view["inventory"].devices} if view["inventory"] else {}
@@ -408,13 +408,10 @@ async def fleet_page(request: web.Request) -> web.Response:
         key=lambda r: -r["households"],
     )
     profiles = await asyncio.to_thread(load_profiles)
-    issues = sorted(
-        (
-            {"id": issue_id, "households": len(households), "issue": profiles.known_issue(issue_id)}
-            for issue_id, households in known.items()
-        ),
-        key=lambda r: (-r["households"], r["id"]),
-    )
+    issues = [
+        {"id": issue_id, "households": len(households), "issue": profiles.known_issue(issue_id)}
+        for issue_id, households in sorted(known.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]
     return render("fleet.html", request, rows=rows, issues=issues)
 
 

@@ -57,3 +57,6 @@ class LoginThrottle:
     def failed(self, account: str, address: str, now: float) -> None:
         self._accounts.consume(account, now)
         self._addresses.consume(address, now)
+
+
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)

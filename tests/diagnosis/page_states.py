@@ -16,6 +16,7 @@ from shared.models import (
     Device,
     DiagnosisReport,
     EventKind,
+    EventState,
     Finding,
     Inventory,
     Priority,
@@ -79,7 +80,7 @@ def inventory(weak: bool = True) -> Inventory:
 
 
 def _event(
-    ts: datetime, kind: EventKind, state: str | None = None, device: str | None = None, **detail: object
+    ts: datetime, kind: EventKind, state: EventState | None = None, device: str | None = None, **detail: object
 ) -> TimelineEvent:
     source = f"monitor.{kind.value}" if device is None else "shelly"
     return TimelineEvent(ts=ts, kind=kind, state=state, source=source, device_id=device, detail=dict(detail))
@@ -87,7 +88,7 @@ def _event(
 
 def _outage(start: datetime, seconds: float, kinds: tuple[EventKind, ...]) -> list[TimelineEvent]:
     end = start + timedelta(seconds=seconds)
-    return [_event(start, k, "down") for k in kinds] + [_event(end, k, "up") for k in kinds]
+    return [_event(start, k, EventState.DOWN) for k in kinds] + [_event(end, k, EventState.UP) for k in kinds]
 
 
 def _report(
@@ -107,7 +108,7 @@ ROUTER = (EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET)
 def mid_router_restart() -> DiagnosisReport:
     """Clicked 10 s into a router restart: the gateway, DNS and internet are down now."""
     start = NOW - timedelta(seconds=10)
-    events = [_event(start, k, "down") for k in (*ROUTER, EventKind.HUB_LINK)]
+    events = [_event(start, k, EventState.DOWN) for k in (*ROUTER, EventKind.HUB_LINK)]
     failing = [
         {"name": n, "ok": n == "broker", "detail": "no answer"}
         for n in ("hub_link", "gateway", "dns", "internet", "broker")
@@ -202,7 +203,13 @@ def built(cause: RootCause) -> DiagnosisReport:
             )
         case RootCause.DEVICE_CRASH_LOOP:
             reasons = [
-                _event(t + timedelta(minutes=i), EventKind.DEVICE_REBOOT, device="esphome:porch", reason="Brownout")
+                _event(
+                    t + timedelta(minutes=i),
+                    EventKind.DEVICE_REBOOT,
+                    EventState.REBOOTED,
+                    device="esphome:porch",
+                    reason="Brownout",
+                )
                 for i in range(4)
             ]
             finding = _finding(

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.diagnosis.devices import device_findings
-from shared.models import Device, EventKind, LogLine, RootCause, TimelineEvent
+from shared.models import Device, EventKind, EventState, LogLine, RootCause, TimelineEvent
 from shared.profiles import (
     PROFILE_DIR,
     DeviceClass,
@@ -84,7 +84,7 @@ def _diagnose_sample(profile: FirmwareProfile, issue: KnownIssue, firmware: str 
         TimelineEvent(
             ts=NOW - timedelta(minutes=3 * (i + 1)),
             kind=EventKind.DEVICE_REBOOT,
-            state="rebooted",
+            state=EventState.REBOOTED,
             source=profile.family,
             device_id=device.id,
             detail={"reason": issue.sample.restart_reason} if issue.sample.restart_reason else {},

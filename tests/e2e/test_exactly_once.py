@@ -21,7 +21,7 @@ import yaml
 
 from agent.crashpoints import CRASH_ENV, CRASH_EXIT_CODE, CaptureStep
 from lab.mosquitto import Mosquitto, free_port
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
 from tests.eventually import eventually
 
 from .conftest import Stack
@@ -62,8 +62,8 @@ def _events(config: Path) -> list[TimelineEvent]:
     return [TimelineEvent.model_validate_json(line) for line in lines if line.strip()]
 
 
-def _saw_broker(config: Path, state: str) -> bool:
-    return any(e.kind is EventKind.BROKER and e.state == state for e in _events(config))
+def _saw_broker(config: Path, state: EventState) -> bool:
+    return any(e.kind is EventKind.BROKER and e.state is state for e in _events(config))
 
 
 def _spool_leftovers(config: Path) -> list[str]:
@@ -133,14 +133,14 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
     agents = [await _start_agent(stack, config, step) for config, step in zip(configs, kill_points, strict=True)]
     try:
         await eventually(
-            lambda: all(_saw_broker(config, "up") for config in configs),
+            lambda: all(_saw_broker(config, EventState.UP) for config in configs),
             SLOW_START_S,
             "broker connection in every agent",
             in_thread=True,
         )
         await asyncio.to_thread(mosquitto.kill)
         await eventually(
-            lambda: all(_saw_broker(config, "down") for config in configs),
+            lambda: all(_saw_broker(config, EventState.DOWN) for config in configs),
             SLOW_START_S,
             "broker_down in every agent",
             in_thread=True,

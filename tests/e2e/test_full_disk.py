@@ -11,7 +11,7 @@ from agent.config import AgentConfig, load_config
 from agent.runtime import AgentRuntime
 from lab.collector_process import CollectorProcess
 from lab.mosquitto import Mosquitto
-from shared.models import EventKind
+from shared.models import EventKind, EventState
 from tests.conftest import SmallDisk
 from tests.eventually import eventually
 
@@ -83,14 +83,14 @@ async def test_the_running_agent_on_a_full_disk_still_reports_a_fault(
     async with AgentRuntime(config) as runtime:
         assert runtime.recorder is not None
         await eventually(
-            lambda: any(e.kind is EventKind.BROKER and e.state == "up" for e in runtime.recorder.events()),
+            lambda: any(e.kind is EventKind.BROKER and e.state is EventState.UP for e in runtime.recorder.events()),
             15,
             in_thread=True,
         )
         await asyncio.to_thread(small_disk.fill)
         await asyncio.to_thread(mosquitto.kill)
         await eventually(
-            lambda: any(e.kind is EventKind.BROKER and e.state == "down" for e in runtime.recorder.events()),
+            lambda: any(e.kind is EventKind.BROKER and e.state is EventState.DOWN for e in runtime.recorder.events()),
             15,
             in_thread=True,
         )
@@ -105,4 +105,4 @@ async def test_the_running_agent_on_a_full_disk_still_reports_a_fault(
         await eventually(lambda: runtime.recorder.unsaved == 0, 15, in_thread=True)  # the recorder's files caught up
     async with AgentRuntime(config) as again:  # nothing of the full-disk period is missing after a restart
         assert again.recorder is not None
-        assert any(e.kind is EventKind.FAULT and e.state == "closed" for e in again.recorder.events())
+        assert any(e.kind is EventKind.FAULT and e.state is EventState.CLOSED for e in again.recorder.events())

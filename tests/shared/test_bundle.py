@@ -10,7 +10,7 @@ import pytest
 
 from shared.bundle import ENVELOPE_NAME, MANIFEST_NAME, ReadLimits, build_bundle, open_bundle, read_bundle
 from shared.errors import BundleError, BundleTooLarge, HashMismatch, ManifestError, SignatureError, UnsafeArchive
-from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind
+from shared.models import CaptureWindow, EventState, RedactionSummary, Trigger, TriggerKind
 from shared.signing import generate_private_key, public_key_to_text
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -54,7 +54,7 @@ def test_round_trip_member_order_and_determinism():
     verified = read_bundle(data, KEY.public_key())
     assert verified.manifest == manifest
     assert verified.files == FILES
-    assert verified.timeline()[0].state == "down"
+    assert verified.timeline()[0].state is EventState.DOWN
     assert verified.json("host.json") == {"os": "linux"}
     infos = [info for info, _ in members_of(data)]
     assert [i.name for i in infos] == [ENVELOPE_NAME, MANIFEST_NAME, "host.json", "logs/agent.log", "timeline.jsonl"]
