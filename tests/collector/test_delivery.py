@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from collector.app import create_app
+from collector.config import SmtpSecurity
 from collector.delivery import backoff
 from collector.models import Role
 from collector.store import SqliteStore
@@ -305,7 +306,7 @@ async def test_smtp_over_implicit_tls_and_a_refused_recipient(tmp_path: Path) ->
             SmtpConfig(
                 host="127.0.0.1",
                 port=smtp.sockets[0].getsockname()[1],
-                security="tls",
+                security=SmtpSecurity.TLS,
                 sender="support@homediag.test",
                 ca_file=cert.ca_file,
             )

@@ -112,7 +112,9 @@ async def test_a_customer_adds_a_screenshot_staff_see_it_another_household_canno
     )
     assert answer.status == 303, await answer.text()
     _, _, page = await carol.get(f"/portal/tickets/{ticket['id']}")
-    src = re.search(r'<img src="([^"]+)"', page).group(1)
+    image = re.search(r'<img src="([^"]+)"', page)
+    assert image is not None, page
+    src = image.group(1)
     answer = await collector.client.get(src, headers={"Cookie": carol.cookie})
     assert answer.content_type == "image/png" and await answer.read() == png()
     assert answer.headers["X-Content-Type-Options"] == "nosniff"

@@ -8,7 +8,9 @@ Device payload shapes follow what discovery stores (``Device`` ids such as ``she
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agent.diagnosis import diagnose
 from agent.diagnosis.text import Facts, explain_all
@@ -92,7 +94,7 @@ def _outage(start: datetime, seconds: float, kinds: tuple[EventKind, ...]) -> li
 
 
 def _report(
-    events: list[TimelineEvent], checks: list[dict[str, object]] | None = None, *, weak: bool = False
+    events: list[TimelineEvent], checks: Sequence[Mapping[str, object]] | None = None, *, weak: bool = False
 ) -> DiagnosisReport:
     return diagnose(events, inventory(weak=weak), {}, ProfileSet(()), NOW, checks if checks is not None else CHECKS_OK)
 
@@ -139,7 +141,7 @@ def _finding(
     end: datetime | None,
     facts: Facts,
     zh: Facts,
-    **fields: object,
+    **fields: Any,
 ) -> Finding:
     explanation, translations = explain_all(cause, facts, zh)
     return Finding(

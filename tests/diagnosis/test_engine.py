@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ def ev(at: datetime, kind: EventKind, state: EventState, device: str | None = No
     return TimelineEvent(ts=at, kind=kind, state=state, source="test", device_id=device, detail=detail)
 
 
-def device(id: str, family: str, **fields: object) -> Device:
+def device(id: str, family: str, **fields: Any) -> Device:
     return Device(
         id=id, name=id, family=family, first_seen=NOW - timedelta(days=30), last_seen=NOW, available=True, **fields
     )
@@ -40,7 +41,7 @@ def router_reboot(
     end = start + timedelta(seconds=seconds)
     events = []
     for kind in (EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET):
-        events += [ev(start, kind, "down"), ev(end, kind, "up")]
+        events += [ev(start, kind, EventState.DOWN), ev(end, kind, EventState.UP)]
     for name, back_after in (devices or {}).items():
         events += [
             ev(start + timedelta(seconds=15), EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, name),
@@ -91,7 +92,11 @@ def test_a_single_router_reboot_with_a_slow_device() -> None:
 )
 def test_network_outages_by_signature(kinds, cause) -> None:  # type: ignore[no-untyped-def]
     start = NOW - timedelta(hours=1)
-    events = [e for kind in kinds for e in (ev(start, kind, "down"), ev(start + timedelta(minutes=3), kind, "up"))]
+    events = [
+        e
+        for kind in kinds
+        for e in (ev(start, kind, EventState.DOWN), ev(start + timedelta(minutes=3), kind, EventState.UP))
+    ]
     assert run(events).verdict is cause
 
 
@@ -135,7 +140,7 @@ def test_a_short_absence_ending_in_a_reboot_is_the_reboot(away_s: float, cause: 
             ev(
                 back + timedelta(seconds=1),
                 EventKind.DEVICE_REBOOT,
-                "rebooted",
+                EventState.REBOOTED,
                 "plug",
                 reason="Software/System restart",
             ),
@@ -157,7 +162,7 @@ def test_weak_signal_hub_boots_and_clock_jump() -> None:
 
 
 def test_a_hub_short_of_storage_is_said_plainly_and_decides_only_alone() -> None:
-    full = {"disk_percent": 99.6, "memory_percent": 41.0, "reasons": ["disk"]}
+    full: dict[str, Any] = {"disk_percent": 99.6, "memory_percent": 41.0, "reasons": ["disk"]}
     events = [
         ev(NOW - timedelta(minutes=30), EventKind.HUB_HEALTH, EventState.OK, disk_percent=80.0, reasons=[]),
         ev(NOW - timedelta(minutes=20), EventKind.HUB_HEALTH, EventState.DEGRADED, **full),
@@ -230,7 +235,7 @@ def test_a_fault_bundle_is_diagnosed_for_its_own_fault() -> None:
         ev(
             start + timedelta(seconds=46),
             EventKind.FAULT,
-            "closed",
+            EventState.CLOSED,
             signature="dns_failure",
             started=(start + timedelta(seconds=40)).isoformat(),
         ),
@@ -266,7 +271,7 @@ def _checks(*failing: str) -> list[dict[str, object]]:
 def test_a_fault_the_recorder_still_holds_open_is_named_when_the_checks_already_pass(down, cause) -> None:  # type: ignore[no-untyped-def]
     # The click's fresh checks pass a second before the monitor records the recovery: the fault just ended.
     start = NOW - timedelta(seconds=14)
-    events = [ev(start, EventKind[name.upper()], "down") for name in down]
+    events = [ev(start, EventKind[name.upper()], EventState.DOWN) for name in down]
     report = run(events, checks=ALL_UP)
     assert report.verdict is cause
     finding = report.findings[0]
@@ -287,7 +292,7 @@ def test_during_a_fault_the_click_says_what_fails_now_and_the_likely_cause(down,
     # An earlier, more serious fault is over: what fails now decides.
     events = router_reboot(NOW - timedelta(minutes=20), seconds=30) if cause is not RootCause.ROUTER_REBOOT else []
     start = NOW - timedelta(seconds=40)
-    events += [ev(start, EventKind[name.upper()], "down") for name in down]
+    events += [ev(start, EventKind[name.upper()], EventState.DOWN) for name in down]
     report = run(events, checks=_checks(*down))
     assert report.verdict is cause
     now = report.findings[0]

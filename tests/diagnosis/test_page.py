@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from agent.config import AgentConfig
 from agent.runtime import AgentRuntime
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.browser
 
 AGENT = str(Path(sys.executable).with_name("homediag-agent"))
 LOCALES = {"en": "en-GB", "zh": "zh-CN"}
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+WIDTHS: dict[str, ViewportSize] = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 DEVICE_NAMES = {d.name or "" for d in inventory().devices} | {"Bedroom"}
 PARALLEL = 4
 ALWAYS = ("before", "progress", "healthy", "mid_router_restart", "consent", "every_finding")

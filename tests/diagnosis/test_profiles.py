@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -148,7 +149,7 @@ def test_known_issue_ids_are_unique_and_read_back_from_finding_titles() -> None:
 
 
 def test_recognition_prefers_the_specific_profile() -> None:
-    def profile_of(**fields: object) -> str | None:
+    def profile_of(**fields: Any) -> str | None:
         device = Device(id="d", first_seen=NOW, last_seen=NOW, **fields)
         found = PROFILES.for_device(device)
         return found.family if found else None

@@ -83,11 +83,12 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(
         count = len(devices)
 
         mosquitto.kill()
-        assert discovery.mqtt is not None
-        await eventually(lambda: not discovery.mqtt.connected.is_set(), 10)
+        mqtt = discovery.mqtt
+        assert mqtt is not None
+        await eventually(lambda: not mqtt.connected.is_set(), 10)
         restarted = Clock().now()
         mosquitto.start()
-        await eventually(lambda: discovery.mqtt.connected.is_set(), 10)
+        await eventually(lambda: mqtt.connected.is_set(), 10)
         # The devices come back and announce themselves again: every one seen afresh, no duplicates.
         await eventually(
             lambda: all(d.last_seen > restarted for d in store.snapshot().devices if d.parent_id is None), 20

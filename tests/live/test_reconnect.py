@@ -77,7 +77,14 @@ async def test_a_loop_kicked_off_healthy_sessions_never_backs_off() -> None:
 
 
 def _delays(caplog: pytest.LogCaptureFixture, logger: str) -> list[float]:
-    return [float(r.args[2]) for r in caplog.records if r.name == logger and "retrying in" in r.msg]  # type: ignore[index]
+    delays = []
+    for record in caplog.records:
+        if record.name == logger and "retrying in" in record.msg:
+            assert isinstance(record.args, tuple), record.args
+            delay = record.args[2]
+            assert isinstance(delay, int | float), record.args
+            delays.append(float(delay))
+    return delays
 
 
 async def _kick(support: SupportBroker, user: str, connected: asyncio.Event, times: int) -> None:

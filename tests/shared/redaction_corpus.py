@@ -300,7 +300,7 @@ def make_corpus(seed: int, devices: int = 12, log_lines: int = 12, flaps: int = 
     event(
         NOW - timedelta(hours=1, minutes=40),
         EventKind.FAULT,
-        "closed",
+        EventState.CLOSED,
         ids[0],
         signature=signature,
         device=ids[0],

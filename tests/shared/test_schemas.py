@@ -86,13 +86,17 @@ def test_every_core_schema_has_a_test_instance():
     assert set(INSTANCES) <= set(SCHEMAS)
 
 
+def _states_or_none(states: frozenset[EventState]) -> list[EventState | None]:
+    return [*sorted(states)] or [None]
+
+
 def _event_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(render_schemas()["timeline-event.schema.json"]))
 
 
 @pytest.mark.parametrize(
     ("kind", "state"),
-    [(kind, state) for kind, states in STATES_OF_KIND.items() for state in sorted(states) or [None]],
+    [(kind, state) for kind, states in STATES_OF_KIND.items() for state in _states_or_none(states)],
 )
 def test_every_state_of_a_kind_is_valid_in_the_model_and_the_schema(kind: EventKind, state: EventState | None) -> None:
     instance = {**json.loads(EVENT.model_dump_json()), "kind": kind.value, "state": state}

@@ -26,11 +26,11 @@ NETWORK = [EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTER
 def reboot(engine: FaultEngine, start: float, length: float, devices: tuple[str, ...] = ()) -> list[TimelineEvent]:
     out: list[TimelineEvent] = []
     for kind in NETWORK:
-        out += engine.observe(ev(start, kind, "down"))
+        out += engine.observe(ev(start, kind, EventState.DOWN))
     for device in devices:
         out += engine.observe(ev(start + 1, EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, device))
     for kind in NETWORK:
-        out += engine.observe(ev(start + length, kind, "up"))
+        out += engine.observe(ev(start + length, kind, EventState.UP))
     return out
 
 
@@ -80,9 +80,9 @@ def test_other_faults_have_their_own_signatures() -> None:
     closed = []
     for start, kinds in ((0, [EventKind.INTERNET]), (100, [EventKind.DNS]), (200, [EventKind.BROKER])):
         for kind in kinds:
-            engine.observe(ev(start, kind, "down"))
+            engine.observe(ev(start, kind, EventState.DOWN))
         for kind in kinds:
-            closed += engine.observe(ev(start + 5, kind, "up"))
+            closed += engine.observe(ev(start + 5, kind, EventState.UP))
     assert [e.detail["signature"] for e in closed] == ["wan_outage", "dns_failure", "broker_down"]
     assert sorted(c.signature for c in engine.tick(at(1000))) == ["broker_down", "dns_failure", "wan_outage"]
 
@@ -116,7 +116,7 @@ def test_after_a_hub_link_outage_the_routers_boot_id_decides() -> None:
     """The router speaks UPnP: the same BOOTID after the hub's link returns is the hub's link, a new one a router
     reboot; with no answer within BOOT_ID_WAIT the outage is judged without it."""
 
-    def outage_then(answer: str | None) -> list[str]:
+    def outage_then(answer: EventState | None) -> list[str]:
         engine = FaultEngine(CONFIG)
         engine.observe(TimelineEvent(ts=at(0), kind=EventKind.ROUTER_BOOT_ID, state=EventState.SEEN, source="test"))
         closed = [e for e in reboot(engine, 100, 20) if e.state is EventState.CLOSED]
@@ -131,8 +131,8 @@ def test_after_a_hub_link_outage_the_routers_boot_id_decides() -> None:
         assert [e.ts for e in closed] == [at(120)]
         return [str(e.detail["signature"]) for e in closed]
 
-    assert outage_then("same") == ["hub_link_down"]
-    assert outage_then("changed") == ["router_reboot"]
+    assert outage_then(EventState.SAME) == ["hub_link_down"]
+    assert outage_then(EventState.CHANGED) == ["router_reboot"]
     assert outage_then(None) == ["router_reboot"]
     without_upnp = FaultEngine(CONFIG)
     assert [e.detail["signature"] for e in reboot(without_upnp, 100, 20) if e.state is EventState.CLOSED] == [

@@ -56,9 +56,9 @@ def test_router_reboot_yields_one_bundle_with_the_whole_story(home) -> None:  # 
         return next(e for e in timeline if e.kind is kind and e.state == state and e.ts >= after)
 
     for kind in (EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET):
-        down = first(kind, "down", fault.started_at - timedelta(seconds=3))
+        down = first(kind, EventState.DOWN, fault.started_at - timedelta(seconds=3))
         assert _close(down.ts, fault.started_at), kind
-        assert _close(first(kind, "up", down.ts).ts, fault.ended_at), kind
+        assert _close(first(kind, EventState.UP, down.ts).ts, fault.ended_at), kind
     offline = {
         e.device_id for e in timeline if e.kind is EventKind.DEVICE_AVAILABILITY and e.state is EventState.OFFLINE
     }

@@ -17,8 +17,8 @@ def ev(seconds: float, kind: EventKind, state: EventState) -> TimelineEvent:
 
 
 def transitions(down: list[EventKind], at: float, back: float) -> list[TimelineEvent]:
-    return [ev(at + i * 0.1, kind, "down") for i, kind in enumerate(down)] + [
-        ev(back + i * 0.1, kind, "up") for i, kind in enumerate(down)
+    return [ev(at + i * 0.1, kind, EventState.DOWN) for i, kind in enumerate(down)] + [
+        ev(back + i * 0.1, kind, EventState.UP) for i, kind in enumerate(down)
     ]
 
 
@@ -92,6 +92,6 @@ def test_an_outage_still_going_has_no_end_and_separate_outages_stay_separate() -
 
 
 def test_non_network_events_and_baselines_are_ignored() -> None:
-    events = [ev(0, kind, "up") for kind in ALL] + [ev(1, EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE)]
+    events = [ev(0, kind, EventState.UP) for kind in ALL] + [ev(1, EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE)]
     assert outages(events) == []
     assert classify(Outage(T0, None, frozenset({"gateway"}))) is RootCause.ROUTER_REBOOT

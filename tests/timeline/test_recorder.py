@@ -19,7 +19,7 @@ def ev(seconds: float, state: EventState = EventState.DOWN) -> TimelineEvent:
 
 
 def recorder(path: Path, now: datetime = T0, **caps: float) -> FlightRecorder:
-    return FlightRecorder(path, RecorderConfig(**caps), now=lambda: now)
+    return FlightRecorder(path, RecorderConfig.model_validate(caps), now=lambda: now)
 
 
 def test_records_survive_a_restart_and_are_queried_by_time(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import FilePayload, Page, async_playwright
 
 from collector.app import create_app
 from collector.models import Role
@@ -86,7 +86,9 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 await eve.select_option("#f-priority", "P2")
                 await eve.click("#f-submit")
                 await eve.wait_for_selector("#work")
-                ticket_id = int(re.search(r"/ui/tickets/(\d+)", eve.url).group(1))
+                opened = re.search(r"/ui/tickets/(\d+)", eve.url)
+                assert opened is not None, eve.url
+                ticket_id = int(opened.group(1))
                 await eve.fill("#reply-text", REPLY)
                 await eve.click("#reply-send")
                 await eve.fill("#note-text", INTERNAL)
@@ -117,7 +119,7 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 assert REPLY in text and INTERNAL not in await carol.content()
                 shot = await carol.screenshot(type="jpeg")  # Chromium's own JPEG encoder
                 await carol.set_input_files(
-                    "#image-file", files=[{"name": "router.jpg", "mimeType": "image/jpeg", "buffer": shot}]
+                    "#image-file", files=[FilePayload(name="router.jpg", mimeType="image/jpeg", buffer=shot)]
                 )
                 await carol.click("#image-send")
                 await carol.wait_for_selector("img.shot")
