@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from collector.app import create_app
+from collector.config import SmtpSecurity
 from collector.delivery import backoff
 from collector.models import Role
 from collector.store import open_store
