@@ -238,7 +238,6 @@ async def _assignable(request: web.Request, who: Principal) -> list[str]:
     return await request.app[DB].run(staff_names) if who.role in (Role.ENGINEER, Role.ADMIN) else []
 
 
-
 def known_groups(request: web.Request, chosen: str | None) -> list[str]:
     """The queue's group choices: where tickets are routed, groups with their own calendar, the one asked for."""
     named = {route(Priority.P1), route(Priority.P3), *request.app[CONFIG].support.group_calendars}
@@ -263,6 +262,8 @@ def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]:
         "classified": next((e.data for e in reversed(ticket.events) if e.kind == EventKind.CLASSIFIED), {}),
         "open_complaints": [e for e in ticket.events if e.kind == EventKind.COMPLAINT and e.id not in closed],
     }
+
+
 @routes.get("/ui/")
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)

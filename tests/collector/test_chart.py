@@ -49,7 +49,7 @@ def test_lanes_and_marks_in_the_readers_language() -> None:
     from collector.web.desk_text import words
 
     svg = timeline_svg(
-        [ev(10, EventKind.BROKER, "refused"), ev(30, EventKind.BROKER, "accepted")],
+        [ev(10, EventKind.BROKER, EventState.REFUSED), ev(30, EventKind.BROKER, EventState.ACCEPTED)],
         T0,
         T0 + timedelta(minutes=1),
         word=words(Language.ZH),

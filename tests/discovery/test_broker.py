@@ -161,9 +161,10 @@ async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) 
 
         async with Discovery(config, sink, InventoryStore(None), clock=Clock()) as discovery:
             await eventually(lambda: broker_states() == ["refused"], within=10)
-            assert discovery.mqtt is not None and "authori" in (discovery.mqtt.refused or "").lower()
-            attempts = discovery.mqtt.session.attempts
-            await eventually(lambda: discovery.mqtt.session.attempts >= attempts + 3, what="three more attempts")
+            mqtt = discovery.mqtt
+            assert mqtt is not None and "authori" in (mqtt.refused or "").lower()
+            attempts = mqtt.session.attempts
+            await eventually(lambda: mqtt.session.attempts >= attempts + 3, what="three more attempts")
             assert broker_states() == ["refused"]  # reconnect attempts go on; the timeline says it once
             passwords.write_text(password_entry("hub", "what-the-hub-knows") + "\n")
             await asyncio.to_thread(broker.reload)

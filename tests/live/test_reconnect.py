@@ -94,7 +94,9 @@ async def _kick(support: SupportBroker, user: str, connected: asyncio.Event, tim
         await asyncio.sleep(HEALTHY_S * 1.5)
         probe = await asyncio.to_thread(Probe, support.broker.host, support.broker.port, user, support.passwords[user])
         await asyncio.to_thread(probe.close)
-        await eventually(lambda: not connected.is_set(), within=5, what="the broker closing the session the probe took over")
+        await eventually(
+            lambda: not connected.is_set(), within=5, what="the broker closing the session the probe took over"
+        )
 
 
 @pytest.mark.broker
