@@ -26,7 +26,7 @@ from .live_service import LiveService
 from .ratelimit import Limiter, LocalLimiter, RateLimiter, whole_seconds
 from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, MONOTONIC, OUTBOX, SCANNER
 from .store import Database
-from .store.limits import SharedLimiter
+from .store.shared_limiter import SharedLimiter
 from .support.scanner import SlaScanner
 from .web import desk, load_templates, portal
 from .web import routes as ui_routes
