@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from shared.atomic_file import write_atomically
-from shared.models import Device, EventKind, Inventory, TimelineEvent, utcnow
+from shared.models import Device, EventKind, EventState, Inventory, TimelineEvent, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -101,6 +101,15 @@ class DeviceUpdate:
                 for value in (self.uptime_s, self.rssi_dbm, self.link_quality, self.link_count, self.boot_seq)
             )
         )
+
+
+_Value = TypeVar("_Value")
+
+
+def _hand_over(table: dict[str, _Value], old: str, new: str) -> None:
+    """A merged device's entry goes to the device it merged into, unless that one has its own."""
+    if old in table:
+        table.setdefault(new, table.pop(old))
 
 
 def device_id_for(update: DeviceUpdate) -> str:
@@ -230,18 +239,11 @@ class InventoryStore:
         for device in self._devices.values():
             if device.parent_id == other.id:
                 self._devices[device.id] = device.model_copy(update={"parent_id": survivor.id})
-        for table in (
-            self._last_reboot,
-            self._last_boot,
-            self._boot_seq,
-            self._uptime_at,
-            self._reason_at,
-            self._link_count,
-            self._recent,
-        ):
-            if other.id in table and survivor.id not in table:
-                table[survivor.id] = table[other.id]  # type: ignore[index]
-            table.pop(other.id, None)  # type: ignore[attr-defined]
+        for table in (self._last_reboot, self._last_boot, self._uptime_at, self._reason_at):
+            _hand_over(table, other.id, survivor.id)
+        for counters in (self._boot_seq, self._link_count):
+            _hand_over(counters, other.id, survivor.id)
+        _hand_over(self._recent, other.id, survivor.id)
         for heard in (self._alive, self.availability_heard):
             if other.id in heard:
                 heard.add(survivor.id)
@@ -340,7 +342,7 @@ class InventoryStore:
                 return []
             device_id = device_id_for(update)
             self._devices[device_id] = Device(id=device_id, first_seen=at, last_seen=at)
-            events.append(self._event(at, EventKind.DEVICE_JOINED, "discovered", update, device_id, {}))
+            events.append(self._event(at, EventKind.DEVICE_JOINED, EventState.DISCOVERED, update, device_id, {}))
         device = self._devices[device_id]
         if update.shows_life():
             self._alive.add(device_id)
@@ -403,7 +405,12 @@ class InventoryStore:
         if update.available is not None and update.available != device.available:
             events.append(
                 self._event(
-                    at, EventKind.DEVICE_AVAILABILITY, "online" if update.available else "offline", update, did, {}
+                    at,
+                    EventKind.DEVICE_AVAILABILITY,
+                    EventState.ONLINE if update.available else EventState.OFFLINE,
+                    update,
+                    did,
+                    {},
                 )
             )
         reboot = self._reboot_reason(device, update, at, is_new)
@@ -413,7 +420,7 @@ class InventoryStore:
             if last is None or at - last > REBOOT_DEBOUNCE:
                 self._last_reboot[did] = at
                 self._last_boot[did] = boot_at
-                events.append(self._event(at, EventKind.DEVICE_REBOOT, "rebooted", update, did, detail))
+                events.append(self._event(at, EventKind.DEVICE_REBOOT, EventState.REBOOTED, update, did, detail))
         if update.boot_seq is not None:
             self._boot_seq[did] = update.boot_seq
         if update.uptime_s is not None:
@@ -428,7 +435,12 @@ class InventoryStore:
             if previous is not None and update.link_count > previous and uptime_rose:
                 events.append(
                     self._event(
-                        at, EventKind.WIFI_RECONNECT, "reconnected", update, did, {"link_count": update.link_count}
+                        at,
+                        EventKind.WIFI_RECONNECT,
+                        EventState.RECONNECTED,
+                        update,
+                        did,
+                        {"link_count": update.link_count},
                     )
                 )
             self._link_count[did] = update.link_count
@@ -437,7 +449,7 @@ class InventoryStore:
                 self._event(
                     at,
                     EventKind.FIRMWARE_CHANGED,
-                    "changed",
+                    EventState.CHANGED,
                     update,
                     did,
                     {"from": device.firmware, "to": update.firmware},
@@ -450,7 +462,7 @@ class InventoryStore:
                     self._event(
                         at,
                         EventKind.WIFI_SIGNAL,
-                        "weak" if weak_now else "ok",
+                        EventState.WEAK if weak_now else EventState.OK,
                         update,
                         did,
                         {"rssi_dbm": update.rssi_dbm},
@@ -496,7 +508,7 @@ class InventoryStore:
 
     @staticmethod
     def _event(
-        at: datetime, kind: EventKind, state: str, update: DeviceUpdate, device_id: str, detail: dict[str, Any]
+        at: datetime, kind: EventKind, state: EventState, update: DeviceUpdate, device_id: str, detail: dict[str, Any]
     ) -> TimelineEvent:
         return TimelineEvent(
             ts=at,

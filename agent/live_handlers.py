@@ -5,20 +5,37 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from shared.models import Trigger, TriggerKind
+from shared.models import Inventory, Trigger, TriggerKind
 from shared.profiles import load_profiles
 
+from .clock import Clock
+from .config import AgentConfig
 from .diagnosis import diagnose
+from .inventory import InventoryStore
 from .monitors.probes import run_checks
+from .recorder import FlightRecorder
 
-if TYPE_CHECKING:
-    from .runtime import AgentRuntime
+
+class RunningAgent(Protocol):
+    """What the live answers read from the running agent (``agent.runtime.AgentRuntime``).
+
+    A protocol rather than the class, because the runtime imports this module to build its handlers.
+    """
+
+    config: AgentConfig
+    clock: Clock
+    recorder: FlightRecorder | None
+    inventory: InventoryStore | None
+
+    def inventory_snapshot(self) -> Inventory: ...
+
+    async def capture_now(self, trigger: Trigger, minutes_before: float = ...) -> str: ...
 
 
 class RuntimeLiveHandlers:
-    def __init__(self, runtime: AgentRuntime) -> None:
+    def __init__(self, runtime: RunningAgent) -> None:
         self._runtime = runtime
 
     async def inventory(self) -> Any:

@@ -289,7 +289,7 @@ class Spool:
 
     def staged(self) -> list[tuple[Path, BundleManifest | None]]:
         """Bundles staged by a capture that did not finish, with the manifest each claims (None: unreadable)."""
-        found = []
+        found: list[tuple[Path, BundleManifest | None]] = []
         for path in sorted(self.directory.glob(f"*{STAGED_SUFFIX}")):
             try:
                 found.append((path, peek_manifest(path.read_bytes())))

@@ -39,7 +39,7 @@ class _Ring(Generic[RecordT]):
         self, path: Path, model: type[RecordT], cap: int, max_age: timedelta, now: Callable[[], datetime]
     ) -> None:
         self.path = path
-        self._model = model
+        self._model: type[RecordT] = model
         self._cap = cap
         self._max_age = max_age
         self._now = now

@@ -23,7 +23,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
 from shared.aio import OnCrash, Supervisor
-from shared.models import DiagnosisReport, EventKind, Inventory, RootCause, TimelineEvent, Trigger, TriggerKind
+from shared.models import (
+    DiagnosisReport,
+    EventKind,
+    EventState,
+    Inventory,
+    RootCause,
+    TimelineEvent,
+    Trigger,
+    TriggerKind,
+)
 from shared.profiles import load_profiles
 
 from .capture import CaptureJournal, Capturer, finish_interrupted_captures
@@ -198,11 +207,16 @@ class AgentRuntime:
             self.recorder.event(fault_event)
         if (
             event.kind in (EventKind.INTERNET, EventKind.HUB_LINK, EventKind.GATEWAY)
-            and event.state == "up"
+            and event.state is EventState.UP
             and self.outbox
         ):
             self.outbox.wake()  # the way out may be back: do not wait out the backoff
-        if event.kind is EventKind.GATEWAY and event.state == "up" and self.engine.network_troubled and self.ssdp:
+        if (
+            event.kind is EventKind.GATEWAY
+            and event.state is EventState.UP
+            and self.engine.network_troubled
+            and self.ssdp
+        ):
             self.ssdp.recheck()  # did the router reboot, or was it the hub's own link?
 
     async def _tick(self) -> None:

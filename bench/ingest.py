@@ -23,7 +23,6 @@ import hashlib
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.config import CollectorConfig
 from collector.store import open_store
@@ -81,8 +81,8 @@ def _store_tokens(config: CollectorConfig) -> list[tuple[str, str]]:
         return [(h, store.create_enrol_token(h, timedelta(hours=1), utcnow())[0]) for h in households]
 
 
-async def _enrol_agents(url: str, tokens: list[tuple[str, str]]) -> list[tuple[str, str, object]]:
-    agents: list[tuple[str, str, object]] = []
+async def _enrol_agents(url: str, tokens: list[tuple[str, str]]) -> list[tuple[str, str, Ed25519PrivateKey]]:
+    agents: list[tuple[str, str, Ed25519PrivateKey]] = []
     async with aiohttp.ClientSession() as session:
         for household, token in tokens:
             key = generate_private_key()
@@ -95,7 +95,7 @@ async def _enrol_agents(url: str, tokens: list[tuple[str, str]]) -> list[tuple[s
     return agents
 
 
-def _bundles(agents: list[tuple[str, str, object]], count: int) -> list[bytes]:
+def _bundles(agents: list[tuple[str, str, Ed25519PrivateKey]], count: int) -> list[bytes]:
     now = utcnow()
     window = CaptureWindow(start=now, end=now)
     bundles = []
@@ -222,7 +222,7 @@ async def run(count: int, clients: int, with_replicas: bool) -> None:
         collector_rate = _report("collector", count, elapsed, latencies, errors)
 
         port = free_port()
-        bare = subprocess.Popen([sys.executable, "-m", "bench.ingest", "--serve-bare", str(port)])
+        bare = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.ingest", "--serve-bare", str(port))
         try:
             wait_for_port("127.0.0.1", port, 15)
             url = f"http://127.0.0.1:{port}/api/v1/bundles"
@@ -232,7 +232,7 @@ async def run(count: int, clients: int, with_replicas: bool) -> None:
             bare_cpu = _cpu_seconds(psutil.Process(bare.pid)) + time.process_time() - before
         finally:
             bare.terminate()
-            bare.wait(10)
+            await asyncio.wait_for(bare.wait(), 10)
         bare_rate = _report("bare", count, elapsed, latencies, errors)
         print(
             f"     ratio: {collector_rate / bare_rate:.2f} (collector / bare handler; target >= 0.5 and >= 500 bundles/s)"

@@ -29,7 +29,7 @@ def main() -> None:
     corpus = make_corpus(args.seed, devices=150, log_lines=600, flaps=12)
     data = b"".join(corpus.files.values())
     megabytes = len(data) / 1e6
-    shares = {}
+    shares: dict[str, int] = {}
     for name, content in corpus.files.items():
         kind = "logs" if name.startswith("logs/") else name
         shares[kind] = shares.get(kind, 0) + len(content)

@@ -15,6 +15,7 @@ from shared.models import utcnow
 from .api import ROUTE_TABLES
 from .api.params import check_parameters, load_contract
 from .blobs import BlobStore
+from .clock import Clock
 from .config import CollectorConfig
 from .connectors.plan import HELPDESK
 from .connectors.sender import HelpdeskSender
@@ -23,13 +24,13 @@ from .errors import CollectorError, RateLimited
 from .ingest import IngestWorkers
 from .live_service import LiveService
 from .ratelimit import Limiter, LocalLimiter, RateLimiter, whole_seconds
-from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, LOGIN_THROTTLE, MONOTONIC, OUTBOX, SCANNER, Clock
+from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, MONOTONIC, OUTBOX, SCANNER
 from .store import Database
-from .store.limits import SharedLimiter
+from .store.shared_limiter import SharedLimiter
 from .support.scanner import SlaScanner
-from .web import load_templates
+from .web import desk, load_templates, portal
 from .web import routes as ui_routes
-from .web.guard import LoginThrottle, is_https
+from .web.guard import LOGIN_THROTTLE, LoginThrottle, is_https
 from .web.pages import html_errors
 
 _LOGGER = logging.getLogger(__name__)
@@ -176,5 +177,6 @@ def create_app(
     app.cleanup_ctx.append(_live)
     for table in ROUTE_TABLES:
         app.add_routes(table)
-    app.add_routes(ui_routes)
+    for pages in (ui_routes, portal.routes, desk.routes):  # the order they were always matched in
+        app.add_routes(pages)
     return app

@@ -10,6 +10,7 @@ the broker to reload them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -174,7 +175,5 @@ class BrokerAccounts:
         if self.reload_command:
             subprocess.run(self.reload_command, shell=True, check=False, timeout=10)
         elif self.pid_file is not None and self.pid_file.exists():
-            try:
+            with contextlib.suppress(ValueError, ProcessLookupError):
                 os.kill(int(self.pid_file.read_text().strip()), signal.SIGHUP)
-            except (ValueError, ProcessLookupError):
-                pass

@@ -579,13 +579,14 @@ class Redactor:
         return self._pseudonym_for(self._literals[original], original)
 
     def _pseudonym_for(self, kind: str, value: str) -> str:
-        return {
+        pseudonyms: dict[str, Callable[[str], str]] = {
             "ssid": self.pseudonym_ssid,
             "hostname": self.pseudonym_hostname,
             "serial": self.pseudonym_serial,
             "phone": self.pseudonym_phone,
             "email": self.pseudonym_email,
-        }[kind](value)
+        }
+        return pseudonyms[kind](value)
 
     def replace_learned(self, text: str) -> str:
         """Replace the learned values in ``text`` (a pass of its own, for text redacted before they were learned)."""

@@ -1,4 +1,8 @@
-"""The one way tests wait for something to happen: poll a condition until it holds or time runs out."""
+"""The one way tests wait for something to happen: poll a condition until it holds or time runs out.
+
+For state that signals nothing (another process, a file, a database row, a counter); where the code under test
+offers an event (``asyncio.Event``, a future, a callback), await that instead.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -19,7 +19,7 @@ from typing import Self
 
 from shared.aio import cancel_and_wait
 from shared.broker_url import parse_broker_url
-from shared.models import EventKind, LogLine, TimelineEvent
+from shared.models import EventKind, EventState, LogLine, TimelineEvent
 from shared.mqtt_session import MqttProtocol, MqttSession, Reconnect
 
 from ..clock import Clock
@@ -34,7 +34,8 @@ QUEUE_SIZE = 20_000
 MAX_BRIDGES = 16
 MAX_FOLLOWED = 10_000  # availability topics and topic aliases named by discovery configs, together
 
-Parser = Callable[[str, bytes, datetime], list[DeviceUpdate | LogLine]]
+# Sequence, not list: each family's parser returns a list of its own narrower item type.
+Parser = Callable[[str, bytes, datetime], Sequence[DeviceUpdate | LogLine]]
 
 
 @dataclass(frozen=True)
@@ -170,7 +171,7 @@ class MqttDiscovery:
                 TimelineEvent(
                     ts=self._clock.now(),
                     kind=EventKind.BROKER,
-                    state="refused" if refusal else "accepted",
+                    state=EventState.REFUSED if refusal else EventState.ACCEPTED,
                     source="discovery.mqtt",
                     detail={"reason": refusal} if refusal else {},
                 )

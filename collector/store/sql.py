@@ -46,8 +46,14 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+def _dt(value: str) -> datetime:
+    """A ``NOT NULL`` timestamp column."""
+    return datetime.fromisoformat(value)
+
+
+def _dt_or_none(value: str | None) -> datetime | None:
+    """A nullable timestamp column."""
+    return None if value is None else _dt(value)
 
 
 class Store:
@@ -136,7 +142,7 @@ class Store:
             public_key=row["public_key"],
             key_id=row["key_id"],
             enrolled_at=_dt(row["enrolled_at"]),
-            revoked_at=_dt(row["revoked_at"]),
+            revoked_at=_dt_or_none(row["revoked_at"]),
         )
 
     def get_agent(self, agent_id: str) -> AgentRecord | None:
@@ -490,8 +496,8 @@ class Store:
             TicketSpan(
                 row["id"],
                 _dt(row["created_at"]),
-                _dt(row["occurred_from"]),
-                _dt(row["occurred_to"]),
+                _dt_or_none(row["occurred_from"]),
+                _dt_or_none(row["occurred_to"]),
                 device=json.loads(row["intake"]).get("device"),
                 fault_type=json.loads(row["classified"]).get("type") if row["classified"] else None,
             )

@@ -77,7 +77,7 @@ def test_redaction_can_be_switched_off_for_the_lab(enrolled: tuple[AgentConfig, 
 
 def test_extra_files_may_not_replace_the_gathered_facts(enrolled: tuple[AgentConfig, Identity]) -> None:
     config, identity = enrolled
-    with pytest.raises(AgentError, match="host.json"):
+    with pytest.raises(AgentError, match=r"host\.json"):
         create_bundle(
             config,
             identity,

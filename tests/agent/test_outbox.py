@@ -366,7 +366,11 @@ async def test_final_refusal_moves_the_bundle_aside_once(
     reason = json.loads(kept.with_name(kept.name + ".json").read_text())
     assert reason["status"] == 409 and reason["code"] == "bundle_conflict"
     [record] = spool.rejected()
-    assert record.bundle_id == str(manifest.bundle_id) and record.trigger.signature == "dns_failure"
+    assert (
+        record.bundle_id == str(manifest.bundle_id)
+        and record.trigger is not None
+        and record.trigger.signature == "dns_failure"
+    )
 
 
 async def test_refused_connection_keeps_the_bundle_queued(tmp_path: Path, make_bundle: MakeBundle) -> None:

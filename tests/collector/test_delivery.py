@@ -22,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from collector.app import create_app
+from collector.config import SmtpSecurity
 from collector.delivery import backoff
 from collector.models import Role
 from collector.store import open_store
@@ -328,7 +329,7 @@ async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(
 
 async def test_smtp_over_implicit_tls_and_a_refused_recipient(tmp_path: Path) -> None:
     """Port-465 style TLS from the first byte; a 550 for the recipient is permanent (not retried)."""
-    from collector.config import SmtpConfig, SmtpSecurity
+    from collector.config import SmtpConfig
     from collector.notify.senders import DeliveryFailed, EmailSender
     from collector.store.outbox import Job
 

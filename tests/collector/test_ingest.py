@@ -14,7 +14,7 @@ import pytest
 from collector.errors import Conflict
 from collector.models import BundleRecord, Role
 from collector.state import BLOBS
-from shared.models import CaptureWindow, Trigger, TriggerKind
+from shared.models import CaptureWindow, Priority, Trigger, TriggerKind
 from shared.signing import generate_private_key
 
 from .conftest import NOW, Agent, Collector
@@ -177,7 +177,7 @@ async def test_self_diagnosis_with_consent_opens_a_ticket(collector: Collector) 
     trigger = Trigger(
         kind=TriggerKind.SELF_DIAGNOSIS,
         open_ticket=True,
-        priority="P2",
+        priority=Priority.P2,
         summary="The curtain stops responding every night around 03:00",
     )
     status, body, _ = await collector.upload(agent.bundle(start=NOW, trigger=trigger))
@@ -231,8 +231,9 @@ async def test_a_group_commit_stores_all_but_the_bundle_whose_id_is_taken(collec
             )
             for bundle_id in (uuid.uuid4(), uuid.uuid4())
         ]
-        attach = {"slack": timedelta(hours=6), "lookback": timedelta(days=14), "now": NOW}
-        results = store.add_bundles([records[0], records[0], records[1]], **attach)
+        results = store.add_bundles(
+            [records[0], records[0], records[1]], slack=timedelta(hours=6), lookback=timedelta(days=14), now=NOW
+        )
         assert results[0] == records[0] and results[2] == records[1]
         assert isinstance(results[1], Conflict) and results[1].code == "bundle_exists"
         assert [store.get_bundle(record.bundle_id) for record in records] == records

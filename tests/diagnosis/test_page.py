@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from agent.config import AgentConfig
 from agent.runtime import AgentRuntime
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.browser
 
 AGENT = str(Path(sys.executable).with_name("homediag-agent"))
 LOCALES = {"en": "en-GB", "zh": "zh-CN"}
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+WIDTHS: dict[str, ViewportSize] = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 DEVICE_NAMES = {d.name or "" for d in inventory().devices} | {"Bedroom"}
 PARALLEL = 4
 ALWAYS = ("before", "progress", "healthy", "mid_router_restart", "consent", "every_finding")
@@ -171,7 +171,7 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
 
 
 @pytest.fixture
-async def enrolled(tmp_path: Path) -> AsyncIterator[tuple[AgentConfig, CollectorProcess]]:
+def enrolled(tmp_path: Path) -> Iterator[tuple[AgentConfig, CollectorProcess]]:
     require_chromium()
     collector = CollectorProcess(tmp_path / "collector")
     collector.start()

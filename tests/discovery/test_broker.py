@@ -85,11 +85,12 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(
         count = len(devices)
 
         mosquitto.kill()
-        assert discovery.mqtt is not None
-        await eventually(lambda: not discovery.mqtt.connected.is_set(), within=10)
+        mqtt = discovery.mqtt
+        assert mqtt is not None
+        await eventually(lambda: not mqtt.connected.is_set(), within=10)
         restarted = Clock().now()
         mosquitto.start()
-        await eventually(lambda: discovery.mqtt.connected.is_set(), within=10)
+        await eventually(lambda: mqtt.connected.is_set(), within=10)
         # The devices come back and announce themselves again: every one seen afresh, no duplicates.
         await eventually(
             lambda: all(d.last_seen > restarted for d in store.snapshot().devices if d.parent_id is None), within=20
@@ -103,21 +104,19 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(
 async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    bridge = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lab.simulators",
-            "zigbee2mqtt",
-            "--broker",
-            f"127.0.0.1:{mosquitto.port}",
-            "--name",
-            "zigbee2mqtt_upstairs",
-            "--zigbee-devices",
-            "2",
-            "--report-interval",
-            "1",
-        ],
+    bridge = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lab.simulators",
+        "zigbee2mqtt",
+        "--broker",
+        f"127.0.0.1:{mosquitto.port}",
+        "--name",
+        "zigbee2mqtt_upstairs",
+        "--zigbee-devices",
+        "2",
+        "--report-interval",
+        "1",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -137,7 +136,7 @@ async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(
         assert sorted(upstairs()) == ["hall_motion", "living_room_curtain"]
     finally:
         bridge.kill()
-        bridge.wait()
+        await bridge.wait()
 
 
 async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) -> None:
@@ -163,9 +162,10 @@ async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) 
 
         async with Discovery(config, sink, InventoryStore(None), clock=Clock()) as discovery:
             await eventually(lambda: broker_states() == ["refused"], within=10)
-            assert discovery.mqtt is not None and "authori" in (discovery.mqtt.refused or "").lower()
-            attempts = discovery.mqtt.session.attempts
-            await eventually(lambda: discovery.mqtt.session.attempts >= attempts + 3, what="three more attempts")
+            mqtt = discovery.mqtt
+            assert mqtt is not None and "authori" in (mqtt.refused or "").lower()
+            attempts = mqtt.session.attempts
+            await eventually(lambda: mqtt.session.attempts >= attempts + 3, what="three more attempts")
             assert broker_states() == ["refused"]  # reconnect attempts go on; the timeline says it once
             passwords.write_text(password_entry("hub", "what-the-hub-knows") + "\n")
             await asyncio.to_thread(broker.reload)

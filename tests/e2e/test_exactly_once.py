@@ -21,7 +21,7 @@ import yaml
 
 from agent.crashpoints import CRASH_ENV, CRASH_EXIT_CODE, CaptureStep
 from lab.mosquitto import Mosquitto, free_port
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
 from tests.waiting import eventually
 
 from .conftest import Stack
@@ -33,6 +33,7 @@ pytestmark = pytest.mark.broker
 
 FAULT = "broker_down"
 PARALLEL = 20
+SLOW_START_S = 90  # generous, because six agents start at once on a shared 2-core machine
 
 
 def _state(config: Path) -> Path:
@@ -64,8 +65,8 @@ def _events(config: Path) -> list[TimelineEvent]:
     return [TimelineEvent.model_validate_json(line) for line in lines if line.strip()]
 
 
-def _saw_broker(config: Path, state: str) -> bool:
-    return any(e.kind is EventKind.BROKER and e.state == state for e in _events(config))
+def _saw_broker(config: Path, state: EventState) -> bool:
+    return any(e.kind is EventKind.BROKER and e.state is state for e in _events(config))
 
 
 def _spool_leftovers(config: Path) -> list[str]:
@@ -101,7 +102,7 @@ def _recorded_captures(config: Path) -> list[str]:
 
 
 async def _start_agent(stack: Stack, config: Path, crash_at: CaptureStep | None) -> asyncio.subprocess.Process:
-    log = open(config.parent / "agent.log", "ab")  # noqa: SIM115 - handed to the child, closed right after
+    log = await asyncio.to_thread(open, config.parent / "agent.log", "ab")  # handed to the child, closed right after
     try:
         return await asyncio.create_subprocess_exec(
             *stack.agent_argv(config, "run"),
@@ -135,14 +136,14 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
     agents = [await _start_agent(stack, config, step) for config, step in zip(configs, kill_points, strict=True)]
     try:
         await eventually(
-            lambda: all(_saw_broker(config, "up") for config in configs),
+            lambda: all(_saw_broker(config, EventState.UP) for config in configs),
             what="broker connection in every agent",
             within=SLOW_START_S,
             blocking=True,
         )
         await asyncio.to_thread(mosquitto.kill)
         await eventually(
-            lambda: all(_saw_broker(config, "down") for config in configs),
+            lambda: all(_saw_broker(config, EventState.DOWN) for config in configs),
             what="broker_down in every agent",
             within=SLOW_START_S,
             blocking=True,

@@ -83,7 +83,7 @@ async def _enrol(client: TestClient, database: Path, household: str) -> tuple[st
 
 
 async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack) -> None:  # type: ignore[no-untyped-def]
-    client, broker, database = stack
+    client, _broker, database = stack
     engineer = {"Authorization": f"Bearer {_user(database, 'eve', Role.ENGINEER)}"}
     customer = {"Authorization": f"Bearer {_user(database, 'carol', Role.CUSTOMER, 'hh-a')}"}
     agent_id, grant = await _enrol(client, database, "hh-a")

@@ -13,7 +13,7 @@ from agent.config import AgentConfig
 from agent.live_handlers import RuntimeLiveHandlers
 from agent.runtime import AgentRuntime
 from lab.mosquitto import Mosquitto
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
 from tests.configs import FAST_RECONNECT, NO_LAN_SCAN, agent_config
 from tests.waiting import eventually
 
@@ -37,12 +37,12 @@ async def test_a_broker_crash_is_a_broker_fault_and_the_state_survives(mosquitto
         discovery=NO_LAN_SCAN,
     )
     async with AgentRuntime(config) as runtime:
-        await wait_event(runtime, lambda e: e.kind is EventKind.BROKER and e.state == "up")
+        await wait_event(runtime, lambda e: e.kind is EventKind.BROKER and e.state is EventState.UP)
         await asyncio.to_thread(mosquitto.kill)
-        await wait_event(runtime, lambda e: e.kind is EventKind.BROKER and e.state == "down")
+        await wait_event(runtime, lambda e: e.kind is EventKind.BROKER and e.state is EventState.DOWN)
         assert runtime.engine.open_faults == ["network"]
         await asyncio.to_thread(mosquitto.start)
-        closed = await wait_event(runtime, lambda e: e.kind is EventKind.FAULT and e.state == "closed")
+        closed = await wait_event(runtime, lambda e: e.kind is EventKind.FAULT and e.state is EventState.CLOSED)
     assert closed.detail["signature"] == "broker_down"
     async with AgentRuntime(config) as again:  # the recorder is read back; the closed fault stays closed
         assert again.recorder is not None
