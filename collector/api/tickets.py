@@ -16,9 +16,11 @@ from ..errors import BadRequest, NotFound
 from ..models import Principal, Role, Ticket, TicketEvent, TicketIntake, TicketState
 from ..state import CLOCK, CONFIG, DB
 from ..store import Store
+from ..store.contacts import Contact, set_contact
 from ..support.events import EventKind, Visibility, customer_view
 from .bodies import AttachRequest, NoteRequest
 from .common import int_param, json_body, model_json, parse_model
+from .notify import ContactRequest
 
 routes = web.RouteTableDef()
 
@@ -60,8 +62,11 @@ async def create_ticket(request: web.Request) -> web.Response:
     return web.json_response(ticket_json(ticket), status=201)
 
 
-async def open_ticket(request: web.Request, who: Principal, body: dict[str, Any]) -> Ticket:
-    """A new ticket from the intake template; customers open tickets for their own household only."""
+async def open_ticket(
+    request: web.Request, who: Principal, body: dict[str, Any], contact: ContactRequest | None = None
+) -> Ticket:
+    """A new ticket from the intake template; customers open tickets for their own household only. A contact
+    given with it is the household's from then on."""
     if who.role is Role.CUSTOMER:
         body.setdefault("household", who.household)
         body.setdefault("channel", "app")
@@ -78,6 +83,14 @@ async def open_ticket(request: web.Request, who: Principal, body: dict[str, Any]
                 for field in CUSTOMER_TEXT_FIELDS
                 if isinstance(value := getattr(intake, field), str)
             }
+        )
+    if contact is not None and (contact.email or contact.timezone):
+        # Before the ticket: the outbox plans the "received" message from the ticket's first event, and a
+        # contact saved after it could come too late for that plan (the customer would never hear of it).
+        await request.app[DB].run(
+            set_contact,
+            Contact(intake.household, contact.email, contact.language, contact.timezone),
+            request.app[CLOCK](),
         )
     return await request.app[DB].run(
         Store.create_ticket,

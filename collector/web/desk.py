@@ -41,7 +41,7 @@ from ..errors import BadRequest, CollectorError, NotFound
 from ..models import Principal, Role, Ticket, TicketState
 from ..state import CLOCK, CONFIG, DB, OUTBOX
 from ..store import Store
-from ..store.contacts import Contact, Language, set_contact
+from ..store.contacts import Language
 from ..store.outbox import JobState, delivery_log
 from ..store.search import search_tickets
 from ..support.reports import report_csv
@@ -105,7 +105,7 @@ async def create_ticket(request: web.Request) -> web.Response:
         if "occurred_from" in body:  # the form's local time, in the organisation's zone it names
             body["occurred_from"] = _local_input(body["occurred_from"], request.app[CONFIG].support.timezone)
         contact = _form_model(ContactRequest, {k: v.strip() for k, v in form.items()}, "email", "language", "timezone")
-        ticket = await open_ticket(request, who, body)
+        ticket = await open_ticket(request, who, body, contact)
     except BadRequest as exc:  # the form comes back filled in, with what was wrong
         return render(
             "desk_new.html",
@@ -115,12 +115,6 @@ async def create_ticket(request: web.Request) -> web.Response:
             languages=list(Language),
             form=form,
             error=exc.message,
-        )
-    if contact.email or contact.timezone:
-        await request.app[DB].run(
-            set_contact,
-            Contact(ticket.household, contact.email, contact.language, contact.timezone),
-            request.app[CLOCK](),
         )
     if image is not None:  # the ticket stands; a refused image says why on the ticket's error page
         await add_image(request, who, ticket, *image)
