@@ -14,7 +14,7 @@ from shared.models import utcnow
 
 from .api import ROUTE_TABLES
 from .api.params import check_parameters
-from .blobs import BlobStore
+from .blobs import open_blob_store
 from .config import CollectorConfig
 from .delivery import Outbox
 from .errors import CollectorError, RateLimited
@@ -85,17 +85,21 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     async with Database(config.database_path) as db:
         app[DB] = db
-        app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
-        await asyncio.to_thread(blobs.discard_staged)
-        async with (
-            IngestWorkers(config.ingest.verify_workers, blobs) as workers,
-            SlaScanner(db, config, app[CLOCK]) as scanner,
-            Outbox(db, config, app[CLOCK]) as outbox,
-        ):
-            app[INGEST] = workers
-            app[SCANNER] = scanner
-            app[OUTBOX] = outbox
-            yield
+        app[BLOBS] = blobs = await asyncio.to_thread(open_blob_store, config.blob_location)
+        try:
+            await asyncio.to_thread(blobs.check)
+            await asyncio.to_thread(blobs.discard_staged)
+            async with (
+                IngestWorkers(config.ingest.verify_workers, blobs) as workers,
+                SlaScanner(db, config, app[CLOCK]) as scanner,
+                Outbox(db, config, app[CLOCK]) as outbox,
+            ):
+                app[INGEST] = workers
+                app[SCANNER] = scanner
+                app[OUTBOX] = outbox
+                yield
+        finally:
+            await asyncio.to_thread(blobs.close)
 
 
 async def _live(app: web.Application) -> AsyncIterator[None]:

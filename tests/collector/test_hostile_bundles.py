@@ -20,7 +20,14 @@ from collector.state import BLOBS
 from shared.bundle import peek_manifest
 from shared.models import Trigger, TriggerKind
 
-from .conftest import NOW, Agent, Collector
+from .conftest import NOW, Agent, BlobBackend, Collector
+
+
+@pytest.fixture(params=list(BlobBackend))
+def blob_backend(request: pytest.FixtureRequest) -> BlobBackend:
+    """Every test here runs against the filesystem and against a real S3 server."""
+    return BlobBackend(request.param)
+
 
 DEVICE = {"id": "plug", "first_seen": NOW.isoformat(), "last_seen": NOW.isoformat()}
 INVENTORY = {"generated_at": NOW.isoformat(), "devices": [DEVICE]}
@@ -88,7 +95,7 @@ def _malformed(agent: Agent, case: str) -> bytes:
 
 
 def _blob_files(collector: Collector) -> list[str]:
-    return [p.name for p in collector.client.app[BLOBS].root.rglob("*") if p.is_file()]
+    return collector.client.app[BLOBS].names()
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))
