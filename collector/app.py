@@ -12,6 +12,7 @@ from aiohttp import web
 
 from shared.models import utcnow
 
+from . import fleet
 from .api import ROUTE_TABLES
 from .api.params import check_parameters
 from .blobs import open_blob_store
@@ -89,6 +90,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         try:
             await asyncio.to_thread(blobs.check)
             await asyncio.to_thread(blobs.discard_staged)
+            await fleet.backfill(db, blobs)  # bundles stored before the fleet index existed, read once
             async with (
                 IngestWorkers(config.ingest.verify_workers, blobs) as workers,
                 SlaScanner(db, config, app[CLOCK]) as scanner,

@@ -37,7 +37,9 @@ from shared.signing import public_key_from_text
 from .blobs import BlobLocation, BlobStore, open_blob_store
 from .contents import ContentInvalid, parse_contents
 from .errors import BadRequest, CollectorError, Forbidden, PayloadTooLarge
+from .fleet import causes_of
 from .models import AgentRecord, BundleRecord
+from .store.fleet_facts import DeviceCause
 
 UNVERIFIABLE_STATUS = 422  # well-formed, but the signature, a hash, the listing or a file's schema does not hold
 PEEK_LIMITS = ReadLimits(max_member_bytes=4 * 1024 * 1024)
@@ -64,6 +66,7 @@ class Upload:
 class Verified:
     manifest: BundleManifest
     sha256: str
+    causes: tuple[DeviceCause, ...] = ()  # for the fleet index, read from the files while they are at hand
 
 
 def as_collector_error(exc: BundleError) -> CollectorError:
@@ -119,12 +122,12 @@ def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blobs: B
     except BundleError as exc:
         raise Unverifiable(exc.code, str(exc)) from None
     try:
-        parse_contents(verified.files)  # what the pages will read must parse, or every reader of the ticket fails
+        contents = parse_contents(verified.files)  # what the pages read must parse, or every reader of it fails
     except ContentInvalid as exc:
         raise Unverifiable("file_invalid", str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
     blobs.adopt(staged, sha256)
-    return Verified(verified.manifest, sha256)
+    return Verified(verified.manifest, sha256, causes_of(verified.manifest.trigger, contents))
 
 
 def bundle_record(upload: Upload, verified: Verified, agent: AgentRecord, received_at: datetime) -> BundleRecord:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import agents, bundles, enrol, live, meta, notify, support, tickets
+from . import agents, bundles, enrol, fleet, live, meta, notify, support, tickets
 
 ROUTE_TABLES = (
     meta.routes,
@@ -13,4 +13,5 @@ ROUTE_TABLES = (
     live.routes,
     support.routes,
     notify.routes,
+    fleet.routes,
 )

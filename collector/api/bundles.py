@@ -11,6 +11,7 @@ from shared.bundle import ReadLimits
 
 from ..auth import check_household, household_filter, principal
 from ..errors import Conflict, NotFound, PayloadTooLarge, RateLimited
+from ..fleet import facts_of
 from ..ingest import bundle_record, check_agent, peek_upload
 from ..models import BundleRecord
 from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, MONOTONIC
@@ -80,6 +81,8 @@ async def upload_bundle(request: web.Request) -> web.Response:
             return _stored(winner, 200)
         await asyncio.to_thread(app[BLOBS].discard, record.sha256)  # the loser's bytes: no record names them
         raise _conflict(bundle_id) from None
+    if stored.duplicate_of is None:  # the same fault sent twice adds nothing to the fleet's counts
+        await db.run(SqliteStore.add_fleet_facts, facts_of(stored, verified.causes))
     return _stored(stored, 201)
 
 

@@ -35,6 +35,7 @@ from ..models import (
     UserRecord,
 )
 from ..support.lifecycle import prefill_for, route
+from . import fleet_facts
 from .contacts import SCHEMA as CONTACTS_SCHEMA
 from .outbox import SCHEMA as OUTBOX_SCHEMA
 from .search import SCHEMA as SEARCH_SCHEMA
@@ -111,7 +112,7 @@ class SqliteStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=5000")  # admin commands share the file with a running server
-        self._conn.executescript(SCHEMA + CONTACTS_SCHEMA + OUTBOX_SCHEMA + SEARCH_SCHEMA)
+        self._conn.executescript(SCHEMA + CONTACTS_SCHEMA + OUTBOX_SCHEMA + SEARCH_SCHEMA + fleet_facts.SCHEMA)
         self._migrate()
 
     def _migrate(self) -> None:
@@ -350,6 +351,19 @@ class SqliteStore:
             if ticket_id is not None:
                 self._attached(conn, ticket_id, record, record.agent_id, now, how)
         return record
+
+    # -- fleet facts (the SQL is in fleet_facts.py, shared with the PostgreSQL store) ---------------------------
+    def add_fleet_facts(self, facts: list[fleet_facts.FleetFact]) -> None:
+        with self._tx() as conn:
+            fleet_facts.insert_facts(conn, facts)
+
+    def bundles_without_fleet_facts(self, limit: int) -> list[BundleRecord]:
+        return [self._bundle(row) for row in self._conn.execute(fleet_facts.UNINDEXED, (limit,))]
+
+    def fleet_summary(
+        self, grouping: fleet_facts.FleetGrouping, weeks: fleet_facts.FleetWeeks, limit: int = 50
+    ) -> list[fleet_facts.FleetRow]:
+        return fleet_facts.summary(self._conn, grouping, weeks, limit)
 
     @staticmethod
     def _insert_bundle(conn: sqlite3.Connection, record: BundleRecord) -> None:

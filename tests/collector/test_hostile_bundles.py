@@ -14,9 +14,10 @@ from datetime import timedelta
 
 import pytest
 
+from collector import fleet
 from collector.ingest import Upload, Verified, bundle_record
 from collector.models import Role
-from collector.state import BLOBS
+from collector.state import BLOBS, DB
 from shared.bundle import peek_manifest
 from shared.models import Trigger, TriggerKind
 
@@ -161,6 +162,8 @@ async def test_pages_show_an_error_box_for_a_bad_stored_bundle(collector: Collec
         page = await answer.text()
         assert answer.status == 200, (case, page)
         assert 'class="error-box"' in page, case
+    app = collector.client.app
+    assert await fleet.backfill(app[DB], app[BLOBS]) == 4  # what a start does for bundles an older collector stored
     answer = await collector.client.get("/ui/fleet", headers=cookie)
     assert answer.status == 200 and "device_offline" in await answer.text()
 
