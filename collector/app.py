@@ -21,8 +21,23 @@ from .delivery import Outbox
 from .errors import CollectorError, RateLimited
 from .ingest import IngestWorkers
 from .live_service import LiveService
+from .metrics import CollectorMetrics
 from .ratelimit import RateLimiter, whole_seconds
-from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, LOGIN_THROTTLE, MONOTONIC, OUTBOX, SCANNER, Clock
+from .state import (
+    BLOBS,
+    CLOCK,
+    CONFIG,
+    DB,
+    INGEST,
+    LIMITER,
+    LIVE,
+    LOGIN_THROTTLE,
+    METRICS,
+    MONOTONIC,
+    OUTBOX,
+    SCANNER,
+    Clock,
+)
 from .store import Database
 from .support.scanner import SlaScanner
 from .web import routes as ui_routes
@@ -93,7 +108,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             await fleet.backfill(db, blobs)  # bundles stored before the fleet index existed, read once
             async with (
                 IngestWorkers(config.ingest.verify_workers, blobs) as workers,
-                SlaScanner(db, config, app[CLOCK]) as scanner,
+                SlaScanner(db, config, app[CLOCK], app[METRICS]) as scanner,
                 Outbox(db, config, app[CLOCK]) as outbox,
             ):
                 app[INGEST] = workers
@@ -142,6 +157,7 @@ def create_app(
     app[CONFIG] = config
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock
+    app[METRICS] = CollectorMetrics()
     app[LIMITER] = RateLimiter(burst=config.rate_limit.burst, per_minute=config.rate_limit.per_minute)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_live)

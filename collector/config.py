@@ -242,6 +242,15 @@ class S3Config(_Section):
         return self
 
 
+class MetricsConfig(_Section):
+    enabled: bool = Field(default=True, description="serve Prometheus metrics on GET /metrics")
+    token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="scrapers send Authorization: Bearer <token>; none = only clients on the loopback interface",
+    )
+
+
 class CollectorConfig(_Section):
     data_dir: Path = Field(default=Path("/var/lib/homediag-collector"), description="SQLite database and bundle blobs")
     host: str = "127.0.0.1"
@@ -265,6 +274,7 @@ class CollectorConfig(_Section):
         "storage reached as the s3 section says (uploads are still staged under DATA_DIR/staging)",
     )
     s3: S3Config = Field(default_factory=S3Config)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @field_validator("blobs_url")
     @classmethod

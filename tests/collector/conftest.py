@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,7 +16,6 @@ from collector.app import create_app
 from collector.config import CollectorConfig
 from collector.models import Role
 from collector.store import SqliteStore
-from lab.swift_s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, SwiftS3
 from shared.bundle import build_bundle
 from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind
 from shared.settings import deep_merge
@@ -138,56 +134,6 @@ def collector_config(tmp_path: Path, **overrides: Any) -> CollectorConfig:
 @pytest.fixture
 def config_overrides() -> dict[str, Any]:
     return {}
-
-
-class BlobBackend(StrEnum):
-    FILESYSTEM = "filesystem"
-    S3 = "s3"
-
-
-S3_TEST_BUCKET = "homediag-test"
-
-
-@pytest.fixture(scope="session")
-def swift_s3() -> Iterator[SwiftS3]:
-    """One real S3 server (Swift + s3api on loopback) for the whole session, with the test bucket."""
-    server = SwiftS3()
-    server.start()
-    try:
-        client = boto3.client(
-            "s3",
-            endpoint_url=server.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY_ID,
-            aws_secret_access_key=SECRET_ACCESS_KEY,
-        )
-        client.create_bucket(Bucket=S3_TEST_BUCKET)
-        client.close()
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def blob_backend() -> BlobBackend:
-    """The filesystem; modules that test blobs and ingest override this with both backends."""
-    return BlobBackend.FILESYSTEM
-
-
-@pytest.fixture
-def blob_overrides(request: pytest.FixtureRequest, blob_backend: BlobBackend) -> dict[str, Any]:
-    if blob_backend is BlobBackend.FILESYSTEM:
-        return {}
-    server: SwiftS3 = request.getfixturevalue("swift_s3")
-    return {
-        "blobs_url": f"s3://{S3_TEST_BUCKET}/{uuid.uuid4().hex}/bundles",  # a prefix of its own per test
-        "s3": {
-            "endpoint_url": server.endpoint_url,
-            "region": REGION,
-            "access_key_id": ACCESS_KEY_ID,
-            "secret_access_key": SECRET_ACCESS_KEY,
-        },
-    }
 
 
 @pytest.fixture

@@ -14,8 +14,9 @@ from collector.blobs import BlobStore, BlobStoreError, open_blob_store
 from collector.config import CollectorConfig
 from collector.errors import NotFound
 from collector.state import BLOBS
+from tests.blob_fixtures import BlobBackend
 
-from .conftest import NOW, BlobBackend, Collector, collector_config
+from .conftest import NOW, Collector, collector_config
 
 
 @pytest.fixture(params=list(BlobBackend))

@@ -20,8 +20,9 @@ from collector.models import Role
 from collector.state import BLOBS, DB
 from shared.bundle import peek_manifest
 from shared.models import Trigger, TriggerKind
+from tests.blob_fixtures import BlobBackend
 
-from .conftest import NOW, Agent, BlobBackend, Collector
+from .conftest import NOW, Agent, Collector
 
 
 @pytest.fixture(params=list(BlobBackend))

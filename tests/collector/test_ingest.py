@@ -14,8 +14,9 @@ from collector.models import Role
 from collector.state import BLOBS
 from shared.models import Trigger, TriggerKind
 from shared.signing import generate_private_key
+from tests.blob_fixtures import BlobBackend
 
-from .conftest import NOW, Agent, BlobBackend, Collector
+from .conftest import NOW, Agent, Collector
 
 
 @pytest.fixture(params=list(BlobBackend))
