@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
-import boto3
+import boto3  # type: ignore[import-untyped]
 import pytest
 
 from lab.swift_s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, SwiftS3

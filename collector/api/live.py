@@ -91,9 +91,12 @@ async def audit_live_request(
     await request.app[DB].run(SqliteStore.audit, who.name, action, target[:128], detail, request.app[CLOCK]())
 
 
+LIVE_OUTCOMES = frozenset(outcome.value for outcome in LiveOutcome)
+
+
 def _live_outcome(outcome: str) -> LiveOutcome:
     """The audit's outcome (an agent's error code is free text) as one of a few metric labels."""
-    return LiveOutcome(outcome) if outcome in iter(LiveOutcome) else LiveOutcome.AGENT_ERROR
+    return LiveOutcome(outcome) if outcome in LIVE_OUTCOMES else LiveOutcome.AGENT_ERROR
 
 
 async def relay(
