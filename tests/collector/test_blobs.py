@@ -8,15 +8,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3  # type: ignore[import-untyped]
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from collector.app import create_app
 from collector.blobs import BlobStore, BlobStoreError, open_blob_store
 from collector.config import CollectorConfig
 from collector.errors import NotFound
+from collector.models import Role
 from collector.state import BLOBS
+from lab.swift_s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, SwiftS3
 from tests.blob_fixtures import BlobBackend
 
-from .conftest import NOW, Collector, collector_config
+from .conftest import NOW, Collector, ManualClock, collector_config
 
 
 @pytest.fixture(params=list(BlobBackend))
@@ -118,3 +123,42 @@ async def test_a_worker_process_stores_the_blob_it_verified(collector: Collector
     status, body, _ = await collector.upload(data)
     assert status == 201, body
     assert await asyncio.to_thread(collector.client.app[BLOBS].get, body["sha256"]) == data
+
+
+async def test_an_object_store_that_fails_mid_run_answers_507_and_keeps_nothing(
+    tmp_path: Path, swift_s3: SwiftS3
+) -> None:
+    """The bucket vanishes while the collector runs: the upload is refused as a storage failure (the agent's
+    outbox retries it later), nothing is left staged, and nothing half-written is in the store."""
+    bucket = f"homediag-gone-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=swift_s3.endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY_ID,
+        aws_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    s3.create_bucket(Bucket=bucket)
+    overrides = {
+        "blobs_url": f"s3://{bucket}/bundles",
+        "s3": {
+            "endpoint_url": swift_s3.endpoint_url,
+            "access_key_id": ACCESS_KEY_ID,
+            "secret_access_key": SECRET_ACCESS_KEY,
+        },
+    }
+    config = collector_config(tmp_path, **overrides)
+    clock = ManualClock(NOW)
+    app = create_app(config, clock=clock, monotonic_clock=clock.monotonic)
+    try:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            collector = Collector(client, config.database_path, clock)
+            agent = await collector.enrol("hh-a")
+            s3.delete_bucket(Bucket=bucket)
+            status, body, _ = await collector.upload(agent.bundle(start=NOW))
+            assert (status, body["error"]["code"]) == (507, "storage_failed"), body
+            assert list(config.blob_location.staging.iterdir()) == []
+            listing = await collector.call("GET", "/api/v1/bundles", collector.user("eve", Role.ENGINEER))
+            assert listing[1]["bundles"] == []
+    finally:
+        s3.close()
