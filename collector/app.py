@@ -17,6 +17,8 @@ from .api import ROUTE_TABLES
 from .api.params import check_parameters
 from .blobs import open_blob_store
 from .config import CollectorConfig
+from .connectors.plan import HELPDESK
+from .connectors.sender import HelpdeskSender
 from .delivery import Outbox
 from .errors import CollectorError, RateLimited
 from .ingest import IngestWorkers
@@ -109,7 +111,8 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             async with (
                 IngestWorkers(config.ingest.verify_workers, blobs) as workers,
                 SlaScanner(db, config, app[CLOCK], app[METRICS]) as scanner,
-                Outbox(db, config, app[CLOCK]) as outbox,
+                HelpdeskSender(db, blobs, config, app[CLOCK]) as helpdesks,
+                Outbox(db, config, app[CLOCK], {HELPDESK: helpdesks}) as outbox,
             ):
                 app[INGEST] = workers
                 app[SCANNER] = scanner

@@ -220,6 +220,88 @@ class NotifyConfig(_Section):
     backoff_max_s: float = Field(default=3600.0, gt=0)
 
 
+class HelpdeskKind(StrEnum):
+    REQUEST_TRACKER = "request_tracker"  # Request Tracker 5, REST 2
+    ZENDESK = "zendesk"  # Zendesk Support API v2
+    JIRA_SERVICE_MANAGEMENT = "jira_service_management"  # Jira Service Management Cloud, servicedeskapi
+
+
+class HelpdeskConfig(_Section):
+    """One helpdesk the support organisation works in; see docs/connectors.md."""
+
+    name: str = Field(
+        min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="names it in URLs and logs"
+    )
+    kind: HelpdeskKind
+    url: str = Field(pattern=r"^https?://", description="base URL, e.g. https://example.zendesk.com")
+    token: str = Field(min_length=1, description="RT: auth token; Zendesk and Jira: API token")
+    user: str | None = Field(
+        default=None, description="Zendesk and Jira: the agent's e-mail address the API token belongs to"
+    )
+    queue: str | None = Field(
+        default=None,
+        description="RT: queue name; Jira: service desk id; Zendesk: unused (default queue 'General' for RT)",
+    )
+    request_type: str | None = Field(default=None, description="Jira: the request type id new requests get")
+    ticket_field: str | None = Field(
+        default=None,
+        description="the custom field holding the homediag ticket id (RT: field name; Zendesk: field id; Jira: customfield_NNNNN)",
+    )
+    household_field: str | None = Field(
+        default=None,
+        description="the field naming the household on tickets opened in the helpdesk (RT: CF name; Zendesk: field id; Jira: customfield_NNNNN)",
+    )
+    inbound_secret: str = Field(
+        min_length=16,
+        description="RT: the shared secret its scrip sends; Zendesk: the webhook's signing secret; Jira: the webhook secret",
+    )
+    create_tickets: bool = Field(
+        default=True,
+        description="open a helpdesk ticket for every new homediag ticket; off = only tickets opened in the helpdesk are linked",
+    )
+    max_attachment_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="larger bundles are sent as a signed, expiring download link"
+    )
+    min_interval_s: float = Field(
+        default=0.2, ge=0, description="at least this long between two requests to this helpdesk (its rate limit)"
+    )
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _what_the_kind_needs(self) -> HelpdeskConfig:
+        if self.kind is not HelpdeskKind.REQUEST_TRACKER and not self.user:
+            raise ValueError(f"a {self.kind} helpdesk needs user (the API token's e-mail address)")
+        if self.kind is HelpdeskKind.JIRA_SERVICE_MANAGEMENT and not (self.queue and self.request_type):
+            raise ValueError("a Jira Service Management helpdesk needs queue (service desk id) and request_type")
+        if self.kind is HelpdeskKind.ZENDESK:
+            for name in ("ticket_field", "household_field"):
+                value = getattr(self, name)
+                if value is not None and not value.isdecimal():
+                    raise ValueError(f"Zendesk's {name} is a ticket field's numeric id")
+        return self
+
+
+class ConnectorsConfig(_Section):
+    helpdesks: list[HelpdeskConfig] = Field(default_factory=list)
+    download_link_ttl_s: float = Field(
+        default=7 * 86400.0, gt=0, description="how long a download link in a helpdesk note stays valid"
+    )
+    inbound_max_skew_s: float = Field(
+        default=300.0, gt=0, description="Zendesk: webhook timestamps older or newer than this are refused (replays)"
+    )
+
+    @field_validator("helpdesks")
+    @classmethod
+    def _unique_names(cls, helpdesks: list[HelpdeskConfig]) -> list[HelpdeskConfig]:
+        names = [helpdesk.name for helpdesk in helpdesks]
+        if len(names) != len(set(names)):
+            raise ValueError("helpdesk names must be unique")
+        return helpdesks
+
+    def helpdesk(self, name: str) -> HelpdeskConfig | None:
+        return next((helpdesk for helpdesk in self.helpdesks if helpdesk.name == name), None)
+
+
 class S3Config(_Section):
     """How to reach the object store a ``blobs_url`` of ``s3://…`` names."""
 
@@ -268,6 +350,7 @@ class CollectorConfig(_Section):
     support: SupportConfig = Field(default_factory=SupportConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    connectors: ConnectorsConfig = Field(default_factory=ConnectorsConfig)
     blobs_url: str | None = Field(
         default=None,
         description="where bundle bytes live: none = DATA_DIR/blobs on the filesystem; s3://bucket/prefix = object "

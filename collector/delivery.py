@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Self
 
@@ -37,9 +38,11 @@ def backoff(attempts: int, base_s: float, cap_s: float) -> timedelta:
 class Outbox:
     """Owns the delivery task and the HTTP session of the webhook sender (an async context manager)."""
 
-    def __init__(self, db: Database, config: CollectorConfig, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, config: CollectorConfig, clock: Clock, senders: Mapping[str, Sender] | None = None
+    ) -> None:
         self._db, self._config, self._clock = db, config, clock
-        self.senders: dict[str, Sender] = {}
+        self.senders: dict[str, Sender] = dict(senders or {})  # e.g. the helpdesk connectors' (collector.connectors)
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -74,14 +77,17 @@ class Outbox:
                     raise DeliveryFailed(f"no sender for channel '{job.channel}' is configured")
                 recorded = await sender.send(job, self._clock())
             except DeliveryFailed as exc:
-                attempts = job.attempts + 1
-                retry = (
-                    None
-                    if exc.permanent or attempts >= notify.max_attempts
-                    else (self._clock() + backoff(attempts, notify.backoff_s, notify.backoff_max_s))
+                attempts = job.attempts + (0 if exc.deferred else 1)
+                wait = (
+                    timedelta(0)  # nothing was sent: no backoff of its own, only the destination's wait below
+                    if exc.deferred
+                    else backoff(attempts, notify.backoff_s, notify.backoff_max_s)
                 )
+                if exc.retry_after_s is not None:  # the destination's rate limit: never sooner than it asked
+                    wait = max(wait, timedelta(seconds=exc.retry_after_s))
+                retry = None if exc.permanent or attempts >= notify.max_attempts else self._clock() + wait
                 _LOGGER.warning("delivery %s failed (attempt %d): %s", job.key, attempts, exc)
-                await self._db.run(job_failed, job, self._clock(), str(exc), retry)
+                await self._db.run(job_failed, job, self._clock(), str(exc), retry, counted=not exc.deferred)
                 continue
             await self._db.run(job_sent, job, self._clock(), recorded)
             sent += 1

@@ -14,6 +14,37 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# Request Tracker 5 (helpdesk connector tests): SQLite back end, no web server or cron jobs of its own.
+# The tests start rt-server themselves on a free loopback port with their own config and database
+# (tests/connectors/rt_server.py); the preseeds only keep the install non-interactive.
+RT_PACKAGES=(request-tracker5 rt5-db-sqlite rt5-standalone w3m)
+rt_missing=()
+for pkg in "${RT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || rt_missing+=("$pkg")
+done
+if ((${#rt_missing[@]})); then
+    echo "setup: installing ${rt_missing[*]} (Request Tracker, slow)" >&2
+    debconf-set-selections <<'SEED'
+rt5-db-sqlite rt5-db-sqlite/available boolean true
+request-tracker5 request-tracker5/dbconfig-install boolean true
+request-tracker5 request-tracker5/database-type select sqlite3
+request-tracker5 request-tracker5/db/dbname string rtdb
+request-tracker5 request-tracker5/db/basepath string /var/lib/dbconfig-common/sqlite3/request-tracker5
+request-tracker5 request-tracker5/initial-root-password password rt-test-root-pw
+request-tracker5 request-tracker5/rtname string rt.test
+request-tracker5 request-tracker5/organization string rt.test
+request-tracker5 request-tracker5/webbaseurl string http://127.0.0.1
+request-tracker5 request-tracker5/webpath string /rt
+request-tracker5 request-tracker5/correspondaddress string rt@localhost
+request-tracker5 request-tracker5/commentaddress string rt-comment@localhost
+request-tracker5 request-tracker5/install-cronjobs boolean false
+request-tracker5 request-tracker5/handle-siteconfig-permissions boolean true
+exim4-config exim4/dc_eximconfig_configtype select local delivery only; not on a network
+SEED
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${rt_missing[@]}" >/dev/null
+fi
 # The distribution's services are not ours: the lab and the tests start their own instances.
 for svc in mosquitto avahi-daemon; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true

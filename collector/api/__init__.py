@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import agents, bundles, enrol, fleet, live, meta, metrics, notify, support, tickets
+from . import agents, bundles, connectors, enrol, fleet, live, meta, metrics, notify, support, tickets
 
 ROUTE_TABLES = (
     meta.routes,
@@ -13,6 +13,7 @@ ROUTE_TABLES = (
     live.routes,
     support.routes,
     notify.routes,
+    connectors.routes,
     fleet.routes,
     metrics.routes,
 )

@@ -34,10 +34,21 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _integral_as_int(value: Any) -> Any:
+    """JSON has one number type: ``1.0`` is the integer 1 to JSON Schema, so it is to us (strict mode refuses it)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_as_int(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_as_int(item) for item in value]
+    return value
+
+
 def parse_model(model: type[ModelT], data: dict[str, Any]) -> ModelT:
     """A JSON body as ``model``, strictly as JSON: a number is not a time, a string not a number."""
     try:
-        return model.model_validate_json(json.dumps(data), strict=True)
+        return model.model_validate_json(json.dumps(_integral_as_int(data)), strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"

@@ -13,7 +13,7 @@ from ..auth import STAFF, principal, require_role
 from ..models import Role
 from ..state import CLOCK, DB
 from ..store.contacts import Contact, Language, contact_of, set_contact
-from ..store.outbox import delivery_log
+from ..store.outbox import JobState, delivery_log
 from .common import json_body, parse_model
 
 routes = web.RouteTableDef()
@@ -64,5 +64,8 @@ async def deliveries(request: web.Request) -> web.Response:
     who = await principal(request)
     require_role(who, Role.ADMIN)
     ticket = request.query.get("ticket_id", "")
-    entries = await request.app[DB].run(delivery_log, ticket_id=int(ticket) if ticket.isdecimal() else None)
+    state = JobState(request.query["state"]) if "state" in request.query else None  # the document checked it
+    entries = await request.app[DB].run(
+        delivery_log, ticket_id=int(ticket) if ticket.isdecimal() else None, state=state
+    )
     return web.json_response({"deliveries": entries})

@@ -192,13 +192,18 @@ async def progress_update(request: web.Request) -> web.Response:
     """A progress notice the customer sees: it restarts the update-cadence clock."""
     who, ticket = await _ticket_for_change(request, *STAFF)
     body = parse_model(UpdateRequest, await json_body(request))
+    return model_json(await apply_update(request, who, ticket, body), status=201)
+
+
+async def apply_update(request: web.Request, who: Principal, ticket: Ticket, body: UpdateRequest) -> TicketEvent:
+    require_role(who, *STAFF)
     data = {
         "text": body.text,
         "public": True,
         "priority": ticket.priority.value,
         "expected_by": body.expected_by.isoformat() if body.expected_by else None,
     }
-    return model_json(await record(request, ticket, who, "update", data), status=201)
+    return await record(request, ticket, who, EventKind.UPDATE, data)
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/priority")
@@ -227,7 +232,12 @@ async def apply_priority(request: web.Request, who: Principal, ticket: Ticket, b
 async def classify(request: web.Request) -> web.Response:
     who, ticket = await _ticket_for_change(request, *STAFF)
     body = parse_model(ClassifyRequest, await json_body(request))
-    return model_json(await record(request, ticket, who, "classified", body.model_dump()), status=201)
+    return model_json(await apply_classify(request, who, ticket, body), status=201)
+
+
+async def apply_classify(request: web.Request, who: Principal, ticket: Ticket, body: ClassifyRequest) -> TicketEvent:
+    require_role(who, *STAFF)
+    return await record(request, ticket, who, EventKind.CLASSIFIED, body.model_dump())
 
 
 @routes.post("/api/v1/tickets/{ticket_id}/assign")
@@ -306,6 +316,13 @@ async def complaint_milestone(request: web.Request) -> web.Response:
     """Acknowledge, plan or close one complaint; closing requires the complaint report."""
     who, ticket = await _ticket_for_change(request, Role.ENGINEER, Role.ADMIN)
     body = parse_model(ComplaintMilestoneRequest, await json_body(request))
+    return model_json(await apply_complaint_milestone(request, who, ticket, body), status=201)
+
+
+async def apply_complaint_milestone(
+    request: web.Request, who: Principal, ticket: Ticket, body: ComplaintMilestoneRequest
+) -> TicketEvent:
+    require_role(who, Role.ENGINEER, Role.ADMIN)
     complaints = [e.id for e in ticket.events if e.kind == EventKind.COMPLAINT]
     milestones = [e for e in ticket.events if e.kind == EventKind.COMPLAINT_MILESTONE]
     reached = {
@@ -320,7 +337,7 @@ async def complaint_milestone(request: web.Request) -> web.Response:
         raise Conflict(f"complaint {target} already has '{body.name}' or is closed", code="complaint_milestone_done")
     if body.name == "close" and not (body.report or "").strip():
         raise BadRequest("closing a complaint requires its complaint report", code="report_required")
-    event = await record(
+    return await record(
         request,
         ticket,
         who,
@@ -328,7 +345,6 @@ async def complaint_milestone(request: web.Request) -> web.Response:
         {**body.model_dump(), "complaint_id": target},
         expect_count=(EventKind.COMPLAINT_MILESTONE, len(milestones)),
     )
-    return model_json(event, status=201)
 
 
 def _clock_dict(c: Clock, now: datetime) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..config import CollectorConfig
+from ..connectors.plan import plan_helpdesk_jobs
 from ..models import Ticket, TicketEvent
 from ..store.contacts import Contact, Language, contact_of
 from ..store.outbox import JobSpec, Planner
@@ -95,7 +96,9 @@ def plan_jobs(config: CollectorConfig, contact: Contact | None, ticket: Ticket, 
     kind = message_kind(event)
     if kind is not None and config.notify.email is not None and contact is not None and contact.email:
         zone = contact.timezone or config.support.timezone
-        subject, body = render_message(kind, contact.language, _context(config, ticket, event, zone, contact.language))
+        subject, body, html = render_message(
+            kind, contact.language, _context(config, ticket, event, zone, contact.language)
+        )
         not_before = datetime.fromisoformat(event.data["due"]) if kind is MessageKind.SURVEY else None
         jobs.append(
             JobSpec(
@@ -106,6 +109,7 @@ def plan_jobs(config: CollectorConfig, contact: Contact | None, ticket: Ticket, 
                     "to": contact.email,
                     "subject": subject,
                     "body": body,
+                    "html": html,
                     "message": kind.value,
                     "language": contact.language.value,
                 },
@@ -120,4 +124,7 @@ def plan_jobs(config: CollectorConfig, contact: Contact | None, ticket: Ticket, 
 
 
 def planner(config: CollectorConfig) -> Planner:
-    return lambda store, ticket, event: plan_jobs(config, contact_of(store, ticket.household), ticket, event)
+    return lambda store, ticket, event: (
+        plan_jobs(config, contact_of(store, ticket.household), ticket, event)
+        + plan_helpdesk_jobs(config, store, ticket, event)
+    )

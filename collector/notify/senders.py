@@ -27,11 +27,17 @@ DELIVERY_HEADER = "X-Homediag-Delivery"
 
 
 class DeliveryFailed(Exception):
-    """This attempt failed; ``permanent`` ones are not retried (the destination refused the message itself)."""
+    """This attempt failed; ``permanent`` ones are not retried (the destination refused the message itself).
+    ``retry_after_s`` is the destination's own word on when to try again (HTTP 429/503 ``Retry-After``);
+    ``deferred`` means nothing was sent (the destination asked us to wait), so it does not use up an attempt."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after_s: float | None = None, deferred: bool = False
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after_s = retry_after_s
+        self.deferred = deferred
 
 
 class Sender(Protocol):
@@ -54,6 +60,8 @@ class EmailSender:
         message["Date"] = format_datetime(now)
         message["Content-Language"] = "zh-Hans" if job.payload.get("language") == "zh" else "en"
         message.set_content(job.payload["body"])
+        if job.payload.get("html"):  # jobs planned before HTML bodies existed carry the text only
+            message.add_alternative(job.payload["html"], subtype="html")
         return message
 
     def _deliver(self, message: EmailMessage) -> None:

@@ -155,22 +155,34 @@ def job_sent(store: SqliteStore, job: Job, now: datetime, ticket_event: dict[str
             store._event(conn, job.ticket_id, now, "outbox", "notification_sent", ticket_event)
 
 
-def job_failed(store: SqliteStore, job: Job, now: datetime, error: str, retry_at: datetime | None) -> None:
-    """One failed attempt: retried at ``retry_at``, or failed for good without one."""
+def job_failed(
+    store: SqliteStore, job: Job, now: datetime, error: str, retry_at: datetime | None, *, counted: bool = True
+) -> None:
+    """One failed attempt: retried at ``retry_at``, or failed for good without one. An uncounted one (nothing was
+    sent: the destination asked us to wait) is logged as ``deferred`` and does not use up an attempt."""
+    outcome = ("retry" if retry_at else "failed") if counted else "deferred"
     with store._tx() as conn:
         conn.execute(
-            "UPDATE outbox_jobs SET state = ?, attempts = attempts + 1, last_error = ?, next_at = ? WHERE id = ?",
-            ("pending" if retry_at else "failed", error[:1000], (retry_at or now).isoformat(), job.id),
+            "UPDATE outbox_jobs SET state = ?, attempts = attempts + ?, last_error = ?, next_at = ? WHERE id = ?",
+            ("pending" if retry_at else "failed", int(counted), error[:1000], (retry_at or now).isoformat(), job.id),
         )
         conn.execute(
             "INSERT INTO outbox_attempts (job_id, ts, outcome, detail) VALUES (?, ?, ?, ?)",
-            (job.id, now.isoformat(), "retry" if retry_at else "failed", error[:1000]),
+            (job.id, now.isoformat(), outcome, error[:1000]),
         )
 
 
-def delivery_log(store: SqliteStore, *, ticket_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    """Jobs, newest first, with their attempts (what an admin reads to see what left, what failed and why)."""
-    where, args = ("WHERE ticket_id = ?", (ticket_id,)) if ticket_id is not None else ("", ())
+def delivery_log(
+    store: SqliteStore, *, ticket_id: int | None = None, state: JobState | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Jobs, newest first, with their attempts (what an admin reads to see what left, what failed and why);
+    ``state=FAILED`` is the deliveries that gave up."""
+    clauses, args = [], []
+    for column, value in (("ticket_id", ticket_id), ("state", state)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            args.append(value)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     jobs = [
         dict(r)
         for r in store._conn.execute(

@@ -36,6 +36,7 @@ from ..models import (
 )
 from ..support.lifecycle import prefill_for, route
 from . import fleet_facts
+from .connectors import SCHEMA as CONNECTORS_SCHEMA
 from .contacts import SCHEMA as CONTACTS_SCHEMA
 from .outbox import SCHEMA as OUTBOX_SCHEMA
 from .search import SCHEMA as SEARCH_SCHEMA
@@ -112,7 +113,9 @@ class SqliteStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL keeps it consistent
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=5000")  # admin commands share the file with a running server
-        self._conn.executescript(SCHEMA + CONTACTS_SCHEMA + OUTBOX_SCHEMA + SEARCH_SCHEMA + fleet_facts.SCHEMA)
+        self._conn.executescript(
+            SCHEMA + CONTACTS_SCHEMA + OUTBOX_SCHEMA + SEARCH_SCHEMA + CONNECTORS_SCHEMA + fleet_facts.SCHEMA
+        )
         self._migrate()
 
     def _migrate(self) -> None:

@@ -39,11 +39,16 @@ from ..models import BundleRecord, Principal, Role, TicketState
 from ..ratelimit import whole_seconds
 from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE, MONOTONIC
 from ..store import SqliteStore
+from ..store.connectors import links_of_ticket
+from ..store.contacts import Language
+from ..store.staff import staff_names
 from .chart import timeline_svg
+from .desk_text import message, phrases, words
 from .guard import client_address, is_https
 from .passwords import hash_password, verify_password
 
 COOKIE = "homediag_session"
+LANGUAGE_COOKIE = "homediag_language"
 SESSION_HOURS = 12
 CSRF = web.RequestKey("csrf", str)
 routes = web.RouteTableDef()
@@ -56,14 +61,57 @@ _env = jinja2.Environment(
 )
 
 
+def staff_language(request: web.Request) -> Language:
+    """The desk's language: the reader's choice (a cookie), else the browser's first preference, else English."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
+    if chosen in set(Language):
+        return Language(chosen)
+    first = request.headers.get("Accept-Language", "").split(",")[0].strip().lower()
+    return Language.ZH if first.startswith("zh") else Language.EN
+
+
 def render(
-    name: str, request: web.Request, *, status: int = 200, tz: str | None = None, **context: Any
+    name: str,
+    request: web.Request,
+    *,
+    status: int = 200,
+    tz: str | None = None,
+    language: Language | None = None,
+    **context: Any,
 ) -> web.Response:
-    """A page; times on it read in ``tz`` (default: the support organisation's time zone)."""
+    """A page in ``language`` (default: the desk's, ``staff_language``); times on it read in ``tz`` (default: the
+    support organisation's time zone)."""
+    language = language or staff_language(request)
     html = _env.get_template(name).render(
-        who=request.get(PRINCIPAL), csrf=request.get(CSRF), tz=tz or request.app[CONFIG].support.timezone, **context
+        who=request.get(PRINCIPAL),
+        csrf=request.get(CSRF),
+        tz=tz or request.app[CONFIG].support.timezone,
+        lang=language.value,
+        here=request.path_qs,
+        _=phrases(language),
+        word=words(language),
+        **context,
     )
     return web.Response(text=html, content_type="text/html", status=status)
+
+
+@routes.get("/ui/language/{language}")
+async def choose_language(request: web.Request) -> web.StreamResponse:
+    """Switch the desk's language and go back where the reader was (only to our own pages)."""
+    chosen = request.match_info["language"]
+    if chosen not in set(Language):
+        raise web.HTTPNotFound(text="no such language")
+    target = request.query.get("next", "/ui/")
+    response = web.HTTPSeeOther(target if target.startswith(("/ui/", "/portal/")) else "/ui/")
+    response.set_cookie(
+        LANGUAGE_COOKIE,
+        chosen,
+        max_age=365 * 24 * 3600,
+        path="/",
+        samesite="Lax",
+        secure=is_https(request, request.app[CONFIG].web),
+    )
+    raise response
 
 
 async def session_principal(request: web.Request) -> Principal:
@@ -111,7 +159,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     if wait > 0:  # refused before the password is hashed: guessing costs the guesser, not the server
         seconds = whole_seconds(wait)
         response = render(
-            "login.html", request, next=target, error=f"Too many failed sign-ins. Try again in {seconds} seconds."
+            "login.html",
+            request,
+            next=target,
+            error=phrases(staff_language(request))("Too many failed sign-ins. Try again in %(seconds)s seconds.")
+            % {"seconds": seconds},
         )
         response.set_status(429)
         response.headers["Retry-After"] = str(seconds)
@@ -124,7 +176,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     )
     if not ok or found is None:
         throttle.failed(name, address, now_s)
-        return render("login.html", request, next=target, error="Wrong name or password")
+        return render(
+            "login.html", request, next=target, error=message(staff_language(request), "Wrong name or password")
+        )
     token = secrets.token_urlsafe(32)
     await request.app[DB].run(
         SqliteStore.create_session,
@@ -168,13 +222,24 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+async def _assignable(request: web.Request, who: Principal) -> list[str]:
+    """The people a ticket can be given to, for those who assign (engineers, admins); nobody else is shown them."""
+    return await request.app[DB].run(staff_names) if who.role in (Role.ENGINEER, Role.ADMIN) else []
+
+
 @routes.get("/ui/")
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     q = request.query
     for name, allowed in (("priority", Priority), ("state", TicketState)):
         if q.get(name) and q[name] not in set(allowed):
-            raise web.HTTPBadRequest(text=f"{name} must be one of: {', '.join(allowed)}")
+            language = staff_language(request)
+            word = words(language)
+            refusal = phrases(language)("%(field)s must be one of: %(values)s") % {
+                "field": word(name),
+                "values": ", ".join(word(value) for value in allowed),
+            }
+            raise web.HTTPBadRequest(text=str(refusal))
     entries = await queue_entries(
         request,
         who,
@@ -192,6 +257,7 @@ async def queue_page(request: web.Request) -> web.Response:
         states=list(TicketState),
         bulk=who.role in (Role.ENGINEER, Role.ADMIN),
         groups=desk.known_groups(request, q.get("group")),
+        staff=await _assignable(request, who),
     )
 
 
@@ -267,7 +333,12 @@ async def ticket_page(request: web.Request) -> web.Response:
         names = {d.id: d.name or d.id for d in view["inventory"].devices} if view["inventory"] else {}
         chart = (
             timeline_svg(
-                view["timeline"], record.window.start, record.window.end, names, request.app[CONFIG].support.timezone
+                view["timeline"],
+                record.window.start,
+                record.window.end,
+                names,
+                request.app[CONFIG].support.timezone,
+                words(staff_language(request)),
             )
             if view["verified"]
             else ""
@@ -286,7 +357,9 @@ async def ticket_page(request: web.Request) -> web.Response:
         now=request.app[CLOCK](),
         presence=presence,
         live_on=request.app.get(LIVE) is not None,
-        work=desk.ticket_context(ticket),
+        work=desk.ticket_context(request, ticket),
+        staff=await _assignable(request, who),
+        helpdesk_links=await request.app[DB].run(links_of_ticket, ticket.id),
     )
 
 

@@ -3,7 +3,7 @@ shaded, reboots and faults marked. Pure: timeline events in, SVG text out (rende
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
@@ -43,8 +43,10 @@ def timeline_svg(
     end: datetime,
     device_names: dict[str, str] | None = None,
     zone: str = "UTC",
+    word: Callable[[str], str] = str,
 ) -> str:
-    """Times read in ``zone`` (the reader's); the axis carries dates when the window spans more than one day."""
+    """Times read in ``zone`` (the reader's); the axis carries dates when the window spans more than one day.
+    ``word`` names the network lanes and the marks in the reader's language."""
     names = device_names or {}
     tz = ZoneInfo(zone)
 
@@ -61,7 +63,7 @@ def timeline_svg(
 
     ordered = sorted(events, key=lambda e: e.ts)
     lanes: list[tuple[str, list[TimelineEvent]]] = [
-        (label, [e for e in ordered if e.kind is kind]) for label, kind in NETWORK_LANES
+        (lane, [e for e in ordered if e.kind is kind]) for lane, kind in NETWORK_LANES
     ]
     devices = sorted({e.device_id for e in ordered if e.device_id})
     for device in devices:
@@ -86,19 +88,20 @@ def timeline_svg(
         y = TOP + index * LANE_H
         lane_id = escape(label, quote=True)
         parts.append(f'<g class="lane" data-lane="{lane_id}">')
-        parts.append(f'<text class="lane-label" x="4" y="{y + 17}">{escape(label)}</text>')
+        shown = escape(word(label) if index < len(NETWORK_LANES) else label)
+        parts.append(f'<text class="lane-label" x="4" y="{y + 17}">{shown}</text>')
         parts.append(f'<rect x="{LABEL_W}" y="{y + 4}" width="{plot_w}" height="{LANE_H - 8}" fill="#e7f5ec"/>')
         for a, b, how in _spans(lane_events, start, end):
             parts.append(
                 f'<rect class="outage" x="{x(a):.1f}" y="{y + 4}" width="{max(2.0, x(b) - x(a)):.1f}" '
-                f'height="{LANE_H - 8}" fill="#e0533d"><title>{escape(label)} {escape(how)} {at(a)}–{at(b)}</title></rect>'
+                f'height="{LANE_H - 8}" fill="#e0533d"><title>{shown} {escape(word(how))} {at(a)}–{at(b)}</title></rect>'
             )
         for event in lane_events:
             if event.kind in (EventKind.DEVICE_REBOOT, EventKind.HUB_BOOT):
                 px = x(event.ts)
                 parts.append(
                     f'<path class="reboot" d="M{px:.1f},{y + 3} l5,9 l-10,0 z" fill="#1d4ed8">'
-                    f"<title>reboot {at(event.ts)} {escape(str(event.detail.get('reason') or ''))}</title></path>"
+                    f"<title>{escape(word('reboot'))} {at(event.ts)} {escape(str(event.detail.get('reason') or ''))}</title></path>"
                 )
         parts.append("</g>")
     for event in ordered:
@@ -107,7 +110,7 @@ def timeline_svg(
             signature = escape(str(event.detail.get("signature", "fault")))
             parts.append(
                 f'<line class="fault" x1="{px:.1f}" y1="{TOP - 8}" x2="{px:.1f}" y2="{height - 24}" stroke="#7c3aed" '
-                f'stroke-dasharray="4 3"><title>fault {signature}</title></line>'
+                f'stroke-dasharray="4 3"><title>{escape(word("fault"))} {signature}</title></line>'
             )
             parts.append(f'<text class="tick" x="{px + 3:.1f}" y="{TOP - 10}" fill="#7c3aed">{signature}</text>')
     parts.append("</svg>")

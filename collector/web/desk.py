@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -22,14 +22,20 @@ from ..api.common import parse_model
 from ..api.notify import ContactRequest
 from ..api.support import (
     AssignRequest,
+    ClassifyRequest,
+    ComplaintMilestoneRequest,
     MilestoneRequest,
     PriorityRequest,
     ServiceReport,
     TransitionRequest,
+    UpdateRequest,
     apply_assign,
+    apply_classify,
+    apply_complaint_milestone,
     apply_milestone,
     apply_priority,
     apply_transition,
+    apply_update,
     assignee_of,
     month_report,
 )
@@ -39,9 +45,10 @@ from ..models import Principal, Role, Ticket, TicketState
 from ..state import CLOCK, CONFIG, DB, OUTBOX
 from ..store import SqliteStore
 from ..store.contacts import Contact, Language, set_contact
-from ..store.outbox import delivery_log
+from ..store.outbox import JobState, delivery_log
 from ..store.search import search_tickets
 from ..support.clocks import current_state
+from ..support.events import EventKind
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS, route
 from ..support.reports import report_csv
 from . import CSRF, checked_form, render, routes, signed_in
@@ -56,14 +63,23 @@ def known_groups(request: web.Request, chosen: str | None) -> list[str]:
     return sorted(named | ({chosen} if chosen else set()))
 
 
-def ticket_context(ticket: Ticket) -> dict[str, Any]:
+def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]:
     """What the ticket page's work panel offers: the moves the lifecycle allows from here, and so on."""
     state = TicketState(current_state(ticket.events))
+    closed = {
+        e.data.get("complaint_id")
+        for e in ticket.events
+        if e.kind == EventKind.COMPLAINT_MILESTONE and e.data.get("name") == "close"
+    }
     return {
         "next_states": sorted(TRANSITIONS[state]),
         "milestones": sorted(MILESTONES),
         "solutions": sorted(SOLUTION_KINDS),
         "assignee": assignee_of(ticket),
+        "groups": known_groups(request, ticket.group),
+        "fault_types": get_args(ClassifyRequest.model_fields["type"].annotation),
+        "classified": next((e.data for e in reversed(ticket.events) if e.kind == EventKind.CLASSIFIED), {}),
+        "open_complaints": [e for e in ticket.events if e.kind == EventKind.COMPLAINT and e.id not in closed],
     }
 
 
@@ -184,6 +200,34 @@ async def assign(request: web.Request) -> web.Response:
     raise _done(request, ticket)
 
 
+@routes.post("/ui/tickets/{ticket_id}/updates")
+async def update(request: web.Request) -> web.Response:
+    """A progress update: the customer reads it and is e-mailed, with the time of the next one."""
+    who, ticket, form = await _staff_form(request)
+    if form.get("expected_by", "").strip():
+        form["expected_by"] = _local_input(form["expected_by"], request.app[CONFIG].support.timezone)
+    await apply_update(request, who, ticket, _form_model(UpdateRequest, form, "text", "expected_by"))
+    raise _done(request, ticket)
+
+
+@routes.post("/ui/tickets/{ticket_id}/classify")
+async def classify(request: web.Request) -> web.Response:
+    """Fault type, cause and impact: what the monthly figures are cut by (internal)."""
+    who, ticket, form = await _staff_form(request)
+    await apply_classify(request, who, ticket, _form_model(ClassifyRequest, form, "type", "cause", "impact"))
+    raise _done(request, ticket)
+
+
+@routes.post("/ui/tickets/{ticket_id}/complaints/milestones")
+async def complaint_step(request: web.Request) -> web.Response:
+    """Acknowledge, plan or close a complaint (closing needs the complaint report)."""
+    who, ticket, form = await _staff_form(request, Role.ENGINEER, Role.ADMIN)
+    body = _form_model(ComplaintMilestoneRequest, form, "name", "report")
+    complaint_id = _whole_number(form.get("complaint_id", ""), "the complaint")
+    await apply_complaint_milestone(request, who, ticket, body.model_copy(update={"complaint_id": complaint_id}))
+    raise _done(request, ticket)
+
+
 @routes.post("/ui/tickets/{ticket_id}/milestones")
 async def milestone(request: web.Request) -> web.Response:
     who, ticket, form = await _staff_form(request)
@@ -230,13 +274,13 @@ def _local_input(text: str, zone: str) -> str:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise BadRequest("the time of the fault must look like 2026-11-24T03:00", code="body_invalid") from exc
+        raise BadRequest("a time must look like 2026-11-24T03:00", code="body_invalid") from exc
     return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))).isoformat()
 
 
 def _whole_number(text: str, what: str) -> int:
     if not text.strip().isdigit():
-        raise BadRequest(f"{what} must be a ticket number", code="body_invalid")
+        raise BadRequest(f"{what} must be a number", code="body_invalid")
     return int(text)
 
 
@@ -281,7 +325,11 @@ async def deliveries(request: web.Request) -> web.Response:
     who = await signed_in(request)
     if who.role is not Role.ADMIN:
         raise web.HTTPForbidden(text="the delivery log is for admins")
-    return render("desk_deliveries.html", request, jobs=await request.app[DB].run(delivery_log, limit=300))
+    ticket = request.query.get("ticket_id", "")
+    ticket_id = int(ticket) if ticket.isdecimal() and len(ticket) < 19 else None
+    state = JobState.FAILED if request.query.get("state") == JobState.FAILED.value else None
+    jobs = await request.app[DB].run(delivery_log, ticket_id=ticket_id, state=state, limit=300)
+    return render("desk_deliveries.html", request, jobs=jobs, ticket_id=ticket_id, gave_up=state is JobState.FAILED)
 
 
 @routes.get("/ui/search")

@@ -10,8 +10,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from ..auth import PRINCIPAL
 from ..errors import CollectorError
-from . import render
+from ..state import DB
+from ..store.contacts import Language, contact_of
+from . import render, staff_language
+from .desk_text import message as in_language
 
 _TITLES = {
     400: "That request was not understood",
@@ -43,12 +47,22 @@ async def html_errors(
         if exc.status < 400 or not _wants_page(request):
             raise
         status, message = exc.status, exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
-    home = "/portal/" if request.path.startswith("/portal/") else "/ui/"
+    language = await _reader_language(request)
     return render(
         "error.html",
         request,
         status=status,
+        language=language,
         title=_TITLES.get(status, "Something went wrong"),
-        message=message,
-        home=home,
+        message=in_language(language, message),
+        home="/portal/" if request.path.startswith("/portal/") else "/ui/",
     )
+
+
+async def _reader_language(request: web.Request) -> Language:
+    """A customer reads the household's language (as on the portal's pages); staff their own."""
+    who = request.get(PRINCIPAL)
+    if who is None or not who.household or not request.path.startswith("/portal/"):
+        return staff_language(request)
+    found = await request.app[DB].run(contact_of, who.household)
+    return found.language if found else staff_language(request)

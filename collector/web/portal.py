@@ -3,7 +3,7 @@ information, confirming the fix, rating the service and filing a complaint.
 
 Every event shown passes ``support.events.customer_view`` (an allow-list) through ``visible_ticket``; internal
 notes, staff remarks, assignments and SLA bookkeeping never reach these pages. Pages speak the household's
-language and read times in its time zone (its contact record; English and the organisation's zone without one).
+language and read times in its time zone (its contact record; without one, the browser's language and the organisation's zone).
 Screenshots pass ``collector.images`` (type, size, metadata removed) before they are stored.
 """
 
@@ -34,10 +34,10 @@ from ..models import Principal, Role, Ticket, TicketState
 from ..notify.messages import MILESTONE_WORDS
 from ..state import BLOBS, CLOCK, DB
 from ..store import SqliteStore
-from ..store.contacts import Language, contact_of
+from ..store.contacts import contact_of
 from ..support.clocks import current_state, next_follow_up
 from ..support.events import EventKind
-from . import CSRF, checked_form, render, routes, session_principal
+from . import CSRF, checked_form, render, routes, session_principal, staff_language
 from .portal_text import PORTAL_TEXT, STATE_WORDS
 
 
@@ -52,16 +52,16 @@ async def customer(request: web.Request) -> Principal:
 
 
 async def _page(request: web.Request, who: Principal, name: str, **context: Any) -> web.Response:
-    """A portal page in the household's language and time zone (its contact record; English and the
-    organisation's zone without one)."""
+    """A portal page in the household's language and time zone (its contact record; without one, the browser's
+    language and the organisation's zone)."""
     found = await request.app[DB].run(contact_of, who.household or "")
-    language = found.language if found else Language.EN
+    language = found.language if found else staff_language(request)  # no record yet: the browser's preference
     return render(
         name,
         request,
         tz=found.timezone if found else None,
         t=PORTAL_TEXT[language],
-        lang=language.value,
+        language=language,
         words=STATE_WORDS[language],
         milestones=MILESTONE_WORDS[language],
         **context,

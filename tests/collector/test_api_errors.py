@@ -10,7 +10,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from collector.api.common import parse_model
+from collector.api.support import FollowUpRequest
 from collector.app import create_app
+from collector.errors import BadRequest
 from collector.models import Role
 
 from .conftest import Collector, collector_config
@@ -62,3 +65,12 @@ async def test_an_unexpected_exception_is_a_json_500_with_an_error_id_in_the_log
     assert "a bug" not in body["error"]["message"]  # details stay in the log
     [record] = [r for r in caplog.records if error_id in r.getMessage()]
     assert record.exc_info is not None and record.exc_info[0] is KeyError
+
+
+def test_a_json_number_with_a_zero_fraction_is_an_integer() -> None:
+    """JSON Schema counts 1.0 as an integer, so a schema-valid body is never refused (schemathesis seed 2923286406)."""
+    assert parse_model(FollowUpRequest, {"satisfaction": 5.0}).satisfaction == 5
+    with pytest.raises(BadRequest):
+        parse_model(FollowUpRequest, {"satisfaction": 4.5})
+    with pytest.raises(BadRequest):
+        parse_model(FollowUpRequest, {"satisfaction": "5"})

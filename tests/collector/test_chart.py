@@ -42,3 +42,17 @@ def test_times_read_in_the_readers_zone_and_a_multi_day_axis_carries_dates() -> 
     assert "gateway down 11:00:10–11:00:30" in short and ">11:00:00</text>" in short and ">CST</text>" in short
     long = timeline_svg([], T0, T0 + timedelta(days=2), zone="Europe/Berlin")
     assert ">11-24 04:00</text>" in long and ">11-26 04:00</text>" in long and ">CET</text>" in long
+
+
+def test_lanes_and_marks_in_the_readers_language() -> None:
+    from collector.store.contacts import Language
+    from collector.web.desk_text import words
+
+    svg = timeline_svg(
+        [ev(10, EventKind.BROKER, "refused"), ev(30, EventKind.BROKER, "accepted")],
+        T0,
+        T0 + timedelta(minutes=1),
+        word=words(Language.ZH),
+    )
+    assert ">网关连接</text>" in svg and "消息服务器 拒绝登录 03:00:10–03:00:30" in svg
+    assert 'data-lane="hub_link"' in svg  # the lane's name for scripts and tests stays as it was

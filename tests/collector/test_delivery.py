@@ -57,12 +57,15 @@ class Receiver:
 
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     failing: int = 0
+    rejected: int = 0  # deliveries whose signature did not check out
+    secret: str = SECRET
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         timestamp = request.headers["X-Homediag-Timestamp"]
-        expected = "v1=" + hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        expected = "v1=" + hmac.new(self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, request.headers["X-Homediag-Signature"]):
+            self.rejected += 1
             return web.Response(status=401)
         if self.failing:
             self.failing -= 1
@@ -135,6 +138,19 @@ def config_overrides(servers: Servers) -> dict[str, Any]:
     return notify_config(servers)
 
 
+def plain(message: EmailMessage) -> str:
+    """The plain-text body of a multipart/alternative message."""
+    part = message.get_body(("plain",))
+    assert part is not None, "no text/plain part"
+    return str(part.get_content())
+
+
+def html(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert part is not None, "no text/html part"
+    return str(part.get_content())
+
+
 async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
     for _ in range(int(seconds / 0.05)):
         if condition():
@@ -170,10 +186,11 @@ async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector
     await until(lambda: len(servers.inbox.messages) == 2)
     received, reply = servers.inbox.messages
     assert received["Subject"] == f"我们已收到您的请求（工单 {tid}）" and received["To"] == "li@example.com"
-    assert "级别为 P2" in received.get_content() and "CST" in received.get_content()  # expected time, household's zone
-    assert f"https://support.homediag.test/portal/tickets/{tid}" in received.get_content()
-    assert "我们正在查看网关日志。" in reply.get_content()
-    assert all(INTERNAL not in m.get_content() for m in servers.inbox.messages)
+    assert "级别为 P2" in plain(received) and "CST" in plain(received)  # expected time, in the household's zone
+    assert f"https://support.homediag.test/portal/tickets/{tid}" in plain(received)
+    assert '<html lang="zh">' in html(received) and "下一步" in html(received) and "CST" in html(received)
+    assert "我们正在查看网关日志。" in plain(reply) and "我们正在查看网关日志。" in html(reply)
+    assert all(INTERNAL not in plain(m) + html(m) for m in servers.inbox.messages)
     await until(
         lambda: (
             sum(e["event"]["kind"] == "notification_sent" for e in servers.receiver.deliveries) == 2
@@ -230,6 +247,47 @@ async def test_jobs_survive_a_restart_and_are_not_planned_twice(tmp_path: Path, 
     assert [d["event"]["kind"] for d in servers.receiver.deliveries] == ["created"]
 
 
+async def test_each_endpoint_signs_with_its_own_secret_and_sees_what_it_may(tmp_path: Path, servers: Servers) -> None:
+    """Two endpoints: the helpdesk (customer's view, SECRET) and an internal chat (its own secret, internal events
+    too). Each receiver checks the signature with its own secret only."""
+    chat = Receiver(secret="chat-secret-fedcba9876543210")
+    app = web.Application()
+    app.router.add_post("/chat", chat.handle)
+    hook = TestServer(app, host="127.0.0.1")
+    await hook.start_server()
+    overrides = notify_config(servers)
+    overrides["notify"]["webhooks"].append(
+        {"name": "chat", "url": str(hook.make_url("/chat")), "secret": chat.secret, "include_internal": True}
+    )
+    config = collector_config(tmp_path, **overrides)
+    try:
+        async with TestClient(TestServer(create_app(config, clock=ManualClock(NOW)), host="127.0.0.1")) as client:
+            store = SqliteStore(config.database_path)
+            try:
+                _, token = store.create_user("api", Role.ENGINEER, None, NOW)
+            finally:
+                store.close()
+            auth = {"Authorization": f"Bearer {token}"}
+            answer = await client.post(
+                "/api/v1/tickets",
+                headers=auth,
+                json={"household": "hh-w", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"},
+            )
+            tid = (await answer.json())["id"]
+            for visibility, text in (("internal", INTERNAL), ("public", "We are on it.")):
+                answer = await client.post(
+                    f"/api/v1/tickets/{tid}/notes", headers=auth, json={"text": text, "visibility": visibility}
+                )
+                assert answer.status == 201
+            await until(lambda: len(chat.deliveries) >= 3 and len(servers.receiver.deliveries) >= 2)
+    finally:
+        await hook.close()
+    assert chat.rejected == servers.receiver.rejected == 0  # each signature checks out with its endpoint's secret
+    assert any(INTERNAL in json.dumps(d) for d in chat.deliveries)  # include_internal: the note too
+    assert all(INTERNAL not in json.dumps(d) for d in servers.receiver.deliveries)
+    assert {d["key"].rsplit(":", 1)[1] for d in chat.deliveries} == {"chat"}
+
+
 def test_backoff_doubles_up_to_its_cap() -> None:
     assert [backoff(n, 30, 300).total_seconds() for n in range(1, 7)] == [30, 60, 120, 240, 300, 300]
 
@@ -260,7 +318,7 @@ async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(
     await until(lambda: len(servers.inbox.messages) == 2)
     notice = servers.inbox.messages[1]
     assert notice["Subject"] == f"Ticket {ticket['id']}: we are still working on it"
-    assert "CET" in notice.get_content()  # the household's zone
+    assert "CET" in plain(notice) and "CET" in html(notice)  # the household's zone
     store = collector.store()
     try:
         await until(lambda: sum(e.kind == "notification_sent" for e in store.ticket_events(ticket["id"])) == 2)
@@ -276,7 +334,7 @@ async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(
 
 async def test_smtp_over_implicit_tls_and_a_refused_recipient(tmp_path: Path) -> None:
     """Port-465 style TLS from the first byte; a 550 for the recipient is permanent (not retried)."""
-    from collector.config import SmtpConfig
+    from collector.config import SmtpConfig, SmtpSecurity
     from collector.notify.senders import DeliveryFailed, EmailSender
     from collector.store.outbox import Job
 
@@ -312,7 +370,7 @@ async def test_smtp_over_implicit_tls_and_a_refused_recipient(tmp_path: Path) ->
             SmtpConfig(
                 host="127.0.0.1",
                 port=smtp.sockets[0].getsockname()[1],
-                security="tls",
+                security=SmtpSecurity.TLS,
                 sender="support@homediag.test",
                 ca_file=cert.ca_file,
             )

@@ -70,6 +70,9 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
     assert status == 303
     tid = int(re.search(r"/ui/tickets/(\d+)", where).group(1))
     url = f"/ui/tickets/{tid}"
+    _, complaint = await collector.call(
+        "POST", f"/api/v1/tickets/{tid}/complaints", collector.user("li", Role.ENGINEER), json={"text": "too slow"}
+    )
     await eve.get(url)
     for action, form_data in (
         ("notes", {"text": "Router reboots nightly; we will change its schedule.", "visibility": "public"}),
@@ -78,6 +81,9 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
         ("priority", {"priority": "P1", "reason": "the whole home is affected"}),
         ("assign", {"assignee": "@me", "group": "support"}),
         ("milestones", {"name": "root_cause_found", "text": "The router restarts at 03:00."}),
+        ("updates", {"text": "Changing the router's schedule tonight.", "expected_by": "2026-11-25T09:00"}),
+        ("classify", {"type": "human_error", "cause": "router restart at 03:00", "impact": "curtain unreachable"}),
+        ("complaints/milestones", {"complaint_id": str(complaint["id"]), "name": "ack"}),
         (
             "transition",
             {
@@ -104,6 +110,10 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
     assert (
         "assigned it to <b>eve</b>" in history and "moved the restart to 05:00" in history and "{&#34;" not in history
     )
+    assert "Changing the router&#39;s schedule tonight." in history and "next by 2026-11-25 09:00 CST" in history
+    assert f"complaint {complaint['id']}: ack" in history
+    assert "classified it as human error: router restart at 03:00 (curtain unreachable)" in history
+    assert '<datalist id="staff-names"><option value="@me"><option value="eve">' in page  # who can take it
     assert "2026-11-24 11:30 CST" in page  # the organisation's zone (Asia/Shanghai here) on engineer pages
     assert "(from 2026-11-24 03:00 CST)" in page  # the form's local time was read in that zone
     status, _, mine = await eve.get("/ui/?mine=1")
@@ -188,7 +198,7 @@ async def test_a_bundle_moves_to_another_ticket_of_the_household(collector: Coll
             json={"household": "hh-m", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"},
         )
     )[1]["id"]
-    status, body, _ = await collector.upload(agent.bundle(start=collector.clock() - timedelta(minutes=20)))
+    status, _, _ = await collector.upload(agent.bundle(start=collector.clock() - timedelta(minutes=20)))
     assert status == 201
     second = (
         await collector.call(
@@ -231,3 +241,31 @@ async def test_an_intake_time_without_a_zone_is_refused_by_the_api(collector: Co
         },
     )
     assert status == 400 and body["error"]["code"] == "body_invalid"
+
+
+async def test_the_desk_speaks_the_readers_language(collector: Collector) -> None:
+    eve = await sign_in(collector, "eve", Role.ENGINEER)
+    _, _, page = await eve.get("/ui/")
+    assert '<html lang="en">' in page and "Assigned to me" in page and 'href="/ui/language/zh?next=/ui/"' in page
+    answer = await collector.client.get("/ui/", headers={"Cookie": eve.cookie, "Accept-Language": "zh-CN,zh;q=0.9"})
+    assert "分配给我的" in await answer.text()  # the browser's preference without a choice
+    for target, landing in (
+        ("/ui/?mine=1", "/ui/?mine=1"),
+        ("https://elsewhere.example/", "/ui/"),
+        ("//elsewhere.example/ui/", "/ui/"),
+        ("/ui/%0d%0aSet-Cookie:%20x=1", None),
+    ):
+        answer = await collector.client.get(f"/ui/language/zh?next={target}", allow_redirects=False)
+        assert answer.status in (303, 400), target
+        if landing is not None:
+            assert answer.headers["Location"] == landing and answer.cookies["homediag_language"].value == "zh"
+        assert "Set-Cookie: x" not in str(answer.headers)
+        collector.client.session.cookie_jar.clear()
+    assert (await collector.client.get("/ui/language/tlh", allow_redirects=False)).status == 404
+    answer = await collector.client.get("/ui/", headers={"Cookie": f"{eve.cookie}; homediag_language=zh"})
+    page = await answer.text()
+    assert '<html lang="zh">' in page and "分配给我的" in page and "Assigned to me" not in page
+    answer = await collector.client.get(
+        "/ui/?state=bogus", headers={"Cookie": f"{eve.cookie}; homediag_language=zh", "Accept": "text/html"}
+    )
+    assert answer.status == 400 and "状态必须是以下之一" in await answer.text()

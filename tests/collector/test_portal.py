@@ -155,6 +155,19 @@ async def test_roles_see_only_links_they_can_use_and_refusals_are_pages(collecto
     for path in ("/ui/fleet", "/ui/reports", "/ui/tickets/new"):
         status, content_type, text = await pat.get(path)
         assert (status, content_type) == (403, "text/html") and "Not available to you" in text, path
+    # the partner the ticket is assigned to: every link on its page opens, and it offers only forms partners may use
+    acme = await sign_in(collector, SECRETS["partner"], Role.PARTNER)
+    _, _, queue = await acme.get("/ui/")
+    tid = int(re.findall(r'href="/ui/tickets/(\d+)"', queue)[0])
+    status, _, page = await acme.get(f"/ui/tickets/{tid}")
+    assert status == 200
+    for link in set(re.findall(r'<a [^>]*href="(/[^"]*)"', page)) - {f"/ui/tickets/{tid}/images/{'ab' * 32}"}:
+        assert (await acme.get(link.replace("&amp;", "&")))[0] == 200, link  # (the story's staff image has no bytes)
+    actions = {
+        action.removeprefix(f"/ui/tickets/{tid}/") for action in re.findall(r'<form [^>]*action="([^"]+)"', page)
+    }
+    assert actions <= {"notes", "transition", "updates", "classify", "milestones", "/ui/search", "/ui/logout"}, actions
+    assert 'id="live-refresh"' not in page
     eve = await sign_in(collector, "eve", Role.ENGINEER)
     _, _, queue = await eve.get("/ui/")
     _, _, report = await eve.get("/ui/reports")

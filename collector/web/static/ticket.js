@@ -9,12 +9,15 @@ async function live(method, body) {
   if (!answer.ok) throw new Error((data.error && data.error.message) || answer.statusText);
   return data.result;
 }
+// The page's words for the panel's messages (in the reader's language), "{n}" filled in here.
+const say = (key, values) => Object.entries(values || {}).reduce(
+  (text, [name, value]) => text.replace(`{${name}}`, value), document.getElementById("live-status").dataset[key]);
 function cell(text) { const td = document.createElement("td"); td.textContent = text ?? ""; return td; }
 const refresh = document.getElementById("live-refresh");
 if (refresh) {
   refresh.onclick = async () => {
     const status = document.getElementById("live-status"), table = document.getElementById("live-devices");
-    status.textContent = "asking the hub…";
+    status.textContent = say("asking");
     try {
       const inventory = await live("inventory");
       table.replaceChildren();
@@ -25,14 +28,14 @@ if (refresh) {
                              d.rssi_dbm != null ? `${d.rssi_dbm} dBm` : (d.link_quality != null ? `LQI ${d.link_quality}` : ""), d.last_seen]) row.append(cell(value));
         table.append(row);
       }
-      status.textContent = `${inventory.devices.length} devices, as the hub sees them now`;
-    } catch (error) { status.textContent = `refused: ${error.message}`; }
+      status.textContent = say("devices", {n: inventory.devices.length});
+    } catch (error) { status.textContent = say("refused", {reason: error.message}); }
   };
   document.getElementById("live-capture").onclick = async () => {
     const status = document.getElementById("live-status");
-    status.textContent = "capturing…";
-    try { const result = await live("bundle.capture"); status.textContent = `bundle ${result.bundle_id} captured; it appears on this ticket when it arrives`; }
-    catch (error) { status.textContent = `refused: ${error.message}`; }
+    status.textContent = say("capturing");
+    try { const result = await live("bundle.capture"); status.textContent = say("captured", {bundle: result.bundle_id}); }
+    catch (error) { status.textContent = say("refused", {reason: error.message}); }
   };
 }
 for (const card of document.querySelectorAll(".bundle")) {
