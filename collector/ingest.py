@@ -34,10 +34,12 @@ from shared.errors import BundleError, BundleTooLarge
 from shared.models import BundleManifest
 from shared.signing import public_key_from_text
 
-from .blobs import BlobStore
+from .blobs import BlobLocation, BlobStore, open_blob_store
 from .contents import ContentInvalid, parse_contents
 from .errors import BadRequest, CollectorError, Forbidden, PayloadTooLarge
+from .fleet import causes_of
 from .models import AgentRecord, BundleRecord
+from .store.fleet_facts import DeviceCause
 
 UNVERIFIABLE_STATUS = 422  # well-formed, but the signature, a hash, the listing or a file's schema does not hold
 PEEK_LIMITS = ReadLimits(max_member_bytes=4 * 1024 * 1024)
@@ -64,6 +66,7 @@ class Upload:
 class Verified:
     manifest: BundleManifest
     sha256: str
+    causes: tuple[DeviceCause, ...] = ()  # for the fleet index, read from the files while they are at hand
 
 
 def as_collector_error(exc: BundleError) -> CollectorError:
@@ -99,13 +102,19 @@ def check_agent(manifest: BundleManifest, agent: AgentRecord | None) -> AgentRec
 
 
 @cache
-def _blob_store(root: Path, fsync: bool) -> BlobStore:
-    return BlobStore(root, fsync=fsync)
+def _blob_store(location: BlobLocation) -> BlobStore:
+    """One store per worker process, opened from its picklable description."""
+    return open_blob_store(location)
 
 
-def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blob_root: Path, fsync: bool) -> Verified:
-    """Read the staged archive safely, verify signature and hashes, then adopt it as a blob. Runs in a worker;
-    a refused upload's staged file is the caller's to remove."""
+def verify_in_worker(staged: Path, public_key: str, limits: ReadLimits, blobs: BlobLocation) -> Verified:
+    """``verify_and_store`` in a worker process, with the process's own blob store."""
+    return verify_and_store(staged, public_key, limits, _blob_store(blobs))
+
+
+def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blobs: BlobStore) -> Verified:
+    """Read the staged archive safely, verify signature and hashes, then adopt it as a blob. Runs in a worker
+    (process or thread); a refused upload's staged file is the caller's to remove."""
     data = staged.read_bytes()
     opened = open_bundle(data, limits)  # unsafe or too large: the reader's own error (400/413)
     try:
@@ -113,12 +122,12 @@ def verify_and_store(staged: Path, public_key: str, limits: ReadLimits, blob_roo
     except BundleError as exc:
         raise Unverifiable(exc.code, str(exc)) from None
     try:
-        parse_contents(verified.files)  # what the pages will read must parse, or every reader of the ticket fails
+        contents = parse_contents(verified.files)  # what the pages read must parse, or every reader of it fails
     except ContentInvalid as exc:
         raise Unverifiable("file_invalid", str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
-    _blob_store(blob_root, fsync).adopt(staged, sha256)
-    return Verified(verified.manifest, sha256)
+    blobs.adopt(staged, sha256)
+    return Verified(verified.manifest, sha256, causes_of(verified.manifest.trigger, contents))
 
 
 def bundle_record(upload: Upload, verified: Verified, agent: AgentRecord, received_at: datetime) -> BundleRecord:
@@ -165,8 +174,12 @@ class IngestWorkers:
         # Creating a file can wait on the journal commit of another worker's fsync: not on the event loop.
         staged = await asyncio.to_thread(self._blobs.stage, upload.data)
         try:
+            if isinstance(self._executor, ProcessPoolExecutor):
+                return await loop.run_in_executor(
+                    self._executor, verify_in_worker, staged, agent.public_key, limits, self._blobs.location
+                )
             return await loop.run_in_executor(
-                self._executor, verify_and_store, staged, agent.public_key, limits, self._blobs.root, self._blobs.fsync
+                self._executor, verify_and_store, staged, agent.public_key, limits, self._blobs
             )
         except BaseException as exc:
             staged.unlink(missing_ok=True)  # refused, not stored, or the worker died: nothing of it is kept

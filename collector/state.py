@@ -27,3 +27,4 @@ LIVE = web.AppKey("live", LiveService)  # absent when live state is not configur
 SCANNER = web.AppKey("scanner", "SlaScanner")
 LOGIN_THROTTLE = web.AppKey("login_throttle", "LoginThrottle")
 OUTBOX = web.AppKey("outbox", "Outbox")
+METRICS = web.AppKey("metrics", "CollectorMetrics")

@@ -32,6 +32,7 @@ from ..models import (
     UserRecord,
 )
 from ..support.lifecycle import prefill_for, route
+from . import fleet_facts
 from .backends import Backend, Connection, Duty, Row
 
 ENROL_TOKEN_PREFIX = "hde_"
@@ -278,6 +279,19 @@ class Store:
             if ticket_id is not None:
                 self._attached(conn, ticket_id, record, record.agent_id, now, how)
         return record
+
+    # -- fleet facts (the SQL is in fleet_facts.py, shared with the PostgreSQL store) ---------------------------
+    def add_fleet_facts(self, facts: list[fleet_facts.FleetFact]) -> None:
+        with self._tx() as conn:
+            fleet_facts.insert_facts(conn, facts)
+
+    def bundles_without_fleet_facts(self, limit: int) -> list[BundleRecord]:
+        return [self._bundle(row) for row in self._conn.execute(fleet_facts.UNINDEXED, (limit,))]
+
+    def fleet_summary(
+        self, grouping: fleet_facts.FleetGrouping, weeks: fleet_facts.FleetWeeks, limit: int = 50
+    ) -> list[fleet_facts.FleetRow]:
+        return fleet_facts.summary(self._conn, grouping, weeks, limit)
 
     @staticmethod
     def _insert_bundle(conn: Connection, record: BundleRecord) -> None:

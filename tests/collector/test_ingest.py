@@ -14,8 +14,15 @@ from collector.models import Role
 from collector.state import BLOBS
 from shared.models import Trigger, TriggerKind
 from shared.signing import generate_private_key
+from tests.blob_fixtures import BlobBackend
 
 from .conftest import NOW, Agent, Collector
+
+
+@pytest.fixture(params=list(BlobBackend))
+def blob_backend(request: pytest.FixtureRequest) -> BlobBackend:
+    """Every test here runs against the filesystem and against a real S3 server."""
+    return BlobBackend(request.param)
 
 
 def _members(data: bytes) -> list[tuple[tarfile.TarInfo, bytes | None]]:
@@ -80,7 +87,7 @@ async def test_malicious_archives_are_refused_with_a_code(collector: Collector, 
     listing = await collector.call("GET", "/api/v1/bundles", collector.user("eve", Role.ENGINEER))
     assert listing[1]["bundles"] == []
     blobs = collector.client.app[BLOBS]
-    assert [p for p in blobs.root.rglob("*") if p.is_file()] == []  # nothing kept, not even the staged upload
+    assert blobs.names() == []  # nothing kept, not even the staged upload
 
 
 @pytest.mark.parametrize("config_overrides", [{"ingest": {"max_uncompressed_bytes": 1024 * 1024}}])
