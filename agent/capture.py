@@ -28,7 +28,6 @@ from pathlib import Path
 
 from shared.models import BundleManifest, CaptureWindow, DiagnosisReport, Inventory, LogLine, TimelineEvent, Trigger
 
-from .bundler import create_bundle
 from .config import AgentConfig
 from .crashpoints import CaptureStep, crash_point
 from .identity import Identity
@@ -137,8 +136,8 @@ class Capturer:
         outbox: Outbox,
         journal: CaptureJournal,
         inventory: Callable[[], Inventory | None] = lambda: None,
-        diagnose: Callable[[list[TimelineEvent], datetime, str | None], DiagnosisReport | None] = (
-            lambda events, now, signature: None
+        diagnose: Callable[[list[TimelineEvent], Inventory | None, datetime, str | None], DiagnosisReport | None] = (
+            lambda events, inventory, now, signature: None
         ),
     ) -> None:
         self._config = config
@@ -152,7 +151,12 @@ class Capturer:
     async def _build(self, trigger: Trigger, start: datetime, end: datetime) -> tuple[BundleManifest, bytes]:
         events = self._recorder.events(start, end)
         logs = self._recorder.logs(start, end)
-        files = evidence_files(events, logs, self._inventory(), self._diagnose(events, end, trigger.signature))
+        inventory = self._inventory()  # on the loop: the inventory store is the loop's
+        # Diagnosis and serialisation are CPU work on up to a capture window of events: off the loop.
+        report = await asyncio.to_thread(self._diagnose, events, inventory, end, trigger.signature)
+        files = await asyncio.to_thread(evidence_files, events, logs, inventory, report)
+        from .bundler import create_bundle  # redaction's patterns and tables load at the first bundle, not at start
+
         manifest, data = await asyncio.to_thread(
             create_bundle,
             self._config,

@@ -187,13 +187,15 @@ class CollectorClient:
             raise CollectorRejected(status, code, message)
         fields = body if isinstance(body, dict) else {}
         try:
-            return Enrollment(
-                agent_id=fields.get("agent_id"),
-                household=fields.get("household"),
-                pseudonym_key=fields.get("pseudonym_key"),
-                collector_url=self.base_url,
-                enrolled_at=utcnow(),
-                live=fields.get("live"),
+            return Enrollment.model_validate(  # the collector's answer is input: validated, not trusted
+                {
+                    "agent_id": fields.get("agent_id"),
+                    "household": fields.get("household"),
+                    "pseudonym_key": fields.get("pseudonym_key"),
+                    "collector_url": self.base_url,
+                    "enrolled_at": utcnow(),
+                    "live": fields.get("live"),
+                }
             )
         except ValidationError as exc:
             raise AgentError(f"the collector's enrolment answer is invalid: {exc.errors()[0]['msg']}") from exc

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.models import EventKind, RootCause, TimelineEvent
+from shared.models import EventKind, EventState, RootCause, TimelineEvent
 
 from .config import CaptureConfig
 from .diagnosis.devices import REBOOT_ABSENCE as RESTART_ABSENCE
@@ -111,7 +111,7 @@ class FaultEngine:
             return []
         name = NETWORK_KINDS.get(event.kind)
         if name is not None:
-            held = self._release(stayed_up=False) if event.state == "down" else []
+            held = self._release(stayed_up=False) if event.state is EventState.DOWN else []
             return held + self._network_event(name, event)
         if event.kind is EventKind.ROUTER_BOOT_ID:
             return self._boot_id(event)
@@ -122,17 +122,21 @@ class FaultEngine:
         return []
 
     def _boot_id(self, event: TimelineEvent) -> list[TimelineEvent]:
-        if event.state == "byebye":
+        if event.state is EventState.BYEBYE:
             self._byebye = event.ts
             return []
         self._router_upnp = True
-        if event.state == "changed" and self._network is not None:
+        if event.state is EventState.CHANGED and self._network is not None:
             self._network.boot_id_changed = True
-        if event.state == "same" and self._network is not None:
+        if event.state is EventState.SAME and self._network is not None:
             self._network.router_same = True
-        if event.state == "changed" and self._held is not None:
+        if event.state is EventState.CHANGED and self._held is not None:
             self._held[0].boot_id_changed = True
-        return self._release(stayed_up=event.state == "same") if event.state in ("changed", "same") else []
+        return (
+            self._release(stayed_up=event.state is EventState.SAME)
+            if event.state in (EventState.CHANGED, EventState.SAME)
+            else []
+        )
 
     def _release(self, stayed_up: bool) -> list[TimelineEvent]:
         """Close the network fault held for the router's word."""
@@ -159,16 +163,16 @@ class FaultEngine:
         return self._close(cause.value, cause, fault.start, end, {"down": sorted(fault.seen)}, network=True)
 
     def _network_event(self, name: str, event: TimelineEvent) -> list[TimelineEvent]:
-        if event.state == "down":
+        if event.state is EventState.DOWN:
             if self._network is None:
                 self._network = _NetworkFault(event.ts, announced=announced(self._byebye, event.ts))
                 self._network.down.add(name)
                 self._network.seen.add(name)
-                return [self._fault_event(event.ts, "opened", "network", {"first": name})]
+                return [self._fault_event(event.ts, EventState.OPENED, "network", {"first": name})]
             self._network.down.add(name)
             self._network.seen.add(name)
             return []
-        if event.state != "up" or self._network is None or name not in self._network.down:
+        if event.state is not EventState.UP or self._network is None or name not in self._network.down:
             return []
         self._network.down.discard(name)
         if self._network.down:
@@ -190,21 +194,24 @@ class FaultEngine:
     def _availability(self, event: TimelineEvent) -> list[TimelineEvent]:
         device = event.device_id
         assert device is not None
-        if event.state == "offline":
+        if event.state is EventState.OFFLINE:
             returned = self._returned.pop(device, None)  # away again before any reboot report: it was away
             earlier = self._offline_closed(device, *returned) if returned is not None else []
             if self._network_quiet(event.ts) and device not in self._offline:
                 self._offline[device] = event.ts
-                return earlier + [self._fault_event(event.ts, "opened", f"device_offline:{device}", {"device": device})]
+                return [
+                    *earlier,
+                    self._fault_event(event.ts, EventState.OPENED, f"device_offline:{device}", {"device": device}),
+                ]
             if not self._network_quiet(event.ts):
                 self._dropped.add(device)
             return earlier
-        if event.state == "online" and device in self._dropped:
+        if event.state is EventState.ONLINE and device in self._dropped:
             self._dropped.discard(device)
             for pending in self._pending:
                 if pending.network:  # the capture shows the device's return
                     pending.due = max(pending.due, event.ts + self._after)
-        since = self._offline.pop(device, None) if event.state == "online" else None
+        since = self._offline.pop(device, None) if event.state is EventState.ONLINE else None
         if since is None:
             return []
         booted = self._booted_away.pop(device, None)
@@ -289,13 +296,13 @@ class FaultEngine:
                 pending.end, pending.occurrences = max(pending.end, end), pending.occurrences + 1
                 pending.due = pending.end + self._after
                 return self._fault_event(
-                    end, "closed", signature, detail | {"merged": True, "started": start.isoformat()}
+                    end, EventState.CLOSED, signature, detail | {"merged": True, "started": start.isoformat()}
                 )
         last = self._last_capture.get(signature)
         if last is not None and end - last <= self._group:
             return self._fault_event(
                 end,
-                "closed",
+                EventState.CLOSED,
                 signature,
                 detail | {"grouped": True, "started": start.isoformat(), "last_capture": last.isoformat()},
             )
@@ -304,13 +311,13 @@ class FaultEngine:
         )
         return self._fault_event(
             end,
-            "closed",
+            EventState.CLOSED,
             signature,
             detail | {"started": start.isoformat(), "capture_due_s": self._after.total_seconds()},
         )
 
     @staticmethod
-    def _fault_event(at: datetime, state: str, signature: str, detail: dict[str, object]) -> TimelineEvent:
+    def _fault_event(at: datetime, state: EventState, signature: str, detail: dict[str, object]) -> TimelineEvent:
         return TimelineEvent(
             ts=at, kind=EventKind.FAULT, state=state, source=SOURCE, detail={"signature": signature, **detail}
         )

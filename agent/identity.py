@@ -14,6 +14,7 @@ The functions here do blocking file I/O: call them from threads when inside an e
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import stat
 from dataclasses import dataclass, field
@@ -23,10 +24,10 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError, field_validator
 
 from shared import signing
+from shared.atomic_file import write_atomically
 from shared.errors import HomediagError
 from shared.live import LiveGrant
 
-from .atomic_file import write_atomically
 from .errors import AgentError, NotEnrolled
 
 _LOGGER = logging.getLogger(__name__)
@@ -76,10 +77,8 @@ def _ensure_private_dir(directory: Path) -> None:
 
 def _create_key_file(path: Path) -> None:
     """Write a fresh key at ``path`` unless another process got there first (then keep theirs)."""
-    try:
+    with contextlib.suppress(FileExistsError):
         write_atomically(path, signing.private_key_to_pem(signing.generate_private_key()), replace=False)
-    except FileExistsError:
-        pass
 
 
 def _read_key_file(path: Path) -> bytes:

@@ -9,18 +9,19 @@ reconnect (link count rising while uptime keeps rising), a firmware change, a we
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from shared.models import Device, EventKind, Inventory, TimelineEvent, utcnow
+from shared.atomic_file import write_atomically
+from shared.models import Device, EventKind, EventState, Inventory, TimelineEvent, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -102,6 +103,15 @@ class DeviceUpdate:
         )
 
 
+_Value = TypeVar("_Value")
+
+
+def _hand_over(table: dict[str, _Value], old: str, new: str) -> None:
+    """A merged device's entry goes to the device it merged into, unless that one has its own."""
+    if old in table:
+        table.setdefault(new, table.pop(old))
+
+
 def device_id_for(update: DeviceUpdate) -> str:
     macs = [m for m in (normalise_mac(mac) for mac in update.macs) if m]
     if macs:
@@ -127,6 +137,10 @@ class InventoryStore:
         self._reason_at: dict[str, datetime] = {}  # when each device last reported a restart reason
         self._link_count: dict[str, int] = {}
         self._alive: set[str] = set()  # devices that showed signs of life, kept over bare announcements at the cap
+        # Devices whose availability (either way) a message stated since this store was opened: the one click
+        # stops listening once every device it knew has said it.
+        self.availability_heard: set[str] = set()
+        self._heard_more = asyncio.Event()
         self.dropped: Counter[DropReason] = Counter()
 
     @property
@@ -164,13 +178,8 @@ class InventoryStore:
         store, take the snapshot on the loop and pass it in."""
         if self.path is None:
             return
-        temp = self.path.with_suffix(".tmp")
-        try:
-            temp.write_text((inventory or self.snapshot()).model_dump_json(indent=1))
-            os.replace(temp, self.path)
-        except OSError:
-            temp.unlink(missing_ok=True)  # a half-written copy on a full disk only takes the space others need
-            raise
+        # The helper removes a half-written copy on a full disk: it would only take the space others need.
+        write_atomically(self.path, (inventory or self.snapshot()).model_dump_json(indent=1).encode())
 
     # -- queries ----------------------------------------------------------------------------------------------
     def snapshot(self) -> Inventory:
@@ -230,21 +239,15 @@ class InventoryStore:
         for device in self._devices.values():
             if device.parent_id == other.id:
                 self._devices[device.id] = device.model_copy(update={"parent_id": survivor.id})
-        for table in (
-            self._last_reboot,
-            self._last_boot,
-            self._boot_seq,
-            self._uptime_at,
-            self._reason_at,
-            self._link_count,
-            self._recent,
-        ):
-            if other.id in table and survivor.id not in table:
-                table[survivor.id] = table[other.id]  # type: ignore[index]
-            table.pop(other.id, None)  # type: ignore[attr-defined]
-        if other.id in self._alive:
-            self._alive.add(survivor.id)
-        self._alive.discard(other.id)
+        for table in (self._last_reboot, self._last_boot, self._uptime_at, self._reason_at):
+            _hand_over(table, other.id, survivor.id)
+        for counters in (self._boot_seq, self._link_count):
+            _hand_over(counters, other.id, survivor.id)
+        _hand_over(self._recent, other.id, survivor.id)
+        for heard in (self._alive, self.availability_heard):
+            if other.id in heard:
+                heard.add(survivor.id)
+            heard.discard(other.id)
         changes: dict[str, Any] = {
             "identifiers": union(survivor.identifiers, [other.id, *other.identifiers]),
             "macs": union(survivor.macs, other.macs),
@@ -322,6 +325,13 @@ class InventoryStore:
         """How many updates about unknown devices the cap turned away, and why; empty when none."""
         return "; ".join(f"{count} × {reason.value}" for reason, count in sorted(self.dropped.items()))
 
+    async def availability_of(self, device_ids: set[str]) -> None:
+        """Returns once each of ``device_ids`` has stated its availability since the store was opened (discovery's
+        sources observe on the event loop)."""
+        while not device_ids <= self.availability_heard:
+            self._heard_more.clear()
+            await self._heard_more.wait()
+
     def observe(self, update: DeviceUpdate, at: datetime) -> list[TimelineEvent]:
         device_id = self._find(update)
         events: list[TimelineEvent] = []
@@ -332,10 +342,13 @@ class InventoryStore:
                 return []
             device_id = device_id_for(update)
             self._devices[device_id] = Device(id=device_id, first_seen=at, last_seen=at)
-            events.append(self._event(at, EventKind.DEVICE_JOINED, "discovered", update, device_id, {}))
+            events.append(self._event(at, EventKind.DEVICE_JOINED, EventState.DISCOVERED, update, device_id, {}))
         device = self._devices[device_id]
         if update.shows_life():
             self._alive.add(device_id)
+        if update.available is not None and device_id not in self.availability_heard:
+            self.availability_heard.add(device_id)
+            self._heard_more.set()
         new_keys = self._keys_of(update)
         for key in new_keys:
             self._key_index[key] = device_id
@@ -392,7 +405,12 @@ class InventoryStore:
         if update.available is not None and update.available != device.available:
             events.append(
                 self._event(
-                    at, EventKind.DEVICE_AVAILABILITY, "online" if update.available else "offline", update, did, {}
+                    at,
+                    EventKind.DEVICE_AVAILABILITY,
+                    EventState.ONLINE if update.available else EventState.OFFLINE,
+                    update,
+                    did,
+                    {},
                 )
             )
         reboot = self._reboot_reason(device, update, at, is_new)
@@ -402,7 +420,7 @@ class InventoryStore:
             if last is None or at - last > REBOOT_DEBOUNCE:
                 self._last_reboot[did] = at
                 self._last_boot[did] = boot_at
-                events.append(self._event(at, EventKind.DEVICE_REBOOT, "rebooted", update, did, detail))
+                events.append(self._event(at, EventKind.DEVICE_REBOOT, EventState.REBOOTED, update, did, detail))
         if update.boot_seq is not None:
             self._boot_seq[did] = update.boot_seq
         if update.uptime_s is not None:
@@ -417,7 +435,12 @@ class InventoryStore:
             if previous is not None and update.link_count > previous and uptime_rose:
                 events.append(
                     self._event(
-                        at, EventKind.WIFI_RECONNECT, "reconnected", update, did, {"link_count": update.link_count}
+                        at,
+                        EventKind.WIFI_RECONNECT,
+                        EventState.RECONNECTED,
+                        update,
+                        did,
+                        {"link_count": update.link_count},
                     )
                 )
             self._link_count[did] = update.link_count
@@ -426,7 +449,7 @@ class InventoryStore:
                 self._event(
                     at,
                     EventKind.FIRMWARE_CHANGED,
-                    "changed",
+                    EventState.CHANGED,
                     update,
                     did,
                     {"from": device.firmware, "to": update.firmware},
@@ -439,7 +462,7 @@ class InventoryStore:
                     self._event(
                         at,
                         EventKind.WIFI_SIGNAL,
-                        "weak" if weak_now else "ok",
+                        EventState.WEAK if weak_now else EventState.OK,
                         update,
                         did,
                         {"rssi_dbm": update.rssi_dbm},
@@ -485,7 +508,7 @@ class InventoryStore:
 
     @staticmethod
     def _event(
-        at: datetime, kind: EventKind, state: str, update: DeviceUpdate, device_id: str, detail: dict[str, Any]
+        at: datetime, kind: EventKind, state: EventState, update: DeviceUpdate, device_id: str, detail: dict[str, Any]
     ) -> TimelineEvent:
         return TimelineEvent(
             ts=at,

@@ -19,14 +19,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
-from shared.aio import cancel_and_wait, reconnect_forever
-from shared.broker_url import parse_broker_url, secure
+from shared.aio import cancel_and_wait
+from shared.atomic_file import write_atomically
+from shared.broker_url import parse_broker_url
 from shared.live import (
     MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
@@ -42,6 +39,7 @@ from shared.live import (
     status_topic,
 )
 from shared.models import utcnow
+from shared.mqtt_session import MqttProtocol, MqttSession, NotConnected, Reconnect, Will
 
 from .errors import AgentError
 
@@ -99,10 +97,9 @@ class ConsentStore:
 
     def set(self, consent: Consent) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         granted = consent.granted_until.isoformat() if consent.granted_until else None
-        tmp.write_text(json.dumps({"mode": consent.mode, "granted_until": granted}))
-        tmp.replace(self.path)
+        # 0600 and fsynced: the customer's decision must survive a power cut and is theirs alone to read.
+        write_atomically(self.path, json.dumps({"mode": consent.mode, "granted_until": granted}).encode())
 
     def grant(self, minutes: float, now: datetime) -> Consent:
         consent = Consent("ask", now + timedelta(minutes=minutes))
@@ -194,19 +191,14 @@ def encode_response(response: LiveResponse) -> bytes:
     return too_large.model_dump_json().encode()
 
 
-@dataclass(frozen=True)
-class _Incoming:
-    payload: bytes
-    response_topic: str | None
-    correlation: bytes | None
-
-
 class LiveChannel:
     """Keeps the agent connected to the support broker and answers requests, until the context is left.
 
-    The reconnect loop is ours and explicit: backoff with jitter between ``reconnect_min_s`` and ``reconnect_max_s``,
-    back to the minimum after a session that stayed up ``reconnect_healthy_s``. The client id is the broker
-    username (the broker enforces it), and answers go only into the agent's own tree.
+    The session (``shared.mqtt_session``) reconnects with backoff with jitter between ``reconnect_min_s`` and
+    ``reconnect_max_s``, back to the minimum after a session that stayed up ``reconnect_healthy_s``. The client
+    id is the broker username (the broker enforces it), and answers go only into the agent's own tree. Presence
+    is the retained ``online`` published once the request subscription is granted (presence promises an answer),
+    and the retained ``offline`` will, published by the broker on a lost session and on our clean close alike.
     ``consent`` is read at every request, so a change on the hub applies at once.
     """
 
@@ -226,143 +218,60 @@ class LiveChannel:
         ca_file: Path | None = None,
     ) -> None:
         try:
-            self._address = parse_broker_url(credentials.broker_url)
+            address = parse_broker_url(credentials.broker_url)
         except ValueError as exc:
             raise LiveChannelError(f"support broker: {exc}") from None
-        self._ca_file = ca_file
         self.agent_id = agent_id
-        self._credentials = credentials
         self._handlers = handlers
         self._consent = consent
-        self._on_presence = on_presence
-        self._reconnect = (reconnect_min_s, reconnect_max_s, reconnect_healthy_s)
         self._max_parallel = max_parallel
-        self._queue_size = queue_size
-        self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
-        self.dropped_requests = 0
+        self.session = MqttSession(
+            address,
+            client_id=credentials.username,
+            username=credentials.username,
+            password=credentials.password,
+            ca_file=ca_file,
+            protocol=MqttProtocol.V5,
+            subscriptions=lambda: [(f"{agent_tree(agent_id)}/req/#", 1)],
+            will=Will(status_topic(agent_id), STATUS_OFFLINE),
+            birth=Will(status_topic(agent_id), STATUS_ONLINE),
+            queue_size=queue_size,
+            reconnect=Reconnect(reconnect_min_s, reconnect_max_s, reconnect_healthy_s),
+            on_up=on_presence,
+            name="support broker session",
+            logger=_LOGGER,
+        )
+        self.connected = self.session.connected
+        self._workers: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> LiveChannel:
-        self._task = asyncio.create_task(self._run(), name=f"live-channel-{self.agent_id}")
+        await self.session.__aenter__()
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"live-worker-{index}") for index in range(self._max_parallel)
+        ]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await cancel_and_wait(self._task)
-
-    async def _run(self) -> None:
-        min_s, max_s, healthy_s = self._reconnect
-        await reconnect_forever(
-            self._session,
-            LiveChannelError,
-            min_s=min_s,
-            max_s=max_s,
-            healthy_after_s=healthy_s,
-            established=self.connected,
-            logger=_LOGGER,
-            what="support broker session",
-            after_session=lambda: self._set_presence(False),
-        )
-
-    def _set_presence(self, up: bool) -> None:
-        if up == self.connected.is_set():
-            return
-        if up:
-            self.connected.set()
-        else:
-            self.connected.clear()
-        if self._on_presence is not None:
-            self._on_presence(up)
-
-    def _new_client(
-        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[_Incoming], lost: asyncio.Future[str]
-    ) -> mqtt.Client:
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self._credentials.username,
-            protocol=mqtt.MQTTv5,
-        )
-        client.username_pw_set(self._credentials.username, self._credentials.password)
-        client.will_set(status_topic(self.agent_id), STATUS_OFFLINE, qos=1, retain=True)
-
-        def settle(reason: str) -> None:
-            if not lost.done():
-                lost.set_result(reason)
-
-        def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-            if reason_code.is_failure:
-                loop.call_soon_threadsafe(settle, f"broker refused the connection: {reason_code}")
-                return
-            client.subscribe(f"{agent_tree(self.agent_id)}/req/#", qos=1)
-
-        def on_subscribe(client: mqtt.Client, _u: Any, _mid: Any, reason_codes: Any, _p: Any) -> None:
-            if any(code.is_failure for code in reason_codes):
-                loop.call_soon_threadsafe(settle, f"broker refused the request subscription: {reason_codes}")
-                return
-            # Online only once requests can reach us: presence promises an answer.
-            client.publish(status_topic(self.agent_id), STATUS_ONLINE, qos=1, retain=True)
-            loop.call_soon_threadsafe(self._set_presence, True)
-
-        def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-            loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
-
-        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-            if message.retain:  # the collector never retains a request; a retained one is stale or forged
-                return
-            props = message.properties
-            incoming = _Incoming(
-                payload=message.payload,
-                response_topic=getattr(props, "ResponseTopic", None),
-                correlation=getattr(props, "CorrelationData", None),
-            )
-            loop.call_soon_threadsafe(self._enqueue, queue, incoming)
-
-        client.on_connect = on_connect
-        client.on_subscribe = on_subscribe
-        client.on_disconnect = on_disconnect
-        client.on_message = on_message
-        return client
-
-    def _enqueue(self, queue: asyncio.Queue[_Incoming], incoming: _Incoming) -> None:
         try:
-            queue.put_nowait(incoming)
-        except asyncio.QueueFull:
-            self.dropped_requests += 1
-            _LOGGER.warning("live request dropped: %d requests already waiting", queue.qsize())
-
-    async def _session(self) -> None:
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[_Incoming] = asyncio.Queue(self._queue_size)
-        lost: asyncio.Future[str] = loop.create_future()
-        client = self._new_client(loop, queue, lost)
-        try:
-            secure(client, self._address, self._ca_file)
-            await asyncio.to_thread(client.connect, self._address.host, self._address.port, 30, clean_start=True)
-        except OSError as exc:  # ssl.SSLError (an untrusted certificate, say) is one too
-            raise LiveChannelError(f"cannot reach support broker {self._address}: {exc}") from exc
-        client.loop_start()
-        try:
-            async with asyncio.TaskGroup() as group:
-                for index in range(self._max_parallel):
-                    group.create_task(self._worker(client, queue), name=f"live-worker-{index}")
-                reason = await lost
-                raise LiveChannelError(reason)
-        except* LiveChannelError as failed:
-            raise failed.exceptions[0] from None
+            for worker in self._workers:
+                await cancel_and_wait(worker)
         finally:
-            # MQTT v5 "disconnect with will message": the broker publishes our retained offline status.
-            client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
-            await asyncio.to_thread(client.loop_stop)
+            await self.session.__aexit__(*exc)
 
-    async def _worker(self, client: mqtt.Client, queue: asyncio.Queue[_Incoming]) -> None:
+    async def _worker(self) -> None:
         while True:
-            incoming = await queue.get()
-            if not incoming.response_topic or not is_response_topic_of(incoming.response_topic, self.agent_id):
+            request = await self.session.receive()
+            if request.retain:  # the collector never retains a request; a retained one is stale or forged
+                continue
+            if not request.response_topic or not is_response_topic_of(request.response_topic, self.agent_id):
                 _LOGGER.debug(
-                    "live request ignored: its ResponseTopic %r is not in this agent's tree", incoming.response_topic
+                    "live request ignored: its ResponseTopic %r is not in this agent's tree", request.response_topic
                 )
                 continue
-            response = await answer(incoming.payload, self._consent(), self._handlers, utcnow())
-            properties = Properties(PacketTypes.PUBLISH)
-            if incoming.correlation is not None:
-                properties.CorrelationData = incoming.correlation
-            client.publish(incoming.response_topic, encode_response(response), qos=1, properties=properties)
+            response = await answer(request.payload, self._consent(), self._handlers, utcnow())
+            try:
+                self.session.publish(
+                    request.response_topic, encode_response(response), qos=1, correlation=request.correlation
+                )
+            except NotConnected:  # lost while answering: the engineer's request times out, they ask again
+                _LOGGER.info("live answer to %s lost: the support broker session ended", request.topic)

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from shared.models import Trigger, TriggerKind
+from shared.models import Inventory, Trigger, TriggerKind
 from shared.profiles import load_profiles
 
+from .clock import Clock
+from .config import AgentConfig
 from .diagnosis import diagnose
+from .inventory import InventoryStore
 from .monitors.probes import run_checks
+from .recorder import FlightRecorder
 
-if TYPE_CHECKING:
-    from .runtime import AgentRuntime
+
+class RunningAgent(Protocol):
+    """What the live answers read from the running agent (``agent.runtime.AgentRuntime``).
+
+    A protocol rather than the class, because the runtime imports this module to build its handlers.
+    """
+
+    config: AgentConfig
+    clock: Clock
+    recorder: FlightRecorder | None
+    inventory: InventoryStore | None
+
+    def inventory_snapshot(self) -> Inventory: ...
+
+    async def capture_now(self, trigger: Trigger, minutes_before: float = ...) -> str: ...
 
 
 class RuntimeLiveHandlers:
-    def __init__(self, runtime: AgentRuntime) -> None:
+    def __init__(self, runtime: RunningAgent) -> None:
         self._runtime = runtime
 
     async def inventory(self) -> Any:
@@ -60,19 +78,28 @@ class RuntimeLiveHandlers:
 
     async def diagnose(self) -> Any:
         runtime = self._runtime
-        assert runtime.recorder is not None
+        recorder = runtime.recorder
+        assert recorder is not None
         now = runtime.clock.now()
         since = now - timedelta(days=7)
-        report = diagnose(
-            runtime.recorder.events(since=since),
-            runtime.inventory_snapshot(),
-            {},
-            load_profiles(runtime.config.firmware_profiles),
-            now,
-            await run_checks(runtime.config),
-            runtime.recorder.logs(since=since),
-        )
-        return report.model_dump(mode="json")
+        inventory = runtime.inventory_snapshot()  # on the loop: the inventory store is the loop's
+        checks = await run_checks(runtime.config)
+
+        def seven_day_diagnosis() -> Any:
+            """Reading the profiles and diagnosing a week of events take long enough to stall every other
+            part of the agent: a worker thread does it (the recorder's rings are safe to read from one)."""
+            report = diagnose(
+                recorder.events(since=since),
+                inventory,
+                {},
+                load_profiles(runtime.config.firmware_profiles),
+                now,
+                checks,
+                recorder.logs(since=since),
+            )
+            return report.model_dump(mode="json")
+
+        return await asyncio.to_thread(seven_day_diagnosis)
 
     async def bundle_capture(self, requested_by: str | None) -> Any:
         trigger = Trigger(

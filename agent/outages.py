@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from shared.models import EventKind, RootCause, TimelineEvent
+from shared.models import EventKind, EventState, RootCause, TimelineEvent
 
 NETWORK_KINDS = {
     EventKind.HUB_LINK: "hub_link",
@@ -71,17 +71,17 @@ def outages(events: Iterable[TimelineEvent]) -> list[Outage]:
     byebye: datetime | None = None
     ordered = sorted(events, key=lambda e: e.ts)
     for event in ordered:
-        if event.kind is EventKind.ROUTER_BOOT_ID and event.state == "byebye":
+        if event.kind is EventKind.ROUTER_BOOT_ID and event.state is EventState.BYEBYE:
             byebye = event.ts
         name = NETWORK_KINDS.get(event.kind)
         if name is None:
             continue
-        if event.state == "down":
+        if event.state is EventState.DOWN:
             if start is None:
                 start, seen = event.ts, set()
             down.add(name)
             seen.add(name)
-        elif event.state == "up" and name in down:
+        elif event.state is EventState.UP and name in down:
             down.discard(name)
             if not down and start is not None:
                 found.append(Outage(start, event.ts, frozenset(seen), announced=announced(byebye, start)))
@@ -97,7 +97,7 @@ def _router_said(outage: Outage, boot_ids: list[TimelineEvent]) -> Outage:
     answered again): ``changed`` is a reboot, ``same`` means it stayed up."""
     until = outage.end + BOOT_ID_WAIT if outage.end is not None else None
     said = {e.state for e in boot_ids if outage.start <= e.ts and (until is None or e.ts <= until)}
-    return replace(outage, boot_id_changed="changed" in said, router_stayed_up="same" in said)
+    return replace(outage, boot_id_changed=EventState.CHANGED in said, router_stayed_up=EventState.SAME in said)
 
 
 def announced(byebye: datetime | None, start: datetime) -> bool:

@@ -43,11 +43,11 @@ from typing import Protocol, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.atomic_file import TMP_PREFIX, fsync_dir, write_atomically
 from shared.bundle import open_bundle, peek_manifest
 from shared.errors import HomediagError
 from shared.models import BundleManifest, Trigger, utcnow
 
-from .atomic_file import TMP_PREFIX, fsync_dir, write_atomically
 from .collector_client import UploadOutcome, UploadResult
 from .config import AgentConfig
 from .crashpoints import CaptureStep, crash_point
@@ -289,7 +289,7 @@ class Spool:
 
     def staged(self) -> list[tuple[Path, BundleManifest | None]]:
         """Bundles staged by a capture that did not finish, with the manifest each claims (None: unreadable)."""
-        found = []
+        found: list[tuple[Path, BundleManifest | None]] = []
         for path in sorted(self.directory.glob(f"*{STAGED_SUFFIX}")):
             try:
                 found.append((path, peek_manifest(path.read_bytes())))

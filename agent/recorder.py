@@ -24,6 +24,7 @@ from typing import Generic, TextIO, TypeVar
 
 from pydantic import ValidationError
 
+from shared.atomic_file import write_atomically
 from shared.models import LogLine, TimelineEvent, utcnow
 
 from .config import RecorderConfig
@@ -38,7 +39,7 @@ class _Ring(Generic[RecordT]):
         self, path: Path, model: type[RecordT], cap: int, max_age: timedelta, now: Callable[[], datetime]
     ) -> None:
         self.path = path
-        self._model = model
+        self._model: type[RecordT] = model
         self._cap = cap
         self._max_age = max_age
         self._now = now
@@ -81,15 +82,9 @@ class _Ring(Generic[RecordT]):
 
     def _rewrite(self) -> OSError | None:
         """The file made anew from memory; the error if the disk refused (the old file is then left as it was)."""
-        temp = self.path.with_suffix(".tmp")
         try:
-            with open(temp, "w", encoding="utf-8") as handle:
-                handle.writelines(record.model_dump_json() + "\n" for record in self.records)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
+            write_atomically(self.path, "".join(record.model_dump_json() + "\n" for record in self.records).encode())
         except OSError as exc:
-            temp.unlink(missing_ok=True)
             return exc
         self._lines_in_file = len(self.records)
         return None

@@ -3,6 +3,14 @@
 ``AgentRuntime`` is one async context manager that owns everything the agent runs: the flight recorder,
 discovery, the connectivity and health monitors, the fault engine's clock, the outbox and, when the
 collector granted it, the live channel. Leaving it stops them in reverse order and records a clean stop.
+
+Its own loops run under a ``Supervisor``; what a crash leads to is chosen per loop:
+
+- ``fault-clock`` and ``inventory-save`` restart (with backoff): they read state that outlives them (the fault
+  engine, the inventory store), so a run that failed once loses a tick or a save, not fault capture itself.
+- ``recorder-sync`` makes the agent exit non-zero (``fatal``; systemd restarts it): a recorder whose sync
+  raised something it does not handle may hold a broken file or lock, and the flight recorder is the evidence
+  every bundle is made of; a fresh process reads it back from disk.
 """
 
 from __future__ import annotations
@@ -11,11 +19,20 @@ import asyncio
 import logging
 import os
 from contextlib import AsyncExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
-from shared.aio import cancel_and_wait
-from shared.models import EventKind, Inventory, RootCause, TimelineEvent, Trigger, TriggerKind
+from shared.aio import OnCrash, Supervisor
+from shared.models import (
+    DiagnosisReport,
+    EventKind,
+    EventState,
+    Inventory,
+    RootCause,
+    TimelineEvent,
+    Trigger,
+    TriggerKind,
+)
 from shared.profiles import load_profiles
 
 from .capture import CaptureJournal, Capturer, finish_interrupted_captures
@@ -72,7 +89,7 @@ class AgentRuntime:
         self.captured: list[tuple[str, str]] = []  # (signature, bundle id) in this run
         self.journal = CaptureJournal(self.state_dir / "captures.jsonl")
         self._stack = AsyncExitStack()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.supervisor = Supervisor(_LOGGER)
 
     async def __aenter__(self) -> Self:
         try:
@@ -118,23 +135,24 @@ class AgentRuntime:
             )
             self.outbox = await self._stack.enter_async_context(Outbox.from_config(config, client))
             profiles = await asyncio.to_thread(load_profiles, config.firmware_profiles)
-            inventory = self.inventory
+
+            def fault_diagnosis(
+                events: list[TimelineEvent], snapshot: Inventory | None, now: datetime, signature: str | None
+            ) -> DiagnosisReport:
+                """Runs in a worker thread; the capturer takes the inventory snapshot on the loop."""
+                assert snapshot is not None  # the capturer is given the inventory store's snapshot
+                logs = recorder.logs(since=events[0].ts if events else now)
+                focus = fault_focus(events, signature)
+                return diagnose(events, snapshot, {}, profiles, now, logs=logs, focus=focus)
+
             self.capturer = Capturer(
                 config,
                 self.identity,
                 recorder,
                 self.outbox,
                 self.journal,
-                inventory=inventory.snapshot,
-                diagnose=lambda events, now, signature: diagnose(
-                    events,
-                    inventory.snapshot(),
-                    {},
-                    profiles,
-                    now,
-                    logs=recorder.logs(since=events[0].ts if events else now),
-                    focus=fault_focus(events, signature),
-                ),
+                inventory=self.inventory.snapshot,
+                diagnose=fault_diagnosis,
             )
         else:
             _LOGGER.warning("not enrolled: faults are recorded but no bundle is made (homediag-agent enroll)")
@@ -179,16 +197,15 @@ class AgentRuntime:
 
             self.metrics = await self._stack.enter_async_context(MetricsEndpoint(self, config.metrics.port))
 
-        self._tasks = [
-            asyncio.create_task(self._tick(), name="fault-clock"),
-            asyncio.create_task(self._sync(), name="recorder-sync"),
-            asyncio.create_task(self._save_inventory(), name="inventory-save"),
-        ]
+        self.supervisor.start("fault-clock", self._tick, OnCrash.RESTART)
+        self.supervisor.start("recorder-sync", self._sync, OnCrash.EXIT)
+        self.supervisor.start("inventory-save", self._save_inventory, OnCrash.RESTART)
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
-            await cancel_and_wait(task)
-        await self._stack.aclose()
+        try:
+            await self.supervisor.close()
+        finally:
+            await self._stack.aclose()
 
     # -- faults -----------------------------------------------------------------------------------------------
     def _on_event(self, event: TimelineEvent) -> None:
@@ -197,11 +214,16 @@ class AgentRuntime:
             self.recorder.event(fault_event)
         if (
             event.kind in (EventKind.INTERNET, EventKind.HUB_LINK, EventKind.GATEWAY)
-            and event.state == "up"
+            and event.state is EventState.UP
             and self.outbox
         ):
             self.outbox.wake()  # the way out may be back: do not wait out the backoff
-        if event.kind is EventKind.GATEWAY and event.state == "up" and self.engine.network_troubled and self.ssdp:
+        if (
+            event.kind is EventKind.GATEWAY
+            and event.state is EventState.UP
+            and self.engine.network_troubled
+            and self.ssdp
+        ):
             self.ssdp.recheck()  # did the router reboot, or was it the hub's own link?
 
     async def _tick(self) -> None:

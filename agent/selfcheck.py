@@ -5,6 +5,7 @@ evidence sent to support as a self-diagnosis bundle that opens a ticket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +14,16 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from shared.models import BundleManifest, CaptureWindow, DiagnosisReport, LogLine, TimelineEvent, Trigger, TriggerKind
+from shared.models import (
+    BundleManifest,
+    CaptureWindow,
+    DiagnosisReport,
+    Inventory,
+    LogLine,
+    TimelineEvent,
+    Trigger,
+    TriggerKind,
+)
 from shared.profiles import ProfileSet, load_profiles
 
 from .bundler import create_bundle
@@ -32,7 +42,7 @@ from .monitors.health import health_event
 from .monitors.probes import run_checks
 
 HISTORY = timedelta(days=7)
-DISCOVERY_S = 3.0
+DISCOVERY_S = 3.0  # the longest the one click listens to the devices
 STEP_TEXT = {
     "network": "Checking the router, the internet and the hub…",
     "devices": "Listening to the devices…",
@@ -53,6 +63,16 @@ def _read_ring(path: Path, model: type[BaseModel], since: Any) -> list[Any]:
         if record.ts >= since:  # type: ignore[attr-defined]
             records.append(record)
     return records
+
+
+def _availability_to_hear(inventory: Inventory) -> set[str]:
+    """The devices whose availability must be heard before the one click stops listening early; empty (listen the
+    whole window) when any known device has no availability to say (an mDNS or ARP sighting only tells by being
+    seen in time) or when the hub knows no device yet. Brokers hand out availability retained, so in a home where
+    every device reports it the answer comes in a fraction of a second."""
+    if not inventory.devices or any(device.available is None for device in inventory.devices):
+        return set()
+    return {device.id for device in inventory.devices}
 
 
 def _history(config: AgentConfig, now: datetime) -> tuple[list[TimelineEvent], list[LogLine], ProfileSet]:
@@ -78,6 +98,7 @@ async def self_check(
     )
     sink = MemorySink()
     loop = asyncio.get_running_loop()
+    awaited = _availability_to_hear(store.snapshot())
     progress("network")
     async with Discovery(config, sink, store, clock=clock):
         listening_since = loop.time()
@@ -87,7 +108,13 @@ async def self_check(
             checking = group.create_task(run_checks(config))
             reading = group.create_task(asyncio.to_thread(_history, config, now))
         progress("devices")
-        await asyncio.sleep(max(0.0, DISCOVERY_S - (loop.time() - listening_since)))
+        listening = max(0.0, DISCOVERY_S - (loop.time() - listening_since))
+        if awaited:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(listening):
+                    await store.availability_of(awaited)
+        else:
+            await asyncio.sleep(listening)
     checks = checking.result()
     events, logs, profiles = reading.result()
     progress("analysis")

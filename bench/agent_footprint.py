@@ -37,7 +37,17 @@ from agent.identity import Identity
 from agent.recorder import FlightRecorder
 from lab.agent_process import AGENT, AgentProcess
 from lab.home import DeviceSpec, LabHome
-from shared.models import CaptureWindow, EventKind, Inventory, LogLine, TimelineEvent, Trigger, TriggerKind, utcnow
+from shared.models import (
+    CaptureWindow,
+    EventKind,
+    EventState,
+    Inventory,
+    LogLine,
+    TimelineEvent,
+    Trigger,
+    TriggerKind,
+    utcnow,
+)
 
 WIFI_FAMILIES = ("tasmota", "shelly", "esphome")
 BARE = (
@@ -60,7 +70,11 @@ def wait_settled(agent: AgentProcess, timeout: float, quiet_s: float = 20.0) -> 
     count, since = -1, time.monotonic()
     while time.monotonic() < deadline:
         now = len(
-            {e.device_id for e in agent.events() if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "online"}
+            {
+                e.device_id
+                for e in agent.events()
+                if e.kind is EventKind.DEVICE_AVAILABILITY and e.state is EventState.ONLINE
+            }
         )
         if now != count:
             count, since = now, time.monotonic()
@@ -103,7 +117,7 @@ def day_bundle(
             TimelineEvent(
                 ts=start + i * step,
                 kind=EventKind.DEVICE_AVAILABILITY,
-                state="online" if i % 2 else "offline",
+                state=EventState.ONLINE if i % 2 else EventState.OFFLINE,
                 source="tasmota",
                 device_id=f"tasmota-{i % devices:03d}",
                 detail={"topic": f"tele/fp-{i % devices:03d}/LWT"},

@@ -87,8 +87,7 @@ def _wait_announced(lab: LabHome, limit_s: float = 180) -> int:
         ).stdout
         count = sum(1 for line in out.splitlines() if line.strip() in ("Online", "true", "online"))
         registered = all(
-            "services registered"
-            in (lab.devices[spec.name].process.log_tail(4000) if lab.devices[spec.name].process else "")
+            "services registered" in (process.log_tail(4000) if (process := lab.devices[spec.name].process) else "")
             for spec in MDNS_SPECS
         )
         if count >= MQTT_DEVICES and registered:

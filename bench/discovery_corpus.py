@@ -103,8 +103,7 @@ def check(data: dict[str, Any], store: InventoryStore, name: str) -> CorpusResul
         if d.id not in matched.values()
         and not d.id.startswith(f"esphome:{SENTINEL}")
         and not any(
-            store.get(e["key"]) is d or (store.get(e["key"]) and store.get(e["key"]).id == d.id)
-            for e in data["devices"]
+            (found := store.get(e["key"])) is not None and (found is d or found.id == d.id) for e in data["devices"]
         )
     ]
     for device_id in unaccounted:
@@ -136,7 +135,7 @@ def _wrong_facts(device: Device, expect: dict[str, Any], store: InventoryStore) 
 
 
 async def replay(path: Path, host: str, port: int, state_dir: Path) -> CorpusResult:
-    data = json.loads(path.read_text())
+    data = json.loads(await asyncio.to_thread(path.read_text))
     retained = [m for m in data["messages"] if m.get("retain")]
     live = [m for m in data["messages"] if not m.get("retain")]
     await asyncio.to_thread(_publish, host, port, retained)

@@ -20,7 +20,7 @@ import uuid
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import paho.mqtt.client as mqtt
@@ -43,7 +43,7 @@ from shared.signing import generate_private_key, public_key_to_text
 class SmallHome:
     """Answers every live method from constant data: the bench measures the channel, not the agent."""
 
-    state = {"id": "plug-1", "available": True, "firmware": "13.4.0", "rssi_dbm": -61}
+    state: ClassVar[dict[str, object]] = {"id": "plug-1", "available": True, "firmware": "13.4.0", "rssi_dbm": -61}
 
     async def inventory(self) -> Any:
         return {"devices": [self.state]}
@@ -148,6 +148,11 @@ async def _collector_round_trips(
         await runner.cleanup()
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 RAW_ROLES = ("echo", "asker")  # one account each: the broker binds client ids to accounts
 
 
@@ -159,13 +164,13 @@ async def _raw_round_trips(broker: Mosquitto, password: str, count: int, rate: f
 
     def responder_message(client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         properties = Properties(PacketTypes.PUBLISH)
-        properties.CorrelationData = message.properties.CorrelationData
-        client.publish(message.properties.ResponseTopic, message.payload, qos=1, properties=properties)
+        properties.CorrelationData = getattr(message.properties, "CorrelationData", None)
+        client.publish(getattr(message.properties, "ResponseTopic", ""), message.payload, qos=1, properties=properties)
 
     def requester_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-        future = pending.get(message.properties.CorrelationData)
+        future = pending.get(getattr(message.properties, "CorrelationData", b""))
         if future is not None:
-            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+            loop.call_soon_threadsafe(_resolve, future)
 
     clients = []
     for role, on_message, topic in (

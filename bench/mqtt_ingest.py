@@ -102,13 +102,13 @@ async def agent(broker: Mosquitto, messages: int, devices: int, state: Path) -> 
         started = time.perf_counter()
         publisher = _publisher(broker.port, messages, devices)
         last, stalled_since = -1, time.perf_counter()
-        while discovery.received < messages and time.perf_counter() - stalled_since < 5:
+        while discovery.session.received < messages and time.perf_counter() - stalled_since < 5:
             await asyncio.sleep(0.01)
-            if discovery.received != last:
-                last, stalled_since = discovery.received, time.perf_counter()
+            if discovery.session.received != last:
+                last, stalled_since = discovery.session.received, time.perf_counter()
         elapsed = time.perf_counter() - started
         await asyncio.to_thread(publisher.wait)
-        received = discovery.received
+        received = discovery.session.received
     rss_mb = psutil.Process().memory_info().rss / 1e6
     return received / elapsed, messages - received, rss_mb, len(store)
 

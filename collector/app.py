@@ -14,8 +14,9 @@ from shared.models import utcnow
 
 from . import fleet
 from .api import ROUTE_TABLES
-from .api.params import check_parameters
+from .api.params import check_parameters, load_contract
 from .blobs import open_blob_store
+from .clock import Clock
 from .config import CollectorConfig
 from .connectors.plan import HELPDESK
 from .connectors.sender import HelpdeskSender
@@ -33,18 +34,17 @@ from .state import (
     INGEST,
     LIMITER,
     LIVE,
-    LOGIN_THROTTLE,
     METRICS,
     MONOTONIC,
     OUTBOX,
     SCANNER,
-    Clock,
 )
 from .store import Database
-from .store.limits import SharedLimiter
+from .store.shared_limiter import SharedLimiter
 from .support.scanner import SlaScanner
+from .web import desk, load_templates, portal
 from .web import routes as ui_routes
-from .web.guard import LoginThrottle, is_https
+from .web.guard import LOGIN_THROTTLE, LoginThrottle, is_https
 from .web.pages import html_errors
 
 _LOGGER = logging.getLogger(__name__)
@@ -127,6 +127,16 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             await asyncio.to_thread(blobs.close)
 
 
+def _read_once() -> None:
+    load_contract()
+    load_templates()
+
+
+async def _preload(_app: web.Application) -> None:
+    """The API contract and the page templates, read and built in a worker thread before the first request."""
+    await asyncio.to_thread(_read_once)
+
+
 def _limiters(app: web.Application, db: Database) -> None:
     """Rate limits in memory for one collector; in the database when replicas share one (PostgreSQL)."""
     config = app[CONFIG]
@@ -147,7 +157,8 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
     if app[CONFIG].live.url is None:
         yield
         return
-    async with LiveService(app[CONFIG]) as live:
+    # Built in a worker thread: it writes the broker's account files (fsync) before anything else runs.
+    async with await asyncio.to_thread(LiveService, app[CONFIG]) as live:
         app[LIVE] = live
         yield
 
@@ -181,9 +192,11 @@ def create_app(
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock
     app[METRICS] = CollectorMetrics()
+    app.on_startup.append(_preload)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_live)
     for table in ROUTE_TABLES:
         app.add_routes(table)
-    app.add_routes(ui_routes)
+    for pages in (ui_routes, portal.routes, desk.routes):  # the order they were always matched in
+        app.add_routes(pages)
     return app

@@ -11,6 +11,7 @@ at least once: a crash between a send and its record resends it once, with the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
@@ -20,10 +21,10 @@ import aiohttp
 
 from shared.aio import cancel_and_wait
 
+from .clock import Clock
 from .config import CollectorConfig
 from .notify.plan import EMAIL, WEBHOOK, planner
 from .notify.senders import DeliveryFailed, EmailSender, Sender, WebhookSender
-from .state import Clock
 from .store import Database, Store
 from .store.backends import Duty
 from .store.outbox import due_jobs, job_failed, job_sent, plan_new_events
@@ -103,8 +104,6 @@ class Outbox:
                 await self.run_once()
             except Exception:
                 _LOGGER.exception("outbox pass failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._config.notify.poll_interval_s)
-            except TimeoutError:
-                pass
             self._wake.clear()

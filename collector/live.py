@@ -15,15 +15,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
-from shared.aio import cancel_and_wait, reconnect_forever
-from shared.broker_url import parse_broker_url, secure
+from shared.aio import cancel_and_wait
+from shared.broker_url import parse_broker_url
 from shared.live import (
     MAX_RESPONSE_BYTES,
     STATUS_ONLINE,
@@ -38,10 +35,13 @@ from shared.live import (
     response_topic,
 )
 from shared.models import utcnow
+from shared.mqtt_session import Message, MqttProtocol, MqttSession, NotConnected, Reconnect
 
 from .errors import CollectorError
 
 _LOGGER = logging.getLogger(__name__)
+# Presence of every agent arrives at once (retained) when the relay connects: room for a large fleet's.
+RECEIVE_QUEUE_SIZE = 20_000
 
 
 class LiveUnavailable(CollectorError):
@@ -67,7 +67,8 @@ class Presence:
 
 
 class LiveRelay:
-    """An async context manager that owns the support-broker connection and its reconnect loop."""
+    """An async context manager that owns the support-broker session (``shared.mqtt_session``) and the task
+    reading what arrives on it: agents' presence and their answers. Up once both subscriptions are granted."""
 
     def __init__(
         self,
@@ -81,29 +82,42 @@ class LiveRelay:
         ca_file: Path | None = None,
     ) -> None:
         try:
-            self._address = parse_broker_url(broker_url)
+            address = parse_broker_url(broker_url)
         except ValueError as exc:
             raise LiveUnavailable(f"support broker: {exc}") from None
-        self._ca_file = ca_file
-        self._username, self._password = username, password
         self.relay_name = check_topic_word(username, "relay account")  # names the relay's response subtree
-        self._reconnect = (reconnect_min_s, reconnect_max_s, reconnect_healthy_s)
         self._pending: dict[bytes, _Pending] = {}
         self.rejected_answers = 0  # answers whose topic did not match the agent asked, or retained ones
         self._presence: dict[str, Presence] = {}
-        self._client: mqtt.Client | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
+        self.session = MqttSession(
+            address,
+            client_id=username,
+            username=username,
+            password=password,
+            ca_file=ca_file,
+            protocol=MqttProtocol.V5,
+            subscriptions=lambda: [(f"{TOPIC_ROOT}/+/status", 1), (f"{TOPIC_ROOT}/+/resp/{self.relay_name}", 1)],
+            queue_size=RECEIVE_QUEUE_SIZE,
+            reconnect=Reconnect(reconnect_min_s, reconnect_max_s, reconnect_healthy_s),
+            name="support broker session",
+            logger=_LOGGER,
+        )
+        self.connected = self.session.connected
+        self._reader: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> LiveRelay:
-        self._task = asyncio.create_task(self._run(), name="live-relay")
+    async def __aenter__(self) -> Self:
+        await self.session.__aenter__()
+        self._reader = asyncio.create_task(self._read(), name="live-relay-reader")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await cancel_and_wait(self._task)
-        for pending in self._pending.values():
-            pending.future.cancel()
-        self._pending.clear()
+        try:
+            await cancel_and_wait(self._reader)
+        finally:
+            await self.session.__aexit__(*exc)
+            for pending in self._pending.values():
+                pending.future.cancel()
+            self._pending.clear()
 
     def presence(self, agent_id: str) -> Presence | None:
         return self._presence.get(agent_id)
@@ -115,89 +129,38 @@ class LiveRelay:
         self, agent_id: str, method: str, params: dict[str, Any], *, timeout_s: float, requested_by: str | None = None
     ) -> LiveResponse:
         """Send one request and wait for its answer; LiveTimeout after ``timeout_s``."""
-        client = self._client
-        if client is None or not self.connected.is_set():
-            raise LiveUnavailable("the collector is not connected to the support broker")
         request = LiveRequest(
             method=method, params=params, deadline=utcnow() + timedelta(seconds=timeout_s), requested_by=requested_by
         )
         correlation = uuid.uuid4().bytes
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.ResponseTopic = response_topic(agent_id, self.relay_name)
-        properties.CorrelationData = correlation
         future: asyncio.Future[LiveResponse] = asyncio.get_running_loop().create_future()
         self._pending[correlation] = _Pending(agent_id, future)
         try:
-            client.publish(request_topic(agent_id, method), request.model_dump_json(), qos=1, properties=properties)
+            self.session.publish(
+                request_topic(agent_id, method),
+                request.model_dump_json(),
+                qos=1,
+                response_topic=response_topic(agent_id, self.relay_name),
+                correlation=correlation,
+            )
             return await asyncio.wait_for(future, timeout_s)
+        except NotConnected:
+            raise LiveUnavailable("the collector is not connected to the support broker") from None
         except TimeoutError:
             raise LiveTimeout(f"agent {agent_id} did not answer {method} within {timeout_s:g}s") from None
         finally:
             self._pending.pop(correlation, None)
 
-    async def _run(self) -> None:
-        min_s, max_s, healthy_s = self._reconnect
-        await reconnect_forever(
-            self._session,
-            LiveUnavailable,
-            min_s=min_s,
-            max_s=max_s,
-            healthy_after_s=healthy_s,
-            established=self.connected,
-            logger=_LOGGER,
-            what="support broker session",
-        )
+    async def _read(self) -> None:
+        while True:
+            message = await self.session.receive()
+            try:
+                self._on_message(message)
+            except Exception:  # a bug for one message must not blind the relay to every later answer
+                _LOGGER.exception("message on %s not handled", message.topic)
 
-    async def _session(self) -> None:
-        loop = asyncio.get_running_loop()
-        lost: asyncio.Future[str] = loop.create_future()
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self._username, protocol=mqtt.MQTTv5)
-        client.username_pw_set(self._username, self._password)
-
-        def settle(reason: str) -> None:
-            self.connected.clear()
-            if not lost.done():
-                lost.set_result(reason)
-
-        def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-            if reason_code.is_failure:
-                loop.call_soon_threadsafe(settle, f"broker refused the collector: {reason_code}")
-                return
-            client.subscribe([(f"{TOPIC_ROOT}/+/status", 1), (f"{TOPIC_ROOT}/+/resp/{self.relay_name}", 1)])
-
-        def on_subscribe(_c: Any, _u: Any, _mid: Any, reason_codes: Any, _p: Any) -> None:
-            if any(code.is_failure for code in reason_codes):
-                loop.call_soon_threadsafe(settle, f"broker refused the relay's subscriptions: {reason_codes}")
-                return
-            loop.call_soon_threadsafe(self.connected.set)  # answers can reach us now
-
-        def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-            loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
-
-        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-            correlation = getattr(message.properties, "CorrelationData", None)
-            loop.call_soon_threadsafe(self._on_message, message.topic, message.payload, correlation, message.retain)
-
-        client.on_connect = on_connect
-        client.on_subscribe = on_subscribe
-        client.on_disconnect = on_disconnect
-        client.on_message = on_message
-        try:
-            secure(client, self._address, self._ca_file)
-            await asyncio.to_thread(client.connect, self._address.host, self._address.port, 30, clean_start=True)
-        except OSError as exc:  # ssl.SSLError (an untrusted certificate, say) is one too
-            raise LiveUnavailable(f"cannot reach support broker {self._address}: {exc}") from exc
-        client.loop_start()
-        self._client = client
-        try:
-            raise LiveUnavailable(await lost)
-        finally:
-            self._client = None
-            self.connected.clear()
-            client.disconnect()
-            await asyncio.to_thread(client.loop_stop)
-
-    def _on_message(self, topic: str, payload: bytes, correlation: bytes | None, retained: bool) -> None:
+    def _on_message(self, message: Message) -> None:
+        topic, payload, correlation, retained = message.topic, message.payload, message.correlation, message.retain
         parsed = parse_agent_topic(topic)
         if parsed is None:
             return

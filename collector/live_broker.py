@@ -10,6 +10,7 @@ the broker to reload them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from shared.atomic_file import write_atomically
 from shared.live import AGENT_ID_PREFIX, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, TOPIC_ROOT, check_topic_word
 
 # Mosquitto 2.x's own format: $7$ = PBKDF2-SHA512, 101 iterations, 12-byte salt.
@@ -144,13 +146,7 @@ class BrokerAccounts:
 
     @staticmethod
     def _write(path: Path, text: str) -> None:
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        write_atomically(path, text.encode())  # 0600: the password file holds the accounts' hashes
 
     def set_password(self, username: str, password: str) -> None:
         """Add or replace one user's entry, then reload the broker."""
@@ -179,7 +175,5 @@ class BrokerAccounts:
         if self.reload_command:
             subprocess.run(self.reload_command, shell=True, check=False, timeout=10)
         elif self.pid_file is not None and self.pid_file.exists():
-            try:
+            with contextlib.suppress(ValueError, ProcessLookupError):
                 os.kill(int(self.pid_file.read_text().strip()), signal.SIGHUP)
-            except (ValueError, ProcessLookupError):
-                pass

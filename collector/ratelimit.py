@@ -1,7 +1,7 @@
 """Token buckets: per agent (uploads), per account and per address (sign-ins).
 
 The arithmetic is pure (``refilled``, ``wait_for_token``). The buckets live in this process's memory
-(``LocalLimiter``, one collector) or in the shared database (``store.limits.SharedLimiter``, several replicas:
+(``LocalLimiter``, one collector) or in the shared database (``store.shared_limiter.SharedLimiter``, several replicas:
 whichever replica answers, an agent or a guesser meets the same bucket). Both are ``Limiter``s to the handlers.
 """
 

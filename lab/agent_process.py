@@ -28,7 +28,7 @@ from collector.store.backends.sqlite import SqliteBackend
 from lab.collector_process import CollectorProcess
 from lab.home import LabHome, LabProcess
 from shared.bundle import VerifiedBundle, read_bundle
-from shared.models import TimelineEvent, utcnow
+from shared.models import EventKind, EventState, TimelineEvent, utcnow
 from shared.redact import Redactor
 from shared.signing import public_key_from_text
 
@@ -70,7 +70,7 @@ class AgentProcess:
         collector = CollectorProcess(tmp / "collector", host=lab.internet_ip, netns=lab.internet_ns)
         collector.start()
         state = state_dir or tmp / "agent"
-        config = {
+        config: dict[str, Any] = {
             "state_dir": str(state),
             "collector": {"url": collector.url, "timeout_s": 5},
             "network": {
@@ -160,10 +160,10 @@ class AgentProcess:
             up = {
                 e.kind.value
                 for e in events
-                if e.source.startswith("monitor.") and e.state == "up" and (since is None or e.ts >= since)
+                if e.source.startswith("monitor.") and e.state is EventState.UP and (since is None or e.ts >= since)
             }
-            availability = {e.device_id: e.state for e in events if e.kind.value == "device_availability"}
-            online = [device for device, state in availability.items() if state == "online"]
+            availability = {e.device_id: e.state for e in events if e.kind is EventKind.DEVICE_AVAILABILITY}
+            online = [device for device, state in availability.items() if state is EventState.ONLINE]
             return {"hub_link", "gateway", "dns", "internet", "broker"} <= up and len(online) >= devices
 
         assert wait_for(ready, timeout), f"agent not ready: {[e.model_dump(mode='json') for e in self.events()][-20:]}"

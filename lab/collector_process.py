@@ -6,6 +6,7 @@ data directory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -137,10 +138,8 @@ class CollectorProcess:
         """SIGTERM, then SIGKILL if it does not leave within 10 s."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()
 
     def __enter__(self) -> CollectorProcess:

@@ -11,6 +11,7 @@ Injecting is a handful of ``ip`` calls (tens of ms); from async code call it thr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -19,15 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from shared.atomic_file import write_atomically
 
 from .disk import fill_filesystem
+from .mosquitto import Mosquitto
 from .netns import LabError
+from .parts import Device, LabProcess
 from .simulators.families import CRASH_REASON, POWER_ON_REASON
 from .simulators.runner import WEAK_RSSI_DBM
-
-if TYPE_CHECKING:
-    from .home import LabHome
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class Fault:
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _on_end: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
     def active(self) -> bool:
@@ -64,19 +67,33 @@ class Fault:
             raise LabError(f"restoring after {self.kind} failed: {self.error}") from self.error
         return self
 
-    async def wait_async(self, timeout: float | None = None) -> Fault:
+    async def wait_async(self) -> Fault:
+        """:meth:`wait` without blocking the loop; bound it with ``asyncio.timeout``."""
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        while self.active:
-            if deadline is not None and loop.time() > deadline:
-                raise LabError(f"fault {self.kind} still active after {timeout}s")
-            await asyncio.sleep(0.05)
+        ended = loop.create_future()
+
+        def wake() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        def on_end() -> None:  # in the fault's thread; the loop may be gone by then
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wake)
+
+        self._on_end.append(on_end)
+        try:
+            if self.active:  # registered before this check, so an end after it wakes us
+                await ended
+        finally:
+            self._on_end.remove(on_end)
         return self.wait()
 
     def _finish(self) -> None:
         if self.ended_at is None:
             self.ended_at = _now()
         self._done.set()
+        for on_end in list(self._on_end):
+            on_end()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,10 +105,38 @@ class Fault:
         }
 
 
+class Home(Protocol):
+    """What the faults drive in a home (``lab.home.LabHome``, which owns its faults and so imports this module)."""
+
+    id: str
+    workdir: Path
+    clock_offset_file: Path
+    devices: dict[str, Device]
+    broker: Mosquitto | None
+    broker_port: int
+    attached_broker_pid: int | None
+    upnp: bool
+    upnp_bootid: int
+
+    def save_state(self) -> None: ...
+    def hub_disk(self, size_mb: int = ...) -> Path: ...
+    def hub_cable(self, plugged: bool) -> None: ...
+    def wan_link(self, up: bool) -> None: ...
+    def router_links(self, up: bool) -> None: ...
+    def device_link(self, name: str, up: bool) -> None: ...
+    def start_broker(self, port: int = ...) -> Mosquitto: ...
+    def start_dnsmasq(self) -> None: ...
+    def stop_dnsmasq(self, crash: bool = ...) -> None: ...
+    def start_upnp(self, bootid: int | None = ...) -> None: ...
+    def stop_upnp(self, byebye: bool = ...) -> None: ...
+    def start_simulator(self, name: str, restart_reason: str | None = ...) -> LabProcess: ...
+    def stop_simulator(self, name: str, crash: bool = ...) -> None: ...
+
+
 class Faults:
     """The fault injectors of one lab; ``history`` keeps every fault injected, in order."""
 
-    def __init__(self, lab: LabHome) -> None:
+    def __init__(self, lab: Home) -> None:
         self.lab = lab
         self.history: list[Fault] = []
         self._open: dict[tuple[str, str], Fault] = {}  # faults ended by a second call (broker, power)
@@ -220,10 +265,8 @@ class Faults:
         if lab.broker is not None and lab.broker.running:
             lab.broker.kill()
         elif lab.attached_broker_pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(lab.attached_broker_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             lab.attached_broker_pid = None
             lab.save_state()
         else:
@@ -357,9 +400,8 @@ class Faults:
         lab = self.lab
         fault = self._begin("hub_clock_step", seconds=seconds)
         offset = read_clock_offset(lab.clock_offset_file) + seconds
-        tmp = lab.clock_offset_file.with_suffix(".tmp")
-        tmp.write_text(f"{offset}\n")
-        tmp.replace(lab.clock_offset_file)  # atomic: the agent never reads half a number
+        # Atomic: the agent never reads half a number. Readable by all: the agent may run as another user.
+        write_atomically(lab.clock_offset_file, f"{offset}\n".encode(), mode=0o644)
         fault.started_at = _now()
         fault.details["offset_s"] = offset
         fault._finish()

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,10 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+from shared.atomic_file import write_atomically
+
 from . import netns
 from .disk import mount_small_disk, unmount_under
+from .faults import Faults
 from .mosquitto import Mosquitto
 from .netns import LabError, NetnsError
+from .parts import Device, DeviceSpec, LabProcess
 
 logger = logging.getLogger(__name__)
 
@@ -50,92 +53,6 @@ LAN_IFACE = "eth0"
 BRIDGE = "br0"
 WAN_IFACE = "wan0"
 DEFAULT_FAMILIES = ("tasmota", "shelly", "zigbee2mqtt", "esphome", "sonos")
-
-
-@dataclass
-class DeviceSpec:
-    """One simulated device: ``family`` is a ``lab.simulators`` family; ``args`` are extra simulator options."""
-
-    name: str
-    family: str
-    report_interval: float = 5.0
-    reconnect_delay: float | None = None
-    args: Sequence[str] = ()
-
-
-@dataclass
-class LabProcess:
-    """A process the lab started in one of its namespaces; ``popen`` is None when attached from a state file."""
-
-    name: str
-    ns: str
-    argv: list[str]
-    log_path: Path
-    pid: int
-    popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def alive(self) -> bool:
-        if self.popen is not None:
-            return self.popen.poll() is None
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        return Path(f"/proc/{self.pid}/stat").exists() and " Z " not in Path(f"/proc/{self.pid}/stat").read_text()
-
-    def signal(self, sig: int) -> None:
-        if self.alive:
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-
-    def stop(self, grace_s: float = 3.0) -> None:
-        """SIGTERM, then SIGKILL after ``grace_s``; reaps the child."""
-        self.signal(signal.SIGTERM)
-        self._wait(grace_s)
-        self.kill()
-
-    def kill(self) -> None:
-        """SIGKILL at once (a crash / power cut)."""
-        self.signal(signal.SIGKILL)
-        self._wait(5.0)
-
-    def _wait(self, timeout: float) -> None:
-        if self.popen is not None:
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-            return
-        deadline = time.monotonic() + timeout
-        while self.alive and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def log_tail(self, chars: int = 2000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
-
-    def to_state(self) -> dict[str, Any]:
-        return {"name": self.name, "ns": self.ns, "argv": self.argv, "log_path": str(self.log_path), "pid": self.pid}
-
-
-@dataclass
-class Device:
-    spec: DeviceSpec
-    ns: str
-    ip: str
-    router_port: str
-    boot_count: int = 1
-    process: LabProcess | None = None
-    powered: bool = True
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
 
 
 @dataclass
@@ -212,7 +129,7 @@ class LabHome:
         self.upnp = upnp
         self.upnp_bootid = 1
         self.nat = False
-        self._device_specs: list[DeviceSpec] = []
+        self._device_specs = []
         self.devices: dict[str, Device] = {}
         self.processes: list[LabProcess] = []
         self.broker: Mosquitto | None = None
@@ -227,8 +144,6 @@ class LabHome:
         self._namespaces: list[str] = []
         self._hub_disk: Path | None = None
         self._closed = False
-        from .faults import Faults  # circular: faults drive the home
-
         self.faults = Faults(self)
 
     def hub_disk(self, size_mb: int = 64) -> Path:
@@ -647,9 +562,7 @@ class LabHome:
             broker_pid=self._broker_pid(),
             nat=self.nat,
         )
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state.__dict__, indent=1))
-        tmp.replace(self.state_path)
+        write_atomically(self.state_path, json.dumps(state.__dict__, indent=1).encode(), mode=0o644)
 
     def _broker_pid(self) -> int | None:
         if self.broker is not None and self.broker.running:

@@ -33,7 +33,7 @@ from typing import Any
 
 from agent.diagnosis import diagnose
 from agent.outages import NETWORK_KINDS
-from shared.models import EventKind, Inventory, TimelineEvent
+from shared.models import EventKind, EventState, Inventory, TimelineEvent
 from shared.profiles import ProfileSet
 
 # The production monitor's pace (agent.config ProbesConfig defaults): the recorder's lag is drawn within it.
@@ -83,8 +83,14 @@ class InjectedFault:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> InjectedFault:
-        dated = {k: datetime.fromisoformat(v) if k.endswith("_at") and v else v for k, v in data.items()}
-        return cls(**dated)
+        bundle_at = data.get("bundle_at")
+        return cls(
+            kind=data["kind"],
+            started_at=datetime.fromisoformat(data["started_at"]),
+            ended_at=datetime.fromisoformat(data["ended_at"]),
+            device=data.get("device"),
+            bundle_at=datetime.fromisoformat(bundle_at) if bundle_at else None,
+        )
 
 
 @dataclass
@@ -146,10 +152,14 @@ def _concerns(fault: InjectedFault, event: TimelineEvent) -> bool:
             EventKind.DEVICE_REBOOT,
         )
     if fault.kind == "broker_login_required":
-        return event.kind is EventKind.BROKER and event.state in ("refused", "accepted")
+        return event.kind is EventKind.BROKER and event.state in (EventState.REFUSED, EventState.ACCEPTED)
     if fault.kind == "hub_unplugged" and event.kind is EventKind.ROUTER_BOOT_ID:
-        return event.state in ("same", "changed")
-    return event.kind in NETWORK_KINDS and event.source.startswith("monitor.") and event.state in ("up", "down")
+        return event.state in (EventState.SAME, EventState.CHANGED)
+    return (
+        event.kind in NETWORK_KINDS
+        and event.source.startswith("monitor.")
+        and event.state in (EventState.UP, EventState.DOWN)
+    )
 
 
 def spans(recording: Recording) -> list[_Span]:
@@ -179,7 +189,7 @@ def expected_at(moment: datetime, known: Sequence[_Span]) -> frozenset[str]:
 def _lag(event: TimelineEvent, rng: random.Random) -> timedelta:
     if event.kind not in NETWORK_KINDS or not event.source.startswith("monitor."):
         return timedelta()
-    if event.state == "down":
+    if event.state is EventState.DOWN:
         return timedelta(
             seconds=rng.uniform(
                 (FAILURES_BEFORE_DOWN - 1) * PROBE_INTERVAL_S, FAILURES_BEFORE_DOWN * PROBE_INTERVAL_S + PROBE_TIMEOUT_S
@@ -196,9 +206,9 @@ def _fresh_checks(events: Sequence[TimelineEvent], moment: datetime) -> list[dic
             event.ts <= moment
             and name is not None
             and event.source.startswith("monitor.")
-            and event.state in ("up", "down")
+            and event.state in (EventState.UP, EventState.DOWN)
         ):
-            state[name] = event.state == "up"
+            state[name] = event.state is EventState.UP
     return [{"name": name, "ok": ok, "detail": "replayed"} for name, ok in state.items()]
 
 

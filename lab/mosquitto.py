@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -158,10 +159,8 @@ class Mosquitto:
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
         self.kill()
 
     def reload(self) -> None:

@@ -8,6 +8,7 @@ Namespace names are global: they all start with :data:`PREFIX_FAMILY` followed b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -102,10 +103,8 @@ def kill_namespace_processes(ns: str, grace_s: float = 2.0) -> None:
     pids = namespace_pids(ns)
     for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 1.0)):
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + wait
         while pids and time.monotonic() < deadline:
             time.sleep(0.05)

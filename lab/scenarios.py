@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-from shared.models import EventKind, Inventory, TimelineEvent, utcnow
+from shared.models import EventKind, EventState, Inventory, TimelineEvent, utcnow
 from shared.profiles import load_profiles
 
 from .agent_process import AGENT, AgentProcess, wait_for
@@ -75,7 +75,7 @@ def bundle_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     faults = lab.faults
     run = partial(run_bundle, agent)
     faults.device_power_off("plug")
-    opened = _wait_fault(agent, "device_offline:", 30, state="opened")
+    opened = _wait_fault(agent, "device_offline:", 30, state=EventState.OPENED)
     time.sleep(35)  # off for longer than a restart takes: back after this, it was off, not restarting
     faults.device_power_on("plug")
     yield run("device power-off", "device_offline", str(opened.detail["signature"]) if opened else "device_offline")
@@ -96,7 +96,7 @@ def bundle_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
 
 
 def _wait_fault(
-    agent: AgentProcess, prefix: str, timeout: float, *, state: str = "closed", after: datetime | None = None
+    agent: AgentProcess, prefix: str, timeout: float, *, state: str = EventState.CLOSED, after: datetime | None = None
 ) -> TimelineEvent | None:
     return agent.wait_event(
         lambda e: (
@@ -127,7 +127,9 @@ def live_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     yield Outcome("hub clock stepped back 3 h", "clock_jump", verdict, seconds)
     for day in range(3):
         lab.faults.router_reboot(6).wait(30)
-        agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == "closed" and e.detail.get("down"), 30)
+        agent.wait_event(
+            lambda e: e.kind is EventKind.FAULT and e.state is EventState.CLOSED and bool(e.detail.get("down")), 30
+        )
         time.sleep(2)
         if day < 2:
             lab.faults.hub_clock_step(86400)  # the next "night"
@@ -138,7 +140,7 @@ def live_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     # Last in this home: it ranks above the scheduled reboots, so it would mask their verdict.
     lab.faults.broker_login_required()
     try:
-        agent.wait_event(lambda e: e.kind is EventKind.BROKER and e.state == "refused", 30)
+        agent.wait_event(lambda e: e.kind is EventKind.BROKER and e.state is EventState.REFUSED, 30)
         yield Outcome("broker no longer lets the hub in", "broker_refused", *_live_verdict(lab, agent))
     finally:
         lab.faults.broker_login_dropped()
@@ -171,7 +173,7 @@ def hub_scenarios(lab: LabHome, agent: AgentProcess) -> Iterator[Outcome]:
     yield Outcome("hub rebooted", "hub_reboot", *_live_verdict(lab, agent))
 
     faults.device_weak_signal("relay")
-    agent.wait_event(lambda e: e.kind is EventKind.WIFI_SIGNAL and e.state == "weak", 20)
+    agent.wait_event(lambda e: e.kind is EventKind.WIFI_SIGNAL and e.state is EventState.WEAK, 20)
     yield Outcome("weak Wi-Fi signal at a device", "wifi_weak_signal", *_live_verdict(lab, agent))
 
     def crash(name: str, expected: str, scenario: str, reason: str | None = None) -> Outcome:
@@ -259,7 +261,7 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
         went = agent.wait_event(
             lambda e: (
                 e.kind is EventKind.DEVICE_AVAILABILITY
-                and e.state == "offline"
+                and e.state is EventState.OFFLINE
                 and e.ts >= fault.started_at - timedelta(seconds=1)
             ),
             20,
@@ -301,7 +303,7 @@ def moment_scenarios(lab: LabHome, agent: AgentProcess, rng: random.Random) -> R
         during.join()
 
     refused = faults.broker_login_required()
-    agent.wait_event(lambda e: e.kind is EventKind.BROKER and e.state == "refused", 30)
+    agent.wait_event(lambda e: e.kind is EventKind.BROKER and e.state is EventState.REFUSED, 30)
     one_click("broker_login_required", "during", refused.started_at)
     time.sleep(3)
     faults.broker_login_dropped()

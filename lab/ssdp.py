@@ -9,6 +9,7 @@ router namespace; :func:`notify` is pure (the agent's ``parse_headers`` reads wh
 from __future__ import annotations
 
 import argparse
+import contextlib
 import select
 import signal
 import socket
@@ -81,10 +82,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def announce(nts: str) -> None:
         for nt in TYPES:
-            try:
+            # The link may be down for a moment; the next round repeats it.
+            with contextlib.suppress(OSError):
                 out.sendto(notify(args.uuid, nt, args.ip, args.bootid, nts), (SSDP_GROUP, SSDP_PORT))
-            except OSError:
-                pass  # the link may be down for a moment; the next round repeats it
 
     # UPnP asks for the initial announcement to be sent more than once (UDP is lossy).
     next_announce = time.monotonic()

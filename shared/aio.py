@@ -8,17 +8,39 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any
 
 
-async def cancel_and_wait(task: asyncio.Task[object] | None) -> None:
-    """Cancel a task we own and wait until it has really ended."""
-    if task is None or task.done():
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a task we own and wait until it has really ended.
+
+    A task that already ended with an error re-raises it here: its owner is the one place that can report it,
+    and a crash found at shutdown must not pass for a clean stop. Only the cancellation we asked for is
+    swallowed: if the owner itself is cancelled while it waits, that cancellation goes on (else an owner
+    cancelled in its cleanup would carry on as if nothing happened, a reconnect loop forever).
+    """
+    if task is None:
         return
-    task.cancel()
+    current = asyncio.current_task()
+    cancels_before = current.cancelling() if current is not None else 0
+    if not task.done():
+        task.cancel()
     try:
         await task
     except asyncio.CancelledError:
-        pass
+        if current is not None and current.cancelling() > cancels_before:
+            raise
+
+
+async def wait_first(*events: asyncio.Event) -> None:
+    """Return as soon as one of ``events`` is set."""
+    waiters = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            await cancel_and_wait(waiter)
 
 
 class Backoff:
@@ -93,3 +115,61 @@ async def reconnect_forever(
         if after_session is not None:
             after_session()
         await sleep(delay)
+
+
+class OnCrash(StrEnum):
+    """What a supervised task's crash leads to."""
+
+    RESTART = "restart"  # the task is a loop over state that outlives it: run it again after a backoff
+    EXIT = "exit"  # its state is suspect after a crash: the owner stops with a non-zero status, systemd restarts
+
+
+class Supervisor:
+    """Owns long-lived background tasks: a crash is logged with its traceback, then the task is restarted with
+    backoff (``OnCrash.RESTART``; back to ``min_s`` after a run that lasted ``healthy_after_s``) or ``fatal`` is
+    set (``OnCrash.EXIT``) for the owner to stop on. A task that returns is a crash too: these loops never end.
+    ``close`` cancels every task and waits for it.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        *,
+        min_s: float = 0.5,
+        max_s: float = 60.0,
+        healthy_after_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._backoff = (min_s, max_s, healthy_after_s)
+        self._clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
+        self.fatal = asyncio.Event()
+        self.crashes: dict[str, int] = {}  # task name -> crashes so far
+
+    def start(self, name: str, body: Callable[[], Awaitable[None]], on_crash: OnCrash) -> None:
+        self.crashes[name] = 0
+        self._tasks.append(asyncio.create_task(self._supervise(name, body, on_crash), name=name))
+
+    async def _supervise(self, name: str, body: Callable[[], Awaitable[None]], on_crash: OnCrash) -> None:
+        backoff = Backoff(*self._backoff)
+        while True:
+            started = self._clock()
+            try:
+                await body()
+                self._logger.error("background task %s returned, which it never should", name)
+            except Exception:
+                self._logger.exception("background task %s crashed", name)
+            self.crashes[name] += 1
+            if on_crash is OnCrash.EXIT:
+                self._logger.error("background task %s cannot be restarted in place: the agent stops", name)
+                self.fatal.set()
+                return
+            delay = backoff.after_session(self._clock() - started)
+            self._logger.warning("restarting background task %s in %.1fs", name, delay)
+            await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        for task in reversed(self._tasks):
+            await cancel_and_wait(task)
+        self._tasks.clear()

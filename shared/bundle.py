@@ -17,7 +17,7 @@ import json
 import tarfile
 import uuid
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -120,10 +120,12 @@ def build_bundle(
     mtime = created_at.timestamp()
     members = [(ENVELOPE_NAME, envelope), (MANIFEST_NAME, payload)] + [(name, files[name]) for name in names]
     buffer = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=int(mtime)) as compressed:
-        with tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive:
-            for name, data in members:
-                archive.addfile(*_tar_member(name, data, mtime))
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=int(mtime)) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
+        for name, data in members:
+            archive.addfile(*_tar_member(name, data, mtime))
     return manifest, buffer.getvalue()
 
 
@@ -223,7 +225,9 @@ def _check_header(info: tarfile.TarInfo) -> None:
         raise UnsafeArchive(f"member {info.name!r} is not a regular file")
 
 
-def _iter_members(data: bytes, limits: ReadLimits, buffer_size: int = 64 * 1024) -> Iterator[tuple[str, bytes]]:
+def _iter_members(
+    data: bytes, limits: ReadLimits, buffer_size: int = 64 * 1024
+) -> Generator[tuple[str, bytes], None, None]:
     """Members in archive order, each header checked before its bytes are read."""
     # Headers, padding and pax records come on top of the content limit.
     overhead = _TAR_BLOCK * (3 * limits.max_members + 64)
@@ -243,8 +247,8 @@ def _iter_members(data: bytes, limits: ReadLimits, buffer_size: int = 64 * 1024)
             declared_total += info.size
             if declared_total > limits.max_uncompressed_bytes:
                 raise BundleTooLarge(f"the archive's members exceed {limits.max_uncompressed_bytes} bytes")
-            source = archive.extractfile(info)
-            content = source.read() if source is not None else b""
+            member = archive.extractfile(info)
+            content = member.read() if member is not None else b""
             if len(content) != info.size:
                 raise BundleError(f"member {info.name!r} is truncated")
             yield info.name, content

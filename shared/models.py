@@ -2,7 +2,7 @@
 
 The JSON Schemas in ``docs/schemas/`` are generated from these classes
 (``python -m shared.schemas``); a test fails when they are stale.
-Vocabularies (``RootCause``, ``EventKind``) are extended, never renamed.
+Vocabularies (``RootCause``, ``EventKind``, ``EventState``) are extended, never renamed.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Final, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Final = 1
 
 
 def utcnow() -> datetime:
@@ -84,15 +84,94 @@ class EventKind(StrEnum):
     FAULT = "fault"  # opened / closed
 
 
+class EventState(StrEnum):
+    """Which way a timeline event went. Each kind has its own few (``STATES_OF_KIND``); extend, never rename."""
+
+    UP = "up"
+    DOWN = "down"
+    REFUSED = "refused"  # the broker answered the hub's login with a refusal
+    ACCEPTED = "accepted"  # ... and lets it in again
+    CHANGED = "changed"
+    SEEN = "seen"  # a router BOOTID first seen
+    SAME = "same"  # the router's BOOTID unchanged when asked again
+    BYEBYE = "byebye"  # ssdp:byebye, a graceful shutdown
+    ONLINE = "online"
+    OFFLINE = "offline"
+    REBOOTED = "rebooted"  # a device (uptime back to zero, boot count up, restart reason)
+    RECONNECTED = "reconnected"
+    DISCOVERED = "discovered"
+    WEAK = "weak"
+    OK = "ok"
+    DEGRADED = "degraded"
+    REBOOT = "reboot"  # the hub booted after a clean stop of the agent
+    POWER_LOSS = "power_loss"  # the hub booted without one
+    FORWARD = "forward"
+    BACKWARD = "backward"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+_UP_DOWN = frozenset({EventState.UP, EventState.DOWN})
+
+STATES_OF_KIND: dict[EventKind, frozenset[EventState]] = {
+    EventKind.AGENT_START: frozenset(),
+    EventKind.AGENT_STOP: frozenset(),
+    EventKind.HUB_LINK: _UP_DOWN,
+    EventKind.HUB_ADDRESS: frozenset({EventState.CHANGED}),
+    EventKind.GATEWAY: _UP_DOWN,
+    EventKind.DNS: _UP_DOWN,
+    EventKind.INTERNET: _UP_DOWN,
+    EventKind.BROKER: _UP_DOWN | {EventState.REFUSED, EventState.ACCEPTED},
+    EventKind.ROUTER_BOOT_ID: frozenset({EventState.SEEN, EventState.CHANGED, EventState.SAME, EventState.BYEBYE}),
+    EventKind.DEVICE_AVAILABILITY: frozenset({EventState.ONLINE, EventState.OFFLINE}),
+    EventKind.DEVICE_REBOOT: frozenset({EventState.REBOOTED}),
+    EventKind.WIFI_RECONNECT: frozenset({EventState.RECONNECTED}),
+    EventKind.WIFI_SIGNAL: frozenset({EventState.WEAK, EventState.OK}),
+    EventKind.FIRMWARE_CHANGED: frozenset({EventState.CHANGED}),
+    EventKind.DEVICE_JOINED: frozenset({EventState.DISCOVERED}),
+    EventKind.DEVICE_LEFT: frozenset(),
+    EventKind.HUB_HEALTH: frozenset({EventState.OK, EventState.DEGRADED}),
+    EventKind.HUB_BOOT: frozenset({EventState.REBOOT, EventState.POWER_LOSS}),
+    EventKind.CLOCK_JUMP: frozenset({EventState.FORWARD, EventState.BACKWARD}),
+    EventKind.FAULT: frozenset({EventState.OPENED, EventState.CLOSED}),
+}
+"""The states each kind may carry; a kind with none carries no state (``docs/timeline.md`` says what each means)."""
+
+
+def _states_per_kind_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema says what ``STATES_OF_KIND`` says: per kind, which states (or none) ``state`` may be."""
+    schema["allOf"] = [
+        {
+            "if": {"properties": {"kind": {"const": kind.value}}, "required": ["kind"]},
+            "then": (
+                {"properties": {"state": {"enum": sorted(state.value for state in states)}}, "required": ["state"]}
+                if states
+                else {"properties": {"state": {"type": "null"}}}
+            ),
+        }
+        for kind, states in STATES_OF_KIND.items()
+    ]
+
+
 class TimelineEvent(_Frozen):
     """One thing that happened, at one time, seen by one source."""
 
+    model_config = ConfigDict(json_schema_extra=_states_per_kind_schema)
+
     ts: AwareDatetime
     kind: EventKind
-    state: str | None = None
+    state: EventState | None = None
     source: str = Field(description="who said so, e.g. 'monitor.gateway' or 'tasmota'")
     device_id: str | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _state_fits_kind(self) -> Self:
+        allowed = STATES_OF_KIND[self.kind]
+        if self.state not in allowed if allowed else self.state is not None:
+            expected = " or ".join(sorted(allowed)) if allowed else "no state"
+            raise ValueError(f"{self.kind} events have {expected}, not {self.state or 'no state'}")
+        return self
 
 
 class Device(_Model):

@@ -289,11 +289,11 @@ def recognises(rule: Recognition, device: Device) -> bool:
         return False
     checks = []
     if rule.manufacturers:
-        checks.append(
-            bool(device.manufacturer) and device.manufacturer.lower() in {m.lower() for m in rule.manufacturers}
-        )
+        manufacturer = device.manufacturer
+        checks.append(manufacturer.lower() in {m.lower() for m in rule.manufacturers} if manufacturer else False)
     if rule.models:
-        checks.append(bool(device.model) and any(re.search(pattern, device.model) for pattern in rule.models))
+        model = device.model
+        checks.append(any(re.search(pattern, model) for pattern in rule.models) if model else False)
     return any(checks) if checks else True
 
 

@@ -17,11 +17,10 @@ import hmac
 import ipaddress
 import json
 import re
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from enum import Enum
 from functools import lru_cache
-from itertools import accumulate
 from typing import Any
 
 from shared.errors import RedactionError
@@ -92,11 +91,14 @@ _PHONE_KEYS = {"phone", "phonenumber", "tel", "telephone", "mobile", "msisdn"}
 _EMAIL_KEYS = {"email", "emailaddress", "mail"}
 
 
-def _trie_pattern(words: list[str], *, caseless: bool = False, whole_tokens: bool = True) -> str:
+def _trie_pattern(
+    words: list[str], *, caseless: bool = False, whole_tokens: bool = True, word_start: bool = False
+) -> str:
     """A regex matching any of ``words``, shaped as a trie under one first-character class: the engine skips
     characters that start no word, and tries one branch per character after that (an alternation of words
     would be tried word by word at every position). ``caseless`` spells ASCII letters as ``[xX]`` (faster
-    than the IGNORECASE flag); ``whole_tokens`` requires no letter or digit on either side."""
+    than the IGNORECASE flag); ``whole_tokens`` requires no letter or digit on either side; ``word_start`` no
+    word character (``\\w``) before, as ``\\b`` would, but checked only where a word can begin."""
 
     def char(c: str) -> str:
         return f"[{c.lower()}{c.upper()}]" if caseless and c.isascii() and c.isalpha() else re.escape(c)
@@ -122,6 +124,8 @@ def _trie_pattern(words: list[str], *, caseless: bool = False, whole_tokens: boo
     alternatives = "|".join(f"(?<={char(first)}){branch(rest)}" for first, rest in sorted(by_first.items()))
     if whole_tokens:
         return rf"[{firsts}](?<![0-9A-Za-z].)(?:{alternatives})(?![0-9A-Za-z])"
+    if word_start:
+        return rf"[{firsts}](?<!\w.)(?:{alternatives})"
     return rf"[{firsts}](?:{alternatives})"
 
 
@@ -164,10 +168,18 @@ _URL_CREDENTIALS = re.compile(
     r"://(?P<userinfo>[^/\s@\"'<>?#]+)@(?P<host>\[[0-9A-Fa-f:.%A-Za-z]+\]|[^/\s:?#\[\]\"'<>]+)"
 )
 _QUERY_PARAMETER = re.compile(r"(?P<lead>[?&;])(?P<name>[A-Za-z0-9_.\-]{1,64})=(?P<value>[^&#\s\"'<>]+)")
+# Each pattern below begins with a class of first characters (the case-blind words spelt by ``_trie_pattern``):
+# the regex engine then skips every other character in C instead of trying the whole pattern there.
 # Only the secret word is matched, whatever precedes it ("mqtt_password", "Proxy-Authorization")
 # stays in place; an occasional over-match ("bypass=1") only over-redacts.
-_HEADER_SECRET = re.compile(r"(?i)(?P<name>authorization|cookie)(?P<sep>[ \t]*:[ \t]*)[^\r\n\"]+")
-_BEARER = re.compile(r"(?i)(?P<word>bearer|basic) +[A-Za-z0-9._~+/=-]{8,}")
+_HEADER_SECRET = re.compile(
+    r"(?P<name>"
+    + _trie_pattern(["authorization", "cookie"], caseless=True, whole_tokens=False)
+    + r")(?P<sep>[ \t]*:[ \t]*)[^\r\n\"]+"
+)
+_BEARER = re.compile(
+    r"(?P<word>" + _trie_pattern(["bearer", "basic"], caseless=True, whole_tokens=False) + r") +[A-Za-z0-9._~+/=-]{8,}"
+)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _KEY_VALUE_SECRET = re.compile(
     r"(?P<name>" + _trie_pattern(_TEXT_SECRET_WORDS, caseless=True, whole_tokens=False) + r")"
@@ -175,15 +187,29 @@ _KEY_VALUE_SECRET = re.compile(
 )
 # "ssid=Home", "SSID \"Home WiFi\"", and iw's "SSID: Home WiFi" (the rest of the line).
 _SSID_TEXT = re.compile(
-    r"(?i)\b(?P<name>e?ssid)(?:(?P<sep>[\"']?[ \t]*[=][ \t]*|[ \t]+)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;\"'}\]]+)"
+    r"(?P<name>"
+    + _trie_pattern(["essid", "ssid"], caseless=True, whole_tokens=False, word_start=True)
+    + r")(?:(?P<sep>[\"']?[ \t]*[=][ \t]*|[ \t]+)(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;\"'}\]]+)"
     r"|(?P<colon>[\"']?:[ \t]*)(?P<line>\"[^\"\n]*\"|'[^'\n]*'|[^\r\n,;\"'}\]]*[^\s,;\"'}\]]))"
 )
 _SERIAL_TEXT = re.compile(
-    r"(?i)\b(?P<name>serial(?:[ _-]?(?:number|no|num))?|s/n|sn)(?P<sep>[\"']?[ \t]*[:=#][ \t]*[\"']?)"
+    r"(?P<name>"
+    + _trie_pattern(
+        [
+            "serial",
+            *(f"serial{sep}{word}" for sep in ("", " ", "_", "-") for word in ("number", "no", "num")),
+            "s/n",
+            "sn",
+        ],
+        caseless=True,
+        whole_tokens=False,
+        word_start=True,
+    )
+    + r")(?P<sep>[\"']?[ \t]*[:=#][ \t]*[\"']?)"
     r"(?P<value>[A-Za-z0-9][A-Za-z0-9._/-]{2,}[A-Za-z0-9])"
 )
 # /dev/serial/by-id/usb-<vendor>_<product>_<serial>-if00: the USB serial number of a Zigbee stick, say.
-_USB_SERIAL = re.compile(r"(?<=usb-)(?P<lead>[^\s/\"']*?_)(?P<value>[0-9A-Za-z]{6,})(?=-if[0-9]{2})")
+_USB_SERIAL = re.compile(r"usb-(?P<lead>[^\s/\"']*?_)(?P<value>[0-9A-Za-z]{6,})(?=-if[0-9]{2})")
 _PHONE = re.compile(
     r"[+(](?<![\w+].)(?:(?<=\+)[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,5}\)?){2,6}(?![0-9])"
     r"|(?<=\()[0-9]{3}\)[ ]?[0-9]{3}[ .-][0-9]{4}(?![0-9]))"
@@ -203,8 +229,10 @@ _IPV4_TAIL = r"(?:\.[0-9]{1,3}){3}"
 # with an empty group naming its kind (``match.lastgroup``).
 _ADDRESS = re.compile(
     r"[0-9A-Fa-f:](?<![0-9A-Za-z].)"
-    # cheap guard: a separator within the first group, or at least six hex digits in a row
-    r"(?=[0-9A-Fa-f]{0,3}[:._%-]|[0-9A-Fa-f]{5}|[xX][0-9A-Fa-f])(?:"
+    # cheap guard, what some alternative needs next: ':' or '.' within the first group (IPv6, IPv4, Cisco, a
+    # MAC), '-', '_' or '%3' after the first pair (a MAC), six hex digits in a row, or '0x' (EUI-64); it turns
+    # away a timestamp's '2026-…' at once
+    r"(?=[0-9A-Fa-f]{0,3}[:.]|[0-9A-Fa-f](?:[_-]|%3)|[0-9A-Fa-f]{5}|[xX])(?:"
     # 6 or 8 hex pairs with one separator throughout: 'a4:cf:…', 'A4-CF-…', 'a4_cf_…' (file names), '%3A' (URLs)
     rf"(?<=[0-9A-Fa-f]){_H}(?P<sep>[:._-]|%3[Aa])(?:{_H}{{2}}(?P=sep)){{4}}{_H}{{2}}(?:(?P=sep){_H}{{2}}(?P=sep){_H}{{2}})?"
     rf"(?!(?P=sep){_H}|[0-9A-Za-z])(?P<mac>)"
@@ -303,6 +331,55 @@ def _protected_words() -> frozenset[str]:
         )
     )
     return frozenset(words)
+
+
+class PassScope(Enum):
+    """Where a text pass runs in a long text once one of its triggers is there. Picking out the lines that hold a
+    trigger costs ~2-3 µs a line; a pattern whose first characters are rare scans ~150-900 MB/s (bench.redact's
+    logs), so scanning the whole text costs less than picking lines unless they are very few."""
+
+    WHOLE_TEXT = "whole text"  # a pattern that scans fast
+    TRIGGER_LINES = "trigger lines"  # a pattern that scans slowly (10-90 MB/s): only the lines holding a trigger
+
+
+# Where triggers are denser than one per so many characters, even a slow pattern's scan of the whole text
+# costs less than picking the lines.
+_GATED_CHARACTERS_PER_TRIGGER = 200
+
+_Pass = tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str], PassScope]
+
+
+def _sub_on_lines_with(
+    triggers: tuple[str, ...], pattern: re.Pattern[str], replace: Callable[[re.Match[str]], str], text: str, lower: str
+) -> str:
+    """``pattern.sub`` on the lines of ``text`` that hold a trigger (found in ``lower``, ``text`` lower-cased),
+    joined so the pass runs once, and ``text`` itself when none does. Where triggers are dense, the whole text."""
+    if len(lower) != len(text):  # a few characters grow when lower-cased ('İ'): offsets would not match
+        return pattern.sub(replace, text)
+    spans: dict[int, int] = {}  # line start -> its end (the newline's offset, or the text's end)
+    dense = len(text) // _GATED_CHARACTERS_PER_TRIGGER
+    for trigger in triggers:
+        at = lower.find(trigger)
+        while at != -1:
+            if len(spans) > dense:
+                return pattern.sub(replace, text)
+            start = lower.rfind("\n", 0, at) + 1
+            end = lower.find("\n", at)
+            if end == -1:
+                end = len(lower)
+            spans[start] = end
+            at = lower.find(trigger, end)
+    if not spans:
+        return text
+    starts = sorted(spans)
+    redacted = pattern.sub(replace, "\n".join([text[start : spans[start]] for start in starts])).split("\n")
+    pieces: list[str] = []
+    done = 0
+    for start, line in zip(starts, redacted, strict=True):
+        pieces += (text[done:start], line)
+        done = spans[start]
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 class Redactor:
@@ -502,13 +579,14 @@ class Redactor:
         return self._pseudonym_for(self._literals[original], original)
 
     def _pseudonym_for(self, kind: str, value: str) -> str:
-        return {
+        pseudonyms: dict[str, Callable[[str], str]] = {
             "ssid": self.pseudonym_ssid,
             "hostname": self.pseudonym_hostname,
             "serial": self.pseudonym_serial,
             "phone": self.pseudonym_phone,
             "email": self.pseudonym_email,
-        }[kind](value)
+        }
+        return pseudonyms[kind](value)
 
     def replace_learned(self, text: str) -> str:
         """Replace the learned values in ``text`` (a pass of its own, for text redacted before they were learned)."""
@@ -622,21 +700,27 @@ class Redactor:
             return match[0]
         return self.pseudonym_hostname(match["name"], keep_suffix=match["suffix"].lower())
 
-    def _pass_table(self) -> tuple[tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str]], ...]:
-        """(lower-case triggers, pattern, replacement): a pass runs only on the lines holding one of its triggers."""
+    def _pass_table(self) -> tuple[_Pass, ...]:
+        """(lower-case triggers, pattern, replacement, scope): a pass runs only where one of its triggers is."""
+        whole, lines = PassScope.WHOLE_TEXT, PassScope.TRIGGER_LINES
         return (
-            (("://",), _URL_CREDENTIALS, self._url_credentials),
-            (("?",), _QUERY_PARAMETER, self._query_parameter),
-            (("authorization", "cookie"), _HEADER_SECRET, lambda m: f"{m['name']}{m['sep']}{self._remove('token')}"),
-            (("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}"),
-            (("eyj",), _JWT, lambda m: self._remove("token")),
-            (_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret),
-            (("ssid",), _SSID_TEXT, self._ssid),
-            (("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial),
-            (("usb-",), _USB_SERIAL, lambda m: m["lead"] + self.pseudonym_serial(m["value"])),
-            (("@",), _EMAIL, lambda m: self.pseudonym_email(m[0])),
-            (("+", "("), _PHONE, self._phone),
-            (_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host),
+            (("://",), _URL_CREDENTIALS, self._url_credentials, whole),
+            (("?",), _QUERY_PARAMETER, self._query_parameter, whole),
+            (
+                ("authorization", "cookie"),
+                _HEADER_SECRET,
+                lambda m: f"{m['name']}{m['sep']}{self._remove('token')}",
+                lines,
+            ),
+            (("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}", whole),
+            (("eyj",), _JWT, lambda m: self._remove("token"), whole),
+            (_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret, lines),
+            (("ssid",), _SSID_TEXT, self._ssid, whole),
+            (("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial, whole),
+            (("usb-",), _USB_SERIAL, lambda m: "usb-" + m["lead"] + self.pseudonym_serial(m["value"]), whole),
+            (("@",), _EMAIL, lambda m: self.pseudonym_email(m[0]), lines),
+            (("+", "("), _PHONE, self._phone, whole),
+            (_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host, lines),
         )
 
     def redact_text(self, text: str) -> str:
@@ -645,7 +729,7 @@ class Redactor:
             text = _PRIVATE_KEY_BLOCK.sub(lambda m: self._remove("key"), text)
             lower = text.lower()
         if "\n" not in text:
-            for triggers, pattern, replace in self._passes:
+            for triggers, pattern, replace, _ in self._passes:
                 if any(trigger in lower for trigger in triggers):
                     text = pattern.sub(replace, text)
         else:
@@ -654,25 +738,20 @@ class Redactor:
         return _ADDRESS.sub(self._address, text)
 
     def _gated_passes(self, text: str, lower: str) -> str:
-        """The trigger-gated passes over a long text: each runs once over the lines that hold its trigger,
-        joined, so its cost follows the lines concerned and not the whole text. No pass crosses a line."""
-        lines = text.split("\n")
-        ends = list(accumulate(len(line) + 1 for line in lines))  # offset just past each line's newline
-        for triggers, pattern, replace in self._passes:
-            chosen: set[int] = set()
-            for trigger in triggers:
-                at = lower.find(trigger)
-                while at != -1:
-                    line = bisect_right(ends, at)
-                    chosen.add(line)
-                    at = lower.find(trigger, ends[line])
-            if not chosen:
+        """The trigger-gated passes over a long text. Where a pass's triggers are rare, it runs once over the
+        lines that hold them, joined, so its cost follows the lines concerned and not the whole text; where they
+        are dense, finding those lines costs more than the pass's scan of the whole text, which it then makes.
+        No pass crosses a line."""
+        for triggers, pattern, replace, scope in self._passes:
+            if scope is PassScope.TRIGGER_LINES:
+                redacted = _sub_on_lines_with(triggers, pattern, replace, text, lower)
+            elif any(trigger in lower for trigger in triggers):
+                redacted = pattern.sub(replace, text)
+            else:
                 continue
-            order = sorted(chosen)
-            redacted = pattern.sub(replace, "\n".join([lines[i] for i in order])).split("\n")
-            for i, line_text in zip(order, redacted, strict=True):
-                lines[i] = line_text
-        return "\n".join(lines)
+            if redacted is not text:
+                text, lower = redacted, redacted.lower()
+        return text
 
     def _phone(self, match: re.Match[str]) -> str:
         value = match[0]

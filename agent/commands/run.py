@@ -1,7 +1,9 @@
 """``homediag-agent run``: the long-running agent until SIGTERM or SIGINT.
 
 A bad configuration never gets this far (the CLI exits 2 with one line); a failure while starting the parts
-is logged and exits 1. SIGTERM leaves through ``AgentRuntime.__aexit__``, so the stop is recorded as clean.
+is logged and exits 1, and so does a background task whose crash cannot be restarted in place (the runtime's
+supervisor says which): systemd then starts a fresh agent. SIGTERM leaves through ``AgentRuntime.__aexit__``,
+so the stop is recorded as clean.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import asyncio
 import logging
 import signal
+
+from shared.aio import wait_first
 
 from ..config import AgentConfig
 from ..runtime import AgentRuntime
@@ -33,11 +37,11 @@ async def _run(config: AgentConfig) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with AgentRuntime(config):
+        async with AgentRuntime(config) as runtime:
             _LOGGER.info("agent running (state in %s)", config.state_dir)
-            await stop.wait()
+            await wait_first(stop, runtime.supervisor.fatal)
             _LOGGER.info("agent stopping")
     except OSError as exc:
         _LOGGER.error("agent failed: %s", exc)
         return 1
-    return 0
+    return 1 if runtime.supervisor.fatal.is_set() else 0

@@ -17,6 +17,7 @@ from shared.models import (
     CaptureWindow,
     DiagnosisReport,
     EventKind,
+    EventState,
     Finding,
     Inventory,
     LogLine,
@@ -63,7 +64,7 @@ def _affected_names(events: Sequence[TimelineEvent], devices: Mapping[str, Any])
         {
             e.device_id
             for e in events
-            if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "offline" and e.device_id
+            if e.kind is EventKind.DEVICE_AVAILABILITY and e.state is EventState.OFFLINE and e.device_id
         }
     )
     names = [getattr(devices.get(d), "name", None) or d for d in dropped]
@@ -75,7 +76,7 @@ def _affected_names(events: Sequence[TimelineEvent], devices: Mapping[str, Any])
 
 
 def _check_dict(check: Any) -> dict[str, Any]:
-    return dataclasses.asdict(check) if dataclasses.is_dataclass(check) else dict(check)
+    return dataclasses.asdict(check) if dataclasses.is_dataclass(check) and not isinstance(check, type) else dict(check)
 
 
 def _priority(verdict: RootCause, checks: Sequence[dict[str, Any]], inventory: Inventory) -> Priority:
@@ -96,7 +97,11 @@ def _priority(verdict: RootCause, checks: Sequence[dict[str, Any]], inventory: I
 def fault_focus(timeline: Sequence[TimelineEvent], signature: str | None) -> tuple[datetime, datetime] | None:
     """The span of the fault a bundle was captured for, from its closing FAULT event."""
     for event in reversed(timeline):
-        if event.kind is EventKind.FAULT and event.state == "closed" and event.detail.get("signature") == signature:
+        if (
+            event.kind is EventKind.FAULT
+            and event.state is EventState.CLOSED
+            and event.detail.get("signature") == signature
+        ):
             started = event.detail.get("started")
             return (datetime.fromisoformat(started) if isinstance(started, str) else event.ts), event.ts
     return None
@@ -104,7 +109,7 @@ def fault_focus(timeline: Sequence[TimelineEvent], signature: str | None) -> tup
 
 def _healthy(events: Sequence[TimelineEvent], checks: Sequence[dict[str, Any]]) -> Finding:
     """No fault: the evidence is each monitor's latest word; surest with fresh checks all passing as well."""
-    latest = {e.kind: e for e in events if e.kind in NETWORK_KINDS and e.state in ("up", "down")}
+    latest = {e.kind: e for e in events if e.kind in NETWORK_KINDS and e.state in (EventState.UP, EventState.DOWN)}
     fresh = [c for c in checks if c.get("ok") is not None]
     confidence = 0.5 if not events else 0.9 if fresh else 0.75
     explanation, translations = explain_all(RootCause.HEALTHY, Facts())

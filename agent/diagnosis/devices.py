@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from shared.models import Device, EventKind, Finding, LogLine, RootCause, TimelineEvent
+from shared.models import Device, EventKind, EventState, Finding, LogLine, RootCause, TimelineEvent
 from shared.profiles import KnownIssue, ProfileSet, device_classes, in_range, known_issue_title
 
 from ..outages import Outage, outages
@@ -73,9 +73,9 @@ def _absences(
     for event in sorted(events, key=lambda e: e.ts):
         if event.kind is not EventKind.DEVICE_AVAILABILITY or not event.device_id:
             continue
-        if event.state == "offline" and not _in_outage(event.ts, spans):
+        if event.state is EventState.OFFLINE and not _in_outage(event.ts, spans):
             pending.setdefault(event.device_id, event)
-        elif event.state == "online" and event.device_id in pending:
+        elif event.state is EventState.ONLINE and event.device_id in pending:
             went = pending.pop(event.device_id)
             if not _restarted(went, event, reboots):
                 absences[event.device_id].append((went, event))
@@ -213,7 +213,7 @@ def _weak_signal(events: Sequence[TimelineEvent], devices: dict[str, Device]) ->
     findings = []
     weak_events = defaultdict(list)
     for event in events:
-        if event.kind is EventKind.WIFI_SIGNAL and event.state == "weak" and event.device_id:
+        if event.kind is EventKind.WIFI_SIGNAL and event.state is EventState.WEAK and event.device_id:
             weak_events[event.device_id].append(event)
     for device in devices.values():
         rssi_weak = device.rssi_dbm is not None and device.rssi_dbm <= WEAK_RSSI_DBM

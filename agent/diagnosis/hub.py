@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.models import EventKind, Finding, RootCause, TimelineEvent
+from shared.models import EventKind, EventState, Finding, RootCause, TimelineEvent
 
 from .text import Facts, explain_all
 
@@ -23,7 +23,7 @@ def degraded_spans(events: Sequence[TimelineEvent]) -> list[list[TimelineEvent]]
     for event in events:
         if event.kind is not EventKind.HUB_HEALTH:
             continue
-        if event.state == "degraded":
+        if event.state is EventState.DEGRADED:
             current.append(event)
         elif current:
             spans.append(current)
@@ -66,7 +66,7 @@ def hub_findings(events: Sequence[TimelineEvent]) -> list[Finding]:
     findings = [_degraded_finding(span, recovered=span[-1] is not samples[-1]) for span in spans]
     for event in events:
         if event.kind is EventKind.HUB_BOOT:
-            cause = RootCause.HUB_POWER_LOSS if event.state == "power_loss" else RootCause.HUB_REBOOT
+            cause = RootCause.HUB_POWER_LOSS if event.state is EventState.POWER_LOSS else RootCause.HUB_REBOOT
             when = f" at {event.ts:%Y-%m-%d %H:%M}"
             explanation, translations = explain_all(
                 cause, Facts(detail=when), Facts(detail=f"（{event.ts:%Y-%m-%d %H:%M}）")

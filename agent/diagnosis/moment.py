@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.models import Finding, RootCause, TimelineEvent
+from shared.models import EventState, Finding, RootCause, TimelineEvent
 
 from ..outages import NETWORK_KINDS
 
@@ -38,18 +38,18 @@ def reconcile(
     events: Sequence[TimelineEvent], checks: Sequence[Mapping[str, Any]], now: datetime
 ) -> list[TimelineEvent]:
     """Events at ``now`` for each fresh check that disagrees with its monitor's last recorded state."""
-    last: dict[str, str] = {}
+    last: dict[str, EventState] = {}
     for event in events:
         name = NETWORK_KINDS.get(event.kind)
-        if name is not None and event.state in ("up", "down"):
+        if name is not None and event.state in (EventState.UP, EventState.DOWN):
             last[name] = event.state
     added = []
     for check in checks:
         name, ok = check.get("name"), check.get("ok")
         if name not in KIND_OF_CHECK or ok is None:
             continue
-        state = "up" if ok else "down"
-        if last.get(name, "up") != state:
+        state = EventState.UP if ok else EventState.DOWN
+        if last.get(name, EventState.UP) != state:
             added.append(
                 TimelineEvent(
                     ts=now,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from shared.models import Device, EventKind, Finding, RootCause, TimelineEvent
+from shared.models import Device, EventKind, EventState, Finding, RootCause, TimelineEvent
 from shared.profiles import ProfileSet
 
 from ..outages import NETWORK_KINDS, Outage, classify, outages
@@ -95,7 +95,7 @@ def network_findings(
                 title=f"The router restarts every day around {facts.time}",
                 explanation=explanation,
                 translations=translations,
-                evidence=[e for o in schedule for e in _evidence(events, o.start, o.end)][:60],
+                evidence=[e for o in schedule if o.end for e in _evidence(events, o.start, o.end)][:60],
                 started_at=schedule[0].start,
                 ended_at=schedule[-1].end,
             )
@@ -154,11 +154,11 @@ def _refusals(events: Sequence[TimelineEvent]) -> list[Finding]:
     findings = []
     start: TimelineEvent | None = None
     for event in events:
-        if event.kind is not EventKind.BROKER or event.state not in ("refused", "accepted"):
+        if event.kind is not EventKind.BROKER or event.state not in (EventState.REFUSED, EventState.ACCEPTED):
             continue
-        if event.state == "refused" and start is None:
+        if event.state is EventState.REFUSED and start is None:
             start = event
-        elif event.state == "accepted" and start is not None:
+        elif event.state is EventState.ACCEPTED and start is not None:
             findings.append(_refusal(start, event))
             start = None
     return findings + ([_refusal(start, None)] if start is not None else [])
@@ -194,13 +194,14 @@ def _reconnects(
         for event in events:
             if (
                 event.kind is EventKind.DEVICE_AVAILABILITY
-                and event.state == "online"
+                and event.state is EventState.ONLINE
                 and event.device_id
                 and outage.end <= event.ts <= outage.end + timedelta(hours=1)
                 and event.device_id not in returns
             ):
                 returns[event.device_id] = event
-        on_time, late = [], []
+        on_time: list[tuple[str, TimelineEvent, float]] = []
+        late: list[tuple[str, TimelineEvent, float]] = []
         for device_id, event in returns.items():
             device = devices.get(device_id)
             timing = profiles.normal_for(device) if device else None
@@ -234,15 +235,16 @@ def _slow_finding(
     """One device slow to come back after one or more router restarts: one finding, each time dated."""
     name = _device_name(devices, device_id)
     fmt = when_format([outage.start for outage, _, _ in returns])
-    delays = [(event.ts - outage.end).total_seconds() for outage, event, _ in returns if outage.end is not None]
-    en = [f"{delay:.0f} s after the {outage.start:{fmt}} restart" for (outage, _, _), delay in zip(returns, delays)]
-    zh = [f"{outage.start:{fmt}} 重启后 {delay:.0f} 秒" for (outage, _, _), delay in zip(returns, delays)]
+    # Each restart with its delay, paired in one pass so a skipped restart cannot shift the pairs.
+    delays = [(outage.start, (event.ts - outage.end).total_seconds()) for outage, event, _ in returns if outage.end]
+    en = [f"{delay:.0f} s after the {start:{fmt}} restart" for start, delay in delays]
+    zh = [f"{start:{fmt}} 重启后 {delay:.0f} 秒" for start, delay in delays]
     normal = returns[0][2]
     if len(returns) == 1:
         facts = Facts(
             device=name,
             detail=f" after the router restarted at {returns[0][0].start:{fmt}} and came back "
-            f"only {delays[0]:.0f} s later (normal: within {normal:.0f} s)",
+            f"only {delays[0][1]:.0f} s later (normal: within {normal:.0f} s)",
         )
         zh_facts = Facts(device=name, detail=f"，路由器在 {zh[0]}才恢复（正常为 {normal:.0f} 秒内）")
     else:

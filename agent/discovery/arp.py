@@ -97,14 +97,16 @@ class ArpDiscovery:
             await asyncio.sleep(SWEEP_EVERY_S)
 
     def _sweep(self, interface: str) -> list[tuple[str, str]]:
-        addresses = [a for a in psutil.net_if_addrs().get(interface, []) if a.family.name == "AF_INET" and a.netmask]
+        addresses = [
+            (a.address, a.netmask)
+            for a in psutil.net_if_addrs().get(interface, [])
+            if a.family.name == "AF_INET" and a.netmask
+        ]
         if self.raw_sockets is not False and addresses:
             try:
                 pairs = []
-                for address in addresses:
-                    pairs += scapy_sweep(
-                        interface, sweep_targets(address.address, address.netmask), self._config.probes.timeout_s * 2
-                    )
+                for address, netmask in addresses:
+                    pairs += scapy_sweep(interface, sweep_targets(address, netmask), self._config.probes.timeout_s * 2)
                 self.raw_sockets = True
                 return pairs
             except (PermissionError, OSError, ImportError) as exc:

@@ -1,9 +1,9 @@
 """The MQTT side of discovery: one connection to the home broker, every family's parser behind it.
 
-The caller-owned reconnect loop (``shared.aio.reconnect_forever``) reconnects with backoff; each new session
-subscribes again, so retained messages re-synchronise the inventory. Messages cross from paho's thread into
-a bounded queue; when it is full, messages are dropped and counted rather than growing memory. A payload that
-does not parse is counted per source and logged once, then at debug level.
+The session (``shared.mqtt_session``) reconnects with backoff; each new session subscribes again to everything
+followed so far, so retained messages re-synchronise the inventory. Messages cross from paho's thread into the
+session's bounded queue; when it is full, messages are dropped and counted rather than growing memory. A payload
+that does not parse is counted per source and logged once, then at debug level.
 """
 
 from __future__ import annotations
@@ -11,21 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Self
+from typing import Self
 
-import paho.mqtt.client as mqtt
-
-from shared.aio import cancel_and_wait, reconnect_forever
-from shared.broker_url import parse_broker_url, secure
-from shared.models import EventKind, LogLine, TimelineEvent
+from shared.aio import cancel_and_wait
+from shared.broker_url import parse_broker_url
+from shared.models import EventKind, EventState, LogLine, TimelineEvent
+from shared.mqtt_session import MqttProtocol, MqttSession, Reconnect
 
 from ..clock import Clock
 from ..config import AgentConfig
-from ..errors import AgentError
 from ..evidence import EvidenceSink
 from ..inventory import DeviceUpdate, InventoryStore
 from . import esphome, homeassistant, shelly, tasmota, zigbee2mqtt
@@ -36,11 +34,8 @@ QUEUE_SIZE = 20_000
 MAX_BRIDGES = 16
 MAX_FOLLOWED = 10_000  # availability topics and topic aliases named by discovery configs, together
 
-Parser = Callable[[str, bytes, datetime], list[DeviceUpdate | LogLine]]
-
-
-class BrokerSessionEnded(AgentError):
-    code = "broker_session_ended"
+# Sequence, not list: each family's parser returns a list of its own narrower item type.
+Parser = Callable[[str, bytes, datetime], Sequence[DeviceUpdate | LogLine]]
 
 
 @dataclass(frozen=True)
@@ -112,8 +107,8 @@ class MqttDiscovery:
     """Async context manager: the session loop and the consumer of incoming messages."""
 
     def __init__(self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, clock: Clock) -> None:
-        assert config.broker.url is not None
-        self._address = parse_broker_url(config.broker.url)
+        broker = config.broker
+        assert broker.url is not None
         self._config = config
         self._sink = sink
         self._inventory = inventory
@@ -130,81 +125,40 @@ class MqttDiscovery:
         self._config_follows: dict[str, list[str]] = {}  # a Home Assistant config topic → the topics it named
         self._node_claims: dict[str, str] = {}  # esphome:<node> → the Home Assistant device whose status topic it is
         self._routes_for = lru_cache(maxsize=8192)(self._match_routes)  # devices repeat their topics
-        self._queue: asyncio.Queue[tuple[str, bytes, datetime]] = asyncio.Queue(QUEUE_SIZE)
-        self._client: mqtt.Client | None = None
         self.malformed: Counter[str] = Counter()
-        self.dropped = 0
-        self.received = 0
-        self.connected = asyncio.Event()
         self.refused: str | None = None  # why the broker refuses the session, while it does
-        self._tasks: list[asyncio.Task[None]] = []
+        self.session = MqttSession(
+            parse_broker_url(broker.url),
+            client_id=broker.client_id or "",
+            username=broker.username,
+            password=broker.password,
+            ca_file=broker.ca_file,
+            protocol=MqttProtocol.V311,
+            subscriptions=self._subscriptions,
+            queue_size=QUEUE_SIZE,
+            reconnect=Reconnect(broker.reconnect_min_s, broker.reconnect_max_s),
+            clock=clock.now,
+            on_login=self._login_answer,
+            name="home broker session",
+            logger=_LOGGER,
+        )
+        self.connected = self.session.connected
+        self._consumer: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
-        self._tasks = [
-            asyncio.create_task(self._consume(), name="mqtt-discovery-consumer"),
-            asyncio.create_task(
-                reconnect_forever(
-                    self._session,
-                    BrokerSessionEnded,
-                    min_s=self._config.broker.reconnect_min_s,
-                    max_s=self._config.broker.reconnect_max_s,
-                    logger=_LOGGER,
-                    what="home broker session",
-                    established=self.connected,
-                    after_session=self.connected.clear,
-                ),
-                name="mqtt-discovery-session",
-            ),
-        ]
+        await self.session.__aenter__()
+        self._consumer = asyncio.create_task(self._consume(), name="mqtt-discovery-consumer")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in reversed(self._tasks):
-            await cancel_and_wait(task)
-
-    async def _session(self) -> None:
-        loop = asyncio.get_running_loop()
-        lost: asyncio.Future[str] = loop.create_future()
-        broker = self._config.broker
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=broker.client_id or "", clean_session=True)
-        if broker.username:
-            client.username_pw_set(broker.username, broker.password)
-
-        def settle(reason: str) -> None:
-            if not lost.done():
-                lost.set_result(reason)
-
-        def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-            if reason_code.is_failure:
-                loop.call_soon_threadsafe(self._login_answer, str(reason_code))
-                loop.call_soon_threadsafe(settle, f"broker refused: {reason_code}")
-                return
-            client.subscribe(
-                [(topic, 0) for topic in [*self._filters, *self._follow, *(a + "+" for a in self._aliases)]]
-            )
-            loop.call_soon_threadsafe(self._login_answer, None)
-            loop.call_soon_threadsafe(self.connected.set)
-
-        def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-            loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
-
-        def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-            loop.call_soon_threadsafe(self._enqueue, message.topic, message.payload)
-
-        client.on_connect, client.on_disconnect, client.on_message = on_connect, on_disconnect, on_message
         try:
-            secure(client, self._address, broker.ca_file)
-            await asyncio.to_thread(client.connect, self._address.host, self._address.port, 30)
-        except OSError as exc:  # ssl.SSLError (an untrusted certificate, say) is one too
-            raise BrokerSessionEnded(f"cannot reach the home broker {self._address}: {exc}") from exc
-        client.loop_start()
-        self._client = client
-        try:
-            raise BrokerSessionEnded(await lost)
+            await cancel_and_wait(self._consumer)
         finally:
-            self._client = None
-            client.disconnect()
-            await asyncio.to_thread(client.loop_stop)
+            await self.session.__aexit__(*exc)
+
+    def _subscriptions(self) -> list[tuple[str, int]]:
+        """Everything followed so far: each new session subscribes to it again."""
+        return [(topic, 0) for topic in [*self._filters, *self._follow, *(a + "+" for a in self._aliases)]]
 
     def _login_answer(self, refusal: str | None) -> None:
         """A broker that is up but will not let the hub in (a changed password, an ACL) blinds discovery without
@@ -217,23 +171,19 @@ class MqttDiscovery:
                 TimelineEvent(
                     ts=self._clock.now(),
                     kind=EventKind.BROKER,
-                    state="refused" if refusal else "accepted",
+                    state=EventState.REFUSED if refusal else EventState.ACCEPTED,
                     source="discovery.mqtt",
                     detail={"reason": refusal} if refusal else {},
                 )
             )
 
-    def _enqueue(self, topic: str, payload: bytes) -> None:
-        try:
-            self._queue.put_nowait((topic, payload, self._clock.now()))
-        except asyncio.QueueFull:
-            self.dropped += 1
-
     async def _consume(self) -> None:
         while True:
-            topic, payload, at = await self._queue.get()
-            self.received += 1
-            self.handle(topic, payload, at)
+            message = await self.session.receive()
+            try:
+                self.handle(message.topic, message.payload, message.received_at)
+            except Exception:  # a bug for one message must not end discovery for the rest of the run
+                _LOGGER.exception("message on %s not handled", message.topic)
 
     def handle(self, topic: str, payload: bytes, at: datetime) -> None:
         """Route one message to the parsers whose subscriptions match; never raises for bad payloads."""
@@ -296,16 +246,15 @@ class MqttDiscovery:
             self._follow[topic][followed.key] = followed
             if config_topic is not None and topic not in self._config_follows.get(config_topic, []):
                 self._config_follows.setdefault(config_topic, []).append(topic)
-            if new_topic and self._client is not None:
-                self._client.subscribe(topic, 0)
+            if new_topic:
+                self.session.subscribe([(topic, 0)])
             elif known is None and topic in self._followed_last:
                 # The retained state reached the devices that named this topic first; this one learns it now.
                 self._availability(topic, followed, self._followed_last[topic], at)
         for alias, canonical in update.attributes.get("topic_aliases", {}).items():
             if alias not in self._aliases and len(self._follow) + len(self._aliases) < MAX_FOLLOWED:
                 self._aliases[alias] = canonical
-                if self._client is not None:
-                    self._client.subscribe(alias + "+", 0)
+                self.session.subscribe([(alias + "+", 0)])
 
     def _one_device_per_node(self, update: DeviceUpdate) -> DeviceUpdate:
         """``<node>/status`` is an ESPHome node's own topic (``tele/<topic>/LWT`` a Tasmota device's); a gateway naming
@@ -328,8 +277,7 @@ class MqttDiscovery:
             still_named = any(topic in topics for topics in self._config_follows.values())
             if not still_named and self._follow.pop(topic, None) is not None:
                 self._followed_last.pop(topic, None)
-                if self._client is not None:
-                    self._client.unsubscribe(topic)
+                self.session.unsubscribe(topic)
 
     def _another_bridge(self, topic: str, payload: bytes) -> None:
         """A Zigbee2MQTT bridge under a base topic not configured: follow it like a configured one."""
@@ -342,9 +290,8 @@ class MqttDiscovery:
         self._routes.extend(added)
         self._routes_for.cache_clear()
         self._filters.extend(route.topic_filter for route in added)
-        if self._client is not None:
-            # Retained bridge/devices, bridge/state and device states arrive again on the new subscription.
-            self._client.subscribe([(route.topic_filter, 0) for route in added])
+        # Retained bridge/devices, bridge/state and device states arrive again on the new subscription.
+        self.session.subscribe([(route.topic_filter, 0) for route in added])
 
     def _availability(self, topic: str, followed: Followed, payload: bytes, at: datetime) -> None:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
 
 from ..clock import Clock
 
@@ -26,7 +26,7 @@ def clock_jump(
     return TimelineEvent(
         ts=at,
         kind=EventKind.CLOCK_JUMP,
-        state="forward" if jump > 0 else "backward",
+        state=EventState.FORWARD if jump > 0 else EventState.BACKWARD,
         source="monitor.clock",
         detail={"jump_s": round(jump, 3)},
     )

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Self
 
 from shared.aio import cancel_and_wait
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
 
 from ..clock import Clock
 from ..config import AgentConfig
@@ -47,23 +47,25 @@ def step(
     """Fold one check result into the state; an event when the reported state changes."""
     if result.ok is None:
         return state, None
-    detail = {"detail": result.detail} | (
+    detail: dict[str, object] = {"detail": result.detail} | (
         {"latency_ms": round(result.latency_ms, 2)} if result.latency_ms is not None else {}
     )
     if result.ok:
         fresh = CheckState(reported=True)
         if state.reported is True:
             return fresh, None
-        return fresh, _event(result.name, "up", at, detail)
+        return fresh, _event(result.name, EventState.UP, at, detail)
     failures = state.failures + 1
     first = state.first_failure or at
     failing = replace(state, failures=failures, first_failure=first)
     if state.reported is False or (state.reported is True and failures < failures_before_down):
         return failing, None
-    return replace(failing, reported=False), _event(result.name, "down", first, detail | {"failures": failures})
+    return replace(failing, reported=False), _event(
+        result.name, EventState.DOWN, first, detail | {"failures": failures}
+    )
 
 
-def _event(name: str, state: str, at: datetime, detail: dict[str, object]) -> TimelineEvent:
+def _event(name: str, state: EventState, at: datetime, detail: dict[str, object]) -> TimelineEvent:
     return TimelineEvent(ts=at, kind=EVENT_KINDS[name], state=state, source=f"monitor.{name}", detail=detail)
 
 

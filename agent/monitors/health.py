@@ -18,9 +18,9 @@ from typing import Any, Self
 import psutil
 
 from shared.aio import cancel_and_wait
-from shared.models import EventKind, TimelineEvent
+from shared.atomic_file import write_atomically
+from shared.models import EventKind, EventState, TimelineEvent
 
-from ..atomic_file import write_atomically
 from ..clock import Clock
 from ..evidence import EvidenceSink
 from .clock import ClockWatch
@@ -37,7 +37,8 @@ def sample_health(disk_path: Path) -> dict[str, Any]:
         "disk_percent": psutil.disk_usage(str(disk_path)).percent,
         "load_1m": psutil.getloadavg()[0],
     }
-    temperatures = getattr(psutil, "sensors_temperatures", lambda: {})() or {}
+    # Not every platform has sensors (psutil leaves the function out there).
+    temperatures: dict[str, list[Any]] = getattr(psutil, "sensors_temperatures", dict)() or {}
     readings = [entry.current for entries in temperatures.values() for entry in entries if entry.current]
     if readings:
         figures["temperature_max_c"] = max(readings)
@@ -67,7 +68,7 @@ def health_event(state_dir: Path, now: Callable[[], datetime]) -> TimelineEvent:
     return TimelineEvent(
         ts=now(),
         kind=EventKind.HUB_HEALTH,
-        state="degraded" if reasons else "ok",
+        state=EventState.DEGRADED if reasons else EventState.OK,
         source="monitor.health",
         detail=figures | {"reasons": reasons},
     )
@@ -81,7 +82,7 @@ def boot_event(boot_time: float, remembered: dict[str, Any] | None, at: datetime
     return TimelineEvent(
         ts=datetime.fromtimestamp(boot_time, UTC),
         kind=EventKind.HUB_BOOT,
-        state="reboot" if clean else "power_loss",
+        state=EventState.REBOOT if clean else EventState.POWER_LOSS,
         source="monitor.health",
         detail={
             "previous_boot": remembered.get("boot_time"),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
 
 from .result import ProbeResult
 
@@ -53,7 +53,7 @@ def address_change(
     return TimelineEvent(
         ts=at,
         kind=EventKind.HUB_ADDRESS,
-        state="changed",
+        state=EventState.CHANGED,
         source="monitor.hub_link",
         detail={"before": previous, "after": current},
     )

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Self
 
 from shared.aio import cancel_and_wait
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
 
 from ..evidence import EvidenceSink
 
@@ -94,18 +94,20 @@ class BootIdTracker:
             if self.leaving:
                 return None
             self.leaving = True
-            return self._event("byebye", at, announcement.boot_id, self.last)
+            return self._event(EventState.BYEBYE, at, announcement.boot_id, self.last)
         self.leaving = False
         if announcement.boot_id is None:
             return None
         rechecking, self.rechecking = self.rechecking, False
         if announcement.boot_id == self.last:
-            return self._event("same", at, self.last, self.last) if rechecking else None
+            return self._event(EventState.SAME, at, self.last, self.last) if rechecking else None
         previous, self.last = self.last, announcement.boot_id
-        return self._event("seen" if previous is None else "changed", at, announcement.boot_id, previous)
+        return self._event(
+            EventState.SEEN if previous is None else EventState.CHANGED, at, announcement.boot_id, previous
+        )
 
     @staticmethod
-    def _event(state: str, at: datetime, boot_id: int | None, previous: int | None) -> TimelineEvent:
+    def _event(state: EventState, at: datetime, boot_id: int | None, previous: int | None) -> TimelineEvent:
         return TimelineEvent(
             ts=at,
             kind=EventKind.ROUTER_BOOT_ID,

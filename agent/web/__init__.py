@@ -30,9 +30,9 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from shared.aio import cancel_and_wait
+from shared.atomic_file import write_atomically
 from shared.models import DiagnosisReport, Inventory, utcnow
 
-from ..atomic_file import write_atomically
 from ..collector_client import CollectorClient, UploadOutcome, UploadResult, collector_url
 from ..commands.bundle import deliver
 from ..config import AgentConfig
@@ -120,7 +120,7 @@ class OneClickPage:
         self.config = config
         self.jobs: dict[str, Job] = {}
         self._check, self._now, self._follow_every_s = check, now, follow_every_s
-        self._tz = tz or datetime.now().astimezone().tzinfo
+        self._tz = tz or _local_timezone()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self.consent = ConsentStore(config.state_dir, config.live.consent)
@@ -155,8 +155,7 @@ class OneClickPage:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.web.host, self.config.web.port)
         await site.start()
-        server = site._server
-        self.port = server.sockets[0].getsockname()[1] if server and server.sockets else self.config.web.port
+        self.port = self._runner.addresses[0][1] if self._runner.addresses else self.config.web.port
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -401,3 +400,9 @@ def _is_loopback(host: str) -> bool:
         return False
     mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
     return (mapped or address).is_loopback
+
+
+def _local_timezone() -> tzinfo:
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None  # astimezone() always attaches the local zone
+    return zone

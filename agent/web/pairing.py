@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..atomic_file import write_atomically
+from shared.atomic_file import write_atomically
 
 MAX_WRONG = 5
 SESSION_DAYS = 30

@@ -33,6 +33,12 @@ def _parameters() -> dict[tuple[str, str], tuple[dict[str, Any], ...]]:
     return found
 
 
+def load_contract() -> None:
+    """Read the OpenAPI document and index its parameters now: YAML parsing and schema generation, done at
+    startup in a worker thread rather than on the event loop by the first request."""
+    _parameters()
+
+
 def _checked(value: str, schema: Mapping[str, Any], name: str, in_path: bool) -> None:
     kind = schema.get("type", "string")
     if kind == "integer":

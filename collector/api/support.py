@@ -51,7 +51,7 @@ class TransitionRequest(_Body):
 
 
 class MilestoneRequest(_Body):
-    name: str = Field(json_schema_extra={"enum": sorted(MILESTONES)})
+    name: str = Field(json_schema_extra={"enum": [*sorted(MILESTONES)]})
     text: str | None = Field(default=None, max_length=4000, description="what was found or done, for the customer")
 
 

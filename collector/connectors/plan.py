@@ -8,18 +8,16 @@ jobs for a ticket that is linked to it, or for every ticket when it is configure
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config import CollectorConfig, HelpdeskConfig
 from ..models import Ticket, TicketEvent
 from ..store import connectors as links
+from ..store.access import StoreAccess
 from ..store.contacts import Language, contact_of
 from ..store.outbox import JobSpec
 from ..support.events import EventKind
 from .render import event_note_text, subject
-
-if TYPE_CHECKING:
-    from ..store.sql import Store
 
 HELPDESK = "helpdesk"
 
@@ -45,7 +43,9 @@ def _bundle_job(helpdesk: HelpdeskConfig, ticket: Ticket, bundle_id: str, langua
     return _job(helpdesk, f"{ticket.id}:{bundle_id}", Action.BUNDLE, language, bundle_id=bundle_id)
 
 
-def plan_helpdesk_jobs(config: CollectorConfig, store: Store, ticket: Ticket, event: TicketEvent) -> list[JobSpec]:
+def plan_helpdesk_jobs(
+    config: CollectorConfig, store: StoreAccess, ticket: Ticket, event: TicketEvent
+) -> list[JobSpec]:
     if not config.connectors.helpdesks:
         return []
     contact = contact_of(store, ticket.household)

@@ -13,11 +13,22 @@ from functools import partial
 from typing import Concatenate, ParamSpec, Self, TypeVar
 
 from ..config import CollectorConfig
-from .backends import open_backend
+from .backends import Backend
 from .sql import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def open_backend(config: CollectorConfig) -> Backend:
+    """PostgreSQL when ``database_url`` names it, else the embedded SQLite file in ``data_dir``."""
+    if config.database_url is not None:
+        from .backends.postgres import PostgresBackend  # psycopg is needed only by those who use it
+
+        return PostgresBackend(config.database_url)
+    from .backends.sqlite import SqliteBackend
+
+    return SqliteBackend(config.database_path)
 
 
 def open_store(config: CollectorConfig) -> Store:

@@ -13,12 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..models import OPEN_STATES, Ticket, TicketIntake
-
-if TYPE_CHECKING:
-    from .sql import Store
+from .access import StoreAccess
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS helpdesk_links (
@@ -52,21 +50,21 @@ def _link(row: Sequence[Any]) -> HelpdeskLink:
 _COLUMNS = "helpdesk, ticket_id, remote_id, origin, created_at"
 
 
-def link_of(store: Store, helpdesk: str, ticket_id: int) -> HelpdeskLink | None:
+def link_of(store: StoreAccess, helpdesk: str, ticket_id: int) -> HelpdeskLink | None:
     row = store._conn.execute(
         f"SELECT {_COLUMNS} FROM helpdesk_links WHERE helpdesk = ? AND ticket_id = ?", (helpdesk, ticket_id)
     ).fetchone()
     return None if row is None else _link(row)
 
 
-def links_of_ticket(store: Store, ticket_id: int) -> list[HelpdeskLink]:
+def links_of_ticket(store: StoreAccess, ticket_id: int) -> list[HelpdeskLink]:
     rows = store._conn.execute(
         f"SELECT {_COLUMNS} FROM helpdesk_links WHERE ticket_id = ? ORDER BY helpdesk", (ticket_id,)
     ).fetchall()
     return [_link(row) for row in rows]
 
 
-def ticket_of_remote(store: Store, helpdesk: str, remote_id: str) -> int | None:
+def ticket_of_remote(store: StoreAccess, helpdesk: str, remote_id: str) -> int | None:
     row = store._conn.execute(
         "SELECT ticket_id FROM helpdesk_links WHERE helpdesk = ? AND remote_id = ?", (helpdesk, remote_id)
     ).fetchone()
@@ -74,7 +72,7 @@ def ticket_of_remote(store: Store, helpdesk: str, remote_id: str) -> int | None:
 
 
 def record_link(
-    store: Store, helpdesk: str, ticket_id: int, remote_id: str, origin: LinkOrigin, now: datetime
+    store: StoreAccess, helpdesk: str, ticket_id: int, remote_id: str, origin: LinkOrigin, now: datetime
 ) -> HelpdeskLink:
     """Link the tickets (with a ``helpdesk_linked`` event on ours) unless a link exists; returns the link in force."""
     with store._tx() as conn:
@@ -98,7 +96,7 @@ def record_link(
 
 
 def link_remote_ticket(
-    store: Store,
+    store: StoreAccess,
     helpdesk: str,
     remote_id: str,
     intake: TicketIntake,
@@ -130,7 +128,7 @@ def link_remote_ticket(
     return store.get_ticket(ticket_id), created  # type: ignore[return-value]
 
 
-def download_key(store: Store) -> bytes:
+def download_key(store: StoreAccess) -> bytes:
     """The key download links are signed with: made once per database, so every replica checks the same links."""
     with store._tx() as conn:
         conn.execute(

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .sql import Store
+from .access import StoreAccess
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -29,12 +27,12 @@ class Contact:
     timezone: str | None
 
 
-def contact_of(store: Store, household: str) -> Contact | None:
+def contact_of(store: StoreAccess, household: str) -> Contact | None:
     row = store._conn.execute("SELECT * FROM contacts WHERE household = ?", (household,)).fetchone()
     return None if row is None else Contact(row["household"], row["email"], Language(row["language"]), row["timezone"])
 
 
-def set_contact(store: Store, contact: Contact, now: datetime) -> None:
+def set_contact(store: StoreAccess, contact: Contact, now: datetime) -> None:
     with store._tx() as conn:
         conn.execute(
             "INSERT INTO contacts VALUES (?, ?, ?, ?, ?) ON CONFLICT(household) DO UPDATE SET email = excluded.email,"

@@ -1,12 +1,11 @@
-"""Rate-limit buckets in the database, shared by every replica (see ``collector.ratelimit``)."""
+"""Rate-limit buckets in the database, shared by every replica (see ``collector.ratelimit``): the table and its
+queries; ``collector.store.shared_limiter.SharedLimiter`` uses them from the event loop."""
 
 from __future__ import annotations
 
 from ..ratelimit import refilled, wait_for_token
-from ..state import Clock
-from . import Database
+from .access import StoreAccess
 from .backends import Connection
-from .sql import Store
 
 
 def schema(double: str) -> str:
@@ -24,12 +23,12 @@ def _tokens(conn: Connection, scope: str, key: str, burst: int, rate_per_s: floa
     return float(burst) if row is None else refilled(row["tokens"], row["updated"], now_s, burst, rate_per_s)
 
 
-def rate_wait(store: Store, scope: str, key: str, burst: int, rate_per_s: float, now_s: float) -> float:
+def rate_wait(store: StoreAccess, scope: str, key: str, burst: int, rate_per_s: float, now_s: float) -> float:
     """The wait before ``key`` may act (0 = now): a read, no write transaction."""
     return wait_for_token(_tokens(store._conn, scope, key, burst, rate_per_s, now_s), rate_per_s)
 
 
-def rate_consume(store: Store, scope: str, key: str, burst: int, rate_per_s: float, now_s: float) -> None:
+def rate_consume(store: StoreAccess, scope: str, key: str, burst: int, rate_per_s: float, now_s: float) -> None:
     """Take a token from ``key``'s bucket (never below zero), in one transaction."""
     with store._tx() as conn:
         tokens = max(0.0, _tokens(conn, scope, key, burst, rate_per_s, now_s) - 1.0)
@@ -40,19 +39,3 @@ def rate_consume(store: Store, scope: str, key: str, burst: int, rate_per_s: flo
             " tokens = excluded.tokens, updated = excluded.updated",
             (scope, key, tokens, now_s),
         )
-
-
-class SharedLimiter:
-    """Buckets of ``scope`` in the shared database, on the wall clock (the one clock replicas share)."""
-
-    def __init__(self, db: Database, scope: str, *, burst: int, per_minute: float, clock: Clock) -> None:
-        self._db, self._scope, self._clock = db, scope, clock
-        self._burst, self._rate_per_s = burst, per_minute / 60.0
-
-    async def retry_after(self, key: str) -> float:
-        now_s = self._clock().timestamp()
-        return await self._db.run(rate_wait, self._scope, key, self._burst, self._rate_per_s, now_s)
-
-    async def consume(self, key: str) -> None:
-        now_s = self._clock().timestamp()
-        await self._db.run(rate_consume, self._scope, key, self._burst, self._rate_per_s, now_s)

@@ -17,9 +17,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from .access import StoreAccess
+
 if TYPE_CHECKING:
     from ..models import Ticket, TicketEvent
-    from .sql import Store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,10 +68,10 @@ class Job:
     attempts: int
 
 
-Planner = Callable[["Store", "Ticket", "TicketEvent"], list[JobSpec]]
+Planner = Callable[[StoreAccess, "Ticket", "TicketEvent"], list[JobSpec]]
 
 
-def plan_new_events(store: Store, planner: Planner, now: datetime, batch: int = 200) -> int:
+def plan_new_events(store: StoreAccess, planner: Planner, now: datetime, batch: int = 200) -> int:
     """Plan the jobs of up to ``batch`` events after the cursor; returns how many events were planned."""
     with store._tx() as conn:
         after = conn.execute("SELECT event_id FROM outbox_cursor WHERE name = 'ticket_events'").fetchone()[0]
@@ -116,12 +117,12 @@ def plan_new_events(store: Store, planner: Planner, now: datetime, batch: int = 
     return len(ids)
 
 
-def pending_job_count(store: Store) -> int:
+def pending_job_count(store: StoreAccess) -> int:
     """Jobs waiting to be sent or retried: the outbox's depth (a metric)."""
     return int(store._conn.execute("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'pending'").fetchone()[0])
 
 
-def due_jobs(store: Store, now: datetime, limit: int = 50) -> list[Job]:
+def due_jobs(store: StoreAccess, now: datetime, limit: int = 50) -> list[Job]:
     rows = store._conn.execute(
         "SELECT * FROM outbox_jobs WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",
         (now.isoformat(), limit),
@@ -141,7 +142,7 @@ def due_jobs(store: Store, now: datetime, limit: int = 50) -> list[Job]:
     ]
 
 
-def job_sent(store: Store, job: Job, now: datetime, ticket_event: dict[str, Any] | None) -> None:
+def job_sent(store: StoreAccess, job: Job, now: datetime, ticket_event: dict[str, Any] | None) -> None:
     """Mark the job sent; a message that reached the customer is recorded on its ticket in the same transaction."""
     with store._tx() as conn:
         conn.execute(
@@ -157,7 +158,7 @@ def job_sent(store: Store, job: Job, now: datetime, ticket_event: dict[str, Any]
 
 
 def job_failed(
-    store: Store, job: Job, now: datetime, error: str, retry_at: datetime | None, *, counted: bool = True
+    store: StoreAccess, job: Job, now: datetime, error: str, retry_at: datetime | None, *, counted: bool = True
 ) -> None:
     """One failed attempt: retried at ``retry_at``, or failed for good without one. An uncounted one (nothing was
     sent: the destination asked us to wait) is logged as ``deferred`` and does not use up an attempt."""
@@ -174,7 +175,7 @@ def job_failed(
 
 
 def delivery_log(
-    store: Store, *, ticket_id: int | None = None, state: JobState | None = None, limit: int = 200
+    store: StoreAccess, *, ticket_id: int | None = None, state: JobState | None = None, limit: int = 200
 ) -> list[dict[str, Any]]:
     """Jobs, newest first, with their attempts (what an admin reads to see what left, what failed and why);
     ``state=FAILED`` is the deliveries that gave up."""

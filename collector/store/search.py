@@ -7,12 +7,10 @@ SQLite indexes with FTS5 (the schema below); PostgreSQL keeps the same rows in a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .access import StoreAccess
 from .backends import Dialect
-
-if TYPE_CHECKING:
-    from .sql import Store
 
 _INTAKE_TEXT = (
     "t.household || ' ' || coalesce(json_extract(t.intake, '$.customer'), '') || ' ' || "
@@ -42,7 +40,9 @@ def match_expression(words: str) -> str:
     return " ".join('"' + word.replace('"', '""') + '"*' for word in printable.split())
 
 
-def search_tickets(store: Store, words: str, *, partner: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def search_tickets(
+    store: StoreAccess, words: str, *, partner: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     """Tickets matching every word, best first, each with a snippet of the best matching text."""
     if store.backend.dialect is Dialect.POSTGRESQL:
         rows = _postgres_rows(store, words, partner, limit * 4)
@@ -55,7 +55,7 @@ def search_tickets(store: Store, words: str, *, partner: str | None = None, limi
     return list(best.values())[:limit]
 
 
-def _sqlite_rows(store: Store, expression: str, partner: str | None, limit: int) -> list[Any]:
+def _sqlite_rows(store: StoreAccess, expression: str, partner: str | None, limit: int) -> list[Any]:
     return store._conn.execute(
         "SELECT s.ticket_id, s.kind, snippet(ticket_search, 2, '[', ']', '…', 12) AS snippet, bm25(ticket_search) AS score,"
         " t.state, t.priority, json_extract(t.intake, '$.device') AS device, t.household FROM ticket_search s"
@@ -70,7 +70,7 @@ def tsquery_expression(lexemes: list[str]) -> str:
     return " & ".join("'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "':*" for lexeme in lexemes)
 
 
-def _postgres_rows(store: Store, words: str, partner: str | None, limit: int) -> list[Any]:
+def _postgres_rows(store: StoreAccess, words: str, partner: str | None, limit: int) -> list[Any]:
     # The words go through the same parser as the indexed text, so both split them alike (e.g. "router_reboot").
     printable = "".join(char if char.isprintable() else " " for char in words)
     lexemes = [

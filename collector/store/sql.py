@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,8 +48,14 @@ def _iso(value: datetime) -> str:
     return value.isoformat()
 
 
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+def _dt(value: str) -> datetime:
+    """A ``NOT NULL`` timestamp column."""
+    return datetime.fromisoformat(value)
+
+
+def _dt_or_none(value: str | None) -> datetime | None:
+    """A nullable timestamp column."""
+    return None if value is None else _dt(value)
 
 
 class Store:
@@ -137,7 +144,7 @@ class Store:
             public_key=row["public_key"],
             key_id=row["key_id"],
             enrolled_at=_dt(row["enrolled_at"]),
-            revoked_at=_dt(row["revoked_at"]),
+            revoked_at=_dt_or_none(row["revoked_at"]),
         )
 
     def get_agent(self, agent_id: str) -> AgentRecord | None:
@@ -258,26 +265,31 @@ class Store:
     def add_bundle(self, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime) -> BundleRecord:
         """Store a verified bundle and attach it: to the open ticket it fits, or to a new one if its trigger asks."""
         with self._tx() as conn:
-            existing = conn.execute("SELECT sha256 FROM bundles WHERE bundle_id = ?", (record.bundle_id,)).fetchone()
-            if existing is not None:
-                raise Conflict(f"bundle {record.bundle_id} was already stored", code="bundle_exists")
-            original = self._same_capture(conn, record)
-            if original is not None:
-                return self._add_duplicate(conn, record, original, now)
-            chosen = best_fit(
-                record.window,
-                self._open_spans(conn, record.household),
-                slack=slack,
-                lookback=lookback,
-                signature=record.trigger.signature,
-            )
-            ticket_id, how = chosen if chosen is not None else (None, None)
-            if ticket_id is None and record.trigger.open_ticket:
-                ticket_id = self._insert_ticket(conn, self._intake_from_trigger(record), record.agent_id, now)
-            record = record.model_copy(update={"ticket_id": ticket_id})
-            self._insert_bundle(conn, record)
-            if ticket_id is not None:
-                self._attached(conn, ticket_id, record, record.agent_id, now, how)
+            return self._add_bundle(conn, record, slack=slack, lookback=lookback, now=now)
+
+    def _add_bundle(
+        self, conn: Connection, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime
+    ) -> BundleRecord:
+        existing = conn.execute("SELECT sha256 FROM bundles WHERE bundle_id = ?", (record.bundle_id,)).fetchone()
+        if existing is not None:
+            raise Conflict(f"bundle {record.bundle_id} was already stored", code="bundle_exists")
+        original = self._same_capture(conn, record)
+        if original is not None:
+            return self._add_duplicate(conn, record, original, now)
+        chosen = best_fit(
+            record.window,
+            self._open_spans(conn, record.household),
+            slack=slack,
+            lookback=lookback,
+            signature=record.trigger.signature,
+        )
+        ticket_id, how = chosen if chosen is not None else (None, None)
+        if ticket_id is None and record.trigger.open_ticket:
+            ticket_id = self._insert_ticket(conn, self._intake_from_trigger(record), record.agent_id, now)
+        record = record.model_copy(update={"ticket_id": ticket_id})
+        self._insert_bundle(conn, record)
+        if ticket_id is not None:
+            self._attached(conn, ticket_id, record, record.agent_id, now, how)
         return record
 
     # -- fleet facts (the SQL is in fleet_facts.py, shared with the PostgreSQL store) ---------------------------
@@ -481,8 +493,8 @@ class Store:
             TicketSpan(
                 row["id"],
                 _dt(row["created_at"]),
-                _dt(row["occurred_from"]),
-                _dt(row["occurred_to"]),
+                _dt_or_none(row["occurred_from"]),
+                _dt_or_none(row["occurred_to"]),
                 device=json.loads(row["intake"]).get("device"),
                 fault_type=json.loads(row["classified"]).get("type") if row["classified"] else None,
             )
@@ -635,7 +647,7 @@ class Store:
         self,
         ticket_id: int,
         actor: str,
-        events: list[tuple[str, dict[str, Any]]],
+        events: Sequence[tuple[str, dict[str, Any]]],
         now: datetime,
         *,
         state: TicketState | None = None,

@@ -93,11 +93,11 @@ def prefill_for(current: dict[str, Any] | None, trigger_kind: str, signature: st
     """The classification to record when a bundle joins a ticket whose last classification is ``current``, or
     None to leave it. A person's classification stays; a pre-filled one is replaced by better-supported evidence."""
     cause = (signature or "").partition(":")[0]
-    prefill = classification_from(cause)
-    if prefill is None:
+    classification = classification_from(cause)
+    if classification is None:
         return None
     strength = evidence_strength(trigger_kind, signature)
-    prefill = prefill | {"strength": strength, "provisional": strength[0] == PROVISIONAL}
+    prefill = classification | {"strength": strength, "provisional": strength[0] == PROVISIONAL}
     if current is None:
         return prefill
     if current.get("source") != "diagnosis":

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from shared.models import Priority
 
@@ -101,11 +102,13 @@ def check_target(name: str, value: str | None) -> Target | None:
     return Target(label, hours=amount / 60 if unit == "m" else amount)
 
 
+def _with(policy: Policy, overrides: Mapping[str, str | None]) -> Policy:
+    # The field names come from configuration: check_target admits only target fields, and None only where a
+    # target may be dropped, which is more than a type can say here.
+    changes: dict[str, Any] = {name: check_target(name, value) for name, value in overrides.items()}
+    return replace(policy, **changes)
+
+
 def with_targets(overrides: Mapping[Priority, Mapping[str, str | None]]) -> ServiceLevels:
     """The default table with some targets replaced (or dropped)."""
-    return {
-        priority: replace(
-            policy, **{name: check_target(name, value) for name, value in overrides.get(priority, {}).items()}
-        )
-        for priority, policy in POLICIES.items()
-    }
+    return {priority: _with(policy, overrides.get(priority, {})) for priority, policy in POLICIES.items()}

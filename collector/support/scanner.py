@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Self
+from typing import Any, Self
 
 from shared.aio import cancel_and_wait
 
+from ..clock import Clock
 from ..config import CollectorConfig
 from ..metrics import CollectorMetrics
-from ..state import Clock
 from ..store import Database, Store
 from ..store.backends import Duty
 from .clocks import ClockState
@@ -34,7 +34,7 @@ def scan_once(store: Store, config: CollectorConfig, now) -> Counter[EventKind]:
             for e in ticket.events
             if e.kind in (EventKind.SLA_WARNING, EventKind.SLA_BREACHED)
         }
-        fresh = []
+        fresh: list[tuple[EventKind, dict[str, Any]]] = []
         for clock in ticket_clocks(config.support, ticket, now):
             kind = {ClockState.WARNING: EventKind.SLA_WARNING, ClockState.BREACHED: EventKind.SLA_BREACHED}.get(
                 clock.state

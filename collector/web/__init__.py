@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -30,21 +30,24 @@ from shared.signing import public_key_from_text
 
 from .. import fleet
 from ..api.live import audit_live_request, presence_of, relay
-from ..api.support import clock_json, month_report, queue_entries
+from ..api.support import ClassifyRequest, assignee_of, clock_json, month_report, queue_entries
 from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
 from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
-from ..models import BundleRecord, Principal, Role, TicketState
+from ..models import BundleRecord, Principal, Role, Ticket, TicketState
 from ..ratelimit import whole_seconds
-from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE, LOGIN_THROTTLE
+from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE
 from ..store import Store
 from ..store.connectors import links_of_ticket
 from ..store.contacts import Language
 from ..store.staff import staff_names
+from ..support.clocks import current_state
+from ..support.events import EventKind
+from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS, route
 from .chart import timeline_svg
 from .desk_text import message, phrases, words
-from .guard import client_address, is_https
+from .guard import LOGIN_THROTTLE, client_address, is_https
 from .passwords import hash_password, verify_password
 
 COOKIE = "homediag_session"
@@ -59,6 +62,14 @@ _env = jinja2.Environment(
     ),
     autoescape=True,
 )
+
+
+def load_templates() -> None:
+    """Compile every page template now (they stay cached): read at startup in a worker thread, not from disk
+    on the event loop by the first request for each page."""
+    for template in resources.files(__package__).joinpath("templates").iterdir():
+        if template.name.endswith(".html"):
+            _env.get_template(template.name)
 
 
 def staff_language(request: web.Request) -> Language:
@@ -227,6 +238,32 @@ async def _assignable(request: web.Request, who: Principal) -> list[str]:
     return await request.app[DB].run(staff_names) if who.role in (Role.ENGINEER, Role.ADMIN) else []
 
 
+def known_groups(request: web.Request, chosen: str | None) -> list[str]:
+    """The queue's group choices: where tickets are routed, groups with their own calendar, the one asked for."""
+    named = {route(Priority.P1), route(Priority.P3), *request.app[CONFIG].support.group_calendars}
+    return sorted(named | ({chosen} if chosen else set()))
+
+
+def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]:
+    """What the ticket page's work panel offers: the moves the lifecycle allows from here, and so on."""
+    state = TicketState(current_state(ticket.events))
+    closed = {
+        e.data.get("complaint_id")
+        for e in ticket.events
+        if e.kind == EventKind.COMPLAINT_MILESTONE and e.data.get("name") == "close"
+    }
+    return {
+        "next_states": sorted(TRANSITIONS[state]),
+        "milestones": sorted(MILESTONES),
+        "solutions": sorted(SOLUTION_KINDS),
+        "assignee": assignee_of(ticket),
+        "groups": known_groups(request, ticket.group),
+        "fault_types": get_args(ClassifyRequest.model_fields["type"].annotation),
+        "classified": next((e.data for e in reversed(ticket.events) if e.kind == EventKind.CLASSIFIED), {}),
+        "open_complaints": [e for e in ticket.events if e.kind == EventKind.COMPLAINT and e.id not in closed],
+    }
+
+
 @routes.get("/ui/")
 async def queue_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
@@ -256,7 +293,7 @@ async def queue_page(request: web.Request) -> web.Response:
         now=request.app[CLOCK](),
         states=list(TicketState),
         bulk=who.role in (Role.ENGINEER, Role.ADMIN),
-        groups=desk.known_groups(request, q.get("group")),
+        groups=known_groups(request, q.get("group")),
         staff=await _assignable(request, who),
     )
 
@@ -327,7 +364,7 @@ async def _bundle_view(request: web.Request, record: BundleRecord, who: Principa
 async def ticket_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     ticket = await visible_ticket(request, who)
-    bundles = []
+    bundles: list[dict[str, Any]] = []
     for record in ticket.bundles:
         view = await _bundle_view(request, record, who)
         names = {d.id: d.name or d.id for d in view["inventory"].devices} if view["inventory"] else {}
@@ -357,7 +394,7 @@ async def ticket_page(request: web.Request) -> web.Response:
         now=request.app[CLOCK](),
         presence=presence,
         live_on=request.app.get(LIVE) is not None,
-        work=desk.ticket_context(request, ticket),
+        work=ticket_context(request, ticket),
         staff=await _assignable(request, who),
         helpdesk_links=await request.app[DB].run(links_of_ticket, ticket.id),
     )
@@ -458,5 +495,3 @@ def countdown(seconds: float | None) -> str:
 _env.filters["countdown"] = countdown
 _env.filters["iso"] = lambda value: value.isoformat() if isinstance(value, datetime) else value
 _env.filters["local"] = local_time
-
-from . import desk, portal  # noqa: E402,F401 - their routes join ``routes``; they use ``render`` and ``signed_in``

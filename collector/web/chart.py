@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
 
 NETWORK_LANES = (
     ("hub_link", EventKind.HUB_LINK),
@@ -18,8 +18,8 @@ NETWORK_LANES = (
     ("broker", EventKind.BROKER),
 )
 LANE_H, LABEL_W, WIDTH, TOP = 26, 170, 1100, 28
-DOWN = {"down", "offline", "refused"}  # refused: the broker runs but will not let the hub in
-UP = {"up", "online", "accepted"}
+DOWN = {EventState.DOWN, EventState.OFFLINE, EventState.REFUSED}  # refused: the broker runs but will not let the hub in
+UP = {EventState.UP, EventState.ONLINE, EventState.ACCEPTED}
 
 
 def _spans(events: list[TimelineEvent], start: datetime, end: datetime) -> list[tuple[datetime, datetime, str]]:
@@ -30,10 +30,10 @@ def _spans(events: list[TimelineEvent], start: datetime, end: datetime) -> list[
         if event.state in DOWN and since is None:
             since = event
         elif event.state in UP and since is not None:
-            spans.append((since.ts, event.ts, since.state or "down"))
+            spans.append((since.ts, event.ts, since.state or EventState.DOWN))
             since = None
     if since is not None:
-        spans.append((since.ts, end, since.state or "down"))
+        spans.append((since.ts, end, since.state or EventState.DOWN))
     return [(max(a, start), min(b, end), how) for a, b, how in spans if b >= start and a <= end]
 
 
@@ -105,7 +105,7 @@ def timeline_svg(
                 )
         parts.append("</g>")
     for event in ordered:
-        if event.kind is EventKind.FAULT and event.state == "closed":
+        if event.kind is EventKind.FAULT and event.state is EventState.CLOSED:
             px = x(event.ts)
             signature = escape(str(event.detail.get("signature", "fault")))
             parts.append(

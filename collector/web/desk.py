@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel
-
-from shared.models import Priority
 
 from ..api.bodies import AttachRequest, NoteRequest
 from ..api.common import parse_model
@@ -36,7 +34,6 @@ from ..api.support import (
     apply_priority,
     apply_transition,
     apply_update,
-    assignee_of,
     month_report,
 )
 from ..api.tickets import add_note_event, open_ticket, visible_ticket
@@ -47,40 +44,12 @@ from ..store import Store
 from ..store.contacts import Contact, Language, set_contact
 from ..store.outbox import JobState, delivery_log
 from ..store.search import search_tickets
-from ..support.clocks import current_state
-from ..support.events import EventKind
-from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS, route
 from ..support.reports import report_csv
-from . import CSRF, checked_form, render, routes, signed_in
+from . import CSRF, checked_form, render, signed_in
 from .portal import add_image, form_with_image, ticket_image
 
+routes = web.RouteTableDef()  # the engineers' desk, added to the app by collector.app
 CHANNELS = ("hotline", "chat", "app", "e-mail", "self-diagnosis", "on-site")
-
-
-def known_groups(request: web.Request, chosen: str | None) -> list[str]:
-    """The queue's group choices: where tickets are routed, groups with their own calendar, the one asked for."""
-    named = {route(Priority.P1), route(Priority.P3), *request.app[CONFIG].support.group_calendars}
-    return sorted(named | ({chosen} if chosen else set()))
-
-
-def ticket_context(request: web.Request, ticket: Ticket) -> dict[str, Any]:
-    """What the ticket page's work panel offers: the moves the lifecycle allows from here, and so on."""
-    state = TicketState(current_state(ticket.events))
-    closed = {
-        e.data.get("complaint_id")
-        for e in ticket.events
-        if e.kind == EventKind.COMPLAINT_MILESTONE and e.data.get("name") == "close"
-    }
-    return {
-        "next_states": sorted(TRANSITIONS[state]),
-        "milestones": sorted(MILESTONES),
-        "solutions": sorted(SOLUTION_KINDS),
-        "assignee": assignee_of(ticket),
-        "groups": known_groups(request, ticket.group),
-        "fault_types": get_args(ClassifyRequest.model_fields["type"].annotation),
-        "classified": next((e.data for e in reversed(ticket.events) if e.kind == EventKind.CLASSIFIED), {}),
-        "open_complaints": [e for e in ticket.events if e.kind == EventKind.COMPLAINT and e.id not in closed],
-    }
 
 
 async def _staff_form(request: web.Request, *roles: Role) -> tuple[Principal, Ticket, dict[str, str]]:

@@ -52,3 +52,6 @@ class LoginThrottle:
     async def failed(self, account: str, address: str) -> None:
         await self._accounts.consume(account)
         await self._addresses.consume(address)
+
+
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)

@@ -37,8 +37,10 @@ from ..store import Store
 from ..store.contacts import contact_of
 from ..support.clocks import current_state, next_follow_up
 from ..support.events import EventKind
-from . import CSRF, checked_form, render, routes, session_principal, staff_language
+from . import CSRF, checked_form, render, session_principal, staff_language
 from .portal_text import PORTAL_TEXT, STATE_WORDS
+
+routes = web.RouteTableDef()  # the customers' portal, added to the app by collector.app
 
 
 async def customer(request: web.Request) -> Principal:

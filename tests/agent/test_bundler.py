@@ -15,6 +15,7 @@ from agent.errors import AgentError, NotEnrolled
 from agent.identity import Enrollment, Identity
 from shared.bundle import read_bundle
 from shared.models import CaptureWindow, Trigger, TriggerKind, utcnow
+from tests.configs import agent_config
 
 SECRET = "hunter2-very-secret"
 MAC = "a4:cf:12:34:56:78"
@@ -27,7 +28,7 @@ def _window() -> CaptureWindow:
 
 @pytest.fixture
 def enrolled(tmp_path: Path) -> tuple[AgentConfig, Identity]:
-    config = AgentConfig(state_dir=tmp_path)
+    config = agent_config(tmp_path)
     identity = Identity.load_or_create(tmp_path)
     identity.save_enrollment(
         Enrollment(
@@ -76,7 +77,7 @@ def test_redaction_can_be_switched_off_for_the_lab(enrolled: tuple[AgentConfig, 
 
 def test_extra_files_may_not_replace_the_gathered_facts(enrolled: tuple[AgentConfig, Identity]) -> None:
     config, identity = enrolled
-    with pytest.raises(AgentError, match="host.json"):
+    with pytest.raises(AgentError, match=r"host\.json"):
         create_bundle(
             config,
             identity,
@@ -89,9 +90,7 @@ def test_extra_files_may_not_replace_the_gathered_facts(enrolled: tuple[AgentCon
 def test_needs_enrolment(tmp_path: Path) -> None:
     identity = Identity.load_or_create(tmp_path)
     with pytest.raises(NotEnrolled):
-        create_bundle(
-            AgentConfig(state_dir=tmp_path), identity, trigger=Trigger(kind=TriggerKind.MANUAL), window=_window()
-        )
+        create_bundle(agent_config(tmp_path), identity, trigger=Trigger(kind=TriggerKind.MANUAL), window=_window())
 
 
 def test_the_trigger_and_file_names_are_redacted_too(enrolled: tuple[AgentConfig, Identity]) -> None:

@@ -11,6 +11,7 @@ from agent.collector_client import DEFAULT_RETRY_AFTER_S, UploadOutcome, collect
 from agent.config import AgentConfig
 from agent.errors import CollectorUnavailable
 from agent.identity import Enrollment
+from tests.configs import agent_config
 
 
 @pytest.mark.parametrize(("status", "already"), [(201, False), (200, True)])
@@ -58,5 +59,5 @@ def test_bundles_follow_the_enrolment_unless_configured() -> None:
         enrolled_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
     assert collector_url(AgentConfig(), enrollment) == "http://127.0.0.1:1111"
-    configured = AgentConfig.model_validate({"collector": {"url": "http://127.0.0.1:2222"}})
+    configured = agent_config(collector={"url": "http://127.0.0.1:2222"})
     assert collector_url(configured, enrollment) == "http://127.0.0.1:2222"

@@ -65,7 +65,7 @@ def test_a_loosened_key_file_is_restricted_again(tmp_path: Path) -> None:
 def test_a_damaged_key_is_a_clear_error(tmp_path: Path) -> None:
     Identity.load_or_create(tmp_path)
     (tmp_path / "identity" / "agent.key").write_bytes(b"garbage")
-    with pytest.raises(IdentityError, match="agent.key"):
+    with pytest.raises(IdentityError, match=r"agent\.key"):
         Identity.load_or_create(tmp_path)
 
 

@@ -27,6 +27,7 @@ from agent.outbox import (
     upload_order,
 )
 from tests.conftest import SmallDisk
+from tests.waiting import eventually
 
 from .conftest import MakeBundle, ScriptedCollector
 
@@ -365,7 +366,11 @@ async def test_final_refusal_moves_the_bundle_aside_once(
     reason = json.loads(kept.with_name(kept.name + ".json").read_text())
     assert reason["status"] == 409 and reason["code"] == "bundle_conflict"
     [record] = spool.rejected()
-    assert record.bundle_id == str(manifest.bundle_id) and record.trigger.signature == "dns_failure"
+    assert (
+        record.bundle_id == str(manifest.bundle_id)
+        and record.trigger is not None
+        and record.trigger.signature == "dns_failure"
+    )
 
 
 async def test_refused_connection_keeps_the_bundle_queued(tmp_path: Path, make_bundle: MakeBundle) -> None:
@@ -378,12 +383,6 @@ async def test_refused_connection_keeps_the_bundle_queued(tmp_path: Path, make_b
         assert not await outbox.drain(0.3)
         assert [e.bundle_id for e in await outbox.pending()] == [str(manifest.bundle_id)]
     assert len(spool.entries()) == 1
-
-
-async def _until(predicate, timeout: float = 10) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("collector_down", [False, True], ids=["delivered-from-memory", "spooled-once-the-disk-frees"])
@@ -415,7 +414,7 @@ async def test_a_full_disk_loses_nothing(
             assert [entry.bundle_id for entry in await outbox.pending()] == [put.entry.bundle_id]
             small_disk.free()
             outbox.wake()
-            await _until(lambda: len(spool.entries()) == 1)  # on disk as soon as the disk takes it
+            await eventually(lambda: len(spool.entries()) == 1)  # on disk as soon as the disk takes it
             assert spool.read(spool.entries()[0]) == data
             up.set()
             outbox.wake()
@@ -436,7 +435,7 @@ async def test_a_bundle_waiting_out_a_backoff_is_free_for_another_uploader(
         _outbox(spool, client, initial=30, max=30) as outbox,
     ):
         await outbox.put(data, manifest)
-        await _until(lambda: outbox.unreachable is not None)
+        await eventually(lambda: outbox.unreachable is not None)
         [entry] = spool.entries()
         claim = await asyncio.to_thread(spool.try_claim, entry)
         assert claim is not None, "the bundle stayed claimed through the backoff"

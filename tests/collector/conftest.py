@@ -20,6 +20,7 @@ from shared.bundle import build_bundle
 from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind
 from shared.settings import deep_merge
 from shared.signing import generate_private_key, public_key_to_text
+from tests.configs import collector_config
 
 BUNDLE_TYPE = "application/vnd.homediag.bundle+gzip"
 
@@ -123,13 +124,6 @@ class Collector:
 
 
 NOW = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)
-
-
-def collector_config(tmp_path: Path, **overrides: Any) -> CollectorConfig:
-    # Verification in a thread keeps these tests quick; the end-to-end tests run the default worker processes.
-    return CollectorConfig.model_validate(
-        {"data_dir": str(tmp_path / "collector"), **deep_merge({"ingest": {"verify_workers": 0}}, overrides)}
-    )
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from collector.api.support import FollowUpRequest
 from collector.app import create_app
 from collector.errors import BadRequest
 from collector.models import Role
+from tests.configs import collector_config
 
-from .conftest import Collector, collector_config
+from .conftest import Collector
 
 
 async def test_the_inputs_that_used_to_answer_500(collector: Collector) -> None:

@@ -5,23 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from collector.web.chart import timeline_svg
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
 
 T0 = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
 
-def ev(seconds: float, kind: EventKind, state: str) -> TimelineEvent:
+def ev(seconds: float, kind: EventKind, state: EventState) -> TimelineEvent:
     return TimelineEvent(ts=T0 + timedelta(seconds=seconds), kind=kind, state=state, source="test")
 
 
 def test_outages_and_refusals_are_shaded_with_what_happened() -> None:
     svg = timeline_svg(
         [
-            ev(10, EventKind.GATEWAY, "down"),
-            ev(30, EventKind.GATEWAY, "up"),
-            ev(60, EventKind.BROKER, "refused"),
-            ev(90, EventKind.BROKER, "accepted"),
-            ev(100, EventKind.DNS, "down"),
+            ev(10, EventKind.GATEWAY, EventState.DOWN),
+            ev(30, EventKind.GATEWAY, EventState.UP),
+            ev(60, EventKind.BROKER, EventState.REFUSED),
+            ev(90, EventKind.BROKER, EventState.ACCEPTED),
+            ev(100, EventKind.DNS, EventState.DOWN),
         ],
         T0,
         T0 + timedelta(minutes=2),
@@ -34,7 +34,7 @@ def test_outages_and_refusals_are_shaded_with_what_happened() -> None:
 
 def test_times_read_in_the_readers_zone_and_a_multi_day_axis_carries_dates() -> None:
     short = timeline_svg(
-        [ev(10, EventKind.GATEWAY, "down"), ev(30, EventKind.GATEWAY, "up")],
+        [ev(10, EventKind.GATEWAY, EventState.DOWN), ev(30, EventKind.GATEWAY, EventState.UP)],
         T0,
         T0 + timedelta(minutes=2),
         zone="Asia/Shanghai",
@@ -49,7 +49,7 @@ def test_lanes_and_marks_in_the_readers_language() -> None:
     from collector.web.desk_text import words
 
     svg = timeline_svg(
-        [ev(10, EventKind.BROKER, "refused"), ev(30, EventKind.BROKER, "accepted")],
+        [ev(10, EventKind.BROKER, EventState.REFUSED), ev(30, EventKind.BROKER, EventState.ACCEPTED)],
         T0,
         T0 + timedelta(minutes=1),
         word=words(Language.ZH),

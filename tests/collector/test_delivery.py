@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -22,12 +22,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from collector.app import create_app
+from collector.config import SmtpSecurity
 from collector.delivery import backoff
 from collector.models import Role
 from collector.store import open_store
 from lab.certs import make_server_certificate
+from tests.configs import collector_config
+from tests.waiting import eventually
 
-from .conftest import NOW, Collector, ManualClock, collector_config
+from .conftest import NOW, Collector, ManualClock
 from .sessions import sign_in
 
 SECRET = "whsec-0123456789abcdef"
@@ -151,14 +154,6 @@ def html(message: EmailMessage) -> str:
     return str(part.get_content())
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition did not hold in time")
-
-
 async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector, servers: Servers) -> None:
     servers.receiver.failing = 1  # the helpdesk's first answer is a 500: the outbox retries after its backoff
     eve = await sign_in(collector, "eve", Role.ENGINEER)
@@ -183,7 +178,7 @@ async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector
         {"text": INTERNAL, "visibility": "internal"},
     ):
         assert (await collector.call("POST", f"/api/v1/tickets/{tid}/notes", token, json=body))[0] == 201
-    await until(lambda: len(servers.inbox.messages) == 2)
+    await eventually(lambda: len(servers.inbox.messages) == 2)
     received, reply = servers.inbox.messages
     assert received["Subject"] == f"我们已收到您的请求（工单 {tid}）" and received["To"] == "li@example.com"
     assert "级别为 P2" in plain(received) and "CST" in plain(received)  # expected time, in the household's zone
@@ -191,7 +186,7 @@ async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector
     assert '<html lang="zh">' in html(received) and "下一步" in html(received) and "CST" in html(received)
     assert "我们正在查看网关日志。" in plain(reply) and "我们正在查看网关日志。" in html(reply)
     assert all(INTERNAL not in plain(m) + html(m) for m in servers.inbox.messages)
-    await until(
+    await eventually(
         lambda: (
             sum(e["event"]["kind"] == "notification_sent" for e in servers.receiver.deliveries) == 2
             and len(servers.receiver.deliveries) >= 3
@@ -200,7 +195,7 @@ async def test_customer_mail_and_signed_webhooks_end_to_end(collector: Collector
     collector.clock.advance(120)  # past the backoff of the delivery the helpdesk refused
     status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", token)
     public = [e for e in ticket["events"] if e["kind"] != "internal_note"]
-    await until(lambda: {d["event"]["id"] for d in servers.receiver.deliveries} >= {e["id"] for e in public})
+    await eventually(lambda: {d["event"]["id"] for d in servers.receiver.deliveries} >= {e["id"] for e in public})
     keys = [d["key"] for d in servers.receiver.deliveries]
     assert len(keys) == len(set(keys))  # never twice
     assert all(INTERNAL not in json.dumps(d) for d in servers.receiver.deliveries)  # the endpoint gets the public view
@@ -238,11 +233,11 @@ async def test_jobs_survive_a_restart_and_are_not_planned_twice(tmp_path: Path, 
                     json={"household": "hh-r", "device": "plug", "symptom": "off", "when": "now", "priority": "P3"},
                 )
                 assert answer.status == 201
-                await until(lambda: servers.receiver.failing < 10**6)  # tried once and refused
+                await eventually(lambda: servers.receiver.failing < 10**6)  # tried once and refused
             else:
                 servers.receiver.failing = 0
                 clock.advance(3600)
-                await until(lambda: len(servers.receiver.deliveries) == 1)
+                await eventually(lambda: len(servers.receiver.deliveries) == 1)
                 await asyncio.sleep(0.3)  # more passes of the outbox: nothing more goes out
     assert [d["event"]["kind"] for d in servers.receiver.deliveries] == ["created"]
 
@@ -279,7 +274,7 @@ async def test_each_endpoint_signs_with_its_own_secret_and_sees_what_it_may(tmp_
                     f"/api/v1/tickets/{tid}/notes", headers=auth, json={"text": text, "visibility": visibility}
                 )
                 assert answer.status == 201
-            await until(lambda: len(chat.deliveries) >= 3 and len(servers.receiver.deliveries) >= 2)
+            await eventually(lambda: len(chat.deliveries) >= 3 and len(servers.receiver.deliveries) >= 2)
     finally:
         await hook.close()
     assert chat.rejected == servers.receiver.rejected == 0  # each signature checks out with its endpoint's secret
@@ -312,16 +307,16 @@ async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(
         token,
         json={"household": "hh-quiet", "device": "plug", "symptom": "clicks", "when": "sometimes", "priority": "P3"},
     )
-    await until(lambda: len(servers.inbox.messages) == 1)  # ticket received
+    await eventually(lambda: len(servers.inbox.messages) == 1)  # ticket received
     collector.clock.advance(55 * 3600)  # 17 h left of the 72 hours: the scanner warns, the outbox tells the customer
     await collector.client.app[SCANNER].scan()
-    await until(lambda: len(servers.inbox.messages) == 2)
+    await eventually(lambda: len(servers.inbox.messages) == 2)
     notice = servers.inbox.messages[1]
     assert notice["Subject"] == f"Ticket {ticket['id']}: we are still working on it"
     assert "CET" in plain(notice) and "CET" in html(notice)  # the household's zone
     store = collector.store()
     try:
-        await until(lambda: sum(e.kind == "notification_sent" for e in store.ticket_events(ticket["id"])) == 2)
+        await eventually(lambda: sum(e.kind == "notification_sent" for e in store.ticket_events(ticket["id"])) == 2)
     finally:
         store.close()
     _, sla = await collector.call("GET", f"/api/v1/tickets/{ticket['id']}/sla", token)
@@ -334,7 +329,7 @@ async def test_the_72_hour_notice_goes_out_by_itself_and_keeps_the_clock_green(
 
 async def test_smtp_over_implicit_tls_and_a_refused_recipient(tmp_path: Path) -> None:
     """Port-465 style TLS from the first byte; a 550 for the recipient is permanent (not retried)."""
-    from collector.config import SmtpConfig, SmtpSecurity
+    from collector.config import SmtpConfig
     from collector.notify.senders import DeliveryFailed, EmailSender
     from collector.store.outbox import Job
 

@@ -68,7 +68,9 @@ async def test_an_engineer_works_a_ticket_from_intake_to_resolution(collector: C
         image=png(chunk(b"tEXt", b"Comment\x00" + GPS)),
     )
     assert status == 303
-    tid = int(re.search(r"/ui/tickets/(\d+)", where).group(1))
+    moved_to = re.search(r"/ui/tickets/(\d+)", where)
+    assert moved_to is not None, where
+    tid = int(moved_to.group(1))
     url = f"/ui/tickets/{tid}"
     _, complaint = await collector.call(
         "POST", f"/api/v1/tickets/{tid}/complaints", collector.user("li", Role.ENGINEER), json={"text": "too slow"}

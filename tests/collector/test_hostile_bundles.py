@@ -19,7 +19,7 @@ from collector.ingest import Upload, Verified, bundle_record
 from collector.models import Role
 from collector.state import BLOBS, DB
 from shared.bundle import peek_manifest
-from shared.models import Trigger, TriggerKind
+from shared.models import Priority, Trigger, TriggerKind
 from tests.blob_fixtures import BlobBackend
 
 from .conftest import NOW, Agent, Collector
@@ -86,7 +86,7 @@ FLEET_TRIGGER = Trigger(
     kind=TriggerKind.SELF_DIAGNOSIS,
     signature="device_offline:plug",
     open_ticket=True,
-    priority="P2",
+    priority=Priority.P2,
     summary="the plug drops off",
 )
 

@@ -3,6 +3,7 @@ any other bytes are refused with a reason and never raise anything else."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import struct
 import zlib
@@ -82,10 +83,8 @@ def test_other_bytes_are_refused_with_a_reason(data: bytes) -> None:
     )
 )
 def test_any_bytes_are_an_image_or_a_refusal(data: bytes) -> None:
-    try:
+    with contextlib.suppress(ImageRefused):
         checked_image(data)
-    except ImageRefused:
-        pass
 
 
 def _form(csrf: str, image: bytes) -> aiohttp.FormData:
@@ -113,12 +112,14 @@ async def test_a_customer_adds_a_screenshot_staff_see_it_another_household_canno
     )
     assert answer.status == 303, await answer.text()
     _, _, page = await carol.get(f"/portal/tickets/{ticket['id']}")
-    src = re.search(r'<img src="([^"]+)"', page).group(1)
+    image = re.search(r'<img src="([^"]+)"', page)
+    assert image is not None, page
+    src = image.group(1)
     answer = await collector.client.get(src, headers={"Cookie": carol.cookie})
     assert answer.content_type == "image/png" and await answer.read() == png()
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     eve = await sign_in(collector, "eve", Role.ENGINEER)
-    status, _, history = await eve.get(f"/ui/tickets/{ticket['id']}")
+    _status, _, history = await eve.get(f"/ui/tickets/{ticket['id']}")
     assert "metadata removed" in history and src.replace("/portal/", "/ui/") in history
     dave = await sign_in(collector, "dave", Role.CUSTOMER, "hh-2")
     assert (await dave.get(src))[0] == 404

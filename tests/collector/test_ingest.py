@@ -12,7 +12,7 @@ import pytest
 
 from collector.models import Role
 from collector.state import BLOBS
-from shared.models import Trigger, TriggerKind
+from shared.models import Priority, Trigger, TriggerKind
 from shared.signing import generate_private_key
 from tests.blob_fixtures import BlobBackend
 
@@ -182,7 +182,7 @@ async def test_self_diagnosis_with_consent_opens_a_ticket(collector: Collector) 
     trigger = Trigger(
         kind=TriggerKind.SELF_DIAGNOSIS,
         open_ticket=True,
-        priority="P2",
+        priority=Priority.P2,
         summary="The curtain stops responding every night around 03:00",
     )
     status, body, _ = await collector.upload(agent.bundle(start=NOW, trigger=trigger))

@@ -22,10 +22,12 @@ from collector.store.backends import Duty
 from collector.store.backends.postgres import MIGRATIONS as POSTGRES_MIGRATIONS
 from collector.store.backends.sqlite import MIGRATIONS as SQLITE_MIGRATIONS
 from lab.postgres import PostgresServer
+from tests.configs import collector_config
+from tests.waiting import eventually
 
-from .conftest import NOW, Collector, ManualClock, collector_config
+from .conftest import NOW, Collector, ManualClock
 from .sessions import Browser, sign_in
-from .test_delivery import Servers, notify_config, servers, until  # noqa: F401  (fixture)
+from .test_delivery import Servers, notify_config, servers  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -171,7 +173,7 @@ async def test_two_replicas_send_each_notification_once(
             "POST", f"/api/v1/tickets/{ticket['id']}/notes", token, json={"text": "on it", "visibility": "public"}
         )
         assert status == 201
-    await until(lambda: len(servers.receiver.deliveries) >= 8)
+    await eventually(lambda: len(servers.receiver.deliveries) >= 8)
     await asyncio.sleep(0.5)  # ten more polls of both outboxes: nothing may follow
     keys = [delivery["key"] for delivery in servers.receiver.deliveries]
     assert len(keys) == len(set(keys)) >= 8

@@ -21,9 +21,10 @@ from collector.app import create_app
 from collector.models import Role
 from collector.web.passwords import hash_password
 from lab.certs import make_server_certificate
-from shared.models import Trigger, TriggerKind
+from shared.models import Priority, Trigger, TriggerKind
+from tests.configs import collector_config
 
-from .conftest import NOW, Collector, ManualClock, collector_config
+from .conftest import NOW, Collector, ManualClock
 
 PASSWORD = "correct horse battery"
 
@@ -70,7 +71,7 @@ async def test_every_answer_has_the_security_headers_and_no_page_needs_inline_co
     trigger = Trigger(
         kind=TriggerKind.SELF_DIAGNOSIS,
         open_ticket=True,
-        priority="P2",
+        priority=Priority.P2,
         summary="plug drops off",
         signature="device_availability:plug",
     )

@@ -3,10 +3,8 @@ once per session, and the helpers both kinds of tests share (a signed bundle wit
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import inspect
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,9 +15,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import create_app
 from shared.models import DiagnosisReport, Explanation, Finding, Priority, RootCause
-from tests.collector.conftest import NOW, Agent, Collector, ManualClock, collector_config
+from tests.collector.conftest import NOW, Agent, Collector, ManualClock
+from tests.configs import collector_config
 
 from .rt_server import RtServer, available, start_rt
+
+# Helpdesk servers (a real RT among them) answer slowly on a shared machine.
+CONNECTOR_WAIT_S = 30
 
 PUBLIC_URL = "https://support.homediag.test"
 
@@ -70,18 +72,6 @@ def signed_bundle(agent: Agent, padding: int = 0) -> bytes:
     if padding:
         files["logs/noise.bin"] = base64.b64encode(bytes(range(256)) * (padding // 256 + 1))[:padding]
     return agent.bundle(start=NOW - timedelta(minutes=20), end=NOW - timedelta(minutes=10), files=files)
-
-
-async def until(condition: Callable[[], Any], seconds: float = 30) -> Any:
-    """The condition's first truthy result (it may return an awaitable), polled every 50 ms."""
-    for _ in range(int(seconds / 0.05)):
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition did not hold in time")
 
 
 @pytest.fixture

@@ -25,8 +25,9 @@ from collector.store.outbox import delivery_log
 from shared.bundle import open_bundle
 from tests.collector.conftest import NOW, Collector
 from tests.collector.sessions import sign_in
+from tests.waiting import eventually
 
-from .conftest import signed_bundle, until
+from .conftest import CONNECTOR_WAIT_S, signed_bundle
 from .contract_server import ContractServer, load_contract, start_contract_server
 
 INBOUND_SECRET = "helpdesk-webhook-secret-0123"
@@ -137,10 +138,10 @@ async def test_evidence_reaches_the_helpdesk_as_internal_comments_only(
     status, stored, _ = await collector.upload(bundle)
     assert status == 201 and stored["ticket_id"] == tid
     uploaded = "upload files" if name == "zendesk" else "attach temporary file"
-    await until(lambda: any(s.exchange == uploaded for s in server.seen))
+    await eventually(lambda: any(s.exchange == uploaded for s in server.seen), within=CONNECTOR_WAIT_S)
     status, _ = await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", engineer, json={"name": "fixed"})
     assert status == 201
-    await until(lambda: "Milestone: fixed" in json.dumps(_comments(server)))
+    await eventually(lambda: "Milestone: fixed" in json.dumps(_comments(server)), within=CONNECTOR_WAIT_S)
 
     assert server.violations == []
     names = [s.exchange for s in server.seen]
@@ -167,13 +168,16 @@ async def test_rate_limits_are_honoured_and_nothing_is_sent_twice(
     tid = await _open(collector, engineer, "hh-r")
     store = collector.store()
     try:
-        job = await until(lambda: next((j for j in delivery_log(store) if j["attempts"] == 1), None))
+        job = await eventually(
+            lambda: next((j for j in delivery_log(store) if j["attempts"] == 1), None), within=CONNECTOR_WAIT_S
+        )
         assert job["state"] == "pending" and "429" in job["last_error"]
         assert datetime.fromisoformat(job["next_at"]) >= NOW + timedelta(seconds=93)  # not before Retry-After
         # Another job for the same helpdesk meanwhile is held back without a request and without using an attempt.
         await collector.call("POST", f"/api/v1/tickets/{tid}/milestones", engineer, json={"name": "fixed"})
-        held = await until(
-            lambda: next((j for j in delivery_log(store) if j["key"].startswith("note:") and j["attempt_log"]), None)
+        held = await eventually(
+            lambda: next((j for j in delivery_log(store) if j["key"].startswith("note:") and j["attempt_log"]), None),
+            within=CONNECTOR_WAIT_S,
         )
     finally:
         store.close()
@@ -181,7 +185,7 @@ async def test_rate_limits_are_honoured_and_nothing_is_sent_twice(
     assert datetime.fromisoformat(held["next_at"]) >= NOW + timedelta(seconds=92)
     assert len(server.seen) == 0  # nothing reached the helpdesk while it asked us to wait
     collector.clock.advance(94)
-    await until(lambda: "Milestone: fixed" in json.dumps(_comments(server)))
+    await eventually(lambda: "Milestone: fixed" in json.dumps(_comments(server)), within=CONNECTOR_WAIT_S)
     assert [s.exchange for s in server.seen].count(
         "create ticket" if name == "zendesk" else "create customer request"
     ) == 1
@@ -199,7 +203,7 @@ async def test_a_bundle_above_the_attachment_limit_goes_as_a_signed_expiring_lin
     engineer = collector.user("eve", Role.ENGINEER)
     await _open(collector, engineer, "hh-big")
     await collector.upload(bundle)
-    await until(lambda: any("download" in json.dumps(c) for c in _comments(server)))
+    await eventually(lambda: any("download" in json.dumps(c) for c in _comments(server)), within=CONNECTOR_WAIT_S)
     assert server.violations == [] and all(s.file is None for s in server.seen)  # nothing attached
     text = json.dumps(_comments(server))
     url = re.search(r"https://support\.homediag\.test(/api/v1/connectors/downloads/[^ \"\\]+)", text)
@@ -284,7 +288,10 @@ async def test_inbound_webhooks_are_signed_link_tickets_and_resolve_ours(
         if name == "zendesk"
         else "edit issue (our ticket id written back)"
     )
-    await until(lambda: any(s.exchange == field for s in server.seen) and any(s.file == bundle for s in server.seen))
+    await eventually(
+        lambda: any(s.exchange == field for s in server.seen) and any(s.file == bundle for s in server.seen),
+        within=CONNECTOR_WAIT_S,
+    )
     assert server.violations == []
     status, _ = await _post(collector, path, b"[1", _signed_event(name, b"[1", INBOUND_SECRET, NOW))
     assert status == 400
@@ -303,7 +310,7 @@ async def test_a_delivery_the_helpdesk_refuses_gives_up_and_shows_in_the_admin_v
         status, log = await collector.call("GET", "/api/v1/deliveries", admin, params={"state": "failed"})
         return log["deliveries"] if status == 200 else []
 
-    (job,) = await until(gave_up)
+    (job,) = await eventually(gave_up, within=CONNECTOR_WAIT_S)
     assert job["channel"] == "helpdesk" and job["ticket_id"] == tid and job["attempts"] == 1  # a 4xx: not retried
     assert server.violations  # the documented server refused the wrong token
     browser = await sign_in(collector, "root-web", Role.ADMIN)
@@ -324,7 +331,7 @@ async def test_notes_are_in_the_households_language(
     server.values |= {"ticket_id": "1", "household": "hh-zh", "bundle_id": str(open_bundle(bundle).claimed.bundle_id)}
     await _open(collector, engineer, "hh-zh")
     await collector.upload(bundle)
-    await until(lambda: "根本原因" in json.dumps(_comments(server), ensure_ascii=False))
+    await eventually(lambda: "根本原因" in json.dumps(_comments(server), ensure_ascii=False), within=CONNECTOR_WAIT_S)
     text = json.dumps(_comments(server), ensure_ascii=False)
     for expected in (
         "症状：所有设备在 03:12 掉线。",
@@ -345,7 +352,7 @@ async def test_sla_warnings_and_breaches_are_mirrored_as_internal_notes(
     engineer = collector.user("eve", Role.ENGINEER)
     await _open(collector, engineer, "hh-sla")
     collector.clock.advance(3 * 86400)  # the P2 first response is long overdue
-    await until(lambda: "SLA breached: first_response" in json.dumps(_comments(server)))
+    await eventually(lambda: "SLA breached: first_response" in json.dumps(_comments(server)), within=CONNECTOR_WAIT_S)
     assert all(c.get("public") is False for c in _comments(server)) and server.violations == []
 
 
@@ -430,12 +437,14 @@ async def test_an_answer_unlike_the_documented_one_fails_the_attempt_and_is_retr
     await _open(collector, engineer, "hh-odd")
     store = collector.store()
     try:
-        job = await until(lambda: next((j for j in delivery_log(store) if j["attempts"] >= 1), None))
+        job = await eventually(
+            lambda: next((j for j in delivery_log(store) if j["attempts"] >= 1), None), within=CONNECTOR_WAIT_S
+        )
     finally:
         store.close()
     assert job["state"] == "pending" and "unlike its documented API" in job["last_error"]
     server.undocumented_answers = False
     server.values |= {"ticket_id": "1", "household": "hh-odd"}
     collector.clock.advance(60)  # past the backoff
-    await until(lambda: any(s.exchange.startswith("create") for s in server.seen))
+    await eventually(lambda: any(s.exchange.startswith("create") for s in server.seen), within=CONNECTOR_WAIT_S)
     assert server.violations == []

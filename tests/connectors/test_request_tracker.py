@@ -17,8 +17,9 @@ from collector.models import Role
 from shared.signing import public_key_to_text
 from tests.collector.conftest import NOW, Collector
 from tests.collector.sessions import sign_in
+from tests.waiting import eventually
 
-from .conftest import RtApi, signed_bundle, until
+from .conftest import CONNECTOR_WAIT_S, RtApi, signed_bundle
 from .rt_server import HOUSEHOLD_FIELD, QUEUE, RECOVERY_QUEUE, SCRIP_SECRET, TICKET_FIELD, RtServer
 
 pytestmark = pytest.mark.slow
@@ -81,10 +82,10 @@ async def test_a_signed_bundle_lands_on_the_rt_ticket_as_an_internal_comment(
     status, stored, _ = await collector.upload(bundle)
     assert status == 201 and stored["ticket_id"] == tid, stored
 
-    found = await until(lambda: rt_api.search(f"'CF.{{{TICKET_FIELD}}}' = '{tid}'"))
+    found = await eventually(lambda: rt_api.search(f"'CF.{{{TICKET_FIELD}}}' = '{tid}'"), within=CONNECTOR_WAIT_S)
     remote = found[0]["id"]
     assert await rt_api.field(remote, HOUSEHOLD_FIELD) == ["hh-rt-1"]
-    comments = await until(lambda: _with_file(rt_api, remote))
+    comments = await eventually(lambda: _with_file(rt_api, remote), within=CONNECTOR_WAIT_S)
     tx, files = comments[0]
     (attachment,) = files
     assert attachment["Filename"] == f"{stored['bundle_id']}.tar.gz"
@@ -117,7 +118,7 @@ async def test_a_signed_bundle_lands_on_the_rt_ticket_as_an_internal_comment(
         "POST", f"/api/v1/tickets/{tid}/milestones", engineer, json={"name": "root_cause_found", "text": "router"}
     )
     assert status == 201
-    await until(lambda: _comment_count(rt_api, remote, 2))
+    await eventually(lambda: _comment_count(rt_api, remote, 2), within=CONNECTOR_WAIT_S)
     history = await rt_api.history(remote)
     assert [t["Type"] for t in history].count("Correspond") == 1  # only the RT agent's own
     assert len(await _with_file(rt_api, remote)) == 1  # the bundle went once
@@ -168,16 +169,18 @@ async def test_a_ticket_opened_in_rt_gets_the_households_bundles_and_resolving_i
         )
         remote = created["id"]
         engineer = collector.user("eve", Role.ENGINEER)
-        listed = await until(lambda: _tickets_of(collector, engineer, "hh-rt-2"))
+        listed = await eventually(lambda: _tickets_of(collector, engineer, "hh-rt-2"), within=CONNECTOR_WAIT_S)
         tid = listed[0]["id"]
-        comments = await until(lambda: _with_file(rt_api, remote))
+        comments = await eventually(lambda: _with_file(rt_api, remote), within=CONNECTOR_WAIT_S)
         assert comments[0][1][0]["Filename"] == f"{stored['bundle_id']}.tar.gz"
-        assert await until(lambda: _field_is(rt_api, remote, TICKET_FIELD, str(tid)))  # our id written back
+        assert await eventually(
+            lambda: _field_is(rt_api, remote, TICKET_FIELD, str(tid)), within=CONNECTOR_WAIT_S
+        )  # our id written back
         status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", engineer)
         assert [b["bundle_id"] for b in ticket["bundles"]] == [stored["bundle_id"]]
 
         await rt_api.send("PUT", f"/ticket/{remote}", {"Status": "resolved"})
-        resolved = await until(lambda: _state_is(collector, engineer, tid, "resolved"))
+        resolved = await eventually(lambda: _state_is(collector, engineer, tid, "resolved"), within=CONNECTOR_WAIT_S)
         assert resolved
         status, ticket = await collector.call("GET", f"/api/v1/tickets/{tid}", engineer)
         notes = [e["data"]["note"] for e in ticket["events"] if e["kind"] == "transition"]
@@ -221,5 +224,5 @@ async def test_a_ticket_opened_in_rt_before_a_crash_is_found_not_opened_twice(
     assert await open_ticket(collector, engineer, "hh-rt-3") == 1
     status, stored, _ = await collector.upload(signed_bundle(agent))
     assert status == 201 and stored["ticket_id"] == 1
-    await until(lambda: _with_file(rt_api, created["id"]))
+    await eventually(lambda: _with_file(rt_api, created["id"]), within=CONNECTOR_WAIT_S)
     assert len(await rt_api.search(f"Queue = '{RECOVERY_QUEUE}'")) == 1  # found and used, not opened again

@@ -8,7 +8,9 @@ Device payload shapes follow what discovery stores (``Device`` ids such as ``she
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from agent.diagnosis import diagnose
 from agent.diagnosis.text import Facts, explain_all
@@ -16,6 +18,7 @@ from shared.models import (
     Device,
     DiagnosisReport,
     EventKind,
+    EventState,
     Finding,
     Inventory,
     Priority,
@@ -79,7 +82,7 @@ def inventory(weak: bool = True) -> Inventory:
 
 
 def _event(
-    ts: datetime, kind: EventKind, state: str | None = None, device: str | None = None, **detail: object
+    ts: datetime, kind: EventKind, state: EventState | None = None, device: str | None = None, **detail: object
 ) -> TimelineEvent:
     source = f"monitor.{kind.value}" if device is None else "shelly"
     return TimelineEvent(ts=ts, kind=kind, state=state, source=source, device_id=device, detail=dict(detail))
@@ -87,11 +90,11 @@ def _event(
 
 def _outage(start: datetime, seconds: float, kinds: tuple[EventKind, ...]) -> list[TimelineEvent]:
     end = start + timedelta(seconds=seconds)
-    return [_event(start, k, "down") for k in kinds] + [_event(end, k, "up") for k in kinds]
+    return [_event(start, k, EventState.DOWN) for k in kinds] + [_event(end, k, EventState.UP) for k in kinds]
 
 
 def _report(
-    events: list[TimelineEvent], checks: list[dict[str, object]] | None = None, *, weak: bool = False
+    events: list[TimelineEvent], checks: Sequence[Mapping[str, object]] | None = None, *, weak: bool = False
 ) -> DiagnosisReport:
     return diagnose(events, inventory(weak=weak), {}, ProfileSet(()), NOW, checks if checks is not None else CHECKS_OK)
 
@@ -107,7 +110,7 @@ ROUTER = (EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET)
 def mid_router_restart() -> DiagnosisReport:
     """Clicked 10 s into a router restart: the gateway, DNS and internet are down now."""
     start = NOW - timedelta(seconds=10)
-    events = [_event(start, k, "down") for k in (*ROUTER, EventKind.HUB_LINK)]
+    events = [_event(start, k, EventState.DOWN) for k in (*ROUTER, EventKind.HUB_LINK)]
     failing = [
         {"name": n, "ok": n == "broker", "detail": "no answer"}
         for n in ("hub_link", "gateway", "dns", "internet", "broker")
@@ -138,7 +141,7 @@ def _finding(
     end: datetime | None,
     facts: Facts,
     zh: Facts,
-    **fields: object,
+    **fields: Any,
 ) -> Finding:
     explanation, translations = explain_all(cause, facts, zh)
     return Finding(
@@ -202,7 +205,13 @@ def built(cause: RootCause) -> DiagnosisReport:
             )
         case RootCause.DEVICE_CRASH_LOOP:
             reasons = [
-                _event(t + timedelta(minutes=i), EventKind.DEVICE_REBOOT, device="esphome:porch", reason="Brownout")
+                _event(
+                    t + timedelta(minutes=i),
+                    EventKind.DEVICE_REBOOT,
+                    EventState.REBOOTED,
+                    device="esphome:porch",
+                    reason="Brownout",
+                )
                 for i in range(4)
             ]
             finding = _finding(

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from agent.diagnosis import diagnose
-from shared.models import Device, EventKind, Inventory, RootCause, TimelineEvent
+from shared.models import Device, EventKind, EventState, Inventory, RootCause, TimelineEvent
 from shared.profiles import load_profiles
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 PROFILES = load_profiles()
 
 
-def ev(at: datetime, kind: EventKind, state: str, device: str | None = None, **detail: object) -> TimelineEvent:
+def ev(at: datetime, kind: EventKind, state: EventState, device: str | None = None, **detail: object) -> TimelineEvent:
     return TimelineEvent(ts=at, kind=kind, state=state, source="test", device_id=device, detail=detail)
 
 
-def device(id: str, family: str, **fields: object) -> Device:
+def device(id: str, family: str, **fields: Any) -> Device:
     return Device(
         id=id, name=id, family=family, first_seen=NOW - timedelta(days=30), last_seen=NOW, available=True, **fields
     )
@@ -40,11 +41,11 @@ def router_reboot(
     end = start + timedelta(seconds=seconds)
     events = []
     for kind in (EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET):
-        events += [ev(start, kind, "down"), ev(end, kind, "up")]
+        events += [ev(start, kind, EventState.DOWN), ev(end, kind, EventState.UP)]
     for name, back_after in (devices or {}).items():
         events += [
-            ev(start + timedelta(seconds=15), EventKind.DEVICE_AVAILABILITY, "offline", name),
-            ev(end + timedelta(seconds=back_after), EventKind.DEVICE_AVAILABILITY, "online", name),
+            ev(start + timedelta(seconds=15), EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, name),
+            ev(end + timedelta(seconds=back_after), EventKind.DEVICE_AVAILABILITY, EventState.ONLINE, name),
         ]
     return events
 
@@ -91,26 +92,33 @@ def test_a_single_router_reboot_with_a_slow_device() -> None:
 )
 def test_network_outages_by_signature(kinds, cause) -> None:  # type: ignore[no-untyped-def]
     start = NOW - timedelta(hours=1)
-    events = [e for kind in kinds for e in (ev(start, kind, "down"), ev(start + timedelta(minutes=3), kind, "up"))]
+    events = [
+        e
+        for kind in kinds
+        for e in (ev(start, kind, EventState.DOWN), ev(start + timedelta(minutes=3), kind, EventState.UP))
+    ]
     assert run(events).verdict is cause
 
 
 def test_hub_link_down_for_long() -> None:
     start = NOW - timedelta(hours=3)
-    events = [ev(start, EventKind.HUB_LINK, "down"), ev(start + timedelta(minutes=40), EventKind.HUB_LINK, "up")]
+    events = [
+        ev(start, EventKind.HUB_LINK, EventState.DOWN),
+        ev(start + timedelta(minutes=40), EventKind.HUB_LINK, EventState.UP),
+    ]
     report = run(events)
     assert report.verdict is RootCause.HUB_LINK_DOWN and report.priority == "P1"
 
 
 def test_device_offline_reboot_and_crash_loop() -> None:
     start = NOW - timedelta(hours=1)
-    offline = run([ev(start, EventKind.DEVICE_AVAILABILITY, "offline", "speaker")])
+    offline = run([ev(start, EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, "speaker")])
     assert offline.verdict is RootCause.DEVICE_OFFLINE and "still offline" in offline.findings[0].explanation.symptom
-    reboot = run([ev(start, EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Power On")])
+    reboot = run([ev(start, EventKind.DEVICE_REBOOT, EventState.REBOOTED, "plug", reason="Power On")])
     assert reboot.verdict is RootCause.DEVICE_REBOOT and reboot.priority == "P3"
     loop = run(
         [
-            ev(start + timedelta(minutes=i), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")
+            ev(start + timedelta(minutes=i), EventKind.DEVICE_REBOOT, EventState.REBOOTED, "plug", reason="Exception")
             for i in range(4)
         ]
     )
@@ -127,12 +135,12 @@ def test_a_short_absence_ending_in_a_reboot_is_the_reboot(away_s: float, cause: 
     went, back = NOW - timedelta(hours=1), NOW - timedelta(hours=1) + timedelta(seconds=away_s)
     report = run(
         [
-            ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-            ev(back, EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+            ev(went, EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, "plug"),
+            ev(back, EventKind.DEVICE_AVAILABILITY, EventState.ONLINE, "plug"),
             ev(
                 back + timedelta(seconds=1),
                 EventKind.DEVICE_REBOOT,
-                "rebooted",
+                EventState.REBOOTED,
                 "plug",
                 reason="Software/System restart",
             ),
@@ -144,18 +152,21 @@ def test_a_short_absence_ending_in_a_reboot_is_the_reboot(away_s: float, cause: 
 def test_weak_signal_hub_boots_and_clock_jump() -> None:
     weak = Inventory(generated_at=NOW, devices=[device("plug", "tasmota", rssi_dbm=-86)])
     assert run([], weak).verdict is RootCause.WIFI_WEAK_SIGNAL
-    assert run([ev(NOW - timedelta(hours=5), EventKind.HUB_BOOT, "power_loss")]).verdict is RootCause.HUB_POWER_LOSS
-    assert run([ev(NOW - timedelta(hours=5), EventKind.HUB_BOOT, "reboot")]).verdict is RootCause.HUB_REBOOT
-    jump = run([ev(NOW - timedelta(hours=1), EventKind.CLOCK_JUMP, "forward", jump_s=3600.0)])
+    assert (
+        run([ev(NOW - timedelta(hours=5), EventKind.HUB_BOOT, EventState.POWER_LOSS)]).verdict
+        is RootCause.HUB_POWER_LOSS
+    )
+    assert run([ev(NOW - timedelta(hours=5), EventKind.HUB_BOOT, EventState.REBOOT)]).verdict is RootCause.HUB_REBOOT
+    jump = run([ev(NOW - timedelta(hours=1), EventKind.CLOCK_JUMP, EventState.FORWARD, jump_s=3600.0)])
     assert jump.verdict is RootCause.CLOCK_JUMP and "60 minutes forward" in jump.findings[0].explanation.symptom
 
 
 def test_a_hub_short_of_storage_is_said_plainly_and_decides_only_alone() -> None:
-    full = {"disk_percent": 99.6, "memory_percent": 41.0, "reasons": ["disk"]}
+    full: dict[str, Any] = {"disk_percent": 99.6, "memory_percent": 41.0, "reasons": ["disk"]}
     events = [
-        ev(NOW - timedelta(minutes=30), EventKind.HUB_HEALTH, "ok", disk_percent=80.0, reasons=[]),
-        ev(NOW - timedelta(minutes=20), EventKind.HUB_HEALTH, "degraded", **full),
-        ev(NOW - timedelta(minutes=10), EventKind.HUB_HEALTH, "degraded", **full),
+        ev(NOW - timedelta(minutes=30), EventKind.HUB_HEALTH, EventState.OK, disk_percent=80.0, reasons=[]),
+        ev(NOW - timedelta(minutes=20), EventKind.HUB_HEALTH, EventState.DEGRADED, **full),
+        ev(NOW - timedelta(minutes=10), EventKind.HUB_HEALTH, EventState.DEGRADED, **full),
     ]
     report = run(events)
     assert report.verdict is RootCause.HUB_DEGRADED and report.priority == "P2"
@@ -165,25 +176,27 @@ def test_a_hub_short_of_storage_is_said_plainly_and_decides_only_alone() -> None
     assert finding.started_at == NOW - timedelta(minutes=20) and finding.ended_at == NOW - timedelta(minutes=10)
     with_reboot = run(events + router_reboot(NOW - timedelta(minutes=15)))
     assert with_reboot.verdict is RootCause.ROUTER_REBOOT and RootCause.HUB_DEGRADED in causes(with_reboot)
-    cleaned = run(events + [ev(NOW - timedelta(minutes=5), EventKind.HUB_HEALTH, "ok", disk_percent=50.0, reasons=[])])
+    cleaned = run(
+        [*events, ev(NOW - timedelta(minutes=5), EventKind.HUB_HEALTH, EventState.OK, disk_percent=50.0, reasons=[])]
+    )
     assert cleaned.verdict is RootCause.HUB_DEGRADED  # it happened; the finding says until when
     assert cleaned.findings[0].ended_at == NOW - timedelta(minutes=10)
     assert "(until 08:50)" in cleaned.findings[0].explanation.symptom
 
 
 def test_a_broker_refusing_the_hub_is_named_even_beside_its_restart() -> None:
-    refused = ev(NOW - timedelta(minutes=30), EventKind.BROKER, "refused", reason="Not authorized")
+    refused = ev(NOW - timedelta(minutes=30), EventKind.BROKER, EventState.REFUSED, reason="Not authorized")
     restart = [
-        ev(NOW - timedelta(minutes=31), EventKind.BROKER, "down"),
-        ev(NOW - timedelta(minutes=30), EventKind.BROKER, "up"),
+        ev(NOW - timedelta(minutes=31), EventKind.BROKER, EventState.DOWN),
+        ev(NOW - timedelta(minutes=30), EventKind.BROKER, EventState.UP),
     ]
-    report = run(restart + [refused])
+    report = run([*restart, refused])
     assert report.verdict is RootCause.BROKER_REFUSED and RootCause.BROKER_DOWN in causes(report)
     finding = report.findings[0]
     assert (
         "Not authorized" in finding.title and finding.ended_at is None and "since 08:30" in finding.explanation.symptom
     )
-    fixed = run([refused, ev(NOW - timedelta(minutes=5), EventKind.BROKER, "accepted")])
+    fixed = run([refused, ev(NOW - timedelta(minutes=5), EventKind.BROKER, EventState.ACCEPTED)])
     assert (
         fixed.findings[0].ended_at == NOW - timedelta(minutes=5) and "to 08:55" in fixed.findings[0].explanation.symptom
     )
@@ -191,7 +204,12 @@ def test_a_broker_refusing_the_hub_is_named_even_beside_its_restart() -> None:
 
 def test_healthy_only_when_nothing_is_wrong_and_live_checks_count() -> None:
     start = NOW - timedelta(hours=1)
-    healthy = run([ev(start, EventKind.GATEWAY, "up"), ev(start, EventKind.DEVICE_AVAILABILITY, "online", "plug")])
+    healthy = run(
+        [
+            ev(start, EventKind.GATEWAY, EventState.UP),
+            ev(start, EventKind.DEVICE_AVAILABILITY, EventState.ONLINE, "plug"),
+        ]
+    )
     assert healthy.verdict is RootCause.HEALTHY and healthy.priority == "P3"
     assert healthy.findings[0].explanation.symptom == "Everything works."
     failing = run([], checks=[{"name": "gateway", "ok": False, "detail": "timeout"}, {"name": "dns", "ok": True}])
@@ -210,14 +228,14 @@ def test_a_fault_bundle_is_diagnosed_for_its_own_fault() -> None:
 
     start = NOW - timedelta(minutes=5)
     events = [
-        ev(start, EventKind.INTERNET, "down"),
-        ev(start + timedelta(seconds=6), EventKind.INTERNET, "up"),
-        ev(start + timedelta(seconds=40), EventKind.DNS, "down"),
-        ev(start + timedelta(seconds=46), EventKind.DNS, "up"),
+        ev(start, EventKind.INTERNET, EventState.DOWN),
+        ev(start + timedelta(seconds=6), EventKind.INTERNET, EventState.UP),
+        ev(start + timedelta(seconds=40), EventKind.DNS, EventState.DOWN),
+        ev(start + timedelta(seconds=46), EventKind.DNS, EventState.UP),
         ev(
             start + timedelta(seconds=46),
             EventKind.FAULT,
-            "closed",
+            EventState.CLOSED,
             signature="dns_failure",
             started=(start + timedelta(seconds=40)).isoformat(),
         ),
@@ -253,12 +271,12 @@ def _checks(*failing: str) -> list[dict[str, object]]:
 def test_a_fault_the_recorder_still_holds_open_is_named_when_the_checks_already_pass(down, cause) -> None:  # type: ignore[no-untyped-def]
     # The click's fresh checks pass a second before the monitor records the recovery: the fault just ended.
     start = NOW - timedelta(seconds=14)
-    events = [ev(start, EventKind[name.upper()], "down") for name in down]
+    events = [ev(start, EventKind[name.upper()], EventState.DOWN) for name in down]
     report = run(events, checks=ALL_UP)
     assert report.verdict is cause
     finding = report.findings[0]
     assert finding.root_cause is cause and not finding.ongoing and finding.ended_at == NOW
-    assert any(e.source == "diagnose.check" and e.state == "up" for e in finding.evidence)
+    assert any(e.source == "diagnose.check" and e.state is EventState.UP for e in finding.evidence)
 
 
 @pytest.mark.parametrize(
@@ -274,7 +292,7 @@ def test_during_a_fault_the_click_says_what_fails_now_and_the_likely_cause(down,
     # An earlier, more serious fault is over: what fails now decides.
     events = router_reboot(NOW - timedelta(minutes=20), seconds=30) if cause is not RootCause.ROUTER_REBOOT else []
     start = NOW - timedelta(seconds=40)
-    events += [ev(start, EventKind[name.upper()], "down") for name in down]
+    events += [ev(start, EventKind[name.upper()], EventState.DOWN) for name in down]
     report = run(events, checks=_checks(*down))
     assert report.verdict is cause
     now = report.findings[0]
@@ -285,7 +303,7 @@ def test_during_a_fault_the_click_says_what_fails_now_and_the_likely_cause(down,
 
 
 def test_a_check_failing_before_the_recorder_noticed_is_a_fault_now() -> None:
-    report = run([ev(NOW - timedelta(hours=1), EventKind.INTERNET, "up")], checks=_checks("internet"))
+    report = run([ev(NOW - timedelta(hours=1), EventKind.INTERNET, EventState.UP)], checks=_checks("internet"))
     assert report.verdict is RootCause.WAN_OUTAGE and report.findings[0].ongoing
     assert report.findings[0].started_at == NOW
 
@@ -293,7 +311,7 @@ def test_a_check_failing_before_the_recorder_noticed_is_a_fault_now() -> None:
 def test_right_after_a_fault_the_latest_one_is_named_and_hours_later_too() -> None:
     events = router_reboot(NOW - timedelta(hours=3), seconds=60, devices={"plug": 20})
     dns = NOW - timedelta(minutes=1)
-    events += [ev(dns, EventKind.DNS, "down"), ev(dns + timedelta(seconds=20), EventKind.DNS, "up")]
+    events += [ev(dns, EventKind.DNS, EventState.DOWN), ev(dns + timedelta(seconds=20), EventKind.DNS, EventState.UP)]
     assert run(events, checks=ALL_UP).verdict is RootCause.DNS_FAILURE
     later = diagnose(events, HOME, {}, PROFILES, NOW + timedelta(hours=5), ALL_UP)
     assert later.verdict is RootCause.DNS_FAILURE
@@ -301,7 +319,7 @@ def test_right_after_a_fault_the_latest_one_is_named_and_hours_later_too() -> No
 
 
 def test_a_device_gone_for_days_does_not_hide_what_just_happened() -> None:
-    events = [ev(NOW - timedelta(days=2), EventKind.DEVICE_AVAILABILITY, "offline", "speaker")]
+    events = [ev(NOW - timedelta(days=2), EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, "speaker")]
     events += router_reboot(NOW - timedelta(minutes=3), seconds=30)
     report = run(events, checks=ALL_UP)
     assert report.verdict is RootCause.ROUTER_REBOOT
@@ -317,10 +335,12 @@ def test_repeats_are_one_finding_per_device_and_cause_counted_and_dated() -> Non
     for minutes in (0, 20):
         went = start + timedelta(minutes=minutes)
         events += [
-            ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-            ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+            ev(went, EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, "plug"),
+            ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, EventState.ONLINE, "plug"),
         ]
-    events += [ev(NOW - timedelta(minutes=m), EventKind.DEVICE_REBOOT, "rebooted", "speaker") for m in (200, 100)]
+    events += [
+        ev(NOW - timedelta(minutes=m), EventKind.DEVICE_REBOOT, EventState.REBOOTED, "speaker") for m in (200, 100)
+    ]
     report = run(events, checks=ALL_UP)
     slow = [f for f in report.findings if f.devices == ["curtain"] and not f.expected]
     assert len(slow) == 1 and slow[0].occurrences == 3 and slow[0].title == "curtain was slow to reconnect (3 times)"
@@ -342,8 +362,8 @@ def test_a_devices_earlier_absences_do_not_pull_an_older_fault_into_now() -> Non
     for hours in (5, 0.5):
         went = NOW - timedelta(hours=hours)
         events += [
-            ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-            ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
+            ev(went, EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, "plug"),
+            ev(went + timedelta(minutes=3), EventKind.DEVICE_AVAILABILITY, EventState.ONLINE, "plug"),
         ]
     assert run(events, checks=ALL_UP).verdict is RootCause.DEVICE_OFFLINE
 
@@ -351,18 +371,18 @@ def test_a_devices_earlier_absences_do_not_pull_an_older_fault_into_now() -> Non
 def test_the_boot_of_a_device_switched_back_on_is_part_of_its_absence() -> None:
     went = NOW - timedelta(minutes=10)
     events = [
-        ev(went, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-        ev(went + timedelta(seconds=40), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
-        ev(went + timedelta(seconds=41), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Power On"),
+        ev(went, EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, "plug"),
+        ev(went + timedelta(seconds=40), EventKind.DEVICE_AVAILABILITY, EventState.ONLINE, "plug"),
+        ev(went + timedelta(seconds=41), EventKind.DEVICE_REBOOT, EventState.REBOOTED, "plug", reason="Power On"),
     ]
     report = run(events, checks=ALL_UP)
     assert report.verdict is RootCause.DEVICE_OFFLINE and causes(report) == [RootCause.DEVICE_OFFLINE]
     # Its next restart, a minute later, is a restart of its own.
     restart = went + timedelta(minutes=2)
     events += [
-        ev(restart, EventKind.DEVICE_AVAILABILITY, "offline", "plug"),
-        ev(restart + timedelta(seconds=1), EventKind.DEVICE_AVAILABILITY, "online", "plug"),
-        ev(restart + timedelta(seconds=2), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception"),
+        ev(restart, EventKind.DEVICE_AVAILABILITY, EventState.OFFLINE, "plug"),
+        ev(restart + timedelta(seconds=1), EventKind.DEVICE_AVAILABILITY, EventState.ONLINE, "plug"),
+        ev(restart + timedelta(seconds=2), EventKind.DEVICE_REBOOT, EventState.REBOOTED, "plug", reason="Exception"),
     ]
     assert run(events, checks=ALL_UP).verdict is RootCause.DEVICE_REBOOT
 
@@ -376,7 +396,7 @@ def test_the_normal_reconnects_are_told_in_both_languages() -> None:
 
 def test_a_weak_signal_now_outweighs_a_finished_hub_reboot_but_not_a_router_restart() -> None:
     weak = Inventory(generated_at=NOW, devices=[device("plug", "tasmota", rssi_dbm=-86)])
-    booted = [ev(NOW - timedelta(minutes=5), EventKind.HUB_BOOT, "reboot")]
+    booted = [ev(NOW - timedelta(minutes=5), EventKind.HUB_BOOT, EventState.REBOOT)]
     assert run(booted, weak, checks=ALL_UP).verdict is RootCause.WIFI_WEAK_SIGNAL
     restarted = router_reboot(NOW - timedelta(minutes=5), seconds=30)
     assert run(restarted, weak, checks=ALL_UP).verdict is RootCause.ROUTER_REBOOT
@@ -386,8 +406,8 @@ def test_a_click_sent_mid_fault_opens_a_provisional_ticket() -> None:
     from agent.selfcheck import self_diagnosis_trigger
 
     start = NOW - timedelta(seconds=20)
-    during = run([ev(start, EventKind.BROKER, "down")], checks=_checks("broker"))
+    during = run([ev(start, EventKind.BROKER, EventState.DOWN)], checks=_checks("broker"))
     assert self_diagnosis_trigger(during).signature == "broker_down:ongoing"
-    after = run([ev(start, EventKind.BROKER, "down")], checks=ALL_UP)
+    after = run([ev(start, EventKind.BROKER, EventState.DOWN)], checks=ALL_UP)
     trigger = self_diagnosis_trigger(after)
     assert trigger.signature == "broker_down" and trigger.open_ticket and trigger.priority == after.priority

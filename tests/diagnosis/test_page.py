@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from agent.config import AgentConfig
 from agent.runtime import AgentRuntime
@@ -34,6 +34,7 @@ from collector.store.backends.sqlite import SqliteBackend
 from lab.collector_process import CollectorProcess
 from shared.models import DiagnosisReport
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from tests.configs import LOCAL_PAGE, NO_LAN_SCAN, agent_config, agent_settings
 from tests.diagnosis.language import han, untranslated
 from tests.diagnosis.page_states import NOW, every_finding, every_state, inventory
 
@@ -41,7 +42,7 @@ pytestmark = pytest.mark.browser
 
 AGENT = str(Path(sys.executable).with_name("homediag-agent"))
 LOCALES = {"en": "en-GB", "zh": "zh-CN"}
-WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+WIDTHS: dict[str, ViewportSize] = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 DEVICE_NAMES = {d.name or "" for d in inventory().devices} | {"Bedroom"}
 PARALLEL = 4
 ALWAYS = ("before", "progress", "healthy", "mid_router_restart", "consent", "every_finding")
@@ -106,9 +107,7 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
     async with AsyncExitStack() as stack:
         servers: dict[str, OneClickPage] = {}
         for name, report in {**states, "progress": states["healthy"]}.items():
-            config = AgentConfig.model_validate(
-                {"state_dir": str(tmp_path / name), "web": {"host": "127.0.0.1", "port": 0}}
-            )
+            config = agent_config(tmp_path / name, web=LOCAL_PAGE)
             check = _fixed_check(report, gate if name == "progress" else None)
             servers[name] = await stack.enter_async_context(OneClickPage(config, check=check, now=lambda: NOW, tz=tz))
         playwright = await stack.enter_async_context(async_playwright())
@@ -172,19 +171,19 @@ async def test_every_state_in_both_languages_and_widths_fits_and_is_translated(t
 
 
 @pytest.fixture
-async def enrolled(tmp_path: Path) -> AsyncIterator[tuple[AgentConfig, CollectorProcess]]:
+def enrolled(tmp_path: Path) -> Iterator[tuple[AgentConfig, CollectorProcess]]:
     require_chromium()
     collector = CollectorProcess(tmp_path / "collector")
     collector.start()
     try:
         token = collector.admin("token", "create", "--household", "hh-page").split()[-1]
-        settings = {
-            "state_dir": str(tmp_path / "state"),
-            "collector": {"url": collector.url},
-            "discovery": {"mdns": False, "arp": False},
-            "web": {"host": "127.0.0.1", "port": 0, "send_wait_s": 1.0},
-            "upload": {"backoff_initial_s": 0.2, "backoff_max_s": 1.0},
-        }
+        settings = agent_settings(
+            tmp_path / "state",
+            collector={"url": collector.url},
+            discovery=NO_LAN_SCAN,
+            web={**LOCAL_PAGE, "send_wait_s": 1.0},
+            upload={"backoff_initial_s": 0.2, "backoff_max_s": 1.0},
+        )
         (tmp_path / "agent.yaml").write_text(str(settings).replace("'", '"'))
         subprocess.run(
             [AGENT, "-c", str(tmp_path / "agent.yaml"), "enroll", "--token", token],
@@ -192,7 +191,7 @@ async def enrolled(tmp_path: Path) -> AsyncIterator[tuple[AgentConfig, Collector
             capture_output=True,
             timeout=60,
         )
-        yield AgentConfig.model_validate(settings), collector
+        yield agent_config(**settings), collector
     finally:
         collector.stop()
 
@@ -275,13 +274,7 @@ async def test_real_check_sent_online_again_and_offline_follows_to_the_ticket(en
 
 
 async def test_the_running_agent_serves_the_page(tmp_path: Path) -> None:
-    config = AgentConfig.model_validate(
-        {
-            "state_dir": str(tmp_path / "state"),
-            "discovery": {"mdns": False, "arp": False},
-            "web": {"host": "127.0.0.1", "port": 0},
-        }
-    )
+    config = agent_config(tmp_path / "state", discovery=NO_LAN_SCAN, web=LOCAL_PAGE)
     async with AgentRuntime(config) as runtime:
         assert runtime.page is not None
         async with (

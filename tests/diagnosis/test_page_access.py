@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.config import AgentConfig
 from agent.web import OneClickPage
 from agent.web.pairing import MAX_WRONG, PairingStore
 from shared.models import utcnow
+from tests.configs import LOCAL_PAGE, agent_config, agent_settings
 
 AGENT = str(Path(sys.executable).with_name("homediag-agent"))
 PAGE = {"X-Homediag-Page": "1"}
@@ -26,10 +26,10 @@ PAGE = {"X-Homediag-Page": "1"}
 
 @pytest.fixture
 async def paired_page(tmp_path: Path) -> AsyncIterator[tuple[OneClickPage, Path]]:
-    settings_ = {"state_dir": str(tmp_path / "state"), "web": {"host": "127.0.0.1", "port": 0, "pairing": "always"}}
+    settings_ = agent_settings(tmp_path / "state", web={**LOCAL_PAGE, "pairing": "always"})
     config_path = tmp_path / "agent.yaml"
     config_path.write_text(str(settings_).replace("'", '"'))
-    async with OneClickPage(AgentConfig.model_validate(settings_)) as page:
+    async with OneClickPage(agent_config(**settings_)) as page:
         yield page, config_path
 
 
@@ -96,7 +96,7 @@ def test_any_pairing_input_is_just_wrong(tmp_path_factory: pytest.TempPathFactor
 
 
 async def test_posts_need_the_page_header_and_allowing_support_needs_confirmation(tmp_path: Path) -> None:
-    config = AgentConfig.model_validate({"state_dir": str(tmp_path / "state"), "web": {"host": "127.0.0.1", "port": 0}})
+    config = agent_config(tmp_path / "state", web=LOCAL_PAGE)
     async with OneClickPage(config) as page, aiohttp.ClientSession() as session:
         base = f"http://127.0.0.1:{page.port}"
         async with session.post(base + "/api/consent", data={"mode": "allowed", "confirm": "yes"}) as answer:

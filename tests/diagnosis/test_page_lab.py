@@ -20,7 +20,7 @@ from collector.store.backends.sqlite import SqliteBackend
 from lab.agent_process import AgentProcess
 from lab.home import LabHome
 from lab.scenarios import DEVICES, ONLINE
-from shared.models import EventKind
+from shared.models import EventKind, EventState
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 pytestmark = [pytest.mark.lab, pytest.mark.browser, pytest.mark.slow]
@@ -110,7 +110,7 @@ def test_a_click_during_a_router_restart_says_what_fails_now(
                 intake.symptom
             )
 
-            agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == "closed", 60)
+            agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state is EventState.CLOSED, 60)
             agent.wait_ready(ONLINE, timeout=60)
             after = {language: _click(page) for language, page in pages.items()}
             card = pages["en"].inner_text(".card.healed")

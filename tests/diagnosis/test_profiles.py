@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.diagnosis.devices import device_findings
-from shared.models import Device, EventKind, LogLine, RootCause, TimelineEvent
+from shared.models import Device, EventKind, EventState, LogLine, RootCause, TimelineEvent
 from shared.profiles import (
     PROFILE_DIR,
     DeviceClass,
@@ -84,7 +85,7 @@ def _diagnose_sample(profile: FirmwareProfile, issue: KnownIssue, firmware: str 
         TimelineEvent(
             ts=NOW - timedelta(minutes=3 * (i + 1)),
             kind=EventKind.DEVICE_REBOOT,
-            state="rebooted",
+            state=EventState.REBOOTED,
             source=profile.family,
             device_id=device.id,
             detail={"reason": issue.sample.restart_reason} if issue.sample.restart_reason else {},
@@ -148,7 +149,7 @@ def test_known_issue_ids_are_unique_and_read_back_from_finding_titles() -> None:
 
 
 def test_recognition_prefers_the_specific_profile() -> None:
-    def profile_of(**fields: object) -> str | None:
+    def profile_of(**fields: Any) -> str | None:
         device = Device(id="d", first_seen=NOW, last_seen=NOW, **fields)
         found = PROFILES.for_device(device)
         return found.family if found else None

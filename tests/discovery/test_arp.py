@@ -23,5 +23,5 @@ def test_neighbours_become_updates_keyed_by_mac(tmp_path: Path) -> None:
     )
     pairs = kernel_neighbours("eth0", table)
     assert pairs == [("10.7.0.10", "02:aa:bb:cc:dd:ee")]
-    [update] = neighbour_updates(pairs + [("10.7.0.13", "00:00:00:00:00:00")], "eth0")
+    [update] = neighbour_updates([*pairs, ("10.7.0.13", "00:00:00:00:00:00")], "eth0")
     assert update.keys == ("mac:02:aa:bb:cc:dd:ee",) and update.ips == ("10.7.0.10",)

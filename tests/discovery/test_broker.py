@@ -7,21 +7,26 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
+from agent import selfcheck
 from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.discovery import Discovery
+from agent.discovery.mqtt import MqttDiscovery
 from agent.evidence import MemorySink
-from agent.inventory import InventoryStore
+from agent.inventory import DeviceUpdate, InventoryStore
 from collector.live_broker import password_entry
 from lab.certs import make_server_certificate
 from lab.mosquitto import Mosquitto
-from shared.models import EventKind
+from shared.models import Device, EventKind, Inventory, RootCause
+from tests.configs import FAST_RECONNECT, NO_LAN_SCAN, agent_config
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
 
@@ -59,25 +64,17 @@ def simulators(mosquitto: Mosquitto) -> Iterator[list[subprocess.Popen[bytes]]]:
             process.wait()
 
 
-async def _until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
 async def test_inventory_complete_and_recovered_after_a_broker_crash(
     mosquitto: Mosquitto, simulators, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    config = AgentConfig.model_validate(
-        {"state_dir": str(tmp_path), "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}}
-    )
+    config = agent_config(tmp_path, broker={"url": mosquitto.url, **FAST_RECONNECT})
     sink, store = MemorySink(), InventoryStore(tmp_path / "inventory.json")
 
     def families() -> set[str | None]:
         return {device.family for device in store.snapshot().devices if device.available}
 
     async with Discovery(config, sink, store, clock=Clock()) as discovery:
-        await _until(lambda: {"tasmota", "shelly_gen2", "zigbee2mqtt", "esphome"} <= families(), 20)
+        await eventually(lambda: {"tasmota", "shelly_gen2", "zigbee2mqtt", "esphome"} <= families(), within=20)
         devices = store.snapshot().devices
         zigbee = [d for d in devices if d.family == "zigbee2mqtt" and d.parent_id]
         assert len(zigbee) == 3 and len({d.parent_id for d in zigbee}) == 1
@@ -88,13 +85,16 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(
         count = len(devices)
 
         mosquitto.kill()
-        assert discovery.mqtt is not None
-        await _until(lambda: not discovery.mqtt.connected.is_set(), 10)
+        mqtt = discovery.mqtt
+        assert mqtt is not None
+        await eventually(lambda: not mqtt.connected.is_set(), within=10)
         restarted = Clock().now()
         mosquitto.start()
-        await _until(lambda: discovery.mqtt.connected.is_set(), 10)
+        await eventually(lambda: mqtt.connected.is_set(), within=10)
         # The devices come back and announce themselves again: every one seen afresh, no duplicates.
-        await _until(lambda: all(d.last_seen > restarted for d in store.snapshot().devices if d.parent_id is None), 20)
+        await eventually(
+            lambda: all(d.last_seen > restarted for d in store.snapshot().devices if d.parent_id is None), within=20
+        )
         assert len(store.snapshot().devices) == count
         assert not any(e.kind is EventKind.DEVICE_JOINED and e.ts > restarted for e in sink.events)
     await asyncio.to_thread(store.save)
@@ -104,26 +104,24 @@ async def test_inventory_complete_and_recovered_after_a_broker_crash(
 async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(
     mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
-    bridge = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lab.simulators",
-            "zigbee2mqtt",
-            "--broker",
-            f"127.0.0.1:{mosquitto.port}",
-            "--name",
-            "zigbee2mqtt_upstairs",
-            "--zigbee-devices",
-            "2",
-            "--report-interval",
-            "1",
-        ],
+    bridge = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lab.simulators",
+        "zigbee2mqtt",
+        "--broker",
+        f"127.0.0.1:{mosquitto.port}",
+        "--name",
+        "zigbee2mqtt_upstairs",
+        "--zigbee-devices",
+        "2",
+        "--report-interval",
+        "1",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": mosquitto.url}})
+        config = agent_config(tmp_path, broker={"url": mosquitto.url})
         store = InventoryStore(None)
 
         def upstairs() -> list[str]:
@@ -134,11 +132,11 @@ async def test_a_second_zigbee2mqtt_bridge_is_followed_without_configuration(
             ]
 
         async with Discovery(config, MemorySink(), store, clock=Clock()):
-            await _until(lambda: len(upstairs()) == 2, 20)
+            await eventually(lambda: len(upstairs()) == 2, within=20)
         assert sorted(upstairs()) == ["hall_motion", "living_room_curtain"]
     finally:
         bridge.kill()
-        bridge.wait()
+        await bridge.wait()
 
 
 async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) -> None:
@@ -147,17 +145,15 @@ async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) 
     broker = Mosquitto(allow_anonymous=False, extra_config=f"password_file {passwords}\n")
     broker.start()
     try:
-        config = AgentConfig.model_validate(
-            {
-                "state_dir": str(tmp_path),
-                "broker": {
-                    "url": broker.url,
-                    "username": "hub",
-                    "password": "what-the-hub-knows",
-                    "reconnect_min_s": 0.1,
-                    "reconnect_max_s": 0.3,
-                },
-            }
+        config = agent_config(
+            tmp_path,
+            broker={
+                "url": broker.url,
+                "username": "hub",
+                "password": "what-the-hub-knows",
+                "reconnect_min_s": 0.1,
+                "reconnect_max_s": 0.3,
+            },
         )
         sink = MemorySink()
 
@@ -165,13 +161,15 @@ async def test_a_broker_that_refuses_the_hub_is_on_the_timeline(tmp_path: Path) 
             return [e.state for e in sink.events if e.kind is EventKind.BROKER]
 
         async with Discovery(config, sink, InventoryStore(None), clock=Clock()) as discovery:
-            await _until(lambda: broker_states() == ["refused"], 10)
-            assert discovery.mqtt is not None and "authori" in (discovery.mqtt.refused or "").lower()
-            await asyncio.sleep(1)  # reconnect attempts go on; the timeline says it once
-            assert broker_states() == ["refused"]
+            await eventually(lambda: broker_states() == ["refused"], within=10)
+            mqtt = discovery.mqtt
+            assert mqtt is not None and "authori" in (mqtt.refused or "").lower()
+            attempts = mqtt.session.attempts
+            await eventually(lambda: mqtt.session.attempts >= attempts + 3, what="three more attempts")
+            assert broker_states() == ["refused"]  # reconnect attempts go on; the timeline says it once
             passwords.write_text(password_entry("hub", "what-the-hub-knows") + "\n")
             await asyncio.to_thread(broker.reload)
-            await _until(lambda: broker_states() == ["refused", "accepted"], 10)
+            await eventually(lambda: broker_states() == ["refused", "accepted"], within=10)
     finally:
         broker.close()
 
@@ -202,24 +200,23 @@ async def test_a_tls_home_broker_is_trusted_only_with_its_ca(tmp_path: Path) -> 
         )
 
         def config(ca_file: Path | None) -> AgentConfig:
-            return AgentConfig.model_validate(
-                {
-                    "state_dir": str(tmp_path),
-                    "broker": {
-                        "url": broker.url,
-                        "ca_file": None if ca_file is None else str(ca_file),
-                        "reconnect_min_s": 0.1,
-                    },
-                }
+            return agent_config(
+                tmp_path,
+                broker={
+                    "url": broker.url,
+                    "ca_file": None if ca_file is None else str(ca_file),
+                    "reconnect_min_s": 0.1,
+                },
             )
 
         store = InventoryStore(None)
         async with Discovery(config(certificate.ca_file), MemorySink(), store, clock=Clock()):
-            await _until(lambda: any(d.available for d in store.snapshot().devices), 10)
+            await eventually(lambda: any(d.available for d in store.snapshot().devices), within=10)
         untrusting = InventoryStore(None)
         async with Discovery(config(None), MemorySink(), untrusting, clock=Clock()) as discovery:
-            await asyncio.sleep(1.5)
-            assert discovery.mqtt is not None and not discovery.mqtt.connected.is_set()
+            assert discovery.mqtt is not None
+            await eventually(lambda: discovery.mqtt.session.attempts >= 3, what="three attempts")  # type: ignore[union-attr]
+            assert not discovery.mqtt.connected.is_set()
         assert untrusting.snapshot().devices == []
     finally:
         broker.close()
@@ -258,3 +255,70 @@ def test_discover_command_prints_the_inventory(mosquitto: Mosquitto, simulators,
         check=True,
     )
     assert len(json.loads(full.stdout)["devices"]) == 2 and "inventory full (2 devices)" in full.stderr
+
+
+async def test_a_message_that_breaks_handling_is_logged_and_discovery_goes_on(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = agent_config(tmp_path, broker={"url": mosquitto.url, **FAST_RECONNECT})
+    store = InventoryStore(None)
+    real_handle = MqttDiscovery.handle
+
+    def handle_breaking_on_the_first(self: MqttDiscovery, topic: str, payload: bytes, at: datetime) -> None:
+        if topic == "tele/first/LWT":
+            raise RuntimeError("parser bug")
+        real_handle(self, topic, payload, at)
+
+    monkeypatch.setattr(MqttDiscovery, "handle", handle_breaking_on_the_first)
+    async with Discovery(config, MemorySink(), store, clock=Clock()) as discovery:
+        assert discovery.mqtt is not None
+        await asyncio.wait_for(discovery.mqtt.connected.wait(), 10)
+        for device in ("first", "second"):
+            publish = ["mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-t", f"tele/{device}/LWT"]
+            process = await asyncio.create_subprocess_exec(*publish, "-m", "Online")
+            assert await process.wait() == 0
+        await eventually(lambda: any(d.available for d in store.snapshot().devices), what="the second device")
+    assert any(r.exc_info and "parser bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_the_one_click_stops_listening_once_every_known_device_said_its_availability(
+    mosquitto: Mosquitto, simulators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    config = agent_config(tmp_path, broker={"url": mosquitto.url, **FAST_RECONNECT}, discovery=NO_LAN_SCAN)
+    store = InventoryStore(config.state_dir / "inventory.json")
+    async with Discovery(config, MemorySink(), store, clock=Clock()):
+        await eventually(lambda: {"tasmota", "shelly_gen2", "zigbee2mqtt", "esphome"} <= families_of(store), within=20)
+        await eventually(lambda: all(d.available is not None for d in store.snapshot().devices), within=20)
+    await asyncio.to_thread(store.save)
+    known = {d.id for d in store.snapshot().devices}
+    # A window far longer than the test's own limit: only hearing every device ends it in time.
+    monkeypatch.setattr(selfcheck, "DISCOVERY_S", 600.0)
+    async with asyncio.timeout(60):
+        report, files = await selfcheck.self_check(config)
+    heard = Inventory.model_validate_json(files["inventory.json"])
+    assert {d.id for d in heard.devices} >= known and all(d.available for d in heard.devices)
+    assert report.verdict is RootCause.HEALTHY
+
+
+def test_the_one_click_listens_the_whole_window_unless_every_known_device_has_an_availability() -> None:
+    now = Clock().now()
+    reporting = Device(id="a", available=True, first_seen=now, last_seen=now)
+    silent = Device(id="b", first_seen=now, last_seen=now)  # seen by mDNS or ARP only: absence tells only in time
+    assert selfcheck._availability_to_hear(Inventory(generated_at=now, devices=[reporting])) == {"a"}
+    assert selfcheck._availability_to_hear(Inventory(generated_at=now, devices=[reporting, silent])) == set()
+    assert selfcheck._availability_to_hear(Inventory(generated_at=now)) == set()  # a hub that knows nothing yet
+
+
+async def test_availability_of_returns_once_each_device_said_it_either_way() -> None:
+    store = InventoryStore(None)
+    now = Clock().now()
+    waiting = asyncio.create_task(store.availability_of({"tasmota:a", "tasmota:b"}))
+    store.observe(DeviceUpdate(keys=("tasmota:a",), source="mqtt", available=True), now)
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    store.observe(DeviceUpdate(keys=("tasmota:b",), source="mqtt", available=False), now)
+    await asyncio.wait_for(waiting, 5)
+
+
+def families_of(store: InventoryStore) -> set[str | None]:
+    return {device.family for device in store.snapshot().devices if device.available}

@@ -7,17 +7,18 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.clock import Clock
-from agent.config import AgentConfig
 from agent.discovery.mqtt import MqttDiscovery
 from agent.evidence import MemorySink
 from agent.inventory import DeviceUpdate, DropReason, InventoryStore
-from shared.models import EventKind, TimelineEvent
+from shared.models import Device, EventKind, TimelineEvent
+from tests.configs import agent_config
 
 AT = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -28,7 +29,7 @@ def j(value: object) -> bytes:
 
 class Home:
     def __init__(self, tmp_path: Path, max_devices: int = 5000) -> None:
-        config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": "mqtt://127.0.0.1:1"}})
+        config = agent_config(tmp_path, broker={"url": "mqtt://127.0.0.1:1"})
         self.sink, self.store = MemorySink(), InventoryStore(None, max_devices=max_devices)
         self.discovery = MqttDiscovery(config, self.sink, self.store, Clock())
 
@@ -37,6 +38,11 @@ class Home:
 
     def reboots(self) -> list[TimelineEvent]:
         return [e for e in self.sink.events if e.kind is EventKind.DEVICE_REBOOT]
+
+    def known(self, key: str) -> Device:
+        device = self.store.get(key)
+        assert device is not None, f"no device {key}"
+        return device
 
 
 def test_a_crash_loop_announced_only_by_reset_reasons_is_counted_boot_by_boot(tmp_path: Path) -> None:
@@ -53,7 +59,7 @@ def test_a_crash_loop_announced_only_by_reset_reasons_is_counted_boot_by_boot(tm
     reboots = home.reboots()
     assert [e.ts - AT for e in reboots] == [timedelta(seconds=31 + 40 * n) for n in range(4)]
     assert {e.detail["reason"] for e in reboots} == {"Software Reset CPU"}
-    assert home.store.get("esphome:kitchen").restart_reason == "Software Reset CPU"  # no colour codes left
+    assert home.known("esphome:kitchen").restart_reason == "Software Reset CPU"  # no colour codes left
 
 
 def test_a_boot_seen_by_its_announcement_and_then_by_uptime_is_one_reboot(tmp_path: Path) -> None:
@@ -69,7 +75,7 @@ def test_a_boot_seen_by_its_announcement_and_then_by_uptime_is_one_reboot(tmp_pa
 
 def test_shelly_reset_reasons_and_zigbee_device_announce_are_said_in_words(tmp_path: Path) -> None:
     home = Home(tmp_path)
-    status = {
+    status: dict[str, Any] = {
         "src": "shellyplus1-a8032abcf5f0",
         "method": "NotifyFullStatus",
         "params": {"sys": {"uptime": 8000, "reset_reason": 3}},
@@ -90,7 +96,7 @@ def test_shelly_reset_reasons_and_zigbee_device_announce_are_said_in_words(tmp_p
     shelly, door = home.reboots()
     assert (
         shelly.detail["reason"] == "crash (panic)"
-        and shelly.device_id == home.store.get("shelly:shellyplus1-a8032abcf5f0").id
+        and shelly.device_id == home.known("shelly:shellyplus1-a8032abcf5f0").id
     )
     assert door.detail["reason"] == "rejoined the Zigbee network (device announce)"
 
@@ -106,14 +112,14 @@ def test_at_the_cap_living_devices_are_kept_over_a_flood_of_bare_announcements(
             home.at(1, f"tasmota/discovery/FAKE{n:08X}/config", j({"t": f"fake{n}", "mac": f"02000000{n:04X}"}))
         home.at(2, "tele/kitchen/LWT", b"Online")  # a real device arrives after the flood
         home.at(3, "tele/kitchen/STATE", j({"UptimeSec": 50}))
-    assert home.store.get("tasmota:kitchen").available is True and len(home.store) == 5
+    assert home.known("tasmota:kitchen").available is True and len(home.store) == 5
     assert home.store.dropped == {DropReason.CAP_BARE_ANNOUNCEMENT: 100, DropReason.EVICTED_BARE_ANNOUNCEMENT: 1}
     assert "100 × turned away: a bare announcement" in home.store.drop_summary()
     assert any("at the cap" in record.message for record in caplog.records)
     # fake0 made room for the kitchen; showing life now, each comes back in place of the next bare one.
     for n in range(4):
         home.at(4, f"tele/fake{n}/LWT", b"Online")
-    assert home.store.get("tasmota:fake4") is None and home.store.get("tasmota:fake0").available is True
+    assert home.store.get("tasmota:fake4") is None and home.known("tasmota:fake0").available is True
     home.at(6, "tele/newcomer/LWT", b"Online")  # every device kept lives: nothing to take the place of
     assert home.store.get("tasmota:newcomer") is None
     assert home.store.dropped[DropReason.CAP_NOTHING_TO_EVICT] == 1

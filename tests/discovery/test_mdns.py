@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.config import AgentConfig
 from agent.discovery.mdns import Service, bind_addresses, parse_service
 from lab import netns
 from lab.home import DeviceSpec
+from tests.configs import agent_config
 
 pytestmark = pytest.mark.lab
 
@@ -106,9 +106,9 @@ def test_discovers_zeroconf_and_avahi_services_across_the_bridge(lab_factory, tm
 
 
 def test_mdns_binds_only_to_what_the_configuration_names(tmp_path: Path) -> None:
-    nothing = AgentConfig.model_validate({"state_dir": str(tmp_path)})
+    nothing = agent_config(tmp_path)
     assert bind_addresses(nothing) == []  # no interface configured: no multicast at all, never "all interfaces"
-    named = AgentConfig.model_validate({"state_dir": str(tmp_path), "network": {"interfaces": ["lo"]}})
+    named = agent_config(tmp_path, network={"interfaces": ["lo"]})
     assert bind_addresses(named) == ["127.0.0.1"]
-    explicit = AgentConfig.model_validate({"state_dir": str(tmp_path), "discovery": {"mdns_addresses": ["10.9.0.2"]}})
+    explicit = agent_config(tmp_path, discovery={"mdns_addresses": ["10.9.0.2"]})
     assert bind_addresses(explicit) == ["10.9.0.2"]

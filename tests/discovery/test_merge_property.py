@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.clock import Clock
-from agent.config import AgentConfig
 from agent.discovery.mqtt import MqttDiscovery
 from agent.evidence import MemorySink
 from agent.inventory import InventoryStore, normalise_mac
 from shared.models import Device
+from tests.configs import agent_config
 
 AT = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
@@ -254,9 +254,7 @@ def _check(device: Device, facts: dict[str, Any]) -> None:
 @settings(max_examples=300, deadline=None)
 @given(messages=announcements())
 def test_one_device_whatever_it_is_announced_through(tmp_path_factory, messages: list[Message]) -> None:  # type: ignore[no-untyped-def]
-    config = AgentConfig.model_validate(
-        {"state_dir": str(tmp_path_factory.mktemp("p")), "broker": {"url": "mqtt://127.0.0.1:1"}}
-    )
+    config = agent_config(tmp_path_factory.mktemp("p"), broker={"url": "mqtt://127.0.0.1:1"})
     store = InventoryStore(None)
     discovery = MqttDiscovery(config, MemorySink(), store, Clock())
     for index, message in enumerate(messages):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,14 +11,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.clock import Clock
-from agent.config import AgentConfig
 from agent.discovery import esphome, homeassistant, shelly, tasmota, zigbee2mqtt
 from agent.discovery.mqtt import MqttDiscovery
 from agent.evidence import MemorySink
-from agent.inventory import InventoryStore
-from shared.models import EventKind, LogLine
+from agent.inventory import DeviceUpdate, InventoryStore
+from shared.models import Device, EventKind, LogLine
+from tests.configs import agent_config
 
 AT = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+
+
+def updates(found: Sequence[DeviceUpdate | LogLine]) -> list[DeviceUpdate]:
+    """What a parser said about devices; a log line among it fails the test."""
+    assert all(isinstance(item, DeviceUpdate) for item in found), found
+    return [item for item in found if isinstance(item, DeviceUpdate)]
+
+
+def known(store: InventoryStore, key: str) -> Device:
+    device = store.get(key)
+    assert device is not None, f"no device {key}"
+    return device
 
 
 def j(value: object) -> bytes:
@@ -129,42 +142,43 @@ def test_zigbee2mqtt_bridge_devices_and_children() -> None:
             "software_build_id": "0.0.0_0025",
         },
     ]
-    coordinator, curtain = zigbee2mqtt.parse("zigbee2mqtt/bridge/devices", j(devices), AT)
+    _coordinator, curtain = updates(zigbee2mqtt.parse("zigbee2mqtt/bridge/devices", j(devices), AT))
     assert curtain.parent_key == "ieee:0x00124b0001" and curtain.model == "ZNCLDJ11LM"
-    [bridge] = zigbee2mqtt.parse("zigbee2mqtt/bridge/state", b"offline", AT)  # legacy 1.x string
+    [bridge] = updates(zigbee2mqtt.parse("zigbee2mqtt/bridge/state", b"offline", AT))  # legacy 1.x string
     assert bridge.available is False
-    [bridge] = zigbee2mqtt.parse("zigbee2mqtt/bridge/state", j({"state": "online"}), AT)
+    [bridge] = updates(zigbee2mqtt.parse("zigbee2mqtt/bridge/state", j({"state": "online"}), AT))
     assert bridge.available is True
     [log] = zigbee2mqtt.parse(
         "zigbee2mqtt/bridge/logging", j({"level": "error", "message": "Failed to ping 'curtain'"}), AT
     )
     assert isinstance(log, LogLine) and log.level == "error"
-    [health] = zigbee2mqtt.parse("zigbee2mqtt/bridge/health", j({"process": {"uptime_sec": 12}}), AT)
+    [health] = updates(zigbee2mqtt.parse("zigbee2mqtt/bridge/health", j({"process": {"uptime_sec": 12}}), AT))
     assert health.uptime_s == 12
-    [avail] = zigbee2mqtt.parse("zigbee2mqtt/curtain/availability", j({"state": "offline"}), AT)
+    [avail] = updates(zigbee2mqtt.parse("zigbee2mqtt/curtain/availability", j({"state": "offline"}), AT))
     assert avail.available is False
-    [lqi] = zigbee2mqtt.parse("zigbee2mqtt/curtain", j({"linkquality": 87, "position": 40}), AT)
+    [lqi] = updates(zigbee2mqtt.parse("zigbee2mqtt/curtain", j({"linkquality": 87, "position": 40}), AT))
     assert lqi.link_quality == 87
     joined = zigbee2mqtt.parse(
         "zigbee2mqtt/bridge/event",
         j({"type": "device_joined", "data": {"friendly_name": "new_plug", "ieee_address": "0xABC"}}),
         AT,
     )
-    assert isinstance(joined[0], LogLine) and joined[1].keys[0] == "ieee:0xabc"
+    log, device = joined
+    assert isinstance(log, LogLine) and isinstance(device, DeviceUpdate) and device.keys[0] == "ieee:0xabc"
     left = zigbee2mqtt.parse(
         "zigbee2mqtt/bridge/event",
         j({"type": "device_leave", "data": {"friendly_name": "curtain", "ieee_address": "0x00158d0001a2b3c4"}}),
         AT,
     )
-    assert left[1].available is False
+    assert isinstance(left[1], DeviceUpdate) and left[1].available is False
 
 
 def test_zigbee2mqtt_nested_names_commands_attribute_output_and_other_bridges() -> None:
-    [avail] = zigbee2mqtt.parse("zigbee2mqtt/living/curtain/availability", b"offline", AT)
+    [avail] = updates(zigbee2mqtt.parse("zigbee2mqtt/living/curtain/availability", b"offline", AT))
     assert avail.keys == ("z2m:zigbee2mqtt:living/curtain",) and avail.available is False
-    [state] = zigbee2mqtt.parse("zigbee2mqtt/living/curtain", j({"linkquality": 40, "position": 3}), AT)
+    [state] = updates(zigbee2mqtt.parse("zigbee2mqtt/living/curtain", j({"linkquality": 40, "position": 3}), AT))
     assert state.keys == avail.keys and state.link_quality == 40
-    [attribute] = zigbee2mqtt.parse("zigbee2mqtt/living/curtain/linkquality", b"51", AT)
+    [attribute] = updates(zigbee2mqtt.parse("zigbee2mqtt/living/curtain/linkquality", b"51", AT))
     assert attribute.keys == avail.keys and attribute.link_quality == 51
     for command in (
         "zigbee2mqtt/living/curtain/set",
@@ -173,7 +187,9 @@ def test_zigbee2mqtt_nested_names_commands_attribute_output_and_other_bridges() 
     ):
         assert zigbee2mqtt.parse(command, j({"linkquality": 1, "state": "ON"}), AT) == []
     assert zigbee2mqtt.parse("zigbee2mqtt/living/curtain/state", b"ON", AT) == []  # output: attribute
-    [upstairs] = zigbee2mqtt.parse("zigbee2mqtt_2/plug/availability", j({"state": "online"}), AT, base="zigbee2mqtt_2")
+    [upstairs] = updates(
+        zigbee2mqtt.parse("zigbee2mqtt_2/plug/availability", j({"state": "online"}), AT, base="zigbee2mqtt_2")
+    )
     assert upstairs.keys == ("z2m:zigbee2mqtt_2:plug",)
     info = {
         "version": "2.1.3",
@@ -187,17 +203,18 @@ def test_zigbee2mqtt_nested_names_commands_attribute_output_and_other_bridges() 
 
 
 def test_zigbee2mqtt_bases_in_configuration(tmp_path: Path) -> None:
-    old = AgentConfig.model_validate({"state_dir": str(tmp_path), "discovery": {"zigbee2mqtt_base": "z2m"}})
+    old = agent_config(tmp_path, discovery={"zigbee2mqtt_base": "z2m"})
     assert old.discovery.zigbee2mqtt_bases == ["z2m"]
-    both = AgentConfig.model_validate({"state_dir": str(tmp_path), "discovery": {"zigbee2mqtt_bases": ["a", "b"]}})
+    both = agent_config(tmp_path, discovery={"zigbee2mqtt_bases": ["a", "b"]})
     assert both.discovery.zigbee2mqtt_bases == ["a", "b"] and both.discovery.zigbee2mqtt_autodetect
 
 
 def test_esphome_and_home_assistant_discovery() -> None:
-    [status] = esphome.parse("curtain-esp/status", b"offline", AT)
+    [status] = updates(esphome.parse("curtain-esp/status", b"offline", AT))
     assert status.available is False
     log, reset = esphome.parse("curtain-esp/debug", b"[D][debug:040]: Reset Reason: Software Reset CPU", AT)
-    assert isinstance(log, LogLine) and log.level == "debug" and reset.restart_reason == "Software Reset CPU"
+    assert isinstance(log, LogLine) and log.level == "debug"
+    assert isinstance(reset, DeviceUpdate) and reset.restart_reason == "Software Reset CPU"
     config = {
         "~": "kitchen",
         "name": "uptime",
@@ -228,11 +245,13 @@ def test_esphome_and_home_assistant_discovery() -> None:
 
 
 def test_esphome_sensors_are_known_by_how_their_object_id_ends() -> None:
-    [uptime] = esphome.parse("curtain-esp/sensor/living_room_curtain_uptime/state", b"93", AT)
+    [uptime] = updates(esphome.parse("curtain-esp/sensor/living_room_curtain_uptime/state", b"93", AT))
     assert uptime.uptime_s == 93
-    [booted] = esphome.parse("curtain-esp/sensor/uptime/state", b"2026-11-24T02:58:20+00:00", AT)  # type: timestamp
+    [booted] = updates(
+        esphome.parse("curtain-esp/sensor/uptime/state", b"2026-11-24T02:58:20+00:00", AT)
+    )  # a timestamp sensor
     assert booted.uptime_s == 100
-    [signal] = esphome.parse("curtain-esp/sensor/curtain_wifi_signal_db/state", b"-71", AT)
+    [signal] = updates(esphome.parse("curtain-esp/sensor/curtain_wifi_signal_db/state", b"-71", AT))
     assert signal.rssi_dbm == -71
     assert esphome.parse("curtain-esp/sensor/temperature/state", b"21.5", AT) == []
     assert esphome.parse("curtain-esp/sensor/uptime/state", b"nan-ish", AT) == []
@@ -240,7 +259,7 @@ def test_esphome_sensors_are_known_by_how_their_object_id_ends() -> None:
 
 
 def _discovery(tmp_path: Path) -> tuple[MqttDiscovery, MemorySink, InventoryStore]:
-    config = AgentConfig.model_validate({"state_dir": str(tmp_path), "broker": {"url": "mqtt://127.0.0.1:1"}})
+    config = agent_config(tmp_path, broker={"url": "mqtt://127.0.0.1:1"})
     sink, store = MemorySink(), InventoryStore(None)
     return MqttDiscovery(config, sink, store, Clock()), sink, store
 
@@ -456,19 +475,19 @@ def test_home_assistant_availability_modes_tilde_at_either_end_and_removal(tmp_p
     [device] = store.snapshot().devices
     assert device.macs == ["02:11:22:33:44:55"] and store.get("ieee:0x00158d0001a2b3c4") is not None
     discovery.handle("plugs/p1/state", j({"link": "up"}), AT)
-    assert store.get("ha:p1").available is None  # "all": bridge/plugs/p1 has said nothing yet
+    assert known(store, "ha:p1").available is None  # "all": bridge/plugs/p1 has said nothing yet
     discovery.handle("bridge/plugs/p1", b"online", AT)
-    assert store.get("ha:p1").available is True
+    assert known(store, "ha:p1").available is True
     discovery.handle("plugs/p1/state", j({"link": "down"}), AT)
-    assert store.get("ha:p1").available is False
+    assert known(store, "ha:p1").available is False
     discovery.handle("homeassistant/switch/node7/p1/config", b"", AT)  # removed: its topics say nothing any more
     discovery.handle("plugs/p1/state", j({"link": "up"}), AT)
     discovery.handle("bridge/plugs/p1", b"online", AT)
-    assert store.get("ha:p1").available is False
+    assert known(store, "ha:p1").available is False
     any_mode = {**config, "avty_mode": "any", "dev": {"ids": ["p2"]}, "~": "plugs/p2"}
     discovery.handle("homeassistant/switch/p2/config", j(any_mode), AT)
     discovery.handle("bridge/plugs/p2", b"online", AT)
-    assert store.get("ha:p2").available is True
+    assert known(store, "ha:p2").available is True
 
 
 def test_prefixes_and_bases_of_several_levels(tmp_path: Path) -> None:
@@ -491,10 +510,10 @@ def test_prefixes_and_bases_of_several_levels(tmp_path: Path) -> None:
         AT,
     )
     discovery.handle("home/zigbee/door/availability", j({"state": "offline"}), AT)
-    assert store.get("ieee:0x00158d0001").available is False
+    assert known(store, "ieee:0x00158d0001").available is False
     discovery.handle("esp/kitchen/status", b"online", AT)  # ESPHome topic_prefix: esp/kitchen
     discovery.handle("esp/kitchen/sensor/uptime/state", b"42", AT)
-    assert store.get("esphome:esp/kitchen").uptime_s == 42
+    assert known(store, "esphome:esp/kitchen").uptime_s == 42
     discovery.handle("shelly-ht/shelly-plus-ht-01/online", b"true", AT)
     discovery.handle(
         "shelly-ht/shelly-plus-ht-01/events/rpc",
@@ -520,8 +539,8 @@ def test_a_gateway_naming_one_status_topic_for_its_children_keeps_them_apart(tmp
             AT,
         )
     discovery.handle("ble2mqtt/status", b"online", AT)
-    assert {store.get(f"ha:{child}").id for child in ("aa01", "aa02", "aa03")} == {"ha:aa01", "ha:aa02", "ha:aa03"}
-    assert all(store.get(f"ha:{child}").available for child in ("aa01", "aa02", "aa03"))
+    assert {known(store, f"ha:{child}").id for child in ("aa01", "aa02", "aa03")} == {"ha:aa01", "ha:aa02", "ha:aa03"}
+    assert all(known(store, f"ha:{child}").available for child in ("aa01", "aa02", "aa03"))
 
 
 def test_tasmota_announced_through_its_own_home_assistant_discovery_is_one_device(tmp_path: Path) -> None:
@@ -547,8 +566,10 @@ def test_tasmota_announced_through_its_own_home_assistant_discovery_is_one_devic
     discovery.handle("tele/EZPlug_35EBF6/LWT", b"Online", AT)
     [device] = store.snapshot().devices
     assert (device.uptime_s, device.available) == (77, True)
-    [legacy] = zigbee2mqtt.parse(
-        "zigbee2mqtt/bridge/config", j({"version": "1.35.1", "coordinator": {"type": "zStack3x0"}}), AT
+    [legacy] = updates(
+        zigbee2mqtt.parse(
+            "zigbee2mqtt/bridge/config", j({"version": "1.35.1", "coordinator": {"type": "zStack3x0"}}), AT
+        )
     )
     assert legacy.firmware == "1.35.1"
 
@@ -557,7 +578,7 @@ def test_esphome_reset_reason_text_sensor_is_the_reason_not_a_boot(tmp_path: Pat
     discovery, sink, store = _discovery(tmp_path)
     discovery.handle("porch/status", b"online", AT)
     discovery.handle("porch/text_sensor/porch_reset_reason/state", b"Brownout Reset", AT + timedelta(seconds=30))
-    assert store.get("esphome:porch").restart_reason == "Brownout Reset"
+    assert known(store, "esphome:porch").restart_reason == "Brownout Reset"
     assert not [e for e in sink.events if e.kind is EventKind.DEVICE_REBOOT]
     assert esphome.parse("porch/text_sensor/porch_ip/state", b"10.0.0.3", AT) == []
 

@@ -21,14 +21,19 @@ import yaml
 
 from agent.crashpoints import CRASH_ENV, CRASH_EXIT_CODE, CaptureStep
 from lab.mosquitto import Mosquitto, free_port
-from shared.models import EventKind, TimelineEvent
+from shared.models import EventKind, EventState, TimelineEvent
+from tests.waiting import eventually
 
 from .conftest import Stack
+
+# Generous: six agents start at once on a shared 2-core machine.
+SLOW_START_S = 90
 
 pytestmark = pytest.mark.broker
 
 FAULT = "broker_down"
 PARALLEL = 20
+SLOW_START_S = 90  # generous, because six agents start at once on a shared 2-core machine
 
 
 def _state(config: Path) -> Path:
@@ -60,8 +65,8 @@ def _events(config: Path) -> list[TimelineEvent]:
     return [TimelineEvent.model_validate_json(line) for line in lines if line.strip()]
 
 
-def _saw_broker(config: Path, state: str) -> bool:
-    return any(e.kind is EventKind.BROKER and e.state == state for e in _events(config))
+def _saw_broker(config: Path, state: EventState) -> bool:
+    return any(e.kind is EventKind.BROKER and e.state is state for e in _events(config))
 
 
 def _spool_leftovers(config: Path) -> list[str]:
@@ -96,18 +101,8 @@ def _recorded_captures(config: Path) -> list[str]:
     return [json.loads(line)["signature"] for line in lines]
 
 
-async def _until(what: str, predicate, timeout: float = 90) -> None:  # type: ignore[no-untyped-def]
-    """Wait for ``predicate``; generous, because six agents start at once on a shared 2-core machine."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not await asyncio.to_thread(predicate):
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"no {what} after {timeout:g}s") from None
-
-
 async def _start_agent(stack: Stack, config: Path, crash_at: CaptureStep | None) -> asyncio.subprocess.Process:
-    log = open(config.parent / "agent.log", "ab")  # noqa: SIM115 - handed to the child, closed right after
+    log = await asyncio.to_thread(open, config.parent / "agent.log", "ab")  # handed to the child, closed right after
     try:
         return await asyncio.create_subprocess_exec(
             *stack.agent_argv(config, "run"),
@@ -140,9 +135,19 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
     )
     agents = [await _start_agent(stack, config, step) for config, step in zip(configs, kill_points, strict=True)]
     try:
-        await _until("broker connection in every agent", lambda: all(_saw_broker(config, "up") for config in configs))
+        await eventually(
+            lambda: all(_saw_broker(config, EventState.UP) for config in configs),
+            what="broker connection in every agent",
+            within=SLOW_START_S,
+            blocking=True,
+        )
         await asyncio.to_thread(mosquitto.kill)
-        await _until("broker_down in every agent", lambda: all(_saw_broker(config, "down") for config in configs))
+        await eventually(
+            lambda: all(_saw_broker(config, EventState.DOWN) for config in configs),
+            what="broker_down in every agent",
+            within=SLOW_START_S,
+            blocking=True,
+        )
         await asyncio.to_thread(mosquitto.start)
 
         for index, step in enumerate(kill_points):
@@ -155,7 +160,9 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
         def settled() -> bool:
             return all(not _spool_leftovers(config) and _fault_bundles(stack, config) for config in configs)
 
-        await _until("delivery with an empty spool for every agent", settled)
+        await eventually(
+            settled, what="delivery with an empty spool for every agent", within=SLOW_START_S, blocking=True
+        )
         await asyncio.sleep(2.0)  # four fault-clock ticks: a second capture of the same fault would start now
     finally:
         codes = [await _stop(agent) for agent in agents]
@@ -177,7 +184,12 @@ async def test_an_agent_killed_at_any_step_of_a_capture_delivers_one_bundle_per_
     (_state(config) / "captures.jsonl").unlink()
     again = await _start_agent(stack, config, None)
     try:
-        await _until("second bundle of the fault", lambda: len(_fault_bundles(stack, config)) == 2)
+        await eventually(
+            lambda: len(_fault_bundles(stack, config)) == 2,
+            what="second bundle of the fault",
+            within=SLOW_START_S,
+            blocking=True,
+        )
     finally:
         assert await _stop(again) == 0
     agent_id = _agent_id(config)

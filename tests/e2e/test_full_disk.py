@@ -11,8 +11,9 @@ from agent.config import AgentConfig, load_config
 from agent.runtime import AgentRuntime
 from lab.collector_process import CollectorProcess
 from lab.mosquitto import Mosquitto
-from shared.models import EventKind
+from shared.models import EventKind, EventState
 from tests.conftest import SmallDisk
+from tests.waiting import eventually
 
 from .conftest import Stack, user_token
 
@@ -80,24 +81,29 @@ async def test_the_running_agent_on_a_full_disk_still_reports_a_fault(
         }
     )
     async with AgentRuntime(config) as runtime:
-        assert runtime.recorder is not None
-        await _until(lambda: any(e.kind is EventKind.BROKER and e.state == "up" for e in runtime.recorder.events()))
+        recorder = runtime.recorder
+        assert recorder is not None
+        await eventually(
+            lambda: any(e.kind is EventKind.BROKER and e.state is EventState.UP for e in recorder.events()),
+            within=15,
+            blocking=True,
+        )
         await asyncio.to_thread(small_disk.fill)
         await asyncio.to_thread(mosquitto.kill)
-        await _until(lambda: any(e.kind is EventKind.BROKER and e.state == "down" for e in runtime.recorder.events()))
+        await eventually(
+            lambda: any(e.kind is EventKind.BROKER and e.state is EventState.DOWN for e in recorder.events()),
+            within=15,
+            blocking=True,
+        )
         await asyncio.to_thread(mosquitto.start)
-        await _until(lambda: runtime.captured, timeout=30)
+        await eventually(lambda: runtime.captured, within=30, blocking=True)
         [(signature, bundle_id)] = runtime.captured
-        assert signature == "broker_down" and runtime.recorder.unsaved > 0
-        await _until(lambda: stack.api("GET", f"/api/v1/bundles/{bundle_id}/meta")[0] == 200, timeout=30)
+        assert signature == "broker_down" and recorder.unsaved > 0
+        await eventually(
+            lambda: stack.api("GET", f"/api/v1/bundles/{bundle_id}/meta")[0] == 200, within=30, blocking=True
+        )
         await asyncio.to_thread(small_disk.free)
-        await _until(lambda: runtime.recorder.unsaved == 0)  # the recorder's files caught up
+        await eventually(lambda: recorder.unsaved == 0, within=15, blocking=True)  # the recorder's files caught up
     async with AgentRuntime(config) as again:  # nothing of the full-disk period is missing after a restart
         assert again.recorder is not None
-        assert any(e.kind is EventKind.FAULT and e.state == "closed" for e in again.recorder.events())
-
-
-async def _until(predicate, timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not await asyncio.to_thread(predicate):
-            await asyncio.sleep(0.1)
+        assert any(e.kind is EventKind.FAULT and e.state is EventState.CLOSED for e in again.recorder.events())

@@ -18,8 +18,8 @@ def lab_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_up_fault_status_down() -> None:
-    if netns.ip_available():
-        pytest.skip(netns.ip_available())
+    if reason := netns.ip_available():
+        pytest.skip(reason)
     up = lab_cli("up", "--devices", "1", "--upnp")
     assert up.returncode == 0, up.stderr
     summary = json.loads(up.stdout)

@@ -130,8 +130,8 @@ def test_hub_clock_step_moves_the_offset_file_only(lab_home: LabHome) -> None:
 
 
 def test_teardown_after_a_failing_test_body() -> None:
-    if netns.ip_available():
-        pytest.skip(netns.ip_available())
+    if reason := netns.ip_available():
+        pytest.skip(reason)
     with pytest.raises(RuntimeError, match="deliberate"), LabHome(devices=1) as lab:
         prefix, workdir = lab.prefix, lab.workdir
         pids = [p.pid for p in lab.processes]
@@ -142,8 +142,8 @@ def test_teardown_after_a_failing_test_body() -> None:
 
 
 def test_cleanup_stale_removes_only_dead_owners(tmp_path: Path) -> None:
-    if netns.ip_available():
-        pytest.skip(netns.ip_available())
+    if reason := netns.ip_available():
+        pytest.skip(reason)
     dead_id = netns.new_instance_id()
     dead_ns = f"{netns.PREFIX_FAMILY}{dead_id}-router"
     live_id = netns.new_instance_id()
@@ -172,13 +172,14 @@ def test_refuses_foreign_namespaces() -> None:
 
 
 async def test_async_context_manager_and_fault_wait() -> None:
-    if netns.ip_available():
-        pytest.skip(netns.ip_available())
+    if reason := netns.ip_available():
+        pytest.skip(reason)
     import asyncio
 
     async with LabHome() as lab:
         fault = await asyncio.to_thread(lab.faults.dns_failure, 0.5)
-        await fault.wait_async(10)
+        async with asyncio.timeout(10):
+            await fault.wait_async()
         assert not fault.active and fault.ended_at is not None
         prefix = lab.prefix
     assert netns.namespaces_of(prefix) == []

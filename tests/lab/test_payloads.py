@@ -39,7 +39,8 @@ def test_tasmota_durations_and_quality() -> None:
 def test_tasmota_boot_messages_and_state() -> None:
     tasmota = FAMILIES["tasmota"]
     s = snapshot()
-    assert tasmota.will(s).topic == "tele/plug/LWT" and tasmota.will(s).payload == "Offline"
+    will = tasmota.will(s)
+    assert will is not None and will.topic == "tele/plug/LWT" and will.payload == "Offline"
     first = {m.topic: m for m in tasmota.on_connect(s, first_since_boot=True)}
     assert first["tele/plug/LWT"].payload == "Online" and first["tele/plug/LWT"].retain
     assert json.loads(first["tele/plug/INFO3"].payload)["Info3"]["RestartReason"] == "Exception"
@@ -55,7 +56,8 @@ def test_tasmota_boot_messages_and_state() -> None:
 def test_shelly_z2m_esphome_shapes() -> None:
     s = snapshot(name="shellyplus1pm-a8032abcf5f0", restart_reason="4")
     shelly = FAMILIES["shelly"]
-    assert shelly.will(s).payload == "false"
+    will = shelly.will(s)
+    assert will is not None and will.payload == "false"
     frames = [json.loads(m.payload) for m in shelly.on_connect(s, True) if m.topic.endswith("/events/rpc")]
     assert frames[0]["method"] == "NotifyFullStatus" and frames[0]["params"]["sys"]["reset_reason"] == 4
     status = json.loads(shelly.report(s)[0].payload)
@@ -63,7 +65,8 @@ def test_shelly_z2m_esphome_shapes() -> None:
 
     z2m = FAMILIES["zigbee2mqtt"]
     s = snapshot(name="zigbee2mqtt")
-    assert json.loads(z2m.will(s).payload) == {"state": "offline"}
+    will = z2m.will(s)
+    assert will is not None and json.loads(will.payload) == {"state": "offline"}
     topics = {m.topic: m for m in z2m.on_connect(s, True)}
     devices = json.loads(topics["zigbee2mqtt/bridge/devices"].payload)
     assert devices[0]["type"] == "Coordinator" and {d["interview_state"] for d in devices} == {"SUCCESSFUL"}

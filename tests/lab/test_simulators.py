@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -92,7 +93,7 @@ def test_crash_loop_resets_uptime_with_a_crash_reason(lab_home: LabHome) -> None
     assert len(reasons) >= 1
     assert "offline" in payloads(recorder, "node/status")
     uptimes = [int(p) for p in payloads(recorder, "node/sensor/uptime/state")]
-    assert any(later < earlier for earlier, later in zip(uptimes, uptimes[1:])) or uptimes[-1] <= 2, uptimes
+    assert any(later < earlier for earlier, later in itertools.pairwise(uptimes)) or uptimes[-1] <= 2, uptimes
 
 
 def test_router_reboot_is_an_outage_not_a_reboot_for_devices(lab_home: LabHome) -> None:

@@ -58,6 +58,11 @@ def running_support_broker(
         broker.close()
 
 
+@pytest.fixture(autouse=True)
+def _live_code_never_blocks_the_loop(no_blocking_in_loop: None) -> None:
+    """Every live test runs in the blocking-call test mode (``tests.blocking``)."""
+
+
 @pytest.fixture
 def support_broker(tmp_path: Path) -> Iterator[SupportBroker]:
     with running_support_broker(tmp_path) as support:

@@ -75,7 +75,7 @@ class Probe:
         self.messages.append(
             Received(
                 message.topic,
-                message.payload,
+                bytes(message.payload),
                 bool(message.retain),
                 getattr(props, "CorrelationData", None),
                 getattr(props, "ResponseTopic", None),
@@ -96,6 +96,7 @@ class Probe:
     def subscribe(self, topic: str) -> bool:
         """Whether the broker granted the subscription (Mosquitto grants some it then never delivers on)."""
         _rc, mid = self.client.subscribe(topic, qos=1)
+        assert mid is not None  # paho numbers every subscription it sends
         codes = self._wait_ack(mid)
         return codes is not None and not codes[0].is_failure
 

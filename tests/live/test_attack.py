@@ -23,6 +23,7 @@ from agent.live import Consent, LiveChannel
 from collector.live import LiveRelay, LiveTimeout
 from collector.live_broker import MAX_PACKET_BYTES
 from shared.live import LiveGrant, agent_tree, request_topic, response_topic, status_topic
+from tests.waiting import eventually
 
 from .conftest import COLLECTOR_USER, SupportBroker, running_support_broker
 from .handlers import FakeHomeHandlers
@@ -158,9 +159,9 @@ async def test_a_hubs_credentials_cannot_disturb_another_household(
             LiveChannel(HUB_B, grant_b, FakeHomeHandlers(), lambda: Consent("allowed"), on_presence=b_presence.append),
         ):
             await asyncio.wait_for(asyncio.gather(relay.connected.wait(), replica.connected.wait()), 5)
-            async with asyncio.timeout(5):
-                while (seen := relay.presence(HUB_B)) is None or not seen.online:
-                    await asyncio.sleep(0.02)
+            seen = await eventually(
+                lambda: (presence := relay.presence(HUB_B)) is not None and presence.online and presence, within=5
+            )
             b_since = seen.since
             caplog.clear()  # from here on, any session that ends is a victim of the attack
 

@@ -15,16 +15,11 @@ from collector.live import LiveRelay, LiveTimeout
 from lab.certs import make_server_certificate
 from shared.live import LiveGrant, LiveRequest, request_topic, response_topic
 from shared.models import utcnow
+from tests.waiting import eventually
 
 from .conftest import COLLECTOR_USER, SupportBroker, running_support_broker
 from .handlers import FakeHomeHandlers
 from .probe import Probe
-
-
-async def _until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -57,12 +52,12 @@ async def test_device_state_round_trip_and_presence(support_broker: SupportBroke
     handlers = FakeHomeHandlers()
     async with _channel(support_broker, "hub1", handlers, [Consent("allowed")]) as channel:
         await asyncio.wait_for(channel.connected.wait(), 5)
-        await _until(lambda: (p := relay.presence("hub1")) is not None and p.online)
+        await eventually(lambda: (p := relay.presence("hub1")) is not None and p.online)
         response = await relay.request("hub1", "device.state", {"device_id": "plug-1"}, timeout_s=5, requested_by="eng")
         assert response.ok and response.result["rssi_dbm"] == -61
         capture = await relay.request("hub1", "bundle.capture", {}, timeout_s=5, requested_by="eng")
         assert capture.ok and handlers.captures == ["eng"]
-    await _until(lambda: not relay.presence("hub1").online)  # type: ignore[union-attr]
+    await eventually(lambda: not relay.presence("hub1").online)  # type: ignore[union-attr]
 
 
 async def test_over_tls_both_ends_verify_the_brokers_certificate(tmp_path: Path) -> None:
@@ -81,7 +76,7 @@ async def test_over_tls_both_ends_verify_the_brokers_certificate(tmp_path: Path)
                 assert response.ok
             # Without the CA the broker's certificate is not trusted: no session, no credentials sent.
             async with _channel(support, "hub-untrusting", FakeHomeHandlers(), [Consent("allowed")]) as untrusting:
-                await asyncio.sleep(1.5)
+                await eventually(lambda: untrusting.session.attempts >= 3, what="three attempts")
                 assert not untrusting.connected.is_set()
 
 
@@ -104,7 +99,7 @@ async def test_agent_reconnects_after_broker_crash(support_broker: SupportBroker
     async with _channel(support_broker, "hub3", FakeHomeHandlers(), [Consent("allowed")]) as channel:
         await asyncio.wait_for(channel.connected.wait(), 5)
         support_broker.broker.kill()
-        await _until(lambda: not channel.connected.is_set())
+        await eventually(lambda: not channel.connected.is_set())
         support_broker.broker.start()
         await asyncio.wait_for(channel.connected.wait(), 10)
         await asyncio.wait_for(relay.connected.wait(), 10)
@@ -143,8 +138,9 @@ async def test_agent_answers_only_into_its_own_tree_and_ignores_retained_request
                     correlation=correlation,
                     response_topic=answer_to,
                 )
-            await _until(lambda: asker.messages)
-            await asyncio.sleep(0.3)  # room for answers that should not come
+            # The own request came last: the agent takes requests in order and drops the others at once, and
+            # its publishes reach the broker in order, so any answer to them would have come before this one.
+            await eventually(lambda: asker.messages)
         assert [(m.topic, m.correlation) for m in asker.messages] == [(response_topic("hub4", COLLECTOR_USER), b"own")]
         assert any(foreign in r.getMessage() and "not in this agent's tree" in r.getMessage() for r in caplog.records)
     finally:

@@ -13,7 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from agent.live import Consent, LiveChannel
 from collector.app import create_app
-from collector.config import CollectorConfig
 from collector.live_broker import BrokerAccounts
 from collector.models import Role
 from collector.store import Store
@@ -23,6 +22,8 @@ from lab.mosquitto import Mosquitto
 from shared.live import LiveGrant
 from shared.models import utcnow
 from shared.signing import generate_private_key, public_key_to_text
+from tests.configs import collector_config
+from tests.waiting import eventually
 
 from .conftest import support_listener
 from .handlers import FakeHomeHandlers
@@ -35,17 +36,14 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Mosquitto, Pa
     accounts = BrokerAccounts(tmp_path / "broker", "homediag-collector")
     broker = Mosquitto(allow_anonymous=False, extra_config=support_listener(accounts))
     pid_file = tmp_path / "broker.pid"
-    config = CollectorConfig.model_validate(
-        {
-            "data_dir": str(tmp_path / "collector"),
-            "ingest": {"verify_workers": 0},
-            "live": {
-                "url": broker.url,
-                "accounts_dir": str(accounts.directory),
-                "pid_file": str(pid_file),
-                "request_timeout_s": 1.5,
-            },
-        }
+    config = collector_config(
+        tmp_path,
+        live={
+            "url": broker.url,
+            "accounts_dir": str(accounts.directory),
+            "pid_file": str(pid_file),
+            "request_timeout_s": 1.5,
+        },
     )
     broker.start()
     pid_file.write_text(str(broker.pid))
@@ -54,6 +52,11 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[TestClient, Mosquitto, Pa
             yield client, broker, config.database_path
     finally:
         broker.close()
+
+
+async def _online(client: TestClient, agent_id: str, headers: dict[str, str], *, expected: bool = True) -> bool:
+    answer = await client.get(f"/api/v1/agents/{agent_id}/presence", headers=headers)
+    return (await answer.json())["online"] is expected
 
 
 def _user(database: Path, name: str, role: Role, household: str | None = None) -> str:
@@ -80,19 +83,14 @@ async def _enrol(client: TestClient, database: Path, household: str) -> tuple[st
 
 
 async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack) -> None:  # type: ignore[no-untyped-def]
-    client, broker, database = stack
+    client, _broker, database = stack
     engineer = {"Authorization": f"Bearer {_user(database, 'eve', Role.ENGINEER)}"}
     customer = {"Authorization": f"Bearer {_user(database, 'carol', Role.CUSTOMER, 'hh-a')}"}
     agent_id, grant = await _enrol(client, database, "hh-a")
     consent = [Consent("allowed")]
     async with LiveChannel(agent_id, grant, FakeHomeHandlers(), lambda: consent[0], reconnect_min_s=0.1) as channel:
         await asyncio.wait_for(channel.connected.wait(), 10)
-        for _ in range(100):
-            answer = await client.get(f"/api/v1/agents/{agent_id}/presence", headers=customer)
-            if (await answer.json())["online"]:
-                break
-            await asyncio.sleep(0.05)
-        assert (await answer.json())["online"] is True
+        await eventually(lambda: _online(client, agent_id, customer), what="the hub online")
 
         answer = await client.post(
             f"/api/v1/agents/{agent_id}/live/device.state", json={"device_id": "plug-1"}, headers=engineer
@@ -110,12 +108,7 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
         nobody = await client.post("/api/v1/agents/agt_nobody/live/inventory", headers=engineer)
         assert nobody.status == 404
 
-    for _ in range(100):
-        if (await (await client.get(f"/api/v1/agents/{agent_id}/presence", headers=engineer)).json())[
-            "online"
-        ] is False:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: _online(client, agent_id, engineer, expected=False), what="the hub offline after it left")
     answer = await client.post(f"/api/v1/agents/{agent_id}/live/inventory", headers=engineer)
     body = await answer.json()
     assert (answer.status, body["error"]["code"]) == (504, "agent_timeout") and "offline since" in body["error"][
@@ -167,11 +160,12 @@ async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> Non
         await client.post(
             "/ui/login", data={"name": "eve", "password": "pw-eve-123", "next": "/ui/"}, allow_redirects=False
         )
-        for _ in range(100):
+
+        async def page_once_online() -> str | None:
             page = await (await client.get(f"/ui/tickets/{ticket_id}")).text()
-            if ">online<" in page:
-                break
-            await asyncio.sleep(0.05)
+            return page if ">online<" in page else None
+
+        page = await eventually(page_once_online, what="the ticket page showing the hub online")
         csrf = re.search(r'data-csrf="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         forged = await client.post(f"/ui/tickets/{ticket_id}/live/inventory", headers={"X-CSRF-Token": "x"}, json={})
         assert forged.status == 403

@@ -150,7 +150,7 @@ def _online(engineer: Engineer, agent_id: str) -> bool:
 
 
 def test_engineer_reads_device_state_and_captures_a_bundle_onto_the_ticket(live_home) -> None:  # type: ignore[no-untyped-def]
-    lab, engineer, agent_id, state, agent = live_home
+    _lab, engineer, agent_id, state, agent = live_home
     assert wait_for(lambda: _online(engineer, agent_id), 30), agent.log_tail()
     status, ticket = engineer.call(
         "POST",

@@ -15,6 +15,7 @@ from agent.live import Consent, LiveChannel
 from collector.live import LiveRelay
 from shared.aio import Backoff, reconnect_forever
 from shared.live import LiveGrant
+from tests.waiting import eventually
 
 from .conftest import COLLECTOR_USER, SupportBroker
 from .handlers import FakeHomeHandlers
@@ -72,11 +73,18 @@ async def test_a_loop_kicked_off_healthy_sessions_never_backs_off() -> None:
         )
     # After each healthy session the delay starts over; a failed attempt right after one doubles it once.
     # (Without the reset: 1, 2, 4, 8, 16, 32 times a jitter of 0.5 to 1.)
-    assert len(delays) == 6 and all(d <= limit for d, limit in zip(delays, [1, 2, 1, 2, 1, 2])), delays
+    assert len(delays) == 6 and all(d <= limit for d, limit in zip(delays, [1, 2, 1, 2, 1, 2], strict=True)), delays
 
 
 def _delays(caplog: pytest.LogCaptureFixture, logger: str) -> list[float]:
-    return [float(r.args[2]) for r in caplog.records if r.name == logger and "retrying in" in r.msg]  # type: ignore[index]
+    delays = []
+    for record in caplog.records:
+        if record.name == logger and "retrying in" in record.msg:
+            assert isinstance(record.args, tuple), record.args
+            delay = record.args[2]
+            assert isinstance(delay, int | float), record.args
+            delays.append(float(delay))
+    return delays
 
 
 async def _kick(support: SupportBroker, user: str, connected: asyncio.Event, times: int) -> None:
@@ -86,9 +94,9 @@ async def _kick(support: SupportBroker, user: str, connected: asyncio.Event, tim
         await asyncio.sleep(HEALTHY_S * 1.5)
         probe = await asyncio.to_thread(Probe, support.broker.host, support.broker.port, user, support.passwords[user])
         await asyncio.to_thread(probe.close)
-        async with asyncio.timeout(5):
-            while connected.is_set():  # the broker closed the session the probe took over
-                await asyncio.sleep(0.01)
+        await eventually(
+            lambda: not connected.is_set(), within=5, what="the broker closing the session the probe took over"
+        )
 
 
 @pytest.mark.broker

@@ -10,7 +10,7 @@ import pytest
 
 from shared.bundle import ENVELOPE_NAME, MANIFEST_NAME, ReadLimits, build_bundle, open_bundle, read_bundle
 from shared.errors import BundleError, BundleTooLarge, HashMismatch, ManifestError, SignatureError, UnsafeArchive
-from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind
+from shared.models import CaptureWindow, EventState, RedactionSummary, Trigger, TriggerKind
 from shared.signing import generate_private_key, public_key_to_text
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -54,7 +54,7 @@ def test_round_trip_member_order_and_determinism():
     verified = read_bundle(data, KEY.public_key())
     assert verified.manifest == manifest
     assert verified.files == FILES
-    assert verified.timeline()[0].state == "down"
+    assert verified.timeline()[0].state is EventState.DOWN
     assert verified.json("host.json") == {"os": "linux"}
     infos = [info for info, _ in members_of(data)]
     assert [i.name for i in infos] == [ENVELOPE_NAME, MANIFEST_NAME, "host.json", "logs/agent.log", "timeline.jsonl"]
@@ -73,7 +73,7 @@ def test_wrong_key_fails():
         read_bundle(data, generate_private_key().public_key())
 
 
-@pytest.mark.parametrize("name", sorted(FILES) + [MANIFEST_NAME, ENVELOPE_NAME])
+@pytest.mark.parametrize("name", [*sorted(FILES), MANIFEST_NAME, ENVELOPE_NAME])
 def test_one_flipped_byte_in_any_member_fails(name):
     _, data = build()
     members = members_of(data)
@@ -125,19 +125,19 @@ def _special(name, kind, linkname=""):
 def test_unsafe_members_are_refused(member):
     _, data = build()
     with pytest.raises(UnsafeArchive):
-        open_bundle(retar(members_of(data) + [member]))
+        open_bundle(retar([*members_of(data), member]))
 
 
 def test_duplicate_name_is_refused():
     _, data = build()
     with pytest.raises(UnsafeArchive):
-        open_bundle(retar(members_of(data) + [_file("host.json", b'{"os": "evil"}')]))
+        open_bundle(retar([*members_of(data), _file("host.json", b'{"os": "evil"}')]))
 
 
 def test_unlisted_member_is_refused_on_verify():
     _, data = build()
     with pytest.raises(ManifestError):
-        read_bundle(retar(members_of(data) + [_file("extra.txt")]), KEY.public_key())
+        read_bundle(retar([*members_of(data), _file("extra.txt")]), KEY.public_key())
 
 
 def test_missing_listed_member_is_refused():

@@ -4,13 +4,16 @@ from datetime import UTC, datetime
 
 import jsonschema
 import pytest
+from pydantic import ValidationError
 
 from shared.models import (
+    STATES_OF_KIND,
     BundleManifest,
     CaptureWindow,
     Device,
     DiagnosisReport,
     EventKind,
+    EventState,
     Explanation,
     Finding,
     Inventory,
@@ -25,7 +28,9 @@ from shared.models import (
 from shared.schemas import SCHEMA_DIR, SCHEMAS, render_schemas
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-EVENT = TimelineEvent(ts=NOW, kind=EventKind.GATEWAY, state="down", source="monitor.gateway", detail={"rtt": None})
+EVENT = TimelineEvent(
+    ts=NOW, kind=EventKind.GATEWAY, state=EventState.DOWN, source="monitor.gateway", detail={"rtt": None}
+)
 INSTANCES = {
     "inventory.schema.json": Inventory(
         generated_at=NOW,
@@ -79,3 +84,40 @@ def test_real_instances_validate_against_the_generated_schema(name):
 
 def test_every_core_schema_has_a_test_instance():
     assert set(INSTANCES) <= set(SCHEMAS)
+
+
+def _states_or_none(states: frozenset[EventState]) -> list[EventState | None]:
+    return [*sorted(states)] or [None]
+
+
+def _event_validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads(render_schemas()["timeline-event.schema.json"]))
+
+
+@pytest.mark.parametrize(
+    ("kind", "state"),
+    [(kind, state) for kind, states in STATES_OF_KIND.items() for state in _states_or_none(states)],
+)
+def test_every_state_of_a_kind_is_valid_in_the_model_and_the_schema(kind: EventKind, state: EventState | None) -> None:
+    instance = {**json.loads(EVENT.model_dump_json()), "kind": kind.value, "state": state}
+    TimelineEvent.model_validate(instance)
+    _event_validator().validate(instance)
+
+
+@pytest.mark.parametrize(
+    ("kind", "state"),
+    [
+        (EventKind.DEVICE_REBOOT, "reboot"),  # the hub's word; a device has "rebooted"
+        (EventKind.HUB_BOOT, "rebooted"),
+        (EventKind.GATEWAY, "online"),
+        (EventKind.GATEWAY, "bogus"),
+        (EventKind.GATEWAY, None),
+        (EventKind.AGENT_START, "up"),
+    ],
+)
+def test_a_state_its_kind_does_not_have_fails_the_model_and_the_schema(kind: EventKind, state: str | None) -> None:
+    instance = {**json.loads(EVENT.model_dump_json()), "kind": kind.value, "state": state}
+    with pytest.raises(ValidationError):
+        TimelineEvent.model_validate(instance)
+    with pytest.raises(jsonschema.ValidationError):
+        _event_validator().validate(instance)

@@ -9,6 +9,7 @@ was met or missed at some moment stays so after any later events.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
@@ -137,7 +138,7 @@ class Timeline:
 
 
 def model_one_time(
-    tl: Timeline, lengths: dict[Priority, int | None], met_at: datetime | None
+    tl: Timeline, lengths: Mapping[Priority, int | None], met_at: datetime | None
 ) -> tuple[str, datetime] | None:
     finished = tl.finished_at()
     if met_at is not None and finished is not None and met_at > finished:
@@ -182,7 +183,8 @@ def model_one_time(
 
 
 def working_spans(tl: Timeline) -> list[tuple[datetime, datetime | None]]:
-    spans, since = [], tl.created
+    spans: list[tuple[datetime, datetime]] = []
+    since: datetime | None = tl.created
     for ts, to in tl.transitions:
         if to in ("resolved", "follow_up", "closed") and since is not None:
             spans.append((since, ts))

@@ -9,7 +9,7 @@ from typing import Any
 
 from collector.models import Role
 from collector.state import DB
-from tests.collector.conftest import Collector, collector, config_overrides  # noqa: F401  (fixtures)
+from tests.collector.conftest import Collector
 
 INTAKE = {"household": "hh-a", "device": "plug", "symptom": "off", "when": "now", "priority": "P2"}
 
@@ -19,10 +19,13 @@ async def together(c: Collector, calls: list[Awaitable[Any]]) -> list[Any]:
     so each reads the ticket before any of them writes."""
     db = c.client.app[DB]
     original, asked = db.run, 0
+    all_asked = asyncio.Event()
 
     async def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal asked
         asked += 1
+        if asked == len(calls):
+            all_asked.set()
         return await original(*args, **kwargs)
 
     gate = threading.Event()
@@ -30,9 +33,8 @@ async def together(c: Collector, calls: list[Awaitable[Any]]) -> list[Any]:
     db.run = counted  # type: ignore[method-assign]
     try:
         sent = asyncio.gather(*calls)
-        async with asyncio.timeout(10):
-            while asked < len(calls):  # every request has reached the server and queued its first store call
-                await asyncio.sleep(0.01)
+        # Every request has reached the server and queued its first store call.
+        await asyncio.wait_for(all_asked.wait(), 10)
         gate.set()
         await held
         return await sent

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from collector.config import SupportConfig
 from collector.models import Role
-from tests.collector.conftest import NOW, Collector, collector  # noqa: F401  (fixtures)
+from tests.collector.conftest import NOW, Collector
 
 POLICIES = [
     {

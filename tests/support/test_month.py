@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from collector.models import Role
-from tests.collector.conftest import Collector, collector  # noqa: F401  (fixtures)
+from tests.collector.conftest import Collector
 
 ZONE = ZoneInfo("Asia/Shanghai")
 HOLIDAY = date(2026, 12, 25)

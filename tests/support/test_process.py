@@ -6,7 +6,7 @@ import pytest
 
 from collector.models import Role
 from collector.state import SCANNER
-from tests.collector.conftest import NOW, Collector, collector, config_overrides  # noqa: F401  (fixtures)
+from tests.collector.conftest import NOW, Collector
 
 INTAKE = {"household": "hh-a", "device": "curtain", "symptom": "no remote control", "when": "nightly", "priority": "P1"}
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from collector.attach import Match, TicketSpan, TimeFit, best_fit, fit
 from collector.models import Role
 from shared.models import CaptureWindow, Trigger, TriggerKind
-from tests.collector.conftest import NOW, Collector, collector, config_overrides  # noqa: F401  (fixtures)
+from tests.collector.conftest import NOW, Collector
 
 HOUR = timedelta(hours=1)
 SLACK, LOOKBACK = timedelta(hours=6), timedelta(days=14)
@@ -34,10 +34,8 @@ def test_the_device_and_the_fault_type_rank_before_recency() -> None:
     plug = TicketSpan(1, NOW, device="Kitchen plug", fault_type="hardware")
     camera = TicketSpan(2, NOW + HOUR, device="hall camera", fault_type="network")
     window = _window(2, 3)
-    assert (
-        best_fit(window, [plug, camera], slack=SLACK, lookback=LOOKBACK, signature="device_offline:kitchen-plug")[0]
-        == 1
-    )  # type: ignore[index]
+    found = best_fit(window, [plug, camera], slack=SLACK, lookback=LOOKBACK, signature="device_offline:kitchen-plug")
+    assert found is not None and found[0] == 1
     # no device named: the fault type decides; none of either: the newer ticket
     assert best_fit(window, [plug, camera], slack=SLACK, lookback=LOOKBACK, signature="wan_outage")[0] == 2  # type: ignore[index]
     assert best_fit(window, [plug, camera], slack=SLACK, lookback=LOOKBACK, signature=None)[0] == 2  # type: ignore[index]

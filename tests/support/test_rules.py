@@ -8,7 +8,7 @@ from typing import Any
 
 from collector.models import Role
 from collector.state import SCANNER
-from tests.collector.conftest import Collector, collector, config_overrides  # noqa: F401  (fixtures)
+from tests.collector.conftest import Collector
 
 INTAKE = {"household": "hh-a", "device": "alarm", "symptom": "siren at night", "when": "now", "priority": "P1"}
 MINUTE, HOUR, DAY = 60, 3600, 86400

@@ -11,7 +11,7 @@ import pytest
 
 from lab.agent_process import AgentProcess, wait_for
 from lab.home import DeviceSpec, LabHome
-from shared.models import EventKind, utcnow
+from shared.models import EventKind, EventState, utcnow
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -52,23 +52,27 @@ def test_router_reboot_yields_one_bundle_with_the_whole_story(home) -> None:  # 
     bundle = agent.bundle(record)
     timeline = bundle.timeline()
 
-    def first(kind: EventKind, state: str, after):  # type: ignore[no-untyped-def]
+    def first(kind: EventKind, state: EventState, after):  # type: ignore[no-untyped-def]
         return next(e for e in timeline if e.kind is kind and e.state == state and e.ts >= after)
 
     for kind in (EventKind.HUB_LINK, EventKind.GATEWAY, EventKind.DNS, EventKind.INTERNET):
-        down = first(kind, "down", fault.started_at - timedelta(seconds=3))
+        down = first(kind, EventState.DOWN, fault.started_at - timedelta(seconds=3))
         assert _close(down.ts, fault.started_at), kind
-        assert _close(first(kind, "up", down.ts).ts, fault.ended_at), kind
-    offline = {e.device_id for e in timeline if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "offline"}
+        assert _close(first(kind, EventState.UP, down.ts).ts, fault.ended_at), kind
+    offline = {
+        e.device_id for e in timeline if e.kind is EventKind.DEVICE_AVAILABILITY and e.state is EventState.OFFLINE
+    }
     online_again = {
         e.device_id
         for e in timeline
-        if e.kind is EventKind.DEVICE_AVAILABILITY and e.state == "online" and e.ts > fault.started_at
+        if e.kind is EventKind.DEVICE_AVAILABILITY and e.state is EventState.ONLINE and e.ts > fault.started_at
     }
     assert len(offline) >= 4 and offline <= online_again
-    closed = [e for e in timeline if e.kind is EventKind.FAULT and e.state == "closed"]
+    closed = [e for e in timeline if e.kind is EventKind.FAULT and e.state is EventState.CLOSED]
     assert [e.detail["signature"] for e in closed] == ["router_reboot"]
-    assert any(e.kind is EventKind.ROUTER_BOOT_ID and e.state == "changed" for e in timeline)  # the new SSDP BOOTID
+    assert any(
+        e.kind is EventKind.ROUTER_BOOT_ID and e.state is EventState.CHANGED for e in timeline
+    )  # the new SSDP BOOTID
     assert bundle.manifest.trigger.signature == "router_reboot"
     assert "inventory.json" in bundle.files and any(name.startswith("logs/") for name in bundle.files)
     assert wait_for(lambda: not list((agent.state_dir / "spool").glob("*.bundle")), 10)  # delivered, spool empty
@@ -90,7 +94,9 @@ def test_other_faults_have_their_own_signatures(home) -> None:  # type: ignore[n
     lab.faults.device_power_off("plug")  # first: a device dropping right after a network fault is part of it
     device = agent.wait_event(
         lambda e: (
-            e.kind is EventKind.FAULT and e.state == "opened" and e.detail["signature"].startswith("device_offline:")
+            e.kind is EventKind.FAULT
+            and e.state is EventState.OPENED
+            and e.detail["signature"].startswith("device_offline:")
         ),
         30,
     )
@@ -124,13 +130,13 @@ def test_other_faults_have_their_own_signatures(home) -> None:  # type: ignore[n
     assert not any(s.startswith("router") for s in signatures) and len(signatures) == len(set(signatures))
     lab.faults.hub_clock_step(600)  # last: the hub's clock jumps; the agent notices against its monotonic clock
     jump = agent.wait_event(lambda e: e.kind is EventKind.CLOCK_JUMP, 10)
-    assert jump is not None and jump.state == "forward" and abs(jump.detail["jump_s"] - 600) < 5
+    assert jump is not None and jump.state is EventState.FORWARD and abs(jump.detail["jump_s"] - 600) < 5
 
 
 def test_agent_killed_during_an_outage_loses_nothing(home) -> None:  # type: ignore[no-untyped-def]
     lab, agent = home
     fault = lab.faults.wan_outage(12)
-    down = agent.wait_event(lambda e: e.kind is EventKind.INTERNET and e.state == "down", 10)
+    down = agent.wait_event(lambda e: e.kind is EventKind.INTERNET and e.state is EventState.DOWN, 10)
     assert down is not None
     agent.kill()
     before = agent.events()
@@ -148,7 +154,7 @@ def test_agent_killed_during_an_outage_loses_nothing(home) -> None:  # type: ign
 def test_a_long_outage_is_bundled_while_the_network_is_down_and_delivered_when_it_returns(home) -> None:  # type: ignore[no-untyped-def]
     lab, agent = home
     fault = lab.faults.router_reboot(15)
-    assert agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state == "opened", 10) is not None
+    assert agent.wait_event(lambda e: e.kind is EventKind.FAULT and e.state is EventState.OPENED, 10) is not None
     fault.wait(40)
     record = agent.wait_bundle("router_reboot:ongoing", timeout=60)
     bundle = agent.bundle(record)
@@ -156,5 +162,5 @@ def test_a_long_outage_is_bundled_while_the_network_is_down_and_delivered_when_i
     assert bundle.manifest.window.end < fault.ended_at
     assert fault.ended_at < datetime.fromisoformat(record["received_at"])  # delivered once the way out was back
     timeline = bundle.timeline()
-    assert any(e.kind is EventKind.GATEWAY and e.state == "down" for e in timeline)
+    assert any(e.kind is EventKind.GATEWAY and e.state is EventState.DOWN for e in timeline)
     agent.wait_bundle("router_reboot", timeout=60)  # and then the whole story

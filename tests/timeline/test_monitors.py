@@ -20,7 +20,8 @@ from agent.monitors.link import address_change, link_state
 from agent.monitors.probes import CHECKS, CheckResult, run_checks
 from agent.monitors.ssdp import SSDP_PORT, BootIdTracker, SsdpListener, gateway_announcement, parse_headers
 from lab.ssdp import notify, search_response
-from shared.models import EventKind
+from shared.models import EventKind, EventState
+from tests.configs import agent_config
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 GW = "10.77.0.1"
@@ -28,22 +29,22 @@ GW = "10.77.0.1"
 
 def test_a_check_goes_down_after_n_failures_dated_at_the_first_and_up_at_once() -> None:
     state, event = step(CheckState(), CheckResult("gateway", True, "icmp", 1.5), T0, 2)
-    assert event is not None and (event.kind, event.state) == (EventKind.GATEWAY, "up")  # the baseline
+    assert event is not None and (event.kind, event.state) == (EventKind.GATEWAY, EventState.UP)  # the baseline
     state, event = step(state, CheckResult("gateway", False, "timeout"), T0 + timedelta(seconds=2), 2)
     assert event is None
     state, event = step(state, CheckResult("gateway", False, "timeout"), T0 + timedelta(seconds=4), 2)
-    assert event is not None and event.state == "down" and event.ts == T0 + timedelta(seconds=2)
+    assert event is not None and event.state is EventState.DOWN and event.ts == T0 + timedelta(seconds=2)
     assert event.detail["failures"] == 2
     state, event = step(state, CheckResult("gateway", False, "timeout"), T0 + timedelta(seconds=6), 2)
     assert event is None
     state, event = step(state, CheckResult("gateway", True, "icmp"), T0 + timedelta(seconds=8), 2)
-    assert event is not None and event.state == "up" and state == CheckState(reported=True)
+    assert event is not None and event.state is EventState.UP and state == CheckState(reported=True)
     assert step(state, CheckResult("gateway", None, "not configured"), T0, 2) == (state, None)
 
 
 def test_a_failing_first_look_is_reported_down_at_once() -> None:
     _, event = step(CheckState(), CheckResult("dns", False, "timeout"), T0, 3)
-    assert event is not None and event.state == "down"
+    assert event is not None and event.state is EventState.DOWN
 
 
 def test_link_state_reads_sysfs(tmp_path: Path) -> None:
@@ -66,13 +67,13 @@ def test_address_changes_are_events_after_the_baseline() -> None:
 def test_clock_jumps(tmp_path: Path) -> None:
     assert clock_jump(10.0, 9.9, T0) is None
     backward = clock_jump(-3590.0, 10.0, T0)
-    assert backward is not None and backward.state == "backward" and backward.detail["jump_s"] == -3600.0
+    assert backward is not None and backward.state is EventState.BACKWARD and backward.detail["jump_s"] == -3600.0
     offset = tmp_path / "offset"
     watch = ClockWatch(Clock(offset, reread_s=0))
     assert watch.look() is None
     offset.write_text("120")  # what lab.faults.hub_clock_step writes
     jump = watch.look()
-    assert jump is not None and jump.state == "forward" and jump.detail["jump_s"] > 119
+    assert jump is not None and jump.state is EventState.FORWARD and jump.detail["jump_s"] > 119
     assert watch.look() is None
 
 
@@ -81,8 +82,8 @@ def test_hub_boot_and_health_decisions() -> None:
     assert boot_event(1000.0, {"boot_time": 1000.5, "clean_stop": False}, T0) is None
     reboot = boot_event(5000.0, {"boot_time": 1000.0, "clean_stop": True}, T0)
     power = boot_event(5000.0, {"boot_time": 1000.0, "clean_stop": False}, T0)
-    assert reboot is not None and reboot.state == "reboot"
-    assert power is not None and power.state == "power_loss"
+    assert reboot is not None and reboot.state is EventState.REBOOT
+    assert power is not None and power.state is EventState.POWER_LOSS
     assert degraded({"memory_percent": 95, "disk_percent": 10, "temperature_max_c": 85}) == ["memory", "temperature"]
 
 
@@ -92,17 +93,19 @@ def test_ssdp_boot_ids_from_the_gateway_only() -> None:
     assert gateway_announcement(alive, "10.77.0.99", GW) is None  # not the gateway
     tracker = BootIdTracker()
     seen = tracker.observe(gateway_announcement(alive, GW, GW), T0)  # type: ignore[arg-type]
-    assert seen is not None and seen.state == "seen" and seen.detail["boot_id"] == 7
+    assert seen is not None and seen.state is EventState.SEEN and seen.detail["boot_id"] == 7
     assert tracker.observe(gateway_announcement(alive, GW, GW), T0) is None  # type: ignore[arg-type]
     bye = gateway_announcement(notify(uuid, "upnp:rootdevice", GW, 7, nts="ssdp:byebye"), GW, GW)
     assert bye is not None and not bye.alive
-    assert tracker.observe(bye, T0).state == "byebye"  # type: ignore[union-attr]
+    assert tracker.observe(bye, T0).state is EventState.BYEBYE  # type: ignore[union-attr]
     assert tracker.observe(bye, T0) is None  # once per goodbye
     changed = tracker.observe(gateway_announcement(notify(uuid, "upnp:rootdevice", GW, 8), GW, GW), T0)  # type: ignore[arg-type]
-    assert changed is not None and changed.state == "changed" and changed.detail == {"boot_id": 8, "previous": 7}
+    assert (
+        changed is not None and changed.state is EventState.CHANGED and changed.detail == {"boot_id": 8, "previous": 7}
+    )
     tracker.rechecking = True  # the network came back: the same BOOTID again is worth saying, once
     same = tracker.observe(gateway_announcement(notify(uuid, "upnp:rootdevice", GW, 8), GW, GW), T0)  # type: ignore[arg-type]
-    assert same is not None and same.state == "same" and not tracker.rechecking
+    assert same is not None and same.state is EventState.SAME and not tracker.rechecking
     assert tracker.observe(gateway_announcement(notify(uuid, "upnp:rootdevice", GW, 8), GW, GW), T0) is None  # type: ignore[arg-type]
     assert gateway_announcement(b"M-SEARCH * HTTP/1.1\r\nST: ssdp:all\r\n\r\n", GW, GW) is None
 
@@ -151,16 +154,14 @@ async def test_a_round_of_checks_on_loopback() -> None:
         listener.listen()
         closed.bind(("127.0.0.1", 0))  # bound, not listening: refused
         port, refused = listener.getsockname()[1], closed.getsockname()[1]
-        config = AgentConfig.model_validate(
-            {
-                "network": {
-                    "interfaces": ["lo"],
-                    "gateway": "127.0.0.1",
-                    "internet_targets": [f"127.0.0.1:{refused}", f"127.0.0.1:{port}"],
-                },
-                "probes": {"timeout_s": 1.0, "arp": False},
-                "broker": {"url": f"mqtt://127.0.0.1:{refused}"},
-            }
+        config = agent_config(
+            network={
+                "interfaces": ["lo"],
+                "gateway": "127.0.0.1",
+                "internet_targets": [f"127.0.0.1:{refused}", f"127.0.0.1:{port}"],
+            },
+            probes={"timeout_s": 1.0, "arp": False},
+            broker={"url": f"mqtt://127.0.0.1:{refused}"},
         )
         results = {r.name: r for r in await run_checks(config)}
     assert results["hub_link"].ok is True
@@ -194,4 +195,6 @@ async def test_the_ssdp_listener_asks_the_gateway_for_its_boot_id() -> None:
                 await asyncio.sleep(0.02)
     finally:
         router.close()
-    assert [(e.kind, e.state, e.detail["boot_id"]) for e in sink.events] == [(EventKind.ROUTER_BOOT_ID, "seen", 41)]
+    assert [(e.kind, e.state, e.detail["boot_id"]) for e in sink.events] == [
+        (EventKind.ROUTER_BOOT_ID, EventState.SEEN, 41)
+    ]

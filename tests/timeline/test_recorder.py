@@ -8,32 +8,32 @@ from pathlib import Path
 
 from agent.config import RecorderConfig
 from agent.recorder import FlightRecorder, RecorderLogHandler
-from shared.models import EventKind, LogLine, TimelineEvent
+from shared.models import EventKind, EventState, LogLine, TimelineEvent
 from tests.conftest import SmallDisk
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 
 
-def ev(seconds: float, state: str = "down") -> TimelineEvent:
+def ev(seconds: float, state: EventState = EventState.DOWN) -> TimelineEvent:
     return TimelineEvent(ts=T0 + timedelta(seconds=seconds), kind=EventKind.GATEWAY, state=state, source="test")
 
 
 def recorder(path: Path, now: datetime = T0, **caps: float) -> FlightRecorder:
-    return FlightRecorder(path, RecorderConfig(**caps), now=lambda: now)
+    return FlightRecorder(path, RecorderConfig.model_validate(caps), now=lambda: now)
 
 
 def test_records_survive_a_restart_and_are_queried_by_time(tmp_path: Path) -> None:
     first = recorder(tmp_path)
     seen: list[TimelineEvent] = []
     first.subscribe(seen.append)
-    first.extend([ev(0), ev(10, "up"), ev(20)])
+    first.extend([ev(0), ev(10, EventState.UP), ev(20)])
     first.log(LogLine(ts=T0, source="zigbee2mqtt", level="info", message="bridge online"))
     assert seen == first.events()
     first.sync()
     first.close()
     second = recorder(tmp_path)
     assert second.events() == seen
-    assert second.events(since=T0 + timedelta(seconds=5), until=T0 + timedelta(seconds=15)) == [ev(10, "up")]
+    assert second.events(since=T0 + timedelta(seconds=5), until=T0 + timedelta(seconds=15)) == [ev(10, EventState.UP)]
     assert [line.message for line in second.logs()] == ["bridge online"]
     second.close()
 

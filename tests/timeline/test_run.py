@@ -13,7 +13,7 @@ import yaml
 from agent.capture import evidence_files
 from agent.config import RecorderConfig
 from agent.recorder import FlightRecorder
-from shared.models import EventKind, Inventory, LogLine, TimelineEvent, utcnow
+from shared.models import EventKind, EventState, Inventory, LogLine, TimelineEvent, utcnow
 
 AGENT = str(Path(sys.executable).with_name("homediag-agent"))
 
@@ -64,7 +64,7 @@ def test_sigterm_is_a_clean_stop_recorded_in_the_timeline(tmp_path: Path) -> Non
 
 def test_evidence_files_of_a_capture_window() -> None:
     now = utcnow()
-    events = [TimelineEvent(ts=now, kind=EventKind.GATEWAY, state="down", source="monitor.gateway")]
+    events = [TimelineEvent(ts=now, kind=EventKind.GATEWAY, state=EventState.DOWN, source="monitor.gateway")]
     logs = [
         LogLine(ts=now, source="zigbee2mqtt", level="warning", device_id="0x00158d0001", message="timeout"),
         LogLine(ts=now, source="agent/../x", message="odd source"),

@@ -14,7 +14,7 @@ import pytest
 from agent.diagnosis import diagnose
 from lab.collector_process import CollectorProcess
 from shared.bundle import build_bundle
-from shared.models import CaptureWindow, EventKind, LogLine, RedactionSummary, Trigger, TriggerKind, utcnow
+from shared.models import CaptureWindow, EventKind, EventState, LogLine, RedactionSummary, Trigger, TriggerKind, utcnow
 from shared.profiles import load_profiles
 from shared.signing import generate_private_key, public_key_to_text
 from tests.browser import require_chromium
@@ -62,9 +62,9 @@ async def seeded(tmp_path: Path) -> AsyncIterator[Seeded]:
         start = now - timedelta(minutes=30)
         events = router_reboot(start + timedelta(minutes=10), seconds=240, devices={"curtain": 20, "plug": 60})
         events.append(
-            ev(start + timedelta(minutes=20), EventKind.DEVICE_REBOOT, "rebooted", "plug", reason="Exception")
+            ev(start + timedelta(minutes=20), EventKind.DEVICE_REBOOT, EventState.REBOOTED, "plug", reason="Exception")
         )
-        events.append(ev(start + timedelta(minutes=15), EventKind.FAULT, "closed", signature="router_reboot"))
+        events.append(ev(start + timedelta(minutes=15), EventKind.FAULT, EventState.CLOSED, signature="router_reboot"))
         # A log line from arendst/Tasmota#13196 names the tasmota-mqtt-network-unreachable known issue.
         tasmota_log = LogLine(
             ts=start + timedelta(minutes=12),

@@ -19,8 +19,9 @@ from collector.store import open_store
 from collector.web.passwords import hash_password
 from shared.models import utcnow
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
-from tests.collector.conftest import collector_config
-from tests.collector.test_delivery import INTERNAL, Servers, html, notify_config, plain, until
+from tests.collector.test_delivery import INTERNAL, Servers, html, notify_config, plain
+from tests.configs import collector_config
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.browser
 REPLY = "我们发现路由器每晚 03:00 重启，请把重启时间改到 05:00。"
@@ -104,7 +105,7 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 text = await _checked(eve, shots, "ticket")
                 assert "public reply" in text.lower() and "internal note" in text.lower() and "CST" in text
 
-                await until(lambda: len(servers.inbox.messages) >= 2, 20)
+                await eventually(lambda: len(servers.inbox.messages) >= 2, within=20)
                 subjects = [m["Subject"] for m in servers.inbox.messages]
                 assert (
                     f"我们已收到您的请求（工单 {ticket_id}）" in subjects
@@ -144,8 +145,9 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
                 await eve.reload()
                 await _checked(eve, shots, "ticket-done")
                 assert await eve.eval_on_selector("img.shot", "img => img.complete && img.naturalWidth") == 1280
-                await until(
-                    lambda: any(m["Subject"].startswith(f"工单 {ticket_id} 已解决") for m in servers.inbox.messages), 20
+                await eventually(
+                    lambda: any(m["Subject"].startswith(f"工单 {ticket_id} 已解决") for m in servers.inbox.messages),
+                    within=20,
                 )
             finally:
                 await browser.close()
@@ -154,7 +156,9 @@ async def test_engineer_and_customer_walk_the_whole_story(tmp_path: Path, server
             events = [e for e in store.ticket_events(ticket_id) if e.kind != "internal_note"]
         finally:
             store.close()
-        await until(lambda: {d["event"]["id"] for d in servers.receiver.deliveries} >= {e.id for e in events}, 20)
+        await eventually(
+            lambda: {d["event"]["id"] for d in servers.receiver.deliveries} >= {e.id for e in events}, within=20
+        )
         assert all(INTERNAL not in str(d) for d in servers.receiver.deliveries)
         assert servers.receiver.rejected == 0  # every delivery carried a valid HMAC-SHA256 signature
         assert not errors, errors

@@ -1,4 +1,4 @@
-"""Where the store's SQL runs: the protocol every backend implements, and the choice by configuration.
+"""Where the store's SQL runs: the protocol every backend implements (``collector.store.open_store`` picks one).
 
 ``collector.store.sql.Store`` holds all of the collector's queries once, in the SQL both databases accept
 (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``); a backend supplies the connection, the transaction, the
@@ -12,7 +12,6 @@ from contextlib import AbstractContextManager
 from enum import StrEnum
 from typing import Any, Protocol
 
-from ...config import CollectorConfig
 from ...errors import CollectorError
 
 
@@ -76,14 +75,3 @@ class Backend(Protocol):
         server gone: 503); None for anything else (a bug, left to the error middleware)."""
 
     def close(self) -> None: ...
-
-
-def open_backend(config: CollectorConfig) -> Backend:
-    """PostgreSQL when ``database_url`` names it, else the embedded SQLite file in ``data_dir``."""
-    if config.database_url is not None:
-        from .postgres import PostgresBackend  # psycopg is needed only by those who use it
-
-        return PostgresBackend(config.database_url)
-    from .sqlite import SqliteBackend
-
-    return SqliteBackend(config.database_path)

@@ -1,0 +1,140 @@
+"""The one MQTT session adapter against a real Mosquitto: receive, survive a broker restart, bound its queue,
+verify TLS, leave its will behind on a clean close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import pytest
+
+from lab.certs import make_server_certificate
+from lab.mosquitto import Mosquitto
+from shared.broker_url import parse_broker_url
+from shared.mqtt_session import Message, MqttProtocol, MqttSession, NotConnected, Reconnect, Will
+from tests.waiting import eventually
+
+pytestmark = pytest.mark.broker
+
+FAST = Reconnect(min_s=0.05, max_s=0.2, healthy_s=1.0)
+
+
+async def _publish(broker: Mosquitto, topic: str, *payloads: str, retain: bool = False) -> None:
+    """Publish with Mosquitto's own client: an independent publisher, not the adapter under test."""
+    for payload in payloads:
+        command = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1", "-t", topic, "-m", payload]
+        process = await asyncio.create_subprocess_exec(*command, *(["-r"] if retain else []))
+        assert await process.wait() == 0
+
+
+def _session(broker: Mosquitto, *filters: str, **options: object) -> MqttSession:
+    return MqttSession(
+        parse_broker_url(broker.url),
+        subscriptions=lambda: [(topic_filter, 1) for topic_filter in filters],
+        reconnect=FAST,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def _receive(session: MqttSession) -> Message:
+    return await asyncio.wait_for(session.receive(), 5)
+
+
+async def test_connects_subscribes_and_receives(mosquitto: Mosquitto) -> None:
+    ups: list[bool] = []
+    async with _session(mosquitto, "home/+/state", on_up=ups.append) as session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+        await _publish(mosquitto, "home/kitchen/state", "on")
+        message = await _receive(session)
+    assert (message.topic, message.payload, message.retain) == ("home/kitchen/state", b"on", False)
+    assert ups == [True, False]  # lost on leaving, and told so
+
+
+async def test_a_broker_restart_reconnects_and_subscribes_again(mosquitto: Mosquitto) -> None:
+    async with _session(mosquitto, "home/#") as session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+        await asyncio.to_thread(mosquitto.kill)
+        await eventually(lambda: not session.connected.is_set(), what="the session noticing the crash")
+        with pytest.raises(NotConnected):
+            session.publish("home/x", "while down")
+        await asyncio.to_thread(mosquitto.start)
+        await asyncio.wait_for(session.connected.wait(), 10)
+        # The broker kept nothing (persistence off): only a new subscription delivers this.
+        await _publish(mosquitto, "home/hall/state", "after restart")
+        assert (await _receive(session)).payload == b"after restart"
+
+
+async def test_a_full_queue_drops_and_counts_the_newest(mosquitto: Mosquitto) -> None:
+    async with _session(mosquitto, "flood/#", queue_size=3) as session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+        await _publish(mosquitto, "flood/a", *(str(n) for n in range(8)))
+        await eventually(lambda: session.dropped == 5, what="five messages dropped")
+        kept = [(await _receive(session)).payload for _ in range(3)]
+    assert kept == [b"0", b"1", b"2"]  # what waited is kept; memory never grows past the bound
+    assert session.received == 3
+
+
+async def test_tls_verifies_the_broker_certificate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="shared.mqtt_session")
+    certificate = make_server_certificate(tmp_path / "tls")
+    with Mosquitto(tls=certificate) as broker:
+        async with _session(broker, "secure/#", ca_file=certificate.ca_file) as trusted:
+            await asyncio.wait_for(trusted.connected.wait(), 5)
+            assert trusted.address.tls
+        # Without our CA, the system's CAs do not vouch for the broker: no session, and retrying.
+        async with _session(broker, "secure/#") as untrusted:
+            await eventually(
+                lambda: sum("CERTIFICATE_VERIFY_FAILED" in r.getMessage() for r in caplog.records) >= 2,
+                what="two attempts refused for the certificate",
+            )
+            assert not untrusted.connected.is_set()
+
+
+async def test_a_clean_close_leaves_the_will_and_the_birth_is_retained(mosquitto: Mosquitto) -> None:
+    status = "agents/a1/status"
+    async with _session(mosquitto, "agents/+/status") as watcher:
+        await asyncio.wait_for(watcher.connected.wait(), 5)
+        owner = _session(
+            mosquitto,
+            "agents/a1/req/#",
+            protocol=MqttProtocol.V5,
+            will=Will(status, "offline"),
+            birth=Will(status, "online"),
+        )
+        async with owner:
+            await asyncio.wait_for(owner.connected.wait(), 5)
+            assert (await _receive(watcher)).payload == b"online"
+        assert (await _receive(watcher)).payload == b"offline"  # v5 "disconnect with will message"
+
+
+async def test_a_home_broker_session_speaks_mqtt_311(mosquitto: Mosquitto) -> None:
+    await _publish(mosquitto, "tele/plug/LWT", "Online", retain=True)
+    async with _session(mosquitto, "tele/+/LWT", protocol=MqttProtocol.V311) as session:
+        message = await _receive(session)
+    assert (message.payload, message.retain) == (b"Online", True)
+
+
+async def test_an_unforeseen_error_is_logged_and_retried_not_silent(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An invalid will (QoS 3) raises in our code, a failing subscriptions list in paho's thread:
+    both are logged with their traceback and the session keeps trying."""
+    async with _session(mosquitto, will=Will("agents/a1/status", "offline", qos=3)) as bad_will:
+        await eventually(lambda: bad_will.attempts >= 2, what="a retry after the error")
+    assert any(r.exc_info and isinstance(r.exc_info[1], ValueError) for r in caplog.records)
+
+    calls = 0
+
+    def subscriptions_failing_once() -> list[tuple[str, int]]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("owner bug")
+        return [("home/#", 1)]
+
+    session = MqttSession(parse_broker_url(mosquitto.url), subscriptions=subscriptions_failing_once, reconnect=FAST)
+    async with session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+    assert session.attempts == 2
+    assert any(r.exc_info and "owner bug" in str(r.exc_info[1]) for r in caplog.records)
