@@ -201,6 +201,11 @@ class LiveConfig(_Section):
     check_broker_url = field_validator("broker_url")(checked_broker_url)
 
 
+class MetricsConfig(_Section):
+    enabled: bool = Field(default=False, description="serve Prometheus metrics on http://127.0.0.1:PORT/metrics")
+    port: int = Field(default=8472, ge=0, le=65535, description="always bound to the loopback interface")
+
+
 class AgentConfig(_Section):
     state_dir: Path = Field(
         default=Path("/var/lib/homediag"), description="identity, spool, recorder and inventory live here"
@@ -217,6 +222,7 @@ class AgentConfig(_Section):
     recorder: RecorderConfig = Field(default_factory=RecorderConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     firmware_profiles: Path | None = Field(
         default=None, description="profile directory; none = the profiles shipped with homediag"
     )

@@ -54,6 +54,7 @@ from .outbox import Outbox, Spool
 from .recorder import FlightRecorder, RecorderLogHandler
 
 if TYPE_CHECKING:
+    from .metrics import MetricsEndpoint
     from .web import OneClickPage
 
 _LOGGER = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class AgentRuntime:
         self.monitor: ConnectivityMonitor | None = None
         self.ssdp: SsdpListener | None = None
         self.live: LiveChannel | None = None
+        self.metrics: MetricsEndpoint | None = None
         self.captured: list[tuple[str, str]] = []  # (signature, bundle id) in this run
         self.journal = CaptureJournal(self.state_dir / "captures.jsonl")
         self._stack = AsyncExitStack()
@@ -189,6 +191,11 @@ class AgentRuntime:
                     enrollment.agent_id, grant, RuntimeLiveHandlers(self), consent.current, ca_file=config.live.ca_file
                 )
             )
+
+        if config.metrics.enabled:
+            from .metrics import MetricsEndpoint  # aiohttp and prometheus_client only for a hub that asks
+
+            self.metrics = await self._stack.enter_async_context(MetricsEndpoint(self, config.metrics.port))
 
         self.supervisor.start("fault-clock", self._tick, OnCrash.RESTART)
         self.supervisor.start("recorder-sync", self._sync, OnCrash.EXIT)

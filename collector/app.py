@@ -12,9 +12,10 @@ from aiohttp import web
 
 from shared.models import utcnow
 
+from . import fleet
 from .api import ROUTE_TABLES
 from .api.params import check_parameters, load_contract
-from .blobs import BlobStore
+from .blobs import open_blob_store
 from .clock import Clock
 from .config import CollectorConfig
 from .connectors.plan import HELPDESK
@@ -23,8 +24,21 @@ from .delivery import Outbox
 from .errors import CollectorError, RateLimited
 from .ingest import IngestWorkers
 from .live_service import LiveService
+from .metrics import CollectorMetrics
 from .ratelimit import Limiter, LocalLimiter, RateLimiter, whole_seconds
-from .state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, LIVE, MONOTONIC, OUTBOX, SCANNER
+from .state import (
+    BLOBS,
+    CLOCK,
+    CONFIG,
+    DB,
+    INGEST,
+    LIMITER,
+    LIVE,
+    METRICS,
+    MONOTONIC,
+    OUTBOX,
+    SCANNER,
+)
 from .store import Database
 from .store.shared_limiter import SharedLimiter
 from .support.scanner import SlaScanner
@@ -93,19 +107,24 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     async with Database(config) as db:
         app[DB] = db
         _limiters(app, db)
-        app[BLOBS] = blobs = await asyncio.to_thread(BlobStore, config.blob_dir, fsync=config.ingest.fsync)
-        # Replicas share the blob directory: only what no upload in flight can still own is a crash's leftover.
-        await asyncio.to_thread(blobs.discard_staged, 0.0 if config.database_url is None else STAGED_LEFTOVER_S)
-        async with (
-            IngestWorkers(config.ingest.verify_workers, blobs, db, config.tickets) as workers,
-            SlaScanner(db, config, app[CLOCK]) as scanner,
-            HelpdeskSender(db, blobs, config, app[CLOCK]) as helpdesks,
-            Outbox(db, config, app[CLOCK], {HELPDESK: helpdesks}) as outbox,
-        ):
-            app[INGEST] = workers
-            app[SCANNER] = scanner
-            app[OUTBOX] = outbox
-            yield
+        app[BLOBS] = blobs = await asyncio.to_thread(open_blob_store, config.blob_location)
+        try:
+            await asyncio.to_thread(blobs.check)
+            # Replicas share the staging directory: only what no upload in flight can still own is a leftover.
+            await asyncio.to_thread(blobs.discard_staged, 0.0 if config.database_url is None else STAGED_LEFTOVER_S)
+            await fleet.backfill(db, blobs)  # bundles stored before the fleet index existed, read once
+            async with (
+                IngestWorkers(config.ingest.verify_workers, blobs) as workers,
+                SlaScanner(db, config, app[CLOCK], app[METRICS]) as scanner,
+                HelpdeskSender(db, blobs, config, app[CLOCK]) as helpdesks,
+                Outbox(db, config, app[CLOCK], {HELPDESK: helpdesks}) as outbox,
+            ):
+                app[INGEST] = workers
+                app[SCANNER] = scanner
+                app[OUTBOX] = outbox
+                yield
+        finally:
+            await asyncio.to_thread(blobs.close)
 
 
 def _read_once() -> None:
@@ -172,6 +191,7 @@ def create_app(
     app[CONFIG] = config
     app[CLOCK] = clock
     app[MONOTONIC] = monotonic_clock
+    app[METRICS] = CollectorMetrics()
     app.on_startup.append(_preload)
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(_live)

@@ -18,6 +18,7 @@ from shared.broker_url import checked_broker_url
 from shared.models import Priority
 from shared.settings import deep_merge, env_overrides, read_yaml_mapping, validate_settings
 
+from .blobs import BlobLocation, S3Location, parse_blobs_url
 from .errors import ConfigError
 from .live_broker import check_relay_user
 from .support.calendar import BusinessCalendar
@@ -301,6 +302,37 @@ class ConnectorsConfig(_Section):
         return next((helpdesk for helpdesk in self.helpdesks if helpdesk.name == name), None)
 
 
+class S3Config(_Section):
+    """How to reach the object store a ``blobs_url`` of ``s3://…`` names."""
+
+    endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="the S3 API's address, e.g. https://s3.example.net or http://127.0.0.1:8080; none = AWS's",
+    )
+    region: str = Field(default="us-east-1", min_length=1, description="the region requests are signed for (SigV4)")
+    access_key_id: str | None = Field(
+        default=None, description="none = boto3's own lookup (AWS_ACCESS_KEY_ID, ~/.aws, instance role)"
+    )
+    secret_access_key: str | None = None
+    timeout_s: float = Field(default=30.0, gt=0, description="connect and read timeout of each S3 request")
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> S3Config:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("access_key_id and secret_access_key go together")
+        return self
+
+
+class MetricsConfig(_Section):
+    enabled: bool = Field(default=True, description="serve Prometheus metrics on GET /metrics")
+    token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="scrapers send Authorization: Bearer <token>; none = only clients on the loopback interface",
+    )
+
+
 class CollectorConfig(_Section):
     data_dir: Path = Field(default=Path("/var/lib/homediag-collector"), description="SQLite database and bundle blobs")
     database_url: str | None = Field(
@@ -325,6 +357,20 @@ class CollectorConfig(_Section):
     web: WebConfig = Field(default_factory=WebConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     connectors: ConnectorsConfig = Field(default_factory=ConnectorsConfig)
+    blobs_url: str | None = Field(
+        default=None,
+        description="where bundle bytes live: none = DATA_DIR/blobs on the filesystem; s3://bucket/prefix = object "
+        "storage reached as the s3 section says (uploads are still staged under DATA_DIR/staging)",
+    )
+    s3: S3Config = Field(default_factory=S3Config)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+
+    @field_validator("blobs_url")
+    @classmethod
+    def _blobs_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            parse_blobs_url(url)
+        return url
 
     @model_validator(mode="after")
     def _tls_pair(self) -> CollectorConfig:
@@ -337,8 +383,21 @@ class CollectorConfig(_Section):
         return self.data_dir / "collector.sqlite3"
 
     @property
-    def blob_dir(self) -> Path:
-        return self.data_dir / "blobs"
+    def blob_location(self) -> BlobLocation:
+        if self.blobs_url is None:
+            root = self.data_dir / "blobs"
+            return BlobLocation(staging=root / ".incoming", fsync=self.ingest.fsync, root=root)
+        bucket, prefix = parse_blobs_url(self.blobs_url)
+        s3 = S3Location(
+            bucket=bucket,
+            prefix=prefix,
+            endpoint_url=self.s3.endpoint_url,
+            region=self.s3.region,
+            access_key_id=self.s3.access_key_id,
+            secret_access_key=self.s3.secret_access_key,
+            timeout_s=self.s3.timeout_s,
+        )
+        return BlobLocation(staging=self.data_dir / "staging", fsync=self.ingest.fsync, s3=s3)
 
 
 def load_config(

@@ -12,6 +12,7 @@ from .config import CollectorConfig
 from .delivery import Outbox
 from .ingest import IngestWorkers
 from .live_service import LiveService
+from .metrics import CollectorMetrics
 from .ratelimit import Limiter
 from .store import Database
 from .support.scanner import SlaScanner
@@ -27,3 +28,4 @@ INGEST = web.AppKey("ingest", IngestWorkers)
 LIVE = web.AppKey("live", LiveService)  # absent when live state is not configured
 SCANNER = web.AppKey("scanner", SlaScanner)
 OUTBOX = web.AppKey("outbox", Outbox)
+METRICS = web.AppKey("metrics", CollectorMetrics)

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(mosquitto mosquitto-clients dnsmasq-base avahi-daemon avahi-utils libpcap0.8 iproute2 chromium fonts-wqy-microhei postgresql haproxy)
+APT_PACKAGES=(mosquitto mosquitto-clients dnsmasq-base avahi-daemon avahi-utils libpcap0.8 iproute2 chromium fonts-wqy-microhei postgresql haproxy swift-proxy swift-object swift-container swift-account curl)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

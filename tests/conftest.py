@@ -19,6 +19,7 @@ from collector.store.backends import Dialect
 from lab.disk import fill_filesystem, mount_small_disk, unmount_under
 from lab.mosquitto import Mosquitto
 from lab.postgres import PostgresServer, postgres_session
+from tests.blob_fixtures import blob_backend, blob_overrides, swift_s3  # noqa: F401  (fixtures for every test area)
 from tests.blocking import no_blocking_in_loop  # noqa: F401  (opted into by module: pytestmark)
 from tests.lab_fixtures import lab_factory, lab_home  # noqa: F401  (fixtures for every test area)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import agents, bundles, connectors, enrol, live, meta, notify, support, tickets
+from . import agents, bundles, connectors, enrol, fleet, live, meta, metrics, notify, support, tickets
 
 ROUTE_TABLES = (
     meta.routes,
@@ -14,4 +14,6 @@ ROUTE_TABLES = (
     support.routes,
     notify.routes,
     connectors.routes,
+    fleet.routes,
+    metrics.routes,
 )

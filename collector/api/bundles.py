@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from aiohttp import web
 
 from shared.bundle import ReadLimits
 
 from ..auth import check_household, household_filter, principal
-from ..errors import Conflict, NotFound, PayloadTooLarge, RateLimited
+from ..errors import CollectorError, Conflict, NotFound, PayloadTooLarge, RateLimited
+from ..fleet import facts_of
 from ..ingest import bundle_record, check_agent, peek_upload
+from ..metrics import UploadOutcome
 from ..models import BundleRecord
-from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER
+from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, METRICS
 from ..store import Store
 from .common import model_json
 
@@ -40,6 +43,20 @@ def _stored(record: BundleRecord, status: int) -> web.Response:
 
 @routes.post("/api/v1/bundles")
 async def upload_bundle(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    try:
+        response, outcome = await _upload(request)
+    except CollectorError as exc:
+        metrics.upload(UploadOutcome.REFUSED, exc.code)
+        raise
+    except BaseException:
+        metrics.upload(UploadOutcome.FAILED)
+        raise
+    metrics.upload(outcome)
+    return response
+
+
+async def _upload(request: web.Request) -> tuple[web.Response, UploadOutcome]:
     app = request.app
     config, db = app[CONFIG], app[DB]
     limits = ReadLimits(
@@ -50,7 +67,7 @@ async def upload_bundle(request: web.Request) -> web.Response:
     bundle_id = str(upload.claimed.bundle_id)
     existing, known_agent = await db.run(Store.ingest_lookup, bundle_id, upload.claimed.agent_id)
     if existing is not None and existing.sha256 == upload.sha256():
-        return _stored(existing, 200)  # a retry after a lost acknowledgement
+        return _stored(existing, 200), UploadOutcome.REPLAYED  # a retry after a lost acknowledgement
     agent = check_agent(upload.claimed, known_agent)
     limiter = app[LIMITER]
     wait = await limiter.retry_after(agent.agent_id)
@@ -60,19 +77,30 @@ async def upload_bundle(request: web.Request) -> web.Response:
         # Decided before anything is written or verified, and counted: a hub re-sending cannot fill the disk.
         await limiter.consume(agent.agent_id)
         raise _conflict(bundle_id)
-    verified = await app[INGEST].verify_and_store(upload, agent, limits)
+    with app[METRICS].verifying():
+        verified = await app[INGEST].verify_and_store(upload, agent, limits)
     await limiter.consume(agent.agent_id)
     record = bundle_record(upload, verified, agent, app[CLOCK]())
+    cfg = config.tickets
     try:
-        stored = await app[INGEST].store(record, app[CLOCK]())
+        stored = await db.run(
+            Store.add_bundle,
+            record,
+            slack=timedelta(seconds=cfg.attach_slack_s),
+            lookback=timedelta(seconds=cfg.attach_lookback_s),
+            now=app[CLOCK](),
+        )
     except Conflict:
         # The same bundle id arrived concurrently: the first one won.
         winner = await db.run(Store.get_bundle, bundle_id)
         if winner is not None and winner.sha256 == record.sha256:
-            return _stored(winner, 200)
+            return _stored(winner, 200), UploadOutcome.REPLAYED
         await asyncio.to_thread(app[BLOBS].discard, record.sha256)  # the loser's bytes: no record names them
         raise _conflict(bundle_id) from None
-    return _stored(stored, 201)
+    if stored.duplicate_of is not None:  # the same fault sent twice adds nothing to the fleet's counts
+        return _stored(stored, 201), UploadOutcome.DUPLICATE
+    await db.run(Store.add_fleet_facts, facts_of(stored, verified.causes))
+    return _stored(stored, 201), UploadOutcome.STORED
 
 
 def _conflict(bundle_id: str) -> Conflict:

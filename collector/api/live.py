@@ -13,8 +13,9 @@ from ..auth import check_household, principal, require_role
 from ..errors import BadRequest, CollectorError, NotFound
 from ..live import LiveTimeout, LiveUnavailable
 from ..live_service import LiveService
+from ..metrics import LiveOutcome
 from ..models import AgentRecord, Principal, Role
-from ..state import CLOCK, DB, LIVE
+from ..state import CLOCK, DB, LIVE, METRICS
 from ..store import Store
 from .bodies import LiveAnswer, PresenceAnswer
 from .common import json_body, model_json
@@ -90,6 +91,14 @@ async def audit_live_request(
     await request.app[DB].run(Store.audit, who.name, action, target[:128], detail, request.app[CLOCK]())
 
 
+LIVE_OUTCOMES = frozenset(outcome.value for outcome in LiveOutcome)
+
+
+def _live_outcome(outcome: str) -> LiveOutcome:
+    """The audit's outcome (an agent's error code is free text) as one of a few metric labels."""
+    return LiveOutcome(outcome) if outcome in LIVE_OUTCOMES else LiveOutcome.AGENT_ERROR
+
+
 async def relay(
     request: web.Request, who: Principal, agent: AgentRecord, method: str, params: dict[str, Any]
 ) -> LiveAnswer:
@@ -118,6 +127,7 @@ async def relay(
     except LiveUnavailable as exc:
         outcome, error = "unavailable", exc
     elapsed_ms = (time.perf_counter() - started) * 1000
+    request.app[METRICS].live_request(_live_outcome(outcome), elapsed_ms / 1000)
     detail: dict[str, Any] = {"params": params, "outcome": outcome, "elapsed_ms": round(elapsed_ms, 1)}
     if error is not None:
         detail["reason"] = error.message

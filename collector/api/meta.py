@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from ..fleet import FleetOverview
 from ..models import AgentRecord, BundleRecord, Ticket, TicketEvent, TicketIntake
 from . import notify, support
 from .bodies import (
@@ -47,6 +48,7 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     EnrolAnswer,
     EnrolRequest,
     ErrorBody,
+    FleetOverview,
     LiveAnswer,
     NoteRequest,
     PresenceAnswer,

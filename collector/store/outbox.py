@@ -117,6 +117,11 @@ def plan_new_events(store: StoreAccess, planner: Planner, now: datetime, batch: 
     return len(ids)
 
 
+def pending_job_count(store: StoreAccess) -> int:
+    """Jobs waiting to be sent or retried: the outbox's depth (a metric)."""
+    return int(store._conn.execute("SELECT COUNT(*) FROM outbox_jobs WHERE state = 'pending'").fetchone()[0])
+
+
 def due_jobs(store: StoreAccess, now: datetime, limit: int = 50) -> list[Job]:
     rows = store._conn.execute(
         "SELECT * FROM outbox_jobs WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?",

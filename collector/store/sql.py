@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from ..models import (
     UserRecord,
 )
 from ..support.lifecycle import prefill_for, route
+from . import fleet_facts
 from .backends import Backend, Connection, Duty, Row
 
 ENROL_TOKEN_PREFIX = "hde_"
@@ -265,24 +267,6 @@ class Store:
         with self._tx() as conn:
             return self._add_bundle(conn, record, slack=slack, lookback=lookback, now=now)
 
-    def add_bundles(
-        self, records: list[BundleRecord], *, slack: timedelta, lookback: timedelta, now: datetime
-    ) -> list[BundleRecord | Conflict]:
-        """``add_bundle`` for several bundles in one transaction (a group commit: one trip to the store's thread
-        and one commit for the uploads verified together), in order, each seeing the ones before it. A bundle
-        whose id is taken gets its ``Conflict`` in its place in the answer; the others are stored all the same."""
-        results: list[BundleRecord | Conflict] = []
-        with self._tx() as conn:
-            for record in records:
-                conn.execute("SAVEPOINT bundle")
-                try:
-                    results.append(self._add_bundle(conn, record, slack=slack, lookback=lookback, now=now))
-                except Conflict as exc:
-                    conn.execute("ROLLBACK TO SAVEPOINT bundle")
-                    results.append(exc)
-                conn.execute("RELEASE SAVEPOINT bundle")
-        return results
-
     def _add_bundle(
         self, conn: Connection, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime
     ) -> BundleRecord:
@@ -307,6 +291,19 @@ class Store:
         if ticket_id is not None:
             self._attached(conn, ticket_id, record, record.agent_id, now, how)
         return record
+
+    # -- fleet facts (the SQL is in fleet_facts.py, shared with the PostgreSQL store) ---------------------------
+    def add_fleet_facts(self, facts: list[fleet_facts.FleetFact]) -> None:
+        with self._tx() as conn:
+            fleet_facts.insert_facts(conn, facts)
+
+    def bundles_without_fleet_facts(self, limit: int) -> list[BundleRecord]:
+        return [self._bundle(row) for row in self._conn.execute(fleet_facts.UNINDEXED, (limit,))]
+
+    def fleet_summary(
+        self, grouping: fleet_facts.FleetGrouping, weeks: fleet_facts.FleetWeeks, limit: int = 50
+    ) -> list[fleet_facts.FleetRow]:
+        return fleet_facts.summary(self._conn, grouping, weeks, limit)
 
     @staticmethod
     def _insert_bundle(conn: Connection, record: BundleRecord) -> None:
@@ -650,7 +647,7 @@ class Store:
         self,
         ticket_id: int,
         actor: str,
-        events: list[tuple[str, dict[str, Any]]],
+        events: Sequence[tuple[str, dict[str, Any]]],
         now: datetime,
         *,
         state: TicketState | None = None,

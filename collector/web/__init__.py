@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -25,10 +24,11 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from shared.bundle import open_bundle
 from shared.errors import BundleError
-from shared.models import DiagnosisReport, Priority, RootCause
-from shared.profiles import known_issue_of, load_profiles
+from shared.models import Priority
+from shared.profiles import load_profiles
 from shared.signing import public_key_from_text
 
+from .. import fleet
 from ..api.live import audit_live_request, presence_of, relay
 from ..api.support import ClassifyRequest, assignee_of, clock_json, month_report, queue_entries
 from ..api.tickets import visible_ticket
@@ -451,57 +451,15 @@ async def live_panel(request: web.Request) -> web.Response:
     return web.json_response(answer.model_dump(mode="json"))
 
 
-def _known_issues_named(diagnosis: DiagnosisReport | None) -> set[str]:
-    """The known issues a bundle's diagnosis names (its firmware_known_issue findings)."""
-    findings = diagnosis.findings if diagnosis is not None else []
-    return {
-        issue_id
-        for f in findings
-        if f.root_cause is RootCause.FIRMWARE_KNOWN_ISSUE and (issue_id := known_issue_of(f.title))
-    }
-
-
 @routes.get("/ui/fleet")
 async def fleet_page(request: web.Request) -> web.Response:
     who = await signed_in(request)
     if who.role is Role.PARTNER:
         raise web.HTTPForbidden(text="the fleet view is for the support organisation")
-    records = await request.app[DB].run(Store.list_bundles, None, limit=300)
-    groups: dict[str, dict[str, Any]] = defaultdict(lambda: {"households": set(), "bundles": 0, "models": Counter()})
-    known: dict[str, set[str]] = defaultdict(set)
-    for record in records:
-        signature = (record.trigger.signature or record.trigger.kind.value).split(":")[0]
-        group = groups[signature]
-        group["households"].add(record.household)
-        group["bundles"] += 1
-        blob = await _bundle_bytes(request, record)
-        view = None if blob is None else await asyncio.to_thread(_read_bundle, blob, None)
-        for issue_id in _known_issues_named(view.get("diagnosis") if view else None):
-            known[issue_id].add(record.household)
-        if ":" in (record.trigger.signature or ""):
-            inventory = view.get("inventory") if view else None
-            device_id = record.trigger.signature.split(":", 1)[1] if record.trigger.signature else ""
-            device = next((d for d in inventory.devices if d.id == device_id), None) if inventory else None
-            if device is not None:
-                group["models"][f"{device.family or '?'} {device.model or '?'} {device.firmware or '?'}"] += 1
-    rows = sorted(
-        (
-            {
-                "signature": s,
-                "households": len(g["households"]),
-                "bundles": g["bundles"],
-                "models": g["models"].most_common(5),
-            }
-            for s, g in groups.items()
-        ),
-        key=lambda r: -r["households"],
-    )
+    summary = await fleet.overview(request.app[DB], request.app[CLOCK]())
     profiles = await asyncio.to_thread(load_profiles)
-    issues = [
-        {"id": issue_id, "households": len(households), "issue": profiles.known_issue(issue_id)}
-        for issue_id, households in sorted(known.items(), key=lambda item: (-len(item[1]), item[0]))
-    ]
-    return render("fleet.html", request, rows=rows, issues=issues)
+    issues = [(row, profiles.known_issue(row.known_issue)) for row in summary.known_issues]
+    return render("fleet.html", request, summary=summary, issues=issues)
 
 
 @routes.get("/ui/reports")

@@ -18,6 +18,7 @@ from collector.models import Role
 from collector.store import Store, open_store
 from shared.bundle import build_bundle
 from shared.models import CaptureWindow, RedactionSummary, Trigger, TriggerKind
+from shared.settings import deep_merge
 from shared.signing import generate_private_key, public_key_to_text
 from tests.configs import collector_config
 
@@ -132,9 +133,9 @@ def config_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 async def collector(
-    tmp_path: Path, config_overrides: dict[str, Any], database: dict[str, Any]
+    tmp_path: Path, config_overrides: dict[str, Any], database: dict[str, Any], blob_overrides: dict[str, Any]
 ) -> AsyncIterator[Collector]:
-    config = collector_config(tmp_path, **database, **config_overrides)
+    config = collector_config(tmp_path, **database, **deep_merge(blob_overrides, config_overrides))
     clock = ManualClock(NOW)
     app = create_app(config, clock=clock, monotonic_clock=clock.monotonic)
     server = TestServer(app, host="127.0.0.1")

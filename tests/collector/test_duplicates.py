@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from collector.models import Role
 from shared.models import Trigger, TriggerKind
+from tests.blob_fixtures import BlobBackend
 
 from .conftest import NOW, Collector
+
+
+@pytest.fixture(params=list(BlobBackend))
+def blob_backend(request: pytest.FixtureRequest) -> BlobBackend:
+    """Every test here runs against the filesystem and against a real S3 server."""
+    return BlobBackend(request.param)
+
 
 FAULT = Trigger(
     kind=TriggerKind.FAULT, signature="broker_down", urgent=True, open_ticket=True, summary="broker_down x1"

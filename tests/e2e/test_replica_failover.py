@@ -19,6 +19,7 @@ import aiohttp
 import psycopg
 import pytest
 
+from collector.blobs import open_blob_store
 from collector.config import CollectorConfig
 from collector.store import open_store
 from collector.store.backends import Duty
@@ -158,8 +159,11 @@ async def test_two_hundred_uploads_survive_a_replica_killed_mid_flight(
     stored = {row["bundle_id"]: row["sha256"] for row in rows}
     assert len(rows) == len(stored) == UPLOADS and stored == acknowledged  # each once, nothing else
     assert all(row["duplicate_of"] is None for row in rows)
-    blobs = config.blob_dir
-    for sha256 in stored.values():
-        assert hashlib.sha256((blobs / sha256[:2] / f"{sha256}.tar.gz").read_bytes()).hexdigest() == sha256
+    blobs = open_blob_store(config.blob_location)
+    try:
+        for sha256 in stored.values():
+            assert hashlib.sha256(blobs.get(sha256)).hexdigest() == sha256
+    finally:
+        blobs.close()
     assert await _wait_for_holder(config.database_url, {survivor.pid}) == survivor.pid
     print(f"\n{UPLOADS} bundles stored once each after {attempts} attempts; scan lock moved to pid {survivor.pid}")

@@ -132,6 +132,9 @@ async def test_engineer_asks_a_consenting_agent_and_everything_is_audited(stack)
     assert all(e["detail"].get("reason") for e in entries[1:]), entries
     assert "customer role" in entries[1]["detail"]["reason"] and "reboot" in entries[3]["detail"]["reason"]
     assert [(e["actor"], e["detail"]["outcome"]) for e in stranger] == [("eve", "agent_not_found")]
+    metrics = await (await client.get("/metrics")).text()  # relayed ones are timed: ok, refused by the agent, timeout
+    for outcome in ("ok", "agent_error", "timeout"):
+        assert f'homediag_collector_live_request_seconds_count{{outcome="{outcome}"}} 1.0' in metrics, metrics
 
 
 async def test_the_ticket_pages_live_panel_asks_the_households_hub(stack) -> None:  # type: ignore[no-untyped-def]

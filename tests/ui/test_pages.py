@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 # in the agent's words), firmware profiles' issue titles, bundle files, the chart (checked through its labels), a
 # validator's technical detail under a translated refusal.
 NOT_OURS = (
-    "#diagnosis, #known-issues tbody, #fleet tbody, .bundle p, svg, textarea, input, select, .languages, #intake,"
+    "#diagnosis, #known-issues tbody, #fleet tbody, #firmware tbody, .bundle p, svg, textarea, input, select, .languages, #intake,"
     " .detail"
 )
 LEFTOVERS = ("Internal Server Error", "Traceback", "{{", "{%", "⟦", "undefined", "None")

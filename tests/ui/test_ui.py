@@ -63,7 +63,11 @@ async def test_sign_in_queue_ticket_chart_fleet_report(seeded: Seeded, tmp_path:
             await page.goto(f"{collector.url}/ui/fleet")
             assert "router_reboot" in await page.inner_text("#fleet")
             known = page.locator("#known-issues tr[data-issue='tasmota-mqtt-network-unreachable'] td")
-            assert await known.nth(1).inner_text() == "1" and "arendst/Tasmota" in await known.nth(3).inner_text()
+            # households this week, the week before, trend, bundles this week, fixed in, source
+            assert [await known.nth(n).inner_text() for n in (1, 2, 3)] == ["1", "0", "▲ +1"]
+            assert "arendst/Tasmota" in await known.nth(6).inner_text()
+            firmware = await page.inner_text("#firmware")  # causes with the device they concern: the plug
+            assert "tasmota\t?\t14.4.1\tfirmware_known_issue\t1\t0" in firmware, firmware
             await page.goto(f"{collector.url}/ui/reports")
             assert "P2" in await page.inner_text("#report")
             await page.screenshot(path=str(shots / "ui-report.png"))

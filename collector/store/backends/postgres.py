@@ -25,6 +25,7 @@ from psycopg.rows import RowMaker
 
 from ...errors import CollectorError, DatabaseUnavailable, StorageFailed
 from ..connectors import SCHEMA as CONNECTORS_SCHEMA
+from ..fleet_facts import SCHEMA as FLEET_FACTS_SCHEMA
 from ..limits import schema as rate_buckets_schema
 from . import Dialect, Duty
 
@@ -130,7 +131,7 @@ INSERT INTO outbox_cursor VALUES ('ticket_events', 0);
 )
 
 # Numbered migrations, applied in order at start under a lock (replicas may start together); append, never edit.
-MIGRATIONS: list[str] = [_BASELINE, rate_buckets_schema("DOUBLE PRECISION"), CONNECTORS_SCHEMA]
+MIGRATIONS: list[str] = [_BASELINE, rate_buckets_schema("DOUBLE PRECISION"), CONNECTORS_SCHEMA, FLEET_FACTS_SCHEMA]
 
 
 @lru_cache(maxsize=512)

@@ -15,6 +15,7 @@ from pathlib import Path
 from ...errors import StorageFailed
 from ..connectors import SCHEMA as CONNECTORS_SCHEMA
 from ..contacts import SCHEMA as CONTACTS_SCHEMA
+from ..fleet_facts import SCHEMA as FLEET_FACTS_SCHEMA
 from ..limits import schema as rate_buckets_schema
 from ..outbox import SCHEMA as OUTBOX_SCHEMA
 from ..search import SCHEMA as SEARCH_SCHEMA
@@ -91,8 +92,14 @@ def _helpdesk_links(conn: sqlite3.Connection) -> None:
     conn.executescript(CONNECTORS_SCHEMA)
 
 
+def _fleet_facts(conn: sqlite3.Connection) -> None:
+    """Version 4: what each bundle says about devices, firmware and causes (the fleet page's index); bundles
+    stored before it are indexed once at start (``collector.fleet.backfill``)."""
+    conn.executescript(FLEET_FACTS_SCHEMA)
+
+
 # Numbered migrations, applied in order at start; a new one is appended, never edited once released.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_baseline, _rate_buckets, _helpdesk_links]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_baseline, _rate_buckets, _helpdesk_links, _fleet_facts]
 
 DISK_REFUSED = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY})  # primary result codes
 
