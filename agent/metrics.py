@@ -10,21 +10,33 @@ stay out of a hub that does not use it).
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
 if TYPE_CHECKING:
-    from .runtime import AgentRuntime
+    from .inventory import InventoryStore
+    from .live import LiveChannel
+    from .outbox import Outbox
 
 LOOPBACK = "127.0.0.1"
+
+
+class ObservedAgent(Protocol):
+    """What the endpoint reads from the running agent (``agent.runtime.AgentRuntime``); a protocol rather than
+    the class, because the runtime imports this module when the endpoint is enabled."""
+
+    outbox: Outbox | None
+    captured: list[tuple[str, str]]
+    inventory: InventoryStore | None
+    live: LiveChannel | None
 
 
 class MetricsEndpoint:
     """An async context manager that owns the endpoint's server."""
 
-    def __init__(self, runtime: AgentRuntime, port: int) -> None:
+    def __init__(self, runtime: ObservedAgent, port: int) -> None:
         self._runtime = runtime
         self._requested_port = port
         self._runner: web.AppRunner | None = None

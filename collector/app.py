@@ -22,6 +22,7 @@ from .connectors.plan import HELPDESK
 from .connectors.sender import HelpdeskSender
 from .delivery import Outbox
 from .errors import CollectorError, RateLimited
+from .forwarded import is_https
 from .ingest import IngestWorkers
 from .live_service import LiveService
 from .metrics import CollectorMetrics
@@ -44,7 +45,7 @@ from .store.shared_limiter import SharedLimiter
 from .support.scanner import SlaScanner
 from .web import desk, load_templates, portal
 from .web import routes as ui_routes
-from .web.guard import LOGIN_THROTTLE, LoginThrottle, is_https
+from .web.guard import LOGIN_THROTTLE, LoginThrottle
 from .web.pages import html_errors
 
 _LOGGER = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..auth import bearer_token
+from ..forwarded import client_address
 from ..state import CONFIG, DB, METRICS
 from ..store.outbox import pending_job_count
-from ..web.guard import client_address
 
 routes = web.RouteTableDef()
 

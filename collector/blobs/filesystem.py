@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..errors import NotFound
-from . import BlobLocation, BlobStoreError, blob_name
+from .base import BlobLocation, BlobStoreError, blob_name
 
 
 class StagingArea:

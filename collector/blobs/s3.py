@@ -25,7 +25,7 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from ..errors import NotFound
-from . import BlobLocation, BlobStoreError, S3Location, blob_name
+from .base import BlobLocation, BlobStoreError, S3Location, blob_name
 from .filesystem import StagingArea
 
 MISSING = frozenset({"NoSuchKey", "404", "NotFound"})

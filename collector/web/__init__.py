@@ -35,6 +35,7 @@ from ..api.tickets import visible_ticket
 from ..auth import PRINCIPAL
 from ..contents import ContentInvalid, parse_contents
 from ..errors import CollectorError, NotFound
+from ..forwarded import client_address, is_https
 from ..models import BundleRecord, Principal, Role, Ticket, TicketState
 from ..ratelimit import whole_seconds
 from ..state import BLOBS, CLOCK, CONFIG, DB, LIVE
@@ -47,7 +48,7 @@ from ..support.events import EventKind
 from ..support.lifecycle import MILESTONES, SOLUTION_KINDS, TRANSITIONS, route
 from .chart import timeline_svg
 from .desk_text import message, phrases, words
-from .guard import LOGIN_THROTTLE, client_address, is_https
+from .guard import LOGIN_THROTTLE
 from .passwords import hash_password, verify_password
 
 COOKIE = "homediag_session"

@@ -1,42 +1,11 @@
-"""What the web UI trusts about a request, and how hard it may guess passwords.
-
-A forwarding header (``X-Forwarded-Proto``, ``X-Forwarded-For``) is believed only from a configured trusted
-proxy; from anyone else it is a claim the client made up. ``LoginThrottle`` holds wrong passwords as token
-buckets per account and per client address: pure arithmetic over the time the caller passes in.
-"""
+"""How hard a client may guess passwords: ``LoginThrottle`` holds wrong passwords as token buckets per account
+and per client address (the address as ``collector.forwarded`` believes it)."""
 
 from __future__ import annotations
 
-from ipaddress import ip_address
-
 from aiohttp import web
 
-from ..config import WebConfig
 from ..ratelimit import Limiter
-
-
-def _from_trusted_proxy(request: web.Request, config: WebConfig) -> bool:
-    try:
-        peer = ip_address(request.remote or "")
-    except ValueError:
-        return False  # a Unix socket or an unknown peer: not a proxy we know
-    return any(peer in network for network in config.trusted_proxies)
-
-
-def is_https(request: web.Request, config: WebConfig) -> bool:
-    """Served over TLS here, or behind a trusted proxy that says its client used https."""
-    if request.secure:  # aiohttp decides this from the connection itself, not from headers
-        return True
-    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
-    return proto == "https" and _from_trusted_proxy(request, config)
-
-
-def client_address(request: web.Request, config: WebConfig) -> str:
-    """The client's address: the peer, or the one a trusted proxy appended last to ``X-Forwarded-For``."""
-    forwarded = request.headers.get("X-Forwarded-For")
-    if forwarded and _from_trusted_proxy(request, config):
-        return forwarded.split(",")[-1].strip()
-    return request.remote or "-"
 
 
 class LoginThrottle:
