@@ -483,6 +483,8 @@ class InventoryStore:
         if update.boot_seq is not None and previous_seq is not None and update.boot_seq > previous_seq:
             return {"boot_seq": update.boot_seq, "reason": reason}, boot_at
         if (update.boot_announced or (update.boot_logged and device.id not in self._uptime_at)) and not is_new:
+            if timedelta(0) <= at - device.first_seen <= ANNOUNCED_BOOT_WINDOW:
+                return None  # the boot that brought a new device to us (its first messages came a moment ago)
             last_boot = self._last_boot.get(device.id)
             if last_boot is not None and timedelta(0) <= at - last_boot <= ANNOUNCED_BOOT_WINDOW:
                 return None  # the boot already counted, announcing itself once more

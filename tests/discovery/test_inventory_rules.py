@@ -192,3 +192,15 @@ def test_a_configuration_dump_while_uptime_keeps_rising_is_no_reboot(tmp_path: P
     home.at(130, "attic/sensor/uptime/state", b"38")
     [reboot] = home.reboots()
     assert reboot.ts - AT == timedelta(seconds=130) and reboot.detail["reason"] == "Brownout Reset"
+
+
+def test_the_boot_that_brings_a_new_device_is_not_a_restart() -> None:
+    """A device switched on for the first time says "online" and then announces its boot: that boot brought it to
+    us (a lab home once counted it, and the device's next power cycle then looked like a crash loop)."""
+    store = InventoryStore(None)
+    plug = ("tasmota:plug",)
+    store.observe(DeviceUpdate(keys=plug, source="tasmota", available=True), AT)
+    first = store.observe(DeviceUpdate(keys=plug, source="tasmota", boot_announced=True), AT + timedelta(seconds=1))
+    assert not [e for e in first if e.kind is EventKind.DEVICE_REBOOT]
+    later = store.observe(DeviceUpdate(keys=plug, source="tasmota", boot_announced=True), AT + timedelta(minutes=5))
+    assert [e.kind for e in later if e.kind is EventKind.DEVICE_REBOOT] == [EventKind.DEVICE_REBOOT]
