@@ -6,6 +6,7 @@ Every field is documented in docs/configuration.md. Environment variables overri
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from datetime import date, time
@@ -373,6 +374,18 @@ class CollectorConfig(_Section):
         return url
 
     @model_validator(mode="after")
+    def _drivers_installed(self) -> CollectorConfig:
+        # psycopg and boto3 come with the package's `collector` extra, which a hub's install leaves out: say so at
+        # start, not as an ImportError at the first query or upload.
+        for setting, what, module in (
+            (self.database_url, "PostgreSQL", "psycopg"),
+            (self.blobs_url, "S3 object storage", "boto3"),
+        ):
+            if setting is not None and not _installed(module):
+                raise ValueError(f"{what} needs {module}, which is not installed: pip install 'homediag[collector]'")
+        return self
+
+    @model_validator(mode="after")
     def _tls_pair(self) -> CollectorConfig:
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ValueError("tls_certfile and tls_keyfile go together")
@@ -398,6 +411,13 @@ class CollectorConfig(_Section):
             timeout_s=self.s3.timeout_s,
         )
         return BlobLocation(staging=self.data_dir / "staging", fsync=self.ingest.fsync, s3=s3)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        return False
 
 
 def load_config(

@@ -57,6 +57,6 @@ fi
 stamp=.venv/.homediag-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[test]'
+    .venv/bin/pip install -q -e '.[collector,test]'
     touch "$stamp"
 fi
