@@ -244,6 +244,10 @@ class LiveChannel:
         self.connected = self.session.connected
         self._workers: list[asyncio.Task[None]] = []
 
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return [*self.session.background_tasks, *self._workers]
+
     async def __aenter__(self) -> LiveChannel:
         await self.session.__aenter__()
         self._workers = [

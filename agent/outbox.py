@@ -43,6 +43,7 @@ from typing import Protocol, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.aio import started
 from shared.atomic_file import TMP_PREFIX, fsync_dir, write_atomically
 from shared.bundle import open_bundle, peek_manifest
 from shared.errors import HomediagError
@@ -475,6 +476,10 @@ class Outbox:
             backoff_max_s=config.upload.backoff_max_s,
             on_result=on_result,
         )
+
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return started(self._task)
 
     async def __aenter__(self) -> Self:
         await asyncio.to_thread(self.spool.recover)

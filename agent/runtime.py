@@ -11,6 +11,10 @@ Its own loops run under a ``Supervisor``; what a crash leads to is chosen per lo
 - ``recorder-sync`` makes the agent exit non-zero (``fatal``; systemd restarts it): a recorder whose sync
   raised something it does not handle may hold a broken file or lock, and the flight recorder is the evidence
   every bundle is made of; a fresh process reads it back from disk.
+- The loops of its parts (the outbox's uploader, the monitors, discovery's adapters, the live channel's session
+  and workers) are owned and cancelled by their part and watched by the supervisor (``Supervisor.watch``): one
+  that crashes makes the agent exit non-zero the same way, since its state is the part's own, so a dead uploader
+  cannot leave bundles undelivered while the agent looks alive.
 """
 
 from __future__ import annotations
@@ -134,6 +138,7 @@ class AgentRuntime:
                 CollectorClient.from_config(config, collector_url(config, enrollment))
             )
             self.outbox = await self._stack.enter_async_context(Outbox.from_config(config, client))
+            self.supervisor.watch(self.outbox)
             profiles = await asyncio.to_thread(load_profiles, config.firmware_profiles)
 
             def fault_diagnosis(
@@ -157,7 +162,7 @@ class AgentRuntime:
         else:
             _LOGGER.warning("not enrolled: faults are recorded but no bundle is made (homediag-agent enroll)")
 
-        await self._stack.enter_async_context(
+        health = await self._stack.enter_async_context(
             HealthMonitor(
                 self.state_dir,
                 recorder,
@@ -166,6 +171,7 @@ class AgentRuntime:
                 sample_every_s=config.probes.health_interval_s,
             )
         )
+        self.supervisor.watch(health)
         net = config.network
         if net.ssdp and net.gateway and net.interfaces:
             found = await asyncio.to_thread(ipv4_addresses, net.interfaces)
@@ -173,8 +179,11 @@ class AgentRuntime:
             self.ssdp = await self._stack.enter_async_context(
                 SsdpListener(addresses, net.gateway, recorder, self.clock.now)
             )
+            self.supervisor.watch(self.ssdp)
         self.monitor = await self._stack.enter_async_context(ConnectivityMonitor(config, recorder, self.clock))
-        await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
+        self.supervisor.watch(self.monitor)
+        discovery = await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
+        self.supervisor.watch(discovery)
         if config.web.enabled:
             # Imported here: the page's aiohttp server and templates weigh about 14 MB a hub without it need not carry.
             from .web import OneClickPage
@@ -191,6 +200,7 @@ class AgentRuntime:
                     enrollment.agent_id, grant, RuntimeLiveHandlers(self), consent.current, ca_file=config.live.ca_file
                 )
             )
+            self.supervisor.watch(self.live)
 
         if config.metrics.enabled:
             from .metrics import MetricsEndpoint  # aiohttp and prometheus_client only for a hub that asks

@@ -7,9 +7,9 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
@@ -124,6 +124,18 @@ class OnCrash(StrEnum):
     EXIT = "exit"  # its state is suspect after a crash: the owner stops with a non-zero status, systemd restarts
 
 
+class OwnsTasks(Protocol):
+    """A component that starts long-lived loops when entered and cancels them itself when left."""
+
+    @property
+    def background_tasks(self) -> Sequence[asyncio.Task[None]]: ...
+
+
+def started(*tasks: asyncio.Task[None] | None) -> list[asyncio.Task[None]]:
+    """The tasks a component has started so far (for ``OwnsTasks.background_tasks``)."""
+    return [task for task in tasks if task is not None]
+
+
 class Supervisor:
     """Owns long-lived background tasks: a crash is logged with its traceback, then the task is restarted with
     backoff (``OnCrash.RESTART``; back to ``min_s`` after a run that lasted ``healthy_after_s``) or ``fatal`` is
@@ -162,12 +174,34 @@ class Supervisor:
                 self._logger.exception("background task %s crashed", name)
             self.crashes[name] += 1
             if on_crash is OnCrash.EXIT:
-                self._logger.error("background task %s cannot be restarted in place: the agent stops", name)
-                self.fatal.set()
+                self._stop_for(name)
                 return
             delay = backoff.after_session(self._clock() - started)
             self._logger.warning("restarting background task %s in %.1fs", name, delay)
             await asyncio.sleep(delay)
+
+    def watch(self, owner: OwnsTasks) -> None:
+        """Loops a component owns and cancels itself: a crash, or a return (they never end), is logged and sets
+        ``fatal`` as ``OnCrash.EXIT`` does: the loop's state is the component's, and only a fresh start restores it.
+        Without this, a dead uploader or monitor would go unnoticed until the agent stopped."""
+        for task in owner.background_tasks:
+            self.crashes[task.get_name()] = 0
+            task.add_done_callback(self._watched_task_ended)
+
+    def _watched_task_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        name, error = task.get_name(), task.exception()
+        if error is None:
+            self._logger.error("background task %s returned, which it never should", name)
+        else:
+            self._logger.error("background task %s crashed", name, exc_info=error)
+        self.crashes[name] += 1
+        self._stop_for(name)
+
+    def _stop_for(self, name: str) -> None:
+        self._logger.error("background task %s cannot be restarted in place: the agent stops", name)
+        self.fatal.set()
 
     async def close(self) -> None:
         for task in reversed(self._tasks):

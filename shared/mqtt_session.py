@@ -38,7 +38,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from .aio import cancel_and_wait, reconnect_forever
+from .aio import cancel_and_wait, reconnect_forever, started
 from .broker_url import BrokerAddress, secure
 from .models import utcnow
 
@@ -136,6 +136,10 @@ class MqttSession:
         self.received = 0
         self.dropped = 0
         self.attempts = 0  # sessions tried: a refused or unreachable broker shows here as a rising count
+
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return started(self._task)
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.name}")

@@ -36,12 +36,19 @@ async def _run(config: AgentConfig) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    runtime = AgentRuntime(config)
     try:
-        async with AgentRuntime(config) as runtime:
+        async with runtime:
             _LOGGER.info("agent running (state in %s)", config.state_dir)
             await wait_first(stop, runtime.supervisor.fatal)
             _LOGGER.info("agent stopping")
     except OSError as exc:
         _LOGGER.error("agent failed: %s", exc)
         return 1
+    except Exception as exc:
+        if not runtime.supervisor.fatal.is_set():
+            raise
+        # The crash that stopped the agent, raised again by its owner while stopping: logged with its traceback
+        # when it happened.
+        _LOGGER.error("agent stopped after a background task crashed: %s", exc)
     return 1 if runtime.supervisor.fatal.is_set() else 0

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 from typing import Self
 
@@ -31,6 +32,10 @@ class Discovery:
         self.mqtt: MqttDiscovery | None = None
         self.mdns: MdnsDiscovery | None = None
         self.arp: ArpDiscovery | None = None
+
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return [task for adapter in (self.mqtt, self.mdns, self.arp) if adapter for task in adapter.background_tasks]
 
     async def __aenter__(self) -> Self:
         if self._config.broker.url is not None:

@@ -15,7 +15,7 @@ from typing import Self
 
 import psutil
 
-from shared.aio import cancel_and_wait
+from shared.aio import cancel_and_wait, started
 
 from ..clock import Clock
 from ..config import AgentConfig
@@ -78,6 +78,10 @@ class ArpDiscovery:
         self._clock = clock
         self.raw_sockets: bool | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return started(self._task)
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._run(), name="arp-discovery")

@@ -188,6 +188,10 @@ class MdnsDiscovery:
         self._known: dict[str, tuple[str, ...]] = {}  # service name → keys of its device
         self._tasks: list[asyncio.Task[None]] = []
 
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return list(self._tasks)
+
     async def __aenter__(self) -> Self:
         self._zeroconf = AsyncZeroconf(interfaces=self._addresses, ip_version=IPVersion.V4Only)
         self._browse([*KNOWN_TYPES, *self._config.discovery.mdns_extra_types])

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Self
 
-from shared.aio import cancel_and_wait
+from shared.aio import cancel_and_wait, started
 from shared.broker_url import parse_broker_url
 from shared.models import EventKind, EventState, LogLine, TimelineEvent
 from shared.mqtt_session import MqttProtocol, MqttSession, Reconnect
@@ -144,6 +144,10 @@ class MqttDiscovery:
         )
         self.connected = self.session.connected
         self._consumer: asyncio.Task[None] | None = None
+
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return [*self.session.background_tasks, *started(self._consumer)]
 
     async def __aenter__(self) -> Self:
         await self.session.__aenter__()

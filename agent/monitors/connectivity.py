@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Self
 
-from shared.aio import cancel_and_wait
+from shared.aio import cancel_and_wait, started
 from shared.models import EventKind, EventState, TimelineEvent
 
 from ..clock import Clock
@@ -80,6 +80,10 @@ class ConnectivityMonitor:
         self.last_results: list[CheckResult] = []
         self._addresses: dict[str, list[str]] | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return started(self._task)
 
     async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._run(), name="connectivity-monitor")

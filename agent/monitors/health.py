@@ -17,7 +17,7 @@ from typing import Any, Self
 
 import psutil
 
-from shared.aio import cancel_and_wait
+from shared.aio import cancel_and_wait, started
 from shared.atomic_file import write_atomically
 from shared.models import EventKind, EventState, TimelineEvent
 
@@ -120,6 +120,10 @@ class HealthMonitor:
         except (OSError, ValueError):
             return None
         return remembered if isinstance(remembered, dict) else None
+
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return started(self._task)
 
     async def __aenter__(self) -> Self:
         remembered = await asyncio.to_thread(self._recall)

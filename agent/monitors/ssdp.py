@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Self
 
-from shared.aio import cancel_and_wait
+from shared.aio import cancel_and_wait, started
 from shared.models import EventKind, EventState, TimelineEvent
 
 from ..evidence import EvidenceSink
@@ -165,6 +165,10 @@ class SsdpListener:
         event = self.tracker.observe(announcement, self._now())
         if event is not None:
             self._sink.event(event)
+
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return started(self._task)
 
     async def __aenter__(self) -> Self:
         loop = asyncio.get_running_loop()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 
@@ -90,3 +92,50 @@ async def test_a_fatal_task_sets_fatal_and_is_not_restarted(caplog: pytest.LogCa
         await supervisor.close()
     assert runs == 1
     assert any(r.exc_info and "disk gone strange" in str(r.exc_info[1]) for r in caplog.records)
+
+
+class _Part:
+    """A component that owns its loops, as the agent's parts do."""
+
+    def __init__(self, *bodies: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(body(), name=f"part-loop-{i}") for i, body in enumerate(bodies)
+        ]
+
+    @property
+    def background_tasks(self) -> list[asyncio.Task[None]]:
+        return self._tasks
+
+
+async def test_a_watched_loop_that_crashes_or_returns_sets_fatal_and_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def crashes() -> None:
+        raise ValueError("uploader bug")
+
+    async def returns() -> None:
+        return
+
+    for body, what in ((crashes, "part-loop-0 crashed"), (returns, "part-loop-0 returned")):
+        supervisor = Supervisor(logging.getLogger("test.supervisor"))
+        part = _Part(body)
+        supervisor.watch(part)
+        await asyncio.wait_for(supervisor.fatal.wait(), 5)
+        assert supervisor.crashes == {"part-loop-0": 1}
+        assert any(what in r.getMessage() for r in caplog.records)
+    assert any(r.exc_info and "uploader bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_a_watched_loop_cancelled_by_its_owner_is_no_crash() -> None:
+    supervisor = Supervisor(logging.getLogger("test.supervisor"))
+
+    async def waits() -> None:
+        await asyncio.Event().wait()
+
+    part = _Part(waits)
+    supervisor.watch(part)
+    await asyncio.sleep(0)
+    for task in part.background_tasks:
+        await cancel_and_wait(task)
+    await asyncio.sleep(0)
+    assert supervisor.crashes == {"part-loop-0": 0} and not supervisor.fatal.is_set()

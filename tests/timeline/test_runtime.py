@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from agent.config import AgentConfig
+from agent.discovery.mqtt import MqttDiscovery
 from agent.live_handlers import RuntimeLiveHandlers
+from agent.monitors.connectivity import ConnectivityMonitor
 from agent.runtime import AgentRuntime
 from lab.mosquitto import Mosquitto
 from shared.models import EventKind, EventState, TimelineEvent
@@ -125,6 +127,35 @@ async def test_a_crash_in_the_recorder_sync_makes_the_agent_exit_non_zero(
     monkeypatch.setattr(AgentRuntime, "_sync", broken_sync)
     assert await asyncio.wait_for(_run(_runtime_config(mosquitto, tmp_path)), 30) == 1
     assert any(r.exc_info and "recorder bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("part", "loop", "task"),
+    [
+        (ConnectivityMonitor, "_run", "connectivity-monitor"),
+        (MqttDiscovery, "_consume", "mqtt-discovery-consumer"),
+    ],
+)
+async def test_a_crash_in_a_parts_loop_makes_the_agent_exit_non_zero(
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    part: type,
+    loop: str,
+    task: str,
+) -> None:
+    """A part's loop that died would otherwise leave the agent looking alive with no monitor or no discovery."""
+    from agent.commands.run import _run
+
+    async def broken_loop(self: object) -> None:
+        await asyncio.sleep(0.2)
+        raise RuntimeError("loop bug")
+
+    monkeypatch.setattr(part, loop, broken_loop)
+    assert await asyncio.wait_for(_run(_runtime_config(mosquitto, tmp_path)), 30) == 1
+    crashes = [r for r in caplog.records if r.exc_info and "loop bug" in str(r.exc_info[1])]
+    assert len(crashes) == 1 and task in crashes[0].getMessage()  # logged once, with its traceback
 
 
 async def test_the_live_diagnosis_reads_profiles_and_a_week_off_the_event_loop(
