@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from aiohttp import web
 
 from .errors import Forbidden, NotFound, Unauthorized
@@ -9,6 +12,7 @@ from .models import Principal, Role
 from .state import DB
 from .store import Store
 
+T = TypeVar("T")
 STAFF = frozenset({Role.ENGINEER, Role.ADMIN})
 
 
@@ -31,9 +35,33 @@ async def principal(request: web.Request) -> Principal:
     token = bearer_token(request)
     found = None if token is None else await request.app[DB].run(Store.principal_for_token, token)
     if found is None:
-        raise Unauthorized("a valid bearer token is required", code="unauthorized")
+        raise _unauthorized()
     request[PRINCIPAL] = found
     return found
+
+
+async def principal_and(request: web.Request, read: Callable[[Store], T]) -> tuple[Principal, T]:
+    """The caller as ``principal`` finds it and ``read``'s answer, both from one trip to the store's thread: on
+    a hot path (live requests) each trip is a thread hand-off the request waits for. ``read`` runs only for a
+    valid token."""
+    cached = request.get(PRINCIPAL)
+    if cached is not None:
+        return cached, await request.app[DB].run(read)
+    token = bearer_token(request)
+
+    def both(store: Store) -> tuple[Principal, T] | None:
+        found = None if token is None else store.principal_for_token(token)
+        return None if found is None else (found, read(store))
+
+    answer = await request.app[DB].run(both)
+    if answer is None:
+        raise _unauthorized()
+    request[PRINCIPAL] = answer[0]
+    return answer
+
+
+def _unauthorized() -> Unauthorized:
+    return Unauthorized("a valid bearer token is required", code="unauthorized")
 
 
 def require_role(principal: Principal, *roles: Role) -> None:

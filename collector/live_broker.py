@@ -96,9 +96,14 @@ def render_listener_auth(*, password_file: Path, acl_file: Path) -> str:
 def render_broker_config(
     *, port: int, host: str, password_file: Path, acl_file: Path, tls: tuple[Path, Path] | None = None
 ) -> str:
-    """A listener that admits only known users, with the generated files; TLS-only with ``tls`` = (cert, key)."""
+    """A listener that admits only known users, with the generated files; TLS-only with ``tls`` = (cert, key).
+
+    ``set_tcp_nodelay`` (global, Mosquitto 2.0): requests and answers are small packets, and with Nagle on the
+    broker held each one until the client's delayed ACK for the previous one arrived (tens of ms per hop).
+    """
     return (
-        f"listener {port} {host}\n"
+        "set_tcp_nodelay true\n"
+        + f"listener {port} {host}\n"
         + (f"certfile {tls[0]}\nkeyfile {tls[1]}\n" if tls is not None else "")
         + render_listener_auth(password_file=password_file, acl_file=acl_file)
     )

@@ -96,6 +96,8 @@ class Mosquitto:
             + (f"certfile {tls.cert_file}\nkeyfile {tls.key_file}\n" if tls is not None else "")
             + f"allow_anonymous {'true' if self._allow_anonymous else 'false'}\n"
             + "persistence false\n"
+            # As the support broker's printed config does (collector.live_broker): no Nagle delay on small packets.
+            + "set_tcp_nodelay true\n"
             # As root, mosquitto would drop to the 'mosquitto' user and lose access to our private temp files.
             + ("user root\n" if os.geteuid() == 0 else "")
             + f"log_dest file {self.log}\n"

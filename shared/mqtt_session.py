@@ -9,6 +9,9 @@ paho-mqtt runs its network loop in its own thread; ``MqttSession`` is the one br
   reconnect is not used: each session is a fresh client, clean start, subscribed again (retained messages then
   re-synchronise whoever needs them).
 - **TLS** for ``mqtts://`` addresses, the certificate verified (``shared.broker_url``).
+- **No Nagle**: the socket gets ``TCP_NODELAY`` as soon as paho opens it. A request or answer is one small
+  packet; with Nagle on, the next one waited for the peer's delayed ACK (tens of ms on Linux), which made the
+  live round trip ~30 times slower than the network (docs/performance.md, "Live request").
 - **Up** means usable: ``connected`` is set once the broker granted every subscription (and the ``birth``
   message, if any, is published), so whoever waits for it can be answered.
 - **Bounded receive queue**: messages cross from paho's thread into an ``asyncio.Queue`` of ``queue_size``;
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,6 +88,12 @@ class Message:
     received_at: datetime  # when it crossed into the event loop, not when a consumer got to it
     response_topic: str | None = None  # MQTT v5 request/response
     correlation: bytes | None = None
+
+
+def without_nagle(_client: mqtt.Client, _userdata: Any, sock: object) -> None:
+    """paho's ``on_socket_open``: small packets leave at once instead of waiting for the last one's ACK."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):  # TLS: SSLSocket
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class MqttSession:
@@ -309,6 +319,7 @@ class MqttSession:
                 )
             )
 
+        client.on_socket_open = without_nagle
         client.on_connect = on_connect
         client.on_subscribe = on_subscribe
         client.on_disconnect = on_disconnect

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from shared.live import METHODS, LiveErrorCode
 
-from ..auth import check_household, principal, require_role
+from ..auth import check_household, principal, principal_and, require_role
 from ..errors import BadRequest, CollectorError, NotFound
 from ..live import LiveTimeout, LiveUnavailable
 from ..live_service import LiveService
@@ -41,7 +41,10 @@ def _live(request: web.Request) -> LiveService:
 
 
 async def _agent(request: web.Request, who: Principal) -> AgentRecord:
-    agent = await request.app[DB].run(Store.get_agent, request.match_info["agent_id"])
+    return _visible(who, await request.app[DB].run(Store.get_agent, request.match_info["agent_id"]))
+
+
+def _visible(who: Principal, agent: AgentRecord | None) -> AgentRecord:
     if agent is None:
         raise NotFound("no such agent", code="agent_not_found")
     check_household(who, agent.household)
@@ -66,18 +69,17 @@ async def presence(request: web.Request) -> web.Response:
 async def live_request(request: web.Request) -> web.Response:
     """Relay one request to the agent and return its answer. Every request is audited with its outcome, refused
     ones (role, household, unknown agent or method, bad body) with the reason."""
-    who = await principal(request)
+    agent_id = request.match_info["agent_id"]
+    who, found = await principal_and(request, lambda store: store.get_agent(agent_id))
     method = request.match_info["method"]
     try:
         require_role(who, Role.ENGINEER, Role.ADMIN)
-        agent = await _agent(request, who)
+        agent = _visible(who, found)
         if method not in METHODS:
             raise BadRequest(f"unknown live method {method[:64]!r}; known: {sorted(METHODS)}", code="unknown_method")
         params: dict[str, Any] = await json_body(request) if request.can_read_body else {}
     except CollectorError as refused:
-        await audit_live_request(
-            request, who, method, request.match_info["agent_id"], {"outcome": refused.code, "reason": refused.message}
-        )
+        await audit_live_request(request, who, method, agent_id, {"outcome": refused.code, "reason": refused.message})
         raise
     return model_json(await relay(request, who, agent, method, params))
 

@@ -15,6 +15,7 @@ import pytest
 from collector.live_broker import render_listener_auth
 from lab.certs import make_server_certificate
 from lab.mosquitto import free_port, wait_for_port
+from tests.nodelay import peer_nodelay
 
 pytestmark = pytest.mark.broker
 
@@ -69,6 +70,7 @@ def test_the_printed_tls_listener_runs_in_mosquitto_and_speaks_only_tls(tmp_path
             context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
         ):
             assert tls.version() is not None  # the handshake verified the broker's certificate
+            assert peer_nodelay(broker.pid, tls)  # set_tcp_nodelay: answers leave without Nagle's delay
         with socket.create_connection(("127.0.0.1", port), timeout=5) as plain:
             plain.sendall(bytes([0x10, 12, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 0]))  # MQTT 3.1.1 CONNECT
             try:

@@ -1,10 +1,11 @@
 """The one MQTT session adapter against a real Mosquitto: receive, survive a broker restart, bound its queue,
-verify TLS, leave its will behind on a clean close."""
+verify TLS, leave its will behind on a clean close, send small packets without Nagle's delay."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from lab.certs import make_server_certificate
 from lab.mosquitto import Mosquitto
 from shared.broker_url import parse_broker_url
 from shared.mqtt_session import Message, MqttProtocol, MqttSession, NotConnected, Reconnect, Will
+from tests.nodelay import nodelay, peer_nodelay
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.broker
@@ -51,6 +53,26 @@ async def test_connects_subscribes_and_receives(mosquitto: Mosquitto) -> None:
     assert ups == [True, False]  # lost on leaving, and told so
 
 
+def _both_ends_without_nagle(session: MqttSession, broker: Mosquitto) -> bool:
+    """Our socket and the broker's end of it: with Nagle on either, a request or answer waited for the delayed
+    ACK of the one before (docs/performance.md, live request)."""
+    client = session._client
+    assert client is not None
+    ours = client.socket()
+    assert isinstance(ours, socket.socket)
+    return nodelay(ours) and peer_nodelay(broker.pid, ours)
+
+
+async def test_both_ends_of_a_session_send_small_packets_at_once(mosquitto: Mosquitto) -> None:
+    async with _session(mosquitto, "home/#") as session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+        assert _both_ends_without_nagle(session, mosquitto)
+        await asyncio.to_thread(mosquitto.kill)
+        await asyncio.to_thread(mosquitto.start)
+        await eventually(lambda: session.connected.is_set() and session.attempts == 2, what="the second session")
+        assert _both_ends_without_nagle(session, mosquitto)  # every session's socket, not the first one's
+
+
 async def test_a_broker_restart_reconnects_and_subscribes_again(mosquitto: Mosquitto) -> None:
     async with _session(mosquitto, "home/#") as session:
         await asyncio.wait_for(session.connected.wait(), 5)
@@ -82,6 +104,7 @@ async def test_tls_verifies_the_broker_certificate(tmp_path: Path, caplog: pytes
         async with _session(broker, "secure/#", ca_file=certificate.ca_file) as trusted:
             await asyncio.wait_for(trusted.connected.wait(), 5)
             assert trusted.address.tls
+            assert _both_ends_without_nagle(trusted, broker)  # an SSLSocket's option is its TCP socket's
         # Without our CA, the system's CAs do not vouch for the broker: no session, and retrying.
         async with _session(broker, "secure/#") as untrusted:
             await eventually(
