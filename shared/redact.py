@@ -21,7 +21,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
+
+import pydantic_core
 
 from shared.errors import RedactionError
 from shared.models import RedactionSummary, Trigger
@@ -346,7 +348,29 @@ class PassScope(Enum):
 # costs less than picking the lines.
 _GATED_CHARACTERS_PER_TRIGGER = 200
 
-_Pass = tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str], PassScope]
+
+class _TextPass(NamedTuple):
+    triggers: tuple[str, ...]  # lower case; the pass runs on a text only when one of them is in it
+    pattern: re.Pattern[str]
+    replace: Callable[[re.Match[str]], str]
+    scope: PassScope
+    # Lower case; every match holds one of them. The triggers themselves, but for a pass whose pattern also
+    # matches without its trigger (a query parameter after '&' or ';'): it runs over all of a text that holds
+    # its trigger anywhere, so the lines of a text skipped must lack all of these.
+    match_needs: tuple[str, ...]
+
+
+# A log line's leading ISO 8601 timestamp, followed by a space, with the newline before it (a literal first
+# character the regex engine finds fast; the first line, before any newline, stays with the text before). No pass matches inside one (its characters are
+# digits, "-", ":", "T" or " ", ".", ",", "+", "Z", which begin no pattern but the address and phone ones, and
+# those turn it away: no ":" group is long enough, no "+" is followed by a digit 1-9 and two digit groups) and
+# none reaches from the message into it (every look-behind sees the space, a pattern never crosses it), so a
+# log is redacted as its timestamps, unchanged, and the text between them (see ``Redactor._redact_messages``).
+_LEADING_TIMESTAMP = re.compile(
+    r"(\n[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})?)(?= )"
+)
+_TIMESTAMP_CHARACTERS = frozenset("0123456789-:T .,+Z")
+_WHITE_SPACE = re.compile(r"\s")
 
 
 def _sub_on_lines_with(
@@ -382,6 +406,15 @@ def _sub_on_lines_with(
     return "".join(pieces)
 
 
+def _joined(parts: list[str], originals: list[str], redacted: list[str]) -> str:
+    """``parts`` (text and timestamps alternating, ``_LEADING_TIMESTAMP.split``) with each text replaced by its
+    redaction (``redacted[i]`` of ``originals[i]``), joined."""
+    by_original = dict(zip(originals, redacted, strict=True))
+    texts = parts.copy()
+    texts[::2] = map(by_original.__getitem__, parts[::2])
+    return "".join(texts)
+
+
 class Redactor:
     """Redacts text and JSON with one household's pseudonym key, counting what it did."""
 
@@ -399,12 +432,17 @@ class Redactor:
         # Original values learned under identifying keys -> kind; replaced wherever else they occur.
         self._literals: dict[str, str] = {}
         self._literal_pattern: re.Pattern[str] | None = None
+        self._literal_spellings: dict[str, str] = {}
+        self._literals_clear_of_timestamps = True
         self.literal_generation = 0  # grows whenever a value is learned
         self._passes = self._pass_table()
         self._addresses: dict[str, tuple[str, str | None]] = {}
         # Short strings (JSON values) repeat: their redaction and what it counted, valid while nothing new is learned.
         self._short: dict[str, tuple[str, Counter[str], Counter[str]]] = {}
         self._short_generation = 0
+        # How many times the text being redacted occurs in the text it stands for: every count is made that often
+        # (a log's repeated messages are redacted once, ``_redact_messages``).
+        self._occurrences = 1
 
     # -- pseudonyms ---------------------------------------------------------------------------
 
@@ -422,7 +460,7 @@ class Redactor:
                 self._produced.add(cached[0])
         result, kind = cached
         if kind is not None:
-            self._replaced[kind] += 1
+            self._replaced[kind] += self._occurrences
         return result
 
     def _mac_digits(self, hex12: str) -> str:
@@ -572,6 +610,11 @@ class Redactor:
                     spellings.setdefault(form, value)
             self._literal_spellings = spellings
             self._literal_pattern = re.compile(_trie_pattern(list(spellings)))
+            # No learned value can then match in a log's leading timestamp, or from one into its message: each
+            # has a character no timestamp has before its first white space (a log's message begins with one).
+            self._literals_clear_of_timestamps = not any(
+                _TIMESTAMP_CHARACTERS.issuperset(_WHITE_SPACE.split(spelling, maxsplit=1)[0]) for spelling in spellings
+            )
         return self._literal_pattern
 
     def _replace_literal(self, match: re.Match[str]) -> str:
@@ -597,14 +640,14 @@ class Redactor:
 
     def count_removed(self, kind: str) -> None:
         """Record a secret (or a whole file) removed without a replacement value."""
-        self._removed[kind] += 1
+        self._removed[kind] += self._occurrences
 
     def _remove(self, kind: str) -> str:
         self.count_removed(kind)
         return REDACTED
 
     def _url_credentials(self, match: re.Match[str]) -> str:
-        self._removed["url_credentials"] += 1
+        self._removed["url_credentials"] += self._occurrences
         host = match["host"]
         if host.startswith("["):
             return f"://[{self.pseudonym_ip(host[1:-1])}]"
@@ -649,7 +692,7 @@ class Redactor:
         if known is not None:
             result, counted = known
             if counted is not None:
-                self._replaced[counted] += 1
+                self._replaced[counted] += self._occurrences
             return result
         kind = match.lastgroup
         if kind in ("hex12", "hex6"):
@@ -700,27 +743,37 @@ class Redactor:
             return match[0]
         return self.pseudonym_hostname(match["name"], keep_suffix=match["suffix"].lower())
 
-    def _pass_table(self) -> tuple[_Pass, ...]:
-        """(lower-case triggers, pattern, replacement, scope): a pass runs only where one of its triggers is."""
+    def _pass_table(self) -> tuple[_TextPass, ...]:
+        """The text passes in the order they run: a pass runs only where one of its triggers is."""
         whole, lines = PassScope.WHOLE_TEXT, PassScope.TRIGGER_LINES
+
+        def gated(
+            triggers: tuple[str, ...],
+            pattern: re.Pattern[str],
+            replace: Callable[[re.Match[str]], str],
+            scope: PassScope,
+            match_needs: tuple[str, ...] | None = None,
+        ) -> _TextPass:
+            return _TextPass(triggers, pattern, replace, scope, triggers if match_needs is None else match_needs)
+
         return (
-            (("://",), _URL_CREDENTIALS, self._url_credentials, whole),
-            (("?",), _QUERY_PARAMETER, self._query_parameter, whole),
-            (
+            gated(("://",), _URL_CREDENTIALS, self._url_credentials, whole),
+            gated(("?",), _QUERY_PARAMETER, self._query_parameter, whole, match_needs=("?", "&", ";")),
+            gated(
                 ("authorization", "cookie"),
                 _HEADER_SECRET,
                 lambda m: f"{m['name']}{m['sep']}{self._remove('token')}",
                 lines,
             ),
-            (("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}", whole),
-            (("eyj",), _JWT, lambda m: self._remove("token"), whole),
-            (_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret, lines),
-            (("ssid",), _SSID_TEXT, self._ssid, whole),
-            (("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial, whole),
-            (("usb-",), _USB_SERIAL, lambda m: "usb-" + m["lead"] + self.pseudonym_serial(m["value"]), whole),
-            (("@",), _EMAIL, lambda m: self.pseudonym_email(m[0]), lines),
-            (("+", "("), _PHONE, self._phone, whole),
-            (_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host, lines),
+            gated(("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}", whole),
+            gated(("eyj",), _JWT, lambda m: self._remove("token"), whole),
+            gated(_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret, lines),
+            gated(("ssid",), _SSID_TEXT, self._ssid, whole),
+            gated(("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial, whole),
+            gated(("usb-",), _USB_SERIAL, lambda m: "usb-" + m["lead"] + self.pseudonym_serial(m["value"]), whole),
+            gated(("@",), _EMAIL, lambda m: self.pseudonym_email(m[0]), lines),
+            gated(("+", "("), _PHONE, self._phone, whole),
+            gated(_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host, lines),
         )
 
     def redact_text(self, text: str) -> str:
@@ -729,10 +782,13 @@ class Redactor:
             text = _PRIVATE_KEY_BLOCK.sub(lambda m: self._remove("key"), text)
             lower = text.lower()
         if "\n" not in text:
-            for triggers, pattern, replace, _ in self._passes:
+            for triggers, pattern, replace, *_ in self._passes:
                 if any(trigger in lower for trigger in triggers):
                     text = pattern.sub(replace, text)
         else:
+            messages = self._repeated_messages(text, lower)
+            if messages is not None:
+                return self._redact_messages(*messages)
             text = self._gated_passes(text, lower)
         text = self.replace_learned(text)
         return _ADDRESS.sub(self._address, text)
@@ -742,7 +798,7 @@ class Redactor:
         lines that hold them, joined, so its cost follows the lines concerned and not the whole text; where they
         are dense, finding those lines costs more than the pass's scan of the whole text, which it then makes.
         No pass crosses a line."""
-        for triggers, pattern, replace, scope in self._passes:
+        for triggers, pattern, replace, scope, _ in self._passes:
             if scope is PassScope.TRIGGER_LINES:
                 redacted = _sub_on_lines_with(triggers, pattern, replace, text, lower)
             elif any(trigger in lower for trigger in triggers):
@@ -752,6 +808,53 @@ class Redactor:
             if redacted is not text:
                 text, lower = redacted, redacted.lower()
         return text
+
+    def _repeated_messages(self, text: str, lower: str) -> tuple[list[str], list[str]] | None:
+        """A log split at its lines' leading timestamps, ``[text before the first, timestamp, message, timestamp,
+        message, ...]``, and its distinct messages; None where redacting the messages one by one would not pay
+        (most differ) or could differ from redacting the text (a private key block spans lines)."""
+        if "private key" in lower:
+            return None
+        parts = _LEADING_TIMESTAMP.split(text)
+        distinct = list(dict.fromkeys(parts[::2]))
+        if len(distinct) * 2 > len(parts) // 2 + 1:
+            return None
+        return parts, distinct
+
+    def _redact_messages(self, parts: list[str], distinct: list[str]) -> str:
+        """``redact_text`` of a log whose messages repeat (``_repeated_messages``), with each distinct message
+        redacted once. The passes run in the same order over the same messages as over the whole text, each
+        pass over every message before the next pass: a value an earlier pass learns or a pseudonym it makes
+        meets the later passes as it would in the text, and what a message counts is counted as often as it
+        occurs. Timestamps are left as they are; no pass matches in one (``_LEADING_TIMESTAMP``)."""
+        occurrences = Counter(parts[::2])
+        messages = distinct.copy()
+        lowered = [message.lower() for message in messages]
+        try:
+            for triggers, pattern, replace, _, match_needs in self._passes:
+                # the text's own gate: a trigger anywhere in it (a timestamp holds none but "+", whose pass
+                # only matches where its trigger is)
+                if match_needs is not triggers and not any(t in low for low in lowered for t in triggers):
+                    continue
+                for index, low in enumerate(lowered):
+                    if any(need in low for need in match_needs):
+                        self._occurrences = occurrences[distinct[index]]
+                        redacted = pattern.sub(replace, messages[index])
+                        if redacted is not messages[index]:
+                            messages[index], lowered[index] = redacted, redacted.lower()
+            literals = self._literal_regex()
+            if literals is not None and not self._literals_clear_of_timestamps:
+                self._occurrences = 1
+                text = self.replace_learned(_joined(parts, distinct, messages))
+                return _ADDRESS.sub(self._address, text)
+            for index, message in enumerate(messages):
+                self._occurrences = occurrences[distinct[index]]
+                if literals is not None:
+                    message = literals.sub(self._replace_literal, message)
+                messages[index] = _ADDRESS.sub(self._address, message)
+        finally:
+            self._occurrences = 1
+        return _joined(parts, distinct, messages)
 
     def _phone(self, match: re.Match[str]) -> str:
         value = match[0]
@@ -880,13 +983,23 @@ _LEARNED_KEY_KINDS = {
 }
 
 
+def _json_text(value: Any, *, indent: int | None = None) -> str:
+    """``json.dumps(value, ensure_ascii=False)``, compact or indented, written by pydantic-core's encoder (C
+    speed; ``json.dumps`` with an indent is pure Python). The same text but for an exponent's spelling
+    (``1e-7`` for ``1e-07``), the same value; a lone surrogate, which UTF-8 cannot carry, goes to ``json``."""
+    try:
+        return pydantic_core.to_json(value, indent=indent).decode()
+    except pydantic_core.PydanticSerializationError:
+        return json.dumps(value, ensure_ascii=False, indent=indent, separators=None if indent else (",", ":"))
+
+
 def _redact_jsonl(lines: list[Any | str], redactor: Redactor) -> str:
     out = []
     for line in lines:
         if isinstance(line, str):  # not JSON (a torn last line, say): still redacted, never lost
             out.append(redactor.redact_text(line))
         else:
-            out.append(json.dumps(redactor.redact_json(line), ensure_ascii=False, separators=(",", ":")))
+            out.append(_json_text(redactor.redact_json(line)))
     return "".join(line + "\n" for line in out)
 
 
@@ -956,7 +1069,7 @@ def redact_files(files: Mapping[str, bytes], redactor: Redactor) -> dict[str, by
         elif suffix == ".jsonl":
             out = _redact_jsonl(parsed, redactor)
         else:
-            out = json.dumps(redactor.redact_json(parsed), ensure_ascii=False, indent=2) + "\n"
+            out = _json_text(redactor.redact_json(parsed), indent=2) + "\n"
         redacted[name] = (out, generation)
     final = redactor.literal_generation
     result: dict[str, bytes] = {}
