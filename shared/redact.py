@@ -12,7 +12,6 @@ docs/bundle-format.md.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import json
@@ -369,6 +368,10 @@ class _TextPass(NamedTuple):
 _LEADING_TIMESTAMP = re.compile(
     r"(\n[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})?)(?= )"
 )
+# A JSON value that is a timestamp alone is as inert (bundles hold thousands, each different).
+_TIMESTAMP_VALUE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+)
 _TIMESTAMP_CHARACTERS = frozenset("0123456789-:T .,+Z")
 _WHITE_SPACE = re.compile(r"\s")
 
@@ -406,6 +409,32 @@ def _sub_on_lines_with(
     return "".join(pieces)
 
 
+_CountsAdded = tuple[tuple[str, int], ...]
+
+
+def _literal_spellings(value: str, kind: str) -> set[str]:
+    """How a learned value is written: as it is, inside a JSON string, a hostname in either case too."""
+    forms = {value, json.dumps(value)[1:-1]}
+    if kind == "hostname":
+        forms |= {value.lower(), value.upper()}
+    return forms
+
+
+class _KeyPlan(NamedTuple):
+    """What a JSON key says of the value under it (JSON documents repeat the same few keys thousands of times)."""
+
+    secret_kind: str | None  # a secret of this kind: removed
+    identifier: Callable[[str], str] | None  # an identifier: this pseudonym function
+    learned_kind: str | None  # an identifying value learned as this kind (``Redactor.learn``)
+
+
+def _added(before: dict[str, int], after: Counter[str]) -> _CountsAdded:
+    """What ``after`` counts more than ``before``, a copy of it taken earlier (counts only grow)."""
+    if before == dict(after):  # a Counter's own == runs in Python
+        return ()
+    return tuple((kind, count - before.get(kind, 0)) for kind, count in after.items() if count != before.get(kind, 0))
+
+
 def _joined(parts: list[str], originals: list[str], redacted: list[str]) -> str:
     """``parts`` (text and timestamps alternating, ``_LEADING_TIMESTAMP.split``) with each text replaced by its
     redaction (``redacted[i]`` of ``originals[i]``), joined."""
@@ -436,10 +465,14 @@ class Redactor:
         self._literals_clear_of_timestamps = True
         self.literal_generation = 0  # grows whenever a value is learned
         self._passes = self._pass_table()
+        self._any_trigger = re.compile(
+            "|".join(re.escape(trigger) for text_pass in self._passes for trigger in text_pass.triggers)
+        )
         self._addresses: dict[str, tuple[str, str | None]] = {}
         # Short strings (JSON values) repeat: their redaction and what it counted, valid while nothing new is learned.
-        self._short: dict[str, tuple[str, Counter[str], Counter[str]]] = {}
-        self._short_generation = 0
+        self._short_plain: dict[str, str] = {}
+        self._short_counted: dict[str, tuple[str, _CountsAdded, _CountsAdded]] = {}
+        self._key_plans: dict[str, _KeyPlan] = {}
         # How many times the text being redacted occurs in the text it stands for: every count is made that often
         # (a log's repeated messages are redacted once, ``_redact_messages``).
         self._occurrences = 1
@@ -447,7 +480,7 @@ class Redactor:
     # -- pseudonyms ---------------------------------------------------------------------------
 
     def _digest(self, kind: str, normalised: str) -> bytes:
-        return hmac.new(self._key, f"{kind}\x00{normalised}".encode(), hashlib.sha256).digest()
+        return hmac.digest(self._key, f"{kind}\x00{normalised}".encode(), "sha256")
 
     def _pseudonym(self, cache_kind: str, value: str, compute: Callable[[str], tuple[str, str | None]]) -> str:
         """Memoised ``compute(value)`` -> (result, kind counted or None when left unchanged)."""
@@ -598,23 +631,24 @@ class Redactor:
         self._literals[value] = kind
         self._literal_pattern = None
         self.literal_generation += 1
+        # Timestamps are inert (``_TIMESTAMP_VALUE``) while no learned value can match in one, or from a log's
+        # leading one into its message: while each has a character no timestamp has before its first white space.
+        if any(
+            _TIMESTAMP_CHARACTERS.issuperset(_WHITE_SPACE.split(spelling, maxsplit=1)[0])
+            for spelling in _literal_spellings(value, kind)
+        ):
+            self._literals_clear_of_timestamps = False
+        self._short_plain.clear()
+        self._short_counted.clear()
 
     def _literal_regex(self) -> re.Pattern[str] | None:
         if self._literal_pattern is None and self._literals:
             spellings: dict[str, str] = {}
             for value, kind in self._literals.items():
-                forms = {value, json.dumps(value)[1:-1]}  # as written, and as it appears inside a JSON string
-                if kind == "hostname":
-                    forms |= {value.lower(), value.upper()}
-                for form in forms:
+                for form in _literal_spellings(value, kind):
                     spellings.setdefault(form, value)
             self._literal_spellings = spellings
             self._literal_pattern = re.compile(_trie_pattern(list(spellings)))
-            # No learned value can then match in a log's leading timestamp, or from one into its message: each
-            # has a character no timestamp has before its first white space (a log's message begins with one).
-            self._literals_clear_of_timestamps = not any(
-                _TIMESTAMP_CHARACTERS.issuperset(_WHITE_SPACE.split(spelling, maxsplit=1)[0]) for spelling in spellings
-            )
         return self._literal_pattern
 
     def _replace_literal(self, match: re.Match[str]) -> str:
@@ -777,18 +811,20 @@ class Redactor:
         )
 
     def redact_text(self, text: str) -> str:
+        if "\n" in text:
+            messages = self._repeated_messages(text)
+            if messages is not None:
+                return self._redact_messages(*messages)
         lower = text.lower()
         if "private key" in lower:  # the only pass that spans lines
             text = _PRIVATE_KEY_BLOCK.sub(lambda m: self._remove("key"), text)
             lower = text.lower()
         if "\n" not in text:
-            for triggers, pattern, replace, *_ in self._passes:
-                if any(trigger in lower for trigger in triggers):
-                    text = pattern.sub(replace, text)
+            if self._any_trigger.search(lower) is not None:  # most short texts (JSON values) hold none
+                for triggers, pattern, replace, *_ in self._passes:
+                    if any(trigger in lower for trigger in triggers):
+                        text = pattern.sub(replace, text)
         else:
-            messages = self._repeated_messages(text, lower)
-            if messages is not None:
-                return self._redact_messages(*messages)
             text = self._gated_passes(text, lower)
         text = self.replace_learned(text)
         return _ADDRESS.sub(self._address, text)
@@ -809,27 +845,29 @@ class Redactor:
                 text, lower = redacted, redacted.lower()
         return text
 
-    def _repeated_messages(self, text: str, lower: str) -> tuple[list[str], list[str]] | None:
+    def _repeated_messages(self, text: str) -> tuple[list[str], Counter[str], list[str]] | None:
         """A log split at its lines' leading timestamps, ``[text before the first, timestamp, message, timestamp,
-        message, ...]``, and its distinct messages; None where redacting the messages one by one would not pay
-        (most differ) or could differ from redacting the text (a private key block spans lines)."""
-        if "private key" in lower:
-            return None
+        message, ...]``, how often each distinct message occurs (in the order they first do) and those messages
+        lower-cased; None where redacting the messages one by one would not pay (most differ) or could differ
+        from redacting the text (a private key block spans lines; no timestamp holds those words)."""
         parts = _LEADING_TIMESTAMP.split(text)
-        distinct = list(dict.fromkeys(parts[::2]))
-        if len(distinct) * 2 > len(parts) // 2 + 1:
+        occurrences = Counter(parts[::2])
+        if len(occurrences) * 2 > len(parts) // 2 + 1:
             return None
-        return parts, distinct
+        lowered = [message.lower() for message in occurrences]
+        if any("private key" in message for message in lowered):
+            return None
+        return parts, occurrences, lowered
 
-    def _redact_messages(self, parts: list[str], distinct: list[str]) -> str:
+    def _redact_messages(self, parts: list[str], occurrences: Counter[str], lowered: list[str]) -> str:
         """``redact_text`` of a log whose messages repeat (``_repeated_messages``), with each distinct message
         redacted once. The passes run in the same order over the same messages as over the whole text, each
         pass over every message before the next pass: a value an earlier pass learns or a pseudonym it makes
         meets the later passes as it would in the text, and what a message counts is counted as often as it
         occurs. Timestamps are left as they are; no pass matches in one (``_LEADING_TIMESTAMP``)."""
-        occurrences = Counter(parts[::2])
+        distinct = list(occurrences)
+        counts = list(occurrences.values())
         messages = distinct.copy()
-        lowered = [message.lower() for message in messages]
         try:
             for triggers, pattern, replace, _, match_needs in self._passes:
                 # the text's own gate: a trigger anywhere in it (a timestamp holds none but "+", whose pass
@@ -837,18 +875,22 @@ class Redactor:
                 if match_needs is not triggers and not any(t in low for low in lowered for t in triggers):
                     continue
                 for index, low in enumerate(lowered):
-                    if any(need in low for need in match_needs):
-                        self._occurrences = occurrences[distinct[index]]
-                        redacted = pattern.sub(replace, messages[index])
-                        if redacted is not messages[index]:
-                            messages[index], lowered[index] = redacted, redacted.lower()
+                    for need in match_needs:
+                        if need in low:
+                            break
+                    else:
+                        continue  # no match can be in this message
+                    self._occurrences = counts[index]
+                    redacted = pattern.sub(replace, messages[index])
+                    if redacted is not messages[index]:
+                        messages[index], lowered[index] = redacted, redacted.lower()
             literals = self._literal_regex()
             if literals is not None and not self._literals_clear_of_timestamps:
                 self._occurrences = 1
                 text = self.replace_learned(_joined(parts, distinct, messages))
                 return _ADDRESS.sub(self._address, text)
             for index, message in enumerate(messages):
-                self._occurrences = occurrences[distinct[index]]
+                self._occurrences = counts[index]
                 if literals is not None:
                     message = literals.sub(self._replace_literal, message)
                 messages[index] = _ADDRESS.sub(self._address, message)
@@ -884,6 +926,12 @@ class Redactor:
             return self._email_value
         return None
 
+    def _key_plan(self, key: str) -> _KeyPlan:
+        plan = self._key_plans[key] = _KeyPlan(
+            self._secret_kind(key), self._identifier_function(key), _LEARNED_KEY_KINDS.get(_normalise_key(key))
+        )
+        return plan
+
     def _email_value(self, value: str) -> str:
         return self.pseudonym_email(value) if "@" in value else self.redact_text(value)
 
@@ -903,56 +951,72 @@ class Redactor:
         """Learn the identifying values of a JSON document (SSIDs, hostnames, serials, phones) before redacting."""
         if isinstance(value, dict):
             for key, item in value.items():
-                kind = _LEARNED_KEY_KINDS.get(_normalise_key(str(key)))
+                text_key = str(key)
+                kind = (self._key_plans.get(text_key) or self._key_plan(text_key)).learned_kind
                 if kind is not None and isinstance(item, str):
                     self.learn(kind, item)
                 elif kind is not None and isinstance(item, list):
                     for element in item:
                         if isinstance(element, str):
                             self.learn(kind, element)
-                else:
+                elif isinstance(item, dict | list):
                     self.learn_json(item)
         elif isinstance(value, list):
             for item in value:
-                self.learn_json(item)
+                if isinstance(item, dict | list):
+                    self.learn_json(item)
 
     def _redact_short(self, text: str) -> str:
-        """``redact_text`` for short strings, memoised with the counts it adds."""
-        if self._short_generation != self.literal_generation:
-            self._short.clear()
-            self._short_generation = self.literal_generation
-        cached = self._short.get(text)
+        """``redact_text`` for short strings, memoised with the counts it adds (``_short_plain`` holds those that
+        count nothing, looked up first by the JSON walk)."""
+        if len(text) > 256:
+            return self.redact_text(text)
+        cached = self._short_counted.get(text)
+        if cached is None and self._literals_clear_of_timestamps and _TIMESTAMP_VALUE.fullmatch(text):
+            self._short_plain[text] = text
+            return text
         if cached is None:
-            replaced, removed = self._replaced.copy(), self._removed.copy()
+            generation = self.literal_generation
+            replaced, removed = dict(self._replaced), dict(self._removed)
             result = self.redact_text(text)
-            cached = (result, self._replaced - replaced, self._removed - removed)
-            if len(self._short) < 100_000:
-                self._short[text] = cached
+            replaced_delta, removed_delta = _added(replaced, self._replaced), _added(removed, self._removed)
+            if generation != self.literal_generation or len(self._short_plain) + len(self._short_counted) >= 100_000:
+                return result
+            if replaced_delta or removed_delta:
+                self._short_counted[text] = (result, replaced_delta, removed_delta)
+            else:
+                self._short_plain[text] = result
             return result
         result, replaced_delta, removed_delta = cached
-        if replaced_delta:
-            self._replaced.update(replaced_delta)
-        if removed_delta:
-            self._removed.update(removed_delta)
+        for kind, count in replaced_delta:
+            self._replaced[kind] += count
+        for kind, count in removed_delta:
+            self._removed[kind] += count
         return result
 
     def _redact_value(self, value: Any, identifier: Callable[[str], str] | None) -> Any:
         if isinstance(value, str):
             if identifier:
                 return identifier(value)
-            return self._redact_short(value) if len(value) <= 256 else self.redact_text(value)
+            known = self._short_plain.get(value)
+            return self._redact_short(value) if known is None else known
         if isinstance(value, list | tuple):
             return [self._redact_value(item, identifier) for item in value]
         if isinstance(value, dict):
             result = {}
             for key, item in value.items():
                 text_key = str(key)
-                kind = self._secret_kind(text_key)
-                new_key = self._redact_short(text_key)
+                kind, identifier_of_key, _ = self._key_plans.get(text_key) or self._key_plan(text_key)
+                new_key = self._short_plain.get(text_key)
+                if new_key is None:
+                    new_key = self._redact_short(text_key)
                 if kind is not None and item not in (None, "", [], {}):
                     result[new_key] = self._remove(kind)
+                elif identifier_of_key is None and isinstance(item, str):  # most values: no call for them
+                    known = self._short_plain.get(item)
+                    result[new_key] = self._redact_short(item) if known is None else known
                 else:
-                    result[new_key] = self._redact_value(item, self._identifier_function(text_key))
+                    result[new_key] = self._redact_value(item, identifier_of_key)
             return result
         if identifier is not None and isinstance(value, int) and not isinstance(value, bool):
             # a serial or phone number written as a JSON number is still one

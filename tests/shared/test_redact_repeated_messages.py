@@ -89,7 +89,7 @@ def logs(draw: st.DrawFn) -> str:
 
 def whole_text_redactor() -> Redactor:
     redactor = Redactor(b"household-key")
-    redactor._repeated_messages = lambda text, lower: None  # type: ignore[method-assign]
+    redactor._repeated_messages = lambda text: None  # type: ignore[method-assign]
     return redactor
 
 
@@ -137,3 +137,18 @@ def test_repeated_messages_are_redacted_once() -> None:
 )
 def test_texts_that_do_not_repeat_or_span_lines_take_the_whole_text_way(text: str) -> None:
     assert Redactor(b"household-key").redact_text(text) == whole_text_redactor().redact_text(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(TIMESTAMPS, LEARNED)
+def test_a_json_timestamp_value_is_left_as_the_text_passes_leave_it(
+    timestamp: str, learned: list[tuple[str, str]]
+) -> None:
+    """A JSON value that is a timestamp alone skips the passes (``_TIMESTAMP_VALUE``) only where they would
+    leave it unchanged, also when a learned value looks like a piece of one."""
+    walked, whole = Redactor(b"household-key"), Redactor(b"household-key")
+    for redactor in (walked, whole):
+        for kind, value in learned:
+            redactor.learn(kind, value)
+    assert walked.redact_json({"ts": [timestamp]}) == {"ts": [whole.redact_text(timestamp)]}
+    assert walked.summary() == whole.summary()
