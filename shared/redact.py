@@ -349,6 +349,8 @@ _GATED_CHARACTERS_PER_TRIGGER = 200
 
 
 class _TextPass(NamedTuple):
+    """One text pass: a pattern and what replaces its matches."""
+
     triggers: tuple[str, ...]  # lower case; the pass runs on a text only when one of them is in it
     pattern: re.Pattern[str]
     replace: Callable[[re.Match[str]], str]
@@ -360,18 +362,18 @@ class _TextPass(NamedTuple):
 
 
 # A log line's leading ISO 8601 timestamp, followed by a space, with the newline before it (a literal first
-# character the regex engine finds fast; the first line, before any newline, stays with the text before). No pass matches inside one (its characters are
-# digits, "-", ":", "T" or " ", ".", ",", "+", "Z", which begin no pattern but the address and phone ones, and
-# those turn it away: no ":" group is long enough, no "+" is followed by a digit 1-9 and two digit groups) and
-# none reaches from the message into it (every look-behind sees the space, a pattern never crosses it), so a
-# log is redacted as its timestamps, unchanged, and the text between them (see ``Redactor._redact_messages``).
-_LEADING_TIMESTAMP = re.compile(
-    r"(\n[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})?)(?= )"
-)
-# A JSON value that is a timestamp alone is as inert (bundles hold thousands, each different).
-_TIMESTAMP_VALUE = re.compile(
+# character, which the regex engine finds fast; the first line, before any newline, stays with the text before).
+# No pass matches inside one (its characters are digits, "-", ":", "T" or " ", ".", ",", "+", "Z", which begin
+# no pattern but the address and phone ones, and those turn it away: no ":" group is long enough, no "+" is
+# followed by a digit 1-9 and two digit groups) and none reaches from the message into it (every look-behind
+# sees the space, no pattern crosses it), so a log is redacted as its timestamps, unchanged, and the text
+# between them (``Redactor._redact_messages``).
+_ISO_TIMESTAMP = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
 )
+_LEADING_TIMESTAMP = re.compile(rf"(\n{_ISO_TIMESTAMP})(?= )")
+# A JSON value that is a timestamp alone is as inert (bundles hold thousands, each different).
+_TIMESTAMP_VALUE = re.compile(_ISO_TIMESTAMP)
 _TIMESTAMP_CHARACTERS = frozenset("0123456789-:T .,+Z")
 _WHITE_SPACE = re.compile(r"\s")
 
