@@ -12,7 +12,6 @@ docs/bundle-format.md.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import json
@@ -21,7 +20,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
+
+import pydantic_core
 
 from shared.errors import RedactionError
 from shared.models import RedactionSummary, Trigger
@@ -346,7 +347,35 @@ class PassScope(Enum):
 # costs less than picking the lines.
 _GATED_CHARACTERS_PER_TRIGGER = 200
 
-_Pass = tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str], PassScope]
+
+class _TextPass(NamedTuple):
+    """One text pass: a pattern and what replaces its matches."""
+
+    triggers: tuple[str, ...]  # lower case; the pass runs on a text only when one of them is in it
+    pattern: re.Pattern[str]
+    replace: Callable[[re.Match[str]], str]
+    scope: PassScope
+    # Lower case; every match holds one of them. The triggers themselves, but for a pass whose pattern also
+    # matches without its trigger (a query parameter after '&' or ';'): it runs over all of a text that holds
+    # its trigger anywhere, so the lines of a text skipped must lack all of these.
+    match_needs: tuple[str, ...]
+
+
+# A log line's leading ISO 8601 timestamp, followed by a space, with the newline before it (a literal first
+# character, which the regex engine finds fast; the first line, before any newline, stays with the text before).
+# No pass matches inside one (its characters are digits, "-", ":", "T" or " ", ".", ",", "+", "Z", which begin
+# no pattern but the address and phone ones, and those turn it away: no ":" group is long enough, no "+" is
+# followed by a digit 1-9 and two digit groups) and none reaches from the message into it (every look-behind
+# sees the space, no pattern crosses it), so a log is redacted as its timestamps, unchanged, and the text
+# between them (``Redactor._redact_messages``).
+_ISO_TIMESTAMP = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+_LEADING_TIMESTAMP = re.compile(rf"(\n{_ISO_TIMESTAMP})(?= )")
+# A JSON value that is a timestamp alone is as inert (bundles hold thousands, each different).
+_TIMESTAMP_VALUE = re.compile(_ISO_TIMESTAMP)
+_TIMESTAMP_CHARACTERS = frozenset("0123456789-:T .,+Z")
+_WHITE_SPACE = re.compile(r"\s")
 
 
 def _sub_on_lines_with(
@@ -382,6 +411,41 @@ def _sub_on_lines_with(
     return "".join(pieces)
 
 
+_CountsAdded = tuple[tuple[str, int], ...]
+
+
+def _literal_spellings(value: str, kind: str) -> set[str]:
+    """How a learned value is written: as it is, inside a JSON string, a hostname in either case too."""
+    forms = {value, json.dumps(value)[1:-1]}
+    if kind == "hostname":
+        forms |= {value.lower(), value.upper()}
+    return forms
+
+
+class _KeyPlan(NamedTuple):
+    """What a JSON key says of the value under it (JSON documents repeat the same few keys thousands of times)."""
+
+    secret_kind: str | None  # a secret of this kind: removed
+    identifier: Callable[[str], str] | None  # an identifier: this pseudonym function
+    learned_kind: str | None  # an identifying value learned as this kind (``Redactor.learn``)
+
+
+def _added(before: dict[str, int], after: Counter[str]) -> _CountsAdded:
+    """What ``after`` counts more than ``before``, a copy of it taken earlier (counts only grow)."""
+    if before == dict(after):  # a Counter's own == runs in Python
+        return ()
+    return tuple((kind, count - before.get(kind, 0)) for kind, count in after.items() if count != before.get(kind, 0))
+
+
+def _joined(parts: list[str], originals: list[str], redacted: list[str]) -> str:
+    """``parts`` (text and timestamps alternating, ``_LEADING_TIMESTAMP.split``) with each text replaced by its
+    redaction (``redacted[i]`` of ``originals[i]``), joined."""
+    by_original = dict(zip(originals, redacted, strict=True))
+    texts = parts.copy()
+    texts[::2] = map(by_original.__getitem__, parts[::2])
+    return "".join(texts)
+
+
 class Redactor:
     """Redacts text and JSON with one household's pseudonym key, counting what it did."""
 
@@ -399,17 +463,26 @@ class Redactor:
         # Original values learned under identifying keys -> kind; replaced wherever else they occur.
         self._literals: dict[str, str] = {}
         self._literal_pattern: re.Pattern[str] | None = None
+        self._literal_spellings: dict[str, str] = {}
+        self._literals_clear_of_timestamps = True
         self.literal_generation = 0  # grows whenever a value is learned
         self._passes = self._pass_table()
+        self._any_trigger = re.compile(
+            "|".join(re.escape(trigger) for text_pass in self._passes for trigger in text_pass.triggers)
+        )
         self._addresses: dict[str, tuple[str, str | None]] = {}
         # Short strings (JSON values) repeat: their redaction and what it counted, valid while nothing new is learned.
-        self._short: dict[str, tuple[str, Counter[str], Counter[str]]] = {}
-        self._short_generation = 0
+        self._short_plain: dict[str, str] = {}
+        self._short_counted: dict[str, tuple[str, _CountsAdded, _CountsAdded]] = {}
+        self._key_plans: dict[str, _KeyPlan] = {}
+        # How many times the text being redacted occurs in the text it stands for: every count is made that often
+        # (a log's repeated messages are redacted once, ``_redact_messages``).
+        self._occurrences = 1
 
     # -- pseudonyms ---------------------------------------------------------------------------
 
     def _digest(self, kind: str, normalised: str) -> bytes:
-        return hmac.new(self._key, f"{kind}\x00{normalised}".encode(), hashlib.sha256).digest()
+        return hmac.digest(self._key, f"{kind}\x00{normalised}".encode(), "sha256")
 
     def _pseudonym(self, cache_kind: str, value: str, compute: Callable[[str], tuple[str, str | None]]) -> str:
         """Memoised ``compute(value)`` -> (result, kind counted or None when left unchanged)."""
@@ -422,7 +495,7 @@ class Redactor:
                 self._produced.add(cached[0])
         result, kind = cached
         if kind is not None:
-            self._replaced[kind] += 1
+            self._replaced[kind] += self._occurrences
         return result
 
     def _mac_digits(self, hex12: str) -> str:
@@ -560,15 +633,21 @@ class Redactor:
         self._literals[value] = kind
         self._literal_pattern = None
         self.literal_generation += 1
+        # Timestamps are inert (``_TIMESTAMP_VALUE``) while no learned value can match in one, or from a log's
+        # leading one into its message: while each has a character no timestamp has before its first white space.
+        if any(
+            _TIMESTAMP_CHARACTERS.issuperset(_WHITE_SPACE.split(spelling, maxsplit=1)[0])
+            for spelling in _literal_spellings(value, kind)
+        ):
+            self._literals_clear_of_timestamps = False
+        self._short_plain.clear()
+        self._short_counted.clear()
 
     def _literal_regex(self) -> re.Pattern[str] | None:
         if self._literal_pattern is None and self._literals:
             spellings: dict[str, str] = {}
             for value, kind in self._literals.items():
-                forms = {value, json.dumps(value)[1:-1]}  # as written, and as it appears inside a JSON string
-                if kind == "hostname":
-                    forms |= {value.lower(), value.upper()}
-                for form in forms:
+                for form in _literal_spellings(value, kind):
                     spellings.setdefault(form, value)
             self._literal_spellings = spellings
             self._literal_pattern = re.compile(_trie_pattern(list(spellings)))
@@ -597,14 +676,14 @@ class Redactor:
 
     def count_removed(self, kind: str) -> None:
         """Record a secret (or a whole file) removed without a replacement value."""
-        self._removed[kind] += 1
+        self._removed[kind] += self._occurrences
 
     def _remove(self, kind: str) -> str:
         self.count_removed(kind)
         return REDACTED
 
     def _url_credentials(self, match: re.Match[str]) -> str:
-        self._removed["url_credentials"] += 1
+        self._removed["url_credentials"] += self._occurrences
         host = match["host"]
         if host.startswith("["):
             return f"://[{self.pseudonym_ip(host[1:-1])}]"
@@ -649,7 +728,7 @@ class Redactor:
         if known is not None:
             result, counted = known
             if counted is not None:
-                self._replaced[counted] += 1
+                self._replaced[counted] += self._occurrences
             return result
         kind = match.lastgroup
         if kind in ("hex12", "hex6"):
@@ -700,38 +779,53 @@ class Redactor:
             return match[0]
         return self.pseudonym_hostname(match["name"], keep_suffix=match["suffix"].lower())
 
-    def _pass_table(self) -> tuple[_Pass, ...]:
-        """(lower-case triggers, pattern, replacement, scope): a pass runs only where one of its triggers is."""
+    def _pass_table(self) -> tuple[_TextPass, ...]:
+        """The text passes in the order they run: a pass runs only where one of its triggers is."""
         whole, lines = PassScope.WHOLE_TEXT, PassScope.TRIGGER_LINES
+
+        def gated(
+            triggers: tuple[str, ...],
+            pattern: re.Pattern[str],
+            replace: Callable[[re.Match[str]], str],
+            scope: PassScope,
+            match_needs: tuple[str, ...] | None = None,
+        ) -> _TextPass:
+            return _TextPass(triggers, pattern, replace, scope, triggers if match_needs is None else match_needs)
+
         return (
-            (("://",), _URL_CREDENTIALS, self._url_credentials, whole),
-            (("?",), _QUERY_PARAMETER, self._query_parameter, whole),
-            (
+            gated(("://",), _URL_CREDENTIALS, self._url_credentials, whole),
+            gated(("?",), _QUERY_PARAMETER, self._query_parameter, whole, match_needs=("?", "&", ";")),
+            gated(
                 ("authorization", "cookie"),
                 _HEADER_SECRET,
                 lambda m: f"{m['name']}{m['sep']}{self._remove('token')}",
                 lines,
             ),
-            (("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}", whole),
-            (("eyj",), _JWT, lambda m: self._remove("token"), whole),
-            (_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret, lines),
-            (("ssid",), _SSID_TEXT, self._ssid, whole),
-            (("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial, whole),
-            (("usb-",), _USB_SERIAL, lambda m: "usb-" + m["lead"] + self.pseudonym_serial(m["value"]), whole),
-            (("@",), _EMAIL, lambda m: self.pseudonym_email(m[0]), lines),
-            (("+", "("), _PHONE, self._phone, whole),
-            (_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host, lines),
+            gated(("bearer", "basic"), _BEARER, lambda m: f"{m['word']} {self._remove('token')}", whole),
+            gated(("eyj",), _JWT, lambda m: self._remove("token"), whole),
+            gated(_TEXT_SECRET_TRIGGERS, _KEY_VALUE_SECRET, self._key_value_secret, lines),
+            gated(("ssid",), _SSID_TEXT, self._ssid, whole),
+            gated(("serial", "sn", "s/n"), _SERIAL_TEXT, self._serial, whole),
+            gated(("usb-",), _USB_SERIAL, lambda m: "usb-" + m["lead"] + self.pseudonym_serial(m["value"]), whole),
+            gated(("@",), _EMAIL, lambda m: self.pseudonym_email(m[0]), lines),
+            gated(("+", "("), _PHONE, self._phone, whole),
+            gated(_LOCAL_TRIGGERS, _LOCAL_HOST, self._local_host, lines),
         )
 
     def redact_text(self, text: str) -> str:
+        if "\n" in text:
+            messages = self._repeated_messages(text)
+            if messages is not None:
+                return self._redact_messages(*messages)
         lower = text.lower()
         if "private key" in lower:  # the only pass that spans lines
             text = _PRIVATE_KEY_BLOCK.sub(lambda m: self._remove("key"), text)
             lower = text.lower()
         if "\n" not in text:
-            for triggers, pattern, replace, _ in self._passes:
-                if any(trigger in lower for trigger in triggers):
-                    text = pattern.sub(replace, text)
+            if self._any_trigger.search(lower) is not None:  # most short texts (JSON values) hold none
+                for triggers, pattern, replace, *_ in self._passes:
+                    if any(trigger in lower for trigger in triggers):
+                        text = pattern.sub(replace, text)
         else:
             text = self._gated_passes(text, lower)
         text = self.replace_learned(text)
@@ -742,7 +836,7 @@ class Redactor:
         lines that hold them, joined, so its cost follows the lines concerned and not the whole text; where they
         are dense, finding those lines costs more than the pass's scan of the whole text, which it then makes.
         No pass crosses a line."""
-        for triggers, pattern, replace, scope in self._passes:
+        for triggers, pattern, replace, scope, _ in self._passes:
             if scope is PassScope.TRIGGER_LINES:
                 redacted = _sub_on_lines_with(triggers, pattern, replace, text, lower)
             elif any(trigger in lower for trigger in triggers):
@@ -752,6 +846,59 @@ class Redactor:
             if redacted is not text:
                 text, lower = redacted, redacted.lower()
         return text
+
+    def _repeated_messages(self, text: str) -> tuple[list[str], Counter[str], list[str]] | None:
+        """A log split at its lines' leading timestamps, ``[text before the first, timestamp, message, timestamp,
+        message, ...]``, how often each distinct message occurs (in the order they first do) and those messages
+        lower-cased; None where redacting the messages one by one would not pay (most differ) or could differ
+        from redacting the text (a private key block spans lines; no timestamp holds those words)."""
+        parts = _LEADING_TIMESTAMP.split(text)
+        occurrences = Counter(parts[::2])
+        if len(occurrences) * 2 > len(parts) // 2 + 1:
+            return None
+        lowered = [message.lower() for message in occurrences]
+        if any("private key" in message for message in lowered):
+            return None
+        return parts, occurrences, lowered
+
+    def _redact_messages(self, parts: list[str], occurrences: Counter[str], lowered: list[str]) -> str:
+        """``redact_text`` of a log whose messages repeat (``_repeated_messages``), with each distinct message
+        redacted once. The passes run in the same order over the same messages as over the whole text, each
+        pass over every message before the next pass: a value an earlier pass learns or a pseudonym it makes
+        meets the later passes as it would in the text, and what a message counts is counted as often as it
+        occurs. Timestamps are left as they are; no pass matches in one (``_LEADING_TIMESTAMP``)."""
+        distinct = list(occurrences)
+        counts = list(occurrences.values())
+        messages = distinct.copy()
+        try:
+            for triggers, pattern, replace, _, match_needs in self._passes:
+                # the text's own gate: a trigger anywhere in it (a timestamp holds none but "+", whose pass
+                # only matches where its trigger is)
+                if match_needs is not triggers and not any(t in low for low in lowered for t in triggers):
+                    continue
+                for index, low in enumerate(lowered):
+                    for need in match_needs:
+                        if need in low:
+                            break
+                    else:
+                        continue  # no match can be in this message
+                    self._occurrences = counts[index]
+                    redacted = pattern.sub(replace, messages[index])
+                    if redacted is not messages[index]:
+                        messages[index], lowered[index] = redacted, redacted.lower()
+            literals = self._literal_regex()
+            if literals is not None and not self._literals_clear_of_timestamps:
+                self._occurrences = 1
+                text = self.replace_learned(_joined(parts, distinct, messages))
+                return _ADDRESS.sub(self._address, text)
+            for index, message in enumerate(messages):
+                self._occurrences = counts[index]
+                if literals is not None:
+                    message = literals.sub(self._replace_literal, message)
+                messages[index] = _ADDRESS.sub(self._address, message)
+        finally:
+            self._occurrences = 1
+        return _joined(parts, distinct, messages)
 
     def _phone(self, match: re.Match[str]) -> str:
         value = match[0]
@@ -781,6 +928,12 @@ class Redactor:
             return self._email_value
         return None
 
+    def _key_plan(self, key: str) -> _KeyPlan:
+        plan = self._key_plans[key] = _KeyPlan(
+            self._secret_kind(key), self._identifier_function(key), _LEARNED_KEY_KINDS.get(_normalise_key(key))
+        )
+        return plan
+
     def _email_value(self, value: str) -> str:
         return self.pseudonym_email(value) if "@" in value else self.redact_text(value)
 
@@ -800,56 +953,72 @@ class Redactor:
         """Learn the identifying values of a JSON document (SSIDs, hostnames, serials, phones) before redacting."""
         if isinstance(value, dict):
             for key, item in value.items():
-                kind = _LEARNED_KEY_KINDS.get(_normalise_key(str(key)))
+                text_key = str(key)
+                kind = (self._key_plans.get(text_key) or self._key_plan(text_key)).learned_kind
                 if kind is not None and isinstance(item, str):
                     self.learn(kind, item)
                 elif kind is not None and isinstance(item, list):
                     for element in item:
                         if isinstance(element, str):
                             self.learn(kind, element)
-                else:
+                elif isinstance(item, dict | list):
                     self.learn_json(item)
         elif isinstance(value, list):
             for item in value:
-                self.learn_json(item)
+                if isinstance(item, dict | list):
+                    self.learn_json(item)
 
     def _redact_short(self, text: str) -> str:
-        """``redact_text`` for short strings, memoised with the counts it adds."""
-        if self._short_generation != self.literal_generation:
-            self._short.clear()
-            self._short_generation = self.literal_generation
-        cached = self._short.get(text)
+        """``redact_text`` for short strings, memoised with the counts it adds (``_short_plain`` holds those that
+        count nothing, looked up first by the JSON walk)."""
+        if len(text) > 256:
+            return self.redact_text(text)
+        cached = self._short_counted.get(text)
+        if cached is None and self._literals_clear_of_timestamps and _TIMESTAMP_VALUE.fullmatch(text):
+            self._short_plain[text] = text
+            return text
         if cached is None:
-            replaced, removed = self._replaced.copy(), self._removed.copy()
+            generation = self.literal_generation
+            replaced, removed = dict(self._replaced), dict(self._removed)
             result = self.redact_text(text)
-            cached = (result, self._replaced - replaced, self._removed - removed)
-            if len(self._short) < 100_000:
-                self._short[text] = cached
+            replaced_delta, removed_delta = _added(replaced, self._replaced), _added(removed, self._removed)
+            if generation != self.literal_generation or len(self._short_plain) + len(self._short_counted) >= 100_000:
+                return result
+            if replaced_delta or removed_delta:
+                self._short_counted[text] = (result, replaced_delta, removed_delta)
+            else:
+                self._short_plain[text] = result
             return result
         result, replaced_delta, removed_delta = cached
-        if replaced_delta:
-            self._replaced.update(replaced_delta)
-        if removed_delta:
-            self._removed.update(removed_delta)
+        for kind, count in replaced_delta:
+            self._replaced[kind] += count
+        for kind, count in removed_delta:
+            self._removed[kind] += count
         return result
 
     def _redact_value(self, value: Any, identifier: Callable[[str], str] | None) -> Any:
         if isinstance(value, str):
             if identifier:
                 return identifier(value)
-            return self._redact_short(value) if len(value) <= 256 else self.redact_text(value)
+            known = self._short_plain.get(value)
+            return self._redact_short(value) if known is None else known
         if isinstance(value, list | tuple):
             return [self._redact_value(item, identifier) for item in value]
         if isinstance(value, dict):
             result = {}
             for key, item in value.items():
                 text_key = str(key)
-                kind = self._secret_kind(text_key)
-                new_key = self._redact_short(text_key)
+                kind, identifier_of_key, _ = self._key_plans.get(text_key) or self._key_plan(text_key)
+                new_key = self._short_plain.get(text_key)
+                if new_key is None:
+                    new_key = self._redact_short(text_key)
                 if kind is not None and item not in (None, "", [], {}):
                     result[new_key] = self._remove(kind)
+                elif identifier_of_key is None and isinstance(item, str):  # most values: no call for them
+                    known = self._short_plain.get(item)
+                    result[new_key] = self._redact_short(item) if known is None else known
                 else:
-                    result[new_key] = self._redact_value(item, self._identifier_function(text_key))
+                    result[new_key] = self._redact_value(item, identifier_of_key)
             return result
         if identifier is not None and isinstance(value, int) and not isinstance(value, bool):
             # a serial or phone number written as a JSON number is still one
@@ -880,13 +1049,23 @@ _LEARNED_KEY_KINDS = {
 }
 
 
+def _json_text(value: Any, *, indent: int | None = None) -> str:
+    """``json.dumps(value, ensure_ascii=False)``, compact or indented, written by pydantic-core's encoder (C
+    speed; ``json.dumps`` with an indent is pure Python). The same text but for an exponent's spelling
+    (``1e-7`` for ``1e-07``), the same value; a lone surrogate, which UTF-8 cannot carry, goes to ``json``."""
+    try:
+        return pydantic_core.to_json(value, indent=indent).decode()
+    except pydantic_core.PydanticSerializationError:
+        return json.dumps(value, ensure_ascii=False, indent=indent, separators=None if indent else (",", ":"))
+
+
 def _redact_jsonl(lines: list[Any | str], redactor: Redactor) -> str:
     out = []
     for line in lines:
         if isinstance(line, str):  # not JSON (a torn last line, say): still redacted, never lost
             out.append(redactor.redact_text(line))
         else:
-            out.append(json.dumps(redactor.redact_json(line), ensure_ascii=False, separators=(",", ":")))
+            out.append(_json_text(redactor.redact_json(line)))
     return "".join(line + "\n" for line in out)
 
 
@@ -956,7 +1135,7 @@ def redact_files(files: Mapping[str, bytes], redactor: Redactor) -> dict[str, by
         elif suffix == ".jsonl":
             out = _redact_jsonl(parsed, redactor)
         else:
-            out = json.dumps(redactor.redact_json(parsed), ensure_ascii=False, indent=2) + "\n"
+            out = _json_text(redactor.redact_json(parsed), indent=2) + "\n"
         redacted[name] = (out, generation)
     final = redactor.literal_generation
     result: dict[str, bytes] = {}
