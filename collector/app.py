@@ -23,7 +23,7 @@ from .connectors.sender import HelpdeskSender
 from .delivery import Outbox
 from .errors import CollectorError, RateLimited
 from .forwarded import is_https
-from .ingest import IngestWorkers
+from .ingest import IngestRecords, IngestWorkers
 from .live_service import LiveService
 from .metrics import CollectorMetrics
 from .ratelimit import Limiter, LocalLimiter, RateLimiter, whole_seconds
@@ -38,6 +38,7 @@ from .state import (
     METRICS,
     MONOTONIC,
     OUTBOX,
+    RECORDS,
     SCANNER,
 )
 from .store import Database
@@ -116,11 +117,13 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             await fleet.backfill(db, blobs)  # bundles stored before the fleet index existed, read once
             async with (
                 IngestWorkers(config.ingest.verify_workers, blobs) as workers,
+                IngestRecords(db, config.tickets, app[CLOCK]) as records,
                 SlaScanner(db, config, app[CLOCK], app[METRICS]) as scanner,
                 HelpdeskSender(db, blobs, config, app[CLOCK]) as helpdesks,
                 Outbox(db, config, app[CLOCK], {HELPDESK: helpdesks}) as outbox,
             ):
                 app[INGEST] = workers
+                app[RECORDS] = records
                 app[SCANNER] = scanner
                 app[OUTBOX] = outbox
                 yield

@@ -10,7 +10,7 @@ from .blobs import BlobStore
 from .clock import Clock
 from .config import CollectorConfig
 from .delivery import Outbox
-from .ingest import IngestWorkers
+from .ingest import IngestRecords, IngestWorkers
 from .live_service import LiveService
 from .metrics import CollectorMetrics
 from .ratelimit import Limiter
@@ -25,6 +25,7 @@ DB = web.AppKey("db", Database)
 BLOBS = web.AppKey("blobs", BlobStore)
 LIMITER = web.AppKey("limiter", Limiter)  # uploads per agent
 INGEST = web.AppKey("ingest", IngestWorkers)
+RECORDS = web.AppKey("records", IngestRecords)  # the store's side of ingest, batched
 LIVE = web.AppKey("live", LiveService)  # absent when live state is not configured
 SCANNER = web.AppKey("scanner", SlaScanner)
 OUTBOX = web.AppKey("outbox", Outbox)

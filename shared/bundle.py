@@ -46,6 +46,9 @@ TIMELINE_NAME = "timeline.jsonl"
 
 _MiB = 1024 * 1024
 _TAR_BLOCK = 512
+# Archives that inflate to at most this are inflated in one call when read whole (most bundles: the stream layers
+# cost more than the inflating); larger ones are streamed, so a bomb's oversized member is refused at its header.
+WHOLE_INFLATE_BYTES = 4 * _MiB
 
 
 @dataclass(frozen=True)
@@ -225,17 +228,39 @@ def _check_header(info: tarfile.TarInfo) -> None:
         raise UnsafeArchive(f"member {info.name!r} is not a regular file")
 
 
+def _gunzip(data: bytes, budget: int) -> bytes | None:
+    """The whole gzip stream (member after member, as ``gzip`` reads them) when it inflates to at most ``budget``
+    bytes; None, after inflating no more than that, when it is larger (the streaming reader then reads it,
+    refusing oversized members at their headers)."""
+    parts: list[bytes] = []
+    total, rest = 0, data
+    while rest:
+        inflater = zlib.decompressobj(wbits=31)
+        part = inflater.decompress(rest, budget - total + 1)
+        total += len(part)
+        if total > budget:
+            return None
+        if not inflater.eof:
+            raise EOFError("the compressed stream ends before its end-of-stream marker")
+        parts.append(part)
+        rest = inflater.unused_data
+    return b"".join(parts)
+
+
 def _iter_members(
-    data: bytes, limits: ReadLimits, buffer_size: int = 64 * 1024
+    data: bytes, limits: ReadLimits, buffer_size: int = 64 * 1024, *, whole: bool = False
 ) -> Generator[tuple[str, bytes], None, None]:
-    """Members in archive order, each header checked before its bytes are read."""
+    """Members in archive order, each header checked before its bytes are read. ``whole``: all will be read."""
     # Headers, padding and pax records come on top of the content limit.
     overhead = _TAR_BLOCK * (3 * limits.max_members + 64)
-    reader = _CountingReader(
-        gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb"), limits.max_uncompressed_bytes + overhead
-    )
+    budget = limits.max_uncompressed_bytes + overhead
+    inflated = _gunzip(data, min(budget, WHOLE_INFLATE_BYTES)) if whole else None
+    if inflated is not None:
+        source: io.BufferedIOBase = io.BytesIO(inflated)  # no stream layers in between
+    else:
+        reader = _CountingReader(gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb"), budget)
+        source = io.BufferedReader(reader, buffer_size=buffer_size)
     count = declared_total = 0
-    source = io.BufferedReader(reader, buffer_size=buffer_size)
     with tarfile.open(fileobj=source, mode="r|", bufsize=buffer_size) as archive:
         for info in archive:
             count += 1
@@ -256,7 +281,7 @@ def _iter_members(
 
 def _read_members(data: bytes, limits: ReadLimits) -> dict[str, bytes]:
     members: dict[str, bytes] = {}
-    for name, content in _iter_members(data, limits):
+    for name, content in _iter_members(data, limits, whole=True):
         if name in members:
             raise UnsafeArchive(f"member {name!r} appears twice")
         members[name] = content
@@ -275,6 +300,25 @@ def _claimed(envelope_bytes: bytes) -> tuple[dict[str, Any], BundleManifest]:
     return envelope, _parse_manifest(payload)
 
 
+def _plain_first_member(data: bytes, limits: ReadLimits) -> tuple[str, bytes] | None:
+    """The first member when it is a plain ustar file (what ``build_bundle`` writes), gunzipped only as far as
+    it reaches, without the stream layers of the general reader; None for anything else (pax or GNU headers,
+    damage, a member over the limit): the general reader then decides, and refuses what it must."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        header = inflater.decompress(data, _TAR_BLOCK)
+        info = tarfile.TarInfo.frombuf(header, tarfile.ENCODING, "surrogateescape")
+    except (zlib.error, tarfile.TarError):
+        return None
+    if info.type not in (tarfile.REGTYPE, tarfile.AREGTYPE) or not 0 <= info.size <= limits.max_member_bytes:
+        return None
+    try:
+        content = inflater.decompress(inflater.unconsumed_tail, info.size) if info.size else b""
+    except zlib.error:
+        return None
+    return (info.name, content) if len(content) == info.size else None
+
+
 def peek_manifest(data: bytes, limits: ReadLimits = ReadLimits()) -> BundleManifest:
     """What the archive claims, from its first member only: cheap, for routing before full verification.
 
@@ -282,6 +326,9 @@ def peek_manifest(data: bytes, limits: ReadLimits = ReadLimits()) -> BundleManif
     """
     if len(data) > limits.max_archive_bytes:
         raise BundleTooLarge(f"the archive is {len(data)} bytes, the limit is {limits.max_archive_bytes}")
+    plain = _plain_first_member(data, limits)
+    if plain is not None and plain[0] == ENVELOPE_NAME:
+        return _claimed(plain[1])[1]
     members = _iter_members(data, limits, buffer_size=_TAR_BLOCK * 4)  # decompress little beyond the envelope
     try:
         name, content = next(members)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from aiohttp import web
 
@@ -15,7 +14,7 @@ from ..fleet import facts_of
 from ..ingest import bundle_record, check_agent, peek_upload
 from ..metrics import UploadOutcome
 from ..models import BundleRecord
-from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, METRICS
+from ..state import BLOBS, CLOCK, CONFIG, DB, INGEST, LIMITER, METRICS, RECORDS
 from ..store import Store
 from .common import model_json
 
@@ -65,7 +64,8 @@ async def _upload(request: web.Request) -> tuple[web.Response, UploadOutcome]:
     data = await read_capped(request, config.ingest.max_bundle_bytes)
     upload = peek_upload(data, limits)
     bundle_id = str(upload.claimed.bundle_id)
-    existing, known_agent = await db.run(Store.ingest_lookup, bundle_id, upload.claimed.agent_id)
+    records = app[RECORDS]
+    existing, known_agent = await records.lookup(bundle_id, upload.claimed.agent_id)
     if existing is not None and existing.sha256 == upload.sha256():
         return _stored(existing, 200), UploadOutcome.REPLAYED  # a retry after a lost acknowledgement
     agent = check_agent(upload.claimed, known_agent)
@@ -81,15 +81,8 @@ async def _upload(request: web.Request) -> tuple[web.Response, UploadOutcome]:
         verified = await app[INGEST].verify_and_store(upload, agent, limits)
     await limiter.consume(agent.agent_id)
     record = bundle_record(upload, verified, agent, app[CLOCK]())
-    cfg = config.tickets
     try:
-        stored = await db.run(
-            Store.add_bundle,
-            record,
-            slack=timedelta(seconds=cfg.attach_slack_s),
-            lookback=timedelta(seconds=cfg.attach_lookback_s),
-            now=app[CLOCK](),
-        )
+        stored = await records.add(record, facts_of(record, verified.causes))
     except Conflict:
         # The same bundle id arrived concurrently: the first one won.
         winner = await db.run(Store.get_bundle, bundle_id)
@@ -99,7 +92,6 @@ async def _upload(request: web.Request) -> tuple[web.Response, UploadOutcome]:
         raise _conflict(bundle_id) from None
     if stored.duplicate_of is not None:  # the same fault sent twice adds nothing to the fleet's counts
         return _stored(stored, 201), UploadOutcome.DUPLICATE
-    await db.run(Store.add_fleet_facts, facts_of(stored, verified.causes))
     return _stored(stored, 201), UploadOutcome.STORED
 
 

@@ -4,6 +4,8 @@ the package that chooses between them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -65,6 +67,11 @@ class BlobStore(Protocol):
         """Staged bytes, verified, become the blob ``sha256`` (the staged file is consumed)."""
         ...
 
+    def adopt_all(self, staged: Sequence[tuple[Path, str]]) -> list[BlobStoreError | None]:
+        """``adopt`` for several staged files at once (their fsyncs or PUTs overlap); for each, in order, None
+        when it is stored or the error that kept it out (its staged file is then left to the caller)."""
+        ...
+
     def discard(self, sha256: str) -> None:
         """Remove a blob no record names (an upload that lost a race for its bundle id)."""
         ...
@@ -89,6 +96,38 @@ class BlobStore(Protocol):
     def close(self) -> None:
         """Release connections (the S3 client's pool)."""
         ...
+
+
+class AdoptionBatches:
+    """``adopt_all`` for a store: the batch's adoptions side by side in a few threads (they wait on the disk's
+    journal or on the network, not on the CPU), each answered on its own. The threads start with the first batch."""
+
+    THREADS = 8
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+
+    def adopt_all(
+        self, adopt: Callable[[Path, str], None], staged: Sequence[tuple[Path, str]], *, side_by_side: bool = True
+    ) -> list[BlobStoreError | None]:
+        def failure_of(item: tuple[Path, str]) -> BlobStoreError | None:
+            try:
+                adopt(*item)
+            except BlobStoreError as exc:
+                return exc
+            return None
+
+        if len(staged) < 2 or not side_by_side:
+            return [failure_of(item) for item in staged]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.THREADS, thread_name_prefix=self._name)
+        return list(self._pool.map(failure_of, staged))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def parse_blobs_url(url: str) -> tuple[str, str]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import NotFound
-from .base import BlobLocation, BlobStoreError, blob_name
+from .base import AdoptionBatches, BlobLocation, BlobStoreError, blob_name
 
 
 class StagingArea:
@@ -56,6 +57,7 @@ class FilesystemBlobStore:
         self.location = location
         self.root = location.root
         self._staging = StagingArea(location.staging)
+        self._batches = AdoptionBatches("blob-fsync")
 
     def path(self, sha256: str) -> Path:
         return self.root / blob_name(sha256)
@@ -67,7 +69,7 @@ class FilesystemBlobStore:
         target = self.path(sha256)
         try:
             if target.exists():
-                staged.unlink(missing_ok=True)
+                staged.unlink(missing_ok=True)  # the same content is stored already
                 return
             target.parent.mkdir(exist_ok=True)
             if self.location.fsync:
@@ -79,6 +81,11 @@ class FilesystemBlobStore:
             os.replace(staged, target)
         except OSError as exc:
             raise BlobStoreError(f"cannot store the bundle: {exc.strerror}") from exc
+
+    def adopt_all(self, staged: Sequence[tuple[Path, str]]) -> list[BlobStoreError | None]:
+        """The batch's fsyncs run side by side: concurrent fsyncs share the journal's commits (one costs ~4 ms on
+        a plain disk), so a batch waits about as long as one blob instead of one commit per blob in turn."""
+        return self._batches.adopt_all(self.adopt, staged, side_by_side=self.location.fsync)
 
     def discard(self, sha256: str) -> None:
         self.path(sha256).unlink(missing_ok=True)
@@ -101,4 +108,4 @@ class FilesystemBlobStore:
             raise BlobStoreError(f"the blob directory {self.root} is not writable")
 
     def close(self) -> None:
-        pass  # nothing held open between calls
+        self._batches.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from ..errors import NotFound
-from .base import BlobLocation, BlobStoreError, S3Location, blob_name
+from .base import AdoptionBatches, BlobLocation, BlobStoreError, S3Location, blob_name
 from .filesystem import StagingArea
 
 MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -73,6 +74,7 @@ class S3BlobStore:
         self._s3 = location.s3
         self._staging = StagingArea(location.staging)
         self._client: Any = _new_client(self._s3)
+        self._batches = AdoptionBatches("blob-put")
 
     def key(self, sha256: str) -> str:
         name = blob_name(sha256)
@@ -105,6 +107,10 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise BlobStoreError(f"cannot store the bundle in the object store: {exc}") from exc
         staged.unlink(missing_ok=True)
+
+    def adopt_all(self, staged: Sequence[tuple[Path, str]]) -> list[BlobStoreError | None]:
+        """The batch's PUTs side by side (the client is thread-safe; its pool holds 10 connections)."""
+        return self._batches.adopt_all(self.adopt, staged)
 
     def discard(self, sha256: str) -> None:
         try:
@@ -145,4 +151,5 @@ class S3BlobStore:
             raise BlobStoreError(f"the object store's bucket {self._s3.bucket} cannot be reached: {exc}") from exc
 
     def close(self) -> None:
+        self._batches.close()
         self._client.close()

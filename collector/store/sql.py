@@ -249,6 +249,10 @@ class Store:
         """What an upload needs to know, in one trip to the store's thread."""
         return self.get_bundle(bundle_id), self.get_agent(agent_id)
 
+    def ingest_lookups(self, keys: Sequence[tuple[str, str]]) -> list[tuple[BundleRecord | None, AgentRecord | None]]:
+        """``ingest_lookup`` for a batch of uploads (bundle id, agent id), in one trip to the store's thread."""
+        return [self.ingest_lookup(bundle_id, agent_id) for bundle_id, agent_id in keys]
+
     def list_bundles(
         self, household: str | None = None, *, unattached: bool = False, limit: int = 200
     ) -> list[BundleRecord]:
@@ -266,6 +270,32 @@ class Store:
         """Store a verified bundle and attach it: to the open ticket it fits, or to a new one if its trigger asks."""
         with self._tx() as conn:
             return self._add_bundle(conn, record, slack=slack, lookback=lookback, now=now)
+
+    def add_bundles(
+        self,
+        bundles: Sequence[tuple[BundleRecord, list[fleet_facts.FleetFact]]],
+        *,
+        slack: timedelta,
+        lookback: timedelta,
+        now: datetime,
+    ) -> list[BundleRecord | Conflict]:
+        """``add_bundle`` for a batch, each with its fleet facts (kept unless it is a duplicate capture), in one
+        transaction: a savepoint per bundle, so one that conflicts is answered alone and the others are stored."""
+        stored: list[BundleRecord | Conflict] = []
+        with self._tx() as conn:
+            for record, facts in bundles:
+                conn.execute("SAVEPOINT bundle")
+                try:
+                    added = self._add_bundle(conn, record, slack=slack, lookback=lookback, now=now)
+                    if added.duplicate_of is None:  # the same fault sent twice adds nothing to the fleet's counts
+                        fleet_facts.insert_facts(conn, facts)
+                except Conflict as exc:
+                    conn.execute("ROLLBACK TO SAVEPOINT bundle")
+                    stored.append(exc)
+                else:
+                    stored.append(added)
+                conn.execute("RELEASE SAVEPOINT bundle")
+        return stored
 
     def _add_bundle(
         self, conn: Connection, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime

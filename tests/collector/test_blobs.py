@@ -174,3 +174,25 @@ async def test_an_object_store_that_fails_mid_run_answers_507_and_keeps_nothing(
             assert listing[1]["bundles"] == []
     finally:
         s3.close()
+
+
+def test_a_batch_is_adopted_each_on_its_own(store: BlobStore, blob_backend: BlobBackend) -> None:
+    """``adopt_all`` answers every staged file on its own: stored, already stored, or refused alone."""
+    first, second = b"first bundle " * 100, b"second bundle " * 100
+    store.adopt(store.stage(first), _digest(first))
+    changed = store.stage(b"what was verified")
+    changed.write_bytes(b"what the disk holds now")
+    batch = [
+        (store.stage(first), _digest(first)),  # the same content again: one blob
+        (changed, _digest(b"what was verified")),
+        (store.stage(second), _digest(second)),
+    ]
+    failures = store.adopt_all(batch)
+    assert failures[0] is None and failures[2] is None
+    assert store.get(_digest(first)) == first and store.get(_digest(second)) == second
+    stored = [name for name in store.names() if not name.startswith(".staged/")]
+    if blob_backend is BlobBackend.S3:  # the object store checks the bytes against their name
+        assert isinstance(failures[1], BlobStoreError)
+        assert store.names().count(f".staged/{changed.name}") == 1  # left to the caller, which removes it
+        assert len(stored) == 2
+    assert store.adopt_all([]) == []

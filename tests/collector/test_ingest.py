@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import tarfile
@@ -10,8 +11,12 @@ from datetime import timedelta
 
 import pytest
 
-from collector.models import Role
+from collector.errors import Conflict
+from collector.fleet import facts_of
+from collector.models import BundleRecord, Role
 from collector.state import BLOBS
+from collector.store.fleet_facts import DeviceCause
+from shared.bundle import peek_manifest
 from shared.models import Priority, Trigger, TriggerKind
 from shared.signing import generate_private_key
 from tests.blob_fixtures import BlobBackend
@@ -192,3 +197,74 @@ async def test_self_diagnosis_with_consent_opens_a_ticket(collector: Collector) 
     assert ticket["priority"] == "P2" and ticket["intake"]["channel"] == "self-diagnosis"
     assert ticket["intake"]["symptom"].startswith("The curtain")
     assert [event["kind"] for event in ticket["events"]] == ["created", "bundle_attached"]
+
+
+async def test_uploads_verified_and_stored_together_each_get_their_own_answer(collector: Collector) -> None:
+    """Concurrent uploads share the workers' batches and the store's transaction; a bad one, a replay and a
+    conflict among them are answered alone and the others are stored, with their fleet facts."""
+    agent = await collector.enrol("hh-a")
+    impostor = Agent(agent.agent_id, agent.household, generate_private_key())
+    good = [agent.bundle(start=NOW + timedelta(minutes=20 * n)) for n in range(6)]
+    replayed = good[0]
+    stored_status, _, _ = await collector.upload(replayed)
+    assert stored_status == 201
+    taken = uuid.UUID(_bundle_id(replayed))
+    conflicting = agent.bundle(start=NOW, bundle_id=taken, files={"host.json": b'{"os": "other"}'})
+    uploads = [*good[1:], replayed, impostor.bundle(start=NOW), conflicting, b"not a bundle"]
+    answers = await asyncio.gather(*(collector.upload(data) for data in uploads))
+    codes = [(status, body.get("error", {}).get("code")) for status, body, _ in answers]
+    assert codes == [
+        *[(201, None)] * 5,
+        (200, None),
+        (422, "signature_invalid"),
+        (409, "bundle_conflict"),
+        (400, "bundle_invalid"),
+    ]
+    store = collector.store()
+    try:
+        for _, body, _ in answers[:5]:
+            facts = store._conn.execute("SELECT COUNT(*) FROM fleet_facts WHERE bundle_id = ?", (body["bundle_id"],))
+            assert facts.fetchone()[0] == 1
+    finally:
+        store.close()
+    blob_names = [name for name in collector.client.app[BLOBS].names() if not name.startswith(".staged/")]
+    assert len(blob_names) == 6 and len(collector.client.app[BLOBS].names()) == 6  # nothing orphaned or staged
+
+
+def _bundle_id(data: bytes) -> str:
+    return str(peek_manifest(data).bundle_id)
+
+
+async def test_a_batch_of_records_keeps_the_others_when_one_conflicts(collector: Collector) -> None:
+    """``Store.add_bundles``: one transaction, a savepoint per bundle; a taken id is answered with its conflict
+    and rolls back nothing of the others (their records and fleet facts)."""
+    agent = await collector.enrol("hh-a")
+    status, first, _ = await collector.upload(agent.bundle(start=NOW))
+    assert status == 201
+    store = collector.store()
+    try:
+        taken = store.get_bundle(first["bundle_id"])
+        assert taken is not None
+        fresh = [
+            taken.model_copy(
+                update={
+                    "bundle_id": str(uuid.uuid4()),
+                    "window": taken.window.model_copy(
+                        update={"start": NOW + timedelta(hours=n), "end": NOW + timedelta(hours=n, minutes=5)}
+                    ),
+                }
+            )
+            for n in (1, 2)
+        ]
+        batch = [(record, facts_of(record, (DeviceCause(cause="wifi_interference"),))) for record in fresh]
+        answers = store.add_bundles(
+            [batch[0], (taken, []), batch[1]], slack=timedelta(hours=6), lookback=timedelta(days=14), now=NOW
+        )
+        assert isinstance(answers[1], Conflict)
+        for answer, record in zip((answers[0], answers[2]), fresh, strict=True):
+            assert isinstance(answer, BundleRecord) and answer.bundle_id == record.bundle_id
+            assert store.get_bundle(record.bundle_id) is not None
+            facts = store._conn.execute("SELECT cause FROM fleet_facts WHERE bundle_id = ?", (record.bundle_id,))
+            assert [row[0] for row in facts] == ["wifi_interference"]
+    finally:
+        store.close()

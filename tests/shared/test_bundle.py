@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from shared.bundle import ENVELOPE_NAME, MANIFEST_NAME, ReadLimits, build_bundle, open_bundle, read_bundle
+from shared.bundle import (
+    ENVELOPE_NAME,
+    MANIFEST_NAME,
+    WHOLE_INFLATE_BYTES,
+    ReadLimits,
+    build_bundle,
+    open_bundle,
+    peek_manifest,
+    read_bundle,
+)
 from shared.errors import BundleError, BundleTooLarge, HashMismatch, ManifestError, SignatureError, UnsafeArchive
 from shared.models import CaptureWindow, EventState, RedactionSummary, Trigger, TriggerKind
 from shared.signing import generate_private_key, public_key_to_text
@@ -224,3 +233,28 @@ def test_huge_pax_header_is_stopped_by_the_decompressed_byte_count():
             compressed.write(chunk)
     with pytest.raises(BundleTooLarge):
         open_bundle(buffer.getvalue(), ReadLimits(max_uncompressed_bytes=1024 * 1024))
+
+
+def test_the_peek_reads_pax_and_concatenated_archives_as_the_general_reader_does():
+    """The peek's plain-header shortcut and the whole-archive inflating give way to the streaming reader for
+    what they do not handle, with the same answer."""
+    manifest, data = build()
+    members = members_of(data)
+    pax = io.BytesIO()
+    with tarfile.open(fileobj=pax, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for info, content in members:
+            info.pax_headers = {"comment": "written by another tar"}
+            archive.addfile(info, io.BytesIO(content))
+    raw = pax.getvalue()
+    half = len(raw) // 2
+    for variant in (gzip.compress(raw), gzip.compress(raw[:half]) + gzip.compress(raw[half:])):
+        assert peek_manifest(variant) == manifest
+        assert read_bundle(variant, KEY.public_key()).files == FILES
+
+
+def test_an_archive_larger_than_one_inflate_is_streamed():
+    big = {**FILES, "logs/agent.log": bytes(WHOLE_INFLATE_BYTES + 1)}
+    _, data = build(files=big)
+    assert read_bundle(data, KEY.public_key()).files == big
+    with pytest.raises(BundleTooLarge):
+        open_bundle(data, ReadLimits(max_member_bytes=WHOLE_INFLATE_BYTES))
