@@ -34,12 +34,10 @@ from shared.atomic_file import write_atomically
 from shared.models import DiagnosisReport, Inventory, utcnow
 
 from ..collector_client import CollectorClient, UploadOutcome, UploadResult, collector_url
-from ..commands.bundle import deliver
 from ..config import AgentConfig
 from ..errors import AgentError
 from ..identity import Identity
 from ..live import Consent, ConsentStore
-from ..selfcheck import self_check, support_bundle
 from .cards import Answer, Words, answer
 from .pairing import COOKIE, SESSION_DAYS, PairingStore
 from .texts import TEXTS, browser_texts, pick_language
@@ -55,6 +53,14 @@ GRANT_MINUTES = 60.0
 PAGE_HEADER = "X-Homediag-Page"
 
 SelfCheck = Callable[[AgentConfig, Callable[[str], None]], Awaitable[tuple[DiagnosisReport, dict[str, bytes]]]]
+
+
+async def _self_check(config: AgentConfig, progress: Callable[[str], None]) -> tuple[DiagnosisReport, dict[str, bytes]]:
+    """``agent.selfcheck.self_check``, imported at the first click: the checks, the diagnosis and the firmware
+    profiles are not carried by a hub whose page nobody opens."""
+    from ..selfcheck import self_check
+
+    return await self_check(config, progress)
 
 
 class Sending(StrEnum):
@@ -112,14 +118,14 @@ class OneClickPage:
         self,
         config: AgentConfig,
         *,
-        check: SelfCheck = self_check,
+        check: SelfCheck | None = None,
         now: Callable[[], datetime] = utcnow,
         tz: tzinfo | None = None,
         follow_every_s: float = FOLLOW_EVERY_S,
     ) -> None:
         self.config = config
         self.jobs: dict[str, Job] = {}
-        self._check, self._now, self._follow_every_s = check, now, follow_every_s
+        self._check, self._now, self._follow_every_s = check or _self_check, now, follow_every_s
         self._tz = tz or _local_timezone()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -309,6 +315,10 @@ class OneClickPage:
         return web.json_response(self._delivery_json(job.delivery, language), status=202)
 
     async def _deliver(self, job: Job, delivery: Delivery, note: str, failing_now: list[str]) -> None:
+        # Bundling, redaction and the upload queue load at the first result sent, not with the page.
+        from ..commands.bundle import deliver
+        from ..selfcheck import support_bundle
+
         assert job.report is not None
         try:
             identity = await asyncio.to_thread(Identity.load_or_create, self.config.state_dir)
