@@ -50,13 +50,13 @@ from .monitors.health import HealthMonitor
 from .monitors.link import ipv4_addresses
 from .monitors.ssdp import SsdpListener
 from .outbox import Outbox, Spool
+from .page_on_visit import PageOnVisit
 from .recorder import FlightRecorder, RecorderLogHandler
 
 if TYPE_CHECKING:
     from shared.profiles import ProfileSet
 
     from .metrics import MetricsEndpoint
-    from .web import OneClickPage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class AgentRuntime:
         self.engine = FaultEngine(config.capture)
         self.outbox: Outbox | None = None
         self.capturer: Capturer | None = None
-        self.page: OneClickPage | None = None
+        self.page: PageOnVisit | None = None
         self.monitor: ConnectivityMonitor | None = None
         self.ssdp: SsdpListener | None = None
         self.live: LiveChannel | None = None
@@ -181,10 +181,8 @@ class AgentRuntime:
         self.monitor = await self._stack.enter_async_context(ConnectivityMonitor(config, recorder, self.clock))
         await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
         if config.web.enabled:
-            # Imported here: the page's aiohttp server and templates weigh about 14 MB a hub without it need not carry.
-            from .web import OneClickPage
-
-            self.page = await self._stack.enter_async_context(OneClickPage(config))
+            # The port now; the page's aiohttp server and templates (about 13 MB) at its first visitor.
+            self.page = await self._stack.enter_async_context(PageOnVisit(config))
 
         if enrollment is not None and enrollment.live is not None:
             grant = enrollment.live

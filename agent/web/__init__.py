@@ -17,8 +17,9 @@ import asyncio
 import ipaddress
 import json
 import logging
+import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
@@ -122,8 +123,10 @@ class OneClickPage:
         now: Callable[[], datetime] = utcnow,
         tz: tzinfo | None = None,
         follow_every_s: float = FOLLOW_EVERY_S,
+        sockets: Sequence[socket.socket] = (),
     ) -> None:
         self.config = config
+        self._sockets = sockets  # already listening (``agent.page_on_visit``); none: bind web.host:web.port
         self.jobs: dict[str, Job] = {}
         self._check, self._now, self._follow_every_s = check or _self_check, now, follow_every_s
         self._tz = tz or _local_timezone()
@@ -159,8 +162,11 @@ class OneClickPage:
     async def __aenter__(self) -> Self:
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.web.host, self.config.web.port)
-        await site.start()
+        sites: list[web.BaseSite] = [web.SockSite(self._runner, sock) for sock in self._sockets] or [
+            web.TCPSite(self._runner, self.config.web.host, self.config.web.port)
+        ]
+        for site in sites:
+            await site.start()
         self.port = self._runner.addresses[0][1] if self._runner.addresses else self.config.web.port
         return self
 

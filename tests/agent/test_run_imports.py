@@ -16,15 +16,13 @@ build_parser(chosen_commands(sys.argv[1:]))
 import agent.runtime
 print(json.dumps(sorted(sys.modules)))
 """
-# Loaded at their first use (a fault, a click, a result sent, a support request), not carried by a quiet hub,
-# whether its one-click page is on (as a hub ships) or off.
+# Loaded at their first use (a fault, a click, a result sent, a support request), not carried by a quiet hub.
 AT_FIRST_USE = {"agent.diagnosis", "shared.profiles", "agent.selfcheck", "agent.bundler", "agent.commands.bundle"}
 
 
-def _loaded(*argv: str, page: bool = False) -> set[str]:
-    """Every module loaded, by its full name (with the one-click page's module when ``page``)."""
-    script = LOADED.replace("import agent.runtime", "import agent.runtime, agent.web") if page else LOADED
-    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, check=True, timeout=60)
+def _loaded(*argv: str) -> set[str]:
+    """Every module loaded, by its full name."""
+    done = subprocess.run([sys.executable, "-c", LOADED, *argv], capture_output=True, text=True, check=True, timeout=60)
     return set(json.loads(done.stdout))
 
 
@@ -42,7 +40,8 @@ def test_the_running_agent_does_not_carry_what_it_does_not_use_yet():
     assert "shared.redact" not in loaded
 
 
-def test_diagnosis_profiles_bundling_and_redaction_load_at_first_use_also_with_the_page_on():
-    for page in (False, True):
-        loaded = _loaded("-c", "agent.yaml", "run", page=page)
-        assert not loaded & (AT_FIRST_USE | {"shared.redact"}), (page, loaded & AT_FIRST_USE)
+def test_diagnosis_profiles_bundling_and_the_page_load_at_first_use():
+    """The one-click page is on as a hub ships: its port is bound at start, its server loads at the first visitor
+    (``agent.page_on_visit``; tests/diagnosis/test_page.py serves it from the running agent)."""
+    loaded = _loaded("-c", "agent.yaml", "run")
+    assert not loaded & (AT_FIRST_USE | {"agent.web", "shared.redact"}), loaded & AT_FIRST_USE
