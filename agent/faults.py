@@ -29,8 +29,8 @@ from datetime import datetime, timedelta
 from shared.models import EventKind, EventState, RootCause, TimelineEvent
 
 from .config import CaptureConfig
-from .diagnosis.devices import REBOOT_ABSENCE as RESTART_ABSENCE
 from .outages import BOOT_ID_WAIT, NETWORK_KINDS, Outage, announced, classify
+from .outages import REBOOT_ABSENCE as RESTART_ABSENCE
 
 CUTS_DEVICES_OFF = frozenset({"hub_link", "gateway", "broker"})
 # A network fault's capture waits for the devices that dropped with it to come back, at most this long.

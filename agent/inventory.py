@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -28,6 +29,7 @@ _LOGGER = logging.getLogger(__name__)
 RECENT_MESSAGES = 5
 WEAK_SIGNAL_DBM = -80.0
 ARP_SOURCE = "arp"
+_MISSING = object()  # an attribute the device has not had
 REBOOT_DEBOUNCE = timedelta(seconds=5)  # one boot announces itself several ways (uptime, INFO3, boot count)
 UPTIME_SLACK_S = 5.0  # how far a boot time worked out from two uptime readings may wobble
 # A boot announced by a message (a reset reason in the boot log, Tasmota's INFO3) comes some seconds after the boot
@@ -365,21 +367,25 @@ class InventoryStore:
         return events
 
     def _merged(self, device: Device, update: DeviceUpdate, at: datetime, keys: list[str]) -> Device:
-        def union(current: list[str], extra: tuple[str, ...] | list[str]) -> list[str]:
-            return current + [value for value in extra if value and value not in current]
+        """The device with what ``update`` adds. Only the fields it changes are built and copied: a device repeats
+        the same state every few seconds, and building every list and dict again for each message would be most
+        of discovery's cost. Still a new ``Device`` (snapshots handed to other threads share the old one)."""
+        changes: dict[str, Any] = {"last_seen": at}
 
-        macs = [m for m in (normalise_mac(x) for x in update.macs) if m]
-        parent = self._key_index.get(update.parent_key) if update.parent_key else None
-        changes: dict[str, Any] = {
-            "last_seen": at,
-            "identifiers": union(device.identifiers, [k for k in keys if k != device.id]),
-            "macs": union(device.macs, macs),
-            "ips": union(device.ips, update.ips),
-            "services": union(device.services, update.services),
-            "sources": union(device.sources, (update.source,)),
-            "names": union(device.names, (update.name,) if update.name else ()),
-            "attributes": device.attributes | update.attributes,
-        }
+        def add(name: str, current: list[str], extra: Iterable[str | None]) -> None:
+            new = [value for value in extra if value and value not in current]
+            if new:
+                changes[name] = current + list(dict.fromkeys(new))
+
+        add("identifiers", device.identifiers, (k for k in keys if k != device.id))
+        if update.macs:
+            add("macs", device.macs, (normalise_mac(x) for x in update.macs))
+        add("ips", device.ips, update.ips)
+        add("services", device.services, update.services)
+        add("sources", device.sources, (update.source,))
+        add("names", device.names, (update.name,))
+        if update.attributes and any(device.attributes.get(k, _MISSING) != v for k, v in update.attributes.items()):
+            changes["attributes"] = device.attributes | update.attributes
         for name in (
             "name",
             "family",
@@ -393,10 +399,12 @@ class InventoryStore:
             "link_quality",
         ):
             value = getattr(update, name)
-            if value is not None:
+            if value is not None and value != getattr(device, name):
                 changes[name] = value
-        if update.parent_key and (parent or update.parent_key):
-            changes["parent_id"] = parent or update.parent_key
+        if update.parent_key:
+            parent = self._key_index.get(update.parent_key) or update.parent_key
+            if parent != device.parent_id:
+                changes["parent_id"] = parent
         return device.model_copy(update=changes)
 
     def _changes(self, device: Device, update: DeviceUpdate, at: datetime, is_new: bool) -> list[TimelineEvent]:

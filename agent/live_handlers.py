@@ -8,11 +8,9 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from shared.models import Inventory, Trigger, TriggerKind
-from shared.profiles import load_profiles
 
 from .clock import Clock
 from .config import AgentConfig
-from .diagnosis import diagnose
 from .inventory import InventoryStore
 from .monitors.probes import run_checks
 from .recorder import FlightRecorder
@@ -88,6 +86,10 @@ class RuntimeLiveHandlers:
         def seven_day_diagnosis() -> Any:
             """Reading the profiles and diagnosing a week of events take long enough to stall every other
             part of the agent: a worker thread does it (the recorder's rings are safe to read from one)."""
+            from shared.profiles import load_profiles  # with the diagnosis: at the first request, not at start
+
+            from .diagnosis import diagnose
+
             report = diagnose(
                 recorder.events(since=since),
                 inventory,

@@ -30,6 +30,8 @@ ROUTER_REBOOT_MAX = timedelta(minutes=10)
 BYEBYE_BEFORE = timedelta(seconds=60)
 # After the network returns, the router's word on whether it rebooted (its BOOTID, asked again) counts this long.
 BOOT_ID_WAIT = timedelta(seconds=15)
+# A restarting device is away for seconds; an absence this short that ends in a reboot is the reboot itself.
+REBOOT_ABSENCE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)

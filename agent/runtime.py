@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Self
@@ -37,13 +38,11 @@ from shared.models import (
     Trigger,
     TriggerKind,
 )
-from shared.profiles import load_profiles
 
 from .capture import CaptureJournal, Capturer, finish_interrupted_captures
 from .clock import Clock
 from .collector_client import CollectorClient, collector_url
 from .config import AgentConfig
-from .diagnosis import diagnose, fault_focus
 from .discovery import Discovery
 from .faults import Capture, FaultEngine
 from .identity import Identity
@@ -55,11 +54,13 @@ from .monitors.health import HealthMonitor
 from .monitors.link import ipv4_addresses
 from .monitors.ssdp import SsdpListener
 from .outbox import Outbox, Spool
+from .page_on_visit import PageOnVisit
 from .recorder import FlightRecorder, RecorderLogHandler
 
 if TYPE_CHECKING:
+    from shared.profiles import ProfileSet
+
     from .metrics import MetricsEndpoint
-    from .web import OneClickPage
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class AgentRuntime:
         self.engine = FaultEngine(config.capture)
         self.outbox: Outbox | None = None
         self.capturer: Capturer | None = None
-        self.page: OneClickPage | None = None
+        self.page: PageOnVisit | None = None
         self.monitor: ConnectivityMonitor | None = None
         self.ssdp: SsdpListener | None = None
         self.live: LiveChannel | None = None
@@ -94,6 +95,8 @@ class AgentRuntime:
         self.journal = CaptureJournal(self.state_dir / "captures.jsonl")
         self._stack = AsyncExitStack()
         self.supervisor = Supervisor(_LOGGER)
+        self._profiles: ProfileSet | None = None
+        self._profiles_lock = threading.Lock()  # two captures' worker threads may ask at once
 
     async def __aenter__(self) -> Self:
         try:
@@ -138,17 +141,23 @@ class AgentRuntime:
                 CollectorClient.from_config(config, collector_url(config, enrollment))
             )
             self.outbox = await self._stack.enter_async_context(Outbox.from_config(config, client))
+<<<<<<< HEAD
             self.supervisor.watch(self.outbox)
             profiles = await asyncio.to_thread(load_profiles, config.firmware_profiles)
+=======
+>>>>>>> p-agent
 
             def fault_diagnosis(
                 events: list[TimelineEvent], snapshot: Inventory | None, now: datetime, signature: str | None
             ) -> DiagnosisReport:
                 """Runs in a worker thread; the capturer takes the inventory snapshot on the loop."""
+                # Imported at the first fault: the diagnosis and its texts are not carried by a quiet hub.
+                from .diagnosis import diagnose, fault_focus
+
                 assert snapshot is not None  # the capturer is given the inventory store's snapshot
                 logs = recorder.logs(since=events[0].ts if events else now)
                 focus = fault_focus(events, signature)
-                return diagnose(events, snapshot, {}, profiles, now, logs=logs, focus=focus)
+                return diagnose(events, snapshot, {}, self.fault_profiles(), now, logs=logs, focus=focus)
 
             self.capturer = Capturer(
                 config,
@@ -185,10 +194,8 @@ class AgentRuntime:
         discovery = await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
         self.supervisor.watch(discovery)
         if config.web.enabled:
-            # Imported here: the page's aiohttp server and templates weigh about 14 MB a hub without it need not carry.
-            from .web import OneClickPage
-
-            self.page = await self._stack.enter_async_context(OneClickPage(config))
+            # The port now; the page's aiohttp server and templates (about 13 MB) at its first visitor.
+            self.page = await self._stack.enter_async_context(PageOnVisit(config))
 
         if enrollment is not None and enrollment.live is not None:
             grant = enrollment.live
@@ -235,6 +242,25 @@ class AgentRuntime:
             and self.ssdp
         ):
             self.ssdp.recheck()  # did the router reboot, or was it the hub's own link?
+
+    def fault_profiles(self) -> ProfileSet:
+        """The firmware profiles, read at the first fault rather than at start (a quiet hub does not carry them).
+        Blocking: called from the capture's worker thread.
+
+        A knowledge base that cannot be read or is broken costs the diagnosis its device-specific knowledge, not
+        the fault its bundle: the fault is diagnosed without profiles and the error is logged (into the
+        recorder's log ring, so the bundle shows why).
+        """
+        from shared.profiles import ProfileError, ProfileSet, load_profiles
+
+        with self._profiles_lock:
+            if self._profiles is None:
+                try:
+                    self._profiles = load_profiles(self.config.firmware_profiles)
+                except (ProfileError, OSError) as exc:
+                    _LOGGER.error("firmware profiles not read, faults are diagnosed without them: %s", exc)
+                    self._profiles = ProfileSet(())
+            return self._profiles
 
     async def _tick(self) -> None:
         assert self.recorder is not None

@@ -15,7 +15,9 @@ paho-mqtt runs its network loop in its own thread; ``MqttSession`` is the one br
 - **Up** means usable: ``connected`` is set once the broker granted every subscription (and the ``birth``
   message, if any, is published), so whoever waits for it can be answered.
 - **Bounded receive queue**: messages cross from paho's thread into an ``asyncio.Queue`` of ``queue_size``;
-  when it is full a message is dropped and counted (``dropped``), never buffered without limit.
+  when it is full a message is dropped and counted (``dropped``), never buffered without limit. They cross in
+  batches: paho's thread appends to a list and wakes the loop once for whatever arrives until the loop takes the
+  list (a flood of small messages costs one wake-up per batch, not per message, and no message waits longer).
 - **Clean shutdown**: leaving the context disconnects (MQTT v5 with a ``will``: "disconnect with will message",
   so the broker publishes the will, e.g. a retained ``offline``) and joins paho's thread.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,6 +137,8 @@ class MqttSession:
         self._will = will
         self._birth = birth
         self._queue: asyncio.Queue[Message] = asyncio.Queue(queue_size)
+        self._arrived: list[mqtt.MQTTMessage] = []  # appended in paho's thread, taken all at once by the loop
+        self._arrived_lock = threading.Lock()
         self._reconnect = reconnect
         self._clock = clock
         self._on_login = on_login
@@ -232,6 +237,24 @@ class MqttSession:
         if self._on_up is not None:
             self._on_up(up)
 
+    def _take_arrived(self) -> None:
+        """On the loop: every message paho's thread received since the last call, into the receive queue."""
+        with self._arrived_lock:
+            arrived, self._arrived = self._arrived, []
+        received_at = self._clock()  # one batch crosses into the loop at one moment
+        for message in arrived:
+            properties = message.properties
+            self._enqueue(
+                Message(
+                    topic=message.topic,
+                    payload=bytes(message.payload),
+                    retain=bool(message.retain),
+                    received_at=received_at,
+                    response_topic=getattr(properties, "ResponseTopic", None),
+                    correlation=getattr(properties, "CorrelationData", None),
+                )
+            )
+
     def _enqueue(self, message: Message) -> None:
         try:
             self._queue.put_nowait(message)
@@ -305,19 +328,11 @@ class MqttSession:
             loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
 
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-            properties = message.properties
-            loop.call_soon_threadsafe(
-                lambda: self._enqueue(
-                    Message(
-                        topic=message.topic,
-                        payload=bytes(message.payload),
-                        retain=bool(message.retain),
-                        received_at=self._clock(),
-                        response_topic=getattr(properties, "ResponseTopic", None),
-                        correlation=getattr(properties, "CorrelationData", None),
-                    )
-                )
-            )
+            with self._arrived_lock:
+                self._arrived.append(message)
+                first = len(self._arrived) == 1
+            if first:  # the loop has taken everything before: wake it; later ones ride along with this one
+                loop.call_soon_threadsafe(self._take_arrived)
 
         client.on_socket_open = without_nagle
         client.on_connect = on_connect

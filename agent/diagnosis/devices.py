@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from shared.models import Device, EventKind, EventState, Finding, LogLine, RootCause, TimelineEvent
 from shared.profiles import KnownIssue, ProfileSet, device_classes, in_range, known_issue_title
 
-from ..outages import Outage, outages
+from ..outages import REBOOT_ABSENCE, Outage, outages
 from .text import Facts, explain_all
 
 CRASH_LOOP_RESTARTS = 3
@@ -18,8 +18,6 @@ CRASH_LOOP_WINDOW = timedelta(minutes=15)
 WEAK_RSSI_DBM = -80.0
 WEAK_LINK_QUALITY = 40
 NETWORK_SHADOW = timedelta(minutes=2)  # devices drop a keep-alive after the network and return a little after it
-# A restarting device is away for seconds; an absence this short that ends in a reboot is the reboot itself.
-REBOOT_ABSENCE = timedelta(seconds=30)
 
 
 def _name(devices: dict[str, Device], device_id: str) -> str:

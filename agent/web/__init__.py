@@ -17,8 +17,9 @@ import asyncio
 import ipaddress
 import json
 import logging
+import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from enum import StrEnum
@@ -34,12 +35,10 @@ from shared.atomic_file import write_atomically
 from shared.models import DiagnosisReport, Inventory, utcnow
 
 from ..collector_client import CollectorClient, UploadOutcome, UploadResult, collector_url
-from ..commands.bundle import deliver
 from ..config import AgentConfig
 from ..errors import AgentError
 from ..identity import Identity
 from ..live import Consent, ConsentStore
-from ..selfcheck import self_check, support_bundle
 from .cards import Answer, Words, answer
 from .pairing import COOKIE, SESSION_DAYS, PairingStore
 from .texts import TEXTS, browser_texts, pick_language
@@ -55,6 +54,14 @@ GRANT_MINUTES = 60.0
 PAGE_HEADER = "X-Homediag-Page"
 
 SelfCheck = Callable[[AgentConfig, Callable[[str], None]], Awaitable[tuple[DiagnosisReport, dict[str, bytes]]]]
+
+
+async def _self_check(config: AgentConfig, progress: Callable[[str], None]) -> tuple[DiagnosisReport, dict[str, bytes]]:
+    """``agent.selfcheck.self_check``, imported at the first click: the checks, the diagnosis and the firmware
+    profiles are not carried by a hub whose page nobody opens."""
+    from ..selfcheck import self_check
+
+    return await self_check(config, progress)
 
 
 class Sending(StrEnum):
@@ -112,14 +119,16 @@ class OneClickPage:
         self,
         config: AgentConfig,
         *,
-        check: SelfCheck = self_check,
+        check: SelfCheck | None = None,
         now: Callable[[], datetime] = utcnow,
         tz: tzinfo | None = None,
         follow_every_s: float = FOLLOW_EVERY_S,
+        sockets: Sequence[socket.socket] = (),
     ) -> None:
         self.config = config
+        self._sockets = sockets  # already listening (``agent.page_on_visit``); none: bind web.host:web.port
         self.jobs: dict[str, Job] = {}
-        self._check, self._now, self._follow_every_s = check, now, follow_every_s
+        self._check, self._now, self._follow_every_s = check or _self_check, now, follow_every_s
         self._tz = tz or _local_timezone()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -153,8 +162,11 @@ class OneClickPage:
     async def __aenter__(self) -> Self:
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.web.host, self.config.web.port)
-        await site.start()
+        sites: list[web.BaseSite] = [web.SockSite(self._runner, sock) for sock in self._sockets] or [
+            web.TCPSite(self._runner, self.config.web.host, self.config.web.port)
+        ]
+        for site in sites:
+            await site.start()
         self.port = self._runner.addresses[0][1] if self._runner.addresses else self.config.web.port
         return self
 
@@ -309,6 +321,10 @@ class OneClickPage:
         return web.json_response(self._delivery_json(job.delivery, language), status=202)
 
     async def _deliver(self, job: Job, delivery: Delivery, note: str, failing_now: list[str]) -> None:
+        # Bundling, redaction and the upload queue load at the first result sent, not with the page.
+        from ..commands.bundle import deliver
+        from ..selfcheck import support_bundle
+
         assert job.report is not None
         try:
             identity = await asyncio.to_thread(Identity.load_or_create, self.config.state_dir)

@@ -16,6 +16,8 @@ build_parser(chosen_commands(sys.argv[1:]))
 import agent.runtime
 print(json.dumps(sorted(sys.modules)))
 """
+# Loaded at their first use (a fault, a click, a result sent, a support request), not carried by a quiet hub.
+AT_FIRST_USE = {"agent.diagnosis", "shared.profiles", "agent.selfcheck", "agent.bundler", "agent.commands.bundle"}
 
 
 def _loaded(*argv: str) -> set[str]:
@@ -36,3 +38,10 @@ def test_the_running_agent_does_not_carry_what_it_does_not_use_yet():
     # rich: other commands' output; redaction's patterns: first bundle.
     assert not {name.split(".")[0] for name in loaded} & {"cryptography", "aiohttp", "jinja2", "rich"}
     assert "shared.redact" not in loaded
+
+
+def test_diagnosis_profiles_bundling_and_the_page_load_at_first_use():
+    """The one-click page is on as a hub ships: its port is bound at start, its server loads at the first visitor
+    (``agent.page_on_visit``; tests/diagnosis/test_page.py serves it from the running agent)."""
+    loaded = _loaded("-c", "agent.yaml", "run")
+    assert not loaded & (AT_FIRST_USE | {"agent.web", "shared.redact"}), loaded & AT_FIRST_USE

@@ -277,8 +277,10 @@ async def test_the_running_agent_serves_the_page(tmp_path: Path) -> None:
     config = agent_config(tmp_path / "state", discovery=NO_LAN_SCAN, web=LOCAL_PAGE)
     async with AgentRuntime(config) as runtime:
         assert runtime.page is not None
+        assert runtime.page.page is None  # the port is open; the page's server loads for its first visitor
         async with (
             aiohttp.ClientSession() as session,
             session.get(f"http://127.0.0.1:{runtime.page.port}/", headers={"Accept-Language": "zh-CN"}) as answer,
         ):
             assert answer.status == 200 and "检测我的家" in await answer.text()
+        assert runtime.page.page is not None
