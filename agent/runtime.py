@@ -141,11 +141,7 @@ class AgentRuntime:
                 CollectorClient.from_config(config, collector_url(config, enrollment))
             )
             self.outbox = await self._stack.enter_async_context(Outbox.from_config(config, client))
-<<<<<<< HEAD
             self.supervisor.watch(self.outbox)
-            profiles = await asyncio.to_thread(load_profiles, config.firmware_profiles)
-=======
->>>>>>> p-agent
 
             def fault_diagnosis(
                 events: list[TimelineEvent], snapshot: Inventory | None, now: datetime, signature: str | None
