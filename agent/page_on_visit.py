@@ -87,6 +87,13 @@ class PageOnVisit:
         from .web import OneClickPage  # the page's aiohttp server: at the first visitor, not at start
 
         page = OneClickPage(self.config, sockets=self._sockets)
-        await page.__aenter__()
+        try:
+            await page.__aenter__()
+        except Exception:  # the agent's own work goes on; a visitor is refused rather than left waiting
+            _LOGGER.exception("one-click page could not be loaded; its port is closed")
+            for sock in self._sockets:
+                sock.close()
+            self._sockets = []
+            return
         self.page = page
         _LOGGER.debug("one-click page loaded for its first visitor")
