@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
+from agent.config import AgentConfig, load_config
+from agent.runtime import AgentRuntime
 from lab.collector_process import CollectorProcess
+from lab.mosquitto import Mosquitto
+from shared.models import EventKind, EventState
+from tests.waiting import eventually
 
 AGENT = str(Path(sys.executable).with_name("homediag-agent"))
 HOUSEHOLD = "hh-e2e"
@@ -99,6 +105,44 @@ class Stack:
 
 def user_token(output: str) -> str:
     return output.split()[-1]
+
+
+def running_agent_config(path: Path, mosquitto: Mosquitto, **extra: Any) -> AgentConfig:
+    """The enrolled agent at ``path`` as ``AgentRuntime`` runs it in a test: the test's broker, quick reconnects,
+    no mDNS/ARP or page, a short capture window."""
+    return AgentConfig.model_validate(
+        {
+            **load_config(path, environ={}).model_dump(mode="json"),
+            "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+            "discovery": {"mdns": False, "arp": False},
+            "web": {"enabled": False},
+            "capture": {"before_s": 60, "after_s": 1},
+            **extra,
+        }
+    )
+
+
+async def broker_outage_bundle(
+    stack: Stack, runtime: AgentRuntime, mosquitto: Mosquitto, before_outage: Callable[[], None] = lambda: None
+) -> str:
+    """Kills and restarts the broker under the running agent; returns the id of the ``broker_down`` bundle once
+    the collector has it."""
+    recorder = runtime.recorder
+    assert recorder is not None
+
+    def broker(state: EventState) -> Callable[[], bool]:
+        return lambda: any(e.kind is EventKind.BROKER and e.state is state for e in recorder.events())
+
+    await eventually(broker(EventState.UP), within=15, blocking=True)
+    await asyncio.to_thread(before_outage)
+    await asyncio.to_thread(mosquitto.kill)
+    await eventually(broker(EventState.DOWN), within=15, blocking=True)
+    await asyncio.to_thread(mosquitto.start)
+    await eventually(lambda: runtime.captured, within=30, blocking=True)
+    [(signature, bundle_id)] = runtime.captured
+    assert signature == "broker_down"
+    await eventually(lambda: stack.api("GET", f"/api/v1/bundles/{bundle_id}/meta")[0] == 200, within=30, blocking=True)
+    return bundle_id
 
 
 @pytest.fixture

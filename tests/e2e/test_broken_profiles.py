@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import AgentConfig, load_config
 from agent.runtime import AgentRuntime
 from lab.mosquitto import Mosquitto
-from shared.models import EventKind, EventState
-from tests.waiting import eventually
 
-from .conftest import Stack
+from .conftest import Stack, broker_outage_bundle, running_agent_config
 
 
 @pytest.mark.broker
@@ -28,35 +25,7 @@ async def test_a_fault_is_bundled_when_the_firmware_profiles_are_broken(
     profiles.mkdir()
     (profiles / "tasmota.yaml").write_text("family: tasmota\nrecognise: [this is not a mapping\n")
     path = await asyncio.to_thread(stack.enrolled_agent, "hub")
-    config = AgentConfig.model_validate(
-        {
-            **load_config(path, environ={}).model_dump(mode="json"),
-            "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-            "discovery": {"mdns": False, "arp": False},
-            "web": {"enabled": False},
-            "capture": {"before_s": 60, "after_s": 1},
-            "firmware_profiles": str(profiles),
-        }
-    )
-    async with AgentRuntime(config) as runtime:
-        recorder = runtime.recorder
-        assert recorder is not None
-        await eventually(
-            lambda: any(e.kind is EventKind.BROKER and e.state is EventState.UP for e in recorder.events()),
-            within=15,
-            blocking=True,
-        )
-        await asyncio.to_thread(mosquitto.kill)
-        await eventually(
-            lambda: any(e.kind is EventKind.BROKER and e.state is EventState.DOWN for e in recorder.events()),
-            within=15,
-            blocking=True,
-        )
-        await asyncio.to_thread(mosquitto.start)
-        await eventually(lambda: runtime.captured, within=30, blocking=True)
-        [(signature, bundle_id)] = runtime.captured
-        assert signature == "broker_down"
-        assert any("firmware profiles not read" in line.message for line in recorder.logs())
-        await eventually(
-            lambda: stack.api("GET", f"/api/v1/bundles/{bundle_id}/meta")[0] == 200, within=30, blocking=True
-        )
+    async with AgentRuntime(running_agent_config(path, mosquitto, firmware_profiles=str(profiles))) as runtime:
+        await broker_outage_bundle(stack, runtime, mosquitto)
+        assert runtime.recorder is not None
+        assert any("firmware profiles not read" in line.message for line in runtime.recorder.logs())

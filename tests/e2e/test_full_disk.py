@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import AgentConfig, load_config
 from agent.runtime import AgentRuntime
 from lab.collector_process import CollectorProcess
 from lab.mosquitto import Mosquitto
@@ -15,7 +14,7 @@ from shared.models import EventKind, EventState
 from tests.conftest import SmallDisk
 from tests.waiting import eventually
 
-from .conftest import Stack, user_token
+from .conftest import Stack, broker_outage_bundle, running_agent_config, user_token
 
 
 def _bundle_id(stdout: str) -> str:
@@ -70,38 +69,12 @@ async def test_the_running_agent_on_a_full_disk_still_reports_a_fault(
 ) -> None:
     monkeypatch.setattr("agent.runtime.SYNC_EVERY_S", 0.2)
     path = await asyncio.to_thread(stack.enrolled_agent, "hub", None, small_disk.path)
-    config = load_config(path, environ={}).model_copy(deep=True)
-    config = AgentConfig.model_validate(
-        {
-            **config.model_dump(mode="json"),
-            "broker": {"url": mosquitto.url, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-            "discovery": {"mdns": False, "arp": False},
-            "web": {"enabled": False},
-            "capture": {"before_s": 60, "after_s": 1},
-        }
-    )
+    config = running_agent_config(path, mosquitto)
     async with AgentRuntime(config) as runtime:
         recorder = runtime.recorder
         assert recorder is not None
-        await eventually(
-            lambda: any(e.kind is EventKind.BROKER and e.state is EventState.UP for e in recorder.events()),
-            within=15,
-            blocking=True,
-        )
-        await asyncio.to_thread(small_disk.fill)
-        await asyncio.to_thread(mosquitto.kill)
-        await eventually(
-            lambda: any(e.kind is EventKind.BROKER and e.state is EventState.DOWN for e in recorder.events()),
-            within=15,
-            blocking=True,
-        )
-        await asyncio.to_thread(mosquitto.start)
-        await eventually(lambda: runtime.captured, within=30, blocking=True)
-        [(signature, bundle_id)] = runtime.captured
-        assert signature == "broker_down" and recorder.unsaved > 0
-        await eventually(
-            lambda: stack.api("GET", f"/api/v1/bundles/{bundle_id}/meta")[0] == 200, within=30, blocking=True
-        )
+        await broker_outage_bundle(stack, runtime, mosquitto, before_outage=small_disk.fill)
+        assert recorder.unsaved > 0
         await asyncio.to_thread(small_disk.free)
         await eventually(lambda: recorder.unsaved == 0, within=15, blocking=True)  # the recorder's files caught up
     async with AgentRuntime(config) as again:  # nothing of the full-disk period is missing after a restart
