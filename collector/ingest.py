@@ -298,7 +298,7 @@ class IngestRecords:
         return await self._lookups.submit((bundle_id, agent_id))
 
     async def add(self, record: BundleRecord, facts: list[FleetFact]) -> BundleRecord:
-        """Store a verified bundle (attached as ``Store.add_bundle`` does); ``Conflict`` when its id was taken."""
+        """Store a verified bundle (attached as ``Store.add_bundles`` does); ``Conflict`` when its id was taken."""
         return await self._additions.submit((record, facts))
 
     async def _lookup_batch(self, keys: list[tuple[str, str]]) -> list[tuple[BundleRecord | None, AgentRecord | None]]:

@@ -245,13 +245,10 @@ class Store:
         row = self._conn.execute("SELECT * FROM bundles WHERE bundle_id = ?", (bundle_id,)).fetchone()
         return None if row is None else self._bundle(row)
 
-    def ingest_lookup(self, bundle_id: str, agent_id: str) -> tuple[BundleRecord | None, AgentRecord | None]:
-        """What an upload needs to know, in one trip to the store's thread."""
-        return self.get_bundle(bundle_id), self.get_agent(agent_id)
-
     def ingest_lookups(self, keys: Sequence[tuple[str, str]]) -> list[tuple[BundleRecord | None, AgentRecord | None]]:
-        """``ingest_lookup`` for a batch of uploads (bundle id, agent id), in one trip to the store's thread."""
-        return [self.ingest_lookup(bundle_id, agent_id) for bundle_id, agent_id in keys]
+        """What a batch of uploads (bundle id, agent id) needs to know, in one trip to the store's thread: the
+        bundle stored under each id, if any, and the claimed agent's enrolment."""
+        return [(self.get_bundle(bundle_id), self.get_agent(agent_id)) for bundle_id, agent_id in keys]
 
     def list_bundles(
         self, household: str | None = None, *, unattached: bool = False, limit: int = 200
@@ -266,11 +263,6 @@ class Store:
         rows = self._conn.execute(f"SELECT * FROM bundles {where} ORDER BY received_at DESC LIMIT ?", (*args, limit))
         return [self._bundle(row) for row in rows]
 
-    def add_bundle(self, record: BundleRecord, *, slack: timedelta, lookback: timedelta, now: datetime) -> BundleRecord:
-        """Store a verified bundle and attach it: to the open ticket it fits, or to a new one if its trigger asks."""
-        with self._tx() as conn:
-            return self._add_bundle(conn, record, slack=slack, lookback=lookback, now=now)
-
     def add_bundles(
         self,
         bundles: Sequence[tuple[BundleRecord, list[fleet_facts.FleetFact]]],
@@ -279,8 +271,9 @@ class Store:
         lookback: timedelta,
         now: datetime,
     ) -> list[BundleRecord | Conflict]:
-        """``add_bundle`` for a batch, each with its fleet facts (kept unless it is a duplicate capture), in one
-        transaction: a savepoint per bundle, so one that conflicts is answered alone and the others are stored."""
+        """Store verified bundles, each with its fleet facts (kept unless it is a duplicate capture), and attach
+        each to the open ticket it fits, or to a new one if its trigger asks. One transaction for the batch: a
+        savepoint per bundle, so one that conflicts is answered alone and the others are stored."""
         stored: list[BundleRecord | Conflict] = []
         with self._tx() as conn:
             for record, facts in bundles:

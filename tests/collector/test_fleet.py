@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from collector.app import create_app
 from collector.blobs import open_blob_store
 from collector.ingest import Upload, Verified, bundle_record, peek_upload
-from collector.models import Role
+from collector.models import BundleRecord, Role
 from collector.store import open_store
 from collector.store.fleet_facts import DeviceCause, FleetFact, FleetGrouping, FleetWeeks
 from shared.bundle import ReadLimits
@@ -132,7 +132,8 @@ async def test_bundles_stored_before_the_index_are_read_once_at_start(tmp_path: 
             agent = store.get_agent(upload.claimed.agent_id)
             assert agent is not None
             record = bundle_record(upload, Verified(upload.claimed, upload.sha256()), agent, NOW)
-            store.add_bundle(record, slack=timedelta(hours=6), lookback=timedelta(days=14), now=NOW)
+            [stored] = store.add_bundles([(record, [])], slack=timedelta(hours=6), lookback=timedelta(days=14), now=NOW)
+            assert isinstance(stored, BundleRecord)
         store._conn.execute("DELETE FROM fleet_facts")  # as before the table existed
         assert store.bundles_without_fleet_facts(100) != []
     finally:

@@ -16,7 +16,7 @@ import pytest
 
 from collector import fleet
 from collector.ingest import Upload, Verified, bundle_record
-from collector.models import Role
+from collector.models import BundleRecord, Role
 from collector.state import BLOBS, DB
 from shared.bundle import peek_manifest
 from shared.models import Priority, Trigger, TriggerKind
@@ -141,10 +141,12 @@ def _plant(collector: Collector, agent: Agent, data: bytes) -> int:
         agent_record = store.get_agent(agent.agent_id)
         assert agent_record is not None
         record = bundle_record(upload, Verified(claimed, upload.sha256()), agent_record, collector.clock())
-        stored = store.add_bundle(record, slack=timedelta(hours=6), lookback=timedelta(days=14), now=collector.clock())
+        [stored] = store.add_bundles(
+            [(record, [])], slack=timedelta(hours=6), lookback=timedelta(days=14), now=collector.clock()
+        )
     finally:
         store.close()
-    assert stored.ticket_id is not None
+    assert isinstance(stored, BundleRecord) and stored.ticket_id is not None
     return stored.ticket_id
 
 
