@@ -8,21 +8,27 @@ published by a second relay account (as a replica's) to a trivial echo responder
 agent: the same broker, topic tree and ACL. The two alternate in rounds of ``round_s`` seconds (``seconds`` of
 each in all), so a change in the machine's load hits both alike. Prints p50/p99 and errors for both and the
 ratios (target: p99 ≤ 2 ×, 0 errors). Nothing is asserted.
+
+Processes as in the field: the hubs (the agents and the echo responder) run in a process of their own, as they
+run on their own machines; the collector, the engineer's client and the raw asker share this one. (With the 200
+agents' threads in the collector's process, the live path's store and relay hand-offs waited behind them for the
+interpreter lock: that measured the bench, not the collector.)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
+import multiprocessing
 import statistics
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -170,7 +176,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-def _raw_client(username: str, password: str, broker: Mosquitto, on_message: Any, topic: str) -> mqtt.Client:
+def _raw_client(username: str, password: str, port: int, on_message: Any, topic: str) -> mqtt.Client:
     """A plain paho v5 client, subscribed, with Nagle off as every session of the project has it."""
     ready = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=username, protocol=mqtt.MQTTv5)
@@ -178,7 +184,7 @@ def _raw_client(username: str, password: str, broker: Mosquitto, on_message: Any
     client.on_socket_open = without_nagle
     client.on_message = on_message
     client.on_subscribe = lambda *_: ready.set()
-    client.connect("127.0.0.1", broker.port)
+    client.connect("127.0.0.1", port)
     client.loop_start()
     client.subscribe(topic, qos=1)
     if not ready.wait(10):
@@ -186,48 +192,92 @@ def _raw_client(username: str, password: str, broker: Mosquitto, on_message: Any
     return client
 
 
+def _close_raw_client(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+def _echo_message(client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+    """The raw baseline's responder: the request's payload back to its response topic, in paho's thread."""
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.CorrelationData = getattr(message.properties, "CorrelationData", None)
+    client.publish(getattr(message.properties, "ResponseTopic", ""), message.payload, qos=1, properties=properties)
+
+
+async def _hubs(port: int, grants: list[LiveGrant], echo: LiveGrant, parent: Connection) -> None:
+    """The agents' live channels and the echo responder, until the parent says stop."""
+    home, allowed = SmallHome(), Consent("allowed")
+    async with AsyncExitStack() as stack:
+        channels = [LiveChannel(g.username, g, home, lambda: allowed) for g in grants]
+        for channel in channels:
+            await stack.enter_async_context(channel)
+        await asyncio.wait_for(asyncio.gather(*(c.connected.wait() for c in channels)), 60)
+        responder = await asyncio.to_thread(
+            _raw_client, echo.username, echo.password, port, _echo_message, f"{agent_tree(echo.username)}/req/#"
+        )
+        stack.push_async_callback(asyncio.to_thread, _close_raw_client, responder)
+        parent.send("ready")
+        await asyncio.to_thread(parent.recv)
+
+
+def _run_hubs(port: int, grants: list[dict[str, Any]], echo: dict[str, Any], parent: Connection) -> None:
+    asyncio.run(_hubs(port, [LiveGrant.model_validate(g) for g in grants], LiveGrant.model_validate(echo), parent))
+
+
+@contextmanager
+def _hubs_process(port: int, grants: list[LiveGrant], echo: LiveGrant) -> Iterator[None]:
+    """The hubs in a process of their own (in the field each is a machine of its own), up and answering."""
+    ours, theirs = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_run_hubs,
+        args=(port, [g.model_dump() for g in grants], echo.model_dump(), theirs),
+        name="bench-live-hubs",
+    )
+    process.start()
+    try:
+        if not ours.poll(120) or ours.recv() != "ready":
+            raise RuntimeError("the hubs' process did not get every agent onto the broker")
+        yield
+    finally:
+        if process.is_alive():
+            ours.send("stop")
+            process.join(30)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
 @asynccontextmanager
-async def _raw_pair(broker: Mosquitto, relay_password: str, echo: LiveGrant) -> AsyncIterator[Send]:
-    """The same request/response over plain MQTT v5: the relay's topics, answered by a trivial echo responder."""
+async def _raw_asker(port: int, relay_password: str, echo: LiveGrant) -> AsyncIterator[Send]:
+    """The same request/response over plain MQTT v5: the relay's topics, answered by the hubs' echo responder."""
     loop = asyncio.get_running_loop()
     pending: dict[bytes, asyncio.Future[None]] = {}
-
-    def echo_message(client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.CorrelationData = getattr(message.properties, "CorrelationData", None)
-        client.publish(getattr(message.properties, "ResponseTopic", ""), message.payload, qos=1, properties=properties)
 
     def asker_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
         future = pending.get(getattr(message.properties, "CorrelationData", b""))
         if future is not None:
             loop.call_soon_threadsafe(_resolve, future)
 
-    clients: list[mqtt.Client] = []
+    asker = await asyncio.to_thread(
+        _raw_client, RAW_RELAY, relay_password, port, asker_message, response_topic(echo.username, RAW_RELAY)
+    )
+
+    async def send() -> None:
+        correlation = uuid.uuid4().bytes
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.ResponseTopic = response_topic(echo.username, RAW_RELAY)
+        properties.CorrelationData = correlation
+        future = pending[correlation] = loop.create_future()
+        try:
+            asker.publish(request_topic(echo.username, "device.state"), REQUEST, qos=1, properties=properties)
+            await asyncio.wait_for(future, 10)
+        finally:
+            pending.pop(correlation, None)
+
     try:
-        for username, password, on_message, topic in (
-            (echo.username, echo.password, echo_message, f"{agent_tree(echo.username)}/req/#"),
-            (RAW_RELAY, relay_password, asker_message, response_topic(echo.username, RAW_RELAY)),
-        ):
-            clients.append(await asyncio.to_thread(_raw_client, username, password, broker, on_message, topic))
-        asker = clients[-1]
-
-        async def send() -> None:
-            correlation = uuid.uuid4().bytes
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.ResponseTopic = response_topic(echo.username, RAW_RELAY)
-            properties.CorrelationData = correlation
-            future = pending[correlation] = loop.create_future()
-            try:
-                asker.publish(request_topic(echo.username, "device.state"), REQUEST, qos=1, properties=properties)
-                await asyncio.wait_for(future, 10)
-            finally:
-                pending.pop(correlation, None)
-
         yield send
     finally:
-        for client in clients:
-            client.disconnect()
-            await asyncio.to_thread(client.loop_stop)
+        await asyncio.to_thread(_close_raw_client, asker)
 
 
 async def _alternate(
@@ -271,18 +321,9 @@ async def run(agents: int, rate: float, seconds: float, round_s: float) -> None:
             ):
                 grants = await _enrol(session, base, tokens)
                 echo = grants.pop()  # one more enrolled agent, answered by the raw echo responder
-                home, allowed = SmallHome(), Consent("allowed")
-                channels = [LiveChannel(g.username, g, home, lambda: allowed) for g in grants]
-                for channel in channels:
-                    await stack.enter_async_context(channel)
-                await asyncio.wait_for(asyncio.gather(*(c.connected.wait() for c in channels)), 60)
-                raw = await stack.enter_async_context(_raw_pair(broker, relay_password, echo))
+                stack.enter_context(_hubs_process(broker.port, grants, echo))
+                raw = await stack.enter_async_context(_raw_asker(broker.port, relay_password, echo))
                 live = _live_sender(session, base, engineer, grants)
-                # The 200 agents live in this process only for the bench (in the field each is on its own hub):
-                # their objects are set aside from the collector's garbage collections, which would otherwise
-                # walk them all and stall whichever request is in flight.
-                gc.collect()
-                gc.freeze()
                 figures = await _alternate(live, raw, rate, seconds, round_s)
         finally:
             broker.close()
