@@ -166,7 +166,8 @@ async def answer(payload: bytes, consent: Consent, handlers: LiveHandlers, now: 
         return LiveResponse.failure(LiveErrorCode.BAD_REQUEST, problem)
     remaining = (request.deadline - now).total_seconds()
     try:
-        result = await asyncio.wait_for(_call(request, handlers), timeout=remaining)
+        async with asyncio.timeout(remaining):  # in this task: no task of its own per request, as wait_for made
+            result = await _call(request, handlers)
     except TimeoutError:
         return LiveResponse.failure(
             LiveErrorCode.DEADLINE_EXCEEDED, f"{request.method} did not finish before the deadline"

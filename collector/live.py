@@ -19,7 +19,6 @@ from typing import Any, Self
 
 from pydantic import ValidationError
 
-from shared.aio import cancel_and_wait
 from shared.broker_url import parse_broker_url
 from shared.live import (
     MAX_RESPONSE_BYTES,
@@ -40,8 +39,6 @@ from shared.mqtt_session import Message, MqttProtocol, MqttSession, NotConnected
 from .errors import CollectorError
 
 _LOGGER = logging.getLogger(__name__)
-# Presence of every agent arrives at once (retained) when the relay connects: room for a large fleet's.
-RECEIVE_QUEUE_SIZE = 20_000
 
 
 class LiveUnavailable(CollectorError):
@@ -67,8 +64,8 @@ class Presence:
 
 
 class LiveRelay:
-    """An async context manager that owns the support-broker session (``shared.mqtt_session``) and the task
-    reading what arrives on it: agents' presence and their answers. Up once both subscriptions are granted."""
+    """An async context manager that owns the support-broker session (``shared.mqtt_session``), which hands it
+    each message as it arrives: agents' presence and their answers. Up once both subscriptions are granted."""
 
     def __init__(
         self,
@@ -97,24 +94,21 @@ class LiveRelay:
             ca_file=ca_file,
             protocol=MqttProtocol.V5,
             subscriptions=lambda: [(f"{TOPIC_ROOT}/+/status", 1), (f"{TOPIC_ROOT}/+/resp/{self.relay_name}", 1)],
-            queue_size=RECEIVE_QUEUE_SIZE,
+            on_message=self._on_message,
             reconnect=Reconnect(reconnect_min_s, reconnect_max_s, reconnect_healthy_s),
             name="support broker session",
             logger=_LOGGER,
         )
         self.connected = self.session.connected
-        self._reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         await self.session.__aenter__()
-        self._reader = asyncio.create_task(self._read(), name="live-relay-reader")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         try:
-            await cancel_and_wait(self._reader)
-        finally:
             await self.session.__aexit__(*exc)
+        finally:
             for pending in self._pending.values():
                 pending.future.cancel()
             self._pending.clear()
@@ -143,21 +137,14 @@ class LiveRelay:
                 response_topic=response_topic(agent_id, self.relay_name),
                 correlation=correlation,
             )
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await future
         except NotConnected:
             raise LiveUnavailable("the collector is not connected to the support broker") from None
         except TimeoutError:
             raise LiveTimeout(f"agent {agent_id} did not answer {method} within {timeout_s:g}s") from None
         finally:
             self._pending.pop(correlation, None)
-
-    async def _read(self) -> None:
-        while True:
-            message = await self.session.receive()
-            try:
-                self._on_message(message)
-            except Exception:  # a bug for one message must not blind the relay to every later answer
-                _LOGGER.exception("message on %s not handled", message.topic)
 
     def _on_message(self, message: Message) -> None:
         topic, payload, correlation, retained = message.topic, message.payload, message.correlation, message.retain

@@ -1,7 +1,13 @@
 """One MQTT session adapter for every client here: home-broker discovery, the agent's live channel, the
 collector's relay.
 
-paho-mqtt runs its network loop in its own thread; ``MqttSession`` is the one bridge from it to asyncio:
+``MqttSession`` is the one bridge from paho-mqtt to asyncio:
+
+- **The event loop drives the socket**: paho's packet handling runs in the loop's thread, called when the socket
+  is readable (``loop_read``) or has something to write (``loop_write``, registered through paho's
+  ``on_socket_register_write``) and once a second for keepalive (``loop_misc``); a publish is written at once.
+  No thread of paho's: a message or an answer does not wait for another thread to get the interpreter (a live
+  round trip used to cross paho's threads four times, docs/performance.md "Live request").
 
 - **Reconnect** is ours and explicit (``shared.aio.reconnect_forever``): jittered exponential backoff between
   ``Reconnect.min_s`` and ``max_s``, back to the minimum after a session that stayed up ``healthy_s``, so a
@@ -14,12 +20,10 @@ paho-mqtt runs its network loop in its own thread; ``MqttSession`` is the one br
   live round trip ~30 times slower than the network (docs/performance.md, "Live request").
 - **Up** means usable: ``connected`` is set once the broker granted every subscription (and the ``birth``
   message, if any, is published), so whoever waits for it can be answered.
-- **Bounded receive queue**: messages cross from paho's thread into an ``asyncio.Queue`` of ``queue_size``;
-  when it is full a message is dropped and counted (``dropped``), never buffered without limit. They cross in
-  batches: paho's thread appends to a list and wakes the loop once for whatever arrives until the loop takes the
-  list (a flood of small messages costs one wake-up per batch, not per message, and no message waits longer).
+- **Bounded receive queue**: messages go into an ``asyncio.Queue`` of ``queue_size``; when it is full a message
+  is dropped and counted (``dropped``), never buffered without limit.
 - **Clean shutdown**: leaving the context disconnects (MQTT v5 with a ``will``: "disconnect with will message",
-  so the broker publishes the will, e.g. a retained ``offline``) and joins paho's thread.
+  so the broker publishes the will, e.g. a retained ``offline``), sent before the socket is closed.
 
 Why not aiomqtt (docs/dependencies.md): it leaves the reconnect loop to the caller as we do, but its
 subscribe/publish are coroutines, while discovery subscribes from synchronous message handling; it has no
@@ -32,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import threading
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +55,9 @@ from .models import utcnow
 
 _LOGGER = logging.getLogger(__name__)
 KEEPALIVE_S = 30
+MISC_INTERVAL_S = 1.0  # how often paho checks the keepalive (sends PINGREQ, notices a silent broker)
+CLOSE_TIMEOUT_S = 5.0  # for the DISCONNECT to leave before the socket is closed anyway
+READ_BURST = 64  # packets read per turn of the loop at most, so a flood does not starve the loop's other work
 
 
 class MqttProtocol(Enum):
@@ -105,7 +112,8 @@ class MqttSession:
     ``subscriptions`` is asked at every connect (the caller's current list, with QoS); ``subscribe`` and
     ``unsubscribe`` change the live session and are no-ops while it is down. ``on_login`` hears, on the event
     loop, why the broker refused the login (``None``: it accepted it); ``on_up`` hears the session become usable
-    (True) or be lost (False).
+    (True) or be lost (False). ``on_message``, when given, handles each message as it arrives instead of queuing
+    it for ``receive``: for an owner whose handling is quick and never waits (one hop less per message).
     """
 
     def __init__(
@@ -125,6 +133,8 @@ class MqttSession:
         clock: Callable[[], datetime] = utcnow,
         on_login: Callable[[str | None], None] | None = None,
         on_up: Callable[[bool], None] | None = None,
+        on_message: Callable[[Message], None] | None = None,
+        keepalive_s: int = KEEPALIVE_S,
         name: str = "broker session",
         logger: logging.Logger = _LOGGER,
     ) -> None:
@@ -137,15 +147,16 @@ class MqttSession:
         self._will = will
         self._birth = birth
         self._queue: asyncio.Queue[Message] = asyncio.Queue(queue_size)
-        self._arrived: list[mqtt.MQTTMessage] = []  # appended in paho's thread, taken all at once by the loop
-        self._arrived_lock = threading.Lock()
         self._reconnect = reconnect
         self._clock = clock
         self._on_login = on_login
         self._on_up = on_up
+        self._on_message = on_message
+        self._keepalive_s = keepalive_s
         self.name = name
         self._logger = logger
         self._client: mqtt.Client | None = None
+        self._driver: _LoopDriver | None = None
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.received = 0
@@ -180,7 +191,7 @@ class MqttSession:
         response_topic: str | None = None,
         correlation: bytes | None = None,
     ) -> None:
-        """Queue a message to the broker (paho sends it from its thread); ``NotConnected`` while down."""
+        """Send a message to the broker (written at once if the socket takes it); ``NotConnected`` while down."""
         client = self._client
         if client is None or not self.connected.is_set():
             raise NotConnected(f"not connected to {self.address}")
@@ -192,15 +203,22 @@ class MqttSession:
             if correlation is not None:
                 properties.CorrelationData = correlation
         client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        self._flush()
 
     def subscribe(self, filters: Sequence[tuple[str, int]]) -> None:
         """Add subscriptions to the live session; the next session takes them from ``subscriptions``."""
         if self._client is not None and filters:
             self._client.subscribe(list(filters))
+            self._flush()
 
     def unsubscribe(self, topic_filter: str) -> None:
         if self._client is not None:
             self._client.unsubscribe(topic_filter)
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._driver is not None:
+            self._driver.write()
 
     # -- the session loop -------------------------------------------------------------------------------------
     async def _run(self) -> None:
@@ -237,24 +255,6 @@ class MqttSession:
         if self._on_up is not None:
             self._on_up(up)
 
-    def _take_arrived(self) -> None:
-        """On the loop: every message paho's thread received since the last call, into the receive queue."""
-        with self._arrived_lock:
-            arrived, self._arrived = self._arrived, []
-        received_at = self._clock()  # one batch crosses into the loop at one moment
-        for message in arrived:
-            properties = message.properties
-            self._enqueue(
-                Message(
-                    topic=message.topic,
-                    payload=bytes(message.payload),
-                    retain=bool(message.retain),
-                    received_at=received_at,
-                    response_topic=getattr(properties, "ResponseTopic", None),
-                    correlation=getattr(properties, "CorrelationData", None),
-                )
-            )
-
     def _enqueue(self, message: Message) -> None:
         try:
             self._queue.put_nowait(message)
@@ -290,21 +290,21 @@ class MqttSession:
             if self._birth is not None:
                 birth = self._birth
                 client.publish(birth.topic, birth.payload, qos=birth.qos, retain=birth.retain)
-            loop.call_soon_threadsafe(self._set_up, True)
+            loop.call_soon(self._set_up, True)
 
         def on_connect(client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
             if reason_code.is_failure:
                 if self._on_login is not None:
-                    loop.call_soon_threadsafe(self._on_login, str(reason_code))
-                loop.call_soon_threadsafe(settle, f"broker refused the connection: {reason_code}")
+                    loop.call_soon(self._on_login, str(reason_code))
+                loop.call_soon(settle, f"broker refused the connection: {reason_code}")
                 return
             if self._on_login is not None:
-                loop.call_soon_threadsafe(self._on_login, None)
+                loop.call_soon(self._on_login, None)
             try:
                 filters = list(self._subscriptions())
-            except Exception as exc:  # raised in paho's thread it would end that thread, silently
+            except Exception as exc:  # no subscriptions, no session: end it with the reason
                 self._logger.exception("%s: the subscriptions could not be listed", self.name)
-                loop.call_soon_threadsafe(settle, f"subscriptions failed: {exc!r}")
+                loop.call_soon(settle, f"subscriptions failed: {exc!r}")
                 return
             if not filters:
                 up()
@@ -320,19 +320,31 @@ class MqttSession:
                     self._logger.warning("%s: broker refused a subscription: %s", self.name, refused)
                 return
             if refused:  # up promises that what we subscribe to reaches us
-                loop.call_soon_threadsafe(settle, f"broker refused the subscriptions: {reason_codes}")
+                loop.call_soon(settle, f"broker refused the subscriptions: {reason_codes}")
                 return
             up()
 
         def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-            loop.call_soon_threadsafe(settle, f"disconnected: {reason_code}")
+            loop.call_soon(settle, f"disconnected: {reason_code}")
 
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
-            with self._arrived_lock:
-                self._arrived.append(message)
-                first = len(self._arrived) == 1
-            if first:  # the loop has taken everything before: wake it; later ones ride along with this one
-                loop.call_soon_threadsafe(self._take_arrived)
+            properties = message.properties
+            arrived = Message(
+                topic=message.topic,
+                payload=bytes(message.payload),
+                retain=bool(message.retain),
+                received_at=self._clock(),
+                response_topic=getattr(properties, "ResponseTopic", None),
+                correlation=getattr(properties, "CorrelationData", None),
+            )
+            if self._on_message is None:
+                self._enqueue(arrived)
+                return
+            self.received += 1
+            try:
+                self._on_message(arrived)
+            except Exception:  # a bug for one message must not end the session nor blind it to the next
+                self._logger.exception("%s: message on %s not handled", self.name, arrived.topic)
 
         client.on_socket_open = without_nagle
         client.on_connect = on_connect
@@ -351,20 +363,109 @@ class MqttSession:
             # clean_start is MQTT v5's (paho refuses it for 3.1.1, where clean_session above says the same).
             clean_start = True if self._protocol is MqttProtocol.V5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY
             await asyncio.to_thread(
-                client.connect, self.address.host, self.address.port, KEEPALIVE_S, clean_start=clean_start
+                client.connect, self.address.host, self.address.port, self._keepalive_s, clean_start=clean_start
             )
         except OSError as exc:  # ssl.SSLError (an untrusted certificate, say) is one too
             raise SessionLost(f"cannot reach {self.address}: {exc}") from exc
-        client.loop_start()
-        self._client = client
+        driver = _LoopDriver(client, loop, lost, self.name, self._logger)
+        self._client, self._driver = client, driver
         try:
-            raise SessionLost(await lost)
+            while not lost.done():
+                await asyncio.wait((lost,), timeout=MISC_INTERVAL_S)
+                client.loop_misc()
+            raise SessionLost(lost.result())
         finally:
-            self._client = None
+            self._client = self._driver = None
             self._set_up(False)
             if self._protocol is MqttProtocol.V5 and self._will is not None:
                 # MQTT v5 "disconnect with will message": the broker publishes the will (our retained offline).
                 client.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
             else:
                 client.disconnect()
-            await asyncio.to_thread(client.loop_stop)
+            await driver.closed_after_writing()
+
+
+class _LoopDriver:
+    """The event loop driving one connected paho client: it reads when the socket is readable, and writes what
+    paho queued at once, waiting for the socket to be writable only when it did not take it all.
+
+    paho writes a packet itself when it is queued outside its callbacks (no ``on_socket_register_write`` is
+    set, and no thread of paho's runs): a publish, a PINGREQ, a PUBACK. What is queued inside a callback (the
+    birth, the subscriptions made on CONNACK) and what the socket did not take are written by ``write``, after
+    each read and after each call of the owner's.
+    """
+
+    def __init__(
+        self,
+        client: mqtt.Client,
+        loop: asyncio.AbstractEventLoop,
+        lost: asyncio.Future[str],
+        name: str,
+        logger: logging.Logger,
+    ) -> None:
+        sock = client.socket()
+        assert sock is not None
+        self._client, self._loop, self._sock, self._lost = client, loop, sock, lost
+        self._name, self._logger = name, logger
+        self._waiting_to_write = False
+        self._closed: asyncio.Future[None] = loop.create_future()
+        client.on_socket_close = self._on_socket_close
+        loop.add_reader(sock, self._readable)
+        self.write()  # what connect() could not write yet
+
+    def write(self) -> None:
+        client = self._client
+        if client.want_write():
+            client.loop_write()
+        backlog = client.want_write() and client.socket() is not None
+        if backlog != self._waiting_to_write:
+            if backlog:
+                self._loop.add_writer(self._sock, self.write)
+            else:
+                self._loop.remove_writer(self._sock)
+            self._waiting_to_write = backlog
+
+    def _readable(self) -> None:
+        try:
+            for _ in range(READ_BURST):  # paho reads one packet per call; a flood costs no loop turn each
+                self._client.loop_read()
+                if not _more_to_read(self._client.socket()):
+                    break
+            self.write()
+        except Exception as exc:  # a bug in one message's handling: this session ends, the next one starts
+            self._logger.exception("%s: reading from the broker failed", self._name)
+            if not self._lost.done():
+                self._lost.set_result(f"unexpected error: {exc!r}")
+
+    def _on_socket_close(self, _client: Any, _userdata: Any, sock: Any) -> None:
+        """paho calls this before it closes the socket (and again when it collects a client closed by us)."""
+        if self._closed.done():
+            return
+        self._loop.remove_reader(sock)
+        self._loop.remove_writer(sock)
+        self._waiting_to_write = False
+        self._closed.set_result(None)
+
+    async def closed_after_writing(self) -> None:
+        """After ``disconnect``: paho closes the socket once the DISCONNECT is written. A broker that stopped
+        reading gets ``CLOSE_TIMEOUT_S``, then the socket is closed anyway."""
+        self.write()
+        await asyncio.wait((self._closed,), timeout=CLOSE_TIMEOUT_S)
+        if not self._closed.done():
+            self._on_socket_close(self._client, None, self._sock)
+            self._sock.close()
+
+
+def _more_to_read(sock: Any) -> bool:
+    """Whether a packet may be waiting: bytes in the socket, or (TLS) a record the SSL object has already
+    decrypted, which the selector cannot see."""
+    if sock is None:
+        return False
+    if isinstance(sock, ssl.SSLSocket):
+        return sock.pending() > 0
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False
+    except OSError:  # reset: paho's next read finds it and ends the session as a lost one
+        return True

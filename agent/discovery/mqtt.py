@@ -1,8 +1,8 @@
 """The MQTT side of discovery: one connection to the home broker, every family's parser behind it.
 
 The session (``shared.mqtt_session``) reconnects with backoff; each new session subscribes again to everything
-followed so far, so retained messages re-synchronise the inventory. Messages cross from paho's thread into the
-session's bounded queue; when it is full, messages are dropped and counted rather than growing memory. A payload
+followed so far, so retained messages re-synchronise the inventory. Messages read from the socket by the event
+loop go into the session's bounded queue; when it is full, messages are dropped and counted rather than growing memory. A payload
 that does not parse is counted per source and logged once, then at debug level.
 """
 

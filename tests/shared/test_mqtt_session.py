@@ -1,11 +1,16 @@
 """The one MQTT session adapter against a real Mosquitto: receive, survive a broker restart, bound its queue,
-verify TLS, leave its will behind on a clean close, send small packets without Nagle's delay."""
+verify TLS, leave its will behind on a clean close, send small packets without Nagle's delay, driven by the event
+loop (no thread of paho's)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
+import ssl
+import threading
 from pathlib import Path
 
 import pytest
@@ -161,3 +166,114 @@ async def test_an_unforeseen_error_is_logged_and_retried_not_silent(
         await asyncio.wait_for(session.connected.wait(), 5)
     assert session.attempts == 2
     assert any(r.exc_info and "owner bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_the_event_loop_drives_the_socket_with_no_thread_of_pahos(mosquitto: Mosquitto) -> None:
+    """Reads, writes and keepalive run on the loop: a message or an answer never waits for another thread."""
+    async with _session(mosquitto, "home/#") as receiver, _session(mosquitto) as sender:
+        await asyncio.wait_for(asyncio.gather(receiver.connected.wait(), sender.connected.wait()), 5)
+        assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("paho")]
+        sender.publish("home/hall/state", "on")
+        client = sender._client
+        assert client is not None and not client.want_write()  # written at once, not at the loop's next turn
+        assert (await _receive(receiver)).payload == b"on"
+
+
+async def _one_record_broker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Just enough of an MQTT v5 broker over TLS: it answers the subscription with SUBACK and three PUBLISHes
+    written at once, so all four packets travel in one TLS record (as a broker or a TLS proxy that coalesces
+    its writes sends them)."""
+
+    async def packet() -> bytes:
+        header = await reader.readexactly(2)  # our packets here are short: one byte of remaining length
+        return header + await reader.readexactly(header[1])
+
+    assert (await packet())[0] == 0x10  # CONNECT
+    writer.write(bytes([0x20, 3, 0, 0, 0]))  # CONNACK: accepted, no properties
+    subscribe = await packet()
+    assert subscribe[0] == 0x82
+    burst = bytes([0x90, 4, *subscribe[2:4], 0, 1])  # SUBACK for its packet id, QoS 1 granted
+    for payload in (b"one", b"two", b"three"):
+        body = len(b"burst/a").to_bytes(2, "big") + b"burst/a" + b"\x00" + payload  # no properties
+        burst += bytes([0x30, len(body)]) + body
+    writer.write(burst)
+    await writer.drain()
+    await reader.read()  # until the client leaves
+    writer.close()
+
+
+async def test_packets_sharing_one_tls_record_are_all_read(tmp_path: Path) -> None:
+    """The SSL object decrypts a whole record; what paho has not read of it yet is no longer visible to the
+    event loop's selector, so the session reads on while the SSL object holds some."""
+    certificate = make_server_certificate(tmp_path / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate.cert_file, certificate.key_file)
+    server = await asyncio.start_server(_one_record_broker, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        session = MqttSession(
+            parse_broker_url(f"mqtts://127.0.0.1:{port}"),
+            subscriptions=lambda: [("burst/#", 1)],
+            reconnect=FAST,
+            ca_file=certificate.ca_file,
+        )
+        async with session:
+            payloads = [(await _receive(session)).payload for _ in range(3)]
+    assert payloads == [b"one", b"two", b"three"]
+
+
+async def test_more_than_the_socket_takes_at_once_goes_when_writable_in_order(mosquitto: Mosquitto) -> None:
+    """4 MB published while the broker is stopped, through a 64 KB send buffer: the socket takes part of it,
+    the rest leaves as it becomes writable once the broker reads again."""
+    count, body = 4000, b"x" * 1024
+    async with (
+        _session(mosquitto, "burst/#", queue_size=count) as receiver,
+        _session(mosquitto) as sender,
+    ):
+        await asyncio.wait_for(asyncio.gather(receiver.connected.wait(), sender.connected.wait()), 5)
+        client = sender._client
+        assert client is not None
+        sock = client.socket()
+        assert isinstance(sock, socket.socket)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+        os.kill(mosquitto.pid, signal.SIGSTOP)
+        try:
+            for number in range(count):
+                sender.publish("burst/a", b"%d " % number + body, qos=0)
+            assert client.want_write()  # more than the socket took
+        finally:
+            os.kill(mosquitto.pid, signal.SIGCONT)
+        received = [(await _receive(receiver)).payload.split()[0] for _ in range(count)]
+    assert received == [b"%d" % number for number in range(count)]
+
+
+async def test_an_owner_handling_each_message_at_once_survives_its_own_bug(
+    mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``on_message`` instead of the queue: a handler that raises for one message is logged, and the session
+    and the handler go on with the next."""
+    handled: list[bytes] = []
+
+    def handle(message: Message) -> None:
+        if message.payload == b"bad":
+            raise RuntimeError("owner bug")
+        handled.append(message.payload)
+
+    async with _session(mosquitto, "home/#", on_message=handle) as session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+        await _publish(mosquitto, "home/hall/state", "bad", "good")
+        await eventually(lambda: handled == [b"good"], what="the message after the bad one")
+        assert session.connected.is_set() and session.attempts == 1 and session.received == 2
+    assert any(r.exc_info and "owner bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
+async def test_an_idle_session_keeps_itself_alive(mosquitto: Mosquitto) -> None:
+    """Nothing to send for eight keepalive periods: the session pings the broker (paho's ``loop_misc``, called
+    by the session once a second), so the broker, which drops a client silent for 1.5 periods (Mosquitto 2.0
+    notices within about five seconds), keeps it."""
+    async with _session(mosquitto, "home/#", keepalive_s=1) as session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+        await asyncio.sleep(8)
+        assert session.connected.is_set() and session.attempts == 1
+        await _publish(mosquitto, "home/hall/state", "still here")
+        assert (await _receive(session)).payload == b"still here"
