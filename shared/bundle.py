@@ -169,18 +169,21 @@ def _parse_manifest(payload: bytes) -> BundleManifest:
 
 @dataclass(frozen=True)
 class OpenedBundle:
-    """An archive read safely but not yet verified: ``claimed`` must not be trusted."""
+    """An archive read safely but not yet verified: ``claimed`` (parsed from ``claimed_payload``, the envelope's
+    payload) must not be trusted."""
 
     envelope: dict[str, Any]
     claimed: BundleManifest
     members: dict[str, bytes]
     raw_manifest: bytes
+    claimed_payload: bytes
 
     def verify(self, public_key: Ed25519PublicKey) -> VerifiedBundle:
         payload = verify_envelope(self.envelope, public_key)
         if self.raw_manifest != payload:
             raise ManifestError(f"{MANIFEST_NAME} differs from the signed manifest")
-        manifest = _parse_manifest(payload)
+        # The signed payload is, as a rule, the very bytes ``claimed`` was parsed from: the same model, parsed once.
+        manifest = self.claimed if payload == self.claimed_payload else _parse_manifest(payload)
         listed = [entry.path for entry in manifest.files]
         if len(set(listed)) != len(listed):
             raise ManifestError("the manifest lists a file twice")
@@ -291,13 +294,14 @@ def _read_members(data: bytes, limits: ReadLimits) -> dict[str, bytes]:
 _ARCHIVE_ERRORS = (tarfile.TarError, gzip.BadGzipFile, zlib.error, EOFError, OSError)
 
 
-def _claimed(envelope_bytes: bytes) -> tuple[dict[str, Any], BundleManifest]:
+def _claimed(envelope_bytes: bytes) -> tuple[dict[str, Any], bytes, BundleManifest]:
+    """The envelope, its payload and the manifest the payload claims."""
     try:
         envelope = json.loads(envelope_bytes)
         payload = base64.b64decode(envelope["payload"], validate=True)
     except (ValueError, KeyError, TypeError) as exc:
         raise ManifestError(f"{ENVELOPE_NAME} is not a DSSE envelope: {exc}") from exc
-    return envelope, _parse_manifest(payload)
+    return envelope, payload, _parse_manifest(payload)
 
 
 def _plain_first_member(data: bytes, limits: ReadLimits) -> tuple[str, bytes] | None:
@@ -328,7 +332,7 @@ def peek_manifest(data: bytes, limits: ReadLimits = ReadLimits()) -> BundleManif
         raise BundleTooLarge(f"the archive is {len(data)} bytes, the limit is {limits.max_archive_bytes}")
     plain = _plain_first_member(data, limits)
     if plain is not None and plain[0] == ENVELOPE_NAME:
-        return _claimed(plain[1])[1]
+        return _claimed(plain[1])[2]
     members = _iter_members(data, limits, buffer_size=_TAR_BLOCK * 4)  # decompress little beyond the envelope
     try:
         name, content = next(members)
@@ -340,7 +344,7 @@ def peek_manifest(data: bytes, limits: ReadLimits = ReadLimits()) -> BundleManif
         members.close()
     if name != ENVELOPE_NAME:
         raise ManifestError(f"{ENVELOPE_NAME} must be the archive's first member, not {name!r}")
-    return _claimed(content)[1]
+    return _claimed(content)[2]
 
 
 def open_bundle(data: bytes, limits: ReadLimits = ReadLimits()) -> OpenedBundle:
@@ -355,9 +359,15 @@ def open_bundle(data: bytes, limits: ReadLimits = ReadLimits()) -> OpenedBundle:
         raise ManifestError(f"the bundle has no {ENVELOPE_NAME}")
     if MANIFEST_NAME not in members:
         raise ManifestError(f"the bundle has no {MANIFEST_NAME}")
-    envelope, claimed = _claimed(members.pop(ENVELOPE_NAME))
+    envelope, claimed_payload, claimed = _claimed(members.pop(ENVELOPE_NAME))
     raw_manifest = members.pop(MANIFEST_NAME)
-    return OpenedBundle(envelope=envelope, claimed=claimed, members=members, raw_manifest=raw_manifest)
+    return OpenedBundle(
+        envelope=envelope,
+        claimed=claimed,
+        members=members,
+        raw_manifest=raw_manifest,
+        claimed_payload=claimed_payload,
+    )
 
 
 def read_bundle(data: bytes, public_key: Ed25519PublicKey, limits: ReadLimits = ReadLimits()) -> VerifiedBundle:

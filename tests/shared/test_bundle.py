@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 import io
 import json
@@ -74,6 +75,19 @@ def test_round_trip_member_order_and_determinism():
 def test_claimed_manifest_is_available_before_verification():
     _, data = build()
     assert open_bundle(data).claimed.agent_id == "agent-1"
+
+
+def test_verify_answers_with_the_signed_manifest_not_the_claimed_one():
+    """The claimed manifest is reused only when the signed payload is the very bytes it was parsed from."""
+    _, data = build()
+    other_manifest, other = build(household="hh-2")
+    opened, swapped = open_bundle(data), open_bundle(other)
+    assert opened.verify(KEY.public_key()).manifest is opened.claimed
+    mixed = dataclasses.replace(
+        opened, envelope=swapped.envelope, raw_manifest=swapped.raw_manifest, members=swapped.members
+    )
+    verified = mixed.verify(KEY.public_key())
+    assert verified.manifest == other_manifest and verified.manifest != opened.claimed
 
 
 def test_wrong_key_fails():
