@@ -257,6 +257,12 @@ _MAC_KEYWORD_BEFORE = re.compile(r"(?i)(?:mac|bssid|hwaddr)[\"'\s:=_-]{0,4}$")
 _MAC_TAIL_PREFIXES = ("tasmota", "shelly", "esp", "sonoff", "athom", "wled", "obk", "openbeken", "gosund", "nous")
 _NETMASK_V4 = {str(ipaddress.IPv4Network(f"0.0.0.0/{bits}").netmask) for bits in range(33)}
 _HEX_RUN = re.compile(r"[^0-9a-f]")
+# The separator of a MAC or EUI-64 as written (its first non-hex character, or a URL-encoded ':').
+_HARDWARE_SEPARATOR = re.compile(r"%3[Aa]|[^0-9A-Fa-f]")
+# A host name with a local suffix ('nas.local', 'hub.fritz.box.'): the name and the suffix.
+_LOCAL_NAME = re.compile(r"(?i)(.+?)\.(" + _LOCAL_SUFFIXES + r")\.?")
+# What ends the device name a 6-hex MAC tail is read from.
+_NAME_BREAK = re.compile(r"[^0-9A-Za-z_-]")
 
 _KEY_SEPARATORS = str.maketrans("", "", "-_. ")
 
@@ -412,6 +418,10 @@ def _sub_on_lines_with(
 
 
 _CountsAdded = tuple[tuple[str, int], ...]
+# Tuples, not unions: ``isinstance(x, dict | list)`` builds the union at every call (twice the time, and the JSON
+# walks make it for every value).
+_CONTAINERS = (dict, list)
+_SEQUENCES = (list, tuple)
 
 
 def _literal_spellings(value: str, kind: str) -> set[str]:
@@ -471,6 +481,16 @@ class Redactor:
             "|".join(re.escape(trigger) for text_pass in self._passes for trigger in text_pass.triggers)
         )
         self._addresses: dict[str, tuple[str, str | None]] = {}
+        self._learned_pseudonyms: dict[str, Callable[[str], str]] = {
+            "ssid": self.pseudonym_ssid,
+            "hostname": self.pseudonym_hostname,
+            "serial": self.pseudonym_serial,
+            "phone": self.pseudonym_phone,
+            "email": self.pseudonym_email,
+        }
+        # A MAC's pseudonym digits (two keyed hashes), the same for each of its spellings.
+        self._mac_digit_cache: dict[str, str] = {}
+        self._ip_texts: dict[str, bool] = {}
         # Short strings (JSON values) repeat: their redaction and what it counted, valid while nothing new is learned.
         self._short_plain: dict[str, str] = {}
         self._short_counted: dict[str, tuple[str, _CountsAdded, _CountsAdded]] = {}
@@ -501,7 +521,12 @@ class Redactor:
     def _mac_digits(self, hex12: str) -> str:
         """12 pseudonym hex digits: 02 (locally administered), two from the whole MAC, three from its last
         three bytes alone, so a name carrying only the MAC's tail ('tasmota_A4CF12') gets the same tail."""
-        return "02" + self._digest("mac", hex12).hex()[:4] + self._mac_tail(hex12[6:])
+        digits = self._mac_digit_cache.get(hex12)
+        if digits is None:
+            digits = self._mac_digit_cache[hex12] = (
+                "02" + self._digest("mac", hex12).hex()[:4] + self._mac_tail(hex12[6:])
+            )
+        return digits
 
     def _mac_tail(self, hex6: str) -> str:
         return self._digest("mac-tail", hex6).hex()[:6]
@@ -515,7 +540,7 @@ class Redactor:
         if len(hex12) != 12:
             return mac, None
         digits = _same_case(self._mac_digits(hex12), mac)
-        separator = re.search(r"%3[Aa]|[^0-9A-Fa-f]", mac)
+        separator = _HARDWARE_SEPARATOR.search(mac)
         if separator is None:
             return digits, "mac"
         if mac.count(".") == 2 and len(mac) == 14:  # Cisco 'a4cf.1234.5678'
@@ -531,7 +556,7 @@ class Redactor:
         def compute(original: str) -> tuple[str, str | None]:
             hex16 = _HEX_RUN.sub("", original.lower().replace("%3a", ":"))
             digits = _same_case("02" + self._digest("eui64", hex16).hex()[:14], original)
-            separator = re.search(r"%3[Aa]|[^0-9A-Fa-f]", original)
+            separator = _HARDWARE_SEPARATOR.search(original)
             if separator is None:
                 return digits, "eui64"
             return separator[0].join(digits[i : i + 2] for i in range(0, 16, 2)), "eui64"
@@ -578,7 +603,7 @@ class Redactor:
         if self._is_ip(name):
             return self.pseudonym_ip(name)
         if not keep_suffix:
-            local = re.fullmatch(r"(?i)(.+?)\.(" + _LOCAL_SUFFIXES + r")\.?", name)
+            local = _LOCAL_NAME.fullmatch(name)
             if local:
                 name, keep_suffix = local[1], local[2].lower()
         suffix = f".{keep_suffix}" if keep_suffix else ""
@@ -608,13 +633,18 @@ class Redactor:
 
         return self._pseudonym("phone", phone, compute)
 
-    @staticmethod
-    def _is_ip(text: str) -> bool:
-        try:
-            ipaddress.ip_address(text.partition("%")[0])
-        except ValueError:
-            return False
-        return True
+    def _is_ip(self, text: str) -> bool:
+        """Whether a host name is an IP address (memoised: a name recurs at every occurrence, and the ValueError
+        that says no costs microseconds)."""
+        known = self._ip_texts.get(text)
+        if known is None:
+            try:
+                ipaddress.ip_address(text.partition("%")[0])
+                known = True
+            except ValueError:
+                known = False
+            self._ip_texts[text] = known
+        return known
 
     # -- learned values -------------------------------------------------------------------------
 
@@ -658,14 +688,7 @@ class Redactor:
         return self._pseudonym_for(self._literals[original], original)
 
     def _pseudonym_for(self, kind: str, value: str) -> str:
-        pseudonyms: dict[str, Callable[[str], str]] = {
-            "ssid": self.pseudonym_ssid,
-            "hostname": self.pseudonym_hostname,
-            "serial": self.pseudonym_serial,
-            "phone": self.pseudonym_phone,
-            "email": self.pseudonym_email,
-        }
-        return pseudonyms[kind](value)
+        return self._learned_pseudonyms[kind](value)
 
     def replace_learned(self, text: str) -> str:
         """Replace the learned values in ``text`` (a pass of its own, for text redacted before they were learned)."""
@@ -733,9 +756,9 @@ class Redactor:
         kind = match.lastgroup
         if kind in ("hex12", "hex6"):
             return self._address_in_context(kind, value, match)
-        before = self._replaced.copy()
+        before = dict(self._replaced)  # a Counter's copy and subtraction run in Python
         result = self._context_free_address(kind, value)
-        counted = next(iter(self._replaced - before), None)
+        counted = next((name for name, count in self._replaced.items() if count != before.get(name, 0)), None)
         self._addresses[value] = (result, counted)
         return result
 
@@ -769,7 +792,7 @@ class Redactor:
             return value
         # hex6: a MAC tail at the end of a device name
         start = match.start()
-        word = re.split(r"[^0-9A-Za-z_-]", match.string[max(0, start - 24) : start - 1])[-1].lower()
+        word = _NAME_BREAK.split(match.string[max(0, start - 24) : start - 1])[-1].lower()
         if any(c.isdigit() for c in value) or word.startswith(_MAC_TAIL_PREFIXES):
             return self._pseudonym_mac_tail(value)
         return value
@@ -952,20 +975,21 @@ class Redactor:
     def learn_json(self, value: Any) -> None:
         """Learn the identifying values of a JSON document (SSIDs, hostnames, serials, phones) before redacting."""
         if isinstance(value, dict):
+            plans = self._key_plans
             for key, item in value.items():
                 text_key = str(key)
-                kind = (self._key_plans.get(text_key) or self._key_plan(text_key)).learned_kind
+                kind = (plans.get(text_key) or self._key_plan(text_key)).learned_kind
                 if kind is not None and isinstance(item, str):
                     self.learn(kind, item)
                 elif kind is not None and isinstance(item, list):
                     for element in item:
                         if isinstance(element, str):
                             self.learn(kind, element)
-                elif isinstance(item, dict | list):
+                elif isinstance(item, _CONTAINERS):
                     self.learn_json(item)
         elif isinstance(value, list):
             for item in value:
-                if isinstance(item, dict | list):
+                if isinstance(item, _CONTAINERS):
                     self.learn_json(item)
 
     def _redact_short(self, text: str) -> str:
@@ -1002,20 +1026,21 @@ class Redactor:
                 return identifier(value)
             known = self._short_plain.get(value)
             return self._redact_short(value) if known is None else known
-        if isinstance(value, list | tuple):
+        if isinstance(value, _SEQUENCES):
             return [self._redact_value(item, identifier) for item in value]
         if isinstance(value, dict):
             result = {}
+            plans, short_plain = self._key_plans, self._short_plain  # the same dicts all along (learning clears them)
             for key, item in value.items():
                 text_key = str(key)
-                kind, identifier_of_key, _ = self._key_plans.get(text_key) or self._key_plan(text_key)
-                new_key = self._short_plain.get(text_key)
+                kind, identifier_of_key, _ = plans.get(text_key) or self._key_plan(text_key)
+                new_key = short_plain.get(text_key)
                 if new_key is None:
                     new_key = self._redact_short(text_key)
                 if kind is not None and item not in (None, "", [], {}):
                     result[new_key] = self._remove(kind)
                 elif identifier_of_key is None and isinstance(item, str):  # most values: no call for them
-                    known = self._short_plain.get(item)
+                    known = short_plain.get(item)
                     result[new_key] = self._redact_short(item) if known is None else known
                 else:
                     result[new_key] = self._redact_value(item, identifier_of_key)
