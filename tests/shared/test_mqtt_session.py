@@ -97,6 +97,26 @@ async def test_a_full_queue_drops_and_counts_the_newest(mosquitto: Mosquitto) ->
     assert session.received == 3
 
 
+async def test_with_a_hand_off_window_a_burst_crosses_whole_and_in_order(mosquitto: Mosquitto) -> None:
+    """``hand_off_s``: the loop takes a burst at once, after its first message waited for the rest of it; nothing
+    is lost or reordered, and a later burst crosses on its own."""
+    async with _session(mosquitto, "burst/#", hand_off_s=1.0) as session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+        lines = "".join(f"{n}\n" for n in range(20)).encode()
+        for burst in range(2):
+            publisher = await asyncio.create_subprocess_exec(
+                "mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-t", f"burst/{burst}", "-l",
+                stdin=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            await publisher.communicate(lines)
+            assert publisher.returncode == 0
+            messages = [await _receive(session) for _ in range(20)]
+            assert [m.payload for m in messages] == [str(n).encode() for n in range(20)]
+            assert {m.topic for m in messages} == {f"burst/{burst}"}
+            assert len({m.received_at for m in messages}) == 1  # one crossing into the loop
+    assert session.received == 40 and session.dropped == 0
+
+
 async def test_tls_verifies_the_broker_certificate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="shared.mqtt_session")
     certificate = make_server_certificate(tmp_path / "tls")
