@@ -105,6 +105,20 @@ class DeviceUpdate:
         )
 
 
+# The fields a device takes from an update as they are, when the update says them.
+_RECORDED_AS_SAID = (
+    "name",
+    "family",
+    "manufacturer",
+    "model",
+    "firmware",
+    "available",
+    "uptime_s",
+    "restart_reason",
+    "rssi_dbm",
+    "link_quality",
+)
+
 _Value = TypeVar("_Value")
 
 
@@ -112,6 +126,29 @@ def _hand_over(table: dict[str, _Value], old: str, new: str) -> None:
     """A merged device's entry goes to the device it merged into, unless that one has its own."""
     if old in table:
         table.setdefault(new, table.pop(old))
+
+
+def with_changes(device: Device, changes: dict[str, Any]) -> Device:
+    """``device.model_copy(update=changes)`` without pydantic's generic copying (a ``copy.copy`` of each of its
+    internal dicts and sets): a new ``Device`` per message is much of discovery's cost. ``Device`` forbids extra
+    fields and has no private attributes, so its state is its ``__dict__`` and the set of fields set."""
+    copied = Device.__new__(Device)
+    object.__setattr__(copied, "__dict__", {**device.__dict__, **changes})
+    object.__setattr__(copied, "__pydantic_fields_set__", device.__pydantic_fields_set__ | changes.keys())
+    object.__setattr__(copied, "__pydantic_extra__", None)
+    object.__setattr__(copied, "__pydantic_private__", None)
+    return copied
+
+
+def may_reveal_reboot(device: Device, update: DeviceUpdate) -> bool:
+    """A boot counter, a boot announced or logged, or an uptime lower than the last: the only updates that can tell
+    of a reboot (``InventoryStore._reboot_analysis`` finds none in any other)."""
+    return (
+        update.boot_seq is not None
+        or update.boot_announced
+        or update.boot_logged
+        or (update.uptime_s is not None and device.uptime_s is not None and update.uptime_s < device.uptime_s)
+    )
 
 
 def device_id_for(update: DeviceUpdate) -> str:
@@ -144,6 +181,7 @@ class InventoryStore:
         self.availability_heard: set[str] = set()
         self._heard_more = asyncio.Event()
         self.dropped: Counter[DropReason] = Counter()
+        self._last_iso: tuple[datetime | None, str] = (None, "")
 
     @property
     def dropped_updates(self) -> int:
@@ -203,10 +241,13 @@ class InventoryStore:
     def _keys_of(update: DeviceUpdate) -> list[str]:
         return [*update.keys, *(f"mac:{m}" for m in (normalise_mac(x) for x in update.macs) if m)]
 
-    def _find(self, update: DeviceUpdate) -> str | None:
-        found = list(dict.fromkeys(self._key_index[key] for key in self._keys_of(update) if key in self._key_index))
+    def _find(self, update: DeviceUpdate, keys: list[str]) -> str | None:
+        found = [self._key_index[key] for key in keys if key in self._key_index]
         if found:
-            return self._join(found)
+            first = found[0]
+            if all(device_id == first for device_id in found):
+                return first  # keys that all name one device (a device's every report after its first)
+            return self._join(list(dict.fromkeys(found)))
         if update.source == ARP_SOURCE:
             # ARP knows the MAC behind an address: it completes a device seen without one (mDNS-only devices).
             for ip in update.ips:
@@ -335,7 +376,8 @@ class InventoryStore:
             await self._heard_more.wait()
 
     def observe(self, update: DeviceUpdate, at: datetime) -> list[TimelineEvent]:
-        device_id = self._find(update)
+        new_keys = self._keys_of(update)
+        device_id = self._find(update, new_keys)
         events: list[TimelineEvent] = []
         is_new = device_id is None
         if device_id is None:
@@ -346,12 +388,11 @@ class InventoryStore:
             self._devices[device_id] = Device(id=device_id, first_seen=at, last_seen=at)
             events.append(self._event(at, EventKind.DEVICE_JOINED, EventState.DISCOVERED, update, device_id, {}))
         device = self._devices[device_id]
-        if update.shows_life():
+        if device_id not in self._alive and update.shows_life():
             self._alive.add(device_id)
         if update.available is not None and device_id not in self.availability_heard:
             self.availability_heard.add(device_id)
             self._heard_more.set()
-        new_keys = self._keys_of(update)
         for key in new_keys:
             self._key_index[key] = device_id
         for ip in update.ips:
@@ -362,9 +403,15 @@ class InventoryStore:
         self._devices[device_id] = self._merged(device, update, at, new_keys)
         if update.message is not None:
             self._recent.setdefault(device_id, deque(maxlen=RECENT_MESSAGES)).append(
-                {"ts": at.isoformat(), "source": update.source, "message": update.message[:500]}
+                {"ts": self._iso(at), "source": update.source, "message": update.message[:500]}
             )
         return events
+
+    def _iso(self, at: datetime) -> str:
+        """``at.isoformat()``, once for the many messages of a batch (they share their arrival time)."""
+        if self._last_iso[0] is not at:
+            self._last_iso = (at, at.isoformat())
+        return self._last_iso[1]
 
     def _merged(self, device: Device, update: DeviceUpdate, at: datetime, keys: list[str]) -> Device:
         """The device with what ``update`` adds. Only the fields it changes are built and copied: a device repeats
@@ -380,32 +427,26 @@ class InventoryStore:
         add("identifiers", device.identifiers, (k for k in keys if k != device.id))
         if update.macs:
             add("macs", device.macs, (normalise_mac(x) for x in update.macs))
-        add("ips", device.ips, update.ips)
-        add("services", device.services, update.services)
-        add("sources", device.sources, (update.source,))
-        add("names", device.names, (update.name,))
+        if update.ips:
+            add("ips", device.ips, update.ips)
+        if update.services:
+            add("services", device.services, update.services)
+        for name, value in (("sources", update.source), ("names", update.name)):
+            current = device.__dict__[name]
+            if value and value not in current:
+                changes[name] = [*current, value]
         if update.attributes and any(device.attributes.get(k, _MISSING) != v for k, v in update.attributes.items()):
             changes["attributes"] = device.attributes | update.attributes
-        for name in (
-            "name",
-            "family",
-            "manufacturer",
-            "model",
-            "firmware",
-            "available",
-            "uptime_s",
-            "restart_reason",
-            "rssi_dbm",
-            "link_quality",
-        ):
-            value = getattr(update, name)
-            if value is not None and value != getattr(device, name):
+        said, known = update.__dict__, device.__dict__
+        for name in _RECORDED_AS_SAID:
+            value = said[name]
+            if value is not None and value != known[name]:
                 changes[name] = value
         if update.parent_key:
             parent = self._key_index.get(update.parent_key) or update.parent_key
             if parent != device.parent_id:
                 changes["parent_id"] = parent
-        return device.model_copy(update=changes)
+        return with_changes(device, changes)
 
     def _changes(self, device: Device, update: DeviceUpdate, at: datetime, is_new: bool) -> list[TimelineEvent]:
         events = []
@@ -482,6 +523,14 @@ class InventoryStore:
         self, device: Device, update: DeviceUpdate, at: datetime, is_new: bool
     ) -> tuple[dict[str, Any], datetime] | None:
         """The reboot this update reveals — its detail and when the boot happened — or None."""
+        if not may_reveal_reboot(device, update):
+            return None  # a device's steady report: the analysis below is for the few that may tell of a boot
+        return self._reboot_analysis(device, update, at, is_new)
+
+    def _reboot_analysis(
+        self, device: Device, update: DeviceUpdate, at: datetime, is_new: bool
+    ) -> tuple[dict[str, Any], datetime] | None:
+        """``_reboot_reason`` for any update, steady or not."""
         boot_at = at - timedelta(seconds=update.uptime_s or 0.0)
         reason = update.restart_reason
         reason_at = self._reason_at.get(device.id)

@@ -44,6 +44,7 @@ from .clock import Clock
 from .collector_client import CollectorClient, collector_url
 from .config import AgentConfig
 from .discovery import Discovery
+from .discovery.mqtt import STEADY_HAND_OFF_S
 from .faults import Capture, FaultEngine
 from .identity import Identity
 from .inventory import InventoryStore
@@ -187,7 +188,9 @@ class AgentRuntime:
             self.supervisor.watch(self.ssdp)
         self.monitor = await self._stack.enter_async_context(ConnectivityMonitor(config, recorder, self.clock))
         self.supervisor.watch(self.monitor)
-        discovery = await self._stack.enter_async_context(Discovery(config, recorder, self.inventory, clock=self.clock))
+        discovery = await self._stack.enter_async_context(
+            Discovery(config, recorder, self.inventory, clock=self.clock, hand_off_s=STEADY_HAND_OFF_S)
+        )
         self.supervisor.watch(discovery)
         if config.web.enabled:
             # The port now; the page's aiohttp server and templates (about 13 MB) at its first visitor.

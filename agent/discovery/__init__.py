@@ -22,9 +22,18 @@ from .mqtt import MqttDiscovery
 
 class Discovery:
     def __init__(
-        self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, *, clock: Clock | None = None
+        self,
+        config: AgentConfig,
+        sink: EvidenceSink,
+        inventory: InventoryStore,
+        *,
+        clock: Clock | None = None,
+        hand_off_s: float = 0.0,
     ) -> None:
+        """``hand_off_s``: how long a burst of MQTT messages gathers before the loop reads it (``MqttSession``;
+        0: at once)."""
         self._config = config
+        self._hand_off_s = hand_off_s
         self._sink = sink
         self._inventory = inventory
         self._clock = clock or Clock()
@@ -40,7 +49,7 @@ class Discovery:
     async def __aenter__(self) -> Self:
         if self._config.broker.url is not None:
             self.mqtt = await self._stack.enter_async_context(
-                MqttDiscovery(self._config, self._sink, self._inventory, self._clock)
+                MqttDiscovery(self._config, self._sink, self._inventory, self._clock, hand_off_s=self._hand_off_s)
             )
         addresses = bind_addresses(self._config) if self._config.discovery.mdns else []
         if addresses:

@@ -33,6 +33,11 @@ _LOGGER = logging.getLogger(__name__)
 QUEUE_SIZE = 20_000
 MAX_BRIDGES = 16
 MAX_FOLLOWED = 10_000  # availability topics and topic aliases named by discovery configs, together
+# The running agent's read window on the home broker's socket (``MqttSession`` ``hand_off_s``): a home's devices
+# report in bursts, and reading each burst whole costs the hub's loop one wake-up for it instead of one every few
+# messages. Discovery learns what the messages say this much later; the one click, which waits for its answers,
+# hands off at once.
+STEADY_HAND_OFF_S = 0.25
 
 # Sequence, not list: each family's parser returns a list of its own narrower item type.
 Parser = Callable[[str, bytes, datetime], Sequence[DeviceUpdate | LogLine]]
@@ -106,7 +111,15 @@ def routes(config: AgentConfig) -> list[Route]:
 class MqttDiscovery:
     """Async context manager: the session loop and the consumer of incoming messages."""
 
-    def __init__(self, config: AgentConfig, sink: EvidenceSink, inventory: InventoryStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        sink: EvidenceSink,
+        inventory: InventoryStore,
+        clock: Clock,
+        *,
+        hand_off_s: float = 0.0,
+    ) -> None:
         broker = config.broker
         assert broker.url is not None
         self._config = config
@@ -136,6 +149,7 @@ class MqttDiscovery:
             protocol=MqttProtocol.V311,
             subscriptions=self._subscriptions,
             queue_size=QUEUE_SIZE,
+            hand_off_s=hand_off_s,
             reconnect=Reconnect(broker.reconnect_min_s, broker.reconnect_max_s),
             clock=clock.now,
             on_login=self._login_answer,
@@ -199,10 +213,11 @@ class MqttDiscovery:
             self._followed_last[topic] = payload
             for followed in list(followers.values()):
                 self._availability(topic, followed, payload, at)
-        prefix, _, last = topic.rpartition("/")
-        canonical = self._aliases.get(prefix + "/")
-        if canonical is not None:
-            topic = canonical + last  # a custom FullTopic's message, read as the default layout's
+        if self._aliases:
+            prefix, _, last = topic.rpartition("/")
+            canonical = self._aliases.get(prefix + "/")
+            if canonical is not None:
+                topic = canonical + last  # a custom FullTopic's message, read as the default layout's
         if (
             self._config.discovery.zigbee2mqtt_autodetect
             and topic.endswith(zigbee2mqtt.INFO_SUFFIX)
@@ -232,6 +247,8 @@ class MqttDiscovery:
             update = self._one_device_per_node(update)
         for event in self._inventory.observe(update, at):
             self._sink.event(event)
+        if not update.attributes:
+            return  # no availability topics or topic aliases named (a device's steady report)
         mode = update.attributes.get("availability_mode", "latest")
         for entry in update.attributes.get("availability", []):
             topic = entry.get("topic")

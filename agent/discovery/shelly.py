@@ -8,7 +8,6 @@ so both are keys of one device. ``reset_reason`` is ESP-IDF's ``esp_reset_reason
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from ..inventory import DeviceUpdate
@@ -51,11 +50,14 @@ def _key(prefix: str) -> str:
     return f"shelly:{prefix}"
 
 
-def _status_update(prefix: str, params: dict[str, Any], raw: str, family: str) -> DeviceUpdate:
+def _status_update(
+    prefix: str, params: dict[str, Any], raw: str, family: str, source_id: str | None = None
+) -> DeviceUpdate:
+    """``source_id``: the ``src`` an RPC frame names, another key of the same device."""
     system, wifi = as_dict(params.get("sys")), as_dict(params.get("wifi"))
     updates = as_dict(system.get("available_updates"))
     return DeviceUpdate(
-        keys=(_key(prefix),),
+        keys=(_key(prefix), _key(source_id)) if source_id else (_key(prefix),),
         source=SOURCE,
         family=family,
         manufacturer="Shelly",
@@ -139,9 +141,6 @@ def parse(topic: str, payload: bytes) -> list[DeviceUpdate]:
         method = frame.get("method")
         if method not in ("NotifyStatus", "NotifyFullStatus"):
             return []
-        update = _status_update("/".join(parts[:-2]), as_dict(frame.get("params")), text(payload), "shelly_gen2")
-        source_id = as_str(frame.get("src"))
-        if source_id:
-            update = replace(update, keys=(*update.keys, _key(source_id)))
-        return [update]
+        params, source_id = as_dict(frame.get("params")), as_str(frame.get("src"))
+        return [_status_update("/".join(parts[:-2]), params, text(payload), "shelly_gen2", source_id)]
     return []

@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from lab.certs import make_server_certificate
 from lab.mosquitto import Mosquitto
 from shared.broker_url import parse_broker_url
+from shared.models import utcnow
 from shared.mqtt_session import Message, MqttProtocol, MqttSession, NotConnected, Reconnect, Will
 from tests.nodelay import nodelay, peer_nodelay
 from tests.waiting import eventually
@@ -100,6 +102,29 @@ async def test_a_full_queue_drops_and_counts_the_newest(mosquitto: Mosquitto) ->
         kept = [(await _receive(session)).payload for _ in range(3)]
     assert kept == [b"0", b"1", b"2"]  # what waited is kept; memory never grows past the bound
     assert session.received == 3
+
+
+async def test_with_a_hand_off_window_a_burst_crosses_whole_and_in_order(mosquitto: Mosquitto) -> None:
+    """``hand_off_s``: the loop reads a burst at once, a window after its first message arrived; nothing is lost
+    or reordered, and a later burst is read on its own."""
+    async with _session(mosquitto, "burst/#", hand_off_s=1.0) as session:
+        await asyncio.wait_for(session.connected.wait(), 5)
+        lines = "".join(f"{n}\n" for n in range(20)).encode()
+        for burst in range(2):
+            sent = utcnow()
+            publisher = await asyncio.create_subprocess_exec(
+                "mosquitto_pub", "-h", mosquitto.host, "-p", str(mosquitto.port), "-t", f"burst/{burst}", "-l",
+                stdin=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            await publisher.communicate(lines)
+            assert publisher.returncode == 0
+            messages = [await _receive(session) for _ in range(20)]
+            assert [m.payload for m in messages] == [str(n).encode() for n in range(20)]
+            assert {m.topic for m in messages} == {f"burst/{burst}"}
+            times = [m.received_at for m in messages]
+            assert max(times) - min(times) < timedelta(seconds=0.2)  # read together, not as each arrived
+            assert min(times) - sent > timedelta(seconds=0.8)  # after the window, which the first one opened
+    assert session.received == 40 and session.dropped == 0
 
 
 async def test_tls_verifies_the_broker_certificate(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
