@@ -227,8 +227,9 @@ def _run_hubs(port: int, grants: list[dict[str, Any]], echo: dict[str, Any], par
 @contextmanager
 def _hubs_process(port: int, grants: list[LiveGrant], echo: LiveGrant) -> Iterator[None]:
     """The hubs in a process of their own (in the field each is a machine of its own), up and answering."""
-    ours, theirs = multiprocessing.get_context("spawn").Pipe()
-    process = multiprocessing.get_context("spawn").Process(
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: nothing of the bench's loop inherited
+    ours, theirs = spawn.Pipe()
+    process = spawn.Process(
         target=_run_hubs,
         args=(port, [g.model_dump() for g in grants], echo.model_dump(), theirs),
         name="bench-live-hubs",

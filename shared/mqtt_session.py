@@ -4,8 +4,8 @@ collector's relay.
 ``MqttSession`` is the one bridge from paho-mqtt to asyncio:
 
 - **The event loop drives the socket**: paho's packet handling runs in the loop's thread, called when the socket
-  is readable (``loop_read``) or has something to write (``loop_write``, registered through paho's
-  ``on_socket_register_write``) and once a second for keepalive (``loop_misc``); a publish is written at once.
+  is readable (``loop_read``), when paho queued something (``loop_write``: at once, and again when the socket
+  is writable if it did not take it all) and once a second for keepalive (``loop_misc``).
   No thread of paho's: a message or an answer does not wait for another thread to get the interpreter (a live
   round trip used to cross paho's threads four times, docs/performance.md "Live request").
 
@@ -25,7 +25,8 @@ collector's relay.
 - **Read window** (``hand_off_s``): by default the loop reads as soon as the socket is readable; with
   ``hand_off_s`` it reads that long after, so the messages of a burst (a home's devices reporting on the same
   beat) are read together: one wake-up of the loop, and of the queue's consumers, instead of one per message or
-  few. Each message's ``received_at`` is when it was read.
+  few. Each message's ``received_at`` is when its turn of reading began: the messages read together share one
+  time (the inventory formats it once per burst, not once per message).
 - **Clean shutdown**: leaving the context disconnects (MQTT v5 with a ``will``: "disconnect with will message",
   so the broker publishes the will, e.g. a retained ``offline``), sent before the socket is closed.
 
@@ -334,12 +335,14 @@ class MqttSession:
             loop.call_soon(settle, f"disconnected: {reason_code}")
 
         def on_message(_c: Any, _u: Any, message: mqtt.MQTTMessage) -> None:
+            driver = self._driver  # messages arrive only through its reads
+            assert driver is not None
             properties = message.properties
             arrived = Message(
                 topic=message.topic,
                 payload=bytes(message.payload),
                 retain=bool(message.retain),
-                received_at=self._clock(),
+                received_at=driver.read_at,
                 response_topic=getattr(properties, "ResponseTopic", None),
                 correlation=getattr(properties, "CorrelationData", None),
             )
@@ -373,7 +376,7 @@ class MqttSession:
             )
         except OSError as exc:  # ssl.SSLError (an untrusted certificate, say) is one too
             raise SessionLost(f"cannot reach {self.address}: {exc}") from exc
-        driver = _LoopDriver(client, loop, lost, self.name, self._logger, self._hand_off_s)
+        driver = _LoopDriver(client, loop, lost, self.name, self._logger, self._clock, self._hand_off_s)
         self._client, self._driver = client, driver
         try:
             while not lost.done():
@@ -395,8 +398,8 @@ class _LoopDriver:
     """The event loop driving one connected paho client: it reads when the socket is readable, and writes what
     paho queued at once, waiting for the socket to be writable only when it did not take it all.
 
-    paho writes a packet itself when it is queued outside its callbacks (no ``on_socket_register_write`` is
-    set, and no thread of paho's runs): a publish, a PINGREQ, a PUBACK. What is queued inside a callback (the
+    paho writes a packet itself when it is queued outside its callbacks (no thread of paho's runs, so it does
+    not leave the writing to one): a publish, a PINGREQ, a PUBACK. What is queued inside a callback (the
     birth, the subscriptions made on CONNACK) and what the socket did not take are written by ``write``, after
     each read and after each call of the owner's.
     """
@@ -408,12 +411,14 @@ class _LoopDriver:
         lost: asyncio.Future[str],
         name: str,
         logger: logging.Logger,
+        clock: Callable[[], datetime],
         read_after_s: float = 0.0,
     ) -> None:
         sock = client.socket()
         assert sock is not None
         self._client, self._loop, self._sock, self._lost = client, loop, sock, lost
-        self._name, self._logger = name, logger
+        self._name, self._logger, self._clock = name, logger, clock
+        self.read_at = clock()  # when the current turn of reading began: every message it reads arrived then
         self._read_after_s = read_after_s
         self._read_later: asyncio.TimerHandle | None = None
         self._waiting_to_write = False
@@ -450,6 +455,7 @@ class _LoopDriver:
             self._loop.add_reader(self._sock, self._readable)
 
     def _read(self) -> None:
+        self.read_at = self._clock()
         try:
             for _ in range(READ_BURST):  # paho reads one packet per call; a flood costs no loop turn each
                 self._client.loop_read()

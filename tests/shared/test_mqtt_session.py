@@ -121,9 +121,8 @@ async def test_with_a_hand_off_window_a_burst_crosses_whole_and_in_order(mosquit
             messages = [await _receive(session) for _ in range(20)]
             assert [m.payload for m in messages] == [str(n).encode() for n in range(20)]
             assert {m.topic for m in messages} == {f"burst/{burst}"}
-            times = [m.received_at for m in messages]
-            assert max(times) - min(times) < timedelta(seconds=0.2)  # read together, not as each arrived
-            assert min(times) - sent > timedelta(seconds=0.8)  # after the window, which the first one opened
+            (read_at,) = {m.received_at for m in messages}  # read in one turn, so one arrival time
+            assert read_at - sent > timedelta(seconds=0.8)  # after the window, which the first one opened
     assert session.received == 40 and session.dropped == 0
 
 
