@@ -134,3 +134,6 @@ class Probe:
             reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message") if with_will else None
         )
         self.client.loop_stop()
+        # paho keeps the socket pair that woke its thread until the client is collected, and a probe goes with
+        # the garbage collector (its callbacks make a cycle), which may finalize those sockets first: unclosed.
+        self.client._reset_sockets(sockpair_only=True)
