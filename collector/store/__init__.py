@@ -1,7 +1,8 @@
 """The collector's storage: metadata in a store (SQLite or PostgreSQL), bundle bytes in a blob store.
 
 ``Database`` runs the synchronous ``Store`` on one dedicated thread, so the event loop never blocks on the
-database and the store needs no locks: ``await db.run(Store.get_ticket, 42)``.
+database and the store needs no locks: ``await db.run(Store.get_ticket, 42)``. What keeps the database's log
+short runs beside it (``Backend.background_checkpoints``), so no call waits for that either.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from functools import partial
 from typing import Concatenate, ParamSpec, Self, TypeVar
 
 from ..config import CollectorConfig
 from .backends import Backend
+from .backends.checkpoints import CHECKPOINT_INTERVAL_S
 from .sql import Store
 
 P = ParamSpec("P")
@@ -39,21 +42,34 @@ def open_store(config: CollectorConfig) -> Store:
 class Database:
     """Async access to the store; an async context manager that owns the store's thread."""
 
-    def __init__(self, config: CollectorConfig) -> None:
+    def __init__(self, config: CollectorConfig, *, checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S) -> None:
         self._config = config
+        self._checkpoint_interval_s = checkpoint_interval_s
         self._executor: ThreadPoolExecutor | None = None
         self._store: Store | None = None
+        self._stack = AsyncExitStack()
+        self.checkpoints: object | None = None  # what the backend runs beside the store (for tests to watch)
 
     async def __aenter__(self) -> Self:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector-store")
-        self._store = await asyncio.get_running_loop().run_in_executor(self._executor, open_store, self._config)
+        loop = asyncio.get_running_loop()
+        async with AsyncExitStack() as stack:  # what is open so far is closed again if a later step fails
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collector-store")
+            stack.callback(executor.shutdown, wait=True)
+            store = await loop.run_in_executor(executor, open_store, self._config)
+            stack.push_async_callback(loop.run_in_executor, executor, store.close)  # after the checkpoints' end
+            checkpoints = await loop.run_in_executor(
+                executor, store.backend.background_checkpoints, self._checkpoint_interval_s
+            )
+            if checkpoints is not None:
+                self.checkpoints = await stack.enter_async_context(checkpoints)
+            self._executor, self._store, self._stack = executor, store, stack.pop_all()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._executor is not None and self._store is not None
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._store.close)
-        self._executor.shutdown(wait=True)
-        self._executor = self._store = None
+        try:
+            await self._stack.aclose()
+        finally:
+            self._executor = self._store = self.checkpoints = None
 
     async def run(self, method: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self._executor is None or self._store is None:

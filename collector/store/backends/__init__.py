@@ -8,7 +8,7 @@ schema and its numbered migrations, and the few expressions that differ (JSON fi
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -73,5 +73,10 @@ class Backend(Protocol):
     def refusal(self, exc: BaseException) -> CollectorError | None:
         """What ``exc`` means to a client when the database, not the request, is at fault (disk full: 507,
         server gone: 503); None for anything else (a bug, left to the error middleware)."""
+
+    def background_checkpoints(self, interval_s: float) -> AbstractAsyncContextManager[object] | None:
+        """For a server, on the store's thread: what keeps the database's log short from a thread of its own while
+        entered, the store's own commits no longer doing it (SQLite's WAL checkpoints); None where the database
+        server does that itself."""
 
     def close(self) -> None: ...

@@ -274,5 +274,9 @@ class PostgresBackend:
             return DatabaseUnavailable(f"the database is unavailable: {exc}")
         return None
 
+    @staticmethod
+    def background_checkpoints(interval_s: float) -> None:
+        return None  # the server checkpoints its own WAL
+
     def close(self) -> None:
         self.connection.raw.close()

@@ -20,6 +20,7 @@ from ..limits import schema as rate_buckets_schema
 from ..outbox import SCHEMA as OUTBOX_SCHEMA
 from ..search import SCHEMA as SEARCH_SCHEMA
 from . import Dialect, Duty
+from .checkpoints import WalCheckpoints
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS households (
@@ -112,6 +113,7 @@ class SqliteBackend:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.connection.row_factory = sqlite3.Row
         self.connection.execute("PRAGMA journal_mode=WAL")
@@ -159,6 +161,10 @@ class SqliteBackend:
         if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode & 0xFF in DISK_REFUSED:
             return StorageFailed(f"the database cannot be written: {exc}")
         return None
+
+    def background_checkpoints(self, interval_s: float) -> WalCheckpoints:
+        self.connection.execute("PRAGMA wal_autocheckpoint=0")
+        return WalCheckpoints(self.path, interval_s)
 
     def close(self) -> None:
         self.connection.close()
