@@ -1,7 +1,7 @@
 """SQLite's WAL checkpoints from a connection and thread of their own, so that no store call waits for one.
 
 SQLite's automatic checkpoint runs inside the commit that takes the WAL past 1,000 pages: that commit then copies
-the pages into the database file and fsyncs both files. On the build host this held the commit for 2–5 ms once
+the pages into the database file and fsyncs both files. On the build host this held the commit for 2–9 ms once
 every few hundred commits, and with it every call queued on the store's one thread: a live request's audit entry,
 an ingest batch (`docs/performance.md`, "Live request"). A serving store's connection turns the automatic
 checkpoint off, and ``WalCheckpoints`` checkpoints every ``interval_s`` instead, in PASSIVE mode, which neither
