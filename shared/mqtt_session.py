@@ -8,6 +8,10 @@ collector's relay.
   is writable if it did not take it all) and once a second for keepalive (``loop_misc``).
   No thread of paho's: a message or an answer does not wait for another thread to get the interpreter (a live
   round trip used to cross paho's threads four times, docs/performance.md "Live request").
+- **Reads in large pieces**: paho asks for each packet in three or four ``recv`` calls; the session's client
+  takes up to ``RECV_SIZE`` bytes in one and hands paho the pieces from memory (a system call per burst, not
+  per packet's field). A turn of the loop handles up to ``READ_BURST`` packets; when more are waiting, held or
+  in the socket, the next turn reads on.
 
 - **Reconnect** is ours and explicit (``shared.aio.reconnect_forever``): jittered exponential backoff between
   ``Reconnect.min_s`` and ``max_s``, back to the minimum after a session that stayed up ``healthy_s``, so a
@@ -25,8 +29,9 @@ collector's relay.
 - **Read window** (``hand_off_s``): by default the loop reads as soon as the socket is readable; with
   ``hand_off_s`` it reads that long after, so the messages of a burst (a home's devices reporting on the same
   beat) are read together: one wake-up of the loop, and of the queue's consumers, instead of one per message or
-  few. Each message's ``received_at`` is when its turn of reading began: the messages read together share one
-  time (the inventory formats it once per burst, not once per message).
+  few. The window is opened by the first arrival only: a flood longer than a turn is read on turn after turn,
+  not a window per turn. Each message's ``received_at`` is when its turn of reading began: the messages read
+  together share one time (the inventory formats it once per burst, not once per message).
 - **Clean shutdown**: leaving the context disconnects (MQTT v5 with a ``will``: "disconnect with will message",
   so the broker publishes the will, e.g. a retained ``offline``), sent before the socket is closed.
 
@@ -63,6 +68,7 @@ KEEPALIVE_S = 30
 MISC_INTERVAL_S = 1.0  # how often paho checks the keepalive (sends PINGREQ, notices a silent broker)
 CLOSE_TIMEOUT_S = 5.0  # for the DISCONNECT to leave before the socket is closed anyway
 READ_BURST = 64  # packets read per turn of the loop at most, so a flood does not starve the loop's other work
+RECV_SIZE = 65536  # bytes taken from the socket at once: a burst of device reports in one call
 
 
 class MqttProtocol(Enum):
@@ -103,6 +109,29 @@ class Message:
     received_at: datetime  # when it crossed into the event loop, not when a consumer got to it
     response_topic: str | None = None  # MQTT v5 request/response
     correlation: bytes | None = None
+
+
+class _BufferedClient(mqtt.Client):
+    """paho's client reading the socket in large pieces. paho asks for each packet in three or four ``recv``
+    calls (its type, each byte of its length, the rest), a system call each; this takes what the socket holds
+    in one and hands paho its pieces from memory. Whatever is held here is unread for the selector, so the
+    reader asks ``buffered`` before it waits for the socket again. ``_sock_recv`` is paho's own (private, kept
+    by the pin ``<3``); were it renamed, paho would read the socket itself, correctly, only without the saving."""
+
+    _held = b""
+    _at = 0
+
+    def buffered(self) -> bool:
+        return self._at < len(self._held)
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._at >= len(self._held):
+            self._held, self._at = super()._sock_recv(RECV_SIZE), 0  # BlockingIOError when there is nothing
+            if not self._held:
+                return b""  # the broker closed the connection
+        start = self._at
+        self._at = min(start + bufsize, len(self._held))
+        return self._held[start : self._at]
 
 
 def without_nagle(_client: mqtt.Client, _userdata: Any, sock: object) -> None:
@@ -273,9 +302,9 @@ class MqttSession:
                     "%s: %d messages dropped so far, %d already waiting", self.name, self.dropped, self._queue.qsize()
                 )
 
-    def _new_client(self, loop: asyncio.AbstractEventLoop, lost: asyncio.Future[str]) -> mqtt.Client:
+    def _new_client(self, loop: asyncio.AbstractEventLoop, lost: asyncio.Future[str]) -> _BufferedClient:
         v5 = self._protocol is MqttProtocol.V5
-        client = mqtt.Client(
+        client = _BufferedClient(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             protocol=self._protocol.value,
@@ -406,7 +435,7 @@ class _LoopDriver:
 
     def __init__(
         self,
-        client: mqtt.Client,
+        client: _BufferedClient,
         loop: asyncio.AbstractEventLoop,
         lost: asyncio.Future[str],
         name: str,
@@ -455,12 +484,17 @@ class _LoopDriver:
             self._loop.add_reader(self._sock, self._readable)
 
     def _read(self) -> None:
+        if self._closed.done():  # a turn asked for by the last one, after the session ended
+            return
         self.read_at = self._clock()
         try:
+            client = self._client
             for _ in range(READ_BURST):  # paho reads one packet per call; a flood costs no loop turn each
-                self._client.loop_read()
-                if not _more_to_read(self._client.socket()):
+                client.loop_read()
+                if not client.buffered() and not _more_to_read(client.socket()):
                     break
+            else:  # more to read: the next turn reads on, not another window (nor the selector: what is held)
+                self._loop.call_soon(self._read)
             self.write()
         except Exception as exc:  # a bug in one message's handling: this session ends, the next one starts
             self._logger.exception("%s: reading from the broker failed", self._name)
