@@ -342,7 +342,7 @@ async def test_a_flood_under_a_read_window_is_read_on_not_a_window_per_turn(mosq
     assert [first.payload, *(message.payload for message in rest)] == [b"%d" % number for number in range(count)]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     sizes=st.lists(
         st.integers(0, 300) | st.integers(0, 300) | st.integers(RECV_SIZE - 600, 3 * RECV_SIZE), max_size=150
