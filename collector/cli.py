@@ -36,6 +36,11 @@ from .models import Role
 from .store import Store, open_store
 from .web.passwords import hash_password
 
+# How long requests in flight may take to finish once the server is told to stop (SIGTERM). aiohttp's own default
+# is 60 s: one client trickling an upload held every stop that long, past the unit's TimeoutStopSec (20 s), and
+# systemd's SIGKILL then skipped the store's close. An upload cut off here is sent again by its hub.
+STOP_GRACE_S = 5.0
+
 
 def _store(config: CollectorConfig) -> closing[Store]:
     return closing(open_store(config))
@@ -55,10 +60,18 @@ def serve(args: argparse.Namespace, config: CollectorConfig) -> int:
             raise CollectorError(
                 f"cannot load the TLS certificate {config.tls_certfile}: {exc}", code="bad_configuration"
             ) from exc
-    logging.getLogger(__name__).info(
-        "collector serving %s on %s://%s:%s", config.data_dir, "https" if tls else "http", host, port
+    logger = logging.getLogger(__name__)
+    logger.info("collector serving %s on %s://%s:%s", config.data_dir, "https" if tls else "http", host, port)
+    web.run_app(
+        create_app(config),
+        host=host,
+        port=port,
+        ssl_context=tls,
+        print=None,
+        access_log=None,
+        shutdown_timeout=STOP_GRACE_S,
     )
-    web.run_app(create_app(config), host=host, port=port, ssl_context=tls, print=None, access_log=None)
+    logger.info("collector stopped")
     return 0
 
 

@@ -134,13 +134,15 @@ class CollectorProcess:
             self._proc.wait()
             self._proc = None
 
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it does not leave within 10 s."""
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL if it does not leave within 10 s. Its exit code when it left by itself."""
+        code = None
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(10)
+                code = self._proc.wait(10)
         self.kill()
+        return code
 
     def __enter__(self) -> CollectorProcess:
         self.start()
