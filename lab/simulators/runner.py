@@ -184,12 +184,20 @@ class SimulatedDevice:
 
     def shutdown(self) -> None:
         """A planned restart/shutdown: the device says Offline itself, then disconnects cleanly."""
-        if self.client is not None and self.connected:
-            will = self.opts.family.will(self.snapshot(time.monotonic()))
-            if will is not None:
-                self.client.publish(will.topic, will.payload, qos=1, retain=will.retain).wait_for_publish(1.0)
-            self.client.disconnect()
-            self.client.loop(timeout=0.2)
+        client = self.client
+        if client is None or not self.connected:
+            return
+        will = self.opts.family.will(self.snapshot(time.monotonic()))
+        if will is not None:
+            sent = client.publish(will.topic, will.payload, qos=1, retain=will.retain)
+            # No thread of paho's reads here: the PUBACK arrives only through loop() (waiting on the message alone
+            # always took the whole second, and the lab's teardown killed the device meanwhile).
+            deadline = time.monotonic() + 1.0
+            while not sent.is_published() and time.monotonic() < deadline:
+                if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
+                    break
+        client.disconnect()
+        client.loop(timeout=0.2)
 
 
 def _register_mdns(opts: Options, devices: list[SimulatedDevice], now: float):  # type: ignore[no-untyped-def]
