@@ -491,7 +491,7 @@ class _LoopDriver:
             client = self._client
             for _ in range(READ_BURST):  # paho reads one packet per call; a flood costs no loop turn each
                 client.loop_read()
-                if not client.buffered() and not _more_to_read(client.socket()):
+                if not _more_to_read(client):
                     break
             else:  # more to read: the next turn reads on, not another window (nor the selector: what is held)
                 self._loop.call_soon(self._read)
@@ -522,9 +522,12 @@ class _LoopDriver:
             self._sock.close()
 
 
-def _more_to_read(sock: Any) -> bool:
-    """Whether a packet may be waiting: bytes in the socket, or (TLS) a record the SSL object has already
-    decrypted, which the selector cannot see."""
+def _more_to_read(client: _BufferedClient) -> bool:
+    """Whether a packet may be waiting: bytes the client holds, bytes in the socket, or (TLS) a record the SSL
+    object has already decrypted; the selector sees only the socket's."""
+    if client.buffered():
+        return True
+    sock: Any = client.socket()  # paho's type for it has no recv flags
     if sock is None:
         return False
     if isinstance(sock, ssl.SSLSocket):

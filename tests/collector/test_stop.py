@@ -8,7 +8,8 @@ from pathlib import Path
 from collector.cli import STOP_GRACE_S
 from lab.collector_process import CollectorProcess
 
-UNIT_STOP_TIMEOUT_S = 20  # packaging/homediag-collector@.service, TimeoutStopSec
+UNIT = Path(__file__).parents[2] / "packaging" / "homediag-collector@.service"
+UNIT_STOP_TIMEOUT_S = 20  # its TimeoutStopSec
 
 
 def test_a_stalled_upload_does_not_hold_the_stop(tmp_path: Path) -> None:
@@ -16,7 +17,7 @@ def test_a_stalled_upload_does_not_hold_the_stop(tmp_path: Path) -> None:
     finish, not aiohttp's 60 s: the unit's stop timeout would SIGKILL the collector first and skip closing the
     store. The collector leaves by itself, says so, and the stalled client's connection is closed."""
     assert STOP_GRACE_S < UNIT_STOP_TIMEOUT_S / 2
-    assert "TimeoutStopSec=20" in (Path(__file__).parents[2] / "packaging" / "homediag-collector@.service").read_text()
+    assert f"\nTimeoutStopSec={UNIT_STOP_TIMEOUT_S}\n" in UNIT.read_text()
     collector = CollectorProcess(tmp_path / "collector")
     collector.start()
     try:
